@@ -1,0 +1,249 @@
+/*
+ * backend.h - the ops table every backend implements. The CPU backend (cpu.c) is the reference:
+ * every formula below is what its scalar code computes, and every other backend is tested
+ * against it (NMSE <= 1e-7 per op, bit-identical for the RNG).
+ *
+ * Conventions for every op:
+ * - Data is float32. Matrices are row-major: `rows` examples by `cols` features, leading
+ *   dimension = cols unless an ld argument says otherwise.
+ * - A view is a buffer plus an offset in floats. Ops never read or write outside
+ *   [off, off + extent) of each view they are given.
+ * - Ops are enqueued in order on the backend's one queue; an op may return before the device
+ *   has finished. Only download() and finish() wait. Nothing allocates inside an op.
+ * - "accumulate" arguments: out = beta * out + result, with beta = 0 meaning overwrite (out is
+ *   then never read, so NaN in it does not propagate).
+ * - Statuses: CLANN_OK, or an error recorded with clann__error() on the backend's context.
+ */
+#ifndef CLANN_BACKEND_H
+#define CLANN_BACKEND_H
+
+#include "core/internal.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct clann_buf {
+    struct clann_backend *be;
+    size_t n;  /* capacity in floats */
+    void *ptr; /* CPU backend: float *; OpenCL backend: cl_mem */
+};
+
+struct clann_view {
+    struct clann_buf *buf;
+    size_t off; /* in floats */
+};
+
+static inline struct clann_view clann__view(struct clann_buf *buf, size_t off)
+{
+    struct clann_view v = {buf, off};
+    return v;
+}
+
+/* A position in a counter-based random stream (Philox4x32-10, see cl/philox.clh). Value i of
+ * an op that consumes the stream is number (offset + i) of stream `stream` under key `seed`. */
+struct clann_rng_key {
+    uint64_t seed;
+    uint32_t stream;
+    uint64_t offset;
+};
+
+/* Activation kinds; the public enum clann_activation has the same values. */
+enum clann__act_kind {
+    CLANN__ACT_LINEAR = 0,
+    CLANN__ACT_SIGMOID = 1,
+    CLANN__ACT_TANH = 2,
+    CLANN__ACT_RELU = 3,
+    CLANN__ACT_LEAKY_RELU = 4, /* y = z > 0 ? z : alpha * z */
+    CLANN__ACT_PRELU = 5,      /* y = z > 0 ? z : a[col] * z, a learned per unit */
+    CLANN__ACT_RRELU = 6,      /* training: slope ~ U(lower, upper) per element from the
+                                  rng; inference: slope (lower + upper) / 2 */
+    CLANN__ACT_RELU6 = 7,      /* y = min(max(z, 0), 6) */
+    CLANN__ACT_ELU = 8,        /* y = z > 0 ? z : alpha * (exp(z) - 1) */
+    CLANN__ACT_SOFTPLUS = 9,   /* y = log(1 + exp(z)), computed stably */
+    CLANN__ACT_SOFTMAX = 10,   /* row-wise: y = exp(z - max) / sum(exp(z - max)) */
+    CLANN__ACT_COUNT = 11
+};
+
+struct clann_act {
+    enum clann__act_kind kind;
+    float alpha;        /* leaky ReLU slope, ELU alpha */
+    float lower, upper; /* RReLU slope range */
+    bool training;      /* RReLU draws slopes only in training */
+    struct clann_rng_key rng; /* RReLU: element (r, c) uses stream value r * cols + c */
+};
+
+/* Derivative at the kinks: ReLU-like functions use the derivative of the z <= 0 side at z = 0
+ * (0 for ReLU, alpha for leaky), ReLU6 uses 0 at z = 6. */
+
+enum clann__loss_kind {
+    CLANN__LOSS_MSE = 0,          /* per row: sum_c (p - y)^2 / cols */
+    CLANN__LOSS_MAE = 1,          /* per row: sum_c |p - y| / cols; d/dp at p == y is 0 */
+    CLANN__LOSS_HUBER = 2,        /* per row: sum_c h(p - y) / cols, h(e) = e^2/2 for |e| <=
+                                     delta, else delta * (|e| - delta/2) */
+    CLANN__LOSS_SIGMOID_CE = 3,   /* logits z, labels y in [0,1] (binary or multi-label): per
+                                     row sum_c max(z,0) - z*y + log(1 + exp(-|z|)) / cols */
+    CLANN__LOSS_SOFTMAX_CE = 4,   /* logits z, labels y a distribution per row (one-hot or
+                                     soft): per row -sum_c y_c * log_softmax(z)_c */
+    CLANN__LOSS_SPARSE_SOFTMAX_CE = 5, /* logits z, labels: one float per row holding the class
+                                     index: per row -log_softmax(z)_label */
+    CLANN__LOSS_COUNT = 6
+};
+
+struct clann_loss {
+    enum clann__loss_kind kind;
+    float huber_delta;
+};
+
+enum clann__opt_kind {
+    CLANN__OPT_SGD = 0,      /* w -= lr * g */
+    CLANN__OPT_MOMENTUM = 1, /* v = momentum * v + g; w -= lr * (nesterov ? g + momentum * v : v) */
+    CLANN__OPT_ADAGRAD = 2,  /* a += g^2; w -= lr * g / (sqrt(a) + eps); a starts at
+                                initial_accumulator */
+    CLANN__OPT_ADAM = 3,     /* m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+                                w -= lr_t * m / (sqrt(v) + eps_t), lr_t = lr * sqrt(1-b2^t) /
+                                (1-b1^t), eps_t = eps * sqrt(1-b2^t) (TensorFlow/Keras form) */
+    CLANN__OPT_RMSPROP = 4,  /* a = rho a + (1-rho) g^2; w -= lr * g / (sqrt(a) + eps) */
+    CLANN__OPT_COUNT = 5
+};
+
+struct clann_opt {
+    enum clann__opt_kind kind;
+    float lr;
+    float momentum;
+    bool nesterov;
+    float beta1, beta2;
+    float eps;
+    float rho;
+    float initial_accumulator;
+    uint64_t step; /* t, 1-based, for Adam's bias correction */
+};
+
+struct clann_backend_ops {
+    const char *name;
+    void (*destroy)(struct clann_backend *be);
+
+    /* Buffers. alloc sets buf->ptr and buf->n; contents are unspecified. free accepts a buffer
+     * whose ptr is NULL. */
+    enum clann_status (*buf_alloc)(struct clann_backend *be, size_t n, struct clann_buf *buf);
+    void (*buf_free)(struct clann_backend *be, struct clann_buf *buf);
+    /* dst[0..n) = src[0..n). blocking = false lets the call return before the copy is done;
+     * the host array must then stay untouched until the next finish() or download(). */
+    enum clann_status (*upload)(struct clann_backend *be, struct clann_view dst, const float *src,
+                                size_t n, bool blocking);
+    /* dst[0..n) = src[0..n); blocks until the data is on the host. */
+    enum clann_status (*download)(struct clann_backend *be, float *dst, struct clann_view src,
+                                  size_t n);
+    /* Waits for every enqueued op. */
+    enum clann_status (*finish)(struct clann_backend *be);
+    /* x[0..n) = value */
+    enum clann_status (*fill)(struct clann_backend *be, struct clann_view x, size_t n, float value);
+    /* dst[0..n) = src[0..n); the ranges must not overlap. */
+    enum clann_status (*copy)(struct clann_backend *be, struct clann_view dst,
+                              struct clann_view src, size_t n);
+
+    /* C = alpha * op(A) * op(B) + beta * C, row-major; op(A) is m x k, op(B) is k x n, C is
+     * m x n; lda/ldb/ldc are the row strides of the stored (untransposed) matrices. */
+    enum clann_status (*gemm)(struct clann_backend *be, bool trans_a, bool trans_b, size_t m,
+                              size_t n, size_t k, float alpha, struct clann_view a, size_t lda,
+                              struct clann_view b, size_t ldb, float beta, struct clann_view c,
+                              size_t ldc);
+
+    /* x[i] = lo + (hi - lo) * u_i with u_i uniform in (0, 1), i < n. */
+    enum clann_status (*rng_uniform)(struct clann_backend *be, struct clann_view x, size_t n,
+                                     struct clann_rng_key key, float lo, float hi);
+    /* x[i] = mean + stddev * n_i with n_i standard normal, i < n. */
+    enum clann_status (*rng_normal)(struct clann_backend *be, struct clann_view x, size_t n,
+                                    struct clann_rng_key key, float mean, float stddev);
+
+    /* Dense forward epilogue, in place on z (rows x cols, the GEMM output):
+     * z[r,c] += bias[c] (skipped when bias.buf is NULL); then y = act(z). y may alias z only for
+     * kinds whose backward needs y alone (linear, sigmoid, tanh, softmax) - callers keep z
+     * separate otherwise. prelu: per-column slopes (PReLU only). */
+    enum clann_status (*bias_act_forward)(struct clann_backend *be, const struct clann_act *act,
+                                          struct clann_view z, struct clann_view bias,
+                                          struct clann_view prelu, struct clann_view y,
+                                          size_t rows, size_t cols);
+    /* dz = dy * act'(z) (softmax: dz = y * (dy - sum_c dy * y) per row). dz may alias dy. */
+    enum clann_status (*act_backward)(struct clann_backend *be, const struct clann_act *act,
+                                      struct clann_view z, struct clann_view y,
+                                      struct clann_view dy, struct clann_view prelu,
+                                      struct clann_view dz, size_t rows, size_t cols);
+    /* PReLU slope gradient: dprelu[c] = beta * dprelu[c] + sum_r dy[r,c] * min(z[r,c], 0). */
+    enum clann_status (*prelu_grad)(struct clann_backend *be, struct clann_view z,
+                                    struct clann_view dy, struct clann_view dprelu, size_t rows,
+                                    size_t cols, float beta);
+    /* out[c] = beta * out[c] + sum_r x[r,c] (bias gradients). */
+    enum clann_status (*col_sum)(struct clann_backend *be, struct clann_view x, size_t rows,
+                                 size_t cols, struct clann_view out, float beta);
+    /* Loss on a batch: row_loss[r] = loss of row r (formulas above); grad[r,c] = grad_scale *
+     * d row_loss[r] / d pred[r,c]. labels has `cols` floats per row, or one per row for the
+     * sparse kind; a sparse label outside [0, cols) gives row_loss NaN and a zero gradient row.
+     * grad may be a NULL view (evaluation). */
+    enum clann_status (*loss)(struct clann_backend *be, const struct clann_loss *loss,
+                              struct clann_view pred, struct clann_view labels, size_t rows,
+                              size_t cols, struct clann_view row_loss, struct clann_view grad,
+                              float grad_scale);
+    /* out[0] = beta * out[0] + scale * sum_i x[i], i < n. The order of summation is fixed for a
+     * given n on a given backend (run-to-run determinism). */
+    enum clann_status (*sum)(struct clann_backend *be, struct clann_view x, size_t n, float scale,
+                             struct clann_view out, float beta);
+    /* out[0] = beta * out[0] + sum_i x[i]^2 (norms for clipping and monitors). */
+    enum clann_status (*sum_squares)(struct clann_backend *be, struct clann_view x, size_t n,
+                                     struct clann_view out, float beta);
+    /* Classification counts for metrics: correct[0] = beta * correct[0] + number of rows whose
+     * argmax over pred (first index on ties) equals the label (sparse: labels one float per
+     * row; else argmax of the label row). cols == 1 means binary: pred is a logit, correct when
+     * (pred > 0) == (label > 0.5). */
+    enum clann_status (*count_correct)(struct clann_backend *be, struct clann_view pred,
+                                       struct clann_view labels, bool sparse_labels, size_t rows,
+                                       size_t cols, struct clann_view correct, float beta);
+    /* One optimizer step over n parameters: w, g and the state arrays s1 (velocity, accumulator
+     * or Adam's m) and s2 (Adam's v); views of unused state are ignored. */
+    enum clann_status (*optimizer_step)(struct clann_backend *be, const struct clann_opt *opt,
+                                        struct clann_view w, struct clann_view g,
+                                        struct clann_view s1, struct clann_view s2, size_t n);
+    /* x[i] *= scale[0] when scale is a device scalar (gradient clipping by global norm):
+     * factor = min(1, max_norm / sqrt(sumsq[0] + 1e-12)). */
+    enum clann_status (*clip_by_norm)(struct clann_backend *be, struct clann_view x, size_t n,
+                                      struct clann_view sumsq, float max_norm);
+    /* x[i] = clamp(x[i], -limit, limit). */
+    enum clann_status (*clip_by_value)(struct clann_backend *be, struct clann_view x, size_t n,
+                                       float limit);
+    /* y = a * x + y */
+    enum clann_status (*axpy)(struct clann_backend *be, size_t n, float a, struct clann_view x,
+                              struct clann_view y);
+    /* Inverted dropout: keep element i with probability 1 - rate (u_i >= rate, u_i from the rng
+     * uniform stream), y = keep ? x / (1 - rate) : 0; rate >= 1 gives y = 0. backward applies
+     * the same mask to dy (regenerated from the same key). */
+    enum clann_status (*dropout)(struct clann_backend *be, struct clann_view x,
+                                 struct clann_view y, size_t n, float rate,
+                                 struct clann_rng_key key);
+};
+
+struct clann_backend {
+    const struct clann_backend_ops *ops;
+    struct clann_context *ctx; /* where errors are recorded */
+};
+
+/* Backend constructors. */
+enum clann_status clann__cpu_backend_create(struct clann_context *ctx, enum clann_cpu_mode mode,
+                                            struct clann_backend **out);
+
+#ifdef CLANN_HAVE_OPENCL
+/* Creates the OpenCL backend on platform p, device d, building (or loading from the binary
+ * cache) every program in cl/. Fills ctx->build_seconds and ctx->build_from_cache. */
+enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p, int d,
+                                               const struct clann_context_params *params,
+                                               struct clann_backend **out);
+/* Appends the OpenCL devices to a list being built by clann_devices_list(). Never fails for
+ * lack of an ICD, platform or device: it appends nothing then and sets *why. */
+enum clann_status clann__opencl_devices_append(struct clann_device_info **list, size_t *count,
+                                               const char **why);
+#endif
+
+/* Buffer helpers over the ops table. */
+enum clann_status clann__buf_create(struct clann_backend *be, size_t n, struct clann_buf *buf);
+void clann__buf_destroy(struct clann_buf *buf);
+
+#endif /* CLANN_BACKEND_H */

@@ -1,0 +1,269 @@
+/*
+ * context.c - device listing, device selection and the context object.
+ *
+ * Selection (DESIGN.md decision 7): "auto" prefers a GPU, then another accelerator, then the
+ * native CPU backend, which is faster on CPUs than OpenCL-on-CPU. "cpu", "opencl" (the first
+ * OpenCL device), "opencl:P:D" and a device-name substring select explicitly.
+ */
+#include "backend/backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct clann_device_info cpu_backend_info(void)
+{
+    struct clann_device_info info;
+    memset(&info, 0, sizeof info);
+    info.platform = -1;
+    info.device = -1;
+    snprintf(info.platform_name, sizeof info.platform_name, "clann");
+    snprintf(info.name, sizeof info.name, "CPU backend");
+    snprintf(info.driver, sizeof info.driver, "%s", CLANN_VERSION);
+    info.type = CLANN_DEVICE_TYPE_CPU_BACKEND;
+    info.compute_units = 1;
+    info.fp64 = true;
+    return info;
+}
+
+/* The entry "auto" picks from a list whose first entry is the CPU backend. */
+static size_t auto_choice(const struct clann_device_info *list, size_t count, const char **why)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (list[i].type == CLANN_DEVICE_TYPE_GPU) {
+            *why = "a GPU is preferred";
+            return i;
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (list[i].type == CLANN_DEVICE_TYPE_ACCELERATOR) {
+            *why = "no GPU; an accelerator is preferred to the CPU";
+            return i;
+        }
+    }
+    if (count > 1)
+        *why = "no GPU or accelerator; the CPU backend is faster than OpenCL on a CPU";
+    return 0;
+}
+
+/* Builds the device list: the CPU backend first, then every OpenCL device. *why_none says why
+ * there is no OpenCL device when the list holds the CPU backend alone. */
+static enum clann_status list_devices(struct clann_device_info **out, size_t *count,
+                                      const char **why_none)
+{
+    struct clann_device_info *list = clann__malloc(sizeof *list);
+    if (!list)
+        return clann__error(NULL, CLANN_ERR_NO_MEMORY, "device list: out of memory");
+    list[0] = cpu_backend_info();
+    size_t n = 1;
+    *why_none = "clann was built without OpenCL";
+#if CLANN_HAVE_OPENCL
+    *why_none = NULL;
+    enum clann_status st = clann__opencl_devices_append(&list, &n, why_none);
+    if (st != CLANN_OK) {
+        clann__free(list);
+        return st;
+    }
+    if (n == 1 && !*why_none)
+        *why_none = "no OpenCL device found";
+#endif
+    *out = list;
+    *count = n;
+    return CLANN_OK;
+}
+
+CLANN_API enum clann_status clann_devices_list(struct clann_device_info **out, size_t *count,
+                                               size_t *auto_index, const char **auto_reason)
+{
+    if (!out || !count)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "clann_devices_list: NULL argument");
+    *out = NULL;
+    *count = 0;
+    const char *why_none;
+    enum clann_status st = list_devices(out, count, &why_none);
+    if (st != CLANN_OK)
+        return st;
+    const char *why = why_none;
+    size_t pick = auto_choice(*out, *count, &why);
+    if (auto_index)
+        *auto_index = pick;
+    if (auto_reason)
+        *auto_reason = why;
+    return CLANN_OK;
+}
+
+CLANN_API void clann_devices_free(struct clann_device_info *list)
+{
+    clann__free(list);
+}
+
+CLANN_API struct clann_context_params clann_context_default_params(void)
+{
+    struct clann_context_params p;
+    memset(&p, 0, sizeof p);
+    p.device = NULL; /* CLANN_DEVICE, else "auto" */
+    p.cpu_mode = CLANN_CPU_MODE_FAST;
+    p.use_cache = true;
+    return p;
+}
+
+static bool contains_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] &&
+               (hay[i] | 0x20) == (needle[i] | 0x20) && hay[i] >= ' ')
+            i++;
+        if (i == n)
+            return true;
+    }
+    return false;
+}
+
+/* Resolves a selector to an index in list, or records why it matches nothing. */
+static enum clann_status select_device(const char *sel, const struct clann_device_info *list,
+                                       size_t count, const char *list_why, size_t *pick)
+{
+    if (strcmp(sel, "auto") == 0) {
+        const char *why = list_why;
+        *pick = auto_choice(list, count, &why);
+        clann__log(CLANN_LOG_LEVEL_INFO, "device auto: %s (%s)", list[*pick].name,
+                   why ? why : "only the CPU backend is available");
+        return CLANN_OK;
+    }
+    if (strcmp(sel, "cpu") == 0) {
+        *pick = 0;
+        return CLANN_OK;
+    }
+    if (strcmp(sel, "opencl") == 0) {
+        if (count < 2)
+            return clann__error(NULL, CLANN_ERR_NO_DEVICE, "device 'opencl': no OpenCL device: %s",
+                                list_why ? list_why : "none found");
+        *pick = 1;
+        return CLANN_OK;
+    }
+    int p, d;
+    char tail;
+    if (sscanf(sel, "opencl:%d:%d%c", &p, &d, &tail) == 2) {
+        for (size_t i = 1; i < count; i++) {
+            if (list[i].platform == p && list[i].device == d) {
+                *pick = i;
+                return CLANN_OK;
+            }
+        }
+        return clann__error(NULL, CLANN_ERR_NO_DEVICE,
+                            "device '%s': no OpenCL platform %d device %d (%zu OpenCL devices "
+                            "found; run 'clann devices')", sel, p, d, count - 1);
+    }
+    if (strncmp(sel, "opencl:", 7) == 0)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG,
+                            "device '%s': expected opencl:PLATFORM:DEVICE, e.g. opencl:0:0", sel);
+    for (size_t i = 1; i < count; i++) {
+        if (contains_ci(list[i].name, sel) || contains_ci(list[i].platform_name, sel)) {
+            *pick = i;
+            return CLANN_OK;
+        }
+    }
+    return clann__error(NULL, CLANN_ERR_NO_DEVICE,
+                        "device '%s': matches no device name (use auto, cpu, opencl, "
+                        "opencl:P:D or a name substring; run 'clann devices')", sel);
+}
+
+CLANN_API enum clann_status clann_context_create(const struct clann_context_params *params,
+                                                 struct clann_context **out)
+{
+    if (!out)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "clann_context_create: out is NULL");
+    *out = NULL;
+    struct clann_context_params p = params ? *params : clann_context_default_params();
+    const char *sel = p.device ? p.device : clann__getenv("CLANN_DEVICE");
+    if (!sel)
+        sel = "auto";
+    if (!p.kernel_dir)
+        p.kernel_dir = clann__getenv("CLANN_KERNEL_DIR");
+
+    struct clann_device_info *list = NULL;
+    size_t count = 0;
+    const char *why_none = NULL;
+    enum clann_status st;
+    if (strcmp(sel, "cpu") == 0) {
+        /* The CPU backend needs no enumeration (and no OpenCL runtime loaded). */
+        list = clann__malloc(sizeof *list);
+        if (!list)
+            return clann__error(NULL, CLANN_ERR_NO_MEMORY, "context: out of memory");
+        list[0] = cpu_backend_info();
+        count = 1;
+    } else {
+        st = list_devices(&list, &count, &why_none);
+        if (st != CLANN_OK)
+            return st;
+    }
+    size_t pick = 0;
+    st = select_device(sel, list, count, why_none, &pick);
+    if (st != CLANN_OK) {
+        clann__free(list);
+        return st;
+    }
+
+    struct clann_context *ctx = clann__calloc(1, sizeof *ctx);
+    if (!ctx) {
+        clann__free(list);
+        return clann__error(NULL, CLANN_ERR_NO_MEMORY, "context: out of memory");
+    }
+    ctx->device = list[pick];
+    clann__free(list);
+
+    double t0 = clann__now();
+    if (ctx->device.type == CLANN_DEVICE_TYPE_CPU_BACKEND) {
+        st = clann__cpu_backend_create(ctx, p.cpu_mode, &ctx->be);
+    } else {
+#if CLANN_HAVE_OPENCL
+        st = clann__opencl_backend_create(ctx, ctx->device.platform, ctx->device.device, &p,
+                                          &ctx->be);
+#else
+        st = clann__error(ctx, CLANN_ERR_NO_DEVICE, "built without OpenCL");
+#endif
+    }
+    if (st != CLANN_OK) {
+        clann__error_to_context(NULL);
+        clann__free(ctx);
+        return st;
+    }
+    if (ctx->device.type == CLANN_DEVICE_TYPE_CPU_BACKEND)
+        ctx->build_seconds = clann__now() - t0;
+    clann__log(CLANN_LOG_LEVEL_DEBUG, "context on %s (%s)", ctx->device.name, ctx->be->ops->name);
+    *out = ctx;
+    return CLANN_OK;
+}
+
+CLANN_API void clann_context_destroy(struct clann_context *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->be)
+        ctx->be->ops->destroy(ctx->be);
+    clann__free(ctx);
+}
+
+CLANN_API const char *clann_context_last_error(const struct clann_context *ctx)
+{
+    return ctx ? ctx->error : "";
+}
+
+CLANN_API const struct clann_device_info *clann_context_device(const struct clann_context *ctx)
+{
+    return ctx ? &ctx->device : NULL;
+}
+
+CLANN_API const char *clann_context_backend_name(const struct clann_context *ctx)
+{
+    return ctx && ctx->be ? ctx->be->ops->name : "";
+}
+
+CLANN_API double clann_context_build_seconds(const struct clann_context *ctx, bool *from_cache)
+{
+    if (from_cache)
+        *from_cache = ctx ? ctx->build_from_cache : false;
+    return ctx ? ctx->build_seconds : 0.0;
+}
