@@ -255,6 +255,237 @@ CLANN_API enum clann_status clann_fashion_mnist_load(const char *dir, struct cla
                                                      struct clann_matrix *test_x,
                                                      struct clann_matrix *test_y);
 
+/* ---------------------------------------------------------------------------------------------
+ * Models: a stack of layers trained on one context.
+ *
+ * Build a model with clann_model_create() and clann_model_add_*(), then clann_model_compile()
+ * it with a loss and an optimizer; or use an estimator shortcut (clann_dnn_classifier_create()
+ * ...), which returns a compiled model. The last layer's output is the model's raw output:
+ * logits for the cross-entropy losses, values for the regression losses. clann_model_predict()
+ * turns logits into probabilities.
+ */
+struct clann_model;
+
+enum clann_activation {
+    CLANN_ACTIVATION_LINEAR = 0,     /* identity */
+    CLANN_ACTIVATION_SIGMOID = 1,    /* 1 / (1 + exp(-z)) */
+    CLANN_ACTIVATION_TANH = 2,
+    CLANN_ACTIVATION_RELU = 3,       /* max(z, 0) */
+    CLANN_ACTIVATION_LEAKY_RELU = 4, /* z > 0 ? z : alpha z, alpha default 0.01 */
+    CLANN_ACTIVATION_PRELU = 5,      /* z > 0 ? z : a_j z, a_j learned per unit (starts at alpha,
+                                        default 0.25) */
+    CLANN_ACTIVATION_RRELU = 6,      /* training: slope ~ U(lower, upper) per element (default
+                                        1/8, 1/3); inference: (lower + upper) / 2 */
+    CLANN_ACTIVATION_RELU6 = 7,      /* min(max(z, 0), 6) */
+    CLANN_ACTIVATION_ELU = 8,        /* z > 0 ? z : alpha (exp(z) - 1), alpha default 1 */
+    CLANN_ACTIVATION_SOFTPLUS = 9,   /* log(1 + exp(z)) */
+    CLANN_ACTIVATION_SOFTMAX = 10    /* per row exp(z_j) / sum_k exp(z_k) */
+};
+
+/* Parses "relu", "leaky_relu", ... (the names above in lower case); false if unknown. */
+CLANN_API bool clann_activation_from_name(const char *name, enum clann_activation *out);
+CLANN_API const char *clann_activation_name(enum clann_activation a);
+
+enum clann_initializer {
+    CLANN_INIT_DEFAULT = 0,        /* He uniform for the ReLU family, Glorot uniform otherwise */
+    CLANN_INIT_ZEROS = 1,
+    CLANN_INIT_CONSTANT = 2,       /* value a */
+    CLANN_INIT_UNIFORM = 3,        /* U(a, b) */
+    CLANN_INIT_NORMAL = 4,         /* N(a, b^2): mean a, standard deviation b */
+    CLANN_INIT_GLOROT_UNIFORM = 5, /* U(-l, l), l = sqrt(6 / (fan_in + fan_out)) */
+    CLANN_INIT_GLOROT_NORMAL = 6,  /* N(0, 2 / (fan_in + fan_out)) */
+    CLANN_INIT_HE_UNIFORM = 7,     /* U(-l, l), l = sqrt(6 / fan_in) */
+    CLANN_INIT_HE_NORMAL = 8       /* N(0, 2 / fan_in) (not truncated) */
+};
+
+struct clann_init {
+    enum clann_initializer kind;
+    float a, b; /* see enum clann_initializer */
+};
+
+struct clann_dense_params {
+    size_t units;
+    enum clann_activation activation; /* fused into the layer's forward pass */
+    float alpha;                      /* leaky ReLU slope, ELU alpha, PReLU initial slope */
+    float rrelu_lower, rrelu_upper;
+    bool use_bias;                    /* default true */
+    struct clann_init kernel_init;    /* default CLANN_INIT_DEFAULT */
+    struct clann_init bias_init;      /* default zeros */
+};
+
+/* Defaults: linear activation, bias on, default initializers, the activation constants above. */
+CLANN_API struct clann_dense_params clann_dense_default_params(size_t units,
+                                                               enum clann_activation activation);
+
+enum clann_loss {
+    CLANN_LOSS_MSE = 0,                          /* mean over outputs of (p - y)^2 */
+    CLANN_LOSS_MAE = 1,                          /* mean of |p - y| */
+    CLANN_LOSS_HUBER = 2,                        /* quadratic within delta, linear beyond */
+    CLANN_LOSS_SIGMOID_CROSS_ENTROPY = 3,        /* binary or multi-label; labels in [0, 1] */
+    CLANN_LOSS_SOFTMAX_CROSS_ENTROPY = 4,        /* labels one-hot or soft, one column a class */
+    CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY = 5  /* labels: one column holding the class index */
+};
+
+enum clann_optimizer {
+    CLANN_OPTIMIZER_SGD = 0,
+    CLANN_OPTIMIZER_MOMENTUM = 1, /* set nesterov for Nesterov momentum */
+    CLANN_OPTIMIZER_ADAGRAD = 2,
+    CLANN_OPTIMIZER_ADAM = 3,
+    CLANN_OPTIMIZER_RMSPROP = 4
+};
+
+struct clann_optimizer_params {
+    enum clann_optimizer kind;
+    float learning_rate;
+    float momentum;            /* momentum: default 0.9 */
+    bool nesterov;
+    float beta1, beta2;        /* Adam: 0.9, 0.999 */
+    float epsilon;             /* Adam, RMSProp, Adagrad: 1e-7 */
+    float rho;                 /* RMSProp: 0.9 */
+    float initial_accumulator; /* Adagrad: 0.1 */
+};
+
+/* Keras' defaults for each optimizer (learning rate 0.01 for SGD and momentum, 0.001
+ * otherwise). */
+CLANN_API struct clann_optimizer_params clann_optimizer_default_params(enum clann_optimizer kind);
+CLANN_API bool clann_optimizer_from_name(const char *name, enum clann_optimizer *out);
+
+struct clann_compile_params {
+    enum clann_loss loss;
+    float huber_delta;                       /* default 1 */
+    struct clann_optimizer_params optimizer; /* default Adam */
+    size_t max_batch;                        /* largest batch fit/evaluate/predict use; 128 */
+    uint64_t seed;                           /* weights, shuffles and random layers; 42 */
+};
+
+CLANN_API struct clann_compile_params clann_compile_default_params(enum clann_loss loss);
+
+/* Creates an empty model taking n_inputs features. */
+CLANN_API enum clann_status clann_model_create(struct clann_context *ctx, size_t n_inputs,
+                                               struct clann_model **out);
+CLANN_API void clann_model_destroy(struct clann_model *model);
+
+/* Adds a dense layer y = act(x W + b), W of shape inputs x units. ERR_STATE once compiled. */
+CLANN_API enum clann_status clann_model_add_dense(struct clann_model *model,
+                                                  const struct clann_dense_params *params);
+/* Adds an activation layer of its own (alpha as in clann_dense_params; 0 picks the default). */
+CLANN_API enum clann_status clann_model_add_activation(struct clann_model *model,
+                                                       enum clann_activation activation,
+                                                       float alpha);
+/* Adds inverted dropout: in training each value is dropped (set to 0) with probability `rate`
+ * and kept values are scaled by 1 / (1 - rate); at inference the layer is the identity. rate is
+ * the DROP probability, in [0, 1]. */
+CLANN_API enum clann_status clann_model_add_dropout(struct clann_model *model, float rate);
+
+/* Allocates parameters, gradients, optimizer state and activations on the device for batches
+ * of up to params->max_batch rows, and initializes the weights from params->seed. Statuses:
+ * ERR_SHAPE (no layers, or a loss that does not fit the output width), ERR_DEVICE_MEMORY. */
+CLANN_API enum clann_status clann_model_compile(struct clann_model *model,
+                                                const struct clann_compile_params *params);
+
+CLANN_API size_t clann_model_input_count(const struct clann_model *model);
+CLANN_API size_t clann_model_output_count(const struct clann_model *model);
+CLANN_API size_t clann_model_layer_count(const struct clann_model *model);
+/* Number of trainable parameters (after compile). */
+CLANN_API size_t clann_model_param_count(const struct clann_model *model);
+/* Copies all parameters (layer by layer: kernel, bias, PReLU slopes) to or from host memory of
+ * n floats; n must equal clann_model_param_count(). */
+CLANN_API enum clann_status clann_model_get_params(struct clann_model *model, float *dst, size_t n);
+CLANN_API enum clann_status clann_model_set_params(struct clann_model *model, const float *src,
+                                                   size_t n);
+
+/* One epoch's summary, passed to the fit callback. NaN where not applicable (accuracy of a
+ * regressor, validation values without validation data). */
+struct clann_epoch_log {
+    size_t epoch; /* 1-based */
+    size_t steps; /* total optimizer steps so far */
+    double loss;
+    double accuracy;
+    double val_loss;
+    double val_accuracy;
+    double seconds; /* wall time of this epoch, including validation */
+};
+
+/* Called after every epoch; return false to stop training. */
+typedef bool (*clann_epoch_fn)(const struct clann_epoch_log *log, void *user);
+
+struct clann_fit_params {
+    size_t epochs;      /* default 10 */
+    size_t max_steps;   /* stop after this many optimizer steps in total; 0: no limit */
+    size_t batch_size;  /* default: the compiled max_batch; must not exceed it */
+    bool shuffle;       /* reshuffle every epoch from the model's seed; default true */
+    clann_epoch_fn on_epoch;
+    void *user;
+};
+
+CLANN_API struct clann_fit_params clann_fit_default_params(void);
+
+/* Trains on x (rows x inputs) and y (rows x label columns: one class index per row for the
+ * sparse softmax loss, else one column per output). val_x/val_y may be NULL. The last partial
+ * batch of each epoch is used. *last receives the final epoch's log (may be NULL). Statuses:
+ * ERR_SHAPE, ERR_NONFINITE (the loss became NaN or infinite: the message names the epoch and
+ * suggests remedies), device errors. */
+CLANN_API enum clann_status clann_model_fit(struct clann_model *model, const struct clann_matrix *x,
+                                            const struct clann_matrix *y,
+                                            const struct clann_matrix *val_x,
+                                            const struct clann_matrix *val_y,
+                                            const struct clann_fit_params *params,
+                                            struct clann_epoch_log *last);
+
+struct clann_metrics {
+    size_t count;    /* rows evaluated */
+    double loss;     /* mean loss */
+    double accuracy; /* classification: fraction correct; NaN for regression */
+};
+
+/* Mean loss (and accuracy for classifiers) over x, y in inference mode. */
+CLANN_API enum clann_status clann_model_evaluate(struct clann_model *model,
+                                                 const struct clann_matrix *x,
+                                                 const struct clann_matrix *y,
+                                                 struct clann_metrics *out);
+
+/* Outputs for x in inference mode into *out (allocated, rows x outputs): probabilities for the
+ * cross-entropy losses (softmax or sigmoid of the logits), raw values otherwise. */
+CLANN_API enum clann_status clann_model_predict(struct clann_model *model,
+                                                const struct clann_matrix *x,
+                                                struct clann_matrix *out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Estimators: compiled models in one call, as TensorFlow's LinearRegressor,
+ * LinearClassifier, DNNRegressor and DNNClassifier.
+ */
+struct clann_estimator_params {
+    const size_t *hidden_units;           /* DNN only: units per hidden layer */
+    size_t n_hidden;
+    enum clann_activation activation;     /* hidden layers; default ReLU */
+    float dropout;                        /* drop rate after each hidden layer; default 0 */
+    struct clann_optimizer_params optimizer; /* default Adagrad, learning rate 0.05 (as TF) */
+    size_t max_batch;                     /* default 128 */
+    uint64_t seed;                        /* default 42 */
+};
+
+CLANN_API struct clann_estimator_params clann_estimator_default_params(void);
+
+/* Regressors use mean squared error with n_outputs linear outputs. Classifiers with 2 classes
+ * use one logit and sigmoid cross-entropy (labels 0/1); with more, n_classes logits and sparse
+ * softmax cross-entropy (labels are class indices). Linear models have no hidden layers. */
+CLANN_API enum clann_status clann_linear_regressor_create(struct clann_context *ctx, size_t n_inputs,
+                                                          size_t n_outputs,
+                                                          const struct clann_estimator_params *p,
+                                                          struct clann_model **out);
+CLANN_API enum clann_status clann_linear_classifier_create(struct clann_context *ctx,
+                                                           size_t n_inputs, size_t n_classes,
+                                                           const struct clann_estimator_params *p,
+                                                           struct clann_model **out);
+CLANN_API enum clann_status clann_dnn_regressor_create(struct clann_context *ctx, size_t n_inputs,
+                                                       size_t n_outputs,
+                                                       const struct clann_estimator_params *p,
+                                                       struct clann_model **out);
+CLANN_API enum clann_status clann_dnn_classifier_create(struct clann_context *ctx, size_t n_inputs,
+                                                        size_t n_classes,
+                                                        const struct clann_estimator_params *p,
+                                                        struct clann_model **out);
+
 #ifdef __cplusplus
 }
 #endif

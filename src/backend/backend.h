@@ -90,7 +90,7 @@ enum clann__loss_kind {
     CLANN__LOSS_COUNT = 6
 };
 
-struct clann_loss {
+struct clann__loss {
     enum clann__loss_kind kind;
     float huber_delta;
 };
@@ -180,7 +180,7 @@ struct clann_backend_ops {
      * d row_loss[r] / d pred[r,c]. labels has `cols` floats per row, or one per row for the
      * sparse kind; a sparse label outside [0, cols) gives row_loss NaN and a zero gradient row.
      * grad may be a NULL view (evaluation). */
-    enum clann_status (*loss)(struct clann_backend *be, const struct clann_loss *loss,
+    enum clann_status (*loss)(struct clann_backend *be, const struct clann__loss *loss,
                               struct clann_view pred, struct clann_view labels, size_t rows,
                               size_t cols, struct clann_view row_loss, struct clann_view grad,
                               float grad_scale);

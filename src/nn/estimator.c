@@ -1,0 +1,105 @@
+/*
+ * estimator.c - TensorFlow-style estimators as compiled models in one call.
+ */
+#include "nn/model.h"
+
+#include <string.h>
+
+CLANN_API struct clann_estimator_params clann_estimator_default_params(void)
+{
+    struct clann_estimator_params p;
+    memset(&p, 0, sizeof p);
+    p.activation = CLANN_ACTIVATION_RELU;
+    p.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAGRAD);
+    p.optimizer.learning_rate = 0.05f; /* TensorFlow's DNN estimators' default */
+    p.max_batch = 128;
+    p.seed = 42;
+    return p;
+}
+
+/* Builds hidden layers (each followed by dropout when asked), the output layer and compiles. */
+static enum clann_status build(struct clann_context *ctx, size_t n_inputs, size_t n_outputs,
+                               enum clann_loss loss, const struct clann_estimator_params *ep,
+                               bool deep, struct clann_model **out)
+{
+    struct clann_estimator_params p = ep ? *ep : clann_estimator_default_params();
+    if (!out)
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "estimator: out is NULL");
+    *out = NULL;
+    if (n_outputs == 0 || (deep && p.n_hidden && !p.hidden_units))
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG,
+                            "estimator: need >= 1 output and a hidden_units list");
+    struct clann_model *m = NULL;
+    enum clann_status st = clann_model_create(ctx, n_inputs, &m);
+    for (size_t i = 0; deep && i < p.n_hidden && st == CLANN_OK; i++) {
+        struct clann_dense_params dp = clann_dense_default_params(p.hidden_units[i], p.activation);
+        st = clann_model_add_dense(m, &dp);
+        if (st == CLANN_OK && p.dropout > 0.0f)
+            st = clann_model_add_dropout(m, p.dropout);
+    }
+    if (st == CLANN_OK) {
+        struct clann_dense_params dp = clann_dense_default_params(n_outputs,
+                                                                  CLANN_ACTIVATION_LINEAR);
+        st = clann_model_add_dense(m, &dp);
+    }
+    if (st == CLANN_OK) {
+        struct clann_compile_params cp = clann_compile_default_params(loss);
+        cp.optimizer = p.optimizer;
+        cp.max_batch = p.max_batch;
+        cp.seed = p.seed;
+        st = clann_model_compile(m, &cp);
+    }
+    if (st != CLANN_OK) {
+        clann_model_destroy(m);
+        return st;
+    }
+    *out = m;
+    return CLANN_OK;
+}
+
+static enum clann_loss classifier_loss(size_t n_classes, size_t *n_outputs)
+{
+    *n_outputs = n_classes == 2 ? 1 : n_classes;
+    return n_classes == 2 ? CLANN_LOSS_SIGMOID_CROSS_ENTROPY
+                          : CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY;
+}
+
+CLANN_API enum clann_status clann_linear_regressor_create(struct clann_context *ctx, size_t n_inputs,
+                                                          size_t n_outputs,
+                                                          const struct clann_estimator_params *p,
+                                                          struct clann_model **out)
+{
+    return build(ctx, n_inputs, n_outputs, CLANN_LOSS_MSE, p, false, out);
+}
+
+CLANN_API enum clann_status clann_dnn_regressor_create(struct clann_context *ctx, size_t n_inputs,
+                                                       size_t n_outputs,
+                                                       const struct clann_estimator_params *p,
+                                                       struct clann_model **out)
+{
+    return build(ctx, n_inputs, n_outputs, CLANN_LOSS_MSE, p, true, out);
+}
+
+CLANN_API enum clann_status clann_linear_classifier_create(struct clann_context *ctx,
+                                                           size_t n_inputs, size_t n_classes,
+                                                           const struct clann_estimator_params *p,
+                                                           struct clann_model **out)
+{
+    if (n_classes < 2)
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "classifier: need >= 2 classes");
+    size_t n_out;
+    enum clann_loss loss = classifier_loss(n_classes, &n_out);
+    return build(ctx, n_inputs, n_out, loss, p, false, out);
+}
+
+CLANN_API enum clann_status clann_dnn_classifier_create(struct clann_context *ctx, size_t n_inputs,
+                                                        size_t n_classes,
+                                                        const struct clann_estimator_params *p,
+                                                        struct clann_model **out)
+{
+    if (n_classes < 2)
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "classifier: need >= 2 classes");
+    size_t n_out;
+    enum clann_loss loss = classifier_loss(n_classes, &n_out);
+    return build(ctx, n_inputs, n_out, loss, p, true, out);
+}

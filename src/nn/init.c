@@ -1,0 +1,76 @@
+/*
+ * init.c - weight initialization on the device from the counter-based generator, so that the
+ * same seed gives the same initial weights on every backend.
+ */
+#include "nn/model.h"
+#include "core/rng.h"
+
+#include <math.h>
+
+static bool relu_family(enum clann__act_kind k)
+{
+    return k == CLANN__ACT_RELU || k == CLANN__ACT_LEAKY_RELU || k == CLANN__ACT_PRELU ||
+           k == CLANN__ACT_RRELU || k == CLANN__ACT_RELU6 || k == CLANN__ACT_ELU;
+}
+
+static enum clann_status init_fill(struct clann_model *m, struct clann_view v, size_t n,
+                                   struct clann_init init, size_t fan_in, size_t fan_out,
+                                   struct clann_rng_key key)
+{
+    struct clann_backend *be = m->be;
+    double fan_avg = (double)(fan_in + fan_out);
+    switch (init.kind) {
+    case CLANN_INIT_ZEROS:
+        return be->ops->fill(be, v, n, 0.0f);
+    case CLANN_INIT_CONSTANT:
+        return be->ops->fill(be, v, n, init.a);
+    case CLANN_INIT_UNIFORM:
+        return be->ops->rng_uniform(be, v, n, key, init.a, init.b);
+    case CLANN_INIT_NORMAL:
+        return be->ops->rng_normal(be, v, n, key, init.a, init.b);
+    case CLANN_INIT_GLOROT_UNIFORM: {
+        float l = (float)sqrt(6.0 / fan_avg);
+        return be->ops->rng_uniform(be, v, n, key, -l, l);
+    }
+    case CLANN_INIT_GLOROT_NORMAL:
+        return be->ops->rng_normal(be, v, n, key, 0.0f, (float)sqrt(2.0 / fan_avg));
+    case CLANN_INIT_HE_UNIFORM: {
+        float l = (float)sqrt(6.0 / (double)fan_in);
+        return be->ops->rng_uniform(be, v, n, key, -l, l);
+    }
+    case CLANN_INIT_HE_NORMAL:
+        return be->ops->rng_normal(be, v, n, key, 0.0f, (float)sqrt(2.0 / (double)fan_in));
+    case CLANN_INIT_DEFAULT:
+        break;
+    }
+    return clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "unknown initializer %d", (int)init.kind);
+}
+
+enum clann_status clann__model_init_params(struct clann_model *m)
+{
+    enum clann_status st = CLANN_OK;
+    for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
+        const struct clann_layer *l = &m->layers[i];
+        if (l->kind != CLANN__LAYER_DENSE)
+            continue;
+        struct clann_init kinit = l->dense.kernel_init;
+        if (kinit.kind == CLANN_INIT_DEFAULT)
+            kinit.kind = relu_family(l->act.kind) ? CLANN_INIT_HE_UNIFORM
+                                                  : CLANN_INIT_GLOROT_UNIFORM;
+        struct clann_rng_key key = {m->cp.seed, CLANN__RNG_STREAM_INIT + 16u * (uint32_t)i, 0};
+        st = init_fill(m, clann__view(&m->params, l->w_off), l->in * l->out, kinit, l->in,
+                       l->out, key);
+        if (st == CLANN_OK && l->dense.use_bias) {
+            struct clann_init binit = l->dense.bias_init;
+            if (binit.kind == CLANN_INIT_DEFAULT)
+                binit.kind = CLANN_INIT_ZEROS;
+            key.offset = (uint64_t)l->in * l->out; /* continue the layer's stream */
+            st = init_fill(m, clann__view(&m->params, l->b_off), l->out, binit, l->in, l->out,
+                           key);
+        }
+        if (st == CLANN_OK && l->act.kind == CLANN__ACT_PRELU)
+            st = m->be->ops->fill(m->be, clann__view(&m->params, l->prelu_off), l->out,
+                                  l->act.alpha);
+    }
+    return st;
+}

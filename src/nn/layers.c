@@ -1,0 +1,144 @@
+/*
+ * layers.c - the forward and backward passes of every layer kind, as sequences of backend ops.
+ *
+ * Dense: z = x W (+ b fused with the activation), y = act(z); backward: dz = dy act'(z),
+ * db = sum_rows dz, dW = x^T dz, dx = dz W^T. Activation layers read their input as z.
+ * Dropout draws its mask from the layer's own random stream at an offset set by the optimizer
+ * step, so the backward pass regenerates the same mask and every device draws the same one.
+ */
+#include "nn/model.h"
+#include "core/rng.h"
+
+static struct clann_view at(struct clann_buf *b, size_t off)
+{
+    return clann__view(b, off);
+}
+
+static struct clann_view none(void)
+{
+    return clann__view(NULL, 0);
+}
+
+struct clann_view clann__layer_y(struct clann_model *m, size_t i)
+{
+    return at(&m->acts, m->layers[i].y_off);
+}
+
+struct clann_view clann__layer_dy(struct clann_model *m, size_t i)
+{
+    return at(&m->dacts, m->layers[i].y_off);
+}
+
+/* The random stream of layer i for the current step: stream per layer and purpose, offset per
+ * step so that no two steps share numbers. */
+static struct clann_rng_key layer_key(const struct clann_model *m, size_t i, uint32_t purpose)
+{
+    struct clann_rng_key key;
+    key.seed = m->cp.seed;
+    key.stream = purpose + 16u * (uint32_t)i;
+    key.offset = m->step * (uint64_t)m->cp.max_batch * m->layers[i].out;
+    return key;
+}
+
+static struct clann_act layer_act(const struct clann_model *m, size_t i, bool training)
+{
+    struct clann_act act = m->layers[i].act;
+    act.training = training;
+    act.rng = layer_key(m, i, CLANN__RNG_STREAM_RRELU);
+    return act;
+}
+
+static enum clann_status dense_forward(struct clann_model *m, size_t i, struct clann_view x,
+                                       size_t rows, bool training)
+{
+    const struct clann_layer *l = &m->layers[i];
+    struct clann_backend *be = m->be;
+    struct clann_view z = at(&m->acts, l->z_off), y = at(&m->acts, l->y_off);
+    enum clann_status st = be->ops->gemm(be, false, false, rows, l->out, l->in, 1.0f, x, l->in,
+                                         at(&m->params, l->w_off), l->out, 0.0f, z, l->out);
+    if (st != CLANN_OK)
+        return st;
+    struct clann_act act = layer_act(m, i, training);
+    struct clann_view bias = l->dense.use_bias ? at(&m->params, l->b_off) : none();
+    struct clann_view prelu = act.kind == CLANN__ACT_PRELU ? at(&m->params, l->prelu_off) : none();
+    return be->ops->bias_act_forward(be, &act, z, bias, prelu, y, rows, l->out);
+}
+
+enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool training,
+                                       struct clann_view *out)
+{
+    struct clann_backend *be = m->be;
+    struct clann_view x = at(&m->input, 0);
+    enum clann_status st = CLANN_OK;
+    for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
+        const struct clann_layer *l = &m->layers[i];
+        struct clann_view y = at(&m->acts, l->y_off);
+        if (l->kind == CLANN__LAYER_DENSE) {
+            st = dense_forward(m, i, x, rows, training);
+        } else if (l->kind == CLANN__LAYER_ACTIVATION) {
+            struct clann_act act = layer_act(m, i, training);
+            st = be->ops->bias_act_forward(be, &act, x, none(), none(), y, rows, l->out);
+        } else if (training && l->rate > 0.0f) {
+            st = be->ops->dropout(be, x, y, rows * l->out, l->rate,
+                                  layer_key(m, i, CLANN__RNG_STREAM_DROPOUT));
+        } else {
+            st = be->ops->copy(be, y, x, rows * l->out); /* inference: identity */
+        }
+        x = y;
+    }
+    *out = x;
+    return st;
+}
+
+static enum clann_status dense_backward(struct clann_model *m, size_t i, struct clann_view x,
+                                        struct clann_view dx, size_t rows)
+{
+    const struct clann_layer *l = &m->layers[i];
+    struct clann_backend *be = m->be;
+    struct clann_view z = at(&m->acts, l->z_off), y = at(&m->acts, l->y_off);
+    struct clann_view dy = at(&m->dacts, l->y_off), dz = at(&m->dacts, l->z_off);
+    struct clann_act act = layer_act(m, i, true);
+    struct clann_view prelu = act.kind == CLANN__ACT_PRELU ? at(&m->params, l->prelu_off) : none();
+    enum clann_status st = CLANN_OK;
+    if (act.kind != CLANN__ACT_LINEAR)
+        st = be->ops->act_backward(be, &act, z, y, dy, prelu, dz, rows, l->out);
+    else
+        dz = dy;
+    if (st == CLANN_OK && act.kind == CLANN__ACT_PRELU)
+        st = be->ops->prelu_grad(be, z, dy, at(&m->grads, l->prelu_off), rows, l->out, 0.0f);
+    if (st == CLANN_OK && l->dense.use_bias)
+        st = be->ops->col_sum(be, dz, rows, l->out, at(&m->grads, l->b_off), 0.0f);
+    if (st == CLANN_OK)
+        st = be->ops->gemm(be, true, false, l->in, l->out, rows, 1.0f, x, l->in, dz, l->out,
+                           0.0f, at(&m->grads, l->w_off), l->out);
+    if (st == CLANN_OK && dx.buf)
+        st = be->ops->gemm(be, false, true, rows, l->in, l->out, 1.0f, dz, l->out,
+                           at(&m->params, l->w_off), l->out, 0.0f, dx, l->in);
+    return st;
+}
+
+enum clann_status clann__model_backward(struct clann_model *m, size_t rows)
+{
+    struct clann_backend *be = m->be;
+    enum clann_status st = CLANN_OK;
+    for (size_t i = m->n_layers; i-- > 0 && st == CLANN_OK;) {
+        const struct clann_layer *l = &m->layers[i];
+        struct clann_view x = i ? at(&m->acts, m->layers[i - 1].y_off) : at(&m->input, 0);
+        struct clann_view dx = i ? at(&m->dacts, m->layers[i - 1].y_off) : none();
+        struct clann_view y = at(&m->acts, l->y_off), dy = at(&m->dacts, l->y_off);
+        if (l->kind == CLANN__LAYER_DENSE) {
+            st = dense_backward(m, i, x, dx, rows);
+        } else if (!dx.buf) {
+            continue; /* nothing upstream needs this gradient */
+        } else if (l->kind == CLANN__LAYER_ACTIVATION) {
+            struct clann_act act = layer_act(m, i, true);
+            st = be->ops->act_backward(be, &act, x, y, dy, none(), dx, rows, l->out);
+        } else if (l->rate > 0.0f) {
+            st = be->ops->dropout(be, dy, dx, rows * l->out, l->rate,
+                                  layer_key(m, i, CLANN__RNG_STREAM_DROPOUT));
+        } else {
+            st = be->ops->copy(be, dx, dy, rows * l->out);
+        }
+    }
+    return st;
+}

@@ -1,0 +1,426 @@
+/*
+ * model.c - building a model: layers, compile (device memory and initialization), parameter
+ * access, and the name tables of activations and optimizers.
+ */
+#include "nn/model.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const activation_names[] = {
+    "linear", "sigmoid", "tanh", "relu", "leaky_relu", "prelu",
+    "rrelu", "relu6", "elu", "softplus", "softmax",
+};
+
+CLANN_API const char *clann_activation_name(enum clann_activation a)
+{
+    size_t i = (size_t)a;
+    return i < sizeof activation_names / sizeof *activation_names ? activation_names[i] : "?";
+}
+
+CLANN_API bool clann_activation_from_name(const char *name, enum clann_activation *out)
+{
+    for (size_t i = 0; name && i < sizeof activation_names / sizeof *activation_names; i++) {
+        if (strcmp(name, activation_names[i]) == 0) {
+            *out = (enum clann_activation)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static const char *const optimizer_names[] = {"sgd", "momentum", "adagrad", "adam", "rmsprop"};
+
+CLANN_API bool clann_optimizer_from_name(const char *name, enum clann_optimizer *out)
+{
+    for (size_t i = 0; name && i < sizeof optimizer_names / sizeof *optimizer_names; i++) {
+        if (strcmp(name, optimizer_names[i]) == 0) {
+            *out = (enum clann_optimizer)i;
+            return true;
+        }
+    }
+    if (name && strcmp(name, "nesterov") == 0) {
+        *out = CLANN_OPTIMIZER_MOMENTUM;
+        return true;
+    }
+    return false;
+}
+
+CLANN_API struct clann_optimizer_params clann_optimizer_default_params(enum clann_optimizer kind)
+{
+    struct clann_optimizer_params p;
+    memset(&p, 0, sizeof p);
+    p.kind = kind;
+    p.learning_rate = kind == CLANN_OPTIMIZER_SGD || kind == CLANN_OPTIMIZER_MOMENTUM ? 0.01f
+                                                                                      : 0.001f;
+    p.momentum = kind == CLANN_OPTIMIZER_MOMENTUM ? 0.9f : 0.0f;
+    p.beta1 = 0.9f;
+    p.beta2 = 0.999f;
+    p.epsilon = 1e-7f;
+    p.rho = 0.9f;
+    p.initial_accumulator = 0.1f;
+    return p;
+}
+
+CLANN_API struct clann_compile_params clann_compile_default_params(enum clann_loss loss)
+{
+    struct clann_compile_params p;
+    memset(&p, 0, sizeof p);
+    p.loss = loss;
+    p.huber_delta = 1.0f;
+    p.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
+    p.max_batch = 128;
+    p.seed = 42;
+    return p;
+}
+
+CLANN_API struct clann_dense_params clann_dense_default_params(size_t units,
+                                                               enum clann_activation activation)
+{
+    struct clann_dense_params p;
+    memset(&p, 0, sizeof p);
+    p.units = units;
+    p.activation = activation;
+    p.use_bias = true;
+    p.kernel_init.kind = CLANN_INIT_DEFAULT;
+    p.bias_init.kind = CLANN_INIT_ZEROS;
+    p.rrelu_lower = 1.0f / 8.0f;
+    p.rrelu_upper = 1.0f / 3.0f;
+    return p;
+}
+
+/* The activation constant a user left at 0 takes its documented default. */
+static float default_alpha(enum clann_activation a, float alpha)
+{
+    if (alpha != 0.0f)
+        return alpha;
+    switch (a) {
+    case CLANN_ACTIVATION_LEAKY_RELU: return 0.01f;
+    case CLANN_ACTIVATION_PRELU: return 0.25f;
+    case CLANN_ACTIVATION_ELU: return 1.0f;
+    default: return 0.0f;
+    }
+}
+
+CLANN_API enum clann_status clann_model_create(struct clann_context *ctx, size_t n_inputs,
+                                               struct clann_model **out)
+{
+    if (!out)
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "clann_model_create: out is NULL");
+    *out = NULL;
+    if (!ctx || n_inputs == 0)
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG,
+                            "clann_model_create: need a context and at least one input");
+    struct clann_model *m = clann__calloc(1, sizeof *m);
+    if (!m)
+        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "model: out of memory");
+    m->ctx = ctx;
+    m->be = ctx->be;
+    m->n_inputs = n_inputs;
+    *out = m;
+    return CLANN_OK;
+}
+
+CLANN_API void clann_model_destroy(struct clann_model *m)
+{
+    if (!m)
+        return;
+    struct clann_buf *bufs[] = {&m->params, &m->grads,  &m->state1, &m->state2, &m->acts,
+                                &m->dacts,  &m->input, &m->labels, &m->row_loss, &m->scalars};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        clann__buf_destroy(bufs[i]);
+    clann__free(m->staging_x);
+    clann__free(m->staging_y);
+    clann__free(m->layers);
+    clann__free(m);
+}
+
+static size_t model_width(const struct clann_model *m)
+{
+    return m->n_layers ? m->layers[m->n_layers - 1].out : m->n_inputs;
+}
+
+static enum clann_status push_layer(struct clann_model *m, const struct clann_layer *layer)
+{
+    if (m->compiled)
+        return clann__error(m->ctx, CLANN_ERR_STATE, "layers cannot be added after compile");
+    if (m->n_layers == m->cap_layers) {
+        size_t cap = m->cap_layers ? 2 * m->cap_layers : 8;
+        struct clann_layer *l = clann__realloc(m->layers, cap * sizeof *l);
+        if (!l)
+            return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "model: out of memory");
+        m->layers = l;
+        m->cap_layers = cap;
+    }
+    m->layers[m->n_layers++] = *layer;
+    return CLANN_OK;
+}
+
+static struct clann_act make_act(enum clann_activation a, float alpha, float lower, float upper)
+{
+    struct clann_act act;
+    memset(&act, 0, sizeof act);
+    act.kind = (enum clann__act_kind)a;
+    act.alpha = default_alpha(a, alpha);
+    act.lower = lower;
+    act.upper = upper;
+    return act;
+}
+
+static bool activation_valid(enum clann_activation a)
+{
+    return (unsigned)a < CLANN__ACT_COUNT;
+}
+
+CLANN_API enum clann_status clann_model_add_dense(struct clann_model *m,
+                                                  const struct clann_dense_params *p)
+{
+    if (!m || !p || p->units == 0 || !activation_valid(p->activation))
+        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG,
+                            "add_dense: need units >= 1 and a known activation");
+    if (p->activation == CLANN_ACTIVATION_RRELU &&
+        !(p->rrelu_lower >= 0.0f && p->rrelu_lower <= p->rrelu_upper))
+        return clann__error(m->ctx, CLANN_ERR_INVALID_ARG,
+                            "add_dense: RReLU needs 0 <= lower <= upper (got %g, %g)",
+                            p->rrelu_lower, p->rrelu_upper);
+    struct clann_layer l;
+    memset(&l, 0, sizeof l);
+    l.kind = CLANN__LAYER_DENSE;
+    l.in = model_width(m);
+    l.out = p->units;
+    l.dense = *p;
+    l.act = make_act(p->activation, p->alpha, p->rrelu_lower, p->rrelu_upper);
+    return push_layer(m, &l);
+}
+
+CLANN_API enum clann_status clann_model_add_activation(struct clann_model *m,
+                                                       enum clann_activation a, float alpha)
+{
+    if (!m || !activation_valid(a))
+        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG,
+                            "add_activation: unknown activation %d", (int)a);
+    if (a == CLANN_ACTIVATION_PRELU)
+        return clann__error(m->ctx, CLANN_ERR_INVALID_ARG,
+                            "add_activation: PReLU has parameters; use it as a dense layer's "
+                            "activation");
+    struct clann_layer l;
+    memset(&l, 0, sizeof l);
+    l.kind = CLANN__LAYER_ACTIVATION;
+    l.in = l.out = model_width(m);
+    l.act = make_act(a, alpha, 1.0f / 8.0f, 1.0f / 3.0f);
+    return push_layer(m, &l);
+}
+
+CLANN_API enum clann_status clann_model_add_dropout(struct clann_model *m, float rate)
+{
+    if (!m || !(rate >= 0.0f && rate <= 1.0f))
+        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG,
+                            "add_dropout: rate is the drop probability and must be in [0, 1] "
+                            "(got %g)", rate);
+    struct clann_layer l;
+    memset(&l, 0, sizeof l);
+    l.kind = CLANN__LAYER_DROPOUT;
+    l.in = l.out = model_width(m);
+    l.rate = rate;
+    return push_layer(m, &l);
+}
+
+bool clann__loss_is_classification(enum clann_loss loss)
+{
+    return loss == CLANN_LOSS_SIGMOID_CROSS_ENTROPY || loss == CLANN_LOSS_SOFTMAX_CROSS_ENTROPY ||
+           loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY;
+}
+
+size_t clann__model_label_cols(const struct clann_model *m)
+{
+    return m->cp.loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY ? 1 : model_width(m);
+}
+
+/* Whether the backward pass of an activation needs its input z (else y suffices, and y can
+ * overwrite z in place). */
+static bool act_needs_z(enum clann__act_kind k)
+{
+    return !(k == CLANN__ACT_LINEAR || k == CLANN__ACT_SIGMOID || k == CLANN__ACT_TANH ||
+             k == CLANN__ACT_SOFTMAX);
+}
+
+/* Lays out parameters and activations: offsets in floats, totals in m->n_params, m->n_acts. */
+static void layout(struct clann_model *m)
+{
+    size_t p = 0, a = 0, rows = m->cp.max_batch;
+    for (size_t i = 0; i < m->n_layers; i++) {
+        struct clann_layer *l = &m->layers[i];
+        if (l->kind == CLANN__LAYER_DENSE) {
+            l->w_off = p;
+            p += l->in * l->out;
+            l->b_off = p;
+            p += l->dense.use_bias ? l->out : 0;
+            l->prelu_off = p;
+            p += l->act.kind == CLANN__ACT_PRELU ? l->out : 0;
+            l->n_params = p - l->w_off;
+            /* z keeps the pre-activation only when the backward pass needs it. */
+            l->z_off = a;
+            a += act_needs_z(l->act.kind) ? rows * l->out : 0;
+            l->y_off = a;
+            a += rows * l->out;
+        } else {
+            /* Activation and dropout layers read their input (the previous y) as z. */
+            l->z_off = l->y_off = a;
+            a += rows * l->out;
+        }
+    }
+    m->n_params = p;
+    m->n_acts = a;
+}
+
+
+static struct clann_opt make_opt(const struct clann_optimizer_params *o)
+{
+    struct clann_opt opt;
+    memset(&opt, 0, sizeof opt);
+    opt.kind = (enum clann__opt_kind)o->kind;
+    opt.lr = o->learning_rate;
+    opt.momentum = o->momentum;
+    opt.nesterov = o->nesterov;
+    opt.beta1 = o->beta1;
+    opt.beta2 = o->beta2;
+    opt.eps = o->epsilon;
+    opt.rho = o->rho;
+    opt.initial_accumulator = o->initial_accumulator;
+    return opt;
+}
+
+static enum clann_status check_compile_params(struct clann_model *m,
+                                              const struct clann_compile_params *p)
+{
+    if (m->compiled)
+        return clann__error(m->ctx, CLANN_ERR_STATE, "model is already compiled");
+    if (m->n_layers == 0)
+        return clann__error(m->ctx, CLANN_ERR_SHAPE, "compile: the model has no layers");
+    if ((unsigned)p->loss > CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY ||
+        (unsigned)p->optimizer.kind > CLANN_OPTIMIZER_RMSPROP)
+        return clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "compile: unknown loss or optimizer");
+    if (p->max_batch == 0)
+        return clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "compile: max_batch must be >= 1");
+    if (!(p->optimizer.learning_rate > 0.0f) || !isfinite(p->optimizer.learning_rate))
+        return clann__error(m->ctx, CLANN_ERR_INVALID_ARG,
+                            "compile: learning rate must be a positive number (got %g)",
+                            p->optimizer.learning_rate);
+    size_t width = model_width(m);
+    if ((p->loss == CLANN_LOSS_SOFTMAX_CROSS_ENTROPY ||
+         p->loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY) && width < 2)
+        return clann__error(m->ctx, CLANN_ERR_SHAPE,
+                            "compile: softmax cross-entropy needs >= 2 outputs (the model has "
+                            "%zu); use sigmoid cross-entropy for a binary task", width);
+    const struct clann_layer *last = &m->layers[m->n_layers - 1];
+    if (clann__loss_is_classification(p->loss) && last->act.kind != CLANN__ACT_LINEAR)
+        return clann__error(m->ctx, CLANN_ERR_SHAPE,
+                            "compile: cross-entropy losses take logits; the last layer has "
+                            "activation '%s' (use a linear output layer)",
+                            clann_activation_name((enum clann_activation)last->act.kind));
+    return CLANN_OK;
+}
+
+static enum clann_status alloc_buffers(struct clann_model *m)
+{
+    struct clann_backend *be = m->be;
+    size_t rows = m->cp.max_batch, label_cols = clann__model_label_cols(m);
+    size_t np = m->n_params ? m->n_params : 1;
+    enum clann_status st;
+    if ((st = clann__buf_create(be, np, &m->params)) || (st = clann__buf_create(be, np, &m->grads)) ||
+        (st = clann__buf_create(be, np, &m->state1)) ||
+        (st = clann__buf_create(be, np, &m->state2)) ||
+        (st = clann__buf_create(be, m->n_acts, &m->acts)) ||
+        (st = clann__buf_create(be, m->n_acts, &m->dacts)) ||
+        (st = clann__buf_create(be, rows * m->n_inputs, &m->input)) ||
+        (st = clann__buf_create(be, rows * label_cols, &m->labels)) ||
+        (st = clann__buf_create(be, rows, &m->row_loss)) ||
+        (st = clann__buf_create(be, CLANN__SCALAR_COUNT, &m->scalars)))
+        return st;
+    m->staging_x = clann__malloc(rows * m->n_inputs * sizeof(float));
+    m->staging_y = clann__malloc(rows * label_cols * sizeof(float));
+    if (!m->staging_x || !m->staging_y)
+        return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "compile: out of host memory");
+    return CLANN_OK;
+}
+
+/* Optimizer state starts at 0, except Adagrad's accumulator. */
+static enum clann_status reset_optimizer_state(struct clann_model *m)
+{
+    float s1 = m->opt.kind == CLANN__OPT_ADAGRAD ? m->opt.initial_accumulator : 0.0f;
+    enum clann_status st = m->be->ops->fill(m->be, clann__view(&m->state1, 0), m->params.n, s1);
+    if (st == CLANN_OK)
+        st = m->be->ops->fill(m->be, clann__view(&m->state2, 0), m->params.n, 0.0f);
+    if (st == CLANN_OK)
+        st = m->be->ops->fill(m->be, clann__view(&m->grads, 0), m->params.n, 0.0f);
+    return st;
+}
+
+CLANN_API enum clann_status clann_model_compile(struct clann_model *m,
+                                                const struct clann_compile_params *p)
+{
+    if (!m || !p)
+        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG, "compile: NULL argument");
+    enum clann_status st = check_compile_params(m, p);
+    if (st != CLANN_OK)
+        return st;
+    m->cp = *p;
+    m->loss.kind = (enum clann__loss_kind)p->loss;
+    m->loss.huber_delta = p->huber_delta > 0.0f ? p->huber_delta : 1.0f;
+    m->opt = make_opt(&p->optimizer);
+    layout(m);
+    if ((st = alloc_buffers(m)) || (st = clann__model_init_params(m)) ||
+        (st = reset_optimizer_state(m)))
+        return st;
+    m->compiled = true;
+    return m->be->ops->finish(m->be);
+}
+
+CLANN_API size_t clann_model_input_count(const struct clann_model *m)
+{
+    return m ? m->n_inputs : 0;
+}
+
+CLANN_API size_t clann_model_output_count(const struct clann_model *m)
+{
+    return m ? model_width(m) : 0;
+}
+
+CLANN_API size_t clann_model_layer_count(const struct clann_model *m)
+{
+    return m ? m->n_layers : 0;
+}
+
+CLANN_API size_t clann_model_param_count(const struct clann_model *m)
+{
+    return m && m->compiled ? m->n_params : 0;
+}
+
+static enum clann_status check_param_io(struct clann_model *m, const void *p, size_t n)
+{
+    if (!m || !p)
+        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG, "params: NULL argument");
+    if (!m->compiled)
+        return clann__error(m->ctx, CLANN_ERR_STATE, "params: the model is not compiled");
+    if (n != m->n_params)
+        return clann__error(m->ctx, CLANN_ERR_SHAPE, "params: the model has %zu parameters, "
+                            "not %zu", m->n_params, n);
+    return CLANN_OK;
+}
+
+CLANN_API enum clann_status clann_model_get_params(struct clann_model *m, float *dst, size_t n)
+{
+    enum clann_status st = check_param_io(m, dst, n);
+    if (st != CLANN_OK || n == 0)
+        return st;
+    return m->be->ops->download(m->be, dst, clann__view(&m->params, 0), n);
+}
+
+CLANN_API enum clann_status clann_model_set_params(struct clann_model *m, const float *src,
+                                                   size_t n)
+{
+    enum clann_status st = check_param_io(m, src, n);
+    if (st != CLANN_OK || n == 0)
+        return st;
+    return m->be->ops->upload(m->be, clann__view(&m->params, 0), src, n, true);
+}

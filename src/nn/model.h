@@ -1,0 +1,77 @@
+/*
+ * model.h - the model's internal structure, shared by src/nn (building, layers) and src/train
+ * (fit, evaluate, predict).
+ *
+ * Memory (DESIGN.md decision 2): all trainable parameters live in one device buffer `params`,
+ * their gradients in `grads` (same layout), optimizer state in `state1`/`state2`. Layers hold
+ * offsets. Activations of every layer live in `acts` (z and y per layer, max_batch rows each)
+ * and their gradients in `dacts`, so a training step allocates nothing.
+ */
+#ifndef CLANN_MODEL_H
+#define CLANN_MODEL_H
+
+#include "backend/backend.h"
+
+enum clann__layer_kind {
+    CLANN__LAYER_DENSE = 0,
+    CLANN__LAYER_ACTIVATION = 1,
+    CLANN__LAYER_DROPOUT = 2
+};
+
+struct clann_layer {
+    enum clann__layer_kind kind;
+    size_t in, out;           /* widths */
+    struct clann_act act;     /* dense (fused) and activation layers */
+    struct clann_dense_params dense;
+    float rate;               /* dropout */
+    /* Parameter offsets in floats (dense: kernel in x out, bias out, PReLU slopes out). */
+    size_t w_off, b_off, prelu_off, n_params;
+    /* Activation offsets: z (pre-activation) and y (output), max_batch * out each. y_off ==
+     * z_off when the backward pass needs only y. */
+    size_t z_off, y_off;
+};
+
+struct clann_model {
+    struct clann_context *ctx;
+    struct clann_backend *be;
+    size_t n_inputs;
+    struct clann_layer *layers;
+    size_t n_layers, cap_layers;
+
+    bool compiled;
+    struct clann_compile_params cp;
+    struct clann__loss loss;
+    struct clann_opt opt;
+    size_t n_params;
+    size_t n_acts;
+
+    struct clann_buf params, grads, state1, state2;
+    struct clann_buf acts, dacts;
+    struct clann_buf input, labels; /* one batch: max_batch x n_inputs, max_batch x label cols */
+    struct clann_buf row_loss;      /* max_batch */
+    struct clann_buf scalars;       /* [0] loss sum, [1] correct count, [2..] scratch */
+    float *staging_x, *staging_y;   /* host batch assembly */
+    uint64_t step;                  /* optimizer steps taken */
+    uint64_t draws;                 /* random-layer draws so far (dropout, RReLU offsets) */
+};
+
+/* Device scalars in model->scalars. */
+enum { CLANN__SCALAR_LOSS = 0, CLANN__SCALAR_CORRECT = 1, CLANN__SCALAR_COUNT = 4 };
+
+/* Label columns the loss expects: 1 for the sparse softmax loss, else the output width. */
+size_t clann__model_label_cols(const struct clann_model *m);
+bool clann__loss_is_classification(enum clann_loss loss);
+
+/* Forward pass over `rows` rows already in m->input. training selects dropout and RReLU
+ * sampling. Returns the view of the last layer's output. */
+enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool training,
+                                       struct clann_view *out);
+/* Backward pass from the loss gradient in m->dacts at the last layer's y; fills m->grads. */
+enum clann_status clann__model_backward(struct clann_model *m, size_t rows);
+/* Initializes every layer's parameters from the compile seed. */
+enum clann_status clann__model_init_params(struct clann_model *m);
+/* Views of a layer's output and output-gradient activations. */
+struct clann_view clann__layer_y(struct clann_model *m, size_t i);
+struct clann_view clann__layer_dy(struct clann_model *m, size_t i);
+
+#endif /* CLANN_MODEL_H */
