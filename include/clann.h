@@ -386,6 +386,8 @@ CLANN_API enum clann_status clann_model_compile(struct clann_model *model,
 CLANN_API size_t clann_model_input_count(const struct clann_model *model);
 CLANN_API size_t clann_model_output_count(const struct clann_model *model);
 CLANN_API size_t clann_model_layer_count(const struct clann_model *model);
+/* The loss the model was compiled with. */
+CLANN_API enum clann_loss clann_model_loss(const struct clann_model *model);
 /* Number of trainable parameters (after compile). */
 CLANN_API size_t clann_model_param_count(const struct clann_model *model);
 /* Copies all parameters (layer by layer: kernel, bias, PReLU slopes) to or from host memory of
@@ -451,6 +453,30 @@ CLANN_API enum clann_status clann_model_predict(struct clann_model *model,
                                                 struct clann_matrix *out);
 
 /* ---------------------------------------------------------------------------------------------
+ * Model files: one .safetensors file (readable by the standard safetensors readers) holding
+ * every parameter as F32 little-endian tensors named layers.<i>.<kind>.<param>, and in
+ * __metadata__ the JSON model spec (format version, clann version, layers with all options,
+ * loss, optimizer, compile parameters). Saves are atomic: a temporary file in the same folder,
+ * fsync, rename, fsync of the folder; on any error the previous file is left intact.
+ */
+
+/* Writes a compiled model. Statuses: ERR_STATE (not compiled), ERR_IO (naming the path and the
+ * system error). */
+CLANN_API enum clann_status clann_model_save(struct clann_model *model, const char *path);
+
+/* Reads a model file into a new compiled model on ctx. Every size and offset is validated
+ * before anything is allocated from it. Statuses: ERR_IO, ERR_FORMAT (bad header or JSON, with
+ * what is wrong), ERR_TRUNCATED, ERR_TOO_LARGE, ERR_UNSUPPORTED (a newer major format version:
+ * the message names both versions). */
+CLANN_API enum clann_status clann_model_load(struct clann_context *ctx, const char *path,
+                                             struct clann_model **out);
+
+/* The model's JSON spec (the same text stored in its file), allocated; free with
+ * clann_string_free(). */
+CLANN_API enum clann_status clann_model_spec_json(const struct clann_model *model, char **out);
+CLANN_API void clann_string_free(char *s);
+
+/* ---------------------------------------------------------------------------------------------
  * Estimators: compiled models in one call, as TensorFlow's LinearRegressor,
  * LinearClassifier, DNNRegressor and DNNClassifier.
  */
@@ -465,6 +491,13 @@ struct clann_estimator_params {
 };
 
 CLANN_API struct clann_estimator_params clann_estimator_default_params(void);
+
+/* The general form: hidden layers from p (none when p->n_hidden is 0), then n_outputs linear
+ * outputs trained with `loss`. The shortcuts below call it. */
+CLANN_API enum clann_status clann_dnn_create(struct clann_context *ctx, size_t n_inputs,
+                                             size_t n_outputs, enum clann_loss loss,
+                                             const struct clann_estimator_params *p,
+                                             struct clann_model **out);
 
 /* Regressors use mean squared error with n_outputs linear outputs. Classifiers with 2 classes
  * use one logit and sigmoid cross-entropy (labels 0/1); with more, n_classes logits and sparse

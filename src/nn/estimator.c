@@ -18,20 +18,21 @@ CLANN_API struct clann_estimator_params clann_estimator_default_params(void)
 }
 
 /* Builds hidden layers (each followed by dropout when asked), the output layer and compiles. */
-static enum clann_status build(struct clann_context *ctx, size_t n_inputs, size_t n_outputs,
-                               enum clann_loss loss, const struct clann_estimator_params *ep,
-                               bool deep, struct clann_model **out)
+CLANN_API enum clann_status clann_dnn_create(struct clann_context *ctx, size_t n_inputs,
+                                             size_t n_outputs, enum clann_loss loss,
+                                             const struct clann_estimator_params *ep,
+                                             struct clann_model **out)
 {
     struct clann_estimator_params p = ep ? *ep : clann_estimator_default_params();
     if (!out)
         return clann__error(ctx, CLANN_ERR_INVALID_ARG, "estimator: out is NULL");
     *out = NULL;
-    if (n_outputs == 0 || (deep && p.n_hidden && !p.hidden_units))
+    if (n_outputs == 0 || (p.n_hidden && !p.hidden_units))
         return clann__error(ctx, CLANN_ERR_INVALID_ARG,
                             "estimator: need >= 1 output and a hidden_units list");
     struct clann_model *m = NULL;
     enum clann_status st = clann_model_create(ctx, n_inputs, &m);
-    for (size_t i = 0; deep && i < p.n_hidden && st == CLANN_OK; i++) {
+    for (size_t i = 0; i < p.n_hidden && st == CLANN_OK; i++) {
         struct clann_dense_params dp = clann_dense_default_params(p.hidden_units[i], p.activation);
         st = clann_model_add_dense(m, &dp);
         if (st == CLANN_OK && p.dropout > 0.0f)
@@ -57,6 +58,18 @@ static enum clann_status build(struct clann_context *ctx, size_t n_inputs, size_
     return CLANN_OK;
 }
 
+/* A linear model: the DNN form without hidden layers. */
+static enum clann_status build_linear(struct clann_context *ctx, size_t n_inputs,
+                                      size_t n_outputs, enum clann_loss loss,
+                                      const struct clann_estimator_params *ep,
+                                      struct clann_model **out)
+{
+    struct clann_estimator_params p = ep ? *ep : clann_estimator_default_params();
+    p.n_hidden = 0;
+    p.hidden_units = NULL;
+    return clann_dnn_create(ctx, n_inputs, n_outputs, loss, &p, out);
+}
+
 static enum clann_loss classifier_loss(size_t n_classes, size_t *n_outputs)
 {
     *n_outputs = n_classes == 2 ? 1 : n_classes;
@@ -69,7 +82,7 @@ CLANN_API enum clann_status clann_linear_regressor_create(struct clann_context *
                                                           const struct clann_estimator_params *p,
                                                           struct clann_model **out)
 {
-    return build(ctx, n_inputs, n_outputs, CLANN_LOSS_MSE, p, false, out);
+    return build_linear(ctx, n_inputs, n_outputs, CLANN_LOSS_MSE, p, out);
 }
 
 CLANN_API enum clann_status clann_dnn_regressor_create(struct clann_context *ctx, size_t n_inputs,
@@ -77,7 +90,7 @@ CLANN_API enum clann_status clann_dnn_regressor_create(struct clann_context *ctx
                                                        const struct clann_estimator_params *p,
                                                        struct clann_model **out)
 {
-    return build(ctx, n_inputs, n_outputs, CLANN_LOSS_MSE, p, true, out);
+    return clann_dnn_create(ctx, n_inputs, n_outputs, CLANN_LOSS_MSE, p, out);
 }
 
 CLANN_API enum clann_status clann_linear_classifier_create(struct clann_context *ctx,
@@ -89,7 +102,7 @@ CLANN_API enum clann_status clann_linear_classifier_create(struct clann_context 
         return clann__error(ctx, CLANN_ERR_INVALID_ARG, "classifier: need >= 2 classes");
     size_t n_out;
     enum clann_loss loss = classifier_loss(n_classes, &n_out);
-    return build(ctx, n_inputs, n_out, loss, p, false, out);
+    return build_linear(ctx, n_inputs, n_out, loss, p, out);
 }
 
 CLANN_API enum clann_status clann_dnn_classifier_create(struct clann_context *ctx, size_t n_inputs,
@@ -101,5 +114,5 @@ CLANN_API enum clann_status clann_dnn_classifier_create(struct clann_context *ct
         return clann__error(ctx, CLANN_ERR_INVALID_ARG, "classifier: need >= 2 classes");
     size_t n_out;
     enum clann_loss loss = classifier_loss(n_classes, &n_out);
-    return build(ctx, n_inputs, n_out, loss, p, true, out);
+    return clann_dnn_create(ctx, n_inputs, n_out, loss, p, out);
 }

@@ -391,6 +391,11 @@ CLANN_API size_t clann_model_layer_count(const struct clann_model *m)
     return m ? m->n_layers : 0;
 }
 
+CLANN_API enum clann_loss clann_model_loss(const struct clann_model *m)
+{
+    return m ? m->cp.loss : CLANN_LOSS_MSE;
+}
+
 CLANN_API size_t clann_model_param_count(const struct clann_model *m)
 {
     return m && m->compiled ? m->n_params : 0;

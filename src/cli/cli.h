@@ -1,0 +1,67 @@
+/*
+ * cli.h - what the subcommands of the `clann` command share: option parsing, data sources and
+ * exit codes (0 ok, 1 runtime failure, 2 usage error; errors as one line on stderr).
+ */
+#ifndef CLANN_CLI_H
+#define CLANN_CLI_H
+
+#include "clann.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+
+/* One option of a subcommand: "--name VALUE" (or "--name=VALUE"), or a flag when takes_value is
+ * false. Parsed values land in *value (NULL when absent) or *flag. */
+struct cli_option {
+    const char *name;
+    bool takes_value;
+    const char **value;
+    bool *flag;
+    const char *help;
+};
+
+/* Parses argv against options; prints a one-line error and returns CLI_USAGE on an unknown
+ * option or a missing value; returns -1 after printing help for --help. */
+int cli_parse(const char *command, int argc, char **argv, const struct cli_option *options,
+              size_t n_options);
+void cli_print_help(const char *command, const char *synopsis, const struct cli_option *options,
+                    size_t n_options);
+
+/* Number parsing with a usage error naming the option. */
+bool cli_size(const char *option, const char *text, size_t *out);
+bool cli_float(const char *option, const char *text, float *out);
+bool cli_u64(const char *option, const char *text, unsigned long long *out);
+/* Comma-separated sizes ("256,128"): *out allocated, free() it. */
+bool cli_size_list(const char *option, const char *text, size_t **out, size_t *count);
+
+/* Prints "clann: <what>: <library message>" and returns CLI_FAILED. */
+int cli_fail(const char *what, enum clann_status status);
+/* Prints "clann: <message>" for usage errors and returns CLI_USAGE. */
+int cli_usage(const char *fmt, ...);
+
+/* A data set loaded from a SRC argument: a CSV file, an NPY or IDX file pair "X,y", or the
+ * built-in name "fashion-mnist" (train files; its t10k files are the test set). */
+struct cli_data {
+    struct clann_matrix x, y;
+    struct clann_matrix test_x, test_y; /* filled for fashion-mnist */
+    bool has_test;
+    char name[256];
+};
+
+int cli_data_load(const char *src, const char *label, struct cli_data *out);
+void cli_data_free(struct cli_data *d);
+
+int cli_devices(int argc, char **argv);
+int cli_train(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_predict(int argc, char **argv);
+
+/* Seconds from a monotonic clock. */
+double cli_now(void);
+
+/* Creates a context on --device (or CLANN_DEVICE / auto), logging the choice to stderr. */
+int cli_context(const char *device, struct clann_context **ctx);
+
+#endif /* CLANN_CLI_H */

@@ -1,0 +1,75 @@
+/*
+ * data_source.c - turns a SRC argument into matrices: a CSV file, a pair "X,y" of NPY or IDX
+ * files, or the built-in name "fashion-mnist".
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Loads one array file, by extension: .npy, else IDX (raw or .gz). */
+static enum clann_status load_array(const char *path, struct clann_matrix *out)
+{
+    return has_suffix(path, ".npy") ? clann_npy_load(path, out) : clann_idx_load(path, out);
+}
+
+static int load_pair(const char *src, struct cli_data *d)
+{
+    const char *comma = strchr(src, ',');
+    char xpath[4096];
+    snprintf(xpath, sizeof xpath, "%.*s", (int)(comma - src), src);
+    const char *ypath = comma + 1;
+    enum clann_status st = load_array(xpath, &d->x);
+    if (st != CLANN_OK)
+        return cli_fail(xpath, st);
+    st = load_array(ypath, &d->y);
+    if (st != CLANN_OK)
+        return cli_fail(ypath, st);
+    if (d->x.rows != d->y.rows)
+        return cli_usage("%s has %zu rows but %s has %zu", xpath, d->x.rows, ypath, d->y.rows);
+    return CLI_OK;
+}
+
+int cli_data_load(const char *src, const char *label, struct cli_data *d)
+{
+    memset(d, 0, sizeof *d);
+    snprintf(d->name, sizeof d->name, "%s", src);
+    int rc = CLI_OK;
+    if (strcmp(src, "fashion-mnist") == 0) {
+        enum clann_status st = clann_fashion_mnist_load(NULL, &d->x, &d->y, &d->test_x,
+                                                        &d->test_y);
+        if (st != CLANN_OK)
+            rc = cli_fail("fashion-mnist", st);
+        d->has_test = rc == CLI_OK;
+    } else if (strchr(src, ',')) {
+        rc = load_pair(src, d);
+    } else if (has_suffix(src, ".csv") || has_suffix(src, ".txt") || has_suffix(src, ".tsv")) {
+        struct clann_csv_params p = clann_csv_default_params();
+        p.label_column = label;
+        if (has_suffix(src, ".tsv"))
+            p.delimiter = '\t';
+        enum clann_status st = clann_csv_load(src, &p, &d->x, &d->y);
+        if (st != CLANN_OK)
+            rc = cli_fail(src, st);
+    } else {
+        rc = cli_usage("data source '%s': expected a .csv file, a pair X,y of .npy or IDX files, "
+                       "or fashion-mnist", src);
+    }
+    if (rc != CLI_OK)
+        cli_data_free(d);
+    return rc;
+}
+
+void cli_data_free(struct cli_data *d)
+{
+    clann_matrix_free(&d->x);
+    clann_matrix_free(&d->y);
+    clann_matrix_free(&d->test_x);
+    clann_matrix_free(&d->test_y);
+}

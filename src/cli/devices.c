@@ -1,0 +1,56 @@
+/*
+ * devices.c - `clann devices`: every device with its properties, and the one `auto` picks.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+
+static const char *type_name(enum clann_device_type t)
+{
+    switch (t) {
+    case CLANN_DEVICE_TYPE_CPU_BACKEND: return "cpu-backend";
+    case CLANN_DEVICE_TYPE_GPU: return "gpu";
+    case CLANN_DEVICE_TYPE_ACCELERATOR: return "accelerator";
+    case CLANN_DEVICE_TYPE_CPU: return "cpu";
+    default: return "other";
+    }
+}
+
+int cli_devices(int argc, char **argv)
+{
+    if (argc > 0) {
+        if (argv[0][0] == '-' && argv[0][1] == '-' && argv[0][2] == 'h') {
+            printf("usage: clann devices\n\nLists the CPU backend and every OpenCL device; '*' "
+                   "marks the one --device auto (the default) picks.\n");
+            return CLI_OK;
+        }
+        return cli_usage("devices: takes no arguments");
+    }
+    struct clann_device_info *list;
+    size_t n, pick;
+    const char *why;
+    enum clann_status st = clann_devices_list(&list, &n, &pick, &why);
+    if (st != CLANN_OK)
+        return cli_fail("devices", st);
+    printf("  %-10s %-22s %-40s %-11s %5s %10s %10s %4s %s\n", "selector", "platform", "device",
+           "type", "units", "memory", "max-alloc", "fp64", "version");
+    for (size_t i = 0; i < n; i++) {
+        const struct clann_device_info *d = &list[i];
+        char sel[32];
+        if (d->platform < 0)
+            snprintf(sel, sizeof sel, "cpu");
+        else
+            snprintf(sel, sizeof sel, "opencl:%d:%d", d->platform, d->device);
+        char mem[32] = "-", alloc[32] = "-";
+        if (d->global_memory)
+            snprintf(mem, sizeof mem, "%.1f GiB", (double)d->global_memory / (1u << 30));
+        if (d->max_allocation)
+            snprintf(alloc, sizeof alloc, "%.1f GiB", (double)d->max_allocation / (1u << 30));
+        printf("%c %-10s %-22.22s %-40.40s %-11s %5u %10s %10s %4s %s\n", i == pick ? '*' : ' ',
+               sel, d->platform_name, d->name, type_name(d->type), d->compute_units, mem, alloc,
+               d->fp64 ? "yes" : "no", d->version);
+    }
+    printf("\n* auto picks %s: %s\n", list[pick].name, why);
+    clann_devices_free(list);
+    return CLI_OK;
+}

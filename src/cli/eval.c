@@ -1,0 +1,155 @@
+/*
+ * eval.c - `clann eval` and `clann predict` on a saved model.
+ */
+#include "cli.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+struct model_args {
+    const char *model, *data, *label, *device, *out;
+    bool json;
+};
+
+/* Loads the model and the data; for fashion-mnist the test files are the data. */
+static int load_model_and_data(const struct model_args *a, bool need_labels,
+                               struct clann_context **ctx, struct clann_model **m,
+                               struct cli_data *d)
+{
+    if (!a->model || !a->data)
+        return cli_usage("--model and --data are required");
+    int rc = cli_context(a->device, ctx);
+    if (rc != CLI_OK)
+        return rc;
+    enum clann_status st = clann_model_load(*ctx, a->model, m);
+    if (st != CLANN_OK)
+        return cli_fail(a->model, st);
+    const char *label = a->label ? a->label : need_labels ? NULL : "";
+    if ((rc = cli_data_load(a->data, label, d)) != CLI_OK)
+        return rc;
+    if (d->has_test) {
+        clann_matrix_free(&d->x);
+        clann_matrix_free(&d->y);
+        d->x = d->test_x;
+        d->y = d->test_y;
+        memset(&d->test_x, 0, sizeof d->test_x);
+        memset(&d->test_y, 0, sizeof d->test_y);
+        d->has_test = false;
+    }
+    if (d->x.cols != clann_model_input_count(*m))
+        return cli_usage("%s has %zu feature columns but the model takes %zu%s", a->data,
+                         d->x.cols, clann_model_input_count(*m),
+                         need_labels ? " (is --label right?)"
+                                     : " (does the file hold a label column? name it with "
+                                       "--label)");
+    return CLI_OK;
+}
+
+static int print_metrics(struct clann_model *m, const struct cli_data *d, bool json)
+{
+    struct clann_metrics mt;
+    enum clann_status st = clann_model_evaluate(m, &d->x, &d->y, &mt);
+    if (st != CLANN_OK)
+        return cli_fail("evaluate", st);
+    if (json) {
+        printf("{\"count\": %zu, \"loss\": %.6g, \"accuracy\": ", mt.count, mt.loss);
+        printf(isnan(mt.accuracy) ? "null}\n" : "%.6g}\n", mt.accuracy);
+    } else {
+        printf("rows %zu  loss %.4f", mt.count, mt.loss);
+        if (!isnan(mt.accuracy))
+            printf("  accuracy %.4f", mt.accuracy);
+        printf("\n");
+    }
+    return CLI_OK;
+}
+
+/* CSV in the input's row order: class probabilities and the predicted class for classifiers,
+ * values for regressors. */
+static void write_rows(FILE *f, const struct clann_matrix *p, enum clann_loss loss)
+{
+    bool sparse = loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY ||
+                  loss == CLANN_LOSS_SOFTMAX_CROSS_ENTROPY;
+    bool binary = loss == CLANN_LOSS_SIGMOID_CROSS_ENTROPY && p->cols == 1;
+    for (size_t c = 0; c < p->cols; c++)
+        fprintf(f, "%s%s%zu", c ? "," : "", sparse || binary ? "p" : "y", c);
+    fprintf(f, sparse || binary ? ",class\n" : "\n");
+    for (size_t r = 0; r < p->rows; r++) {
+        const float *row = p->data + r * p->cols;
+        size_t best = 0;
+        for (size_t c = 0; c < p->cols; c++) {
+            fprintf(f, "%s%.9g", c ? "," : "", row[c]);
+            best = row[c] > row[best] ? c : best;
+        }
+        if (sparse)
+            fprintf(f, ",%zu", best);
+        else if (binary)
+            fprintf(f, ",%d", row[0] > 0.5f);
+        fputc('\n', f);
+    }
+}
+
+static int write_predictions(struct clann_model *m, const struct clann_matrix *x,
+                             const char *path)
+{
+    struct clann_matrix p;
+    enum clann_status st = clann_model_predict(m, x, &p);
+    if (st != CLANN_OK)
+        return cli_fail("predict", st);
+    FILE *f = path ? fopen(path, "w") : stdout;
+    int rc = CLI_OK;
+    if (!f) {
+        rc = cli_usage("cannot write %s", path);
+    } else {
+        write_rows(f, &p, clann_model_loss(m));
+        if (ferror(f) || (path && fclose(f) != 0))
+            rc = cli_usage("error writing %s", path ? path : "stdout");
+    }
+    clann_matrix_free(&p);
+    return rc;
+}
+
+static int run(const char *command, int argc, char **argv, bool predict)
+{
+    struct model_args a;
+    memset(&a, 0, sizeof a);
+    const struct cli_option options[] = {
+        {"model", true, &a.model, NULL, "model file written by clann train"},
+        {"data", true, &a.data, NULL, "data: CSV, X.npy,y.npy, IDX pair or fashion-mnist (its "
+                                      "test files)"},
+        {"label", true, &a.label, NULL, predict ? "label column to drop from a CSV"
+                                                : "label column of a CSV (default: last)"},
+        {"device", true, &a.device, NULL, "auto|cpu|opencl|opencl:P:D|name (default auto)"},
+        {predict ? "out" : "json", predict, predict ? &a.out : NULL, predict ? NULL : &a.json,
+         predict ? "CSV output file (default: stdout)" : "print metrics as one JSON object"},
+    };
+    size_t n_opt = sizeof options / sizeof *options;
+    int rc = cli_parse(command, argc, argv, options, n_opt);
+    if (rc < 0) {
+        cli_print_help(command, "--model FILE --data SRC [OPTIONS]", options, n_opt);
+        return CLI_OK;
+    }
+    if (rc != CLI_OK)
+        return rc;
+    struct clann_context *ctx = NULL;
+    struct clann_model *m = NULL;
+    struct cli_data d;
+    memset(&d, 0, sizeof d);
+    rc = load_model_and_data(&a, !predict, &ctx, &m, &d);
+    if (rc == CLI_OK)
+        rc = predict ? write_predictions(m, &d.x, a.out) : print_metrics(m, &d, a.json);
+    cli_data_free(&d);
+    clann_model_destroy(m);
+    clann_context_destroy(ctx);
+    return rc;
+}
+
+int cli_eval(int argc, char **argv)
+{
+    return run("eval", argc, argv, false);
+}
+
+int cli_predict(int argc, char **argv)
+{
+    return run("predict", argc, argv, true);
+}

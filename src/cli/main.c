@@ -1,0 +1,50 @@
+/*
+ * main.c - the `clann` command: a thin layer over the library (DESIGN.md decision 10).
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: clann COMMAND [OPTIONS]\n"
+            "\n"
+            "commands:\n"
+            "  devices   list devices and mark the one 'auto' picks\n"
+            "  train     train a model (no options: the default Fashion-MNIST classifier)\n"
+            "  eval      evaluate a saved model on labelled data\n"
+            "  predict   write a saved model's predictions as CSV\n"
+            "\n"
+            "Run 'clann COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("clann %s\n", clann_version());
+        return CLI_OK;
+    }
+    static const struct {
+        const char *name;
+        int (*run)(int, char **);
+    } commands[] = {
+        {"devices", cli_devices}, {"train", cli_train}, {"eval", cli_eval},
+        {"predict", cli_predict},
+    };
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 2, argv + 2);
+    }
+    return cli_usage("unknown command '%s' (commands: devices, train, eval, predict)", cmd);
+}

@@ -1,0 +1,172 @@
+/*
+ * options.c - option parsing and error reporting for the subcommands.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int cli_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("clann: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CLI_USAGE;
+}
+
+int cli_fail(const char *what, enum clann_status status)
+{
+    const char *msg = clann_last_error();
+    fprintf(stderr, "clann: %s: %s\n", what, *msg ? msg : clann_status_str(status));
+    return CLI_FAILED;
+}
+
+void cli_print_help(const char *command, const char *synopsis, const struct cli_option *options,
+                    size_t n_options)
+{
+    printf("usage: clann %s %s\n\noptions:\n", command, synopsis);
+    for (size_t i = 0; i < n_options; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s", options[i].name,
+                 options[i].takes_value ? " VALUE" : "");
+        printf("  %-24s %s\n", left, options[i].help);
+    }
+}
+
+static const struct cli_option *find_option(const struct cli_option *options, size_t n,
+                                            const char *name, size_t len)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+            return &options[i];
+    }
+    return NULL;
+}
+
+int cli_parse(const char *command, int argc, char **argv, const struct cli_option *options,
+              size_t n_options)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+            return -1;
+        if (strncmp(arg, "--", 2) != 0)
+            return cli_usage("%s: unexpected argument '%s' (options start with --)", command, arg);
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const struct cli_option *o = find_option(options, n_options, name, len);
+        if (!o)
+            return cli_usage("%s: unknown option '--%.*s' (see 'clann %s --help')", command,
+                             (int)len, name, command);
+        if (!o->takes_value) {
+            if (eq)
+                return cli_usage("%s: option '--%s' takes no value", command, o->name);
+            *o->flag = true;
+        } else if (eq) {
+            *o->value = eq + 1;
+        } else if (i + 1 < argc) {
+            *o->value = argv[++i];
+        } else {
+            return cli_usage("%s: option '--%s' needs a value", command, o->name);
+        }
+    }
+    return CLI_OK;
+}
+
+bool cli_u64(const char *option, const char *text, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-') {
+        cli_usage("--%s: '%s' is not a non-negative integer", option, text);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_size(const char *option, const char *text, size_t *out)
+{
+    unsigned long long v;
+    if (!cli_u64(option, text, &v))
+        return false;
+    *out = (size_t)v;
+    return true;
+}
+
+bool cli_float(const char *option, const char *text, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v)) {
+        cli_usage("--%s: '%s' is not a number", option, text);
+        return false;
+    }
+    *out = (float)v;
+    return true;
+}
+
+bool cli_size_list(const char *option, const char *text, size_t **out, size_t *count)
+{
+    size_t n = 1;
+    for (const char *p = text; *p; p++)
+        n += *p == ',';
+    size_t *list = calloc(n, sizeof *list);
+    if (!list) {
+        cli_usage("out of memory");
+        return false;
+    }
+    char buf[32];
+    const char *p = text;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strcspn(p, ",");
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < 31 ? len : 31), p);
+        if (!cli_size(option, buf, &list[i]) || list[i] == 0) {
+            if (list[i] == 0)
+                cli_usage("--%s: sizes must be positive integers ('%s')", option, text);
+            free(list);
+            return false;
+        }
+        p += len + (p[len] == ',');
+    }
+    *out = list;
+    *count = n;
+    return true;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void log_to_stderr(enum clann_log_level level, const char *message, void *user)
+{
+    (void)user;
+    fprintf(stderr, "%s%s\n", level >= CLANN_LOG_LEVEL_WARN ? "warning: " : "", message);
+}
+
+int cli_context(const char *device, struct clann_context **ctx)
+{
+    clann_log_set(log_to_stderr, CLANN_LOG_LEVEL_INFO, NULL);
+    struct clann_context_params p = clann_context_default_params();
+    p.device = device;
+    enum clann_status st = clann_context_create(&p, ctx);
+    if (st != CLANN_OK)
+        return cli_fail("device", st);
+    const struct clann_device_info *d = clann_context_device(*ctx);
+    fprintf(stderr, "device: %s (%s backend)\n", d->name, clann_context_backend_name(*ctx));
+    return CLI_OK;
+}

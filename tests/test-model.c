@@ -1,0 +1,341 @@
+/*
+ * test-model.c - the dense training core on the CPU backend: learning tests (XOR, two spirals,
+ * a linear target), determinism, model algebra (no hidden layer = linear model, stacked linear
+ * layers collapse to one), numerics of the output head, and every error path of fit.
+ */
+#include "testutil.h"
+
+#include "core/rng.h"
+
+static struct clann_context *cpu(void)
+{
+    return test_context("cpu", CLANN_CPU_MODE_FAST);
+}
+
+static struct clann_model *mlp(struct clann_context *ctx, size_t in, const size_t *hidden,
+                               size_t n_hidden, enum clann_activation act, size_t out,
+                               enum clann_loss loss, float lr, size_t batch, uint64_t seed)
+{
+    struct clann_model *m;
+    ck_assert_int_eq(clann_model_create(ctx, in, &m), CLANN_OK);
+    for (size_t i = 0; i < n_hidden; i++) {
+        struct clann_dense_params d = clann_dense_default_params(hidden[i], act);
+        ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    }
+    struct clann_dense_params d = clann_dense_default_params(out, CLANN_ACTIVATION_LINEAR);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    struct clann_compile_params cp = clann_compile_default_params(loss);
+    cp.optimizer.learning_rate = lr;
+    cp.max_batch = batch;
+    cp.seed = seed;
+    ck_assert_msg(clann_model_compile(m, &cp) == CLANN_OK, "%s", clann_last_error());
+    return m;
+}
+
+static double fit_epochs(struct clann_model *m, struct clann_matrix *x, struct clann_matrix *y,
+                         size_t epochs)
+{
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.epochs = epochs;
+    struct clann_epoch_log log;
+    ck_assert_msg(clann_model_fit(m, x, y, NULL, NULL, &fp, &log) == CLANN_OK, "%s",
+                  clann_last_error());
+    struct clann_metrics mt;
+    ck_assert_int_eq(clann_model_evaluate(m, x, y, &mt), CLANN_OK);
+    return isnan(mt.accuracy) ? mt.loss : mt.accuracy;
+}
+
+START_TEST(test_xor)
+{
+    struct clann_context *ctx = cpu();
+    size_t hidden[] = {8};
+    struct clann_model *m = mlp(ctx, 2, hidden, 1, CLANN_ACTIVATION_TANH, 1,
+                                CLANN_LOSS_SIGMOID_CROSS_ENTROPY, 0.05f, 4, 42);
+    float xs[] = {0, 0, 0, 1, 1, 0, 1, 1}, ys[] = {0, 1, 1, 0};
+    struct clann_matrix x = {4, 2, xs}, y = {4, 1, ys};
+    ck_assert_double_eq(fit_epochs(m, &x, &y, 500), 1.0);
+    clann_model_destroy(m);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
+/* Two interleaved spirals: the distribution no linear model or feature cross separates. */
+static void spirals(size_t n_per_class, struct clann_matrix *x, struct clann_matrix *y)
+{
+    ck_assert_int_eq(clann_matrix_create(2 * n_per_class, 2, x), CLANN_OK);
+    ck_assert_int_eq(clann_matrix_create(2 * n_per_class, 1, y), CLANN_OK);
+    for (size_t i = 0; i < 2 * n_per_class; i++) {
+        size_t k = i % n_per_class, cls = i / n_per_class;
+        double t = 0.25 + 3.0 * (double)k / (double)n_per_class; /* 1.5 turns */
+        double angle = 2.0 * 3.14159265358979 * t * 0.5 + (cls ? 3.14159265358979 : 0.0);
+        double r = t / 3.25;
+        x->data[2 * i] = (float)(r * cos(angle) + 0.01 * clann__rng_normal(7, 1, 2 * i));
+        x->data[2 * i + 1] = (float)(r * sin(angle) + 0.01 * clann__rng_normal(7, 1, 2 * i + 1));
+        y->data[i] = (float)cls;
+    }
+}
+
+START_TEST(test_two_spirals)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y;
+    spirals(200, &x, &y);
+    size_t hidden[] = {64, 64};
+    struct clann_model *m = mlp(ctx, 2, hidden, 2, CLANN_ACTIVATION_RELU, 1,
+                                CLANN_LOSS_SIGMOID_CROSS_ENTROPY, 0.01f, 32, 3);
+    double acc = fit_epochs(m, &x, &y, 400);
+    ck_assert_msg(acc >= 0.99, "two spirals: training accuracy %.4f < 0.99", acc);
+    clann_model_destroy(m);
+    clann_matrix_free(&x);
+    clann_matrix_free(&y);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
+START_TEST(test_linear_target)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y;
+    const size_t n = 1000;
+    const float w[3] = {1.5f, -2.0f, 0.5f}, b = 3.0f;
+    ck_assert_int_eq(clann_matrix_create(n, 3, &x), CLANN_OK);
+    ck_assert_int_eq(clann_matrix_create(n, 1, &y), CLANN_OK);
+    for (size_t i = 0; i < n; i++) {
+        float t = b + 0.01f * clann__rng_normal(5, 2, i);
+        for (size_t j = 0; j < 3; j++) {
+            x.data[3 * i + j] = 4.0f * clann__rng_uniform(5, 1, 3 * i + j) - 2.0f;
+            t += w[j] * x.data[3 * i + j];
+        }
+        y.data[i] = t;
+    }
+    struct clann_estimator_params ep = clann_estimator_default_params();
+    ep.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
+    ep.optimizer.learning_rate = 0.05f;
+    ep.max_batch = 32;
+    struct clann_model *m;
+    ck_assert_int_eq(clann_linear_regressor_create(ctx, 3, 1, &ep, &m), CLANN_OK);
+    fit_epochs(m, &x, &y, 60);
+    float p[4];
+    ck_assert_int_eq(clann_model_param_count(m), 4);
+    ck_assert_int_eq(clann_model_get_params(m, p, 4), CLANN_OK);
+    for (size_t j = 0; j < 3; j++)
+        ck_assert_msg(fabsf(p[j] - w[j]) <= 1e-2f, "w%zu = %g, want %g", j, p[j], w[j]);
+    ck_assert_msg(fabsf(p[3] - b) <= 1e-2f, "b = %g, want %g", p[3], b);
+    clann_model_destroy(m);
+    clann_matrix_free(&x);
+    clann_matrix_free(&y);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
+static float *trained_params(uint64_t seed, size_t *n)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y;
+    spirals(50, &x, &y);
+    size_t hidden[] = {16, 8};
+    struct clann_model *m = mlp(ctx, 2, hidden, 2, CLANN_ACTIVATION_RRELU, 1,
+                                CLANN_LOSS_SIGMOID_CROSS_ENTROPY, 0.01f, 16, seed);
+    fit_epochs(m, &x, &y, 3);
+    *n = clann_model_param_count(m);
+    float *p = malloc(*n * sizeof *p);
+    ck_assert_int_eq(clann_model_get_params(m, p, *n), CLANN_OK);
+    clann_model_destroy(m);
+    clann_matrix_free(&x);
+    clann_matrix_free(&y);
+    clann_context_destroy(ctx);
+    return p;
+}
+
+START_TEST(test_determinism)
+{
+    size_t n1, n2, n3;
+    float *a = trained_params(11, &n1), *b = trained_params(11, &n2), *c = trained_params(12, &n3);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_msg(memcmp(a, b, n1 * sizeof *a) == 0, "same seed, different weights");
+    ck_assert_msg(memcmp(a, c, n1 * sizeof *a) != 0, "different seeds, same weights");
+    free(a);
+    free(b);
+    free(c);
+}
+END_TEST
+
+/* A model without hidden layers is exactly a linear model, and stacked linear layers compute
+ * x W1 W2 + (b1 W2 + b2): one linear map. */
+START_TEST(test_linear_algebra)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_estimator_params ep = clann_estimator_default_params();
+    struct clann_model *lin;
+    ck_assert_int_eq(clann_dnn_create(ctx, 5, 2, CLANN_LOSS_MSE, &ep, &lin), CLANN_OK);
+    ck_assert_uint_eq(clann_model_layer_count(lin), 1);
+    ck_assert_uint_eq(clann_model_param_count(lin), 5 * 2 + 2);
+    clann_model_destroy(lin);
+
+    size_t hidden[] = {4};
+    struct clann_model *m = mlp(ctx, 3, hidden, 1, CLANN_ACTIVATION_LINEAR, 2, CLANN_LOSS_MSE,
+                                0.01f, 8, 9);
+    float p[3 * 4 + 4 + 4 * 2 + 2];
+    ck_assert_int_eq(clann_model_get_params(m, p, 26), CLANN_OK);
+    for (size_t i = 12; i < 16; i++)
+        p[i] = 0.1f * (float)i; /* nonzero hidden bias */
+    ck_assert_int_eq(clann_model_set_params(m, p, 26), CLANN_OK);
+    const float *w1 = p, *b1 = p + 12, *w2 = p + 16, *b2 = p + 24;
+    float xs[6] = {0.5f, -1.0f, 2.0f, 1.5f, 0.25f, -0.75f};
+    struct clann_matrix x = {2, 3, xs}, out;
+    ck_assert_int_eq(clann_model_predict(m, &x, &out), CLANN_OK);
+    for (size_t r = 0; r < 2; r++) {
+        for (size_t o = 0; o < 2; o++) {
+            double v = b2[o];
+            for (size_t h = 0; h < 4; h++) {
+                double a = b1[h];
+                for (size_t i = 0; i < 3; i++)
+                    a += xs[3 * r + i] * w1[4 * i + h];
+                v += a * w2[2 * h + o];
+            }
+            ck_assert_double_eq_tol(out.data[2 * r + o], v, 1e-5);
+        }
+    }
+    clann_matrix_free(&out);
+    clann_model_destroy(m);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
+START_TEST(test_extreme_logits)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_model *m = mlp(ctx, 1, NULL, 0, CLANN_ACTIVATION_LINEAR, 3,
+                                CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY, 0.01f, 4, 1);
+    float p[6] = {1e4f, -1e4f, 0.0f, 0.0f, 0.0f, 0.0f};
+    ck_assert_int_eq(clann_model_set_params(m, p, 6), CLANN_OK);
+    float xs[3] = {1.0f, -1.0f, 0.0f}, ys[3] = {1.0f, 0.0f, 2.0f};
+    struct clann_matrix x = {3, 1, xs}, y = {3, 1, ys}, out;
+    ck_assert_int_eq(clann_model_predict(m, &x, &out), CLANN_OK);
+    for (size_t r = 0; r < 3; r++) {
+        double sum = 0;
+        for (size_t c = 0; c < 3; c++) {
+            ck_assert(isfinite(out.data[3 * r + c]) && out.data[3 * r + c] >= 0.0f);
+            sum += out.data[3 * r + c];
+        }
+        ck_assert_double_eq_tol(sum, 1.0, 1e-6);
+    }
+    struct clann_metrics mt;
+    ck_assert_int_eq(clann_model_evaluate(m, &x, &y, &mt), CLANN_OK);
+    ck_assert(isfinite(mt.loss) && mt.loss >= 0.0);
+    /* -log p of the labels: 2e4 for the two saturated rows, log 3 for the uniform one. */
+    ck_assert_double_eq_tol(mt.loss, (4e4 + log(3.0)) / 3.0, 1e-2 * 4e4 / 3.0);
+    clann_matrix_free(&out);
+    clann_model_destroy(m);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
+/* Every activation trains a small regression without producing NaN, and lowers the loss. */
+START_TEST(test_every_activation_trains)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y;
+    spirals(40, &x, &y);
+    for (int a = CLANN_ACTIVATION_LINEAR; a <= CLANN_ACTIVATION_SOFTMAX; a++) {
+        size_t hidden[] = {16};
+        struct clann_model *m = mlp(ctx, 2, hidden, 1, (enum clann_activation)a, 1,
+                                    CLANN_LOSS_SIGMOID_CROSS_ENTROPY, 0.01f, 16, 5);
+        struct clann_metrics before, after;
+        ck_assert_int_eq(clann_model_evaluate(m, &x, &y, &before), CLANN_OK);
+        fit_epochs(m, &x, &y, 20);
+        ck_assert_int_eq(clann_model_evaluate(m, &x, &y, &after), CLANN_OK);
+        ck_assert_msg(isfinite(after.loss) && after.loss < before.loss,
+                      "%s: loss %g -> %g", clann_activation_name((enum clann_activation)a),
+                      before.loss, after.loss);
+        clann_model_destroy(m);
+    }
+    clann_matrix_free(&x);
+    clann_matrix_free(&y);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
+START_TEST(test_fit_errors)
+{
+    struct clann_context *ctx = cpu();
+    size_t hidden[] = {4};
+    struct clann_model *m = mlp(ctx, 2, hidden, 1, CLANN_ACTIVATION_RELU, 3,
+                                CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY, 0.01f, 4, 1);
+    float xs[6] = {0, 1, 2, NAN, 4, 5}, ys[3] = {0, 1, 2};
+    struct clann_matrix x = {3, 2, xs}, y = {3, 1, ys};
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, NULL, NULL), CLANN_ERR_NONFINITE);
+    ck_assert_msg(strstr(clann_last_error(), "row 2, column 2"), "%s", clann_last_error());
+    xs[3] = 3;
+    ys[1] = 3; /* class 3 of 3 */
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, NULL, NULL), CLANN_ERR_FORMAT);
+    ck_assert_msg(strstr(clann_last_error(), "row 2"), "%s", clann_last_error());
+    ys[1] = 1;
+    struct clann_matrix bad = {3, 3, xs};
+    ck_assert_int_eq(clann_model_fit(m, &bad, &y, NULL, NULL, NULL, NULL), CLANN_ERR_SHAPE);
+    struct clann_dense_params d = clann_dense_default_params(2, CLANN_ACTIVATION_RELU);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_ERR_STATE);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.batch_size = 5;
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL), CLANN_ERR_INVALID_ARG);
+    clann_model_destroy(m);
+
+    struct clann_model *m2;
+    ck_assert_int_eq(clann_model_create(ctx, 2, &m2), CLANN_OK);
+    struct clann_compile_params cp = clann_compile_default_params(CLANN_LOSS_SOFTMAX_CROSS_ENTROPY);
+    ck_assert_int_eq(clann_model_compile(m2, &cp), CLANN_ERR_SHAPE); /* no layers */
+    d = clann_dense_default_params(3, CLANN_ACTIVATION_SOFTMAX);
+    ck_assert_int_eq(clann_model_add_dense(m2, &d), CLANN_OK);
+    ck_assert_int_eq(clann_model_compile(m2, &cp), CLANN_ERR_SHAPE); /* CE wants logits */
+    ck_assert_msg(strstr(clann_last_error(), "logits"), "%s", clann_last_error());
+    ck_assert_int_eq(clann_model_add_dropout(m2, 1.5f), CLANN_ERR_INVALID_ARG);
+    clann_model_destroy(m2);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
+/* SGD with a learning rate of 1e6 on an unscaled target diverges: fit stops with
+ * ERR_NONFINITE and a diagnosis. */
+START_TEST(test_divergence_is_reported)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y;
+    spirals(50, &x, &y);
+    for (size_t i = 0; i < y.rows; i++)
+        y.data[i] *= 1e4f;
+    size_t hidden[] = {16};
+    struct clann_estimator_params ep = clann_estimator_default_params();
+    ep.hidden_units = hidden;
+    ep.n_hidden = 1;
+    ep.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_SGD);
+    ep.optimizer.learning_rate = 1e6f;
+    struct clann_model *m;
+    ck_assert_int_eq(clann_dnn_create(ctx, 2, 1, CLANN_LOSS_MSE, &ep, &m), CLANN_OK);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.epochs = 20;
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL), CLANN_ERR_NONFINITE);
+    ck_assert_msg(strstr(clann_last_error(), "learning rate"), "%s", clann_last_error());
+    clann_model_destroy(m);
+    clann_matrix_free(&x);
+    clann_matrix_free(&y);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_xor);
+    tcase_add_test(tc, test_two_spirals);
+    tcase_add_test(tc, test_linear_target);
+    tcase_add_test(tc, test_determinism);
+    tcase_add_test(tc, test_linear_algebra);
+    tcase_add_test(tc, test_extreme_logits);
+    tcase_add_test(tc, test_every_activation_trains);
+    tcase_add_test(tc, test_fit_errors);
+    tcase_add_test(tc, test_divergence_is_reported);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
