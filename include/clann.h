@@ -519,6 +519,11 @@ CLANN_API enum clann_status clann_dnn_classifier_create(struct clann_context *ct
                                                         const struct clann_estimator_params *p,
                                                         struct clann_model **out);
 
+/* ---------------------------------------------------------------------------------------------
+ * Metrics on predictions (host arrays).
+ */
+/* @metrics-api: declarations of src/metrics go here. */
+
 #ifdef __cplusplus
 }
 #endif
