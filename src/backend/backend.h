@@ -13,6 +13,11 @@
  * - "accumulate" arguments: out = beta * out + result, with beta = 0 meaning overwrite (out is
  *   then never read, so NaN in it does not propagate).
  * - Statuses: CLANN_OK, or an error recorded with clann__error() on the backend's context.
+ * - GEMM with alpha = 0 or k = 0 reads neither A nor B (as BLAS). act_backward reads only the
+ *   input its formula needs (y for linear, sigmoid, tanh and softmax; z for the rest), so the
+ *   other may be a NULL view; loss accepts a NULL row_loss view.
+ * - Non-finite values propagate: NaN in gives NaN out in every elementwise op (ReLU included),
+ *   so a NaN is never silently turned into a number on one device and not on another.
  */
 #ifndef CLANN_BACKEND_H
 #define CLANN_BACKEND_H
@@ -82,7 +87,7 @@ enum clann__loss_kind {
     CLANN__LOSS_HUBER = 2,        /* per row: sum_c h(p - y) / cols, h(e) = e^2/2 for |e| <=
                                      delta, else delta * (|e| - delta/2) */
     CLANN__LOSS_SIGMOID_CE = 3,   /* logits z, labels y in [0,1] (binary or multi-label): per
-                                     row sum_c max(z,0) - z*y + log(1 + exp(-|z|)) / cols */
+                                     row (1/cols) sum_c [max(z,0) - z*y + log(1 + exp(-|z|))] */
     CLANN__LOSS_SOFTMAX_CE = 4,   /* logits z, labels y a distribution per row (one-hot or
                                      soft): per row -sum_c y_c * log_softmax(z)_c */
     CLANN__LOSS_SPARSE_SOFTMAX_CE = 5, /* logits z, labels: one float per row holding the class
@@ -98,8 +103,8 @@ struct clann__loss {
 enum clann__opt_kind {
     CLANN__OPT_SGD = 0,      /* w -= lr * g */
     CLANN__OPT_MOMENTUM = 1, /* v = momentum * v + g; w -= lr * (nesterov ? g + momentum * v : v) */
-    CLANN__OPT_ADAGRAD = 2,  /* a += g^2; w -= lr * g / (sqrt(a) + eps); a starts at
-                                initial_accumulator */
+    CLANN__OPT_ADAGRAD = 2,  /* a += g^2; w -= lr * g / (sqrt(a) + eps); the caller fills a
+                                with initial_accumulator before the first step */
     CLANN__OPT_ADAM = 3,     /* m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
                                 w -= lr_t * m / (sqrt(v) + eps_t), lr_t = lr * sqrt(1-b2^t) /
                                 (1-b1^t), eps_t = eps * sqrt(1-b2^t) (TensorFlow/Keras form) */
