@@ -1,0 +1,151 @@
+/*
+ * blas.cl - level-1 style kernels and reductions of the clann OpenCL backend, and the GEMM
+ * used when the library is built without CLBlast.
+ *
+ * Kernels: fill, copy, scale_matrix (C = beta * C over an m x n block, beta = 0 writes zeros),
+ * axpy, clip_by_value, clip_by_norm, reduce_partial / reduce_final (the two stages of sum and
+ * sum_squares), gemm (tiled, row-major, both transposes).
+ *
+ * Every buffer argument comes with an offset in floats. 1-D kernels guard i < n, so the global
+ * size may be rounded up to a multiple of the work-group size.
+ *
+ * Reductions are deterministic for a given n and work-group size: stage 1 runs a fixed number
+ * of work-groups, each work-item adds its strided elements in index order and the group adds
+ * them with a fixed tree; stage 2 is one work-group doing the same over the partial sums. No
+ * atomics.
+ *
+ * Defines:
+ *   GEMM_TS  tile edge of the GEMM kernel; its work-group is GEMM_TS x GEMM_TS (default 16).
+ */
+#include "common.clh"
+
+#ifndef GEMM_TS
+#define GEMM_TS 16
+#endif
+
+__kernel void fill(__global float *x, ulong xoff, uint n, float value)
+{
+    size_t i = get_global_id(0);
+    if (i < n)
+        x[xoff + i] = value;
+}
+
+__kernel void copy(__global float *dst, ulong doff, __global const float *src, ulong soff,
+                   uint n)
+{
+    size_t i = get_global_id(0);
+    if (i < n)
+        dst[doff + i] = src[soff + i];
+}
+
+/* 2-D: dimension 0 is the column, 1 the row. */
+__kernel void scale_matrix(__global float *c, ulong coff, uint ldc, uint rows, uint cols,
+                           float beta)
+{
+    size_t col = get_global_id(0);
+    size_t row = get_global_id(1);
+    if (col < cols && row < rows) {
+        size_t i = coff + row * ldc + col;
+        c[i] = beta == 0.0f ? 0.0f : beta * c[i];
+    }
+}
+
+__kernel void axpy(uint n, float a, __global const float *x, ulong xoff, __global float *y,
+                   ulong yoff)
+{
+    size_t i = get_global_id(0);
+    if (i < n)
+        y[yoff + i] = a * x[xoff + i] + y[yoff + i];
+}
+
+__kernel void clip_by_value(__global float *x, ulong xoff, uint n, float limit)
+{
+    size_t i = get_global_id(0);
+    if (i < n)
+        x[xoff + i] = fmin(fmax(x[xoff + i], -limit), limit);
+}
+
+/* x *= min(1, max_norm / sqrt(sumsq[0] + 1e-12)), sumsq read on the device. */
+__kernel void clip_by_norm(__global float *x, ulong xoff, uint n, __global const float *sumsq,
+                           ulong soff, float max_norm)
+{
+    size_t i = get_global_id(0);
+    if (i < n) {
+        float factor = fmin(1.0f, max_norm / sqrt(sumsq[soff] + 1e-12f));
+        x[xoff + i] = x[xoff + i] * factor;
+    }
+}
+
+/* Stage 1: partials[group] = sum over this group's work-items of their strided elements
+ * (squared when `square`). The global size is a multiple of the local size. */
+__kernel void reduce_partial(__global const float *x, ulong xoff, uint n, int square,
+                             __global float *partials, __local float *scratch)
+{
+    size_t gid = get_global_id(0);
+    size_t stride = get_global_size(0);
+    float acc = 0.0f;
+    for (size_t i = gid; i < n; i += stride) {
+        float v = x[xoff + i];
+        acc += square ? v * v : v;
+    }
+    scratch[get_local_id(0)] = acc;
+    local_tree_sum(scratch);
+    if (get_local_id(0) == 0)
+        partials[get_group_id(0)] = scratch[0];
+}
+
+/* Stage 2 (one work-group): out[0] = beta * out[0] + scale * sum(partials[0..count)); beta = 0
+ * overwrites without reading out. */
+__kernel void reduce_final(__global const float *partials, uint count, __global float *out,
+                           ulong ooff, float scale, float beta, __local float *scratch)
+{
+    size_t lid = get_local_id(0);
+    float acc = 0.0f;
+    for (size_t i = lid; i < count; i += get_local_size(0))
+        acc += partials[i];
+    scratch[lid] = acc;
+    local_tree_sum(scratch);
+    if (lid == 0) {
+        float r = scale * scratch[0];
+        out[ooff] = beta == 0.0f ? r : beta * out[ooff] + r;
+    }
+}
+
+/* C = alpha * op(A) op(B) + beta * C, row-major; op(A) is m x k, op(B) k x n; lda/ldb/ldc are
+ * the row strides of the stored matrices. 2-D launch, dimension 0 the column of C, 1 its row,
+ * both rounded up to GEMM_TS; tiles past the edges are zero-padded, so every work-item reaches
+ * every barrier. The k sum runs in index order. beta = 0 does not read C. */
+__kernel void gemm(int trans_a, int trans_b, uint m, uint n, uint k, float alpha,
+                   __global const float *a, ulong aoff, uint lda,
+                   __global const float *b, ulong boff, uint ldb, float beta,
+                   __global float *c, ulong coff, uint ldc)
+{
+    __local float as[GEMM_TS][GEMM_TS];
+    __local float bs[GEMM_TS][GEMM_TS + 1];
+    size_t tx = get_local_id(0);
+    size_t ty = get_local_id(1);
+    size_t col = get_global_id(0);
+    size_t row = get_global_id(1);
+    float acc = 0.0f;
+    for (size_t t = 0; t < k; t += GEMM_TS) {
+        /* as[ty][tx] = op(A)[row, t + tx]; bs[ty][tx] = op(B)[t + ty, col] */
+        size_t ak = t + tx;
+        size_t bk = t + ty;
+        float av = 0.0f, bv = 0.0f;
+        if (row < m && ak < k)
+            av = trans_a ? a[aoff + ak * lda + row] : a[aoff + row * lda + ak];
+        if (col < n && bk < k)
+            bv = trans_b ? b[boff + col * ldb + bk] : b[boff + bk * ldb + col];
+        as[ty][tx] = av;
+        bs[ty][tx] = bv;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (size_t p = 0; p < GEMM_TS; p++)
+            acc += as[ty][p] * bs[p][tx];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (row < m && col < n) {
+        size_t i = coff + row * ldc + col;
+        float r = alpha * acc;
+        c[i] = beta == 0.0f ? r : r + beta * c[i];
+    }
+}

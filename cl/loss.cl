@@ -1,0 +1,144 @@
+/*
+ * loss.cl - losses and classification counts of the clann OpenCL backend (formulas:
+ * src/backend/backend.h).
+ *
+ * Kernels:
+ *   loss           one work-item per row: row_loss[r] and, when has_grad, grad[r, :] =
+ *                  grad_scale * d row_loss[r] / d pred[r, :]. Kinds: MSE, MAE, Huber,
+ *                  sigmoid cross-entropy (logits), softmax cross-entropy (logits, label
+ *                  distributions), sparse softmax cross-entropy (one class index per row; an
+ *                  index outside [0, cols) gives NaN loss and a zero gradient row).
+ *   count_correct  one work-group: correct[0] = beta * correct[0] + number of rows whose
+ *                  argmax (first on ties) equals the label; cols == 1 is binary (logit > 0
+ *                  against label > 0.5). Counts are exact integers in float, so the sum does
+ *                  not depend on order.
+ *
+ * Defines: none.
+ */
+#include "common.clh"
+
+#define LOSS_MSE 0
+#define LOSS_MAE 1
+#define LOSS_HUBER 2
+#define LOSS_SIGMOID_CE 3
+#define LOSS_SOFTMAX_CE 4
+#define LOSS_SPARSE_SOFTMAX_CE 5
+
+__kernel void loss(__global const float *pred, ulong poff, __global const float *labels,
+                   ulong loff, uint rows, uint cols, int kind, float delta,
+                   __global float *row_loss, ulong rloff, __global float *grad, ulong goff,
+                   int has_grad, float grad_scale)
+{
+    size_t r = get_global_id(0);
+    if (r >= rows)
+        return;
+    __global const float *p = pred + poff + r * cols;
+    __global float *g = grad + goff + r * cols;
+    float fc = (float)cols;
+    float total = 0.0f;
+
+    if (kind == LOSS_SOFTMAX_CE || kind == LOSS_SPARSE_SOFTMAX_CE) {
+        float mx = p[0];
+        for (uint c = 1; c < cols; c++)
+            mx = p[c] > mx ? p[c] : mx;
+        float se = 0.0f;
+        for (uint c = 0; c < cols; c++)
+            se += exp(p[c] - mx);
+        float lse = mx + log(se);
+        if (kind == LOSS_SPARSE_SOFTMAX_CE) {
+            float lab = labels[loff + r];
+            int valid = lab >= 0.0f && lab < fc;
+            uint k = valid ? (uint)lab : 0u;
+            total = valid ? lse - p[k] : NAN;
+            if (has_grad) {
+                for (uint c = 0; c < cols; c++) {
+                    float d = exp(p[c] - lse) - (c == k ? 1.0f : 0.0f);
+                    g[c] = valid ? grad_scale * d : 0.0f;
+                }
+            }
+        } else {
+            __global const float *y = labels + loff + r * cols;
+            float ysum = 0.0f;
+            for (uint c = 0; c < cols; c++) {
+                total -= y[c] * (p[c] - lse);
+                ysum += y[c];
+            }
+            if (has_grad) {
+                for (uint c = 0; c < cols; c++)
+                    g[c] = grad_scale * (exp(p[c] - lse) * ysum - y[c]);
+            }
+        }
+        row_loss[rloff + r] = total;
+        return;
+    }
+
+    __global const float *y = labels + loff + r * cols;
+    for (uint c = 0; c < cols; c++) {
+        float pv = p[c];
+        float yv = y[c];
+        float e = pv - yv;
+        float l, d;
+        switch (kind) {
+        case LOSS_MAE:
+            l = fabs(e);
+            d = e > 0.0f ? 1.0f : e < 0.0f ? -1.0f : 0.0f;
+            break;
+        case LOSS_HUBER:
+            if (fabs(e) <= delta) {
+                l = 0.5f * e * e;
+                d = e;
+            } else {
+                l = delta * (fabs(e) - 0.5f * delta);
+                d = e > 0.0f ? delta : -delta;
+            }
+            break;
+        case LOSS_SIGMOID_CE:
+            l = fmax(pv, 0.0f) - pv * yv + log1p(exp(-fabs(pv)));
+            d = stable_sigmoid(pv) - yv;
+            break;
+        default: /* MSE */
+            l = e * e;
+            d = 2.0f * e;
+            break;
+        }
+        total += l;
+        if (has_grad)
+            g[c] = grad_scale * d / fc;
+    }
+    row_loss[rloff + r] = total / fc;
+}
+
+static uint row_argmax(__global const float *x, uint cols)
+{
+    uint best = 0;
+    for (uint c = 1; c < cols; c++)
+        if (x[c] > x[best])
+            best = c;
+    return best;
+}
+
+__kernel void count_correct(__global const float *pred, ulong poff, __global const float *labels,
+                            ulong loff, int sparse, uint rows, uint cols,
+                            __global float *correct, ulong coff, float beta,
+                            __local float *scratch)
+{
+    size_t lid = get_local_id(0);
+    uint count = 0;
+    for (size_t r = lid; r < rows; r += get_local_size(0)) {
+        __global const float *p = pred + poff + r * cols;
+        int ok;
+        if (cols == 1) {
+            float lab = labels[loff + r];
+            ok = (p[0] > 0.0f) == (lab > 0.5f);
+        } else if (sparse) {
+            ok = (float)row_argmax(p, cols) == labels[loff + r];
+        } else {
+            ok = row_argmax(p, cols) == row_argmax(labels + loff + r * cols, cols);
+        }
+        count += ok ? 1u : 0u;
+    }
+    scratch[lid] = (float)count;
+    local_tree_sum(scratch);
+    if (lid == 0)
+        correct[coff] = beta == 0.0f ? scratch[0] : beta * correct[coff] + scratch[0];
+}

@@ -1,0 +1,60 @@
+/*
+ * optim.cl - one optimizer step over n parameters (formulas: src/backend/backend.h).
+ *
+ * Kernel optimizer_step: w, g, and state s1 (momentum velocity, Adagrad/RMSprop accumulator,
+ * Adam m) and s2 (Adam v). Kinds: SGD, momentum (optionally Nesterov), Adagrad, Adam
+ * (TensorFlow form: lr_t and eps_t come bias-corrected from the host), RMSprop.
+ *
+ * Defines: none.
+ */
+#include "common.clh"
+
+#define OPT_SGD 0
+#define OPT_MOMENTUM 1
+#define OPT_ADAGRAD 2
+#define OPT_ADAM 3
+#define OPT_RMSPROP 4
+
+__kernel void optimizer_step(__global float *w, ulong woff, __global const float *g, ulong goff,
+                             __global float *s1, ulong s1off, __global float *s2, ulong s2off,
+                             uint n, int kind, float lr, float momentum, int nesterov,
+                             float beta1, float beta2, float eps, float rho)
+{
+    size_t i = get_global_id(0);
+    if (i >= n)
+        return;
+    float gv = g[goff + i];
+    float wv = w[woff + i];
+    switch (kind) {
+    case OPT_MOMENTUM: {
+        float v = momentum * s1[s1off + i] + gv;
+        s1[s1off + i] = v;
+        wv -= lr * (nesterov ? gv + momentum * v : v);
+        break;
+    }
+    case OPT_ADAGRAD: {
+        float a = s1[s1off + i] + gv * gv;
+        s1[s1off + i] = a;
+        wv -= lr * gv / (sqrt(a) + eps);
+        break;
+    }
+    case OPT_ADAM: {
+        float m = beta1 * s1[s1off + i] + (1.0f - beta1) * gv;
+        float v = beta2 * s2[s2off + i] + (1.0f - beta2) * gv * gv;
+        s1[s1off + i] = m;
+        s2[s2off + i] = v;
+        wv -= lr * m / (sqrt(v) + eps);
+        break;
+    }
+    case OPT_RMSPROP: {
+        float a = rho * s1[s1off + i] + (1.0f - rho) * gv * gv;
+        s1[s1off + i] = a;
+        wv -= lr * gv / (sqrt(a) + eps);
+        break;
+    }
+    default:
+        wv -= lr * gv;
+        break;
+    }
+    w[woff + i] = wv;
+}

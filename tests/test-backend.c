@@ -1,0 +1,872 @@
+/*
+ * test-backend.c - cross-backend parity (TESTING.md 8.B #8-#10, #12): every op of backend.h on
+ * every OpenCL device against the CPU backend in REFERENCE mode, from the same inputs
+ * (U(-1, 1) from the Philox test stream under SEED unless an op needs another range).
+ *
+ * - Every op, shapes built from 1, 7, 64, 65, 257 (and larger 1-D sizes for the reductions):
+ *   NMSE <= 1e-7 per output; any NaN fails; every buffer has a NaN-pattern canary before and
+ *   after its view, which must stay bitwise intact; inputs must come back unchanged.
+ * - GEMM: all four transposes, M, N, K over {1, 7, 64, 65, 257, 784} (sampled so that every
+ *   value appears in every position), alpha, beta over {0, 1, 2.5}, leading dimensions larger
+ *   than needed with NaN padding, nonzero offsets: NMSE <= 1e-7 against a double reference;
+ *   beta = 0 over a NaN-filled C must give no NaN. Run through CLBlast and, in a second
+ *   context with CLANN_NO_CLBLAST=1, through the clann GEMM kernel.
+ * - RNG: uniform and normal streams bit-identical with the CPU for 10^6 values under several
+ *   seeds, streams and offsets (some not multiples of 4); mean and variance within 6 sigma.
+ *
+ * OpenCL does not survive fork (STYLE.md 6.3), so the suite runs with CK_NOFORK and creates
+ * every context in this one process. Exits 77 (skip) only when there is no OpenCL device.
+ */
+#include "backend/backend.h"
+#include "core/rng.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEED 42u
+#define NMSE_MAX 1e-7
+#define PRE 10   /* canary floats before each view (so every view has a nonzero offset) */
+#define POST 127 /* canary floats after it, as in CLBlast */
+#define CANARY_BITS 0x7fc0deadu
+#define MAX_TENSORS 6
+#define MAX_CL 9
+
+static struct clann_context *g_cpu;       /* CPU backend, REFERENCE mode */
+static struct clann_context *g_cl[MAX_CL]; /* every OpenCL device, + one without CLBlast */
+static char g_cl_name[MAX_CL][200];
+static size_t g_ncl;
+static uint64_t g_draw;
+
+/* ---------------------------------------------------------------------------------------------
+ * Inputs and the per-group NMSE report.
+ */
+static float canary_value(void)
+{
+    float f;
+    uint32_t u = CANARY_BITS;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static float *rand_array(size_t n, float lo, float hi)
+{
+    float *a = malloc((n ? n : 1) * sizeof *a);
+    ck_assert_ptr_nonnull(a);
+    for (size_t i = 0; i < n; i++)
+        a[i] = lo + (hi - lo) * clann__rng_uniform(SEED, CLANN__RNG_STREAM_TEST, g_draw++);
+    return a;
+}
+
+static struct {
+    const char *group;
+    double max_nmse;
+    unsigned cases;
+} g_report[32];
+
+static void report(const char *group, double nmse)
+{
+    size_t i = 0;
+    while (i < 32 && g_report[i].group && strcmp(g_report[i].group, group) != 0)
+        i++;
+    if (i == 32)
+        return;
+    g_report[i].group = group;
+    g_report[i].cases++;
+    if (nmse > g_report[i].max_nmse)
+        g_report[i].max_nmse = nmse;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The harness: run one op on a backend over canary-guarded buffers.
+ */
+typedef enum clann_status (*op_fn)(struct clann_backend *be, struct clann_view *v,
+                                   const void *arg);
+
+struct op_case {
+    size_t nt;
+    size_t n[MAX_TENSORS];
+    float *init[MAX_TENSORS]; /* NULL: a NULL view */
+};
+
+/* Runs fn on ctx's backend; res[t] gets tensor t after the op (malloc'd). */
+static void run_on(struct clann_context *ctx, const char *label, const struct op_case *c,
+                   op_fn fn, const void *arg, float **res)
+{
+    struct clann_backend *be = ctx->be;
+    struct clann_buf bufs[MAX_TENSORS];
+    struct clann_view views[MAX_TENSORS];
+    float *host[MAX_TENSORS];
+    const float canary = canary_value();
+    memset(bufs, 0, sizeof bufs);
+    for (size_t t = 0; t < c->nt; t++) {
+        size_t total = PRE + c->n[t] + POST;
+        host[t] = malloc(total * sizeof(float));
+        ck_assert_ptr_nonnull(host[t]);
+        for (size_t i = 0; i < total; i++)
+            host[t][i] = canary;
+        views[t] = clann__view(NULL, 0);
+        if (!c->init[t])
+            continue;
+        memcpy(host[t] + PRE, c->init[t], c->n[t] * sizeof(float));
+        ck_assert_msg(clann__buf_create(be, total, &bufs[t]) == CLANN_OK, "%s: %s", label,
+                      clann_last_error());
+        ck_assert_int_eq(be->ops->upload(be, clann__view(&bufs[t], 0), host[t], total, true),
+                         CLANN_OK);
+        views[t] = clann__view(&bufs[t], PRE);
+    }
+    enum clann_status st = fn(be, views, arg);
+    ck_assert_msg(st == CLANN_OK, "%s on %s: %s", label, ctx->device.name,
+                  clann_context_last_error(ctx));
+    for (size_t t = 0; t < c->nt; t++) {
+        size_t total = PRE + c->n[t] + POST;
+        res[t] = malloc((c->n[t] ? c->n[t] : 1) * sizeof(float));
+        ck_assert_ptr_nonnull(res[t]);
+        if (!c->init[t]) {
+            free(host[t]);
+            continue;
+        }
+        ck_assert_int_eq(be->ops->download(be, host[t], clann__view(&bufs[t], 0), total),
+                         CLANN_OK);
+        /* per-element asserts are slow in Check (each marks a point): find, then assert */
+        size_t bad = total;
+        for (size_t i = 0; i < total && bad == total; i++) {
+            uint32_t u;
+            memcpy(&u, &host[t][i], sizeof u);
+            if ((i < PRE || i >= PRE + c->n[t]) && u != CANARY_BITS)
+                bad = i;
+        }
+        ck_assert_msg(bad == total, "%s on %s: canary of tensor %zu overwritten at %ld", label,
+                      ctx->device.name, t, (long)bad - PRE);
+        memcpy(res[t], host[t] + PRE, c->n[t] * sizeof(float));
+        free(host[t]);
+        clann__buf_destroy(&bufs[t]);
+    }
+}
+
+/* Runs the case on the CPU reference and on every OpenCL context; every tensor must match. */
+static void compare(const char *group, const char *label, const struct op_case *c, op_fn fn,
+                    const void *arg)
+{
+    float *ref[MAX_TENSORS], *got[MAX_TENSORS];
+    run_on(g_cpu, label, c, fn, arg, ref);
+    for (size_t d = 0; d < g_ncl; d++) {
+        run_on(g_cl[d], label, c, fn, arg, got);
+        for (size_t t = 0; t < c->nt; t++) {
+            if (!c->init[t])
+                continue;
+            size_t i = 0;
+            while (i < c->n[t] && !isnan(ref[t][i]) && !isnan(got[t][i]))
+                i++;
+            ck_assert_msg(i == c->n[t], "%s on %s: NaN in tensor %zu at %zu (cpu %g, cl %g)",
+                          label, g_cl_name[d], t, i, (double)ref[t][i], (double)got[t][i]);
+            double e = test_nmse(ref[t], got[t], c->n[t]);
+            report(group, e);
+            ck_assert_msg(e <= NMSE_MAX, "%s on %s: tensor %zu NMSE %.3g > %g", label,
+                          g_cl_name[d], t, e, NMSE_MAX);
+        }
+        for (size_t t = 0; t < c->nt; t++)
+            free(got[t]);
+    }
+    for (size_t t = 0; t < c->nt; t++)
+        free(ref[t]);
+}
+
+static void free_case(struct op_case *c)
+{
+    for (size_t t = 0; t < c->nt; t++)
+        free(c->init[t]);
+}
+
+static const size_t sizes_1d[] = {1, 7, 64, 65, 257, 1024, 100003};
+static const size_t shapes[][2] = {{1, 1},  {1, 7},   {7, 65},  {64, 64}, {65, 7},
+                                   {257, 10}, {3, 257}, {257, 65}};
+#define N_1D (sizeof sizes_1d / sizeof sizes_1d[0])
+#define N_SHAPES (sizeof shapes / sizeof shapes[0])
+
+/* ---------------------------------------------------------------------------------------------
+ * Small ops.
+ */
+struct scalar_args {
+    size_t n;
+    float a, b;
+    struct clann_rng_key key;
+};
+
+static enum clann_status do_fill(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return be->ops->fill(be, v[0], a->n, a->a);
+}
+static enum clann_status do_copy(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return be->ops->copy(be, v[0], v[1], a->n);
+}
+static enum clann_status do_axpy(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return be->ops->axpy(be, a->n, a->a, v[0], v[1]);
+}
+static enum clann_status do_clip_value(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct scalar_args *a = p;
+    return be->ops->clip_by_value(be, v[0], a->n, a->a);
+}
+static enum clann_status do_clip_norm(struct clann_backend *be, struct clann_view *v,
+                                      const void *p)
+{
+    const struct scalar_args *a = p;
+    return be->ops->clip_by_norm(be, v[0], a->n, v[1], a->a);
+}
+static enum clann_status do_sum(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return be->ops->sum(be, v[0], a->n, a->a, v[1], a->b);
+}
+static enum clann_status do_sum_squares(struct clann_backend *be, struct clann_view *v,
+                                        const void *p)
+{
+    const struct scalar_args *a = p;
+    return be->ops->sum_squares(be, v[0], a->n, v[1], a->b);
+}
+static enum clann_status do_dropout(struct clann_backend *be, struct clann_view *v,
+                                    const void *p)
+{
+    const struct scalar_args *a = p;
+    return be->ops->dropout(be, v[0], v[1], a->n, a->a, a->key);
+}
+
+START_TEST(test_blas1)
+{
+    char label[128];
+    for (size_t s = 0; s < N_1D; s++) {
+        size_t n = sizes_1d[s];
+        struct scalar_args a = {n, 0.75f, 0.0f, {0, 0, 0}};
+        struct op_case c = {1, {n}, {rand_array(n, -1, 1)}};
+        snprintf(label, sizeof label, "fill n=%zu", n);
+        compare("fill/copy", label, &c, do_fill, &a);
+        free_case(&c);
+
+        struct op_case c2 = {2, {n, n}, {rand_array(n, -1, 1), rand_array(n, -1, 1)}};
+        snprintf(label, sizeof label, "copy n=%zu", n);
+        compare("fill/copy", label, &c2, do_copy, &a);
+        a.a = -2.5f;
+        snprintf(label, sizeof label, "axpy n=%zu", n);
+        compare("axpy", label, &c2, do_axpy, &a);
+        free_case(&c2);
+
+        struct op_case c3 = {1, {n}, {rand_array(n, -3, 3)}};
+        a.a = 0.5f;
+        snprintf(label, sizeof label, "clip_by_value n=%zu", n);
+        compare("clip", label, &c3, do_clip_value, &a);
+        free_case(&c3);
+
+        for (int big = 0; big < 2; big++) {
+            struct op_case c4 = {2, {n, 1}, {rand_array(n, -1, 1), malloc(sizeof(float))}};
+            c4.init[1][0] = big ? 9.0f : 0.25f; /* factor 1/3, or 1 */
+            a.a = 1.0f;
+            snprintf(label, sizeof label, "clip_by_norm n=%zu big=%d", n, big);
+            compare("clip", label, &c4, do_clip_norm, &a);
+            free_case(&c4);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_reductions)
+{
+    char label[128];
+    const float betas[] = {0.0f, 1.0f, 2.5f};
+    for (size_t s = 0; s < N_1D; s++) {
+        for (size_t b = 0; b < 3; b++) {
+            size_t n = sizes_1d[s];
+            struct op_case c = {2, {n, 1}, {rand_array(n, -1, 1), rand_array(1, -1, 1)}};
+            if (betas[b] == 0.0f)
+                c.init[1][0] = NAN; /* beta = 0 must overwrite */
+            struct scalar_args a = {n, 0.5f, betas[b], {0, 0, 0}};
+            snprintf(label, sizeof label, "sum n=%zu beta=%g", n, (double)betas[b]);
+            compare("sum", label, &c, do_sum, &a);
+            snprintf(label, sizeof label, "sum_squares n=%zu beta=%g", n, (double)betas[b]);
+            compare("sum", label, &c, do_sum_squares, &a);
+            free_case(&c);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_dropout)
+{
+    char label[128];
+    const float rates[] = {0.0f, 0.3f, 0.9f, 1.0f};
+    for (size_t s = 0; s < N_1D; s++) {
+        for (size_t r = 0; r < 4; r++) {
+            size_t n = sizes_1d[s];
+            struct op_case c = {2, {n, n}, {rand_array(n, -1, 1), rand_array(n, -1, 1)}};
+            struct scalar_args a = {n, rates[r], 0, {7, CLANN__RNG_STREAM_DROPOUT, 13 + s}};
+            snprintf(label, sizeof label, "dropout n=%zu rate=%g", n, (double)rates[r]);
+            compare("dropout", label, &c, do_dropout, &a);
+            free_case(&c);
+        }
+    }
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Layer ops.
+ */
+struct act_args {
+    struct clann_act act;
+    size_t rows, cols;
+    float beta;
+};
+
+/* v: z, bias, prelu, y */
+static enum clann_status do_forward(struct clann_backend *be, struct clann_view *v,
+                                    const void *p)
+{
+    const struct act_args *a = p;
+    return be->ops->bias_act_forward(be, &a->act, v[0], v[1], v[2], v[3], a->rows, a->cols);
+}
+
+/* v: z, y, dy, prelu, dz */
+static enum clann_status do_backward(struct clann_backend *be, struct clann_view *v,
+                                     const void *p)
+{
+    const struct act_args *a = p;
+    return be->ops->act_backward(be, &a->act, v[0], v[1], v[2], v[3], v[4], a->rows, a->cols);
+}
+
+static enum clann_status do_prelu_grad(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct act_args *a = p;
+    return be->ops->prelu_grad(be, v[0], v[1], v[2], a->rows, a->cols, a->beta);
+}
+
+static enum clann_status do_col_sum(struct clann_backend *be, struct clann_view *v,
+                                    const void *p)
+{
+    const struct act_args *a = p;
+    return be->ops->col_sum(be, v[0], a->rows, a->cols, v[1], a->beta);
+}
+
+static struct clann_act make_act(int kind, bool training)
+{
+    struct clann_act act;
+    memset(&act, 0, sizeof act);
+    act.kind = (enum clann__act_kind)kind;
+    act.alpha = kind == CLANN__ACT_ELU ? 1.0f : 0.1f;
+    act.lower = 0.125f;
+    act.upper = 1.0f / 3.0f;
+    act.training = training;
+    act.rng.seed = 99;
+    act.rng.stream = CLANN__RNG_STREAM_RRELU;
+    act.rng.offset = 5;
+    return act;
+}
+
+START_TEST(test_activations)
+{
+    char label[160];
+    for (int kind = 0; kind < CLANN__ACT_COUNT; kind++) {
+        for (size_t s = 0; s < N_SHAPES; s++) {
+            size_t rows = shapes[s][0], cols = shapes[s][1], n = rows * cols;
+            for (int variant = 0; variant < 2; variant++) {
+                /* variant 0: bias, RReLU training; variant 1: no bias, inference */
+                struct act_args a = {make_act(kind, variant == 0), rows, cols, 0};
+                float scale = kind == CLANN__ACT_RELU6 ? 8.0f : 3.0f;
+                struct op_case f = {4,
+                                    {n, cols, cols, n},
+                                    {rand_array(n, -scale, scale),
+                                     variant == 0 ? rand_array(cols, -1, 1) : NULL,
+                                     kind == CLANN__ACT_PRELU ? rand_array(cols, 0, 0.5f) : NULL,
+                                     rand_array(n, -1, 1)}};
+                snprintf(label, sizeof label, "bias_act_forward kind=%d %zux%zu variant=%d", kind,
+                         rows, cols, variant);
+                compare("bias_act_forward", label, &f, do_forward, &a);
+                free_case(&f);
+
+                struct op_case b = {5,
+                                    {n, n, n, cols, n},
+                                    {rand_array(n, -scale, scale), rand_array(n, 0.01f, 0.99f),
+                                     rand_array(n, -1, 1),
+                                     kind == CLANN__ACT_PRELU ? rand_array(cols, 0, 0.5f) : NULL,
+                                     rand_array(n, -1, 1)}};
+                snprintf(label, sizeof label, "act_backward kind=%d %zux%zu variant=%d", kind,
+                         rows, cols, variant);
+                compare("act_backward", label, &b, do_backward, &a);
+                free_case(&b);
+            }
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_column_sums)
+{
+    char label[160];
+    const float betas[] = {0.0f, 1.0f, 2.5f};
+    for (size_t s = 0; s < N_SHAPES; s++) {
+        for (size_t bi = 0; bi < 3; bi++) {
+            size_t rows = shapes[s][0], cols = shapes[s][1], n = rows * cols;
+            struct act_args a = {make_act(0, false), rows, cols, betas[bi]};
+            struct op_case c = {2, {n, cols}, {rand_array(n, -1, 1), rand_array(cols, -1, 1)}};
+            snprintf(label, sizeof label, "col_sum %zux%zu beta=%g", rows, cols,
+                     (double)betas[bi]);
+            compare("col_sum/prelu_grad", label, &c, do_col_sum, &a);
+            free_case(&c);
+            struct op_case p = {3,
+                                {n, n, cols},
+                                {rand_array(n, -1, 1), rand_array(n, -1, 1),
+                                 rand_array(cols, -1, 1)}};
+            snprintf(label, sizeof label, "prelu_grad %zux%zu beta=%g", rows, cols,
+                     (double)betas[bi]);
+            compare("col_sum/prelu_grad", label, &p, do_prelu_grad, &a);
+            free_case(&p);
+        }
+    }
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Losses and metrics.
+ */
+struct loss_args {
+    struct clann__loss loss;
+    size_t rows, cols;
+    float scale;
+    bool sparse;
+};
+
+/* v: pred, labels, row_loss, grad */
+static enum clann_status do_loss(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct loss_args *a = p;
+    return be->ops->loss(be, &a->loss, v[0], v[1], a->rows, a->cols, v[2], v[3], a->scale);
+}
+
+/* v: pred, labels, correct */
+static enum clann_status do_count(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct loss_args *a = p;
+    return be->ops->count_correct(be, v[0], v[1], a->sparse, a->rows, a->cols, v[2], a->scale);
+}
+
+/* Labels for a loss kind: one class index per row (sparse), a distribution per row (softmax
+ * CE), 0..1 (sigmoid CE), else U(-1, 1). */
+static float *make_labels(int kind, size_t rows, size_t cols)
+{
+    if (kind == CLANN__LOSS_SPARSE_SOFTMAX_CE) {
+        float *l = rand_array(rows, 0, 1);
+        for (size_t r = 0; r < rows; r++) {
+            size_t k = (size_t)(l[r] * (float)cols);
+            l[r] = (float)(k < cols ? k : cols - 1);
+        }
+        return l;
+    }
+    if (kind == CLANN__LOSS_SOFTMAX_CE) {
+        float *l = rand_array(rows * cols, 0.01f, 1);
+        for (size_t r = 0; r < rows; r++) {
+            double s = 0;
+            for (size_t c = 0; c < cols; c++)
+                s += l[r * cols + c];
+            for (size_t c = 0; c < cols; c++)
+                l[r * cols + c] = (float)(l[r * cols + c] / s);
+        }
+        return l;
+    }
+    if (kind == CLANN__LOSS_SIGMOID_CE)
+        return rand_array(rows * cols, 0, 1);
+    return rand_array(rows * cols, -1, 1);
+}
+
+START_TEST(test_losses)
+{
+    char label[160];
+    for (int kind = 0; kind < CLANN__LOSS_COUNT; kind++) {
+        for (size_t s = 0; s < N_SHAPES; s++) {
+            for (int with_grad = 0; with_grad < 2; with_grad++) {
+                size_t rows = shapes[s][0], cols = shapes[s][1], n = rows * cols;
+                bool sparse = kind == CLANN__LOSS_SPARSE_SOFTMAX_CE;
+                struct loss_args a = {{(enum clann__loss_kind)kind, 0.5f}, rows, cols,
+                                      1.0f / (float)rows, sparse};
+                struct op_case c = {4,
+                                    {n, sparse ? rows : n, rows, n},
+                                    {rand_array(n, -4, 4), make_labels(kind, rows, cols),
+                                     rand_array(rows, -1, 1),
+                                     with_grad ? rand_array(n, -1, 1) : NULL}};
+                snprintf(label, sizeof label, "loss kind=%d %zux%zu grad=%d", kind, rows, cols,
+                         with_grad);
+                compare("loss", label, &c, do_loss, &a);
+                free_case(&c);
+            }
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_count_correct)
+{
+    char label[160];
+    const float betas[] = {0.0f, 1.0f, 2.5f};
+    for (size_t s = 0; s < N_SHAPES; s++) {
+        for (int mode = 0; mode < 3; mode++) {
+            size_t rows = shapes[s][0], cols = mode == 2 ? 1 : shapes[s][1], n = rows * cols;
+            bool sparse = mode == 0;
+            struct loss_args a = {{CLANN__LOSS_MSE, 0}, rows, cols, betas[(s + mode) % 3],
+                                  sparse};
+            float *labels;
+            if (mode == 1) {
+                labels = rand_array(n, -1, 1); /* argmax of a dense row */
+            } else if (mode == 2) {
+                labels = rand_array(rows, 0, 1);
+                for (size_t r = 0; r < rows; r++)
+                    labels[r] = labels[r] > 0.5f ? 1.0f : 0.0f;
+            } else {
+                labels = make_labels(CLANN__LOSS_SPARSE_SOFTMAX_CE, rows, cols);
+            }
+            float *pred = rand_array(n, -1, 1);
+            if (mode == 0) /* make some rows right */
+                for (size_t r = 0; r < rows; r += 2)
+                    pred[r * cols + (size_t)labels[r]] = 2.0f;
+            struct op_case c = {3, {n, (mode == 1) ? n : rows, 1},
+                                {pred, labels, rand_array(1, 0, 10)}};
+            snprintf(label, sizeof label, "count_correct mode=%d %zux%zu", mode, rows, cols);
+            compare("count_correct", label, &c, do_count, &a);
+            free_case(&c);
+        }
+    }
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Optimizers.
+ */
+struct opt_args {
+    struct clann_opt opt;
+    size_t n;
+};
+
+static enum clann_status do_opt(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct opt_args *a = p;
+    return be->ops->optimizer_step(be, &a->opt, v[0], v[1], v[2], v[3], a->n);
+}
+
+START_TEST(test_optimizers)
+{
+    char label[160];
+    for (int kind = 0; kind < CLANN__OPT_COUNT; kind++) {
+        for (int nesterov = 0; nesterov < 2; nesterov++) {
+            if (nesterov && kind != CLANN__OPT_MOMENTUM)
+                continue;
+            for (size_t s = 0; s < N_1D; s++) {
+                size_t n = sizes_1d[s];
+                struct opt_args a;
+                memset(&a, 0, sizeof a);
+                a.opt.kind = (enum clann__opt_kind)kind;
+                a.opt.lr = 0.05f;
+                a.opt.momentum = 0.9f;
+                a.opt.nesterov = nesterov;
+                a.opt.beta1 = 0.9f;
+                a.opt.beta2 = 0.999f;
+                a.opt.eps = 1e-7f;
+                a.opt.rho = 0.9f;
+                a.opt.initial_accumulator = 0.1f;
+                a.opt.step = 3;
+                a.n = n;
+                struct op_case c = {4,
+                                    {n, n, n, n},
+                                    {rand_array(n, -1, 1), rand_array(n, -1, 1),
+                                     kind == CLANN__OPT_SGD ? NULL : rand_array(n, 0, 1),
+                                     kind == CLANN__OPT_ADAM ? rand_array(n, 0, 1) : NULL}};
+                snprintf(label, sizeof label, "optimizer kind=%d nesterov=%d n=%zu", kind,
+                         nesterov, n);
+                compare("optimizer_step", label, &c, do_opt, &a);
+                free_case(&c);
+            }
+        }
+    }
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * GEMM against a double reference.
+ */
+static const size_t gemm_dims[] = {1, 7, 64, 65, 257, 784};
+static const float gemm_scalars[] = {0.0f, 1.0f, 2.5f};
+
+static void gemm_case(struct clann_context *ctx, const char *dev, bool ta, bool tb, size_t m,
+                      size_t n, size_t k, float alpha, float beta, size_t off)
+{
+    struct clann_backend *be = ctx->be;
+    size_t a_rows = ta ? k : m, a_cols = ta ? m : k;
+    size_t b_rows = tb ? n : k, b_cols = tb ? k : n;
+    size_t lda = a_cols + 3, ldb = b_cols + 1, ldc = n + 2;
+    size_t na = off + a_rows * lda + POST, nb = off + b_rows * ldb + POST,
+           nc = off + m * ldc + POST;
+    float *a = rand_array(na, -1, 1), *b = rand_array(nb, -1, 1), *c = rand_array(nc, -1, 1);
+    float *out = malloc(nc * sizeof(float));
+    double *ref = malloc(m * n * sizeof(double));
+    const float canary = canary_value();
+    ck_assert_ptr_nonnull(out);
+    ck_assert_ptr_nonnull(ref);
+    /* padding and canaries of C are NaN patterns; beta = 0 also fills C itself with NaN */
+    for (size_t i = 0; i < nc; i++) {
+        size_t r = (i - off) / ldc, col = (i - off) % ldc;
+        bool inside = i >= off && r < m && col < n;
+        if (!inside || beta == 0.0f)
+            c[i] = canary;
+    }
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double s = 0;
+            for (size_t p = 0; p < k; p++) {
+                double av = ta ? a[off + p * lda + i] : a[off + i * lda + p];
+                double bv = tb ? b[off + j * ldb + p] : b[off + p * ldb + j];
+                s += av * bv;
+            }
+            double cv = beta == 0.0f ? 0.0 : (double)c[off + i * ldc + j];
+            ref[i * n + j] = (double)alpha * s + (double)beta * cv;
+        }
+    struct clann_buf ba, bb, bc;
+    ck_assert_int_eq(clann__buf_create(be, na, &ba), CLANN_OK);
+    ck_assert_int_eq(clann__buf_create(be, nb, &bb), CLANN_OK);
+    ck_assert_int_eq(clann__buf_create(be, nc, &bc), CLANN_OK);
+    ck_assert_int_eq(be->ops->upload(be, clann__view(&ba, 0), a, na, true), CLANN_OK);
+    ck_assert_int_eq(be->ops->upload(be, clann__view(&bb, 0), b, nb, true), CLANN_OK);
+    ck_assert_int_eq(be->ops->upload(be, clann__view(&bc, 0), c, nc, true), CLANN_OK);
+    enum clann_status st = be->ops->gemm(be, ta, tb, m, n, k, alpha, clann__view(&ba, off), lda,
+                                         clann__view(&bb, off), ldb, beta, clann__view(&bc, off),
+                                         ldc);
+    ck_assert_msg(st == CLANN_OK, "gemm on %s: %s", dev, clann_context_last_error(ctx));
+    ck_assert_int_eq(be->ops->download(be, out, clann__view(&bc, 0), nc), CLANN_OK);
+    double num = 0, den = 0;
+    size_t bad_canary = nc, bad_nan = nc;
+    for (size_t i = 0; i < nc; i++) {
+        size_t r = (i - off) / ldc, col = (i - off) % ldc;
+        bool inside = i >= off && r < m && col < n;
+        if (!inside) {
+            if (memcmp(&out[i], &c[i], sizeof(float)) != 0 && bad_canary == nc)
+                bad_canary = i;
+            continue;
+        }
+        if (isnan(out[i]) && bad_nan == nc)
+            bad_nan = i;
+        double d = out[i] - ref[r * n + col];
+        num += d * d;
+        den += ref[r * n + col] * ref[r * n + col];
+    }
+    ck_assert_msg(bad_canary == nc,
+                  "gemm on %s ta=%d tb=%d m=%zu n=%zu k=%zu: C padding/canary overwritten at %zu",
+                  dev, ta, tb, m, n, k, bad_canary);
+    ck_assert_msg(bad_nan == nc, "gemm on %s ta=%d tb=%d m=%zu n=%zu k=%zu a=%g b=%g: NaN at %zu",
+                  dev, ta, tb, m, n, k, (double)alpha, (double)beta, bad_nan);
+    double e = den > 0 ? num / den : num;
+    report("gemm", e);
+    ck_assert_msg(e <= NMSE_MAX,
+                  "gemm on %s ta=%d tb=%d m=%zu n=%zu k=%zu alpha=%g beta=%g: NMSE %.3g", dev,
+                  ta, tb, m, n, k, (double)alpha, (double)beta, e);
+    clann__buf_destroy(&ba);
+    clann__buf_destroy(&bb);
+    clann__buf_destroy(&bc);
+    free(a);
+    free(b);
+    free(c);
+    free(out);
+    free(ref);
+}
+
+START_TEST(test_gemm)
+{
+    for (size_t d = 0; d < g_ncl; d++) {
+        for (int t = 0; t < 4; t++) {
+            bool ta = t & 1, tb = (t >> 1) & 1;
+            /* every M x N x K of the dimension list (but the largest cubes, to keep the double
+             * reference quick), alpha and beta cycling through their values */
+            for (size_t i = 0; i < 216; i++) {
+                size_t m = gemm_dims[i / 36], n = gemm_dims[(i / 6) % 6], k = gemm_dims[i % 6];
+                if (m * n * k > 60000000u)
+                    continue;
+                float alpha = gemm_scalars[(i + (size_t)t) % 3];
+                float beta = gemm_scalars[(i / 3 + (size_t)t) % 3];
+                gemm_case(g_cl[d], g_cl_name[d], ta, tb, m, n, k, alpha, beta, i % 2 ? 10 : 3);
+            }
+            /* every alpha x beta pair on an odd shape */
+            for (size_t s = 0; s < 9; s++)
+                gemm_case(g_cl[d], g_cl_name[d], ta, tb, 65, 7, 257, gemm_scalars[s / 3],
+                          gemm_scalars[s % 3], 10);
+            /* degenerate sizes */
+            gemm_case(g_cl[d], g_cl_name[d], ta, tb, 1, 1, 1, 2.5f, 0.0f, 1);
+            gemm_case(g_cl[d], g_cl_name[d], ta, tb, 7, 64, 0, 1.0f, 2.5f, 1);
+            gemm_case(g_cl[d], g_cl_name[d], ta, tb, 784, 65, 7, 1.0f, 1.0f, 10);
+        }
+    }
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * RNG: bit-identical streams and their statistics.
+ */
+START_TEST(test_rng)
+{
+    const size_t n = 1000000;
+    const struct clann_rng_key keys[] = {
+        {0, 0, 0}, {42, 1, 5}, {UINT64_C(0xdeadbeefcafef00d), 3, 1003}, {7, 15, UINT64_C(0x100000003)}};
+    float *ref = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
+    ck_assert_ptr_nonnull(ref);
+    ck_assert_ptr_nonnull(got);
+    for (size_t d = 0; d < g_ncl; d++) {
+        struct clann_backend *be = g_cl[d]->be;
+        struct clann_buf buf;
+        ck_assert_int_eq(clann__buf_create(be, n, &buf), CLANN_OK);
+        for (size_t ki = 0; ki < sizeof keys / sizeof keys[0]; ki++) {
+            for (int normal = 0; normal < 2; normal++) {
+                struct clann_rng_key key = keys[ki];
+                float lo = normal ? 0.0f : (ki == 2 ? -2.0f : 0.0f);
+                float hi = normal ? 1.0f : (ki == 2 ? 3.0f : 1.0f);
+                enum clann_status st =
+                    normal ? be->ops->rng_normal(be, clann__view(&buf, 0), n, key, lo, hi)
+                           : be->ops->rng_uniform(be, clann__view(&buf, 0), n, key, lo, hi);
+                ck_assert_msg(st == CLANN_OK, "%s", clann_context_last_error(g_cl[d]));
+                ck_assert_int_eq(be->ops->download(be, got, clann__view(&buf, 0), n), CLANN_OK);
+                double sum = 0, sq = 0;
+                for (size_t i = 0; i < n; i++) {
+                    ref[i] = normal ? lo + hi * clann__rng_normal(key.seed, key.stream,
+                                                                   key.offset + i)
+                                    : lo + (hi - lo) * clann__rng_uniform(key.seed, key.stream,
+                                                                          key.offset + i);
+                    sum += got[i];
+                    sq += (double)got[i] * got[i];
+                }
+                size_t i = 0;
+                while (i < n && memcmp(&ref[i], &got[i], sizeof(float)) == 0)
+                    i++;
+                if (i < n)
+                    ck_abort_msg("%s: %s value %zu (seed %llu stream %u offset %llu) differs: "
+                                  "cpu %.9g, opencl %.9g",
+                                  g_cl_name[d], normal ? "normal" : "uniform", i,
+                                  (unsigned long long)key.seed, (unsigned)key.stream,
+                                  (unsigned long long)key.offset, (double)ref[i], (double)got[i]);
+                /* statistics of the standardized stream: within 6 sigma */
+                double w = normal ? 1.0 : (double)(hi - lo);
+                double mean = (sum / (double)n - (normal ? 0.0 : lo)) / w;
+                double var = (sq / (double)n - (sum / (double)n) * (sum / (double)n)) / (w * w);
+                double em = normal ? 0.0 : 0.5, ev = normal ? 1.0 : 1.0 / 12.0;
+                double sm = sqrt(ev / (double)n);
+                double sv = normal ? sqrt(2.0 / (double)n) : sqrt(1.0 / 180.0 / (double)n);
+                ck_assert_msg(fabs(mean - em) < 6 * sm, "%s: mean %g", g_cl_name[d], mean);
+                ck_assert_msg(fabs(var - ev) < 6 * sv, "%s: variance %g", g_cl_name[d], var);
+                report(normal ? "rng_normal (bit-identical)" : "rng_uniform (bit-identical)",
+                       0.0);
+            }
+        }
+        clann__buf_destroy(&buf);
+    }
+    free(ref);
+    free(got);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Runner.
+ */
+static struct clann_context *make_context(const char *device, enum clann_cpu_mode mode)
+{
+    struct clann_context_params p = clann_context_default_params();
+    p.device = device;
+    p.cpu_mode = mode;
+    p.cache_dir = getenv("CLANN_CACHE_DIR_FOR_TESTS");
+    struct clann_context *ctx = NULL;
+    if (clann_context_create(&p, &ctx) != CLANN_OK) {
+        fprintf(stderr, "context on %s: %s\n", device, clann_last_error());
+        return NULL;
+    }
+    return ctx;
+}
+
+int main(void)
+{
+#if !CLANN_HAVE_OPENCL
+    printf("built without OpenCL: skipped\n");
+    return 77;
+#else
+    struct clann_device_info *list = NULL;
+    size_t count = 0, pick = 0;
+    const char *why = NULL;
+    if (clann_devices_list(&list, &count, &pick, &why) != CLANN_OK) {
+        fprintf(stderr, "clann_devices_list: %s\n", clann_last_error());
+        return EXIT_FAILURE;
+    }
+    if (count < 2) {
+        printf("no OpenCL device (%s): skipped\n", why ? why : "none");
+        clann_devices_free(list);
+        return 77;
+    }
+    g_cpu = make_context("cpu", CLANN_CPU_MODE_REFERENCE);
+    if (!g_cpu)
+        return EXIT_FAILURE;
+    for (size_t i = 1; i < count && g_ncl + 1 < MAX_CL; i++) {
+        char sel[32];
+        snprintf(sel, sizeof sel, "opencl:%d:%d", list[i].platform, list[i].device);
+        g_cl[g_ncl] = make_context(sel, CLANN_CPU_MODE_FAST);
+        if (!g_cl[g_ncl])
+            return EXIT_FAILURE;
+        snprintf(g_cl_name[g_ncl], sizeof g_cl_name[g_ncl], "%s (%s)", sel, list[i].name);
+        printf("device %s\n", g_cl_name[g_ncl]);
+        g_ncl++;
+    }
+#if CLANN_HAVE_CLBLAST
+    /* the first device once more with the clann GEMM kernel instead of CLBlast */
+    {
+        char sel[32];
+        snprintf(sel, sizeof sel, "opencl:%d:%d", list[1].platform, list[1].device);
+        setenv("CLANN_NO_CLBLAST", "1", 1);
+        g_cl[g_ncl] = make_context(sel, CLANN_CPU_MODE_FAST);
+        unsetenv("CLANN_NO_CLBLAST");
+        if (!g_cl[g_ncl])
+            return EXIT_FAILURE;
+        snprintf(g_cl_name[g_ncl], sizeof g_cl_name[g_ncl], "%s (%s, no CLBlast)", sel,
+                 list[1].name);
+        g_ncl++;
+    }
+#endif
+    clann_devices_free(list);
+
+    Suite *s = suite_create("backend");
+    const struct {
+        const char *name;
+        const TTest *test;
+    } cases[] = {{"blas1", test_blas1},           {"reductions", test_reductions},
+                 {"dropout", test_dropout},       {"activations", test_activations},
+                 {"column_sums", test_column_sums}, {"losses", test_losses},
+                 {"count_correct", test_count_correct}, {"optimizers", test_optimizers},
+                 {"rng", test_rng},               {"gemm", test_gemm}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_set_timeout(tc, 600);
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+
+    printf("max NMSE per op group (CPU REFERENCE vs %zu OpenCL context(s)):\n", g_ncl);
+    for (size_t i = 0; i < 32 && g_report[i].group; i++)
+        printf("  %-28s %5u comparisons  max NMSE %.3g\n", g_report[i].group, g_report[i].cases,
+               g_report[i].max_nmse);
+    for (size_t d = 0; d < g_ncl; d++)
+        clann_context_destroy(g_cl[d]);
+    clann_context_destroy(g_cpu);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+#endif
+}

@@ -1,0 +1,395 @@
+/*
+ * test-opencl.c - OpenCL fault handling (TESTING.md 8.F):
+ *   #42 no ICD: with OCL_ICD_VENDORS pointing at an empty folder (set before the process makes
+ *       its first OpenCL call, so in a re-executed child), "auto" falls back to the CPU backend
+ *       and "opencl" fails with CLANN_ERR_NO_DEVICE and a message naming the cause;
+ *   #36 build failure: a broken kernel loaded through kernel_dir gives CLANN_ERR_KERNEL_BUILD
+ *       with the program name, device name, options and the compiler's log in the message;
+ *   #44 binary cache: a second context on the device loads every program from the cache (cold
+ *       and warm times printed); truncated or corrupted entries are rebuilt silently; no
+ *       temporary files are left; use_cache = false writes nothing.
+ *
+ * Check forks every test; the parent process never calls OpenCL (STYLE.md 6.3): each test
+ * body runs in its own child, and the skip probe runs in a forked child too.
+ */
+#include "backend/backend.h"
+#include "testutil.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLANN_SOURCE_ROOT
+#define CLANN_SOURCE_ROOT "."
+#endif
+
+static char g_self[4096]; /* this executable, for re-running it as a child */
+
+/* ---------------------------------------------------------------------------------------------
+ * Files.
+ */
+static void make_temp_dir(char *out, size_t cap, const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(out, cap, "%s/clann-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+    ck_assert_ptr_nonnull(mkdtemp(out));
+}
+
+/* Removes a folder and the plain files in it (the tests create nothing deeper). */
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[4400];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        remove(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    ck_assert_msg(in != NULL, "cannot open %s", from);
+    FILE *out = fopen(to, "wb");
+    ck_assert_msg(out != NULL, "cannot create %s", to);
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    ck_assert_int_eq(fclose(out), 0);
+}
+
+/* Copies every .cl and .clh file of the source tree's cl/ into dir. */
+static void copy_kernels(const char *dir)
+{
+    const char *src = CLANN_SOURCE_ROOT "/cl";
+    DIR *d = opendir(src);
+    ck_assert_msg(d != NULL, "cannot open %s", src);
+    struct dirent *e;
+    int copied = 0;
+    char from[4400], to[4400];
+    while ((e = readdir(d)) != NULL) {
+        const char *dot = strrchr(e->d_name, '.');
+        if (!dot || (strcmp(dot, ".cl") != 0 && strcmp(dot, ".clh") != 0))
+            continue;
+        snprintf(from, sizeof from, "%s/%s", src, e->d_name);
+        snprintf(to, sizeof to, "%s/%s", dir, e->d_name);
+        copy_file(from, to);
+        copied++;
+    }
+    closedir(d);
+    ck_assert_int_gt(copied, 1);
+}
+
+/* Names of the files in dir into names[] (at most max); returns the count. */
+static size_t list_dir(const char *dir, char names[][256], size_t max)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < max) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(names[n++], 256, "%s", e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+/* The first OpenCL device as "opencl:P:D"; fails the test when there is none. */
+static void first_device(char sel[32])
+{
+    char all[8][32];
+    size_t n = test_opencl_devices(all);
+    ck_assert_msg(n > 0, "no OpenCL device");
+    memcpy(sel, all[0], 32);
+}
+
+static enum clann_status create(const char *device, const char *kernel_dir, const char *cache_dir,
+                                bool use_cache, struct clann_context **out)
+{
+    struct clann_context_params p = clann_context_default_params();
+    p.device = device;
+    p.kernel_dir = kernel_dir;
+    p.cache_dir = cache_dir;
+    p.use_cache = use_cache;
+    *out = NULL;
+    return clann_context_create(&p, out);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * #42: no ICD. The checks run in a re-executed child whose environment points the ICD loader
+ * at an empty folder; it reports through its exit status and stdout.
+ */
+static int no_icd_child(void)
+{
+    int failures = 0;
+#define EXPECT(cond, ...)                                                                         \
+    do {                                                                                          \
+        if (!(cond)) {                                                                            \
+            printf("no-icd child: " __VA_ARGS__);                                                 \
+            printf("\n");                                                                         \
+            failures++;                                                                           \
+        }                                                                                         \
+    } while (0)
+    struct clann_device_info *list = NULL;
+    size_t count = 0, pick = 99;
+    const char *why = NULL;
+    enum clann_status st = clann_devices_list(&list, &count, &pick, &why);
+    EXPECT(st == CLANN_OK, "clann_devices_list: %s", clann_last_error());
+    EXPECT(count == 1 && pick == 0, "expected the CPU backend alone, got %zu devices", count);
+    EXPECT(why != NULL && *why != '\0', "no reason given for the auto choice");
+    printf("devices: %zu, auto reason: %s\n", count, why ? why : "(null)");
+    clann_devices_free(list);
+
+    struct clann_context *ctx = NULL;
+    st = create("auto", NULL, NULL, false, &ctx);
+    EXPECT(st == CLANN_OK, "auto: %s", clann_last_error());
+    if (ctx) {
+        EXPECT(strcmp(clann_context_backend_name(ctx), "cpu") == 0, "auto picked %s",
+               clann_context_backend_name(ctx));
+        clann_context_destroy(ctx);
+    }
+
+    st = create("opencl", NULL, NULL, false, &ctx);
+    const char *msg = clann_last_error();
+    printf("device 'opencl' without an ICD: %s: %s\n", clann_status_name(st), msg);
+    EXPECT(st == CLANN_ERR_NO_DEVICE, "opencl gave %s, not ERR_NO_DEVICE", clann_status_name(st));
+    EXPECT(ctx == NULL, "opencl returned a context");
+    EXPECT(strstr(msg, "platform") != NULL || strstr(msg, "ICD") != NULL,
+           "the message does not name the cause: %s", msg);
+#undef EXPECT
+    return failures == 0 ? 0 : 1;
+}
+
+START_TEST(test_no_icd)
+{
+    char empty[4096];
+    make_temp_dir(empty, sizeof empty, "no-icd");
+    fflush(stdout);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setenv("OCL_ICD_VENDORS", empty, 1);
+        unsetenv("OCL_ICD_FILENAMES");
+        unsetenv("CLANN_DEVICE");
+        char *argv[] = {g_self, "--no-icd-child", NULL};
+        execv(g_self, argv);
+        _exit(127);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    remove_dir(empty);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the no-ICD child failed (status %d); see its output above", status);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * #36: build failure through kernel_dir.
+ */
+START_TEST(test_build_failure)
+{
+    char sel[32], dir[4096], path[4400];
+    first_device(sel);
+    make_temp_dir(dir, sizeof dir, "kernels");
+    copy_kernels(dir);
+
+    /* the intact copy builds */
+    struct clann_context *ctx = NULL;
+    enum clann_status st = create(sel, dir, NULL, false, &ctx);
+    ck_assert_msg(st == CLANN_OK, "intact kernels from %s: %s", dir, clann_last_error());
+    char device_name[128];
+    snprintf(device_name, sizeof device_name, "%s", clann_context_device(ctx)->name);
+    clann_context_destroy(ctx);
+
+    snprintf(path, sizeof path, "%s/nn.cl", dir);
+    FILE *f = fopen(path, "ab");
+    ck_assert_ptr_nonnull(f);
+    fputs("\n__kernel void clann_broken(__global float *x)\n{\n"
+          "    x[0] = clann_undefined_function(1.0f);\n}\n",
+          f);
+    fclose(f);
+    st = create(sel, dir, NULL, false, &ctx);
+    const char *msg = clann_last_error();
+    printf("broken kernel: %s\n%s\n", clann_status_name(st), msg);
+    ck_assert_int_eq(st, CLANN_ERR_KERNEL_BUILD);
+    ck_assert_ptr_null(ctx);
+    ck_assert_msg(strstr(msg, "nn.cl") != NULL, "no program name in: %s", msg);
+    ck_assert_msg(strstr(msg, device_name) != NULL, "no device name in: %s", msg);
+    ck_assert_msg(strstr(msg, "-cl-std=CL1.2") != NULL, "no build options in: %s", msg);
+    ck_assert_msg(strstr(msg, "clann_undefined_function") != NULL, "no build log in: %s", msg);
+    remove_dir(dir);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * #44: binary cache.
+ */
+
+/* A context that works: fill + download gives the value back. */
+static void check_context_works(struct clann_context *ctx)
+{
+    struct clann_backend *be = ctx->be;
+    struct clann_buf buf;
+    float out[65];
+    ck_assert_int_eq(clann__buf_create(be, 65, &buf), CLANN_OK);
+    ck_assert_int_eq(be->ops->fill(be, clann__view(&buf, 0), 65, 3.5f), CLANN_OK);
+    ck_assert_int_eq(be->ops->sum(be, clann__view(&buf, 0), 64, 1.0f, clann__view(&buf, 64), 0),
+                     CLANN_OK);
+    ck_assert_int_eq(be->ops->download(be, out, clann__view(&buf, 0), 65), CLANN_OK);
+    ck_assert_float_eq(out[0], 3.5f);
+    ck_assert_float_eq(out[64], 224.0f);
+    clann__buf_destroy(&buf);
+}
+
+static double timed_create(const char *sel, const char *cache, bool use_cache, bool *from_cache,
+                           struct clann_context **ctx)
+{
+    enum clann_status st = create(sel, NULL, cache, use_cache, ctx);
+    ck_assert_msg(st == CLANN_OK, "context: %s", clann_last_error());
+    return clann_context_build_seconds(*ctx, from_cache);
+}
+
+START_TEST(test_binary_cache)
+{
+    char sel[32], cache[4096], names[64][256], path[4400];
+    bool from_cache = true;
+    struct clann_context *ctx;
+    first_device(sel);
+    make_temp_dir(cache, sizeof cache, "cache");
+
+    double cold = timed_create(sel, cache, true, &from_cache, &ctx);
+    ck_assert_msg(!from_cache, "cold build reported from_cache");
+    check_context_works(ctx);
+    clann_context_destroy(ctx);
+    size_t n = list_dir(cache, names, 64);
+    ck_assert_msg(n >= 5, "expected one cache entry per program, found %zu", n);
+
+    double warm = timed_create(sel, cache, true, &from_cache, &ctx);
+    ck_assert_msg(from_cache, "second context did not load from the cache");
+    check_context_works(ctx);
+    clann_context_destroy(ctx);
+    printf("program build on %s: cold %.3f s, warm (cache) %.3f s\n", sel, cold, warm);
+
+    /* corrupt two entries: truncate one, flip a byte in another */
+    snprintf(path, sizeof path, "%s/%s", cache, names[0]);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(truncate(path, sb.st_size / 2), 0);
+    snprintf(path, sizeof path, "%s/%s", cache, names[1]);
+    ck_assert_int_eq(stat(path, &sb), 0);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, (long)(sb.st_size / 2), SEEK_SET), 0);
+    int c = fgetc(f);
+    ck_assert_int_eq(fseek(f, (long)(sb.st_size / 2), SEEK_SET), 0);
+    fputc(c ^ 0x5a, f);
+    fclose(f);
+
+    double rebuilt = timed_create(sel, cache, true, &from_cache, &ctx);
+    ck_assert_msg(!from_cache, "corrupt entries were reported as cache hits");
+    check_context_works(ctx);
+    clann_context_destroy(ctx);
+    double again = timed_create(sel, cache, true, &from_cache, &ctx);
+    ck_assert_msg(from_cache, "rebuilt entries were not written back");
+    clann_context_destroy(ctx);
+    printf("after corrupting two entries: rebuild %.3f s, then cache %.3f s\n", rebuilt, again);
+
+    /* no temporary file survives */
+    size_t m = list_dir(cache, names, 64);
+    ck_assert_uint_eq(m, n);
+    for (size_t i = 0; i < m; i++)
+        ck_assert_msg(strstr(names[i], ".clbin") != NULL &&
+                          strlen(strstr(names[i], ".clbin")) == strlen(".clbin"),
+                      "stray file %s in the cache", names[i]);
+    remove_dir(cache);
+
+    /* use_cache = false neither reads nor writes */
+    make_temp_dir(cache, sizeof cache, "nocache");
+    timed_create(sel, cache, false, &from_cache, &ctx);
+    ck_assert(!from_cache);
+    clann_context_destroy(ctx);
+    ck_assert_uint_eq(list_dir(cache, names, 64), 0);
+    remove_dir(cache);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Runner.
+ */
+
+/* 0 when an OpenCL device exists, 77 when none; probed in a child so that this process never
+ * initializes OpenCL before Check forks. */
+static int probe_devices(void)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 1;
+    if (pid == 0) {
+        struct clann_device_info *list = NULL;
+        size_t count = 0, pick = 0;
+        const char *why = NULL;
+        if (clann_devices_list(&list, &count, &pick, &why) != CLANN_OK)
+            _exit(1);
+        if (count < 2)
+            printf("no OpenCL device (%s): skipped\n", why ? why : "none");
+        fflush(stdout);
+        _exit(count < 2 ? 77 : 0);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return 1;
+    return WEXITSTATUS(status);
+}
+
+int main(int argc, char **argv)
+{
+#if !CLANN_HAVE_OPENCL
+    (void)argc;
+    (void)argv;
+    printf("built without OpenCL: skipped\n");
+    return 77;
+#else
+    if (argc > 1 && strcmp(argv[1], "--no-icd-child") == 0)
+        return no_icd_child();
+    ssize_t len = readlink("/proc/self/exe", g_self, sizeof g_self - 1);
+    if (len > 0)
+        g_self[len] = '\0';
+    else
+        snprintf(g_self, sizeof g_self, "%s", argv[0]);
+    int probe = probe_devices();
+    if (probe != 0)
+        return probe;
+
+    Suite *s = suite_create("opencl");
+    TCase *tc = tcase_create("faults");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_no_icd);
+    tcase_add_test(tc, test_build_failure);
+    tcase_add_test(tc, test_binary_cache);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+#endif
+}
