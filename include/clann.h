@@ -303,6 +303,32 @@ struct clann_init {
     float a, b; /* see enum clann_initializer */
 };
 
+/* Weight penalties, added to the mean loss of a batch as
+ *     l1 * sum |w| + (l2 / 2) * sum w^2
+ * (so the gradient of the L2 term is l2 * w). Reported losses include them. L1 is applied as a
+ * proximal step after each update (w = sign(w) max(|w| - lr l1, 0)), which makes weights exactly
+ * zero instead of letting them hover around it. */
+struct clann_regularizer {
+    float l1;
+    float l2;
+};
+
+enum clann_constraint {
+    CLANN_CONSTRAINT_NONE = 0,
+    CLANN_CONSTRAINT_MAX_NORM = 1,     /* per unit: norm <= max_value */
+    CLANN_CONSTRAINT_MIN_MAX_NORM = 2, /* per unit: norm pulled into [min, max] at `rate` */
+    CLANN_CONSTRAINT_UNIT_NORM = 3,    /* per unit: norm = 1 */
+    CLANN_CONSTRAINT_NON_NEG = 4       /* every weight >= 0 */
+};
+
+/* A constraint applied after every update, as in Keras: for a kernel the norm is taken per unit
+ * (over its inputs, Keras axis 0); for a bias over the whole vector. */
+struct clann_constraint_params {
+    enum clann_constraint kind;
+    float min_value, max_value; /* max_value defaults to 2 when left 0 for MAX_NORM */
+    float rate;                 /* MIN_MAX_NORM: 1 = enforce strictly (default) */
+};
+
 struct clann_dense_params {
     size_t units;
     enum clann_activation activation; /* fused into the layer's forward pass */
@@ -311,6 +337,8 @@ struct clann_dense_params {
     bool use_bias;                    /* default true */
     struct clann_init kernel_init;    /* default CLANN_INIT_DEFAULT */
     struct clann_init bias_init;      /* default zeros */
+    struct clann_regularizer kernel_regularizer, bias_regularizer; /* default none */
+    struct clann_constraint_params kernel_constraint, bias_constraint; /* default none */
 };
 
 /* Defaults: linear activation, bias on, default initializers, the activation constants above. */
@@ -377,6 +405,17 @@ CLANN_API enum clann_status clann_model_add_activation(struct clann_model *model
  * the DROP probability, in [0, 1]. */
 CLANN_API enum clann_status clann_model_add_dropout(struct clann_model *model, float rate);
 
+/* Adds a Gaussian noise layer: in training y = x + N(0, stddev^2) per value; at inference the
+ * identity. Put it first for input noise, or after any layer (before or after an activation). */
+CLANN_API enum clann_status clann_model_add_noise(struct clann_model *model, float stddev);
+
+/* Adds batch normalization: in training each unit is normalized by the batch's mean and
+ * (biased) variance, then scaled by a learned gamma and shifted by a learned beta; running
+ * averages (running = momentum * running + (1 - momentum) * batch) are used at inference.
+ * momentum 0 and epsilon 0 pick Keras' defaults, 0.99 and 0.001. */
+CLANN_API enum clann_status clann_model_add_batchnorm(struct clann_model *model, float momentum,
+                                                      float epsilon);
+
 /* Allocates parameters, gradients, optimizer state and activations on the device for batches
  * of up to params->max_batch rows, and initializes the weights from params->seed. Statuses:
  * ERR_SHAPE (no layers, or a loss that does not fit the output width), ERR_DEVICE_MEMORY. */
@@ -390,6 +429,19 @@ CLANN_API size_t clann_model_layer_count(const struct clann_model *model);
 CLANN_API enum clann_loss clann_model_loss(const struct clann_model *model);
 /* Number of trainable parameters (after compile). */
 CLANN_API size_t clann_model_param_count(const struct clann_model *model);
+/* Weights of a dense layer that are exactly zero (*zeros) out of its kernel's *total (L1's
+ * sparsity). ERR_INVALID_ARG for a layer that is not dense. */
+CLANN_API enum clann_status clann_model_layer_sparsity(struct clann_model *model, size_t layer,
+                                                       size_t *zeros, size_t *total);
+/* Input features whose every weight in the first dense layer is exactly zero: the features L1
+ * dropped. Writes up to cap indices to indices (may be NULL) and the count to *count. */
+CLANN_API enum clann_status clann_model_dropped_inputs(struct clann_model *model, size_t *indices,
+                                                       size_t cap, size_t *count);
+/* L2 norm of each layer's parameter gradient after the last training step (0 for layers
+ * without parameters): out has clann_model_layer_count() entries. */
+CLANN_API enum clann_status clann_model_grad_norms(struct clann_model *model, double *out,
+                                                   size_t n);
+
 /* Copies all parameters (layer by layer: kernel, bias, PReLU slopes) to or from host memory of
  * n floats; n must equal clann_model_param_count(). */
 CLANN_API enum clann_status clann_model_get_params(struct clann_model *model, float *dst, size_t n);
@@ -406,10 +458,46 @@ struct clann_epoch_log {
     double val_loss;
     double val_accuracy;
     double seconds; /* wall time of this epoch, including validation */
+    double learning_rate; /* in effect at the end of the epoch */
+    size_t best_epoch;    /* early stopping: the best epoch so far (0 without it) */
 };
 
 /* Called after every epoch; return false to stop training. */
 typedef bool (*clann_epoch_fn)(const struct clann_epoch_log *log, void *user);
+
+/* Early stopping: watch `monitor` ("val_loss", "val_accuracy", "loss" or "accuracy") after
+ * every epoch; stop when it has not improved by more than min_delta for `patience` epochs (or
+ * never beaten `baseline`, when given). restore_best puts back the weights of the best epoch,
+ * bit for bit. */
+enum clann_mode { CLANN_MODE_AUTO = 0, CLANN_MODE_MIN = 1, CLANN_MODE_MAX = 2 };
+
+struct clann_early_stopping {
+    bool enabled;
+    const char *monitor;  /* default "val_loss" ("loss" without validation data) */
+    enum clann_mode mode; /* auto: max for accuracy-like names, min otherwise */
+    size_t patience;
+    double min_delta;
+    double baseline;      /* NAN: none */
+    bool restore_best;
+};
+
+enum clann_schedule {
+    CLANN_SCHEDULE_CONSTANT = 0,
+    CLANN_SCHEDULE_STEP = 1,        /* lr * factor every step_epochs epochs */
+    CLANN_SCHEDULE_EXPONENTIAL = 2, /* lr * decay_rate ^ (step / decay_steps), every step */
+    CLANN_SCHEDULE_PLATEAU = 3      /* lr * factor when `monitor` stalls for patience epochs */
+};
+
+struct clann_lr_schedule {
+    enum clann_schedule kind;
+    float factor;        /* step and plateau; default 0.1 */
+    size_t step_epochs;  /* step */
+    float decay_rate;    /* exponential */
+    size_t decay_steps;  /* exponential */
+    size_t patience;     /* plateau */
+    const char *monitor; /* plateau; default as early stopping */
+    float min_lr;        /* never below */
+};
 
 struct clann_fit_params {
     size_t epochs;      /* default 10 */
@@ -418,6 +506,21 @@ struct clann_fit_params {
     bool shuffle;       /* reshuffle every epoch from the model's seed; default true */
     clann_epoch_fn on_epoch;
     void *user;
+    /* Gradient clipping, any combination (0: off): each gradient value to [-v, v]; each
+     * parameter tensor's gradient to L2 norm <= clip_norm (Keras clipnorm); all gradients
+     * together to global norm <= clip_global_norm. Applied in that order. */
+    float clip_value, clip_norm, clip_global_norm;
+    /* Gaussian noise (standard deviations, 0: off) added in training to the gradients, to the
+     * weights during each step's forward and backward pass (restored before the update), and to
+     * regression labels. */
+    float gradient_noise, weight_noise, label_noise;
+    struct clann_early_stopping early_stopping;
+    struct clann_lr_schedule schedule;
+    /* Save the model here after every epoch that improves the early-stopping monitor
+     * (save_best_only) or every checkpoint_every epochs; NULL: no checkpoints. */
+    const char *checkpoint_path;
+    bool save_best_only;
+    size_t checkpoint_every;
 };
 
 CLANN_API struct clann_fit_params clann_fit_default_params(void);
@@ -485,6 +588,9 @@ struct clann_estimator_params {
     size_t n_hidden;
     enum clann_activation activation;     /* hidden layers; default ReLU */
     float dropout;                        /* drop rate after each hidden layer; default 0 */
+    bool batchnorm;                       /* batch normalization before each hidden activation */
+    struct clann_regularizer regularizer; /* on every kernel; default none */
+    float max_norm;                       /* max-norm constraint on every kernel; 0: none */
     struct clann_optimizer_params optimizer; /* default Adagrad, learning rate 0.05 (as TF) */
     size_t max_batch;                     /* default 128 */
     uint64_t seed;                        /* default 42 */
@@ -522,7 +628,229 @@ CLANN_API enum clann_status clann_dnn_classifier_create(struct clann_context *ct
 /* ---------------------------------------------------------------------------------------------
  * Metrics on predictions (host arrays).
  */
-/* @metrics-api: declarations of src/metrics go here. */
+/*
+ * Conventions shared by every metric below:
+ * - Inputs are host arrays of n examples, read and never kept. Sums are taken in double.
+ * - Binary metrics take scores (for the probability-based ones, probabilities in [0, 1]) and
+ *   labels that are exactly 0 or 1. An example is predicted positive when its score is >= the
+ *   threshold (the rule sklearn's roc_curve uses for its thresholds).
+ * - Statuses: ERR_INVALID_ARG (NULL pointer, n == 0, a label that is not 0/1 or not a class
+ *   index, a probability outside [0, 1], a metric that is undefined for these labels), and
+ *   ERR_NONFINITE (a NaN or infinite score or label); both messages name the offending index.
+ *   ERR_NO_MEMORY where a function allocates. Outputs are unchanged on failure unless noted.
+ * - Undefined ratios follow sklearn's zero_division=0: precision is 0 when nothing is predicted
+ *   positive, recall 0 without positive labels, F1 0 when precision + recall is 0.
+ * - Log losses clip probabilities to [1e-7, 1 - 1e-7] and do not renormalize rows.
+ */
+
+/* Confusion counts of a binary classifier at one threshold. */
+struct clann_binary_counts {
+    size_t tp, fp, tn, fn;
+};
+
+/* Everything clann_binary_evaluate() computes. */
+struct clann_binary_metrics {
+    size_t count;                      /* examples */
+    float threshold;                   /* the threshold the counts were taken at */
+    struct clann_binary_counts counts;
+    double accuracy;                   /* (tp + tn) / count */
+    double precision;                  /* tp / (tp + fp) */
+    double recall;                     /* tp / (tp + fn) */
+    double f1;                         /* 2 p r / (p + r) */
+    double log_loss;                   /* -mean(y log p + (1 - y) log(1 - p)) */
+    double roc_auc;                    /* NaN when all labels are one class */
+    double average_precision;          /* PR AUC; NaN when no label is positive */
+    double mean_prediction;            /* mean(score) */
+    double mean_label;                 /* mean(label), the positive rate */
+    double prediction_bias;            /* mean(score) - mean(label) */
+};
+
+/* Counts tp/fp/tn/fn of scores >= threshold against labels. Scores may be any finite value. */
+CLANN_API enum clann_status clann_binary_confusion(const float *scores, const float *labels,
+                                                   size_t n, float threshold,
+                                                   struct clann_binary_counts *out);
+
+/* Every binary metric at once, scores being probabilities in [0, 1]. ROC AUC and average
+ * precision are NaN (not an error) when the labels do not define them. */
+CLANN_API enum clann_status clann_binary_evaluate(const float *scores, const float *labels,
+                                                  size_t n, float threshold,
+                                                  struct clann_binary_metrics *out);
+
+/* Binary log loss of probabilities (sklearn log_loss with eps 1e-7):
+ * -1/n sum y log(clip(p)) + (1 - y) log(1 - clip(p)). */
+CLANN_API enum clann_status clann_binary_log_loss(const float *probs, const float *labels,
+                                                  size_t n, double *out);
+
+/* Area under the ROC curve, exact: trapezoids over the distinct score thresholds, so tied
+ * scores get half credit (sklearn roc_auc_score). Scores may be any finite value. When every
+ * label is the same class the AUC is undefined: *out is set to NaN and ERR_INVALID_ARG is
+ * returned with a message saying so. */
+CLANN_API enum clann_status clann_binary_roc_auc(const float *scores, const float *labels,
+                                                 size_t n, double *out);
+
+/* Area under the precision-recall curve as average precision, sum over the distinct thresholds
+ * (descending) of (R_k - R_k-1) P_k (sklearn average_precision_score). Without a positive
+ * label it is undefined: *out is set to NaN and ERR_INVALID_ARG is returned. */
+CLANN_API enum clann_status clann_binary_average_precision(const float *scores,
+                                                           const float *labels, size_t n,
+                                                           double *out);
+
+/* Prediction bias of one slice of the examples. */
+struct clann_slice_bias {
+    int64_t slice;          /* the slice id */
+    size_t count;
+    double mean_prediction;
+    double mean_label;
+    double bias;            /* mean_prediction - mean_label */
+};
+
+/* Prediction bias (mean probability - mean label) per slice: slices[i] is example i's slice
+ * id. *out receives *n_out entries, one per distinct id in increasing id order; the array is
+ * allocated and owned by the caller (free with clann_slice_bias_free()). On failure *out is
+ * NULL and *n_out 0. */
+CLANN_API enum clann_status clann_binary_slice_bias(const float *probs, const float *labels,
+                                                    const int64_t *slices, size_t n,
+                                                    struct clann_slice_bias **out,
+                                                    size_t *n_out);
+/* Frees an array from clann_binary_slice_bias(). Accepts NULL. */
+CLANN_API void clann_slice_bias_free(struct clann_slice_bias *s);
+
+/* ROC curve with a point per distinct score (sklearn roc_curve, drop_intermediate=False): point
+ * 0 is (0, 0) at threshold +inf, then thresholds decrease; fpr[i] and tpr[i] are the rates of
+ * scores >= thresholds[i]. The arrays are owned by the struct (clann_roc_curve_free()). */
+struct clann_roc_curve {
+    size_t count; /* points: distinct scores + 1 */
+    double *fpr;
+    double *tpr;
+    double *thresholds;
+};
+
+/* Computes the ROC curve of any finite scores. The rates need both classes: with one class,
+ * ERR_INVALID_ARG (as sklearn, which would return NaN rates). On failure *out is zeroed. */
+CLANN_API enum clann_status clann_roc_curve_compute(const float *scores, const float *labels,
+                                                    size_t n, struct clann_roc_curve *out);
+/* Frees the arrays and zeroes *c. Accepts NULL and a zeroed struct. */
+CLANN_API void clann_roc_curve_free(struct clann_roc_curve *c);
+
+/* Precision-recall curve (sklearn precision_recall_curve): thresholds are the distinct scores
+ * in increasing order (count - 1 of them); precision[i] and recall[i] are those of scores >=
+ * thresholds[i], and the last point is precision 1, recall 0 with no threshold. Arrays are
+ * owned by the struct (clann_pr_curve_free()). */
+struct clann_pr_curve {
+    size_t count; /* points: distinct scores + 1 */
+    double *precision;
+    double *recall;
+    double *thresholds; /* count - 1 entries */
+};
+
+/* Computes the PR curve of any finite scores. Recall needs a positive label: without one,
+ * ERR_INVALID_ARG. On failure *out is zeroed. */
+CLANN_API enum clann_status clann_pr_curve_compute(const float *scores, const float *labels,
+                                                   size_t n, struct clann_pr_curve *out);
+/* Frees the arrays and zeroes *c. Accepts NULL and a zeroed struct. */
+CLANN_API void clann_pr_curve_free(struct clann_pr_curve *c);
+
+enum clann_threshold_goal {
+    CLANN_THRESHOLD_MAX_F1 = 0,        /* the threshold of the highest F1 */
+    CLANN_THRESHOLD_MAX_ACCURACY = 1,  /* the threshold of the highest accuracy */
+    CLANN_THRESHOLD_MIN_FOR_PRECISION = 2, /* the smallest threshold with precision >= target */
+    CLANN_THRESHOLD_MAX_FOR_RECALL = 3 /* the largest threshold with recall >= target */
+};
+
+/* A chosen threshold and the classifier's figures there. */
+struct clann_threshold_choice {
+    float threshold;
+    struct clann_binary_counts counts;
+    double accuracy, precision, recall, f1;
+};
+
+/* Chooses a decision threshold among the distinct scores (plus the one just above the largest
+ * score, which predicts everything negative). Ties in F1 or accuracy go to the larger
+ * threshold. target (in [0, 1]) is read by the precision and recall goals only. Statuses as
+ * above; ERR_INVALID_ARG also when no threshold reaches the target (the message gives the best
+ * value reached) or the goal is unknown. */
+CLANN_API enum clann_status clann_binary_threshold_choose(const float *scores, const float *labels,
+                                                          size_t n,
+                                                          enum clann_threshold_goal goal,
+                                                          double target,
+                                                          struct clann_threshold_choice *out);
+
+/* One bucket of a calibration table. Empty buckets have count 0 and NaN means. */
+struct clann_calibration_bucket {
+    double lower, upper;     /* the bucket covers [lower, upper), the last one [lower, 1] */
+    size_t count;
+    double mean_prediction;
+    double positive_rate;    /* observed fraction of positive labels */
+};
+
+/* Calibration table: the probabilities are bucketed into n_buckets equal-width buckets over
+ * [0, 1]; out is a caller-provided array of n_buckets entries. ERR_INVALID_ARG also when
+ * n_buckets is 0. */
+CLANN_API enum clann_status clann_binary_calibration(const float *probs, const float *labels,
+                                                     size_t n, size_t n_buckets,
+                                                     struct clann_calibration_bucket *out);
+
+/* Multiclass metrics: probs is n x classes row-major (a row's probabilities), labels holds n
+ * class indices (integral values in [0, classes)). The predicted class is the row's argmax, the
+ * first one on ties. */
+struct clann_multiclass_metrics {
+    size_t count;
+    size_t classes;
+    double accuracy;
+    double log_loss;          /* -mean log clip(p[label]) */
+    size_t *confusion;        /* classes x classes, row = true class, column = predicted */
+    size_t *support;          /* classes: examples of each true class */
+    double *precision;        /* classes, per class, zero_division 0 */
+    double *recall;           /* classes */
+    double *f1;               /* classes */
+    double macro_precision;   /* unweighted means over all classes */
+    double macro_recall;
+    double macro_f1;
+};
+
+/* Computes every multiclass metric; the arrays are allocated and owned by *out (free with
+ * clann_multiclass_metrics_free()). On failure *out is zeroed. classes must be >= 2. */
+CLANN_API enum clann_status clann_multiclass_evaluate(const float *probs, const float *labels,
+                                                      size_t n, size_t classes,
+                                                      struct clann_multiclass_metrics *out);
+/* Frees the arrays and zeroes *m. Accepts NULL and a zeroed struct. */
+CLANN_API void clann_multiclass_metrics_free(struct clann_multiclass_metrics *m);
+
+/* Fraction of rows whose argmax is the label. */
+CLANN_API enum clann_status clann_multiclass_accuracy(const float *probs, const float *labels,
+                                                      size_t n, size_t classes, double *out);
+
+/* Fraction of rows whose label is among the k highest probabilities (sklearn
+ * top_k_accuracy_score, including its tie rule: among equal probabilities the higher class
+ * index ranks first). k must be in [1, classes]. */
+CLANN_API enum clann_status clann_multiclass_top_k_accuracy(const float *probs,
+                                                            const float *labels, size_t n,
+                                                            size_t classes, size_t k,
+                                                            double *out);
+
+/* Multiclass log loss, -1/n sum log clip(p[i, label_i]) (sklearn log_loss with eps 1e-7 on
+ * rows that sum to 1). */
+CLANN_API enum clann_status clann_multiclass_log_loss(const float *probs, const float *labels,
+                                                      size_t n, size_t classes, double *out);
+
+/* Regression metrics over n x outputs predictions and labels (row-major). */
+struct clann_regression_metrics {
+    size_t count;           /* rows */
+    size_t outputs;
+    double mse;             /* mean of (p - y)^2 over every value */
+    double rmse;            /* mean over outputs of each output's RMSE (sklearn) */
+    double mae;             /* mean of |p - y| */
+    double r2;              /* mean over outputs of 1 - SS_res / SS_tot (sklearn r2_score:
+                               1 when SS_tot = SS_res = 0, 0 when only SS_tot = 0; NaN
+                               for a single row) */
+    double prediction_bias; /* mean(p) - mean(y) */
+};
+
+/* Computes the regression metrics. outputs must be >= 1. */
+CLANN_API enum clann_status clann_regression_evaluate(const float *predictions,
+                                                      const float *labels, size_t n,
+                                                      size_t outputs,
+                                                      struct clann_regression_metrics *out);
 
 #ifdef __cplusplus
 }

@@ -124,6 +124,21 @@ struct clann_opt {
     uint64_t step; /* t, 1-based, for Adam's bias correction */
 };
 
+enum clann__constraint_kind {
+    CLANN__CONSTRAINT_NONE = 0,
+    CLANN__CONSTRAINT_MAX_NORM = 1,     /* w *= clip(n, 0, max) / (eps + n) */
+    CLANN__CONSTRAINT_MIN_MAX_NORM = 2, /* w *= (rate clip(n, min, max) + (1 - rate) n) / (eps + n) */
+    CLANN__CONSTRAINT_UNIT_NORM = 3,    /* w /= eps + n */
+    CLANN__CONSTRAINT_NON_NEG = 4       /* w = max(w, 0) element-wise */
+};
+
+/* A weight constraint (Keras semantics, eps = 1e-7): n is the L2 norm of each column of a
+ * rows x cols matrix (for a kernel: over its inputs, per unit). */
+struct clann_constraint_op {
+    enum clann__constraint_kind kind;
+    float min_value, max_value, rate;
+};
+
 struct clann_backend_ops {
     const char *name;
     void (*destroy)(struct clann_backend *be);
@@ -224,6 +239,42 @@ struct clann_backend_ops {
     enum clann_status (*dropout)(struct clann_backend *be, struct clann_view x,
                                  struct clann_view y, size_t n, float rate,
                                  struct clann_rng_key key);
+
+    /* out[0] = beta * out[0] + sum_i |x[i]| (L1 penalty reporting). */
+    enum clann_status (*sum_abs)(struct clann_backend *be, struct clann_view x, size_t n,
+                                 struct clann_view out, float beta);
+    /* Proximal step of an L1 penalty: x[i] = sign(x[i]) * max(|x[i]| - threshold, 0); weights
+     * reach exactly 0. */
+    enum clann_status (*soft_threshold)(struct clann_backend *be, struct clann_view x, size_t n,
+                                        float threshold);
+    /* Applies a constraint to a rows x cols matrix (see struct clann_constraint_op). */
+    enum clann_status (*constrain)(struct clann_backend *be, const struct clann_constraint_op *c,
+                                   struct clann_view x, size_t rows, size_t cols);
+    /* x[i] += stddev * n_i with n_i from the normal stream of key (Gaussian noise on
+     * activations, weights, gradients and labels). */
+    enum clann_status (*add_noise)(struct clann_backend *be, struct clann_view x, size_t n,
+                                   struct clann_rng_key key, float stddev);
+    /* Batch normalization over the rows of x (rows x cols), per column c:
+     * training: mean[c] = avg_r x, var = avg_r (x - mean)^2 (biased), invstd[c] =
+     *   1 / sqrt(var + eps); y = gamma[c] (x - mean) invstd + beta[c]; running_mean =
+     *   momentum running_mean + (1 - momentum) mean, likewise running_var with var;
+     * inference (training false): y = gamma (x - running_mean) / sqrt(running_var + eps) + beta,
+     *   and mean/invstd are not touched. */
+    enum clann_status (*batchnorm_forward)(struct clann_backend *be, struct clann_view x,
+                                           struct clann_view y, size_t rows, size_t cols,
+                                           struct clann_view gamma, struct clann_view beta,
+                                           struct clann_view mean, struct clann_view invstd,
+                                           struct clann_view running_mean,
+                                           struct clann_view running_var, float momentum,
+                                           float eps, bool training);
+    /* The exact backward pass of training-mode batch normalization, with xhat = (x - mean)
+     * invstd: dbeta[c] = sum_r dy, dgamma[c] = sum_r dy xhat, dx = gamma invstd / rows *
+     * (rows dy - dbeta - xhat dgamma). dx may not alias dy. */
+    enum clann_status (*batchnorm_backward)(struct clann_backend *be, struct clann_view x,
+                                            struct clann_view dy, size_t rows, size_t cols,
+                                            struct clann_view gamma, struct clann_view mean,
+                                            struct clann_view invstd, struct clann_view dx,
+                                            struct clann_view dgamma, struct clann_view dbeta);
 };
 
 struct clann_backend {

@@ -808,6 +808,165 @@ static enum clann_status cpu_dropout(struct clann_backend *be, struct clann_view
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Regularization: penalties, constraints, noise, batch normalization.
+ */
+
+static enum clann_status cpu_sum_abs(struct clann_backend *be, struct clann_view x, size_t n,
+                                     struct clann_view out, float beta)
+{
+    CHECK_VIEW(x, n);
+    CHECK_VIEW(out, 1);
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += fabsf(at(x)[i]);
+    at(out)[0] = accumulate(at(out)[0], beta, s);
+    return CLANN_OK;
+}
+
+static enum clann_status cpu_soft_threshold(struct clann_backend *be, struct clann_view x,
+                                            size_t n, float threshold)
+{
+    CHECK_VIEW(x, n);
+    for (size_t i = 0; i < n; i++) {
+        float v = at(x)[i];
+        at(x)[i] = v > threshold ? v - threshold : v < -threshold ? v + threshold : v * 0.0f;
+    }
+    return CLANN_OK;
+}
+
+/* The factor a column of norm n is scaled by (Keras' constraints, epsilon 1e-7). */
+static float constraint_factor(const struct clann_constraint_op *c, float n)
+{
+    switch (c->kind) {
+    case CLANN__CONSTRAINT_MAX_NORM:
+        return (n > c->max_value ? c->max_value : n) / (1e-7f + n);
+    case CLANN__CONSTRAINT_MIN_MAX_NORM: {
+        float clipped = n < c->min_value ? c->min_value : n > c->max_value ? c->max_value : n;
+        return (c->rate * clipped + (1.0f - c->rate) * n) / (1e-7f + n);
+    }
+    case CLANN__CONSTRAINT_UNIT_NORM:
+        return 1.0f / (1e-7f + n);
+    default:
+        return 1.0f;
+    }
+}
+
+static enum clann_status cpu_constrain(struct clann_backend *be,
+                                       const struct clann_constraint_op *c, struct clann_view x,
+                                       size_t rows, size_t cols)
+{
+    CHECK_VIEW(x, rows * cols);
+    float *w = at(x);
+    if (c->kind == CLANN__CONSTRAINT_NON_NEG) {
+        for (size_t i = 0; i < rows * cols; i++)
+            w[i] = w[i] < 0.0f ? 0.0f : w[i]; /* NaN stays NaN */
+        return CLANN_OK;
+    }
+    for (size_t j = 0; j < cols; j++) {
+        double ss = 0.0;
+        for (size_t i = 0; i < rows; i++)
+            ss += (double)w[i * cols + j] * w[i * cols + j];
+        float factor = constraint_factor(c, (float)sqrt(ss));
+        for (size_t i = 0; i < rows; i++)
+            w[i * cols + j] *= factor;
+    }
+    return CLANN_OK;
+}
+
+static enum clann_status cpu_add_noise(struct clann_backend *be, struct clann_view x, size_t n,
+                                       struct clann_rng_key key, float stddev)
+{
+    CHECK_VIEW(x, n);
+    for (size_t i = 0; i < n; i++)
+        at(x)[i] += stddev * clann__rng_normal(key.seed, key.stream, key.offset + i);
+    return CLANN_OK;
+}
+
+/* Mean and biased variance of column c of a rows x cols matrix, in double. */
+static void column_moments(const float *x, size_t rows, size_t cols, size_t c, double *mean,
+                           double *var)
+{
+    double s = 0.0, ss = 0.0;
+    for (size_t r = 0; r < rows; r++)
+        s += x[r * cols + c];
+    *mean = s / (double)rows;
+    for (size_t r = 0; r < rows; r++) {
+        double d = x[r * cols + c] - *mean;
+        ss += d * d;
+    }
+    *var = ss / (double)rows;
+}
+
+static enum clann_status cpu_batchnorm_forward(struct clann_backend *be, struct clann_view x,
+                                               struct clann_view y, size_t rows, size_t cols,
+                                               struct clann_view gamma, struct clann_view beta,
+                                               struct clann_view mean, struct clann_view invstd,
+                                               struct clann_view running_mean,
+                                               struct clann_view running_var, float momentum,
+                                               float eps, bool training)
+{
+    CHECK_VIEW(x, rows * cols);
+    CHECK_VIEW(y, rows * cols);
+    CHECK_VIEW(gamma, cols);
+    CHECK_VIEW(beta, cols);
+    CHECK_VIEW(running_mean, cols);
+    CHECK_VIEW(running_var, cols);
+    if (training) {
+        CHECK_VIEW(mean, cols);
+        CHECK_VIEW(invstd, cols);
+    }
+    for (size_t c = 0; c < cols; c++) {
+        double mu, var;
+        if (training) {
+            column_moments(at(x), rows, cols, c, &mu, &var);
+            at(mean)[c] = (float)mu;
+            at(invstd)[c] = (float)(1.0 / sqrt(var + eps));
+            at(running_mean)[c] = (float)(momentum * at(running_mean)[c] + (1.0 - momentum) * mu);
+            at(running_var)[c] = (float)(momentum * at(running_var)[c] + (1.0 - momentum) * var);
+        }
+        float m = training ? at(mean)[c] : at(running_mean)[c];
+        float is = training ? at(invstd)[c] : (float)(1.0 / sqrt(at(running_var)[c] + eps));
+        for (size_t r = 0; r < rows; r++)
+            at(y)[r * cols + c] = at(gamma)[c] * (at(x)[r * cols + c] - m) * is + at(beta)[c];
+    }
+    return CLANN_OK;
+}
+
+static enum clann_status cpu_batchnorm_backward(struct clann_backend *be, struct clann_view x,
+                                                struct clann_view dy, size_t rows, size_t cols,
+                                                struct clann_view gamma, struct clann_view mean,
+                                                struct clann_view invstd, struct clann_view dx,
+                                                struct clann_view dgamma, struct clann_view dbeta)
+{
+    CHECK_VIEW(x, rows * cols);
+    CHECK_VIEW(dy, rows * cols);
+    CHECK_VIEW(dx, rows * cols);
+    CHECK_VIEW(gamma, cols);
+    CHECK_VIEW(mean, cols);
+    CHECK_VIEW(invstd, cols);
+    CHECK_VIEW(dgamma, cols);
+    CHECK_VIEW(dbeta, cols);
+    const float *xp = at(x), *dyp = at(dy);
+    for (size_t c = 0; c < cols; c++) {
+        double m = at(mean)[c], is = at(invstd)[c], sdy = 0.0, sdyx = 0.0;
+        for (size_t r = 0; r < rows; r++) {
+            double xhat = (xp[r * cols + c] - m) * is;
+            sdy += dyp[r * cols + c];
+            sdyx += dyp[r * cols + c] * xhat;
+        }
+        at(dbeta)[c] = (float)sdy;
+        at(dgamma)[c] = (float)sdyx;
+        double k = at(gamma)[c] * is / (double)rows;
+        for (size_t r = 0; r < rows; r++) {
+            double xhat = (xp[r * cols + c] - m) * is;
+            at(dx)[r * cols + c] = (float)(k * ((double)rows * dyp[r * cols + c] - sdy -
+                                                xhat * sdyx));
+        }
+    }
+    return CLANN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Construction.
  */
 
@@ -837,6 +996,12 @@ static const struct clann_backend_ops cpu_ops = {
     .clip_by_value = cpu_clip_by_value,
     .axpy = cpu_axpy,
     .dropout = cpu_dropout,
+    .sum_abs = cpu_sum_abs,
+    .soft_threshold = cpu_soft_threshold,
+    .constrain = cpu_constrain,
+    .add_noise = cpu_add_noise,
+    .batchnorm_forward = cpu_batchnorm_forward,
+    .batchnorm_backward = cpu_batchnorm_backward,
 };
 
 enum clann_status clann__cpu_backend_create(struct clann_context *ctx, enum clann_cpu_mode mode,

@@ -17,6 +17,19 @@ CLANN_API struct clann_estimator_params clann_estimator_default_params(void)
     return p;
 }
 
+/* A dense layer with the estimator's regularizer and constraint on its kernel. */
+static struct clann_dense_params dense_layer(const struct clann_estimator_params *p, size_t units,
+                                             enum clann_activation act)
+{
+    struct clann_dense_params dp = clann_dense_default_params(units, act);
+    dp.kernel_regularizer = p->regularizer;
+    if (p->max_norm > 0.0f) {
+        dp.kernel_constraint.kind = CLANN_CONSTRAINT_MAX_NORM;
+        dp.kernel_constraint.max_value = p->max_norm;
+    }
+    return dp;
+}
+
 /* Builds hidden layers (each followed by dropout when asked), the output layer and compiles. */
 CLANN_API enum clann_status clann_dnn_create(struct clann_context *ctx, size_t n_inputs,
                                              size_t n_outputs, enum clann_loss loss,
@@ -33,14 +46,21 @@ CLANN_API enum clann_status clann_dnn_create(struct clann_context *ctx, size_t n
     struct clann_model *m = NULL;
     enum clann_status st = clann_model_create(ctx, n_inputs, &m);
     for (size_t i = 0; i < p.n_hidden && st == CLANN_OK; i++) {
-        struct clann_dense_params dp = clann_dense_default_params(p.hidden_units[i], p.activation);
+        /* With batch normalization the layer is dense (no bias: beta replaces it) -> batch
+         * norm -> activation. */
+        enum clann_activation act = p.batchnorm ? CLANN_ACTIVATION_LINEAR : p.activation;
+        struct clann_dense_params dp = dense_layer(&p, p.hidden_units[i], act);
+        dp.use_bias = !p.batchnorm;
         st = clann_model_add_dense(m, &dp);
+        if (st == CLANN_OK && p.batchnorm)
+            st = clann_model_add_batchnorm(m, 0.0f, 0.0f);
+        if (st == CLANN_OK && p.batchnorm)
+            st = clann_model_add_activation(m, p.activation, 0.0f);
         if (st == CLANN_OK && p.dropout > 0.0f)
             st = clann_model_add_dropout(m, p.dropout);
     }
     if (st == CLANN_OK) {
-        struct clann_dense_params dp = clann_dense_default_params(n_outputs,
-                                                                  CLANN_ACTIVATION_LINEAR);
+        struct clann_dense_params dp = dense_layer(&p, n_outputs, CLANN_ACTIVATION_LINEAR);
         st = clann_model_add_dense(m, &dp);
     }
     if (st == CLANN_OK) {

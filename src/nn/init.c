@@ -46,11 +46,25 @@ static enum clann_status init_fill(struct clann_model *m, struct clann_view v, s
     return clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "unknown initializer %d", (int)init.kind);
 }
 
+/* Batch normalization starts as the identity on standardized data: gamma 1, beta 0, running
+ * mean 0, running variance 1. */
+static enum clann_status init_batchnorm(struct clann_model *m, const struct clann_layer *l)
+{
+    const float values[4] = {1.0f, 0.0f, 0.0f, 1.0f};
+    enum clann_status st = CLANN_OK;
+    for (size_t k = 0; k < 4 && st == CLANN_OK; k++)
+        st = m->be->ops->fill(m->be, clann__view(&m->params, l->w_off + k * l->out), l->out,
+                              values[k]);
+    return st;
+}
+
 enum clann_status clann__model_init_params(struct clann_model *m)
 {
     enum clann_status st = CLANN_OK;
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
         const struct clann_layer *l = &m->layers[i];
+        if (l->kind == CLANN__LAYER_BATCHNORM)
+            st = init_batchnorm(m, l);
         if (l->kind != CLANN__LAYER_DENSE)
             continue;
         struct clann_init kinit = l->dense.kernel_init;

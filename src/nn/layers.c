@@ -3,8 +3,9 @@
  *
  * Dense: z = x W (+ b fused with the activation), y = act(z); backward: dz = dy act'(z),
  * db = sum_rows dz, dW = x^T dz, dx = dz W^T. Activation layers read their input as z.
- * Dropout draws its mask from the layer's own random stream at an offset set by the optimizer
+ * Dropout and noise draw from the layer's own random stream at an offset set by the optimizer
  * step, so the backward pass regenerates the same mask and every device draws the same one.
+ * Batch normalization keeps the batch mean and inverse deviation for its backward pass.
  */
 #include "nn/model.h"
 #include "core/rng.h"
@@ -64,6 +65,35 @@ static enum clann_status dense_forward(struct clann_model *m, size_t i, struct c
     return be->ops->bias_act_forward(be, &act, z, bias, prelu, y, rows, l->out);
 }
 
+static enum clann_status batchnorm_forward(struct clann_model *m, size_t i, struct clann_view x,
+                                           size_t rows, bool training)
+{
+    const struct clann_layer *l = &m->layers[i];
+    size_t c = l->out;
+    return m->be->ops->batchnorm_forward(
+        m->be, x, at(&m->acts, l->y_off), rows, c, at(&m->params, l->w_off),
+        at(&m->params, l->b_off), at(&m->acts, l->bn_off), at(&m->acts, l->bn_off + c),
+        at(&m->params, l->b_off + c), at(&m->params, l->b_off + 2 * c), l->momentum, l->eps,
+        training);
+}
+
+/* Dropout and noise layers: random in training, the identity at inference. */
+static enum clann_status random_forward(struct clann_model *m, size_t i, struct clann_view x,
+                                        size_t rows, bool training)
+{
+    const struct clann_layer *l = &m->layers[i];
+    struct clann_backend *be = m->be;
+    struct clann_view y = at(&m->acts, l->y_off);
+    size_t n = rows * l->out;
+    if (!training || l->rate == 0.0f)
+        return be->ops->copy(be, y, x, n);
+    if (l->kind == CLANN__LAYER_DROPOUT)
+        return be->ops->dropout(be, x, y, n, l->rate, layer_key(m, i, CLANN__RNG_STREAM_DROPOUT));
+    enum clann_status st = be->ops->copy(be, y, x, n);
+    return st ? st : be->ops->add_noise(be, y, n, layer_key(m, i, CLANN__RNG_STREAM_NOISE),
+                                        l->rate);
+}
+
 enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool training,
                                        struct clann_view *out)
 {
@@ -78,11 +108,10 @@ enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool 
         } else if (l->kind == CLANN__LAYER_ACTIVATION) {
             struct clann_act act = layer_act(m, i, training);
             st = be->ops->bias_act_forward(be, &act, x, none(), none(), y, rows, l->out);
-        } else if (training && l->rate > 0.0f) {
-            st = be->ops->dropout(be, x, y, rows * l->out, l->rate,
-                                  layer_key(m, i, CLANN__RNG_STREAM_DROPOUT));
+        } else if (l->kind == CLANN__LAYER_BATCHNORM) {
+            st = batchnorm_forward(m, i, x, rows, training);
         } else {
-            st = be->ops->copy(be, y, x, rows * l->out); /* inference: identity */
+            st = random_forward(m, i, x, rows, training);
         }
         x = y;
     }
@@ -125,19 +154,27 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows)
         const struct clann_layer *l = &m->layers[i];
         struct clann_view x = i ? at(&m->acts, m->layers[i - 1].y_off) : at(&m->input, 0);
         struct clann_view dx = i ? at(&m->dacts, m->layers[i - 1].y_off) : none();
+        if (l->kind == CLANN__LAYER_BATCHNORM && !dx.buf)
+            dx = at(&m->dacts, m->dinput_off); /* the op needs somewhere to write it */
         struct clann_view y = at(&m->acts, l->y_off), dy = at(&m->dacts, l->y_off);
         if (l->kind == CLANN__LAYER_DENSE) {
             st = dense_backward(m, i, x, dx, rows);
+        } else if (l->kind == CLANN__LAYER_BATCHNORM) {
+            size_t c = l->out;
+            st = be->ops->batchnorm_backward(
+                be, x, dy, rows, c, at(&m->params, l->w_off), at(&m->acts, l->bn_off),
+                at(&m->acts, l->bn_off + c), dx, at(&m->grads, l->w_off),
+                at(&m->grads, l->b_off));
         } else if (!dx.buf) {
             continue; /* nothing upstream needs this gradient */
         } else if (l->kind == CLANN__LAYER_ACTIVATION) {
             struct clann_act act = layer_act(m, i, true);
             st = be->ops->act_backward(be, &act, x, y, dy, none(), dx, rows, l->out);
-        } else if (l->rate > 0.0f) {
+        } else if (l->kind == CLANN__LAYER_DROPOUT && l->rate > 0.0f) {
             st = be->ops->dropout(be, dy, dx, rows * l->out, l->rate,
                                   layer_key(m, i, CLANN__RNG_STREAM_DROPOUT));
         } else {
-            st = be->ops->copy(be, dx, dy, rows * l->out);
+            st = be->ops->copy(be, dx, dy, rows * l->out); /* noise: identity gradient */
         }
     }
     return st;

@@ -125,8 +125,9 @@ CLANN_API void clann_model_destroy(struct clann_model *m)
 {
     if (!m)
         return;
-    struct clann_buf *bufs[] = {&m->params, &m->grads,  &m->state1, &m->state2, &m->acts,
-                                &m->dacts,  &m->input, &m->labels, &m->row_loss, &m->scalars};
+    struct clann_buf *bufs[] = {&m->params,   &m->grads,   &m->state1, &m->state2,
+                                &m->acts,     &m->dacts,   &m->input,  &m->labels,
+                                &m->row_loss, &m->scalars, &m->backup};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         clann__buf_destroy(bufs[i]);
     clann__free(m->staging_x);
@@ -225,6 +226,35 @@ CLANN_API enum clann_status clann_model_add_dropout(struct clann_model *m, float
     return push_layer(m, &l);
 }
 
+CLANN_API enum clann_status clann_model_add_noise(struct clann_model *m, float stddev)
+{
+    if (!m || !(stddev >= 0.0f) || !isfinite(stddev))
+        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG,
+                            "add_noise: the standard deviation must be >= 0 (got %g)", stddev);
+    struct clann_layer l;
+    memset(&l, 0, sizeof l);
+    l.kind = CLANN__LAYER_NOISE;
+    l.in = l.out = model_width(m);
+    l.rate = stddev;
+    return push_layer(m, &l);
+}
+
+CLANN_API enum clann_status clann_model_add_batchnorm(struct clann_model *m, float momentum,
+                                                      float epsilon)
+{
+    if (!m || !(momentum >= 0.0f && momentum < 1.0f) || !(epsilon >= 0.0f))
+        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG,
+                            "add_batchnorm: need 0 <= momentum < 1 and epsilon >= 0 (got %g, %g)",
+                            momentum, epsilon);
+    struct clann_layer l;
+    memset(&l, 0, sizeof l);
+    l.kind = CLANN__LAYER_BATCHNORM;
+    l.in = l.out = model_width(m);
+    l.momentum = momentum > 0.0f ? momentum : 0.99f;
+    l.eps = epsilon > 0.0f ? epsilon : 1e-3f;
+    return push_layer(m, &l);
+}
+
 bool clann__loss_is_classification(enum clann_loss loss)
 {
     return loss == CLANN_LOSS_SIGMOID_CROSS_ENTROPY || loss == CLANN_LOSS_SOFTMAX_CROSS_ENTROPY ||
@@ -250,29 +280,36 @@ static void layout(struct clann_model *m)
     size_t p = 0, a = 0, rows = m->cp.max_batch;
     for (size_t i = 0; i < m->n_layers; i++) {
         struct clann_layer *l = &m->layers[i];
+        l->w_off = p;
         if (l->kind == CLANN__LAYER_DENSE) {
-            l->w_off = p;
             p += l->in * l->out;
             l->b_off = p;
             p += l->dense.use_bias ? l->out : 0;
             l->prelu_off = p;
             p += l->act.kind == CLANN__ACT_PRELU ? l->out : 0;
-            l->n_params = p - l->w_off;
+            l->n_trainable = p - l->w_off;
             /* z keeps the pre-activation only when the backward pass needs it. */
             l->z_off = a;
             a += act_needs_z(l->act.kind) ? rows * l->out : 0;
-            l->y_off = a;
-            a += rows * l->out;
-        } else {
-            /* Activation and dropout layers read their input (the previous y) as z. */
-            l->z_off = l->y_off = a;
-            a += rows * l->out;
+        } else if (l->kind == CLANN__LAYER_BATCHNORM) {
+            l->b_off = p + l->out;
+            p += 4 * l->out; /* gamma, beta, running mean, running variance */
+            l->n_trainable = 2 * l->out;
+            l->bn_off = a;
+            a += 2 * l->out;
         }
+        l->n_params = p - l->w_off;
+        if (l->kind != CLANN__LAYER_DENSE)
+            l->z_off = a; /* activation-like layers read their input (the previous y) as z */
+        l->y_off = a;
+        a += rows * l->out;
     }
+    m->dinput_off = a;
+    if (m->layers[0].kind == CLANN__LAYER_BATCHNORM)
+        a += rows * m->n_inputs;
     m->n_params = p;
     m->n_acts = a;
 }
-
 
 static struct clann_opt make_opt(const struct clann_optimizer_params *o)
 {
@@ -335,7 +372,7 @@ static enum clann_status alloc_buffers(struct clann_model *m)
         (st = clann__buf_create(be, rows * m->n_inputs, &m->input)) ||
         (st = clann__buf_create(be, rows * label_cols, &m->labels)) ||
         (st = clann__buf_create(be, rows, &m->row_loss)) ||
-        (st = clann__buf_create(be, CLANN__SCALAR_COUNT, &m->scalars)))
+        (st = clann__buf_create(be, CLANN__SCALAR_COUNT + 4 * m->n_layers, &m->scalars)))
         return st;
     m->staging_x = clann__malloc(rows * m->n_inputs * sizeof(float));
     m->staging_y = clann__malloc(rows * label_cols * sizeof(float));
@@ -348,11 +385,14 @@ static enum clann_status alloc_buffers(struct clann_model *m)
 static enum clann_status reset_optimizer_state(struct clann_model *m)
 {
     float s1 = m->opt.kind == CLANN__OPT_ADAGRAD ? m->opt.initial_accumulator : 0.0f;
+    /* Gradients start (and for batch-norm statistics stay) at zero. */
     enum clann_status st = m->be->ops->fill(m->be, clann__view(&m->state1, 0), m->params.n, s1);
     if (st == CLANN_OK)
         st = m->be->ops->fill(m->be, clann__view(&m->state2, 0), m->params.n, 0.0f);
     if (st == CLANN_OK)
         st = m->be->ops->fill(m->be, clann__view(&m->grads, 0), m->params.n, 0.0f);
+    if (st == CLANN_OK)
+        st = m->be->ops->fill(m->be, clann__view(&m->scalars, 0), m->scalars.n, 0.0f);
     return st;
 }
 
@@ -428,4 +468,96 @@ CLANN_API enum clann_status clann_model_set_params(struct clann_model *m, const 
     if (st != CLANN_OK || n == 0)
         return st;
     return m->be->ops->upload(m->be, clann__view(&m->params, 0), src, n, true);
+}
+
+/* Downloads a dense layer's kernel (in x out) into a new host array. */
+static enum clann_status download_kernel(struct clann_model *m, size_t layer, float **out)
+{
+    *out = NULL;
+    if (!m || !m->compiled || layer >= m->n_layers ||
+        m->layers[layer].kind != CLANN__LAYER_DENSE)
+        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG,
+                            "layer %zu is not a dense layer of a compiled model", layer);
+    const struct clann_layer *l = &m->layers[layer];
+    float *w = clann__malloc(l->in * l->out * sizeof *w);
+    if (!w)
+        return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "out of memory");
+    enum clann_status st = m->be->ops->download(m->be, w, clann__view(&m->params, l->w_off),
+                                                l->in * l->out);
+    if (st != CLANN_OK) {
+        clann__free(w);
+        return st;
+    }
+    *out = w;
+    return CLANN_OK;
+}
+
+CLANN_API enum clann_status clann_model_layer_sparsity(struct clann_model *m, size_t layer,
+                                                       size_t *zeros, size_t *total)
+{
+    float *w;
+    enum clann_status st = download_kernel(m, layer, &w);
+    if (st != CLANN_OK)
+        return st;
+    size_t n = m->layers[layer].in * m->layers[layer].out, z = 0;
+    for (size_t i = 0; i < n; i++)
+        z += w[i] == 0.0f;
+    clann__free(w);
+    if (zeros)
+        *zeros = z;
+    if (total)
+        *total = n;
+    return CLANN_OK;
+}
+
+CLANN_API enum clann_status clann_model_dropped_inputs(struct clann_model *m, size_t *indices,
+                                                       size_t cap, size_t *count)
+{
+    size_t first = 0;
+    while (m && first < m->n_layers && m->layers[first].kind != CLANN__LAYER_DENSE)
+        first++;
+    float *w;
+    enum clann_status st = download_kernel(m, first, &w);
+    if (st != CLANN_OK)
+        return st;
+    const struct clann_layer *l = &m->layers[first];
+    size_t dropped = 0;
+    for (size_t i = 0; i < l->in; i++) {
+        size_t j = 0;
+        while (j < l->out && w[i * l->out + j] == 0.0f)
+            j++;
+        if (j == l->out) {
+            if (indices && dropped < cap)
+                indices[dropped] = i;
+            dropped++;
+        }
+    }
+    clann__free(w);
+    *count = dropped;
+    return CLANN_OK;
+}
+
+CLANN_API enum clann_status clann_model_grad_norms(struct clann_model *m, double *out, size_t n)
+{
+    if (!m || !m->compiled || !out || n != m->n_layers)
+        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG,
+                            "grad_norms: need a compiled model and one slot per layer");
+    size_t base = CLANN__SCALAR_COUNT;
+    enum clann_status st = CLANN_OK;
+    for (size_t i = 0; i < n && st == CLANN_OK; i++) {
+        const struct clann_layer *l = &m->layers[i];
+        struct clann_view slot = clann__view(&m->scalars, base + i);
+        st = l->n_trainable ? m->be->ops->sum_squares(m->be, clann__view(&m->grads, l->w_off),
+                                                      l->n_trainable, slot, 0.0f)
+                            : m->be->ops->fill(m->be, slot, 1, 0.0f);
+    }
+    float *sums = clann__malloc(n * sizeof *sums);
+    if (!sums)
+        return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "grad_norms: out of memory");
+    if (st == CLANN_OK)
+        st = m->be->ops->download(m->be, sums, clann__view(&m->scalars, base), n);
+    for (size_t i = 0; i < n && st == CLANN_OK; i++)
+        out[i] = sqrt(sums[i]);
+    clann__free(sums);
+    return st;
 }

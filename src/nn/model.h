@@ -15,7 +15,9 @@
 enum clann__layer_kind {
     CLANN__LAYER_DENSE = 0,
     CLANN__LAYER_ACTIVATION = 1,
-    CLANN__LAYER_DROPOUT = 2
+    CLANN__LAYER_DROPOUT = 2,
+    CLANN__LAYER_NOISE = 3,
+    CLANN__LAYER_BATCHNORM = 4
 };
 
 struct clann_layer {
@@ -23,12 +25,17 @@ struct clann_layer {
     size_t in, out;           /* widths */
     struct clann_act act;     /* dense (fused) and activation layers */
     struct clann_dense_params dense;
-    float rate;               /* dropout */
-    /* Parameter offsets in floats (dense: kernel in x out, bias out, PReLU slopes out). */
-    size_t w_off, b_off, prelu_off, n_params;
+    float rate;               /* dropout rate, noise standard deviation */
+    float momentum, eps;      /* batch normalization */
+    /* Parameter offsets in floats. Dense: kernel (in x out), bias (out), PReLU slopes (out).
+     * Batch normalization: gamma at w_off, beta at b_off, then its running mean and variance,
+     * which are not trained: they sit in params (so that saving, restoring and checkpoints carry
+     * them) with a gradient that stays zero. n_trainable counts the trained ones. */
+    size_t w_off, b_off, prelu_off, n_params, n_trainable;
     /* Activation offsets: z (pre-activation) and y (output), max_batch * out each. y_off ==
      * z_off when the backward pass needs only y. */
     size_t z_off, y_off;
+    size_t bn_off; /* batch normalization: the batch mean and inverse std (2 x out) in acts */
 };
 
 struct clann_model {
@@ -49,14 +56,20 @@ struct clann_model {
     struct clann_buf acts, dacts;
     struct clann_buf input, labels; /* one batch: max_batch x n_inputs, max_batch x label cols */
     struct clann_buf row_loss;      /* max_batch */
-    struct clann_buf scalars;       /* [0] loss sum, [1] correct count, [2..] scratch */
+    struct clann_buf scalars;       /* see enum below, then 4 per layer */
+    struct clann_buf backup;        /* params copy: weight noise, best weights (on demand) */
+    size_t dinput_off;              /* input gradient in dacts (first-layer batch norm) */
     float *staging_x, *staging_y;   /* host batch assembly */
     uint64_t step;                  /* optimizer steps taken */
-    uint64_t draws;                 /* random-layer draws so far (dropout, RReLU offsets) */
 };
 
 /* Device scalars in model->scalars. */
-enum { CLANN__SCALAR_LOSS = 0, CLANN__SCALAR_CORRECT = 1, CLANN__SCALAR_COUNT = 4 };
+enum {
+    CLANN__SCALAR_LOSS = 0,
+    CLANN__SCALAR_CORRECT = 1,
+    CLANN__SCALAR_SCRATCH = 2,
+    CLANN__SCALAR_COUNT = 4 /* then 4 per layer: kernel and bias sums of squares and of |w| */
+};
 
 /* Label columns the loss expects: 1 for the sparse softmax loss, else the output width. */
 size_t clann__model_label_cols(const struct clann_model *m);
@@ -70,6 +83,12 @@ enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool 
 enum clann_status clann__model_backward(struct clann_model *m, size_t rows);
 /* Initializes every layer's parameters from the compile seed. */
 enum clann_status clann__model_init_params(struct clann_model *m);
+/* Whether the layer has trainable parameters a kernel regularizer or constraint applies to. */
+static inline bool clann__layer_is_dense(const struct clann_layer *l)
+{
+    return l->kind == CLANN__LAYER_DENSE;
+}
+
 /* Views of a layer's output and output-gradient activations. */
 struct clann_view clann__layer_y(struct clann_model *m, size_t i);
 struct clann_view clann__layer_dy(struct clann_model *m, size_t i);

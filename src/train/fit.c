@@ -1,9 +1,13 @@
 /*
  * fit.c - the training loop. One step enqueues upload -> forward -> loss -> backward ->
- * optimizer update with no read-back; the loss and correct counts accumulate on the device and
- * are read once per epoch (DESIGN.md decision 3).
+ * penalties, noise and clipping -> optimizer update -> L1 and constraints, with no read-back;
+ * the loss and correct counts accumulate on the device and are read once per epoch (DESIGN.md
+ * decision 3). Between epochs: validation, learning-rate schedules, early stopping and
+ * checkpoints.
  */
 #include "train/batch.h"
+#include "train/monitor.h"
+#include "train/step.h"
 #include "core/rng.h"
 
 #include <math.h>
@@ -15,18 +19,21 @@ CLANN_API struct clann_fit_params clann_fit_default_params(void)
     memset(&p, 0, sizeof p);
     p.epochs = 10;
     p.shuffle = true;
+    p.early_stopping.baseline = NAN;
+    p.early_stopping.restore_best = true;
+    p.schedule.factor = 0.1f;
     return p;
 }
 
-/* Fisher-Yates shuffle driven by the shuffle stream: the same seed and epoch give the same
+/* Fisher-Yates shuffle driven by the shuffle stream: the same seed and step give the same
  * order on every device. j = floor(u32 * (i + 1) / 2^32) (Lemire's multiply-shift; its bias is
  * below 2^-32 * n). */
-static void shuffle_order(size_t *order, size_t n, uint64_t seed, uint64_t epoch)
+static void shuffle_order(size_t *order, size_t n, uint64_t seed, uint64_t step)
 {
     for (size_t i = 0; i < n; i++)
         order[i] = i;
     for (size_t i = n; i-- > 1;) {
-        uint64_t bits = clann__rng_bits(seed, CLANN__RNG_STREAM_SHUFFLE, epoch * n + i);
+        uint64_t bits = clann__rng_bits(seed, CLANN__RNG_STREAM_SHUFFLE, step * n + i);
         size_t j = (size_t)((bits * (uint64_t)(i + 1)) >> 32);
         size_t t = order[i];
         order[i] = order[j];
@@ -34,22 +41,75 @@ static void shuffle_order(size_t *order, size_t n, uint64_t seed, uint64_t epoch
     }
 }
 
-static enum clann_status train_step(struct clann_model *m, size_t rows)
+/* What one fit call keeps besides the model. */
+struct fit_state {
+    struct clann_fit_params p;
+    size_t batch;
+    uint64_t first_step, max_step; /* max_step 0: no limit */
+    struct clann_watch stop, plateau;
+    bool has_validation;
+    double penalty; /* weight penalty at the end of the last epoch, part of every reported loss */
+};
+
+static enum clann_status backup_params(struct clann_model *m)
+{
+    return m->be->ops->copy(m->be, clann__view(&m->backup, 0), clann__view(&m->params, 0),
+                            m->n_params);
+}
+
+static enum clann_status restore_params(struct clann_model *m)
+{
+    return m->be->ops->copy(m->be, clann__view(&m->params, 0), clann__view(&m->backup, 0),
+                            m->n_params);
+}
+
+static float scheduled_lr(const struct clann_model *m, const struct clann_lr_schedule *s,
+                          size_t epoch)
+{
+    float lr = m->opt.lr;
+    if (s->kind == CLANN_SCHEDULE_STEP && s->step_epochs)
+        lr = m->cp.optimizer.learning_rate *
+             powf(s->factor, (float)((epoch - 1) / s->step_epochs));
+    else if (s->kind == CLANN_SCHEDULE_EXPONENTIAL && s->decay_steps)
+        lr = m->cp.optimizer.learning_rate *
+             powf(s->decay_rate, (float)m->step / (float)s->decay_steps);
+    return lr > s->min_lr ? lr : s->min_lr;
+}
+
+static enum clann_status train_step(struct clann_model *m, size_t rows, struct fit_state *fs)
 {
     struct clann_backend *be = m->be;
+    const struct clann_fit_params *p = &fs->p;
+    enum clann_status st = CLANN_OK;
+    if (p->label_noise > 0.0f) {
+        struct clann_rng_key key = {m->cp.seed, CLANN__RNG_STREAM_NOISE + 16u * 1001u,
+                                    m->step * (uint64_t)m->cp.max_batch * m->labels.n};
+        st = be->ops->add_noise(be, clann__view(&m->labels, 0), rows * clann__model_label_cols(m),
+                                key, p->label_noise);
+    }
+    if (st == CLANN_OK && p->weight_noise > 0.0f && (st = backup_params(m)) == CLANN_OK)
+        st = clann__step_perturb_weights(m, p->weight_noise);
     struct clann_view pred;
-    enum clann_status st = clann__model_forward(m, rows, true, &pred);
+    if (st == CLANN_OK)
+        st = clann__model_forward(m, rows, true, &pred);
     if (st == CLANN_OK)
         st = clann__batch_loss(m, pred, rows, clann__layer_dy(m, m->n_layers - 1));
     if (st == CLANN_OK)
         st = clann__model_backward(m, rows);
+    if (st == CLANN_OK && p->weight_noise > 0.0f)
+        st = restore_params(m);
+    if (st == CLANN_OK)
+        st = clann__step_prepare_grads(m, p);
     if (st != CLANN_OK)
         return st;
     m->step++;
     m->opt.step = m->step;
-    return be->ops->optimizer_step(be, &m->opt, clann__view(&m->params, 0),
-                                   clann__view(&m->grads, 0), clann__view(&m->state1, 0),
-                                   clann__view(&m->state2, 0), m->n_params);
+    if (p->schedule.kind == CLANN_SCHEDULE_EXPONENTIAL)
+        m->opt.lr = scheduled_lr(m, &p->schedule, 0);
+    st = be->ops->optimizer_step(be, &m->opt, clann__view(&m->params, 0),
+                                 clann__view(&m->grads, 0), clann__view(&m->state1, 0),
+                                 clann__view(&m->state2, 0), m->n_params);
+    return st ? st : clann__step_after_update(m);
 }
 
 static enum clann_status check_fit_args(struct clann_model *m, const struct clann_matrix *x,
@@ -69,34 +129,47 @@ static enum clann_status check_fit_args(struct clann_model *m, const struct clan
     if (st == CLANN_OK && p->batch_size > m->cp.max_batch)
         st = clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "fit: batch size %zu exceeds the "
                           "compiled max_batch %zu", p->batch_size, m->cp.max_batch);
+    float noise[6] = {p->clip_value, p->clip_norm, p->clip_global_norm, p->gradient_noise,
+                      p->weight_noise, p->label_noise};
+    for (size_t i = 0; i < 6 && st == CLANN_OK; i++) {
+        if (!(noise[i] >= 0.0f) || !isfinite(noise[i]))
+            st = clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "fit: clipping limits and noise "
+                              "levels must be finite and >= 0");
+    }
+    if (st == CLANN_OK && p->label_noise > 0.0f && clann__loss_is_classification(m->cp.loss))
+        st = clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "fit: label noise applies to "
+                          "regression targets only");
     return st;
 }
 
 /* Runs one epoch over x, y in `order`; fills the training part of *log. */
 static enum clann_status run_epoch(struct clann_model *m, const struct clann_matrix *x,
                                    const struct clann_matrix *y, const size_t *order,
-                                   size_t batch, size_t max_steps, struct clann_epoch_log *log)
+                                   struct fit_state *fs, struct clann_epoch_log *log)
 {
     double loss_sum, correct;
     enum clann_status st = clann__read_scalars(m, &loss_sum, &correct); /* clears them */
     size_t seen = 0;
-    for (size_t first = 0; first < x->rows && st == CLANN_OK; first += batch) {
-        if (max_steps && m->step >= max_steps)
+    for (size_t first = 0; first < x->rows && st == CLANN_OK; first += fs->batch) {
+        if (fs->max_step && m->step >= fs->max_step)
             break;
-        size_t rows = x->rows - first < batch ? x->rows - first : batch;
+        size_t rows = x->rows - first < fs->batch ? x->rows - first : fs->batch;
         st = clann__upload_batch(m, x, y, order, first, rows);
         if (st == CLANN_OK)
-            st = train_step(m, rows);
+            st = train_step(m, rows, fs);
         seen += rows;
     }
     if (st == CLANN_OK)
         st = clann__read_scalars(m, &loss_sum, &correct);
+    if (st == CLANN_OK)
+        st = clann__penalty(m, &fs->penalty);
     if (st != CLANN_OK)
         return st;
     log->steps = m->step;
-    log->loss = seen ? loss_sum / (double)seen : NAN;
+    log->loss = seen ? loss_sum / (double)seen + fs->penalty : NAN;
     log->accuracy = clann__loss_is_classification(m->cp.loss) && seen ? correct / (double)seen
                                                                         : NAN;
+    log->learning_rate = m->opt.lr;
     if (!isfinite(log->loss))
         return clann__error(m->ctx, CLANN_ERR_NONFINITE,
                             "training loss became %g in epoch %zu (by step %llu): lower the "
@@ -106,6 +179,56 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
     return CLANN_OK;
 }
 
+static enum clann_status fit_setup(struct clann_model *m, const struct clann_fit_params *params,
+                                   bool has_validation, struct fit_state *fs)
+{
+    memset(fs, 0, sizeof *fs);
+    fs->p = params ? *params : clann_fit_default_params();
+    fs->batch = fs->p.batch_size ? fs->p.batch_size : m->cp.max_batch;
+    fs->first_step = m->step;
+    fs->max_step = fs->p.max_steps ? m->step + fs->p.max_steps : 0;
+    fs->has_validation = has_validation;
+    const struct clann_early_stopping *es = &fs->p.early_stopping;
+    enum clann_status st = CLANN_OK;
+    if (es->enabled || (fs->p.checkpoint_path && fs->p.save_best_only))
+        st = clann__watch_init(m->ctx, &fs->stop, es->monitor, es->mode, es->min_delta,
+                               es->enabled ? es->baseline : NAN, has_validation);
+    if (st == CLANN_OK && fs->p.schedule.kind == CLANN_SCHEDULE_PLATEAU)
+        st = clann__watch_init(m->ctx, &fs->plateau, fs->p.schedule.monitor, CLANN_MODE_AUTO, 0.0,
+                               NAN, has_validation);
+    bool need_backup = fs->p.weight_noise > 0.0f || (es->enabled && es->restore_best);
+    if (st == CLANN_OK && need_backup && !m->backup.ptr)
+        st = clann__buf_create(m->be, m->params.n, &m->backup);
+    return st;
+}
+
+/* Between epochs: schedules, checkpoints and early stopping. Sets *stop to end training. */
+static enum clann_status end_of_epoch(struct clann_model *m, struct fit_state *fs,
+                                      struct clann_epoch_log *log, bool *stop)
+{
+    const struct clann_fit_params *p = &fs->p;
+    enum clann_status st = CLANN_OK;
+    bool improved = false;
+    if (fs->stop.name) {
+        improved = clann__watch_update(&fs->stop, log);
+        log->best_epoch = fs->stop.best_epoch;
+        if (improved && p->early_stopping.enabled && p->early_stopping.restore_best)
+            st = backup_params(m); /* the best weights so far */
+        *stop = p->early_stopping.enabled && fs->stop.wait >= p->early_stopping.patience &&
+                p->early_stopping.patience > 0;
+    }
+    if (st == CLANN_OK && p->schedule.kind == CLANN_SCHEDULE_PLATEAU &&
+        !clann__watch_update(&fs->plateau, log) && fs->plateau.wait >= p->schedule.patience) {
+        float lr = m->opt.lr * p->schedule.factor;
+        m->opt.lr = lr > p->schedule.min_lr ? lr : p->schedule.min_lr;
+        fs->plateau.wait = 0;
+    }
+    bool periodic = p->checkpoint_every && log->epoch % p->checkpoint_every == 0;
+    if (st == CLANN_OK && p->checkpoint_path && (p->save_best_only ? improved : periodic))
+        st = clann_model_save(m, p->checkpoint_path);
+    return st;
+}
+
 CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct clann_matrix *x,
                                             const struct clann_matrix *y,
                                             const struct clann_matrix *val_x,
@@ -113,37 +236,47 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
                                             const struct clann_fit_params *params,
                                             struct clann_epoch_log *last)
 {
-    struct clann_fit_params p = params ? *params : clann_fit_default_params();
-    enum clann_status st = check_fit_args(m, x, y, val_x, val_y, &p);
+    struct clann_fit_params defaults = clann_fit_default_params();
+    enum clann_status st = check_fit_args(m, x, y, val_x, val_y, params ? params : &defaults);
+    struct fit_state fs;
+    if (st == CLANN_OK)
+        st = fit_setup(m, params, val_x != NULL, &fs);
     if (st != CLANN_OK)
         return st;
-    size_t batch = p.batch_size ? p.batch_size : m->cp.max_batch;
     size_t *order = clann__malloc(x->rows * sizeof *order);
     if (!order)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory");
     for (size_t i = 0; i < x->rows; i++)
         order[i] = i;
-    uint64_t first_step = m->step;
-    for (size_t epoch = 1; epoch <= p.epochs && st == CLANN_OK; epoch++) {
-        if (p.max_steps && m->step - first_step >= p.max_steps)
+    bool stop = false;
+    for (size_t epoch = 1; epoch <= fs.p.epochs && st == CLANN_OK && !stop; epoch++) {
+        if (fs.max_step && m->step >= fs.max_step)
             break;
         double t0 = clann__now();
-        struct clann_epoch_log log = {epoch, 0, NAN, NAN, NAN, NAN, 0.0};
-        if (p.shuffle)
+        struct clann_epoch_log log = {epoch, 0, NAN, NAN, NAN, NAN, 0.0, 0.0, 0};
+        if (fs.p.schedule.kind == CLANN_SCHEDULE_STEP)
+            m->opt.lr = scheduled_lr(m, &fs.p.schedule, epoch);
+        if (fs.p.shuffle)
             shuffle_order(order, x->rows, m->cp.seed, m->step); /* step: resumable order */
-        st = run_epoch(m, x, y, order, batch, p.max_steps ? first_step + p.max_steps : 0, &log);
+        st = run_epoch(m, x, y, order, &fs, &log);
         if (st == CLANN_OK && val_x) {
             struct clann_metrics vm;
             st = clann_model_evaluate(m, val_x, val_y, &vm);
-            log.val_loss = vm.loss;
+            log.val_loss = vm.loss + fs.penalty;
             log.val_accuracy = vm.accuracy;
         }
+        if (st == CLANN_OK)
+            st = end_of_epoch(m, &fs, &log, &stop);
         log.seconds = clann__now() - t0;
         if (st == CLANN_OK && last)
             *last = log;
-        if (st == CLANN_OK && p.on_epoch && !p.on_epoch(&log, p.user))
+        if (st == CLANN_OK && fs.p.on_epoch && !fs.p.on_epoch(&log, fs.p.user))
             break;
     }
+    /* Restore the best weights whether training stopped early or ran out of epochs. */
+    if (st == CLANN_OK && fs.p.early_stopping.enabled && fs.p.early_stopping.restore_best &&
+        fs.stop.best_epoch)
+        st = restore_params(m);
     clann__free(order);
     return st;
 }
