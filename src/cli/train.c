@@ -17,7 +17,8 @@ static const char *const task_names[] = {"auto", "regression", "binary", "multic
 struct train_args {
     const char *data, *label, *test, *task, *hidden, *activation, *dropout, *optimizer, *lr;
     const char *batch, *epochs, *seed, *device, *out;
-    bool json, quiet;
+    const char *l1, *l2, *max_norm, *clip_norm, *clip_value, *early_stop, *monitor;
+    bool json, quiet, batchnorm;
 };
 
 /* Infers the task from the labels: integer labels 0..K-1 (K <= 1000) are classes, anything else
@@ -90,6 +91,13 @@ static int estimator_params(const struct train_args *a, struct clann_estimator_p
         return cli_usage("--activation: unknown activation '%s'", a->activation);
     if (a->dropout && !cli_float("dropout", a->dropout, &p->dropout))
         return CLI_USAGE;
+    if (a->l1 && !cli_float("l1", a->l1, &p->regularizer.l1))
+        return CLI_USAGE;
+    if (a->l2 && !cli_float("l2", a->l2, &p->regularizer.l2))
+        return CLI_USAGE;
+    if (a->max_norm && !cli_float("max-norm", a->max_norm, &p->max_norm))
+        return CLI_USAGE;
+    p->batchnorm = a->batchnorm;
     unsigned long long seed;
     if (a->seed) {
         if (!cli_u64("seed", a->seed, &seed))
@@ -169,6 +177,16 @@ static int train_and_report(const struct train_args *a, struct cli_data *d, enum
         return CLI_USAGE;
     if (a->batch && (!cli_size("batch", a->batch, &fp.batch_size) || fp.batch_size == 0))
         return cli_usage("--batch: must be a positive integer");
+    if (a->clip_norm && !cli_float("clip-norm", a->clip_norm, &fp.clip_norm))
+        return CLI_USAGE;
+    if (a->clip_value && !cli_float("clip-value", a->clip_value, &fp.clip_value))
+        return CLI_USAGE;
+    if (a->early_stop) {
+        if (!cli_size("early-stop", a->early_stop, &fp.early_stopping.patience))
+            return CLI_USAGE;
+        fp.early_stopping.enabled = fp.early_stopping.patience > 0;
+    }
+    fp.early_stopping.monitor = a->monitor;
     if (!a->quiet) {
         fp.on_epoch = print_epoch;
         fp.user = &fp.epochs;
@@ -229,6 +247,17 @@ int cli_train(int argc, char **argv)
         {"hidden", true, &a.hidden, NULL, "hidden layer sizes, e.g. 256,128 ('none': linear)"},
         {"activation", true, &a.activation, NULL, "hidden activation (default relu)"},
         {"dropout", true, &a.dropout, NULL, "drop rate after each hidden layer (default 0)"},
+        {"batchnorm", false, NULL, &a.batchnorm, "batch normalization before each hidden "
+                                                 "activation"},
+        {"l1", true, &a.l1, NULL, "L1 penalty on every kernel (l1 * sum |w|)"},
+        {"l2", true, &a.l2, NULL, "L2 penalty on every kernel (l2 / 2 * sum w^2)"},
+        {"max-norm", true, &a.max_norm, NULL, "max-norm constraint per unit on every kernel"},
+        {"clip-norm", true, &a.clip_norm, NULL, "clip each gradient tensor to this L2 norm"},
+        {"clip-value", true, &a.clip_value, NULL, "clip each gradient value to [-v, v]"},
+        {"early-stop", true, &a.early_stop, NULL, "stop after PATIENCE epochs without "
+                                                  "improvement; restores the best weights"},
+        {"monitor", true, &a.monitor, NULL, "what early stopping watches: val_loss (default "
+                                            "with test data), val_accuracy, loss, accuracy"},
         {"optimizer", true, &a.optimizer, NULL, "sgd|momentum|nesterov|adagrad|adam|rmsprop "
                                                 "(default adam)"},
         {"lr", true, &a.lr, NULL, "learning rate (default: the optimizer's, 0.001 for adam)"},
