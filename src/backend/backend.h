@@ -122,6 +122,9 @@ struct clann_opt {
     float rho;
     float initial_accumulator;
     uint64_t step; /* t, 1-based, for Adam's bias correction */
+    /* NaN guard: when guard.buf is set and guard[0] != 0 the step changes nothing (neither the
+     * weights nor the optimizer state), so a bad gradient never reaches the weights. */
+    struct clann_view guard;
 };
 
 enum clann__constraint_kind {
@@ -275,6 +278,14 @@ struct clann_backend_ops {
                                             struct clann_view gamma, struct clann_view mean,
                                             struct clann_view invstd, struct clann_view dx,
                                             struct clann_view dgamma, struct clann_view dbeta);
+
+    /* NaN guard: if sumsq[0] is not finite and flag[0] == 0, flag[0] = value (the first bad
+     * step's number, or 1 to mark this step). Reads and writes one float each. */
+    enum clann_status (*guard_check)(struct clann_backend *be, struct clann_view sumsq,
+                                     struct clann_view flag, float value);
+    /* out[0] = beta * out[0] + number of i < n with x[i] == 0 (dead-unit monitors). */
+    enum clann_status (*count_zero)(struct clann_backend *be, struct clann_view x, size_t n,
+                                    struct clann_view out, float beta);
 };
 
 struct clann_backend {

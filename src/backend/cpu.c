@@ -712,6 +712,11 @@ static enum clann_status cpu_optimizer_step(struct clann_backend *be, const stru
         CHECK_VIEW(s1, n);
     if (opt->kind == CLANN__OPT_ADAM)
         CHECK_VIEW(s2, n);
+    if (!is_null(opt->guard)) {
+        CHECK_VIEW(opt->guard, 1);
+        if (at(opt->guard)[0] != 0.0f)
+            return CLANN_OK; /* a non-finite gradient: leave weights and state as they are */
+    }
     if (n == 0)
         return CLANN_OK;
     float *wp = at(w), *a = opt->kind != CLANN__OPT_SGD ? at(s1) : NULL;
@@ -966,6 +971,28 @@ static enum clann_status cpu_batchnorm_backward(struct clann_backend *be, struct
     return CLANN_OK;
 }
 
+static enum clann_status cpu_guard_check(struct clann_backend *be, struct clann_view sumsq,
+                                         struct clann_view flag, float value)
+{
+    CHECK_VIEW(sumsq, 1);
+    CHECK_VIEW(flag, 1);
+    if (!isfinite(at(sumsq)[0]) && at(flag)[0] == 0.0f)
+        at(flag)[0] = value;
+    return CLANN_OK;
+}
+
+static enum clann_status cpu_count_zero(struct clann_backend *be, struct clann_view x, size_t n,
+                                        struct clann_view out, float beta)
+{
+    CHECK_VIEW(x, n);
+    CHECK_VIEW(out, 1);
+    size_t zeros = 0;
+    for (size_t i = 0; i < n; i++)
+        zeros += at(x)[i] == 0.0f;
+    at(out)[0] = accumulate(at(out)[0], beta, (double)zeros);
+    return CLANN_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Construction.
  */
@@ -1002,6 +1029,8 @@ static const struct clann_backend_ops cpu_ops = {
     .add_noise = cpu_add_noise,
     .batchnorm_forward = cpu_batchnorm_forward,
     .batchnorm_backward = cpu_batchnorm_backward,
+    .guard_check = cpu_guard_check,
+    .count_zero = cpu_count_zero,
 };
 
 enum clann_status clann__cpu_backend_create(struct clann_context *ctx, enum clann_cpu_mode mode,

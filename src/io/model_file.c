@@ -1,0 +1,781 @@
+/*
+ * model_file.c - models in .safetensors files (DESIGN.md decision 9).
+ *
+ * Layout: an 8-byte little-endian header length N; N bytes of JSON header, padded with spaces
+ * to a multiple of 8 as the safetensors writers do; then the tensors' raw little-endian F32
+ * bytes, contiguous, in layer order. The header holds the model spec in
+ * __metadata__.clann_spec and one entry per tensor:
+ *     "layers.<i>.dense.kernel": {"dtype": "F32", "shape": [in, out], "data_offsets": [b, e]}
+ * plus ".bias" ([out], when the layer has one) and ".prelu_alpha" ([out], PReLU layers).
+ *
+ * Loading trusts nothing: sizes are checked against the file before anything is allocated
+ * from them, tensors must match the spec's shapes exactly and cover the data section with no
+ * gap, overlap or trailing byte (safetensors' rules against polyglot files and overlapping-
+ * offset blowups). Nothing read from the file is ever executed. Saving writes a temporary file
+ * next to the target, fsyncs it, renames it over the target and fsyncs the folder, so a crash
+ * or an error leaves either the old file or the new one.
+ */
+#include "io/spec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* safetensors' MAX_HEADER_SIZE. */
+#define MAX_HEADER ((uint64_t)100000000)
+#define NAME_LEN 64
+
+/* One tensor the model has: its name, shape and place in the collated parameter array, and
+ * (when loading) its byte range in the file's data section. */
+struct tensor {
+    char name[NAME_LEN];
+    size_t shape[2];
+    size_t rank;
+    size_t count; /* floats */
+    size_t off;   /* floats, in the parameter array */
+    uint64_t begin, end;
+    bool seen;
+};
+
+struct tensor_list {
+    struct tensor *t;
+    size_t n;
+};
+
+static bool host_is_little_endian(void)
+{
+    const uint16_t one = 1;
+    return *(const unsigned char *)&one == 1;
+}
+
+/* Converts floats between host order and little-endian (its own inverse). */
+static void floats_to_le(float *x, size_t n)
+{
+    if (host_is_little_endian())
+        return;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b[4], s[4];
+        memcpy(b, &x[i], 4);
+        s[0] = b[3], s[1] = b[2], s[2] = b[1], s[3] = b[0];
+        memcpy(&x[i], s, 4);
+    }
+}
+
+static const char *errtext(int err, char *buf, size_t size)
+{
+    if (strerror_r(err, buf, size) != 0)
+        snprintf(buf, size, "error %d", err);
+    return buf;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Tensor lists: the parameter layout of model.c's layout(), by name.
+ */
+static void push_tensor(struct tensor_list *l, size_t layer, const char *param, size_t rows,
+                        size_t cols, size_t off)
+{
+    struct tensor *t = &l->t[l->n++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "layers.%zu.dense.%s", layer, param);
+    t->rank = rows ? 2 : 1;
+    t->shape[0] = rows ? rows : cols;
+    t->shape[1] = rows ? cols : 0;
+    t->count = rows ? rows * cols : cols;
+    t->off = off;
+}
+
+/* Dense layer i's tensors; *off advances past them. */
+static void push_dense(struct tensor_list *l, size_t i, size_t in, size_t out, bool use_bias,
+                       bool prelu, size_t *off)
+{
+    push_tensor(l, i, "kernel", in, out, *off);
+    *off += in * out;
+    if (use_bias) {
+        push_tensor(l, i, "bias", 0, out, *off);
+        *off += out;
+    }
+    if (prelu) {
+        push_tensor(l, i, "prelu_alpha", 0, out, *off);
+        *off += out;
+    }
+}
+
+static enum clann_status list_alloc(struct clann_context *ctx, size_t n_dense,
+                                    struct tensor_list *l)
+{
+    l->n = 0;
+    l->t = clann__calloc(n_dense ? 3 * n_dense : 1, sizeof *l->t);
+    return l->t ? CLANN_OK : clann__error(ctx, CLANN_ERR_NO_MEMORY, "model file: out of memory");
+}
+
+/* The tensors a parsed spec implies (sizes were checked by clann__spec_parse). */
+static enum clann_status list_from_spec(struct clann_context *ctx, const struct clann__spec *s,
+                                        struct tensor_list *l)
+{
+    size_t n_dense = 0, width = s->n_inputs, off = 0;
+    for (size_t i = 0; i < s->n_layers; i++)
+        n_dense += s->layers[i].kind == CLANN__LAYER_DENSE;
+    enum clann_status st = list_alloc(ctx, n_dense, l);
+    for (size_t i = 0; st == CLANN_OK && i < s->n_layers; i++) {
+        const struct clann__spec_layer *sl = &s->layers[i];
+        if (sl->kind != CLANN__LAYER_DENSE)
+            continue;
+        push_dense(l, i, width, sl->dense.units, sl->dense.use_bias,
+                   sl->dense.activation == CLANN_ACTIVATION_PRELU, &off);
+        width = sl->dense.units;
+    }
+    return st;
+}
+
+/* The tensors of a compiled model, at the offsets its layout gave them. */
+static enum clann_status list_from_model(const struct clann_model *m, struct tensor_list *l)
+{
+    size_t n_dense = 0;
+    for (size_t i = 0; i < m->n_layers; i++)
+        n_dense += m->layers[i].kind == CLANN__LAYER_DENSE;
+    enum clann_status st = list_alloc(m->ctx, n_dense, l);
+    size_t total = 0;
+    for (size_t i = 0; st == CLANN_OK && i < m->n_layers; i++) {
+        const struct clann_layer *ml = &m->layers[i];
+        size_t off = ml->w_off;
+        if (ml->kind == CLANN__LAYER_DENSE)
+            push_dense(l, i, ml->in, ml->out, ml->dense.use_bias,
+                       ml->act.kind == CLANN__ACT_PRELU, &off);
+        /* A layer whose parameters this file format does not name would be silently lost. */
+        if (off != ml->w_off + ml->n_params)
+            st = clann__error(m->ctx, CLANN_ERR_UNSUPPORTED, "model file: layer %zu has "
+                              "parameters the model file format cannot name", i);
+        total += ml->n_params;
+    }
+    if (st == CLANN_OK && total != m->n_params)
+        st = clann__error(m->ctx, CLANN_ERR_UNSUPPORTED, "model file: the model has %zu "
+                          "parameters outside its layers", m->n_params - total);
+    if (st != CLANN_OK) {
+        clann__free(l->t);
+        l->t = NULL;
+    }
+    return st;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Saving.
+ */
+
+/* json-c signals allocation failure with NULL values and -1 from adds; these helpers fold
+ * both into one false and free what was not attached. */
+static bool obj_add(struct json_object *obj, const char *key, struct json_object *val)
+{
+    if (obj && val && json_object_object_add(obj, key, val) == 0)
+        return true;
+    json_object_put(val);
+    return false;
+}
+
+static bool arr_add_u64(struct json_object *arr, uint64_t v)
+{
+    struct json_object *val = json_object_new_int64((int64_t)v);
+    if (arr && val && json_object_array_add(arr, val) == 0)
+        return true;
+    json_object_put(val);
+    return false;
+}
+
+static struct json_object *tensor_entry(const struct tensor *t, uint64_t begin)
+{
+    struct json_object *e = json_object_new_object(), *shape = json_object_new_array();
+    struct json_object *offs = json_object_new_array();
+    bool ok = true;
+    for (size_t d = 0; d < t->rank; d++)
+        ok = ok && arr_add_u64(shape, t->shape[d]);
+    ok = ok && arr_add_u64(offs, begin) && arr_add_u64(offs, begin + 4 * (uint64_t)t->count);
+    ok = obj_add(e, "dtype", json_object_new_string("F32")) && ok;
+    ok = obj_add(e, "shape", shape) && ok;
+    ok = obj_add(e, "data_offsets", offs) && ok;
+    if (ok)
+        return e;
+    json_object_put(e);
+    return NULL;
+}
+
+/* The JSON header: the spec in __metadata__, then the tensors in layer order. */
+static enum clann_status header_json(struct clann_model *m, const char *spec,
+                                     const struct tensor_list *l, struct json_object **out)
+{
+    struct json_object *root = json_object_new_object(), *meta = json_object_new_object();
+    bool ok = obj_add(meta, "clann_spec", json_object_new_string(spec));
+    ok = obj_add(root, "__metadata__", meta) && ok;
+    uint64_t begin = 0;
+    for (size_t i = 0; ok && i < l->n; i++) {
+        ok = obj_add(root, l->t[i].name, tensor_entry(&l->t[i], begin));
+        begin += 4 * (uint64_t)l->t[i].count;
+    }
+    if (!ok) {
+        json_object_put(root);
+        return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "model save: out of memory");
+    }
+    *out = root;
+    return CLANN_OK;
+}
+
+/* The whole header: length, JSON, space padding to a multiple of 8. */
+static enum clann_status build_header(struct clann_model *m, const struct tensor_list *l,
+                                      char **out, size_t *out_len)
+{
+    char *spec, *buf = NULL;
+    struct json_object *root = NULL;
+    enum clann_status st = clann__spec_write(m, &spec);
+    if (st == CLANN_OK)
+        st = header_json(m, spec, l, &root);
+    clann__free(spec);
+    const char *text = root ? json_object_to_json_string_ext(
+                                  root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+                            : NULL;
+    size_t len = text ? strlen(text) : 0, padded = (len + 7) & ~(size_t)7;
+    if (text)
+        buf = clann__malloc(8 + padded);
+    if (buf) {
+        for (int i = 0; i < 8; i++)
+            buf[i] = (char)(((uint64_t)padded >> (8 * i)) & 0xff);
+        memcpy(buf + 8, text, len);
+        memset(buf + 8 + len, ' ', padded - len);
+    }
+    json_object_put(root);
+    if (st == CLANN_OK && !buf)
+        st = clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "model save: out of memory");
+    *out = buf;
+    *out_len = 8 + padded;
+    return st;
+}
+
+static bool write_all(int fd, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return false;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static enum clann_status io_error(struct clann_context *ctx, const char *path, const char *what,
+                                  int err)
+{
+    char buf[128];
+    return clann__error(ctx, CLANN_ERR_IO, "model save '%s': %s: %s", path, what,
+                        errtext(err, buf, sizeof buf));
+}
+
+/* The folder that holds path ("." for a bare name), allocated. */
+static char *folder_of(const char *path)
+{
+    size_t n = strlen(path);
+    char *dir = clann__malloc(n + 2);
+    if (!dir)
+        return NULL;
+    memcpy(dir, path, n + 1);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else
+        slash[slash == dir ? 1 : 0] = '\0';
+    return dir;
+}
+
+/* fsync of the folder, so that the rename itself is durable. Filesystems that cannot sync a
+ * folder (EINVAL) and folders we may not open for reading are left as they are. */
+static enum clann_status sync_folder(struct clann_context *ctx, const char *path,
+                                     const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int err = fd < 0 ? errno : 0;
+    if (fd >= 0 && fsync(fd) != 0)
+        err = errno == EINVAL || errno == ENOTSUP ? 0 : errno;
+    if (fd >= 0)
+        close(fd);
+    if (err != 0 && err != EACCES)
+        return io_error(ctx, path, "cannot sync the folder after the rename", err);
+    return CLANN_OK;
+}
+
+/* Writes header and data to tmp and syncs it; on failure removes tmp. */
+static enum clann_status write_temp(struct clann_context *ctx, const char *path, const char *tmp,
+                                    const char *header, size_t header_len, const float *data,
+                                    size_t n)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return io_error(ctx, path, "cannot create the temporary file", errno);
+    const char *step = NULL;
+    if (!write_all(fd, header, header_len) || !write_all(fd, data, 4 * n))
+        step = "cannot write the temporary file";
+    else if (fsync(fd) != 0)
+        step = "cannot sync the temporary file";
+    int err = errno;
+    if (close(fd) != 0 && !step) {
+        step = "cannot close the temporary file";
+        err = errno;
+    }
+    if (!step)
+        return CLANN_OK;
+    unlink(tmp);
+    return io_error(ctx, path, step, err);
+}
+
+/* Names are allocated up front: once the rename is done, nothing may fail for lack of
+ * memory. */
+static enum clann_status write_atomic(struct clann_context *ctx, const char *path,
+                                      const char *header, size_t header_len, const float *data,
+                                      size_t n)
+{
+    size_t len = strlen(path) + 32;
+    char *tmp = clann__malloc(len), *dir = folder_of(path);
+    enum clann_status st;
+    if (tmp && dir) {
+        snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
+        st = write_temp(ctx, path, tmp, header, header_len, data, n);
+    } else {
+        st = clann__error(ctx, CLANN_ERR_NO_MEMORY, "model save: out of memory");
+    }
+    if (st == CLANN_OK && rename(tmp, path) != 0) {
+        st = io_error(ctx, path, "cannot rename the temporary file over it", errno);
+        unlink(tmp);
+    }
+    if (st == CLANN_OK)
+        st = sync_folder(ctx, path, dir);
+    clann__free(tmp);
+    clann__free(dir);
+    return st;
+}
+
+static enum clann_status download_params(struct clann_model *m, float **out)
+{
+    *out = clann__malloc((m->n_params ? m->n_params : 1) * sizeof(float));
+    if (!*out)
+        return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "model save: out of memory");
+    enum clann_status st = m->n_params ? clann_model_get_params(m, *out, m->n_params) : CLANN_OK;
+    if (st == CLANN_OK)
+        floats_to_le(*out, m->n_params);
+    return st;
+}
+
+CLANN_API enum clann_status clann_model_save(struct clann_model *m, const char *path)
+{
+    if (!m || !path || !*path)
+        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG,
+                            "clann_model_save: need a model and a path");
+    if (!m->compiled)
+        return clann__error(m->ctx, CLANN_ERR_STATE, "model save '%s': the model is not "
+                            "compiled", path);
+    struct tensor_list l = {NULL, 0};
+    char *header = NULL;
+    size_t header_len = 0;
+    float *data = NULL;
+    enum clann_status st = list_from_model(m, &l);
+    if (st == CLANN_OK)
+        st = build_header(m, &l, &header, &header_len);
+    if (st == CLANN_OK)
+        st = download_params(m, &data);
+    if (st == CLANN_OK)
+        st = write_atomic(m->ctx, path, header, header_len, data, m->n_params);
+    clann__free(data);
+    clann__free(header);
+    clann__free(l.t);
+    return st;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Loading.
+ */
+struct loader {
+    struct clann_context *ctx;
+    const char *path;
+    int fd;
+    uint64_t file_size;
+    uint64_t header_len;
+    uint64_t data_size; /* bytes after the header */
+};
+
+static enum clann_status fail(const struct loader *ld, enum clann_status st, const char *fmt,
+                              ...) CLANN_PRINTF(3, 4);
+
+static enum clann_status fail(const struct loader *ld, enum clann_status st, const char *fmt,
+                              ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return clann__error(ld->ctx, st, "model file '%s': %s", ld->path, msg);
+}
+
+/* Reads exactly n bytes at offset; a short read means the file shrank under us. */
+static enum clann_status read_at(const struct loader *ld, void *buf, size_t n, uint64_t offset)
+{
+    char *p = buf;
+    while (n > 0) {
+        ssize_t r = pread(ld->fd, p, n, (off_t)offset);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            char e[128];
+            return fail(ld, CLANN_ERR_IO, "read failed at byte %llu: %s",
+                        (unsigned long long)offset, errtext(errno, e, sizeof e));
+        }
+        if (r == 0)
+            return fail(ld, CLANN_ERR_TRUNCATED, "unexpected end of file at byte %llu",
+                        (unsigned long long)offset);
+        p += r;
+        n -= (size_t)r;
+        offset += (uint64_t)r;
+    }
+    return CLANN_OK;
+}
+
+static enum clann_status open_file(struct loader *ld)
+{
+    char e[128];
+    ld->fd = open(ld->path, O_RDONLY | O_CLOEXEC);
+    if (ld->fd < 0)
+        return fail(ld, CLANN_ERR_IO, "cannot open: %s", errtext(errno, e, sizeof e));
+    struct stat sb;
+    if (fstat(ld->fd, &sb) != 0)
+        return fail(ld, CLANN_ERR_IO, "cannot stat: %s", errtext(errno, e, sizeof e));
+    if (!S_ISREG(sb.st_mode))
+        return fail(ld, CLANN_ERR_IO, "not a regular file");
+    ld->file_size = (uint64_t)sb.st_size;
+    return CLANN_OK;
+}
+
+/* The header length, checked against the cap and the file before anything is allocated. */
+static enum clann_status read_header_len(struct loader *ld)
+{
+    unsigned char b[8];
+    if (ld->file_size < 8)
+        return fail(ld, CLANN_ERR_TRUNCATED, "the file has %llu bytes, fewer than the 8-byte "
+                    "header length", (unsigned long long)ld->file_size);
+    enum clann_status st = read_at(ld, b, 8, 0);
+    if (st != CLANN_OK)
+        return st;
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        n = n << 8 | b[i];
+    if (n > MAX_HEADER)
+        return fail(ld, CLANN_ERR_TOO_LARGE, "header length %llu exceeds the limit of %llu "
+                    "bytes", (unsigned long long)n, (unsigned long long)MAX_HEADER);
+    if (n > ld->file_size - 8)
+        return fail(ld, CLANN_ERR_TRUNCATED, "header length %llu exceeds the %llu bytes after "
+                    "it", (unsigned long long)n, (unsigned long long)(ld->file_size - 8));
+    if (n < 2)
+        return fail(ld, CLANN_ERR_FORMAT, "header length %llu is too small for a JSON object",
+                    (unsigned long long)n);
+    ld->header_len = n;
+    ld->data_size = ld->file_size - 8 - n;
+    return CLANN_OK;
+}
+
+static enum clann_status read_header(struct loader *ld, struct json_object **root)
+{
+    *root = NULL;
+    char *text = clann__malloc((size_t)ld->header_len + 1);
+    if (!text)
+        return fail(ld, CLANN_ERR_NO_MEMORY, "out of memory for the %llu-byte header",
+                    (unsigned long long)ld->header_len);
+    enum clann_status st = read_at(ld, text, (size_t)ld->header_len, 8);
+    text[ld->header_len] = '\0';
+    if (st == CLANN_OK && text[0] != '{')
+        st = fail(ld, CLANN_ERR_FORMAT, "the header does not start with '{'");
+    char what[64 + 32];
+    snprintf(what, sizeof what, "model file '%.64s': header", ld->path);
+    if (st == CLANN_OK)
+        st = clann__json_parse(ld->ctx, text, (size_t)ld->header_len, what, root);
+    if (st == CLANN_OK && !json_object_is_type(*root, json_type_object)) {
+        json_object_put(*root);
+        *root = NULL;
+        st = fail(ld, CLANN_ERR_FORMAT, "the header is not a JSON object");
+    }
+    clann__free(text);
+    return st;
+}
+
+/* __metadata__ is a string-to-string map (safetensors' rule); clann_spec holds the spec. */
+static enum clann_status read_spec(const struct loader *ld, struct json_object *root,
+                                   struct clann__spec *spec)
+{
+    struct json_object *meta, *s = NULL;
+    if (!json_object_object_get_ex(root, "__metadata__", &meta) ||
+        !json_object_is_type(meta, json_type_object))
+        return fail(ld, CLANN_ERR_FORMAT, "__metadata__ is missing or not an object; not a "
+                    "clann model file");
+    json_object_object_foreach(meta, key, val) {
+        if (!json_object_is_type(val, json_type_string))
+            return fail(ld, CLANN_ERR_FORMAT, "__metadata__.%.64s: expected a string", key);
+    }
+    if (!json_object_object_get_ex(meta, "clann_spec", &s))
+        return fail(ld, CLANN_ERR_FORMAT, "__metadata__.clann_spec is missing; not a clann "
+                    "model file");
+    char what[64 + 64];
+    snprintf(what, sizeof what, "model file '%.64s': __metadata__.clann_spec", ld->path);
+    return clann__spec_parse(ld->ctx, json_object_get_string(s),
+                             (size_t)json_object_get_string_len(s), what, spec);
+}
+
+static struct tensor *find_tensor(struct tensor_list *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->t[i].name, name) == 0)
+            return &l->t[i];
+    return NULL;
+}
+
+/* A non-negative JSON integer. */
+static bool json_u64(struct json_object *v, uint64_t *out)
+{
+    if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+        return false;
+    *out = json_object_get_uint64(v);
+    return true;
+}
+
+static enum clann_status check_dtype(const struct loader *ld, const char *name,
+                                     struct json_object *e)
+{
+    static const char *const known[] = {"BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16",
+                                        "F16", "BF16", "I32", "U32", "F64", "I64", "U64"};
+    struct json_object *d;
+    if (!json_object_object_get_ex(e, "dtype", &d) || !json_object_is_type(d, json_type_string))
+        return fail(ld, CLANN_ERR_FORMAT, "tensor '%s': dtype is missing or not a string", name);
+    const char *s = json_object_get_string(d);
+    if (strcmp(s, "F32") == 0)
+        return CLANN_OK;
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (strcmp(s, known[i]) == 0)
+            return fail(ld, CLANN_ERR_UNSUPPORTED, "tensor '%s': dtype %s is not supported "
+                        "(clann stores F32)", name, s);
+    return fail(ld, CLANN_ERR_FORMAT, "tensor '%s': unknown dtype '%.32s'", name, s);
+}
+
+static enum clann_status check_shape(const struct loader *ld, const struct tensor *t,
+                                     struct json_object *e)
+{
+    struct json_object *sh;
+    if (!json_object_object_get_ex(e, "shape", &sh) || !json_object_is_type(sh, json_type_array))
+        return fail(ld, CLANN_ERR_FORMAT, "tensor '%s': shape is missing or not an array",
+                    t->name);
+    bool same = json_object_array_length(sh) == t->rank;
+    for (size_t d = 0; same && d < t->rank; d++) {
+        uint64_t v;
+        same = json_u64(json_object_array_get_idx(sh, d), &v) && v == t->shape[d];
+    }
+    if (same)
+        return CLANN_OK;
+    if (t->rank == 2)
+        return fail(ld, CLANN_ERR_FORMAT, "tensor '%s': shape does not match the spec's "
+                    "[%zu, %zu]", t->name, t->shape[0], t->shape[1]);
+    return fail(ld, CLANN_ERR_FORMAT, "tensor '%s': shape does not match the spec's [%zu]",
+                t->name, t->shape[0]);
+}
+
+static enum clann_status check_offsets(const struct loader *ld, struct tensor *t,
+                                       struct json_object *e)
+{
+    struct json_object *o;
+    if (!json_object_object_get_ex(e, "data_offsets", &o) ||
+        !json_object_is_type(o, json_type_array) || json_object_array_length(o) != 2 ||
+        !json_u64(json_object_array_get_idx(o, 0), &t->begin) ||
+        !json_u64(json_object_array_get_idx(o, 1), &t->end))
+        return fail(ld, CLANN_ERR_FORMAT, "tensor '%s': data_offsets must be two non-negative "
+                    "integers", t->name);
+    if (t->begin > t->end)
+        return fail(ld, CLANN_ERR_FORMAT, "tensor '%s': data_offsets [%llu, %llu] end before "
+                    "they begin", t->name, (unsigned long long)t->begin,
+                    (unsigned long long)t->end);
+    /* count * 4 cannot overflow: the spec's sizes were checked in bytes. */
+    if (t->end - t->begin != (uint64_t)t->count * 4)
+        return fail(ld, CLANN_ERR_FORMAT, "tensor '%s': data_offsets span %llu bytes, but its "
+                    "shape needs %llu", t->name, (unsigned long long)(t->end - t->begin),
+                    (unsigned long long)t->count * 4);
+    return CLANN_OK;
+}
+
+/* Matches one header entry with the tensor the spec expects under that name. */
+static enum clann_status check_entry(const struct loader *ld, struct tensor_list *l,
+                                     const char *name, struct json_object *e)
+{
+    struct tensor *t = find_tensor(l, name);
+    if (!t)
+        return fail(ld, CLANN_ERR_FORMAT, "unexpected tensor '%.64s' (not in the model spec)",
+                    name);
+    if (t->seen)
+        return fail(ld, CLANN_ERR_FORMAT, "duplicate tensor '%s'", name);
+    t->seen = true;
+    if (!json_object_is_type(e, json_type_object))
+        return fail(ld, CLANN_ERR_FORMAT, "tensor '%s': expected an object", name);
+    enum clann_status st = check_dtype(ld, name, e);
+    if (st == CLANN_OK)
+        st = check_shape(ld, t, e);
+    if (st == CLANN_OK)
+        st = check_offsets(ld, t, e);
+    return st;
+}
+
+static int by_begin(const void *a, const void *b)
+{
+    const struct tensor *x = *(const struct tensor *const *)a;
+    const struct tensor *y = *(const struct tensor *const *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+/* The tensors, ordered by offset, must tile the data section exactly. */
+static enum clann_status check_tiling(const struct loader *ld, struct tensor_list *l)
+{
+    const struct tensor **order = clann__malloc((l->n ? l->n : 1) * sizeof *order);
+    if (!order)
+        return fail(ld, CLANN_ERR_NO_MEMORY, "out of memory");
+    for (size_t i = 0; i < l->n; i++)
+        order[i] = &l->t[i];
+    qsort(order, l->n, sizeof *order, by_begin);
+    uint64_t pos = 0;
+    enum clann_status st = CLANN_OK;
+    for (size_t i = 0; i < l->n && st == CLANN_OK; i++) {
+        if (order[i]->begin != pos)
+            st = fail(ld, CLANN_ERR_FORMAT, "tensor '%s' begins at data byte %llu, expected "
+                      "%llu (tensors must be contiguous, without gaps or overlaps)",
+                      order[i]->name, (unsigned long long)order[i]->begin,
+                      (unsigned long long)pos);
+        pos = order[i]->end;
+    }
+    clann__free(order);
+    if (st == CLANN_OK && pos > ld->data_size)
+        st = fail(ld, CLANN_ERR_TRUNCATED, "the tensors need %llu data bytes, the file has %llu",
+                  (unsigned long long)pos, (unsigned long long)ld->data_size);
+    if (st == CLANN_OK && pos < ld->data_size)
+        st = fail(ld, CLANN_ERR_FORMAT, "%llu unexpected bytes after the last tensor",
+                  (unsigned long long)(ld->data_size - pos));
+    return st;
+}
+
+static enum clann_status check_tensors(const struct loader *ld, struct json_object *root,
+                                       struct tensor_list *l)
+{
+    enum clann_status st = CLANN_OK;
+    json_object_object_foreach(root, key, val) {
+        if (strcmp(key, "__metadata__") != 0 && st == CLANN_OK)
+            st = check_entry(ld, l, key, val);
+    }
+    for (size_t i = 0; i < l->n && st == CLANN_OK; i++)
+        if (!l->t[i].seen)
+            st = fail(ld, CLANN_ERR_FORMAT, "tensor '%s' is missing", l->t[i].name);
+    return st == CLANN_OK ? check_tiling(ld, l) : st;
+}
+
+/* A spec that passed parsing but that the model rejects (e.g. a cross-entropy loss after a
+ * softmax layer) is a malformed file, not a caller error. */
+static enum clann_status build_model(const struct loader *ld, const struct clann__spec *spec,
+                                     struct clann_model **out)
+{
+    enum clann_status st = clann__spec_build(ld->ctx, spec, out);
+    if (st == CLANN_ERR_INVALID_ARG || st == CLANN_ERR_SHAPE || st == CLANN_ERR_STATE) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", clann_last_error());
+        st = fail(ld, CLANN_ERR_FORMAT, "the spec describes no valid model: %s", why);
+    }
+    return st;
+}
+
+/* Reads every tensor into its place in the model's parameter order and uploads them. */
+static enum clann_status load_params(const struct loader *ld, const struct tensor_list *l,
+                                     struct clann_model *m)
+{
+    struct tensor_list ml;
+    enum clann_status st = list_from_model(m, &ml);
+    if (st != CLANN_OK)
+        return st;
+    bool same = ml.n == l->n;
+    for (size_t i = 0; same && i < l->n; i++)
+        same = strcmp(ml.t[i].name, l->t[i].name) == 0 && ml.t[i].count == l->t[i].count &&
+               ml.t[i].off == l->t[i].off;
+    float *p = same ? clann__malloc((m->n_params ? m->n_params : 1) * sizeof *p) : NULL;
+    if (!same)
+        st = fail(ld, CLANN_ERR_INTERNAL, "the built model's layout differs from the spec's");
+    else if (!p)
+        st = fail(ld, CLANN_ERR_NO_MEMORY, "out of memory for %zu parameters", m->n_params);
+    uint64_t base = 8 + ld->header_len;
+    for (size_t i = 0; st == CLANN_OK && i < l->n; i++)
+        st = read_at(ld, p + l->t[i].off, 4 * l->t[i].count, base + l->t[i].begin);
+    if (st == CLANN_OK && m->n_params) {
+        floats_to_le(p, m->n_params);
+        st = clann_model_set_params(m, p, m->n_params);
+    }
+    clann__free(p);
+    clann__free(ml.t);
+    return st;
+}
+
+/* Validates header, spec and tensors, then builds the model and fills it. */
+static enum clann_status load(struct loader *ld, struct clann_model **out)
+{
+    struct json_object *root = NULL;
+    struct clann__spec spec;
+    struct tensor_list l = {NULL, 0};
+    struct clann_model *m = NULL;
+    memset(&spec, 0, sizeof spec);
+    enum clann_status st = open_file(ld);
+    if (st == CLANN_OK)
+        st = read_header_len(ld);
+    if (st == CLANN_OK)
+        st = read_header(ld, &root);
+    if (st == CLANN_OK)
+        st = read_spec(ld, root, &spec);
+    if (st == CLANN_OK)
+        st = list_from_spec(ld->ctx, &spec, &l);
+    if (st == CLANN_OK)
+        st = check_tensors(ld, root, &l);
+    if (st == CLANN_OK)
+        st = build_model(ld, &spec, &m);
+    if (st == CLANN_OK)
+        st = load_params(ld, &l, m);
+    json_object_put(root);
+    clann__spec_free(&spec);
+    clann__free(l.t);
+    if (st != CLANN_OK) {
+        clann_model_destroy(m);
+        return st;
+    }
+    *out = m;
+    return CLANN_OK;
+}
+
+CLANN_API enum clann_status clann_model_load(struct clann_context *ctx, const char *path,
+                                             struct clann_model **out)
+{
+    if (!out)
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "clann_model_load: out is NULL");
+    *out = NULL;
+    if (!ctx || !path)
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG,
+                            "clann_model_load: need a context and a path");
+    struct loader ld;
+    memset(&ld, 0, sizeof ld);
+    ld.ctx = ctx;
+    ld.path = path;
+    ld.fd = -1;
+    enum clann_status st = load(&ld, out);
+    if (ld.fd >= 0)
+        close(ld.fd);
+    return st;
+}

@@ -1,0 +1,890 @@
+/*
+ * spec.c - the model spec as JSON: writing it from a compiled model, and reading it back with
+ * every value checked (type, range, known names) and errors that name the JSON path.
+ *
+ * Enums are written by name, never by number, so that the file stays meaningful when enums
+ * grow. Unknown keys are ignored: a file written by a newer clann of the same major format
+ * version still loads. Floats are written in the shortest form that reads back to the same
+ * float, so a spec survives a save/load cycle unchanged.
+ */
+#include "io/spec.h"
+
+#include <errno.h>
+#include <float.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LAYERS ((size_t)1 << 16)
+#define PATH_MAX_LEN 96
+
+static const char *const loss_names[] = {
+    "mse", "mae", "huber", "sigmoid_cross_entropy", "softmax_cross_entropy",
+    "sparse_softmax_cross_entropy",
+};
+
+static const char *const optimizer_names[] = {"sgd", "momentum", "adagrad", "adam", "rmsprop"};
+
+static const char *const init_names[] = {
+    "default", "zeros", "constant", "uniform", "normal",
+    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+};
+
+static const char *const constraint_names[] = {
+    "none", "max_norm", "min_max_norm", "unit_norm", "non_neg",
+};
+
+static const char *const layer_names[] = {"dense", "activation", "dropout"};
+
+#define COUNT(a) (sizeof(a) / sizeof *(a))
+
+static bool name_index(const char *const *names, size_t n, const char *name, size_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(names[i], name) == 0) {
+            *out = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static const char *name_of(const char *const *names, size_t n, size_t i)
+{
+    return i < n ? names[i] : "?";
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Strict JSON parsing.
+ */
+
+/* Keys in raw JSON text: every string followed by ':'. Run only on text json-c accepted in
+ * strict mode, so strings are double-quoted and there are no comments. */
+static size_t count_raw_keys(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '"')
+            continue;
+        for (i++; i < len && s[i] != '"'; i++)
+            if (s[i] == '\\')
+                i++;
+        size_t j = i + 1;
+        while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r'))
+            j++;
+        if (j < len && s[j] == ':')
+            n++;
+    }
+    return n;
+}
+
+/* Keys in a parsed tree; json-c's depth limit bounds the recursion. */
+static size_t count_tree_keys(struct json_object *o)
+{
+    size_t n = 0;
+    if (json_object_is_type(o, json_type_object)) {
+        json_object_object_foreach(o, key, val) {
+            (void)key;
+            n += 1 + count_tree_keys(val);
+        }
+    } else if (json_object_is_type(o, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(o); i++)
+            n += count_tree_keys(json_object_array_get_idx(o, i));
+    }
+    return n;
+}
+
+static bool is_json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+enum clann_status clann__json_parse(struct clann_context *ctx, const char *text, size_t len,
+                                    const char *what, struct json_object **out)
+{
+    *out = NULL;
+    while (len > 0 && is_json_space(text[len - 1]))
+        len--;
+    if (len > INT32_MAX)
+        return clann__error(ctx, CLANN_ERR_TOO_LARGE, "%s: JSON text of %zu bytes is too long",
+                            what, len);
+    struct json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "%s: out of memory", what);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    struct json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (!obj || jerr != json_tokener_success) {
+        json_object_put(obj);
+        const char *why = jerr == json_tokener_continue ? "unexpected end of text"
+                                                        : json_tokener_error_desc(jerr);
+        return clann__error(ctx, CLANN_ERR_FORMAT, "%s: invalid JSON at byte %zu: %s", what,
+                            end, why);
+    }
+    if (end != len) {
+        json_object_put(obj);
+        return clann__error(ctx, CLANN_ERR_FORMAT, "%s: unexpected text after the JSON value "
+                            "at byte %zu", what, end);
+    }
+    if (count_raw_keys(text, len) != count_tree_keys(obj)) {
+        json_object_put(obj);
+        return clann__error(ctx, CLANN_ERR_FORMAT, "%s: duplicate key in a JSON object", what);
+    }
+    *out = obj;
+    return CLANN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reading. Every helper takes the JSON path of the object it reads from ("" for the root,
+ * "layers[2]", ...) and reports errors as "<what>: <path>.<key>: <problem>".
+ */
+struct reader {
+    struct clann_context *ctx;
+    const char *what;
+};
+
+static enum clann_status bad(const struct reader *r, enum clann_status st, const char *path,
+                             const char *key, const char *fmt, ...) CLANN_PRINTF(5, 6);
+
+static enum clann_status bad(const struct reader *r, enum clann_status st, const char *path,
+                             const char *key, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *dot = *path && *key ? "." : "";
+    const char *colon = *path || *key ? ": " : "";
+    return clann__error(r->ctx, st, "%s: %s%s%s%s%s", r->what, path, dot, key, colon, msg);
+}
+
+/* The member `key` of obj, or NULL when absent; `required` makes absence an error. */
+static enum clann_status member(const struct reader *r, struct json_object *obj,
+                                const char *path, const char *key, bool required,
+                                struct json_object **out)
+{
+    *out = NULL;
+    if (json_object_object_get_ex(obj, key, out) && *out)
+        return CLANN_OK;
+    if (json_object_object_get_ex(obj, key, NULL))
+        return bad(r, CLANN_ERR_FORMAT, path, key, "must not be null");
+    return required ? bad(r, CLANN_ERR_FORMAT, path, key, "missing") : CLANN_OK;
+}
+
+enum range { RANGE_ANY, RANGE_NONNEG, RANGE_POSITIVE, RANGE_UNIT };
+
+static bool in_range(double v, enum range range)
+{
+    switch (range) {
+    case RANGE_NONNEG: return v >= 0.0;
+    case RANGE_POSITIVE: return v > 0.0;
+    case RANGE_UNIT: return v >= 0.0 && v <= 1.0;
+    default: return true;
+    }
+}
+
+static const char *range_text(enum range range)
+{
+    switch (range) {
+    case RANGE_NONNEG: return "a finite number >= 0";
+    case RANGE_POSITIVE: return "a finite number > 0";
+    case RANGE_UNIT: return "a number in [0, 1]";
+    default: return "a finite number";
+    }
+}
+
+/* A float option; left unchanged when absent. */
+static enum clann_status read_float(const struct reader *r, struct json_object *obj,
+                                    const char *path, const char *key, enum range range,
+                                    float *out)
+{
+    struct json_object *v;
+    enum clann_status st = member(r, obj, path, key, false, &v);
+    if (st != CLANN_OK || !v)
+        return st;
+    bool numeric = json_object_is_type(v, json_type_double) ||
+                   json_object_is_type(v, json_type_int);
+    double d = numeric ? json_object_get_double(v) : NAN;
+    if (!numeric || !isfinite(d) || fabs(d) > FLT_MAX || !in_range(d, range))
+        return bad(r, CLANN_ERR_FORMAT, path, key, "expected %s", range_text(range));
+    *out = (float)d;
+    return CLANN_OK;
+}
+
+/* A positive integer up to max; left unchanged when absent and not required. */
+static enum clann_status read_size(const struct reader *r, struct json_object *obj,
+                                   const char *path, const char *key, bool required, size_t max,
+                                   size_t *out)
+{
+    struct json_object *v;
+    enum clann_status st = member(r, obj, path, key, required, &v);
+    if (st != CLANN_OK || !v)
+        return st;
+    int64_t i = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
+    if (i <= 0)
+        return bad(r, CLANN_ERR_FORMAT, path, key, "expected a positive integer");
+    if ((uint64_t)i > max)
+        return bad(r, CLANN_ERR_TOO_LARGE, path, key, "%lld exceeds the limit of %zu",
+                   (long long)i, max);
+    *out = (size_t)i;
+    return CLANN_OK;
+}
+
+static enum clann_status read_u64(const struct reader *r, struct json_object *obj,
+                                  const char *path, const char *key, uint64_t *out)
+{
+    struct json_object *v;
+    enum clann_status st = member(r, obj, path, key, false, &v);
+    if (st != CLANN_OK || !v)
+        return st;
+    if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+        return bad(r, CLANN_ERR_FORMAT, path, key, "expected a non-negative integer");
+    *out = json_object_get_uint64(v);
+    return CLANN_OK;
+}
+
+static enum clann_status read_bool(const struct reader *r, struct json_object *obj,
+                                   const char *path, const char *key, bool *out)
+{
+    struct json_object *v;
+    enum clann_status st = member(r, obj, path, key, false, &v);
+    if (st != CLANN_OK || !v)
+        return st;
+    if (!json_object_is_type(v, json_type_boolean))
+        return bad(r, CLANN_ERR_FORMAT, path, key, "expected true or false");
+    *out = json_object_get_boolean(v);
+    return CLANN_OK;
+}
+
+/* A string; *out stays NULL when absent and not required. */
+static enum clann_status read_string(const struct reader *r, struct json_object *obj,
+                                     const char *path, const char *key, bool required,
+                                     const char **out)
+{
+    struct json_object *v;
+    *out = NULL;
+    enum clann_status st = member(r, obj, path, key, required, &v);
+    if (st != CLANN_OK || !v)
+        return st;
+    if (!json_object_is_type(v, json_type_string))
+        return bad(r, CLANN_ERR_FORMAT, path, key, "expected a string");
+    *out = json_object_get_string(v);
+    return CLANN_OK;
+}
+
+/* An enum given by name in `names`; left unchanged when absent and not required. */
+static enum clann_status read_enum(const struct reader *r, struct json_object *obj,
+                                   const char *path, const char *key, bool required,
+                                   const char *const *names, size_t n, size_t *out)
+{
+    const char *s;
+    enum clann_status st = read_string(r, obj, path, key, required, &s);
+    if (st != CLANN_OK || !s)
+        return st;
+    if (!name_index(names, n, s, out))
+        return bad(r, CLANN_ERR_FORMAT, path, key, "unknown name '%.64s'", s);
+    return CLANN_OK;
+}
+
+static enum clann_status read_activation(const struct reader *r, struct json_object *obj,
+                                         const char *path, bool required,
+                                         enum clann_activation *out)
+{
+    const char *s;
+    enum clann_status st = read_string(r, obj, path, "activation", required, &s);
+    if (st != CLANN_OK || !s)
+        return st;
+    if (!clann_activation_from_name(s, out))
+        return bad(r, CLANN_ERR_FORMAT, path, "activation", "unknown activation '%.64s'", s);
+    return CLANN_OK;
+}
+
+/* An optional object member; *out stays NULL when absent. */
+static enum clann_status read_object(const struct reader *r, struct json_object *obj,
+                                     const char *path, const char *key, bool required,
+                                     struct json_object **out)
+{
+    enum clann_status st = member(r, obj, path, key, required, out);
+    if (st == CLANN_OK && *out && !json_object_is_type(*out, json_type_object))
+        return bad(r, CLANN_ERR_FORMAT, path, key, "expected an object");
+    return st;
+}
+
+static void join_path(char *buf, const char *path, const char *key)
+{
+    snprintf(buf, PATH_MAX_LEN, "%s%s%s", path, *path ? "." : "", key);
+}
+
+/* "MAJOR.MINOR" with decimal numbers, nothing else. */
+static bool parse_version(const char *s, unsigned long *major, unsigned long *minor)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    *major = strtoul(s, &end, 10);
+    if (*end != '.' || end[1] < '0' || end[1] > '9')
+        return false;
+    *minor = strtoul(end + 1, &end, 10);
+    return *end == '\0' && errno == 0;
+}
+
+static enum clann_status check_format(const struct reader *r, struct json_object *root)
+{
+    const char *format, *version;
+    enum clann_status st = read_string(r, root, "", "format", false, &format);
+    if (st == CLANN_OK)
+        st = read_string(r, root, "", "format_version", false, &version);
+    if (st != CLANN_OK)
+        return st;
+    if (format && strcmp(format, CLANN__SPEC_FORMAT) != 0)
+        return bad(r, CLANN_ERR_FORMAT, "", "format", "expected '%s', got '%.64s'",
+                   CLANN__SPEC_FORMAT, format);
+    unsigned long major, minor;
+    if (!version)
+        return CLANN_OK;
+    if (!parse_version(version, &major, &minor))
+        return bad(r, CLANN_ERR_FORMAT, "", "format_version",
+                   "expected \"MAJOR.MINOR\", got '%.64s'", version);
+    if (major != CLANN__SPEC_VERSION_MAJOR)
+        return bad(r, CLANN_ERR_UNSUPPORTED, "", "format_version",
+                   "format version %.64s is not supported: clann %s reads format version "
+                   "%d.%d (and newer minor versions of it)%s",
+                   version, clann_version(), CLANN__SPEC_VERSION_MAJOR,
+                   CLANN__SPEC_VERSION_MINOR,
+                   major > CLANN__SPEC_VERSION_MAJOR ? "; the file needs a newer clann" : "");
+    return CLANN_OK;
+}
+
+static enum clann_status read_optimizer(const struct reader *r, struct json_object *root,
+                                        struct clann_optimizer_params *o)
+{
+    struct json_object *obj;
+    const char *kind;
+    const char *p = "optimizer";
+    enum clann_status st = read_object(r, root, "", p, false, &obj);
+    if (st != CLANN_OK || !obj)
+        return st;
+    if ((st = read_string(r, obj, p, "kind", true, &kind)) != CLANN_OK)
+        return st;
+    enum clann_optimizer k;
+    if (!clann_optimizer_from_name(kind, &k))
+        return bad(r, CLANN_ERR_FORMAT, p, "kind", "unknown optimizer '%.64s'", kind);
+    *o = clann_optimizer_default_params(k);
+    o->nesterov = strcmp(kind, "nesterov") == 0;
+    if ((st = read_float(r, obj, p, "learning_rate", RANGE_POSITIVE, &o->learning_rate)) ||
+        (st = read_float(r, obj, p, "momentum", RANGE_NONNEG, &o->momentum)) ||
+        (st = read_bool(r, obj, p, "nesterov", &o->nesterov)) ||
+        (st = read_float(r, obj, p, "beta1", RANGE_UNIT, &o->beta1)) ||
+        (st = read_float(r, obj, p, "beta2", RANGE_UNIT, &o->beta2)) ||
+        (st = read_float(r, obj, p, "epsilon", RANGE_NONNEG, &o->epsilon)) ||
+        (st = read_float(r, obj, p, "rho", RANGE_UNIT, &o->rho)) ||
+        (st = read_float(r, obj, p, "initial_accumulator", RANGE_NONNEG,
+                         &o->initial_accumulator)))
+        return st;
+    return CLANN_OK;
+}
+
+static enum clann_status read_compile(const struct reader *r, struct json_object *root,
+                                      struct clann_compile_params *cp)
+{
+    size_t loss = 0;
+    enum clann_status st = read_enum(r, root, "", "loss", true, loss_names, COUNT(loss_names),
+                                     &loss);
+    if (st != CLANN_OK)
+        return st;
+    *cp = clann_compile_default_params((enum clann_loss)loss);
+    if ((st = read_float(r, root, "", "huber_delta", RANGE_POSITIVE, &cp->huber_delta)) ||
+        (st = read_optimizer(r, root, &cp->optimizer)) ||
+        (st = read_size(r, root, "", "max_batch", false, CLANN__SPEC_MAX_BATCH,
+                        &cp->max_batch)) ||
+        (st = read_u64(r, root, "", "seed", &cp->seed)))
+        return st;
+    return CLANN_OK;
+}
+
+static enum clann_status read_init(const struct reader *r, struct json_object *layer,
+                                   const char *path, const char *key, struct clann_init *init)
+{
+    struct json_object *obj;
+    char p[PATH_MAX_LEN];
+    enum clann_status st = read_object(r, layer, path, key, false, &obj);
+    if (st != CLANN_OK || !obj)
+        return st;
+    join_path(p, path, key);
+    size_t kind = 0;
+    if ((st = read_enum(r, obj, p, "kind", true, init_names, COUNT(init_names), &kind)))
+        return st;
+    init->kind = (enum clann_initializer)kind;
+    init->a = init->b = 0.0f;
+    if ((st = read_float(r, obj, p, "a", RANGE_ANY, &init->a)) ||
+        (st = read_float(r, obj, p, "b", RANGE_ANY, &init->b)))
+        return st;
+    if (init->kind == CLANN_INIT_UNIFORM && !(init->a <= init->b))
+        return bad(r, CLANN_ERR_FORMAT, p, "b", "a uniform range needs a <= b");
+    if (init->kind == CLANN_INIT_NORMAL && !(init->b >= 0.0f))
+        return bad(r, CLANN_ERR_FORMAT, p, "b", "a standard deviation must be >= 0");
+    return CLANN_OK;
+}
+
+static enum clann_status read_regularizer(const struct reader *r, struct json_object *layer,
+                                          const char *path, const char *key,
+                                          struct clann_regularizer *reg)
+{
+    struct json_object *obj;
+    char p[PATH_MAX_LEN];
+    enum clann_status st = read_object(r, layer, path, key, false, &obj);
+    if (st != CLANN_OK || !obj)
+        return st;
+    join_path(p, path, key);
+    if ((st = read_float(r, obj, p, "l1", RANGE_NONNEG, &reg->l1)) ||
+        (st = read_float(r, obj, p, "l2", RANGE_NONNEG, &reg->l2)))
+        return st;
+    return CLANN_OK;
+}
+
+static enum clann_status read_constraint(const struct reader *r, struct json_object *layer,
+                                         const char *path, const char *key,
+                                         struct clann_constraint_params *c)
+{
+    struct json_object *obj;
+    char p[PATH_MAX_LEN];
+    enum clann_status st = read_object(r, layer, path, key, false, &obj);
+    if (st != CLANN_OK || !obj)
+        return st;
+    join_path(p, path, key);
+    size_t kind = 0;
+    if ((st = read_enum(r, obj, p, "kind", true, constraint_names, COUNT(constraint_names),
+                        &kind)))
+        return st;
+    memset(c, 0, sizeof *c);
+    c->kind = (enum clann_constraint)kind;
+    if ((st = read_float(r, obj, p, "min_value", RANGE_NONNEG, &c->min_value)) ||
+        (st = read_float(r, obj, p, "max_value", RANGE_NONNEG, &c->max_value)) ||
+        (st = read_float(r, obj, p, "rate", RANGE_UNIT, &c->rate)))
+        return st;
+    if (c->kind == CLANN_CONSTRAINT_MIN_MAX_NORM && !(c->min_value <= c->max_value))
+        return bad(r, CLANN_ERR_FORMAT, p, "max_value", "needs min_value <= max_value");
+    return CLANN_OK;
+}
+
+static enum clann_status read_dense(const struct reader *r, struct json_object *obj,
+                                    const char *p, struct clann__spec_layer *l)
+{
+    size_t units = 0;
+    enum clann_status st = read_size(r, obj, p, "units", true, CLANN__SPEC_MAX_WIDTH, &units);
+    if (st != CLANN_OK)
+        return st;
+    struct clann_dense_params *d = &l->dense;
+    *d = clann_dense_default_params(units, CLANN_ACTIVATION_LINEAR);
+    if ((st = read_activation(r, obj, p, false, &d->activation)) ||
+        (st = read_float(r, obj, p, "alpha", RANGE_ANY, &d->alpha)) ||
+        (st = read_float(r, obj, p, "rrelu_lower", RANGE_ANY, &d->rrelu_lower)) ||
+        (st = read_float(r, obj, p, "rrelu_upper", RANGE_ANY, &d->rrelu_upper)) ||
+        (st = read_bool(r, obj, p, "use_bias", &d->use_bias)) ||
+        (st = read_init(r, obj, p, "kernel_init", &d->kernel_init)) ||
+        (st = read_init(r, obj, p, "bias_init", &d->bias_init)) ||
+        (st = read_regularizer(r, obj, p, "kernel_regularizer", &d->kernel_regularizer)) ||
+        (st = read_regularizer(r, obj, p, "bias_regularizer", &d->bias_regularizer)) ||
+        (st = read_constraint(r, obj, p, "kernel_constraint", &d->kernel_constraint)) ||
+        (st = read_constraint(r, obj, p, "bias_constraint", &d->bias_constraint)))
+        return st;
+    if (d->activation == CLANN_ACTIVATION_RRELU &&
+        !(d->rrelu_lower >= 0.0f && d->rrelu_lower <= d->rrelu_upper))
+        return bad(r, CLANN_ERR_FORMAT, p, "rrelu_upper", "RReLU needs 0 <= lower <= upper");
+    return CLANN_OK;
+}
+
+static enum clann_status read_activation_layer(const struct reader *r, struct json_object *obj,
+                                               const char *p, struct clann__spec_layer *l)
+{
+    enum clann_status st = read_activation(r, obj, p, true, &l->activation);
+    if (st == CLANN_OK && l->activation == CLANN_ACTIVATION_PRELU)
+        return bad(r, CLANN_ERR_FORMAT, p, "activation",
+                   "prelu has parameters and is only allowed as a dense layer's activation");
+    if (st == CLANN_OK)
+        st = read_float(r, obj, p, "alpha", RANGE_ANY, &l->alpha);
+    return st;
+}
+
+static enum clann_status read_layer(const struct reader *r, struct json_object *obj, size_t i,
+                                    struct clann__spec_layer *l)
+{
+    char p[PATH_MAX_LEN];
+    snprintf(p, sizeof p, "layers[%zu]", i);
+    if (!json_object_is_type(obj, json_type_object))
+        return bad(r, CLANN_ERR_FORMAT, p, "", "expected an object");
+    size_t kind = 0;
+    enum clann_status st = read_enum(r, obj, p, "kind", true, layer_names, COUNT(layer_names),
+                                     &kind);
+    if (st != CLANN_OK)
+        return st;
+    l->kind = (enum clann__layer_kind)kind;
+    switch (l->kind) {
+    case CLANN__LAYER_DENSE: return read_dense(r, obj, p, l);
+    case CLANN__LAYER_ACTIVATION: return read_activation_layer(r, obj, p, l);
+    default:
+        if (!json_object_object_get_ex(obj, "rate", NULL))
+            return bad(r, CLANN_ERR_FORMAT, p, "rate", "missing");
+        return read_float(r, obj, p, "rate", RANGE_UNIT, &l->rate);
+    }
+}
+
+static enum clann_status read_layers(const struct reader *r, struct json_object *root,
+                                     struct clann__spec *s)
+{
+    struct json_object *arr;
+    enum clann_status st = member(r, root, "", "layers", true, &arr);
+    if (st != CLANN_OK)
+        return st;
+    if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) == 0)
+        return bad(r, CLANN_ERR_FORMAT, "", "layers", "expected a non-empty array");
+    size_t n = json_object_array_length(arr);
+    if (n > MAX_LAYERS)
+        return bad(r, CLANN_ERR_TOO_LARGE, "", "layers", "%zu layers exceed the limit of %zu",
+                   n, MAX_LAYERS);
+    s->layers = clann__calloc(n, sizeof *s->layers);
+    if (!s->layers)
+        return clann__error(r->ctx, CLANN_ERR_NO_MEMORY, "%s: out of memory", r->what);
+    s->n_layers = n;
+    for (size_t i = 0; i < n && st == CLANN_OK; i++)
+        st = read_layer(r, json_object_array_get_idx(arr, i), i, &s->layers[i]);
+    return st;
+}
+
+static bool add_size_checked(size_t *sum, size_t v)
+{
+    if (v > SIZE_MAX - *sum)
+        return false;
+    *sum += v;
+    return true;
+}
+
+/* Parameters (kernel, bias, PReLU slopes per dense layer) and activations (values and
+ * gradients of every layer's output, max_batch rows) must have representable sizes in bytes,
+ * so that compile's unchecked arithmetic cannot overflow. */
+static enum clann_status check_sizes(const struct reader *r, const struct clann__spec *s)
+{
+    size_t width = s->n_inputs, floats = s->n_inputs, params = 0, t;
+    bool ok = true;
+    for (size_t i = 0; i < s->n_layers && ok; i++) {
+        const struct clann__spec_layer *l = &s->layers[i];
+        size_t out = l->kind == CLANN__LAYER_DENSE ? l->dense.units : width;
+        if (l->kind == CLANN__LAYER_DENSE)
+            ok = clann__mul_size(width, out, &t) && add_size_checked(&params, t) &&
+                 add_size_checked(&params, 2 * out);
+        ok = ok && add_size_checked(&floats, 2 * out);
+        width = out;
+    }
+    ok = ok && clann__mul_size(params, sizeof(float), &t) &&
+         clann__mul_size(floats, s->cp.max_batch, &t) && clann__mul_size(t, sizeof(float), &t);
+    if (!ok)
+        return bad(r, CLANN_ERR_TOO_LARGE, "", "layers",
+                   "the layer sizes and max_batch %zu need more memory than can be addressed",
+                   s->cp.max_batch);
+    return CLANN_OK;
+}
+
+enum clann_status clann__spec_parse(struct clann_context *ctx, const char *text, size_t len,
+                                    const char *what, struct clann__spec *out)
+{
+    memset(out, 0, sizeof *out);
+    struct reader r = {ctx, what};
+    struct json_object *root;
+    enum clann_status st = clann__json_parse(ctx, text, len, what, &root);
+    if (st != CLANN_OK)
+        return st;
+    if (!json_object_is_type(root, json_type_object))
+        st = bad(&r, CLANN_ERR_FORMAT, "", "", "expected a JSON object");
+    if (st == CLANN_OK)
+        st = check_format(&r, root);
+    if (st == CLANN_OK)
+        st = read_size(&r, root, "", "inputs", true, CLANN__SPEC_MAX_WIDTH, &out->n_inputs);
+    if (st == CLANN_OK)
+        st = read_compile(&r, root, &out->cp);
+    if (st == CLANN_OK)
+        st = read_layers(&r, root, out);
+    if (st == CLANN_OK)
+        st = check_sizes(&r, out);
+    json_object_put(root);
+    if (st != CLANN_OK)
+        clann__spec_free(out);
+    return st;
+}
+
+void clann__spec_free(struct clann__spec *spec)
+{
+    if (!spec)
+        return;
+    clann__free(spec->layers);
+    spec->layers = NULL;
+    spec->n_layers = 0;
+}
+
+static enum clann_status add_layer(struct clann_model *m, const struct clann__spec_layer *l)
+{
+    switch (l->kind) {
+    case CLANN__LAYER_DENSE: return clann_model_add_dense(m, &l->dense);
+    case CLANN__LAYER_ACTIVATION: return clann_model_add_activation(m, l->activation, l->alpha);
+    default: return clann_model_add_dropout(m, l->rate);
+    }
+}
+
+enum clann_status clann__spec_build(struct clann_context *ctx, const struct clann__spec *spec,
+                                    struct clann_model **out)
+{
+    struct clann_model *m;
+    *out = NULL;
+    enum clann_status st = clann_model_create(ctx, spec->n_inputs, &m);
+    for (size_t i = 0; st == CLANN_OK && i < spec->n_layers; i++)
+        st = add_layer(m, &spec->layers[i]);
+    if (st == CLANN_OK)
+        st = clann_model_compile(m, &spec->cp);
+    if (st != CLANN_OK) {
+        clann_model_destroy(m);
+        return st;
+    }
+    *out = m;
+    return CLANN_OK;
+}
+
+enum clann_status clann__model_from_spec(struct clann_context *ctx, const char *json_text,
+                                         struct clann_model **out)
+{
+    if (!out)
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "model spec: out is NULL");
+    *out = NULL;
+    if (!ctx || !json_text)
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "model spec: NULL argument");
+    struct clann__spec spec;
+    enum clann_status st = clann__spec_parse(ctx, json_text, strlen(json_text), "model spec",
+                                             &spec);
+    if (st != CLANN_OK)
+        return st;
+    st = clann__spec_build(ctx, &spec, out);
+    clann__spec_free(&spec);
+    return st;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Writing. json-c reports allocation failure by returning NULL (or -1 from an add); the writer
+ * remembers the first failure instead of checking at every call.
+ */
+struct writer {
+    bool no_memory;
+    bool unknown_layer;
+    const char *nonfinite; /* the first non-finite option's key */
+};
+
+static void add(struct writer *w, struct json_object *obj, const char *key,
+                struct json_object *val)
+{
+    if (!obj || !val || json_object_object_add(obj, key, val) != 0) {
+        json_object_put(val);
+        w->no_memory = true;
+    }
+}
+
+static void add_string(struct writer *w, struct json_object *obj, const char *key,
+                       const char *s)
+{
+    add(w, obj, key, json_object_new_string(s));
+}
+
+static void add_size(struct writer *w, struct json_object *obj, const char *key, size_t v)
+{
+    add(w, obj, key, json_object_new_uint64((uint64_t)v));
+}
+
+/* The shortest decimal that reads back as the same float ("0.001", not "0.0010000000474"). */
+static void format_float(float v, char *buf, size_t size)
+{
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, size, "%.*g", prec, (double)v);
+        /* A host program's locale may use a decimal comma; JSON needs a point. */
+        for (char *c = buf; *c; c++)
+            if (*c == ',')
+                *c = '.';
+        if (strtof(buf, NULL) == v)
+            return;
+    }
+}
+
+static void add_float(struct writer *w, struct json_object *obj, const char *key, float v)
+{
+    if (!isfinite(v)) {
+        if (!w->nonfinite)
+            w->nonfinite = key;
+        return;
+    }
+    char buf[32];
+    format_float(v, buf, sizeof buf);
+    add(w, obj, key, json_object_new_double_s((double)v, buf));
+}
+
+static void add_bool(struct writer *w, struct json_object *obj, const char *key, bool v)
+{
+    add(w, obj, key, json_object_new_boolean(v));
+}
+
+static struct json_object *write_optimizer(struct writer *w, const struct clann_optimizer_params *o)
+{
+    struct json_object *obj = json_object_new_object();
+    add_string(w, obj, "kind", name_of(optimizer_names, COUNT(optimizer_names), o->kind));
+    add_float(w, obj, "learning_rate", o->learning_rate);
+    add_float(w, obj, "momentum", o->momentum);
+    add_bool(w, obj, "nesterov", o->nesterov);
+    add_float(w, obj, "beta1", o->beta1);
+    add_float(w, obj, "beta2", o->beta2);
+    add_float(w, obj, "epsilon", o->epsilon);
+    add_float(w, obj, "rho", o->rho);
+    add_float(w, obj, "initial_accumulator", o->initial_accumulator);
+    return obj;
+}
+
+static struct json_object *write_init(struct writer *w, const struct clann_init *init)
+{
+    struct json_object *obj = json_object_new_object();
+    add_string(w, obj, "kind", name_of(init_names, COUNT(init_names), init->kind));
+    add_float(w, obj, "a", init->a);
+    add_float(w, obj, "b", init->b);
+    return obj;
+}
+
+static struct json_object *write_regularizer(struct writer *w,
+                                             const struct clann_regularizer *reg)
+{
+    struct json_object *obj = json_object_new_object();
+    add_float(w, obj, "l1", reg->l1);
+    add_float(w, obj, "l2", reg->l2);
+    return obj;
+}
+
+static struct json_object *write_constraint(struct writer *w,
+                                            const struct clann_constraint_params *c)
+{
+    struct json_object *obj = json_object_new_object();
+    add_string(w, obj, "kind", name_of(constraint_names, COUNT(constraint_names), c->kind));
+    add_float(w, obj, "min_value", c->min_value);
+    add_float(w, obj, "max_value", c->max_value);
+    add_float(w, obj, "rate", c->rate);
+    return obj;
+}
+
+static void write_dense(struct writer *w, struct json_object *obj, const struct clann_layer *l)
+{
+    const struct clann_dense_params *d = &l->dense;
+    add_size(w, obj, "units", l->out);
+    add_string(w, obj, "activation", clann_activation_name(d->activation));
+    /* The resolved constant: a spec says what the model computes, not what was left at 0. */
+    add_float(w, obj, "alpha", l->act.alpha);
+    add_float(w, obj, "rrelu_lower", d->rrelu_lower);
+    add_float(w, obj, "rrelu_upper", d->rrelu_upper);
+    add_bool(w, obj, "use_bias", d->use_bias);
+    add(w, obj, "kernel_init", write_init(w, &d->kernel_init));
+    add(w, obj, "bias_init", write_init(w, &d->bias_init));
+    add(w, obj, "kernel_regularizer", write_regularizer(w, &d->kernel_regularizer));
+    add(w, obj, "bias_regularizer", write_regularizer(w, &d->bias_regularizer));
+    add(w, obj, "kernel_constraint", write_constraint(w, &d->kernel_constraint));
+    add(w, obj, "bias_constraint", write_constraint(w, &d->bias_constraint));
+}
+
+static struct json_object *write_layer(struct writer *w, const struct clann_layer *l)
+{
+    struct json_object *obj = json_object_new_object();
+    add_string(w, obj, "kind", name_of(layer_names, COUNT(layer_names), l->kind));
+    if (l->kind == CLANN__LAYER_DENSE) {
+        write_dense(w, obj, l);
+    } else if (l->kind == CLANN__LAYER_ACTIVATION) {
+        add_string(w, obj, "activation",
+                   clann_activation_name((enum clann_activation)l->act.kind));
+        add_float(w, obj, "alpha", l->act.alpha);
+    } else if (l->kind == CLANN__LAYER_DROPOUT) {
+        add_float(w, obj, "rate", l->rate);
+    } else if (!w->unknown_layer) {
+        /* A layer kind this writer does not know yet: refuse rather than write a wrong spec. */
+        w->unknown_layer = true;
+    }
+    return obj;
+}
+
+static struct json_object *write_layers(struct writer *w, const struct clann_model *m)
+{
+    struct json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < m->n_layers; i++) {
+        struct json_object *l = write_layer(w, &m->layers[i]);
+        if (!arr || !l || json_object_array_add(arr, l) != 0) {
+            json_object_put(l);
+            w->no_memory = true;
+        }
+    }
+    return arr;
+}
+
+static struct json_object *write_root(struct writer *w, const struct clann_model *m)
+{
+    char version[32];
+    snprintf(version, sizeof version, "%d.%d", CLANN__SPEC_VERSION_MAJOR,
+             CLANN__SPEC_VERSION_MINOR);
+    struct json_object *root = json_object_new_object();
+    add_string(w, root, "format", CLANN__SPEC_FORMAT);
+    add_string(w, root, "format_version", version);
+    add_string(w, root, "clann_version", clann_version());
+    add_size(w, root, "inputs", m->n_inputs);
+    add_string(w, root, "loss", name_of(loss_names, COUNT(loss_names), m->cp.loss));
+    add_float(w, root, "huber_delta", m->cp.huber_delta);
+    add(w, root, "optimizer", write_optimizer(w, &m->cp.optimizer));
+    add_size(w, root, "max_batch", m->cp.max_batch);
+    add(w, root, "seed", json_object_new_uint64(m->cp.seed));
+    add(w, root, "layers", write_layers(w, m));
+    return root;
+}
+
+enum clann_status clann__spec_write(const struct clann_model *m, char **out)
+{
+    *out = NULL;
+    if (!m->compiled)
+        return clann__error(m->ctx, CLANN_ERR_STATE, "model spec: the model is not compiled");
+    struct writer w = {false, false, NULL};
+    struct json_object *root = write_root(&w, m);
+    bool ok = !w.no_memory && !w.unknown_layer && !w.nonfinite;
+    const char *text = ok ? json_object_to_json_string_ext(
+                                root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+                          : NULL;
+    char *copy = text ? clann__malloc(strlen(text) + 1) : NULL;
+    if (copy)
+        memcpy(copy, text, strlen(text) + 1);
+    json_object_put(root);
+    if (w.unknown_layer)
+        return clann__error(m->ctx, CLANN_ERR_UNSUPPORTED,
+                            "model spec: the model has a layer kind the spec cannot describe");
+    if (w.nonfinite)
+        return clann__error(m->ctx, CLANN_ERR_NONFINITE,
+                            "model spec: option '%s' is not finite and cannot be stored",
+                            w.nonfinite);
+    if (!copy)
+        return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "model spec: out of memory");
+    *out = copy;
+    return CLANN_OK;
+}
+
+CLANN_API enum clann_status clann_model_spec_json(const struct clann_model *model, char **out)
+{
+    if (!out)
+        return clann__error(model ? model->ctx : NULL, CLANN_ERR_INVALID_ARG,
+                            "clann_model_spec_json: out is NULL");
+    *out = NULL;
+    if (!model)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "clann_model_spec_json: model is NULL");
+    return clann__spec_write(model, out);
+}
+
+CLANN_API void clann_string_free(char *s)
+{
+    clann__free(s);
+}

@@ -1,0 +1,65 @@
+/*
+ * spec.h - the model spec: the JSON text that describes a model (layers with all options, loss,
+ * optimizer, compile parameters) and is stored in a model file's __metadata__. Shared by
+ * src/io (model files) and the CLI (clann train --spec).
+ *
+ * Reading is in two steps so that a model file can be validated against its spec before any
+ * model memory is allocated: clann__spec_parse() checks the text and fills a plain description,
+ * clann__spec_build() turns that into a compiled model.
+ */
+#ifndef CLANN_SPEC_H
+#define CLANN_SPEC_H
+
+#include "nn/model.h"
+
+struct json_object; /* json-c's; only clann__json_parse() exposes it */
+
+#define CLANN__SPEC_FORMAT "clann-model"
+#define CLANN__SPEC_VERSION_MAJOR 1
+#define CLANN__SPEC_VERSION_MINOR 0
+
+/* Sanity limits for sizes read from a spec: they keep size arithmetic far from overflow. */
+#define CLANN__SPEC_MAX_WIDTH ((size_t)1 << 24)
+#define CLANN__SPEC_MAX_BATCH ((size_t)1 << 20)
+
+struct clann__spec_layer {
+    enum clann__layer_kind kind;
+    struct clann_dense_params dense; /* dense layers */
+    enum clann_activation activation; /* activation layers */
+    float alpha;                      /* activation layers */
+    float rate;                       /* dropout layers */
+};
+
+struct clann__spec {
+    size_t n_inputs;
+    struct clann_compile_params cp;
+    struct clann__spec_layer *layers; /* clann__malloc'ed */
+    size_t n_layers;
+};
+
+/* Parses JSON text of len bytes as one value, rejecting trailing text and duplicate object
+ * keys (json-c would keep the last one silently). `what` names the text in messages. Errors:
+ * ERR_FORMAT. */
+enum clann_status clann__json_parse(struct clann_context *ctx, const char *text, size_t len,
+                                    const char *what, struct json_object **out);
+
+/* Parses and validates a spec. `what` prefixes messages (e.g. "model.safetensors: clann_spec"),
+ * followed by the JSON path: "layers[2].units: expected a positive integer". Errors: ERR_FORMAT,
+ * ERR_UNSUPPORTED (newer major format version), ERR_TOO_LARGE, ERR_NO_MEMORY. */
+enum clann_status clann__spec_parse(struct clann_context *ctx, const char *text, size_t len,
+                                    const char *what, struct clann__spec *out);
+void clann__spec_free(struct clann__spec *spec);
+
+/* Builds and compiles the model a parsed spec describes (initialized from the spec's seed). */
+enum clann_status clann__spec_build(struct clann_context *ctx, const struct clann__spec *spec,
+                                    struct clann_model **out);
+
+/* Parses a NUL-terminated spec and builds its compiled model (clann train --spec). */
+enum clann_status clann__model_from_spec(struct clann_context *ctx, const char *json_text,
+                                         struct clann_model **out);
+
+/* The spec of a compiled model as compact JSON, clann__malloc'ed. Errors: ERR_STATE (not
+ * compiled), ERR_NONFINITE (a non-finite option that JSON cannot hold), ERR_NO_MEMORY. */
+enum clann_status clann__spec_write(const struct clann_model *model, char **out);
+
+#endif /* CLANN_SPEC_H */
