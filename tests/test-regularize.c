@@ -6,6 +6,8 @@
  */
 #include "testutil.h"
 
+#include <unistd.h>
+
 #include "backend/backend.h"
 #include "core/rng.h"
 
@@ -331,6 +333,20 @@ START_TEST(test_batchnorm_model)
     ck_assert_int_eq(clann_model_predict(m, &one, &single), CLANN_OK);
     /* Equal up to the GEMM's summation order for a batch of 1 vs 400. */
     ck_assert_double_eq_tol(all.data[0], single.data[0], 1e-6 * fabs(all.data[0]) + 1e-7);
+    /* The model file carries gamma, beta and the running statistics. */
+    char path[] = "/tmp/clann-bn-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_msg(clann_model_save(m, path) == CLANN_OK, "%s", clann_last_error());
+    struct clann_model *loaded;
+    ck_assert_msg(clann_model_load(ctx, path, &loaded) == CLANN_OK, "%s", clann_last_error());
+    struct clann_matrix again;
+    ck_assert_int_eq(clann_model_predict(loaded, &x, &again), CLANN_OK);
+    ck_assert(memcmp(all.data, again.data, all.rows * all.cols * sizeof(float)) == 0);
+    clann_matrix_free(&again);
+    clann_model_destroy(loaded);
+    unlink(path);
     clann_matrix_free(&all);
     clann_matrix_free(&single);
     clann_model_destroy(m);
@@ -347,17 +363,24 @@ START_TEST(test_random_layers_inference)
     ck_assert_int_eq(clann_model_create(ctx, 4, &m), CLANN_OK);
     ck_assert_int_eq(clann_model_add_noise(m, 0.5f), CLANN_OK);
     ck_assert_int_eq(clann_model_add_dropout(m, 0.5f), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_batchnorm(m, 0.5f, 1e-3f), CLANN_OK);
     struct clann_dense_params dp = clann_dense_default_params(2, CLANN_ACTIVATION_LINEAR);
     ck_assert_int_eq(clann_model_add_dense(m, &dp), CLANN_OK);
     struct clann_compile_params cp = clann_compile_default_params(CLANN_LOSS_MSE);
     ck_assert_int_eq(clann_model_compile(m, &cp), CLANN_OK);
-    float w[10] = {1, 0, 0, 1, 1, 1, 2, -1, 0.5f, 0.25f}, xs[4] = {1, 2, 3, 4};
-    ck_assert_int_eq(clann_model_set_params(m, w, 10), CLANN_OK);
+    /* Batch norm at initialization (gamma 1, beta 0, running mean 0, variance 1) scales by
+     * 1 / sqrt(1 + eps) at inference. */
+    float w[26] = {1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1,
+                   1, 0, 0, 1, 1, 1, 2, -1, 0.5f, 0.25f}, xs[4] = {1, 2, 3, 4};
+    ck_assert_uint_eq(clann_model_param_count(m), 26);
+    ck_assert_int_eq(clann_model_set_params(m, w, 26), CLANN_OK);
+    for (int i = 0; i < 4; i++)
+        xs[i] *= sqrtf(1.001f);
     struct clann_matrix x = {1, 4, xs}, a, b;
     ck_assert_int_eq(clann_model_predict(m, &x, &a), CLANN_OK);
     ck_assert_int_eq(clann_model_predict(m, &x, &b), CLANN_OK);
-    ck_assert_float_eq(a.data[0], 1 * 1 + 3 * 1 + 4 * 2 + 0.5f);
-    ck_assert_float_eq(a.data[1], 2 * 1 + 3 * 1 - 4 * 1 + 0.25f);
+    ck_assert_double_eq_tol(a.data[0], 1 * 1 + 3 * 1 + 4 * 2 + 0.5f, 1e-5);
+    ck_assert_double_eq_tol(a.data[1], 2 * 1 + 3 * 1 - 4 * 1 + 0.25f, 1e-5);
     ck_assert_float_eq(a.data[0], b.data[0]);
     ck_assert_float_eq(a.data[1], b.data[1]);
     ck_assert_int_eq(clann_model_add_noise(m, -1.0f), CLANN_ERR_INVALID_ARG);

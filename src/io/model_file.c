@@ -77,12 +77,12 @@ static const char *errtext(int err, char *buf, size_t size)
 /* ---------------------------------------------------------------------------------------------
  * Tensor lists: the parameter layout of model.c's layout(), by name.
  */
-static void push_tensor(struct tensor_list *l, size_t layer, const char *param, size_t rows,
-                        size_t cols, size_t off)
+static void push_tensor(struct tensor_list *l, size_t layer, const char *kind, const char *param,
+                        size_t rows, size_t cols, size_t off)
 {
     struct tensor *t = &l->t[l->n++];
     memset(t, 0, sizeof *t);
-    snprintf(t->name, sizeof t->name, "layers.%zu.dense.%s", layer, param);
+    snprintf(t->name, sizeof t->name, "layers.%zu.%s.%s", layer, kind, param);
     t->rank = rows ? 2 : 1;
     t->shape[0] = rows ? rows : cols;
     t->shape[1] = rows ? cols : 0;
@@ -94,15 +94,26 @@ static void push_tensor(struct tensor_list *l, size_t layer, const char *param, 
 static void push_dense(struct tensor_list *l, size_t i, size_t in, size_t out, bool use_bias,
                        bool prelu, size_t *off)
 {
-    push_tensor(l, i, "kernel", in, out, *off);
+    push_tensor(l, i, "dense", "kernel", in, out, *off);
     *off += in * out;
     if (use_bias) {
-        push_tensor(l, i, "bias", 0, out, *off);
+        push_tensor(l, i, "dense", "bias", 0, out, *off);
         *off += out;
     }
     if (prelu) {
-        push_tensor(l, i, "prelu_alpha", 0, out, *off);
+        push_tensor(l, i, "dense", "prelu_alpha", 0, out, *off);
         *off += out;
+    }
+}
+
+/* Batch-norm layer i's tensors, in model.c's order: the trained gamma and beta, then the
+ * running statistics (saved too: inference needs them). */
+static void push_batchnorm(struct tensor_list *l, size_t i, size_t width, size_t *off)
+{
+    static const char *const names[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
+    for (size_t k = 0; k < 4; k++) {
+        push_tensor(l, i, "batchnorm", names[k], 0, width, *off);
+        *off += width;
     }
 }
 
@@ -110,7 +121,7 @@ static enum clann_status list_alloc(struct clann_context *ctx, size_t n_dense,
                                     struct tensor_list *l)
 {
     l->n = 0;
-    l->t = clann__calloc(n_dense ? 3 * n_dense : 1, sizeof *l->t);
+    l->t = clann__calloc(n_dense ? 4 * n_dense : 1, sizeof *l->t);
     return l->t ? CLANN_OK : clann__error(ctx, CLANN_ERR_NO_MEMORY, "model file: out of memory");
 }
 
@@ -118,12 +129,15 @@ static enum clann_status list_alloc(struct clann_context *ctx, size_t n_dense,
 static enum clann_status list_from_spec(struct clann_context *ctx, const struct clann__spec *s,
                                         struct tensor_list *l)
 {
-    size_t n_dense = 0, width = s->n_inputs, off = 0;
+    size_t n_param_layers = 0, width = s->n_inputs, off = 0;
     for (size_t i = 0; i < s->n_layers; i++)
-        n_dense += s->layers[i].kind == CLANN__LAYER_DENSE;
-    enum clann_status st = list_alloc(ctx, n_dense, l);
+        n_param_layers += s->layers[i].kind == CLANN__LAYER_DENSE ||
+                          s->layers[i].kind == CLANN__LAYER_BATCHNORM;
+    enum clann_status st = list_alloc(ctx, n_param_layers, l);
     for (size_t i = 0; st == CLANN_OK && i < s->n_layers; i++) {
         const struct clann__spec_layer *sl = &s->layers[i];
+        if (sl->kind == CLANN__LAYER_BATCHNORM)
+            push_batchnorm(l, i, width, &off);
         if (sl->kind != CLANN__LAYER_DENSE)
             continue;
         push_dense(l, i, width, sl->dense.units, sl->dense.use_bias,
@@ -136,10 +150,10 @@ static enum clann_status list_from_spec(struct clann_context *ctx, const struct 
 /* The tensors of a compiled model, at the offsets its layout gave them. */
 static enum clann_status list_from_model(const struct clann_model *m, struct tensor_list *l)
 {
-    size_t n_dense = 0;
+    size_t n_param_layers = 0;
     for (size_t i = 0; i < m->n_layers; i++)
-        n_dense += m->layers[i].kind == CLANN__LAYER_DENSE;
-    enum clann_status st = list_alloc(m->ctx, n_dense, l);
+        n_param_layers += m->layers[i].n_params > 0;
+    enum clann_status st = list_alloc(m->ctx, n_param_layers, l);
     size_t total = 0;
     for (size_t i = 0; st == CLANN_OK && i < m->n_layers; i++) {
         const struct clann_layer *ml = &m->layers[i];
@@ -147,6 +161,8 @@ static enum clann_status list_from_model(const struct clann_model *m, struct ten
         if (ml->kind == CLANN__LAYER_DENSE)
             push_dense(l, i, ml->in, ml->out, ml->dense.use_bias,
                        ml->act.kind == CLANN__ACT_PRELU, &off);
+        else if (ml->kind == CLANN__LAYER_BATCHNORM)
+            push_batchnorm(l, i, ml->out, &off);
         /* A layer whose parameters this file format does not name would be silently lost. */
         if (off != ml->w_off + ml->n_params)
             st = clann__error(m->ctx, CLANN_ERR_UNSUPPORTED, "model file: layer %zu has "

@@ -36,7 +36,8 @@ static const char *const constraint_names[] = {
     "none", "max_norm", "min_max_norm", "unit_norm", "non_neg",
 };
 
-static const char *const layer_names[] = {"dense", "activation", "dropout"};
+/* Indexed by enum clann__layer_kind. */
+static const char *const layer_names[] = {"dense", "activation", "dropout", "noise", "batchnorm"};
 
 #define COUNT(a) (sizeof(a) / sizeof *(a))
 
@@ -512,6 +513,20 @@ static enum clann_status read_activation_layer(const struct reader *r, struct js
     return st;
 }
 
+/* momentum in [0, 1) and epsilon >= 0, both optional (0 selects the defaults). */
+static enum clann_status read_batchnorm_layer(const struct reader *r, struct json_object *obj,
+                                              const char *p, struct clann__spec_layer *l)
+{
+    enum clann_status st = read_float(r, obj, p, "momentum", RANGE_UNIT, &l->momentum);
+    if (st == CLANN_OK && l->momentum >= 1.0f)
+        return bad(r, CLANN_ERR_FORMAT, p, "momentum", "expected a number in [0, 1)");
+    if (st == CLANN_OK)
+        st = read_float(r, obj, p, "epsilon", RANGE_ANY, &l->epsilon);
+    if (st == CLANN_OK && !(l->epsilon >= 0.0f))
+        return bad(r, CLANN_ERR_FORMAT, p, "epsilon", "expected a number >= 0");
+    return st;
+}
+
 static enum clann_status read_layer(const struct reader *r, struct json_object *obj, size_t i,
                                     struct clann__spec_layer *l)
 {
@@ -528,6 +543,14 @@ static enum clann_status read_layer(const struct reader *r, struct json_object *
     switch (l->kind) {
     case CLANN__LAYER_DENSE: return read_dense(r, obj, p, l);
     case CLANN__LAYER_ACTIVATION: return read_activation_layer(r, obj, p, l);
+    case CLANN__LAYER_BATCHNORM: return read_batchnorm_layer(r, obj, p, l);
+    case CLANN__LAYER_NOISE:
+        if (!json_object_object_get_ex(obj, "stddev", NULL))
+            return bad(r, CLANN_ERR_FORMAT, p, "stddev", "missing");
+        st = read_float(r, obj, p, "stddev", RANGE_ANY, &l->rate);
+        if (st == CLANN_OK && !(l->rate >= 0.0f))
+            return bad(r, CLANN_ERR_FORMAT, p, "stddev", "expected a number >= 0");
+        return st;
     default:
         if (!json_object_object_get_ex(obj, "rate", NULL))
             return bad(r, CLANN_ERR_FORMAT, p, "rate", "missing");
@@ -631,6 +654,8 @@ static enum clann_status add_layer(struct clann_model *m, const struct clann__sp
     switch (l->kind) {
     case CLANN__LAYER_DENSE: return clann_model_add_dense(m, &l->dense);
     case CLANN__LAYER_ACTIVATION: return clann_model_add_activation(m, l->activation, l->alpha);
+    case CLANN__LAYER_NOISE: return clann_model_add_noise(m, l->rate);
+    case CLANN__LAYER_BATCHNORM: return clann_model_add_batchnorm(m, l->momentum, l->epsilon);
     default: return clann_model_add_dropout(m, l->rate);
     }
 }
@@ -806,6 +831,11 @@ static struct json_object *write_layer(struct writer *w, const struct clann_laye
         add_float(w, obj, "alpha", l->act.alpha);
     } else if (l->kind == CLANN__LAYER_DROPOUT) {
         add_float(w, obj, "rate", l->rate);
+    } else if (l->kind == CLANN__LAYER_NOISE) {
+        add_float(w, obj, "stddev", l->rate);
+    } else if (l->kind == CLANN__LAYER_BATCHNORM) {
+        add_float(w, obj, "momentum", l->momentum);
+        add_float(w, obj, "epsilon", l->eps);
     } else if (!w->unknown_layer) {
         /* A layer kind this writer does not know yet: refuse rather than write a wrong spec. */
         w->unknown_layer = true;

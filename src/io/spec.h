@@ -27,7 +27,8 @@ struct clann__spec_layer {
     struct clann_dense_params dense; /* dense layers */
     enum clann_activation activation; /* activation layers */
     float alpha;                      /* activation layers */
-    float rate;                       /* dropout layers */
+    float rate;                       /* dropout rate, noise standard deviation */
+    float momentum, epsilon;          /* batch normalization */
 };
 
 struct clann__spec {
