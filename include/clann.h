@@ -769,8 +769,8 @@ struct clann_threshold_choice {
  * threshold. target (in [0, 1]) is read by the precision and recall goals only. Statuses as
  * above; ERR_INVALID_ARG also when no threshold reaches the target (the message gives the best
  * value reached) or the goal is unknown. */
-CLANN_API enum clann_status clann_binary_threshold_choose(const float *scores, const float *labels,
-                                                          size_t n,
+CLANN_API enum clann_status clann_binary_threshold_choose(const float *scores,
+                                                          const float *labels, size_t n,
                                                           enum clann_threshold_goal goal,
                                                           double target,
                                                           struct clann_threshold_choice *out);

@@ -8,7 +8,7 @@ packages=(
     meson ninja-build pkg-config gcc python3 clang
     ocl-icd-opencl-dev opencl-headers opencl-c-headers pocl-opencl-icd clinfo
     libclblast-dev libopenblas-dev libjson-c-dev zlib1g-dev
-    check libsubunit-dev
+    check libsubunit-dev python3-sklearn python3-numpy
     dataset-fashion-mnist
 )
 missing=()
