@@ -462,6 +462,21 @@ struct clann_epoch_log {
     size_t best_epoch;    /* early stopping: the best epoch so far (0 without it) */
 };
 
+enum clann_nan_policy { CLANN_NAN_STOP = 0, CLANN_NAN_SKIP = 1 };
+
+/* One monitor sample of one layer (see clann_fit_params.monitor_every). NaN where a value does
+ * not apply (no parameters: gradient, weight and update values). */
+struct clann_layer_monitor {
+    size_t layer;
+    double zero_fraction;
+    double grad_norm;
+    double weight_norm;
+    double update_ratio; /* ||w_after - w_before|| / ||w_before|| over the step */
+};
+
+typedef void (*clann_monitor_fn)(uint64_t step, const struct clann_layer_monitor *layers,
+                                 size_t n_layers, void *user);
+
 /* Called after every epoch; return false to stop training. */
 typedef bool (*clann_epoch_fn)(const struct clann_epoch_log *log, void *user);
 
@@ -521,6 +536,20 @@ struct clann_fit_params {
     const char *checkpoint_path;
     bool save_best_only;
     size_t checkpoint_every;
+    /* NaN trap guard: a step whose loss or gradients are not finite never reaches the weights.
+     * CLANN_NAN_STOP (default) ends training with ERR_NONFINITE naming the step and the first
+     * layer with a non-finite value, the weights left as after the previous step;
+     * CLANN_NAN_SKIP skips such steps and goes on (ERR_NONFINITE after max_skips in a row). */
+    enum clann_nan_policy nan_policy;
+    size_t max_skips; /* default 3 */
+    /* Training monitors, sampled every monitor_every steps (0: off) on the device: per layer,
+     * the fraction of zero outputs (dead ReLUs), the gradient and weight L2 norms and the
+     * update/weight norm ratio. Passed to on_monitor, and written to logdir. */
+    size_t monitor_every;
+    clann_monitor_fn on_monitor;
+    /* Run log folder (NULL: none): log.csv with every logged value and a TensorBoard event file
+     * (events.out.tfevents.*) with the same scalars. */
+    const char *logdir;
 };
 
 CLANN_API struct clann_fit_params clann_fit_default_params(void);
