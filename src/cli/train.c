@@ -18,6 +18,7 @@ struct train_args {
     const char *data, *label, *test, *task, *hidden, *activation, *dropout, *optimizer, *lr;
     const char *batch, *epochs, *seed, *device, *out;
     const char *l1, *l2, *max_norm, *clip_norm, *clip_value, *early_stop, *monitor;
+    const char *logdir, *monitor_every;
     bool json, quiet, batchnorm;
 };
 
@@ -187,6 +188,10 @@ static int train_and_report(const struct train_args *a, struct cli_data *d, enum
         fp.early_stopping.enabled = fp.early_stopping.patience > 0;
     }
     fp.early_stopping.monitor = a->monitor;
+    fp.logdir = a->logdir;
+    fp.monitor_every = a->logdir ? 50 : 0;
+    if (a->monitor_every && !cli_size("monitor-every", a->monitor_every, &fp.monitor_every))
+        return CLI_USAGE;
     if (!a->quiet) {
         fp.on_epoch = print_epoch;
         fp.user = &fp.epochs;
@@ -266,6 +271,9 @@ int cli_train(int argc, char **argv)
         {"seed", true, &a.seed, NULL, "random seed (default 42)"},
         {"device", true, &a.device, NULL, "auto|cpu|opencl|opencl:P:D|name (default auto)"},
         {"out", true, &a.out, NULL, "model file (default clann-model.safetensors)"},
+        {"logdir", true, &a.logdir, NULL, "write log.csv and TensorBoard events here"},
+        {"monitor-every", true, &a.monitor_every, NULL, "per-layer monitors every N steps "
+                                                        "(default 50 with --logdir)"},
         {"json", false, NULL, &a.json, "print final metrics as one JSON object on stdout"},
         {"quiet", false, NULL, &a.quiet, "no per-epoch progress"},
     };
