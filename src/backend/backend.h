@@ -283,6 +283,9 @@ struct clann_backend_ops {
      * step's number, or 1 to mark this step). Reads and writes one float each. */
     enum clann_status (*guard_check)(struct clann_backend *be, struct clann_view sumsq,
                                      struct clann_view flag, float value);
+    /* out[0] += x[0] unless flag[0] != 0: the epoch's loss leaves out steps the guard skipped. */
+    enum clann_status (*accumulate_unless)(struct clann_backend *be, struct clann_view x,
+                                           struct clann_view out, struct clann_view flag);
     /* out[0] = beta * out[0] + number of i < n with x[i] == 0 (dead-unit monitors). */
     enum clann_status (*count_zero)(struct clann_backend *be, struct clann_view x, size_t n,
                                     struct clann_view out, float beta);

@@ -981,6 +981,17 @@ static enum clann_status cpu_guard_check(struct clann_backend *be, struct clann_
     return CLANN_OK;
 }
 
+static enum clann_status cpu_accumulate_unless(struct clann_backend *be, struct clann_view x,
+                                               struct clann_view out, struct clann_view flag)
+{
+    CHECK_VIEW(x, 1);
+    CHECK_VIEW(out, 1);
+    CHECK_VIEW(flag, 1);
+    if (at(flag)[0] == 0.0f)
+        at(out)[0] += at(x)[0];
+    return CLANN_OK;
+}
+
 static enum clann_status cpu_count_zero(struct clann_backend *be, struct clann_view x, size_t n,
                                         struct clann_view out, float beta)
 {
@@ -1030,6 +1041,7 @@ static const struct clann_backend_ops cpu_ops = {
     .batchnorm_forward = cpu_batchnorm_forward,
     .batchnorm_backward = cpu_batchnorm_backward,
     .guard_check = cpu_guard_check,
+    .accumulate_unless = cpu_accumulate_unless,
     .count_zero = cpu_count_zero,
 };
 

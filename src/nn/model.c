@@ -127,9 +127,12 @@ CLANN_API void clann_model_destroy(struct clann_model *m)
         return;
     struct clann_buf *bufs[] = {&m->params,   &m->grads,   &m->state1, &m->state2,
                                 &m->acts,     &m->dacts,   &m->input,  &m->labels,
-                                &m->row_loss, &m->scalars, &m->backup};
+                                &m->row_loss, &m->scalars, &m->backup, &m->best,
+                                &m->monitor_buf};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         clann__buf_destroy(bufs[i]);
+    clann__free(m->monitor_steps);
+    clann__free(m->monitor_rows);
     clann__free(m->staging_x);
     clann__free(m->staging_y);
     clann__free(m->layers);

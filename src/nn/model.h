@@ -57,7 +57,12 @@ struct clann_model {
     struct clann_buf input, labels; /* one batch: max_batch x n_inputs, max_batch x label cols */
     struct clann_buf row_loss;      /* max_batch */
     struct clann_buf scalars;       /* see enum below, then 4 per layer */
-    struct clann_buf backup;        /* params copy: weight noise, best weights (on demand) */
+    struct clann_buf backup;        /* params copy within a step: weight noise, monitors */
+    struct clann_buf best;          /* early stopping's best weights (on demand) */
+    struct clann_buf monitor_buf;   /* monitor samples of one epoch: 4 floats per layer each */
+    size_t monitor_cap, monitor_used; /* samples */
+    uint64_t *monitor_steps;        /* host: the step and batch rows of each sample */
+    size_t *monitor_rows;
     size_t dinput_off;              /* input gradient in dacts (first-layer batch norm) */
     float *staging_x, *staging_y;   /* host batch assembly */
     uint64_t step;                  /* optimizer steps taken */
@@ -68,7 +73,10 @@ enum {
     CLANN__SCALAR_LOSS = 0,
     CLANN__SCALAR_CORRECT = 1,
     CLANN__SCALAR_SCRATCH = 2,
-    CLANN__SCALAR_COUNT = 4 /* then 4 per layer: kernel and bias sums of squares and of |w| */
+    CLANN__SCALAR_GUARD = 3,  /* NaN guard flag: the first bad step, or 1 for this step */
+    CLANN__SCALAR_SKIPS = 4,  /* steps skipped by the NaN guard in this epoch */
+    CLANN__SCALAR_BATCH = 5,  /* this batch's loss sum, for the guard */
+    CLANN__SCALAR_COUNT = 8   /* then 4 per layer: kernel and bias sums of squares and of |w| */
 };
 
 /* Label columns the loss expects: 1 for the sparse softmax loss, else the output width. */

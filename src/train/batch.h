@@ -16,7 +16,8 @@ enum clann_status clann__upload_batch(struct clann_model *m, const struct clann_
                                       const struct clann_matrix *y, const size_t *order,
                                       size_t first, size_t rows);
 /* Adds the batch's loss sum (and correct count for classifiers) to the device scalars;
- * grad (may be a NULL view) receives the loss gradient scaled by 1 / rows. */
+ * grad (may be a NULL view) receives the loss gradient scaled by 1 / rows. With grad (in
+ * training) the loss sum goes to the BATCH scalar instead, for the NaN guard. */
 enum clann_status clann__batch_loss(struct clann_model *m, struct clann_view pred, size_t rows,
                                     struct clann_view grad);
 /* Reads and clears the device scalars: loss sum and correct count. */

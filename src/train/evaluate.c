@@ -76,9 +76,13 @@ enum clann_status clann__batch_loss(struct clann_model *m, struct clann_view pre
     struct clann_view labels = clann__view(&m->labels, 0);
     enum clann_status st = be->ops->loss(be, &m->loss, pred, labels, rows, cols,
                                          clann__view(&m->row_loss, 0), grad, 1.0f / (float)rows);
+    /* Training sums the batch apart, for the NaN guard to vet before it joins the epoch's. */
+    bool training = grad.buf != NULL;
     if (st == CLANN_OK)
         st = be->ops->sum(be, clann__view(&m->row_loss, 0), rows, 1.0f,
-                          clann__view(&m->scalars, CLANN__SCALAR_LOSS), 1.0f);
+                          clann__view(&m->scalars, training ? CLANN__SCALAR_BATCH
+                                                            : CLANN__SCALAR_LOSS),
+                          training ? 0.0f : 1.0f);
     if (st == CLANN_OK && clann__loss_is_classification(m->cp.loss))
         st = be->ops->count_correct(be, pred, labels,
                                     m->cp.loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY, rows,

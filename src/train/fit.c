@@ -6,7 +6,9 @@
  * checkpoints.
  */
 #include "train/batch.h"
+#include "train/guard.h"
 #include "train/monitor.h"
+#include "train/runlog.h"
 #include "train/step.h"
 #include "core/rng.h"
 
@@ -49,18 +51,13 @@ struct fit_state {
     struct clann_watch stop, plateau;
     bool has_validation;
     double penalty; /* weight penalty at the end of the last epoch, part of every reported loss */
+    struct clann_runlog *log;
 };
 
-static enum clann_status backup_params(struct clann_model *m)
+static enum clann_status copy_params(struct clann_model *m, struct clann_buf *dst,
+                                     struct clann_buf *src)
 {
-    return m->be->ops->copy(m->be, clann__view(&m->backup, 0), clann__view(&m->params, 0),
-                            m->n_params);
-}
-
-static enum clann_status restore_params(struct clann_model *m)
-{
-    return m->be->ops->copy(m->be, clann__view(&m->params, 0), clann__view(&m->backup, 0),
-                            m->n_params);
+    return m->be->ops->copy(m->be, clann__view(dst, 0), clann__view(src, 0), m->n_params);
 }
 
 static float scheduled_lr(const struct clann_model *m, const struct clann_lr_schedule *s,
@@ -87,7 +84,8 @@ static enum clann_status train_step(struct clann_model *m, size_t rows, struct f
         st = be->ops->add_noise(be, clann__view(&m->labels, 0), rows * clann__model_label_cols(m),
                                 key, p->label_noise);
     }
-    if (st == CLANN_OK && p->weight_noise > 0.0f && (st = backup_params(m)) == CLANN_OK)
+    if (st == CLANN_OK && p->weight_noise > 0.0f &&
+        (st = copy_params(m, &m->backup, &m->params)) == CLANN_OK)
         st = clann__step_perturb_weights(m, p->weight_noise);
     struct clann_view pred;
     if (st == CLANN_OK)
@@ -97,9 +95,14 @@ static enum clann_status train_step(struct clann_model *m, size_t rows, struct f
     if (st == CLANN_OK)
         st = clann__model_backward(m, rows);
     if (st == CLANN_OK && p->weight_noise > 0.0f)
-        st = restore_params(m);
+        st = copy_params(m, &m->params, &m->backup);
     if (st == CLANN_OK)
         st = clann__step_prepare_grads(m, p);
+    if (st == CLANN_OK)
+        st = clann__guard_step(m, rows, p->nan_policy == CLANN_NAN_SKIP);
+    bool monitored = clann__monitor_due(m, p->monitor_every);
+    if (st == CLANN_OK && monitored)
+        st = clann__monitor_before_update(m, rows);
     if (st != CLANN_OK)
         return st;
     m->step++;
@@ -109,7 +112,12 @@ static enum clann_status train_step(struct clann_model *m, size_t rows, struct f
     st = be->ops->optimizer_step(be, &m->opt, clann__view(&m->params, 0),
                                  clann__view(&m->grads, 0), clann__view(&m->state1, 0),
                                  clann__view(&m->state2, 0), m->n_params);
-    return st ? st : clann__step_after_update(m);
+    if (st == CLANN_OK)
+        st = clann__step_after_update(m);
+    if (st == CLANN_OK && p->nan_policy == CLANN_NAN_SKIP)
+        st = be->ops->axpy(be, 1, 1.0f, clann__view(&m->scalars, CLANN__SCALAR_GUARD),
+                           clann__view(&m->scalars, CLANN__SCALAR_SKIPS));
+    return st == CLANN_OK && monitored ? clann__monitor_after_update(m) : st;
 }
 
 static enum clann_status check_fit_args(struct clann_model *m, const struct clann_matrix *x,
@@ -142,6 +150,41 @@ static enum clann_status check_fit_args(struct clann_model *m, const struct clan
     return st;
 }
 
+/* After an epoch: a step the NaN guard stopped ends training with a diagnosis; skipped steps
+ * beyond the allowance do too. */
+static enum clann_status check_guard(struct clann_model *m, const struct clann_matrix *x,
+                                     const struct clann_matrix *y, const size_t *order,
+                                     struct fit_state *fs, uint64_t epoch_first_step,
+                                     size_t epoch)
+{
+    uint64_t bad;
+    size_t skips;
+    enum clann_status st = clann__guard_read(m, &bad, &skips);
+    if (st != CLANN_OK)
+        return st;
+    const char *remedies = "lower the learning rate, clip gradients (--clip-norm), scale the "
+                           "features and targets, or add batch normalization";
+    if (fs->p.nan_policy == CLANN_NAN_SKIP) {
+        size_t allowed = fs->p.max_skips ? fs->p.max_skips : 3;
+        if (skips > allowed)
+            return clann__error(m->ctx, CLANN_ERR_NONFINITE, "%zu steps of epoch %zu had a "
+                                "non-finite loss or gradient and were skipped (allowed %zu): %s",
+                                skips, epoch, allowed, remedies);
+        return CLANN_OK;
+    }
+    if (bad == 0)
+        return CLANN_OK;
+    size_t batch_index = (size_t)(bad - epoch_first_step - 1), first = batch_index * fs->batch;
+    size_t rows = x->rows - first < fs->batch ? x->rows - first : fs->batch;
+    char where[160];
+    clann__guard_diagnose(m, x, y, order, first, rows, bad, where, sizeof where);
+    m->step = bad - 1; /* the weights are those after the previous step */
+    return clann__error(m->ctx, CLANN_ERR_NONFINITE, "non-finite loss or gradient at step %llu "
+                        "(epoch %zu, batch %zu); first non-finite: %s; the weights are those "
+                        "after step %llu: %s", (unsigned long long)bad, epoch, batch_index + 1,
+                        where, (unsigned long long)(bad - 1), remedies);
+}
+
 /* Runs one epoch over x, y in `order`; fills the training part of *log. */
 static enum clann_status run_epoch(struct clann_model *m, const struct clann_matrix *x,
                                    const struct clann_matrix *y, const size_t *order,
@@ -149,6 +192,7 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
 {
     double loss_sum, correct;
     enum clann_status st = clann__read_scalars(m, &loss_sum, &correct); /* clears them */
+    uint64_t epoch_first_step = m->step;
     size_t seen = 0;
     for (size_t first = 0; first < x->rows && st == CLANN_OK; first += fs->batch) {
         if (fs->max_step && m->step >= fs->max_step)
@@ -160,7 +204,11 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
         seen += rows;
     }
     if (st == CLANN_OK)
+        st = check_guard(m, x, y, order, fs, epoch_first_step, log->epoch);
+    if (st == CLANN_OK)
         st = clann__read_scalars(m, &loss_sum, &correct);
+    if (st == CLANN_OK && fs->p.monitor_every)
+        st = clann__monitor_flush(m, log->epoch, fs->p.on_monitor, fs->p.user, fs->log);
     if (st == CLANN_OK)
         st = clann__penalty(m, &fs->penalty);
     if (st != CLANN_OK)
@@ -180,7 +228,7 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
 }
 
 static enum clann_status fit_setup(struct clann_model *m, const struct clann_fit_params *params,
-                                   bool has_validation, struct fit_state *fs)
+                                   bool has_validation, size_t n_rows, struct fit_state *fs)
 {
     memset(fs, 0, sizeof *fs);
     fs->p = params ? *params : clann_fit_default_params();
@@ -196,10 +244,18 @@ static enum clann_status fit_setup(struct clann_model *m, const struct clann_fit
     if (st == CLANN_OK && fs->p.schedule.kind == CLANN_SCHEDULE_PLATEAU)
         st = clann__watch_init(m->ctx, &fs->plateau, fs->p.schedule.monitor, CLANN_MODE_AUTO, 0.0,
                                NAN, has_validation);
-    bool need_backup = fs->p.weight_noise > 0.0f || (es->enabled && es->restore_best);
-    if (st == CLANN_OK && need_backup && !m->backup.ptr)
+    if (st == CLANN_OK && fs->p.weight_noise > 0.0f && !m->backup.ptr)
         st = clann__buf_create(m->be, m->params.n, &m->backup);
-    return st;
+    if (st == CLANN_OK && es->enabled && es->restore_best && !m->best.ptr)
+        st = clann__buf_create(m->be, m->params.n, &m->best);
+    size_t steps = (n_rows + fs->batch - 1) / fs->batch;
+    if (st == CLANN_OK && fs->p.monitor_every)
+        st = clann__monitors_setup(m, fs->p.monitor_every, steps);
+    if (st == CLANN_OK && fs->p.logdir)
+        st = clann__runlog_open(m->ctx, fs->p.logdir, m->n_layers, &fs->log);
+    uint64_t bad;
+    size_t skips;
+    return st ? st : clann__guard_read(m, &bad, &skips); /* a fresh guard */
 }
 
 /* Between epochs: schedules, checkpoints and early stopping. Sets *stop to end training. */
@@ -213,7 +269,7 @@ static enum clann_status end_of_epoch(struct clann_model *m, struct fit_state *f
         improved = clann__watch_update(&fs->stop, log);
         log->best_epoch = fs->stop.best_epoch;
         if (improved && p->early_stopping.enabled && p->early_stopping.restore_best)
-            st = backup_params(m); /* the best weights so far */
+            st = copy_params(m, &m->best, &m->params); /* the best weights so far */
         *stop = p->early_stopping.enabled && fs->stop.wait >= p->early_stopping.patience &&
                 p->early_stopping.patience > 0;
     }
@@ -238,9 +294,6 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
 {
     struct clann_fit_params defaults = clann_fit_default_params();
     enum clann_status st = check_fit_args(m, x, y, val_x, val_y, params ? params : &defaults);
-    struct fit_state fs;
-    if (st == CLANN_OK)
-        st = fit_setup(m, params, val_x != NULL, &fs);
     if (st != CLANN_OK)
         return st;
     size_t *order = clann__malloc(x->rows * sizeof *order);
@@ -248,6 +301,8 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory");
     for (size_t i = 0; i < x->rows; i++)
         order[i] = i;
+    struct fit_state fs;
+    st = fit_setup(m, params, val_x != NULL, x->rows, &fs);
     bool stop = false;
     for (size_t epoch = 1; epoch <= fs.p.epochs && st == CLANN_OK && !stop; epoch++) {
         if (fs.max_step && m->step >= fs.max_step)
@@ -268,6 +323,8 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         if (st == CLANN_OK)
             st = end_of_epoch(m, &fs, &log, &stop);
         log.seconds = clann__now() - t0;
+        if (st == CLANN_OK && fs.log)
+            st = clann__runlog_epoch(fs.log, &log);
         if (st == CLANN_OK && last)
             *last = log;
         if (st == CLANN_OK && fs.p.on_epoch && !fs.p.on_epoch(&log, fs.p.user))
@@ -276,7 +333,8 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
     /* Restore the best weights whether training stopped early or ran out of epochs. */
     if (st == CLANN_OK && fs.p.early_stopping.enabled && fs.p.early_stopping.restore_best &&
         fs.stop.best_epoch)
-        st = restore_params(m);
+        st = copy_params(m, &m->params, &m->best);
+    enum clann_status close_st = clann__runlog_close(fs.log);
     clann__free(order);
-    return st;
+    return st ? st : close_st;
 }

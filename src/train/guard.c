@@ -1,0 +1,224 @@
+/*
+ * guard.c - the NaN trap guard and the per-layer training monitors.
+ *
+ * The guard needs no host round trip: each step sums the batch loss and the squared gradients
+ * on the device, guard_check raises a device flag when either is not finite, and the
+ * optimizer step reads that flag and changes nothing. The host reads the flag once per epoch.
+ * Monitors are written into a device buffer every N steps and read once per epoch as well.
+ */
+#include "train/guard.h"
+#include "train/batch.h"
+#include "train/runlog.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static struct clann_view at(struct clann_buf *b, size_t off)
+{
+    return clann__view(b, off);
+}
+
+enum clann_status clann__monitors_setup(struct clann_model *m, size_t every, size_t steps)
+{
+    m->monitor_used = 0;
+    size_t cap = steps / every + 1;
+    if (m->monitor_buf.ptr && m->monitor_cap >= cap)
+        return CLANN_OK;
+    clann__buf_destroy(&m->monitor_buf);
+    clann__free(m->monitor_steps);
+    clann__free(m->monitor_rows);
+    m->monitor_cap = cap;
+    m->monitor_steps = clann__malloc(cap * sizeof *m->monitor_steps);
+    m->monitor_rows = clann__malloc(cap * sizeof *m->monitor_rows);
+    if (!m->monitor_steps || !m->monitor_rows)
+        return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "monitors: out of memory");
+    enum clann_status st = clann__buf_create(m->be, cap * 4 * m->n_layers, &m->monitor_buf);
+    if (st == CLANN_OK && !m->backup.ptr)
+        st = clann__buf_create(m->be, m->params.n, &m->backup);
+    return st;
+}
+
+bool clann__monitor_due(const struct clann_model *m, size_t every)
+{
+    return every && m->monitor_buf.ptr && (m->step + 1) % every == 0 &&
+           m->monitor_used < m->monitor_cap;
+}
+
+/* The four floats of layer i in the current sample. */
+static size_t sample_slot(const struct clann_model *m, size_t i)
+{
+    return (m->monitor_used * m->n_layers + i) * 4;
+}
+
+enum clann_status clann__monitor_before_update(struct clann_model *m, size_t rows)
+{
+    struct clann_backend *be = m->be;
+    enum clann_status st = CLANN_OK;
+    for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
+        const struct clann_layer *l = &m->layers[i];
+        size_t s = sample_slot(m, i);
+        st = be->ops->count_zero(be, at(&m->acts, l->y_off), rows * l->out, at(&m->monitor_buf, s),
+                                 0.0f);
+        if (st == CLANN_OK && l->n_trainable)
+            st = be->ops->sum_squares(be, at(&m->grads, l->w_off), l->n_trainable,
+                                      at(&m->monitor_buf, s + 1), 0.0f);
+        if (st == CLANN_OK && l->n_trainable)
+            st = be->ops->sum_squares(be, at(&m->params, l->w_off), l->n_trainable,
+                                      at(&m->monitor_buf, s + 2), 0.0f);
+    }
+    if (st == CLANN_OK)
+        st = be->ops->copy(be, at(&m->backup, 0), at(&m->params, 0), m->n_params);
+    m->monitor_steps[m->monitor_used] = m->step + 1;
+    m->monitor_rows[m->monitor_used] = rows;
+    return st;
+}
+
+enum clann_status clann__monitor_after_update(struct clann_model *m)
+{
+    struct clann_backend *be = m->be;
+    /* backup = w_before - w_after, then its norm per layer. */
+    enum clann_status st = be->ops->axpy(be, m->n_params, -1.0f, at(&m->params, 0),
+                                         at(&m->backup, 0));
+    for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
+        const struct clann_layer *l = &m->layers[i];
+        if (l->n_trainable)
+            st = be->ops->sum_squares(be, at(&m->backup, l->w_off), l->n_trainable,
+                                      at(&m->monitor_buf, sample_slot(m, i) + 3), 0.0f);
+    }
+    m->monitor_used++;
+    return st;
+}
+
+static void sample_to_layers(const struct clann_model *m, const float *raw, size_t rows,
+                             struct clann_layer_monitor *out)
+{
+    for (size_t i = 0; i < m->n_layers; i++) {
+        const struct clann_layer *l = &m->layers[i];
+        const float *v = raw + 4 * i;
+        out[i].layer = i;
+        out[i].zero_fraction = v[0] / (double)(rows * l->out);
+        out[i].grad_norm = l->n_trainable ? sqrt(v[1]) : NAN;
+        out[i].weight_norm = l->n_trainable ? sqrt(v[2]) : NAN;
+        out[i].update_ratio = l->n_trainable && v[2] > 0 ? sqrt(v[3]) / sqrt(v[2]) : NAN;
+    }
+}
+
+enum clann_status clann__monitor_flush(struct clann_model *m, size_t epoch, clann_monitor_fn fn,
+                                       void *user, struct clann_runlog *log)
+{
+    size_t n = m->monitor_used * m->n_layers * 4;
+    if (n == 0)
+        return CLANN_OK;
+    float *raw = clann__malloc(n * sizeof *raw);
+    struct clann_layer_monitor *layers = clann__malloc(m->n_layers * sizeof *layers);
+    enum clann_status st = raw && layers ? m->be->ops->download(m->be, raw, at(&m->monitor_buf, 0), n)
+                                         : clann__error(m->ctx, CLANN_ERR_NO_MEMORY,
+                                                        "monitors: out of memory");
+    for (size_t k = 0; k < m->monitor_used && st == CLANN_OK; k++) {
+        uint64_t step = m->monitor_steps[k];
+        sample_to_layers(m, raw + k * m->n_layers * 4, m->monitor_rows[k], layers);
+        if (fn)
+            fn(step, layers, m->n_layers, user);
+        if (log)
+            st = clann__runlog_monitor(log, epoch, step, layers);
+    }
+    m->monitor_used = 0;
+    clann__free(raw);
+    clann__free(layers);
+    return st;
+}
+
+enum clann_status clann__guard_step(struct clann_model *m, size_t rows, bool skip)
+{
+    struct clann_backend *be = m->be;
+    struct clann_view flag = at(&m->scalars, CLANN__SCALAR_GUARD);
+    struct clann_view scratch = at(&m->scalars, CLANN__SCALAR_SCRATCH);
+    struct clann_view batch = at(&m->scalars, CLANN__SCALAR_BATCH);
+    float mark = skip ? 1.0f : (float)(m->step + 1);
+    (void)rows; /* the batch loss is already summed by clann__batch_loss */
+    enum clann_status st = skip ? be->ops->fill(be, flag, 1, 0.0f) : CLANN_OK;
+    if (st == CLANN_OK)
+        st = be->ops->guard_check(be, batch, flag, mark);
+    if (st == CLANN_OK)
+        st = be->ops->sum_squares(be, at(&m->grads, 0), m->n_params, scratch, 0.0f);
+    if (st == CLANN_OK)
+        st = be->ops->guard_check(be, scratch, flag, mark);
+    if (st == CLANN_OK)
+        st = be->ops->accumulate_unless(be, batch, at(&m->scalars, CLANN__SCALAR_LOSS), flag);
+    m->opt.guard = flag;
+    return st;
+}
+
+enum clann_status clann__guard_read(struct clann_model *m, uint64_t *bad_step, size_t *skips)
+{
+    float v[2];
+    struct clann_view flags = at(&m->scalars, CLANN__SCALAR_GUARD);
+    enum clann_status st = m->be->ops->download(m->be, v, flags, 2);
+    if (st == CLANN_OK)
+        st = m->be->ops->fill(m->be, flags, 2, 0.0f);
+    *bad_step = st == CLANN_OK ? (uint64_t)v[0] : 0;
+    *skips = st == CLANN_OK ? (size_t)v[1] : 0;
+    return st;
+}
+
+/* The first non-finite value among n floats of view v, or false. */
+static bool has_nonfinite(struct clann_model *m, struct clann_view v, size_t n, float *buf)
+{
+    if (m->be->ops->download(m->be, buf, v, n) != CLANN_OK)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(buf[i]))
+            return true;
+    }
+    return false;
+}
+
+static const char *const kind_names[] = {"dense", "activation", "dropout", "noise",
+                                         "batchnorm"};
+
+/* Replays the bad step's batch at the weights before it, layer by layer: first the outputs,
+ * then the loss, then the gradients from the output back. */
+void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
+                           const struct clann_matrix *y, const size_t *order, size_t first,
+                           size_t rows, uint64_t bad_step, char *buf, size_t size)
+{
+    size_t widest = m->n_inputs;
+    for (size_t i = 0; i < m->n_layers; i++)
+        widest = m->layers[i].out > widest ? m->layers[i].out : widest;
+    float *tmp = clann__malloc(rows * widest * sizeof *tmp + m->n_params * sizeof *tmp + 4);
+    snprintf(buf, size, "no layer could be named");
+    uint64_t saved = m->step;
+    m->step = bad_step - 1; /* the same dropout masks and noise as the bad step */
+    struct clann_view pred;
+    if (!tmp || clann__upload_batch(m, x, y, order, first, rows) != CLANN_OK ||
+        clann__model_forward(m, rows, true, &pred) != CLANN_OK)
+        goto out;
+    if (has_nonfinite(m, at(&m->input, 0), rows * m->n_inputs, tmp)) {
+        snprintf(buf, size, "the batch's input features");
+        goto out;
+    }
+    for (size_t i = 0; i < m->n_layers; i++) {
+        if (has_nonfinite(m, clann__layer_y(m, i), rows * m->layers[i].out, tmp)) {
+            snprintf(buf, size, "the output of layer %zu (%s)", i, kind_names[m->layers[i].kind]);
+            goto out;
+        }
+    }
+    if (clann__batch_loss(m, pred, rows, clann__layer_dy(m, m->n_layers - 1)) != CLANN_OK ||
+        clann__model_backward(m, rows) != CLANN_OK)
+        goto out;
+    if (has_nonfinite(m, at(&m->row_loss, 0), rows, tmp)) {
+        snprintf(buf, size, "the loss (labels or outputs out of range)");
+        goto out;
+    }
+    for (size_t i = m->n_layers; i-- > 0;) {
+        const struct clann_layer *l = &m->layers[i];
+        if (l->n_trainable && has_nonfinite(m, at(&m->grads, l->w_off), l->n_trainable, tmp)) {
+            snprintf(buf, size, "the gradient of layer %zu (%s)", i, kind_names[l->kind]);
+            goto out;
+        }
+    }
+out:
+    m->step = saved;
+    clann__free(tmp);
+}

@@ -1,0 +1,246 @@
+/*
+ * test-guard.c - the NaN trap guard, the training monitors and the run log: a non-finite batch
+ * stops training at its step with the weights of the step before, bit for bit; skip mode goes
+ * on; monitors show dead ReLU layers; log.csv and the event file hold the run.
+ */
+#include "testutil.h"
+
+#include "core/rng.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+static struct clann_context *cpu(void)
+{
+    return test_context("cpu", CLANN_CPU_MODE_FAST);
+}
+
+/* 64 rows of a smooth regression problem; row `bad` (if < 64) gets a feature of 1e30, finite
+ * but large enough to overflow the squared error. */
+static void data(size_t bad, struct clann_matrix *x, struct clann_matrix *y)
+{
+    ck_assert_int_eq(clann_matrix_create(64, 3, x), CLANN_OK);
+    ck_assert_int_eq(clann_matrix_create(64, 1, y), CLANN_OK);
+    for (size_t i = 0; i < 64; i++) {
+        for (size_t j = 0; j < 3; j++)
+            x->data[3 * i + j] = clann__rng_uniform(2, 1, 3 * i + j) - 0.5f;
+        y->data[i] = x->data[3 * i] - 2.0f * x->data[3 * i + 1];
+    }
+    if (bad < 64)
+        x->data[3 * bad] = 1e30f;
+}
+
+static struct clann_model *net(struct clann_context *ctx)
+{
+    struct clann_estimator_params ep = clann_estimator_default_params();
+    size_t hidden[] = {8};
+    ep.hidden_units = hidden;
+    ep.n_hidden = 1;
+    ep.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
+    ep.max_batch = 8;
+    struct clann_model *m;
+    ck_assert_int_eq(clann_dnn_regressor_create(ctx, 3, 1, &ep, &m), CLANN_OK);
+    return m;
+}
+
+static float *params_after(struct clann_model *m, struct clann_matrix *x, struct clann_matrix *y,
+                           size_t steps, size_t *n)
+{
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.shuffle = false;
+    fp.max_steps = steps;
+    ck_assert_int_eq(clann_model_fit(m, x, y, NULL, NULL, &fp, NULL), CLANN_OK);
+    *n = clann_model_param_count(m);
+    float *p = malloc(*n * sizeof *p);
+    ck_assert_int_eq(clann_model_get_params(m, p, *n), CLANN_OK);
+    return p;
+}
+
+/* Row 21 sits in batch 3 (rows 16..23): training stops at step 3 and the weights are those
+ * after step 2, bit for bit. */
+START_TEST(test_nan_stops_at_its_step)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y, cx, cy;
+    data(21, &x, &y);
+    data(64, &cx, &cy);
+    struct clann_model *ref = net(ctx);
+    size_t n;
+    float *expect = params_after(ref, &cx, &cy, 2, &n); /* batches 1-2 are the same */
+
+    struct clann_model *m = net(ctx);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.shuffle = false;
+    fp.epochs = 2;
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL), CLANN_ERR_NONFINITE);
+    const char *msg = clann_last_error();
+    /* Outputs of ~1e29 are finite; their squared error is not. */
+    ck_assert_msg(strstr(msg, "step 3 ") && strstr(msg, "batch 3") &&
+                      strstr(msg, "first non-finite: the loss") && strstr(msg, "learning rate"),
+                  "%s", msg);
+    float *got = malloc(n * sizeof *got);
+    ck_assert_int_eq(clann_model_get_params(m, got, n), CLANN_OK);
+    ck_assert_msg(memcmp(got, expect, n * sizeof *got) == 0, "weights differ from step 2's");
+    free(got);
+    free(expect);
+    clann_model_destroy(m);
+    clann_model_destroy(ref);
+    clann_matrix_free(&x), clann_matrix_free(&y), clann_matrix_free(&cx), clann_matrix_free(&cy);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
+/* Skip mode: the bad step changes nothing, training goes on and ends finite; too many skips in
+ * an epoch is an error. */
+START_TEST(test_nan_skip)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y;
+    data(21, &x, &y);
+    struct clann_model *m = net(ctx);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.shuffle = false;
+    fp.epochs = 3;
+    fp.nan_policy = CLANN_NAN_SKIP;
+    struct clann_epoch_log log;
+    ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, &log) == CLANN_OK, "%s",
+                  clann_last_error());
+    struct clann_matrix good = {16, 3, x.data}, good_y = {16, 1, y.data};
+    struct clann_metrics mt;
+    ck_assert_int_eq(clann_model_evaluate(m, &good, &good_y, &mt), CLANN_OK);
+    ck_assert(isfinite(mt.loss));
+    for (size_t i = 0; i < 8; i++)
+        x.data[3 * (8 * i + 1)] = 1e30f; /* every batch bad */
+    fp.max_skips = 3;
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL), CLANN_ERR_NONFINITE);
+    ck_assert_msg(strstr(clann_last_error(), "skipped"), "%s", clann_last_error());
+    clann_model_destroy(m);
+    clann_matrix_free(&x), clann_matrix_free(&y);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
+struct dead {
+    double max_zero_fraction;
+    size_t samples;
+};
+
+static void on_monitor(uint64_t step, const struct clann_layer_monitor *l, size_t n, void *user)
+{
+    (void)step;
+    struct dead *d = user;
+    ck_assert_uint_eq(n, 3);
+    d->samples++;
+    d->max_zero_fraction = l[1].zero_fraction; /* the last sample wins */
+    ck_assert(isnan(l[1].grad_norm) && isfinite(l[0].grad_norm) && l[0].weight_norm > 0);
+    ck_assert(l[0].update_ratio >= 0);
+}
+
+/* Dead ReLUs: a learning rate far too high drives the hidden ReLU layer's outputs to zero; a
+ * sensible one keeps the fraction low. */
+START_TEST(test_dead_relu_monitor)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y;
+    data(64, &x, &y);
+    double fraction[2];
+    const float rates[2] = {0.001f, 5.0f};
+    for (int k = 0; k < 2; k++) {
+        struct clann_model *m;
+        ck_assert_int_eq(clann_model_create(ctx, 3, &m), CLANN_OK);
+        struct clann_dense_params d = clann_dense_default_params(32, CLANN_ACTIVATION_LINEAR);
+        ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+        ck_assert_int_eq(clann_model_add_activation(m, CLANN_ACTIVATION_RELU, 0), CLANN_OK);
+        d = clann_dense_default_params(1, CLANN_ACTIVATION_LINEAR);
+        ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+        struct clann_compile_params cp = clann_compile_default_params(CLANN_LOSS_MSE);
+        cp.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_SGD);
+        cp.optimizer.learning_rate = rates[k];
+        cp.max_batch = 8;
+        ck_assert_int_eq(clann_model_compile(m, &cp), CLANN_OK);
+        struct dead dd = {0, 0};
+        struct clann_fit_params fp = clann_fit_default_params();
+        fp.epochs = 20;
+        fp.monitor_every = 4;
+        fp.on_monitor = on_monitor;
+        fp.user = &dd;
+        fp.nan_policy = CLANN_NAN_SKIP;
+        fp.max_skips = 1000;
+        enum clann_status st = clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL);
+        ck_assert_msg(st == CLANN_OK, "lr %g: %s", rates[k], clann_last_error());
+        ck_assert_uint_eq(dd.samples, 20 * 8 / 4);
+        fraction[k] = dd.max_zero_fraction;
+        clann_model_destroy(m);
+    }
+    printf("dead ReLU fraction: %.2f at lr 0.001, %.2f at lr 5\n", fraction[0], fraction[1]);
+    ck_assert(fraction[0] < 0.7);
+    ck_assert(fraction[1] > 0.9);
+    clann_matrix_free(&x), clann_matrix_free(&y);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
+/* The run log: one epoch row per epoch, monitor rows, and an event file. */
+START_TEST(test_run_log)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y;
+    data(64, &x, &y);
+    struct clann_model *m = net(ctx);
+    char dir[] = "/tmp/clann-runlog-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char logdir[64];
+    snprintf(logdir, sizeof logdir, "%s/run", dir);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.epochs = 3;
+    fp.logdir = logdir;
+    fp.monitor_every = 2;
+    ck_assert_msg(clann_model_fit(m, &x, &y, &x, &y, &fp, NULL) == CLANN_OK, "%s",
+                  clann_last_error());
+    char path[512], line[4096];
+    snprintf(path, sizeof path, "%s/log.csv", logdir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t epochs = 0, monitors = 0;
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    ck_assert(strncmp(line, "kind,epoch,step,loss,accuracy,val_loss", 38) == 0);
+    ck_assert(strstr(line, "layer1/update_ratio") != NULL);
+    while (fgets(line, sizeof line, f)) {
+        epochs += strncmp(line, "epoch,", 6) == 0;
+        monitors += strncmp(line, "monitor,", 8) == 0;
+    }
+    fclose(f);
+    ck_assert_uint_eq(epochs, 3);
+    ck_assert_uint_eq(monitors, 3 * 8 / 2);
+    DIR *d = opendir(logdir);
+    struct dirent *e;
+    bool events = false;
+    while ((e = readdir(d))) {
+        events = events || strncmp(e->d_name, "events.out.tfevents.", 20) == 0;
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof path, "%s/%s", logdir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+    rmdir(logdir);
+    rmdir(dir);
+    ck_assert(events);
+    clann_model_destroy(m);
+    clann_matrix_free(&x), clann_matrix_free(&y);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("guard");
+    TCase *tc = tcase_create("guard");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_nan_stops_at_its_step);
+    tcase_add_test(tc, test_nan_skip);
+    tcase_add_test(tc, test_dead_relu_monitor);
+    tcase_add_test(tc, test_run_log);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
