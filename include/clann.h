@@ -255,6 +255,75 @@ CLANN_API enum clann_status clann_fashion_mnist_load(const char *dir, struct cla
                                                      struct clann_matrix *test_x,
                                                      struct clann_matrix *test_y);
 
+struct clann_model;
+
+/* ---------------------------------------------------------------------------------------------
+ * Splits and outliers.
+ */
+struct clann_split_params {
+    double train, dev, test; /* fractions summing to 1 (0.8, 0.1, 0.1 by default) */
+    uint64_t seed;           /* the shuffle; default 42 */
+    bool stratify;           /* keep class proportions in every part (labels: class indices) */
+};
+
+CLANN_API struct clann_split_params clann_split_default_params(void);
+
+/* Three parts of a data set, each a copy (free with clann_split_free). */
+struct clann_split {
+    struct clann_matrix train_x, train_y, dev_x, dev_y, test_x, test_y;
+};
+
+/* Splits rows of x and y (same row count; y may have any number of columns) at random with
+ * the seed. Every part with a nonzero fraction gets at least one row when there are enough
+ * rows; stratified splits do this per class. ERR_INVALID_ARG for fractions that are negative
+ * or do not sum to 1, or stratification on labels that are not class indices. */
+CLANN_API enum clann_status clann_data_split(const struct clann_matrix *x,
+                                             const struct clann_matrix *y,
+                                             const struct clann_split_params *params,
+                                             struct clann_split *out);
+CLANN_API void clann_split_free(struct clann_split *split);
+
+/* Removes, in place, the rows of x (and y) with any feature more than z_max standard
+ * deviations from its column's mean (statistics of x itself: call it on the training split
+ * only). *removed receives the count. */
+CLANN_API enum clann_status clann_remove_outliers(struct clann_matrix *x, struct clann_matrix *y,
+                                                  double z_max, size_t *removed);
+
+/* ---------------------------------------------------------------------------------------------
+ * Feature scaling without leakage: a scaler is fitted on training data only, stored in the
+ * model (and its file), and applied to every row the model sees in fit, evaluate and predict,
+ * so raw data goes in everywhere.
+ */
+enum clann_scale {
+    CLANN_SCALE_NONE = 0,
+    CLANN_SCALE_STANDARD = 1, /* (x - mean) / std per feature (std 0 counts as 1) */
+    CLANN_SCALE_MINMAX = 2,   /* lo + (x - min) (hi - lo) / (max - min) per feature */
+    CLANN_SCALE_LOG = 3,      /* sign(x) log(1 + |x|): no fitting, defined everywhere */
+    CLANN_SCALE_CLIP = 4      /* clamp to [lo, hi] */
+};
+
+struct clann_scaler_params {
+    enum clann_scale kind;
+    float lo, hi; /* MINMAX target range (default 0, 1); CLIP bounds */
+};
+
+CLANN_API bool clann_scale_from_name(const char *name, enum clann_scale *out);
+
+/* Fits a scaler on train_x (rows x inputs) and attaches it to the model's inputs. */
+CLANN_API enum clann_status clann_model_scale_inputs(struct clann_model *model,
+                                                     const struct clann_scaler_params *params,
+                                                     const struct clann_matrix *train_x);
+/* Fits a scaler on regression targets train_y: training sees scaled targets, evaluate reports
+ * the loss on scaled targets, predict maps outputs back to the targets' own units. */
+CLANN_API enum clann_status clann_model_scale_targets(struct clann_model *model,
+                                                      const struct clann_scaler_params *params,
+                                                      const struct clann_matrix *train_y);
+/* The fitted statistics of the input (targets: false) or target (true) scaler: a and b per
+ * feature (STANDARD: mean and standard deviation; MINMAX: min and max). Borrowed, valid until
+ * the model is destroyed; NULL when there is no such scaler. */
+CLANN_API const float *clann_model_scaler_stats(const struct clann_model *model, bool targets,
+                                                const float **b, size_t *n);
+
 /* ---------------------------------------------------------------------------------------------
  * Models: a stack of layers trained on one context.
  *
@@ -602,6 +671,29 @@ CLANN_API enum clann_status clann_model_save(struct clann_model *model, const ch
  * the message names both versions). */
 CLANN_API enum clann_status clann_model_load(struct clann_context *ctx, const char *path,
                                              struct clann_model **out);
+
+/* Checkpoints: a model file (it loads with clann_model_load() too) that also holds the
+ * optimizer state (tensors optimizer.state1 and optimizer.state2) and, in
+ * __metadata__.clann_checkpoint, the step count, the epoch and the learning rate in effect.
+ * Loading one restores all of it, so clann_model_fit() continues exactly as an uninterrupted
+ * run would on the same device (its shuffles and random layers are keyed by the step). epoch
+ * is the caller's count of finished epochs, stored as given. Saves are atomic as above. */
+CLANN_API enum clann_status clann_model_save_checkpoint(struct clann_model *model,
+                                                        const char *path, size_t epoch);
+/* Reads a checkpoint into a new compiled model on ctx; *epoch (may be NULL) receives the saved
+ * epoch. Statuses as clann_model_load(), and ERR_FORMAT for a plain model file (no optimizer
+ * state) or malformed checkpoint metadata. */
+CLANN_API enum clann_status clann_model_load_checkpoint(struct clann_context *ctx,
+                                                        const char *path,
+                                                        struct clann_model **out,
+                                                        size_t *epoch);
+
+/* Builds and compiles the model a JSON spec describes (the format clann_model_spec_json()
+ * writes; weights initialized from its seed). Statuses: ERR_FORMAT (naming the JSON path),
+ * ERR_UNSUPPORTED, ERR_TOO_LARGE, ERR_SHAPE. */
+CLANN_API enum clann_status clann_model_from_spec_json(struct clann_context *ctx,
+                                                       const char *json_text,
+                                                       struct clann_model **out);
 
 /* The model's JSON spec (the same text stored in its file), allocated; free with
  * clann_string_free(). */

@@ -39,6 +39,9 @@ static const char *const constraint_names[] = {
 /* Indexed by enum clann__layer_kind. */
 static const char *const layer_names[] = {"dense", "activation", "dropout", "noise", "batchnorm"};
 
+/* Indexed by enum clann_scale. */
+static const char *const scale_names[] = {"none", "standard", "minmax", "log", "clip"};
+
 #define COUNT(a) (sizeof(a) / sizeof *(a))
 
 static bool name_index(const char *const *names, size_t n, const char *name, size_t *out)
@@ -580,6 +583,65 @@ static enum clann_status read_layers(const struct reader *r, struct json_object 
     return st;
 }
 
+/* n floats from a JSON array member. */
+static enum clann_status read_floats(const struct reader *r, struct json_object *obj,
+                                     const char *path, const char *key, size_t n, float *out)
+{
+    struct json_object *arr;
+    enum clann_status st = member(r, obj, path, key, true, &arr);
+    if (st != CLANN_OK)
+        return st;
+    if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) != n)
+        return bad(r, CLANN_ERR_FORMAT, path, key, "expected an array of %zu numbers", n);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *v = json_object_array_get_idx(arr, i);
+        double d = v && (json_object_is_type(v, json_type_double) ||
+                         json_object_is_type(v, json_type_int))
+                       ? json_object_get_double(v) : NAN;
+        if (!isfinite(d) || fabs(d) > FLT_MAX)
+            return bad(r, CLANN_ERR_FORMAT, path, key, "element %zu is not a finite number", i);
+        out[i] = (float)d;
+    }
+    return CLANN_OK;
+}
+
+/* An optional scaler over n features: kind, lo, hi, and for fitted kinds the a and b arrays. */
+static enum clann_status read_scaler(const struct reader *r, struct json_object *root,
+                                     const char *key, size_t n, struct clann_scaler *out)
+{
+    struct json_object *obj;
+    enum clann_status st = member(r, root, "", key, false, &obj);
+    if (st != CLANN_OK || !obj)
+        return st;
+    if (!json_object_is_type(obj, json_type_object))
+        return bad(r, CLANN_ERR_FORMAT, "", key, "expected an object");
+    size_t kind = 0;
+    st = read_enum(r, obj, key, "kind", true, scale_names, COUNT(scale_names), &kind);
+    float *a = st == CLANN_OK ? clann__calloc(2 * n + 1, sizeof *a) : NULL;
+    if (st == CLANN_OK && !a)
+        st = clann__error(r->ctx, CLANN_ERR_NO_MEMORY, "%s: out of memory", r->what);
+    *out = (struct clann_scaler){(enum clann_scale)kind, 0.0f, 1.0f, n, a, a ? a + n : NULL};
+    if (st == CLANN_OK)
+        st = read_float(r, obj, key, "lo", RANGE_ANY, &out->lo);
+    if (st == CLANN_OK)
+        st = read_float(r, obj, key, "hi", RANGE_ANY, &out->hi);
+    bool fitted = kind == CLANN_SCALE_STANDARD || kind == CLANN_SCALE_MINMAX;
+    if (st == CLANN_OK && fitted)
+        st = read_floats(r, obj, key, "a", n, out->a);
+    if (st == CLANN_OK && fitted)
+        st = read_floats(r, obj, key, "b", n, out->b);
+    return st;
+}
+
+/* The width of the model's output: the last dense layer's units. */
+static size_t output_width(const struct clann__spec *s)
+{
+    size_t width = s->n_inputs;
+    for (size_t i = 0; i < s->n_layers; i++)
+        width = s->layers[i].kind == CLANN__LAYER_DENSE ? s->layers[i].dense.units : width;
+    return width;
+}
+
 static bool add_size_checked(size_t *sum, size_t v)
 {
     if (v > SIZE_MAX - *sum)
@@ -634,6 +696,10 @@ enum clann_status clann__spec_parse(struct clann_context *ctx, const char *text,
         st = read_layers(&r, root, out);
     if (st == CLANN_OK)
         st = check_sizes(&r, out);
+    if (st == CLANN_OK)
+        st = read_scaler(&r, root, "input_scaler", out->n_inputs, &out->in_scaler);
+    if (st == CLANN_OK)
+        st = read_scaler(&r, root, "target_scaler", output_width(out), &out->out_scaler);
     json_object_put(root);
     if (st != CLANN_OK)
         clann__spec_free(out);
@@ -645,8 +711,9 @@ void clann__spec_free(struct clann__spec *spec)
     if (!spec)
         return;
     clann__free(spec->layers);
-    spec->layers = NULL;
-    spec->n_layers = 0;
+    clann__free(spec->in_scaler.a);
+    clann__free(spec->out_scaler.a);
+    memset(spec, 0, sizeof *spec);
 }
 
 static enum clann_status add_layer(struct clann_model *m, const struct clann__spec_layer *l)
@@ -660,6 +727,20 @@ static enum clann_status add_layer(struct clann_model *m, const struct clann__sp
     }
 }
 
+static enum clann_status copy_scaler(struct clann_model *m, const struct clann_scaler *src,
+                                     struct clann_scaler *dst)
+{
+    if (src->kind == CLANN_SCALE_NONE)
+        return CLANN_OK;
+    float *a = clann__malloc((2 * src->n + 1) * sizeof *a);
+    if (!a)
+        return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "model spec: out of memory");
+    memcpy(a, src->a, 2 * src->n * sizeof *a);
+    clann__free(dst->a);
+    *dst = (struct clann_scaler){src->kind, src->lo, src->hi, src->n, a, a + src->n};
+    return CLANN_OK;
+}
+
 enum clann_status clann__spec_build(struct clann_context *ctx, const struct clann__spec *spec,
                                     struct clann_model **out)
 {
@@ -670,6 +751,10 @@ enum clann_status clann__spec_build(struct clann_context *ctx, const struct clan
         st = add_layer(m, &spec->layers[i]);
     if (st == CLANN_OK)
         st = clann_model_compile(m, &spec->cp);
+    if (st == CLANN_OK)
+        st = copy_scaler(m, &spec->in_scaler, &m->in_scaler);
+    if (st == CLANN_OK)
+        st = copy_scaler(m, &spec->out_scaler, &m->out_scaler);
     if (st != CLANN_OK) {
         clann_model_destroy(m);
         return st;
@@ -856,6 +941,36 @@ static struct json_object *write_layers(struct writer *w, const struct clann_mod
     return arr;
 }
 
+static struct json_object *write_floats(struct writer *w, const float *v, size_t n)
+{
+    struct json_object *arr = json_object_new_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        char buf[32];
+        format_float(v[i], buf, sizeof buf);
+        if (!isfinite(v[i]) && !w->nonfinite)
+            w->nonfinite = "scaler statistics";
+        struct json_object *d = json_object_new_double_s((double)v[i], buf);
+        if (!d || json_object_array_add(arr, d) != 0) {
+            json_object_put(d);
+            w->no_memory = true;
+        }
+    }
+    return arr;
+}
+
+static struct json_object *write_scaler(struct writer *w, const struct clann_scaler *s)
+{
+    struct json_object *obj = json_object_new_object();
+    add_string(w, obj, "kind", name_of(scale_names, COUNT(scale_names), s->kind));
+    add_float(w, obj, "lo", s->lo);
+    add_float(w, obj, "hi", s->hi);
+    if (s->kind == CLANN_SCALE_STANDARD || s->kind == CLANN_SCALE_MINMAX) {
+        add(w, obj, "a", write_floats(w, s->a, s->n));
+        add(w, obj, "b", write_floats(w, s->b, s->n));
+    }
+    return obj;
+}
+
 static struct json_object *write_root(struct writer *w, const struct clann_model *m)
 {
     char version[32];
@@ -872,6 +987,10 @@ static struct json_object *write_root(struct writer *w, const struct clann_model
     add_size(w, root, "max_batch", m->cp.max_batch);
     add(w, root, "seed", json_object_new_uint64(m->cp.seed));
     add(w, root, "layers", write_layers(w, m));
+    if (m->in_scaler.kind != CLANN_SCALE_NONE)
+        add(w, root, "input_scaler", write_scaler(w, &m->in_scaler));
+    if (m->out_scaler.kind != CLANN_SCALE_NONE)
+        add(w, root, "target_scaler", write_scaler(w, &m->out_scaler));
     return root;
 }
 

@@ -33,6 +33,7 @@ struct clann__spec_layer {
 
 struct clann__spec {
     size_t n_inputs;
+    struct clann_scaler in_scaler, out_scaler; /* kind NONE when absent; a, b owned */
     struct clann_compile_params cp;
     struct clann__spec_layer *layers; /* clann__malloc'ed */
     size_t n_layers;

@@ -131,6 +131,8 @@ CLANN_API void clann_model_destroy(struct clann_model *m)
                                 &m->monitor_buf};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         clann__buf_destroy(bufs[i]);
+    clann__free(m->in_scaler.a);
+    clann__free(m->out_scaler.a);
     clann__free(m->monitor_steps);
     clann__free(m->monitor_rows);
     clann__free(m->staging_x);

@@ -38,6 +38,18 @@ struct clann_layer {
     size_t bn_off; /* batch normalization: the batch mean and inverse std (2 x out) in acts */
 };
 
+/* A fitted feature scaler (see enum clann_scale): a and b per feature, owned. */
+struct clann_scaler {
+    enum clann_scale kind;
+    float lo, hi;
+    size_t n;
+    float *a, *b; /* STANDARD: mean, std; MINMAX: min, max */
+};
+
+/* y = scale(x) for one row of n values, in place; and its inverse (targets). */
+void clann__scaler_apply(const struct clann_scaler *s, float *row);
+void clann__scaler_invert(const struct clann_scaler *s, float *row);
+
 struct clann_model {
     struct clann_context *ctx;
     struct clann_backend *be;
@@ -66,6 +78,7 @@ struct clann_model {
     size_t dinput_off;              /* input gradient in dacts (first-layer batch norm) */
     float *staging_x, *staging_y;   /* host batch assembly */
     uint64_t step;                  /* optimizer steps taken */
+    struct clann_scaler in_scaler, out_scaler; /* kind NONE: absent */
 };
 
 /* Device scalars in model->scalars. */

@@ -57,8 +57,11 @@ enum clann_status clann__upload_batch(struct clann_model *m, const struct clann_
     for (size_t r = 0; r < rows; r++) {
         size_t src = order ? order[first + r] : first + r;
         memcpy(m->staging_x + r * xc, x->data + src * xc, xc * sizeof(float));
-        if (y)
+        clann__scaler_apply(&m->in_scaler, m->staging_x + r * xc);
+        if (y) {
             memcpy(m->staging_y + r * yc, y->data + src * yc, yc * sizeof(float));
+            clann__scaler_apply(&m->out_scaler, m->staging_y + r * yc);
+        }
     }
     struct clann_backend *be = m->be;
     enum clann_status st = be->ops->upload(be, clann__view(&m->input, 0), m->staging_x, rows * xc,
@@ -178,6 +181,8 @@ CLANN_API enum clann_status clann_model_predict(struct clann_model *m,
             st = output_head(m, pred, rows, &pred);
         if (st == CLANN_OK)
             st = m->be->ops->download(m->be, out->data + first * cols, pred, rows * cols);
+        for (size_t r = 0; st == CLANN_OK && r < rows; r++)
+            clann__scaler_invert(&m->out_scaler, out->data + (first + r) * cols);
     }
     if (st != CLANN_OK)
         clann_matrix_free(out);
