@@ -3,8 +3,8 @@
  * used when the library is built without CLBlast.
  *
  * Kernels: fill, copy, scale_matrix (C = beta * C over an m x n block, beta = 0 writes zeros),
- * axpy, clip_by_value, clip_by_norm, reduce_partial / reduce_final (the two stages of sum and
- * sum_squares), gemm (tiled, row-major, both transposes).
+ * axpy, clip_by_value, clip_by_norm, reduce_partial / reduce_final (the two stages of sum,
+ * sum_squares and sum_abs), gemm (tiled, row-major, both transposes).
  *
  * Every buffer argument comes with an offset in floats. 1-D kernels guard i < n, so the global
  * size may be rounded up to a multiple of the work-group size.
@@ -22,6 +22,11 @@
 #ifndef GEMM_TS
 #define GEMM_TS 16
 #endif
+
+/* Modes of reduce_partial: the values of enum reduce_mode in src/backend/opencl.c. */
+#define REDUCE_PLAIN 0
+#define REDUCE_SQUARES 1
+#define REDUCE_ABS 2
 
 __kernel void fill(__global float *x, ulong xoff, uint n, float value)
 {
@@ -61,8 +66,10 @@ __kernel void axpy(uint n, float a, __global const float *x, ulong xoff, __globa
 __kernel void clip_by_value(__global float *x, ulong xoff, uint n, float limit)
 {
     size_t i = get_global_id(0);
-    if (i < n)
-        x[xoff + i] = fmin(fmax(x[xoff + i], -limit), limit);
+    if (i >= n)
+        return;
+    float v = x[xoff + i];
+    x[xoff + i] = v > limit ? limit : v < -limit ? -limit : v; /* NaN stays NaN, as on the CPU */
 }
 
 /* x *= min(1, max_norm / sqrt(sumsq[0] + 1e-12)), sumsq read on the device. */
@@ -76,9 +83,10 @@ __kernel void clip_by_norm(__global float *x, ulong xoff, uint n, __global const
     }
 }
 
-/* Stage 1: partials[group] = sum over this group's work-items of their strided elements
- * (squared when `square`). The global size is a multiple of the local size. */
-__kernel void reduce_partial(__global const float *x, ulong xoff, uint n, int square,
+/* Stage 1: partials[group] = sum over this group's work-items of their strided elements,
+ * taken as they are (mode REDUCE_PLAIN), squared or absolute. The global size is a multiple of
+ * the local size. */
+__kernel void reduce_partial(__global const float *x, ulong xoff, uint n, int mode,
                              __global float *partials, __local float *scratch)
 {
     size_t gid = get_global_id(0);
@@ -86,7 +94,7 @@ __kernel void reduce_partial(__global const float *x, ulong xoff, uint n, int sq
     float acc = 0.0f;
     for (size_t i = gid; i < n; i += stride) {
         float v = x[xoff + i];
-        acc += square ? v * v : v;
+        acc += mode == REDUCE_SQUARES ? v * v : mode == REDUCE_ABS ? fabs(v) : v;
     }
     scratch[get_local_id(0)] = acc;
     local_tree_sum(scratch);

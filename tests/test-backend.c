@@ -13,9 +13,16 @@
  *   context with CLANN_NO_CLBLAST=1, through the clann GEMM kernel.
  * - RNG: uniform and normal streams bit-identical with the CPU for 10^6 values under several
  *   seeds, streams and offsets (some not multiples of 4); mean and variance within 6 sigma.
+ * - Special values: activations forward and backward, clip_by_value, soft_threshold and the
+ *   non-negative constraint on NaN, +-Inf, +-0 and values past every kink: NaN exactly where
+ *   the CPU has NaN (and wherever the input is NaN), the same signed infinities.
+ * - Regularization: sum_abs (beta 0 over NaN, and 1), soft_threshold, constrain (every kind),
+ *   batch normalization forward (training; inference with and without mean/invstd views) and
+ *   backward over rows/cols of 1, 7, 65, 257, 1031; add_noise bit-identical with the CPU.
  *
  * OpenCL does not survive fork (STYLE.md 6.3), so the suite runs with CK_NOFORK and creates
- * every context in this one process. Exits 77 (skip) only when there is no OpenCL device.
+ * every context in this one process. Exits 77 (skip) when there is no OpenCL device, or when
+ * the library is built without OpenCL (then only main is compiled).
  */
 #include "backend/backend.h"
 #include "core/rng.h"
@@ -33,8 +40,11 @@
 #define PRE 10   /* canary floats before each view (so every view has a nonzero offset) */
 #define POST 127 /* canary floats after it, as in CLBlast */
 #define CANARY_BITS 0x7fc0deadu
-#define MAX_TENSORS 6
+#define MAX_TENSORS 8
 #define MAX_CL 9
+
+/* Everything but main needs OpenCL; a CPU-only build compiles main alone, which skips. */
+#if CLANN_HAVE_OPENCL
 
 static struct clann_context *g_cpu;       /* CPU backend, REFERENCE mode */
 static struct clann_context *g_cl[MAX_CL]; /* every OpenCL device, + one without CLBlast */
@@ -148,9 +158,54 @@ static void run_on(struct clann_context *ctx, const char *label, const struct op
     }
 }
 
-/* Runs the case on the CPU reference and on every OpenCL context; every tensor must match. */
-static void compare(const char *group, const char *label, const struct op_case *c, op_fn fn,
-                    const void *arg)
+/* How a tensor of an OpenCL run must match the CPU's. */
+enum match {
+    MATCH_NMSE,    /* NMSE <= NMSE_MAX, no NaN on either side */
+    MATCH_BITS,    /* bit-identical (random draws) */
+    MATCH_SPECIAL, /* NaN where the CPU has NaN, the same infinity where it has one, finite
+                      values within a relative 1e-5 (inputs with NaN and infinities) */
+};
+
+static bool special_match(float ref, float got)
+{
+    if (isnan(ref) || isnan(got))
+        return isnan(ref) && isnan(got);
+    if (isinf(ref) || isinf(got))
+        return ref == got;
+    return fabs((double)ref - got) <= 1e-5 * (1.0 + fabs((double)ref));
+}
+
+/* Index of the first element of got that breaks `how` against ref, or n. */
+static size_t first_mismatch(enum match how, const float *ref, const float *got, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool ok = how == MATCH_BITS      ? memcmp(&ref[i], &got[i], sizeof(float)) == 0
+                  : how == MATCH_SPECIAL ? special_match(ref[i], got[i])
+                                         : !isnan(ref[i]) && !isnan(got[i]);
+        if (!ok)
+            return i;
+    }
+    return n;
+}
+
+/* NMSE over the elements finite on both sides (all of them for MATCH_NMSE). */
+static double finite_nmse(const float *ref, const float *got, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(ref[i]) || !isfinite(got[i]))
+            continue;
+        double d = (double)ref[i] - got[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+/* Runs the case on the CPU reference and on every OpenCL context; every tensor must match as
+ * `how` says. */
+static void compare_as(enum match how, const char *group, const char *label,
+                       const struct op_case *c, op_fn fn, const void *arg)
 {
     float *ref[MAX_TENSORS], *got[MAX_TENSORS];
     run_on(g_cpu, label, c, fn, arg, ref);
@@ -159,12 +214,11 @@ static void compare(const char *group, const char *label, const struct op_case *
         for (size_t t = 0; t < c->nt; t++) {
             if (!c->init[t])
                 continue;
-            size_t i = 0;
-            while (i < c->n[t] && !isnan(ref[t][i]) && !isnan(got[t][i]))
-                i++;
-            ck_assert_msg(i == c->n[t], "%s on %s: NaN in tensor %zu at %zu (cpu %g, cl %g)",
+            size_t i = first_mismatch(how, ref[t], got[t], c->n[t]);
+            ck_assert_msg(i == c->n[t], "%s on %s: tensor %zu differs at %zu (cpu %.9g, cl %.9g)",
                           label, g_cl_name[d], t, i, (double)ref[t][i], (double)got[t][i]);
-            double e = test_nmse(ref[t], got[t], c->n[t]);
+            double e = how == MATCH_NMSE ? test_nmse(ref[t], got[t], c->n[t])
+                                         : finite_nmse(ref[t], got[t], c->n[t]);
             report(group, e);
             ck_assert_msg(e <= NMSE_MAX, "%s on %s: tensor %zu NMSE %.3g > %g", label,
                           g_cl_name[d], t, e, NMSE_MAX);
@@ -174,6 +228,12 @@ static void compare(const char *group, const char *label, const struct op_case *
     }
     for (size_t t = 0; t < c->nt; t++)
         free(ref[t]);
+}
+
+static void compare(const char *group, const char *label, const struct op_case *c, op_fn fn,
+                    const void *arg)
+{
+    compare_as(MATCH_NMSE, group, label, c, fn, arg);
 }
 
 static void free_case(struct op_case *c)
@@ -408,6 +468,82 @@ START_TEST(test_activations)
 }
 END_TEST
 
+/* Special values: NaN, infinities, signed zeros and values past every kink, cycled so that the
+ * softmax rows of a 12 x 5 case each get a different mix (some rows all finite). */
+static const float special_cycle[] = {NAN,  INFINITY, -INFINITY, 0.0f,  -0.0f, 0.5f,
+                                      -0.5f, 6.0f,    7.0f,      -3.0f, 1e30f, -1e30f};
+#define N_SPECIAL (sizeof special_cycle / sizeof special_cycle[0])
+
+static float *special_array(size_t n, size_t phase)
+{
+    float *a = malloc((n ? n : 1) * sizeof *a);
+    ck_assert_ptr_nonnull(a);
+    for (size_t i = 0; i < n; i++)
+        a[i] = special_cycle[(i + phase) % N_SPECIAL];
+    return a;
+}
+
+/* On the CPU and every OpenCL context: tensor `out` is NaN wherever the input `in` is NaN. */
+static void check_nan_maps(const char *label, const struct op_case *c, op_fn fn, const void *arg,
+                           size_t in, size_t out)
+{
+    for (size_t d = 0; d <= g_ncl; d++) {
+        struct clann_context *ctx = d == 0 ? g_cpu : g_cl[d - 1];
+        float *res[MAX_TENSORS];
+        run_on(ctx, label, c, fn, arg, res);
+        size_t i = 0;
+        while (i < c->n[in] && (!isnan(c->init[in][i]) || isnan(res[out][i])))
+            i++;
+        ck_assert_msg(i == c->n[in], "%s on %s: NaN input at %zu gave %g", label,
+                      ctx->device.name, i, (double)res[out][i]);
+        for (size_t t = 0; t < c->nt; t++)
+            free(res[t]);
+    }
+}
+
+/* NaN gives NaN and infinities keep their sign on both backends, for every activation forward
+ * and backward (z, y and dy special) and the clamping element-wise ops. */
+START_TEST(test_special_values)
+{
+    char label[160];
+    const size_t rows = 12, cols = 5, n = rows * cols;
+    for (int kind = 0; kind < CLANN__ACT_COUNT; kind++) {
+        for (int variant = 0; variant < 2; variant++) {
+            /* variant 0: no bias, RReLU training, finite dy; variant 1: bias, special dy */
+            struct act_args a = {make_act(kind, variant == 0), rows, cols, 0};
+            struct op_case f = {4,
+                                {n, cols, cols, n},
+                                {special_array(n, 0), variant ? rand_array(cols, -1, 1) : NULL,
+                                 kind == CLANN__ACT_PRELU ? rand_array(cols, 0, 0.5f) : NULL,
+                                 rand_array(n, -1, 1)}};
+            snprintf(label, sizeof label, "bias_act_forward special kind=%d variant=%d", kind,
+                     variant);
+            compare_as(MATCH_SPECIAL, "special values", label, &f, do_forward, &a);
+            check_nan_maps(label, &f, do_forward, &a, 0, 3);
+            free_case(&f);
+
+            struct op_case b = {5,
+                                {n, n, n, cols, n},
+                                {special_array(n, 0), special_array(n, 5),
+                                 variant ? special_array(n, 3) : rand_array(n, -1, 1),
+                                 kind == CLANN__ACT_PRELU ? rand_array(cols, 0, 0.5f) : NULL,
+                                 rand_array(n, -1, 1)}};
+            snprintf(label, sizeof label, "act_backward special kind=%d variant=%d", kind,
+                     variant);
+            compare_as(MATCH_SPECIAL, "special values", label, &b, do_backward, &a);
+            if (variant == 1) /* NaN in dy reaches dz whatever the derivative */
+                check_nan_maps(label, &b, do_backward, &a, 2, 4);
+            free_case(&b);
+        }
+    }
+    struct scalar_args a = {n, 0.5f, 0, {0, 0, 0}};
+    struct op_case c = {1, {n}, {special_array(n, 0)}};
+    compare_as(MATCH_SPECIAL, "special values", "clip_by_value special", &c, do_clip_value, &a);
+    check_nan_maps("clip_by_value special", &c, do_clip_value, &a, 0, 0);
+    free_case(&c);
+}
+END_TEST
+
 START_TEST(test_column_sums)
 {
     char label[160];
@@ -592,6 +728,201 @@ START_TEST(test_optimizers)
                 free_case(&c);
             }
         }
+    }
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Regularization: penalties, constraints, noise, batch normalization.
+ */
+static const size_t reg_shapes[][2] = {{1, 1},   {1, 7},    {7, 1},    {7, 65},
+                                       {65, 7},  {257, 1},  {1, 257},  {65, 257},
+                                       {257, 65}, {1031, 7}};
+#define N_REG_SHAPES (sizeof reg_shapes / sizeof reg_shapes[0])
+
+static enum clann_status do_sum_abs(struct clann_backend *be, struct clann_view *v,
+                                    const void *p)
+{
+    const struct scalar_args *a = p;
+    return be->ops->sum_abs(be, v[0], a->n, v[1], a->b);
+}
+static enum clann_status do_soft_threshold(struct clann_backend *be, struct clann_view *v,
+                                           const void *p)
+{
+    const struct scalar_args *a = p;
+    return be->ops->soft_threshold(be, v[0], a->n, a->a);
+}
+static enum clann_status do_add_noise(struct clann_backend *be, struct clann_view *v,
+                                      const void *p)
+{
+    const struct scalar_args *a = p;
+    return be->ops->add_noise(be, v[0], a->n, a->key, a->a);
+}
+
+START_TEST(test_penalties)
+{
+    char label[128];
+    const float betas[] = {0.0f, 1.0f}, thresholds[] = {0.0f, 0.25f};
+    for (size_t s = 0; s < N_1D; s++) {
+        size_t n = sizes_1d[s];
+        for (size_t b = 0; b < 2; b++) {
+            struct op_case c = {2, {n, 1}, {rand_array(n, -1, 1), rand_array(1, -1, 1)}};
+            if (betas[b] == 0.0f)
+                c.init[1][0] = NAN; /* beta = 0 must overwrite */
+            struct scalar_args a = {n, 0, betas[b], {0, 0, 0}};
+            snprintf(label, sizeof label, "sum_abs n=%zu beta=%g", n, (double)betas[b]);
+            compare("sum_abs", label, &c, do_sum_abs, &a);
+            free_case(&c);
+        }
+        for (size_t t = 0; t < 2; t++) {
+            struct op_case c = {1, {n}, {rand_array(n, -1, 1)}};
+            /* the band's edges and a zero of each sign */
+            c.init[0][n / 2] = thresholds[t];
+            c.init[0][n - 1] = -thresholds[t];
+            c.init[0][n / 3] = -0.0f;
+            struct scalar_args a = {n, thresholds[t], 0, {0, 0, 0}};
+            snprintf(label, sizeof label, "soft_threshold n=%zu t=%g", n, (double)thresholds[t]);
+            compare("soft_threshold", label, &c, do_soft_threshold, &a);
+            free_case(&c);
+        }
+    }
+    struct scalar_args a = {N_SPECIAL, 0.25f, 0, {0, 0, 0}};
+    struct op_case c = {1, {N_SPECIAL}, {special_array(N_SPECIAL, 0)}};
+    compare_as(MATCH_SPECIAL, "special values", "soft_threshold special", &c, do_soft_threshold,
+               &a);
+    check_nan_maps("soft_threshold special", &c, do_soft_threshold, &a, 0, 0);
+    free_case(&c);
+}
+END_TEST
+
+START_TEST(test_add_noise)
+{
+    char label[128];
+    const float stddevs[] = {0.0f, 0.1f, 2.5f};
+    for (size_t s = 0; s < N_1D; s++) {
+        for (size_t k = 0; k < 3; k++) {
+            size_t n = sizes_1d[s];
+            /* offsets that are not multiples of the Philox block, and one past 2^32 */
+            uint64_t offset = k == 2 ? UINT64_C(0x100000003) : 13 + s;
+            struct scalar_args a = {n, stddevs[k], 0,
+                                    {1234 + k, CLANN__RNG_STREAM_NOISE + 16 * (uint32_t)k,
+                                     offset}};
+            struct op_case c = {1, {n}, {rand_array(n, -1, 1)}};
+            snprintf(label, sizeof label, "add_noise n=%zu stddev=%g", n, (double)stddevs[k]);
+            compare_as(MATCH_BITS, "add_noise (bit-identical)", label, &c, do_add_noise, &a);
+            free_case(&c);
+        }
+    }
+}
+END_TEST
+
+struct constrain_args {
+    struct clann_constraint_op op;
+    size_t rows, cols;
+};
+
+static enum clann_status do_constrain(struct clann_backend *be, struct clann_view *v,
+                                      const void *p)
+{
+    const struct constrain_args *a = p;
+    return be->ops->constrain(be, &a->op, v[0], a->rows, a->cols);
+}
+
+/* U(-1, 1) with column c scaled so that the column norms spread from about 0.06 to 1.2 (below,
+ * inside and above [0.3, 0.9]); column 1 is all zeros (n = 0, the epsilon case). */
+static float *constraint_input(size_t rows, size_t cols)
+{
+    float *x = rand_array(rows * cols, -1, 1);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            x[r * cols + c] *= c == 1 ? 0.0f : (0.1f + 0.5f * (float)(c % 5)) / sqrtf((float)rows);
+    return x;
+}
+
+START_TEST(test_constrain)
+{
+    char label[160];
+    const struct clann_constraint_op ops[] = {
+        {CLANN__CONSTRAINT_NONE, 0, 0, 0},
+        {CLANN__CONSTRAINT_MAX_NORM, 0, 0.9f, 0},
+        {CLANN__CONSTRAINT_MIN_MAX_NORM, 0.3f, 0.9f, 1.0f},
+        {CLANN__CONSTRAINT_MIN_MAX_NORM, 0.3f, 0.9f, 0.5f},
+        {CLANN__CONSTRAINT_UNIT_NORM, 0, 0, 0},
+        {CLANN__CONSTRAINT_NON_NEG, 0, 0, 0}};
+    for (size_t s = 0; s < N_REG_SHAPES; s++) {
+        for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+            size_t rows = reg_shapes[s][0], cols = reg_shapes[s][1];
+            struct constrain_args a = {ops[k], rows, cols};
+            struct op_case c = {1, {rows * cols}, {constraint_input(rows, cols)}};
+            snprintf(label, sizeof label, "constrain kind=%d rate=%g %zux%zu", (int)ops[k].kind,
+                     (double)ops[k].rate, rows, cols);
+            compare("constrain", label, &c, do_constrain, &a);
+            free_case(&c);
+        }
+    }
+    struct constrain_args a = {ops[5], 3, 4};
+    struct op_case c = {1, {12}, {special_array(12, 0)}};
+    compare_as(MATCH_SPECIAL, "special values", "constrain non_neg special", &c, do_constrain,
+               &a);
+    check_nan_maps("constrain non_neg special", &c, do_constrain, &a, 0, 0);
+    free_case(&c);
+}
+END_TEST
+
+struct bn_args {
+    size_t rows, cols;
+    float momentum, eps;
+    bool training;
+};
+
+/* v: x, y, gamma, beta, mean, invstd, running_mean, running_var */
+static enum clann_status do_bn_forward(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct bn_args *a = p;
+    return be->ops->batchnorm_forward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
+                                      v[6], v[7], a->momentum, a->eps, a->training);
+}
+
+/* v: x, dy, gamma, mean, invstd, dx, dgamma, dbeta */
+static enum clann_status do_bn_backward(struct clann_backend *be, struct clann_view *v,
+                                        const void *p)
+{
+    const struct bn_args *a = p;
+    return be->ops->batchnorm_backward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
+                                       v[6], v[7]);
+}
+
+START_TEST(test_batchnorm)
+{
+    char label[160];
+    for (size_t s = 0; s < N_REG_SHAPES; s++) {
+        size_t rows = reg_shapes[s][0], cols = reg_shapes[s][1], n = rows * cols;
+        /* mode 0: training; 1: inference, mean and invstd given (must stay as they are);
+         * 2: inference with NULL mean and invstd views */
+        for (int mode = 0; mode < 3; mode++) {
+            struct bn_args a = {rows, cols, 0.9f, 1e-3f, mode == 0};
+            struct op_case c = {8,
+                                {n, n, cols, cols, cols, cols, cols, cols},
+                                {rand_array(n, 1, 3), rand_array(n, -1, 1),
+                                 rand_array(cols, 0.5f, 1.5f), rand_array(cols, -1, 1),
+                                 mode == 2 ? NULL : rand_array(cols, -1, 1),
+                                 mode == 2 ? NULL : rand_array(cols, 0.5f, 2),
+                                 rand_array(cols, 1.5f, 2.5f), rand_array(cols, 0.2f, 0.5f)}};
+            snprintf(label, sizeof label, "batchnorm_forward mode=%d %zux%zu", mode, rows, cols);
+            compare("batchnorm_forward", label, &c, do_bn_forward, &a);
+            free_case(&c);
+        }
+        struct bn_args a = {rows, cols, 0.9f, 1e-3f, true};
+        struct op_case b = {8,
+                            {n, n, cols, cols, cols, n, cols, cols},
+                            {rand_array(n, 1, 3), rand_array(n, -1, 1),
+                             rand_array(cols, 0.5f, 1.5f), rand_array(cols, 1.8f, 2.2f),
+                             rand_array(cols, 1, 2), rand_array(n, -1, 1),
+                             rand_array(cols, -1, 1), rand_array(cols, -1, 1)}};
+        snprintf(label, sizeof label, "batchnorm_backward %zux%zu", rows, cols);
+        compare("batchnorm_backward", label, &b, do_bn_backward, &a);
+        free_case(&b);
     }
 }
 END_TEST
@@ -790,6 +1121,7 @@ static struct clann_context *make_context(const char *device, enum clann_cpu_mod
     }
     return ctx;
 }
+#endif /* CLANN_HAVE_OPENCL */
 
 int main(void)
 {
@@ -847,7 +1179,10 @@ int main(void)
                  {"dropout", test_dropout},       {"activations", test_activations},
                  {"column_sums", test_column_sums}, {"losses", test_losses},
                  {"count_correct", test_count_correct}, {"optimizers", test_optimizers},
-                 {"rng", test_rng},               {"gemm", test_gemm}};
+                 {"special_values", test_special_values}, {"penalties", test_penalties},
+                 {"add_noise", test_add_noise},   {"constrain", test_constrain},
+                 {"batchnorm", test_batchnorm},   {"rng", test_rng},
+                 {"gemm", test_gemm}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
         tcase_set_timeout(tc, 600);

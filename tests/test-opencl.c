@@ -10,7 +10,8 @@
  *       temporary files are left; use_cache = false writes nothing.
  *
  * Check forks every test; the parent process never calls OpenCL (STYLE.md 6.3): each test
- * body runs in its own child, and the skip probe runs in a forked child too.
+ * body runs in its own child, and the skip probe runs in a forked child too. A build without
+ * OpenCL compiles only main, which exits 77 (skip).
  */
 #include "backend/backend.h"
 #include "testutil.h"
@@ -29,6 +30,8 @@
 #define CLANN_SOURCE_ROOT "."
 #endif
 
+/* Everything but main needs OpenCL; a CPU-only build compiles main alone, which skips. */
+#if CLANN_HAVE_OPENCL
 static char g_self[4096]; /* this executable, for re-running it as a child */
 
 /* ---------------------------------------------------------------------------------------------
@@ -359,6 +362,7 @@ static int probe_devices(void)
         return 1;
     return WEXITSTATUS(status);
 }
+#endif /* CLANN_HAVE_OPENCL */
 
 int main(int argc, char **argv)
 {

@@ -224,7 +224,14 @@ static enum clann_status cl_fail(struct clann_context *ctx, cl_int err, const ch
     X(DROPOUT, dropout, "nn.cl")                                                                  \
     X(LOSS, loss, "loss.cl")                                                                      \
     X(COUNT_CORRECT, count_correct, "loss.cl")                                                    \
-    X(OPTIMIZER_STEP, optimizer_step, "optim.cl")
+    X(OPTIMIZER_STEP, optimizer_step, "optim.cl")                                                 \
+    X(SOFT_THRESHOLD, soft_threshold, "regularize.cl")                                            \
+    X(CONSTRAIN_NON_NEG, constrain_non_neg, "regularize.cl")                                      \
+    X(CONSTRAIN_COLUMNS, constrain_columns, "regularize.cl")                                      \
+    X(ADD_NOISE, add_noise, "regularize.cl")                                                      \
+    X(BATCHNORM_TRAIN, batchnorm_train, "regularize.cl")                                          \
+    X(BATCHNORM_INFER, batchnorm_infer, "regularize.cl")                                          \
+    X(BATCHNORM_BACKWARD, batchnorm_backward, "regularize.cl")
 
 enum kernel_id {
 #define KERNEL_ENUM_(id, name, file) K_##id,
@@ -857,11 +864,14 @@ static enum clann_status op_loss(struct clann_backend *be_, const struct clann__
     return LAUNCH_1D(&a, rows);
 }
 
-/* out[0] = beta * out[0] + scale * sum_i x[i] (squared when `square`), in two stages with a
- * work-group count that depends only on n and the device's work-group size. */
+/* What reduce_partial adds up: the values of REDUCE_* in cl/blas.cl. */
+enum reduce_mode { REDUCE_PLAIN = 0, REDUCE_SQUARES = 1, REDUCE_ABS = 2 };
+
+/* out[0] = beta * out[0] + scale * sum_i f(x[i]) (f per mode), in two stages with a work-group
+ * count that depends only on n and the device's work-group size. */
 static enum clann_status reduce(struct clann_backend *be_, const char *op, struct clann_view x,
-                                size_t n, bool square, float scale, struct clann_view out,
-                                float beta)
+                                size_t n, enum reduce_mode mode, float scale,
+                                struct clann_view out, float beta)
 {
     struct cl_backend *be = cl_be(be_);
     CHECK(check_view(be_, op, "out", out, 1));
@@ -876,7 +886,7 @@ static enum clann_status reduce(struct clann_backend *be_, const char *op, struc
     struct kargs a = ka_begin(be, K_REDUCE_PARTIAL);
     ka_view(&a, x);
     ka_u32(&a, n);
-    ka_i32(&a, square);
+    ka_i32(&a, (int)mode);
     ka_mem(&a, be->partials);
     ka_local_floats(&a, local);
     size_t global = groups * local;
@@ -896,13 +906,13 @@ static enum clann_status reduce(struct clann_backend *be_, const char *op, struc
 static enum clann_status op_sum(struct clann_backend *be, struct clann_view x, size_t n,
                                 float scale, struct clann_view out, float beta)
 {
-    return reduce(be, "sum", x, n, false, scale, out, beta);
+    return reduce(be, "sum", x, n, REDUCE_PLAIN, scale, out, beta);
 }
 
 static enum clann_status op_sum_squares(struct clann_backend *be, struct clann_view x, size_t n,
                                         struct clann_view out, float beta)
 {
-    return reduce(be, "sum_squares", x, n, true, 1.0f, out, beta);
+    return reduce(be, "sum_squares", x, n, REDUCE_SQUARES, 1.0f, out, beta);
 }
 
 static enum clann_status op_count_correct(struct clann_backend *be_, struct clann_view pred,
@@ -1033,6 +1043,194 @@ static enum clann_status op_axpy(struct clann_backend *be_, size_t n, float alph
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Regularization: penalties, constraints, noise, batch normalization (cl/regularize.cl).
+ */
+
+/* Launches a one-work-group-per-column kernel over `cols` columns of `rows` rows, appending its
+ * local scratch as the last argument. The group size, the smallest power of two covering rows
+ * (capped by the kernel's limit), depends on rows and the device alone, so the summation order
+ * of every column is fixed. */
+static enum clann_status ka_launch_columns(struct kargs *a, size_t rows, size_t cols,
+                                           const char *file, int line)
+{
+    size_t local = 1;
+    while (local < rows && local < a->be->wgs[a->id])
+        local *= 2;
+    ka_local_floats(a, local);
+    size_t global = cols * local;
+    return ka_launch(a, 1, &global, &local, file, line);
+}
+
+#define LAUNCH_COLUMNS(a, rows, cols) ka_launch_columns((a), (rows), (cols), __FILE__, __LINE__)
+
+static enum clann_status op_sum_abs(struct clann_backend *be, struct clann_view x, size_t n,
+                                    struct clann_view out, float beta)
+{
+    return reduce(be, "sum_abs", x, n, REDUCE_ABS, 1.0f, out, beta);
+}
+
+static enum clann_status op_soft_threshold(struct clann_backend *be_, struct clann_view x,
+                                           size_t n, float threshold)
+{
+    if (n == 0)
+        return CLANN_OK;
+    CHECK(check_count(be_, "soft_threshold", n));
+    CHECK(check_view(be_, "soft_threshold", "x", x, n));
+    struct kargs a = ka_begin(cl_be(be_), K_SOFT_THRESHOLD);
+    ka_view(&a, x);
+    ka_u32(&a, n);
+    ka_f32(&a, threshold);
+    return LAUNCH_1D(&a, n);
+}
+
+static enum clann_status op_constrain(struct clann_backend *be_,
+                                      const struct clann_constraint_op *c, struct clann_view x,
+                                      size_t rows, size_t cols)
+{
+    size_t n;
+    if (!c || (unsigned)c->kind > CLANN__CONSTRAINT_NON_NEG)
+        return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "constrain: bad kind %d",
+                            c ? (int)c->kind : -1);
+    CHECK(check_matrix(be_, "constrain", rows, cols, &n));
+    if (n == 0 || c->kind == CLANN__CONSTRAINT_NONE)
+        return CLANN_OK;
+    CHECK(check_view(be_, "constrain", "x", x, n));
+    if (c->kind == CLANN__CONSTRAINT_NON_NEG) {
+        struct kargs a = ka_begin(cl_be(be_), K_CONSTRAIN_NON_NEG);
+        ka_view(&a, x);
+        ka_u32(&a, n);
+        return LAUNCH_1D(&a, n);
+    }
+    struct kargs a = ka_begin(cl_be(be_), K_CONSTRAIN_COLUMNS);
+    ka_view(&a, x);
+    ka_u32(&a, rows);
+    ka_u32(&a, cols);
+    ka_i32(&a, (int)c->kind);
+    ka_f32(&a, c->min_value);
+    ka_f32(&a, c->max_value);
+    ka_f32(&a, c->rate);
+    return LAUNCH_COLUMNS(&a, rows, cols);
+}
+
+static enum clann_status op_add_noise(struct clann_backend *be_, struct clann_view x, size_t n,
+                                      struct clann_rng_key key, float stddev)
+{
+    if (n == 0)
+        return CLANN_OK;
+    CHECK(check_count(be_, "add_noise", n));
+    CHECK(check_view(be_, "add_noise", "x", x, n));
+    struct kargs a = ka_begin(cl_be(be_), K_ADD_NOISE);
+    ka_view(&a, x);
+    ka_u32(&a, n);
+    ka_u64(&a, key.seed);
+    ka_u32(&a, key.stream);
+    ka_u64(&a, key.offset);
+    ka_f32(&a, stddev);
+    return LAUNCH_1D(&a, n);
+}
+
+/* Inference: y from the running statistics, one work-item per element. */
+static enum clann_status batchnorm_infer(struct cl_backend *be, struct clann_view x,
+                                         struct clann_view y, size_t rows, size_t cols,
+                                         struct clann_view gamma, struct clann_view beta,
+                                         struct clann_view running_mean,
+                                         struct clann_view running_var, float eps)
+{
+    struct kargs a = ka_begin(be, K_BATCHNORM_INFER);
+    ka_view(&a, x);
+    ka_view(&a, y);
+    ka_u32(&a, rows);
+    ka_u32(&a, cols);
+    ka_view(&a, gamma);
+    ka_view(&a, beta);
+    ka_view(&a, running_mean);
+    ka_view(&a, running_var);
+    ka_f32(&a, eps);
+    return LAUNCH_1D(&a, rows * cols);
+}
+
+static enum clann_status op_batchnorm_forward(struct clann_backend *be_, struct clann_view x,
+                                              struct clann_view y, size_t rows, size_t cols,
+                                              struct clann_view gamma, struct clann_view beta,
+                                              struct clann_view mean, struct clann_view invstd,
+                                              struct clann_view running_mean,
+                                              struct clann_view running_var, float momentum,
+                                              float eps, bool training)
+{
+    const char *op = "batchnorm_forward";
+    size_t n;
+    CHECK(check_matrix(be_, op, rows, cols, &n));
+    if (cols == 0 || (n == 0 && !training))
+        return CLANN_OK;
+    CHECK(check_view(be_, op, "gamma", gamma, cols));
+    CHECK(check_view(be_, op, "beta", beta, cols));
+    CHECK(check_view(be_, op, "running_mean", running_mean, cols));
+    CHECK(check_view(be_, op, "running_var", running_var, cols));
+    if (n > 0) {
+        CHECK(check_view(be_, op, "x", x, n));
+        CHECK(check_view(be_, op, "y", y, n));
+    } else {
+        x = y = gamma; /* rows = 0 (training): the statistics alone are written, as the CPU */
+    }
+    if (!training)
+        return batchnorm_infer(cl_be(be_), x, y, rows, cols, gamma, beta, running_mean,
+                               running_var, eps);
+    CHECK(check_view(be_, op, "mean", mean, cols));
+    CHECK(check_view(be_, op, "invstd", invstd, cols));
+    struct kargs a = ka_begin(cl_be(be_), K_BATCHNORM_TRAIN);
+    ka_view(&a, x);
+    ka_view(&a, y);
+    ka_u32(&a, rows);
+    ka_u32(&a, cols);
+    ka_view(&a, gamma);
+    ka_view(&a, beta);
+    ka_view(&a, mean);
+    ka_view(&a, invstd);
+    ka_view(&a, running_mean);
+    ka_view(&a, running_var);
+    ka_f32(&a, momentum);
+    ka_f32(&a, eps);
+    return LAUNCH_COLUMNS(&a, rows, cols);
+}
+
+static enum clann_status op_batchnorm_backward(struct clann_backend *be_, struct clann_view x,
+                                               struct clann_view dy, size_t rows, size_t cols,
+                                               struct clann_view gamma, struct clann_view mean,
+                                               struct clann_view invstd, struct clann_view dx,
+                                               struct clann_view dgamma, struct clann_view dbeta)
+{
+    const char *op = "batchnorm_backward";
+    size_t n;
+    CHECK(check_matrix(be_, op, rows, cols, &n));
+    if (cols == 0)
+        return CLANN_OK;
+    CHECK(check_view(be_, op, "gamma", gamma, cols));
+    CHECK(check_view(be_, op, "mean", mean, cols));
+    CHECK(check_view(be_, op, "invstd", invstd, cols));
+    CHECK(check_view(be_, op, "dgamma", dgamma, cols));
+    CHECK(check_view(be_, op, "dbeta", dbeta, cols));
+    if (n > 0) {
+        CHECK(check_view(be_, op, "x", x, n));
+        CHECK(check_view(be_, op, "dy", dy, n));
+        CHECK(check_view(be_, op, "dx", dx, n));
+    } else {
+        x = dy = dx = gamma; /* rows = 0: dgamma = dbeta = 0 and no row is touched */
+    }
+    struct kargs a = ka_begin(cl_be(be_), K_BATCHNORM_BACKWARD);
+    ka_view(&a, x);
+    ka_view(&a, dy);
+    ka_u32(&a, rows);
+    ka_u32(&a, cols);
+    ka_view(&a, gamma);
+    ka_view(&a, mean);
+    ka_view(&a, invstd);
+    ka_view(&a, dx);
+    ka_view(&a, dgamma);
+    ka_view(&a, dbeta);
+    return LAUNCH_COLUMNS(&a, rows, cols);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Creation and destruction.
  */
 static void op_destroy(struct clann_backend *be_)
@@ -1086,6 +1284,12 @@ static const struct clann_backend_ops cl_ops = {
     .clip_by_value = op_clip_by_value,
     .axpy = op_axpy,
     .dropout = op_dropout,
+    .sum_abs = op_sum_abs,
+    .soft_threshold = op_soft_threshold,
+    .constrain = op_constrain,
+    .add_noise = op_add_noise,
+    .batchnorm_forward = op_batchnorm_forward,
+    .batchnorm_backward = op_batchnorm_backward,
 };
 
 /* A string property of a device or platform into out (always NUL-terminated). */

@@ -1,0 +1,183 @@
+/*
+ * regularize.cl - regularization kernels of the clann OpenCL backend: the L1 proximal step,
+ * weight constraints, Gaussian noise and batch normalization. Formulas: src/backend/backend.h;
+ * the reference is the "Regularization" section of src/backend/cpu.c, whose float expressions
+ * these kernels repeat in the same order. (sum_abs is the two-stage reduction of blas.cl.)
+ *
+ * Kernels:
+ *   soft_threshold      x = sign(x) max(|x| - t, 0), element-wise
+ *   constrain_non_neg   x = max(x, 0), element-wise (NaN stays NaN)
+ *   constrain_columns   one work-group per column: n = ||x[:, c]||, x[:, c] *= factor(n)
+ *   add_noise           x += stddev * n(offset + i), n the shared Philox normal stream
+ *   batchnorm_train     one work-group per column: mean, biased variance, invstd, running
+ *                       statistics, then y
+ *   batchnorm_infer     y from the running statistics, element-wise
+ *   batchnorm_backward  one work-group per column: dbeta, dgamma, then dx
+ *
+ * Column reductions are deterministic: work-item l of a group adds rows l, l + L, l + 2L, ...
+ * in that order and the group adds the L partial sums with the fixed tree of common.clh. The
+ * host picks the local size L (a power of two) from rows and the device alone. No atomics.
+ * The column kernels take the local scratch (L floats) as their last argument.
+ *
+ * Defines: none.
+ */
+#include "common.clh"
+#include "philox.clh"
+
+/* Constraint kinds: the values of enum clann__constraint_kind in src/backend/backend.h. */
+#define CONSTRAINT_MAX_NORM 1
+#define CONSTRAINT_MIN_MAX_NORM 2
+#define CONSTRAINT_UNIT_NORM 3
+
+/* The group's total of every work-item's `partial`, returned to all of them. The trailing
+ * barrier lets the caller reuse scratch for its next column sum. */
+static float column_total(float partial, __local float *scratch)
+{
+    scratch[get_local_id(0)] = partial;
+    local_tree_sum(scratch);
+    float total = scratch[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return total;
+}
+
+__kernel void soft_threshold(__global float *x, ulong xoff, uint n, float threshold)
+{
+    size_t i = get_global_id(0);
+    if (i >= n)
+        return;
+    float v = x[xoff + i];
+    /* v * 0 inside the band: a zero of v's sign, and NaN stays NaN */
+    x[xoff + i] = v > threshold ? v - threshold : v < -threshold ? v + threshold : v * 0.0f;
+}
+
+__kernel void constrain_non_neg(__global float *x, ulong xoff, uint n)
+{
+    size_t i = get_global_id(0);
+    if (i >= n)
+        return;
+    float v = x[xoff + i];
+    x[xoff + i] = v < 0.0f ? 0.0f : v; /* NaN stays NaN */
+}
+
+/* The factor a column of norm n is scaled by (Keras' constraints, epsilon 1e-7). */
+static float constraint_factor(int kind, float n, float min_value, float max_value, float rate)
+{
+    switch (kind) {
+    case CONSTRAINT_MAX_NORM:
+        return (n > max_value ? max_value : n) / (1e-7f + n);
+    case CONSTRAINT_MIN_MAX_NORM: {
+        float clipped = n < min_value ? min_value : n > max_value ? max_value : n;
+        return (rate * clipped + (1.0f - rate) * n) / (1e-7f + n);
+    }
+    case CONSTRAINT_UNIT_NORM:
+        return 1.0f / (1e-7f + n);
+    default:
+        return 1.0f;
+    }
+}
+
+/* Global size cols * L: group c rescales column c of the rows x cols matrix x. */
+__kernel void constrain_columns(__global float *x, ulong xoff, uint rows, uint cols, int kind,
+                                float min_value, float max_value, float rate,
+                                __local float *scratch)
+{
+    size_t step = get_local_size(0);
+    __global float *col = x + xoff + get_group_id(0);
+    float ss = 0.0f;
+    for (size_t r = get_local_id(0); r < rows; r += step) {
+        float v = col[r * cols];
+        ss += v * v;
+    }
+    float norm = sqrt(column_total(ss, scratch));
+    float factor = constraint_factor(kind, norm, min_value, max_value, rate);
+    for (size_t r = get_local_id(0); r < rows; r += step)
+        col[r * cols] = col[r * cols] * factor;
+}
+
+__kernel void add_noise(__global float *x, ulong xoff, uint n, ulong seed, uint stream,
+                        ulong offset, float stddev)
+{
+    size_t i = get_global_id(0);
+    if (i < n)
+        x[xoff + i] = x[xoff + i] + stddev * philox_normal(seed, stream, offset + i);
+}
+
+/* Global size cols * L: group c normalizes column c. y may alias x: every read of the column
+ * happens before the barriers of the second column sum, and each work-item then reads and
+ * writes only its own rows. */
+__kernel void batchnorm_train(__global const float *x, ulong xoff, __global float *y, ulong yoff,
+                              uint rows, uint cols, __global const float *gamma, ulong goff,
+                              __global const float *beta, ulong boff, __global float *mean,
+                              ulong moff, __global float *invstd, ulong isoff,
+                              __global float *rmean, ulong rmoff, __global float *rvar,
+                              ulong rvoff, float momentum, float eps, __local float *scratch)
+{
+    size_t c = get_group_id(0), lid = get_local_id(0), step = get_local_size(0);
+    __global const float *xc = x + xoff + c;
+    float s = 0.0f;
+    for (size_t r = lid; r < rows; r += step)
+        s += xc[r * cols];
+    float mu = column_total(s, scratch) / (float)rows;
+    /* two passes, as the CPU: no cancellation of E[x^2] - E[x]^2 */
+    float ss = 0.0f;
+    for (size_t r = lid; r < rows; r += step) {
+        float d = xc[r * cols] - mu;
+        ss += d * d;
+    }
+    float var = column_total(ss, scratch) / (float)rows;
+    float is = 1.0f / sqrt(var + eps);
+    if (lid == 0) {
+        mean[moff + c] = mu;
+        invstd[isoff + c] = is;
+        rmean[rmoff + c] = momentum * rmean[rmoff + c] + (1.0f - momentum) * mu;
+        rvar[rvoff + c] = momentum * rvar[rvoff + c] + (1.0f - momentum) * var;
+    }
+    float g = gamma[goff + c], b = beta[boff + c];
+    for (size_t r = lid; r < rows; r += step)
+        y[yoff + r * cols + c] = g * (xc[r * cols] - mu) * is + b;
+}
+
+__kernel void batchnorm_infer(__global const float *x, ulong xoff, __global float *y, ulong yoff,
+                              uint rows, uint cols, __global const float *gamma, ulong goff,
+                              __global const float *beta, ulong boff,
+                              __global const float *rmean, ulong rmoff,
+                              __global const float *rvar, ulong rvoff, float eps)
+{
+    size_t i = get_global_id(0);
+    if (i >= (size_t)rows * cols)
+        return;
+    size_t c = i % cols;
+    float is = 1.0f / sqrt(rvar[rvoff + c] + eps);
+    y[yoff + i] = gamma[goff + c] * (x[xoff + i] - rmean[rmoff + c]) * is + beta[boff + c];
+}
+
+/* Global size cols * L: group c differentiates column c. */
+__kernel void batchnorm_backward(__global const float *x, ulong xoff, __global const float *dy,
+                                 ulong dyoff, uint rows, uint cols, __global const float *gamma,
+                                 ulong goff, __global const float *mean, ulong moff,
+                                 __global const float *invstd, ulong isoff, __global float *dx,
+                                 ulong dxoff, __global float *dgamma, ulong dgoff,
+                                 __global float *dbeta, ulong dboff, __local float *scratch)
+{
+    size_t c = get_group_id(0), lid = get_local_id(0), step = get_local_size(0);
+    float m = mean[moff + c], is = invstd[isoff + c];
+    float sdy = 0.0f, sdyx = 0.0f;
+    for (size_t r = lid; r < rows; r += step) {
+        size_t i = r * cols + c;
+        float g = dy[dyoff + i];
+        sdy += g;
+        sdyx += g * ((x[xoff + i] - m) * is);
+    }
+    sdy = column_total(sdy, scratch);
+    sdyx = column_total(sdyx, scratch);
+    if (lid == 0) {
+        dbeta[dboff + c] = sdy;
+        dgamma[dgoff + c] = sdyx;
+    }
+    float k = gamma[goff + c] * is / (float)rows;
+    for (size_t r = lid; r < rows; r += step) {
+        size_t i = r * cols + c;
+        float xhat = (x[xoff + i] - m) * is;
+        dx[dxoff + i] = k * ((float)rows * dy[dyoff + i] - sdy - xhat * sdyx);
+    }
+}
