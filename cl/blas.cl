@@ -27,6 +27,7 @@
 #define REDUCE_PLAIN 0
 #define REDUCE_SQUARES 1
 #define REDUCE_ABS 2
+#define REDUCE_ZEROS 3
 
 __kernel void fill(__global float *x, ulong xoff, uint n, float value)
 {
@@ -84,7 +85,7 @@ __kernel void clip_by_norm(__global float *x, ulong xoff, uint n, __global const
 }
 
 /* Stage 1: partials[group] = sum over this group's work-items of their strided elements,
- * taken as they are (mode REDUCE_PLAIN), squared or absolute. The global size is a multiple of
+ * taken as they are (mode REDUCE_PLAIN), squared, absolute, or counted when zero. The global size is a multiple of
  * the local size. */
 __kernel void reduce_partial(__global const float *x, ulong xoff, uint n, int mode,
                              __global float *partials, __local float *scratch)
@@ -94,7 +95,10 @@ __kernel void reduce_partial(__global const float *x, ulong xoff, uint n, int mo
     float acc = 0.0f;
     for (size_t i = gid; i < n; i += stride) {
         float v = x[xoff + i];
-        acc += mode == REDUCE_SQUARES ? v * v : mode == REDUCE_ABS ? fabs(v) : v;
+        acc += mode == REDUCE_SQUARES ? v * v
+               : mode == REDUCE_ABS   ? fabs(v)
+               : mode == REDUCE_ZEROS ? (v == 0.0f ? 1.0f : 0.0f)
+                                      : v;
     }
     scratch[get_local_id(0)] = acc;
     local_tree_sum(scratch);

@@ -3,7 +3,8 @@
  *
  * Kernel optimizer_step: w, g, and state s1 (momentum velocity, Adagrad/RMSprop accumulator,
  * Adam m) and s2 (Adam v). Kinds: SGD, momentum (optionally Nesterov), Adagrad, Adam
- * (TensorFlow form: lr_t and eps_t come bias-corrected from the host), RMSprop.
+ * (TensorFlow form: lr_t and eps_t come bias-corrected from the host), RMSprop. With use_guard,
+ * a nonzero guard[0] (the NaN guard's flag) makes the step change nothing.
  *
  * Defines: none.
  */
@@ -18,10 +19,11 @@
 __kernel void optimizer_step(__global float *w, ulong woff, __global const float *g, ulong goff,
                              __global float *s1, ulong s1off, __global float *s2, ulong s2off,
                              uint n, int kind, float lr, float momentum, int nesterov,
-                             float beta1, float beta2, float eps, float rho)
+                             float beta1, float beta2, float eps, float rho,
+                             __global const float *guard, ulong guardoff, int use_guard)
 {
     size_t i = get_global_id(0);
-    if (i >= n)
+    if (i >= n || (use_guard && guard[guardoff] != 0.0f))
         return;
     float gv = g[goff + i];
     float wv = w[woff + i];
@@ -57,4 +59,20 @@ __kernel void optimizer_step(__global float *w, ulong woff, __global const float
         break;
     }
     w[woff + i] = wv;
+}
+
+/* The NaN guard (one work-item): flag[0] = value when sumsq[0] is not finite and flag[0] is 0. */
+__kernel void guard_check(__global const float *sumsq, ulong soff, __global float *flag,
+                          ulong foff, float value)
+{
+    if (get_global_id(0) == 0 && !isfinite(sumsq[soff]) && flag[foff] == 0.0f)
+        flag[foff] = value;
+}
+
+/* out[0] += x[0] unless flag[0] != 0 (one work-item). */
+__kernel void accumulate_unless(__global const float *x, ulong xoff, __global float *out,
+                                ulong ooff, __global const float *flag, ulong foff)
+{
+    if (get_global_id(0) == 0 && flag[foff] == 0.0f)
+        out[ooff] += x[xoff];
 }

@@ -225,6 +225,8 @@ static enum clann_status cl_fail(struct clann_context *ctx, cl_int err, const ch
     X(LOSS, loss, "loss.cl")                                                                      \
     X(COUNT_CORRECT, count_correct, "loss.cl")                                                    \
     X(OPTIMIZER_STEP, optimizer_step, "optim.cl")                                                 \
+    X(GUARD_CHECK, guard_check, "optim.cl")                                                       \
+    X(ACCUMULATE_UNLESS, accumulate_unless, "optim.cl")                                           \
     X(SOFT_THRESHOLD, soft_threshold, "regularize.cl")                                            \
     X(CONSTRAIN_NON_NEG, constrain_non_neg, "regularize.cl")                                      \
     X(CONSTRAIN_COLUMNS, constrain_columns, "regularize.cl")                                      \
@@ -865,7 +867,7 @@ static enum clann_status op_loss(struct clann_backend *be_, const struct clann__
 }
 
 /* What reduce_partial adds up: the values of REDUCE_* in cl/blas.cl. */
-enum reduce_mode { REDUCE_PLAIN = 0, REDUCE_SQUARES = 1, REDUCE_ABS = 2 };
+enum reduce_mode { REDUCE_PLAIN = 0, REDUCE_SQUARES = 1, REDUCE_ABS = 2, REDUCE_ZEROS = 3 };
 
 /* out[0] = beta * out[0] + scale * sum_i f(x[i]) (f per mode), in two stages with a work-group
  * count that depends only on n and the device's work-group size. */
@@ -993,7 +995,42 @@ static enum clann_status op_optimizer_step(struct clann_backend *be_, const stru
     ka_f32(&a, opt->beta2);
     ka_f32(&a, eps);
     ka_f32(&a, opt->rho);
+    if (opt->guard.buf)
+        CHECK(check_view(be_, "optimizer_step", "guard", opt->guard, 1));
+    ka_view(&a, opt->guard);
+    ka_i32(&a, opt->guard.buf != NULL);
     return LAUNCH_1D(&a, n);
+}
+
+static enum clann_status op_guard_check(struct clann_backend *be_, struct clann_view sumsq,
+                                        struct clann_view flag, float value)
+{
+    CHECK(check_view(be_, "guard_check", "sumsq", sumsq, 1));
+    CHECK(check_view(be_, "guard_check", "flag", flag, 1));
+    struct kargs a = ka_begin(cl_be(be_), K_GUARD_CHECK);
+    ka_view(&a, sumsq);
+    ka_view(&a, flag);
+    ka_f32(&a, value);
+    return LAUNCH_1D(&a, 1);
+}
+
+static enum clann_status op_accumulate_unless(struct clann_backend *be_, struct clann_view x,
+                                              struct clann_view out, struct clann_view flag)
+{
+    CHECK(check_view(be_, "accumulate_unless", "x", x, 1));
+    CHECK(check_view(be_, "accumulate_unless", "out", out, 1));
+    CHECK(check_view(be_, "accumulate_unless", "flag", flag, 1));
+    struct kargs a = ka_begin(cl_be(be_), K_ACCUMULATE_UNLESS);
+    ka_view(&a, x);
+    ka_view(&a, out);
+    ka_view(&a, flag);
+    return LAUNCH_1D(&a, 1);
+}
+
+static enum clann_status op_count_zero(struct clann_backend *be, struct clann_view x, size_t n,
+                                       struct clann_view out, float beta)
+{
+    return reduce(be, "count_zero", x, n, REDUCE_ZEROS, 1.0f, out, beta);
 }
 
 static enum clann_status op_clip_by_norm(struct clann_backend *be_, struct clann_view x, size_t n,
@@ -1290,6 +1327,9 @@ static const struct clann_backend_ops cl_ops = {
     .add_noise = op_add_noise,
     .batchnorm_forward = op_batchnorm_forward,
     .batchnorm_backward = op_batchnorm_backward,
+    .guard_check = op_guard_check,
+    .accumulate_unless = op_accumulate_unless,
+    .count_zero = op_count_zero,
 };
 
 /* A string property of a device or platform into out (always NUL-terminated). */
