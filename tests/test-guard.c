@@ -57,10 +57,10 @@ static float *params_after(struct clann_model *m, struct clann_matrix *x, struct
 }
 
 /* Row 21 sits in batch 3 (rows 16..23): training stops at step 3 and the weights are those
- * after step 2, bit for bit. */
-START_TEST(test_nan_stops_at_its_step)
+ * after step 2, bit for bit; on the CPU backend and on every OpenCL device. */
+static void nan_stops_at_its_step(const char *device)
 {
-    struct clann_context *ctx = cpu();
+    struct clann_context *ctx = test_context(device, CLANN_CPU_MODE_FAST);
     struct clann_matrix x, y, cx, cy;
     data(21, &x, &y);
     data(64, &cx, &cy);
@@ -87,6 +87,14 @@ START_TEST(test_nan_stops_at_its_step)
     clann_model_destroy(ref);
     clann_matrix_free(&x), clann_matrix_free(&y), clann_matrix_free(&cx), clann_matrix_free(&cy);
     clann_context_destroy(ctx);
+}
+
+START_TEST(test_nan_stops_at_its_step)
+{
+    nan_stops_at_its_step("cpu");
+    char devices[8][32];
+    for (size_t i = 0, n = test_opencl_devices(devices); i < n; i++)
+        nan_stops_at_its_step(devices[i]);
 }
 END_TEST
 
