@@ -52,6 +52,10 @@ void clann__free(void *p);
 /* Test hook: the Nth allocation from now (1-based) and every later one fail; 0 disables. */
 void clann__alloc_fail_after(long n);
 
+/* Advice to back a large block with transparent huge pages before it is first touched
+ * (src/data/matrix.c): first-touch page faults dominate filling big data sets. */
+void clann__advise_huge(void *p, size_t bytes);
+
 /* Seconds from a monotonic clock. */
 double clann__now(void);
 

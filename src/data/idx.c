@@ -10,7 +10,6 @@
  * declared size, else it grows as data arrives. Data is converted chunk by chunk, with no
  * second copy of the file in memory.
  */
-#define _DEFAULT_SOURCE /* madvise */
 #include "core/internal.h"
 
 #include <errno.h>
@@ -20,7 +19,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -43,22 +41,6 @@ static const struct idx_type idx_types[] = {
     {0x0C, 4, "i32"}, {0x0D, 4, "f32"}, {0x0E, 8, "f64"},
 };
 
-/* Asks for transparent huge pages on a large buffer: first-touch page faults are most of the
- * cost of loading a big file (Fashion-MNIST's 188 MB of floats), and 2 MiB pages cut them
- * 512-fold. Only advice; ignored where unsupported. */
-static void advise_huge(void *p, size_t bytes)
-{
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t begin = ((uintptr_t)p + huge - 1) & ~(huge - 1);
-    uintptr_t end = ((uintptr_t)p + bytes) & ~(huge - 1);
-    if (end > begin)
-        madvise((void *)begin, end - begin, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)bytes;
-#endif
-}
 
 /* Reads up to n bytes; returns the count read. *zerr is set to a zlib error code (Z_OK when
  * the stream simply ended, Z_BUF_ERROR when a gzip stream was cut short). */
@@ -161,7 +143,7 @@ static enum clann_status read_data(const char *path, gzFile gz, const struct idx
                           "%s: out of memory reading IDX data (%zu floats)", path, cap);
         goto out;
     }
-    advise_huge(dst, cap * sizeof(float));
+    clann__advise_huge(dst, cap * sizeof(float));
     while (have < count) {
         size_t n = count - have < IDX_CHUNK / type->size ? count - have : IDX_CHUNK / type->size;
         size_t got = read_full(gz, chunk, n * type->size, &zerr);
@@ -185,7 +167,7 @@ static enum clann_status read_data(const char *path, gzFile gz, const struct idx
             }
             dst = grown;
             cap = next;
-            advise_huge(dst, cap * sizeof(float));
+            clann__advise_huge(dst, cap * sizeof(float));
         }
         size_t bad = convert(chunk, n, type->code, dst + have);
         if (bad < n) {

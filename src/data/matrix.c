@@ -10,7 +10,7 @@
 
 /* Asks for transparent huge pages on a large block before it is first touched: first-touch
  * page faults dominate filling a big matrix, and 2 MiB pages cut them 512-fold. Advice only. */
-static void advise_huge(void *p, size_t bytes)
+void clann__advise_huge(void *p, size_t bytes)
 {
 #ifdef MADV_HUGEPAGE
     const uintptr_t huge = (uintptr_t)2 << 20;
@@ -40,7 +40,7 @@ CLANN_API enum clann_status clann_matrix_create(size_t rows, size_t cols, struct
             return clann__error(NULL, CLANN_ERR_NO_MEMORY,
                                 "out of memory allocating a %zu x %zu matrix (%zu bytes)", rows,
                                 cols, bytes);
-        advise_huge(data, bytes);
+        clann__advise_huge(data, bytes);
     }
     out->rows = rows;
     out->cols = cols;
