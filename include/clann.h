@@ -747,6 +747,199 @@ CLANN_API enum clann_status clann_dnn_classifier_create(struct clann_context *ct
                                                         struct clann_model **out);
 
 /* ---------------------------------------------------------------------------------------------
+ * Feature columns and embeddings, as TensorFlow's feature columns.
+ *
+ * Raw data comes as a table of named columns (numeric or text). A feature set describes how
+ * each column becomes model input: numeric columns are copied; categorical columns (bucketized
+ * numbers, values looked up in a vocabulary, integer ids, hash buckets, crossed columns) become
+ * integer ids, and a model's first layer turns each categorical column's ids into an embedding
+ * (a trained vector per id, combined over the values of a multi-valued cell) or an indicator
+ * (one-hot, or counts for multi-valued cells). Sparse inputs are never expanded on the host:
+ * clann_features_transform() writes, per row, the numeric values followed by id slots (ids as
+ * floats, -1 for an empty slot), and the device gathers the embeddings.
+ *
+ * Workflow: clann_features_create() from a list of columns, clann_features_fit() on the
+ * training table only (vocabularies, widths), clann_model_create_with_features(), add layers,
+ * compile, clann_features_transform() each table and train with clann_model_fit(). The model
+ * keeps a copy of the fitted feature set (clann_model_features()); its file stores it, the
+ * vocabularies and the embedding tables (tensors layers.0.embedding.<feature>), so a loaded
+ * model predicts from raw tables (clann_model_predict_table()).
+ *
+ * Hashing: hash buckets, crossed columns and vocabulary out-of-vocabulary (OOV) buckets use
+ * XXH64 with seed 0 (xxHash 0.8) of the value's text, modulo the bucket count. Numeric cells
+ * hash as their shortest decimal text ("42" for 42.0). Crossed columns hash the values of
+ * their columns joined with the byte 0x1F.
+ *
+ * Embedding tables live outside the collated parameters (clann_model_get_params() does not
+ * see them): each training step gathers the rows of its batch, sums their gradients in a fixed
+ * order (deterministic on every device) and updates only those rows, so a step costs the same
+ * for 10^3 or 10^6 ids. Optimizer state is kept per row and updated lazily (TensorFlow's
+ * LazyAdam: a row's moments change only in steps that see it). Gradient clipping, noise and
+ * weight penalties of clann_fit_params apply to the dense parameters only; the NaN guard skips
+ * embedding updates too. Checkpoints do not hold the embedding rows' optimizer state.
+ */
+
+/* A host table: named columns, each numeric (float) or text. Opaque. */
+struct clann_table;
+
+struct clann_table_params {
+    char delimiter;  /* default ',' */
+    bool has_header; /* default true; without one the columns are named c0, c1, ... */
+};
+
+CLANN_API struct clann_table_params clann_table_default_params(void);
+
+/* Reads a CSV file (RFC 4180 quoting, LF or CRLF line ends). A column whose every cell is a
+ * finite number is numeric; any other is text (multi-valued cells such as "a|b" are text).
+ * Errors name the file, the 1-based row and the column: ERR_IO, ERR_FORMAT (ragged row, bad
+ * quoting, NUL byte, duplicate or empty column name, no data rows), ERR_NO_MEMORY. */
+CLANN_API enum clann_status clann_table_load_csv(const char *path,
+                                                 const struct clann_table_params *params,
+                                                 struct clann_table **out);
+/* An empty table of `rows` rows, for columns added in memory. */
+CLANN_API enum clann_status clann_table_create(size_t rows, struct clann_table **out);
+/* Adds a column (values copied; rows of them). ERR_INVALID_ARG for a duplicate or empty name,
+ * ERR_NONFINITE for a non-finite number. NULL strings are empty cells. */
+CLANN_API enum clann_status clann_table_add_numeric(struct clann_table *t, const char *name,
+                                                    const float *values);
+CLANN_API enum clann_status clann_table_add_strings(struct clann_table *t, const char *name,
+                                                    const char *const *values);
+CLANN_API void clann_table_destroy(struct clann_table *t);
+CLANN_API size_t clann_table_rows(const struct clann_table *t);
+CLANN_API size_t clann_table_cols(const struct clann_table *t);
+/* The name of column `col` (owned by t), NULL when out of range. */
+CLANN_API const char *clann_table_column_name(const struct clann_table *t, size_t col);
+CLANN_API bool clann_table_column_is_numeric(const struct clann_table *t, size_t col);
+/* A numeric column as a rows x 1 matrix (labels). ERR_INVALID_ARG for an unknown name (the
+ * message lists the columns), ERR_FORMAT for a text column. */
+CLANN_API enum clann_status clann_table_numeric(const struct clann_table *t, const char *column,
+                                                struct clann_matrix *out);
+/* A new table of the rows rows[0..n) of t (copies; a row may repeat), e.g. for splits. */
+CLANN_API enum clann_status clann_table_select(const struct clann_table *t, const size_t *rows,
+                                               size_t n, struct clann_table **out);
+
+enum clann_feature_kind {
+    CLANN_FEATURE_NUMERIC = 0,    /* a numeric column, copied */
+    CLANN_FEATURE_BUCKETIZED = 1, /* a numeric column cut at boundaries: id = number of
+                                     boundaries <= x, so n_boundaries + 1 ids */
+    CLANN_FEATURE_VOCABULARY = 2, /* values looked up in a vocabulary (list, file or fitted);
+                                     unknown values go to OOV buckets after it */
+    CLANN_FEATURE_IDENTITY = 3,   /* integer ids in [0, num_buckets); others are an error */
+    CLANN_FEATURE_HASH = 4,       /* XXH64(value) mod num_buckets */
+    CLANN_FEATURE_CROSSED = 5     /* XXH64(values of `columns` joined by 0x1F) mod num_buckets */
+};
+
+enum clann_feature_output {
+    CLANN_FEATURE_EMBEDDING = 0, /* a trained vector of `dimension` floats per id */
+    CLANN_FEATURE_INDICATOR = 1  /* one-hot over the ids (multi-valued: combined as below) */
+};
+
+/* How the values of a multi-valued cell combine: with c valid values v_1..v_c, sum = sum_i
+ * e(v_i), mean = sum / c, sqrtn = sum / sqrt(c); a cell without values gives zeros. */
+enum clann_combiner {
+    CLANN_COMBINER_MEAN = 0,
+    CLANN_COMBINER_SUM = 1,
+    CLANN_COMBINER_SQRTN = 2
+};
+
+/* One feature column. Pointers are read by clann_features_create() (and the vocabulary file
+ * by clann_features_fit()) and not kept. */
+struct clann_feature_column {
+    enum clann_feature_kind kind;
+    /* The feature's name: letters, digits, '_', '-', '.', at most 40 characters; NULL: the
+     * column's name (crossed: the columns' names joined by '_x_'). */
+    const char *name;
+    const char *column;            /* the table column (every kind but crossed) */
+    const char *const *columns;    /* crossed: the table columns, at least 2 */
+    size_t n_columns;
+    const float *boundaries;       /* bucketized: strictly increasing */
+    size_t n_boundaries;
+    const char *const *vocabulary; /* vocabulary: a fixed list of distinct values, or */
+    size_t vocabulary_size;
+    const char *vocabulary_file;   /* a file of one value per line; neither: fitted */
+    size_t max_vocabulary;         /* fitted: the most frequent values (ties: byte order); 0: all */
+    size_t min_count;              /* fitted: values seen fewer times are OOV; default 1 */
+    size_t oov_buckets;            /* vocabulary: default 1; 0: unknown values are ignored */
+    size_t num_buckets;            /* identity, hash, crossed */
+    char separator;                /* multi-valued cells (e.g. '|'); 0: one value per cell */
+    size_t max_values;             /* multi-valued: id slots per row; 0: the training maximum.
+                                      Values beyond it are ignored. */
+    enum clann_combiner combiner;  /* default mean */
+    enum clann_feature_output output; /* default embedding */
+    size_t dimension;              /* embedding: 0 is round(n_ids^0.25), at least 1 */
+    bool trainable;                /* default true; false keeps the table frozen */
+    struct clann_init init;        /* default: N(0, 1/dimension), TensorFlow's scale */
+};
+
+/* Defaults for a column of `kind` reading table column `column`. */
+CLANN_API struct clann_feature_column clann_feature_column_default(enum clann_feature_kind kind,
+                                                                   const char *column);
+
+/* A feature set. Opaque. */
+struct clann_features;
+
+/* Copies and validates the columns (names, kinds, boundaries, bucket counts). ERR_INVALID_ARG
+ * names the offending column. */
+CLANN_API enum clann_status clann_features_create(const struct clann_feature_column *columns,
+                                                  size_t n, struct clann_features **out);
+CLANN_API void clann_features_destroy(struct clann_features *fs);
+/* Fits on the training table only: vocabularies (fitted ones, and files, read now), widths of
+ * multi-valued columns, embedding dimensions. Refitting replaces the previous fit. Statuses:
+ * ERR_INVALID_ARG (a column name the table lacks: the message lists the table's columns; a text
+ * column where numbers are needed), ERR_IO and ERR_FORMAT for vocabulary files (file and line:
+ * empty value, duplicate value, NUL byte), ERR_TOO_LARGE (more than 2^24 ids). */
+CLANN_API enum clann_status clann_features_fit(struct clann_features *fs,
+                                               const struct clann_table *train);
+/* Model input of every row of t: rows x clann_features_input_count() floats (the numeric
+ * features, then each categorical feature's id slots, -1 when empty). ERR_STATE before fit;
+ * ERR_INVALID_ARG and ERR_FORMAT (an identity value that is not an id in range) name the
+ * feature, column and row. */
+CLANN_API enum clann_status clann_features_transform(const struct clann_features *fs,
+                                                     const struct clann_table *t,
+                                                     struct clann_matrix *out);
+/* Columns of clann_features_transform()'s output (0 before fit). */
+CLANN_API size_t clann_features_input_count(const struct clann_features *fs);
+/* Ids of a categorical feature (vocabulary and OOV buckets, or buckets); 0 when unknown. */
+CLANN_API size_t clann_features_id_count(const struct clann_features *fs, const char *feature);
+/* The vocabulary value of an id of a vocabulary feature (owned by fs), NULL for an OOV bucket,
+ * another kind, or an unknown feature. */
+CLANN_API const char *clann_features_value(const struct clann_features *fs, const char *feature,
+                                           size_t id);
+/* The documented hash bucket of a value: XXH64(value, strlen(value), seed 0) mod n (n >= 1). */
+CLANN_API uint64_t clann_hash_bucket(const char *value, uint64_t n);
+
+/* Creates a model whose first layer is the feature layer of a fitted feature set (copied): its
+ * input is clann_features_transform()'s output and its output the numeric features followed by
+ * each categorical feature's embedding or indicator. Add layers and compile as usual. The
+ * input scaler (clann_model_scale_inputs()) applies to the numeric features only. Compile
+ * returns ERR_UNSUPPORTED on a backend without the embedding ops. */
+CLANN_API enum clann_status clann_model_create_with_features(struct clann_context *ctx,
+                                                             const struct clann_features *fs,
+                                                             struct clann_model **out);
+/* The model's feature set (owned by the model), NULL for a model without one. */
+CLANN_API const struct clann_features *clann_model_features(const struct clann_model *model);
+/* clann_model_predict() of the model's transform of raw table rows. */
+CLANN_API enum clann_status clann_model_predict_table(struct clann_model *model,
+                                                      const struct clann_table *t,
+                                                      struct clann_matrix *out);
+/* Copies a feature's embedding table to a new n_ids x dimension matrix, or replaces it from
+ * one of that shape (compiled models). ERR_INVALID_ARG for a feature without a table. */
+CLANN_API enum clann_status clann_model_embedding_get(struct clann_model *model,
+                                                      const char *feature,
+                                                      struct clann_matrix *out);
+CLANN_API enum clann_status clann_model_embedding_set(struct clann_model *model,
+                                                      const char *feature,
+                                                      const struct clann_matrix *src);
+/* Transfer learning: initializes a feature's table from tensor `tensor` (e.g.
+ * "layers.0.embedding.movie") of a model file (any safetensors file with that F32 tensor) of
+ * the same shape; ids mean what they meant there, so use the same vocabulary. Statuses as
+ * clann_model_load(), and ERR_SHAPE for a shape mismatch, ERR_INVALID_ARG for a missing
+ * tensor. */
+CLANN_API enum clann_status clann_model_embedding_load(struct clann_model *model,
+                                                       const char *feature, const char *path,
+                                                       const char *tensor);
+
+/* ---------------------------------------------------------------------------------------------
  * Metrics on predictions (host arrays).
  */
 /*

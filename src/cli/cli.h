@@ -53,10 +53,45 @@ struct cli_data {
 int cli_data_load(const char *src, const char *label, struct cli_data *out);
 void cli_data_free(struct cli_data *d);
 
+/* `clann train`'s options, shared with `clann tune` (which varies some of them per run). */
+struct cli_train_args {
+    const char *data, *label, *test, *task, *hidden, *activation, *dropout, *optimizer, *lr;
+    const char *batch, *epochs, *seed, *device, *out;
+    const char *l1, *l2, *max_norm, *clip_norm, *clip_value, *early_stop, *monitor;
+    const char *logdir, *monitor_every, *spec, *resume, *checkpoint;
+    bool json, quiet, batchnorm;
+};
+
+#define CLI_TRAIN_MAX_OPTIONS 40
+
+/* Writes train's options, bound to *a, into out (room for CLI_TRAIN_MAX_OPTIONS); returns
+ * their count. */
+size_t cli_train_options(struct cli_train_args *a, struct cli_option *out);
+
+enum cli_task { CLI_TASK_AUTO, CLI_TASK_REGRESSION, CLI_TASK_BINARY, CLI_TASK_MULTICLASS,
+                CLI_TASK_MULTILABEL };
+
+/* The task of --task, or the one the labels imply (announced on stderr), and the class count. */
+int cli_train_task(const struct cli_train_args *a, const struct clann_matrix *y,
+                   const struct clann_matrix *test_y, enum cli_task *task, size_t *n_classes);
+/* A new compiled model from the model options (an estimator for the task, or --spec) with
+ * inputs columns; checks that they agree with the data. */
+int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, size_t inputs,
+                    enum cli_task task, const struct clann_matrix *y, size_t n_classes,
+                    struct clann_model **out);
+/* Checks every model and training option's value (usage errors) without building anything. */
+int cli_train_check(const struct cli_train_args *a);
+/* Fit parameters from the training options (no callbacks). */
+int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params *fp);
+
 int cli_devices(int argc, char **argv);
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_predict(int argc, char **argv);
+int cli_info(int argc, char **argv);
+int cli_tune(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+int cli_report(int argc, char **argv);
 
 /* Seconds from a monotonic clock. */
 double cli_now(void);

@@ -16,6 +16,10 @@ static void usage(FILE *f)
             "  train     train a model (no options: the default Fashion-MNIST classifier)\n"
             "  eval      evaluate a saved model on labelled data\n"
             "  predict   write a saved model's predictions as CSV\n"
+            "  info      show a model file or checkpoint: spec, parameters, sparsity\n"
+            "  tune      grid search over training options, scored on a dev split\n"
+            "  bench     measure training speed on the Fashion-MNIST MLP\n"
+            "  report    write an HTML report of a run folder (clann report RUN_DIR)\n"
             "\n"
             "Run 'clann COMMAND --help' for a command's options.\n");
 }
@@ -40,11 +44,13 @@ int main(int argc, char **argv)
         int (*run)(int, char **);
     } commands[] = {
         {"devices", cli_devices}, {"train", cli_train}, {"eval", cli_eval},
-        {"predict", cli_predict},
+        {"predict", cli_predict}, {"info", cli_info}, {"tune", cli_tune},
+        {"bench", cli_bench}, {"report", cli_report},
     };
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].run(argc - 2, argv + 2);
     }
-    return cli_usage("unknown command '%s' (commands: devices, train, eval, predict)", cmd);
+    return cli_usage("unknown command '%s' (commands: devices, train, eval, predict, info, "
+                     "tune, bench, report)", cmd);
 }

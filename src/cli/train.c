@@ -1,30 +1,21 @@
 /*
- * train.c - `clann train`: load data, build the model for the task, train with progress on
- * stderr, report test metrics and write the model file.
+ * train.c - `clann train`: load data, build the model for the task (or from --spec, or resume a
+ * checkpoint), train with progress on stderr, report test metrics and write the model file.
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum task { TASK_AUTO, TASK_REGRESSION, TASK_BINARY, TASK_MULTICLASS, TASK_MULTILABEL };
-
 static const char *const task_names[] = {"auto", "regression", "binary", "multiclass",
                                          "multilabel"};
 
-struct train_args {
-    const char *data, *label, *test, *task, *hidden, *activation, *dropout, *optimizer, *lr;
-    const char *batch, *epochs, *seed, *device, *out;
-    const char *l1, *l2, *max_norm, *clip_norm, *clip_value, *early_stop, *monitor;
-    const char *logdir, *monitor_every;
-    bool json, quiet, batchnorm;
-};
-
 /* Infers the task from the labels: integer labels 0..K-1 (K <= 1000) are classes, anything else
  * is a regression target; several 0/1 columns are multi-label. */
-static enum task detect_task(const struct clann_matrix *y, size_t *n_classes)
+static enum cli_task detect_task(const struct clann_matrix *y, size_t *n_classes)
 {
     bool integral = true, binary = true;
     float max = 0.0f;
@@ -36,32 +27,63 @@ static enum task detect_task(const struct clann_matrix *y, size_t *n_classes)
     }
     *n_classes = integral ? (size_t)max + 1 : 0;
     if (y->cols > 1)
-        return binary ? TASK_MULTILABEL : TASK_REGRESSION;
+        return binary ? CLI_TASK_MULTILABEL : CLI_TASK_REGRESSION;
     if (!integral || max < 1.0f)
-        return TASK_REGRESSION;
-    return max == 1.0f ? TASK_BINARY : TASK_MULTICLASS;
+        return CLI_TASK_REGRESSION;
+    return max == 1.0f ? CLI_TASK_BINARY : CLI_TASK_MULTICLASS;
 }
 
-static int parse_task(const char *text, enum task *out)
+static int parse_task(const char *text, enum cli_task *out)
 {
-    for (size_t i = 0; i < sizeof task_names / sizeof *task_names; i++) {
+    for (size_t i = 1; i < sizeof task_names / sizeof *task_names; i++) {
         if (strcmp(text, task_names[i]) == 0) {
-            *out = (enum task)i;
+            *out = (enum cli_task)i;
             return CLI_OK;
         }
     }
     return cli_usage("--task: '%s' is not regression, binary, multiclass or multilabel", text);
 }
 
+int cli_train_task(const struct cli_train_args *a, const struct clann_matrix *y,
+                   const struct clann_matrix *test_y, enum cli_task *task, size_t *n_classes)
+{
+    *task = CLI_TASK_AUTO;
+    if (a->task && parse_task(a->task, task) != CLI_OK)
+        return CLI_USAGE;
+    enum cli_task detected = detect_task(y, n_classes);
+    if (*task == CLI_TASK_AUTO) {
+        *task = detected;
+        fprintf(stderr, "task: %s (from the labels; --task overrides)\n", task_names[*task]);
+    }
+    if (test_y && *task == CLI_TASK_MULTICLASS) {
+        size_t test_classes;
+        detect_task(test_y, &test_classes);
+        *n_classes = test_classes > *n_classes ? test_classes : *n_classes;
+    }
+    return CLI_OK;
+}
+
+/* The task a loaded model was built for, from its loss and width (for the report). */
+static enum cli_task task_of_model(const struct clann_model *m)
+{
+    switch (clann_model_loss(m)) {
+    case CLANN_LOSS_SIGMOID_CROSS_ENTROPY:
+        return clann_model_output_count(m) == 1 ? CLI_TASK_BINARY : CLI_TASK_MULTILABEL;
+    case CLANN_LOSS_SOFTMAX_CROSS_ENTROPY:
+    case CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY: return CLI_TASK_MULTICLASS;
+    default: return CLI_TASK_REGRESSION;
+    }
+}
+
 /* Model outputs and loss for a task. */
-static int task_head(enum task task, const struct clann_matrix *y, size_t n_classes,
+static int task_head(enum cli_task task, const struct clann_matrix *y, size_t n_classes,
                      size_t *n_out, enum clann_loss *loss)
 {
     switch (task) {
-    case TASK_REGRESSION: *n_out = y->cols; *loss = CLANN_LOSS_MSE; break;
-    case TASK_BINARY: *n_out = 1; *loss = CLANN_LOSS_SIGMOID_CROSS_ENTROPY; break;
-    case TASK_MULTILABEL: *n_out = y->cols; *loss = CLANN_LOSS_SIGMOID_CROSS_ENTROPY; break;
-    case TASK_MULTICLASS:
+    case CLI_TASK_REGRESSION: *n_out = y->cols; *loss = CLANN_LOSS_MSE; break;
+    case CLI_TASK_BINARY: *n_out = 1; *loss = CLANN_LOSS_SIGMOID_CROSS_ENTROPY; break;
+    case CLI_TASK_MULTILABEL: *n_out = y->cols; *loss = CLANN_LOSS_SIGMOID_CROSS_ENTROPY; break;
+    case CLI_TASK_MULTICLASS:
         if (y->cols != 1 || n_classes < 2)
             return cli_usage("--task multiclass needs one label column of class indices 0..K-1");
         *n_out = n_classes;
@@ -73,7 +95,7 @@ static int task_head(enum task task, const struct clann_matrix *y, size_t n_clas
 }
 
 /* Fills estimator parameters from the options; defaults are Adam(0.001), ReLU, 256,128. */
-static int estimator_params(const struct train_args *a, struct clann_estimator_params *p,
+static int estimator_params(const struct cli_train_args *a, struct clann_estimator_params *p,
                             size_t **hidden)
 {
     *p = clann_estimator_default_params();
@@ -98,6 +120,8 @@ static int estimator_params(const struct train_args *a, struct clann_estimator_p
         return CLI_USAGE;
     if (a->max_norm && !cli_float("max-norm", a->max_norm, &p->max_norm))
         return CLI_USAGE;
+    if (a->batch && (!cli_size("batch", a->batch, &p->max_batch) || p->max_batch == 0))
+        return cli_usage("--batch: must be a positive integer");
     p->batchnorm = a->batchnorm;
     unsigned long long seed;
     if (a->seed) {
@@ -114,17 +138,149 @@ static int estimator_params(const struct train_args *a, struct clann_estimator_p
     return CLI_OK;
 }
 
-static bool print_epoch(const struct clann_epoch_log *log, void *user)
+/* Reads a whole text file (a --spec) into a NUL-terminated string; free() it. */
+static int read_text(const char *path, char **out)
 {
-    const size_t *epochs = user;
-    fprintf(stderr, "epoch %3zu/%zu  loss %.4f", log->epoch, *epochs, log->loss);
-    if (!isnan(log->accuracy))
-        fprintf(stderr, "  accuracy %.4f", log->accuracy);
-    if (!isnan(log->val_loss))
-        fprintf(stderr, "  val_loss %.4f", log->val_loss);
-    if (!isnan(log->val_accuracy))
-        fprintf(stderr, "  val_accuracy %.4f", log->val_accuracy);
-    fprintf(stderr, "  %.1fs\n", log->seconds);
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "clann: %s: cannot open: %s\n", path, strerror(errno));
+        return CLI_FAILED;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1 || cap > ((size_t)64 << 20))
+            break;
+        char *grown = realloc(buf, 2 * cap);
+        if (!grown)
+            free(buf);
+        buf = grown;
+        cap *= 2;
+    }
+    bool failed = ferror(f) || !buf || n >= ((size_t)64 << 20);
+    fclose(f);
+    if (failed) {
+        free(buf);
+        fprintf(stderr, "clann: %s: cannot read the spec (a read error, or over 64 MiB)\n", path);
+        return CLI_FAILED;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    return CLI_OK;
+}
+
+static int model_from_spec(const char *path, struct clann_context *ctx, struct clann_model **m)
+{
+    char *text;
+    int rc = read_text(path, &text);
+    if (rc != CLI_OK)
+        return rc;
+    enum clann_status st = clann_model_from_spec_json(ctx, text, m);
+    free(text);
+    return st == CLANN_OK ? CLI_OK : cli_fail(path, st);
+}
+
+int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, size_t inputs,
+                    enum cli_task task, const struct clann_matrix *y, size_t n_classes,
+                    struct clann_model **out)
+{
+    *out = NULL;
+    int rc;
+    if (a->spec) {
+        rc = model_from_spec(a->spec, ctx, out);
+    } else {
+        struct clann_estimator_params ep;
+        size_t *hidden = NULL, n_out = 0;
+        enum clann_loss loss = CLANN_LOSS_MSE;
+        rc = estimator_params(a, &ep, &hidden);
+        if (rc == CLI_OK)
+            rc = task_head(task, y, n_classes, &n_out, &loss);
+        if (rc == CLI_OK) {
+            enum clann_status st = clann_dnn_create(ctx, inputs, n_out, loss, &ep, out);
+            rc = st == CLANN_OK ? CLI_OK : cli_fail("model", st);
+        }
+        free(hidden);
+    }
+    if (rc == CLI_OK && clann_model_input_count(*out) != inputs)
+        rc = cli_usage("%s takes %zu inputs but the data has %zu feature columns (is --label "
+                       "right?)", a->spec ? a->spec : "the model", clann_model_input_count(*out),
+                       inputs);
+    if (rc != CLI_OK) {
+        clann_model_destroy(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params *fp)
+{
+    *fp = clann_fit_default_params();
+    fp->epochs = 15; /* the default Fashion-MNIST classifier passes 0.88 test accuracy by then */
+    if (a->epochs && !cli_size("epochs", a->epochs, &fp->epochs))
+        return CLI_USAGE;
+    if (a->batch && (!cli_size("batch", a->batch, &fp->batch_size) || fp->batch_size == 0))
+        return cli_usage("--batch: must be a positive integer");
+    if (a->clip_norm && !cli_float("clip-norm", a->clip_norm, &fp->clip_norm))
+        return CLI_USAGE;
+    if (a->clip_value && !cli_float("clip-value", a->clip_value, &fp->clip_value))
+        return CLI_USAGE;
+    if (a->early_stop) {
+        if (!cli_size("early-stop", a->early_stop, &fp->early_stopping.patience))
+            return CLI_USAGE;
+        fp->early_stopping.enabled = fp->early_stopping.patience > 0;
+    }
+    fp->early_stopping.monitor = a->monitor;
+    fp->logdir = a->logdir;
+    fp->monitor_every = a->logdir ? 50 : 0;
+    if (a->monitor_every && !cli_size("monitor-every", a->monitor_every, &fp->monitor_every))
+        return CLI_USAGE;
+    return CLI_OK;
+}
+
+int cli_train_check(const struct cli_train_args *a)
+{
+    struct clann_fit_params fp;
+    int rc = cli_train_fit_params(a, &fp);
+    if (rc == CLI_OK && !a->spec && !a->resume) {
+        struct clann_estimator_params ep;
+        size_t *hidden = NULL;
+        rc = estimator_params(a, &ep, &hidden);
+        free(hidden);
+    }
+    return rc;
+}
+
+/* What the epoch callback needs: progress numbering continues a resumed run's epochs, and
+ * --checkpoint saves after every epoch. */
+struct progress {
+    size_t first_epoch; /* epochs finished before this run (a resumed checkpoint's) */
+    size_t epochs;      /* the total, as --epochs */
+    bool quiet;
+    const char *checkpoint;
+    struct clann_model *model;
+    enum clann_status save_status;
+};
+
+static bool on_epoch(const struct clann_epoch_log *log, void *user)
+{
+    struct progress *p = user;
+    size_t epoch = p->first_epoch + log->epoch;
+    if (!p->quiet) {
+        fprintf(stderr, "epoch %3zu/%zu  loss %.4f", epoch, p->epochs, log->loss);
+        if (!isnan(log->accuracy))
+            fprintf(stderr, "  accuracy %.4f", log->accuracy);
+        if (!isnan(log->val_loss))
+            fprintf(stderr, "  val_loss %.4f", log->val_loss);
+        if (!isnan(log->val_accuracy))
+            fprintf(stderr, "  val_accuracy %.4f", log->val_accuracy);
+        fprintf(stderr, "  %.1fs\n", log->seconds);
+    }
+    if (p->checkpoint) {
+        p->save_status = clann_model_save_checkpoint(p->model, p->checkpoint, epoch);
+        return p->save_status == CLANN_OK; /* a failed save stops training */
+    }
     return true;
 }
 
@@ -136,30 +292,51 @@ static void print_json_number(const char *key, double v, bool comma)
         printf("\"%s\": %.6g%s", key, v, comma ? ", " : "");
 }
 
+/* Prints a string as a JSON string literal. */
+static void print_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
 struct train_result {
     struct clann_epoch_log last;
     struct clann_metrics test;
+    size_t epochs; /* the last finished epoch, counting a resumed checkpoint's */
     double seconds;
     size_t samples;
 };
 
-static void report(const struct train_args *a, enum task task, struct clann_context *ctx,
-                   const struct train_result *r, bool has_test, const char *out)
+static void report(const struct cli_train_args *a, enum cli_task task,
+                   struct clann_context *ctx, const struct train_result *r, bool has_test,
+                   const char *out)
 {
     double rate = r->seconds > 0 ? (double)r->samples / r->seconds : 0;
     if (a->json) {
-        printf("{\"task\": \"%s\", \"device\": \"%s\", \"epochs\": %zu, ", task_names[task],
-               clann_context_device(ctx)->name, r->last.epoch);
+        printf("{\"task\": \"%s\", \"device\": ", task_names[task]);
+        print_json_string(clann_context_device(ctx)->name);
+        printf(", \"epochs\": %zu, ", r->epochs);
         print_json_number("train_loss", r->last.loss, true);
         print_json_number("train_accuracy", r->last.accuracy, true);
         print_json_number("test_loss", has_test ? r->test.loss : NAN, true);
         print_json_number("test_accuracy", has_test ? r->test.accuracy : NAN, true);
         print_json_number("samples_per_second", rate, true);
-        printf("\"model\": \"%s\"}\n", out);
+        printf("\"model\": ");
+        print_json_string(out);
+        printf("}\n");
         return;
     }
-    printf("trained %zu epochs in %.1fs (%.0f samples/s) on %s\n", r->last.epoch, r->seconds,
-           rate, clann_context_device(ctx)->name);
+    printf("trained to epoch %zu in %.1fs (%.0f samples/s) on %s\n", r->epochs, r->seconds, rate,
+           clann_context_device(ctx)->name);
     if (has_test) {
         printf("test loss %.4f", r->test.loss);
         if (!isnan(r->test.accuracy))
@@ -169,126 +346,169 @@ static void report(const struct train_args *a, enum task task, struct clann_cont
     printf("model written to %s\n", out);
 }
 
-static int train_and_report(const struct train_args *a, struct cli_data *d, enum task task,
-                            struct clann_model *m, struct clann_context *ctx)
+/* Trains m from epoch first_epoch to --epochs, then evaluates, saves and reports. */
+static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
+                            enum cli_task task, struct clann_model *m, size_t first_epoch,
+                            struct clann_context *ctx)
 {
-    struct clann_fit_params fp = clann_fit_default_params();
-    fp.epochs = 15; /* the default Fashion-MNIST classifier passes 0.88 test accuracy by then */
-    if (a->epochs && !cli_size("epochs", a->epochs, &fp.epochs))
-        return CLI_USAGE;
-    if (a->batch && (!cli_size("batch", a->batch, &fp.batch_size) || fp.batch_size == 0))
-        return cli_usage("--batch: must be a positive integer");
-    if (a->clip_norm && !cli_float("clip-norm", a->clip_norm, &fp.clip_norm))
-        return CLI_USAGE;
-    if (a->clip_value && !cli_float("clip-value", a->clip_value, &fp.clip_value))
-        return CLI_USAGE;
-    if (a->early_stop) {
-        if (!cli_size("early-stop", a->early_stop, &fp.early_stopping.patience))
-            return CLI_USAGE;
-        fp.early_stopping.enabled = fp.early_stopping.patience > 0;
-    }
-    fp.early_stopping.monitor = a->monitor;
-    fp.logdir = a->logdir;
-    fp.monitor_every = a->logdir ? 50 : 0;
-    if (a->monitor_every && !cli_size("monitor-every", a->monitor_every, &fp.monitor_every))
-        return CLI_USAGE;
-    if (!a->quiet) {
-        fp.on_epoch = print_epoch;
-        fp.user = &fp.epochs;
-    }
+    struct clann_fit_params fp;
+    int rc = cli_train_fit_params(a, &fp);
+    if (rc != CLI_OK)
+        return rc;
+    struct progress prog = {first_epoch, fp.epochs, a->quiet, a->checkpoint, m, CLANN_OK};
+    fp.on_epoch = on_epoch;
+    fp.user = &prog;
     struct train_result r;
     memset(&r, 0, sizeof r);
-    double t0 = cli_now();
-    enum clann_status st = clann_model_fit(m, &d->x, &d->y, d->has_test ? &d->test_x : NULL,
-                                           d->has_test ? &d->test_y : NULL, &fp, &r.last);
-    r.seconds = cli_now() - t0;
-    r.samples = r.last.epoch * d->x.rows;
+    r.last.loss = r.last.accuracy = NAN;
+    r.epochs = first_epoch;
+    enum clann_status st = CLANN_OK;
+    if (fp.epochs <= first_epoch) {
+        fprintf(stderr, "nothing to train: the checkpoint is at epoch %zu of --epochs %zu\n",
+                first_epoch, fp.epochs);
+    } else {
+        fp.epochs -= first_epoch; /* --epochs counts the resumed run's epochs too */
+        double t0 = cli_now();
+        st = clann_model_fit(m, &d->x, &d->y, d->has_test ? &d->test_x : NULL,
+                             d->has_test ? &d->test_y : NULL, &fp, &r.last);
+        r.seconds = cli_now() - t0;
+        r.epochs = first_epoch + r.last.epoch;
+        r.samples = r.last.epoch * d->x.rows;
+    }
+    if (prog.save_status != CLANN_OK)
+        return cli_fail(a->checkpoint, prog.save_status);
     if (st != CLANN_OK)
         return cli_fail("train", st);
     if (d->has_test && (st = clann_model_evaluate(m, &d->test_x, &d->test_y, &r.test)))
         return cli_fail("evaluate", st);
     const char *out = a->out ? a->out : "clann-model.safetensors";
     if ((st = clann_model_save(m, out)) != CLANN_OK)
-        return cli_fail("save", st);
+        return cli_fail(out, st);
     report(a, task, ctx, &r, d->has_test, out);
     return CLI_OK;
 }
 
-static int build_and_train(const struct train_args *a, struct cli_data *d, enum task task,
-                           size_t n_classes, struct clann_context *ctx)
+/* --resume: the checkpoint's model, which must take the data's width. */
+static int resume_model(const struct cli_train_args *a, struct clann_context *ctx,
+                        size_t inputs, struct clann_model **m, size_t *epoch)
 {
-    struct clann_estimator_params ep;
-    size_t *hidden = NULL, n_out = 0;
-    enum clann_loss loss = CLANN_LOSS_MSE;
-    int rc = estimator_params(a, &ep, &hidden);
-    if (rc == CLI_OK)
-        rc = task_head(task, &d->y, n_classes, &n_out, &loss);
-    if (rc == CLI_OK && a->batch) {
-        if (!cli_size("batch", a->batch, &ep.max_batch) || ep.max_batch == 0)
-            rc = cli_usage("--batch: must be a positive integer");
-    }
+    enum clann_status st = clann_model_load_checkpoint(ctx, a->resume, m, epoch);
+    if (st != CLANN_OK)
+        return cli_fail(a->resume, st);
+    if (clann_model_input_count(*m) != inputs)
+        return cli_usage("%s takes %zu inputs but the data has %zu feature columns (is --label "
+                         "right?)", a->resume, clann_model_input_count(*m), inputs);
+    fprintf(stderr, "resuming %s after epoch %zu\n", a->resume, *epoch);
+    return CLI_OK;
+}
+
+static int build_and_train(const struct cli_train_args *a, struct cli_data *d,
+                           struct clann_context *ctx)
+{
+    enum cli_task task = CLI_TASK_AUTO;
+    size_t n_classes = 0, epoch = 0;
     struct clann_model *m = NULL;
-    if (rc == CLI_OK) {
-        enum clann_status st = clann_dnn_create(ctx, d->x.cols, n_out, loss, &ep, &m);
-        rc = st == CLANN_OK ? train_and_report(a, d, task, m, ctx) : cli_fail("model", st);
+    int rc;
+    if (a->resume) {
+        rc = resume_model(a, ctx, d->x.cols, &m, &epoch);
+    } else {
+        rc = a->spec ? CLI_OK
+                     : cli_train_task(a, &d->y, d->has_test ? &d->test_y : NULL, &task,
+                                      &n_classes);
+        if (rc == CLI_OK)
+            rc = cli_train_model(a, ctx, d->x.cols, task, &d->y, n_classes, &m);
     }
+    if (rc == CLI_OK)
+        rc = train_and_report(a, d, task_of_model(m), m, epoch, ctx);
     clann_model_destroy(m);
-    free(hidden);
     return rc;
+}
+
+/* The options that describe a model: --spec and --resume bring their own. */
+static int check_conflicts(const struct cli_train_args *a)
+{
+    if (a->spec && a->resume)
+        return cli_usage("train: --spec and --resume cannot be combined (a checkpoint holds its "
+                         "model)");
+    if (!a->spec && !a->resume)
+        return CLI_OK;
+    const char *given[] = {a->task, a->hidden, a->activation, a->dropout, a->optimizer, a->lr,
+                           a->l1, a->l2, a->max_norm, a->seed, a->batchnorm ? "" : NULL};
+    const char *names[] = {"task", "hidden", "activation", "dropout", "optimizer", "lr",
+                           "l1", "l2", "max-norm", "seed", "batchnorm"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        if (given[i])
+            return cli_usage("train: --%s cannot be combined with %s (the model comes from the "
+                             "file)", names[i], a->spec ? "--spec" : "--resume");
+    }
+    return CLI_OK;
+}
+
+size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
+{
+    const struct cli_option options[] = {
+        {"data", true, &a->data, NULL, "training data: CSV, X.npy,y.npy, IDX pair or "
+                                       "fashion-mnist (default)"},
+        {"label", true, &a->label, NULL, "label column of a CSV: name or 0-based index "
+                                         "(default: last)"},
+        {"test", true, &a->test, NULL, "test data, same forms as --data"},
+        {"task", true, &a->task, NULL, "regression|binary|multiclass|multilabel (default: from "
+                                       "the labels)"},
+        {"spec", true, &a->spec, NULL, "build the model from this JSON spec (as 'clann info "
+                                       "FILE --spec' prints) instead of the model options"},
+        {"resume", true, &a->resume, NULL, "continue training from this checkpoint up to "
+                                           "--epochs in total"},
+        {"checkpoint", true, &a->checkpoint, NULL, "write a checkpoint here after every epoch"},
+        {"hidden", true, &a->hidden, NULL, "hidden layer sizes, e.g. 256,128 ('none': linear)"},
+        {"activation", true, &a->activation, NULL, "hidden activation (default relu)"},
+        {"dropout", true, &a->dropout, NULL, "drop rate after each hidden layer (default 0)"},
+        {"batchnorm", false, NULL, &a->batchnorm, "batch normalization before each hidden "
+                                                  "activation"},
+        {"l1", true, &a->l1, NULL, "L1 penalty on every kernel (l1 * sum |w|)"},
+        {"l2", true, &a->l2, NULL, "L2 penalty on every kernel (l2 / 2 * sum w^2)"},
+        {"max-norm", true, &a->max_norm, NULL, "max-norm constraint per unit on every kernel"},
+        {"clip-norm", true, &a->clip_norm, NULL, "clip each gradient tensor to this L2 norm"},
+        {"clip-value", true, &a->clip_value, NULL, "clip each gradient value to [-v, v]"},
+        {"early-stop", true, &a->early_stop, NULL, "stop after PATIENCE epochs without "
+                                                   "improvement; restores the best weights"},
+        {"monitor", true, &a->monitor, NULL, "what early stopping watches: val_loss (default "
+                                             "with test data), val_accuracy, loss, accuracy"},
+        {"optimizer", true, &a->optimizer, NULL, "sgd|momentum|nesterov|adagrad|adam|rmsprop "
+                                                 "(default adam)"},
+        {"lr", true, &a->lr, NULL, "learning rate (default: the optimizer's, 0.001 for adam)"},
+        {"batch", true, &a->batch, NULL, "batch size (default 128)"},
+        {"epochs", true, &a->epochs, NULL, "epochs in total (default 15)"},
+        {"seed", true, &a->seed, NULL, "random seed (default 42)"},
+        {"device", true, &a->device, NULL, "auto|cpu|opencl|opencl:P:D|name (default auto)"},
+        {"out", true, &a->out, NULL, "model file (default clann-model.safetensors)"},
+        {"logdir", true, &a->logdir, NULL, "write log.csv and TensorBoard events here"},
+        {"monitor-every", true, &a->monitor_every, NULL, "per-layer monitors every N steps "
+                                                         "(default 50 with --logdir)"},
+        {"json", false, NULL, &a->json, "print final metrics as one JSON object on stdout"},
+        {"quiet", false, NULL, &a->quiet, "no per-epoch progress"},
+    };
+    size_t n = sizeof options / sizeof *options;
+    memcpy(out, options, sizeof options);
+    return n;
 }
 
 int cli_train(int argc, char **argv)
 {
-    struct train_args a;
+    struct cli_train_args a;
     memset(&a, 0, sizeof a);
-    const struct cli_option options[] = {
-        {"data", true, &a.data, NULL, "training data: CSV, X.npy,y.npy, IDX pair or fashion-mnist "
-                                      "(default)"},
-        {"label", true, &a.label, NULL, "label column of a CSV: name or 0-based index (default: "
-                                        "last)"},
-        {"test", true, &a.test, NULL, "test data, same forms as --data"},
-        {"task", true, &a.task, NULL, "regression|binary|multiclass|multilabel (default: from "
-                                      "the labels)"},
-        {"hidden", true, &a.hidden, NULL, "hidden layer sizes, e.g. 256,128 ('none': linear)"},
-        {"activation", true, &a.activation, NULL, "hidden activation (default relu)"},
-        {"dropout", true, &a.dropout, NULL, "drop rate after each hidden layer (default 0)"},
-        {"batchnorm", false, NULL, &a.batchnorm, "batch normalization before each hidden "
-                                                 "activation"},
-        {"l1", true, &a.l1, NULL, "L1 penalty on every kernel (l1 * sum |w|)"},
-        {"l2", true, &a.l2, NULL, "L2 penalty on every kernel (l2 / 2 * sum w^2)"},
-        {"max-norm", true, &a.max_norm, NULL, "max-norm constraint per unit on every kernel"},
-        {"clip-norm", true, &a.clip_norm, NULL, "clip each gradient tensor to this L2 norm"},
-        {"clip-value", true, &a.clip_value, NULL, "clip each gradient value to [-v, v]"},
-        {"early-stop", true, &a.early_stop, NULL, "stop after PATIENCE epochs without "
-                                                  "improvement; restores the best weights"},
-        {"monitor", true, &a.monitor, NULL, "what early stopping watches: val_loss (default "
-                                            "with test data), val_accuracy, loss, accuracy"},
-        {"optimizer", true, &a.optimizer, NULL, "sgd|momentum|nesterov|adagrad|adam|rmsprop "
-                                                "(default adam)"},
-        {"lr", true, &a.lr, NULL, "learning rate (default: the optimizer's, 0.001 for adam)"},
-        {"batch", true, &a.batch, NULL, "batch size (default 128)"},
-        {"epochs", true, &a.epochs, NULL, "epochs (default 15)"},
-        {"seed", true, &a.seed, NULL, "random seed (default 42)"},
-        {"device", true, &a.device, NULL, "auto|cpu|opencl|opencl:P:D|name (default auto)"},
-        {"out", true, &a.out, NULL, "model file (default clann-model.safetensors)"},
-        {"logdir", true, &a.logdir, NULL, "write log.csv and TensorBoard events here"},
-        {"monitor-every", true, &a.monitor_every, NULL, "per-layer monitors every N steps "
-                                                        "(default 50 with --logdir)"},
-        {"json", false, NULL, &a.json, "print final metrics as one JSON object on stdout"},
-        {"quiet", false, NULL, &a.quiet, "no per-epoch progress"},
-    };
-    size_t n_opt = sizeof options / sizeof *options;
+    struct cli_option options[CLI_TRAIN_MAX_OPTIONS];
+    size_t n_opt = cli_train_options(&a, options);
     int rc = cli_parse("train", argc, argv, options, n_opt);
     if (rc < 0) {
         cli_print_help("train", "[OPTIONS]", options, n_opt);
         return CLI_OK;
     }
-    if (rc != CLI_OK)
+    /* Every option is checked before the data is read: a typo costs no loading time. */
+    if (rc != CLI_OK || (rc = check_conflicts(&a)) != CLI_OK || (rc = cli_train_check(&a)))
         return rc;
-    enum task task = TASK_AUTO;
+    enum cli_task task;
     if (a.task && (rc = parse_task(a.task, &task)) != CLI_OK)
         return rc;
-
     struct cli_data d;
     if ((rc = cli_data_load(a.data ? a.data : "fashion-mnist", a.label, &d)) != CLI_OK)
         return rc;
@@ -302,21 +522,10 @@ int cli_train(int argc, char **argv)
         d.test_y = t.y;
         d.has_test = true;
     }
-    size_t n_classes;
-    enum task detected = detect_task(&d.y, &n_classes);
-    if (task == TASK_AUTO) {
-        task = detected;
-        fprintf(stderr, "task: %s (from the labels; --task overrides)\n", task_names[task]);
-    }
-    if (d.has_test && task == TASK_MULTICLASS) {
-        size_t test_classes;
-        detect_task(&d.test_y, &test_classes);
-        n_classes = test_classes > n_classes ? test_classes : n_classes;
-    }
     struct clann_context *ctx = NULL;
     rc = cli_context(a.device, &ctx);
     if (rc == CLI_OK)
-        rc = build_and_train(&a, &d, task, n_classes, ctx);
+        rc = build_and_train(&a, &d, ctx);
     clann_context_destroy(ctx);
     cli_data_free(&d);
     return rc;

@@ -7,6 +7,8 @@
  * __metadata__.clann_spec and one entry per tensor:
  *     "layers.<i>.dense.kernel": {"dtype": "F32", "shape": [in, out], "data_offsets": [b, e]}
  * plus ".bias" ([out], when the layer has one) and ".prelu_alpha" ([out], PReLU layers).
+ * A checkpoint (checkpoint.c) appends "optimizer.state1" and "optimizer.state2" ([n_params]
+ * each, in the parameter order) and __metadata__.clann_checkpoint; a plain load ignores them.
  *
  * Loading trusts nothing: sizes are checked against the file before anything is allocated
  * from them, tensors must match the spec's shapes exactly and cover the data section with no
@@ -15,6 +17,7 @@
  * next to the target, fsyncs it, renames it over the target and fsyncs the folder, so a crash
  * or an error leaves either the old file or the new one.
  */
+#include "io/model_file.h"
 #include "io/spec.h"
 
 #include <errno.h>
@@ -41,6 +44,7 @@ struct tensor {
     size_t off;   /* floats, in the parameter array */
     uint64_t begin, end;
     bool seen;
+    int extra; /* 0: a parameter; 1, 2: optimizer.state1, optimizer.state2 */
 };
 
 struct tensor_list {
@@ -117,12 +121,37 @@ static void push_batchnorm(struct tensor_list *l, size_t i, size_t width, size_t
     }
 }
 
+/* Room for 4 tensors per parameter layer and the 2 optimizer-state tensors. */
 static enum clann_status list_alloc(struct clann_context *ctx, size_t n_dense,
                                     struct tensor_list *l)
 {
     l->n = 0;
-    l->t = clann__calloc(n_dense ? 4 * n_dense : 1, sizeof *l->t);
+    l->t = clann__calloc(4 * n_dense + 2, sizeof *l->t);
     return l->t ? CLANN_OK : clann__error(ctx, CLANN_ERR_NO_MEMORY, "model file: out of memory");
+}
+
+/* The optimizer-state tensors of a checkpoint: n_params floats each, placed after the
+ * parameters in the host array a save writes. */
+static void push_optimizer(struct tensor_list *l, size_t n_params)
+{
+    for (int k = 1; k <= 2; k++) {
+        struct tensor *t = &l->t[l->n++];
+        memset(t, 0, sizeof *t);
+        snprintf(t->name, sizeof t->name, "optimizer.state%d", k);
+        t->rank = 1;
+        t->shape[0] = t->count = n_params;
+        t->off = (size_t)k * n_params;
+        t->extra = k;
+    }
+}
+
+/* Parameter tensors in a list (the optimizer ones come last). */
+static size_t n_param_tensors(const struct tensor_list *l)
+{
+    size_t n = 0;
+    while (n < l->n && l->t[n].extra == 0)
+        n++;
+    return n;
 }
 
 /* The tensors a parsed spec implies (sizes were checked by clann__spec_parse). */
@@ -144,11 +173,15 @@ static enum clann_status list_from_spec(struct clann_context *ctx, const struct 
                    sl->dense.activation == CLANN_ACTIVATION_PRELU, &off);
         width = sl->dense.units;
     }
+    if (st == CLANN_OK)
+        push_optimizer(l, off); /* optional when loading: only checkpoints have them */
     return st;
 }
 
-/* The tensors of a compiled model, at the offsets its layout gave them. */
-static enum clann_status list_from_model(const struct clann_model *m, struct tensor_list *l)
+/* The tensors of a compiled model, at the offsets its layout gave them, and with_optimizer
+ * adds the optimizer state. */
+static enum clann_status list_from_model(const struct clann_model *m, bool with_optimizer,
+                                         struct tensor_list *l)
 {
     size_t n_param_layers = 0;
     for (size_t i = 0; i < m->n_layers; i++)
@@ -172,6 +205,8 @@ static enum clann_status list_from_model(const struct clann_model *m, struct ten
     if (st == CLANN_OK && total != m->n_params)
         st = clann__error(m->ctx, CLANN_ERR_UNSUPPORTED, "model file: the model has %zu "
                           "parameters outside its layers", m->n_params - total);
+    if (st == CLANN_OK && with_optimizer)
+        push_optimizer(l, m->n_params);
     if (st != CLANN_OK) {
         clann__free(l->t);
         l->t = NULL;
@@ -219,12 +254,16 @@ static struct json_object *tensor_entry(const struct tensor *t, uint64_t begin)
     return NULL;
 }
 
-/* The JSON header: the spec in __metadata__, then the tensors in layer order. */
+/* The JSON header: the spec (and a checkpoint's state) in __metadata__, then the tensors in
+ * layer order. */
 static enum clann_status header_json(struct clann_model *m, const char *spec,
-                                     const struct tensor_list *l, struct json_object **out)
+                                     const char *checkpoint, const struct tensor_list *l,
+                                     struct json_object **out)
 {
     struct json_object *root = json_object_new_object(), *meta = json_object_new_object();
     bool ok = obj_add(meta, "clann_spec", json_object_new_string(spec));
+    if (checkpoint)
+        ok = obj_add(meta, "clann_checkpoint", json_object_new_string(checkpoint)) && ok;
     ok = obj_add(root, "__metadata__", meta) && ok;
     uint64_t begin = 0;
     for (size_t i = 0; ok && i < l->n; i++) {
@@ -240,14 +279,14 @@ static enum clann_status header_json(struct clann_model *m, const char *spec,
 }
 
 /* The whole header: length, JSON, space padding to a multiple of 8. */
-static enum clann_status build_header(struct clann_model *m, const struct tensor_list *l,
-                                      char **out, size_t *out_len)
+static enum clann_status build_header(struct clann_model *m, const char *checkpoint,
+                                      const struct tensor_list *l, char **out, size_t *out_len)
 {
     char *spec, *buf = NULL;
     struct json_object *root = NULL;
     enum clann_status st = clann__spec_write(m, &spec);
     if (st == CLANN_OK)
-        st = header_json(m, spec, l, &root);
+        st = header_json(m, spec, checkpoint, l, &root);
     clann__free(spec);
     const char *text = root ? json_object_to_json_string_ext(
                                   root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -377,40 +416,54 @@ static enum clann_status write_atomic(struct clann_context *ctx, const char *pat
     return st;
 }
 
-static enum clann_status download_params(struct clann_model *m, float **out)
+/* The parameters, then (with_optimizer) state1 and state2, as one little-endian host array of
+ * *n floats. */
+static enum clann_status download_data(struct clann_model *m, bool with_optimizer, float **out,
+                                       size_t *n)
 {
-    *out = clann__malloc((m->n_params ? m->n_params : 1) * sizeof(float));
+    size_t np = m->n_params, parts = with_optimizer ? 3 : 1;
+    *n = parts * np;
+    *out = clann__malloc((*n ? *n : 1) * sizeof(float));
     if (!*out)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "model save: out of memory");
-    enum clann_status st = m->n_params ? clann_model_get_params(m, *out, m->n_params) : CLANN_OK;
+    struct clann_buf *bufs[3] = {&m->params, &m->state1, &m->state2};
+    enum clann_status st = CLANN_OK;
+    for (size_t k = 0; k < parts && np && st == CLANN_OK; k++)
+        st = m->be->ops->download(m->be, *out + k * np, clann__view(bufs[k], 0), np);
     if (st == CLANN_OK)
-        floats_to_le(*out, m->n_params);
+        floats_to_le(*out, *n);
     return st;
 }
 
-CLANN_API enum clann_status clann_model_save(struct clann_model *m, const char *path)
+enum clann_status clann__model_file_write(struct clann_model *m, const char *path,
+                                          const char *checkpoint)
 {
     if (!m || !path || !*path)
         return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG,
-                            "clann_model_save: need a model and a path");
+                            "model save: need a model and a path");
     if (!m->compiled)
         return clann__error(m->ctx, CLANN_ERR_STATE, "model save '%s': the model is not "
                             "compiled", path);
     struct tensor_list l = {NULL, 0};
     char *header = NULL;
-    size_t header_len = 0;
+    size_t header_len = 0, n = 0;
     float *data = NULL;
-    enum clann_status st = list_from_model(m, &l);
+    enum clann_status st = list_from_model(m, checkpoint != NULL, &l);
     if (st == CLANN_OK)
-        st = build_header(m, &l, &header, &header_len);
+        st = build_header(m, checkpoint, &l, &header, &header_len);
     if (st == CLANN_OK)
-        st = download_params(m, &data);
+        st = download_data(m, checkpoint != NULL, &data, &n);
     if (st == CLANN_OK)
-        st = write_atomic(m->ctx, path, header, header_len, data, m->n_params);
+        st = write_atomic(m->ctx, path, header, header_len, data, n);
     clann__free(data);
     clann__free(header);
     clann__free(l.t);
     return st;
+}
+
+CLANN_API enum clann_status clann_model_save(struct clann_model *m, const char *path)
+{
+    return clann__model_file_write(m, path, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -423,6 +476,7 @@ struct loader {
     uint64_t file_size;
     uint64_t header_len;
     uint64_t data_size; /* bytes after the header */
+    struct clann__file_extras *extras; /* NULL: a plain load, which ignores them */
 };
 
 static enum clann_status fail(const struct loader *ld, enum clann_status st, const char *fmt,
@@ -544,6 +598,14 @@ static enum clann_status read_spec(const struct loader *ld, struct json_object *
     if (!json_object_object_get_ex(meta, "clann_spec", &s))
         return fail(ld, CLANN_ERR_FORMAT, "__metadata__.clann_spec is missing; not a clann "
                     "model file");
+    struct json_object *ck;
+    if (ld->extras && json_object_object_get_ex(meta, "clann_checkpoint", &ck)) {
+        size_t n = (size_t)json_object_get_string_len(ck);
+        ld->extras->checkpoint = clann__malloc(n + 1);
+        if (!ld->extras->checkpoint)
+            return fail(ld, CLANN_ERR_NO_MEMORY, "out of memory");
+        memcpy(ld->extras->checkpoint, json_object_get_string(ck), n + 1);
+    }
     char what[64 + 64];
     snprintf(what, sizeof what, "model file '%.64s': __metadata__.clann_spec", ld->path);
     return clann__spec_parse(ld->ctx, json_object_get_string(s),
@@ -662,12 +724,14 @@ static enum clann_status check_tiling(const struct loader *ld, struct tensor_lis
     const struct tensor **order = clann__malloc((l->n ? l->n : 1) * sizeof *order);
     if (!order)
         return fail(ld, CLANN_ERR_NO_MEMORY, "out of memory");
+    size_t n = 0;
     for (size_t i = 0; i < l->n; i++)
-        order[i] = &l->t[i];
-    qsort(order, l->n, sizeof *order, by_begin);
+        if (l->t[i].seen) /* an optional tensor the file lacks has no bytes */
+            order[n++] = &l->t[i];
+    qsort(order, n, sizeof *order, by_begin);
     uint64_t pos = 0;
     enum clann_status st = CLANN_OK;
-    for (size_t i = 0; i < l->n && st == CLANN_OK; i++) {
+    for (size_t i = 0; i < n && st == CLANN_OK; i++) {
         if (order[i]->begin != pos)
             st = fail(ld, CLANN_ERR_FORMAT, "tensor '%s' begins at data byte %llu, expected "
                       "%llu (tensors must be contiguous, without gaps or overlaps)",
@@ -693,8 +757,11 @@ static enum clann_status check_tensors(const struct loader *ld, struct json_obje
         if (strcmp(key, "__metadata__") != 0 && st == CLANN_OK)
             st = check_entry(ld, l, key, val);
     }
+    /* The optimizer tensors are optional, but come as a pair. */
+    size_t np = n_param_tensors(l);
+    bool has_optimizer = np < l->n && (l->t[np].seen || l->t[np + 1].seen);
     for (size_t i = 0; i < l->n && st == CLANN_OK; i++)
-        if (!l->t[i].seen)
+        if (!l->t[i].seen && (l->t[i].extra == 0 || has_optimizer))
             st = fail(ld, CLANN_ERR_FORMAT, "tensor '%s' is missing", l->t[i].name);
     return st == CLANN_OK ? check_tiling(ld, l) : st;
 }
@@ -718,11 +785,11 @@ static enum clann_status load_params(const struct loader *ld, const struct tenso
                                      struct clann_model *m)
 {
     struct tensor_list ml;
-    enum clann_status st = list_from_model(m, &ml);
+    enum clann_status st = list_from_model(m, false, &ml);
     if (st != CLANN_OK)
         return st;
-    bool same = ml.n == l->n;
-    for (size_t i = 0; same && i < l->n; i++)
+    bool same = ml.n == n_param_tensors(l);
+    for (size_t i = 0; same && i < ml.n; i++)
         same = strcmp(ml.t[i].name, l->t[i].name) == 0 && ml.t[i].count == l->t[i].count &&
                ml.t[i].off == l->t[i].off;
     float *p = same ? clann__malloc((m->n_params ? m->n_params : 1) * sizeof *p) : NULL;
@@ -731,7 +798,7 @@ static enum clann_status load_params(const struct loader *ld, const struct tenso
     else if (!p)
         st = fail(ld, CLANN_ERR_NO_MEMORY, "out of memory for %zu parameters", m->n_params);
     uint64_t base = 8 + ld->header_len;
-    for (size_t i = 0; st == CLANN_OK && i < l->n; i++)
+    for (size_t i = 0; st == CLANN_OK && i < ml.n; i++)
         st = read_at(ld, p + l->t[i].off, 4 * l->t[i].count, base + l->t[i].begin);
     if (st == CLANN_OK && m->n_params) {
         floats_to_le(p, m->n_params);
@@ -739,6 +806,28 @@ static enum clann_status load_params(const struct loader *ld, const struct tenso
     }
     clann__free(p);
     clann__free(ml.t);
+    return st;
+}
+
+/* Reads the optimizer-state tensors, when the file has them, into new host arrays. */
+static enum clann_status load_optimizer(const struct loader *ld, const struct tensor_list *l,
+                                        struct clann__file_extras *x)
+{
+    size_t np = n_param_tensors(l);
+    if (np + 2 != l->n || !l->t[np].seen)
+        return CLANN_OK;
+    size_t n = l->t[np].count;
+    float **dst[2] = {&x->state1, &x->state2};
+    uint64_t base = 8 + ld->header_len;
+    enum clann_status st = CLANN_OK;
+    for (size_t k = 0; k < 2 && st == CLANN_OK; k++) {
+        *dst[k] = clann__malloc((n ? n : 1) * sizeof(float));
+        if (!*dst[k])
+            return fail(ld, CLANN_ERR_NO_MEMORY, "out of memory for the optimizer state");
+        st = read_at(ld, *dst[k], 4 * n, base + l->t[np + k].begin);
+        floats_to_le(*dst[k], n);
+    }
+    x->n = n;
     return st;
 }
 
@@ -765,6 +854,8 @@ static enum clann_status load(struct loader *ld, struct clann_model **out)
         st = build_model(ld, &spec, &m);
     if (st == CLANN_OK)
         st = load_params(ld, &l, m);
+    if (st == CLANN_OK && ld->extras)
+        st = load_optimizer(ld, &l, ld->extras);
     json_object_put(root);
     clann__spec_free(&spec);
     clann__free(l.t);
@@ -776,22 +867,48 @@ static enum clann_status load(struct loader *ld, struct clann_model **out)
     return CLANN_OK;
 }
 
-CLANN_API enum clann_status clann_model_load(struct clann_context *ctx, const char *path,
-                                             struct clann_model **out)
+void clann__file_extras_free(struct clann__file_extras *x)
 {
+    clann__free(x->state1);
+    clann__free(x->state2);
+    clann__free(x->checkpoint);
+    memset(x, 0, sizeof *x);
+}
+
+enum clann_status clann__model_file_read(struct clann_context *ctx, const char *path,
+                                         struct clann_model **out,
+                                         struct clann__file_extras *extras)
+{
+    if (extras)
+        memset(extras, 0, sizeof *extras);
     if (!out)
-        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "clann_model_load: out is NULL");
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "model load: out is NULL");
     *out = NULL;
     if (!ctx || !path)
-        return clann__error(ctx, CLANN_ERR_INVALID_ARG,
-                            "clann_model_load: need a context and a path");
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "model load: need a context and a path");
     struct loader ld;
     memset(&ld, 0, sizeof ld);
     ld.ctx = ctx;
     ld.path = path;
     ld.fd = -1;
+    ld.extras = extras;
     enum clann_status st = load(&ld, out);
     if (ld.fd >= 0)
         close(ld.fd);
+    if (st != CLANN_OK && extras)
+        clann__file_extras_free(extras);
     return st;
+}
+
+CLANN_API enum clann_status clann_model_load(struct clann_context *ctx, const char *path,
+                                             struct clann_model **out)
+{
+    return clann__model_file_read(ctx, path, out, NULL);
+}
+
+CLANN_API enum clann_status clann_model_from_spec_json(struct clann_context *ctx,
+                                                       const char *json_text,
+                                                       struct clann_model **out)
+{
+    return clann__model_from_spec(ctx, json_text, out);
 }

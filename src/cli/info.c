@@ -1,0 +1,266 @@
+/*
+ * info.c - `clann info FILE`: what a model file or checkpoint holds: its spec, each layer's
+ * parameter count and sparsity, and for a checkpoint the step, epoch and learning rate.
+ *
+ * The file is loaded through the library first (which validates all of it); only then is its
+ * header read again here, for the checkpoint metadata the public API does not return.
+ */
+#include "cli.h"
+
+#include <json-c/json.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct info_args {
+    const char *file, *device;
+    bool json, spec;
+};
+
+/* A checkpoint's __metadata__.clann_checkpoint object, or NULL. */
+static struct json_object *checkpoint_meta(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char b[8];
+    struct json_object *root = NULL, *meta, *ck, *out = NULL;
+    if (!f)
+        return NULL;
+    uint64_t n = 0;
+    if (fread(b, 1, 8, f) == 8) {
+        for (int i = 7; i >= 0; i--)
+            n = n << 8 | b[i];
+    }
+    char *text = n > 0 && n <= 100000000 ? malloc((size_t)n + 1) : NULL;
+    if (text && fread(text, 1, (size_t)n, f) == n) {
+        text[n] = '\0';
+        root = json_tokener_parse(text);
+    }
+    if (json_object_object_get_ex(root, "__metadata__", &meta) &&
+        json_object_object_get_ex(meta, "clann_checkpoint", &ck))
+        out = json_tokener_parse(json_object_get_string(ck));
+    json_object_put(root);
+    free(text);
+    fclose(f);
+    return out;
+}
+
+static const char *str_member(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+}
+
+static uint64_t u64_member(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(o, key, &v) ? (uint64_t)json_object_get_int64(v) : 0;
+}
+
+static double lr_of(struct json_object *ck)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(ck, "learning_rate", &v) ? json_object_get_double(v) : 0.0;
+}
+
+/* One layer's figures: parameters (all, and trained) and a dense kernel's zero weights. */
+struct layer_info {
+    const char *kind, *activation;
+    size_t units, params, trainable, zeros, weights;
+};
+
+static void layer_figures(struct clann_model *m, struct json_object *layer, size_t i,
+                          size_t *width, struct layer_info *li)
+{
+    memset(li, 0, sizeof *li);
+    li->kind = str_member(layer, "kind");
+    li->activation = str_member(layer, "activation");
+    li->units = *width;
+    if (strcmp(li->kind, "dense") == 0) {
+        struct json_object *v;
+        li->units = u64_member(layer, "units");
+        bool bias = !json_object_object_get_ex(layer, "use_bias", &v) ||
+                    json_object_get_boolean(v);
+        bool prelu = li->activation && strcmp(li->activation, "prelu") == 0;
+        li->params = li->trainable = *width * li->units + (bias + prelu) * li->units;
+        clann_model_layer_sparsity(m, i, &li->zeros, &li->weights);
+    } else if (strcmp(li->kind, "batchnorm") == 0) {
+        li->params = 4 * li->units; /* gamma, beta and the running mean and variance */
+        li->trainable = 2 * li->units;
+    }
+    *width = li->units;
+}
+
+static void print_text(const struct info_args *a, struct clann_model *m, struct json_object *spec,
+                       struct json_object *ck, const char *why_not)
+{
+    struct json_object *opt = NULL, *layers = NULL;
+    json_object_object_get_ex(spec, "optimizer", &opt);
+    json_object_object_get_ex(spec, "layers", &layers);
+    if (ck)
+        printf("%s: checkpoint (step %llu, epoch %llu, learning rate %g)\n", a->file,
+               (unsigned long long)u64_member(ck, "step"),
+               (unsigned long long)u64_member(ck, "epoch"), lr_of(ck));
+    else
+        printf("%s: model file, not a checkpoint (%s)\n", a->file, why_not);
+    printf("inputs %zu  outputs %zu  loss %s  optimizer %s (learning rate %s)\n",
+           clann_model_input_count(m), clann_model_output_count(m), str_member(spec, "loss"),
+           str_member(opt, "kind"), str_member(opt, "learning_rate"));
+    printf("max_batch %s  seed %s  format %s  written by clann %s\n\n",
+           str_member(spec, "max_batch"), str_member(spec, "seed"),
+           str_member(spec, "format_version"), str_member(spec, "clann_version"));
+    printf("%5s  %-10s %7s  %-11s %10s %10s  %s\n", "layer", "kind", "units", "activation",
+           "params", "trainable", "zero weights");
+    size_t width = clann_model_input_count(m), total = 0, trainable = 0;
+    for (size_t i = 0; i < json_object_array_length(layers); i++) {
+        struct layer_info li;
+        layer_figures(m, json_object_array_get_idx(layers, i), i, &width, &li);
+        total += li.params;
+        trainable += li.trainable;
+        char zeros[64] = "-";
+        if (li.weights)
+            snprintf(zeros, sizeof zeros, "%zu/%zu (%.1f%%)", li.zeros, li.weights,
+                     100.0 * (double)li.zeros / (double)li.weights);
+        printf("%5zu  %-10s %7zu  %-11s %10zu %10zu  %s\n", i, li.kind, li.units,
+               li.activation ? li.activation : "-", li.params, li.trainable, zeros);
+    }
+    printf("\nparameters: %zu (%zu trained)\n", total, trainable);
+}
+
+static void add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+    json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+static void print_json(const struct info_args *a, struct clann_model *m, struct json_object *spec,
+                       struct json_object *ck)
+{
+    struct json_object *root = json_object_new_object(), *arr = json_object_new_array();
+    struct json_object *layers = NULL;
+    json_object_object_get_ex(spec, "layers", &layers);
+    size_t width = clann_model_input_count(m), total = 0, trainable = 0;
+    for (size_t i = 0; i < json_object_array_length(layers); i++) {
+        struct layer_info li;
+        layer_figures(m, json_object_array_get_idx(layers, i), i, &width, &li);
+        struct json_object *l = json_object_new_object();
+        add_u64(l, "index", i);
+        json_object_object_add(l, "kind", json_object_new_string(li.kind));
+        add_u64(l, "units", li.units);
+        add_u64(l, "params", li.params);
+        add_u64(l, "trainable_params", li.trainable);
+        if (li.weights) {
+            add_u64(l, "zero_weights", li.zeros);
+            add_u64(l, "weights", li.weights);
+            json_object_object_add(l, "sparsity", json_object_new_double((double)li.zeros /
+                                                                         (double)li.weights));
+        }
+        json_object_array_add(arr, l);
+        total += li.params;
+        trainable += li.trainable;
+    }
+    json_object_object_add(root, "file", json_object_new_string(a->file));
+    json_object_object_add(root, "checkpoint", json_object_get(ck));
+    add_u64(root, "params", total);
+    add_u64(root, "trainable_params", trainable);
+    json_object_object_add(root, "layers", arr);
+    json_object_object_add(root, "spec", json_object_get(spec));
+    printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_SPACED |
+                                                            JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(root);
+}
+
+/* Loads FILE as a checkpoint, else as a plain model file (why_not: the checkpoint error). */
+static int load_any(const char *file, struct clann_context *ctx, struct clann_model **m,
+                    bool *is_checkpoint, char *why_not, size_t size)
+{
+    size_t epoch;
+    *is_checkpoint = clann_model_load_checkpoint(ctx, file, m, &epoch) == CLANN_OK;
+    if (*is_checkpoint)
+        return CLI_OK;
+    const char *msg = clann_last_error();
+    const char *tail = strstr(msg, "': ");
+    snprintf(why_not, size, "%s", tail ? tail + 3 : msg);
+    enum clann_status st = clann_model_load(ctx, file, m);
+    return st == CLANN_OK ? CLI_OK : cli_fail(file, st);
+}
+
+static int show(const struct info_args *a, struct clann_context *ctx)
+{
+    struct clann_model *m = NULL;
+    bool is_checkpoint;
+    char why_not[512];
+    int rc = load_any(a->file, ctx, &m, &is_checkpoint, why_not, sizeof why_not);
+    char *text = NULL;
+    enum clann_status st = rc == CLI_OK ? clann_model_spec_json(m, &text) : CLANN_OK;
+    if (st != CLANN_OK)
+        rc = cli_fail(a->file, st);
+    struct json_object *spec = text ? json_tokener_parse(text) : NULL;
+    struct json_object *ck = is_checkpoint ? checkpoint_meta(a->file) : NULL;
+    if (rc == CLI_OK && !spec)
+        rc = cli_usage("%s: the model's spec is not valid JSON", a->file);
+    if (rc == CLI_OK && a->spec)
+        printf("%s\n", text);
+    else if (rc == CLI_OK && a->json)
+        print_json(a, m, spec, ck);
+    else if (rc == CLI_OK)
+        print_text(a, m, spec, ck, why_not);
+    json_object_put(spec);
+    json_object_put(ck);
+    clann_string_free(text);
+    clann_model_destroy(m);
+    return rc;
+}
+
+/* FILE may stand anywhere among the options; the rest go to cli_parse. */
+static int split_file(int argc, char **argv, char **rest, int *n_rest, const char **file)
+{
+    *file = NULL;
+    *n_rest = 0;
+    for (int i = 0; i < argc; i++) {
+        bool option = strncmp(argv[i], "-", 1) == 0;
+        if (!option && *file)
+            return cli_usage("info: takes one FILE (got '%s' and '%s')", *file, argv[i]);
+        if (!option) {
+            *file = argv[i];
+            continue;
+        }
+        rest[(*n_rest)++] = argv[i];
+        if (strcmp(argv[i], "--device") == 0 && i + 1 < argc)
+            rest[(*n_rest)++] = argv[++i];
+    }
+    return CLI_OK;
+}
+
+int cli_info(int argc, char **argv)
+{
+    struct info_args a;
+    memset(&a, 0, sizeof a);
+    const struct cli_option options[] = {
+        {"json", false, NULL, &a.json, "print everything as one JSON object"},
+        {"spec", false, NULL, &a.spec, "print only the model's JSON spec (for train --spec)"},
+        {"device", true, &a.device, NULL, "device to load on (default cpu)"},
+    };
+    size_t n_opt = sizeof options / sizeof *options;
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int n_rest = 0;
+    int rc = rest ? split_file(argc, argv, rest, &n_rest, &a.file) : cli_usage("out of memory");
+    if (rc == CLI_OK)
+        rc = cli_parse("info", n_rest, rest, options, n_opt);
+    free(rest);
+    if (rc < 0) {
+        cli_print_help("info", "FILE [OPTIONS]\n\nShows a model file or checkpoint: its spec, "
+                       "each layer's parameters and sparsity, and a checkpoint's step, epoch "
+                       "and learning rate.", options, n_opt);
+        return CLI_OK;
+    }
+    if (rc != CLI_OK)
+        return rc;
+    if (!a.file)
+        return cli_usage("info: a model file is required (clann info FILE)");
+    struct clann_context *ctx = NULL;
+    rc = cli_context(a.device ? a.device : "cpu", &ctx);
+    if (rc == CLI_OK)
+        rc = show(&a, ctx);
+    clann_context_destroy(ctx);
+    return rc;
+}

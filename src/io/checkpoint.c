@@ -1,0 +1,151 @@
+/*
+ * checkpoint.c - checkpoints: a model file (model_file.c) plus the optimizer state, so that
+ * training resumes bit for bit where it stopped.
+ *
+ * What resuming needs besides the parameters: the optimizer's two state buffers, the step
+ * count (Adam's bias correction, and the key of every random stream: shuffles, dropout,
+ * noise) and the learning rate in effect (schedules change it during training). They are
+ * stored as tensors optimizer.state1/state2 and as __metadata__.clann_checkpoint, a JSON
+ * object {"format_version": "1.0", "step": S, "epoch": E, "learning_rate": LR}.
+ */
+#include "io/model_file.h"
+#include "io/spec.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECKPOINT_VERSION_MAJOR 1
+
+CLANN_API enum clann_status clann_model_save_checkpoint(struct clann_model *m, const char *path,
+                                                        size_t epoch)
+{
+    if (!m || !path || !*path)
+        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG,
+                            "clann_model_save_checkpoint: need a model and a path");
+    /* %.9g prints any float precisely enough to read back as the same float; a host
+     * program's locale may use a decimal comma, which JSON does not take. */
+    char lr[32], meta[256];
+    snprintf(lr, sizeof lr, "%.9g", (double)m->opt.lr);
+    for (char *c = lr; *c; c++)
+        if (*c == ',')
+            *c = '.';
+    snprintf(meta, sizeof meta,
+             "{\"format_version\":\"%d.0\",\"step\":%llu,\"epoch\":%zu,\"learning_rate\":%s}",
+             CHECKPOINT_VERSION_MAJOR, (unsigned long long)m->step, epoch, lr);
+    return clann__model_file_write(m, path, meta);
+}
+
+/* A non-negative JSON integer member. */
+static bool member_u64(struct json_object *obj, const char *key, uint64_t *out)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_int) ||
+        json_object_get_int64(v) < 0)
+        return false;
+    *out = json_object_get_uint64(v);
+    return true;
+}
+
+static enum clann_status check_version(struct clann_context *ctx, const char *path,
+                                       struct json_object *root)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(root, "format_version", &v) ||
+        !json_object_is_type(v, json_type_string))
+        return clann__error(ctx, CLANN_ERR_FORMAT, "checkpoint '%s': clann_checkpoint."
+                            "format_version is missing or not a string", path);
+    const char *s = json_object_get_string(v);
+    char *end;
+    long major = strtol(s, &end, 10);
+    if (end == s || *end != '.')
+        return clann__error(ctx, CLANN_ERR_FORMAT, "checkpoint '%s': clann_checkpoint."
+                            "format_version: expected \"MAJOR.MINOR\", got '%.32s'", path, s);
+    if (major != CHECKPOINT_VERSION_MAJOR)
+        return clann__error(ctx, CLANN_ERR_UNSUPPORTED, "checkpoint '%s': checkpoint format "
+                            "version %.32s is not supported (clann %s reads %d.x)", path, s,
+                            clann_version(), CHECKPOINT_VERSION_MAJOR);
+    return CLANN_OK;
+}
+
+/* Parses the metadata text into step, epoch and learning rate. */
+static enum clann_status parse_meta(struct clann_context *ctx, const char *path,
+                                    const char *text, uint64_t *step, uint64_t *epoch,
+                                    float *lr)
+{
+    char what[128];
+    snprintf(what, sizeof what, "checkpoint '%.64s': clann_checkpoint", path);
+    struct json_object *root;
+    enum clann_status st = clann__json_parse(ctx, text, strlen(text), what, &root);
+    if (st != CLANN_OK)
+        return st;
+    struct json_object *v;
+    if (!json_object_is_type(root, json_type_object))
+        st = clann__error(ctx, CLANN_ERR_FORMAT, "%s: expected a JSON object", what);
+    if (st == CLANN_OK)
+        st = check_version(ctx, path, root);
+    if (st == CLANN_OK && (!member_u64(root, "step", step) || !member_u64(root, "epoch", epoch)))
+        st = clann__error(ctx, CLANN_ERR_FORMAT, "%s: step and epoch must be non-negative "
+                          "integers", what);
+    double d = NAN;
+    if (st == CLANN_OK && json_object_object_get_ex(root, "learning_rate", &v) &&
+        (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+        d = json_object_get_double(v);
+    if (st == CLANN_OK && !(d >= 0.0 && d <= 3.4e38))
+        st = clann__error(ctx, CLANN_ERR_FORMAT, "%s: learning_rate must be a finite number "
+                          ">= 0", what);
+    *lr = (float)d;
+    json_object_put(root);
+    return st;
+}
+
+/* Puts the saved optimizer state, step and learning rate into a freshly loaded model. */
+static enum clann_status restore(struct clann_model *m, const char *path,
+                                 const struct clann__file_extras *x, size_t *epoch)
+{
+    uint64_t step = 0, ep = 0;
+    float lr = 0.0f;
+    if (!x->checkpoint || !x->state1)
+        return clann__error(m->ctx, CLANN_ERR_FORMAT, "checkpoint '%s': not a checkpoint (a "
+                            "plain model file: %s); load it with clann_model_load", path,
+                            x->checkpoint ? "no optimizer state" : "no clann_checkpoint "
+                                                                   "metadata");
+    enum clann_status st = parse_meta(m->ctx, path, x->checkpoint, &step, &ep, &lr);
+    if (st == CLANN_OK && x->n != m->n_params)
+        st = clann__error(m->ctx, CLANN_ERR_INTERNAL, "checkpoint '%s': optimizer state of %zu "
+                          "values for %zu parameters", path, x->n, m->n_params);
+    if (st == CLANN_OK && x->n)
+        st = m->be->ops->upload(m->be, clann__view(&m->state1, 0), x->state1, x->n, true);
+    if (st == CLANN_OK && x->n)
+        st = m->be->ops->upload(m->be, clann__view(&m->state2, 0), x->state2, x->n, true);
+    if (st != CLANN_OK)
+        return st;
+    m->step = step;
+    m->opt.step = step;
+    m->opt.lr = lr;
+    if (epoch)
+        *epoch = (size_t)ep;
+    return m->be->ops->finish(m->be);
+}
+
+CLANN_API enum clann_status clann_model_load_checkpoint(struct clann_context *ctx,
+                                                        const char *path,
+                                                        struct clann_model **out,
+                                                        size_t *epoch)
+{
+    if (epoch)
+        *epoch = 0;
+    struct clann__file_extras x;
+    enum clann_status st = clann__model_file_read(ctx, path, out, &x);
+    if (st != CLANN_OK)
+        return st;
+    st = restore(*out, path, &x, epoch);
+    clann__file_extras_free(&x);
+    if (st != CLANN_OK) {
+        clann_model_destroy(*out);
+        *out = NULL;
+    }
+    return st;
+}

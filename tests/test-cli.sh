@@ -1,0 +1,152 @@
+#!/bin/sh
+# test-cli.sh CLANN - the `clann` command's contract: exit codes (0 ok, 1 runtime failure,
+# 2 usage error), one-line errors on stderr that name the problem, --help of every subcommand,
+# and the checkpoint round trip (train 4 epochs == train 2 + --resume to 4, byte for byte).
+set -u
+clann=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: the test changes folder
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+failures=0
+CLANN_DEVICE=cpu
+export CLANN_DEVICE
+
+# expect CODE PATTERN ARGS...: runs clann ARGS, checks the exit code and that stderr matches
+# PATTERN (grep -E; "" skips the check).
+expect() {
+    code=$1 pattern=$2
+    shift 2
+    "$clann" "$@" > out.txt 2> err.txt
+    got=$?
+    if [ "$got" != "$code" ]; then
+        echo "FAIL: clann $* exited $got, expected $code; stderr:"; cat err.txt
+        failures=$((failures + 1))
+    elif [ -n "$pattern" ] && ! grep -Eq -- "$pattern" err.txt; then
+        echo "FAIL: clann $*: stderr does not match '$pattern':"; cat err.txt
+        failures=$((failures + 1))
+    else
+        echo "ok: clann $* -> $code"
+    fi
+}
+
+# expect_usage PATTERN ARGS...: exit 2 and exactly one line on stderr.
+expect_usage() {
+    expect 2 "$@"
+    if [ "$got" = 2 ] && [ "$(wc -l < err.txt)" != 1 ]; then
+        echo "FAIL: clann $*: the usage error is not one line:"; cat err.txt
+        failures=$((failures + 1))
+    fi
+}
+
+# Data: a 3-class task (4 features), a 3-feature file, and malformed CSVs.
+awk 'BEGIN { srand(3); print "a,b,c,d,y";
+    for (i = 0; i < 120; i++) { s = 0; line = "";
+        for (j = 0; j < 4; j++) { v = rand() * 2 - 1; s += v; line = line sprintf("%.5f,", v) }
+        printf "%s%d\n", line, (s > 0.5) + (s > -0.5) } }' > d.csv
+cut -d, -f2- d.csv > narrow.csv
+printf 'a,b,y\n1,2,0\n3,4\n' > ragged.csv
+printf 'a,b,y\n1,abc,0\n' > word.csv
+printf 'not a model file at all' > junk.safetensors
+common="--data d.csv --hidden 8 --batch 16 --quiet"
+plain="--data d.csv --batch 16 --quiet"
+
+echo "== usage errors (exit 2) =="
+expect 2 "usage: clann COMMAND"
+expect_usage "unknown command 'bogus'" bogus
+expect_usage "unknown option '--bogus'" train --bogus
+expect_usage "option '--epochs' needs a value" train --epochs
+expect_usage "--epochs: 'abc' is not a non-negative integer" train --epochs abc
+expect_usage "--epochs: '-3' is not a non-negative integer" train --epochs -3
+expect_usage "--lr: 'fast' is not a number" train $common --lr fast
+expect_usage "--batch: must be a positive integer" train $common --batch 0
+expect_usage "--dropout: 'x' is not a number" train $common --dropout x
+expect_usage "--task: 'clustering'" train --task clustering
+expect_usage "--optimizer: 'adamw'" train $common --optimizer adamw
+expect_usage "--activation: unknown activation 'swish'" train $common --activation swish
+expect_usage "--hidden: sizes must be positive" train $common --hidden 8,0
+expect_usage "'--quiet' takes no value" train --quiet=yes
+expect_usage "unexpected argument 'extra'" train extra
+expect_usage "data source 'd.xyz'" train --data d.xyz
+expect_usage "--spec and --resume cannot be combined" train --spec a.json --resume b.ckpt
+expect_usage "--hidden cannot be combined with --spec" train --spec a.json --hidden 4
+expect_usage "--lr cannot be combined with --resume" train --resume b.ckpt --lr 0.1
+expect_usage "--model and --data are required" eval --data d.csv
+expect_usage "--model and --data are required" predict --model m.safetensors
+expect_usage "unknown option '--json'" predict --json
+expect_usage "a model file is required" info
+expect_usage "takes one FILE" info a b
+expect_usage "unknown option '--bogus'" info m --bogus
+expect_usage "--grid is required" tune $common
+expect_usage "'seed' cannot be tuned" tune $common --grid "seed=1,2"
+expect_usage "'lr' is given twice" tune $common --grid "lr=0.1 lr=0.2"
+expect_usage "is not KEY=V1,V2" tune $common --grid "lr"
+expect_usage "has an empty value" tune $common --grid "lr=0.1,,0.2"
+expect_usage "--repeats: must be between 1 and 1000" tune $common --grid "lr=0.1" --repeats 0
+expect_usage "unknown option '--test'" tune $common --grid "lr=0.1" --test d.csv
+expect_usage "devices: takes no arguments" devices extra
+
+echo "== --help (exit 0) =="
+for cmd in devices train eval predict info tune; do
+    expect 0 "" "$cmd" --help
+    grep -q "usage: clann $cmd" out.txt || { echo "FAIL: $cmd --help prints no usage"; failures=$((failures + 1)); }
+done
+expect 0 "" --help
+expect 0 "" --version
+
+echo "== runtime failures (exit 1) =="
+expect 1 "missing.csv" train --data missing.csv --quiet
+expect 1 "ragged.csv.*row 3" train --data ragged.csv --quiet
+expect 1 "word.csv.*row 2.*abc" train --data word.csv --quiet
+expect 1 "device.*nosuchdevice" train $common --device nosuchdevice
+expect 1 "missing.safetensors" eval --model missing.safetensors --data d.csv
+expect 1 "junk.safetensors" eval --model junk.safetensors --data d.csv
+expect 1 "missing.safetensors" info missing.safetensors
+expect 1 "missing.json: cannot open" train $plain --spec missing.json
+printf '{"inputs": 4, "loss": "mse", "layers": [{"kind": "dense", "units": 0}]}' > bad.json
+expect 1 "layers\[0\]\.units" train $plain --spec bad.json
+expect 1 "missing.ckpt" train $plain --resume missing.ckpt
+
+echo "== train, width mismatch, checkpoints, info =="
+expect 0 "" train $common --epochs 4 --out straight.safetensors
+expect 0 "" train $common --epochs 2 --out half.safetensors --checkpoint run.ckpt
+expect 0 "resuming run.ckpt after epoch 2" train --data d.csv --batch 16 --quiet --epochs 4 \
+    --resume run.ckpt --out resumed.safetensors
+if cmp -s straight.safetensors resumed.safetensors; then
+    echo "ok: 4 epochs straight == 2 + resume + 2, byte for byte"
+else
+    echo "FAIL: the resumed model differs from the uninterrupted one"; failures=$((failures + 1))
+fi
+expect 0 "nothing to train" train --data d.csv --batch 16 --quiet --epochs 2 --resume run.ckpt \
+    --out again.safetensors
+expect 2 "has 3 feature columns but the model takes 4" eval --model straight.safetensors \
+    --data narrow.csv
+expect 2 "takes 4 inputs but the data has 3" train --data narrow.csv --quiet --resume run.ckpt
+expect 1 "not a checkpoint" train $plain --resume straight.safetensors
+expect 0 "" eval --model run.ckpt --data d.csv
+expect 0 "" info run.ckpt
+grep -q "checkpoint (step 16, epoch 2" out.txt || { echo "FAIL: info does not show the checkpoint"; cat out.txt; failures=$((failures + 1)); }
+expect 0 "" info straight.safetensors
+grep -q "not a checkpoint" out.txt || { echo "FAIL: info calls a model file a checkpoint"; failures=$((failures + 1)); }
+grep -Eq "^ +0 +dense +8 +relu +40 +40 +[0-9]+/32" out.txt || { echo "FAIL: info layer table:"; cat out.txt; failures=$((failures + 1)); }
+expect 0 "" info --json run.ckpt
+grep -q '"checkpoint": { "format_version": "1.0", "step": 16, "epoch": 2' out.txt || { echo "FAIL: info --json:"; cat out.txt; failures=$((failures + 1)); }
+expect 0 "" info straight.safetensors --spec
+cp out.txt spec.json
+expect 0 "" train --spec spec.json --data d.csv --batch 16 --quiet --epochs 4 --out fromspec.safetensors
+if cmp -s straight.safetensors fromspec.safetensors; then
+    echo "ok: a model rebuilt from its spec trains to the same bytes"
+else
+    echo "FAIL: train --spec from the model's own spec differs"; failures=$((failures + 1))
+fi
+expect 1 "run.ckpt.dir" train $common --epochs 1 --checkpoint run.ckpt.dir/x/run.ckpt
+
+echo "== tune =="
+expect 0 "run 4/4" tune --data d.csv --hidden 8 --batch 16 --epochs 2 --grid "lr=0.001,0.01" --repeats 2 --out best.safetensors
+grep -q "\*best" out.txt || { echo "FAIL: tune marks no best"; cat out.txt; failures=$((failures + 1)); }
+[ -f best.safetensors ] || { echo "FAIL: tune wrote no model"; failures=$((failures + 1)); }
+expect 0 "" tune $common --epochs 1 --grid "hidden=4,2|6" --repeats 1 --json --monitor val_accuracy
+grep -q '"monitor": "val_accuracy", "mode": "max"' out.txt || { echo "FAIL: tune --json:"; cat out.txt; failures=$((failures + 1)); }
+expect_usage "--lr: 'abc' is not a number" tune $common --grid "lr=0.1,abc"
+
+echo "$failures failure(s)"
+[ "$failures" = 0 ]
