@@ -45,8 +45,9 @@ int cli_usage(const char *fmt, ...);
  * built-in name "fashion-mnist" (train files; its t10k files are the test set). */
 struct cli_data {
     struct clann_matrix x, y;
+    struct clann_matrix dev_x, dev_y;   /* from --split (or held out for early stopping) */
     struct clann_matrix test_x, test_y; /* filled for fashion-mnist */
-    bool has_test;
+    bool has_dev, has_test;
     char name[256];
 };
 
@@ -59,6 +60,7 @@ struct cli_train_args {
     const char *batch, *epochs, *seed, *device, *out;
     const char *l1, *l2, *max_norm, *clip_norm, *clip_value, *early_stop, *monitor;
     const char *logdir, *monitor_every, *spec, *resume, *checkpoint;
+    const char *split, *scale, *scale_target;
     bool json, quiet, batchnorm;
 };
 
@@ -81,6 +83,13 @@ int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, s
                     struct clann_model **out);
 /* Checks every model and training option's value (usage errors) without building anything. */
 int cli_train_check(const struct cli_train_args *a);
+/* Splits d per --split (train/dev or train/dev/test, stratified for class labels), or holds
+ * out 10% of the training rows as dev data when early stopping needs it; records the split
+ * in logdir/split.json. */
+int cli_train_split(const struct cli_train_args *a, struct cli_data *d);
+/* Fits --scale on the training rows and --scale-target on the training labels. */
+int cli_train_scale(const struct cli_train_args *a, struct clann_model *m,
+                    const struct cli_data *d);
 /* Fit parameters from the training options (no callbacks). */
 int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params *fp);
 
@@ -92,6 +101,22 @@ int cli_info(int argc, char **argv);
 int cli_tune(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_report(int argc, char **argv);
+
+/* Options of the full evaluation (src/cli/evaluation.c). */
+struct cli_eval_options {
+    bool print;            /* print the metrics */
+    bool json;             /* as one JSON object instead of text */
+    const char *threshold; /* binary: a number, f1, accuracy, precision=P or recall=R */
+    bool has_slice;
+    size_t slice;          /* binary: prediction bias per value of this feature column */
+    const char *logdir;    /* write eval.json there (curves included) */
+};
+
+/* Every metric that applies to the model's task (binary: threshold metrics, ROC AUC, average
+ * precision, log loss, bias, calibration; multiclass: accuracy, top-5, log loss, macro P/R/F1,
+ * confusion matrix; regression: MSE, RMSE, MAE, R^2, bias). */
+int cli_evaluate_all(struct clann_model *m, const struct clann_matrix *x,
+                     const struct clann_matrix *y, const struct cli_eval_options *o);
 
 /* Seconds from a monotonic clock. */
 double cli_now(void);

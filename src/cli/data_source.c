@@ -70,6 +70,8 @@ void cli_data_free(struct cli_data *d)
 {
     clann_matrix_free(&d->x);
     clann_matrix_free(&d->y);
+    clann_matrix_free(&d->dev_x);
+    clann_matrix_free(&d->dev_y);
     clann_matrix_free(&d->test_x);
     clann_matrix_free(&d->test_y);
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 struct model_args {
-    const char *model, *data, *label, *device, *out;
+    const char *model, *data, *label, *device, *out, *threshold, *slice, *logdir;
     bool json;
 };
 
@@ -46,22 +46,13 @@ static int load_model_and_data(const struct model_args *a, bool need_labels,
     return CLI_OK;
 }
 
-static int print_metrics(struct clann_model *m, const struct cli_data *d, bool json)
+static int print_metrics(struct clann_model *m, const struct cli_data *d,
+                         const struct model_args *a)
 {
-    struct clann_metrics mt;
-    enum clann_status st = clann_model_evaluate(m, &d->x, &d->y, &mt);
-    if (st != CLANN_OK)
-        return cli_fail("evaluate", st);
-    if (json) {
-        printf("{\"count\": %zu, \"loss\": %.6g, \"accuracy\": ", mt.count, mt.loss);
-        printf(isnan(mt.accuracy) ? "null}\n" : "%.6g}\n", mt.accuracy);
-    } else {
-        printf("rows %zu  loss %.4f", mt.count, mt.loss);
-        if (!isnan(mt.accuracy))
-            printf("  accuracy %.4f", mt.accuracy);
-        printf("\n");
-    }
-    return CLI_OK;
+    struct cli_eval_options o = {true, a->json, a->threshold, a->slice != NULL, 0, a->logdir};
+    if (a->slice && !cli_size("slice", a->slice, &o.slice))
+        return CLI_USAGE;
+    return cli_evaluate_all(m, &d->x, &d->y, &o);
 }
 
 /* CSV in the input's row order: class probabilities and the predicted class for classifiers,
@@ -122,8 +113,14 @@ static int run(const char *command, int argc, char **argv, bool predict)
         {"device", true, &a.device, NULL, "auto|cpu|opencl|opencl:P:D|name (default auto)"},
         {predict ? "out" : "json", predict, predict ? &a.out : NULL, predict ? NULL : &a.json,
          predict ? "CSV output file (default: stdout)" : "print metrics as one JSON object"},
+        {"threshold", true, &a.threshold, NULL, "binary decision threshold: a number (0.5), f1, "
+                                                "accuracy, precision=P or recall=R"},
+        {"slice", true, &a.slice, NULL, "binary: prediction bias per value of this feature "
+                                        "column (0-based)"},
+        {"logdir", true, &a.logdir, NULL, "write eval.json (metrics, curves) for clann report"},
     };
-    size_t n_opt = sizeof options / sizeof *options;
+    /* The last three are evaluation options. */
+    size_t n_opt = sizeof options / sizeof *options - (predict ? 3 : 0);
     int rc = cli_parse(command, argc, argv, options, n_opt);
     if (rc < 0) {
         cli_print_help(command, "--model FILE --data SRC [OPTIONS]", options, n_opt);
@@ -137,7 +134,7 @@ static int run(const char *command, int argc, char **argv, bool predict)
     memset(&d, 0, sizeof d);
     rc = load_model_and_data(&a, !predict, &ctx, &m, &d);
     if (rc == CLI_OK)
-        rc = predict ? write_predictions(m, &d.x, a.out) : print_metrics(m, &d, a.json);
+        rc = predict ? write_predictions(m, &d.x, a.out) : print_metrics(m, &d, &a);
     cli_data_free(&d);
     clann_model_destroy(m);
     clann_context_destroy(ctx);

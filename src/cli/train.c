@@ -369,8 +369,11 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
     } else {
         fp.epochs -= first_epoch; /* --epochs counts the resumed run's epochs too */
         double t0 = cli_now();
-        st = clann_model_fit(m, &d->x, &d->y, d->has_test ? &d->test_x : NULL,
-                             d->has_test ? &d->test_y : NULL, &fp, &r.last);
+        /* Validation (early stopping, plateau schedules) uses dev data, never the test set;
+         * without dev data the test set is only reported alongside. */
+        const struct clann_matrix *vx = d->has_dev ? &d->dev_x : d->has_test ? &d->test_x : NULL;
+        const struct clann_matrix *vy = d->has_dev ? &d->dev_y : d->has_test ? &d->test_y : NULL;
+        st = clann_model_fit(m, &d->x, &d->y, vx, vy, &fp, &r.last);
         r.seconds = cli_now() - t0;
         r.epochs = first_epoch + r.last.epoch;
         r.samples = r.last.epoch * d->x.rows;
@@ -381,6 +384,11 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
         return cli_fail("train", st);
     if (d->has_test && (st = clann_model_evaluate(m, &d->test_x, &d->test_y, &r.test)))
         return cli_fail("evaluate", st);
+    if (d->has_test && a->logdir) {
+        struct cli_eval_options eo = {false, false, NULL, false, 0, a->logdir};
+        if ((rc = cli_evaluate_all(m, &d->test_x, &d->test_y, &eo)) != CLI_OK)
+            return rc;
+    }
     const char *out = a->out ? a->out : "clann-model.safetensors";
     if ((st = clann_model_save(m, out)) != CLANN_OK)
         return cli_fail(out, st);
@@ -417,6 +425,8 @@ static int build_and_train(const struct cli_train_args *a, struct cli_data *d,
                                       &n_classes);
         if (rc == CLI_OK)
             rc = cli_train_model(a, ctx, d->x.cols, task, &d->y, n_classes, &m);
+        if (rc == CLI_OK)
+            rc = cli_train_scale(a, m, d);
     }
     if (rc == CLI_OK)
         rc = train_and_report(a, d, task_of_model(m), m, epoch, ctx);
@@ -481,7 +491,14 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
         {"seed", true, &a->seed, NULL, "random seed (default 42)"},
         {"device", true, &a->device, NULL, "auto|cpu|opencl|opencl:P:D|name (default auto)"},
         {"out", true, &a->out, NULL, "model file (default clann-model.safetensors)"},
-        {"logdir", true, &a->logdir, NULL, "write log.csv and TensorBoard events here"},
+        {"split", true, &a->split, NULL, "train,dev[,test] fractions of --data, e.g. "
+                                          "0.8,0.1,0.1 (stratified for class labels)"},
+        {"scale", true, &a->scale, NULL, "input scaling fitted on the training rows: "
+                                          "standard|minmax|log|none"},
+        {"scale-target", true, &a->scale_target, NULL, "regression target scaling: "
+                                                        "standard|minmax|log|none"},
+        {"logdir", true, &a->logdir, NULL, "write log.csv, TensorBoard events, split.json and "
+                                            "eval.json here"},
         {"monitor-every", true, &a->monitor_every, NULL, "per-layer monitors every N steps "
                                                          "(default 50 with --logdir)"},
         {"json", false, NULL, &a->json, "print final metrics as one JSON object on stdout"},
@@ -523,7 +540,9 @@ int cli_train(int argc, char **argv)
         d.has_test = true;
     }
     struct clann_context *ctx = NULL;
-    rc = cli_context(a.device, &ctx);
+    rc = cli_train_split(&a, &d);
+    if (rc == CLI_OK)
+        rc = cli_context(a.device, &ctx);
     if (rc == CLI_OK)
         rc = build_and_train(&a, &d, ctx);
     clann_context_destroy(ctx);

@@ -1,0 +1,128 @@
+/*
+ * prepare.c - `clann train`'s data preparation: --split into train/dev/test and the --scale
+ * scalers, fitted on the training rows only so that nothing leaks from dev or test data.
+ */
+#include "cli.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Parses "0.8,0.1,0.1" or "0.9,0.1". */
+static int parse_fractions(const char *text, double f[3], size_t *n)
+{
+    char *end;
+    const char *p = text;
+    for (*n = 0; *n < 3; (*n)++) {
+        f[*n] = strtod(p, &end);
+        if (end == p || f[*n] < 0 || f[*n] > 1)
+            break;
+        p = end;
+        if (*p != ',') {
+            (*n)++;
+            break;
+        }
+        p++;
+    }
+    double sum = f[0] + (*n > 1 ? f[1] : 0) + (*n > 2 ? f[2] : 0);
+    if (*p != '\0' || *n < 2 || fabs(sum - 1.0) > 1e-6)
+        return cli_usage("--split: '%s' must be 2 or 3 fractions summing to 1, e.g. 0.8,0.1,0.1",
+                         text);
+    return CLI_OK;
+}
+
+/* Class labels (one column of small non-negative integers) are split stratified. */
+static bool class_labels(const struct clann_matrix *y)
+{
+    for (size_t i = 0; y->cols == 1 && i < y->rows; i++) {
+        if (!(y->data[i] >= 0) || y->data[i] != floorf(y->data[i]) || y->data[i] >= 1000)
+            return false;
+    }
+    return y->cols == 1;
+}
+
+static void record_split(const struct cli_train_args *a, const struct cli_data *d,
+                         const struct clann_split_params *p)
+{
+    if (!a->logdir)
+        return;
+    mkdir(a->logdir, 0777);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/split.json", a->logdir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return;
+    fprintf(f, "{\"train\": %zu, \"dev\": %zu, \"test\": %zu, \"fractions\": [%g, %g, %g], "
+            "\"seed\": %llu, \"stratified\": %s}\n", d->x.rows, d->has_dev ? d->dev_x.rows : 0,
+            d->has_test ? d->test_x.rows : 0, p->train, p->dev, p->test,
+            (unsigned long long)p->seed, p->stratify ? "true" : "false");
+    fclose(f);
+}
+
+int cli_train_split(const struct cli_train_args *a, struct cli_data *d)
+{
+    struct clann_split_params p = clann_split_default_params();
+    size_t n = 0;
+    double f[3] = {0.9, 0.1, 0.0};
+    bool early = a->early_stop && strcmp(a->early_stop, "0") != 0;
+    if (a->split) {
+        int rc = parse_fractions(a->split, f, &n);
+        if (rc != CLI_OK)
+            return rc;
+    } else if (!early) {
+        return CLI_OK;
+    } else {
+        fprintf(stderr, "early stopping: holding out 10%% of the training rows as dev data "
+                        "(--split sets this)\n");
+    }
+    p.train = f[0], p.dev = f[1], p.test = n == 3 ? f[2] : 0.0;
+    unsigned long long seed;
+    if (a->seed && cli_u64("seed", a->seed, &seed))
+        p.seed = seed;
+    p.stratify = class_labels(&d->y);
+    struct clann_split s;
+    enum clann_status st = clann_data_split(&d->x, &d->y, &p, &s);
+    if (st != CLANN_OK)
+        return cli_fail("split", st);
+    clann_matrix_free(&d->x), clann_matrix_free(&d->y);
+    d->x = s.train_x, d->y = s.train_y, d->dev_x = s.dev_x, d->dev_y = s.dev_y;
+    d->has_dev = d->dev_x.rows > 0;
+    if (n == 3) { /* the split's test part replaces any test data */
+        clann_matrix_free(&d->test_x), clann_matrix_free(&d->test_y);
+        d->test_x = s.test_x, d->test_y = s.test_y;
+        d->has_test = d->test_x.rows > 0;
+    } else {
+        clann_matrix_free(&s.test_x), clann_matrix_free(&s.test_y);
+    }
+    fprintf(stderr, "split: %zu train, %zu dev, %zu test rows%s\n", d->x.rows,
+            d->has_dev ? d->dev_x.rows : 0, d->has_test ? d->test_x.rows : 0,
+            p.stratify ? " (stratified)" : "");
+    record_split(a, d, &p);
+    return CLI_OK;
+}
+
+static int scaler_params(const char *option, const char *text, struct clann_scaler_params *p)
+{
+    memset(p, 0, sizeof *p);
+    if (!clann_scale_from_name(text, &p->kind) || p->kind == CLANN_SCALE_CLIP)
+        return cli_usage("--%s: '%s' is not standard, minmax, log or none", option, text);
+    return CLI_OK;
+}
+
+int cli_train_scale(const struct cli_train_args *a, struct clann_model *m,
+                    const struct cli_data *d)
+{
+    struct clann_scaler_params p;
+    int rc = CLI_OK;
+    enum clann_status st = CLANN_OK;
+    if (a->scale && (rc = scaler_params("scale", a->scale, &p)) == CLI_OK &&
+        p.kind != CLANN_SCALE_NONE)
+        st = clann_model_scale_inputs(m, &p, &d->x);
+    if (rc == CLI_OK && st == CLANN_OK && a->scale_target &&
+        (rc = scaler_params("scale-target", a->scale_target, &p)) == CLI_OK &&
+        p.kind != CLANN_SCALE_NONE)
+        st = clann_model_scale_targets(m, &p, &d->y);
+    return rc != CLI_OK ? rc : st != CLANN_OK ? cli_fail("scale", st) : CLI_OK;
+}
