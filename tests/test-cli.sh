@@ -148,5 +148,24 @@ expect 0 "" tune $common --epochs 1 --grid "hidden=4,2|6" --repeats 1 --json --m
 grep -q '"monitor": "val_accuracy", "mode": "max"' out.txt || { echo "FAIL: tune --json:"; cat out.txt; failures=$((failures + 1)); }
 expect_usage "--lr: 'abc' is not a number" tune $common --grid "lr=0.1,abc"
 
+echo "== splits, scaling and evaluation =="
+expect 0 "split: 96 train, 12 dev, 12 test rows \(stratified\)" train $common --epochs 2 --split 0.8,0.1,0.1 --scale standard --logdir run --out split.safetensors
+for f in log.csv split.json eval.json; do
+    [ -f "run/$f" ] || { echo "FAIL: train --logdir wrote no $f"; failures=$((failures + 1)); }
+done
+grep -q '"stratified": true' run/split.json || { echo "FAIL: split.json:"; cat run/split.json; failures=$((failures + 1)); }
+grep -q 'input_scaler' split.safetensors || { echo "FAIL: the scaler is not in the model file"; failures=$((failures + 1)); }
+expect 0 "" eval --model split.safetensors --data d.csv --json
+for key in accuracy top5_accuracy log_loss macro_f1 confusion; do
+    grep -q "\"$key\"" out.txt || { echo "FAIL: eval --json lacks $key:"; cat out.txt; failures=$((failures + 1)); }
+done
+expect 0 "holding out 10% of the training rows" train $common --epochs 3 --early-stop 1 --out es.safetensors
+expect_usage "--split: '0.5,0.2' must be 2 or 3 fractions summing to 1" train $common --split 0.5,0.2
+expect_usage "--scale: 'zscore' is not standard" train $common --scale zscore
+# These are found once the model is loaded: stderr also holds the device line.
+expect 2 "--threshold: 'best'" eval --model split.safetensors --data d.csv --threshold best
+expect 2 "--threshold applies to binary classifiers" eval --model split.safetensors --data d.csv --threshold 0.3
+expect 2 "--slice applies to binary classifiers" eval --model split.safetensors --data d.csv --slice 0
+
 echo "$failures failure(s)"
 [ "$failures" = 0 ]

@@ -87,6 +87,8 @@ int cli_train_check(const struct cli_train_args *a);
  * out 10% of the training rows as dev data when early stopping needs it; records the split
  * in logdir/split.json. */
 int cli_train_split(const struct cli_train_args *a, struct cli_data *d);
+/* Parses a --scale value (standard, minmax, log, none). */
+int cli_scaler_params(const char *option, const char *text, struct clann_scaler_params *p);
 /* Fits --scale on the training rows and --scale-target on the training labels. */
 int cli_train_scale(const struct cli_train_args *a, struct clann_model *m,
                     const struct cli_data *d);

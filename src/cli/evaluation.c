@@ -45,7 +45,8 @@ static struct json_object *array(const double *v, size_t n)
     return a;
 }
 
-/* Parses --threshold: a number, or f1 / accuracy / precision=P / recall=R. */
+/* Parses --threshold: a number (returns 0), or f1 / accuracy / precision=P / recall=R (returns
+ * 1: a goal to choose the threshold by); -1 after a usage error. */
 static int parse_threshold(const char *text, enum clann_threshold_goal *goal, double *target,
                            float *fixed)
 {
@@ -67,9 +68,11 @@ static int parse_threshold(const char *text, enum clann_threshold_goal *goal, do
         *goal = CLANN_THRESHOLD_MIN_FOR_PRECISION;
     else if (sscanf(text, "recall=%lf", target) == 1)
         *goal = CLANN_THRESHOLD_MAX_FOR_RECALL;
-    else
-        return cli_usage("--threshold: '%s' is not a number in [0, 1], f1, accuracy, "
-                         "precision=P or recall=R", text);
+    else {
+        cli_usage("--threshold: '%s' is not a number in [0, 1], f1, accuracy, precision=P or "
+                  "recall=R", text);
+        return -1;
+    }
     return 1;
 }
 
@@ -289,6 +292,17 @@ int cli_evaluate_all(struct clann_model *m, const struct clann_matrix *x,
     if ((st = clann_model_predict(m, x, &p)) != CLANN_OK)
         return cli_fail("predict", st);
     enum eval_task task = task_of(m);
+    enum clann_threshold_goal goal;
+    double target;
+    float fixed;
+    if (o->threshold && parse_threshold(o->threshold, &goal, &target, &fixed) < 0) {
+        clann_matrix_free(&p);
+        return CLI_USAGE;
+    }
+    if (o->threshold && task != EVAL_BINARY) {
+        clann_matrix_free(&p);
+        return cli_usage("--threshold applies to binary classifiers");
+    }
     struct json_object *root = json_object_new_object(), *metrics = json_object_new_object();
     json_object_object_add(root, "task", json_object_new_string(task_names[task]));
     json_object_object_add(root, "count", json_object_new_uint64(base.count));

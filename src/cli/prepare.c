@@ -103,7 +103,7 @@ int cli_train_split(const struct cli_train_args *a, struct cli_data *d)
     return CLI_OK;
 }
 
-static int scaler_params(const char *option, const char *text, struct clann_scaler_params *p)
+int cli_scaler_params(const char *option, const char *text, struct clann_scaler_params *p)
 {
     memset(p, 0, sizeof *p);
     if (!clann_scale_from_name(text, &p->kind) || p->kind == CLANN_SCALE_CLIP)
@@ -117,11 +117,11 @@ int cli_train_scale(const struct cli_train_args *a, struct clann_model *m,
     struct clann_scaler_params p;
     int rc = CLI_OK;
     enum clann_status st = CLANN_OK;
-    if (a->scale && (rc = scaler_params("scale", a->scale, &p)) == CLI_OK &&
+    if (a->scale && (rc = cli_scaler_params("scale", a->scale, &p)) == CLI_OK &&
         p.kind != CLANN_SCALE_NONE)
         st = clann_model_scale_inputs(m, &p, &d->x);
     if (rc == CLI_OK && st == CLANN_OK && a->scale_target &&
-        (rc = scaler_params("scale-target", a->scale_target, &p)) == CLI_OK &&
+        (rc = cli_scaler_params("scale-target", a->scale_target, &p)) == CLI_OK &&
         p.kind != CLANN_SCALE_NONE)
         st = clann_model_scale_targets(m, &p, &d->y);
     return rc != CLI_OK ? rc : st != CLANN_OK ? cli_fail("scale", st) : CLI_OK;

@@ -243,6 +243,12 @@ int cli_train_check(const struct cli_train_args *a)
 {
     struct clann_fit_params fp;
     int rc = cli_train_fit_params(a, &fp);
+    const char *scales[2] = {a->scale, a->scale_target}, *names[2] = {"scale", "scale-target"};
+    for (int i = 0; i < 2 && rc == CLI_OK; i++) {
+        struct clann_scaler_params sp;
+        if (scales[i])
+            rc = cli_scaler_params(names[i], scales[i], &sp);
+    }
     if (rc == CLI_OK && !a->spec && !a->resume) {
         struct clann_estimator_params ep;
         size_t *hidden = NULL;
