@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
     meson ninja-build pkg-config gcc python3 clang
     ocl-icd-opencl-dev opencl-headers opencl-c-headers pocl-opencl-icd clinfo
-    libclblast-dev libopenblas-dev libjson-c-dev zlib1g-dev
+    libclblast-dev libopenblas-dev libjson-c-dev zlib1g-dev libxxhash-dev
     check libsubunit-dev python3-sklearn python3-numpy
     dataset-fashion-mnist
 )

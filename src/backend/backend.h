@@ -289,6 +289,44 @@ struct clann_backend_ops {
     /* out[0] = beta * out[0] + number of i < n with x[i] == 0 (dead-unit monitors). */
     enum clann_status (*count_zero)(struct clann_backend *be, struct clann_view x, size_t n,
                                     struct clann_view out, float beta);
+
+    /* Feature layer (src/nn/embedding.c). These entries may be NULL on a backend without them;
+     * compiling a model with feature columns then fails with ERR_UNSUPPORTED.
+     * Ids travel as floats: slot value v is the id v when v is an integer in [0, n_ids); any
+     * other value (-1 pads empty slots) is no id and is skipped. For row r of an id matrix
+     * (width slots, row stride ldi), c_r counts its ids and the combiner's scale is
+     * s_r = 1 (sum), 1 / c_r (mean) or 1 / sqrt(c_r) (sqrtn), and 0 when c_r = 0. */
+    /* y[r, j] = x[r, j] for r < rows, j < cols, with row strides ldx and ldy (no overlap). */
+    enum clann_status (*copy_cols)(struct clann_backend *be, struct clann_view x, size_t ldx,
+                                   struct clann_view y, size_t ldy, size_t rows, size_t cols);
+    /* Gather and combine: y[r, k] = s_r * sum over ids v of row r of table[v * dim + k], for
+     * k < dim. Indicator form (table a NULL view, dim == n_ids): y[r, k] = s_r * (number of
+     * the row's ids equal to k). Sums in the order of the slots. */
+    enum clann_status (*embedding_forward)(struct clann_backend *be, struct clann_view ids,
+                                           size_t ldi, size_t width, size_t rows,
+                                           struct clann_view table, size_t n_ids, size_t dim,
+                                           enum clann_combiner combiner, struct clann_view y,
+                                           size_t ldy);
+    /* Deterministic scatter-add of the gradient, one output row per distinct id of the batch:
+     * grad[u, k] = sum over o in [offsets[u], offsets[u + 1]) of s_{occ[o]} dy[occ[o], k],
+     * for u < n_unique, k < dim, summed in the order of o. occ (n_occ floats) lists, for each
+     * distinct id, the batch rows holding it (a row twice when it holds the id twice);
+     * offsets has n_unique + 1 floats. No atomics: each (u, k) is one sequential sum. */
+    enum clann_status (*embedding_backward)(struct clann_backend *be, struct clann_view dy,
+                                            size_t ldy, struct clann_view ids, size_t ldi,
+                                            size_t width, size_t rows, size_t n_ids,
+                                            enum clann_combiner combiner,
+                                            struct clann_view offsets, struct clann_view occ,
+                                            size_t n_occ, size_t n_unique, size_t dim,
+                                            struct clann_view grad);
+    /* Sparse optimizer step: for u < n_unique, with row = uniq[u] (an id < n_ids), the
+     * optimizer_step formulas on the dim floats at row * dim of table, s1 and s2 with gradient
+     * grad[u * dim ..]; other rows are untouched (lazy state). Honours opt->guard. */
+    enum clann_status (*embedding_update)(struct clann_backend *be, const struct clann_opt *opt,
+                                          struct clann_view table, struct clann_view s1,
+                                          struct clann_view s2, size_t n_ids, size_t dim,
+                                          struct clann_view uniq, struct clann_view grad,
+                                          size_t n_unique);
 };
 
 struct clann_backend {

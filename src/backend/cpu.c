@@ -5,6 +5,11 @@
  * exception is FAST mode's GEMM, which goes through CBLAS (or a cache-blocked float loop when
  * the build has no CBLAS); every other op is memory-bound and shares the scalar code.
  *
+ * FAST mode also runs the hot ops of a training step through loops written for the compiler
+ * to vectorize (bias + ReLU, ReLU's backward pass, column sums, the optimizer update) that
+ * compute bit for bit what the scalar code computes, and splits large GEMMs and the optimizer
+ * update between the calling thread and one worker thread (see "Second thread" below).
+ *
  * Ops run synchronously on the calling thread, so upload/download/finish need no queue.
  * Every op checks its views against their buffers first and reports CLANN_ERR_INVALID_ARG
  * instead of touching memory outside them.
@@ -14,8 +19,17 @@
 
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #if CLANN_HAVE_CBLAS
 #include <cblas.h>
@@ -25,9 +39,12 @@
 #define GEMM_KB 128
 #define GEMM_NB 256
 
+struct cpu_pool;
+
 struct cpu_backend {
     struct clann_backend base;
     enum clann_cpu_mode mode;
+    struct cpu_pool *pool; /* FAST mode with two threads; NULL otherwise */
     float pack[GEMM_KB * GEMM_NB]; /* B panel for the blocked GEMM, so that ops never allocate */
 };
 
@@ -79,6 +96,11 @@ static enum clann_status check_view(struct clann_backend *be, const char *op, co
             return st_;                                                                           \
     } while (0)
 
+static bool fast_mode(const struct clann_backend *be)
+{
+    return ((const struct cpu_backend *)be)->mode == CLANN_CPU_MODE_FAST;
+}
+
 /* out = beta * out + value, where beta = 0 never reads out (NaN there must not propagate). */
 static float accumulate(float out, float beta, double value)
 {
@@ -86,11 +108,199 @@ static float accumulate(float out, float beta, double value)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Second thread. A training step of a small model is a chain of GEMMs of 20-500 us each, too
+ * short for BLAS threading: OpenBLAS 0.3.21 with 2 threads is slower than with 1 on every
+ * GEMM of the Fashion-MNIST MLP. FAST mode instead cuts a large op in two halves: the caller
+ * posts the second half to one worker thread, runs the first, and then runs the second
+ * itself if the worker has not picked it up yet - so a busy or descheduled worker never
+ * leaves a half waiting, it only loses its share. Both sides spin briefly before sleeping,
+ * because the gaps between the GEMMs of a step are tens of microseconds.
+ *
+ * The job word `state` is (sequence << 2) | phase; the worker takes a job with a
+ * compare-and-swap from POSTED to TAKEN, the caller cancels it with one from POSTED to DONE,
+ * so exactly one of them runs the second half.
+ */
+
+enum { JOB_POSTED = 1, JOB_TAKEN = 2, JOB_DONE = 3 };
+
+#define POOL_SPIN_SECONDS 100e-6
+
+/* Element-wise ops and reductions over fewer elements run on one thread (about 15 us). */
+#define SPLIT_MIN_ELEMENTS 32768
+
+struct cpu_pool {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* the worker sleeps on it: a job was posted, or quit */
+    pthread_cond_t done; /* the caller sleeps on it: the worker finished its half */
+    atomic_uint state;
+    atomic_bool worker_sleeping, caller_sleeping, quit;
+    unsigned seq;
+    void (*fn)(void *arg, int half);
+    void *arg;
+};
+
+static double pool_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool job_posted(unsigned s)
+{
+    return (s & 3u) == JOB_POSTED;
+}
+
+/* Spins up to POOL_SPIN_SECONDS until `state` satisfies the test, then returns whether it
+ * does. The clock is read every 64 polls: polls are cheaper than clock reads. */
+static bool pool_spin(struct cpu_pool *p, bool posted, unsigned want)
+{
+    double t0 = pool_now();
+    for (unsigned i = 1;; i++) {
+        unsigned s = atomic_load(&p->state);
+        if (posted ? job_posted(s) || atomic_load(&p->quit) : s == want)
+            return true;
+        if (i % 64 == 0 && pool_now() - t0 > POOL_SPIN_SECONDS)
+            return false;
+    }
+}
+
+/* The worker: the sleeping flag is set under the lock before the state is re-checked, and the
+ * poster reads the flag after publishing the state, so a wake-up is never lost. */
+static unsigned pool_wait_job(struct cpu_pool *p)
+{
+    if (!pool_spin(p, true, 0)) {
+        pthread_mutex_lock(&p->lock);
+        atomic_store(&p->worker_sleeping, true);
+        while (!job_posted(atomic_load(&p->state)) && !atomic_load(&p->quit))
+            pthread_cond_wait(&p->wake, &p->lock);
+        atomic_store(&p->worker_sleeping, false);
+        pthread_mutex_unlock(&p->lock);
+    }
+    return atomic_load(&p->state);
+}
+
+static void *pool_main(void *arg)
+{
+    struct cpu_pool *p = arg;
+    for (;;) {
+        unsigned s = pool_wait_job(p);
+        if (atomic_load(&p->quit))
+            return NULL;
+        unsigned base = s & ~3u;
+        if (!job_posted(s) || !atomic_compare_exchange_strong(&p->state, &s, base | JOB_TAKEN))
+            continue; /* the caller ran it itself */
+        p->fn(p->arg, 1);
+        atomic_store(&p->state, base | JOB_DONE);
+        if (atomic_load(&p->caller_sleeping)) {
+            pthread_mutex_lock(&p->lock);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->lock);
+        }
+    }
+}
+
+/* Runs fn(arg, 0) and fn(arg, 1), the second on the worker when it is ready in time. */
+static void pool_run(struct cpu_pool *p, void (*fn)(void *, int), void *arg)
+{
+    p->fn = fn;
+    p->arg = arg;
+    unsigned base = ++p->seq << 2, posted = base | JOB_POSTED;
+    atomic_store(&p->state, posted);
+    if (atomic_load(&p->worker_sleeping)) {
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_signal(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+    }
+    fn(arg, 0);
+    if (atomic_compare_exchange_strong(&p->state, &posted, base | JOB_DONE)) {
+        fn(arg, 1); /* the worker has not started: no point waiting for it */
+        return;
+    }
+    if (pool_spin(p, false, base | JOB_DONE))
+        return;
+    pthread_mutex_lock(&p->lock);
+    atomic_store(&p->caller_sleeping, true);
+    while (atomic_load(&p->state) != (base | JOB_DONE))
+        pthread_cond_wait(&p->done, &p->lock);
+    atomic_store(&p->caller_sleeping, false);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void pool_destroy(struct cpu_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    atomic_store(&p->quit, true);
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->lock);
+    clann__free(p);
+}
+
+/* NULL when the thread cannot be started: FAST mode then runs on the calling thread alone. */
+static struct cpu_pool *pool_create(void)
+{
+    struct cpu_pool *p = clann__calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    atomic_init(&p->state, 0);
+    atomic_init(&p->worker_sleeping, false);
+    atomic_init(&p->caller_sleeping, false);
+    atomic_init(&p->quit, false);
+    bool ok = pthread_mutex_init(&p->lock, NULL) == 0;
+    ok = ok && pthread_cond_init(&p->wake, NULL) == 0;
+    ok = ok && pthread_cond_init(&p->done, NULL) == 0;
+    if (ok && pthread_create(&p->thread, NULL, pool_main, p) == 0)
+        return p;
+    clann__log(CLANN_LOG_LEVEL_WARN, "cpu backend: cannot start a worker thread; using one");
+    clann__free(p); /* (a failed init leaves nothing to destroy that matters here) */
+    return NULL;
+}
+
+/* Threads for FAST mode: CLANN_CPU_THREADS when set (1 turns the worker off), else 2 when the
+ * machine has two or more cores. More than 2 leaves the splitting to the BLAS library. */
+static long fast_threads(void)
+{
+    const char *env = clann__getenv("CLANN_CPU_THREADS");
+    long n = env ? strtol(env, NULL, 10) : 0;
+    if (n > 0)
+        return n;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores >= 2 ? 2 : 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * OpenBLAS setup for FAST mode.
+ */
+
+#if CLANN_HAVE_CBLAS && defined(OPENBLAS_VERSION)
+/* Our own split replaces OpenBLAS threading for 1 or 2 threads (OpenBLAS' own pool spins
+ * and yields between calls, and loses to one thread on small shapes); above that OpenBLAS
+ * threads. The setting is process-wide. */
+static void blas_setup(long threads)
+{
+    openblas_set_num_threads(threads > 2 ? (int)threads : 1);
+}
+#else
+static void blas_setup(long threads)
+{
+    (void)threads;
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------------
  * Buffers and transfers.
  */
 
 static void cpu_destroy(struct clann_backend *be)
 {
+    pool_destroy(((struct cpu_backend *)be)->pool);
     clann__free(be);
 }
 
@@ -231,6 +441,58 @@ static bool fits_int(size_t a, size_t b, size_t c)
 {
     return a <= INT_MAX && b <= INT_MAX && c <= INT_MAX;
 }
+
+static void blas_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, float alpha,
+                      const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                      float *c, size_t ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* GEMMs below this many multiply-adds (about 10 us) stay on one thread: waking the worker
+ * and packing the shared operand twice would cost more than the second core saves. */
+#define GEMM_SPLIT_MIN (1u << 20)
+
+/* A GEMM cut in two along the longer side of C: columns [0, cut) and [cut, n) (split_n), or
+ * rows [0, cut) and [cut, m). */
+struct gemm_job {
+    bool ta, tb, split_n;
+    size_t m, n, k, cut, lda, ldb, ldc;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+};
+
+/* One half: the slice of op(B) (or op(A)) that starts `lo` columns (rows) in starts `lo`
+ * stored rows down when that operand is transposed. */
+static void gemm_half(void *arg, int half)
+{
+    const struct gemm_job *j = arg;
+    size_t end = j->split_n ? j->n : j->m;
+    size_t lo = half ? j->cut : 0, len = half ? end - j->cut : j->cut;
+    if (j->split_n)
+        blas_gemm(j->ta, j->tb, j->m, len, j->k, j->alpha, j->a, j->lda,
+                  j->b + (j->tb ? lo * j->ldb : lo), j->ldb, j->beta, j->c + lo, j->ldc);
+    else
+        blas_gemm(j->ta, j->tb, len, j->n, j->k, j->alpha, j->a + (j->ta ? lo : lo * j->lda),
+                  j->lda, j->b, j->ldb, j->beta, j->c + lo * j->ldc, j->ldc);
+}
+
+static void gemm_fast(struct cpu_backend *cb, bool ta, bool tb, size_t m, size_t n, size_t k,
+                      float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                      float beta, float *c, size_t ldc)
+{
+    size_t longer = m > n ? m : n;
+    if (!cb->pool || (double)m * (double)n * (double)k < GEMM_SPLIT_MIN || longer < 64) {
+        blas_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    /* The cut is a multiple of 16 floats so that both halves keep 64-byte aligned rows. */
+    struct gemm_job j = {ta, tb, n >= m, m, n, k, (longer / 2 + 15) & ~(size_t)15, lda, ldb,
+                         ldc, alpha, beta, a, b, c};
+    pool_run(cb->pool, gemm_half, &j);
+}
 #endif
 
 static enum clann_status cpu_gemm(struct clann_backend *be, bool trans_a, bool trans_b, size_t m,
@@ -262,9 +524,7 @@ static enum clann_status cpu_gemm(struct clann_backend *be, bool trans_a, bool t
     }
 #if CLANN_HAVE_CBLAS
     if (fits_int(m, n, k) && fits_int(lda, ldb, ldc)) {
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                    trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, at(a),
-                    (int)lda, at(b), (int)ldb, beta, at(c), (int)ldc);
+        gemm_fast(cb, trans_a, trans_b, m, n, k, alpha, at(a), lda, at(b), ldb, beta, at(c), ldc);
         return CLANN_OK;
     }
 #endif
@@ -403,6 +663,36 @@ static void softmax_row(const float *z, float *y, size_t cols)
         y[c] = (float)(exp((double)z[c] - max) / sum);
 }
 
+/* FAST mode's bias + ReLU (or + identity), the same float operations as the scalar path in
+ * loops the compiler vectorizes. y may alias z (identity), so no restrict. */
+static void bias_relu_fast(float *z, const float *bias, float *y, size_t rows, size_t cols,
+                           bool relu)
+{
+    for (size_t r = 0; r < rows; r++) {
+        float *zr = z + r * cols, *yr = y + r * cols;
+        if (bias)
+            for (size_t c = 0; c < cols; c++)
+                zr[c] += bias[c];
+        if (relu)
+            for (size_t c = 0; c < cols; c++)
+                yr[c] = zr[c] < 0.0f ? 0.0f : zr[c]; /* NaN and -0 pass through as before */
+        else if (yr != zr)
+            for (size_t c = 0; c < cols; c++)
+                yr[c] = zr[c];
+    }
+}
+
+/* dz = dy * relu'(z): a product by exactly 1 or 0, the same in float as in double. The
+ * factor goes through a variable so that gcc keeps the product (it would otherwise branch
+ * between dy and dy * 0, which does not vectorize). */
+static void relu_backward_fast(const float *z, const float *dy, float *dz, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float slope = z[i] > 0.0f ? 1.0f : 0.0f;
+        dz[i] = dy[i] * slope;
+    }
+}
+
 static enum clann_status check_act(struct clann_backend *be, const struct clann_act *act,
                                    struct clann_view prelu, size_t cols)
 {
@@ -429,6 +719,11 @@ static enum clann_status cpu_bias_act_forward(struct clann_backend *be,
         CHECK_VIEW(bias, cols);
     if (total == 0)
         return CLANN_OK;
+    if (fast_mode(be) && (act->kind == CLANN__ACT_RELU || act->kind == CLANN__ACT_LINEAR)) {
+        bias_relu_fast(at(z), is_null(bias) ? NULL : at(bias), at(y), rows, cols,
+                       act->kind == CLANN__ACT_RELU);
+        return CLANN_OK;
+    }
     const float *a = act->kind == CLANN__ACT_PRELU ? at(prelu) : NULL;
     for (size_t r = 0; r < rows; r++) {
         float *zr = at(z) + r * cols, *yr = at(y) + r * cols;
@@ -465,6 +760,10 @@ static enum clann_status cpu_act_backward(struct clann_backend *be, const struct
     CHECK_VIEW(dz, total);
     if (total == 0)
         return CLANN_OK;
+    if (fast_mode(be) && act->kind == CLANN__ACT_RELU) {
+        relu_backward_fast(at(z), at(dy), at(dz), total);
+        return CLANN_OK;
+    }
     const float *a = act->kind == CLANN__ACT_PRELU ? at(prelu) : NULL;
     for (size_t r = 0; r < rows; r++) {
         const float *zr = reads_z ? at(z) + r * cols : NULL;
@@ -505,11 +804,38 @@ static enum clann_status cpu_prelu_grad(struct clann_backend *be, struct clann_v
     return CLANN_OK;
 }
 
+/* Columns per block of FAST mode's column sums: the double accumulators stay on the stack. */
+#define COL_BLOCK 256
+
+/* Column sums row by row (unit stride, vectorizable) instead of column by column (stride
+ * cols): each column still adds its rows in order 0, 1, ... in double, so the result is the
+ * same to the bit. */
+static void col_sum_fast(const float *x, size_t rows, size_t cols, float *out, float beta)
+{
+    double acc[COL_BLOCK];
+    for (size_t c0 = 0; c0 < cols; c0 += COL_BLOCK) {
+        size_t nc = cols - c0 < COL_BLOCK ? cols - c0 : COL_BLOCK;
+        for (size_t c = 0; c < nc; c++)
+            acc[c] = 0.0;
+        for (size_t r = 0; r < rows; r++) {
+            const float *xr = x + r * cols + c0;
+            for (size_t c = 0; c < nc; c++)
+                acc[c] += xr[c];
+        }
+        for (size_t c = 0; c < nc; c++)
+            out[c0 + c] = accumulate(out[c0 + c], beta, acc[c]);
+    }
+}
+
 static enum clann_status cpu_col_sum(struct clann_backend *be, struct clann_view x, size_t rows,
                                      size_t cols, struct clann_view out, float beta)
 {
     CHECK_VIEW(x, extent(rows, cols, cols));
     CHECK_VIEW(out, cols);
+    if (fast_mode(be) && rows && cols) {
+        col_sum_fast(at(x), rows, cols, at(out), beta);
+        return CLANN_OK;
+    }
     for (size_t c = 0; c < cols; c++) {
         double acc = 0.0;
         for (size_t r = 0; r < rows; r++)
@@ -643,11 +969,56 @@ static enum clann_status cpu_sum(struct clann_backend *be, struct clann_view x, 
     return CLANN_OK;
 }
 
+/* FAST mode's sum of squares (the NaN guard runs it over every gradient each step): 8
+ * partial sums, which the compiler vectorizes, combined in a fixed order - the same result
+ * for a given n every run, as backend.h asks, though not always the reference's last bit. */
+static double sum_squares_fast(const float *x, size_t n)
+{
+    double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t j = 0; j < 8; j++)
+            acc[j] += (double)x[i + j] * x[i + j];
+    for (; i < n; i++)
+        acc[i % 8] += (double)x[i] * x[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* Two halves at a fixed cut, added in a fixed order: which thread ran which half does not
+ * change the result. */
+struct sumsq_job {
+    const float *x;
+    size_t n, cut;
+    double part[2];
+};
+
+static void sumsq_half(void *arg, int half)
+{
+    struct sumsq_job *j = arg;
+    j->part[half] = half ? sum_squares_fast(j->x + j->cut, j->n - j->cut)
+                         : sum_squares_fast(j->x, j->cut);
+}
+
 static enum clann_status cpu_sum_squares(struct clann_backend *be, struct clann_view x, size_t n,
                                          struct clann_view out, float beta)
 {
     CHECK_VIEW(x, n);
     CHECK_VIEW(out, 1);
+    if (fast_mode(be) && n) {
+        /* Long vectors always in two halves, so that the thread count never changes it. */
+        bool halves = n >= SPLIT_MIN_ELEMENTS;
+        struct sumsq_job j = {at(x), n, halves ? (n / 2 + 15) & ~(size_t)15 : n, {0.0, 0.0}};
+        struct cpu_pool *pool = ((struct cpu_backend *)be)->pool;
+        if (pool && halves) {
+            pool_run(pool, sumsq_half, &j);
+        } else {
+            sumsq_half(&j, 0);
+            if (halves)
+                sumsq_half(&j, 1);
+        }
+        at(out)[0] = accumulate(at(out)[0], beta, j.part[0] + j.part[1]);
+        return CLANN_OK;
+    }
     double acc = 0.0;
     for (size_t i = 0; i < n; i++)
         acc += (double)at(x)[i] * at(x)[i];
@@ -696,6 +1067,161 @@ static enum clann_status cpu_count_correct(struct clann_backend *be, struct clan
  * Optimizers: element updates in float, exactly as written in backend.h.
  */
 
+/* FAST mode's update: one loop per kind over restrict pointers, so that the compiler
+ * vectorizes it. Each element sees the same float operations in the same order as the scalar
+ * loop in cpu_optimizer_step, so the weights are the same to the bit. The loops with sqrtf
+ * do not vectorize while sqrtf may set errno (the build keeps -fmath-errno), so Adam's is
+ * written with SSE2 intrinsics on x86-64: IEEE sqrt and division per lane, the same values. */
+struct opt_job {
+    const struct clann_opt *opt;
+    float lr, eps;
+    float *w, *s1, *s2;
+    const float *g;
+    size_t n, cut;
+};
+
+static void opt_sgd(float *restrict w, const float *restrict g, size_t n, float lr)
+{
+    for (size_t i = 0; i < n; i++)
+        w[i] = w[i] - lr * g[i];
+}
+
+static void opt_momentum(float *restrict w, const float *restrict g, float *restrict a, size_t n,
+                         float lr, float mu, bool nesterov)
+{
+    if (nesterov) {
+        for (size_t i = 0; i < n; i++) {
+            a[i] = mu * a[i] + g[i];
+            w[i] = w[i] - lr * (g[i] + mu * a[i]);
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        a[i] = mu * a[i] + g[i];
+        w[i] = w[i] - lr * a[i];
+    }
+}
+
+/* Adagrad (a += g^2) and RMSprop (a = rho a + (1 - rho) g^2). */
+static void opt_scaled(float *restrict w, const float *restrict g, float *restrict a, size_t n,
+                       float lr, float eps, float rho, bool rmsprop)
+{
+    float c = 1.0f - rho;
+    if (rmsprop) {
+        for (size_t i = 0; i < n; i++) {
+            a[i] = rho * a[i] + c * g[i] * g[i];
+            w[i] = w[i] - lr * g[i] / (sqrtf(a[i]) + eps);
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        a[i] = a[i] + g[i] * g[i];
+        w[i] = w[i] - lr * g[i] / (sqrtf(a[i]) + eps);
+    }
+}
+
+/* Adam's lanes: m = b1 m + c1 g; v = b2 v + (c2 g) g; w -= (lr m) / (sqrt(v) + eps), the
+ * scalar loop's operations in its order (no contraction: the build has -ffp-contract=off). */
+#define ADAM_LANES(VEC, SET1, LOAD, STORE, ADD, SUB, MUL, DIV, SQRT, WIDTH)                       \
+    VEC vb1 = SET1(p->beta1), vb2 = SET1(p->beta2), vc1 = SET1(1.0f - p->beta1);                  \
+    VEC vc2 = SET1(1.0f - p->beta2), vlr = SET1(lr), veps = SET1(eps);                            \
+    size_t i = 0;                                                                                 \
+    for (; i + (WIDTH) <= n; i += (WIDTH)) {                                                      \
+        VEC gi = LOAD(g + i);                                                                     \
+        VEC mi = ADD(MUL(vb1, LOAD(m + i)), MUL(vc1, gi));                                        \
+        VEC vi = ADD(MUL(vb2, LOAD(v + i)), MUL(MUL(vc2, gi), gi));                               \
+        VEC step = DIV(MUL(vlr, mi), ADD(SQRT(vi), veps));                                        \
+        STORE(m + i, mi);                                                                         \
+        STORE(v + i, vi);                                                                         \
+        STORE(w + i, SUB(LOAD(w + i), step));                                                     \
+    }                                                                                             \
+    return i
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ADAM_WIDE 1
+__attribute__((target("avx512f"))) static size_t
+adam_avx512(float *restrict w, const float *restrict g, float *restrict m, float *restrict v,
+            size_t n, const struct clann_opt *p, float lr, float eps)
+{
+    ADAM_LANES(__m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_add_ps,
+               _mm512_sub_ps, _mm512_mul_ps, _mm512_div_ps, _mm512_sqrt_ps, 16);
+}
+
+__attribute__((target("avx"))) static size_t
+adam_avx(float *restrict w, const float *restrict g, float *restrict m, float *restrict v,
+         size_t n, const struct clann_opt *p, float lr, float eps)
+{
+    ADAM_LANES(__m256, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps,
+               _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, _mm256_sqrt_ps, 8);
+}
+#endif
+
+#if defined(__SSE2__)
+static size_t adam_sse2(float *restrict w, const float *restrict g, float *restrict m,
+                        float *restrict v, size_t n, const struct clann_opt *p, float lr,
+                        float eps)
+{
+    ADAM_LANES(__m128, _mm_set1_ps, _mm_loadu_ps, _mm_storeu_ps, _mm_add_ps, _mm_sub_ps,
+               _mm_mul_ps, _mm_div_ps, _mm_sqrt_ps, 4);
+}
+#endif
+
+/* The widest lanes the CPU has (sqrt and division dominate: 16 lanes run 4x as fast as 4),
+ * then scalar code for the tail. */
+static void opt_adam(float *restrict w, const float *restrict g, float *restrict m,
+                     float *restrict v, size_t n, const struct clann_opt *o, float lr, float eps)
+{
+    size_t i = 0;
+#if defined(ADAM_WIDE)
+    if (__builtin_cpu_supports("avx512f"))
+        i = adam_avx512(w, g, m, v, n, o, lr, eps);
+    else if (__builtin_cpu_supports("avx"))
+        i = adam_avx(w, g, m, v, n, o, lr, eps);
+#endif
+#if defined(__SSE2__)
+    i += adam_sse2(w + i, g + i, m + i, v + i, n - i, o, lr, eps);
+#endif
+    float b1 = o->beta1, b2 = o->beta2, c1 = 1.0f - o->beta1, c2 = 1.0f - o->beta2;
+    for (; i < n; i++) {
+        m[i] = b1 * m[i] + c1 * g[i];
+        v[i] = b2 * v[i] + c2 * g[i] * g[i];
+        w[i] = w[i] - lr * m[i] / (sqrtf(v[i]) + eps);
+    }
+}
+
+static void opt_range(const struct opt_job *j, size_t lo, size_t hi)
+{
+    const struct clann_opt *o = j->opt;
+    float *w = j->w + lo, *a = j->s1 ? j->s1 + lo : NULL;
+    const float *g = j->g + lo;
+    switch (o->kind) {
+    case CLANN__OPT_SGD:
+        opt_sgd(w, g, hi - lo, j->lr);
+        break;
+    case CLANN__OPT_MOMENTUM:
+        opt_momentum(w, g, a, hi - lo, j->lr, o->momentum, o->nesterov);
+        break;
+    case CLANN__OPT_ADAGRAD:
+        opt_scaled(w, g, a, hi - lo, j->lr, j->eps, 0.0f, false);
+        break;
+    case CLANN__OPT_ADAM:
+        opt_adam(w, g, a, j->s2 + lo, hi - lo, o, j->lr, j->eps);
+        break;
+    default:
+        opt_scaled(w, g, a, hi - lo, j->lr, j->eps, o->rho, true);
+        break;
+    }
+}
+
+static void opt_half(void *arg, int half)
+{
+    const struct opt_job *j = arg;
+    if (half)
+        opt_range(j, j->cut, j->n);
+    else
+        opt_range(j, 0, j->cut);
+}
+
 static enum clann_status cpu_optimizer_step(struct clann_backend *be, const struct clann_opt *opt,
                                             struct clann_view w, struct clann_view g,
                                             struct clann_view s1, struct clann_view s2, size_t n)
@@ -726,6 +1252,16 @@ static enum clann_status cpu_optimizer_step(struct clann_backend *be, const stru
         double t = (double)opt->step, c2 = sqrt(1.0 - pow(opt->beta2, t));
         lr = (float)(opt->lr * c2 / (1.0 - pow(opt->beta1, t)));
         eps = (float)(opt->eps * c2);
+    }
+    if (fast_mode(be)) {
+        struct opt_job j = {opt, lr, eps, wp, a, opt->kind == CLANN__OPT_ADAM ? at(s2) : NULL,
+                            gp, n, (n / 2 + 15) & ~(size_t)15};
+        struct cpu_pool *pool = ((struct cpu_backend *)be)->pool;
+        if (pool && n >= SPLIT_MIN_ELEMENTS)
+            pool_run(pool, opt_half, &j);
+        else
+            opt_range(&j, 0, n);
+        return CLANN_OK;
     }
     for (size_t i = 0; i < n; i++) {
         float gi = gp[i];
@@ -1008,6 +1544,174 @@ static enum clann_status cpu_count_zero(struct clann_backend *be, struct clann_v
  * Construction.
  */
 
+/* ---------------------------------------------------------------------------------------------
+ * Feature layer: the numeric columns' copy, embedding gathers, their deterministic scatter-add
+ * and the sparse optimizer step (formulas in backend.h).
+ */
+
+/* The id in slot value v, or -1 when v is not an integer in [0, n_ids). */
+static long slot_id(float v, size_t n_ids)
+{
+    return v >= 0.0f && v < (float)n_ids && v == floorf(v) ? (long)v : -1;
+}
+
+/* Asks for the cache lines of n floats at p ahead of use: the rows of a large table are far
+ * apart, and issuing all their misses at once overlaps them instead of paying one latency
+ * after another (a step's cost then stays flat as the table grows). */
+static void prefetch_row(const float *p, size_t n)
+{
+#if defined(__GNUC__)
+    for (size_t i = 0; i < n; i += 16)
+        __builtin_prefetch(p + i, 1, 1);
+#else
+    (void)p, (void)n;
+#endif
+}
+
+/* The combiner's scale s_r of one row of id slots. */
+static double row_scale(const float *ids, size_t width, size_t n_ids, enum clann_combiner comb)
+{
+    size_t c = 0;
+    for (size_t s = 0; s < width; s++)
+        c += slot_id(ids[s], n_ids) >= 0;
+    if (c == 0)
+        return 0.0;
+    return comb == CLANN_COMBINER_SUM ? 1.0
+           : comb == CLANN_COMBINER_MEAN ? 1.0 / (double)c : 1.0 / sqrt((double)c);
+}
+
+static enum clann_status cpu_copy_cols(struct clann_backend *be, struct clann_view x, size_t ldx,
+                                       struct clann_view y, size_t ldy, size_t rows, size_t cols)
+{
+    CHECK_VIEW(x, extent(rows, cols, ldx));
+    CHECK_VIEW(y, extent(rows, cols, ldy));
+    for (size_t r = 0; r < rows && cols; r++)
+        memcpy(at(y) + r * ldy, at(x) + r * ldx, cols * sizeof(float));
+    return CLANN_OK;
+}
+
+static enum clann_status cpu_embedding_forward(struct clann_backend *be, struct clann_view ids,
+                                               size_t ldi, size_t width, size_t rows,
+                                               struct clann_view table, size_t n_ids,
+                                               size_t dim, enum clann_combiner comb,
+                                               struct clann_view y, size_t ldy)
+{
+    size_t tn;
+    if (!clann__mul_size(n_ids, dim, &tn) || (is_null(table) && dim != n_ids))
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu embedding_forward: bad table "
+                            "shape %zu x %zu", n_ids, dim);
+    CHECK_VIEW(ids, extent(rows, width, ldi));
+    CHECK_VIEW(y, extent(rows, dim, ldy));
+    if (!is_null(table))
+        CHECK_VIEW(table, tn);
+    for (size_t r = 0; r < rows && !is_null(table); r++) {
+        for (size_t s = 0; s < width; s++) {
+            long v = slot_id(at(ids)[r * ldi + s], n_ids);
+            if (v >= 0)
+                prefetch_row(at(table) + (size_t)v * dim, dim);
+        }
+    }
+    for (size_t r = 0; r < rows; r++) {
+        const float *id = at(ids) + r * ldi;
+        double scale = row_scale(id, width, n_ids, comb);
+        for (size_t k = 0; k < dim; k++) {
+            double acc = 0.0;
+            for (size_t s = 0; s < width; s++) {
+                long v = slot_id(id[s], n_ids);
+                if (v >= 0)
+                    acc += is_null(table) ? (double)((size_t)v == k)
+                                          : (double)at(table)[(size_t)v * dim + k];
+            }
+            at(y)[r * ldy + k] = (float)(scale * acc);
+        }
+    }
+    return CLANN_OK;
+}
+
+static enum clann_status cpu_embedding_backward(struct clann_backend *be, struct clann_view dy,
+                                                size_t ldy, struct clann_view ids, size_t ldi,
+                                                size_t width, size_t rows, size_t n_ids,
+                                                enum clann_combiner comb,
+                                                struct clann_view offsets, struct clann_view occ,
+                                                size_t n_occ, size_t n_unique, size_t dim,
+                                                struct clann_view grad)
+{
+    size_t gn;
+    if (!clann__mul_size(n_unique, dim, &gn))
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu embedding_backward: size");
+    CHECK_VIEW(dy, extent(rows, dim, ldy));
+    CHECK_VIEW(ids, extent(rows, width, ldi));
+    CHECK_VIEW(offsets, n_unique + 1);
+    CHECK_VIEW(occ, n_occ);
+    CHECK_VIEW(grad, gn);
+    for (size_t u = 0; u < n_unique; u++) {
+        float lo = at(offsets)[u], hi = at(offsets)[u + 1];
+        if (!(lo >= 0.0f && lo <= hi && hi <= (float)n_occ))
+            return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu embedding_backward: "
+                                "offsets of id %zu out of range", u);
+        for (size_t k = 0; k < dim; k++) {
+            double acc = 0.0;
+            for (size_t o = (size_t)lo; o < (size_t)hi; o++) {
+                size_t r = (size_t)at(occ)[o];
+                if (r >= rows)
+                    return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu "
+                                        "embedding_backward: row %zu out of range", r);
+                acc += row_scale(at(ids) + r * ldi, width, n_ids, comb) *
+                       (double)at(dy)[r * ldy + k];
+            }
+            at(grad)[u * dim + k] = (float)acc;
+        }
+    }
+    return CLANN_OK;
+}
+
+static struct clann_view view_at(struct clann_view v, size_t off)
+{
+    v.off += off;
+    return v;
+}
+
+static enum clann_status cpu_embedding_update(struct clann_backend *be,
+                                              const struct clann_opt *opt,
+                                              struct clann_view table, struct clann_view s1,
+                                              struct clann_view s2, size_t n_ids, size_t dim,
+                                              struct clann_view uniq, struct clann_view grad,
+                                              size_t n_unique)
+{
+    size_t tn, gn;
+    if (!clann__mul_size(n_ids, dim, &tn) || !clann__mul_size(n_unique, dim, &gn))
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu embedding_update: size");
+    CHECK_VIEW(table, tn);
+    CHECK_VIEW(uniq, n_unique);
+    CHECK_VIEW(grad, gn);
+    if (!is_null(s1))
+        CHECK_VIEW(s1, tn);
+    if (!is_null(s2))
+        CHECK_VIEW(s2, tn);
+    for (size_t u = 0; u < n_unique; u++) {
+        long row = slot_id(at(uniq)[u], n_ids);
+        if (row >= 0 && !is_null(s1))
+            prefetch_row(at(s1) + (size_t)row * dim, dim);
+        if (row >= 0 && !is_null(s2))
+            prefetch_row(at(s2) + (size_t)row * dim, dim);
+    }
+    for (size_t u = 0; u < n_unique; u++) {
+        long row = slot_id(at(uniq)[u], n_ids);
+        if (row < 0)
+            return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu embedding_update: id %g "
+                                "is not below %zu", (double)at(uniq)[u], n_ids);
+        size_t off = (size_t)row * dim;
+        struct clann_view a = is_null(s1) ? s1 : view_at(s1, off);
+        struct clann_view b = is_null(s2) ? s2 : view_at(s2, off);
+        /* The dense update's own code on one row: the same formulas and guard. */
+        enum clann_status st = cpu_optimizer_step(be, opt, view_at(table, off),
+                                                  view_at(grad, u * dim), a, b, dim);
+        if (st != CLANN_OK)
+            return st;
+    }
+    return CLANN_OK;
+}
+
 static const struct clann_backend_ops cpu_ops = {
     .name = "cpu",
     .destroy = cpu_destroy,
@@ -1043,6 +1747,10 @@ static const struct clann_backend_ops cpu_ops = {
     .guard_check = cpu_guard_check,
     .accumulate_unless = cpu_accumulate_unless,
     .count_zero = cpu_count_zero,
+    .copy_cols = cpu_copy_cols,
+    .embedding_forward = cpu_embedding_forward,
+    .embedding_backward = cpu_embedding_backward,
+    .embedding_update = cpu_embedding_update,
 };
 
 enum clann_status clann__cpu_backend_create(struct clann_context *ctx, enum clann_cpu_mode mode,
@@ -1059,6 +1767,11 @@ enum clann_status clann__cpu_backend_create(struct clann_context *ctx, enum clan
     cb->base.ops = &cpu_ops;
     cb->base.ctx = ctx;
     cb->mode = mode;
+    if (mode == CLANN_CPU_MODE_FAST) {
+        long threads = fast_threads();
+        blas_setup(threads);
+        cb->pool = threads == 2 ? pool_create() : NULL;
+    }
     *out = &cb->base;
     return CLANN_OK;
 }

@@ -233,7 +233,11 @@ static enum clann_status cl_fail(struct clann_context *ctx, cl_int err, const ch
     X(ADD_NOISE, add_noise, "regularize.cl")                                                      \
     X(BATCHNORM_TRAIN, batchnorm_train, "regularize.cl")                                          \
     X(BATCHNORM_INFER, batchnorm_infer, "regularize.cl")                                          \
-    X(BATCHNORM_BACKWARD, batchnorm_backward, "regularize.cl")
+    X(BATCHNORM_BACKWARD, batchnorm_backward, "regularize.cl")                                    \
+    X(COPY_COLS, copy_cols, "embedding.cl")                                                       \
+    X(EMBEDDING_FORWARD, embedding_forward, "embedding.cl")                                       \
+    X(EMBEDDING_BACKWARD, embedding_backward, "embedding.cl")                                     \
+    X(EMBEDDING_UPDATE, embedding_update, "embedding.cl")
 
 enum kernel_id {
 #define KERNEL_ENUM_(id, name, file) K_##id,
@@ -1295,6 +1299,161 @@ static void op_destroy(struct clann_backend *be_)
     clann__free(be);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Feature layer (cl/embedding.cl). Sizes go to the kernels as uint: a check keeps each below
+ * 2^32 (tables have at most 2^24 ids).
+ */
+static bool fits_u32(size_t a, size_t b)
+{
+    size_t n;
+    return clann__mul_size(a, b, &n) && n <= UINT32_MAX && a <= UINT32_MAX && b <= UINT32_MAX;
+}
+
+static enum clann_status op_copy_cols(struct clann_backend *be_, struct clann_view x, size_t ldx,
+                                      struct clann_view y, size_t ldy, size_t rows, size_t cols)
+{
+    if (rows == 0 || cols == 0)
+        return CLANN_OK;
+    if (!fits_u32(rows, ldx > ldy ? ldx : ldy))
+        return clann__error(be_->ctx, CLANN_ERR_TOO_LARGE, "copy_cols: too large");
+    CHECK(check_view(be_, "copy_cols", "x", x, matrix_extent(rows, cols, ldx)));
+    CHECK(check_view(be_, "copy_cols", "y", y, matrix_extent(rows, cols, ldy)));
+    struct kargs a = ka_begin(cl_be(be_), K_COPY_COLS);
+    ka_view(&a, x);
+    ka_u32(&a, ldx);
+    ka_view(&a, y);
+    ka_u32(&a, ldy);
+    ka_u32(&a, rows);
+    ka_u32(&a, cols);
+    return LAUNCH_1D(&a, rows * cols);
+}
+
+static enum clann_status op_embedding_forward(struct clann_backend *be_, struct clann_view ids,
+                                              size_t ldi, size_t width, size_t rows,
+                                              struct clann_view table, size_t n_ids, size_t dim,
+                                              enum clann_combiner comb, struct clann_view y,
+                                              size_t ldy)
+{
+    if (rows == 0 || dim == 0)
+        return CLANN_OK;
+    if (!fits_u32(rows, ldi > ldy ? ldi : ldy) || !fits_u32(n_ids, dim) ||
+        (!table.buf && dim != n_ids))
+        return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "embedding_forward: bad sizes");
+    CHECK(check_view(be_, "embedding_forward", "ids", ids, matrix_extent(rows, width, ldi)));
+    CHECK(check_view(be_, "embedding_forward", "y", y, matrix_extent(rows, dim, ldy)));
+    if (table.buf)
+        CHECK(check_view(be_, "embedding_forward", "table", table, n_ids * dim));
+    struct kargs a = ka_begin(cl_be(be_), K_EMBEDDING_FORWARD);
+    ka_view(&a, ids);
+    ka_u32(&a, ldi);
+    ka_u32(&a, width);
+    ka_u32(&a, rows);
+    ka_view(&a, table);
+    ka_i32(&a, table.buf != NULL);
+    ka_u32(&a, n_ids);
+    ka_u32(&a, dim);
+    ka_i32(&a, (int)comb);
+    ka_view(&a, y);
+    ka_u32(&a, ldy);
+    return LAUNCH_1D(&a, rows * dim);
+}
+
+static enum clann_status op_embedding_backward(struct clann_backend *be_, struct clann_view dy,
+                                               size_t ldy, struct clann_view ids, size_t ldi,
+                                               size_t width, size_t rows, size_t n_ids,
+                                               enum clann_combiner comb,
+                                               struct clann_view offsets, struct clann_view occ,
+                                               size_t n_occ, size_t n_unique, size_t dim,
+                                               struct clann_view grad)
+{
+    if (n_unique == 0 || dim == 0)
+        return CLANN_OK;
+    if (!fits_u32(rows, ldi > ldy ? ldi : ldy) || !fits_u32(n_unique, dim) ||
+        n_occ > UINT32_MAX || n_ids > UINT32_MAX)
+        return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "embedding_backward: bad sizes");
+    CHECK(check_view(be_, "embedding_backward", "dy", dy, matrix_extent(rows, dim, ldy)));
+    CHECK(check_view(be_, "embedding_backward", "ids", ids, matrix_extent(rows, width, ldi)));
+    CHECK(check_view(be_, "embedding_backward", "offsets", offsets, n_unique + 1));
+    CHECK(check_view(be_, "embedding_backward", "occ", occ, n_occ));
+    CHECK(check_view(be_, "embedding_backward", "grad", grad, n_unique * dim));
+    struct kargs a = ka_begin(cl_be(be_), K_EMBEDDING_BACKWARD);
+    ka_view(&a, dy);
+    ka_u32(&a, ldy);
+    ka_view(&a, ids);
+    ka_u32(&a, ldi);
+    ka_u32(&a, width);
+    ka_u32(&a, rows);
+    ka_u32(&a, n_ids);
+    ka_i32(&a, (int)comb);
+    ka_view(&a, offsets);
+    ka_view(&a, n_occ ? occ : offsets); /* an empty occ is never read */
+    ka_u32(&a, n_occ);
+    ka_u32(&a, n_unique);
+    ka_u32(&a, dim);
+    ka_view(&a, grad);
+    return LAUNCH_1D(&a, n_unique * dim);
+}
+
+static enum clann_status op_embedding_update(struct clann_backend *be_,
+                                             const struct clann_opt *opt,
+                                             struct clann_view table, struct clann_view s1,
+                                             struct clann_view s2, size_t n_ids, size_t dim,
+                                             struct clann_view uniq, struct clann_view grad,
+                                             size_t n_unique)
+{
+    if ((unsigned)opt->kind >= CLANN__OPT_COUNT)
+        return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "embedding_update: bad kind %d",
+                            (int)opt->kind);
+    if (n_unique == 0 || dim == 0)
+        return CLANN_OK;
+    if (!fits_u32(n_ids, dim) || !fits_u32(n_unique, dim))
+        return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "embedding_update: bad sizes");
+    size_t tn = n_ids * dim;
+    CHECK(check_view(be_, "embedding_update", "table", table, tn));
+    CHECK(check_view(be_, "embedding_update", "uniq", uniq, n_unique));
+    CHECK(check_view(be_, "embedding_update", "grad", grad, n_unique * dim));
+    if (opt->kind != CLANN__OPT_SGD)
+        CHECK(check_view(be_, "embedding_update", "s1", s1, tn));
+    else
+        s1.buf = NULL;
+    if (opt->kind == CLANN__OPT_ADAM)
+        CHECK(check_view(be_, "embedding_update", "s2", s2, tn));
+    else
+        s2.buf = NULL;
+    float lr = opt->lr, eps = opt->eps;
+    if (opt->kind == CLANN__OPT_ADAM) { /* as op_optimizer_step */
+        if (opt->step < 1)
+            return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG,
+                                "embedding_update: Adam needs step >= 1");
+        double t = (double)opt->step;
+        double c2 = sqrt(1.0 - pow((double)opt->beta2, t));
+        lr = (float)((double)opt->lr * c2 / (1.0 - pow((double)opt->beta1, t)));
+        eps = (float)((double)opt->eps * c2);
+    }
+    if (opt->guard.buf)
+        CHECK(check_view(be_, "embedding_update", "guard", opt->guard, 1));
+    struct kargs a = ka_begin(cl_be(be_), K_EMBEDDING_UPDATE);
+    ka_view(&a, table);
+    ka_view(&a, s1);
+    ka_view(&a, s2);
+    ka_u32(&a, n_ids);
+    ka_u32(&a, dim);
+    ka_view(&a, uniq);
+    ka_view(&a, grad);
+    ka_u32(&a, n_unique);
+    ka_i32(&a, (int)opt->kind);
+    ka_f32(&a, lr);
+    ka_f32(&a, opt->momentum);
+    ka_i32(&a, opt->nesterov);
+    ka_f32(&a, opt->beta1);
+    ka_f32(&a, opt->beta2);
+    ka_f32(&a, eps);
+    ka_f32(&a, opt->rho);
+    ka_view(&a, opt->guard);
+    ka_i32(&a, opt->guard.buf != NULL);
+    return LAUNCH_1D(&a, n_unique * dim);
+}
+
 static const struct clann_backend_ops cl_ops = {
     .name = "opencl",
     .destroy = op_destroy,
@@ -1330,6 +1489,10 @@ static const struct clann_backend_ops cl_ops = {
     .guard_check = op_guard_check,
     .accumulate_unless = op_accumulate_unless,
     .count_zero = op_count_zero,
+    .copy_cols = op_copy_cols,
+    .embedding_forward = op_embedding_forward,
+    .embedding_backward = op_embedding_backward,
+    .embedding_update = op_embedding_update,
 };
 
 /* A string property of a device or platform into out (always NUL-terminated). */

@@ -19,6 +19,7 @@
  */
 #include "io/model_file.h"
 #include "io/spec.h"
+#include "nn/embedding.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,7 +45,9 @@ struct tensor {
     size_t off;   /* floats, in the parameter array */
     uint64_t begin, end;
     bool seen;
-    int extra; /* 0: a parameter; 1, 2: optimizer.state1, optimizer.state2 */
+    int extra; /* 0: a parameter; 1, 2: optimizer.state1, optimizer.state2; 3: an embedding
+                  table (layers.<i>.embedding.<feature>, outside the parameter array) */
+    size_t table; /* extra 3: the table's index among the model's embedding tables */
 };
 
 struct tensor_list {
@@ -121,12 +124,13 @@ static void push_batchnorm(struct tensor_list *l, size_t i, size_t width, size_t
     }
 }
 
-/* Room for 4 tensors per parameter layer and the 2 optimizer-state tensors. */
+/* Room for 4 tensors per parameter layer, the 2 optimizer-state tensors and the embedding
+ * tables of fs (may be NULL). */
 static enum clann_status list_alloc(struct clann_context *ctx, size_t n_dense,
-                                    struct tensor_list *l)
+                                    const struct clann_features *fs, struct tensor_list *l)
 {
     l->n = 0;
-    l->t = clann__calloc(4 * n_dense + 2, sizeof *l->t);
+    l->t = clann__calloc(4 * n_dense + 2 + clann__features_n_tables(fs), sizeof *l->t);
     return l->t ? CLANN_OK : clann__error(ctx, CLANN_ERR_NO_MEMORY, "model file: out of memory");
 }
 
@@ -142,6 +146,24 @@ static void push_optimizer(struct tensor_list *l, size_t n_params)
         t->shape[0] = t->count = n_params;
         t->off = (size_t)k * n_params;
         t->extra = k;
+    }
+}
+
+/* The embedding tables of the feature layer (layer 0), after everything else: they are not in
+ * the parameter array. */
+static void push_tables(struct tensor_list *l, const struct clann_features *fs)
+{
+    for (size_t k = 0; k < clann__features_n_tables(fs); k++) {
+        const struct clann__feature *f = clann__features_table(fs, k);
+        struct tensor *t = &l->t[l->n++];
+        memset(t, 0, sizeof *t);
+        snprintf(t->name, sizeof t->name, "layers.0.embedding.%s", f->name);
+        t->rank = 2;
+        t->shape[0] = f->n_ids;
+        t->shape[1] = f->dim;
+        t->count = f->n_ids * f->dim;
+        t->extra = 3;
+        t->table = k;
     }
 }
 
@@ -162,9 +184,11 @@ static enum clann_status list_from_spec(struct clann_context *ctx, const struct 
     for (size_t i = 0; i < s->n_layers; i++)
         n_param_layers += s->layers[i].kind == CLANN__LAYER_DENSE ||
                           s->layers[i].kind == CLANN__LAYER_BATCHNORM;
-    enum clann_status st = list_alloc(ctx, n_param_layers, l);
+    enum clann_status st = list_alloc(ctx, n_param_layers, s->features, l);
     for (size_t i = 0; st == CLANN_OK && i < s->n_layers; i++) {
         const struct clann__spec_layer *sl = &s->layers[i];
+        if (sl->kind == CLANN__LAYER_FEATURES)
+            width = s->features->out_width;
         if (sl->kind == CLANN__LAYER_BATCHNORM)
             push_batchnorm(l, i, width, &off);
         if (sl->kind != CLANN__LAYER_DENSE)
@@ -175,6 +199,8 @@ static enum clann_status list_from_spec(struct clann_context *ctx, const struct 
     }
     if (st == CLANN_OK)
         push_optimizer(l, off); /* optional when loading: only checkpoints have them */
+    if (st == CLANN_OK)
+        push_tables(l, s->features);
     return st;
 }
 
@@ -186,7 +212,7 @@ static enum clann_status list_from_model(const struct clann_model *m, bool with_
     size_t n_param_layers = 0;
     for (size_t i = 0; i < m->n_layers; i++)
         n_param_layers += m->layers[i].n_params > 0;
-    enum clann_status st = list_alloc(m->ctx, n_param_layers, l);
+    enum clann_status st = list_alloc(m->ctx, n_param_layers, m->features, l);
     size_t total = 0;
     for (size_t i = 0; st == CLANN_OK && i < m->n_layers; i++) {
         const struct clann_layer *ml = &m->layers[i];
@@ -207,6 +233,8 @@ static enum clann_status list_from_model(const struct clann_model *m, bool with_
                           "parameters outside its layers", m->n_params - total);
     if (st == CLANN_OK && with_optimizer)
         push_optimizer(l, m->n_params);
+    if (st == CLANN_OK)
+        push_tables(l, m->features);
     if (st != CLANN_OK) {
         clann__free(l->t);
         l->t = NULL;
@@ -423,6 +451,8 @@ static enum clann_status download_data(struct clann_model *m, bool with_optimize
 {
     size_t np = m->n_params, parts = with_optimizer ? 3 : 1;
     *n = parts * np;
+    for (size_t k = 0; k < m->n_emb; k++)
+        *n += m->emb[k].f->n_ids * m->emb[k].f->dim;
     *out = clann__malloc((*n ? *n : 1) * sizeof(float));
     if (!*out)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "model save: out of memory");
@@ -430,6 +460,13 @@ static enum clann_status download_data(struct clann_model *m, bool with_optimize
     enum clann_status st = CLANN_OK;
     for (size_t k = 0; k < parts && np && st == CLANN_OK; k++)
         st = m->be->ops->download(m->be, *out + k * np, clann__view(bufs[k], 0), np);
+    /* The embedding tables follow, in the order push_tables() names them. */
+    size_t pos = parts * np;
+    for (size_t k = 0; k < m->n_emb && st == CLANN_OK; k++) {
+        size_t count = m->emb[k].f->n_ids * m->emb[k].f->dim;
+        st = m->be->ops->download(m->be, *out + pos, clann__view(&m->emb[k].table, 0), count);
+        pos += count;
+    }
     if (st == CLANN_OK)
         floats_to_le(*out, *n);
     return st;
@@ -761,7 +798,7 @@ static enum clann_status check_tensors(const struct loader *ld, struct json_obje
     size_t np = n_param_tensors(l);
     bool has_optimizer = np < l->n && (l->t[np].seen || l->t[np + 1].seen);
     for (size_t i = 0; i < l->n && st == CLANN_OK; i++)
-        if (!l->t[i].seen && (l->t[i].extra == 0 || has_optimizer))
+        if (!l->t[i].seen && (l->t[i].extra == 0 || l->t[i].extra == 3 || has_optimizer))
             st = fail(ld, CLANN_ERR_FORMAT, "tensor '%s' is missing", l->t[i].name);
     return st == CLANN_OK ? check_tiling(ld, l) : st;
 }
@@ -788,8 +825,9 @@ static enum clann_status load_params(const struct loader *ld, const struct tenso
     enum clann_status st = list_from_model(m, false, &ml);
     if (st != CLANN_OK)
         return st;
-    bool same = ml.n == n_param_tensors(l);
-    for (size_t i = 0; same && i < ml.n; i++)
+    size_t np = n_param_tensors(&ml);
+    bool same = np == n_param_tensors(l);
+    for (size_t i = 0; same && i < np; i++)
         same = strcmp(ml.t[i].name, l->t[i].name) == 0 && ml.t[i].count == l->t[i].count &&
                ml.t[i].off == l->t[i].off;
     float *p = same ? clann__malloc((m->n_params ? m->n_params : 1) * sizeof *p) : NULL;
@@ -798,7 +836,7 @@ static enum clann_status load_params(const struct loader *ld, const struct tenso
     else if (!p)
         st = fail(ld, CLANN_ERR_NO_MEMORY, "out of memory for %zu parameters", m->n_params);
     uint64_t base = 8 + ld->header_len;
-    for (size_t i = 0; st == CLANN_OK && i < ml.n; i++)
+    for (size_t i = 0; st == CLANN_OK && i < np; i++)
         st = read_at(ld, p + l->t[i].off, 4 * l->t[i].count, base + l->t[i].begin);
     if (st == CLANN_OK && m->n_params) {
         floats_to_le(p, m->n_params);
@@ -809,12 +847,39 @@ static enum clann_status load_params(const struct loader *ld, const struct tenso
     return st;
 }
 
+/* Reads each embedding table into its own buffer (they are not in the parameter array). */
+static enum clann_status load_tables(const struct loader *ld, const struct tensor_list *l,
+                                     struct clann_model *m)
+{
+    uint64_t base = 8 + ld->header_len;
+    enum clann_status st = CLANN_OK;
+    for (size_t i = 0; i < l->n && st == CLANN_OK; i++) {
+        const struct tensor *t = &l->t[i];
+        if (t->extra != 3)
+            continue;
+        if (t->table >= m->n_emb || m->emb[t->table].f->n_ids * m->emb[t->table].f->dim !=
+                                        t->count)
+            return fail(ld, CLANN_ERR_INTERNAL, "the built model's tables differ from the "
+                        "spec's");
+        float *p = clann__malloc((t->count ? t->count : 1) * sizeof *p);
+        if (!p)
+            return fail(ld, CLANN_ERR_NO_MEMORY, "out of memory for tensor '%s'", t->name);
+        st = read_at(ld, p, 4 * t->count, base + t->begin);
+        floats_to_le(p, t->count);
+        if (st == CLANN_OK)
+            st = m->be->ops->upload(m->be, clann__view(&m->emb[t->table].table, 0), p, t->count,
+                                    true);
+        clann__free(p);
+    }
+    return st;
+}
+
 /* Reads the optimizer-state tensors, when the file has them, into new host arrays. */
 static enum clann_status load_optimizer(const struct loader *ld, const struct tensor_list *l,
                                         struct clann__file_extras *x)
 {
     size_t np = n_param_tensors(l);
-    if (np + 2 != l->n || !l->t[np].seen)
+    if (np + 2 > l->n || l->t[np].extra != 1 || !l->t[np].seen)
         return CLANN_OK;
     size_t n = l->t[np].count;
     float **dst[2] = {&x->state1, &x->state2};
@@ -854,6 +919,8 @@ static enum clann_status load(struct loader *ld, struct clann_model **out)
         st = build_model(ld, &spec, &m);
     if (st == CLANN_OK)
         st = load_params(ld, &l, m);
+    if (st == CLANN_OK)
+        st = load_tables(ld, &l, m);
     if (st == CLANN_OK && ld->extras)
         st = load_optimizer(ld, &l, ld->extras);
     json_object_put(root);
@@ -911,4 +978,57 @@ CLANN_API enum clann_status clann_model_from_spec_json(struct clann_context *ctx
                                                        struct clann_model **out)
 {
     return clann__model_from_spec(ctx, json_text, out);
+}
+
+/* One tensor of any safetensors file (transfer learning): the header is parsed and checked as
+ * a model file's, the tensor's dtype, shape and byte range before anything is read. */
+static enum clann_status read_one(struct loader *ld, const char *name, size_t rows, size_t cols,
+                                  float *dst)
+{
+    struct json_object *root = NULL, *e;
+    struct tensor t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.name, sizeof t.name, "%s", name);
+    t.rank = 2;
+    t.shape[0] = rows;
+    t.shape[1] = cols;
+    t.count = rows * cols;
+    enum clann_status st = open_file(ld);
+    if (st == CLANN_OK)
+        st = read_header_len(ld);
+    if (st == CLANN_OK)
+        st = read_header(ld, &root);
+    if (st == CLANN_OK && !json_object_object_get_ex(root, name, &e))
+        st = fail(ld, CLANN_ERR_INVALID_ARG, "no tensor '%.64s'", name);
+    if (st == CLANN_OK && !json_object_is_type(e, json_type_object))
+        st = fail(ld, CLANN_ERR_FORMAT, "tensor '%.64s': expected an object", name);
+    if (st == CLANN_OK)
+        st = check_dtype(ld, t.name, e);
+    if (st == CLANN_OK && (st = check_shape(ld, &t, e)) == CLANN_ERR_FORMAT)
+        st = fail(ld, CLANN_ERR_SHAPE, "tensor '%.64s' is not [%zu, %zu]", name, rows, cols);
+    if (st == CLANN_OK)
+        st = check_offsets(ld, &t, e);
+    if (st == CLANN_OK && t.end > ld->data_size)
+        st = fail(ld, CLANN_ERR_TRUNCATED, "tensor '%.64s' ends after the file", name);
+    if (st == CLANN_OK)
+        st = read_at(ld, dst, 4 * t.count, 8 + ld->header_len + t.begin);
+    if (st == CLANN_OK)
+        floats_to_le(dst, t.count);
+    json_object_put(root);
+    return st;
+}
+
+enum clann_status clann__safetensors_read(struct clann_context *ctx, const char *path,
+                                          const char *name, size_t rows, size_t cols,
+                                          float *dst)
+{
+    struct loader ld;
+    memset(&ld, 0, sizeof ld);
+    ld.ctx = ctx;
+    ld.path = path;
+    ld.fd = -1;
+    enum clann_status st = read_one(&ld, name, rows, cols, dst);
+    if (ld.fd >= 0)
+        close(ld.fd);
+    return st;
 }

@@ -8,6 +8,7 @@
  * float, so a spec survives a save/load cycle unchanged.
  */
 #include "io/spec.h"
+#include "data/features.h"
 
 #include <errno.h>
 #include <float.h>
@@ -37,7 +38,8 @@ static const char *const constraint_names[] = {
 };
 
 /* Indexed by enum clann__layer_kind. */
-static const char *const layer_names[] = {"dense", "activation", "dropout", "noise", "batchnorm"};
+static const char *const layer_names[] = {"dense", "activation", "dropout", "noise", "batchnorm",
+                                           "features"};
 
 /* Indexed by enum clann_scale. */
 static const char *const scale_names[] = {"none", "standard", "minmax", "log", "clip"};
@@ -547,6 +549,7 @@ static enum clann_status read_layer(const struct reader *r, struct json_object *
     case CLANN__LAYER_DENSE: return read_dense(r, obj, p, l);
     case CLANN__LAYER_ACTIVATION: return read_activation_layer(r, obj, p, l);
     case CLANN__LAYER_BATCHNORM: return read_batchnorm_layer(r, obj, p, l);
+    case CLANN__LAYER_FEATURES: return CLANN_OK; /* described by the root's "features" */
     case CLANN__LAYER_NOISE:
         if (!json_object_object_get_ex(obj, "stddev", NULL))
             return bad(r, CLANN_ERR_FORMAT, p, "stddev", "missing");
@@ -633,12 +636,37 @@ static enum clann_status read_scaler(const struct reader *r, struct json_object 
     return st;
 }
 
+/* The feature columns: present exactly when layer 0 (and no other) is a features layer, and
+ * their input width is the model's. */
+static enum clann_status read_features(const struct reader *r, struct json_object *root,
+                                       struct clann__spec *s)
+{
+    struct json_object *obj;
+    enum clann_status st = member(r, root, "", "features", false, &obj);
+    if (st == CLANN_OK && obj)
+        st = clann__features_from_json(r->ctx, obj, r->what, &s->features);
+    if (st != CLANN_OK)
+        return st;
+    for (size_t i = 0; i < s->n_layers; i++) {
+        bool features = s->layers[i].kind == CLANN__LAYER_FEATURES;
+        if (features != (i == 0 && s->features != NULL))
+            return bad(r, CLANN_ERR_FORMAT, "", "layers", "a features layer must be layer 0 "
+                       "exactly when the spec has \"features\" (layer %zu)", i);
+    }
+    if (s->features && s->features->in_width != s->n_inputs)
+        return bad(r, CLANN_ERR_FORMAT, "", "inputs", "the features take %zu inputs, not %zu",
+                   s->features->in_width, s->n_inputs);
+    return CLANN_OK;
+}
+
 /* The width of the model's output: the last dense layer's units. */
 static size_t output_width(const struct clann__spec *s)
 {
     size_t width = s->n_inputs;
-    for (size_t i = 0; i < s->n_layers; i++)
+    for (size_t i = 0; i < s->n_layers; i++) {
         width = s->layers[i].kind == CLANN__LAYER_DENSE ? s->layers[i].dense.units : width;
+        width = s->layers[i].kind == CLANN__LAYER_FEATURES ? s->features->out_width : width;
+    }
     return width;
 }
 
@@ -660,6 +688,8 @@ static enum clann_status check_sizes(const struct reader *r, const struct clann_
     for (size_t i = 0; i < s->n_layers && ok; i++) {
         const struct clann__spec_layer *l = &s->layers[i];
         size_t out = l->kind == CLANN__LAYER_DENSE ? l->dense.units : width;
+        if (l->kind == CLANN__LAYER_FEATURES)
+            out = s->features->out_width;
         if (l->kind == CLANN__LAYER_DENSE)
             ok = clann__mul_size(width, out, &t) && add_size_checked(&params, t) &&
                  add_size_checked(&params, 2 * out);
@@ -695,6 +725,8 @@ enum clann_status clann__spec_parse(struct clann_context *ctx, const char *text,
     if (st == CLANN_OK)
         st = read_layers(&r, root, out);
     if (st == CLANN_OK)
+        st = read_features(&r, root, out);
+    if (st == CLANN_OK)
         st = check_sizes(&r, out);
     if (st == CLANN_OK)
         st = read_scaler(&r, root, "input_scaler", out->n_inputs, &out->in_scaler);
@@ -711,6 +743,7 @@ void clann__spec_free(struct clann__spec *spec)
     if (!spec)
         return;
     clann__free(spec->layers);
+    clann_features_destroy(spec->features);
     clann__free(spec->in_scaler.a);
     clann__free(spec->out_scaler.a);
     memset(spec, 0, sizeof *spec);
@@ -746,8 +779,10 @@ enum clann_status clann__spec_build(struct clann_context *ctx, const struct clan
 {
     struct clann_model *m;
     *out = NULL;
-    enum clann_status st = clann_model_create(ctx, spec->n_inputs, &m);
-    for (size_t i = 0; st == CLANN_OK && i < spec->n_layers; i++)
+    enum clann_status st = spec->features
+                               ? clann_model_create_with_features(ctx, spec->features, &m)
+                               : clann_model_create(ctx, spec->n_inputs, &m);
+    for (size_t i = spec->features ? 1 : 0; st == CLANN_OK && i < spec->n_layers; i++)
         st = add_layer(m, &spec->layers[i]);
     if (st == CLANN_OK)
         st = clann_model_compile(m, &spec->cp);
@@ -921,6 +956,8 @@ static struct json_object *write_layer(struct writer *w, const struct clann_laye
     } else if (l->kind == CLANN__LAYER_BATCHNORM) {
         add_float(w, obj, "momentum", l->momentum);
         add_float(w, obj, "epsilon", l->eps);
+    } else if (l->kind == CLANN__LAYER_FEATURES) {
+        /* described by the root's "features" */
     } else if (!w->unknown_layer) {
         /* A layer kind this writer does not know yet: refuse rather than write a wrong spec. */
         w->unknown_layer = true;
@@ -989,6 +1026,12 @@ static struct json_object *write_root(struct writer *w, const struct clann_model
     add(w, root, "layers", write_layers(w, m));
     if (m->in_scaler.kind != CLANN_SCALE_NONE)
         add(w, root, "input_scaler", write_scaler(w, &m->in_scaler));
+    if (m->features) {
+        struct json_object *f = NULL;
+        if (clann__features_to_json(m->features, &f) != CLANN_OK)
+            w->no_memory = true;
+        add(w, root, "features", f);
+    }
     if (m->out_scaler.kind != CLANN_SCALE_NONE)
         add(w, root, "target_scaler", write_scaler(w, &m->out_scaler));
     return root;

@@ -37,6 +37,8 @@ struct clann__spec {
     struct clann_compile_params cp;
     struct clann__spec_layer *layers; /* clann__malloc'ed */
     size_t n_layers;
+    struct clann_features *features; /* feature columns (layer 0 is then "features"), owned;
+                                        NULL without */
 };
 
 /* Parses JSON text of len bytes as one value, rejecting trailing text and duplicate object

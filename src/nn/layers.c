@@ -8,6 +8,7 @@
  * Batch normalization keeps the batch mean and inverse deviation for its backward pass.
  */
 #include "nn/model.h"
+#include "nn/embedding.h"
 #include "core/rng.h"
 
 static struct clann_view at(struct clann_buf *b, size_t off)
@@ -103,7 +104,9 @@ enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool 
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
         const struct clann_layer *l = &m->layers[i];
         struct clann_view y = at(&m->acts, l->y_off);
-        if (l->kind == CLANN__LAYER_DENSE) {
+        if (l->kind == CLANN__LAYER_FEATURES) {
+            st = clann__features_forward(m, i, x, rows);
+        } else if (l->kind == CLANN__LAYER_DENSE) {
             st = dense_forward(m, i, x, rows, training);
         } else if (l->kind == CLANN__LAYER_ACTIVATION) {
             struct clann_act act = layer_act(m, i, training);
@@ -157,7 +160,9 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows)
         if (l->kind == CLANN__LAYER_BATCHNORM && !dx.buf)
             dx = at(&m->dacts, m->dinput_off); /* the op needs somewhere to write it */
         struct clann_view y = at(&m->acts, l->y_off), dy = at(&m->dacts, l->y_off);
-        if (l->kind == CLANN__LAYER_DENSE) {
+        if (l->kind == CLANN__LAYER_FEATURES) {
+            st = clann__features_backward(m, i, rows); /* always first: no dx */
+        } else if (l->kind == CLANN__LAYER_DENSE) {
             st = dense_backward(m, i, x, dx, rows);
         } else if (l->kind == CLANN__LAYER_BATCHNORM) {
             size_t c = l->out;

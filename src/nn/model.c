@@ -3,6 +3,7 @@
  * access, and the name tables of activations and optimizers.
  */
 #include "nn/model.h"
+#include "nn/embedding.h"
 
 #include <math.h>
 #include <string.h>
@@ -131,6 +132,7 @@ CLANN_API void clann_model_destroy(struct clann_model *m)
                                 &m->monitor_buf};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         clann__buf_destroy(bufs[i]);
+    clann__embedding_free(m);
     clann__free(m->in_scaler.a);
     clann__free(m->out_scaler.a);
     clann__free(m->monitor_steps);
@@ -257,6 +259,16 @@ CLANN_API enum clann_status clann_model_add_batchnorm(struct clann_model *m, flo
     l.in = l.out = model_width(m);
     l.momentum = momentum > 0.0f ? momentum : 0.99f;
     l.eps = epsilon > 0.0f ? epsilon : 1e-3f;
+    return push_layer(m, &l);
+}
+
+enum clann_status clann__model_add_features_layer(struct clann_model *m)
+{
+    struct clann_layer l;
+    memset(&l, 0, sizeof l);
+    l.kind = CLANN__LAYER_FEATURES;
+    l.in = m->n_inputs;
+    l.out = m->features->out_width;
     return push_layer(m, &l);
 }
 
@@ -415,7 +427,7 @@ CLANN_API enum clann_status clann_model_compile(struct clann_model *m,
     m->opt = make_opt(&p->optimizer);
     layout(m);
     if ((st = alloc_buffers(m)) || (st = clann__model_init_params(m)) ||
-        (st = reset_optimizer_state(m)))
+        (st = reset_optimizer_state(m)) || (st = clann__embedding_setup(m)))
         return st;
     m->compiled = true;
     return m->be->ops->finish(m->be);

@@ -17,7 +17,8 @@ enum clann__layer_kind {
     CLANN__LAYER_ACTIVATION = 1,
     CLANN__LAYER_DROPOUT = 2,
     CLANN__LAYER_NOISE = 3,
-    CLANN__LAYER_BATCHNORM = 4
+    CLANN__LAYER_BATCHNORM = 4,
+    CLANN__LAYER_FEATURES = 5 /* the first layer of a model with feature columns (embedding.c) */
 };
 
 struct clann_layer {
@@ -79,7 +80,15 @@ struct clann_model {
     float *staging_x, *staging_y;   /* host batch assembly */
     uint64_t step;                  /* optimizer steps taken */
     struct clann_scaler in_scaler, out_scaler; /* kind NONE: absent */
+    /* Feature columns (embedding.h): the fitted set, owned, and one table per embedding
+     * feature, outside the collated parameters. NULL and 0 without feature columns. */
+    struct clann_features *features;
+    struct clann__emb *emb;
+    size_t n_emb;
 };
+
+/* Appends the feature layer of m->features (the first layer; embedding.c). */
+enum clann_status clann__model_add_features_layer(struct clann_model *m);
 
 /* Device scalars in model->scalars. */
 enum {

@@ -2,6 +2,7 @@
  * evaluate.c - data checks, batch upload, evaluation and prediction in inference mode.
  */
 #include "train/batch.h"
+#include "nn/embedding.h"
 
 #include <math.h>
 #include <string.h>
@@ -27,8 +28,9 @@ enum clann_status clann__check_data(struct clann_model *m, const struct clann_ma
                                 "is %g (fill or drop it before training)", what,
                                 i / x->cols + 1, i % x->cols + 1, (double)x->data[i]);
     }
-    if (!y)
-        return CLANN_OK;
+    enum clann_status st = clann__features_check_ids(m, x, what);
+    if (st != CLANN_OK || !y)
+        return st;
     size_t label_cols = clann__model_label_cols(m);
     if (!y->data || y->rows != x->rows || y->cols != label_cols)
         return clann__error(m->ctx, CLANN_ERR_SHAPE, "%s labels are %zu x %zu; expected %zu x %zu "
@@ -54,10 +56,14 @@ enum clann_status clann__upload_batch(struct clann_model *m, const struct clann_
                                       size_t first, size_t rows)
 {
     size_t xc = x->cols, yc = y ? y->cols : 0;
+    /* With feature columns the scaler covers the numeric features only, not the id slots. */
+    struct clann_scaler in = m->in_scaler;
+    if (m->features && in.n > m->features->n_numeric)
+        in.n = m->features->n_numeric;
     for (size_t r = 0; r < rows; r++) {
         size_t src = order ? order[first + r] : first + r;
         memcpy(m->staging_x + r * xc, x->data + src * xc, xc * sizeof(float));
-        clann__scaler_apply(&m->in_scaler, m->staging_x + r * xc);
+        clann__scaler_apply(&in, m->staging_x + r * xc);
         if (y) {
             memcpy(m->staging_y + r * yc, y->data + src * yc, yc * sizeof(float));
             clann__scaler_apply(&m->out_scaler, m->staging_y + r * yc);

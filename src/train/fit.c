@@ -10,6 +10,7 @@
 #include "train/monitor.h"
 #include "train/runlog.h"
 #include "train/step.h"
+#include "nn/embedding.h"
 #include "core/rng.h"
 
 #include <math.h>
@@ -113,6 +114,8 @@ static enum clann_status train_step(struct clann_model *m, size_t rows, struct f
                                  clann__view(&m->grads, 0), clann__view(&m->state1, 0),
                                  clann__view(&m->state2, 0), m->n_params);
     if (st == CLANN_OK)
+        st = clann__embedding_update(m); /* the rows of this batch only */
+    if (st == CLANN_OK)
         st = clann__step_after_update(m);
     if (st == CLANN_OK && p->nan_policy == CLANN_NAN_SKIP)
         st = be->ops->axpy(be, 1, 1.0f, clann__view(&m->scalars, CLANN__SCALAR_GUARD),
@@ -199,6 +202,8 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
             break;
         size_t rows = x->rows - first < fs->batch ? x->rows - first : fs->batch;
         st = clann__upload_batch(m, x, y, order, first, rows);
+        if (st == CLANN_OK)
+            st = clann__embedding_prepare_batch(m, rows);
         if (st == CLANN_OK)
             st = train_step(m, rows, fs);
         seen += rows;

@@ -1,0 +1,555 @@
+/*
+ * table.c - host tables for feature columns: named columns, each numeric or text, read from a
+ * CSV file (each column typed by its cells: numeric when every cell is a finite number, text
+ * otherwise) or built in memory column by column.
+ *
+ * The CSV record reader follows csv.c's (RFC 4180 quoting, LF/CRLF/CR line ends, blank lines
+ * skipped, rows in messages are the 1-based line of the record's first line). Numbers are
+ * parsed under the C locale through uselocale(), which leaves the caller's locale alone.
+ */
+#include "data/table.h"
+
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAME_MAX_LEN 256
+
+CLANN_API struct clann_table_params clann_table_default_params(void)
+{
+    struct clann_table_params p = {.delimiter = ',', .has_header = true};
+    return p;
+}
+
+static void col_free(struct clann__table_col *c)
+{
+    clann__free(c->name);
+    clann__free(c->num);
+    clann__free(c->pool);
+    clann__free(c->offs);
+}
+
+CLANN_API void clann_table_destroy(struct clann_table *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->cols; i++)
+        col_free(&t->c[i]);
+    clann__free(t->c);
+    clann__free(t);
+}
+
+CLANN_API enum clann_status clann_table_create(size_t rows, struct clann_table **out)
+{
+    if (!out)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table_create: out is NULL");
+    *out = clann__calloc(1, sizeof **out);
+    if (!*out)
+        return clann__error(NULL, CLANN_ERR_NO_MEMORY, "table_create: out of memory");
+    (*out)->rows = rows;
+    return CLANN_OK;
+}
+
+CLANN_API size_t clann_table_rows(const struct clann_table *t)
+{
+    return t ? t->rows : 0;
+}
+
+CLANN_API size_t clann_table_cols(const struct clann_table *t)
+{
+    return t ? t->cols : 0;
+}
+
+CLANN_API const char *clann_table_column_name(const struct clann_table *t, size_t col)
+{
+    return t && col < t->cols ? t->c[col].name : NULL;
+}
+
+CLANN_API bool clann_table_column_is_numeric(const struct clann_table *t, size_t col)
+{
+    return t && col < t->cols && t->c[col].numeric;
+}
+
+size_t clann__table_find(const struct clann_table *t, const char *name)
+{
+    for (size_t i = 0; t && name && i < t->cols; i++)
+        if (strcmp(t->c[i].name, name) == 0)
+            return i;
+    return SIZE_MAX;
+}
+
+void clann__table_names(const struct clann_table *t, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < t->cols && len + 1 < size; i++) {
+        int n = snprintf(buf + len, size - len, "%s%s", i ? ", " : "", t->c[i].name);
+        if (n < 0)
+            break;
+        len += (size_t)n < size - len ? (size_t)n : size - len - 1;
+    }
+}
+
+const char *clann__table_text(const struct clann_table *t, size_t col, size_t row, char *buf,
+                              size_t size)
+{
+    const struct clann__table_col *c = &t->c[col];
+    if (!c->numeric)
+        return c->pool + c->offs[row];
+    float v = c->num[row];
+    if (v == floorf(v) && fabsf(v) < 1e15f) {
+        snprintf(buf, size, "%lld", (long long)v);
+        return buf;
+    }
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, size, "%.*g", prec, (double)v);
+        for (char *p = buf; *p; p++)
+            if (*p == ',')
+                *p = '.'; /* a caller's locale may write a decimal comma */
+        if (strtof(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
+/* A new column slot named `name` (copied); the name must be new and non-empty. */
+static enum clann_status add_col(struct clann_table *t, const char *name,
+                                 struct clann__table_col **out)
+{
+    if (!name || !*name || strlen(name) > NAME_MAX_LEN)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table: a column name must have 1 to "
+                            "%d characters", NAME_MAX_LEN);
+    if (clann__table_find(t, name) != SIZE_MAX)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table: duplicate column name '%s'",
+                            name);
+    if (t->cols == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 8;
+        struct clann__table_col *c = clann__realloc(t->c, cap * sizeof *c);
+        if (!c)
+            return clann__error(NULL, CLANN_ERR_NO_MEMORY, "table: out of memory");
+        t->c = c;
+        t->cap = cap;
+    }
+    struct clann__table_col *c = &t->c[t->cols];
+    memset(c, 0, sizeof *c);
+    c->name = clann__malloc(strlen(name) + 1);
+    if (!c->name)
+        return clann__error(NULL, CLANN_ERR_NO_MEMORY, "table: out of memory");
+    strcpy(c->name, name);
+    t->cols++;
+    *out = c;
+    return CLANN_OK;
+}
+
+CLANN_API enum clann_status clann_table_add_numeric(struct clann_table *t, const char *name,
+                                                    const float *values)
+{
+    if (!t || (!values && t->rows))
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table_add_numeric: NULL argument");
+    for (size_t r = 0; r < t->rows; r++)
+        if (!isfinite(values[r]))
+            return clann__error(NULL, CLANN_ERR_NONFINITE, "table_add_numeric: column '%s', "
+                                "row %zu is %g", name ? name : "?", r + 1, (double)values[r]);
+    struct clann__table_col *c;
+    enum clann_status st = add_col(t, name, &c);
+    if (st != CLANN_OK)
+        return st;
+    c->numeric = true;
+    c->num = clann__malloc((t->rows ? t->rows : 1) * sizeof *c->num);
+    if (!c->num) {
+        col_free(c);
+        t->cols--;
+        return clann__error(NULL, CLANN_ERR_NO_MEMORY, "table: out of memory");
+    }
+    if (t->rows)
+        memcpy(c->num, values, t->rows * sizeof *c->num);
+    return CLANN_OK;
+}
+
+static enum clann_status pool_push(struct clann__table_col *c, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    if (c->pool_len + n > c->pool_cap) {
+        size_t cap = c->pool_cap ? c->pool_cap : 256;
+        while (cap < c->pool_len + n)
+            cap *= 2;
+        char *p = clann__realloc(c->pool, cap);
+        if (!p)
+            return clann__error(NULL, CLANN_ERR_NO_MEMORY, "table: out of memory");
+        c->pool = p;
+        c->pool_cap = cap;
+    }
+    memcpy(c->pool + c->pool_len, s, n);
+    c->pool_len += n;
+    return CLANN_OK;
+}
+
+CLANN_API enum clann_status clann_table_add_strings(struct clann_table *t, const char *name,
+                                                    const char *const *values)
+{
+    if (!t || (!values && t->rows))
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table_add_strings: NULL argument");
+    struct clann__table_col *c;
+    enum clann_status st = add_col(t, name, &c);
+    if (st != CLANN_OK)
+        return st;
+    c->offs = clann__malloc((t->rows ? t->rows : 1) * sizeof *c->offs);
+    st = c->offs ? CLANN_OK : clann__error(NULL, CLANN_ERR_NO_MEMORY, "table: out of memory");
+    for (size_t r = 0; r < t->rows && st == CLANN_OK; r++) {
+        c->offs[r] = c->pool_len;
+        st = pool_push(c, values[r] ? values[r] : "");
+    }
+    if (st != CLANN_OK) {
+        col_free(c);
+        t->cols--;
+    }
+    return st;
+}
+
+CLANN_API enum clann_status clann_table_numeric(const struct clann_table *t, const char *column,
+                                                struct clann_matrix *out)
+{
+    if (!out)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table_numeric: out is NULL");
+    memset(out, 0, sizeof *out);
+    size_t k = clann__table_find(t, column);
+    if (k == SIZE_MAX) {
+        char names[512] = "";
+        if (t)
+            clann__table_names(t, names, sizeof names);
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table: no column '%s' (columns: %s)",
+                            column ? column : "(null)", names);
+    }
+    if (!t->c[k].numeric)
+        return clann__error(NULL, CLANN_ERR_FORMAT, "table: column '%s' is text, not numeric",
+                            column);
+    enum clann_status st = clann_matrix_create(t->rows, 1, out);
+    if (st == CLANN_OK && t->rows)
+        memcpy(out->data, t->c[k].num, t->rows * sizeof(float));
+    return st;
+}
+
+CLANN_API enum clann_status clann_table_select(const struct clann_table *t, const size_t *rows,
+                                               size_t n, struct clann_table **out)
+{
+    if (!out)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table_select: out is NULL");
+    *out = NULL;
+    if (!t || (!rows && n))
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table_select: NULL argument");
+    for (size_t i = 0; i < n; i++)
+        if (rows[i] >= t->rows)
+            return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table_select: row index %zu is "
+                                "out of range (the table has %zu rows)", rows[i], t->rows);
+    struct clann_table *s;
+    enum clann_status st = clann_table_create(n, &s);
+    const char **text = st == CLANN_OK ? clann__malloc((n ? n : 1) * sizeof *text) : NULL;
+    float *num = st == CLANN_OK ? clann__malloc((n ? n : 1) * sizeof *num) : NULL;
+    if (st == CLANN_OK && (!text || !num))
+        st = clann__error(NULL, CLANN_ERR_NO_MEMORY, "table_select: out of memory");
+    for (size_t k = 0; k < t->cols && st == CLANN_OK; k++) {
+        const struct clann__table_col *c = &t->c[k];
+        for (size_t i = 0; i < n; i++) {
+            if (c->numeric)
+                num[i] = c->num[rows[i]];
+            else
+                text[i] = c->pool + c->offs[rows[i]];
+        }
+        st = c->numeric ? clann_table_add_numeric(s, c->name, num)
+                        : clann_table_add_strings(s, c->name, text);
+    }
+    clann__free(text);
+    clann__free(num);
+    if (st != CLANN_OK) {
+        clann_table_destroy(s);
+        return st;
+    }
+    *out = s;
+    return CLANN_OK;
+}
+
+/* ---- CSV ---------------------------------------------------------------------------------- */
+
+struct reader {
+    FILE *fp;
+    const char *path;
+    char delim;
+    char *buf; /* the current record's fields, each NUL-terminated */
+    size_t len, cap;
+    size_t *start;
+    size_t nfields, fcap;
+    size_t line, row;
+};
+
+enum state { REC_START, FIELD, QUOTED, QUOTE_SEEN, AFTER_QUOTE };
+
+static enum clann_status no_memory(const struct reader *r)
+{
+    return clann__error(NULL, CLANN_ERR_NO_MEMORY, "%s: out of memory at row %zu", r->path,
+                        r->row);
+}
+
+static enum clann_status push(struct reader *r, char c)
+{
+    if (r->len == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 256;
+        char *grown = clann__realloc(r->buf, cap);
+        if (!grown)
+            return no_memory(r);
+        r->buf = grown;
+        r->cap = cap;
+    }
+    r->buf[r->len++] = c;
+    return CLANN_OK;
+}
+
+static enum clann_status end_field(struct reader *r, size_t begin)
+{
+    if (r->nfields == r->fcap) {
+        size_t cap = r->fcap ? 2 * r->fcap : 16;
+        size_t *grown = clann__realloc(r->start, cap * sizeof *grown);
+        if (!grown)
+            return no_memory(r);
+        r->start = grown;
+        r->fcap = cap;
+    }
+    r->start[r->nfields++] = begin;
+    return push(r, '\0');
+}
+
+static int next_char(struct reader *r)
+{
+    int c = getc(r->fp);
+    if (c == '\r') {
+        int d = getc(r->fp);
+        if (d != '\n' && d != EOF)
+            ungetc(d, r->fp);
+        return '\n';
+    }
+    return c;
+}
+
+static enum clann_status format_error(const struct reader *r, const char *what)
+{
+    return clann__error(NULL, CLANN_ERR_FORMAT, "%s: row %zu, column %zu: %s", r->path, r->row,
+                        r->nfields + 1, what);
+}
+
+/* One character in the states after the record's start; *done ends the record. */
+static enum clann_status step(struct reader *r, int c, enum state *s, size_t *begin, bool *blank,
+                              bool *done)
+{
+    if (c == '\0')
+        return format_error(r, "NUL byte");
+    if (*s == QUOTED) {
+        if (c == '"')
+            *s = QUOTE_SEEN;
+        else
+            r->line += c == '\n';
+        return c == '"' ? CLANN_OK : push(r, (char)c);
+    }
+    if (c == '"' && *s == QUOTE_SEEN) {
+        *s = QUOTED;
+        return push(r, '"');
+    }
+    if (c == r->delim || c == '\n') {
+        r->line += c == '\n';
+        *done = c == '\n';
+        enum clann_status st = end_field(r, *begin);
+        *begin = r->len;
+        *blank = true;
+        *s = FIELD;
+        return st;
+    }
+    if (*s != FIELD) { /* after a closing quote only spaces may follow */
+        if (c != ' ' && c != '\t')
+            return format_error(r, "unexpected character after a closing quote");
+        *s = AFTER_QUOTE;
+        return CLANN_OK;
+    }
+    if (c == '"' && *blank) {
+        r->len = *begin; /* spaces before an opening quote are dropped */
+        *s = QUOTED;
+        return CLANN_OK;
+    }
+    *blank = *blank && (c == ' ' || c == '\t');
+    return push(r, (char)c);
+}
+
+static enum clann_status read_record(struct reader *r, bool *got)
+{
+    enum state s = REC_START;
+    size_t begin = 0;
+    bool blank = true, done = false;
+    r->len = r->nfields = 0;
+    *got = false;
+    while (!done) {
+        int c = next_char(r);
+        if (c == EOF) {
+            if (ferror(r->fp))
+                return clann__error(NULL, CLANN_ERR_IO, "%s: read error after row %zu: %s",
+                                    r->path, r->line, strerror(errno));
+            if (s == REC_START)
+                return CLANN_OK;
+            if (s == QUOTED)
+                return format_error(r, "unterminated quoted field (the file ends inside "
+                                    "quotes)");
+            *got = true;
+            return end_field(r, begin);
+        }
+        if (s == REC_START) {
+            if (c == '\n') {
+                r->line++;
+                continue;
+            }
+            r->row = r->line;
+            s = FIELD;
+        }
+        enum clann_status st = step(r, c, &s, &begin, &blank, &done);
+        if (st != CLANN_OK)
+            return st;
+    }
+    *got = true;
+    return CLANN_OK;
+}
+
+/* A finite number filling the whole (space-trimmed) cell. */
+static bool parse_number(const char *s, locale_t c_locale, float *out)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (!*s)
+        return false;
+    locale_t old = uselocale(c_locale);
+    char *end;
+    double d = strtod(s, &end);
+    uselocale(old);
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (end == s || *end || !isfinite(d) || fabs(d) > 3.4e38)
+        return false;
+    *out = (float)d;
+    return true;
+}
+
+/* Turns a text column into a numeric one when every cell is a number. */
+static enum clann_status type_column(struct clann__table_col *c, size_t rows, locale_t loc)
+{
+    float *num = clann__malloc((rows ? rows : 1) * sizeof *num);
+    if (!num)
+        return clann__error(NULL, CLANN_ERR_NO_MEMORY, "table: out of memory");
+    size_t r = 0;
+    while (r < rows && parse_number(c->pool + c->offs[r], loc, &num[r]))
+        r++;
+    if (r < rows || rows == 0) {
+        clann__free(num);
+        return CLANN_OK;
+    }
+    c->numeric = true;
+    c->num = num;
+    clann__free(c->pool);
+    clann__free(c->offs);
+    c->pool = NULL;
+    c->offs = NULL;
+    return CLANN_OK;
+}
+
+static enum clann_status header_row(struct reader *r, struct clann_table *t, bool has_header)
+{
+    char name[32];
+    enum clann_status st = CLANN_OK;
+    struct clann__table_col *c;
+    for (size_t i = 0; i < r->nfields && st == CLANN_OK; i++) {
+        const char *s = r->buf + r->start[i];
+        if (!has_header)
+            snprintf(name, sizeof name, "c%zu", i);
+        st = add_col(t, has_header ? s : name, &c);
+        if (st != CLANN_OK) {
+            char why[300];
+            snprintf(why, sizeof why, "%s", clann_last_error());
+            st = clann__error(NULL, st, "%s: row %zu, column %zu: %s", r->path, r->row, i + 1,
+                              why);
+        }
+    }
+    return st;
+}
+
+static enum clann_status data_row(struct reader *r, struct clann_table *t)
+{
+    if (r->nfields != t->cols)
+        return clann__error(NULL, CLANN_ERR_FORMAT, "%s: row %zu: expected %zu fields, saw %zu",
+                            r->path, r->row, t->cols, r->nfields);
+    enum clann_status st = CLANN_OK;
+    for (size_t i = 0; i < t->cols && st == CLANN_OK; i++) {
+        struct clann__table_col *c = &t->c[i];
+        /* Capacity doubles from 1024 rows: grow at 0 and at every power of two from 1024. */
+        if (t->rows == 0 || (t->rows >= 1024 && (t->rows & (t->rows - 1)) == 0)) {
+            size_t *o = clann__realloc(c->offs, (t->rows ? 2 * t->rows : 1024) * sizeof *o);
+            if (!o)
+                return no_memory(r);
+            c->offs = o;
+        }
+        c->offs[t->rows] = c->pool_len;
+        st = pool_push(c, r->buf + r->start[i]);
+    }
+    t->rows++;
+    return st;
+}
+
+static enum clann_status read_all(struct reader *r, struct clann_table *t,
+                                  const struct clann_table_params *p)
+{
+    bool got, first = true;
+    enum clann_status st;
+    while ((st = read_record(r, &got)) == CLANN_OK && got) {
+        if (first && (st = header_row(r, t, p->has_header)) != CLANN_OK)
+            return st;
+        if ((!first || !p->has_header) && (st = data_row(r, t)) != CLANN_OK)
+            return st;
+        first = false;
+    }
+    if (st == CLANN_OK && t->rows == 0)
+        st = clann__error(NULL, CLANN_ERR_FORMAT, "%s: no data rows", r->path);
+    locale_t loc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (st == CLANN_OK && !loc)
+        st = clann__error(NULL, CLANN_ERR_NO_MEMORY, "%s: cannot create the C locale", r->path);
+    for (size_t i = 0; i < t->cols && st == CLANN_OK; i++)
+        st = type_column(&t->c[i], t->rows, loc);
+    if (loc)
+        freelocale(loc);
+    return st;
+}
+
+CLANN_API enum clann_status clann_table_load_csv(const char *path,
+                                                 const struct clann_table_params *params,
+                                                 struct clann_table **out)
+{
+    if (!out)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table_load_csv: out is NULL");
+    *out = NULL;
+    struct clann_table_params p = params ? *params : clann_table_default_params();
+    if (!path || p.delimiter == '"' || p.delimiter == '\n' || p.delimiter == '\r' ||
+        p.delimiter == '\0')
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table_load_csv: need a path and a "
+                            "delimiter other than a quote, NUL or a line end");
+    struct reader r = {.path = path, .delim = p.delimiter, .line = 1, .row = 1};
+    r.fp = fopen(path, "rb");
+    if (!r.fp)
+        return clann__error(NULL, CLANN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct clann_table *t;
+    enum clann_status st = clann_table_create(0, &t);
+    if (st == CLANN_OK)
+        st = read_all(&r, t, &p);
+    fclose(r.fp);
+    clann__free(r.buf);
+    clann__free(r.start);
+    if (st != CLANN_OK) {
+        clann_table_destroy(t);
+        return st;
+    }
+    *out = t;
+    return CLANN_OK;
+}

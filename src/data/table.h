@@ -1,0 +1,33 @@
+/*
+ * table.h - the host table behind feature columns (table.c): named columns, each numeric
+ * (floats) or text (strings in one pool per column). Shared with features.c.
+ */
+#ifndef CLANN_TABLE_H
+#define CLANN_TABLE_H
+
+#include "core/internal.h"
+
+struct clann__table_col {
+    char *name;
+    bool numeric;
+    float *num;    /* numeric: rows floats */
+    char *pool;    /* text: the cells, each NUL-terminated */
+    size_t *offs;  /* text: rows offsets into pool */
+    size_t pool_len, pool_cap;
+};
+
+struct clann_table {
+    size_t rows, cols, cap;
+    struct clann__table_col *c;
+};
+
+/* The column named `name`, or SIZE_MAX. */
+size_t clann__table_find(const struct clann_table *t, const char *name);
+/* The text of cell (row, col): a text cell as stored, a numeric one as its shortest decimal
+ * (integers without a point: "42", not "42.0"), written into buf (>= 32 bytes). */
+const char *clann__table_text(const struct clann_table *t, size_t col, size_t row, char *buf,
+                              size_t size);
+/* Writes the column names, comma separated, into buf (for messages). */
+void clann__table_names(const struct clann_table *t, char *buf, size_t size);
+
+#endif /* CLANN_TABLE_H */

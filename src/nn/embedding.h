@@ -1,0 +1,51 @@
+/*
+ * embedding.h - the feature layer (embedding.c): the first layer of a model built from a
+ * feature set. It copies the numeric features and gathers an embedding (or writes an
+ * indicator) per categorical feature. Embedding tables, their row gradients and optimizer
+ * state live in buffers of their own, outside the collated parameters, so that a step touches
+ * only the rows its batch uses.
+ */
+#ifndef CLANN_EMBEDDING_H
+#define CLANN_EMBEDDING_H
+
+#include "nn/model.h"
+#include "data/features.h"
+
+/* One embedding table and the per-batch index of the rows it updates. */
+struct clann__emb {
+    const struct clann__feature *f; /* in model->features */
+    struct clann_buf table;         /* n_ids x dim */
+    struct clann_buf s1, s2;        /* optimizer state, n_ids x dim (as the optimizer needs) */
+    struct clann_buf grad;          /* max_unique x dim: gradient of the batch's rows */
+    struct clann_buf index;         /* uniq (max_unique), offsets (max_unique + 1), occ */
+    size_t max_occ, max_unique;
+    int32_t *pos;                   /* host, n_ids: a row's place in this batch's uniq, or -1 */
+    float *host;                    /* host copy of index */
+    size_t *count;                  /* host, max_unique: occurrences per distinct id */
+    size_t n_unique, n_occ;         /* this batch */
+};
+
+/* Allocates and initializes the tables at compile (ERR_UNSUPPORTED without the ops). */
+enum clann_status clann__embedding_setup(struct clann_model *m);
+void clann__embedding_free(struct clann_model *m);
+enum clann_status clann__features_forward(struct clann_model *m, size_t i, struct clann_view x,
+                                          size_t rows);
+enum clann_status clann__features_backward(struct clann_model *m, size_t i, size_t rows);
+/* Builds and uploads the index of the batch in m->staging_x (training steps only). */
+enum clann_status clann__embedding_prepare_batch(struct clann_model *m, size_t rows);
+/* The sparse optimizer step of every trainable table, after the dense one. */
+enum clann_status clann__embedding_update(struct clann_model *m);
+/* Checks the id slots of x (what names the data in messages). */
+enum clann_status clann__features_check_ids(struct clann_model *m,
+                                            const struct clann_matrix *x, const char *what);
+/* Embedding tables of a model or a spec's feature set, in feature order: name, shape. */
+size_t clann__features_n_tables(const struct clann_features *fs);
+const struct clann__feature *clann__features_table(const struct clann_features *fs, size_t k);
+
+/* Reads F32 tensor `name` of shape [rows, cols] from a safetensors file into dst (model_file.c).
+ * ERR_INVALID_ARG when the file lacks it, ERR_SHAPE for another shape or dtype. */
+enum clann_status clann__safetensors_read(struct clann_context *ctx, const char *path,
+                                          const char *name, size_t rows, size_t cols,
+                                          float *dst);
+
+#endif /* CLANN_EMBEDDING_H */
