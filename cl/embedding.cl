@@ -11,16 +11,12 @@
  * Defines: none.
  */
 #include "common.clh"
+#include "optim.clh"
 
 #define COMB_MEAN 0
 #define COMB_SUM 1
 #define COMB_SQRTN 2
 
-#define OPT_SGD 0
-#define OPT_MOMENTUM 1
-#define OPT_ADAGRAD 2
-#define OPT_ADAM 3
-#define OPT_RMSPROP 4
 
 static int slot_id(float v, uint n_ids)
 {
@@ -111,38 +107,6 @@ __kernel void embedding_update(__global float *w, ulong woff, __global float *s1
     if (row < 0)
         return;
     size_t p = (size_t)row * dim + k;
-    float gv = g[goff + i];
-    float wv = w[woff + p];
-    switch (kind) {
-    case OPT_MOMENTUM: {
-        float v = momentum * s1[s1off + p] + gv;
-        s1[s1off + p] = v;
-        wv -= lr * (nesterov ? gv + momentum * v : v);
-        break;
-    }
-    case OPT_ADAGRAD: {
-        float a = s1[s1off + p] + gv * gv;
-        s1[s1off + p] = a;
-        wv -= lr * gv / (sqrt(a) + eps);
-        break;
-    }
-    case OPT_ADAM: {
-        float m = beta1 * s1[s1off + p] + (1.0f - beta1) * gv;
-        float v = beta2 * s2[s2off + p] + (1.0f - beta2) * gv * gv;
-        s1[s1off + p] = m;
-        s2[s2off + p] = v;
-        wv -= lr * m / (sqrt(v) + eps);
-        break;
-    }
-    case OPT_RMSPROP: {
-        float a = rho * s1[s1off + p] + (1.0f - rho) * gv * gv;
-        s1[s1off + p] = a;
-        wv -= lr * gv / (sqrt(a) + eps);
-        break;
-    }
-    default:
-        wv -= lr * gv;
-        break;
-    }
-    w[woff + p] = wv;
+    struct opt_hyper h = {kind, lr, momentum, nesterov, beta1, beta2, eps, rho};
+    w[woff + p] = opt_update(&h, w[woff + p], g[goff + i], s1 + s1off + p, s2 + s2off + p);
 }

@@ -9,12 +9,8 @@
  * Defines: none.
  */
 #include "common.clh"
+#include "optim.clh"
 
-#define OPT_SGD 0
-#define OPT_MOMENTUM 1
-#define OPT_ADAGRAD 2
-#define OPT_ADAM 3
-#define OPT_RMSPROP 4
 
 __kernel void optimizer_step(__global float *w, ulong woff, __global const float *g, ulong goff,
                              __global float *s1, ulong s1off, __global float *s2, ulong s2off,
@@ -25,40 +21,8 @@ __kernel void optimizer_step(__global float *w, ulong woff, __global const float
     size_t i = get_global_id(0);
     if (i >= n || (use_guard && guard[guardoff] != 0.0f))
         return;
-    float gv = g[goff + i];
-    float wv = w[woff + i];
-    switch (kind) {
-    case OPT_MOMENTUM: {
-        float v = momentum * s1[s1off + i] + gv;
-        s1[s1off + i] = v;
-        wv -= lr * (nesterov ? gv + momentum * v : v);
-        break;
-    }
-    case OPT_ADAGRAD: {
-        float a = s1[s1off + i] + gv * gv;
-        s1[s1off + i] = a;
-        wv -= lr * gv / (sqrt(a) + eps);
-        break;
-    }
-    case OPT_ADAM: {
-        float m = beta1 * s1[s1off + i] + (1.0f - beta1) * gv;
-        float v = beta2 * s2[s2off + i] + (1.0f - beta2) * gv * gv;
-        s1[s1off + i] = m;
-        s2[s2off + i] = v;
-        wv -= lr * m / (sqrt(v) + eps);
-        break;
-    }
-    case OPT_RMSPROP: {
-        float a = rho * s1[s1off + i] + (1.0f - rho) * gv * gv;
-        s1[s1off + i] = a;
-        wv -= lr * gv / (sqrt(a) + eps);
-        break;
-    }
-    default:
-        wv -= lr * gv;
-        break;
-    }
-    w[woff + i] = wv;
+    struct opt_hyper h = {kind, lr, momentum, nesterov, beta1, beta2, eps, rho};
+    w[woff + i] = opt_update(&h, w[woff + i], g[goff + i], s1 + s1off + i, s2 + s2off + i);
 }
 
 /* The NaN guard (one work-item): flag[0] = value when sumsq[0] is not finite and flag[0] is 0. */

@@ -955,54 +955,73 @@ static enum clann_status op_count_correct(struct clann_backend *be_, struct clan
 /* ---------------------------------------------------------------------------------------------
  * Optimizer and clipping.
  */
+/* Checks an optimizer's kind and state views (n floats each) and returns its step scalars:
+ * Adam's bias correction folds into lr and eps (TensorFlow form), as cl/optim.clh expects.
+ * Unused state views become NULL (the dummy buffer). */
+static enum clann_status opt_prepare(struct clann_backend *be_, const char *op,
+                                     const struct clann_opt *opt, struct clann_view *s1,
+                                     struct clann_view *s2, size_t n, float *lr, float *eps)
+{
+    if ((unsigned)opt->kind >= CLANN__OPT_COUNT)
+        return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "%s: bad kind %d", op,
+                            (int)opt->kind);
+    if (opt->kind != CLANN__OPT_SGD)
+        CHECK(check_view(be_, op, "s1", *s1, n));
+    else
+        s1->buf = NULL;
+    if (opt->kind == CLANN__OPT_ADAM)
+        CHECK(check_view(be_, op, "s2", *s2, n));
+    else
+        s2->buf = NULL;
+    if (opt->guard.buf)
+        CHECK(check_view(be_, op, "guard", opt->guard, 1));
+    *lr = opt->lr;
+    *eps = opt->eps;
+    if (opt->kind == CLANN__OPT_ADAM) {
+        if (opt->step < 1)
+            return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "%s: Adam needs step >= 1",
+                                op);
+        double t = (double)opt->step;
+        double c2 = sqrt(1.0 - pow((double)opt->beta2, t));
+        *lr = (float)((double)opt->lr * c2 / (1.0 - pow((double)opt->beta1, t)));
+        *eps = (float)((double)opt->eps * c2);
+    }
+    return CLANN_OK;
+}
+
+/* The hyperparameter and guard arguments every optimizer kernel ends with. */
+static void ka_opt(struct kargs *a, const struct clann_opt *opt, float lr, float eps)
+{
+    ka_i32(a, (int)opt->kind);
+    ka_f32(a, lr);
+    ka_f32(a, opt->momentum);
+    ka_i32(a, opt->nesterov);
+    ka_f32(a, opt->beta1);
+    ka_f32(a, opt->beta2);
+    ka_f32(a, eps);
+    ka_f32(a, opt->rho);
+    ka_view(a, opt->guard);
+    ka_i32(a, opt->guard.buf != NULL);
+}
+
 static enum clann_status op_optimizer_step(struct clann_backend *be_, const struct clann_opt *opt,
                                            struct clann_view w, struct clann_view g,
                                            struct clann_view s1, struct clann_view s2, size_t n)
 {
-    if ((unsigned)opt->kind >= CLANN__OPT_COUNT)
-        return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "optimizer_step: bad kind %d",
-                            (int)opt->kind);
+    float lr = 0.0f, eps = 0.0f; /* set by opt_prepare */
+    CHECK(opt_prepare(be_, "optimizer_step", opt, &s1, &s2, n, &lr, &eps));
     if (n == 0)
         return CLANN_OK;
     CHECK(check_count(be_, "optimizer_step", n));
     CHECK(check_view(be_, "optimizer_step", "w", w, n));
     CHECK(check_view(be_, "optimizer_step", "g", g, n));
-    if (opt->kind != CLANN__OPT_SGD)
-        CHECK(check_view(be_, "optimizer_step", "s1", s1, n));
-    else
-        s1.buf = NULL;
-    if (opt->kind == CLANN__OPT_ADAM)
-        CHECK(check_view(be_, "optimizer_step", "s2", s2, n));
-    else
-        s2.buf = NULL;
-    float lr = opt->lr, eps = opt->eps;
-    if (opt->kind == CLANN__OPT_ADAM) {
-        if (opt->step < 1)
-            return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG,
-                                "optimizer_step: Adam needs step >= 1");
-        double t = (double)opt->step;
-        double c2 = sqrt(1.0 - pow((double)opt->beta2, t));
-        lr = (float)((double)opt->lr * c2 / (1.0 - pow((double)opt->beta1, t)));
-        eps = (float)((double)opt->eps * c2);
-    }
     struct kargs a = ka_begin(cl_be(be_), K_OPTIMIZER_STEP);
     ka_view(&a, w);
     ka_view(&a, g);
     ka_view(&a, s1);
     ka_view(&a, s2);
     ka_u32(&a, n);
-    ka_i32(&a, (int)opt->kind);
-    ka_f32(&a, lr);
-    ka_f32(&a, opt->momentum);
-    ka_i32(&a, opt->nesterov);
-    ka_f32(&a, opt->beta1);
-    ka_f32(&a, opt->beta2);
-    ka_f32(&a, eps);
-    ka_f32(&a, opt->rho);
-    if (opt->guard.buf)
-        CHECK(check_view(be_, "optimizer_step", "guard", opt->guard, 1));
-    ka_view(&a, opt->guard);
-    ka_i32(&a, opt->guard.buf != NULL);
+    ka_opt(&a, opt, lr, eps);
     return LAUNCH_1D(&a, n);
 }
 
@@ -1401,37 +1420,19 @@ static enum clann_status op_embedding_update(struct clann_backend *be_,
                                              struct clann_view uniq, struct clann_view grad,
                                              size_t n_unique)
 {
-    if ((unsigned)opt->kind >= CLANN__OPT_COUNT)
-        return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "embedding_update: bad kind %d",
-                            (int)opt->kind);
     if (n_unique == 0 || dim == 0)
-        return CLANN_OK;
+        return (unsigned)opt->kind < CLANN__OPT_COUNT
+                   ? CLANN_OK
+                   : clann__error(be_->ctx, CLANN_ERR_INVALID_ARG,
+                                  "embedding_update: bad kind %d", (int)opt->kind);
     if (!fits_u32(n_ids, dim) || !fits_u32(n_unique, dim))
         return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "embedding_update: bad sizes");
     size_t tn = n_ids * dim;
+    float lr = 0.0f, eps = 0.0f; /* set by opt_prepare */
+    CHECK(opt_prepare(be_, "embedding_update", opt, &s1, &s2, tn, &lr, &eps));
     CHECK(check_view(be_, "embedding_update", "table", table, tn));
     CHECK(check_view(be_, "embedding_update", "uniq", uniq, n_unique));
     CHECK(check_view(be_, "embedding_update", "grad", grad, n_unique * dim));
-    if (opt->kind != CLANN__OPT_SGD)
-        CHECK(check_view(be_, "embedding_update", "s1", s1, tn));
-    else
-        s1.buf = NULL;
-    if (opt->kind == CLANN__OPT_ADAM)
-        CHECK(check_view(be_, "embedding_update", "s2", s2, tn));
-    else
-        s2.buf = NULL;
-    float lr = opt->lr, eps = opt->eps;
-    if (opt->kind == CLANN__OPT_ADAM) { /* as op_optimizer_step */
-        if (opt->step < 1)
-            return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG,
-                                "embedding_update: Adam needs step >= 1");
-        double t = (double)opt->step;
-        double c2 = sqrt(1.0 - pow((double)opt->beta2, t));
-        lr = (float)((double)opt->lr * c2 / (1.0 - pow((double)opt->beta1, t)));
-        eps = (float)((double)opt->eps * c2);
-    }
-    if (opt->guard.buf)
-        CHECK(check_view(be_, "embedding_update", "guard", opt->guard, 1));
     struct kargs a = ka_begin(cl_be(be_), K_EMBEDDING_UPDATE);
     ka_view(&a, table);
     ka_view(&a, s1);
@@ -1441,16 +1442,7 @@ static enum clann_status op_embedding_update(struct clann_backend *be_,
     ka_view(&a, uniq);
     ka_view(&a, grad);
     ka_u32(&a, n_unique);
-    ka_i32(&a, (int)opt->kind);
-    ka_f32(&a, lr);
-    ka_f32(&a, opt->momentum);
-    ka_i32(&a, opt->nesterov);
-    ka_f32(&a, opt->beta1);
-    ka_f32(&a, opt->beta2);
-    ka_f32(&a, eps);
-    ka_f32(&a, opt->rho);
-    ka_view(&a, opt->guard);
-    ka_i32(&a, opt->guard.buf != NULL);
+    ka_opt(&a, opt, lr, eps);
     return LAUNCH_1D(&a, n_unique * dim);
 }
 
