@@ -215,7 +215,7 @@ START_TEST(test_roundtrip_bitwise)
     ck_assert_int_eq(clann_model_spec_json(b, &sb), CLANN_OK);
     ck_assert_str_eq(sa, sb);
     ck_assert_ptr_nonnull(strstr(sa, "\"format\":\"clann-model\""));
-    ck_assert_ptr_nonnull(strstr(sa, "\"format_version\":\"1.0\""));
+    ck_assert_ptr_nonnull(strstr(sa, "\"format_version\":\"1.1\""));
     ck_assert_ptr_nonnull(strstr(sa, "\"learning_rate\":0.0025"));
     ck_assert_ptr_nonnull(strstr(sa, "\"seed\":12345678901234567"));
     ck_assert_ptr_nonnull(strstr(sa, "\"activation\":\"prelu\""));
@@ -595,9 +595,9 @@ static const struct crafted corpus[] = {
      CLANN_ERR_FORMAT, "clann_spec: invalid JSON"},
     {"spec with a bad layer", "\"units\":3", "\"units\":-3", NULL, GOOD_TENSORS, 0, 36, KEEP,
      CLANN_ERR_FORMAT, "layers[0].units: expected a positive integer"},
-    {"newer major format version", "\"format_version\":\"1.0\"", "\"format_version\":\"2.0\"",
+    {"newer major format version", "\"format_version\":\"1.1\"", "\"format_version\":\"2.0\"",
      NULL, GOOD_TENSORS, 0, 36, KEEP, CLANN_ERR_UNSUPPORTED, "format version 2.0"},
-    {"newer minor version, unknown keys", "\"format_version\":\"1.0\"",
+    {"newer minor version, unknown keys", "\"format_version\":\"1.1\"",
      "\"format_version\":\"1.3\",\"tokenizer\":{\"kind\":\"bpe\"}", NULL,
      GOOD_TENSORS, 0, 36, KEEP, CLANN_OK, ""},
     {"unknown top-level key", NULL, NULL, NULL, GOOD_TENSORS ",\"__future__\":1", 0, 36, KEEP,

@@ -410,7 +410,10 @@ static int run_bench(const struct bench_args *a, const struct bench_cfg *c,
     if (rc == CLI_OK) {
         snprintf(r->device, sizeof r->device, "%s", clann_context_device(ctx)->name);
         snprintf(r->backend, sizeof r->backend, "%s", clann_context_backend_name(ctx));
-        blas_name(r->blas, sizeof r->blas);
+        if (strcmp(r->backend, "cpu") == 0)
+            blas_name(r->blas, sizeof r->blas);
+        else
+            snprintf(r->blas, sizeof r->blas, "%s", "not used");
         rc = create_model(ctx, c->batch, &m);
     }
     if (rc == CLI_OK)
@@ -451,7 +454,10 @@ static void print_text(const struct bench_cfg *c, const struct bench_result *r)
     printf("first step  cold cache %.3f s (context %.3f, build %.3f, model %.3f, step %.3f); "
            "warm %.3f s (context %.3f, %s)\n",
            r->cold.total, r->cold.context, r->cold.build, r->cold.model, r->cold.step,
-           r->warm.total, r->warm.context, r->warm.from_cache ? "from cache" : "rebuilt");
+           r->warm.total, r->warm.context,
+           strcmp(r->backend, "cpu") == 0 ? "no kernels to build"
+           : r->warm.from_cache           ? "from cache"
+                                          : "rebuilt");
     printf("data load   %.3f s\npeak RSS    %.1f MiB\n", r->load_s, r->peak_rss_mib);
 }
 

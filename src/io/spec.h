@@ -16,7 +16,7 @@ struct json_object; /* json-c's; only clann__json_parse() exposes it */
 
 #define CLANN__SPEC_FORMAT "clann-model"
 #define CLANN__SPEC_VERSION_MAJOR 1
-#define CLANN__SPEC_VERSION_MINOR 0
+#define CLANN__SPEC_VERSION_MINOR 1 /* 1.1: feature columns, embeddings, scalers */
 
 /* Sanity limits for sizes read from a spec: they keep size arithmetic far from overflow. */
 #define CLANN__SPEC_MAX_WIDTH ((size_t)1 << 24)
