@@ -488,7 +488,7 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
         {"early-stop", true, &a->early_stop, NULL, "stop after PATIENCE epochs without "
                                                    "improvement; restores the best weights"},
         {"monitor", true, &a->monitor, NULL, "what early stopping watches: val_loss (default "
-                                             "with test data), val_accuracy, loss, accuracy"},
+                                             "with dev data), val_accuracy, loss, accuracy"},
         {"optimizer", true, &a->optimizer, NULL, "sgd|momentum|nesterov|adagrad|adam|rmsprop "
                                                  "(default adam)"},
         {"lr", true, &a->lr, NULL, "learning rate (default: the optimizer's, 0.001 for adam)"},
