@@ -256,6 +256,7 @@ CLANN_API enum clann_status clann_fashion_mnist_load(const char *dir, struct cla
                                                      struct clann_matrix *test_y);
 
 struct clann_model;
+struct clann_features;
 
 /* ---------------------------------------------------------------------------------------------
  * Splits and outliers.
@@ -715,6 +716,10 @@ struct clann_estimator_params {
     struct clann_optimizer_params optimizer; /* default Adagrad, learning rate 0.05 (as TF) */
     size_t max_batch;                     /* default 128 */
     uint64_t seed;                        /* default 42 */
+    /* A fitted feature set (categorical columns, embeddings): the model's input stage, as
+     * clann_model_create_with_features(); n_inputs must then be its input count. NULL: a plain
+     * numeric input. */
+    const struct clann_features *features;
 };
 
 CLANN_API struct clann_estimator_params clann_estimator_default_params(void);
@@ -810,6 +815,10 @@ CLANN_API size_t clann_table_cols(const struct clann_table *t);
 /* The name of column `col` (owned by t), NULL when out of range. */
 CLANN_API const char *clann_table_column_name(const struct clann_table *t, size_t col);
 CLANN_API bool clann_table_column_is_numeric(const struct clann_table *t, size_t col);
+/* Cells of a loaded column that read as numbers: all rows for a numeric column; for a text
+ * column, nonzero means numbers mixed with text or empty cells (a numeric column with bad or
+ * missing values, more likely than a category). 0 for columns added in memory as text. */
+CLANN_API size_t clann_table_column_numbers(const struct clann_table *t, size_t col);
 /* A numeric column as a rows x 1 matrix (labels). ERR_INVALID_ARG for an unknown name (the
  * message lists the columns), ERR_FORMAT for a text column. */
 CLANN_API enum clann_status clann_table_numeric(const struct clann_table *t, const char *column,

@@ -45,7 +45,7 @@ awk 'BEGIN { srand(3); print "a,b,c,d,y";
         printf "%s%d\n", line, (s > 0.5) + (s > -0.5) } }' > d.csv
 cut -d, -f2- d.csv > narrow.csv
 printf 'a,b,y\n1,2,0\n3,4\n' > ragged.csv
-printf 'a,b,y\n1,abc,0\n' > word.csv
+printf 'a,b,y\n1,2,0\n1,abc,0\n' > word.csv
 printf 'not a model file at all' > junk.safetensors
 common="--data d.csv --hidden 8 --batch 16 --quiet"
 plain="--data d.csv --batch 16 --quiet"
@@ -96,7 +96,7 @@ expect 0 "" --version
 echo "== runtime failures (exit 1) =="
 expect 1 "missing.csv" train --data missing.csv --quiet
 expect 1 "ragged.csv.*row 3" train --data ragged.csv --quiet
-expect 1 "word.csv.*row 2.*abc" train --data word.csv --quiet
+expect 1 "word.csv.*row 3.*abc" train --data word.csv --quiet
 expect 1 "device.*nosuchdevice" train $common --device nosuchdevice
 expect 1 "missing.safetensors" eval --model missing.safetensors --data d.csv
 expect 1 "junk.safetensors" eval --model junk.safetensors --data d.csv
@@ -166,6 +166,19 @@ expect_usage "--scale: 'zscore' is not standard" train $common --scale zscore
 expect 2 "--threshold: 'best'" eval --model split.safetensors --data d.csv --threshold best
 expect 2 "--threshold applies to binary classifiers" eval --model split.safetensors --data d.csv --threshold 0.3
 expect 2 "--slice applies to binary classifiers" eval --model split.safetensors --data d.csv --slice 0
+
+echo "== text columns become feature columns =="
+awk 'BEGIN { srand(5); split("red green blue", col, " "); print "city,colour,size,y";
+    for (i = 0; i < 300; i++) { c = int(rand() * 20); k = col[1 + int(rand() * 3)]; s = rand() * 2 - 1;
+        printf "town%d,%s,%.3f,%d\n", c, k, s, ((c % 2 == 0) + (k == "red") + s > 1) } }' > cat.csv
+expect 0 "features: 3 text and numeric columns" train --data cat.csv --hidden 8 --batch 16 --quiet --epochs 2 --split 0.8,0.2 --out cat.safetensors
+expect 0 "" info cat.safetensors
+grep -q "city *vocabulary" out.txt || { echo "FAIL: info lists no feature columns:"; cat out.txt; failures=$((failures + 1)); }
+expect 0 "" eval --model cat.safetensors --data cat.csv --json
+grep -q '"roc_auc"' out.txt || { echo "FAIL: eval of a feature-column model:"; cat out.txt; failures=$((failures + 1)); }
+expect 0 "" predict --model cat.safetensors --data cat.csv --out cat-pred.csv
+[ "$(wc -l < cat-pred.csv)" = 301 ] || { echo "FAIL: predict wrote $(wc -l < cat-pred.csv) lines"; failures=$((failures + 1)); }
+expect_usage "tune: cat.csv has text columns" tune --data cat.csv --grid "lr=0.1"
 
 echo "$failures failure(s)"
 [ "$failures" = 0 ]

@@ -45,6 +45,11 @@ int cli_usage(const char *fmt, ...);
  * built-in name "fashion-mnist" (train files; its t10k files are the test set). */
 struct cli_data {
     struct clann_matrix x, y;
+    /* A CSV with text columns: its tables (train, dev, test parts), the label column's name and
+     * the feature set fitted on the training table, which turns each table into x. */
+    struct clann_table *table, *dev_table, *test_table;
+    struct clann_features *features;
+    char label[128];
     struct clann_matrix dev_x, dev_y;   /* from --split (or held out for early stopping) */
     struct clann_matrix test_x, test_y; /* filled for fashion-mnist */
     bool has_dev, has_test;
@@ -52,6 +57,17 @@ struct cli_data {
 };
 
 int cli_data_load(const char *src, const char *label, struct cli_data *out);
+
+/* src/cli/categorical.c: reads a CSV as a table; when it has text columns besides the label
+ * (*categorical) or keep is set, keeps it in d->table with the labels in d->y. */
+int cli_table_load(const char *src, const char *label, bool keep, struct cli_data *d,
+                   bool *categorical);
+/* x of d->table through a model's own feature set (eval and predict). */
+int cli_table_model_input(const struct clann_model *m, struct cli_data *d);
+/* Splits d->table (and d->y) into train/dev/test tables. */
+int cli_table_split(struct cli_data *d, const struct clann_split_params *p);
+/* Fits the default feature columns on d->table and transforms every table part into x. */
+int cli_table_features(struct cli_data *d);
 void cli_data_free(struct cli_data *d);
 
 /* `clann train`'s options, shared with `clann tune` (which varies some of them per run). */
@@ -80,7 +96,7 @@ int cli_train_task(const struct cli_train_args *a, const struct clann_matrix *y,
  * inputs columns; checks that they agree with the data. */
 int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, size_t inputs,
                     enum cli_task task, const struct clann_matrix *y, size_t n_classes,
-                    struct clann_model **out);
+                    const struct clann_features *features, struct clann_model **out);
 /* Checks every model and training option's value (usage errors) without building anything. */
 int cli_train_check(const struct cli_train_args *a);
 /* Splits d per --split (train/dev or train/dev/test, stratified for class labels), or holds

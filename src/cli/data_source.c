@@ -50,6 +50,10 @@ int cli_data_load(const char *src, const char *label, struct cli_data *d)
     } else if (strchr(src, ',')) {
         rc = load_pair(src, d);
     } else if (has_suffix(src, ".csv") || has_suffix(src, ".txt") || has_suffix(src, ".tsv")) {
+        bool categorical = false;
+        rc = cli_table_load(src, label, false, d, &categorical);
+        if (rc != CLI_OK || categorical)
+            goto out; /* x comes from the feature columns once they are fitted */
         struct clann_csv_params p = clann_csv_default_params();
         p.label_column = label;
         if (has_suffix(src, ".tsv"))
@@ -61,6 +65,7 @@ int cli_data_load(const char *src, const char *label, struct cli_data *d)
         rc = cli_usage("data source '%s': expected a .csv file, a pair X,y of .npy or IDX files, "
                        "or fashion-mnist", src);
     }
+out:
     if (rc != CLI_OK)
         cli_data_free(d);
     return rc;
@@ -74,4 +79,10 @@ void cli_data_free(struct cli_data *d)
     clann_matrix_free(&d->dev_y);
     clann_matrix_free(&d->test_x);
     clann_matrix_free(&d->test_y);
+    clann_table_destroy(d->table);
+    clann_table_destroy(d->dev_table);
+    clann_table_destroy(d->test_table);
+    clann_features_destroy(d->features);
+    d->table = d->dev_table = d->test_table = NULL;
+    d->features = NULL;
 }

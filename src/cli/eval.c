@@ -26,6 +26,14 @@ static int load_model_and_data(const struct model_args *a, bool need_labels,
     if (st != CLANN_OK)
         return cli_fail(a->model, st);
     const char *label = a->label ? a->label : need_labels ? NULL : "";
+    if (clann_model_features(*m)) {
+        /* A model with feature columns reads raw tables: text and numeric columns by name. */
+        bool categorical;
+        memset(d, 0, sizeof *d);
+        if ((rc = cli_table_load(a->data, label, true, d, &categorical)) != CLI_OK)
+            return rc;
+        return cli_table_model_input(*m, d);
+    }
     if ((rc = cli_data_load(a->data, label, d)) != CLI_OK)
         return rc;
     if (d->has_test) {

@@ -91,6 +91,33 @@ static void layer_figures(struct clann_model *m, struct json_object *layer, size
     *width = li->units;
 }
 
+/* The feature columns of a model with an input stage: name, kind, ids and what they become. */
+static void print_features(struct json_object *spec)
+{
+    struct json_object *features = NULL, *cols = NULL;
+    if (!json_object_object_get_ex(spec, "features", &features) ||
+        !json_object_object_get_ex(features, "columns", &cols))
+        return;
+    printf("feature columns (hash %s):\n", str_member(features, "hash"));
+    printf("  %-20s %-12s %10s  %s\n", "name", "kind", "values", "input");
+    for (size_t i = 0; i < json_object_array_length(cols); i++) {
+        struct json_object *c = json_object_array_get_idx(cols, i), *vocab = NULL;
+        const char *kind = str_member(c, "kind"), *output = str_member(c, "output");
+        bool embedding = output && strcmp(output, "embedding") == 0;
+        char values[32] = "-", input[64] = "1 number";
+        if (json_object_object_get_ex(c, "vocabulary", &vocab))
+            snprintf(values, sizeof values, "%zu+%s", json_object_array_length(vocab),
+                     str_member(c, "oov_buckets"));
+        else if (json_object_object_get_ex(c, "num_buckets", NULL))
+            snprintf(values, sizeof values, "%s", str_member(c, "num_buckets"));
+        if (kind && output && strcmp(kind, "numeric") != 0)
+            snprintf(input, sizeof input, "%s%s%s", output, embedding ? " of dimension " : "",
+                     embedding ? str_member(c, "dimension") : "");
+        printf("  %-20s %-12s %10s  %s\n", str_member(c, "name"), kind, values, input);
+    }
+    printf("\n");
+}
+
 static void print_text(const struct info_args *a, struct clann_model *m, struct json_object *spec,
                        struct json_object *ck, const char *why_not)
 {
@@ -109,6 +136,7 @@ static void print_text(const struct info_args *a, struct clann_model *m, struct 
     printf("max_batch %s  seed %s  format %s  written by clann %s\n\n",
            str_member(spec, "max_batch"), str_member(spec, "seed"),
            str_member(spec, "format_version"), str_member(spec, "clann_version"));
+    print_features(spec);
     printf("%5s  %-10s %7s  %-11s %10s %10s  %s\n", "layer", "kind", "units", "activation",
            "params", "trainable", "zero weights");
     size_t width = clann_model_input_count(m), total = 0, trainable = 0;

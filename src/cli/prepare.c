@@ -61,6 +61,37 @@ static void record_split(const struct cli_train_args *a, const struct cli_data *
     fclose(f);
 }
 
+/* A table is split by rows, then the feature columns are fitted on its training part. */
+static int split_table(const struct cli_train_args *a, struct cli_data *d,
+                       const struct clann_split_params *p, size_t n_parts)
+{
+    struct clann_table *test = d->test_table;
+    struct clann_matrix test_y = d->test_y;
+    d->test_table = NULL; /* --test data stays unless the split makes a test part */
+    memset(&d->test_y, 0, sizeof d->test_y);
+    int rc = cli_table_split(d, p);
+    if (rc == CLI_OK && n_parts < 3) {
+        clann_table_destroy(d->test_table);
+        clann_matrix_free(&d->test_y);
+        d->test_table = test;
+        d->test_y = test_y;
+    } else {
+        clann_table_destroy(test);
+        clann_matrix_free(&test_y);
+    }
+    if (rc != CLI_OK)
+        return rc;
+    d->has_dev = d->dev_table != NULL;
+    d->has_test = d->test_table != NULL;
+    fprintf(stderr, "split: %zu train, %zu dev, %zu test rows%s\n", clann_table_rows(d->table),
+            d->has_dev ? clann_table_rows(d->dev_table) : 0,
+            d->has_test ? clann_table_rows(d->test_table) : 0, p->stratify ? " (stratified)" : "");
+    rc = cli_table_features(d);
+    if (rc == CLI_OK)
+        record_split(a, d, p);
+    return rc;
+}
+
 int cli_train_split(const struct cli_train_args *a, struct cli_data *d)
 {
     struct clann_split_params p = clann_split_default_params();
@@ -72,7 +103,7 @@ int cli_train_split(const struct cli_train_args *a, struct cli_data *d)
         if (rc != CLI_OK)
             return rc;
     } else if (!early) {
-        return CLI_OK;
+        return d->table ? cli_table_features(d) : CLI_OK;
     } else {
         fprintf(stderr, "early stopping: holding out 10%% of the training rows as dev data "
                         "(--split sets this)\n");
@@ -82,6 +113,8 @@ int cli_train_split(const struct cli_train_args *a, struct cli_data *d)
     if (a->seed && cli_u64("seed", a->seed, &seed))
         p.seed = seed;
     p.stratify = class_labels(&d->y);
+    if (d->table)
+        return split_table(a, d, &p, n);
     struct clann_split s;
     enum clann_status st = clann_data_split(&d->x, &d->y, &p, &s);
     if (st != CLANN_OK)

@@ -184,7 +184,7 @@ static int model_from_spec(const char *path, struct clann_context *ctx, struct c
 
 int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, size_t inputs,
                     enum cli_task task, const struct clann_matrix *y, size_t n_classes,
-                    struct clann_model **out)
+                    const struct clann_features *features, struct clann_model **out)
 {
     *out = NULL;
     int rc;
@@ -195,6 +195,7 @@ int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, s
         size_t *hidden = NULL, n_out = 0;
         enum clann_loss loss = CLANN_LOSS_MSE;
         rc = estimator_params(a, &ep, &hidden);
+        ep.features = features;
         if (rc == CLI_OK)
             rc = task_head(task, y, n_classes, &n_out, &loss);
         if (rc == CLI_OK) {
@@ -430,7 +431,7 @@ static int build_and_train(const struct cli_train_args *a, struct cli_data *d,
                      : cli_train_task(a, &d->y, d->has_test ? &d->test_y : NULL, &task,
                                       &n_classes);
         if (rc == CLI_OK)
-            rc = cli_train_model(a, ctx, d->x.cols, task, &d->y, n_classes, &m);
+            rc = cli_train_model(a, ctx, d->x.cols, task, &d->y, n_classes, d->features, &m);
         if (rc == CLI_OK)
             rc = cli_train_scale(a, m, d);
     }
@@ -543,6 +544,7 @@ int cli_train(int argc, char **argv)
         }
         d.test_x = t.x;
         d.test_y = t.y;
+        d.test_table = t.table;
         d.has_test = true;
     }
     struct clann_context *ctx = NULL;

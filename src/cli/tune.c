@@ -248,7 +248,7 @@ static int run_once(struct tune_state *s, struct clann_model **m, double *score)
     int rc = cli_train_fit_params(&s->a->t, &fp);
     if (rc == CLI_OK)
         rc = cli_train_model(&s->a->t, s->ctx, s->train.x.cols, s->task, &s->train.y,
-                             s->n_classes, m);
+                             s->n_classes, NULL, m);
     if (rc != CLI_OK)
         return rc;
     struct clann_epoch_log last;
@@ -465,6 +465,9 @@ static int load_data(struct tune_state *s)
     int rc = cli_data_load(a->t.data ? a->t.data : "fashion-mnist", a->t.label, &s->train);
     if (rc != CLI_OK)
         return rc;
+    if (s->train.table)
+        return cli_usage("tune: %s has text columns; tune numeric data (train takes text "
+                         "columns as feature columns)", a->t.data);
     /* A built-in data set's test files are the test set: tuning never looks at them. */
     clann_matrix_free(&s->train.test_x);
     clann_matrix_free(&s->train.test_y);

@@ -1,14 +1,13 @@
 /*
- * csv.c - numeric CSV reader.
+ * csv.c - numeric CSV loader.
  *
- * A record-at-a-time RFC 4180 state machine over stdio: quoted fields may hold delimiters,
- * doubled quotes and line ends; LF, CRLF and a lone CR all end a line; blank lines are
- * skipped. Only the current record is held in memory, so a line is as long as memory allows.
- * Numbers are parsed with strtod under the C locale (the caller's locale is restored).
- * Rows in messages are 1-based line numbers of the record's first line, so they match what an
- * editor shows; columns are 1-based.
+ * Records come from the shared RFC 4180 reader (csv_reader.c: quoting, LF/CRLF/CR line ends,
+ * blank lines and a byte order mark skipped, one record in memory at a time). Numbers are
+ * parsed with strtod under the C locale (the caller's locale is restored). Rows in messages
+ * are 1-based line numbers of the record's first line, so they match what an editor shows;
+ * columns are 1-based.
  */
-#include "core/internal.h"
+#include "data/csv_reader.h"
 
 #include <errno.h>
 #include <float.h>
@@ -27,158 +26,6 @@ CLANN_API struct clann_csv_params clann_csv_default_params(void)
     struct clann_csv_params p = {
         .delimiter = ',', .has_header = true, .label_column = NULL, .fill = CLANN_FILL_NONE};
     return p;
-}
-
-/* ---- record reader ------------------------------------------------------------------------ */
-
-struct csv_reader {
-    FILE *fp;
-    const char *path;
-    char delim;
-    char *buf; /* the current record's fields, each NUL-terminated */
-    size_t len, cap;
-    size_t *start; /* offset of each field in buf */
-    size_t nfields, fcap;
-    size_t line; /* 1-based line of the next character */
-    size_t row;  /* line on which the current record starts */
-};
-
-enum csv_state { REC_START, FIELD, QUOTED, QUOTE_SEEN, AFTER_QUOTE };
-
-static enum clann_status no_memory(const struct csv_reader *r)
-{
-    return clann__error(NULL, CLANN_ERR_NO_MEMORY, "%s: out of memory at row %zu", r->path,
-                        r->row);
-}
-
-static enum clann_status push(struct csv_reader *r, char c)
-{
-    if (r->len == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 256;
-        char *grown = cap > r->cap ? clann__realloc(r->buf, cap) : NULL;
-        if (!grown)
-            return no_memory(r);
-        r->buf = grown;
-        r->cap = cap;
-    }
-    r->buf[r->len++] = c;
-    return CLANN_OK;
-}
-
-static enum clann_status end_field(struct csv_reader *r, size_t begin)
-{
-    if (r->nfields == r->fcap) {
-        size_t cap = r->fcap ? 2 * r->fcap : 16, bytes;
-        size_t *grown = clann__mul_size(cap, sizeof *grown, &bytes)
-                            ? clann__realloc(r->start, bytes)
-                            : NULL;
-        if (!grown)
-            return no_memory(r);
-        r->start = grown;
-        r->fcap = cap;
-    }
-    r->start[r->nfields++] = begin;
-    return push(r, '\0');
-}
-
-/* Returns the next byte with CR and CRLF turned into LF. */
-static int next_char(struct csv_reader *r)
-{
-    int c = getc_unlocked(r->fp);
-    if (c == '\r') {
-        int d = getc_unlocked(r->fp);
-        if (d != '\n' && d != EOF)
-            ungetc(d, r->fp);
-        return '\n';
-    }
-    return c;
-}
-
-/* Reads one record into r; *got is false at the end of the file. */
-static enum clann_status read_record(struct csv_reader *r, bool *got)
-{
-    enum csv_state state = REC_START;
-    size_t begin = 0;
-    bool blank = true; /* the unquoted field so far holds only spaces */
-    enum clann_status st = CLANN_OK;
-    r->len = 0;
-    r->nfields = 0;
-    *got = false;
-    for (;;) {
-        int c = next_char(r);
-        if (c == EOF) {
-            if (ferror(r->fp))
-                return clann__error(NULL, CLANN_ERR_IO, "%s: read error after row %zu: %s",
-                                    r->path, r->line, strerror(errno));
-            if (state == REC_START)
-                return CLANN_OK;
-            if (state == QUOTED)
-                return clann__error(NULL, CLANN_ERR_FORMAT,
-                                    "%s: row %zu, column %zu: unterminated quoted field (the "
-                                    "file ends inside quotes)",
-                                    r->path, r->row, r->nfields + 1);
-            *got = true;
-            return end_field(r, begin);
-        }
-        if (state == REC_START) {
-            if (c == '\n') { /* blank line */
-                r->line++;
-                continue;
-            }
-            r->row = r->line;
-            state = FIELD;
-        }
-        if (c == '\0')
-            return clann__error(NULL, CLANN_ERR_FORMAT, "%s: row %zu, column %zu: NUL byte",
-                                r->path, r->row, r->nfields + 1);
-        if (state == FIELD) {
-            if (c == r->delim) {
-                st = end_field(r, begin);
-                begin = r->len;
-                blank = true;
-            } else if (c == '\n') {
-                r->line++;
-                *got = true;
-                return end_field(r, begin);
-            } else if (c == '"' && blank) {
-                r->len = begin; /* spaces before an opening quote are dropped */
-                state = QUOTED;
-            } else {
-                st = push(r, (char)c);
-                blank = blank && (c == ' ' || c == '\t');
-            }
-        } else if (state == QUOTED) {
-            if (c == '"') {
-                state = QUOTE_SEEN;
-            } else {
-                r->line += c == '\n';
-                st = push(r, (char)c);
-            }
-        } else { /* QUOTE_SEEN or AFTER_QUOTE */
-            if (c == '"' && state == QUOTE_SEEN) {
-                st = push(r, '"');
-                state = QUOTED;
-            } else if (c == r->delim) {
-                st = end_field(r, begin);
-                begin = r->len;
-                blank = true;
-                state = FIELD;
-            } else if (c == '\n') {
-                r->line++;
-                *got = true;
-                return end_field(r, begin);
-            } else if (c == ' ' || c == '\t') {
-                state = AFTER_QUOTE;
-            } else {
-                return clann__error(NULL, CLANN_ERR_FORMAT,
-                                    "%s: row %zu, column %zu: unexpected character after a "
-                                    "closing quote",
-                                    r->path, r->row, r->nfields + 1);
-            }
-        }
-        if (st != CLANN_OK)
-            return st;
-    }
 }
 
 /* ---- numbers and messages ----------------------------------------------------------------- */
@@ -230,7 +77,8 @@ static void show(char *dst, size_t cap, const char *s)
 
 struct csv_load {
     const struct clann_csv_params *p;
-    struct csv_reader r;
+    const char *path;
+    struct clann__csv_reader *r;
     char *names; /* header fields, NUL-separated; NULL without a header */
     size_t *name_at;
     size_t ncols, label, nfeat;
@@ -258,8 +106,8 @@ static enum clann_status value_error(const struct csv_load *ld, size_t col, cons
     char name[4 * CSV_SHOW_MAX + 16], shown[4 * CSV_SHOW_MAX + 8];
     column_name(ld, col, name, sizeof name);
     show(shown, sizeof shown, text);
-    const char *path = ld->r.path;
-    size_t row = ld->r.row;
+    const char *path = ld->path;
+    size_t row = clann__csv_row(ld->r);
     switch (v) {
     case VALUE_EMPTY:
         return clann__error(NULL, CLANN_ERR_FORMAT,
@@ -281,23 +129,30 @@ static enum clann_status value_error(const struct csv_load *ld, size_t col, cons
     }
 }
 
+/* Copies the header's fields, which the next record overwrites, for the column names. */
 static enum clann_status keep_header(struct csv_load *ld)
 {
-    struct csv_reader *r = &ld->r;
-    size_t bytes;
-    ld->names = clann__malloc(r->len);
-    ld->name_at = clann__mul_size(r->nfields, sizeof(size_t), &bytes) ? clann__malloc(bytes)
-                                                                       : NULL;
+    size_t total = 0, bytes;
+    for (size_t c = 0; c < ld->ncols; c++)
+        total += strlen(clann__csv_field(ld->r, c)) + 1;
+    ld->names = clann__malloc(total);
+    ld->name_at = clann__mul_size(ld->ncols, sizeof(size_t), &bytes) ? clann__malloc(bytes)
+                                                                      : NULL;
     if (!ld->names || !ld->name_at)
-        return no_memory(r);
-    memcpy(ld->names, r->buf, r->len);
-    memcpy(ld->name_at, r->start, r->nfields * sizeof(size_t));
+        return clann__csv_no_memory(ld->r);
+    for (size_t c = 0, at = 0; c < ld->ncols; c++) {
+        const char *name = clann__csv_field(ld->r, c);
+        size_t n = strlen(name) + 1;
+        memcpy(ld->names + at, name, n);
+        ld->name_at[c] = at;
+        at += n;
+    }
     return CLANN_OK;
 }
 
 static enum clann_status find_label(struct csv_load *ld)
 {
-    const char *want = ld->p->label_column, *path = ld->r.path;
+    const char *want = ld->p->label_column, *path = ld->path;
     if (!want) {
         ld->label = ld->ncols - 1;
     } else if (!*want) {
@@ -339,16 +194,16 @@ static enum clann_status grow_rows(struct csv_load *ld)
     if (cap < ld->cap_rows || !clann__mul_size(cap, ld->nfeat, &fbytes) ||
         !clann__mul_size(fbytes, sizeof(float), &fbytes) ||
         !clann__mul_size(cap, sizeof(float), &lbytes))
-        return clann__error(NULL, CLANN_ERR_TOO_LARGE, "%s: too many rows (%zu)", ld->r.path,
+        return clann__error(NULL, CLANN_ERR_TOO_LARGE, "%s: too many rows (%zu)", ld->path,
                             ld->rows);
     float *f = clann__realloc(ld->feat, fbytes);
     if (!f)
-        return no_memory(&ld->r);
+        return clann__csv_no_memory(ld->r);
     ld->feat = f;
     if (ld->label != CSV_NO_LABEL) {
         float *l = clann__realloc(ld->lab, lbytes);
         if (!l)
-            return no_memory(&ld->r);
+            return clann__csv_no_memory(ld->r);
         ld->lab = l;
     }
     ld->cap_rows = cap;
@@ -357,10 +212,10 @@ static enum clann_status grow_rows(struct csv_load *ld)
 
 static enum clann_status add_row(struct csv_load *ld)
 {
-    struct csv_reader *r = &ld->r;
-    if (r->nfields != ld->ncols)
+    size_t nfields = clann__csv_nfields(ld->r);
+    if (nfields != ld->ncols)
         return clann__error(NULL, CLANN_ERR_FORMAT, "%s: row %zu: expected %zu fields, found %zu",
-                            r->path, r->row, ld->ncols, r->nfields);
+                            ld->path, clann__csv_row(ld->r), ld->ncols, nfields);
     if (ld->rows == ld->cap_rows) {
         enum clann_status st = grow_rows(ld);
         if (st != CLANN_OK)
@@ -368,7 +223,7 @@ static enum clann_status add_row(struct csv_load *ld)
     }
     float *frow = ld->feat + ld->rows * ld->nfeat;
     for (size_t c = 0, f = 0; c < ld->ncols; c++) {
-        const char *text = r->buf + r->start[c];
+        const char *text = clann__csv_field(ld->r, c);
         float x = 0.0f;
         enum csv_value v = parse_value(text, &x);
         if (v != VALUE_OK) {
@@ -409,7 +264,7 @@ static enum clann_status fill_means(struct csv_load *ld)
             column_name(ld, c, name, sizeof name);
             return clann__error(NULL, CLANN_ERR_FORMAT,
                                 "%s: column %zu%s has no valid values to take the mean of",
-                                ld->r.path, c + 1, name);
+                                ld->path, c + 1, name);
         }
     }
     return CLANN_OK;
@@ -417,14 +272,13 @@ static enum clann_status fill_means(struct csv_load *ld)
 
 static enum clann_status load(struct csv_load *ld)
 {
-    struct csv_reader *r = &ld->r;
     bool got;
-    enum clann_status st = read_record(r, &got);
+    enum clann_status st = clann__csv_read_record(ld->r, &got);
     if (st != CLANN_OK)
         return st;
     if (!got)
-        return clann__error(NULL, CLANN_ERR_FORMAT, "%s: empty file", r->path);
-    ld->ncols = r->nfields;
+        return clann__error(NULL, CLANN_ERR_FORMAT, "%s: empty file", ld->path);
+    ld->ncols = clann__csv_nfields(ld->r);
     if (ld->p->has_header) {
         if ((st = keep_header(ld)) != CLANN_OK)
             return st;
@@ -435,12 +289,12 @@ static enum clann_status load(struct csv_load *ld)
         ld->sum = clann__calloc(ld->ncols, sizeof *ld->sum);
         ld->nvalid = clann__calloc(ld->ncols, sizeof *ld->nvalid);
         if (!ld->sum || !ld->nvalid)
-            return no_memory(r);
+            return clann__csv_no_memory(ld->r);
     }
     if (!ld->p->has_header && (st = add_row(ld)) != CLANN_OK)
         return st;
     for (;;) {
-        if ((st = read_record(r, &got)) != CLANN_OK)
+        if ((st = clann__csv_read_record(ld->r, &got)) != CLANN_OK)
             return st;
         if (!got)
             break;
@@ -449,7 +303,7 @@ static enum clann_status load(struct csv_load *ld)
     }
     if (ld->rows == 0)
         return clann__error(NULL, CLANN_ERR_FORMAT, "%s: no data rows after the header",
-                            r->path);
+                            ld->path);
     if (ld->any_missing)
         return fill_means(ld);
     return CLANN_OK;
@@ -481,36 +335,21 @@ CLANN_API enum clann_status clann_csv_load(const char *path, const struct clann_
     struct csv_load ld;
     memset(&ld, 0, sizeof ld);
     ld.p = p;
-    ld.r.path = path;
-    ld.r.delim = p->delimiter;
-    ld.r.line = 1;
-    ld.r.row = 1;
-    ld.r.fp = fopen(path, "rb");
-    if (!ld.r.fp)
-        return clann__error(NULL, CLANN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-
-    /* Skip a UTF-8 byte order mark, as spreadsheet programs write. */
-    int c0 = getc(ld.r.fp);
-    if (c0 == 0xEF) {
-        int c1 = getc(ld.r.fp), c2 = getc(ld.r.fp);
-        if (c1 != 0xBB || c2 != 0xBF)
-            rewind(ld.r.fp);
-    } else if (c0 != EOF) {
-        ungetc(c0, ld.r.fp);
-    }
+    ld.path = path;
+    enum clann_status st = clann__csv_reader_open(path, p->delimiter, &ld.r);
+    if (st != CLANN_OK)
+        return st;
 
     /* strtod follows the thread's locale: use "C" for the duration of the load. */
     locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     locale_t saved = c_locale ? uselocale(c_locale) : (locale_t)0;
-    enum clann_status st = load(&ld);
+    st = load(&ld);
     if (c_locale) {
         uselocale(saved);
         freelocale(c_locale);
     }
 
-    fclose(ld.r.fp);
-    clann__free(ld.r.buf);
-    clann__free(ld.r.start);
+    clann__csv_reader_close(ld.r);
     clann__free(ld.names);
     clann__free(ld.name_at);
     clann__free(ld.sum);

@@ -3,13 +3,15 @@
  * CSV file (each column typed by its cells: numeric when every cell is a finite number, text
  * otherwise) or built in memory column by column.
  *
- * The CSV record reader follows csv.c's (RFC 4180 quoting, LF/CRLF/CR line ends, blank lines
- * skipped, rows in messages are the 1-based line of the record's first line). Numbers are
- * parsed under the C locale through uselocale(), which leaves the caller's locale alone.
+ * Records come from the reader csv.c also uses (csv_reader.c: RFC 4180 quoting, LF/CRLF/CR
+ * line ends, blank lines and a byte order mark skipped, rows in messages are the 1-based line
+ * of the record's first line). Numbers are parsed under the C locale through uselocale(),
+ * which leaves the caller's locale alone.
  */
 #include "data/table.h"
 
-#include <errno.h>
+#include "data/csv_reader.h"
+
 #include <locale.h>
 #include <math.h>
 #include <stdio.h>
@@ -71,6 +73,13 @@ CLANN_API const char *clann_table_column_name(const struct clann_table *t, size_
 CLANN_API bool clann_table_column_is_numeric(const struct clann_table *t, size_t col)
 {
     return t && col < t->cols && t->c[col].numeric;
+}
+
+CLANN_API size_t clann_table_column_numbers(const struct clann_table *t, size_t col)
+{
+    if (!t || col >= t->cols)
+        return 0;
+    return t->c[col].numeric ? t->rows : t->c[col].numbers;
 }
 
 size_t clann__table_find(const struct clann_table *t, const char *name)
@@ -273,149 +282,6 @@ CLANN_API enum clann_status clann_table_select(const struct clann_table *t, cons
 
 /* ---- CSV ---------------------------------------------------------------------------------- */
 
-struct reader {
-    FILE *fp;
-    const char *path;
-    char delim;
-    char *buf; /* the current record's fields, each NUL-terminated */
-    size_t len, cap;
-    size_t *start;
-    size_t nfields, fcap;
-    size_t line, row;
-};
-
-enum state { REC_START, FIELD, QUOTED, QUOTE_SEEN, AFTER_QUOTE };
-
-static enum clann_status no_memory(const struct reader *r)
-{
-    return clann__error(NULL, CLANN_ERR_NO_MEMORY, "%s: out of memory at row %zu", r->path,
-                        r->row);
-}
-
-static enum clann_status push(struct reader *r, char c)
-{
-    if (r->len == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 256;
-        char *grown = clann__realloc(r->buf, cap);
-        if (!grown)
-            return no_memory(r);
-        r->buf = grown;
-        r->cap = cap;
-    }
-    r->buf[r->len++] = c;
-    return CLANN_OK;
-}
-
-static enum clann_status end_field(struct reader *r, size_t begin)
-{
-    if (r->nfields == r->fcap) {
-        size_t cap = r->fcap ? 2 * r->fcap : 16;
-        size_t *grown = clann__realloc(r->start, cap * sizeof *grown);
-        if (!grown)
-            return no_memory(r);
-        r->start = grown;
-        r->fcap = cap;
-    }
-    r->start[r->nfields++] = begin;
-    return push(r, '\0');
-}
-
-static int next_char(struct reader *r)
-{
-    int c = getc(r->fp);
-    if (c == '\r') {
-        int d = getc(r->fp);
-        if (d != '\n' && d != EOF)
-            ungetc(d, r->fp);
-        return '\n';
-    }
-    return c;
-}
-
-static enum clann_status format_error(const struct reader *r, const char *what)
-{
-    return clann__error(NULL, CLANN_ERR_FORMAT, "%s: row %zu, column %zu: %s", r->path, r->row,
-                        r->nfields + 1, what);
-}
-
-/* One character in the states after the record's start; *done ends the record. */
-static enum clann_status step(struct reader *r, int c, enum state *s, size_t *begin, bool *blank,
-                              bool *done)
-{
-    if (c == '\0')
-        return format_error(r, "NUL byte");
-    if (*s == QUOTED) {
-        if (c == '"')
-            *s = QUOTE_SEEN;
-        else
-            r->line += c == '\n';
-        return c == '"' ? CLANN_OK : push(r, (char)c);
-    }
-    if (c == '"' && *s == QUOTE_SEEN) {
-        *s = QUOTED;
-        return push(r, '"');
-    }
-    if (c == r->delim || c == '\n') {
-        r->line += c == '\n';
-        *done = c == '\n';
-        enum clann_status st = end_field(r, *begin);
-        *begin = r->len;
-        *blank = true;
-        *s = FIELD;
-        return st;
-    }
-    if (*s != FIELD) { /* after a closing quote only spaces may follow */
-        if (c != ' ' && c != '\t')
-            return format_error(r, "unexpected character after a closing quote");
-        *s = AFTER_QUOTE;
-        return CLANN_OK;
-    }
-    if (c == '"' && *blank) {
-        r->len = *begin; /* spaces before an opening quote are dropped */
-        *s = QUOTED;
-        return CLANN_OK;
-    }
-    *blank = *blank && (c == ' ' || c == '\t');
-    return push(r, (char)c);
-}
-
-static enum clann_status read_record(struct reader *r, bool *got)
-{
-    enum state s = REC_START;
-    size_t begin = 0;
-    bool blank = true, done = false;
-    r->len = r->nfields = 0;
-    *got = false;
-    while (!done) {
-        int c = next_char(r);
-        if (c == EOF) {
-            if (ferror(r->fp))
-                return clann__error(NULL, CLANN_ERR_IO, "%s: read error after row %zu: %s",
-                                    r->path, r->line, strerror(errno));
-            if (s == REC_START)
-                return CLANN_OK;
-            if (s == QUOTED)
-                return format_error(r, "unterminated quoted field (the file ends inside "
-                                    "quotes)");
-            *got = true;
-            return end_field(r, begin);
-        }
-        if (s == REC_START) {
-            if (c == '\n') {
-                r->line++;
-                continue;
-            }
-            r->row = r->line;
-            s = FIELD;
-        }
-        enum clann_status st = step(r, c, &s, &begin, &blank, &done);
-        if (st != CLANN_OK)
-            return st;
-    }
-    *got = true;
-    return CLANN_OK;
-}
-
 /* A finite number filling the whole (space-trimmed) cell. */
 static bool parse_number(const char *s, locale_t c_locale, float *out)
 {
@@ -441,10 +307,10 @@ static enum clann_status type_column(struct clann__table_col *c, size_t rows, lo
     float *num = clann__malloc((rows ? rows : 1) * sizeof *num);
     if (!num)
         return clann__error(NULL, CLANN_ERR_NO_MEMORY, "table: out of memory");
-    size_t r = 0;
-    while (r < rows && parse_number(c->pool + c->offs[r], loc, &num[r]))
-        r++;
-    if (r < rows || rows == 0) {
+    c->numbers = 0;
+    for (size_t r = 0; r < rows; r++)
+        c->numbers += parse_number(c->pool + c->offs[r], loc, &num[c->numbers]);
+    if (c->numbers < rows || rows == 0) {
         clann__free(num);
         return CLANN_OK;
     }
@@ -457,31 +323,34 @@ static enum clann_status type_column(struct clann__table_col *c, size_t rows, lo
     return CLANN_OK;
 }
 
-static enum clann_status header_row(struct reader *r, struct clann_table *t, bool has_header)
+static enum clann_status header_row(struct clann__csv_reader *r, const char *path,
+                                    struct clann_table *t, bool has_header)
 {
     char name[32];
     enum clann_status st = CLANN_OK;
     struct clann__table_col *c;
-    for (size_t i = 0; i < r->nfields && st == CLANN_OK; i++) {
-        const char *s = r->buf + r->start[i];
+    for (size_t i = 0; i < clann__csv_nfields(r) && st == CLANN_OK; i++) {
+        const char *s = clann__csv_field(r, i);
         if (!has_header)
             snprintf(name, sizeof name, "c%zu", i);
         st = add_col(t, has_header ? s : name, &c);
         if (st != CLANN_OK) {
             char why[300];
             snprintf(why, sizeof why, "%s", clann_last_error());
-            st = clann__error(NULL, st, "%s: row %zu, column %zu: %s", r->path, r->row, i + 1,
-                              why);
+            st = clann__error(NULL, st, "%s: row %zu, column %zu: %s", path,
+                              clann__csv_row(r), i + 1, why);
         }
     }
     return st;
 }
 
-static enum clann_status data_row(struct reader *r, struct clann_table *t)
+static enum clann_status data_row(struct clann__csv_reader *r, const char *path,
+                                  struct clann_table *t)
 {
-    if (r->nfields != t->cols)
+    size_t nfields = clann__csv_nfields(r);
+    if (nfields != t->cols)
         return clann__error(NULL, CLANN_ERR_FORMAT, "%s: row %zu: expected %zu fields, saw %zu",
-                            r->path, r->row, t->cols, r->nfields);
+                            path, clann__csv_row(r), t->cols, nfields);
     enum clann_status st = CLANN_OK;
     for (size_t i = 0; i < t->cols && st == CLANN_OK; i++) {
         struct clann__table_col *c = &t->c[i];
@@ -489,33 +358,33 @@ static enum clann_status data_row(struct reader *r, struct clann_table *t)
         if (t->rows == 0 || (t->rows >= 1024 && (t->rows & (t->rows - 1)) == 0)) {
             size_t *o = clann__realloc(c->offs, (t->rows ? 2 * t->rows : 1024) * sizeof *o);
             if (!o)
-                return no_memory(r);
+                return clann__csv_no_memory(r);
             c->offs = o;
         }
         c->offs[t->rows] = c->pool_len;
-        st = pool_push(c, r->buf + r->start[i]);
+        st = pool_push(c, clann__csv_field(r, i));
     }
     t->rows++;
     return st;
 }
 
-static enum clann_status read_all(struct reader *r, struct clann_table *t,
-                                  const struct clann_table_params *p)
+static enum clann_status read_all(struct clann__csv_reader *r, const char *path,
+                                  struct clann_table *t, const struct clann_table_params *p)
 {
     bool got, first = true;
     enum clann_status st;
-    while ((st = read_record(r, &got)) == CLANN_OK && got) {
-        if (first && (st = header_row(r, t, p->has_header)) != CLANN_OK)
+    while ((st = clann__csv_read_record(r, &got)) == CLANN_OK && got) {
+        if (first && (st = header_row(r, path, t, p->has_header)) != CLANN_OK)
             return st;
-        if ((!first || !p->has_header) && (st = data_row(r, t)) != CLANN_OK)
+        if ((!first || !p->has_header) && (st = data_row(r, path, t)) != CLANN_OK)
             return st;
         first = false;
     }
     if (st == CLANN_OK && t->rows == 0)
-        st = clann__error(NULL, CLANN_ERR_FORMAT, "%s: no data rows", r->path);
+        st = clann__error(NULL, CLANN_ERR_FORMAT, "%s: no data rows", path);
     locale_t loc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     if (st == CLANN_OK && !loc)
-        st = clann__error(NULL, CLANN_ERR_NO_MEMORY, "%s: cannot create the C locale", r->path);
+        st = clann__error(NULL, CLANN_ERR_NO_MEMORY, "%s: cannot create the C locale", path);
     for (size_t i = 0; i < t->cols && st == CLANN_OK; i++)
         st = type_column(&t->c[i], t->rows, loc);
     if (loc)
@@ -535,17 +404,15 @@ CLANN_API enum clann_status clann_table_load_csv(const char *path,
         p.delimiter == '\0')
         return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table_load_csv: need a path and a "
                             "delimiter other than a quote, NUL or a line end");
-    struct reader r = {.path = path, .delim = p.delimiter, .line = 1, .row = 1};
-    r.fp = fopen(path, "rb");
-    if (!r.fp)
-        return clann__error(NULL, CLANN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct clann_table *t;
-    enum clann_status st = clann_table_create(0, &t);
+    struct clann__csv_reader *r;
+    enum clann_status st = clann__csv_reader_open(path, p.delimiter, &r);
+    if (st != CLANN_OK)
+        return st;
+    struct clann_table *t = NULL;
+    st = clann_table_create(0, &t);
     if (st == CLANN_OK)
-        st = read_all(&r, t, &p);
-    fclose(r.fp);
-    clann__free(r.buf);
-    clann__free(r.start);
+        st = read_all(r, path, t, &p);
+    clann__csv_reader_close(r);
     if (st != CLANN_OK) {
         clann_table_destroy(t);
         return st;

@@ -10,6 +10,7 @@
 struct clann__table_col {
     char *name;
     bool numeric;
+    size_t numbers; /* cells that read as numbers (all rows for a numeric column) */
     float *num;    /* numeric: rows floats */
     char *pool;    /* text: the cells, each NUL-terminated */
     size_t *offs;  /* text: rows offsets into pool */

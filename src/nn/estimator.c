@@ -44,7 +44,8 @@ CLANN_API enum clann_status clann_dnn_create(struct clann_context *ctx, size_t n
         return clann__error(ctx, CLANN_ERR_INVALID_ARG,
                             "estimator: need >= 1 output and a hidden_units list");
     struct clann_model *m = NULL;
-    enum clann_status st = clann_model_create(ctx, n_inputs, &m);
+    enum clann_status st = p.features ? clann_model_create_with_features(ctx, p.features, &m)
+                                      : clann_model_create(ctx, n_inputs, &m);
     for (size_t i = 0; i < p.n_hidden && st == CLANN_OK; i++) {
         /* With batch normalization the layer is dense (no bias: beta replaces it) -> batch
          * norm -> activation. */
