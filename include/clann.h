@@ -530,7 +530,12 @@ struct clann_epoch_log {
     double seconds; /* wall time of this epoch, including validation */
     double learning_rate; /* in effect at the end of the epoch */
     size_t best_epoch;    /* early stopping: the best epoch so far (0 without it) */
+    double val_auc;       /* binary classifiers with validation data: ROC AUC, else NaN */
 };
+
+/* Called after every training step is enqueued (host side only: no device wait), e.g. for a
+ * progress bar: the epoch, the step within it (1-based) and the epoch's step count. */
+typedef void (*clann_progress_fn)(size_t epoch, size_t step, size_t steps, void *user);
 
 enum clann_nan_policy { CLANN_NAN_STOP = 0, CLANN_NAN_SKIP = 1 };
 
@@ -550,7 +555,7 @@ typedef void (*clann_monitor_fn)(uint64_t step, const struct clann_layer_monitor
 /* Called after every epoch; return false to stop training. */
 typedef bool (*clann_epoch_fn)(const struct clann_epoch_log *log, void *user);
 
-/* Early stopping: watch `monitor` ("val_loss", "val_accuracy", "loss" or "accuracy") after
+/* Early stopping: watch `monitor` ("val_loss", "val_accuracy", "val_auc", "loss" or "accuracy") after
  * every epoch; stop when it has not improved by more than min_delta for `patience` epochs (or
  * never beaten `baseline`, when given). restore_best puts back the weights of the best epoch,
  * bit for bit. */
@@ -590,7 +595,8 @@ struct clann_fit_params {
     size_t batch_size;  /* default: the compiled max_batch; must not exceed it */
     bool shuffle;       /* reshuffle every epoch from the model's seed; default true */
     clann_epoch_fn on_epoch;
-    void *user;
+    clann_progress_fn on_progress;
+    void *user; /* passed to on_epoch, on_progress and on_monitor */
     /* Gradient clipping, any combination (0: off): each gradient value to [-v, v]; each
      * parameter tensor's gradient to L2 norm <= clip_norm (Keras clipnorm); all gradients
      * together to global norm <= clip_global_norm. Applied in that order. */

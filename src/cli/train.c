@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const task_names[] = {"auto", "regression", "binary", "multiclass",
                                          "multilabel"};
@@ -265,16 +266,40 @@ struct progress {
     size_t first_epoch; /* epochs finished before this run (a resumed checkpoint's) */
     size_t epochs;      /* the total, as --epochs */
     bool quiet;
+    bool bar;           /* stderr is a terminal: a progress bar within each epoch */
+    double epoch_start; /* cli_now() at the epoch's first step */
+    double last_draw;
     const char *checkpoint;
     struct clann_model *model;
     enum clann_status save_status;
 };
+
+/* The bar within an epoch: steps done, the rate so far and the time left; redrawn at most 10
+ * times a second, on the terminal only (plain per-epoch lines otherwise). */
+static void on_progress(size_t epoch, size_t step, size_t steps, void *user)
+{
+    struct progress *p = user;
+    double now = cli_now();
+    if (step == 1)
+        p->epoch_start = now;
+    if (!p->bar || (now - p->last_draw < 0.1 && step < steps))
+        return;
+    p->last_draw = now;
+    double elapsed = now - p->epoch_start;
+    double eta = step ? elapsed * (double)(steps - step) / (double)step : 0.0;
+    int filled = (int)(30.0 * (double)step / (double)steps);
+    fprintf(stderr, "\repoch %3zu/%zu [%.*s%*s] %zu/%zu  %.1fs left ", p->first_epoch + epoch,
+            p->epochs, filled, "==============================", 30 - filled, "", step, steps,
+            eta);
+}
 
 static bool on_epoch(const struct clann_epoch_log *log, void *user)
 {
     struct progress *p = user;
     size_t epoch = p->first_epoch + log->epoch;
     if (!p->quiet) {
+        if (p->bar)
+            fprintf(stderr, "\r\033[K"); /* clear the bar's line */
         fprintf(stderr, "epoch %3zu/%zu  loss %.4f", epoch, p->epochs, log->loss);
         if (!isnan(log->accuracy))
             fprintf(stderr, "  accuracy %.4f", log->accuracy);
@@ -282,6 +307,8 @@ static bool on_epoch(const struct clann_epoch_log *log, void *user)
             fprintf(stderr, "  val_loss %.4f", log->val_loss);
         if (!isnan(log->val_accuracy))
             fprintf(stderr, "  val_accuracy %.4f", log->val_accuracy);
+        if (!isnan(log->val_auc))
+            fprintf(stderr, "  val_auc %.4f", log->val_auc);
         fprintf(stderr, "  %.1fs\n", log->seconds);
     }
     if (p->checkpoint) {
@@ -362,8 +389,10 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
     int rc = cli_train_fit_params(a, &fp);
     if (rc != CLI_OK)
         return rc;
-    struct progress prog = {first_epoch, fp.epochs, a->quiet, a->checkpoint, m, CLANN_OK};
+    struct progress prog = {first_epoch,           fp.epochs, a->quiet, !a->quiet && isatty(2),
+                            0.0, 0.0, a->checkpoint, m,         CLANN_OK};
     fp.on_epoch = on_epoch;
+    fp.on_progress = on_progress;
     fp.user = &prog;
     struct train_result r;
     memset(&r, 0, sizeof r);

@@ -207,6 +207,9 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
         if (st == CLANN_OK)
             st = train_step(m, rows, fs);
         seen += rows;
+        if (st == CLANN_OK && fs->p.on_progress)
+            fs->p.on_progress(log->epoch, (size_t)(m->step - epoch_first_step),
+                              (x->rows + fs->batch - 1) / fs->batch, fs->p.user);
     }
     if (st == CLANN_OK)
         st = check_guard(m, x, y, order, fs, epoch_first_step, log->epoch);
@@ -230,6 +233,22 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
                             "and targets, or add batch normalization", log->loss, log->epoch,
                             (unsigned long long)m->step);
     return CLANN_OK;
+}
+
+/* ROC AUC of a binary classifier (one sigmoid output) on the validation data; NaN otherwise or
+ * when the data has a single class. */
+static enum clann_status validation_auc(struct clann_model *m, const struct clann_matrix *x,
+                                        const struct clann_matrix *y, double *auc)
+{
+    *auc = NAN;
+    if (m->cp.loss != CLANN_LOSS_SIGMOID_CROSS_ENTROPY || clann_model_output_count(m) != 1)
+        return CLANN_OK;
+    struct clann_matrix p;
+    enum clann_status st = clann_model_predict(m, x, &p);
+    if (st == CLANN_OK && clann_binary_roc_auc(p.data, y->data, p.rows, auc) != CLANN_OK)
+        *auc = NAN; /* one class only: undefined, not an error of the fit */
+    clann_matrix_free(&p);
+    return st;
 }
 
 static enum clann_status fit_setup(struct clann_model *m, const struct clann_fit_params *params,
@@ -313,7 +332,7 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         if (fs.max_step && m->step >= fs.max_step)
             break;
         double t0 = clann__now();
-        struct clann_epoch_log log = {epoch, 0, NAN, NAN, NAN, NAN, 0.0, 0.0, 0};
+        struct clann_epoch_log log = {epoch, 0, NAN, NAN, NAN, NAN, 0.0, 0.0, 0, NAN};
         if (fs.p.schedule.kind == CLANN_SCHEDULE_STEP)
             m->opt.lr = scheduled_lr(m, &fs.p.schedule, epoch);
         if (fs.p.shuffle)
@@ -324,6 +343,8 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
             st = clann_model_evaluate(m, val_x, val_y, &vm);
             log.val_loss = vm.loss + fs.penalty;
             log.val_accuracy = vm.accuracy;
+            if (st == CLANN_OK)
+                st = validation_auc(m, val_x, val_y, &log.val_auc);
         }
         if (st == CLANN_OK)
             st = end_of_epoch(m, &fs, &log, &stop);

@@ -17,6 +17,7 @@ static const struct {
     {"accuracy", true, false, offsetof(struct clann_epoch_log, accuracy)},
     {"val_loss", false, true, offsetof(struct clann_epoch_log, val_loss)},
     {"val_accuracy", true, true, offsetof(struct clann_epoch_log, val_accuracy)},
+    {"val_auc", true, true, offsetof(struct clann_epoch_log, val_auc)},
 };
 
 static size_t find_monitor(const char *name)
@@ -37,7 +38,7 @@ enum clann_status clann__watch_init(struct clann_context *ctx, struct clann_watc
     size_t i = find_monitor(name);
     if (i == SIZE_MAX)
         return clann__error(ctx, CLANN_ERR_INVALID_ARG, "monitor '%s': expected loss, accuracy, "
-                            "val_loss or val_accuracy", name);
+                            "val_loss, val_accuracy or val_auc", name);
     if (monitors[i].validation && !has_validation)
         return clann__error(ctx, CLANN_ERR_INVALID_ARG, "monitor '%s' needs validation data",
                             name);

@@ -20,7 +20,7 @@ struct clann_runlog {
 };
 
 static const char *const epoch_columns[] = {"loss", "accuracy", "val_loss", "val_accuracy",
-                                            "learning_rate", "seconds"};
+                                            "val_auc", "learning_rate", "seconds"};
 static const char *const monitor_columns[] = {"zero_fraction", "grad_norm", "weight_norm",
                                               "update_ratio"};
 
@@ -94,8 +94,9 @@ static enum clann_status scalar(struct clann_runlog *log, const char *tag, uint6
 
 enum clann_status clann__runlog_epoch(struct clann_runlog *log, const struct clann_epoch_log *e)
 {
-    const double values[N_EPOCH_COLUMNS] = {e->loss, e->accuracy, e->val_loss, e->val_accuracy,
-                                            e->learning_rate, e->seconds};
+    const double values[N_EPOCH_COLUMNS] = {e->loss,         e->accuracy,      e->val_loss,
+                                            e->val_accuracy, e->val_auc,       e->learning_rate,
+                                            e->seconds};
     fprintf(log->csv, "epoch,%zu,%zu", e->epoch, e->steps);
     for (size_t i = 0; i < N_EPOCH_COLUMNS; i++)
         put_value(log->csv, values[i]);
