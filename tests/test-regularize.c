@@ -605,6 +605,49 @@ START_TEST(test_early_stopping)
 }
 END_TEST
 
+static bool check_auc(const struct clann_epoch_log *log, void *user)
+{
+    *(double *)user = log->val_auc;
+    ck_assert_msg(log->val_auc >= 0.5 && log->val_auc <= 1.0, "val_auc %g", log->val_auc);
+    return true;
+}
+
+/* Binary classifiers log the validation ROC AUC, and early stopping can watch it. */
+START_TEST(test_val_auc_monitor)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y, vx, vy;
+    two_circles(200, 12, &x, &y);
+    two_circles(200, 13, &vx, &vy);
+    struct clann_estimator_params ep = clann_estimator_default_params();
+    size_t hidden[] = {16};
+    ep.hidden_units = hidden;
+    ep.n_hidden = 1;
+    ep.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
+    ep.optimizer.learning_rate = 0.05f;
+    ep.max_batch = 32;
+    struct clann_model *m;
+    ck_assert_int_eq(clann_dnn_classifier_create(ctx, 2, 2, &ep, &m), CLANN_OK);
+    double auc = 0;
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.epochs = 30;
+    fp.on_epoch = check_auc;
+    fp.user = &auc;
+    fp.early_stopping.enabled = true;
+    fp.early_stopping.monitor = "val_auc";
+    fp.early_stopping.patience = 5;
+    ck_assert_msg(clann_model_fit(m, &x, &y, &vx, &vy, &fp, NULL) == CLANN_OK, "%s",
+                  clann_last_error());
+    ck_assert_msg(auc > 0.9, "validation AUC %g", auc);
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL), CLANN_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(clann_last_error(), "needs validation data"), "%s", clann_last_error());
+    clann_model_destroy(m);
+    free2(&x, &y);
+    free2(&vx, &vy);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
 static bool record_lr(const struct clann_epoch_log *log, void *user)
 {
     ((double *)user)[log->epoch] = log->learning_rate;
@@ -669,6 +712,7 @@ int main(void)
     tcase_add_test(tc, test_clip_by_value);
     tcase_add_test(tc, test_early_stopping);
     tcase_add_test(tc, test_schedules);
+    tcase_add_test(tc, test_val_auc_monitor);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

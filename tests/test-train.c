@@ -90,6 +90,57 @@ START_TEST(test_train_parity)
 }
 END_TEST
 
+/* Device-accumulated metrics: the same weights evaluated on each OpenCL device and on the CPU
+ * reference give the same mean loss (within 1e-6 relative) and the same accuracy. */
+START_TEST(test_metrics_parity)
+{
+    char devices[8][32];
+    size_t n_dev = test_opencl_devices(devices);
+    struct clann_matrix x, y;
+    ck_assert_int_eq(clann_matrix_create(1000, 12, &x), CLANN_OK);
+    ck_assert_int_eq(clann_matrix_create(1000, 1, &y), CLANN_OK);
+    for (size_t i = 0; i < 12000; i++)
+        x.data[i] = clann__rng_normal(8, 1, i);
+    for (size_t i = 0; i < 1000; i++)
+        y.data[i] = (float)(i % 4);
+    struct clann_metrics ref = {0, 0, 0};
+    float *params = NULL;
+    size_t n = 0;
+    for (size_t d = 0; d <= n_dev; d++) {
+        struct clann_context *ctx = test_context(d ? devices[d - 1] : "cpu",
+                                                 CLANN_CPU_MODE_REFERENCE);
+        struct clann_estimator_params ep = clann_estimator_default_params();
+        size_t hidden[] = {33};
+        ep.hidden_units = hidden;
+        ep.n_hidden = 1;
+        ep.max_batch = 77; /* partial last batch */
+        struct clann_model *m;
+        ck_assert_int_eq(clann_dnn_classifier_create(ctx, 12, 4, &ep, &m), CLANN_OK);
+        if (!params) {
+            n = clann_model_param_count(m);
+            params = malloc(n * sizeof *params);
+            ck_assert_int_eq(clann_model_get_params(m, params, n), CLANN_OK);
+        }
+        ck_assert_int_eq(clann_model_set_params(m, params, n), CLANN_OK);
+        struct clann_metrics mt;
+        ck_assert_int_eq(clann_model_evaluate(m, &x, &y, &mt), CLANN_OK);
+        if (d == 0) {
+            ref = mt;
+        } else {
+            printf("%s: loss %.9f vs cpu %.9f, accuracy %.4f vs %.4f\n", devices[d - 1], mt.loss,
+                   ref.loss, mt.accuracy, ref.accuracy);
+            ck_assert_double_eq_tol(mt.loss, ref.loss, 1e-6 * ref.loss);
+            ck_assert_double_eq(mt.accuracy, ref.accuracy);
+        }
+        clann_model_destroy(m);
+        clann_context_destroy(ctx);
+    }
+    free(params);
+    clann_matrix_free(&x);
+    clann_matrix_free(&y);
+}
+END_TEST
+
 START_TEST(test_rerun_is_bitwise)
 {
     struct run a = train_small("cpu", 40), b = train_small("cpu", 40);
@@ -140,6 +191,7 @@ int main(void)
     TCase *tc = tcase_create("parity");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_train_parity);
+    tcase_add_test(tc, test_metrics_parity);
     tcase_add_test(tc, test_rerun_is_bitwise);
     tcase_add_test(tc, test_fashion_mnist_cpu);
     suite_add_tcase(s, tc);
