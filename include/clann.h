@@ -421,7 +421,14 @@ enum clann_loss {
     CLANN_LOSS_HUBER = 2,                        /* quadratic within delta, linear beyond */
     CLANN_LOSS_SIGMOID_CROSS_ENTROPY = 3,        /* binary or multi-label; labels in [0, 1] */
     CLANN_LOSS_SOFTMAX_CROSS_ENTROPY = 4,        /* labels one-hot or soft, one column a class */
-    CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY = 5  /* labels: one column holding the class index */
+    CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY = 5, /* labels: one column holding the class index */
+    /* Sampled softmax (candidate sampling) for many classes: in training each batch's softmax
+     * runs over its own labels plus num_sampled classes drawn uniformly without replacement from
+     * the seeded stream (the others are masked out, so they get no gradient); evaluation and
+     * prediction use the full softmax. Labels as for the sparse loss. With uniform sampling
+     * the log-Q correction is the same for every class and cancels. The output layer is still
+     * computed in full: the saving is in the softmax's gradient, not yet in the GEMM. */
+    CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY = 6
 };
 
 enum clann_optimizer {
@@ -454,6 +461,7 @@ struct clann_compile_params {
     struct clann_optimizer_params optimizer; /* default Adam */
     size_t max_batch;                        /* largest batch fit/evaluate/predict use; 128 */
     uint64_t seed;                           /* weights, shuffles and random layers; 42 */
+    size_t num_sampled;                      /* sampled softmax: negatives per batch; 64 */
 };
 
 CLANN_API struct clann_compile_params clann_compile_default_params(enum clann_loss loss);

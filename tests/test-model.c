@@ -322,6 +322,65 @@ START_TEST(test_divergence_is_reported)
 }
 END_TEST
 
+/* Sampled softmax on 300 classes: one step of plain SGD changes only the output columns of the
+ * batch's labels and the sampled negatives; training reaches a high full-softmax accuracy. */
+START_TEST(test_sampled_softmax)
+{
+    struct clann_context *ctx = cpu();
+    const size_t classes = 300, n = 1200, d = 16;
+    struct clann_matrix x, y;
+    ck_assert_int_eq(clann_matrix_create(n, d, &x), CLANN_OK);
+    ck_assert_int_eq(clann_matrix_create(n, 1, &y), CLANN_OK);
+    for (size_t i = 0; i < n; i++) {
+        size_t c = i % classes;
+        y.data[i] = (float)c;
+        for (size_t j = 0; j < d; j++) /* a fixed random code per class, plus noise */
+            x.data[i * d + j] = clann__rng_normal(3, 1, c * d + j) + 0.05f * clann__rng_normal(3, 2, i * d + j);
+    }
+    struct clann_model *m;
+    ck_assert_int_eq(clann_model_create(ctx, d, &m), CLANN_OK);
+    struct clann_dense_params dp = clann_dense_default_params(classes, CLANN_ACTIVATION_LINEAR);
+    ck_assert_int_eq(clann_model_add_dense(m, &dp), CLANN_OK);
+    struct clann_compile_params cp =
+        clann_compile_default_params(CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY);
+    cp.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_SGD);
+    cp.optimizer.learning_rate = 0.5f;
+    cp.max_batch = 16;
+    cp.num_sampled = 20;
+    ck_assert_int_eq(clann_model_compile(m, &cp), CLANN_OK);
+    size_t np = clann_model_param_count(m);
+    float *before = malloc(np * sizeof *before), *after = malloc(np * sizeof *after);
+    ck_assert_int_eq(clann_model_get_params(m, before, np), CLANN_OK);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.max_steps = 1;
+    fp.shuffle = false;
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL), CLANN_OK);
+    ck_assert_int_eq(clann_model_get_params(m, after, np), CLANN_OK);
+    size_t changed = 0;
+    for (size_t c = 0; c < classes; c++) {
+        bool moved = after[d * classes + c] != before[d * classes + c]; /* the bias */
+        for (size_t j = 0; j < d; j++)
+            moved = moved || after[j * classes + c] != before[j * classes + c];
+        changed += moved;
+    }
+    ck_assert_msg(changed >= 20 && changed <= 16 + 20, "%zu output columns moved", changed);
+    fp.max_steps = 0;
+    fp.shuffle = true;
+    fp.epochs = 40;
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL), CLANN_OK);
+    struct clann_metrics mt;
+    ck_assert_int_eq(clann_model_evaluate(m, &x, &y, &mt), CLANN_OK);
+    printf("sampled softmax, 300 classes, 20 sampled: full-softmax accuracy %.3f\n", mt.accuracy);
+    ck_assert(mt.accuracy > 0.9);
+    free(before);
+    free(after);
+    clann_model_destroy(m);
+    clann_matrix_free(&x);
+    clann_matrix_free(&y);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model");
@@ -336,6 +395,7 @@ int main(void)
     tcase_add_test(tc, test_every_activation_trains);
     tcase_add_test(tc, test_fit_errors);
     tcase_add_test(tc, test_divergence_is_reported);
+    tcase_add_test(tc, test_sampled_softmax);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

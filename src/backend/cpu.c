@@ -15,6 +15,7 @@
  * instead of touching memory outside them.
  */
 #include "backend/backend.h"
+#include "backend/formulas.h"
 #include "core/rng.h"
 
 #include <limits.h>
@@ -558,19 +559,9 @@ static enum clann_status cpu_rng_normal(struct clann_backend *be, struct clann_v
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Activations. act_value and act_derivative hold the element formulas; the forward and
- * backward loops share them. ReLU-like functions take NaN through (z < 0 ? ... : z) so that a
- * NaN input is not silently turned into 0.
+ * Activations. The element and row formulas are in formulas.h (shared with the float64
+ * gradient checks); the loops here feed them floats and round each result to float once.
  */
-
-static double sigmoid(double z)
-{
-    /* exp of a non-positive argument only: no overflow for large |z|. */
-    if (z >= 0.0)
-        return 1.0 / (1.0 + exp(-z));
-    double e = exp(z);
-    return e / (1.0 + e);
-}
 
 /* Slope on the z <= 0 side for the ReLU family; element (r, c) of a rows x cols matrix. */
 static float neg_slope(const struct clann_act *act, const float *prelu, size_t r, size_t c,
@@ -592,75 +583,10 @@ static float neg_slope(const struct clann_act *act, const float *prelu, size_t r
     }
 }
 
-static double act_value(const struct clann_act *act, float z, float slope)
-{
-    switch (act->kind) {
-    case CLANN__ACT_SIGMOID:
-        return sigmoid(z);
-    case CLANN__ACT_TANH:
-        return tanh(z);
-    case CLANN__ACT_RELU:
-        return z < 0.0f ? 0.0 : z;
-    case CLANN__ACT_LEAKY_RELU:
-    case CLANN__ACT_PRELU:
-    case CLANN__ACT_RRELU:
-        return z < 0.0f ? (double)slope * z : z;
-    case CLANN__ACT_RELU6:
-        return z < 0.0f ? 0.0 : z > 6.0f ? 6.0 : z;
-    case CLANN__ACT_ELU:
-        return z > 0.0f ? z : act->alpha * expm1((double)z); /* expm1: exact near 0 */
-    case CLANN__ACT_SOFTPLUS:
-        /* log(1 + e^z) = max(z, 0) + log1p(e^-|z|): no overflow, no cancellation. */
-        return (z > 0.0f ? z : 0.0) + log1p(exp(-fabs((double)z)));
-    default: /* linear; softmax is row-wise and handled by the callers */
-        return z;
-    }
-}
-
-/* d act / d z; sigmoid and tanh use y, since y may alias z for them. At the kinks the z <= 0
- * side is taken (0 for ReLU, the slope for leaky/PReLU/RReLU, alpha for ELU; 0 for ReLU6 at
- * z = 6). */
-static double act_derivative(const struct clann_act *act, float z, float y, float slope)
-{
-    switch (act->kind) {
-    case CLANN__ACT_SIGMOID:
-        return (double)y * (1.0 - y);
-    case CLANN__ACT_TANH:
-        return 1.0 - (double)y * y;
-    case CLANN__ACT_RELU:
-        return z > 0.0f ? 1.0 : 0.0;
-    case CLANN__ACT_LEAKY_RELU:
-    case CLANN__ACT_PRELU:
-    case CLANN__ACT_RRELU:
-        return z > 0.0f ? 1.0 : slope;
-    case CLANN__ACT_RELU6:
-        return z > 0.0f && z < 6.0f ? 1.0 : 0.0;
-    case CLANN__ACT_ELU:
-        return z > 0.0f ? 1.0 : act->alpha * exp((double)z);
-    case CLANN__ACT_SOFTPLUS:
-        return sigmoid(z);
-    default:
-        return 1.0;
-    }
-}
-
 static bool act_reads_z(enum clann__act_kind kind)
 {
     return kind != CLANN__ACT_LINEAR && kind != CLANN__ACT_SIGMOID && kind != CLANN__ACT_TANH &&
            kind != CLANN__ACT_SOFTMAX;
-}
-
-/* Stable softmax of one row: exponents of z - max are <= 0. */
-static void softmax_row(const float *z, float *y, size_t cols)
-{
-    float max = z[0];
-    for (size_t c = 1; c < cols; c++)
-        max = z[c] > max ? z[c] : max;
-    double sum = 0.0;
-    for (size_t c = 0; c < cols; c++)
-        sum += exp((double)z[c] - max);
-    for (size_t c = 0; c < cols; c++)
-        y[c] = (float)(exp((double)z[c] - max) / sum);
 }
 
 /* FAST mode's bias + ReLU (or + identity), the same float operations as the scalar path in
@@ -731,11 +657,11 @@ static enum clann_status cpu_bias_act_forward(struct clann_backend *be,
             for (size_t c = 0; c < cols; c++)
                 zr[c] += at(bias)[c];
         if (act->kind == CLANN__ACT_SOFTMAX) {
-            softmax_row(zr, yr, cols);
+            clann__softmax_row(clann__row_f(zr), clann__out_f(yr), cols);
             continue;
         }
         for (size_t c = 0; c < cols; c++)
-            yr[c] = (float)act_value(act, zr[c], neg_slope(act, a, r, c, cols));
+            yr[c] = (float)clann__act_value(act, zr[c], neg_slope(act, a, r, c, cols));
     }
     return CLANN_OK;
 }
@@ -771,16 +697,14 @@ static enum clann_status cpu_act_backward(struct clann_backend *be, const struct
         const float *dyr = at(dy) + r * cols; /* may alias dzr: each element is read first */
         float *dzr = at(dz) + r * cols;
         if (act->kind == CLANN__ACT_SOFTMAX) {
-            double dot = 0.0;
-            for (size_t c = 0; c < cols; c++)
-                dot += (double)dyr[c] * yr[c];
-            for (size_t c = 0; c < cols; c++)
-                dzr[c] = (float)(yr[c] * (dyr[c] - dot));
+            clann__softmax_backward_row(clann__row_f(yr), clann__row_f(dyr), clann__out_f(dzr),
+                                        cols);
             continue;
         }
         for (size_t c = 0; c < cols; c++) {
             float zv = zr ? zr[c] : 0.0f, yv = yr ? yr[c] : 0.0f;
-            dzr[c] = (float)(dyr[c] * act_derivative(act, zv, yv, neg_slope(act, a, r, c, cols)));
+            double slope = neg_slope(act, a, r, c, cols);
+            dzr[c] = (float)(dyr[c] * clann__act_derivative(act, zv, yv, slope));
         }
     }
     return CLANN_OK;
@@ -846,87 +770,8 @@ static enum clann_status cpu_col_sum(struct clann_backend *be, struct clann_view
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Losses. Elementwise kinds: loss_element gives the loss of one element and its derivative;
- * the row loss is their mean over the columns. Softmax kinds work on the whole row through
- * log-sum-exp.
+ * Losses: the row formulas are in formulas.h (clann__loss_row).
  */
-
-static double loss_element(const struct clann__loss *loss, double p, double y, double *d)
-{
-    double e = p - y, ae = fabs(e), sign = e > 0.0 ? 1.0 : e < 0.0 ? -1.0 : 0.0;
-    double delta = loss->huber_delta;
-    switch (loss->kind) {
-    case CLANN__LOSS_MSE:
-        *d = 2.0 * e;
-        return e * e;
-    case CLANN__LOSS_MAE:
-        *d = sign;
-        return ae;
-    case CLANN__LOSS_HUBER:
-        *d = ae <= delta ? e : delta * sign;
-        return ae <= delta ? 0.5 * e * e : delta * (ae - 0.5 * delta);
-    default: /* sigmoid CE on logit p; log1p(e^-|z|) keeps it finite for any z */
-        *d = sigmoid(p) - y;
-        return (p > 0.0 ? p : 0.0) - p * y + log1p(exp(-fabs(p)));
-    }
-}
-
-/* log(sum_c exp(z_c)), computed around the row maximum. */
-static double log_sum_exp(const float *z, size_t cols)
-{
-    float max = z[0];
-    for (size_t c = 1; c < cols; c++)
-        max = z[c] > max ? z[c] : max;
-    double sum = 0.0;
-    for (size_t c = 0; c < cols; c++)
-        sum += exp((double)z[c] - max);
-    return max + log(sum);
-}
-
-/* Sparse labels are class indices stored as floats: a label in [0, cols) is truncated to its
- * class; anything else (negative, >= cols, NaN) is invalid and gives cols. */
-static size_t sparse_label(float label, size_t cols)
-{
-    if (!(label >= 0.0f && label < (float)cols))
-        return cols;
-    return (size_t)label;
-}
-
-/* Loss of one row; writes grad (grad_scale * d loss / d p) when g is not NULL. */
-static float loss_row(const struct clann__loss *loss, const float *p, const float *y, size_t cols,
-                      float *g, float grad_scale)
-{
-    if (loss->kind == CLANN__LOSS_SOFTMAX_CE || loss->kind == CLANN__LOSS_SPARSE_SOFTMAX_CE) {
-        bool sparse = loss->kind == CLANN__LOSS_SPARSE_SOFTMAX_CE;
-        size_t label = sparse ? sparse_label(y[0], cols) : 0;
-        if (sparse && label == cols) {
-            for (size_t c = 0; g && c < cols; c++)
-                g[c] = 0.0f;
-            return NAN;
-        }
-        double lse = log_sum_exp(p, cols), sum_y = 0.0, row = 0.0;
-        for (size_t c = 0; c < cols; c++) {
-            double yc = sparse ? (c == label ? 1.0 : 0.0) : y[c];
-            sum_y += yc;
-            if (yc != 0.0) /* skips 0 * log(0) when a logit is far below the maximum */
-                row -= yc * (p[c] - lse);
-        }
-        /* d/dz_c of -sum_k y_k (z_k - lse) = softmax(z)_c * sum(y) - y_c */
-        for (size_t c = 0; g && c < cols; c++) {
-            double yc = sparse ? (c == label ? 1.0 : 0.0) : y[c];
-            g[c] = (float)(grad_scale * (exp(p[c] - lse) * sum_y - yc));
-        }
-        return (float)row;
-    }
-    double row = 0.0;
-    for (size_t c = 0; c < cols; c++) {
-        double d;
-        row += loss_element(loss, p[c], y[c], &d);
-        if (g)
-            g[c] = (float)(grad_scale * d / (double)cols);
-    }
-    return (float)(row / (double)cols);
-}
 
 static enum clann_status cpu_loss(struct clann_backend *be, const struct clann__loss *loss,
                                   struct clann_view pred, struct clann_view labels, size_t rows,
@@ -946,8 +791,10 @@ static enum clann_status cpu_loss(struct clann_backend *be, const struct clann__
         CHECK_VIEW(grad, extent(rows, cols, cols));
     for (size_t r = 0; r < rows; r++) {
         float *g = is_null(grad) ? NULL : at(grad) + r * cols;
-        at(row_loss)[r] = loss_row(loss, at(pred) + r * cols, at(labels) + r * label_cols, cols,
-                                   g, grad_scale);
+        double row = clann__loss_row(loss, clann__row_f(at(pred) + r * cols),
+                                     clann__row_f(at(labels) + r * label_cols), cols,
+                                     clann__out_f(g), grad_scale);
+        at(row_loss)[r] = (float)row;
     }
     return CLANN_OK;
 }

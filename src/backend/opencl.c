@@ -212,7 +212,11 @@ static enum clann_status cl_fail(struct clann_context *ctx, cl_int err, const ch
     X(CLIP_BY_NORM, clip_by_norm, "blas.cl")                                                      \
     X(REDUCE_PARTIAL, reduce_partial, "blas.cl")                                                  \
     X(REDUCE_FINAL, reduce_final, "blas.cl")                                                      \
+    X(REDUCE_CHUNKS, reduce_chunks, "blas.cl")                                                    \
     X(GEMM, gemm, "blas.cl")                                                                      \
+    X(GEMM_NN, gemm_nn, "gemm_cpu.cl")                                                            \
+    X(GEMM_TN, gemm_tn, "gemm_cpu.cl")                                                            \
+    X(GEMM_NT, gemm_nt, "gemm_cpu.cl")                                                            \
     X(RNG_UNIFORM, rng_uniform, "rng.cl")                                                         \
     X(RNG_NORMAL, rng_normal, "rng.cl")                                                           \
     X(BIAS_ACT_FORWARD, bias_act_forward, "nn.cl")                                                \
@@ -255,8 +259,19 @@ static const struct {
 #undef KERNEL_ROW_
 };
 
+/* Parameters per work-item of optimizer_step (OPT_VEC in cl/optim.cl). */
+enum { OPT_VEC = 8 };
+
+/* Which GEMM runs: CLBlast (GPUs), the register-blocked kernels of cl/gemm_cpu.cl (CPU
+ * devices, where they beat CLBlast several times over), or the tiled kernel of cl/blas.cl. */
+enum gemm_impl { GEMM_IMPL_TILED, GEMM_IMPL_CLBLAST, GEMM_IMPL_CPU };
+
 /* Work-group count of the first reduction stage (at most). */
 enum { REDUCE_GROUPS = 64, MAX_WGS = 256 };
+
+/* CPU devices: the first reduction stage's chunks (at most REDUCE_CPU_GROUPS <= REDUCE_GROUPS,
+ * each at least REDUCE_CHUNK_MIN floats, a multiple of 8). */
+enum { REDUCE_CPU_GROUPS = 16, REDUCE_CHUNK_MIN = 8192 };
 
 struct cl_backend {
     struct clann_backend base; /* first: the ops table sees a struct clann_backend * */
@@ -271,7 +286,8 @@ struct cl_backend {
     cl_mem partials;      /* REDUCE_GROUPS floats for the first reduction stage */
     cl_mem dummy;         /* bound to buffer arguments a kernel does not read */
     unsigned gemm_ts;
-    bool use_clblast;
+    enum gemm_impl gemm_impl;
+    bool cpu_device; /* CL_DEVICE_TYPE_CPU: reductions and small kernels take the CPU forms */
     cl_ulong max_alloc;
     char device_name[256];
 };
@@ -549,6 +565,67 @@ static size_t matrix_extent(size_t rows, size_t cols, size_t ld)
     return (rows - 1) * ld + cols;
 }
 
+/* The arguments after the transpose flags, common to every GEMM kernel. */
+static void ka_gemm_args(struct kargs *ka, size_t m, size_t n, size_t k, float alpha,
+                         struct clann_view a, size_t lda, struct clann_view b, size_t ldb,
+                         float beta, struct clann_view c, size_t ldc)
+{
+    ka_u32(ka, m);
+    ka_u32(ka, n);
+    ka_u32(ka, k);
+    ka_f32(ka, alpha);
+    ka_view(ka, a);
+    ka_u32(ka, lda);
+    ka_view(ka, b);
+    ka_u32(ka, ldb);
+    ka_f32(ka, beta);
+    ka_view(ka, c);
+    ka_u32(ka, ldc);
+}
+
+/* Blocks of C per work-item of the cl/gemm_cpu.cl kernels (their GEMM_* defines). */
+enum { GEMM_MR = 8, GEMM_NV = 16, GEMM_DR = 4, GEMM_DC = 4 };
+
+/* NN, TN and NT through cl/gemm_cpu.cl: one work-item per block of C, the work-group left to
+ * the runtime (results do not depend on it). */
+static enum clann_status gemm_cpu(struct cl_backend *be, bool trans_a, bool trans_b, size_t m,
+                                  size_t n, size_t k, float alpha, struct clann_view a,
+                                  size_t lda, struct clann_view b, size_t ldb, float beta,
+                                  struct clann_view c, size_t ldc)
+{
+    enum kernel_id id = trans_b ? K_GEMM_NT : trans_a ? K_GEMM_TN : K_GEMM_NN;
+    size_t rows = trans_b ? GEMM_DR : GEMM_MR, cols = trans_b ? GEMM_DC : GEMM_NV;
+    struct kargs ka = ka_begin(be, id);
+    ka_gemm_args(&ka, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    size_t global[2] = {(n + cols - 1) / cols, (m + rows - 1) / rows};
+    return LAUNCH(&ka, 2, global, NULL);
+}
+
+#if CLANN_HAVE_CLBLAST
+static enum clann_status gemm_clblast(struct cl_backend *be, bool trans_a, bool trans_b,
+                                      size_t m, size_t n, size_t k, float alpha,
+                                      struct clann_view a, size_t lda, struct clann_view b,
+                                      size_t ldb, float beta, struct clann_view c, size_t ldc)
+{
+    /* beta = 0 must overwrite: clear C first so that NaN in it cannot leak through 0 * NaN
+     * inside CLBlast. */
+    if (beta == 0.0f)
+        CHECK(scale_matrix(be, c, ldc, m, n, 0.0f));
+    CLBlastStatusCode s = CLBlastSgemm(
+        CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, (cl_mem)a.buf->ptr,
+        a.off, lda, (cl_mem)b.buf->ptr, b.off, ldb, beta, (cl_mem)c.buf->ptr, c.off, ldc,
+        &be->queue, NULL);
+    if (s == CLBlastSuccess)
+        return CLANN_OK;
+    return clann__error(be->base.ctx, s > -1000 ? cl_status_of((cl_int)s) : CLANN_ERR_OPENCL,
+                        "CLBlastSgemm(m %zu, n %zu, k %zu, trans_a %d, trans_b %d, lda %zu, "
+                        "ldb %zu, ldc %zu) failed: %s (%d) at %s:%d",
+                        m, n, k, (int)trans_a, (int)trans_b, lda, ldb, ldc,
+                        clblast_error_name(s), (int)s, __FILE__, __LINE__);
+}
+#endif
+
 static enum clann_status op_gemm(struct clann_backend *be_, bool trans_a, bool trans_b, size_t m,
                                  size_t n, size_t k, float alpha, struct clann_view a, size_t lda,
                                  struct clann_view b, size_t ldb, float beta, struct clann_view c,
@@ -556,7 +633,6 @@ static enum clann_status op_gemm(struct clann_backend *be_, bool trans_a, bool t
 {
     struct cl_backend *be = cl_be(be_);
     struct clann_context *ctx = be_->ctx;
-    enum clann_status st = CLANN_OK;
     if (m == 0 || n == 0)
         return CLANN_OK;
     size_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
@@ -576,50 +652,18 @@ static enum clann_status op_gemm(struct clann_backend *be_, bool trans_a, bool t
     CHECK(check_view(be_, "gemm", "B", b, matrix_extent(b_rows, b_cols, ldb)));
 
 #if CLANN_HAVE_CLBLAST
-    if (be->use_clblast) {
-        /* beta = 0 must overwrite: clear C first so that NaN in it cannot leak through
-         * 0 * NaN inside CLBlast. */
-        if (beta == 0.0f) {
-            st = scale_matrix(be, c, ldc, m, n, 0.0f);
-            if (st != CLANN_OK)
-                goto cleanup;
-        }
-        CLBlastStatusCode s = CLBlastSgemm(
-            CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
-            trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha,
-            (cl_mem)a.buf->ptr, a.off, lda, (cl_mem)b.buf->ptr, b.off, ldb, beta,
-            (cl_mem)c.buf->ptr, c.off, ldc, &be->queue, NULL);
-        if (s != CLBlastSuccess)
-            st = clann__error(ctx, s > -1000 ? cl_status_of((cl_int)s) : CLANN_ERR_OPENCL,
-                              "CLBlastSgemm(m %zu, n %zu, k %zu, trans_a %d, trans_b %d, lda %zu, "
-                              "ldb %zu, ldc %zu) failed: %s (%d) at %s:%d",
-                              m, n, k, (int)trans_a, (int)trans_b, lda, ldb, ldc,
-                              clblast_error_name(s), (int)s, __FILE__, __LINE__);
-        goto cleanup;
-    }
+    if (be->gemm_impl == GEMM_IMPL_CLBLAST)
+        return gemm_clblast(be, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
-    {
-        struct kargs ka = ka_begin(be, K_GEMM);
-        ka_i32(&ka, trans_a);
-        ka_i32(&ka, trans_b);
-        ka_u32(&ka, m);
-        ka_u32(&ka, n);
-        ka_u32(&ka, k);
-        ka_f32(&ka, alpha);
-        ka_view(&ka, a);
-        ka_u32(&ka, lda);
-        ka_view(&ka, b);
-        ka_u32(&ka, ldb);
-        ka_f32(&ka, beta);
-        ka_view(&ka, c);
-        ka_u32(&ka, ldc);
-        size_t local[2] = {be->gemm_ts, be->gemm_ts};
-        size_t global[2] = {round_up(n, be->gemm_ts), round_up(m, be->gemm_ts)};
-        st = LAUNCH(&ka, 2, global, local);
-    }
-    goto cleanup;
-cleanup:
-    return st;
+    if (be->gemm_impl == GEMM_IMPL_CPU && !(trans_a && trans_b))
+        return gemm_cpu(be, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    struct kargs ka = ka_begin(be, K_GEMM);
+    ka_i32(&ka, trans_a);
+    ka_i32(&ka, trans_b);
+    ka_gemm_args(&ka, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    size_t local[2] = {be->gemm_ts, be->gemm_ts};
+    size_t global[2] = {round_up(n, be->gemm_ts), round_up(m, be->gemm_ts)};
+    return LAUNCH(&ka, 2, global, local);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -873,6 +917,49 @@ static enum clann_status op_loss(struct clann_backend *be_, const struct clann__
 /* What reduce_partial adds up: the values of REDUCE_* in cl/blas.cl. */
 enum reduce_mode { REDUCE_PLAIN = 0, REDUCE_SQUARES = 1, REDUCE_ABS = 2, REDUCE_ZEROS = 3 };
 
+/* Stage 1 on GPUs: at most REDUCE_GROUPS work-groups, each item adding strided elements (the
+ * reads of a group coalesce); *groups = the partial sums written. */
+static enum clann_status reduce_partial(struct cl_backend *be, struct clann_view x, size_t n,
+                                        enum reduce_mode mode, size_t *groups)
+{
+    size_t local = be->wgs[K_REDUCE_PARTIAL];
+    size_t g = (n + local - 1) / local;
+    g = g < 1 ? 1 : g > REDUCE_GROUPS ? REDUCE_GROUPS : g;
+    struct kargs a = ka_begin(be, K_REDUCE_PARTIAL);
+    ka_view(&a, x);
+    ka_u32(&a, n);
+    ka_i32(&a, (int)mode);
+    ka_mem(&a, be->partials);
+    ka_local_floats(&a, local);
+    size_t global = g * local;
+    *groups = g;
+    return LAUNCH(&a, 1, &global, &local);
+}
+
+/* Stage 1 on CPU devices: contiguous chunks of at least REDUCE_CHUNK_MIN floats, one
+ * single-item work-group each (a multi-item group would loop with barriers); a single chunk
+ * finishes the reduction itself (*groups = 0), else *groups = the partial sums written. */
+static enum clann_status reduce_chunks(struct cl_backend *be, struct clann_view x, size_t n,
+                                       enum reduce_mode mode, float scale, struct clann_view out,
+                                       float beta, size_t *groups)
+{
+    size_t chunk = round_up((n + REDUCE_CPU_GROUPS - 1) / REDUCE_CPU_GROUPS, 8);
+    chunk = chunk < REDUCE_CHUNK_MIN ? REDUCE_CHUNK_MIN : chunk;
+    size_t g = n > chunk ? (n + chunk - 1) / chunk : 1;
+    struct kargs a = ka_begin(be, K_REDUCE_CHUNKS);
+    ka_view(&a, x);
+    ka_u32(&a, n);
+    ka_i32(&a, (int)mode);
+    ka_mem(&a, be->partials);
+    ka_u32(&a, chunk);
+    ka_view(&a, out);
+    ka_f32(&a, scale);
+    ka_f32(&a, beta);
+    size_t local = 1;
+    *groups = g > 1 ? g : 0;
+    return LAUNCH(&a, 1, &g, &local);
+}
+
 /* out[0] = beta * out[0] + scale * sum_i f(x[i]) (f per mode), in two stages with a work-group
  * count that depends only on n and the device's work-group size. */
 static enum clann_status reduce(struct clann_backend *be_, const char *op, struct clann_view x,
@@ -886,19 +973,16 @@ static enum clann_status reduce(struct clann_backend *be_, const char *op, struc
         CHECK(check_view(be_, op, "x", x, n));
     else
         x = out;
-    size_t local = be->wgs[K_REDUCE_PARTIAL];
-    size_t groups = (n + local - 1) / local;
-    groups = groups < 1 ? 1 : groups > REDUCE_GROUPS ? REDUCE_GROUPS : groups;
-    struct kargs a = ka_begin(be, K_REDUCE_PARTIAL);
-    ka_view(&a, x);
-    ka_u32(&a, n);
-    ka_i32(&a, (int)mode);
-    ka_mem(&a, be->partials);
-    ka_local_floats(&a, local);
-    size_t global = groups * local;
-    CHECK(LAUNCH(&a, 1, &global, &local));
+    size_t groups = 0;
+    if (be->cpu_device)
+        CHECK(reduce_chunks(be, x, n, mode, scale, out, beta, &groups));
+    else
+        CHECK(reduce_partial(be, x, n, mode, &groups));
+    if (groups == 0)
+        return CLANN_OK; /* reduce_chunks did it all */
 
-    size_t local2 = be->wgs[K_REDUCE_FINAL];
+    /* one work-item on CPU devices, where a work-group's barriers cost more than the sum */
+    size_t local2 = be->cpu_device ? 1 : be->wgs[K_REDUCE_FINAL];
     struct kargs b = ka_begin(be, K_REDUCE_FINAL);
     ka_mem(&b, be->partials);
     ka_u32(&b, groups);
@@ -939,7 +1023,8 @@ static enum clann_status op_count_correct(struct clann_backend *be_, struct clan
     } else {
         pred = labels = correct;
     }
-    size_t local = be->wgs[K_COUNT_CORRECT];
+    /* one work-item on CPU devices: the rows are few and a group's barriers cost more */
+    size_t local = be->cpu_device ? 1 : be->wgs[K_COUNT_CORRECT];
     struct kargs a = ka_begin(be, K_COUNT_CORRECT);
     ka_view(&a, pred);
     ka_view(&a, labels);
@@ -1022,7 +1107,7 @@ static enum clann_status op_optimizer_step(struct clann_backend *be_, const stru
     ka_view(&a, s2);
     ka_u32(&a, n);
     ka_opt(&a, opt, lr, eps);
-    return LAUNCH_1D(&a, n);
+    return LAUNCH_1D(&a, (n + OPT_VEC - 1) / OPT_VEC);
 }
 
 static enum clann_status op_guard_check(struct clann_backend *be_, struct clann_view sumsq,
@@ -1755,7 +1840,8 @@ static enum clann_status create_kernels(struct cl_backend *be)
     }
     if (be->wgs[K_GEMM] < (size_t)be->gemm_ts * be->gemm_ts) {
         /* the tile cannot run on this device: only CLBlast can do GEMM then */
-        be->use_clblast = be->use_clblast || CLANN_HAVE_CLBLAST;
+        if (be->gemm_impl == GEMM_IMPL_TILED && CLANN_HAVE_CLBLAST)
+            be->gemm_impl = GEMM_IMPL_CLBLAST;
         if (!CLANN_HAVE_CLBLAST) {
             st = clann__error(ctx, CLANN_ERR_UNSUPPORTED,
                               "gemm kernel: work-group of %u x %u exceeds the limit %zu on %s",
@@ -1765,6 +1851,30 @@ static enum clann_status create_kernels(struct cl_backend *be)
     }
 cleanup:
     return st;
+}
+
+static const char *const gemm_impl_names[] = {"clann tiled kernel", "CLBlast",
+                                               "clann CPU kernels"};
+
+/* CLANN_GEMM=tiled|clblast|cpu forces an implementation (tests, measurements), as does
+ * CLANN_NO_CLBLAST=1 (tiled). Otherwise CPU devices get cl/gemm_cpu.cl, which beats CLBlast
+ * several times over on PoCL and needs no CLBlast kernel compile at the first GEMM, and the
+ * others CLBlast when it is built in. */
+static enum gemm_impl pick_gemm_impl(bool cpu_device)
+{
+    const char *env = clann__getenv("CLANN_GEMM");
+    const char *no_clblast = clann__getenv("CLANN_NO_CLBLAST");
+    if (env && strcmp(env, "tiled") == 0)
+        return GEMM_IMPL_TILED;
+    if (env && strcmp(env, "cpu") == 0)
+        return GEMM_IMPL_CPU;
+    if (env && strcmp(env, "clblast") == 0)
+        return CLANN_HAVE_CLBLAST ? GEMM_IMPL_CLBLAST : GEMM_IMPL_TILED;
+    if (no_clblast && strcmp(no_clblast, "0") != 0)
+        return GEMM_IMPL_TILED;
+    if (cpu_device)
+        return GEMM_IMPL_CPU;
+    return CLANN_HAVE_CLBLAST ? GEMM_IMPL_CLBLAST : GEMM_IMPL_TILED;
 }
 
 enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p, int d,
@@ -1843,6 +1953,10 @@ enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p,
     CL_TRY(ctx, clGetDeviceInfo(be->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_wg, &max_wg,
                                 NULL));
     be->gemm_ts = max_wg >= 256 ? 16 : max_wg >= 64 ? 8 : max_wg >= 16 ? 4 : 1;
+    cl_device_type type = 0;
+    CL_TRY(ctx, clGetDeviceInfo(be->device, CL_DEVICE_TYPE, sizeof type, &type, NULL));
+    be->cpu_device = (type & CL_DEVICE_TYPE_CPU) != 0;
+    be->gemm_impl = pick_gemm_impl(be->cpu_device);
     cl_device_fp_config fp = 0;
     CL_TRY(ctx, clGetDeviceInfo(be->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL));
     const char *kernel_dir = params && params->kernel_dir ? params->kernel_dir
@@ -1859,10 +1973,6 @@ enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p,
         st = clann__error(ctx, CLANN_ERR_INVALID_ARG, "kernel folder path too long");
         goto cleanup;
     }
-#if CLANN_HAVE_CLBLAST
-    be->use_clblast = !clann__getenv("CLANN_NO_CLBLAST") ||
-                      strcmp(clann__getenv("CLANN_NO_CLBLAST"), "0") == 0;
-#endif
 
     st = build_programs(be, params, options, platform_version);
     if (st != CLANN_OK)
@@ -1873,7 +1983,7 @@ enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p,
     ctx->build_seconds = clann__now() - t0;
     clann__log(CLANN_LOG_LEVEL_INFO, "OpenCL programs for %s %s in %.3f s (GEMM: %s)",
                be->device_name, ctx->build_from_cache ? "loaded from the cache" : "built",
-               ctx->build_seconds, be->use_clblast ? "CLBlast" : "clann kernel");
+               ctx->build_seconds, gemm_impl_names[be->gemm_impl]);
     *out = &be->base;
     be = NULL;
 cleanup:

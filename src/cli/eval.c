@@ -68,6 +68,7 @@ static int print_metrics(struct clann_model *m, const struct cli_data *d,
 static void write_rows(FILE *f, const struct clann_matrix *p, enum clann_loss loss)
 {
     bool sparse = loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY ||
+                  loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY ||
                   loss == CLANN_LOSS_SOFTMAX_CROSS_ENTROPY;
     bool binary = loss == CLANN_LOSS_SIGMOID_CROSS_ENTROPY && p->cols == 1;
     for (size_t c = 0; c < p->cols; c++)

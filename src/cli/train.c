@@ -71,7 +71,8 @@ static enum cli_task task_of_model(const struct clann_model *m)
     case CLANN_LOSS_SIGMOID_CROSS_ENTROPY:
         return clann_model_output_count(m) == 1 ? CLI_TASK_BINARY : CLI_TASK_MULTILABEL;
     case CLANN_LOSS_SOFTMAX_CROSS_ENTROPY:
-    case CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY: return CLI_TASK_MULTICLASS;
+    case CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY:
+    case CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY: return CLI_TASK_MULTICLASS;
     default: return CLI_TASK_REGRESSION;
     }
 }

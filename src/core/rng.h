@@ -22,6 +22,7 @@ enum clann__rng_stream {
     CLANN__RNG_STREAM_RRELU = 4,   /* + layer index * 16 */
     CLANN__RNG_STREAM_NOISE = 5,   /* + layer index * 16 */
     CLANN__RNG_STREAM_SPLIT = 6,   /* data splits */
+    CLANN__RNG_STREAM_SAMPLED = 7, /* sampled softmax candidates */
     CLANN__RNG_STREAM_TEST = 15
 };
 

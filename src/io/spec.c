@@ -23,7 +23,7 @@
 
 static const char *const loss_names[] = {
     "mse", "mae", "huber", "sigmoid_cross_entropy", "softmax_cross_entropy",
-    "sparse_softmax_cross_entropy",
+    "sparse_softmax_cross_entropy", "sampled_softmax_cross_entropy",
 };
 
 static const char *const optimizer_names[] = {"sgd", "momentum", "adagrad", "adam", "rmsprop"};
@@ -409,6 +409,8 @@ static enum clann_status read_compile(const struct reader *r, struct json_object
         (st = read_optimizer(r, root, &cp->optimizer)) ||
         (st = read_size(r, root, "", "max_batch", false, CLANN__SPEC_MAX_BATCH,
                         &cp->max_batch)) ||
+        (st = read_size(r, root, "", "num_sampled", false, CLANN__SPEC_MAX_WIDTH,
+                        &cp->num_sampled)) ||
         (st = read_u64(r, root, "", "seed", &cp->seed)))
         return st;
     return CLANN_OK;
@@ -1022,6 +1024,8 @@ static struct json_object *write_root(struct writer *w, const struct clann_model
     add_float(w, root, "huber_delta", m->cp.huber_delta);
     add(w, root, "optimizer", write_optimizer(w, &m->cp.optimizer));
     add_size(w, root, "max_batch", m->cp.max_batch);
+    if (m->cp.loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY)
+        add_size(w, root, "num_sampled", m->cp.num_sampled);
     add(w, root, "seed", json_object_new_uint64(m->cp.seed));
     add(w, root, "layers", write_layers(w, m));
     if (m->in_scaler.kind != CLANN_SCALE_NONE)

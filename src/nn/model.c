@@ -72,6 +72,7 @@ CLANN_API struct clann_compile_params clann_compile_default_params(enum clann_lo
     p.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
     p.max_batch = 128;
     p.seed = 42;
+    p.num_sampled = 64;
     return p;
 }
 
@@ -129,12 +130,14 @@ CLANN_API void clann_model_destroy(struct clann_model *m)
     struct clann_buf *bufs[] = {&m->params,   &m->grads,   &m->state1, &m->state2,
                                 &m->acts,     &m->dacts,   &m->input,  &m->labels,
                                 &m->row_loss, &m->scalars, &m->backup, &m->best,
-                                &m->monitor_buf};
+                                &m->monitor_buf, &m->sample_mask};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         clann__buf_destroy(bufs[i]);
     clann__embedding_free(m);
     clann__free(m->in_scaler.a);
     clann__free(m->out_scaler.a);
+    clann__free(m->mask_host);
+    clann__free(m->mask_drawn);
     clann__free(m->monitor_steps);
     clann__free(m->monitor_rows);
     clann__free(m->staging_x);
@@ -272,15 +275,21 @@ enum clann_status clann__model_add_features_layer(struct clann_model *m)
     return push_layer(m, &l);
 }
 
+bool clann__loss_is_sparse(enum clann_loss loss)
+{
+    return loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY ||
+           loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY;
+}
+
 bool clann__loss_is_classification(enum clann_loss loss)
 {
     return loss == CLANN_LOSS_SIGMOID_CROSS_ENTROPY || loss == CLANN_LOSS_SOFTMAX_CROSS_ENTROPY ||
-           loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY;
+           clann__loss_is_sparse(loss);
 }
 
 size_t clann__model_label_cols(const struct clann_model *m)
 {
-    return m->cp.loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY ? 1 : model_width(m);
+    return clann__loss_is_sparse(m->cp.loss) ? 1 : model_width(m);
 }
 
 /* Whether the backward pass of an activation needs its input z (else y suffices, and y can
@@ -351,7 +360,7 @@ static enum clann_status check_compile_params(struct clann_model *m,
         return clann__error(m->ctx, CLANN_ERR_STATE, "model is already compiled");
     if (m->n_layers == 0)
         return clann__error(m->ctx, CLANN_ERR_SHAPE, "compile: the model has no layers");
-    if ((unsigned)p->loss > CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY ||
+    if ((unsigned)p->loss > CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY ||
         (unsigned)p->optimizer.kind > CLANN_OPTIMIZER_RMSPROP)
         return clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "compile: unknown loss or optimizer");
     if (p->max_batch == 0)
@@ -362,7 +371,7 @@ static enum clann_status check_compile_params(struct clann_model *m,
                             p->optimizer.learning_rate);
     size_t width = model_width(m);
     if ((p->loss == CLANN_LOSS_SOFTMAX_CROSS_ENTROPY ||
-         p->loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY) && width < 2)
+         clann__loss_is_sparse(p->loss)) && width < 2)
         return clann__error(m->ctx, CLANN_ERR_SHAPE,
                             "compile: softmax cross-entropy needs >= 2 outputs (the model has "
                             "%zu); use sigmoid cross-entropy for a binary task", width);
@@ -391,6 +400,15 @@ static enum clann_status alloc_buffers(struct clann_model *m)
         (st = clann__buf_create(be, rows, &m->row_loss)) ||
         (st = clann__buf_create(be, CLANN__SCALAR_COUNT + 4 * m->n_layers, &m->scalars)))
         return st;
+    if (m->cp.loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY) {
+        size_t classes = model_width(m);
+        m->mask_host = clann__malloc(classes * sizeof(float));
+        m->mask_drawn = clann__malloc(classes);
+        if (!m->mask_host || !m->mask_drawn)
+            return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "compile: out of host memory");
+        if ((st = clann__buf_create(be, classes, &m->sample_mask)))
+            return st;
+    }
     m->staging_x = clann__malloc(rows * m->n_inputs * sizeof(float));
     m->staging_y = clann__malloc(rows * label_cols * sizeof(float));
     if (!m->staging_x || !m->staging_y)
@@ -422,7 +440,9 @@ CLANN_API enum clann_status clann_model_compile(struct clann_model *m,
     if (st != CLANN_OK)
         return st;
     m->cp = *p;
-    m->loss.kind = (enum clann__loss_kind)p->loss;
+    /* Sampled softmax is the sparse loss on masked logits (src/train/fit.c). */
+    m->loss.kind = clann__loss_is_sparse(p->loss) ? CLANN__LOSS_SPARSE_SOFTMAX_CE
+                                                   : (enum clann__loss_kind)p->loss;
     m->loss.huber_delta = p->huber_delta > 0.0f ? p->huber_delta : 1.0f;
     m->opt = make_opt(&p->optimizer);
     layout(m);

@@ -73,6 +73,9 @@ struct clann_model {
     struct clann_buf backup;        /* params copy within a step: weight noise, monitors */
     struct clann_buf best;          /* early stopping's best weights (on demand) */
     struct clann_buf monitor_buf;   /* monitor samples of one epoch: 4 floats per layer each */
+    struct clann_buf sample_mask;   /* sampled softmax: 0 for a batch's candidates, -1e30 else */
+    float *mask_host;               /* its host copy (outputs floats) */
+    unsigned char *mask_drawn;      /* classes drawn this step (outputs bytes) */
     size_t monitor_cap, monitor_used; /* samples */
     uint64_t *monitor_steps;        /* host: the step and batch rows of each sample */
     size_t *monitor_rows;
@@ -104,6 +107,8 @@ enum {
 /* Label columns the loss expects: 1 for the sparse softmax loss, else the output width. */
 size_t clann__model_label_cols(const struct clann_model *m);
 bool clann__loss_is_classification(enum clann_loss loss);
+/* Labels are one class index per row (sparse and sampled softmax). */
+bool clann__loss_is_sparse(enum clann_loss loss);
 
 /* Forward pass over `rows` rows already in m->input. training selects dropout and RReLU
  * sampling. Returns the view of the last layer's output. */

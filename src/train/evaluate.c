@@ -35,7 +35,7 @@ enum clann_status clann__check_data(struct clann_model *m, const struct clann_ma
     if (!y->data || y->rows != x->rows || y->cols != label_cols)
         return clann__error(m->ctx, CLANN_ERR_SHAPE, "%s labels are %zu x %zu; expected %zu x %zu "
                             "(%s)", what, y->rows, y->cols, x->rows, label_cols,
-                            label_cols == 1 && m->cp.loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY
+                            label_cols == 1 && clann__loss_is_sparse(m->cp.loss)
                                 ? "one class index per row" : "one column per output");
     size_t classes = clann_model_output_count(m);
     for (size_t i = 0; i < y->rows * y->cols; i++) {
@@ -43,7 +43,7 @@ enum clann_status clann__check_data(struct clann_model *m, const struct clann_ma
         if (!isfinite(v))
             return clann__error(m->ctx, CLANN_ERR_NONFINITE, "%s labels: row %zu is %g", what,
                                 i / y->cols + 1, (double)v);
-        if (m->cp.loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY &&
+        if (clann__loss_is_sparse(m->cp.loss) &&
             (v < 0.0f || v >= (float)classes || v != floorf(v)))
             return clann__error(m->ctx, CLANN_ERR_FORMAT, "%s labels: row %zu holds %g, not a "
                                 "class index in 0..%zu", what, i + 1, (double)v, classes - 1);
@@ -94,7 +94,7 @@ enum clann_status clann__batch_loss(struct clann_model *m, struct clann_view pre
                           training ? 0.0f : 1.0f);
     if (st == CLANN_OK && clann__loss_is_classification(m->cp.loss))
         st = be->ops->count_correct(be, pred, labels,
-                                    m->cp.loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY, rows,
+                                    clann__loss_is_sparse(m->cp.loss), rows,
                                     cols, clann__view(&m->scalars, CLANN__SCALAR_CORRECT), 1.0f);
     return st;
 }
@@ -149,7 +149,7 @@ static enum clann_status output_head(struct clann_model *m, struct clann_view lo
     if (m->cp.loss == CLANN_LOSS_SIGMOID_CROSS_ENTROPY)
         kind = CLANN__ACT_SIGMOID;
     else if (m->cp.loss == CLANN_LOSS_SOFTMAX_CROSS_ENTROPY ||
-             m->cp.loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY)
+             clann__loss_is_sparse(m->cp.loss))
         kind = CLANN__ACT_SOFTMAX;
     else {
         *out = logits;
