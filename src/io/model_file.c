@@ -21,8 +21,10 @@
 #include "io/spec.h"
 #include "nn/embedding.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -418,6 +420,36 @@ static enum clann_status write_temp(struct clann_context *ctx, const char *path,
     return io_error(ctx, path, step, err);
 }
 
+/* Removes <path>.tmp.<pid> files left by savers that were killed mid-write: those whose pid
+ * no longer runs. Best effort (a failure to list or remove is not the save's failure). */
+static void remove_stale_temps(const char *path, const char *dir)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t base_len = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *name = e->d_name, *tail = name + base_len;
+        char *end;
+        if (strncmp(name, base, base_len) != 0 || strncmp(tail, ".tmp.", 5) != 0)
+            continue;
+        long pid = strtol(tail + 5, &end, 10);
+        /* Only a pid that no longer exists (ESRCH) marks a dead saver's leftover. */
+        if (*end || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        size_t len = strlen(dir) + strlen(name) + 2;
+        char *full = clann__malloc(len);
+        if (full) {
+            snprintf(full, len, "%s/%s", dir, name);
+            unlink(full);
+            clann__free(full);
+        }
+    }
+    closedir(d);
+}
+
 /* Names are allocated up front: once the rename is done, nothing may fail for lack of
  * memory. */
 static enum clann_status write_atomic(struct clann_context *ctx, const char *path,
@@ -439,6 +471,8 @@ static enum clann_status write_atomic(struct clann_context *ctx, const char *pat
     }
     if (st == CLANN_OK)
         st = sync_folder(ctx, path, dir);
+    if (st == CLANN_OK)
+        remove_stale_temps(path, dir);
     clann__free(tmp);
     clann__free(dir);
     return st;
