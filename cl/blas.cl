@@ -1,18 +1,19 @@
 /*
- * blas.cl - level-1 style kernels and reductions of the clann OpenCL backend, and the GEMM
- * used when the library is built without CLBlast.
+ * blas.cl - level-1 style kernels and reductions of the clann OpenCL backend, and the tiled
+ * GEMM used when neither CLBlast nor cl/gemm_cpu.cl is.
  *
  * Kernels: fill, copy, scale_matrix (C = beta * C over an m x n block, beta = 0 writes zeros),
  * axpy, clip_by_value, clip_by_norm, reduce_partial / reduce_final (the two stages of sum,
- * sum_squares and sum_abs), gemm (tiled, row-major, both transposes).
+ * sum_squares, sum_abs and count_zero; reduce_chunks replaces reduce_partial on CPU devices),
+ * gemm (tiled, row-major, both transposes).
  *
  * Every buffer argument comes with an offset in floats. 1-D kernels guard i < n, so the global
  * size may be rounded up to a multiple of the work-group size.
  *
  * Reductions are deterministic for a given n and work-group size: stage 1 runs a fixed number
  * of work-groups, each work-item adds its strided elements in index order and the group adds
- * them with a fixed tree; stage 2 is one work-group doing the same over the partial sums. No
- * atomics.
+ * them with a fixed tree (on CPU devices: a fixed number of contiguous chunks, see
+ * reduce_chunks); stage 2 is one work-group doing the same over the partial sums. No atomics.
  *
  * Defines:
  *   GEMM_TS  tile edge of the GEMM kernel; its work-group is GEMM_TS x GEMM_TS (default 16).
@@ -84,26 +85,69 @@ __kernel void clip_by_norm(__global float *x, ulong xoff, uint n, __global const
     }
 }
 
+/* f(v) of reduce_partial's modes for eight values at once. */
+static float8 reduce_term8(int mode, float8 v)
+{
+    return mode == REDUCE_SQUARES ? v * v
+           : mode == REDUCE_ABS   ? fabs(v)
+           : mode == REDUCE_ZEROS ? select((float8)(0.0f), (float8)(1.0f), v == 0.0f)
+                                  : v;
+}
+
+/* The same for one value. */
+static float reduce_term(int mode, float v)
+{
+    return mode == REDUCE_SQUARES ? v * v
+           : mode == REDUCE_ABS   ? fabs(v)
+           : mode == REDUCE_ZEROS ? (v == 0.0f ? 1.0f : 0.0f)
+                                  : v;
+}
+
 /* Stage 1: partials[group] = sum over this group's work-items of their strided elements,
- * taken as they are (mode REDUCE_PLAIN), squared, absolute, or counted when zero. The global size is a multiple of
- * the local size. */
+ * taken as they are (mode REDUCE_PLAIN), squared, absolute, or counted when zero. The global
+ * size is a multiple of the local size. */
 __kernel void reduce_partial(__global const float *x, ulong xoff, uint n, int mode,
                              __global float *partials, __local float *scratch)
 {
     size_t gid = get_global_id(0);
     size_t stride = get_global_size(0);
     float acc = 0.0f;
-    for (size_t i = gid; i < n; i += stride) {
-        float v = x[xoff + i];
-        acc += mode == REDUCE_SQUARES ? v * v
-               : mode == REDUCE_ABS   ? fabs(v)
-               : mode == REDUCE_ZEROS ? (v == 0.0f ? 1.0f : 0.0f)
-                                      : v;
-    }
+    for (size_t i = gid; i < n; i += stride)
+        acc += reduce_term(mode, x[xoff + i]);
     scratch[get_local_id(0)] = acc;
     local_tree_sum(scratch);
     if (get_local_id(0) == 0)
         partials[get_group_id(0)] = scratch[0];
+}
+
+/* Stage 1 for CPU devices: work-item g (work-groups of one) sums the contiguous chunk
+ * [g * chunk, (g + 1) * chunk) of x, chunk a multiple of 8, in eight vector lanes (lane l takes
+ * the elements l mod 8 in order) that are then added in a fixed order with the scalar tail.
+ * With one chunk (global size 1) it is the whole reduction: out[0] = beta * out[0] + scale *
+ * sum, as reduce_final would give for that one partial; else partials[g] = sum. */
+__kernel void reduce_chunks(__global const float *x, ulong xoff, uint n, int mode,
+                            __global float *partials, uint chunk, __global float *out,
+                            ulong ooff, float scale, float beta)
+{
+    size_t g = get_global_id(0);
+    size_t i = g * chunk;
+    size_t end = min(i + chunk, (size_t)n);
+    float8 acc = (float8)(0.0f);
+    float tail = 0.0f;
+    x += xoff;
+    for (; i + 8 <= end; i += 8)
+        acc += reduce_term8(mode, vload8(0, x + i));
+    for (; i < end; i++)
+        tail += reduce_term(mode, x[i]);
+    float4 h = acc.lo + acc.hi;
+    float2 q = h.lo + h.hi;
+    float sum = (q.lo + q.hi) + tail;
+    if (get_global_size(0) > 1) {
+        partials[g] = sum;
+    } else {
+        float r = scale * (0.0f + sum);
+        out[ooff] = beta == 0.0f ? r : beta * out[ooff] + r;
+    }
 }
 
 /* Stage 2 (one work-group): out[0] = beta * out[0] + scale * sum(partials[0..count)); beta = 0

@@ -1,7 +1,8 @@
 /*
  * opencl.c - the OpenCL backend: device enumeration, program building (with the on-disk binary
- * cache of cl_cache.c), and every op of backend.h as a kernel from cl/ (GEMM through CLBlast
- * when the library is built with it, else the tiled kernel of cl/blas.cl).
+ * cache of cl_cache.c), and every op of backend.h as a kernel from cl/ (GEMM: on CPU devices
+ * the register-blocked kernels of cl/gemm_cpu.cl, elsewhere CLBlast when the library is built
+ * with it, else the tiled kernel of cl/blas.cl).
  *
  * Error discipline: every OpenCL call goes through CL_TRY (or CL_TRY_RET for calls that report
  * through an errcode_ret argument named err_), which records the call text, the error name and
@@ -9,8 +10,9 @@
  * are set through the kargs helpers, which number them and keep the first failure.
  *
  * Environment (for development and tests): CLANN_KERNEL_DIR loads the programs from a folder;
- * CLANN_CACHE_DIR overrides the cache folder; CLANN_NO_CLBLAST=1 uses the GEMM kernel even when
- * CLBlast is built in; CLANN_MAX_WGS caps every work-group size (a power of two is taken).
+ * CLANN_CACHE_DIR overrides the cache folder; CLANN_GEMM=cpu|clblast|tiled forces a GEMM
+ * implementation and CLANN_NO_CLBLAST=1 means tiled; CLANN_MAX_WGS caps every work-group size
+ * (a power of two is taken).
  */
 #include "backend/backend.h"
 #include "backend/cl_cache.h"
@@ -584,7 +586,7 @@ static void ka_gemm_args(struct kargs *ka, size_t m, size_t n, size_t k, float a
 }
 
 /* Blocks of C per work-item of the cl/gemm_cpu.cl kernels (their GEMM_* defines). */
-enum { GEMM_MR = 8, GEMM_NV = 16, GEMM_DR = 4, GEMM_DC = 4 };
+enum { GEMM_MR = 8, GEMM_NV = 16 };
 
 /* NN, TN and NT through cl/gemm_cpu.cl: one work-item per block of C, the work-group left to
  * the runtime (results do not depend on it). */
@@ -594,7 +596,7 @@ static enum clann_status gemm_cpu(struct cl_backend *be, bool trans_a, bool tran
                                   struct clann_view c, size_t ldc)
 {
     enum kernel_id id = trans_b ? K_GEMM_NT : trans_a ? K_GEMM_TN : K_GEMM_NN;
-    size_t rows = trans_b ? GEMM_DR : GEMM_MR, cols = trans_b ? GEMM_DC : GEMM_NV;
+    size_t rows = GEMM_MR, cols = GEMM_NV;
     struct kargs ka = ka_begin(be, id);
     ka_gemm_args(&ka, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     size_t global[2] = {(n + cols - 1) / cols, (m + rows - 1) / rows};
