@@ -9,8 +9,8 @@
  * - GEMM: all four transposes, M, N, K over {1, 7, 64, 65, 257, 784} (sampled so that every
  *   value appears in every position), alpha, beta over {0, 1, 2.5}, leading dimensions larger
  *   than needed with NaN padding, nonzero offsets: NMSE <= 1e-7 against a double reference;
- *   beta = 0 over a NaN-filled C must give no NaN. Run through CLBlast and, in a second
- *   context with CLANN_NO_CLBLAST=1, through the clann GEMM kernel.
+ *   beta = 0 over a NaN-filled C must give no NaN. Run through every GEMM path: the device's
+ *   default and, on the first device, CLANN_GEMM=clblast and CLANN_GEMM=tiled.
  * - RNG: uniform and normal streams bit-identical with the CPU for 10^6 values under several
  *   seeds, streams and offsets (some not multiples of 4); mean and variance within 6 sigma.
  * - Special values: activations forward and backward, clip_by_value, soft_threshold and the
@@ -47,7 +47,7 @@
 #if CLANN_HAVE_OPENCL
 
 static struct clann_context *g_cpu;       /* CPU backend, REFERENCE mode */
-static struct clann_context *g_cl[MAX_CL]; /* every OpenCL device, + one without CLBlast */
+static struct clann_context *g_cl[MAX_CL]; /* every OpenCL device, + the other GEMM paths */
 static char g_cl_name[MAX_CL][200];
 static size_t g_ncl;
 static uint64_t g_draw;
@@ -1154,21 +1154,25 @@ int main(void)
         printf("device %s\n", g_cl_name[g_ncl]);
         g_ncl++;
     }
+    /* The first device once more with each other GEMM path (the device's default is the
+     * register-tiled kernel on CPU devices, CLBlast on GPUs): CLBlast and the tiled kernel. */
+    static const char *const gemm_paths[] = {
 #if CLANN_HAVE_CLBLAST
-    /* the first device once more with the clann GEMM kernel instead of CLBlast */
-    {
+        "clblast",
+#endif
+        "tiled"};
+    for (size_t k = 0; k < sizeof gemm_paths / sizeof *gemm_paths && g_ncl < MAX_CL; k++) {
         char sel[32];
         snprintf(sel, sizeof sel, "opencl:%d:%d", list[1].platform, list[1].device);
-        setenv("CLANN_NO_CLBLAST", "1", 1);
+        setenv("CLANN_GEMM", gemm_paths[k], 1);
         g_cl[g_ncl] = make_context(sel, CLANN_CPU_MODE_FAST);
-        unsetenv("CLANN_NO_CLBLAST");
+        unsetenv("CLANN_GEMM");
         if (!g_cl[g_ncl])
             return EXIT_FAILURE;
-        snprintf(g_cl_name[g_ncl], sizeof g_cl_name[g_ncl], "%s (%s, no CLBlast)", sel,
-                 list[1].name);
+        snprintf(g_cl_name[g_ncl], sizeof g_cl_name[g_ncl], "%s (%s, GEMM %s)", sel,
+                 list[1].name, gemm_paths[k]);
         g_ncl++;
     }
-#endif
     clann_devices_free(list);
 
     Suite *s = suite_create("backend");
