@@ -58,6 +58,7 @@ frac=$(tr -d '\n' < "$out/profile.json" | sed -n 's/.*"gemm_bound_fraction": *\(
 
 awk -v c1="$c1" -v c2="$c2" -v cl="$cl" -v t1="$t1" -v t2="$t2" -v f="$frac" -v r="$rounds" \
     -v s="$steps" 'BEGIN {
+    c1 += 0; c2 += 0; cl += 0; t1 += 0; t2 += 0 # numbers: -v gives strings, compared as text
     best_c = c1 > c2 ? c1 : c2; best_t = t1 > t2 ? t1 : t2
     ratio = best_t > 0 ? best_c / best_t : 0
     printf "Fashion-MNIST MLP 784-256-128-10, Adam, batch 128, %d steps, median of %d rounds\n", s, r
@@ -67,5 +68,6 @@ awk -v c1="$c1" -v c2="$c2" -v cl="$cl" -v t1="$t1" -v t2="$t2" -v f="$frac" -v 
     printf "  %-32s %10.0f samples/s\n", "pytorch, 1 thread", t1
     printf "  %-32s %10.0f samples/s\n", "pytorch, 2 threads", t2
     printf "ratio clann cpu best / pytorch best: %.2fx\n", ratio
+    if (cl > 0 && best_t > 0) printf "ratio clann opencl / pytorch best: %.2fx\n", cl / best_t
     printf "clann cpu best: %.0f%% of its GEMM-bound limit\n", 100 * f
 }'
