@@ -513,18 +513,27 @@ cleanup:
     return st;
 }
 
-static enum clann_status op_fill(struct clann_backend *be_, struct clann_view x, size_t n,
-                                 float value)
+/* One kernel over x[0..n) in place with one float parameter: fill, clip_by_value and
+ * soft_threshold share their checks and arguments (x, n, value). */
+static enum clann_status launch_inplace(struct clann_backend *be_, const char *op,
+                                        enum kernel_id id, struct clann_view x, size_t n,
+                                        float value)
 {
     if (n == 0)
         return CLANN_OK;
-    CHECK(check_view(be_, "fill", "x", x, n));
-    CHECK(check_count(be_, "fill", n));
-    struct kargs a = ka_begin(cl_be(be_), K_FILL);
+    CHECK(check_view(be_, op, "x", x, n));
+    CHECK(check_count(be_, op, n));
+    struct kargs a = ka_begin(cl_be(be_), id);
     ka_view(&a, x);
     ka_u32(&a, n);
     ka_f32(&a, value);
     return LAUNCH_1D(&a, n);
+}
+
+static enum clann_status op_fill(struct clann_backend *be_, struct clann_view x, size_t n,
+                                 float value)
+{
+    return launch_inplace(be_, "fill", K_FILL, x, n, value);
 }
 
 static enum clann_status op_copy(struct clann_backend *be_, struct clann_view dst,
@@ -1162,15 +1171,7 @@ static enum clann_status op_clip_by_norm(struct clann_backend *be_, struct clann
 static enum clann_status op_clip_by_value(struct clann_backend *be_, struct clann_view x,
                                           size_t n, float limit)
 {
-    if (n == 0)
-        return CLANN_OK;
-    CHECK(check_count(be_, "clip_by_value", n));
-    CHECK(check_view(be_, "clip_by_value", "x", x, n));
-    struct kargs a = ka_begin(cl_be(be_), K_CLIP_BY_VALUE);
-    ka_view(&a, x);
-    ka_u32(&a, n);
-    ka_f32(&a, limit);
-    return LAUNCH_1D(&a, n);
+    return launch_inplace(be_, "clip_by_value", K_CLIP_BY_VALUE, x, n, limit);
 }
 
 static enum clann_status op_axpy(struct clann_backend *be_, size_t n, float alpha,
@@ -1219,15 +1220,7 @@ static enum clann_status op_sum_abs(struct clann_backend *be, struct clann_view 
 static enum clann_status op_soft_threshold(struct clann_backend *be_, struct clann_view x,
                                            size_t n, float threshold)
 {
-    if (n == 0)
-        return CLANN_OK;
-    CHECK(check_count(be_, "soft_threshold", n));
-    CHECK(check_view(be_, "soft_threshold", "x", x, n));
-    struct kargs a = ka_begin(cl_be(be_), K_SOFT_THRESHOLD);
-    ka_view(&a, x);
-    ka_u32(&a, n);
-    ka_f32(&a, threshold);
-    return LAUNCH_1D(&a, n);
+    return launch_inplace(be_, "soft_threshold", K_SOFT_THRESHOLD, x, n, threshold);
 }
 
 static enum clann_status op_constrain(struct clann_backend *be_,
