@@ -147,6 +147,16 @@ grep -q "\*best" out.txt || { echo "FAIL: tune marks no best"; cat out.txt; fail
 expect 0 "" tune $common --epochs 1 --grid "hidden=4,2|6" --repeats 1 --json --monitor val_accuracy
 grep -q '"monitor": "val_accuracy", "mode": "max"' out.txt || { echo "FAIL: tune --json:"; cat out.txt; failures=$((failures + 1)); }
 expect_usage "--lr: 'abc' is not a number" tune $common --grid "lr=0.1,abc"
+# A clearly better setting ranks first, and the table's mean and (sample) standard deviation are
+# those of the runs it printed.
+expect 0 "" tune --data d.csv --hidden 8 --batch 16 --epochs 3 --grid "lr=0.00001,0.05" --repeats 2 --out ranked.safetensors
+if ! awk '/^run [0-9]+\/4 +lr=0.05 / { v[n++] = $NF == "" ? 0 : $(NF - 1) }
+          /^lr=0.05 / { mean = $2; sd = $3; best = /\*best/ }
+          END { m = (v[0] + v[1]) / 2; s = sqrt((v[0] - m) ^ 2 + (v[1] - m) ^ 2);
+                exit !(best && n == 2 && (mean - m) ^ 2 < 1e-10 && (sd - s) ^ 2 < 1e-10) }' \
+        err.txt out.txt; then
+    echo "FAIL: tune's ranking or statistics:"; cat err.txt out.txt; failures=$((failures + 1))
+fi
 
 echo "== splits, scaling and evaluation =="
 expect 0 "split: 96 train, 12 dev, 12 test rows \(stratified\)" train $common --epochs 2 --split 0.8,0.1,0.1 --scale standard --logdir run --out split.safetensors
