@@ -140,8 +140,8 @@ CLANN_API void clann_model_destroy(struct clann_model *m)
     clann__free(m->mask_drawn);
     clann__free(m->monitor_steps);
     clann__free(m->monitor_rows);
-    clann__free(m->staging_x);
-    clann__free(m->staging_y);
+    clann__free(m->staging_x_ring);
+    clann__free(m->staging_y_ring);
     clann__free(m->layers);
     clann__free(m);
 }
@@ -409,8 +409,10 @@ static enum clann_status alloc_buffers(struct clann_model *m)
         if ((st = clann__buf_create(be, classes, &m->sample_mask)))
             return st;
     }
-    m->staging_x = clann__malloc(rows * m->n_inputs * sizeof(float));
-    m->staging_y = clann__malloc(rows * label_cols * sizeof(float));
+    m->staging_x_ring = clann__calloc(CLANN__STAGING_SLOTS * rows * m->n_inputs, sizeof(float));
+    m->staging_y_ring = clann__calloc(CLANN__STAGING_SLOTS * rows * label_cols, sizeof(float));
+    m->staging_x = m->staging_x_ring;
+    m->staging_y = m->staging_y_ring;
     if (!m->staging_x || !m->staging_y)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "compile: out of host memory");
     return CLANN_OK;

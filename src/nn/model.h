@@ -80,7 +80,11 @@ struct clann_model {
     uint64_t *monitor_steps;        /* host: the step and batch rows of each sample */
     size_t *monitor_rows;
     size_t dinput_off;              /* input gradient in dacts (first-layer batch norm) */
-    float *staging_x, *staging_y;   /* host batch assembly */
+    /* Host batch assembly: the current slot of a ring of CLANN__STAGING_SLOTS buffers, so that
+     * batch uploads need not wait for the device (src/train/evaluate.c). */
+    float *staging_x, *staging_y;
+    float *staging_x_ring, *staging_y_ring;
+    size_t staging_slot;
     uint64_t step;                  /* optimizer steps taken */
     struct clann_scaler in_scaler, out_scaler; /* kind NONE: absent */
     /* Feature columns (embedding.h): the fitted set, owned, and one table per embedding
@@ -92,6 +96,8 @@ struct clann_model {
 
 /* Appends the feature layer of m->features (the first layer; embedding.c). */
 enum clann_status clann__model_add_features_layer(struct clann_model *m);
+
+#define CLANN__STAGING_SLOTS 4
 
 /* Device scalars in model->scalars. */
 enum {

@@ -56,6 +56,16 @@ enum clann_status clann__upload_batch(struct clann_model *m, const struct clann_
                                       size_t first, size_t rows)
 {
     size_t xc = x->cols, yc = y ? y->cols : 0;
+    /* Batches rotate through the staging slots and upload without waiting, so the host builds
+     * the next batch while the device still runs this one. A slot is written again only after
+     * the finish() that opens each round of slots, when its earlier upload is surely done. */
+    struct clann_backend *be = m->be;
+    enum clann_status st = m->staging_slot == 0 ? be->ops->finish(be) : CLANN_OK;
+    if (st != CLANN_OK)
+        return st;
+    m->staging_x = m->staging_x_ring + m->staging_slot * m->cp.max_batch * m->n_inputs;
+    m->staging_y = m->staging_y_ring + m->staging_slot * m->cp.max_batch * clann__model_label_cols(m);
+    m->staging_slot = (m->staging_slot + 1) % CLANN__STAGING_SLOTS;
     /* With feature columns the scaler covers the numeric features only, not the id slots. */
     struct clann_scaler in = m->in_scaler;
     if (m->features && in.n > m->features->n_numeric)
@@ -69,11 +79,9 @@ enum clann_status clann__upload_batch(struct clann_model *m, const struct clann_
             clann__scaler_apply(&m->out_scaler, m->staging_y + r * yc);
         }
     }
-    struct clann_backend *be = m->be;
-    enum clann_status st = be->ops->upload(be, clann__view(&m->input, 0), m->staging_x, rows * xc,
-                                           true);
+    st = be->ops->upload(be, clann__view(&m->input, 0), m->staging_x, rows * xc, false);
     if (st == CLANN_OK && y)
-        st = be->ops->upload(be, clann__view(&m->labels, 0), m->staging_y, rows * yc, true);
+        st = be->ops->upload(be, clann__view(&m->labels, 0), m->staging_y, rows * yc, false);
     return st;
 }
 
