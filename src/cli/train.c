@@ -270,6 +270,7 @@ struct progress {
     bool bar;           /* stderr is a terminal: a progress bar within each epoch */
     double epoch_start; /* cli_now() at the epoch's first step */
     double last_draw;
+    const char *val;    /* what the validation figures are on: "val" (dev data) or "test" */
     const char *checkpoint;
     struct clann_model *model;
     enum clann_status save_status;
@@ -305,11 +306,11 @@ static bool on_epoch(const struct clann_epoch_log *log, void *user)
         if (!isnan(log->accuracy))
             fprintf(stderr, "  accuracy %.4f", log->accuracy);
         if (!isnan(log->val_loss))
-            fprintf(stderr, "  val_loss %.4f", log->val_loss);
+            fprintf(stderr, "  %s_loss %.4f", p->val, log->val_loss);
         if (!isnan(log->val_accuracy))
-            fprintf(stderr, "  val_accuracy %.4f", log->val_accuracy);
+            fprintf(stderr, "  %s_accuracy %.4f", p->val, log->val_accuracy);
         if (!isnan(log->val_auc))
-            fprintf(stderr, "  val_auc %.4f", log->val_auc);
+            fprintf(stderr, "  %s_auc %.4f", p->val, log->val_auc);
         fprintf(stderr, "  %.1fs\n", log->seconds);
     }
     if (p->checkpoint) {
@@ -390,8 +391,11 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
     int rc = cli_train_fit_params(a, &fp);
     if (rc != CLI_OK)
         return rc;
-    struct progress prog = {first_epoch,           fp.epochs, a->quiet, !a->quiet && isatty(2),
-                            0.0, 0.0, a->checkpoint, m,         CLANN_OK};
+    /* Without dev data the per-epoch figures are on the test set: say so (nothing is chosen by
+     * them then; early stopping always gets dev data). */
+    struct progress prog = {first_epoch, fp.epochs, a->quiet, !a->quiet && isatty(2),
+                            0.0,         0.0,       d->has_dev ? "val" : "test",
+                            a->checkpoint, m,       CLANN_OK};
     fp.on_epoch = on_epoch;
     fp.on_progress = on_progress;
     fp.user = &prog;
