@@ -79,23 +79,34 @@ CLANN_API enum clann_status clann_dnn_create(struct clann_context *ctx, size_t n
     return CLANN_OK;
 }
 
-/* A linear model: the DNN form without hidden layers. */
-static enum clann_status build_linear(struct clann_context *ctx, size_t n_inputs,
-                                      size_t n_outputs, enum clann_loss loss,
-                                      const struct clann_estimator_params *ep,
-                                      struct clann_model **out)
+/* The four shortcuts: linear models drop p's hidden layers; classifiers with 2 classes use one
+ * logit and sigmoid cross-entropy, with more one logit per class and sparse softmax. */
+static enum clann_status estimator(struct clann_context *ctx, size_t n_inputs, size_t n_outputs,
+                                   enum clann_loss loss, const struct clann_estimator_params *p,
+                                   bool deep, struct clann_model **out)
 {
-    struct clann_estimator_params p = ep ? *ep : clann_estimator_default_params();
-    p.n_hidden = 0;
-    p.hidden_units = NULL;
-    return clann_dnn_create(ctx, n_inputs, n_outputs, loss, &p, out);
+    struct clann_estimator_params q = p ? *p : clann_estimator_default_params();
+    if (!deep) {
+        q.n_hidden = 0;
+        q.hidden_units = NULL;
+    }
+    return clann_dnn_create(ctx, n_inputs, n_outputs, loss, &q, out);
 }
 
-static enum clann_loss classifier_loss(size_t n_classes, size_t *n_outputs)
+static enum clann_status classifier(struct clann_context *ctx, size_t n_inputs, size_t n_classes,
+                                    const struct clann_estimator_params *p, bool deep,
+                                    struct clann_model **out)
 {
-    *n_outputs = n_classes == 2 ? 1 : n_classes;
-    return n_classes == 2 ? CLANN_LOSS_SIGMOID_CROSS_ENTROPY
-                          : CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY;
+    if (n_classes < 2) {
+        if (out)
+            *out = NULL;
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "classifier: need >= 2 classes");
+    }
+    bool binary = n_classes == 2;
+    return estimator(ctx, n_inputs, binary ? 1 : n_classes,
+                     binary ? CLANN_LOSS_SIGMOID_CROSS_ENTROPY
+                            : CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY,
+                     p, deep, out);
 }
 
 CLANN_API enum clann_status clann_linear_regressor_create(struct clann_context *ctx, size_t n_inputs,
@@ -103,7 +114,7 @@ CLANN_API enum clann_status clann_linear_regressor_create(struct clann_context *
                                                           const struct clann_estimator_params *p,
                                                           struct clann_model **out)
 {
-    return build_linear(ctx, n_inputs, n_outputs, CLANN_LOSS_MSE, p, out);
+    return estimator(ctx, n_inputs, n_outputs, CLANN_LOSS_MSE, p, false, out);
 }
 
 CLANN_API enum clann_status clann_dnn_regressor_create(struct clann_context *ctx, size_t n_inputs,
@@ -111,7 +122,7 @@ CLANN_API enum clann_status clann_dnn_regressor_create(struct clann_context *ctx
                                                        const struct clann_estimator_params *p,
                                                        struct clann_model **out)
 {
-    return clann_dnn_create(ctx, n_inputs, n_outputs, CLANN_LOSS_MSE, p, out);
+    return estimator(ctx, n_inputs, n_outputs, CLANN_LOSS_MSE, p, true, out);
 }
 
 CLANN_API enum clann_status clann_linear_classifier_create(struct clann_context *ctx,
@@ -119,11 +130,7 @@ CLANN_API enum clann_status clann_linear_classifier_create(struct clann_context 
                                                            const struct clann_estimator_params *p,
                                                            struct clann_model **out)
 {
-    if (n_classes < 2)
-        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "classifier: need >= 2 classes");
-    size_t n_out;
-    enum clann_loss loss = classifier_loss(n_classes, &n_out);
-    return build_linear(ctx, n_inputs, n_out, loss, p, out);
+    return classifier(ctx, n_inputs, n_classes, p, false, out);
 }
 
 CLANN_API enum clann_status clann_dnn_classifier_create(struct clann_context *ctx, size_t n_inputs,
@@ -131,9 +138,5 @@ CLANN_API enum clann_status clann_dnn_classifier_create(struct clann_context *ct
                                                         const struct clann_estimator_params *p,
                                                         struct clann_model **out)
 {
-    if (n_classes < 2)
-        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "classifier: need >= 2 classes");
-    size_t n_out;
-    enum clann_loss loss = classifier_loss(n_classes, &n_out);
-    return clann_dnn_create(ctx, n_inputs, n_out, loss, p, out);
+    return classifier(ctx, n_inputs, n_classes, p, true, out);
 }
