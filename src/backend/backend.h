@@ -327,6 +327,13 @@ struct clann_backend_ops {
                                           struct clann_view s2, size_t n_ids, size_t dim,
                                           struct clann_view uniq, struct clann_view grad,
                                           size_t n_unique);
+    /* Optional (NULL where a device has no use for it): a hint that the rows uniq[0..n_unique)
+     * of table, s1 and s2 (either may be a null view) are read soon. Called when a batch's
+     * index is built, a whole step before the sparse update needs the optimizer state, so a
+     * host backend can have those scattered rows in cache by then. No effect on results. */
+    void (*embedding_prefetch)(struct clann_backend *be, struct clann_view table,
+                               struct clann_view s1, struct clann_view s2, size_t n_ids,
+                               size_t dim, struct clann_view uniq, size_t n_unique);
 };
 
 struct clann_backend {

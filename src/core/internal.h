@@ -46,6 +46,7 @@ bool clann__mul_size(size_t n, size_t size, size_t *out);
 
 /* malloc/calloc/realloc that go through one hook, so tests can inject failures. */
 void *clann__malloc(size_t size);
+void *clann__malloc_large(size_t size);
 void *clann__calloc(size_t n, size_t size);
 void *clann__realloc(void *p, size_t size);
 void clann__free(void *p);

@@ -2,12 +2,17 @@
  * status.c - status names and texts, error recording, the log hook, checked allocation and the
  * few platform helpers the rest of the library shares.
  */
+/* madvise(MADV_HUGEPAGE) is a Linux extension outside POSIX. */
+#define _DEFAULT_SOURCE
 #include "core/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 static _Thread_local char last_error[CLANN_ERROR_MAX];
 
@@ -132,6 +137,28 @@ static bool alloc_should_fail(void)
 void *clann__malloc(size_t size)
 {
     return alloc_should_fail() ? NULL : malloc(size ? size : 1);
+}
+
+/* Big buffers (embedding tables and their optimizer state) are read at random rows: with 4 KiB
+ * pages nearly every row costs a TLB miss on top of its cache miss, which made a step with a
+ * 10^6-id table 20% slower than with 10^4 ids. Aligned to 2 MiB and marked for transparent huge
+ * pages, the same table needs 64 TLB entries instead of 32768. Where THP is off or not Linux
+ * this is plain malloc memory; free it with clann__free as any other. */
+void *clann__malloc_large(size_t size)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const size_t huge = (size_t)2 << 20;
+    if (size >= huge) {
+        if (alloc_should_fail())
+            return NULL;
+        void *p = NULL;
+        if (posix_memalign(&p, huge, size) != 0)
+            return NULL;
+        (void)madvise(p, size, MADV_HUGEPAGE); /* advice only: failure leaves small pages */
+        return p;
+    }
+#endif
+    return clann__malloc(size);
 }
 
 void *clann__calloc(size_t n, size_t size)

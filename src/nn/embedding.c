@@ -103,7 +103,7 @@ static enum clann_status setup_training(struct clann_model *m, struct clann__emb
         st = be->ops->fill(be, at(&e->s2, 0), tn, 0.0f);
     if (st != CLANN_OK)
         return st;
-    e->pos = clann__malloc(f->n_ids * sizeof *e->pos);
+    e->pos = clann__malloc_large(f->n_ids * sizeof *e->pos);
     e->host = clann__malloc(index_n * sizeof *e->host);
     e->count = clann__malloc(e->max_unique * sizeof *e->count);
     if (!e->pos || !e->host || !e->count)
@@ -297,6 +297,9 @@ enum clann_status clann__embedding_prepare_batch(struct clann_model *m, size_t r
             st = be->ops->upload(be, at(&e->index, ou), e->host + ou, e->n_unique + 1, true);
         if (st == CLANN_OK)
             st = be->ops->upload(be, at(&e->index, oo), e->host + oo, e->n_occ, true);
+        if (st == CLANN_OK && be->ops->embedding_prefetch)
+            be->ops->embedding_prefetch(be, at(&e->table, 0), maybe(&e->s1), maybe(&e->s2),
+                                        e->f->n_ids, e->f->dim, at(&e->index, 0), e->n_unique);
     }
     return st;
 }
