@@ -9,8 +9,8 @@
  *   constrain_non_neg   x = max(x, 0), element-wise (NaN stays NaN)
  *   constrain_columns   one work-group per column: n = ||x[:, c]||, x[:, c] *= factor(n)
  *   add_noise           x += stddev * n(offset + i), n the shared Philox normal stream
- *   batchnorm_train     one work-group per column: mean, biased variance, invstd, running
- *                       statistics, then y
+ *   batchnorm_train     one work-group per column: mean, biased variance and invstd, then y
+ *   moving_average      the running statistics, element-wise, unless the NaN guard is set
  *   batchnorm_infer     y from the running statistics, element-wise
  *   batchnorm_backward  one work-group per column: dbeta, dgamma, then dx
  *
@@ -40,20 +40,26 @@ static float column_total(float partial, __local float *scratch)
     return total;
 }
 
-__kernel void soft_threshold(__global float *x, ulong xoff, uint n, float threshold)
+/* With use_guard, a nonzero guard[0] (the NaN guard's flag) makes the kernels below that take
+ * it change nothing, as the optimizer kernels: a skipped step leaves every weight as it was. */
+#define GUARDED(guard, goff, use_guard) ((use_guard) && (guard)[goff] != 0.0f)
+
+__kernel void soft_threshold(__global float *x, ulong xoff, uint n, float threshold,
+                             __global const float *guard, ulong goff, int use_guard)
 {
     size_t i = get_global_id(0);
-    if (i >= n)
+    if (i >= n || GUARDED(guard, goff, use_guard))
         return;
     float v = x[xoff + i];
     /* v * 0 inside the band: a zero of v's sign, and NaN stays NaN */
     x[xoff + i] = v > threshold ? v - threshold : v < -threshold ? v + threshold : v * 0.0f;
 }
 
-__kernel void constrain_non_neg(__global float *x, ulong xoff, uint n)
+__kernel void constrain_non_neg(__global float *x, ulong xoff, uint n,
+                                __global const float *guard, ulong goff, int use_guard)
 {
     size_t i = get_global_id(0);
-    if (i >= n)
+    if (i >= n || GUARDED(guard, goff, use_guard))
         return;
     float v = x[xoff + i];
     x[xoff + i] = v < 0.0f ? 0.0f : v; /* NaN stays NaN */
@@ -79,8 +85,11 @@ static float constraint_factor(int kind, float n, float min_value, float max_val
 /* Global size cols * L: group c rescales column c of the rows x cols matrix x. */
 __kernel void constrain_columns(__global float *x, ulong xoff, uint rows, uint cols, int kind,
                                 float min_value, float max_value, float rate,
+                                __global const float *guard, ulong goff, int use_guard,
                                 __local float *scratch)
 {
+    if (GUARDED(guard, goff, use_guard))
+        return; /* the same for the whole group: no barrier is left half-reached */
     size_t step = get_local_size(0);
     __global float *col = x + xoff + get_group_id(0);
     float ss = 0.0f;
@@ -107,10 +116,8 @@ __kernel void add_noise(__global float *x, ulong xoff, uint n, ulong seed, uint 
  * writes only its own rows. */
 __kernel void batchnorm_train(__global const float *x, ulong xoff, __global float *y, ulong yoff,
                               uint rows, uint cols, __global const float *gamma, ulong goff,
-                              __global const float *beta, ulong boff, __global float *mean,
-                              ulong moff, __global float *invstd, ulong isoff,
-                              __global float *rmean, ulong rmoff, __global float *rvar,
-                              ulong rvoff, float momentum, float eps, __local float *scratch)
+                              __global const float *beta, ulong boff, __global float *stats,
+                              ulong soff, float eps, __local float *scratch)
 {
     size_t c = get_group_id(0), lid = get_local_id(0), step = get_local_size(0);
     __global const float *xc = x + xoff + c;
@@ -126,15 +133,24 @@ __kernel void batchnorm_train(__global const float *x, ulong xoff, __global floa
     }
     float var = column_total(ss, scratch) / (float)rows;
     float is = 1.0f / sqrt(var + eps);
-    if (lid == 0) {
-        mean[moff + c] = mu;
-        invstd[isoff + c] = is;
-        rmean[rmoff + c] = momentum * rmean[rmoff + c] + (1.0f - momentum) * mu;
-        rvar[rvoff + c] = momentum * rvar[rvoff + c] + (1.0f - momentum) * var;
+    if (lid == 0) { /* stats = [mean | var | invstd] */
+        stats[soff + c] = mu;
+        stats[soff + cols + c] = var;
+        stats[soff + 2 * (size_t)cols + c] = is;
     }
     float g = gamma[goff + c], b = beta[boff + c];
     for (size_t r = lid; r < rows; r += step)
         y[yoff + r * cols + c] = g * (xc[r * cols] - mu) * is + b;
+}
+
+/* avg = momentum avg + (1 - momentum) x: the running statistics, after the NaN guard. */
+__kernel void moving_average(__global float *avg, ulong aoff, __global const float *x,
+                             ulong xoff, uint n, float momentum, __global const float *guard,
+                             ulong goff, int use_guard)
+{
+    size_t i = get_global_id(0);
+    if (i < n && !GUARDED(guard, goff, use_guard))
+        avg[aoff + i] = momentum * avg[aoff + i] + (1.0f - momentum) * x[xoff + i];
 }
 
 __kernel void batchnorm_infer(__global const float *x, ulong xoff, __global float *y, ulong yoff,

@@ -17,8 +17,10 @@
  *   non-negative constraint on NaN, +-Inf, +-0 and values past every kink: NaN exactly where
  *   the CPU has NaN (and wherever the input is NaN), the same signed infinities.
  * - Regularization: sum_abs (beta 0 over NaN, and 1), soft_threshold, constrain (every kind),
- *   batch normalization forward (training; inference with and without mean/invstd views) and
- *   backward over rows/cols of 1, 7, 65, 257, 1031; add_noise bit-identical with the CPU.
+ *   batch normalization forward (training; inference with and without the stats view), its
+ *   moving averages, and backward over rows/cols of 1, 7, 65, 257, 1031; soft_threshold,
+ *   constrain and moving_average with no NaN-guard flag, a clear one and a set one; add_noise
+ *   bit-identical with the CPU.
  *
  * OpenCL does not survive fork (STYLE.md 6.3), so the suite runs with CK_NOFORK and creates
  * every context in this one process. Exits 77 (skip) when there is no OpenCL device, or when
@@ -740,6 +742,20 @@ static const size_t reg_shapes[][2] = {{1, 1},   {1, 7},    {7, 1},    {7, 65},
                                        {257, 65}, {1031, 7}};
 #define N_REG_SHAPES (sizeof reg_shapes / sizeof reg_shapes[0])
 
+/* The NaN guard's flag for the ops that honour it: none (a NULL view), clear, set. */
+#define N_GUARDS 3
+static const char *const guard_names[N_GUARDS] = {"none", "clear", "set"};
+
+static float *guard_array(size_t mode)
+{
+    if (mode == 0)
+        return NULL;
+    float *g = malloc(sizeof *g);
+    ck_assert_ptr_nonnull(g);
+    g[0] = mode == 2 ? 1.0f : 0.0f;
+    return g;
+}
+
 static enum clann_status do_sum_abs(struct clann_backend *be, struct clann_view *v,
                                     const void *p)
 {
@@ -750,7 +766,7 @@ static enum clann_status do_soft_threshold(struct clann_backend *be, struct clan
                                            const void *p)
 {
     const struct scalar_args *a = p;
-    return be->ops->soft_threshold(be, v[0], a->n, a->a);
+    return be->ops->soft_threshold(be, v[0], a->n, a->a, v[1]); /* v[1]: guard, maybe NULL */
 }
 static enum clann_status do_add_noise(struct clann_backend *be, struct clann_view *v,
                                       const void *p)
@@ -774,20 +790,21 @@ START_TEST(test_penalties)
             compare("sum_abs", label, &c, do_sum_abs, &a);
             free_case(&c);
         }
-        for (size_t t = 0; t < 2; t++) {
-            struct op_case c = {1, {n}, {rand_array(n, -1, 1)}};
+        for (size_t t = 0; t < 2 * N_GUARDS; t++) {
+            struct op_case c = {2, {n, 1}, {rand_array(n, -1, 1), guard_array(t / 2)}};
             /* the band's edges and a zero of each sign */
-            c.init[0][n / 2] = thresholds[t];
-            c.init[0][n - 1] = -thresholds[t];
+            c.init[0][n / 2] = thresholds[t % 2];
+            c.init[0][n - 1] = -thresholds[t % 2];
             c.init[0][n / 3] = -0.0f;
-            struct scalar_args a = {n, thresholds[t], 0, {0, 0, 0}};
-            snprintf(label, sizeof label, "soft_threshold n=%zu t=%g", n, (double)thresholds[t]);
+            struct scalar_args a = {n, thresholds[t % 2], 0, {0, 0, 0}};
+            snprintf(label, sizeof label, "soft_threshold n=%zu t=%g guard=%s", n,
+                     (double)thresholds[t % 2], guard_names[t / 2]);
             compare("soft_threshold", label, &c, do_soft_threshold, &a);
             free_case(&c);
         }
     }
     struct scalar_args a = {N_SPECIAL, 0.25f, 0, {0, 0, 0}};
-    struct op_case c = {1, {N_SPECIAL}, {special_array(N_SPECIAL, 0)}};
+    struct op_case c = {2, {N_SPECIAL, 1}, {special_array(N_SPECIAL, 0), NULL}};
     compare_as(MATCH_SPECIAL, "special values", "soft_threshold special", &c, do_soft_threshold,
                &a);
     check_nan_maps("soft_threshold special", &c, do_soft_threshold, &a, 0, 0);
@@ -825,7 +842,7 @@ static enum clann_status do_constrain(struct clann_backend *be, struct clann_vie
                                       const void *p)
 {
     const struct constrain_args *a = p;
-    return be->ops->constrain(be, &a->op, v[0], a->rows, a->cols);
+    return be->ops->constrain(be, &a->op, v[0], a->rows, a->cols, v[1]); /* v[1]: guard */
 }
 
 /* U(-1, 1) with column c scaled so that the column norms spread from about 0.06 to 1.2 (below,
@@ -853,15 +870,17 @@ START_TEST(test_constrain)
         for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
             size_t rows = reg_shapes[s][0], cols = reg_shapes[s][1];
             struct constrain_args a = {ops[k], rows, cols};
-            struct op_case c = {1, {rows * cols}, {constraint_input(rows, cols)}};
-            snprintf(label, sizeof label, "constrain kind=%d rate=%g %zux%zu", (int)ops[k].kind,
-                     (double)ops[k].rate, rows, cols);
+            size_t g = (s + k) % N_GUARDS; /* every guard state meets every kind */
+            struct op_case c = {2, {rows * cols, 1}, {constraint_input(rows, cols),
+                                                      guard_array(g)}};
+            snprintf(label, sizeof label, "constrain kind=%d rate=%g %zux%zu guard=%s",
+                     (int)ops[k].kind, (double)ops[k].rate, rows, cols, guard_names[g]);
             compare("constrain", label, &c, do_constrain, &a);
             free_case(&c);
         }
     }
     struct constrain_args a = {ops[5], 3, 4};
-    struct op_case c = {1, {12}, {special_array(12, 0)}};
+    struct op_case c = {2, {12, 1}, {special_array(12, 0), NULL}};
     compare_as(MATCH_SPECIAL, "special values", "constrain non_neg special", &c, do_constrain,
                &a);
     check_nan_maps("constrain non_neg special", &c, do_constrain, &a, 0, 0);
@@ -875,13 +894,21 @@ struct bn_args {
     bool training;
 };
 
-/* v: x, y, gamma, beta, mean, invstd, running_mean, running_var */
+/* v: x, y, gamma, beta, stats (mean | var | invstd), running (mean | var) */
 static enum clann_status do_bn_forward(struct clann_backend *be, struct clann_view *v,
                                        const void *p)
 {
     const struct bn_args *a = p;
     return be->ops->batchnorm_forward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
-                                      v[6], v[7], a->momentum, a->eps, a->training);
+                                      a->eps, a->training);
+}
+
+/* v: avg, x, guard */
+static enum clann_status do_moving_average(struct clann_backend *be, struct clann_view *v,
+                                           const void *p)
+{
+    const struct bn_args *a = p;
+    return be->ops->moving_average(be, v[0], v[1], a->rows * a->cols, a->momentum, v[2]);
 }
 
 /* v: x, dy, gamma, mean, invstd, dx, dgamma, dbeta */
@@ -898,19 +925,28 @@ START_TEST(test_batchnorm)
     char label[160];
     for (size_t s = 0; s < N_REG_SHAPES; s++) {
         size_t rows = reg_shapes[s][0], cols = reg_shapes[s][1], n = rows * cols;
-        /* mode 0: training; 1: inference, mean and invstd given (must stay as they are);
-         * 2: inference with NULL mean and invstd views */
+        /* mode 0: training (running given, must stay as it is); 1: inference, stats given
+         * (must stay as they are); 2: inference with a NULL stats view */
         for (int mode = 0; mode < 3; mode++) {
             struct bn_args a = {rows, cols, 0.9f, 1e-3f, mode == 0};
-            struct op_case c = {8,
-                                {n, n, cols, cols, cols, cols, cols, cols},
+            float *running = rand_array(2 * cols, 1.5f, 2.5f);
+            for (size_t i = cols; i < 2 * cols; i++)
+                running[i] -= 1.3f; /* variances in [0.2, 1.2] */
+            struct op_case c = {6,
+                                {n, n, cols, cols, 3 * cols, 2 * cols},
                                 {rand_array(n, 1, 3), rand_array(n, -1, 1),
                                  rand_array(cols, 0.5f, 1.5f), rand_array(cols, -1, 1),
-                                 mode == 2 ? NULL : rand_array(cols, -1, 1),
-                                 mode == 2 ? NULL : rand_array(cols, 0.5f, 2),
-                                 rand_array(cols, 1.5f, 2.5f), rand_array(cols, 0.2f, 0.5f)}};
+                                 mode == 2 ? NULL : rand_array(3 * cols, 0.5f, 2), running}};
             snprintf(label, sizeof label, "batchnorm_forward mode=%d %zux%zu", mode, rows, cols);
             compare("batchnorm_forward", label, &c, do_bn_forward, &a);
+            free_case(&c);
+        }
+        for (size_t g = 0; g < N_GUARDS; g++) {
+            struct bn_args a = {rows, cols, 0.9f, 1e-3f, true};
+            struct op_case c = {3, {n, n, 1}, {rand_array(n, -1, 1), rand_array(n, 0, 2),
+                                               guard_array(g)}};
+            snprintf(label, sizeof label, "moving_average n=%zu guard=%s", n, guard_names[g]);
+            compare("moving_average", label, &c, do_moving_average, &a);
             free_case(&c);
         }
         struct bn_args a = {rows, cols, 0.9f, 1e-3f, true};

@@ -128,6 +128,73 @@ START_TEST(test_nan_skip)
 }
 END_TEST
 
+/* 3-8(batch norm)-1 with L1 on the first kernel and a min-max-norm constraint at rate 0.5 on
+ * the second (neither is a no-op when repeated, so a skipped step that ran them would show). */
+static struct clann_model *regularized_net(struct clann_context *ctx)
+{
+    struct clann_model *m;
+    ck_assert_int_eq(clann_model_create(ctx, 3, &m), CLANN_OK);
+    struct clann_dense_params d = clann_dense_default_params(8, CLANN_ACTIVATION_LINEAR);
+    d.kernel_regularizer.l1 = 0.01f;
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_batchnorm(m, 0.9f, 1e-3f), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_activation(m, CLANN_ACTIVATION_RELU, 0.0f), CLANN_OK);
+    d = clann_dense_default_params(1, CLANN_ACTIVATION_LINEAR);
+    d.kernel_constraint.kind = CLANN_CONSTRAINT_MIN_MAX_NORM;
+    d.kernel_constraint.min_value = 2.0f;
+    d.kernel_constraint.max_value = 3.0f;
+    d.kernel_constraint.rate = 0.5f;
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    struct clann_compile_params cp = clann_compile_default_params(CLANN_LOSS_MSE);
+    cp.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
+    cp.max_batch = 8;
+    ck_assert_msg(clann_model_compile(m, &cp) == CLANN_OK, "%s", clann_last_error());
+    return m;
+}
+
+/* A skipped step changes nothing at all: batch normalization's running statistics (the bad
+ * batch's variance is infinite), L1's proximal step and the constraint stay out of it too, so
+ * the parameters after clean steps 1-2 and a skipped step 3 are those after steps 1-2, bit for
+ * bit; on the CPU backend and on every OpenCL device. */
+static void skip_changes_nothing(const char *device)
+{
+    struct clann_context *ctx = test_context(device, CLANN_CPU_MODE_FAST);
+    struct clann_matrix x, y, cx, cy;
+    data(21, &x, &y);
+    data(64, &cx, &cy);
+    struct clann_model *ref = regularized_net(ctx);
+    size_t n;
+    float *expect = params_after(ref, &cx, &cy, 2, &n);
+    struct clann_model *m = regularized_net(ctx);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.shuffle = false;
+    fp.max_steps = 3;
+    fp.nan_policy = CLANN_NAN_SKIP;
+    ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL) == CLANN_OK, "%s",
+                  clann_last_error());
+    float *got = malloc(n * sizeof *got);
+    ck_assert_int_eq(clann_model_get_params(m, got, n), CLANN_OK);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(memcmp(&got[i], &expect[i], sizeof *got) == 0, "%s: parameter %zu is %g "
+                      "after the skipped step, %g before it", device, i, (double)got[i],
+                      (double)expect[i]);
+    free(got);
+    free(expect);
+    clann_model_destroy(m);
+    clann_model_destroy(ref);
+    clann_matrix_free(&x), clann_matrix_free(&y), clann_matrix_free(&cx), clann_matrix_free(&cy);
+    clann_context_destroy(ctx);
+}
+
+START_TEST(test_skip_changes_nothing)
+{
+    skip_changes_nothing("cpu");
+    char devices[8][32];
+    for (size_t i = 0, n = test_opencl_devices(devices); i < n; i++)
+        skip_changes_nothing(devices[i]);
+}
+END_TEST
+
 struct dead {
     double max_zero_fraction;
     size_t samples;
@@ -247,6 +314,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_nan_stops_at_its_step);
     tcase_add_test(tc, test_nan_skip);
+    tcase_add_test(tc, test_skip_changes_nothing);
     tcase_add_test(tc, test_dead_relu_monitor);
     tcase_add_test(tc, test_run_log);
     suite_add_tcase(s, tc);

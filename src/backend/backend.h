@@ -247,29 +247,36 @@ struct clann_backend_ops {
     enum clann_status (*sum_abs)(struct clann_backend *be, struct clann_view x, size_t n,
                                  struct clann_view out, float beta);
     /* Proximal step of an L1 penalty: x[i] = sign(x[i]) * max(|x[i]| - threshold, 0); weights
-     * reach exactly 0. */
+     * reach exactly 0. Like the optimizer, a nonzero guard[0] (guard may be a null view) makes
+     * it change nothing: a step the NaN guard skipped leaves every weight as it was. */
     enum clann_status (*soft_threshold)(struct clann_backend *be, struct clann_view x, size_t n,
-                                        float threshold);
-    /* Applies a constraint to a rows x cols matrix (see struct clann_constraint_op). */
+                                        float threshold, struct clann_view guard);
+    /* Applies a constraint to a rows x cols matrix (see struct clann_constraint_op); honours
+     * guard as soft_threshold does. */
     enum clann_status (*constrain)(struct clann_backend *be, const struct clann_constraint_op *c,
-                                   struct clann_view x, size_t rows, size_t cols);
+                                   struct clann_view x, size_t rows, size_t cols,
+                                   struct clann_view guard);
     /* x[i] += stddev * n_i with n_i from the normal stream of key (Gaussian noise on
      * activations, weights, gradients and labels). */
     enum clann_status (*add_noise)(struct clann_backend *be, struct clann_view x, size_t n,
                                    struct clann_rng_key key, float stddev);
     /* Batch normalization over the rows of x (rows x cols), per column c:
-     * training: mean[c] = avg_r x, var = avg_r (x - mean)^2 (biased), invstd[c] =
-     *   1 / sqrt(var + eps); y = gamma[c] (x - mean) invstd + beta[c]; running_mean =
-     *   momentum running_mean + (1 - momentum) mean, likewise running_var with var;
-     * inference (training false): y = gamma (x - running_mean) / sqrt(running_var + eps) + beta,
-     *   and mean/invstd are not touched. */
+     * training: stats = [mean | var | invstd] (3 cols floats) with mean[c] = avg_r x,
+     *   var = avg_r (x - mean)^2 (biased), invstd = 1 / sqrt(var + eps);
+     *   y = gamma[c] (x - mean) invstd + beta[c]; running is not touched (the step folds the
+     *   batch's mean and var into it with moving_average once the NaN guard has passed it);
+     * inference (training false): running = [mean | var] (2 cols floats),
+     *   y = gamma (x - running mean) / sqrt(running var + eps) + beta; stats is not touched. */
     enum clann_status (*batchnorm_forward)(struct clann_backend *be, struct clann_view x,
                                            struct clann_view y, size_t rows, size_t cols,
                                            struct clann_view gamma, struct clann_view beta,
-                                           struct clann_view mean, struct clann_view invstd,
-                                           struct clann_view running_mean,
-                                           struct clann_view running_var, float momentum,
+                                           struct clann_view stats, struct clann_view running,
                                            float eps, bool training);
+    /* avg[i] = momentum avg[i] + (1 - momentum) x[i] for i < n, unless guard[0] != 0 (guard may
+     * be a null view): batch normalization's running statistics. */
+    enum clann_status (*moving_average)(struct clann_backend *be, struct clann_view avg,
+                                        struct clann_view x, size_t n, float momentum,
+                                        struct clann_view guard);
     /* The exact backward pass of training-mode batch normalization, with xhat = (x - mean)
      * invstd: dbeta[c] = sum_r dy, dgamma[c] = sum_r dy xhat, dx = gamma invstd / rows *
      * (rows dy - dbeta - xhat dgamma). dx may not alias dy. */

@@ -97,6 +97,16 @@ static enum clann_status check_view(struct clann_backend *be, const char *op, co
             return st_;                                                                           \
     } while (0)
 
+/* A step the NaN guard skipped (guard[0] != 0; a null guard view: no guard) changes nothing. */
+#define RETURN_IF_GUARDED(guard)                                                                  \
+    do {                                                                                          \
+        if (!is_null(guard)) {                                                                    \
+            CHECK_VIEW(guard, 1);                                                                 \
+            if (at(guard)[0] != 0.0f)                                                             \
+                return CLANN_OK;                                                                  \
+        }                                                                                         \
+    } while (0)
+
 static bool fast_mode(const struct clann_backend *be)
 {
     return ((const struct cpu_backend *)be)->mode == CLANN_CPU_MODE_FAST;
@@ -1088,11 +1098,7 @@ static enum clann_status cpu_optimizer_step(struct clann_backend *be, const stru
         CHECK_VIEW(s1, n);
     if (opt->kind == CLANN__OPT_ADAM)
         CHECK_VIEW(s2, n);
-    if (!is_null(opt->guard)) {
-        CHECK_VIEW(opt->guard, 1);
-        if (at(opt->guard)[0] != 0.0f)
-            return CLANN_OK; /* a non-finite gradient: leave weights and state as they are */
-    }
+    RETURN_IF_GUARDED(opt->guard); /* a non-finite gradient: weights and state stay */
     if (n == 0)
         return CLANN_OK;
     float *wp = at(w), *a = opt->kind != CLANN__OPT_SGD ? at(s1) : NULL;
@@ -1215,9 +1221,10 @@ static enum clann_status cpu_sum_abs(struct clann_backend *be, struct clann_view
 }
 
 static enum clann_status cpu_soft_threshold(struct clann_backend *be, struct clann_view x,
-                                            size_t n, float threshold)
+                                            size_t n, float threshold, struct clann_view guard)
 {
     CHECK_VIEW(x, n);
+    RETURN_IF_GUARDED(guard);
     for (size_t i = 0; i < n; i++) {
         float v = at(x)[i];
         at(x)[i] = v > threshold ? v - threshold : v < -threshold ? v + threshold : v * 0.0f;
@@ -1244,9 +1251,10 @@ static float constraint_factor(const struct clann_constraint_op *c, float n)
 
 static enum clann_status cpu_constrain(struct clann_backend *be,
                                        const struct clann_constraint_op *c, struct clann_view x,
-                                       size_t rows, size_t cols)
+                                       size_t rows, size_t cols, struct clann_view guard)
 {
     CHECK_VIEW(x, rows * cols);
+    RETURN_IF_GUARDED(guard);
     float *w = at(x);
     if (c->kind == CLANN__CONSTRAINT_NON_NEG) {
         for (size_t i = 0; i < rows * cols; i++)
@@ -1291,35 +1299,44 @@ static void column_moments(const float *x, size_t rows, size_t cols, size_t c, d
 static enum clann_status cpu_batchnorm_forward(struct clann_backend *be, struct clann_view x,
                                                struct clann_view y, size_t rows, size_t cols,
                                                struct clann_view gamma, struct clann_view beta,
-                                               struct clann_view mean, struct clann_view invstd,
-                                               struct clann_view running_mean,
-                                               struct clann_view running_var, float momentum,
+                                               struct clann_view stats, struct clann_view running,
                                                float eps, bool training)
 {
     CHECK_VIEW(x, rows * cols);
     CHECK_VIEW(y, rows * cols);
     CHECK_VIEW(gamma, cols);
     CHECK_VIEW(beta, cols);
-    CHECK_VIEW(running_mean, cols);
-    CHECK_VIEW(running_var, cols);
-    if (training) {
-        CHECK_VIEW(mean, cols);
-        CHECK_VIEW(invstd, cols);
-    }
+    if (training)
+        CHECK_VIEW(stats, 3 * cols);
+    else
+        CHECK_VIEW(running, 2 * cols);
     for (size_t c = 0; c < cols; c++) {
-        double mu, var;
+        float m, is;
         if (training) {
+            double mu, var;
             column_moments(at(x), rows, cols, c, &mu, &var);
-            at(mean)[c] = (float)mu;
-            at(invstd)[c] = (float)(1.0 / sqrt(var + eps));
-            at(running_mean)[c] = (float)(momentum * at(running_mean)[c] + (1.0 - momentum) * mu);
-            at(running_var)[c] = (float)(momentum * at(running_var)[c] + (1.0 - momentum) * var);
+            at(stats)[c] = m = (float)mu;
+            at(stats)[cols + c] = (float)var;
+            at(stats)[2 * cols + c] = is = (float)(1.0 / sqrt(var + eps));
+        } else {
+            m = at(running)[c];
+            is = (float)(1.0 / sqrt(at(running)[cols + c] + eps));
         }
-        float m = training ? at(mean)[c] : at(running_mean)[c];
-        float is = training ? at(invstd)[c] : (float)(1.0 / sqrt(at(running_var)[c] + eps));
         for (size_t r = 0; r < rows; r++)
             at(y)[r * cols + c] = at(gamma)[c] * (at(x)[r * cols + c] - m) * is + at(beta)[c];
     }
+    return CLANN_OK;
+}
+
+static enum clann_status cpu_moving_average(struct clann_backend *be, struct clann_view avg,
+                                            struct clann_view x, size_t n, float momentum,
+                                            struct clann_view guard)
+{
+    CHECK_VIEW(avg, n);
+    CHECK_VIEW(x, n);
+    RETURN_IF_GUARDED(guard);
+    for (size_t i = 0; i < n; i++)
+        at(avg)[i] = (float)(momentum * (double)at(avg)[i] + (1.0 - momentum) * at(x)[i]);
     return CLANN_OK;
 }
 
@@ -1616,6 +1633,7 @@ static const struct clann_backend_ops cpu_ops = {
     .constrain = cpu_constrain,
     .add_noise = cpu_add_noise,
     .batchnorm_forward = cpu_batchnorm_forward,
+    .moving_average = cpu_moving_average,
     .batchnorm_backward = cpu_batchnorm_backward,
     .guard_check = cpu_guard_check,
     .accumulate_unless = cpu_accumulate_unless,

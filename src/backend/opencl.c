@@ -239,6 +239,7 @@ static enum clann_status cl_fail(struct clann_context *ctx, cl_int err, const ch
     X(ADD_NOISE, add_noise, "regularize.cl")                                                      \
     X(BATCHNORM_TRAIN, batchnorm_train, "regularize.cl")                                          \
     X(BATCHNORM_INFER, batchnorm_infer, "regularize.cl")                                          \
+    X(MOVING_AVERAGE, moving_average, "regularize.cl")                                            \
     X(BATCHNORM_BACKWARD, batchnorm_backward, "regularize.cl")                                    \
     X(COPY_COLS, copy_cols, "embedding.cl")                                                       \
     X(EMBEDDING_FORWARD, embedding_forward, "embedding.cl")                                       \
@@ -337,6 +338,14 @@ static void ka_view(struct kargs *a, struct clann_view v)
     ka_mem(a, v.buf ? (cl_mem)v.buf->ptr : a->be->dummy);
     cl_ulong off = v.buf ? (cl_ulong)v.off : 0;
     ka_set(a, sizeof off, &off);
+}
+
+/* The NaN guard's flag as a kernel reads it: the view, then whether there is one. */
+static void ka_guard(struct kargs *a, struct clann_view guard)
+{
+    ka_view(a, guard);
+    cl_int use = guard.buf != NULL;
+    ka_set(a, sizeof use, &use);
 }
 
 static void ka_u64(struct kargs *a, uint64_t v)
@@ -513,8 +522,8 @@ cleanup:
     return st;
 }
 
-/* One kernel over x[0..n) in place with one float parameter: fill, clip_by_value and
- * soft_threshold share their checks and arguments (x, n, value). */
+/* One kernel over x[0..n) in place with one float parameter: fill and clip_by_value share
+ * their checks and arguments (x, n, value). */
 static enum clann_status launch_inplace(struct clann_backend *be_, const char *op,
                                         enum kernel_id id, struct clann_view x, size_t n,
                                         float value)
@@ -1096,8 +1105,7 @@ static void ka_opt(struct kargs *a, const struct clann_opt *opt, float lr, float
     ka_f32(a, opt->beta2);
     ka_f32(a, eps);
     ka_f32(a, opt->rho);
-    ka_view(a, opt->guard);
-    ka_i32(a, opt->guard.buf != NULL);
+    ka_guard(a, opt->guard);
 }
 
 static enum clann_status op_optimizer_step(struct clann_backend *be_, const struct clann_opt *opt,
@@ -1218,14 +1226,25 @@ static enum clann_status op_sum_abs(struct clann_backend *be, struct clann_view 
 }
 
 static enum clann_status op_soft_threshold(struct clann_backend *be_, struct clann_view x,
-                                           size_t n, float threshold)
+                                           size_t n, float threshold, struct clann_view guard)
 {
-    return launch_inplace(be_, "soft_threshold", K_SOFT_THRESHOLD, x, n, threshold);
+    if (n == 0)
+        return CLANN_OK;
+    CHECK(check_view(be_, "soft_threshold", "x", x, n));
+    CHECK(check_count(be_, "soft_threshold", n));
+    if (guard.buf)
+        CHECK(check_view(be_, "soft_threshold", "guard", guard, 1));
+    struct kargs a = ka_begin(cl_be(be_), K_SOFT_THRESHOLD);
+    ka_view(&a, x);
+    ka_u32(&a, n);
+    ka_f32(&a, threshold);
+    ka_guard(&a, guard);
+    return LAUNCH_1D(&a, n);
 }
 
 static enum clann_status op_constrain(struct clann_backend *be_,
                                       const struct clann_constraint_op *c, struct clann_view x,
-                                      size_t rows, size_t cols)
+                                      size_t rows, size_t cols, struct clann_view guard)
 {
     size_t n;
     if (!c || (unsigned)c->kind > CLANN__CONSTRAINT_NON_NEG)
@@ -1235,10 +1254,13 @@ static enum clann_status op_constrain(struct clann_backend *be_,
     if (n == 0 || c->kind == CLANN__CONSTRAINT_NONE)
         return CLANN_OK;
     CHECK(check_view(be_, "constrain", "x", x, n));
+    if (guard.buf)
+        CHECK(check_view(be_, "constrain", "guard", guard, 1));
     if (c->kind == CLANN__CONSTRAINT_NON_NEG) {
         struct kargs a = ka_begin(cl_be(be_), K_CONSTRAIN_NON_NEG);
         ka_view(&a, x);
         ka_u32(&a, n);
+        ka_guard(&a, guard);
         return LAUNCH_1D(&a, n);
     }
     struct kargs a = ka_begin(cl_be(be_), K_CONSTRAIN_COLUMNS);
@@ -1249,6 +1271,7 @@ static enum clann_status op_constrain(struct clann_backend *be_,
     ka_f32(&a, c->min_value);
     ka_f32(&a, c->max_value);
     ka_f32(&a, c->rate);
+    ka_guard(&a, guard);
     return LAUNCH_COLUMNS(&a, rows, cols);
 }
 
@@ -1292,9 +1315,7 @@ static enum clann_status batchnorm_infer(struct cl_backend *be, struct clann_vie
 static enum clann_status op_batchnorm_forward(struct clann_backend *be_, struct clann_view x,
                                               struct clann_view y, size_t rows, size_t cols,
                                               struct clann_view gamma, struct clann_view beta,
-                                              struct clann_view mean, struct clann_view invstd,
-                                              struct clann_view running_mean,
-                                              struct clann_view running_var, float momentum,
+                                              struct clann_view stats, struct clann_view running,
                                               float eps, bool training)
 {
     const char *op = "batchnorm_forward";
@@ -1304,19 +1325,19 @@ static enum clann_status op_batchnorm_forward(struct clann_backend *be_, struct 
         return CLANN_OK;
     CHECK(check_view(be_, op, "gamma", gamma, cols));
     CHECK(check_view(be_, op, "beta", beta, cols));
-    CHECK(check_view(be_, op, "running_mean", running_mean, cols));
-    CHECK(check_view(be_, op, "running_var", running_var, cols));
     if (n > 0) {
         CHECK(check_view(be_, op, "x", x, n));
         CHECK(check_view(be_, op, "y", y, n));
     } else {
         x = y = gamma; /* rows = 0 (training): the statistics alone are written, as the CPU */
     }
-    if (!training)
-        return batchnorm_infer(cl_be(be_), x, y, rows, cols, gamma, beta, running_mean,
+    if (!training) {
+        CHECK(check_view(be_, op, "running", running, 2 * cols));
+        struct clann_view running_var = {running.buf, running.off + cols};
+        return batchnorm_infer(cl_be(be_), x, y, rows, cols, gamma, beta, running,
                                running_var, eps);
-    CHECK(check_view(be_, op, "mean", mean, cols));
-    CHECK(check_view(be_, op, "invstd", invstd, cols));
+    }
+    CHECK(check_view(be_, op, "stats", stats, 3 * cols));
     struct kargs a = ka_begin(cl_be(be_), K_BATCHNORM_TRAIN);
     ka_view(&a, x);
     ka_view(&a, y);
@@ -1324,13 +1345,30 @@ static enum clann_status op_batchnorm_forward(struct clann_backend *be_, struct 
     ka_u32(&a, cols);
     ka_view(&a, gamma);
     ka_view(&a, beta);
-    ka_view(&a, mean);
-    ka_view(&a, invstd);
-    ka_view(&a, running_mean);
-    ka_view(&a, running_var);
-    ka_f32(&a, momentum);
+    ka_view(&a, stats);
     ka_f32(&a, eps);
     return LAUNCH_COLUMNS(&a, rows, cols);
+}
+
+static enum clann_status op_moving_average(struct clann_backend *be_, struct clann_view avg,
+                                           struct clann_view x, size_t n, float momentum,
+                                           struct clann_view guard)
+{
+    const char *op = "moving_average";
+    if (n == 0)
+        return CLANN_OK;
+    CHECK(check_count(be_, op, n));
+    CHECK(check_view(be_, op, "avg", avg, n));
+    CHECK(check_view(be_, op, "x", x, n));
+    if (guard.buf)
+        CHECK(check_view(be_, op, "guard", guard, 1));
+    struct kargs a = ka_begin(cl_be(be_), K_MOVING_AVERAGE);
+    ka_view(&a, avg);
+    ka_view(&a, x);
+    ka_u32(&a, n);
+    ka_f32(&a, momentum);
+    ka_guard(&a, guard);
+    return LAUNCH_1D(&a, n);
 }
 
 static enum clann_status op_batchnorm_backward(struct clann_backend *be_, struct clann_view x,
@@ -1557,6 +1595,7 @@ static const struct clann_backend_ops cl_ops = {
     .constrain = op_constrain,
     .add_noise = op_add_noise,
     .batchnorm_forward = op_batchnorm_forward,
+    .moving_average = op_moving_average,
     .batchnorm_backward = op_batchnorm_backward,
     .guard_check = op_guard_check,
     .accumulate_unless = op_accumulate_unless,

@@ -71,11 +71,10 @@ static enum clann_status batchnorm_forward(struct clann_model *m, size_t i, stru
 {
     const struct clann_layer *l = &m->layers[i];
     size_t c = l->out;
-    return m->be->ops->batchnorm_forward(
-        m->be, x, at(&m->acts, l->y_off), rows, c, at(&m->params, l->w_off),
-        at(&m->params, l->b_off), at(&m->acts, l->bn_off), at(&m->acts, l->bn_off + c),
-        at(&m->params, l->b_off + c), at(&m->params, l->b_off + 2 * c), l->momentum, l->eps,
-        training);
+    return m->be->ops->batchnorm_forward(m->be, x, at(&m->acts, l->y_off), rows, c,
+                                         at(&m->params, l->w_off), at(&m->params, l->b_off),
+                                         at(&m->acts, l->bn_off), at(&m->params, l->b_off + c),
+                                         l->eps, training);
 }
 
 /* Dropout and noise layers: random in training, the identity at inference. */
@@ -168,7 +167,7 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows)
             size_t c = l->out;
             st = be->ops->batchnorm_backward(
                 be, x, dy, rows, c, at(&m->params, l->w_off), at(&m->acts, l->bn_off),
-                at(&m->acts, l->bn_off + c), dx, at(&m->grads, l->w_off),
+                at(&m->acts, l->bn_off + 2 * c), dx, at(&m->grads, l->w_off),
                 at(&m->grads, l->b_off));
         } else if (!dx.buf) {
             continue; /* nothing upstream needs this gradient */

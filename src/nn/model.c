@@ -322,7 +322,7 @@ static void layout(struct clann_model *m)
             p += 4 * l->out; /* gamma, beta, running mean, running variance */
             l->n_trainable = 2 * l->out;
             l->bn_off = a;
-            a += 2 * l->out;
+            a += 3 * l->out; /* the batch's mean, variance and 1 / stddev */
         }
         l->n_params = p - l->w_off;
         if (l->kind != CLANN__LAYER_DENSE)

@@ -36,7 +36,7 @@ struct clann_layer {
     /* Activation offsets: z (pre-activation) and y (output), max_batch * out each. y_off ==
      * z_off when the backward pass needs only y. */
     size_t z_off, y_off;
-    size_t bn_off; /* batch normalization: the batch mean and inverse std (2 x out) in acts */
+    size_t bn_off; /* batch normalization: the batch's mean, variance, 1/stddev (3 x out) in acts */
 };
 
 /* A fitted feature scaler (see enum clann_scale): a and b per feature, owned. */

@@ -129,6 +129,19 @@ enum clann_status clann__monitor_flush(struct clann_model *m, size_t epoch, clan
     return st;
 }
 
+/* The batch variance of a batch normalization layer (after its mean in acts): a value that
+ * overflowed to infinity leaves the loss and gradients finite (1/stddev becomes 0) but would
+ * make the running variance infinite for good. Summed as absolute values: squares of a large
+ * but finite variance could overflow where the variance itself does not. */
+static enum clann_status guard_batchnorm(struct clann_model *m, const struct clann_layer *l,
+                                         struct clann_view flag, float mark)
+{
+    struct clann_view scratch = at(&m->scalars, CLANN__SCALAR_SCRATCH);
+    enum clann_status st = m->be->ops->sum_abs(m->be, at(&m->acts, l->bn_off + l->out), l->out,
+                                               scratch, 0.0f);
+    return st == CLANN_OK ? m->be->ops->guard_check(m->be, scratch, flag, mark) : st;
+}
+
 enum clann_status clann__guard_step(struct clann_model *m, size_t rows, bool skip)
 {
     struct clann_backend *be = m->be;
@@ -144,6 +157,9 @@ enum clann_status clann__guard_step(struct clann_model *m, size_t rows, bool ski
         st = be->ops->sum_squares(be, at(&m->grads, 0), m->n_params, scratch, 0.0f);
     if (st == CLANN_OK)
         st = be->ops->guard_check(be, scratch, flag, mark);
+    for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++)
+        if (m->layers[i].kind == CLANN__LAYER_BATCHNORM)
+            st = guard_batchnorm(m, &m->layers[i], flag, mark);
     if (st == CLANN_OK)
         st = be->ops->accumulate_unless(be, batch, at(&m->scalars, CLANN__SCALAR_LOSS), flag);
     m->opt.guard = flag;
@@ -199,7 +215,14 @@ void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
         goto out;
     }
     for (size_t i = 0; i < m->n_layers; i++) {
-        if (has_nonfinite(m, clann__layer_y(m, i), rows * m->layers[i].out, tmp)) {
+        const struct clann_layer *l = &m->layers[i];
+        if (l->kind == CLANN__LAYER_BATCHNORM &&
+            has_nonfinite(m, at(&m->acts, l->bn_off), 2 * l->out, tmp)) {
+            snprintf(buf, size, "the batch mean or variance of layer %zu (batchnorm): its "
+                     "input is too large", i);
+            goto out;
+        }
+        if (has_nonfinite(m, clann__layer_y(m, i), rows * l->out, tmp)) {
             snprintf(buf, size, "the output of layer %zu (%s)", i, kind_names[m->layers[i].kind]);
             goto out;
         }

@@ -136,19 +136,31 @@ static struct clann_constraint_op constraint_op(const struct clann_constraint_pa
     return op;
 }
 
+/* Folds the batch's mean and variance (adjacent in acts) into the running mean and variance
+ * (adjacent in params) of a batch normalization layer. */
+static enum clann_status batchnorm_commit(struct clann_model *m, const struct clann_layer *l)
+{
+    return m->be->ops->moving_average(m->be, at(&m->params, l->b_off + l->out),
+                                      at(&m->acts, l->bn_off), 2 * l->out, l->momentum,
+                                      m->opt.guard);
+}
+
 enum clann_status clann__step_after_update(struct clann_model *m)
 {
+    struct clann_backend *be = m->be;
     enum clann_status st = CLANN_OK;
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
+        if (m->layers[i].kind == CLANN__LAYER_BATCHNORM)
+            st = batchnorm_commit(m, &m->layers[i]);
         struct tensor t[2];
         for (size_t k = 0, n = layer_tensors(&m->layers[i], t); k < n && st == CLANN_OK; k++) {
             struct clann_view w = at(&m->params, t[k].off);
             if (t[k].reg.l1 > 0.0f)
-                st = m->be->ops->soft_threshold(m->be, w, t[k].rows * t[k].cols,
-                                                m->opt.lr * t[k].reg.l1);
+                st = be->ops->soft_threshold(be, w, t[k].rows * t[k].cols,
+                                             m->opt.lr * t[k].reg.l1, m->opt.guard);
             if (st == CLANN_OK && t[k].con.kind != CLANN_CONSTRAINT_NONE) {
                 struct clann_constraint_op op = constraint_op(&t[k].con);
-                st = m->be->ops->constrain(m->be, &op, w, t[k].rows, t[k].cols);
+                st = be->ops->constrain(be, &op, w, t[k].rows, t[k].cols, m->opt.guard);
             }
         }
     }

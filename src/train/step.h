@@ -10,7 +10,8 @@
 /* Adds the L2 gradients and gradient noise, then clips, as the fit parameters ask. */
 enum clann_status clann__step_prepare_grads(struct clann_model *m,
                                             const struct clann_fit_params *p);
-/* After the update: L1 soft-thresholding (threshold lr * l1) and weight constraints. */
+/* After the update: batch normalization's running statistics, L1 soft-thresholding (threshold
+ * lr * l1) and weight constraints; none of them on a step the NaN guard skipped. */
 enum clann_status clann__step_after_update(struct clann_model *m);
 /* Adds N(0, stddev^2) to every trainable weight (weight noise) with the step's stream. */
 enum clann_status clann__step_perturb_weights(struct clann_model *m, float stddev);
