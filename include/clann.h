@@ -566,7 +566,7 @@ typedef bool (*clann_epoch_fn)(const struct clann_epoch_log *log, void *user);
 /* Early stopping: watch `monitor` ("val_loss", "val_accuracy", "val_auc", "loss" or "accuracy") after
  * every epoch; stop when it has not improved by more than min_delta for `patience` epochs (or
  * never beaten `baseline`, when given). restore_best puts back the weights of the best epoch,
- * bit for bit. */
+ * embedding tables included, bit for bit. */
 enum clann_mode { CLANN_MODE_AUTO = 0, CLANN_MODE_MIN = 1, CLANN_MODE_MAX = 2 };
 
 struct clann_early_stopping {
@@ -688,7 +688,8 @@ CLANN_API enum clann_status clann_model_load(struct clann_context *ctx, const ch
                                              struct clann_model **out);
 
 /* Checkpoints: a model file (it loads with clann_model_load() too) that also holds the
- * optimizer state (tensors optimizer.state1 and optimizer.state2) and, in
+ * optimizer state (tensors optimizer.state1 and optimizer.state2, and for each embedding table
+ * optimizer.embedding.<feature>.state1 and .state2 as its optimizer keeps them) and, in
  * __metadata__.clann_checkpoint, the step count, the epoch and the learning rate in effect.
  * Loading one restores all of it, so clann_model_fit() continues exactly as an uninterrupted
  * run would on the same device (its shuffles and random layers are keyed by the step). epoch
@@ -795,7 +796,9 @@ CLANN_API enum clann_status clann_dnn_classifier_create(struct clann_context *ct
  * for 10^3 or 10^6 ids. Optimizer state is kept per row and updated lazily (TensorFlow's
  * LazyAdam: a row's moments change only in steps that see it). Gradient clipping, noise and
  * weight penalties of clann_fit_params apply to the dense parameters only; the NaN guard skips
- * embedding updates too. Checkpoints do not hold the embedding rows' optimizer state.
+ * embedding updates too. Checkpoints hold the rows' optimizer state, so a resumed run
+ * continues them exactly (a checkpoint without those tensors still loads: its rows resume
+ * from the optimizer's initial state).
  */
 
 /* A host table: named columns, each numeric (float) or text. Opaque. */

@@ -159,6 +159,139 @@ START_TEST(test_resume_opencl)
 }
 END_TEST
 
+/* A model with an embedding column (ids 0..49, dimension 4) beside one numeric column: its
+ * tables and their per-row optimizer state live outside the parameter array. */
+struct feature_task {
+    struct clann_features *fs;
+    struct clann_matrix x, y;
+};
+
+static void feature_task_make(struct feature_task *t)
+{
+    float id[ROWS], v[ROWS];
+    ck_assert_int_eq(clann_matrix_create(ROWS, 1, &t->y), CLANN_OK);
+    for (size_t i = 0; i < ROWS; i++) {
+        id[i] = (float)((i * 37u) % 50u);
+        v[i] = (float)((i * 11u) % 7u) / 7.0f - 0.5f;
+        t->y.data[i] = v[i] + (float)((size_t)id[i] % 5u) * 0.25f;
+    }
+    struct clann_table *tab;
+    ck_assert_int_eq(clann_table_create(ROWS, &tab), CLANN_OK);
+    ck_assert_int_eq(clann_table_add_numeric(tab, "v", v), CLANN_OK);
+    ck_assert_int_eq(clann_table_add_numeric(tab, "id", id), CLANN_OK);
+    struct clann_feature_column c[2] = {
+        clann_feature_column_default(CLANN_FEATURE_NUMERIC, "v"),
+        clann_feature_column_default(CLANN_FEATURE_IDENTITY, "id")};
+    c[1].num_buckets = 50;
+    c[1].dimension = 4;
+    ck_assert_int_eq(clann_features_create(c, 2, &t->fs), CLANN_OK);
+    ck_assert_int_eq(clann_features_fit(t->fs, tab), CLANN_OK);
+    ck_assert_int_eq(clann_features_transform(t->fs, tab, &t->x), CLANN_OK);
+    clann_table_destroy(tab);
+}
+
+static struct clann_model *feature_model(struct clann_context *ctx, const struct feature_task *t)
+{
+    struct clann_model *m;
+    ck_assert_int_eq(clann_model_create_with_features(ctx, t->fs, &m), CLANN_OK);
+    struct clann_dense_params d = clann_dense_default_params(8, CLANN_ACTIVATION_RELU);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    d = clann_dense_default_params(1, CLANN_ACTIVATION_LINEAR);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    struct clann_compile_params cp = clann_compile_default_params(CLANN_LOSS_MSE);
+    cp.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
+    cp.max_batch = 16;
+    cp.seed = 3;
+    ck_assert_int_eq(clann_model_compile(m, &cp), CLANN_OK);
+    return m;
+}
+
+static void assert_same_model(struct clann_model *a, struct clann_model *b, const char *what)
+{
+    float *pa = params_of(a), *pb = params_of(b);
+    size_t n = clann_model_param_count(a);
+    ck_assert_msg(memcmp(pa, pb, n * sizeof *pa) == 0, "%s: parameters differ", what);
+    struct clann_matrix ta, tb;
+    ck_assert_int_eq(clann_model_embedding_get(a, "id", &ta), CLANN_OK);
+    ck_assert_int_eq(clann_model_embedding_get(b, "id", &tb), CLANN_OK);
+    for (size_t i = 0; i < ta.rows * ta.cols; i++)
+        ck_assert_msg(memcmp(&ta.data[i], &tb.data[i], sizeof(float)) == 0, "%s: embedding "
+                      "value %zu differs: %.9g vs %.9g", what, i, ta.data[i], tb.data[i]);
+    clann_matrix_free(&ta), clann_matrix_free(&tb);
+    free(pa), free(pb);
+}
+
+/* Resuming continues the embedding rows' lazy Adam moments too: 4 epochs straight equal 2 +
+ * checkpoint + load + 2, tables included, bit for bit. */
+static void check_resume_features(const char *device)
+{
+    struct clann_context *ctx = test_context(device, CLANN_CPU_MODE_FAST);
+    struct feature_task t;
+    feature_task_make(&t);
+    struct clann_fit_params four = fit_params(4), two = fit_params(2);
+    struct clann_model *a = feature_model(ctx, &t), *b = feature_model(ctx, &t), *c = NULL;
+    ck_assert_int_eq(clann_model_fit(a, &t.x, &t.y, NULL, NULL, &four, NULL), CLANN_OK);
+    ck_assert_int_eq(clann_model_fit(b, &t.x, &t.y, NULL, NULL, &two, NULL), CLANN_OK);
+    char path[320];
+    scratch_path(path, sizeof path, "features.ckpt");
+    ck_assert_int_eq(clann_model_save_checkpoint(b, path, 2), CLANN_OK);
+    clann_model_destroy(b);
+    ck_assert_msg(clann_model_load_checkpoint(ctx, path, &c, NULL) == CLANN_OK, "%s",
+                  clann_last_error());
+    ck_assert_int_eq(clann_model_fit(c, &t.x, &t.y, NULL, NULL, &two, NULL), CLANN_OK);
+    assert_same_model(a, c, device);
+    printf("resume parity with an embedding table on %s: bitwise equal\n", device);
+    /* A plain model file of the same model leaves the optimizer state out and still loads. */
+    ck_assert_int_eq(clann_model_save(c, path), CLANN_OK);
+    clann_model_destroy(c);
+    ck_assert_msg(clann_model_load(ctx, path, &c) == CLANN_OK, "%s", clann_last_error());
+    clann_model_destroy(c);
+    clann_model_destroy(a);
+    clann_features_destroy(t.fs);
+    clann_matrix_free(&t.x), clann_matrix_free(&t.y);
+    clann_context_destroy(ctx);
+    unlink(path);
+}
+
+START_TEST(test_resume_features)
+{
+    check_resume_features("cpu");
+    char sel[8][32];
+    for (size_t i = 0, n = test_opencl_devices(sel); i < n; i++)
+        check_resume_features(sel[i]);
+}
+END_TEST
+
+/* Early stopping's restore-best covers the embedding tables: the model after a run that
+ * stopped equals, tables included, a fresh run of just its best epochs. */
+START_TEST(test_restore_best_features)
+{
+    struct clann_context *ctx = test_context("cpu", CLANN_CPU_MODE_FAST);
+    struct feature_task t;
+    feature_task_make(&t);
+    struct clann_matrix vx = {16, t.x.cols, t.x.data}, vy;
+    ck_assert_int_eq(clann_matrix_create(16, 1, &vy), CLANN_OK);
+    for (size_t i = 0; i < 16; i++)
+        vy.data[i] = -t.y.data[i]; /* validation the training contradicts: it gets worse */
+    struct clann_fit_params fp = fit_params(12);
+    fp.early_stopping.enabled = true;
+    fp.early_stopping.patience = 2;
+    struct clann_epoch_log log;
+    struct clann_model *a = feature_model(ctx, &t), *b = feature_model(ctx, &t);
+    ck_assert_int_eq(clann_model_fit(a, &t.x, &t.y, &vx, &vy, &fp, &log), CLANN_OK);
+    ck_assert_msg(log.best_epoch >= 1 && log.best_epoch < log.epoch, "best epoch %zu of %zu",
+                  log.best_epoch, log.epoch);
+    struct clann_fit_params best = fit_params(log.best_epoch);
+    ck_assert_int_eq(clann_model_fit(b, &t.x, &t.y, NULL, NULL, &best, NULL), CLANN_OK);
+    assert_same_model(a, b, "restore best");
+    clann_model_destroy(a), clann_model_destroy(b);
+    clann_matrix_free(&vy);
+    clann_features_destroy(t.fs);
+    clann_matrix_free(&t.x), clann_matrix_free(&t.y);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
 /* A checkpoint is a model file, and a model file is not a checkpoint. */
 START_TEST(test_load_both_ways)
 {
@@ -296,6 +429,8 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_resume_cpu);
     tcase_add_test(tc, test_resume_opencl);
+    tcase_add_test(tc, test_resume_features);
+    tcase_add_test(tc, test_restore_best_features);
     tcase_add_test(tc, test_load_both_ways);
     tcase_add_test(tc, test_bad_checkpoints);
     suite_add_tcase(s, tc);

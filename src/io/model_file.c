@@ -35,7 +35,7 @@
 
 /* safetensors' MAX_HEADER_SIZE. */
 #define MAX_HEADER ((uint64_t)100000000)
-#define NAME_LEN 64
+#define NAME_LEN 96 /* "optimizer.embedding." + a 40-byte feature name + ".state1" fits */
 
 /* One tensor the model has: its name, shape and place in the collated parameter array, and
  * (when loading) its byte range in the file's data section. */
@@ -48,8 +48,9 @@ struct tensor {
     uint64_t begin, end;
     bool seen;
     int extra; /* 0: a parameter; 1, 2: optimizer.state1, optimizer.state2; 3: an embedding
-                  table (layers.<i>.embedding.<feature>, outside the parameter array) */
-    size_t table; /* extra 3: the table's index among the model's embedding tables */
+                  table (layers.<i>.embedding.<feature>, outside the parameter array); 4, 5:
+                  that table's optimizer state (optimizer.embedding.<feature>.state1, state2) */
+    size_t table; /* extra 3-5: the table's index among the model's embedding tables */
 };
 
 struct tensor_list {
@@ -127,12 +128,12 @@ static void push_batchnorm(struct tensor_list *l, size_t i, size_t width, size_t
 }
 
 /* Room for 4 tensors per parameter layer, the 2 optimizer-state tensors and the embedding
- * tables of fs (may be NULL). */
+ * tables of fs (may be NULL) with their 2 optimizer-state tensors each. */
 static enum clann_status list_alloc(struct clann_context *ctx, size_t n_dense,
                                     const struct clann_features *fs, struct tensor_list *l)
 {
     l->n = 0;
-    l->t = clann__calloc(4 * n_dense + 2 + clann__features_n_tables(fs), sizeof *l->t);
+    l->t = clann__calloc(4 * n_dense + 2 + 3 * clann__features_n_tables(fs), sizeof *l->t);
     return l->t ? CLANN_OK : clann__error(ctx, CLANN_ERR_NO_MEMORY, "model file: out of memory");
 }
 
@@ -169,6 +170,23 @@ static void push_tables(struct tensor_list *l, const struct clann_features *fs)
     }
 }
 
+/* The optimizer state of embedding table k (extra 4: state1, 5: state2), after the tables: the
+ * rows' lazily updated moments, which a resumed run needs to continue exactly. */
+static void push_table_state(struct tensor_list *l, const struct clann_features *fs, size_t k,
+                             int extra)
+{
+    const struct clann__feature *f = clann__features_table(fs, k);
+    struct tensor *t = &l->t[l->n++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "optimizer.embedding.%s.state%d", f->name, extra - 3);
+    t->rank = 2;
+    t->shape[0] = f->n_ids;
+    t->shape[1] = f->dim;
+    t->count = f->n_ids * f->dim;
+    t->extra = extra;
+    t->table = k;
+}
+
 /* Parameter tensors in a list (the optimizer ones come last). */
 static size_t n_param_tensors(const struct tensor_list *l)
 {
@@ -203,6 +221,10 @@ static enum clann_status list_from_spec(struct clann_context *ctx, const struct 
         push_optimizer(l, off); /* optional when loading: only checkpoints have them */
     if (st == CLANN_OK)
         push_tables(l, s->features);
+    for (size_t k = 0; st == CLANN_OK && k < clann__features_n_tables(s->features); k++) {
+        push_table_state(l, s->features, k, 4); /* optional too, and which ones exist */
+        push_table_state(l, s->features, k, 5); /* depends on the optimizer */
+    }
     return st;
 }
 
@@ -237,6 +259,12 @@ static enum clann_status list_from_model(const struct clann_model *m, bool with_
         push_optimizer(l, m->n_params);
     if (st == CLANN_OK)
         push_tables(l, m->features);
+    for (size_t k = 0; st == CLANN_OK && with_optimizer && k < m->n_emb; k++) {
+        if (m->emb[k].s1.ptr)
+            push_table_state(l, m->features, k, 4);
+        if (m->emb[k].s2.ptr)
+            push_table_state(l, m->features, k, 5);
+    }
     if (st != CLANN_OK) {
         clann__free(l->t);
         l->t = NULL;
@@ -478,28 +506,36 @@ static enum clann_status write_atomic(struct clann_context *ctx, const char *pat
     return st;
 }
 
-/* The parameters, then (with_optimizer) state1 and state2, as one little-endian host array of
- * *n floats. */
-static enum clann_status download_data(struct clann_model *m, bool with_optimizer, float **out,
-                                       size_t *n)
+/* The buffer a tensor of the list lives in on the device, and its offset there. */
+static struct clann_view tensor_source(struct clann_model *m, const struct tensor *t)
 {
-    size_t np = m->n_params, parts = with_optimizer ? 3 : 1;
-    *n = parts * np;
-    for (size_t k = 0; k < m->n_emb; k++)
-        *n += m->emb[k].f->n_ids * m->emb[k].f->dim;
+    switch (t->extra) {
+    case 0: return clann__view(&m->params, t->off);
+    case 1: return clann__view(&m->state1, 0);
+    case 2: return clann__view(&m->state2, 0);
+    case 3: return clann__view(&m->emb[t->table].table, 0);
+    case 4: return clann__view(&m->emb[t->table].s1, 0);
+    default: return clann__view(&m->emb[t->table].s2, 0);
+    }
+}
+
+/* Every tensor of the list, in its order, as one little-endian host array of *n floats. */
+static enum clann_status download_data(struct clann_model *m, const struct tensor_list *l,
+                                       float **out, size_t *n)
+{
+    *n = 0;
+    for (size_t i = 0; i < l->n; i++)
+        *n += l->t[i].count;
     *out = clann__malloc((*n ? *n : 1) * sizeof(float));
     if (!*out)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "model save: out of memory");
-    struct clann_buf *bufs[3] = {&m->params, &m->state1, &m->state2};
     enum clann_status st = CLANN_OK;
-    for (size_t k = 0; k < parts && np && st == CLANN_OK; k++)
-        st = m->be->ops->download(m->be, *out + k * np, clann__view(bufs[k], 0), np);
-    /* The embedding tables follow, in the order push_tables() names them. */
-    size_t pos = parts * np;
-    for (size_t k = 0; k < m->n_emb && st == CLANN_OK; k++) {
-        size_t count = m->emb[k].f->n_ids * m->emb[k].f->dim;
-        st = m->be->ops->download(m->be, *out + pos, clann__view(&m->emb[k].table, 0), count);
-        pos += count;
+    size_t pos = 0;
+    for (size_t i = 0; i < l->n && st == CLANN_OK; i++) {
+        if (l->t[i].count)
+            st = m->be->ops->download(m->be, *out + pos, tensor_source(m, &l->t[i]),
+                                      l->t[i].count);
+        pos += l->t[i].count;
     }
     if (st == CLANN_OK)
         floats_to_le(*out, *n);
@@ -523,7 +559,7 @@ enum clann_status clann__model_file_write(struct clann_model *m, const char *pat
     if (st == CLANN_OK)
         st = build_header(m, checkpoint, &l, &header, &header_len);
     if (st == CLANN_OK)
-        st = download_data(m, checkpoint != NULL, &data, &n);
+        st = download_data(m, &l, &data, &n);
     if (st == CLANN_OK)
         st = write_atomic(m->ctx, path, header, header_len, data, n);
     clann__free(data);
@@ -832,7 +868,8 @@ static enum clann_status check_tensors(const struct loader *ld, struct json_obje
     size_t np = n_param_tensors(l);
     bool has_optimizer = np < l->n && (l->t[np].seen || l->t[np + 1].seen);
     for (size_t i = 0; i < l->n && st == CLANN_OK; i++)
-        if (!l->t[i].seen && (l->t[i].extra == 0 || l->t[i].extra == 3 || has_optimizer))
+        if (!l->t[i].seen && (l->t[i].extra == 0 || l->t[i].extra == 3 ||
+                              (has_optimizer && l->t[i].extra <= 2)))
             st = fail(ld, CLANN_ERR_FORMAT, "tensor '%s' is missing", l->t[i].name);
     return st == CLANN_OK ? check_tiling(ld, l) : st;
 }
@@ -881,7 +918,9 @@ static enum clann_status load_params(const struct loader *ld, const struct tenso
     return st;
 }
 
-/* Reads each embedding table into its own buffer (they are not in the parameter array). */
+/* Reads each embedding table into its own buffer (they are not in the parameter array), and
+ * for a checkpoint the tables' optimizer state that the file has (older checkpoints lack it:
+ * those rows then resume from the optimizer's initial state). */
 static enum clann_status load_tables(const struct loader *ld, const struct tensor_list *l,
                                      struct clann_model *m)
 {
@@ -889,20 +928,23 @@ static enum clann_status load_tables(const struct loader *ld, const struct tenso
     enum clann_status st = CLANN_OK;
     for (size_t i = 0; i < l->n && st == CLANN_OK; i++) {
         const struct tensor *t = &l->t[i];
-        if (t->extra != 3)
+        if (t->extra < 3 || (t->extra > 3 && (!ld->extras || !t->seen)))
             continue;
         if (t->table >= m->n_emb || m->emb[t->table].f->n_ids * m->emb[t->table].f->dim !=
                                         t->count)
             return fail(ld, CLANN_ERR_INTERNAL, "the built model's tables differ from the "
                         "spec's");
+        struct clann_view dst = tensor_source(m, t);
+        if (!dst.buf->ptr)
+            return fail(ld, CLANN_ERR_FORMAT, "tensor '%s': the model's optimizer keeps no "
+                        "such state", t->name);
         float *p = clann__malloc((t->count ? t->count : 1) * sizeof *p);
         if (!p)
             return fail(ld, CLANN_ERR_NO_MEMORY, "out of memory for tensor '%s'", t->name);
         st = read_at(ld, p, 4 * t->count, base + t->begin);
         floats_to_le(p, t->count);
         if (st == CLANN_OK)
-            st = m->be->ops->upload(m->be, clann__view(&m->emb[t->table].table, 0), p, t->count,
-                                    true);
+            st = m->be->ops->upload(m->be, dst, p, t->count, true);
         clann__free(p);
     }
     return st;

@@ -61,6 +61,15 @@ static enum clann_status copy_params(struct clann_model *m, struct clann_buf *ds
     return m->be->ops->copy(m->be, clann__view(dst, 0), clann__view(src, 0), m->n_params);
 }
 
+/* Early stopping's best weights: saves them, or (restore) puts them back; embedding tables
+ * included. */
+static enum clann_status keep_best(struct clann_model *m, bool restore)
+{
+    enum clann_status st = restore ? copy_params(m, &m->params, &m->best)
+                                   : copy_params(m, &m->best, &m->params);
+    return st == CLANN_OK ? clann__embedding_keep_best(m, restore) : st;
+}
+
 static float scheduled_lr(const struct clann_model *m, const struct clann_lr_schedule *s,
                           size_t epoch)
 {
@@ -329,7 +338,7 @@ static enum clann_status end_of_epoch(struct clann_model *m, struct fit_state *f
         improved = clann__watch_update(&fs->stop, log);
         log->best_epoch = fs->stop.best_epoch;
         if (improved && p->early_stopping.enabled && p->early_stopping.restore_best)
-            st = copy_params(m, &m->best, &m->params); /* the best weights so far */
+            st = keep_best(m, false); /* the best weights so far */
         *stop = p->early_stopping.enabled && fs->stop.wait >= p->early_stopping.patience &&
                 p->early_stopping.patience > 0;
     }
@@ -395,7 +404,7 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
     /* Restore the best weights whether training stopped early or ran out of epochs. */
     if (st == CLANN_OK && fs.p.early_stopping.enabled && fs.p.early_stopping.restore_best &&
         fs.stop.best_epoch)
-        st = copy_params(m, &m->params, &m->best);
+        st = keep_best(m, true);
     enum clann_status close_st = clann__runlog_close(fs.log);
     clann__free(order);
     return st ? st : close_st;
