@@ -794,11 +794,12 @@ CLANN_API enum clann_status clann_dnn_classifier_create(struct clann_context *ct
  * see them): each training step gathers the rows of its batch, sums their gradients in a fixed
  * order (deterministic on every device) and updates only those rows, so a step costs the same
  * for 10^3 or 10^6 ids. Optimizer state is kept per row and updated lazily (TensorFlow's
- * LazyAdam: a row's moments change only in steps that see it). Gradient clipping, noise and
- * weight penalties of clann_fit_params apply to the dense parameters only; the NaN guard skips
- * embedding updates too. Checkpoints hold the rows' optimizer state, so a resumed run
- * continues them exactly (a checkpoint without those tensors still loads: its rows resume
- * from the optimizer's initial state).
+ * LazyAdam: a row's moments change only in steps that see it). Gradient clipping covers the
+ * tables (per table, by value, and in the global norm, with the batch's rows as the table's
+ * gradient); gradient noise, weight noise and weight penalties apply to the dense parameters
+ * only. The NaN guard checks the tables' gradients and skips their updates too. Checkpoints
+ * hold the rows' optimizer state, so a resumed run continues them exactly (a checkpoint
+ * without those tensors still loads: its rows resume from the optimizer's initial state).
  */
 
 /* A host table: named columns, each numeric (float) or text. Opaque. */

@@ -676,6 +676,85 @@ START_TEST(test_frozen)
 }
 END_TEST
 
+/* Sum of squared changes of a model's parameters and of its "city" and "tags" tables since
+ * the copies p0, c0, t0; *tables gets the tables' share. */
+static double squared_change(struct clann_model *m, const float *p0, const struct clann_matrix *c0,
+                             const struct clann_matrix *t0, double *tables)
+{
+    size_t n = clann_model_param_count(m);
+    float *p = malloc(n * sizeof *p);
+    ck_assert_int_eq(clann_model_get_params(m, p, n), CLANN_OK);
+    double dense = 0;
+    for (size_t i = 0; i < n; i++)
+        dense += ((double)p[i] - p0[i]) * ((double)p[i] - p0[i]);
+    *tables = 0;
+    const struct clann_matrix *before[2] = {c0, t0};
+    const char *names[2] = {"city", "tags"};
+    for (int k = 0; k < 2; k++) {
+        struct clann_matrix now;
+        ck_assert_int_eq(clann_model_embedding_get(m, names[k], &now), CLANN_OK);
+        for (size_t i = 0; i < now.rows * now.cols; i++)
+            *tables += ((double)now.data[i] - before[k]->data[i]) *
+                       ((double)now.data[i] - before[k]->data[i]);
+        clann_matrix_free(&now);
+    }
+    free(p);
+    return dense + *tables;
+}
+
+/* Gradient clipping covers the embedding tables: one SGD step (learning rate lr) with a global
+ * norm of 0.01 moves dense weights and table rows together by exactly lr * 0.01; by value
+ * 1e-3, no table value moves more than lr * 1e-3. */
+START_TEST(test_clipping_covers_tables)
+{
+    struct clann_context *ctx = test_context("cpu", CLANN_CPU_MODE_FAST);
+    struct clann_matrix y, x;
+    struct clann_table *t = mixed_table(16, 5, &y);
+    struct clann_features *fs = mixed_features(t, CLANN_COMBINER_SQRTN);
+    ck_assert_int_eq(clann_features_transform(fs, t, &x), CLANN_OK);
+    double lr = clann_optimizer_default_params(CLANN_OPTIMIZER_SGD).learning_rate;
+    for (int mode = 0; mode < 2; mode++) {
+        struct clann_model *m = mixed_model(ctx, fs, CLANN_OPTIMIZER_SGD, 16);
+        size_t n = clann_model_param_count(m);
+        float *p0 = malloc(n * sizeof *p0);
+        struct clann_matrix c0, t0;
+        ck_assert_int_eq(clann_model_get_params(m, p0, n), CLANN_OK);
+        ck_assert_int_eq(clann_model_embedding_get(m, "city", &c0), CLANN_OK);
+        ck_assert_int_eq(clann_model_embedding_get(m, "tags", &t0), CLANN_OK);
+        struct clann_fit_params fp = clann_fit_default_params();
+        fp.max_steps = 1;
+        fp.shuffle = false;
+        if (mode == 0)
+            fp.clip_global_norm = 0.01f;
+        else
+            fp.clip_value = 1e-3f;
+        ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL), CLANN_OK);
+        double tables, total = squared_change(m, p0, &c0, &t0, &tables);
+        if (mode == 0) {
+            ck_assert_msg(fabs(sqrt(total) - lr * 0.01) < lr * 1e-5, "global step norm %g",
+                          sqrt(total));
+            ck_assert_msg(tables > 0 && tables < total, "tables' share %g of %g", tables, total);
+        } else {
+            struct clann_matrix now;
+            ck_assert_int_eq(clann_model_embedding_get(m, "city", &now), CLANN_OK);
+            for (size_t i = 0; i < now.rows * now.cols; i++)
+                ck_assert_msg(fabs((double)now.data[i] - c0.data[i]) <= lr * 1e-3 + 1e-7, /* + float rounding */
+                              "city value %zu moved by %g", i,
+                              fabs((double)now.data[i] - c0.data[i]));
+            ck_assert(tables > 0);
+            clann_matrix_free(&now);
+        }
+        clann_matrix_free(&c0), clann_matrix_free(&t0);
+        free(p0);
+        clann_model_destroy(m);
+    }
+    clann_matrix_free(&x), clann_matrix_free(&y);
+    clann_features_destroy(fs);
+    clann_table_destroy(t);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
 /* ---- step cost independent of the vocabulary ----------------------------------------------- */
 
 /* A model training on `ids` identity ids (embedding dimension 32) plus one numeric column. */
@@ -778,6 +857,7 @@ static Suite *features_suite(void)
     tcase_add_test(tc, test_vocabulary);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_gradcheck);
+    tcase_add_test(tc, test_clipping_covers_tables);
     tcase_add_test(tc, test_opencl_parity);
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_frozen);

@@ -169,6 +169,13 @@ void clann__embedding_free(struct clann_model *m)
     m->n_emb = 0;
 }
 
+size_t clann__embedding_grad(struct clann_model *m, size_t k, struct clann_view *g)
+{
+    struct clann__emb *e = &m->emb[k];
+    *g = at(&e->grad, 0);
+    return e->f->trainable ? e->n_unique * e->f->dim : 0;
+}
+
 enum clann_status clann__embedding_keep_best(struct clann_model *m, bool restore)
 {
     enum clann_status st = CLANN_OK;

@@ -29,6 +29,10 @@ struct clann__emb {
 /* Allocates and initializes the tables at compile (ERR_UNSUPPORTED without the ops). */
 enum clann_status clann__embedding_setup(struct clann_model *m);
 void clann__embedding_free(struct clann_model *m);
+/* The gradient of embedding table k after a backward pass: the rows this batch touched (the
+ * others are zero, so for norms, clipping and the NaN guard this is the table's whole
+ * gradient). Returns its float count, 0 for a frozen table or a batch without its ids. */
+size_t clann__embedding_grad(struct clann_model *m, size_t k, struct clann_view *g);
 /* Early stopping's restore-best for the tables, as for the dense parameters: copies every
  * table to its best copy, or (restore) back from it when there is one. */
 enum clann_status clann__embedding_keep_best(struct clann_model *m, bool restore);

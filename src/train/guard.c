@@ -7,6 +7,7 @@
  * Monitors are written into a device buffer every N steps and read once per epoch as well.
  */
 #include "train/guard.h"
+#include "nn/embedding.h"
 #include "train/batch.h"
 #include "train/runlog.h"
 
@@ -157,6 +158,11 @@ enum clann_status clann__guard_step(struct clann_model *m, size_t rows, bool ski
         st = be->ops->sum_squares(be, at(&m->grads, 0), m->n_params, scratch, 0.0f);
     if (st == CLANN_OK)
         st = be->ops->guard_check(be, scratch, flag, mark);
+    struct clann_view g;
+    for (size_t k = 0, n; k < m->n_emb && st == CLANN_OK; k++)
+        if ((n = clann__embedding_grad(m, k, &g)) > 0 &&
+            (st = be->ops->sum_squares(be, g, n, scratch, 0.0f)) == CLANN_OK)
+            st = be->ops->guard_check(be, scratch, flag, mark);
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++)
         if (m->layers[i].kind == CLANN__LAYER_BATCHNORM)
             st = guard_batchnorm(m, &m->layers[i], flag, mark);
@@ -190,8 +196,25 @@ static bool has_nonfinite(struct clann_model *m, struct clann_view v, size_t n, 
     return false;
 }
 
+/* The name of the first embedding table whose gradient rows hold a non-finite value, or NULL. */
+static const char *nonfinite_table(struct clann_model *m)
+{
+    const char *bad = NULL;
+    struct clann_view g;
+    for (size_t k = 0, n; k < m->n_emb && !bad; k++) {
+        if ((n = clann__embedding_grad(m, k, &g)) == 0)
+            continue;
+        float *buf = clann__malloc(n * sizeof *buf);
+        if (buf && has_nonfinite(m, g, n, buf))
+            bad = m->emb[k].f->name;
+        clann__free(buf);
+    }
+    return bad;
+}
+
+/* Indexed by enum clann__layer_kind. */
 static const char *const kind_names[] = {"dense", "activation", "dropout", "noise",
-                                         "batchnorm"};
+                                         "batchnorm", "features"};
 
 /* Replays the bad step's batch at the weights before it, layer by layer: first the outputs,
  * then the loss, then the gradients from the output back. */
@@ -236,6 +259,11 @@ void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
     }
     for (size_t i = m->n_layers; i-- > 0;) {
         const struct clann_layer *l = &m->layers[i];
+        const char *table = l->kind == CLANN__LAYER_FEATURES ? nonfinite_table(m) : NULL;
+        if (table) {
+            snprintf(buf, size, "the gradient of embedding table '%s' (layer %zu)", table, i);
+            goto out;
+        }
         if (l->n_trainable && has_nonfinite(m, at(&m->grads, l->w_off), l->n_trainable, tmp)) {
             snprintf(buf, size, "the gradient of layer %zu (%s)", i, kind_names[l->kind]);
             goto out;

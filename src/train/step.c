@@ -3,6 +3,7 @@
  * ops on the collated parameter and gradient buffers (no host round trip inside a step).
  */
 #include "train/step.h"
+#include "nn/embedding.h"
 #include "core/rng.h"
 
 #include <string.h>
@@ -86,19 +87,48 @@ static enum clann_status add_l2_grads(struct clann_model *m)
     return st;
 }
 
-/* Clips one gradient range to L2 norm max_norm, through a device scalar. */
-static enum clann_status clip_range(struct clann_model *m, size_t off, size_t n, float max_norm)
+/* Clips n gradients at g to L2 norm max_norm, through a device scalar. */
+static enum clann_status clip_view(struct clann_model *m, struct clann_view g, size_t n,
+                                   float max_norm)
 {
     struct clann_view scratch = at(&m->scalars, CLANN__SCALAR_SCRATCH);
-    enum clann_status st = m->be->ops->sum_squares(m->be, at(&m->grads, off), n, scratch, 0.0f);
-    return st ? st : m->be->ops->clip_by_norm(m->be, at(&m->grads, off), n, scratch, max_norm);
+    enum clann_status st = m->be->ops->sum_squares(m->be, g, n, scratch, 0.0f);
+    return st ? st : m->be->ops->clip_by_norm(m->be, g, n, scratch, max_norm);
 }
 
+static enum clann_status clip_range(struct clann_model *m, size_t off, size_t n, float max_norm)
+{
+    return clip_view(m, at(&m->grads, off), n, max_norm);
+}
+
+/* Global-norm clipping over the dense gradients and every table's. */
+static enum clann_status clip_global(struct clann_model *m, float max_norm)
+{
+    struct clann_backend *be = m->be;
+    struct clann_view scratch = at(&m->scalars, CLANN__SCALAR_SCRATCH), g;
+    enum clann_status st = be->ops->sum_squares(be, at(&m->grads, 0), m->n_params, scratch, 0.0f);
+    for (size_t k = 0, n; k < m->n_emb && st == CLANN_OK; k++)
+        if ((n = clann__embedding_grad(m, k, &g)) > 0)
+            st = be->ops->sum_squares(be, g, n, scratch, 1.0f);
+    if (st == CLANN_OK)
+        st = be->ops->clip_by_norm(be, at(&m->grads, 0), m->n_params, scratch, max_norm);
+    for (size_t k = 0, n; k < m->n_emb && st == CLANN_OK; k++)
+        if ((n = clann__embedding_grad(m, k, &g)) > 0)
+            st = be->ops->clip_by_norm(be, g, n, scratch, max_norm);
+    return st;
+}
+
+/* Clipping by value, per tensor (each kernel, bias, batch-norm vector and embedding table) and
+ * by global norm, in that order when combined. */
 static enum clann_status clip_grads(struct clann_model *m, const struct clann_fit_params *p)
 {
     enum clann_status st = CLANN_OK;
+    struct clann_view g;
     if (p->clip_value > 0.0f)
         st = m->be->ops->clip_by_value(m->be, at(&m->grads, 0), m->n_params, p->clip_value);
+    for (size_t k = 0, n; k < m->n_emb && st == CLANN_OK && p->clip_value > 0.0f; k++)
+        if ((n = clann__embedding_grad(m, k, &g)) > 0)
+            st = m->be->ops->clip_by_value(m->be, g, n, p->clip_value);
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK && p->clip_norm > 0.0f; i++) {
         const struct clann_layer *l = &m->layers[i];
         if (clann__layer_is_dense(l)) {
@@ -111,8 +141,11 @@ static enum clann_status clip_grads(struct clann_model *m, const struct clann_fi
                 st = clip_range(m, l->b_off, l->out, p->clip_norm);
         }
     }
+    for (size_t k = 0, n; k < m->n_emb && st == CLANN_OK && p->clip_norm > 0.0f; k++)
+        if ((n = clann__embedding_grad(m, k, &g)) > 0)
+            st = clip_view(m, g, n, p->clip_norm);
     if (st == CLANN_OK && p->clip_global_norm > 0.0f)
-        st = clip_range(m, 0, m->n_params, p->clip_global_norm);
+        st = clip_global(m, p->clip_global_norm);
     return st;
 }
 
