@@ -104,7 +104,7 @@ static enum clann_status setup_training(struct clann_model *m, struct clann__emb
     if (st != CLANN_OK)
         return st;
     e->pos = clann__malloc_large(f->n_ids * sizeof *e->pos);
-    e->host = clann__malloc(index_n * sizeof *e->host);
+    e->host = e->host_ring = clann__malloc(CLANN__STAGING_SLOTS * index_n * sizeof *e->host);
     e->count = clann__malloc(e->max_unique * sizeof *e->count);
     if (!e->pos || !e->host || !e->count)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "feature '%s': out of memory for the "
@@ -159,7 +159,7 @@ void clann__embedding_free(struct clann_model *m)
         for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
             clann__buf_destroy(bufs[i]);
         clann__free(e->pos);
-        clann__free(e->host);
+        clann__free(e->host_ring);
         clann__free(e->count);
     }
     clann__free(m->emb);
@@ -311,15 +311,16 @@ enum clann_status clann__embedding_prepare_batch(struct clann_model *m, size_t r
         struct clann__emb *e = &m->emb[k];
         if (!e->f->trainable)
             continue;
+        e->host = e->host_ring + m->batch_slot * e->index.n;
         build_index(e, m->staging_x, m->n_inputs, rows);
         if (e->n_unique == 0)
             continue;
         size_t ou = e->max_unique, oo = 2 * e->max_unique + 1;
-        st = be->ops->upload(be, at(&e->index, 0), e->host, e->n_unique, true);
+        st = be->ops->upload(be, at(&e->index, 0), e->host, e->n_unique, false);
         if (st == CLANN_OK)
-            st = be->ops->upload(be, at(&e->index, ou), e->host + ou, e->n_unique + 1, true);
+            st = be->ops->upload(be, at(&e->index, ou), e->host + ou, e->n_unique + 1, false);
         if (st == CLANN_OK)
-            st = be->ops->upload(be, at(&e->index, oo), e->host + oo, e->n_occ, true);
+            st = be->ops->upload(be, at(&e->index, oo), e->host + oo, e->n_occ, false);
         if (st == CLANN_OK && be->ops->embedding_prefetch)
             be->ops->embedding_prefetch(be, at(&e->table, 0), maybe(&e->s1), maybe(&e->s2),
                                         e->f->n_ids, e->f->dim, at(&e->index, 0), e->n_unique);

@@ -21,7 +21,8 @@ struct clann__emb {
     struct clann_buf index;         /* uniq (max_unique), offsets (max_unique + 1), occ */
     size_t max_occ, max_unique;
     int32_t *pos;                   /* host, n_ids: a row's place in this batch's uniq, or -1 */
-    float *host;                    /* host copy of index */
+    float *host;                    /* host copy of index: this batch's slot of host_ring */
+    float *host_ring;               /* CLANN__STAGING_SLOTS copies (uploads need not wait) */
     size_t *count;                  /* host, max_unique: occurrences per distinct id */
     size_t n_unique, n_occ;         /* this batch */
 };

@@ -402,7 +402,7 @@ static enum clann_status alloc_buffers(struct clann_model *m)
         return st;
     if (m->cp.loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY) {
         size_t classes = model_width(m);
-        m->mask_host = clann__malloc(classes * sizeof(float));
+        m->mask_host = clann__malloc(CLANN__STAGING_SLOTS * classes * sizeof(float));
         m->mask_drawn = clann__malloc(classes);
         if (!m->mask_host || !m->mask_drawn)
             return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "compile: out of host memory");

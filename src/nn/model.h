@@ -74,7 +74,8 @@ struct clann_model {
     struct clann_buf best;          /* early stopping's best weights (on demand) */
     struct clann_buf monitor_buf;   /* monitor samples of one epoch: 4 floats per layer each */
     struct clann_buf sample_mask;   /* sampled softmax: 0 for a batch's candidates, -1e30 else */
-    float *mask_host;               /* its host copy (outputs floats) */
+    float *mask_host;               /* its host copies, one per staging slot (outputs floats
+                                       each), so that its upload need not wait either */
     unsigned char *mask_drawn;      /* classes drawn this step (outputs bytes) */
     size_t monitor_cap, monitor_used; /* samples */
     uint64_t *monitor_steps;        /* host: the step and batch rows of each sample */
@@ -84,7 +85,10 @@ struct clann_model {
      * batch uploads need not wait for the device (src/train/evaluate.c). */
     float *staging_x, *staging_y;
     float *staging_x_ring, *staging_y_ring;
-    size_t staging_slot;
+    size_t staging_slot; /* the next batch's */
+    size_t batch_slot;   /* the slot of the batch uploaded last: other per-batch host data
+                            that uploads without waiting (embedding index, sampled-softmax
+                            mask) uses its own ring at the same slot, safe for the same reason */
     uint64_t step;                  /* optimizer steps taken */
     struct clann_scaler in_scaler, out_scaler; /* kind NONE: absent */
     /* Feature columns (embedding.h): the fitted set, owned, and one table per embedding

@@ -65,6 +65,7 @@ enum clann_status clann__upload_batch(struct clann_model *m, const struct clann_
         return st;
     m->staging_x = m->staging_x_ring + m->staging_slot * m->cp.max_batch * m->n_inputs;
     m->staging_y = m->staging_y_ring + m->staging_slot * m->cp.max_batch * clann__model_label_cols(m);
+    m->batch_slot = m->staging_slot;
     m->staging_slot = (m->staging_slot + 1) % CLANN__STAGING_SLOTS;
     /* With feature columns the scaler covers the numeric features only, not the id slots. */
     struct clann_scaler in = m->in_scaler;

@@ -91,12 +91,13 @@ static enum clann_status mask_candidates(struct clann_model *m, size_t rows,
 {
     size_t classes = clann_model_output_count(m);
     size_t want = m->cp.num_sampled < classes ? m->cp.num_sampled : classes;
+    float *host = m->mask_host + m->batch_slot * classes;
     for (size_t c = 0; c < classes; c++) {
-        m->mask_host[c] = -1e30f;
+        host[c] = -1e30f;
         m->mask_drawn[c] = 0;
     }
     for (size_t r = 0; r < rows; r++)
-        m->mask_host[(size_t)m->staging_y[r]] = 0.0f; /* checked: valid class indices */
+        host[(size_t)m->staging_y[r]] = 0.0f; /* checked: valid class indices */
     /* Rejection sampling of distinct classes; the cap only guards against a broken stream. */
     uint64_t base = m->step << 24;
     for (size_t j = 0, drawn = 0; drawn < want && j < 64 * classes + 1024; j++) {
@@ -104,13 +105,13 @@ static enum clann_status mask_candidates(struct clann_model *m, size_t rows,
         size_t c = (size_t)((bits * classes) >> 32);
         if (!m->mask_drawn[c]) {
             m->mask_drawn[c] = 1;
-            m->mask_host[c] = 0.0f;
+            host[c] = 0.0f;
             drawn++;
         }
     }
     struct clann_backend *be = m->be;
     struct clann_view mask = clann__view(&m->sample_mask, 0);
-    enum clann_status st = be->ops->upload(be, mask, m->mask_host, classes, true);
+    enum clann_status st = be->ops->upload(be, mask, host, classes, false);
     struct clann_act linear;
     memset(&linear, 0, sizeof linear);
     return st ? st : be->ops->bias_act_forward(be, &linear, pred, mask, clann__view(NULL, 0),
