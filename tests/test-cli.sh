@@ -184,6 +184,19 @@ awk 'BEGIN { srand(5); split("red green blue", col, " "); print "city,colour,siz
 expect 0 "features: 3 text and numeric columns" train --data cat.csv --hidden 8 --batch 16 --quiet --epochs 2 --split 0.8,0.2 --out cat.safetensors
 expect 0 "" info cat.safetensors
 grep -q "city *vocabulary" out.txt || { echo "FAIL: info lists no feature columns:"; cat out.txt; failures=$((failures + 1)); }
+expect 0 "" info cat.safetensors --json
+# The embedding tables count, and the first dense layer sees the feature layer's full width.
+python3 - out.txt <<'PY' || failures=$((failures + 1))
+import json, sys
+d = json.load(open(sys.argv[1]))
+f, dense = d["layers"][0], d["layers"][1]
+ok = (f["kind"] == "features" and f["params"] > 0 and
+      dense["params"] == (f["units"] + 1) * dense["units"] and
+      d["params"] == sum(l["params"] for l in d["layers"]))
+if not ok:
+    print("FAIL: info's parameter counts of a feature-column model:", d["layers"][:2], d["params"])
+sys.exit(0 if ok else 1)
+PY
 expect 0 "" eval --model cat.safetensors --data cat.csv --json
 grep -q '"roc_auc"' out.txt || { echo "FAIL: eval of a feature-column model:"; cat out.txt; failures=$((failures + 1)); }
 expect 0 "" predict --model cat.safetensors --data cat.csv --out cat-pred.csv

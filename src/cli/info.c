@@ -69,14 +69,47 @@ struct layer_info {
     size_t units, params, trainable, zeros, weights;
 };
 
-static void layer_figures(struct clann_model *m, struct json_object *layer, size_t i,
-                          size_t *width, struct layer_info *li)
+/* The feature layer: its output width (a number per numeric column, the dimension of each
+ * embedding, an indicator's ids) and its embedding tables, ids x dimension each (they live
+ * outside the dense parameter array, so the model's parameter count leaves them out). */
+static void feature_figures(struct clann_model *m, struct json_object *spec,
+                            struct layer_info *li)
+{
+    li->units = 0;
+    struct json_object *features = NULL, *cols = NULL, *v;
+    if (!json_object_object_get_ex(spec, "features", &features) ||
+        !json_object_object_get_ex(features, "columns", &cols))
+        return;
+    const struct clann_features *fs = clann_model_features(m);
+    for (size_t i = 0; i < json_object_array_length(cols); i++) {
+        struct json_object *c = json_object_array_get_idx(cols, i);
+        const char *output = str_member(c, "output"), *name = str_member(c, "name");
+        const char *kind = str_member(c, "kind");
+        size_t ids = name ? clann_features_id_count(fs, name) : 0;
+        bool embedding = output && strcmp(output, "embedding") == 0;
+        li->units += kind && strcmp(kind, "numeric") == 0 ? 1
+                     : embedding                          ? (size_t)u64_member(c, "dimension")
+                                                          : ids;
+        if (!embedding)
+            continue;
+        size_t n = ids * (size_t)u64_member(c, "dimension");
+        li->params += n;
+        if (!json_object_object_get_ex(c, "trainable", &v) || json_object_get_boolean(v))
+            li->trainable += n;
+    }
+}
+
+static void layer_figures(struct clann_model *m, struct json_object *spec,
+                          struct json_object *layer, size_t i, size_t *width,
+                          struct layer_info *li)
 {
     memset(li, 0, sizeof *li);
     li->kind = str_member(layer, "kind");
     li->activation = str_member(layer, "activation");
     li->units = *width;
-    if (strcmp(li->kind, "dense") == 0) {
+    if (strcmp(li->kind, "features") == 0) {
+        feature_figures(m, spec, li);
+    } else if (strcmp(li->kind, "dense") == 0) {
         struct json_object *v;
         li->units = u64_member(layer, "units");
         bool bias = !json_object_object_get_ex(layer, "use_bias", &v) ||
@@ -142,7 +175,7 @@ static void print_text(const struct info_args *a, struct clann_model *m, struct 
     size_t width = clann_model_input_count(m), total = 0, trainable = 0;
     for (size_t i = 0; i < json_object_array_length(layers); i++) {
         struct layer_info li;
-        layer_figures(m, json_object_array_get_idx(layers, i), i, &width, &li);
+        layer_figures(m, spec, json_object_array_get_idx(layers, i), i, &width, &li);
         total += li.params;
         trainable += li.trainable;
         char zeros[64] = "-";
@@ -169,7 +202,7 @@ static void print_json(const struct info_args *a, struct clann_model *m, struct 
     size_t width = clann_model_input_count(m), total = 0, trainable = 0;
     for (size_t i = 0; i < json_object_array_length(layers); i++) {
         struct layer_info li;
-        layer_figures(m, json_object_array_get_idx(layers, i), i, &width, &li);
+        layer_figures(m, spec, json_object_array_get_idx(layers, i), i, &width, &li);
         struct json_object *l = json_object_new_object();
         add_u64(l, "index", i);
         json_object_object_add(l, "kind", json_object_new_string(li.kind));
