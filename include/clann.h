@@ -538,7 +538,9 @@ struct clann_epoch_log {
     double seconds; /* wall time of this epoch, including validation */
     double learning_rate; /* in effect at the end of the epoch */
     size_t best_epoch;    /* early stopping: the best epoch so far (0 without it) */
-    double val_auc;       /* binary classifiers with validation data: ROC AUC, else NaN */
+    double val_auc;       /* classifiers with validation data: ROC AUC (sigmoid: the mean over
+                             outputs; softmax: the macro one-vs-rest mean), else NaN; above 64
+                             classes only when early stopping or a schedule watches it */
 };
 
 /* Called after every training step is enqueued (host side only: no device wait), e.g. for a
@@ -1147,6 +1149,10 @@ struct clann_multiclass_metrics {
     double macro_precision;   /* unweighted means over all classes */
     double macro_recall;
     double macro_f1;
+    double *roc_auc;          /* classes: one-vs-rest ROC AUC, NaN for a class that is absent
+                                 or alone in the labels */
+    double macro_roc_auc;     /* their mean over the defined classes (sklearn roc_auc_score
+                                 with multi_class="ovr", average="macro"); NaN when none is */
 };
 
 /* Computes every multiclass metric; the arrays are allocated and owned by *out (free with
@@ -1168,6 +1174,13 @@ CLANN_API enum clann_status clann_multiclass_top_k_accuracy(const float *probs,
                                                             const float *labels, size_t n,
                                                             size_t classes, size_t k,
                                                             double *out);
+
+/* One-vs-rest ROC AUC of each class (probs[:, k] against label == k; per_class may be NULL)
+ * and their macro mean, over the classes the labels define (present, and not the only one).
+ * When none is defined *macro is NaN and ERR_INVALID_ARG is returned. */
+CLANN_API enum clann_status clann_multiclass_roc_auc(const float *probs, const float *labels,
+                                                     size_t n, size_t classes,
+                                                     double *per_class, double *macro);
 
 /* Multiclass log loss, -1/n sum log clip(p[i, label_i]) (sklearn log_loss with eps 1e-7 on
  * rows that sum to 1). */

@@ -64,6 +64,9 @@ def multiclass(rows, c):
     mp, mr, mf, _ = metrics.precision_recall_fscore_support(
         y, pred, labels=labels, average="macro", zero_division=0)
     emit("mc_macro", [mp, mr, mf])
+    emit("mc_roc_auc", [metrics.roc_auc_score(y == k, p[:, k]) for k in labels])
+    emit("mc_macro_roc_auc", metrics.roc_auc_score(y, p, multi_class="ovr", average="macro",
+                                                   labels=labels))
     for k in (2, 3):
         emit("mc_top%d" % k, metrics.top_k_accuracy_score(y, p, k=k, labels=labels))
 

@@ -166,7 +166,7 @@ done
 grep -q '"stratified": true' run/split.json || { echo "FAIL: split.json:"; cat run/split.json; failures=$((failures + 1)); }
 grep -q 'input_scaler' split.safetensors || { echo "FAIL: the scaler is not in the model file"; failures=$((failures + 1)); }
 expect 0 "" eval --model split.safetensors --data d.csv --json
-for key in accuracy top5_accuracy log_loss macro_f1 confusion; do
+for key in accuracy top5_accuracy log_loss macro_f1 macro_roc_auc roc_auc_per_class confusion; do
     grep -q "\"$key\"" out.txt || { echo "FAIL: eval --json lacks $key:"; cat out.txt; failures=$((failures + 1)); }
 done
 expect 0 "holding out 10% of the training rows" train $common --epochs 3 --early-stop 1 --out es.safetensors

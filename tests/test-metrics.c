@@ -365,8 +365,23 @@ START_TEST(test_multiclass)
     ck_assert_uint_eq(m.support[1], 2);
     double ll = -(log(0.7) + log(0.8) + log(0.4) + log(0.6) + log(0.3)) / 5;
     ASSERT_NEAR(m.log_loss, ll, 1e-7);
+    /* One vs rest: class 0's only positive scores highest; class 1 wins 4.5 of 6 pairs (0.3
+     * ties 0.3, loses to 0.4); class 2 wins all 6. */
+    ASSERT_NEAR(m.roc_auc[0], 1.0, TOL);
+    ASSERT_NEAR(m.roc_auc[1], 0.75, TOL);
+    ASSERT_NEAR(m.roc_auc[2], 1.0, TOL);
+    ASSERT_NEAR(m.macro_roc_auc, 2.75 / 3.0, TOL);
     clann_multiclass_metrics_free(&m);
     ck_assert_ptr_null(m.confusion);
+    /* A class absent from the labels drops out of the mean; one class alone is undefined. */
+    const float y01[] = {0, 1, 1, 0, 1}, y_same[] = {1, 1, 1, 1, 1};
+    double per[3], macro;
+    ck_assert_int_eq(clann_multiclass_roc_auc(p, y01, 5, 3, per, &macro), CLANN_OK);
+    ck_assert(isnan(per[2]) && !isnan(per[0]) && !isnan(per[1]));
+    ASSERT_NEAR(macro, (per[0] + per[1]) / 2.0, TOL);
+    ASSERT_STATUS(clann_multiclass_roc_auc(p, y_same, 5, 3, NULL, &macro),
+                  CLANN_ERR_INVALID_ARG, "same class");
+    ck_assert(isnan(macro));
     clann_multiclass_metrics_free(NULL);
 
     double v;
@@ -623,6 +638,13 @@ static void sk_check_multiclass(struct sk_ref *r, const struct sk_data *d)
     sk_check(r, "mc_f1", m.f1, C_MC);
     double macro[] = {m.macro_precision, m.macro_recall, m.macro_f1};
     sk_check(r, "mc_macro", macro, 3);
+    sk_check(r, "mc_roc_auc", m.roc_auc, C_MC);
+    sk_check1(r, "mc_macro_roc_auc", m.macro_roc_auc);
+    double per_class[C_MC];
+    ck_assert_int_eq(clann_multiclass_roc_auc(d->mc_p, d->mc_y, N_MC, C_MC, per_class, &v),
+                     CLANN_OK);
+    sk_check(r, "mc_roc_auc", per_class, C_MC);
+    sk_check1(r, "mc_macro_roc_auc", v);
     clann_multiclass_metrics_free(&m);
     ck_assert_int_eq(clann_multiclass_top_k_accuracy(d->mc_p, d->mc_y, N_MC, C_MC, 2, &v),
                      CLANN_OK);

@@ -649,6 +649,52 @@ START_TEST(test_val_auc_monitor)
 }
 END_TEST
 
+/* Softmax classifiers log the macro one-vs-rest AUC: three rings (radius 0.5, 1, 1.5), and
+ * the last epoch's val_auc is that of the final model's predictions. */
+START_TEST(test_val_auc_multiclass)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x[2], y[2];
+    for (int k = 0; k < 2; k++) {
+        two_circles(300, 20 + (uint64_t)k, &x[k], &y[k]);
+        for (size_t i = 0; i < 300; i++) {
+            y[k].data[i] = (float)(i % 3);
+            float scale = (float)(i % 3 + 1) / (i % 2 ? 1.0f : 0.5f) * 0.5f; /* radius 0.5i */
+            x[k].data[2 * i] *= scale;
+            x[k].data[2 * i + 1] *= scale;
+        }
+    }
+    struct clann_estimator_params ep = clann_estimator_default_params();
+    size_t hidden[] = {16};
+    ep.hidden_units = hidden;
+    ep.n_hidden = 1;
+    ep.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
+    ep.optimizer.learning_rate = 0.05f;
+    ep.max_batch = 32;
+    struct clann_model *m;
+    ck_assert_int_eq(clann_dnn_classifier_create(ctx, 2, 3, &ep, &m), CLANN_OK);
+    double auc = 0;
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.epochs = 20;
+    fp.on_epoch = check_auc;
+    fp.user = &auc;
+    ck_assert_msg(clann_model_fit(m, &x[0], &y[0], &x[1], &y[1], &fp, NULL) == CLANN_OK, "%s",
+                  clann_last_error());
+    ck_assert_msg(auc > 0.9, "validation AUC %g", auc);
+    struct clann_matrix p;
+    double direct;
+    ck_assert_int_eq(clann_model_predict(m, &x[1], &p), CLANN_OK);
+    ck_assert_int_eq(clann_multiclass_roc_auc(p.data, y[1].data, 300, 3, NULL, &direct),
+                     CLANN_OK);
+    ck_assert_msg(fabs(direct - auc) < 1e-12, "logged %g, predicted %g", auc, direct);
+    clann_matrix_free(&p);
+    clann_model_destroy(m);
+    for (int k = 0; k < 2; k++)
+        free2(&x[k], &y[k]);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
 static bool record_lr(const struct clann_epoch_log *log, void *user)
 {
     ((double *)user)[log->epoch] = log->learning_rate;
@@ -714,6 +760,7 @@ int main(void)
     tcase_add_test(tc, test_early_stopping);
     tcase_add_test(tc, test_schedules);
     tcase_add_test(tc, test_val_auc_monitor);
+    tcase_add_test(tc, test_val_auc_multiclass);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

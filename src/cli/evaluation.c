@@ -179,6 +179,8 @@ static int multiclass_metrics(const struct clann_matrix *p, const struct clann_m
     put(metrics, "macro_precision", mc.macro_precision);
     put(metrics, "macro_recall", mc.macro_recall);
     put(metrics, "macro_f1", mc.macro_f1);
+    put(metrics, "macro_roc_auc", mc.macro_roc_auc);
+    json_object_object_add(root, "roc_auc_per_class", array(mc.roc_auc, mc.classes));
     struct json_object *conf = json_object_new_object();
     struct json_object *labels = json_object_new_array(), *matrix = json_object_new_array();
     double *row = malloc(mc.classes * sizeof *row);

@@ -451,7 +451,8 @@ static bool multiclass_alloc(struct clann_multiclass_metrics *m, size_t classes)
     m->precision = clann__calloc(classes, sizeof *m->precision);
     m->recall = clann__calloc(classes, sizeof *m->recall);
     m->f1 = clann__calloc(classes, sizeof *m->f1);
-    return m->confusion && m->support && m->precision && m->recall && m->f1;
+    m->roc_auc = clann__calloc(classes, sizeof *m->roc_auc);
+    return m->confusion && m->support && m->precision && m->recall && m->f1 && m->roc_auc;
 }
 
 /* Per-class and macro precision, recall and F1 from the filled confusion matrix. */
@@ -474,6 +475,57 @@ static void multiclass_scores(struct clann_multiclass_metrics *m)
     m->macro_precision = sp / (double)c;
     m->macro_recall = sr / (double)c;
     m->macro_f1 = sf / (double)c;
+}
+
+/* ROC AUC of class k against the rest for every class, NaN where the labels leave it
+ * undefined, and their mean over the defined ones in *macro (NaN when none is). */
+static enum clann_status one_vs_rest_auc(const char *fn, const float *probs, const float *labels,
+                                         size_t n, size_t classes, double *per_class,
+                                         double *macro)
+{
+    float *scores = clann__malloc(n * sizeof *scores), *is_k = clann__malloc(n * sizeof *is_k);
+    if (!scores || !is_k) {
+        clann__free(scores), clann__free(is_k);
+        return clann__error(NULL, CLANN_ERR_NO_MEMORY, "%s: out of memory", fn);
+    }
+    double sum = 0.0;
+    size_t defined = 0;
+    enum clann_status st = CLANN_OK;
+    for (size_t k = 0; k < classes && st == CLANN_OK; k++) {
+        size_t positives = 0;
+        for (size_t i = 0; i < n; i++) {
+            scores[i] = probs[i * classes + k];
+            is_k[i] = (size_t)labels[i] == k ? 1.0f : 0.0f;
+            positives += (size_t)labels[i] == k;
+        }
+        double auc = NAN;
+        if (positives > 0 && positives < n)
+            st = clann_binary_roc_auc(scores, is_k, n, &auc);
+        if (per_class)
+            per_class[k] = auc;
+        if (!isnan(auc))
+            sum += auc, defined++;
+    }
+    clann__free(scores), clann__free(is_k);
+    *macro = defined ? sum / (double)defined : NAN;
+    return st;
+}
+
+CLANN_API enum clann_status clann_multiclass_roc_auc(const float *probs, const float *labels,
+                                                     size_t n, size_t classes,
+                                                     double *per_class, double *macro)
+{
+    const char *fn = "clann_multiclass_roc_auc";
+    if (!macro)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "%s: macro is NULL", fn);
+    *macro = NAN;
+    enum clann_status st = clann__metrics_check_multiclass(fn, probs, labels, n, classes);
+    if (st == CLANN_OK)
+        st = one_vs_rest_auc(fn, probs, labels, n, classes, per_class, macro);
+    if (st == CLANN_OK && isnan(*macro))
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "%s: undefined, every one of the %zu "
+                            "labels is the same class (ROC AUC needs two)", fn, n);
+    return st;
 }
 
 CLANN_API enum clann_status clann_multiclass_evaluate(const float *probs, const float *labels,
@@ -506,6 +558,11 @@ CLANN_API enum clann_status clann_multiclass_evaluate(const float *probs, const 
     m.accuracy = (double)hits / (double)n;
     m.log_loss = multiclass_log_loss_of(probs, labels, n, classes);
     multiclass_scores(&m);
+    st = one_vs_rest_auc(fn, probs, labels, n, classes, m.roc_auc, &m.macro_roc_auc);
+    if (st != CLANN_OK) {
+        clann_multiclass_metrics_free(&m);
+        return st;
+    }
     *out = m;
     return CLANN_OK;
 }
@@ -519,5 +576,6 @@ CLANN_API void clann_multiclass_metrics_free(struct clann_multiclass_metrics *m)
     clann__free(m->precision);
     clann__free(m->recall);
     clann__free(m->f1);
+    clann__free(m->roc_auc);
     memset(m, 0, sizeof *m);
 }

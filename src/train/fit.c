@@ -281,18 +281,83 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
     return CLANN_OK;
 }
 
-/* ROC AUC of a binary classifier (one sigmoid output) on the validation data; NaN otherwise or
- * when the data has a single class. */
+/* Above this many classes val_auc is computed only when early stopping or the plateau
+ * schedule watches it: each class costs a sort of the validation scores every epoch. */
+#define VAL_AUC_MAX_CLASSES 64
+
+/* ROC AUC of output k of a sigmoid head against label column k; NaN where undefined. */
+static double column_auc(const float *p, const float *y, size_t rows, size_t cols, size_t k,
+                         float *scores, float *labels)
+{
+    for (size_t r = 0; r < rows; r++) {
+        scores[r] = p[r * cols + k];
+        labels[r] = y[r * cols + k];
+    }
+    double auc;
+    return clann_binary_roc_auc(scores, labels, rows, &auc) == CLANN_OK ? auc : NAN;
+}
+
+/* val_auc from predictions p: a sigmoid head's ROC AUC (the macro mean over its outputs when
+ * there are several, multi-label), a softmax head's macro one-vs-rest AUC. Classes the
+ * labels leave undefined (one class only, soft labels) are left out; NaN when none is left. */
+static double auc_of(const struct clann_model *m, const float *p, const struct clann_matrix *y,
+                     float *scratch)
+{
+    size_t rows = y->rows, classes = clann_model_output_count(m);
+    double auc = NAN;
+    if (m->cp.loss == CLANN_LOSS_SIGMOID_CROSS_ENTROPY) {
+        double sum = 0.0;
+        size_t defined = 0;
+        for (size_t k = 0; k < classes; k++) {
+            double a = column_auc(p, y->data, rows, classes, k, scratch, scratch + rows);
+            if (!isnan(a))
+                sum += a, defined++;
+        }
+        return defined ? sum / (double)defined : NAN;
+    }
+    const float *labels = y->data;
+    if (!clann__loss_is_sparse(m->cp.loss)) { /* one-hot or soft labels: their argmax */
+        for (size_t r = 0; r < rows; r++) {
+            size_t best = 0;
+            for (size_t k = 1; k < classes; k++)
+                best = y->data[r * classes + k] > y->data[r * classes + best] ? k : best;
+            scratch[r] = (float)best;
+        }
+        labels = scratch;
+    }
+    if (clann_multiclass_roc_auc(p, labels, rows, classes, NULL, &auc) != CLANN_OK)
+        auc = NAN; /* undefined for these labels: not an error of the fit */
+    return auc;
+}
+
+static bool watches_auc(const struct clann_fit_params *p)
+{
+    bool stops = p->early_stopping.enabled || (p->checkpoint_path && p->save_best_only);
+    const char *es = stops ? p->early_stopping.monitor : NULL;
+    const char *pl = p->schedule.kind == CLANN_SCHEDULE_PLATEAU ? p->schedule.monitor : NULL;
+    return (es && strcmp(es, "val_auc") == 0) || (pl && strcmp(pl, "val_auc") == 0);
+}
+
+/* ROC AUC of a classifier on the validation data (see auc_of); NaN for other heads. */
 static enum clann_status validation_auc(struct clann_model *m, const struct clann_matrix *x,
-                                        const struct clann_matrix *y, double *auc)
+                                        const struct clann_matrix *y,
+                                        const struct clann_fit_params *fp, double *auc)
 {
     *auc = NAN;
-    if (m->cp.loss != CLANN_LOSS_SIGMOID_CROSS_ENTROPY || clann_model_output_count(m) != 1)
+    size_t classes = clann_model_output_count(m);
+    bool sigmoid = m->cp.loss == CLANN_LOSS_SIGMOID_CROSS_ENTROPY;
+    bool softmax = m->cp.loss == CLANN_LOSS_SOFTMAX_CROSS_ENTROPY ||
+                   clann__loss_is_sparse(m->cp.loss);
+    if (!(sigmoid || softmax) || (classes > VAL_AUC_MAX_CLASSES && !watches_auc(fp)))
         return CLANN_OK;
     struct clann_matrix p;
     enum clann_status st = clann_model_predict(m, x, &p);
-    if (st == CLANN_OK && clann_binary_roc_auc(p.data, y->data, p.rows, auc) != CLANN_OK)
-        *auc = NAN; /* one class only: undefined, not an error of the fit */
+    float *scratch = st == CLANN_OK ? clann__malloc(2 * y->rows * sizeof *scratch) : NULL;
+    if (st == CLANN_OK && !scratch)
+        st = clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory for val_auc");
+    if (st == CLANN_OK)
+        *auc = auc_of(m, p.data, y, scratch);
+    clann__free(scratch);
     clann_matrix_free(&p);
     return st;
 }
@@ -390,7 +455,7 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
             log.val_loss = vm.loss + fs.penalty;
             log.val_accuracy = vm.accuracy;
             if (st == CLANN_OK)
-                st = validation_auc(m, val_x, val_y, &log.val_auc);
+                st = validation_auc(m, val_x, val_y, &fs.p, &log.val_auc);
         }
         if (st == CLANN_OK)
             st = end_of_epoch(m, &fs, &log, &stop);
