@@ -44,6 +44,26 @@ __kernel void copy_cols(__global const float *x, ulong xoff, uint ldx, __global 
     y[yoff + r * ldy + j] = x[xoff + r * ldx + j];
 }
 
+/* One work-item per (row r, selected column j); see index_cols in backend.h. An index that is
+ * no column is skipped (the host builds them). */
+__kernel void index_cols(__global const float *src, ulong soff, __global float *dst, ulong doff,
+                         uint rows, uint width, __global const float *idx, ulong ioff, uint n,
+                         int scatter)
+{
+    size_t i = get_global_id(0);
+    if (i >= (size_t)rows * n)
+        return;
+    size_t r = i / n, j = i % n;
+    float v = idx[ioff + j];
+    if (!(v >= 0.0f && v < (float)width))
+        return;
+    size_t c = (size_t)v;
+    if (scatter)
+        dst[doff + r * width + c] = src[soff + i];
+    else
+        dst[doff + i] = src[soff + r * width + c];
+}
+
 /* One work-item per (row, column k < dim). */
 __kernel void embedding_forward(__global const float *ids, ulong ioff, uint ldi, uint width,
                                 uint rows, __global const float *table, ulong toff,

@@ -424,10 +424,12 @@ enum clann_loss {
     CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY = 5, /* labels: one column holding the class index */
     /* Sampled softmax (candidate sampling) for many classes: in training each batch's softmax
      * runs over its own labels plus num_sampled classes drawn uniformly without replacement from
-     * the seeded stream (the others are masked out, so they get no gradient); evaluation and
-     * prediction use the full softmax. Labels as for the sparse loss. With uniform sampling
-     * the log-Q correction is the same for every class and cancels. The output layer is still
-     * computed in full: the saving is in the softmax's gradient, not yet in the GEMM. */
+     * the seeded stream; the output layer computes those candidates' logits alone, and only
+     * their kernel and bias columns get gradient, so a step's output layer costs
+     * rows x inputs x candidates instead of x classes. Evaluation and prediction use the full
+     * softmax. Training loss and accuracy are over the candidates. Labels as for the sparse
+     * loss. With uniform sampling the log-Q correction is the same for every class and cancels.
+     * Needs a dense output layer (compile says so otherwise). */
     CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY = 6
 };
 

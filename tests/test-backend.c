@@ -572,6 +572,47 @@ START_TEST(test_column_sums)
 }
 END_TEST
 
+struct index_args {
+    size_t rows, width, n;
+    bool scatter;
+};
+
+/* v: src, dst, idx */
+static enum clann_status do_index_cols(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct index_args *a = p;
+    return be->ops->index_cols(be, v[0], v[1], a->rows, a->width, v[2], a->n, a->scatter);
+}
+
+/* Sampled softmax's column gather and scatter: n distinct columns of width (every 3rd, from
+ * the far end), both ways; a scatter leaves the other columns of dst as they were. */
+START_TEST(test_index_cols)
+{
+    char label[160];
+    const size_t dims[][2] = {{1, 1}, {1, 7}, {7, 65}, {64, 257}, {257, 1031}};
+    for (size_t s = 0; s < sizeof dims / sizeof *dims; s++) {
+        size_t rows = dims[s][0], width = dims[s][1], n = (width + 2) / 3;
+        float *idx = malloc(n * sizeof *idx);
+        ck_assert_ptr_nonnull(idx);
+        for (size_t j = 0; j < n; j++)
+            idx[j] = (float)(width - 1 - 3 * j);
+        for (int scatter = 0; scatter < 2; scatter++) {
+            struct index_args a = {rows, width, n, scatter != 0};
+            size_t ns = rows * (scatter ? n : width), nd = rows * (scatter ? width : n);
+            struct op_case c = {3, {ns, nd, n}, {rand_array(ns, -1, 1), rand_array(nd, -1, 1),
+                                                 malloc(n * sizeof(float))}};
+            memcpy(c.init[2], idx, n * sizeof *idx);
+            snprintf(label, sizeof label, "index_cols %s %zux%zu n=%zu",
+                     scatter ? "scatter" : "gather", rows, width, n);
+            compare("index_cols", label, &c, do_index_cols, &a);
+            free_case(&c);
+        }
+        free(idx);
+    }
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------------------------
  * Losses and metrics.
  */
@@ -1217,7 +1258,8 @@ int main(void)
         const TTest *test;
     } cases[] = {{"blas1", test_blas1},           {"reductions", test_reductions},
                  {"dropout", test_dropout},       {"activations", test_activations},
-                 {"column_sums", test_column_sums}, {"losses", test_losses},
+                 {"column_sums", test_column_sums}, {"index_cols", test_index_cols},
+                 {"losses", test_losses},
                  {"count_correct", test_count_correct}, {"optimizers", test_optimizers},
                  {"special_values", test_special_values}, {"penalties", test_penalties},
                  {"add_noise", test_add_noise},   {"constrain", test_constrain},

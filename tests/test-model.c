@@ -381,6 +381,77 @@ START_TEST(test_sampled_softmax)
 }
 END_TEST
 
+/* 12 inputs -> 16 tanh -> `classes` logits, trained 6 steps of Adam with `loss`. */
+static float *params_after_steps(const char *device, enum clann_loss loss, size_t num_sampled,
+                                 const struct clann_matrix *x, const struct clann_matrix *y,
+                                 size_t classes, size_t *np)
+{
+    struct clann_context *ctx = test_context(device, CLANN_CPU_MODE_FAST);
+    struct clann_model *m;
+    ck_assert_int_eq(clann_model_create(ctx, x->cols, &m), CLANN_OK);
+    struct clann_dense_params dp = clann_dense_default_params(16, CLANN_ACTIVATION_TANH);
+    ck_assert_int_eq(clann_model_add_dense(m, &dp), CLANN_OK);
+    dp = clann_dense_default_params(classes, CLANN_ACTIVATION_LINEAR);
+    ck_assert_int_eq(clann_model_add_dense(m, &dp), CLANN_OK);
+    struct clann_compile_params cp = clann_compile_default_params(loss);
+    cp.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
+    cp.max_batch = 16;
+    cp.num_sampled = num_sampled;
+    ck_assert_int_eq(clann_model_compile(m, &cp), CLANN_OK);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.max_steps = 6;
+    ck_assert_msg(clann_model_fit(m, x, y, NULL, NULL, &fp, NULL) == CLANN_OK, "%s",
+                  clann_last_error());
+    *np = clann_model_param_count(m);
+    float *p = malloc(*np * sizeof *p);
+    ck_assert_int_eq(clann_model_get_params(m, p, *np), CLANN_OK);
+    clann_model_destroy(m);
+    clann_context_destroy(ctx);
+    return p;
+}
+
+/* Sampled softmax gathers the candidates' output columns and scatters their gradients back;
+ * with every class a candidate (num_sampled >= classes) that is the identity, and training
+ * must equal the plain sparse softmax cross-entropy, on the CPU and every OpenCL device. */
+static void sampled_all_classes_is_sparse(const char *device)
+{
+    const size_t classes = 9, n = 96, d = 12;
+    struct clann_matrix x, y;
+    ck_assert_int_eq(clann_matrix_create(n, d, &x), CLANN_OK);
+    ck_assert_int_eq(clann_matrix_create(n, 1, &y), CLANN_OK);
+    for (size_t i = 0; i < n; i++) {
+        y.data[i] = (float)(i % classes);
+        for (size_t j = 0; j < d; j++)
+            x.data[i * d + j] = clann__rng_normal(5, 1, (i % classes) * d + j) +
+                                0.3f * clann__rng_normal(5, 2, i * d + j);
+    }
+    size_t na, nb;
+    float *a = params_after_steps(device, CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY, 0, &x, &y,
+                                  classes, &na);
+    float *b = params_after_steps(device, CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY, classes, &x,
+                                  &y, classes, &nb);
+    ck_assert_uint_eq(na, nb);
+    double num = 0, den = 0;
+    for (size_t i = 0; i < na; i++) {
+        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        den += (double)a[i] * a[i];
+    }
+    printf("sampled softmax over all classes vs sparse softmax on %s: NMSE %.2g\n", device,
+           num / den);
+    ck_assert_msg(num / den <= 1e-12, "%s: NMSE %g", device, num / den);
+    free(a), free(b);
+    clann_matrix_free(&x), clann_matrix_free(&y);
+}
+
+START_TEST(test_sampled_all_classes_is_sparse)
+{
+    sampled_all_classes_is_sparse("cpu");
+    char sel[8][32];
+    for (size_t i = 0, n = test_opencl_devices(sel); i < n; i++)
+        sampled_all_classes_is_sparse(sel[i]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("model");
@@ -396,6 +467,7 @@ int main(void)
     tcase_add_test(tc, test_fit_errors);
     tcase_add_test(tc, test_divergence_is_reported);
     tcase_add_test(tc, test_sampled_softmax);
+    tcase_add_test(tc, test_sampled_all_classes_is_sparse);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

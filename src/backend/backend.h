@@ -196,6 +196,13 @@ struct clann_backend_ops {
     enum clann_status (*prelu_grad)(struct clann_backend *be, struct clann_view z,
                                     struct clann_view dy, struct clann_view dprelu, size_t rows,
                                     size_t cols, float beta);
+    /* Selected columns of a rows x width matrix (sampled softmax's output layer), with
+     * c_j = idx[j] for j < n (distinct integer-valued floats below width), r < rows:
+     * gather (scatter false): dst[r * n + j] = src[r * width + c_j];
+     * scatter: dst[r * width + c_j] = src[r * n + j], dst's other columns untouched. */
+    enum clann_status (*index_cols)(struct clann_backend *be, struct clann_view src,
+                                    struct clann_view dst, size_t rows, size_t width,
+                                    struct clann_view idx, size_t n, bool scatter);
     /* out[c] = beta * out[c] + sum_r x[r,c] (bias gradients). */
     enum clann_status (*col_sum)(struct clann_backend *be, struct clann_view x, size_t rows,
                                  size_t cols, struct clann_view out, float beta);

@@ -1464,6 +1464,28 @@ static double row_scale(const float *ids, size_t width, size_t n_ids, enum clann
            : comb == CLANN_COMBINER_MEAN ? 1.0 / (double)c : 1.0 / sqrt((double)c);
 }
 
+static enum clann_status cpu_index_cols(struct clann_backend *be, struct clann_view src,
+                                        struct clann_view dst, size_t rows, size_t width,
+                                        struct clann_view idx, size_t n, bool scatter)
+{
+    CHECK_VIEW(idx, n);
+    CHECK_VIEW(src, scatter ? extent(rows, n, n) : extent(rows, width, width));
+    CHECK_VIEW(dst, scatter ? extent(rows, width, width) : extent(rows, n, n));
+    for (size_t j = 0; j < n; j++) {
+        long c = slot_id(at(idx)[j], width);
+        if (c < 0)
+            return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu index_cols: index %g is "
+                                "not a column below %zu", (double)at(idx)[j], width);
+        for (size_t r = 0; r < rows; r++) {
+            if (scatter)
+                at(dst)[r * width + (size_t)c] = at(src)[r * n + j];
+            else
+                at(dst)[r * n + j] = at(src)[r * width + (size_t)c];
+        }
+    }
+    return CLANN_OK;
+}
+
 static enum clann_status cpu_copy_cols(struct clann_backend *be, struct clann_view x, size_t ldx,
                                        struct clann_view y, size_t ldy, size_t rows, size_t cols)
 {
@@ -1639,6 +1661,7 @@ static const struct clann_backend_ops cpu_ops = {
     .accumulate_unless = cpu_accumulate_unless,
     .count_zero = cpu_count_zero,
     .copy_cols = cpu_copy_cols,
+    .index_cols = cpu_index_cols,
     .embedding_forward = cpu_embedding_forward,
     .embedding_backward = cpu_embedding_backward,
     .embedding_update = cpu_embedding_update,

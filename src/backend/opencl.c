@@ -242,6 +242,7 @@ static enum clann_status cl_fail(struct clann_context *ctx, cl_int err, const ch
     X(MOVING_AVERAGE, moving_average, "regularize.cl")                                            \
     X(BATCHNORM_BACKWARD, batchnorm_backward, "regularize.cl")                                    \
     X(COPY_COLS, copy_cols, "embedding.cl")                                                       \
+    X(INDEX_COLS, index_cols, "embedding.cl")                                                     \
     X(EMBEDDING_FORWARD, embedding_forward, "embedding.cl")                                       \
     X(EMBEDDING_BACKWARD, embedding_backward, "embedding.cl")                                     \
     X(EMBEDDING_UPDATE, embedding_update, "embedding.cl")
@@ -1465,6 +1466,28 @@ static enum clann_status op_copy_cols(struct clann_backend *be_, struct clann_vi
     return LAUNCH_1D(&a, rows * cols);
 }
 
+static enum clann_status op_index_cols(struct clann_backend *be_, struct clann_view src,
+                                       struct clann_view dst, size_t rows, size_t width,
+                                       struct clann_view idx, size_t n, bool scatter)
+{
+    if (rows == 0 || n == 0)
+        return CLANN_OK;
+    if (!fits_u32(rows, width) || n > width)
+        return clann__error(be_->ctx, CLANN_ERR_TOO_LARGE, "index_cols: too large");
+    CHECK(check_view(be_, "index_cols", "idx", idx, n));
+    CHECK(check_view(be_, "index_cols", "src", src, rows * (scatter ? n : width)));
+    CHECK(check_view(be_, "index_cols", "dst", dst, rows * (scatter ? width : n)));
+    struct kargs a = ka_begin(cl_be(be_), K_INDEX_COLS);
+    ka_view(&a, src);
+    ka_view(&a, dst);
+    ka_u32(&a, rows);
+    ka_u32(&a, width);
+    ka_view(&a, idx);
+    ka_u32(&a, n);
+    ka_i32(&a, scatter);
+    return LAUNCH_1D(&a, rows * n);
+}
+
 static enum clann_status op_embedding_forward(struct clann_backend *be_, struct clann_view ids,
                                               size_t ldi, size_t width, size_t rows,
                                               struct clann_view table, size_t n_ids, size_t dim,
@@ -1600,6 +1623,7 @@ static const struct clann_backend_ops cl_ops = {
     .guard_check = op_guard_check,
     .accumulate_unless = op_accumulate_unless,
     .count_zero = op_count_zero,
+    .index_cols = op_index_cols,
     .copy_cols = op_copy_cols,
     .embedding_forward = op_embedding_forward,
     .embedding_backward = op_embedding_backward,

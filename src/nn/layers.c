@@ -9,6 +9,7 @@
  */
 #include "nn/model.h"
 #include "nn/embedding.h"
+#include "train/sampled.h"
 #include "core/rng.h"
 
 static struct clann_view at(struct clann_buf *b, size_t off)
@@ -105,6 +106,8 @@ enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool 
         struct clann_view y = at(&m->acts, l->y_off);
         if (l->kind == CLANN__LAYER_FEATURES) {
             st = clann__features_forward(m, i, x, rows);
+        } else if (i + 1 == m->n_layers && clann__sampled_active(m, training)) {
+            st = clann__sampled_forward(m, i, x, rows);
         } else if (l->kind == CLANN__LAYER_DENSE) {
             st = dense_forward(m, i, x, rows, training);
         } else if (l->kind == CLANN__LAYER_ACTIVATION) {
@@ -161,6 +164,8 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows)
         struct clann_view y = at(&m->acts, l->y_off), dy = at(&m->dacts, l->y_off);
         if (l->kind == CLANN__LAYER_FEATURES) {
             st = clann__features_backward(m, i, rows); /* always first: no dx */
+        } else if (i + 1 == m->n_layers && clann__sampled_active(m, true)) {
+            st = clann__sampled_backward(m, i, x, dx, rows);
         } else if (l->kind == CLANN__LAYER_DENSE) {
             st = dense_backward(m, i, x, dx, rows);
         } else if (l->kind == CLANN__LAYER_BATCHNORM) {

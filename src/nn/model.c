@@ -4,6 +4,7 @@
  */
 #include "nn/model.h"
 #include "nn/embedding.h"
+#include "train/sampled.h"
 
 #include <math.h>
 #include <string.h>
@@ -130,14 +131,13 @@ CLANN_API void clann_model_destroy(struct clann_model *m)
     struct clann_buf *bufs[] = {&m->params,   &m->grads,   &m->state1, &m->state2,
                                 &m->acts,     &m->dacts,   &m->input,  &m->labels,
                                 &m->row_loss, &m->scalars, &m->backup, &m->best,
-                                &m->monitor_buf, &m->sample_mask};
+                                &m->monitor_buf};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         clann__buf_destroy(bufs[i]);
     clann__embedding_free(m);
     clann__free(m->in_scaler.a);
     clann__free(m->out_scaler.a);
-    clann__free(m->mask_host);
-    clann__free(m->mask_drawn);
+    clann__sampled_free(m);
     clann__free(m->monitor_steps);
     clann__free(m->monitor_rows);
     clann__free(m->staging_x_ring);
@@ -400,15 +400,6 @@ static enum clann_status alloc_buffers(struct clann_model *m)
         (st = clann__buf_create(be, rows, &m->row_loss)) ||
         (st = clann__buf_create(be, CLANN__SCALAR_COUNT + 4 * m->n_layers, &m->scalars)))
         return st;
-    if (m->cp.loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY) {
-        size_t classes = model_width(m);
-        m->mask_host = clann__malloc(CLANN__STAGING_SLOTS * classes * sizeof(float));
-        m->mask_drawn = clann__malloc(classes);
-        if (!m->mask_host || !m->mask_drawn)
-            return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "compile: out of host memory");
-        if ((st = clann__buf_create(be, classes, &m->sample_mask)))
-            return st;
-    }
     m->staging_x_ring = clann__calloc(CLANN__STAGING_SLOTS * rows * m->n_inputs, sizeof(float));
     m->staging_y_ring = clann__calloc(CLANN__STAGING_SLOTS * rows * label_cols, sizeof(float));
     m->staging_x = m->staging_x_ring;
@@ -442,14 +433,15 @@ CLANN_API enum clann_status clann_model_compile(struct clann_model *m,
     if (st != CLANN_OK)
         return st;
     m->cp = *p;
-    /* Sampled softmax is the sparse loss on masked logits (src/train/fit.c). */
+    /* Sampled softmax is the sparse loss over the candidates (src/train/sampled.c). */
     m->loss.kind = clann__loss_is_sparse(p->loss) ? CLANN__LOSS_SPARSE_SOFTMAX_CE
                                                    : (enum clann__loss_kind)p->loss;
     m->loss.huber_delta = p->huber_delta > 0.0f ? p->huber_delta : 1.0f;
     m->opt = make_opt(&p->optimizer);
     layout(m);
     if ((st = alloc_buffers(m)) || (st = clann__model_init_params(m)) ||
-        (st = reset_optimizer_state(m)) || (st = clann__embedding_setup(m)))
+        (st = reset_optimizer_state(m)) || (st = clann__embedding_setup(m)) ||
+        (st = clann__sampled_setup(m)))
         return st;
     m->compiled = true;
     return m->be->ops->finish(m->be);

@@ -73,10 +73,15 @@ struct clann_model {
     struct clann_buf backup;        /* params copy within a step: weight noise, monitors */
     struct clann_buf best;          /* early stopping's best weights (on demand) */
     struct clann_buf monitor_buf;   /* monitor samples of one epoch: 4 floats per layer each */
-    struct clann_buf sample_mask;   /* sampled softmax: 0 for a batch's candidates, -1e30 else */
-    float *mask_host;               /* its host copies, one per staging slot (outputs floats
-                                       each), so that its upload need not wait either */
-    unsigned char *mask_drawn;      /* classes drawn this step (outputs bytes) */
+    /* Sampled softmax (src/train/sampled.c): the device's candidate ids and gathered columns,
+     * the host's candidates per staging slot (ids, then the batch's labels as places among
+     * them), and per class its place (or -1) and whether it is a label or a draw. */
+    struct clann_buf cand;
+    size_t max_cand, n_cand;
+    float *cand_host;
+    int32_t *cand_pos;
+    unsigned char *cand_flag;
+    uint32_t *cand_list;
     size_t monitor_cap, monitor_used; /* samples */
     uint64_t *monitor_steps;        /* host: the step and batch rows of each sample */
     size_t *monitor_rows;

@@ -1,6 +1,7 @@
 /*
  * evaluate.c - data checks, batch upload, evaluation and prediction in inference mode.
  */
+#include "train/sampled.h"
 #include "train/batch.h"
 #include "nn/embedding.h"
 
@@ -90,12 +91,13 @@ enum clann_status clann__batch_loss(struct clann_model *m, struct clann_view pre
                                     struct clann_view grad)
 {
     struct clann_backend *be = m->be;
-    size_t cols = clann_model_output_count(m);
+    bool training = grad.buf != NULL;
+    /* In training, sampled softmax's logits are the candidates' alone (train/sampled.c). */
+    size_t cols = clann__sampled_active(m, training) ? m->n_cand : clann_model_output_count(m);
     struct clann_view labels = clann__view(&m->labels, 0);
     enum clann_status st = be->ops->loss(be, &m->loss, pred, labels, rows, cols,
                                          clann__view(&m->row_loss, 0), grad, 1.0f / (float)rows);
     /* Training sums the batch apart, for the NaN guard to vet before it joins the epoch's. */
-    bool training = grad.buf != NULL;
     if (st == CLANN_OK)
         st = be->ops->sum(be, clann__view(&m->row_loss, 0), rows, 1.0f,
                           clann__view(&m->scalars, training ? CLANN__SCALAR_BATCH

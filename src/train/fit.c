@@ -9,6 +9,7 @@
 #include "train/guard.h"
 #include "train/monitor.h"
 #include "train/runlog.h"
+#include "train/sampled.h"
 #include "train/step.h"
 #include "nn/embedding.h"
 #include "core/rng.h"
@@ -83,41 +84,6 @@ static float scheduled_lr(const struct clann_model *m, const struct clann_lr_sch
     return lr > s->min_lr ? lr : s->min_lr;
 }
 
-/* Sampled softmax: the batch's candidates are its labels and num_sampled classes drawn uniformly
- * without replacement (seeded per step); every other logit gets -1e30 added, so the sparse
- * softmax loss runs over the candidates alone and only they receive gradient. */
-static enum clann_status mask_candidates(struct clann_model *m, size_t rows,
-                                         struct clann_view pred)
-{
-    size_t classes = clann_model_output_count(m);
-    size_t want = m->cp.num_sampled < classes ? m->cp.num_sampled : classes;
-    float *host = m->mask_host + m->batch_slot * classes;
-    for (size_t c = 0; c < classes; c++) {
-        host[c] = -1e30f;
-        m->mask_drawn[c] = 0;
-    }
-    for (size_t r = 0; r < rows; r++)
-        host[(size_t)m->staging_y[r]] = 0.0f; /* checked: valid class indices */
-    /* Rejection sampling of distinct classes; the cap only guards against a broken stream. */
-    uint64_t base = m->step << 24;
-    for (size_t j = 0, drawn = 0; drawn < want && j < 64 * classes + 1024; j++) {
-        uint64_t bits = clann__rng_bits(m->cp.seed, CLANN__RNG_STREAM_SAMPLED, base + j);
-        size_t c = (size_t)((bits * classes) >> 32);
-        if (!m->mask_drawn[c]) {
-            m->mask_drawn[c] = 1;
-            host[c] = 0.0f;
-            drawn++;
-        }
-    }
-    struct clann_backend *be = m->be;
-    struct clann_view mask = clann__view(&m->sample_mask, 0);
-    enum clann_status st = be->ops->upload(be, mask, host, classes, false);
-    struct clann_act linear;
-    memset(&linear, 0, sizeof linear);
-    return st ? st : be->ops->bias_act_forward(be, &linear, pred, mask, clann__view(NULL, 0),
-                                               pred, rows, classes);
-}
-
 static enum clann_status train_step(struct clann_model *m, size_t rows, struct fit_state *fs)
 {
     struct clann_backend *be = m->be;
@@ -135,8 +101,6 @@ static enum clann_status train_step(struct clann_model *m, size_t rows, struct f
     struct clann_view pred;
     if (st == CLANN_OK)
         st = clann__model_forward(m, rows, true, &pred);
-    if (st == CLANN_OK && m->cp.loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY)
-        st = mask_candidates(m, rows, pred);
     if (st == CLANN_OK)
         st = clann__batch_loss(m, pred, rows, clann__layer_dy(m, m->n_layers - 1));
     if (st == CLANN_OK)
@@ -250,6 +214,8 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
         st = clann__upload_batch(m, x, y, order, first, rows);
         if (st == CLANN_OK)
             st = clann__embedding_prepare_batch(m, rows);
+        if (st == CLANN_OK && clann__sampled_active(m, true))
+            st = clann__sampled_prepare(m, rows);
         if (st == CLANN_OK)
             st = train_step(m, rows, fs);
         seen += rows;

@@ -6,6 +6,7 @@
  * optimizer step reads that flag and changes nothing. The host reads the flag once per epoch.
  * Monitors are written into a device buffer every N steps and read once per epoch as well.
  */
+#include "train/sampled.h"
 #include "train/guard.h"
 #include "nn/embedding.h"
 #include "train/batch.h"
@@ -231,6 +232,7 @@ void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
     m->step = bad_step - 1; /* the same dropout masks and noise as the bad step */
     struct clann_view pred;
     if (!tmp || clann__upload_batch(m, x, y, order, first, rows) != CLANN_OK ||
+        (clann__sampled_active(m, true) && clann__sampled_prepare(m, rows) != CLANN_OK) ||
         clann__model_forward(m, rows, true, &pred) != CLANN_OK)
         goto out;
     if (has_nonfinite(m, at(&m->input, 0), rows * m->n_inputs, tmp)) {

@@ -1,0 +1,31 @@
+/*
+ * sampled.h - sampled softmax (candidate sampling) in training: the output layer and the loss
+ * run over a batch's candidate classes alone.
+ */
+#ifndef CLANN_SAMPLED_H
+#define CLANN_SAMPLED_H
+
+#include "nn/model.h"
+
+/* Buffers for a model compiled with the sampled softmax loss (model.c's compile). */
+enum clann_status clann__sampled_setup(struct clann_model *m);
+void clann__sampled_free(struct clann_model *m);
+
+/* After clann__upload_batch: draws the step's candidates (the batch's labels and num_sampled
+ * classes without replacement, seeded by the step), uploads them in ascending class order and
+ * replaces the uploaded labels by their places among the candidates. */
+enum clann_status clann__sampled_prepare(struct clann_model *m, size_t rows);
+
+/* Whether the training passes of m run the sampled output layer. */
+bool clann__sampled_active(const struct clann_model *m, bool training);
+
+/* The output layer i over the candidates: z = x W[:, cand] + b[cand], rows x n_cand, written
+ * where the layer's outputs go. */
+enum clann_status clann__sampled_forward(struct clann_model *m, size_t i, struct clann_view x,
+                                         size_t rows);
+/* Its backward pass from the candidates' logit gradient (in the layer's dy): the kernel and
+ * bias gradients, zero outside the candidates' columns, and dx when dx.buf is set. */
+enum clann_status clann__sampled_backward(struct clann_model *m, size_t i, struct clann_view x,
+                                          struct clann_view dx, size_t rows);
+
+#endif
