@@ -201,7 +201,17 @@ expect 0 "" eval --model cat.safetensors --data cat.csv --json
 grep -q '"roc_auc"' out.txt || { echo "FAIL: eval of a feature-column model:"; cat out.txt; failures=$((failures + 1)); }
 expect 0 "" predict --model cat.safetensors --data cat.csv --out cat-pred.csv
 [ "$(wc -l < cat-pred.csv)" = 301 ] || { echo "FAIL: predict wrote $(wc -l < cat-pred.csv) lines"; failures=$((failures + 1)); }
-expect_usage "tune: cat.csv has text columns" tune --data cat.csv --grid "lr=0.1"
+# Tuning a CSV with text columns: feature columns fitted on the training part, the clearly
+# better learning rate ranked first, and its model evaluates on raw text data.
+expect 0 "" tune --data cat.csv --hidden 8 --batch 16 --epochs 3 --grid "lr=0.0001,0.05" \
+    --repeats 2 --out cat-tuned.safetensors
+grep -q "best: lr=0.05" out.txt || { echo "FAIL: tune of a text-column CSV ranked:"; cat out.txt; failures=$((failures + 1)); }
+expect 0 "" eval --model cat-tuned.safetensors --data cat.csv --json
+grep -q '"roc_auc"' out.txt || { echo "FAIL: eval of a tuned feature-column model:"; cat out.txt; failures=$((failures + 1)); }
+head -1 cat.csv > cat-dev.csv && tail -60 cat.csv >> cat-dev.csv
+expect 0 "" tune --data cat.csv --dev cat-dev.csv --hidden 8 --batch 16 --epochs 3 \
+    --grid "lr=0.0001,0.05" --repeats 1
+grep -q "best: lr=0.05" out.txt || { echo "FAIL: tune with a text-column --dev ranked:"; cat out.txt; failures=$((failures + 1)); }
 
 echo "$failures failure(s)"
 [ "$failures" = 0 ]

@@ -64,6 +64,8 @@ int cli_table_load(const char *src, const char *label, bool keep, struct cli_dat
                    bool *categorical);
 /* x of d->table through a model's own feature set (eval and predict). */
 int cli_table_model_input(const struct clann_model *m, struct cli_data *d);
+/* Whether labels are one column of small non-negative integers (a split can stratify). */
+bool cli_class_labels(const struct clann_matrix *y);
 /* Splits d->table (and d->y) into train/dev/test tables. */
 int cli_table_split(struct cli_data *d, const struct clann_split_params *p);
 /* Fits the default feature columns on d->table and transforms every table part into x. */

@@ -34,7 +34,7 @@ static int parse_fractions(const char *text, double f[3], size_t *n)
 }
 
 /* Class labels (one column of small non-negative integers) are split stratified. */
-static bool class_labels(const struct clann_matrix *y)
+bool cli_class_labels(const struct clann_matrix *y)
 {
     for (size_t i = 0; y->cols == 1 && i < y->rows; i++) {
         if (!(y->data[i] >= 0) || y->data[i] != floorf(y->data[i]) || y->data[i] >= 1000)
@@ -112,7 +112,7 @@ int cli_train_split(const struct cli_train_args *a, struct cli_data *d)
     unsigned long long seed;
     if (a->seed && cli_u64("seed", a->seed, &seed))
         p.seed = seed;
-    p.stratify = class_labels(&d->y);
+    p.stratify = cli_class_labels(&d->y);
     if (d->table)
         return split_table(a, d, &p, n);
     struct clann_split s;

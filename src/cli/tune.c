@@ -248,7 +248,7 @@ static int run_once(struct tune_state *s, struct clann_model **m, double *score)
     int rc = cli_train_fit_params(&s->a->t, &fp);
     if (rc == CLI_OK)
         rc = cli_train_model(&s->a->t, s->ctx, s->train.x.cols, s->task, &s->train.y,
-                             s->n_classes, NULL, m);
+                             s->n_classes, s->train.features, m);
     if (rc != CLI_OK)
         return rc;
     struct clann_epoch_log last;
@@ -458,6 +458,37 @@ static int search(struct tune_state *s)
     return rc;
 }
 
+/* A CSV with text columns: the dev part (20% held out, class proportions kept for class
+ * labels; or the --dev file) is taken as a table, the feature columns are fitted on the
+ * training part alone, both become model inputs through them, and every run's model gets
+ * that feature set. */
+static int load_tables(struct tune_state *s)
+{
+    struct cli_data *d = &s->train;
+    int rc = CLI_OK;
+    if (s->a->dev) {
+        bool categorical = false;
+        rc = cli_table_load(s->a->dev, s->a->t.label, true, &s->dev, &categorical);
+        if (rc == CLI_OK) {
+            d->dev_table = s->dev.table, s->dev.table = NULL;
+            d->dev_y = s->dev.y, memset(&s->dev.y, 0, sizeof s->dev.y);
+        }
+    } else {
+        struct clann_split_params p = clann_split_default_params();
+        p.train = 0.8, p.dev = 0.2, p.test = 0.0;
+        p.seed = s->seed;
+        p.stratify = cli_class_labels(&d->y);
+        rc = cli_table_split(d, &p);
+    }
+    if (rc == CLI_OK)
+        rc = cli_table_features(d);
+    if (rc == CLI_OK) {
+        s->dev.x = d->dev_x, s->dev.y = d->dev_y;
+        memset(&d->dev_x, 0, sizeof d->dev_x), memset(&d->dev_y, 0, sizeof d->dev_y);
+    }
+    return rc;
+}
+
 /* Loads the training data and the dev split (--dev, or held out of the training data). */
 static int load_data(struct tune_state *s)
 {
@@ -466,8 +497,7 @@ static int load_data(struct tune_state *s)
     if (rc != CLI_OK)
         return rc;
     if (s->train.table)
-        return cli_usage("tune: %s has text columns; tune numeric data (train takes text "
-                         "columns as feature columns)", a->t.data);
+        return load_tables(s);
     /* A built-in data set's test files are the test set: tuning never looks at them. */
     clann_matrix_free(&s->train.test_x);
     clann_matrix_free(&s->train.test_y);
