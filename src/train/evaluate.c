@@ -1,8 +1,8 @@
 /*
  * evaluate.c - data checks, batch upload, evaluation and prediction in inference mode.
  */
-#include "train/sampled.h"
 #include "train/batch.h"
+#include "train/sampled.h"
 #include "nn/embedding.h"
 
 #include <math.h>

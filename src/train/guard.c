@@ -6,11 +6,11 @@
  * optimizer step reads that flag and changes nothing. The host reads the flag once per epoch.
  * Monitors are written into a device buffer every N steps and read once per epoch as well.
  */
-#include "train/sampled.h"
 #include "train/guard.h"
 #include "nn/embedding.h"
 #include "train/batch.h"
 #include "train/runlog.h"
+#include "train/sampled.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -60,8 +60,12 @@ enum clann_status clann__monitor_before_update(struct clann_model *m, size_t row
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
         const struct clann_layer *l = &m->layers[i];
         size_t s = sample_slot(m, i);
-        st = be->ops->count_zero(be, at(&m->acts, l->y_off), rows * l->out, at(&m->monitor_buf, s),
-                                 0.0f);
+        /* Sampled softmax's output layer holds the candidates' logits alone: no zero count. */
+        if (i + 1 == m->n_layers && clann__sampled_active(m, true))
+            st = be->ops->fill(be, at(&m->monitor_buf, s), 1, NAN);
+        else
+            st = be->ops->count_zero(be, at(&m->acts, l->y_off), rows * l->out,
+                                     at(&m->monitor_buf, s), 0.0f);
         if (st == CLANN_OK && l->n_trainable)
             st = be->ops->sum_squares(be, at(&m->grads, l->w_off), l->n_trainable,
                                       at(&m->monitor_buf, s + 1), 0.0f);
