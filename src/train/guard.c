@@ -251,7 +251,9 @@ void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
                      "input is too large", i);
             goto out;
         }
-        if (has_nonfinite(m, clann__layer_y(m, i), rows * l->out, tmp)) {
+        size_t width = i + 1 == m->n_layers && clann__sampled_active(m, true) ? m->n_cand
+                                                                                : l->out;
+        if (has_nonfinite(m, clann__layer_y(m, i), rows * width, tmp)) {
             snprintf(buf, size, "the output of layer %zu (%s)", i, kind_names[m->layers[i].kind]);
             goto out;
         }
