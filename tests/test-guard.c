@@ -56,6 +56,27 @@ static float *params_after(struct clann_model *m, struct clann_matrix *x, struct
     return p;
 }
 
+/* m's parameters equal expect[0..n) bit for bit (those after step 2 in the tests below). */
+static void assert_params_bitwise(struct clann_model *m, const float *expect, size_t n,
+                                  const char *device)
+{
+    float *got = malloc(n * sizeof *got);
+    ck_assert_int_eq(clann_model_get_params(m, got, n), CLANN_OK);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(memcmp(&got[i], &expect[i], sizeof *got) == 0, "%s: parameter %zu is %g, "
+                      "%g after step 2", device, i, (double)got[i], (double)expect[i]);
+    free(got);
+}
+
+/* Runs check on the CPU backend and on every OpenCL device. */
+static void on_every_device(void (*check)(const char *device))
+{
+    check("cpu");
+    char devices[8][32];
+    for (size_t i = 0, n = test_opencl_devices(devices); i < n; i++)
+        check(devices[i]);
+}
+
 /* Row 21 sits in batch 3 (rows 16..23): training stops at step 3 and the weights are those
  * after step 2, bit for bit; on the CPU backend and on every OpenCL device. */
 static void nan_stops_at_its_step(const char *device)
@@ -78,10 +99,7 @@ static void nan_stops_at_its_step(const char *device)
     ck_assert_msg(strstr(msg, "step 3 ") && strstr(msg, "batch 3") &&
                       strstr(msg, "first non-finite: the loss") && strstr(msg, "learning rate"),
                   "%s", msg);
-    float *got = malloc(n * sizeof *got);
-    ck_assert_int_eq(clann_model_get_params(m, got, n), CLANN_OK);
-    ck_assert_msg(memcmp(got, expect, n * sizeof *got) == 0, "weights differ from step 2's");
-    free(got);
+    assert_params_bitwise(m, expect, n, device);
     free(expect);
     clann_model_destroy(m);
     clann_model_destroy(ref);
@@ -91,10 +109,7 @@ static void nan_stops_at_its_step(const char *device)
 
 START_TEST(test_nan_stops_at_its_step)
 {
-    nan_stops_at_its_step("cpu");
-    char devices[8][32];
-    for (size_t i = 0, n = test_opencl_devices(devices); i < n; i++)
-        nan_stops_at_its_step(devices[i]);
+    on_every_device(nan_stops_at_its_step);
 }
 END_TEST
 
@@ -172,13 +187,7 @@ static void skip_changes_nothing(const char *device)
     fp.nan_policy = CLANN_NAN_SKIP;
     ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL) == CLANN_OK, "%s",
                   clann_last_error());
-    float *got = malloc(n * sizeof *got);
-    ck_assert_int_eq(clann_model_get_params(m, got, n), CLANN_OK);
-    for (size_t i = 0; i < n; i++)
-        ck_assert_msg(memcmp(&got[i], &expect[i], sizeof *got) == 0, "%s: parameter %zu is %g "
-                      "after the skipped step, %g before it", device, i, (double)got[i],
-                      (double)expect[i]);
-    free(got);
+    assert_params_bitwise(m, expect, n, device);
     free(expect);
     clann_model_destroy(m);
     clann_model_destroy(ref);
@@ -188,10 +197,7 @@ static void skip_changes_nothing(const char *device)
 
 START_TEST(test_skip_changes_nothing)
 {
-    skip_changes_nothing("cpu");
-    char devices[8][32];
-    for (size_t i = 0, n = test_opencl_devices(devices); i < n; i++)
-        skip_changes_nothing(devices[i]);
+    on_every_device(skip_changes_nothing);
 }
 END_TEST
 

@@ -613,13 +613,12 @@ static bool check_auc(const struct clann_epoch_log *log, void *user)
     return true;
 }
 
-/* Binary classifiers log the validation ROC AUC, and early stopping can watch it. */
-START_TEST(test_val_auc_monitor)
+/* A 2-16-`classes` classifier (Adam, learning rate 0.05) and fit parameters for `epochs` that
+ * check every epoch's val_auc and leave the last in *auc. */
+static struct clann_model *auc_classifier(struct clann_context *ctx, size_t classes,
+                                          size_t epochs, struct clann_fit_params *fp,
+                                          double *auc)
 {
-    struct clann_context *ctx = cpu();
-    struct clann_matrix x, y, vx, vy;
-    two_circles(200, 12, &x, &y);
-    two_circles(200, 13, &vx, &vy);
     struct clann_estimator_params ep = clann_estimator_default_params();
     size_t hidden[] = {16};
     ep.hidden_units = hidden;
@@ -628,12 +627,24 @@ START_TEST(test_val_auc_monitor)
     ep.optimizer.learning_rate = 0.05f;
     ep.max_batch = 32;
     struct clann_model *m;
-    ck_assert_int_eq(clann_dnn_classifier_create(ctx, 2, 2, &ep, &m), CLANN_OK);
+    ck_assert_int_eq(clann_dnn_classifier_create(ctx, 2, classes, &ep, &m), CLANN_OK);
+    *fp = clann_fit_default_params();
+    fp->epochs = epochs;
+    fp->on_epoch = check_auc;
+    fp->user = auc;
+    return m;
+}
+
+/* Binary classifiers log the validation ROC AUC, and early stopping can watch it. */
+START_TEST(test_val_auc_monitor)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y, vx, vy;
+    two_circles(200, 12, &x, &y);
+    two_circles(200, 13, &vx, &vy);
     double auc = 0;
-    struct clann_fit_params fp = clann_fit_default_params();
-    fp.epochs = 30;
-    fp.on_epoch = check_auc;
-    fp.user = &auc;
+    struct clann_fit_params fp;
+    struct clann_model *m = auc_classifier(ctx, 2, 30, &fp, &auc);
     fp.early_stopping.enabled = true;
     fp.early_stopping.monitor = "val_auc";
     fp.early_stopping.patience = 5;
@@ -664,20 +675,9 @@ START_TEST(test_val_auc_multiclass)
             x[k].data[2 * i + 1] *= scale;
         }
     }
-    struct clann_estimator_params ep = clann_estimator_default_params();
-    size_t hidden[] = {16};
-    ep.hidden_units = hidden;
-    ep.n_hidden = 1;
-    ep.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
-    ep.optimizer.learning_rate = 0.05f;
-    ep.max_batch = 32;
-    struct clann_model *m;
-    ck_assert_int_eq(clann_dnn_classifier_create(ctx, 2, 3, &ep, &m), CLANN_OK);
     double auc = 0;
-    struct clann_fit_params fp = clann_fit_default_params();
-    fp.epochs = 20;
-    fp.on_epoch = check_auc;
-    fp.user = &auc;
+    struct clann_fit_params fp;
+    struct clann_model *m = auc_classifier(ctx, 3, 20, &fp, &auc);
     ck_assert_msg(clann_model_fit(m, &x[0], &y[0], &x[1], &y[1], &fp, NULL) == CLANN_OK, "%s",
                   clann_last_error());
     ck_assert_msg(auc > 0.9, "validation AUC %g", auc);
