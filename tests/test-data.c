@@ -5,6 +5,7 @@
  * own status and that the message says where the problem is (row and column, or byte counts).
  */
 #include "core/internal.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -959,6 +960,7 @@ START_TEST(fashion_real)
     const char *dir = "/usr/share/datasets/fashion-mnist";
     struct stat sb;
     if (stat(dir, &sb) != 0) {
+        ck_assert_msg(!test_strict(), "CLANN_TESTS_STRICT=1 but %s is absent", dir);
         fprintf(stderr, "fashion_real: %s is absent; skipped\n", dir);
         return;
     }

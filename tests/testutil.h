@@ -6,6 +6,7 @@
 #define CLANN_TESTUTIL_H
 
 #include "clann.h"
+#include "clann-config.h"
 
 #include <check.h>
 #include <math.h>
@@ -26,8 +27,28 @@ static inline struct clann_context *test_context(const char *device, enum clann_
     return ctx;
 }
 
-/* Selectors of every OpenCL device ("opencl:P:D"), at most 8; returns the count. Call only in
- * a test body (a forked child): OpenCL does not survive fork. */
+/* Strict runs (CI sets CLANN_TESTS_STRICT=1: it installs PoCL, numpy, scikit-learn and the
+ * Fashion-MNIST package) fail where a test would otherwise skip for something missing from the
+ * machine. A build configured without OpenCL still skips its OpenCL suites: that is the
+ * build's choice, not a missing device. */
+static inline bool test_strict(void)
+{
+    const char *v = getenv("CLANN_TESTS_STRICT");
+    return v && strcmp(v, "1") == 0;
+}
+
+/* The exit status for a suite that cannot run because `what` is missing: 77 (skip), or a
+ * failure in a strict run. */
+static inline int test_skip_status(const char *what)
+{
+    fprintf(stderr, "%s: %s\n", what, test_strict() ? "failing (CLANN_TESTS_STRICT=1)"
+                                                     : "skipped");
+    return test_strict() ? EXIT_FAILURE : 77;
+}
+
+/* Selectors of every OpenCL device ("opencl:P:D"), at most 8; returns the count (a strict run
+ * of an OpenCL build fails the test when it is 0). Call only in a test body (a forked child):
+ * OpenCL does not survive fork. */
 static inline size_t test_opencl_devices(char sel[][32])
 {
     struct clann_device_info *list;
@@ -38,6 +59,8 @@ static inline size_t test_opencl_devices(char sel[][32])
     for (size_t i = 1; i < n && count < 8; i++)
         snprintf(sel[count++], 32, "opencl:%d:%d", list[i].platform, list[i].device);
     clann_devices_free(list);
+    ck_assert_msg(count > 0 || !test_strict() || !CLANN_HAVE_OPENCL,
+                  "CLANN_TESTS_STRICT=1 but no OpenCL device (%s)", why ? why : "none");
     return count;
 }
 
