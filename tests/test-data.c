@@ -1001,30 +1001,37 @@ END_TEST
 
 /* ---- allocation failures ------------------------------------------------------------------ */
 
+/* One load of the out-of-memory sweep (test_oom_sweep): x and y are the outputs, checked
+ * after each failure (cleared) and after the success (shape). */
+struct sweep_load {
+    enum clann_status (*load)(struct clann_matrix *, struct clann_matrix *);
+    struct clann_matrix x, y;
+};
+
+static enum clann_status sweep_attempt(void *user)
+{
+    struct sweep_load *l = user;
+    return l->load(&l->x, &l->y);
+}
+
+static void sweep_failed(void *user, long n)
+{
+    struct sweep_load *l = user;
+    ck_assert_msg(l->x.data == NULL && l->y.data == NULL, "failure %ld left outputs", n);
+}
+
 /* Fails the 1st, 2nd, ... allocation of one load until it succeeds: each failure must be a
  * clean ERR_NO_MEMORY (leaks show under ASan/valgrind). Returns the number of failures. */
 static int sweep(enum clann_status (*load)(struct clann_matrix *, struct clann_matrix *),
                  size_t rows, size_t cols)
 {
-    for (int n = 1; n < 10000; n++) {
-        struct clann_matrix x, y;
-        clann__alloc_fail_after(n);
-        enum clann_status st = load(&x, &y);
-        clann__alloc_fail_after(0);
-        if (st == CLANN_OK) {
-            ck_assert_uint_eq(x.rows, rows);
-            ck_assert_uint_eq(x.cols, cols);
-            clann_matrix_free(&x);
-            clann_matrix_free(&y);
-            return n - 1;
-        }
-        ck_assert_msg(st == CLANN_ERR_NO_MEMORY, "failure %d: %s: %s", n, clann_status_name(st),
-                      clann_last_error());
-        ck_assert_ptr_null(x.data);
-        ck_assert_ptr_null(y.data);
-    }
-    ck_abort_msg("the load never succeeded");
-    return 0;
+    struct sweep_load l = {.load = load};
+    long failures = test_oom_sweep("load", sweep_attempt, sweep_failed, false, &l);
+    ck_assert_uint_eq(l.x.rows, rows);
+    ck_assert_uint_eq(l.x.cols, cols);
+    clann_matrix_free(&l.x);
+    clann_matrix_free(&l.y);
+    return (int)failures;
 }
 
 static const char *sweep_csv_path, *sweep_npy_path, *sweep_idx_path, *sweep_gz_path;

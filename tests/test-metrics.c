@@ -428,54 +428,87 @@ START_TEST(test_regression)
 }
 END_TEST
 
+/* The six allocating metrics, each a step of the out-of-memory sweep (test_oom_sweep): every
+ * output is cleared after a failure and freed after the success. */
+struct oom_outputs {
+    struct clann_roc_curve roc;
+    struct clann_pr_curve pr;
+    struct clann_multiclass_metrics mm;
+    struct clann_binary_metrics bm;
+    struct clann_threshold_choice ch;
+    struct clann_slice_bias *sb;
+    size_t ns;
+};
+
+static enum clann_status oom_roc(void *u)
+{
+    return clann_roc_curve_compute(ex_scores, ex_labels, 4, &((struct oom_outputs *)u)->roc);
+}
+
+static void oom_roc_failed(void *u, long n)
+{
+    ck_assert_msg(((struct oom_outputs *)u)->roc.fpr == NULL, "allocation %ld", n);
+}
+
+static enum clann_status oom_pr(void *u)
+{
+    return clann_pr_curve_compute(ex_scores, ex_labels, 4, &((struct oom_outputs *)u)->pr);
+}
+
+static void oom_pr_failed(void *u, long n)
+{
+    ck_assert_msg(((struct oom_outputs *)u)->pr.precision == NULL, "allocation %ld", n);
+}
+
+static enum clann_status oom_multiclass(void *u)
+{
+    static const float mp[] = {0.2f, 0.8f, 0.6f, 0.4f}, my[] = {1, 1};
+    return clann_multiclass_evaluate(mp, my, 2, 2, &((struct oom_outputs *)u)->mm);
+}
+
+static void oom_multiclass_failed(void *u, long n)
+{
+    clann_multiclass_metrics_free(&((struct oom_outputs *)u)->mm);
+}
+
+static enum clann_status oom_binary(void *u)
+{
+    return clann_binary_evaluate(ex_scores, ex_labels, 4, 0.5f, &((struct oom_outputs *)u)->bm);
+}
+
+static enum clann_status oom_threshold(void *u)
+{
+    return clann_binary_threshold_choose(ex_scores, ex_labels, 4, CLANN_THRESHOLD_MAX_F1, 0,
+                                         &((struct oom_outputs *)u)->ch);
+}
+
+static enum clann_status oom_slices(void *u)
+{
+    static const int64_t slices[] = {1, 2, 1, 3};
+    struct oom_outputs *o = u;
+    return clann_binary_slice_bias(ex_scores, ex_labels, slices, 4, &o->sb, &o->ns);
+}
+
+static void oom_slices_failed(void *u, long n)
+{
+    ck_assert_msg(((struct oom_outputs *)u)->sb == NULL, "allocation %ld", n);
+}
+
 /* Every allocation failure gives ERR_NO_MEMORY, and a later success once allocations work. */
 START_TEST(test_out_of_memory)
 {
-    const float mp[] = {0.2f, 0.8f, 0.6f, 0.4f}, my[] = {1, 1};
-    const int64_t slices[] = {1, 2, 1, 3};
-    bool done[6] = {false};
-    for (long k = 1; k < 20; k++) {
-        struct clann_roc_curve roc;
-        struct clann_pr_curve pr;
-        struct clann_multiclass_metrics mm;
-        struct clann_binary_metrics bm;
-        struct clann_threshold_choice ch;
-        struct clann_slice_bias *sb;
-        size_t ns;
-        enum clann_status st[6];
-        clann__alloc_fail_after(k);
-        st[0] = clann_roc_curve_compute(ex_scores, ex_labels, 4, &roc);
-        clann__alloc_fail_after(k);
-        st[1] = clann_pr_curve_compute(ex_scores, ex_labels, 4, &pr);
-        clann__alloc_fail_after(k);
-        st[2] = clann_multiclass_evaluate(mp, my, 2, 2, &mm);
-        clann__alloc_fail_after(k);
-        st[3] = clann_binary_evaluate(ex_scores, ex_labels, 4, 0.5f, &bm);
-        clann__alloc_fail_after(k);
-        st[4] = clann_binary_threshold_choose(ex_scores, ex_labels, 4, CLANN_THRESHOLD_MAX_F1,
-                                              0, &ch);
-        clann__alloc_fail_after(k);
-        st[5] = clann_binary_slice_bias(ex_scores, ex_labels, slices, 4, &sb, &ns);
-        clann__alloc_fail_after(0);
-        for (size_t i = 0; i < 6; i++) {
-            ck_assert_msg(st[i] == CLANN_OK || (st[i] == CLANN_ERR_NO_MEMORY && !done[i]),
-                          "call %zu, failing allocation %ld: %s", i, k, clann_status_name(st[i]));
-            done[i] = st[i] == CLANN_OK;
-        }
-        if (st[0] == CLANN_OK)
-            clann_roc_curve_free(&roc);
-        else
-            ck_assert_ptr_null(roc.fpr);
-        if (st[1] == CLANN_OK)
-            clann_pr_curve_free(&pr);
-        clann_multiclass_metrics_free(&mm);
-        if (st[5] == CLANN_OK)
-            clann_slice_bias_free(sb);
-        else
-            ck_assert_ptr_null(sb);
-    }
-    for (size_t i = 0; i < 6; i++)
-        ck_assert(done[i]);
+    struct oom_outputs o;
+    memset(&o, 0, sizeof o);
+    test_oom_sweep("roc curve", oom_roc, oom_roc_failed, false, &o);
+    clann_roc_curve_free(&o.roc);
+    test_oom_sweep("pr curve", oom_pr, oom_pr_failed, false, &o);
+    clann_pr_curve_free(&o.pr);
+    test_oom_sweep("multiclass", oom_multiclass, oom_multiclass_failed, false, &o);
+    clann_multiclass_metrics_free(&o.mm);
+    test_oom_sweep("binary", oom_binary, NULL, false, &o);
+    test_oom_sweep("threshold", oom_threshold, NULL, false, &o);
+    test_oom_sweep("slice bias", oom_slices, oom_slices_failed, false, &o);
+    clann_slice_bias_free(o.sb);
 }
 END_TEST
 

@@ -788,9 +788,42 @@ START_TEST(test_truncation_sweep)
 }
 END_TEST
 
-static bool is_memory_error(enum clann_status st)
+/* The load and the save of the out-of-memory sweep (test_oom_sweep). */
+struct alloc_sweep {
+    struct clann_context *ctx;
+    struct clann_model *model, *loaded;
+    const char *path;
+    const unsigned char *before; /* the file's bytes before the sweep */
+    size_t len;
+};
+
+static enum clann_status sweep_load(void *user)
 {
-    return st == CLANN_ERR_NO_MEMORY || st == CLANN_ERR_DEVICE_MEMORY;
+    struct alloc_sweep *a = user;
+    a->loaded = (struct clann_model *)1;
+    return clann_model_load(a->ctx, a->path, &a->loaded);
+}
+
+static void sweep_load_failed(void *user, long n)
+{
+    ck_assert_msg(((struct alloc_sweep *)user)->loaded == NULL, "n=%ld: model left", n);
+}
+
+static enum clann_status sweep_save(void *user)
+{
+    struct alloc_sweep *a = user;
+    return clann_model_save(a->model, a->path);
+}
+
+/* A failed save leaves the file as it was. */
+static void sweep_save_failed(void *user, long n)
+{
+    struct alloc_sweep *a = user;
+    size_t len2;
+    unsigned char *after = read_whole(a->path, &len2);
+    ck_assert_msg(len2 == a->len && memcmp(a->before, after, a->len) == 0, "n=%ld: file changed",
+                  n);
+    free(after);
 }
 
 START_TEST(test_alloc_failure_sweep)
@@ -803,40 +836,14 @@ START_TEST(test_alloc_failure_sweep)
     ck_assert_int_eq(clann_model_save(a, path), CLANN_OK);
     size_t len;
     unsigned char *before = read_whole(path, &len);
+    struct alloc_sweep sw = {.ctx = ctx, .model = a, .path = path, .before = before, .len = len};
 
     /* Loading: every failure point reports out of memory, then loading succeeds. */
-    bool loaded = false;
-    for (long n = 1; n < 10000 && !loaded; n++) {
-        struct clann_model *m = (struct clann_model *)1;
-        clann__alloc_fail_after(n);
-        enum clann_status st = clann_model_load(ctx, path, &m);
-        clann__alloc_fail_after(0);
-        if (st == CLANN_OK) {
-            loaded = true;
-            clann_model_destroy(m);
-        } else {
-            ck_assert_msg(is_memory_error(st), "n=%ld: %s", n, clann_last_error());
-            ck_assert_ptr_null(m);
-        }
-    }
-    ck_assert(loaded);
+    test_oom_sweep("load", sweep_load, sweep_load_failed, true, &sw);
+    clann_model_destroy(sw.loaded);
 
     /* Saving: a failed save leaves the file as it was. */
-    bool saved = false;
-    for (long n = 1; n < 10000 && !saved; n++) {
-        clann__alloc_fail_after(n);
-        enum clann_status st = clann_model_save(a, path);
-        clann__alloc_fail_after(0);
-        saved = st == CLANN_OK;
-        if (!saved) {
-            ck_assert_msg(is_memory_error(st), "n=%ld: %s", n, clann_last_error());
-            size_t len2;
-            unsigned char *after = read_whole(path, &len2);
-            ck_assert(len2 == len && memcmp(before, after, len) == 0);
-            free(after);
-        }
-    }
-    ck_assert(saved);
+    test_oom_sweep("save", sweep_save, sweep_save_failed, true, &sw);
     ck_assert(!scratch_has_temp());
     free(before);
     clann_model_destroy(a);

@@ -4,6 +4,7 @@
  * and a generic protobuf decoder for Event, Summary and Value.
  */
 #include "io/tfevents.h"
+#include "testutil.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -338,37 +339,43 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* The open of the out-of-memory sweep (test_oom_sweep). */
+struct open_sweep {
+    const char *root;
+    struct clann_tfevents *w;
+};
+
+static enum clann_status sweep_open(void *user)
+{
+    struct open_sweep *o = user;
+    return clann__tfevents_open(o->root, &o->w);
+}
+
+/* A failed open leaves no writer and no file. */
+static void sweep_open_failed(void *user, long n)
+{
+    struct open_sweep *o = user;
+    ck_assert_ptr_null(o->w);
+    DIR *d = opendir(o->root);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        ck_assert_msg(e->d_name[0] == '.', "%s left behind (allocation %ld)", e->d_name, n);
+    closedir(d);
+}
+
 /* Each allocation failure in open and scalar gives ERR_NO_MEMORY and leaves no file. */
 START_TEST(test_out_of_memory)
 {
     char root[64];
     make_tmpdir(root, sizeof root);
-    bool opened = false, wrote = false;
-    for (long k = 1; k < 30 && !wrote; k++) {
-        struct clann_tfevents *w;
-        clann__alloc_fail_after(k);
-        enum clann_status st = clann__tfevents_open(root, &w);
-        clann__alloc_fail_after(0);
-        ck_assert_msg(st == CLANN_OK || (st == CLANN_ERR_NO_MEMORY && !opened),
-                      "open with allocation %ld failing: %s", k, clann_status_name(st));
-        if (st != CLANN_OK) {
-            ck_assert_ptr_null(w);
-            DIR *d = opendir(root);
-            struct dirent *e;
-            while ((e = readdir(d)) != NULL)
-                ck_assert_msg(e->d_name[0] == '.', "%s left behind", e->d_name);
-            closedir(d);
-            continue;
-        }
-        opened = true;
-        clann__alloc_fail_after(1);
-        st = clann__tfevents_scalar(w, "tag", 1, 1.0, 1.0f);
-        clann__alloc_fail_after(0);
-        ck_assert_int_eq(st, CLANN_ERR_NO_MEMORY);
-        wrote = clann__tfevents_scalar(w, "tag", 1, 1.0, 1.0f) == CLANN_OK;
-        ck_assert_int_eq(clann__tfevents_close(w), CLANN_OK);
-    }
-    ck_assert(opened && wrote);
+    struct open_sweep o = {.root = root};
+    test_oom_sweep("open", sweep_open, sweep_open_failed, false, &o);
+    clann__alloc_fail_after(1);
+    enum clann_status st = clann__tfevents_scalar(o.w, "tag", 1, 1.0, 1.0f);
+    clann__alloc_fail_after(0);
+    ck_assert_int_eq(st, CLANN_ERR_NO_MEMORY);
+    ck_assert_int_eq(clann__tfevents_scalar(o.w, "tag", 1, 1.0, 1.0f), CLANN_OK);
+    ck_assert_int_eq(clann__tfevents_close(o.w), CLANN_OK);
     remove_tree(root);
 }
 END_TEST

@@ -78,6 +78,37 @@ static inline double test_nmse(const float *a, const float *b, size_t n)
     return den > 0 ? num / den : num;
 }
 
+/* The allocation hook of src/core/status.c (declared in core/internal.h, which not every suite
+ * includes): the nth allocation from now, and every later one, fails; 0 disables. */
+void clann__alloc_fail_after(long n);
+
+typedef enum clann_status (*test_oom_attempt_fn)(void *user);
+typedef void (*test_oom_check_fn)(void *user, long n);
+
+/* The out-of-memory sweep of docs/testing.md (SQLite's and libuv's OOM tests): runs
+ * attempt(user) with its 1st, 2nd, ... allocation failing until it succeeds. Each failure must
+ * be a clean ERR_NO_MEMORY (or ERR_DEVICE_MEMORY when device_ok) and pass failed(user, n) when
+ * given, which checks that the failed call left nothing behind (leaks show under ASan). Returns
+ * the number of failed attempts; fails the test when the call never succeeds. */
+static inline long test_oom_sweep(const char *what, test_oom_attempt_fn attempt,
+                                  test_oom_check_fn failed, bool device_ok, void *user)
+{
+    for (long n = 1; n < 10000; n++) {
+        clann__alloc_fail_after(n);
+        enum clann_status st = attempt(user);
+        clann__alloc_fail_after(0);
+        if (st == CLANN_OK)
+            return n - 1;
+        ck_assert_msg(st == CLANN_ERR_NO_MEMORY || (device_ok && st == CLANN_ERR_DEVICE_MEMORY),
+                      "%s with allocation %ld failing: %s: %s", what, n, clann_status_name(st),
+                      clann_last_error());
+        if (failed)
+            failed(user, n);
+    }
+    ck_abort_msg("%s never succeeded", what);
+    return 0;
+}
+
 static inline int test_run_suite(Suite *s)
 {
     SRunner *sr = srunner_create(s);
