@@ -9,26 +9,64 @@
  * clann_model_fit() on host arrays. Parameters, gradients, optimizer state and activations stay
  * on the device for the whole run; only batches travel to it.
  *
- * Worked example: a DNN classifier with two hidden layers on 784 inputs and 10 classes.
+ * Worked example: a DNN classifier with two hidden layers, trained on a CSV file whose last
+ * column holds class indices 0, 1, 2, then evaluated on another. It is compiled and run by the
+ * test suite exactly as written here (tests/header-example.py extracts it), so it stays true.
  *
- *     struct clann_context *ctx;
- *     struct clann_context_params cp = clann_context_default_params();
- *     cp.device = "auto";
- *     if (clann_context_create(&cp, &ctx) != CLANN_OK) {
- *         fprintf(stderr, "%s\n", clann_last_error());
- *         return 1;
+ *     #include <clann.h>
+ *     #include <stdio.h>
+ *
+ *     int main(int argc, char **argv)
+ *     {
+ *         const char *train_csv = argc > 2 ? argv[1] : "train.csv";
+ *         const char *test_csv = argc > 2 ? argv[2] : "test.csv";
+ *         struct clann_context *ctx = NULL;
+ *         struct clann_model *model = NULL;
+ *         struct clann_matrix x = {0}, y = {0}, test_x = {0}, test_y = {0}, probs = {0};
+ *
+ *         // Device "auto" (or $CLANN_DEVICE): a GPU if there is one, else the CPU backend.
+ *         struct clann_context_params cp = clann_context_default_params();
+ *         enum clann_status st = clann_context_create(&cp, &ctx);
+ *         struct clann_csv_params csv = clann_csv_default_params(); // label: the last column
+ *         if (st == CLANN_OK)
+ *             st = clann_csv_load(train_csv, &csv, &x, &y);
+ *         if (st == CLANN_OK)
+ *             st = clann_csv_load(test_csv, &csv, &test_x, &test_y);
+ *
+ *         struct clann_estimator_params ep = clann_estimator_default_params();
+ *         size_t hidden[] = {32, 16};
+ *         ep.hidden_units = hidden;
+ *         ep.n_hidden = 2;
+ *         if (st == CLANN_OK) // a compiled model: sparse softmax cross-entropy, Adagrad
+ *             st = clann_dnn_classifier_create(ctx, x.cols, 3, &ep, &model);
+ *
+ *         struct clann_fit_params fp = clann_fit_default_params();
+ *         fp.epochs = 20;
+ *         fp.batch_size = 32;
+ *         struct clann_epoch_log last;
+ *         if (st == CLANN_OK) // the test set doubles as validation data here
+ *             st = clann_model_fit(model, &x, &y, &test_x, &test_y, &fp, &last);
+ *         struct clann_metrics metrics;
+ *         if (st == CLANN_OK)
+ *             st = clann_model_evaluate(model, &test_x, &test_y, &metrics);
+ *         if (st == CLANN_OK)
+ *             st = clann_model_predict(model, &test_x, &probs); // allocated: we free it
+ *         if (st == CLANN_OK)
+ *             printf("test loss %.4f, accuracy %.4f; row 0: P(class 0) = %.3f\n", metrics.loss,
+ *                    metrics.accuracy, probs.data[0]);
+ *         else
+ *             fprintf(stderr, "clann: %s: %s\n", clann_status_name(st), clann_last_error());
+ *
+ *         // Every destroy and free accepts NULL and zeroed structs.
+ *         clann_matrix_free(&probs);
+ *         clann_matrix_free(&x);
+ *         clann_matrix_free(&y);
+ *         clann_matrix_free(&test_x);
+ *         clann_matrix_free(&test_y);
+ *         clann_model_destroy(model);
+ *         clann_context_destroy(ctx);
+ *         return st == CLANN_OK ? 0 : 1;
  *     }
- *     struct clann_estimator_params ep = clann_estimator_default_params();
- *     size_t hidden[] = {256, 128};
- *     ep.hidden_units = hidden;
- *     ep.n_hidden = 2;
- *     struct clann_model *m;
- *     clann_dnn_classifier_create(ctx, 784, 10, &ep, &m);
- *     struct clann_fit_params fp = clann_fit_default_params();
- *     clann_model_fit(m, &train, NULL, &fp, NULL);
- *     clann_model_evaluate(m, &test, &metrics);
- *     clann_model_destroy(m);
- *     clann_context_destroy(ctx);
  *
  * Conventions
  * -----------
@@ -40,6 +78,70 @@
  * - Destroy functions accept NULL. The library never exits, aborts or prints: it reports
  *   through return values and the log callback (clann_log_set()).
  * - Matrices are row-major float32: rows are examples, columns are features.
+ *
+ * Ownership: who frees what
+ * -------------------------
+ * - Every object a function creates through an out-parameter belongs to the caller, who
+ *   releases it with the matching function, once:
+ *       clann_context_create()                                  -> clann_context_destroy()
+ *       clann_model_create(), clann_model_create_with_features(), clann_model_load(),
+ *       clann_model_load_checkpoint(), clann_model_from_spec_json(), clann_dnn_create() and
+ *       the four estimator shortcuts (clann_*_regressor/classifier_create()) -> clann_model_destroy()
+ *       clann_table_load_csv(), clann_table_create(), clann_table_select() -> clann_table_destroy()
+ *       clann_features_create()                                 -> clann_features_destroy()
+ *       clann_devices_list()                                    -> clann_devices_free()
+ *       clann_model_spec_json()                                 -> clann_string_free()
+ *       clann_binary_slice_bias()                               -> clann_slice_bias_free()
+ * - Functions that fill a caller's struct with allocated arrays make the caller the owner of
+ *   those arrays: struct clann_matrix from clann_matrix_create(), clann_csv_load() (both
+ *   matrices), clann_idx_load(), clann_npy_load(), clann_fashion_mnist_load() (all four),
+ *   clann_model_predict(), clann_model_predict_table(), clann_table_numeric(),
+ *   clann_features_transform() and clann_model_embedding_get() -> clann_matrix_free();
+ *   clann_data_split() -> clann_split_free(); clann_roc_curve_compute() ->
+ *   clann_roc_curve_free(); clann_pr_curve_compute() -> clann_pr_curve_free();
+ *   clann_multiclass_evaluate() -> clann_multiclass_metrics_free(). These functions overwrite
+ *   the struct without freeing what it held (free it first when reusing one), and leave it
+ *   zeroed on failure, so the free function is always safe to call.
+ * - Strings and structs returned by pointer are borrowed and never freed by the caller:
+ *   clann_status_str(), clann_status_name() and *auto_reason are static; clann_last_error()
+ *   lives until the next failure on the same thread; clann_context_last_error(),
+ *   clann_context_device() and clann_context_backend_name() until the context is destroyed;
+ *   clann_model_features() and clann_model_scaler_stats() until the model is destroyed;
+ *   clann_table_column_name() and clann_features_value() until their table or feature set is.
+ * - Inputs are borrowed for the call only: matrices, tables, parameter structs and the strings
+ *   in them (paths, monitor names, log folder) are read and never kept. Feature sets passed to
+ *   clann_model_create_with_features() (or in clann_estimator_params) are copied, so they may
+ *   be destroyed right after.
+ *
+ * Destroy order
+ * -------------
+ * A model holds a reference to the context it was created on (its device buffers live
+ * there). Destroy models before or after their context, in any order: clann_context_destroy()
+ * on a context with live models only drops the caller's reference, and the context (its queue,
+ * kernels and device memory) is released when its last model is destroyed. The context must
+ * not be used through the destroyed handle afterwards. Tables, feature sets, matrices and
+ * metric results are independent of contexts and models.
+ *
+ * Threads
+ * -------
+ * - A context and every model created on it form one unit that must be used by one thread at
+ *   a time (they share the device queue and, on the CPU backend, its worker threads); use one
+ *   context per thread for parallel work, or serialize calls with a lock of your own. Contexts
+ *   on different threads are independent and may run at the same time, on the same device or
+ *   not. A unit may move between threads between calls.
+ * - clann_last_error() is per thread: it is the message of the calling thread's last failure,
+ *   so read it on the thread that made the failing call. clann_context_last_error() is shared
+ *   by everything using that context.
+ * - clann_log_set() changes process-wide state without locking: call it once, before other
+ *   threads call into clann. The log callback may then be called from any thread that calls
+ *   clann, concurrently when several do, so it must be thread-safe itself.
+ * - The callbacks of clann_fit_params (on_epoch, on_progress, on_monitor) run on the thread
+ *   that called clann_model_fit(), inside that call; they must not call into the same model
+ *   or context.
+ * - Functions without a context or model (status names, clann_version(), metrics, data
+ *   readers, tables and feature sets, clann_devices_list()) keep no shared state and may be
+ *   called from any thread; one table or feature set may be read by several threads at once
+ *   but not read while another thread changes it (add, fit, destroy).
  */
 #ifndef CLANN_H
 #define CLANN_H
