@@ -1,5 +1,5 @@
 /*
- * test-backend.c - cross-backend parity (TESTING.md 8.B #8-#10, #12): every op of backend.h on
+ * test-backend.c - cross-backend parity (docs/testing.md #8-#12): every op of backend.h on
  * every OpenCL device against the CPU backend in REFERENCE mode, from the same inputs
  * (U(-1, 1) from the Philox test stream under SEED unless an op needs another range).
  *
@@ -22,9 +22,9 @@
  *   constrain and moving_average with no NaN-guard flag, a clear one and a set one; add_noise
  *   bit-identical with the CPU.
  *
- * OpenCL does not survive fork (STYLE.md 6.3), so the suite runs with CK_NOFORK and creates
- * every context in this one process. Exits 77 (skip) when there is no OpenCL device, or when
- * the library is built without OpenCL (then only main is compiled).
+ * OpenCL does not survive fork (docs/testing.md, "Conventions"), so the suite runs with
+ * CK_NOFORK and creates every context in this one process. Exits 77 (skip) when there is no
+ * OpenCL device, or when the library is built without OpenCL (then only main is compiled).
  */
 #include "backend/backend.h"
 #include "core/rng.h"

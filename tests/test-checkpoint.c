@@ -1,5 +1,5 @@
 /*
- * test-checkpoint.c - checkpoints (TESTING.md 8.C #22 and 8.D #23): training resumed from a
+ * test-checkpoint.c - checkpoints (docs/testing.md #22 and #23): training resumed from a
  * checkpoint continues bitwise identically to an uninterrupted run on the same device, on the
  * CPU backend and on every OpenCL device; checkpoints and plain model files load both ways
  * where they should, and malformed checkpoints fail with a specific status.

@@ -1,6 +1,6 @@
 /*
  * test-cpu-ops.c - the CPU backend ops against their formulas in backend.h: float32
- * finite-difference gradient checks (TESTING.md 8.A #2: central differences, eps = 1e-2,
+ * finite-difference gradient checks (docs/testing.md #2: central differences, eps = 1e-2,
  * every element |a - n| <= 1e-3 + 1e-2 |n| and relative L2 error <= 1e-3), GEMM against a
  * double reference (NMSE <= 1e-7, canaries, NaN-free beta = 0) in both CPU modes, numerics at
  * extreme logits, optimizers against hand-written scalar updates, dropout statistics and the
@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define SEED 42u
-#define EPS 1e-2f       /* central-difference step (TESTING.md App. A: best for float32) */
+#define EPS 1e-2f       /* central-difference step (docs/testing.md, "Tolerances") */
 #define GC_ATOL 1e-3    /* elementwise: |a - n| <= GC_ATOL + GC_RTOL |n| */
 #define GC_RTOL 1e-2
 #define GC_REL_L2 1e-3  /* ||a - n|| / ||n|| */
@@ -170,7 +170,7 @@ static void numeric_grad(double (*f)(void *), void *arg, float *x, size_t n, dou
     }
 }
 
-/* Checks analytic ana against numeric num (TESTING.md 8.A #2); returns relL2. */
+/* Checks analytic ana against numeric num (docs/testing.md #2); returns relL2. */
 static double check_grad(const char *what, const float *ana, const double *num, size_t n)
 {
     double diff2 = 0.0, norm2 = 0.0, worst = 0.0;
@@ -249,7 +249,7 @@ static void act_make_inputs(struct act_case *t)
     t->w = hrand(n, -1.0f, 1.0f);
     t->y = hnew(n);
     /* Kinks: keep z + b at least 3 eps from them, so that +-eps on z or b stays on one side
-     * (TESTING.md 8.A #7 skips elements within 2 eps). */
+     * (docs/testing.md #7 skips elements within 2 eps). */
     for (size_t i = 0; relu_like && i < n; i++) {
         float bias = t->b[i % t->cols];
         t->z[i] = away_from(t->z[i] + bias, 0.0f, 3 * EPS) - bias;

@@ -1,5 +1,6 @@
 /*
- * test-data.c - host data readers: CSV, IDX, NPY and Fashion-MNIST (TESTING.md 8.E).
+ * test-data.c - host data readers: CSV, IDX, NPY and Fashion-MNIST (docs/testing.md, "Data
+ * readers").
  *
  * Every input is generated into a private temporary folder; every malformed input checks its
  * own status and that the message says where the problem is (row and column, or byte counts).

@@ -1,7 +1,8 @@
 /*
- * test-model-file.c - model files (.safetensors) and model specs (TESTING.md 8.D): bitwise round
- * trips, a truncation sweep, a corpus of hand-crafted bad files each with its specific status,
- * save errors that must leave the previous file intact, and allocation-failure sweeps.
+ * test-model-file.c - model files (.safetensors) and model specs (docs/testing.md #23-#31):
+ * bitwise round trips, a truncation sweep, a corpus of hand-crafted bad files each with its
+ * specific status, save errors that must leave the previous file intact, and allocation-failure
+ * sweeps.
  */
 #include "testutil.h"
 
@@ -935,7 +936,7 @@ START_TEST(test_save_write_failure_keeps_old_file)
 }
 END_TEST
 
-/* The loader never executes anything from the file (TESTING.md 8.D #31): no dynamic loading,
+/* The loader never executes anything from the file (docs/testing.md #31): no dynamic loading,
  * no shell, no process creation in the model-file and spec sources. */
 START_TEST(test_loader_executes_nothing)
 {

@@ -1,5 +1,5 @@
 /*
- * test-opencl.c - OpenCL fault handling (TESTING.md 8.F):
+ * test-opencl.c - OpenCL fault handling (docs/testing.md, "OpenCL faults"):
  *   #42 no ICD: with OCL_ICD_VENDORS pointing at an empty folder (set before the process makes
  *       its first OpenCL call, so in a re-executed child), "auto" falls back to the CPU backend
  *       and "opencl" fails with CLANN_ERR_NO_DEVICE and a message naming the cause;
@@ -9,9 +9,9 @@
  *       and warm times printed); truncated or corrupted entries are rebuilt silently; no
  *       temporary files are left; use_cache = false writes nothing.
  *
- * Check forks every test; the parent process never calls OpenCL (STYLE.md 6.3): each test
- * body runs in its own child, and the skip probe runs in a forked child too. A build without
- * OpenCL compiles only main, which exits 77 (skip).
+ * Check forks every test; the parent process never calls OpenCL (docs/testing.md,
+ * "Conventions"): each test body runs in its own child, and the skip probe runs in a forked
+ * child too. A build without OpenCL compiles only main, which exits 77 (skip).
  */
 #include "backend/backend.h"
 #include "testutil.h"

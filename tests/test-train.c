@@ -1,7 +1,7 @@
 /*
  * test-train.c - whole training runs: the same seed on every device gives the same initial
  * weights bit for bit and, after 100 steps, the same loss and parameters within the parity
- * tolerances of TESTING.md 8.B #14; and the default classifier reaches the published accuracy
+ * tolerances of docs/testing.md #14; and the default classifier reaches the published accuracy
  * on the real Fashion-MNIST data on the CPU backend.
  */
 #include "testutil.h"

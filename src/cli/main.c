@@ -1,5 +1,6 @@
 /*
- * main.c - the `clann` command: a thin layer over the library (DESIGN.md decision 10).
+ * main.c - the `clann` command: a thin layer over the library (docs/architecture.md, "The
+ * command line").
  */
 #include "cli.h"
 

@@ -1,9 +1,10 @@
 /*
  * context.c - device listing, device selection and the context object.
  *
- * Selection (DESIGN.md decision 7): "auto" prefers a GPU, then another accelerator, then the
- * native CPU backend, which is faster on CPUs than OpenCL-on-CPU. "cpu", "opencl" (the first
- * OpenCL device), "opencl:P:D" and a device-name substring select explicitly.
+ * Selection (docs/architecture.md, "Devices and the context"): "auto" prefers a GPU, then
+ * another accelerator, then the native CPU backend, which is faster on CPUs than OpenCL-on-CPU.
+ * "cpu", "opencl" (the first OpenCL device), "opencl:P:D" and a device-name substring select
+ * explicitly.
  */
 #include "backend/backend.h"
 

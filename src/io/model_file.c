@@ -1,5 +1,5 @@
 /*
- * model_file.c - models in .safetensors files (DESIGN.md decision 9).
+ * model_file.c - models in .safetensors files (docs/architecture.md, "Model files").
  *
  * Layout: an 8-byte little-endian header length N; N bytes of JSON header, padded with spaces
  * to a multiple of 8 as the safetensors writers do; then the tensors' raw little-endian F32

@@ -2,10 +2,10 @@
  * model.h - the model's internal structure, shared by src/nn (building, layers) and src/train
  * (fit, evaluate, predict).
  *
- * Memory (DESIGN.md decision 2): all trainable parameters live in one device buffer `params`,
- * their gradients in `grads` (same layout), optimizer state in `state1`/`state2`. Layers hold
- * offsets. Activations of every layer live in `acts` (z and y per layer, max_batch rows each)
- * and their gradients in `dacts`, so a training step allocates nothing.
+ * Memory (docs/architecture.md, "Memory"): all trainable parameters live in one device buffer
+ * `params`, their gradients in `grads` (same layout), optimizer state in `state1`/`state2`.
+ * Layers hold offsets. Activations of every layer live in `acts` (z and y per layer, max_batch
+ * rows each) and their gradients in `dacts`, so a training step allocates nothing.
  */
 #ifndef CLANN_MODEL_H
 #define CLANN_MODEL_H

@@ -1,9 +1,9 @@
 /*
  * fit.c - the training loop. One step enqueues upload -> forward -> loss -> backward ->
  * penalties, noise and clipping -> optimizer update -> L1 and constraints, with no read-back;
- * the loss and correct counts accumulate on the device and are read once per epoch (DESIGN.md
- * decision 3). Between epochs: validation, learning-rate schedules, early stopping and
- * checkpoints.
+ * the loss and correct counts accumulate on the device and are read once per epoch
+ * (docs/architecture.md, "One training step"). Between epochs: validation, learning-rate
+ * schedules, early stopping and checkpoints.
  */
 #include "train/batch.h"
 #include "train/guard.h"

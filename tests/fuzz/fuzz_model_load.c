@@ -1,6 +1,6 @@
 /*
- * fuzz_model_load.c - libFuzzer target for the model-file and checkpoint loaders (TESTING.md
- * 8.G #52): every input is written to a memory file and loaded on a CPU context, as a model and
+ * fuzz_model_load.c - libFuzzer target for the model-file and checkpoint loaders (docs/testing.md
+ * #52): every input is written to a memory file and loaded on a CPU context, as a model and
  * as a checkpoint. Any crash, sanitizer report, leak or abort is a finding; failing to load is
  * the expected outcome for almost every input.
  */
