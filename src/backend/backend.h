@@ -23,6 +23,7 @@
 #define CLANN_BACKEND_H
 
 #include "core/internal.h"
+#include "core/kinds.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,22 +54,21 @@ struct clann_rng_key {
     uint64_t offset;
 };
 
-/* Activation kinds; the public enum clann_activation has the same values. */
-enum clann__act_kind {
-    CLANN__ACT_LINEAR = 0,
-    CLANN__ACT_SIGMOID = 1,
-    CLANN__ACT_TANH = 2,
-    CLANN__ACT_RELU = 3,
-    CLANN__ACT_LEAKY_RELU = 4, /* y = z > 0 ? z : alpha * z */
-    CLANN__ACT_PRELU = 5,      /* y = z > 0 ? z : a[col] * z, a learned per unit */
-    CLANN__ACT_RRELU = 6,      /* training: slope ~ U(lower, upper) per element from the
-                                  rng; inference: slope (lower + upper) / 2 */
-    CLANN__ACT_RELU6 = 7,      /* y = min(max(z, 0), 6) */
-    CLANN__ACT_ELU = 8,        /* y = z > 0 ? z : alpha * (exp(z) - 1) */
-    CLANN__ACT_SOFTPLUS = 9,   /* y = log(1 + exp(z)), computed stably */
-    CLANN__ACT_SOFTMAX = 10,   /* row-wise: y = exp(z - max) / sum(exp(z - max)) */
-    CLANN__ACT_COUNT = 11
-};
+/* Activation kinds: values and names in CLANN__ACTIVATIONS (core/kinds.h), equal to the public
+ * enum clann_activation's. Formulas:
+ *   LINEAR      y = z
+ *   SIGMOID     y = 1 / (1 + exp(-z))
+ *   TANH        y = tanh(z)
+ *   RELU        y = max(z, 0)
+ *   LEAKY_RELU  y = z > 0 ? z : alpha * z
+ *   PRELU       y = z > 0 ? z : a[col] * z, a learned per unit
+ *   RRELU       training: slope ~ U(lower, upper) per element from the rng; inference: slope
+ *               (lower + upper) / 2
+ *   RELU6       y = min(max(z, 0), 6)
+ *   ELU         y = z > 0 ? z : alpha * (exp(z) - 1)
+ *   SOFTPLUS    y = log(1 + exp(z)), computed stably
+ *   SOFTMAX     row-wise: y = exp(z - max) / sum(exp(z - max)) */
+enum clann__act_kind { CLANN__ACTIVATIONS(CLANN__KIND_ENUMERATOR) CLANN__ACT_COUNT };
 
 struct clann_act {
     enum clann__act_kind kind;
@@ -81,36 +81,34 @@ struct clann_act {
 /* Derivative at the kinks: ReLU-like functions use the derivative of the z <= 0 side at z = 0
  * (0 for ReLU, alpha for leaky), ReLU6 uses 0 at z = 6. */
 
-enum clann__loss_kind {
-    CLANN__LOSS_MSE = 0,          /* per row: sum_c (p - y)^2 / cols */
-    CLANN__LOSS_MAE = 1,          /* per row: sum_c |p - y| / cols; d/dp at p == y is 0 */
-    CLANN__LOSS_HUBER = 2,        /* per row: sum_c h(p - y) / cols, h(e) = e^2/2 for |e| <=
-                                     delta, else delta * (|e| - delta/2) */
-    CLANN__LOSS_SIGMOID_CE = 3,   /* logits z, labels y in [0,1] (binary or multi-label): per
-                                     row (1/cols) sum_c [max(z,0) - z*y + log(1 + exp(-|z|))] */
-    CLANN__LOSS_SOFTMAX_CE = 4,   /* logits z, labels y a distribution per row (one-hot or
-                                     soft): per row -sum_c y_c * log_softmax(z)_c */
-    CLANN__LOSS_SPARSE_SOFTMAX_CE = 5, /* logits z, labels: one float per row holding the class
-                                     index: per row -log_softmax(z)_label */
-    CLANN__LOSS_COUNT = 6
-};
+/* Loss kinds: the rows of CLANN__LOSSES (core/kinds.h) that the backends compute. Per row:
+ *   MSE                sum_c (p - y)^2 / cols
+ *   MAE                sum_c |p - y| / cols; d/dp at p == y is 0
+ *   HUBER              sum_c h(p - y) / cols, h(e) = e^2/2 for |e| <= delta, else
+ *                      delta * (|e| - delta/2)
+ *   SIGMOID_CE         logits z, labels y in [0,1] (binary or multi-label):
+ *                      (1/cols) sum_c [max(z,0) - z*y + log(1 + exp(-|z|))]
+ *   SOFTMAX_CE         logits z, labels y a distribution per row (one-hot or soft):
+ *                      -sum_c y_c * log_softmax(z)_c
+ *   SPARSE_SOFTMAX_CE  logits z, labels: one float per row holding the class index:
+ *                      -log_softmax(z)_label */
+enum clann__loss_kind { CLANN__LOSSES(CLANN__KIND_ENUMERATOR, CLANN__KIND_SKIP) CLANN__LOSS_COUNT };
 
 struct clann__loss {
     enum clann__loss_kind kind;
     float huber_delta;
 };
 
-enum clann__opt_kind {
-    CLANN__OPT_SGD = 0,      /* w -= lr * g */
-    CLANN__OPT_MOMENTUM = 1, /* v = momentum * v + g; w -= lr * (nesterov ? g + momentum * v : v) */
-    CLANN__OPT_ADAGRAD = 2,  /* a += g^2; w -= lr * g / (sqrt(a) + eps); the caller fills a
-                                with initial_accumulator before the first step */
-    CLANN__OPT_ADAM = 3,     /* m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
-                                w -= lr_t * m / (sqrt(v) + eps_t), lr_t = lr * sqrt(1-b2^t) /
-                                (1-b1^t), eps_t = eps * sqrt(1-b2^t) (TensorFlow/Keras form) */
-    CLANN__OPT_RMSPROP = 4,  /* a = rho a + (1-rho) g^2; w -= lr * g / (sqrt(a) + eps) */
-    CLANN__OPT_COUNT = 5
-};
+/* Optimizer kinds: CLANN__OPTIMIZERS (core/kinds.h). Updates:
+ *   SGD       w -= lr * g
+ *   MOMENTUM  v = momentum * v + g; w -= lr * (nesterov ? g + momentum * v : v)
+ *   ADAGRAD   a += g^2; w -= lr * g / (sqrt(a) + eps); the caller fills a with
+ *             initial_accumulator before the first step
+ *   ADAM      m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; w -= lr_t * m / (sqrt(v) + eps_t),
+ *             lr_t = lr * sqrt(1-b2^t) / (1-b1^t), eps_t = eps * sqrt(1-b2^t) (TensorFlow/Keras
+ *             form)
+ *   RMSPROP   a = rho a + (1-rho) g^2; w -= lr * g / (sqrt(a) + eps) */
+enum clann__opt_kind { CLANN__OPTIMIZERS(CLANN__KIND_ENUMERATOR) CLANN__OPT_COUNT };
 
 struct clann_opt {
     enum clann__opt_kind kind;
@@ -127,13 +125,13 @@ struct clann_opt {
     struct clann_view guard;
 };
 
-enum clann__constraint_kind {
-    CLANN__CONSTRAINT_NONE = 0,
-    CLANN__CONSTRAINT_MAX_NORM = 1,     /* w *= clip(n, 0, max) / (eps + n) */
-    CLANN__CONSTRAINT_MIN_MAX_NORM = 2, /* w *= (rate clip(n, min, max) + (1 - rate) n) / (eps + n) */
-    CLANN__CONSTRAINT_UNIT_NORM = 3,    /* w /= eps + n */
-    CLANN__CONSTRAINT_NON_NEG = 4       /* w = max(w, 0) element-wise */
-};
+/* Constraint kinds: CLANN__CONSTRAINTS (core/kinds.h). With n the norm below:
+ *   NONE          nothing
+ *   MAX_NORM      w *= clip(n, 0, max) / (eps + n)
+ *   MIN_MAX_NORM  w *= (rate clip(n, min, max) + (1 - rate) n) / (eps + n)
+ *   UNIT_NORM     w /= eps + n
+ *   NON_NEG       w = max(w, 0) element-wise */
+enum clann__constraint_kind { CLANN__CONSTRAINTS(CLANN__KIND_ENUMERATOR) };
 
 /* A weight constraint (Keras semantics, eps = 1e-7): n is the L2 norm of each column of a
  * rows x cols matrix (for a kernel: over its inputs, per unit). */

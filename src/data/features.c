@@ -10,6 +10,7 @@
  * releases of xxHash, so hashed ids survive a save and load anywhere.
  */
 #include "data/features.h"
+#include "core/kinds.h"
 #include "data/table.h"
 
 #include <errno.h>
@@ -22,16 +23,7 @@
 
 #define SHOW 48 /* characters of a value quoted in messages */
 
-static const char *const kind_names[] = {"numeric", "bucketized", "vocabulary",
-                                         "identity", "hash", "crossed"};
-static const char *const combiner_names[] = {"mean", "sum", "sqrtn"};
-static const char *const output_names[] = {"embedding", "indicator"};
-static const char *const init_names[] = {
-    "default", "zeros", "constant", "uniform", "normal",
-    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-};
 #define HASH_NAME "xxh64-seed0"
-#define COUNT(a) (sizeof(a) / sizeof *(a))
 
 static uint64_t hash_text(const char *s, size_t len)
 {
@@ -374,7 +366,7 @@ static enum clann_status resolve(const struct clann__feature *f, const struct cl
         if (needs_numbers && !t->c[cols[k]].numeric)
             return clann__error(NULL, CLANN_ERR_INVALID_ARG, "feature '%s': column '%s' is text; "
                                 "a %s feature needs numbers", f->name, f->sources[k],
-                                kind_names[f->kind]);
+                                clann__kind_name(&clann__feature_kinds, f->kind));
     }
     return CLANN_OK;
 }
@@ -850,7 +842,7 @@ static struct json_object *feature_json(bool *ok, const struct clann__feature *f
 {
     struct json_object *o = json_object_new_object();
     put(ok, o, "name", json_object_new_string(f->name));
-    put(ok, o, "kind", json_object_new_string(kind_names[f->kind]));
+    put(ok, o, "kind", json_object_new_string(clann__kind_name(&clann__feature_kinds, f->kind)));
     put(ok, o, "columns", json_strings(ok, f->sources, f->n_sources));
     if (f->kind == CLANN_FEATURE_NUMERIC)
         return o;
@@ -869,12 +861,15 @@ static struct json_object *feature_json(bool *ok, const struct clann__feature *f
     char sep[2] = {f->separator, '\0'};
     put(ok, o, "separator", json_object_new_string(sep));
     put(ok, o, "width", json_object_new_uint64(f->width));
-    put(ok, o, "combiner", json_object_new_string(combiner_names[f->combiner]));
-    put(ok, o, "output", json_object_new_string(output_names[f->output]));
+    put(ok, o, "combiner",
+        json_object_new_string(clann__kind_name(&clann__combiner_kinds, f->combiner)));
+    put(ok, o, "output",
+        json_object_new_string(clann__kind_name(&clann__feature_output_kinds, f->output)));
     put(ok, o, "dimension", json_object_new_uint64(f->dim));
     put(ok, o, "trainable", json_object_new_boolean(f->trainable));
     struct json_object *init = json_object_new_object();
-    put(ok, init, "kind", json_object_new_string(init_names[f->init.kind % COUNT(init_names)]));
+    put(ok, init, "kind",
+        json_object_new_string(clann__kind_name(&clann__initializer_kinds, f->init.kind)));
     put(ok, init, "a", json_float(f->init.a));
     put(ok, init, "b", json_float(f->init.b));
     put(ok, o, "init", init);
@@ -942,16 +937,12 @@ static enum clann_status jsize(const struct jreader *r, struct json_object *o, c
 }
 
 static enum clann_status jenum(const struct jreader *r, struct json_object *o, const char *key,
-                               const char *const *names, size_t n, size_t *out)
+                               const struct clann__kind_table *kinds, size_t *out)
 {
     struct json_object *v;
     enum clann_status st = jget(r, o, key, json_type_string, &v);
-    for (size_t i = 0; st == CLANN_OK && i < n; i++) {
-        if (strcmp(json_object_get_string(v), names[i]) == 0) {
-            *out = i;
-            return CLANN_OK;
-        }
-    }
+    if (st == CLANN_OK && clann__kind_parse(kinds, json_object_get_string(v), out))
+        return CLANN_OK;
     return st ? st : jbad(r, key, "unknown name");
 }
 
@@ -1008,7 +999,7 @@ static enum clann_status read_init(const struct jreader *r, struct json_object *
     size_t kind = 0;
     enum clann_status st = jget(r, o, "init", json_type_object, &init);
     if (st == CLANN_OK)
-        st = jenum(r, init, "kind", init_names, COUNT(init_names), &kind);
+        st = jenum(r, init, "kind", &clann__initializer_kinds, &kind);
     bool num = st == CLANN_OK && json_object_object_get_ex(init, "a", &a) &&
                json_object_object_get_ex(init, "b", &b) &&
                isfinite(json_object_get_double(a)) && isfinite(json_object_get_double(b));
@@ -1043,9 +1034,10 @@ static enum clann_status read_categorical(const struct jreader *r, struct json_o
     }
     if (st == CLANN_OK)
         st = jsize(r, o, "width", 1, f->separator ? 1u << 16 : 1, &f->width);
-    if (st == CLANN_OK && (st = jenum(r, o, "combiner", combiner_names, 3, &e)) == CLANN_OK)
+    if (st == CLANN_OK && (st = jenum(r, o, "combiner", &clann__combiner_kinds, &e)) == CLANN_OK)
         f->combiner = (enum clann_combiner)e;
-    if (st == CLANN_OK && (st = jenum(r, o, "output", output_names, 2, &e)) == CLANN_OK)
+    if (st == CLANN_OK &&
+        (st = jenum(r, o, "output", &clann__feature_output_kinds, &e)) == CLANN_OK)
         f->output = (enum clann_feature_output)e;
     if (st == CLANN_OK)
         st = jsize(r, o, "dimension", 1, CLANN__FEATURE_MAX_IDS, &f->user_dim);
@@ -1064,7 +1056,7 @@ static enum clann_status read_feature(struct jreader *r, struct json_object *o,
         return jbad(r, "name", "not a valid feature name");
     if (st == CLANN_OK)
         strcpy(f->name, json_object_get_string(v));
-    if (st == CLANN_OK && (st = jenum(r, o, "kind", kind_names, COUNT(kind_names), &kind)))
+    if (st == CLANN_OK && (st = jenum(r, o, "kind", &clann__feature_kinds, &kind)))
         return st;
     f->kind = (enum clann_feature_kind)kind;
     f->vocab_given = true;

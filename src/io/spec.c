@@ -8,6 +8,7 @@
  * float, so a spec survives a save/load cycle unchanged.
  */
 #include "io/spec.h"
+#include "core/kinds.h"
 #include "data/features.h"
 
 #include <errno.h>
@@ -20,47 +21,6 @@
 
 #define MAX_LAYERS ((size_t)1 << 16)
 #define PATH_MAX_LEN 96
-
-static const char *const loss_names[] = {
-    "mse", "mae", "huber", "sigmoid_cross_entropy", "softmax_cross_entropy",
-    "sparse_softmax_cross_entropy", "sampled_softmax_cross_entropy",
-};
-
-static const char *const optimizer_names[] = {"sgd", "momentum", "adagrad", "adam", "rmsprop"};
-
-static const char *const init_names[] = {
-    "default", "zeros", "constant", "uniform", "normal",
-    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-};
-
-static const char *const constraint_names[] = {
-    "none", "max_norm", "min_max_norm", "unit_norm", "non_neg",
-};
-
-/* Indexed by enum clann__layer_kind. */
-static const char *const layer_names[] = {"dense", "activation", "dropout", "noise", "batchnorm",
-                                           "features"};
-
-/* Indexed by enum clann_scale. */
-static const char *const scale_names[] = {"none", "standard", "minmax", "log", "clip"};
-
-#define COUNT(a) (sizeof(a) / sizeof *(a))
-
-static bool name_index(const char *const *names, size_t n, const char *name, size_t *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(names[i], name) == 0) {
-            *out = i;
-            return true;
-        }
-    }
-    return false;
-}
-
-static const char *name_of(const char *const *names, size_t n, size_t i)
-{
-    return i < n ? names[i] : "?";
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Strict JSON parsing.
@@ -286,13 +246,13 @@ static enum clann_status read_string(const struct reader *r, struct json_object 
 /* An enum given by name in `names`; left unchanged when absent and not required. */
 static enum clann_status read_enum(const struct reader *r, struct json_object *obj,
                                    const char *path, const char *key, bool required,
-                                   const char *const *names, size_t n, size_t *out)
+                                   const struct clann__kind_table *kinds, size_t *out)
 {
     const char *s;
     enum clann_status st = read_string(r, obj, path, key, required, &s);
     if (st != CLANN_OK || !s)
         return st;
-    if (!name_index(names, n, s, out))
+    if (!clann__kind_parse(kinds, s, out))
         return bad(r, CLANN_ERR_FORMAT, path, key, "unknown name '%.64s'", s);
     return CLANN_OK;
 }
@@ -400,8 +360,7 @@ static enum clann_status read_compile(const struct reader *r, struct json_object
                                       struct clann_compile_params *cp)
 {
     size_t loss = 0;
-    enum clann_status st = read_enum(r, root, "", "loss", true, loss_names, COUNT(loss_names),
-                                     &loss);
+    enum clann_status st = read_enum(r, root, "", "loss", true, &clann__loss_kinds, &loss);
     if (st != CLANN_OK)
         return st;
     *cp = clann_compile_default_params((enum clann_loss)loss);
@@ -426,7 +385,7 @@ static enum clann_status read_init(const struct reader *r, struct json_object *l
         return st;
     join_path(p, path, key);
     size_t kind = 0;
-    if ((st = read_enum(r, obj, p, "kind", true, init_names, COUNT(init_names), &kind)))
+    if ((st = read_enum(r, obj, p, "kind", true, &clann__initializer_kinds, &kind)))
         return st;
     init->kind = (enum clann_initializer)kind;
     init->a = init->b = 0.0f;
@@ -467,8 +426,7 @@ static enum clann_status read_constraint(const struct reader *r, struct json_obj
         return st;
     join_path(p, path, key);
     size_t kind = 0;
-    if ((st = read_enum(r, obj, p, "kind", true, constraint_names, COUNT(constraint_names),
-                        &kind)))
+    if ((st = read_enum(r, obj, p, "kind", true, &clann__constraint_kinds, &kind)))
         return st;
     memset(c, 0, sizeof *c);
     c->kind = (enum clann_constraint)kind;
@@ -542,8 +500,7 @@ static enum clann_status read_layer(const struct reader *r, struct json_object *
     if (!json_object_is_type(obj, json_type_object))
         return bad(r, CLANN_ERR_FORMAT, p, "", "expected an object");
     size_t kind = 0;
-    enum clann_status st = read_enum(r, obj, p, "kind", true, layer_names, COUNT(layer_names),
-                                     &kind);
+    enum clann_status st = read_enum(r, obj, p, "kind", true, &clann__layer_kinds, &kind);
     if (st != CLANN_OK)
         return st;
     l->kind = (enum clann__layer_kind)kind;
@@ -621,7 +578,7 @@ static enum clann_status read_scaler(const struct reader *r, struct json_object 
     if (!json_object_is_type(obj, json_type_object))
         return bad(r, CLANN_ERR_FORMAT, "", key, "expected an object");
     size_t kind = 0;
-    st = read_enum(r, obj, key, "kind", true, scale_names, COUNT(scale_names), &kind);
+    st = read_enum(r, obj, key, "kind", true, &clann__scale_kinds, &kind);
     float *a = st == CLANN_OK ? clann__calloc(2 * n + 1, sizeof *a) : NULL;
     if (st == CLANN_OK && !a)
         st = clann__error(r->ctx, CLANN_ERR_NO_MEMORY, "%s: out of memory", r->what);
@@ -882,7 +839,7 @@ static void add_bool(struct writer *w, struct json_object *obj, const char *key,
 static struct json_object *write_optimizer(struct writer *w, const struct clann_optimizer_params *o)
 {
     struct json_object *obj = json_object_new_object();
-    add_string(w, obj, "kind", name_of(optimizer_names, COUNT(optimizer_names), o->kind));
+    add_string(w, obj, "kind", clann__kind_name(&clann__optimizer_kinds, o->kind));
     add_float(w, obj, "learning_rate", o->learning_rate);
     add_float(w, obj, "momentum", o->momentum);
     add_bool(w, obj, "nesterov", o->nesterov);
@@ -897,7 +854,7 @@ static struct json_object *write_optimizer(struct writer *w, const struct clann_
 static struct json_object *write_init(struct writer *w, const struct clann_init *init)
 {
     struct json_object *obj = json_object_new_object();
-    add_string(w, obj, "kind", name_of(init_names, COUNT(init_names), init->kind));
+    add_string(w, obj, "kind", clann__kind_name(&clann__initializer_kinds, init->kind));
     add_float(w, obj, "a", init->a);
     add_float(w, obj, "b", init->b);
     return obj;
@@ -916,7 +873,7 @@ static struct json_object *write_constraint(struct writer *w,
                                             const struct clann_constraint_params *c)
 {
     struct json_object *obj = json_object_new_object();
-    add_string(w, obj, "kind", name_of(constraint_names, COUNT(constraint_names), c->kind));
+    add_string(w, obj, "kind", clann__kind_name(&clann__constraint_kinds, c->kind));
     add_float(w, obj, "min_value", c->min_value);
     add_float(w, obj, "max_value", c->max_value);
     add_float(w, obj, "rate", c->rate);
@@ -944,7 +901,7 @@ static void write_dense(struct writer *w, struct json_object *obj, const struct 
 static struct json_object *write_layer(struct writer *w, const struct clann_layer *l)
 {
     struct json_object *obj = json_object_new_object();
-    add_string(w, obj, "kind", name_of(layer_names, COUNT(layer_names), l->kind));
+    add_string(w, obj, "kind", clann__kind_name(&clann__layer_kinds, l->kind));
     if (l->kind == CLANN__LAYER_DENSE) {
         write_dense(w, obj, l);
     } else if (l->kind == CLANN__LAYER_ACTIVATION) {
@@ -1000,7 +957,7 @@ static struct json_object *write_floats(struct writer *w, const float *v, size_t
 static struct json_object *write_scaler(struct writer *w, const struct clann_scaler *s)
 {
     struct json_object *obj = json_object_new_object();
-    add_string(w, obj, "kind", name_of(scale_names, COUNT(scale_names), s->kind));
+    add_string(w, obj, "kind", clann__kind_name(&clann__scale_kinds, s->kind));
     add_float(w, obj, "lo", s->lo);
     add_float(w, obj, "hi", s->hi);
     if (s->kind == CLANN_SCALE_STANDARD || s->kind == CLANN_SCALE_MINMAX) {
@@ -1020,7 +977,7 @@ static struct json_object *write_root(struct writer *w, const struct clann_model
     add_string(w, root, "format_version", version);
     add_string(w, root, "clann_version", clann_version());
     add_size(w, root, "inputs", m->n_inputs);
-    add_string(w, root, "loss", name_of(loss_names, COUNT(loss_names), m->cp.loss));
+    add_string(w, root, "loss", clann__kind_name(&clann__loss_kinds, m->cp.loss));
     add_float(w, root, "huber_delta", m->cp.huber_delta);
     add(w, root, "optimizer", write_optimizer(w, &m->cp.optimizer));
     add_size(w, root, "max_batch", m->cp.max_batch);

@@ -1,45 +1,35 @@
 /*
  * model.c - building a model: layers, compile (device memory and initialization), parameter
- * access, and the name tables of activations and optimizers.
+ * access, and the name lookups of activations and optimizers (tables: core/kinds.h).
  */
 #include "nn/model.h"
+#include "core/kinds.h"
 #include "nn/embedding.h"
 #include "train/sampled.h"
 
 #include <math.h>
 #include <string.h>
 
-static const char *const activation_names[] = {
-    "linear", "sigmoid", "tanh", "relu", "leaky_relu", "prelu",
-    "rrelu", "relu6", "elu", "softplus", "softmax",
-};
-
 CLANN_API const char *clann_activation_name(enum clann_activation a)
 {
-    size_t i = (size_t)a;
-    return i < sizeof activation_names / sizeof *activation_names ? activation_names[i] : "?";
+    return clann__kind_name(&clann__activation_kinds, (size_t)a);
 }
 
 CLANN_API bool clann_activation_from_name(const char *name, enum clann_activation *out)
 {
-    for (size_t i = 0; name && i < sizeof activation_names / sizeof *activation_names; i++) {
-        if (strcmp(name, activation_names[i]) == 0) {
-            *out = (enum clann_activation)i;
-            return true;
-        }
-    }
-    return false;
+    size_t v;
+    if (!clann__kind_parse(&clann__activation_kinds, name, &v))
+        return false;
+    *out = (enum clann_activation)v;
+    return true;
 }
-
-static const char *const optimizer_names[] = {"sgd", "momentum", "adagrad", "adam", "rmsprop"};
 
 CLANN_API bool clann_optimizer_from_name(const char *name, enum clann_optimizer *out)
 {
-    for (size_t i = 0; name && i < sizeof optimizer_names / sizeof *optimizer_names; i++) {
-        if (strcmp(name, optimizer_names[i]) == 0) {
-            *out = (enum clann_optimizer)i;
-            return true;
-        }
+    size_t v;
+    if (clann__kind_parse(&clann__optimizer_kinds, name, &v)) {
+        *out = (enum clann_optimizer)v;
+        return true;
     }
     if (name && strcmp(name, "nesterov") == 0) {
         *out = CLANN_OPTIMIZER_MOMENTUM;

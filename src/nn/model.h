@@ -12,14 +12,9 @@
 
 #include "backend/backend.h"
 
-enum clann__layer_kind {
-    CLANN__LAYER_DENSE = 0,
-    CLANN__LAYER_ACTIVATION = 1,
-    CLANN__LAYER_DROPOUT = 2,
-    CLANN__LAYER_NOISE = 3,
-    CLANN__LAYER_BATCHNORM = 4,
-    CLANN__LAYER_FEATURES = 5 /* the first layer of a model with feature columns (embedding.c) */
-};
+/* Layer kinds: CLANN__LAYER_KINDS (core/kinds.h). LAYER_FEATURES is the first layer of a model
+ * with feature columns (embedding.c). */
+enum clann__layer_kind { CLANN__LAYER_KINDS(CLANN__KIND_ENUMERATOR) };
 
 struct clann_layer {
     enum clann__layer_kind kind;

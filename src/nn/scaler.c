@@ -4,21 +4,18 @@
  * from the training rows alone).
  */
 #include "nn/model.h"
+#include "core/kinds.h"
 
 #include <math.h>
 #include <string.h>
 
-static const char *const scale_names[] = {"none", "standard", "minmax", "log", "clip"};
-
 CLANN_API bool clann_scale_from_name(const char *name, enum clann_scale *out)
 {
-    for (size_t i = 0; name && i < sizeof scale_names / sizeof *scale_names; i++) {
-        if (strcmp(name, scale_names[i]) == 0) {
-            *out = (enum clann_scale)i;
-            return true;
-        }
-    }
-    return false;
+    size_t v;
+    if (!clann__kind_parse(&clann__scale_kinds, name, &v))
+        return false;
+    *out = (enum clann_scale)v;
+    return true;
 }
 
 void clann__scaler_apply(const struct clann_scaler *s, float *row)

@@ -7,6 +7,7 @@
  * Monitors are written into a device buffer every N steps and read once per epoch as well.
  */
 #include "train/guard.h"
+#include "core/kinds.h"
 #include "nn/embedding.h"
 #include "train/batch.h"
 #include "train/runlog.h"
@@ -217,10 +218,6 @@ static const char *nonfinite_table(struct clann_model *m)
     return bad;
 }
 
-/* Indexed by enum clann__layer_kind. */
-static const char *const kind_names[] = {"dense", "activation", "dropout", "noise",
-                                         "batchnorm", "features"};
-
 /* Replays the bad step's batch at the weights before it, layer by layer: first the outputs,
  * then the loss, then the gradients from the output back. */
 void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
@@ -254,7 +251,8 @@ void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
         size_t width = i + 1 == m->n_layers && clann__sampled_active(m, true) ? m->n_cand
                                                                                 : l->out;
         if (has_nonfinite(m, clann__layer_y(m, i), rows * width, tmp)) {
-            snprintf(buf, size, "the output of layer %zu (%s)", i, kind_names[m->layers[i].kind]);
+            snprintf(buf, size, "the output of layer %zu (%s)", i,
+                     clann__kind_name(&clann__layer_kinds, l->kind));
             goto out;
         }
     }
@@ -273,7 +271,8 @@ void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
             goto out;
         }
         if (l->n_trainable && has_nonfinite(m, at(&m->grads, l->w_off), l->n_trainable, tmp)) {
-            snprintf(buf, size, "the gradient of layer %zu (%s)", i, kind_names[l->kind]);
+            snprintf(buf, size, "the gradient of layer %zu (%s)", i,
+                     clann__kind_name(&clann__layer_kinds, l->kind));
             goto out;
         }
     }
