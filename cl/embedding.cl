@@ -13,10 +13,6 @@
 #include "common.clh"
 #include "optim.clh"
 
-#define COMB_MEAN 0
-#define COMB_SUM 1
-#define COMB_SQRTN 2
-
 
 static int slot_id(float v, uint n_ids)
 {

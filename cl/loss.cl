@@ -17,13 +17,6 @@
  */
 #include "common.clh"
 
-#define LOSS_MSE 0
-#define LOSS_MAE 1
-#define LOSS_HUBER 2
-#define LOSS_SIGMOID_CE 3
-#define LOSS_SOFTMAX_CE 4
-#define LOSS_SPARSE_SOFTMAX_CE 5
-
 __kernel void loss(__global const float *pred, ulong poff, __global const float *labels,
                    ulong loff, uint rows, uint cols, int kind, float delta,
                    __global float *row_loss, ulong rloff, __global float *grad, ulong goff,

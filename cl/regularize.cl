@@ -24,11 +24,6 @@
 #include "common.clh"
 #include "philox.clh"
 
-/* Constraint kinds: the values of enum clann__constraint_kind in src/backend/backend.h. */
-#define CONSTRAINT_MAX_NORM 1
-#define CONSTRAINT_MIN_MAX_NORM 2
-#define CONSTRAINT_UNIT_NORM 3
-
 /* The group's total of every work-item's `partial`, returned to all of them. The trailing
  * barrier lets the caller reuse scratch for its next column sum. */
 static float column_total(float partial, __local float *scratch)
