@@ -27,7 +27,8 @@ CLANN_API void clann_split_free(struct clann_split *s)
 static void shuffle(size_t *idx, size_t n, uint64_t seed, uint64_t salt)
 {
     for (size_t i = n; i-- > 1;) {
-        uint64_t bits = clann__rng_bits(seed, CLANN__RNG_STREAM_SPLIT, salt + i);
+        uint64_t bits = clann__rng_bits(seed, clann__rng_stream(CLANN__RNG_STREAM_SPLIT, 0),
+                                        salt + i);
         size_t j = (size_t)((bits * (uint64_t)(i + 1)) >> 32);
         size_t t = idx[i];
         idx[i] = idx[j];

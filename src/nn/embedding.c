@@ -17,9 +17,6 @@
 #include <math.h>
 #include <string.h>
 
-/* Tables get their own initialization streams, away from the layers' (INIT + 16 i). */
-#define TABLE_STREAM(k) (CLANN__RNG_STREAM_INIT + 16u * (1u << 20) + (uint32_t)(k))
-
 static struct clann_view at(struct clann_buf *b, size_t off)
 {
     return clann__view(b, off);
@@ -57,7 +54,8 @@ static enum clann_status init_table(struct clann_model *m, struct clann__emb *e,
 {
     const struct clann__feature *f = e->f;
     struct clann_backend *be = m->be;
-    struct clann_rng_key key = {m->cp.seed, TABLE_STREAM(k), 0};
+    struct clann_rng_key key = {m->cp.seed,
+                                clann__rng_stream(CLANN__RNG_STREAM_TABLE_INIT, (uint32_t)k), 0};
     struct clann_view v = at(&e->table, 0);
     size_t n = f->n_ids * f->dim;
     double fan = (double)(f->n_ids + f->dim);

@@ -71,7 +71,8 @@ enum clann_status clann__model_init_params(struct clann_model *m)
         if (kinit.kind == CLANN_INIT_DEFAULT)
             kinit.kind = relu_family(l->act.kind) ? CLANN_INIT_HE_UNIFORM
                                                   : CLANN_INIT_GLOROT_UNIFORM;
-        struct clann_rng_key key = {m->cp.seed, CLANN__RNG_STREAM_INIT + 16u * (uint32_t)i, 0};
+        struct clann_rng_key key = {m->cp.seed,
+                                    clann__rng_stream(CLANN__RNG_STREAM_INIT, (uint32_t)i), 0};
         st = init_fill(m, clann__view(&m->params, l->w_off), l->in * l->out, kinit, l->in,
                        l->out, key);
         if (st == CLANN_OK && l->dense.use_bias) {

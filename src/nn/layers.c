@@ -34,11 +34,12 @@ struct clann_view clann__layer_dy(struct clann_model *m, size_t i)
 
 /* The random stream of layer i for the current step: stream per layer and purpose, offset per
  * step so that no two steps share numbers. */
-static struct clann_rng_key layer_key(const struct clann_model *m, size_t i, uint32_t purpose)
+static struct clann_rng_key layer_key(const struct clann_model *m, size_t i,
+                                      enum clann__rng_stream purpose)
 {
     struct clann_rng_key key;
     key.seed = m->cp.seed;
-    key.stream = purpose + 16u * (uint32_t)i;
+    key.stream = clann__rng_stream(purpose, (uint32_t)i);
     key.offset = m->step * (uint64_t)m->cp.max_batch * m->layers[i].out;
     return key;
 }

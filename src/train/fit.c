@@ -37,7 +37,8 @@ static void shuffle_order(size_t *order, size_t n, uint64_t seed, uint64_t step)
     for (size_t i = 0; i < n; i++)
         order[i] = i;
     for (size_t i = n; i-- > 1;) {
-        uint64_t bits = clann__rng_bits(seed, CLANN__RNG_STREAM_SHUFFLE, step * n + i);
+        uint64_t bits = clann__rng_bits(seed, clann__rng_stream(CLANN__RNG_STREAM_SHUFFLE, 0),
+                                        step * n + i);
         size_t j = (size_t)((bits * (uint64_t)(i + 1)) >> 32);
         size_t t = order[i];
         order[i] = order[j];
@@ -90,7 +91,8 @@ static enum clann_status train_step(struct clann_model *m, size_t rows, struct f
     const struct clann_fit_params *p = &fs->p;
     enum clann_status st = CLANN_OK;
     if (p->label_noise > 0.0f) {
-        struct clann_rng_key key = {m->cp.seed, CLANN__RNG_STREAM_NOISE + 16u * 1001u,
+        struct clann_rng_key key = {m->cp.seed,
+                                    clann__rng_stream(CLANN__RNG_STREAM_LABEL_NOISE, 0),
                                     m->step * (uint64_t)m->cp.max_batch * m->labels.n};
         st = be->ops->add_noise(be, clann__view(&m->labels, 0), rows * clann__model_label_cols(m),
                                 key, p->label_noise);

@@ -113,7 +113,8 @@ enum clann_status clann__sampled_prepare(struct clann_model *m, size_t rows)
     /* Rejection sampling of distinct classes; the cap only guards against a broken stream. */
     uint64_t base = m->step << 24;
     for (size_t j = 0, drawn = 0; drawn < want && j < 64 * classes + 1024; j++) {
-        uint64_t bits = clann__rng_bits(m->cp.seed, CLANN__RNG_STREAM_SAMPLED, base + j);
+        uint64_t bits = clann__rng_bits(m->cp.seed, clann__rng_stream(CLANN__RNG_STREAM_SAMPLED, 0),
+                                        base + j);
         drawn += mark(m, (size_t)((bits * classes) >> 32), FLAG_SAMPLED);
     }
     qsort(m->cand_list, m->n_cand, sizeof *m->cand_list, by_class);

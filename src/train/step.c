@@ -49,7 +49,7 @@ bool clann__has_penalty(const struct clann_model *m)
  * per step, so that every device adds the same noise. */
 static struct clann_rng_key step_key(const struct clann_model *m, uint32_t which)
 {
-    struct clann_rng_key key = {m->cp.seed, CLANN__RNG_STREAM_NOISE + 16u * 1000u + which,
+    struct clann_rng_key key = {m->cp.seed, clann__rng_stream(CLANN__RNG_STREAM_STEP_NOISE, which),
                                 m->step * (uint64_t)m->n_params};
     return key;
 }
