@@ -1,7 +1,7 @@
 /*
  * test-rng.c - the host Philox generator: the published known-answer vectors, the exactness of
  * the uniform map, and the moments of the uniform and normal streams. (Bit-identity with the
- * OpenCL kernels is tested in test-backend.c.)
+ * OpenCL kernels is tested in test-backend.c.) Also the layout of the stream numbers.
  */
 #include "core/rng.h"
 
@@ -84,6 +84,50 @@ START_TEST(test_streams_differ)
 }
 END_TEST
 
+/* The stream numbers every use has had since it was written (reruns and saved runs depend on
+ * them), and no two uses of a model of up to 1000 layers and 1000 embedding tables share one. */
+static int compare_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+START_TEST(test_stream_layout)
+{
+    const enum clann__rng_stream per_layer[] = {CLANN__RNG_STREAM_INIT, CLANN__RNG_STREAM_DROPOUT,
+                                                CLANN__RNG_STREAM_RRELU, CLANN__RNG_STREAM_NOISE};
+    enum { LAYERS = 1000, TABLES = 1000, N = 4 * LAYERS + TABLES + 7 };
+    static uint32_t all[N];
+    size_t n = 0;
+    for (uint32_t i = 0; i < LAYERS; i++) {
+        for (size_t p = 0; p < 4; p++) {
+            all[n] = clann__rng_stream(per_layer[p], i);
+            ck_assert_uint_eq(all[n++], (uint32_t)per_layer[p] + 16u * i);
+        }
+    }
+    for (uint32_t k = 0; k < TABLES; k++) {
+        all[n] = clann__rng_stream(CLANN__RNG_STREAM_TABLE_INIT, k);
+        ck_assert_uint_eq(all[n++], CLANN__RNG_STREAM_INIT + 16u * (1u << 20) + k);
+    }
+    for (uint32_t which = 1; which <= 2; which++) {
+        all[n] = clann__rng_stream(CLANN__RNG_STREAM_STEP_NOISE, which);
+        ck_assert_uint_eq(all[n++], CLANN__RNG_STREAM_NOISE + 16u * 1000u + which);
+    }
+    all[n] = clann__rng_stream(CLANN__RNG_STREAM_LABEL_NOISE, 0);
+    ck_assert_uint_eq(all[n++], CLANN__RNG_STREAM_NOISE + 16u * 1001u);
+    const uint32_t model_wide[][2] = {{CLANN__RNG_STREAM_SHUFFLE, 2}, {CLANN__RNG_STREAM_SPLIT, 6},
+                                      {CLANN__RNG_STREAM_SAMPLED, 7}, {CLANN__RNG_STREAM_TEST, 15}};
+    for (size_t i = 0; i < 4; i++) {
+        all[n] = clann__rng_stream((enum clann__rng_stream)model_wide[i][0], 0);
+        ck_assert_uint_eq(all[n++], model_wide[i][1]);
+    }
+    ck_assert_uint_eq(n, N);
+    qsort(all, n, sizeof *all, compare_u32);
+    for (size_t i = 1; i < n; i++)
+        ck_assert_msg(all[i] != all[i - 1], "stream %u is used twice", (unsigned)all[i]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rng");
@@ -94,6 +138,7 @@ int main(void)
     tcase_add_test(tc, test_math_helpers);
     tcase_add_test(tc, test_moments);
     tcase_add_test(tc, test_streams_differ);
+    tcase_add_test(tc, test_stream_layout);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
