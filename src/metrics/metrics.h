@@ -8,6 +8,8 @@
 
 #include "core/internal.h"
 
+/* check.c: input checks and the ratio, below both classification.c and curves.c. */
+
 /* Checks the inputs of a binary metric named fn: non-NULL arrays, n > 0, finite scores (within
  * [0, 1] when probabilities is true) and labels that are exactly 0 or 1. Records the error
  * naming fn and the first bad index. */
