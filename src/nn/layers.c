@@ -9,7 +9,7 @@
  */
 #include "nn/model.h"
 #include "nn/embedding.h"
-#include "train/sampled.h"
+#include "nn/sampled.h"
 #include "core/rng.h"
 
 static struct clann_view at(struct clann_buf *b, size_t off)

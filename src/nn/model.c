@@ -5,7 +5,7 @@
 #include "nn/model.h"
 #include "core/kinds.h"
 #include "nn/embedding.h"
-#include "train/sampled.h"
+#include "nn/sampled.h"
 
 #include <math.h>
 #include <string.h>
@@ -423,7 +423,7 @@ CLANN_API enum clann_status clann_model_compile(struct clann_model *m,
     if (st != CLANN_OK)
         return st;
     m->cp = *p;
-    /* Sampled softmax is the sparse loss over the candidates (src/train/sampled.c). */
+    /* Sampled softmax is the sparse loss over the candidates (src/nn/sampled.c). */
     m->loss.kind = clann__loss_is_sparse(p->loss) ? CLANN__LOSS_SPARSE_SOFTMAX_CE
                                                    : (enum clann__loss_kind)p->loss;
     m->loss.huber_delta = p->huber_delta > 0.0f ? p->huber_delta : 1.0f;

@@ -68,7 +68,7 @@ struct clann_model {
     struct clann_buf backup;        /* params copy within a step: weight noise, monitors */
     struct clann_buf best;          /* early stopping's best weights (on demand) */
     struct clann_buf monitor_buf;   /* monitor samples of one epoch: 4 floats per layer each */
-    /* Sampled softmax (src/train/sampled.c): the device's candidate ids and gathered columns,
+    /* Sampled softmax (src/nn/sampled.c): the device's candidate ids and gathered columns,
      * the host's candidates per staging slot (ids, then the batch's labels as places among
      * them), and per class its place (or -1) and whether it is a label or a draw. */
     struct clann_buf cand;

@@ -2,8 +2,8 @@
  * evaluate.c - data checks, batch upload, evaluation and prediction in inference mode.
  */
 #include "train/batch.h"
-#include "train/sampled.h"
 #include "nn/embedding.h"
+#include "nn/sampled.h"
 
 #include <math.h>
 #include <string.h>
@@ -92,7 +92,7 @@ enum clann_status clann__batch_loss(struct clann_model *m, struct clann_view pre
 {
     struct clann_backend *be = m->be;
     bool training = grad.buf != NULL;
-    /* In training, sampled softmax's logits are the candidates' alone (train/sampled.c). */
+    /* In training, sampled softmax's logits are the candidates' alone (nn/sampled.c). */
     size_t cols = clann__sampled_active(m, training) ? m->n_cand : clann_model_output_count(m);
     struct clann_view labels = clann__view(&m->labels, 0);
     enum clann_status st = be->ops->loss(be, &m->loss, pred, labels, rows, cols,

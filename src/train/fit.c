@@ -9,9 +9,9 @@
 #include "train/guard.h"
 #include "train/monitor.h"
 #include "train/runlog.h"
-#include "train/sampled.h"
 #include "train/step.h"
 #include "nn/embedding.h"
+#include "nn/sampled.h"
 #include "core/rng.h"
 
 #include <math.h>

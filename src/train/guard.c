@@ -9,9 +9,9 @@
 #include "train/guard.h"
 #include "core/kinds.h"
 #include "nn/embedding.h"
+#include "nn/sampled.h"
 #include "train/batch.h"
 #include "train/runlog.h"
-#include "train/sampled.h"
 
 #include <math.h>
 #include <stdio.h>

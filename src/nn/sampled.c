@@ -9,7 +9,7 @@
  * a full softmax over logits masked to the candidates would. Evaluation and prediction use the
  * full softmax.
  */
-#include "train/sampled.h"
+#include "nn/sampled.h"
 #include "core/rng.h"
 
 #include <stdlib.h>
