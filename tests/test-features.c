@@ -7,7 +7,8 @@
  */
 #include "testutil.h"
 #include "nn/embedding.h"
-#include "train/batch.h"
+#include "nn/batch.h"
+#include "nn/loss.h"
 #include "core/rng.h"
 
 #include <time.h>

@@ -12,7 +12,6 @@
  */
 #include "nn/embedding.h"
 #include "core/rng.h"
-#include "train/batch.h"
 
 #include <math.h>
 #include <string.h>

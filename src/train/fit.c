@@ -5,12 +5,13 @@
  * (docs/architecture.md, "One training step"). Between epochs: validation, learning-rate
  * schedules, early stopping and checkpoints.
  */
-#include "train/batch.h"
 #include "train/guard.h"
 #include "train/monitor.h"
 #include "train/runlog.h"
 #include "train/step.h"
+#include "nn/batch.h"
 #include "nn/embedding.h"
+#include "nn/loss.h"
 #include "nn/sampled.h"
 #include "core/rng.h"
 

@@ -7,11 +7,12 @@
  * Monitors are written into a device buffer every N steps and read once per epoch as well.
  */
 #include "train/guard.h"
-#include "core/kinds.h"
-#include "nn/embedding.h"
-#include "nn/sampled.h"
-#include "train/batch.h"
 #include "train/runlog.h"
+#include "core/kinds.h"
+#include "nn/batch.h"
+#include "nn/embedding.h"
+#include "nn/loss.h"
+#include "nn/sampled.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,6 @@
 /*
- * batch.h - checks of user data and batch assembly, shared by fit, evaluate and predict.
+ * batch.h - checks of user data and batch assembly (batch.c), shared by fit, evaluate and
+ * predict.
  */
 #ifndef CLANN_BATCH_H
 #define CLANN_BATCH_H
@@ -15,12 +16,5 @@ enum clann_status clann__check_data(struct clann_model *m, const struct clann_ma
 enum clann_status clann__upload_batch(struct clann_model *m, const struct clann_matrix *x,
                                       const struct clann_matrix *y, const size_t *order,
                                       size_t first, size_t rows);
-/* Adds the batch's loss sum (and correct count for classifiers) to the device scalars;
- * grad (may be a NULL view) receives the loss gradient scaled by 1 / rows. With grad (in
- * training) the loss sum goes to the BATCH scalar instead, for the NaN guard. */
-enum clann_status clann__batch_loss(struct clann_model *m, struct clann_view pred, size_t rows,
-                                    struct clann_view grad);
-/* Reads and clears the device scalars: loss sum and correct count. */
-enum clann_status clann__read_scalars(struct clann_model *m, double *loss_sum, double *correct);
 
 #endif /* CLANN_BATCH_H */
