@@ -404,9 +404,8 @@ CLANN_API enum clann_status clann_model_predict_table(struct clann_model *m,
     return st;
 }
 
-/* The table of feature `name` of a compiled model. */
-static enum clann_status find_table(struct clann_model *m, const char *name,
-                                    struct clann__emb **out)
+enum clann_status clann__embedding_find(struct clann_model *m, const char *name,
+                                        struct clann__emb **out)
 {
     *out = NULL;
     if (!m || !m->compiled)
@@ -430,7 +429,7 @@ CLANN_API enum clann_status clann_model_embedding_get(struct clann_model *m, con
         return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG, "embedding_get: out is "
                             "NULL");
     memset(out, 0, sizeof *out);
-    enum clann_status st = find_table(m, feature, &e);
+    enum clann_status st = clann__embedding_find(m, feature, &e);
     if (st == CLANN_OK)
         st = clann_matrix_create(e->f->n_ids, e->f->dim, out);
     if (st == CLANN_OK)
@@ -444,7 +443,7 @@ CLANN_API enum clann_status clann_model_embedding_set(struct clann_model *m, con
                                                       const struct clann_matrix *src)
 {
     struct clann__emb *e;
-    enum clann_status st = find_table(m, feature, &e);
+    enum clann_status st = clann__embedding_find(m, feature, &e);
     if (st != CLANN_OK)
         return st;
     if (!src || !src->data || src->rows != e->f->n_ids || src->cols != e->f->dim)
@@ -455,24 +454,4 @@ CLANN_API enum clann_status clann_model_embedding_set(struct clann_model *m, con
             return clann__error(m->ctx, CLANN_ERR_NONFINITE, "embedding_set: value %zu is %g",
                                 i, (double)src->data[i]);
     return m->be->ops->upload(m->be, at(&e->table, 0), src->data, src->rows * src->cols, true);
-}
-
-CLANN_API enum clann_status clann_model_embedding_load(struct clann_model *m,
-                                                       const char *feature, const char *path,
-                                                       const char *tensor)
-{
-    struct clann__emb *e;
-    enum clann_status st = find_table(m, feature, &e);
-    if (st == CLANN_OK && (!path || !tensor))
-        st = clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "embedding_load: need a path and a "
-                          "tensor name");
-    struct clann_matrix t = {0, 0, NULL};
-    if (st == CLANN_OK)
-        st = clann_matrix_create(e->f->n_ids, e->f->dim, &t);
-    if (st == CLANN_OK)
-        st = clann__safetensors_read(m->ctx, path, tensor, t.rows, t.cols, t.data);
-    if (st == CLANN_OK)
-        st = clann_model_embedding_set(m, feature, &t);
-    clann_matrix_free(&t);
-    return st;
 }

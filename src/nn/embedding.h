@@ -50,11 +50,9 @@ enum clann_status clann__features_check_ids(struct clann_model *m,
 /* Embedding tables of a model or a spec's feature set, in feature order: name, shape. */
 size_t clann__features_n_tables(const struct clann_features *fs);
 const struct clann__feature *clann__features_table(const struct clann_features *fs, size_t k);
-
-/* Reads F32 tensor `name` of shape [rows, cols] from a safetensors file into dst (model_file.c).
- * ERR_INVALID_ARG when the file lacks it, ERR_SHAPE for another shape or dtype. */
-enum clann_status clann__safetensors_read(struct clann_context *ctx, const char *path,
-                                          const char *name, size_t rows, size_t cols,
-                                          float *dst);
+/* The table of feature `name` of a compiled model (ERR_STATE when not compiled, ERR_INVALID_ARG
+ * when the model has no such embedding feature). */
+enum clann_status clann__embedding_find(struct clann_model *m, const char *name,
+                                        struct clann__emb **out);
 
 #endif /* CLANN_EMBEDDING_H */
