@@ -12,6 +12,7 @@
 #include "nn/batch.h"
 #include "nn/embedding.h"
 #include "nn/loss.h"
+#include "nn/regularize.h"
 #include "nn/sampled.h"
 #include "core/rng.h"
 
@@ -129,7 +130,7 @@ static enum clann_status train_step(struct clann_model *m, size_t rows, struct f
     if (st == CLANN_OK)
         st = clann__embedding_update(m); /* the rows of this batch only */
     if (st == CLANN_OK)
-        st = clann__step_after_update(m);
+        st = clann__model_after_update(m, m->opt.lr, m->opt.guard);
     if (st == CLANN_OK && p->nan_policy == CLANN_NAN_SKIP)
         st = be->ops->axpy(be, 1, 1.0f, clann__view(&m->scalars, CLANN__SCALAR_GUARD),
                            clann__view(&m->scalars, CLANN__SCALAR_SKIPS));

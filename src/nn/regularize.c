@@ -1,0 +1,193 @@
+/*
+ * regularize.c - the network's weight penalties (L1, L2), gradient clipping, L1's proximal
+ * step and weight constraints, as ops on the collated parameter and gradient buffers (no host
+ * round trip inside a step). The trainer (src/train) decides when each runs.
+ */
+#include "nn/regularize.h"
+#include "nn/embedding.h"
+
+static struct clann_view at(struct clann_buf *b, size_t off)
+{
+    return clann__view(b, off);
+}
+
+/* Each dense layer's two regularized tensors: the kernel and the bias. */
+struct tensor {
+    size_t off, rows, cols;
+    struct clann_regularizer reg;
+    struct clann_constraint_params con;
+};
+
+static size_t layer_tensors(const struct clann_layer *l, struct tensor t[2])
+{
+    if (!clann__layer_is_dense(l))
+        return 0;
+    t[0] = (struct tensor){l->w_off, l->in, l->out, l->dense.kernel_regularizer,
+                           l->dense.kernel_constraint};
+    if (!l->dense.use_bias)
+        return 1;
+    t[1] = (struct tensor){l->b_off, l->out, 1, l->dense.bias_regularizer,
+                           l->dense.bias_constraint};
+    return 2;
+}
+
+bool clann__has_penalty(const struct clann_model *m)
+{
+    for (size_t i = 0; i < m->n_layers; i++) {
+        struct tensor t[2];
+        for (size_t k = 0, n = layer_tensors(&m->layers[i], t); k < n; k++) {
+            if (t[k].reg.l1 > 0.0f || t[k].reg.l2 > 0.0f)
+                return true;
+        }
+    }
+    return false;
+}
+
+enum clann_status clann__penalty_grads(struct clann_model *m)
+{
+    enum clann_status st = CLANN_OK;
+    for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
+        struct tensor t[2];
+        for (size_t k = 0, n = layer_tensors(&m->layers[i], t); k < n && st == CLANN_OK; k++) {
+            if (t[k].reg.l2 > 0.0f)
+                st = m->be->ops->axpy(m->be, t[k].rows * t[k].cols, t[k].reg.l2,
+                                      at(&m->params, t[k].off), at(&m->grads, t[k].off));
+        }
+    }
+    return st;
+}
+
+/* Clips n gradients at g to L2 norm max_norm, through a device scalar. */
+static enum clann_status clip_view(struct clann_model *m, struct clann_view g, size_t n,
+                                   float max_norm)
+{
+    struct clann_view scratch = at(&m->scalars, CLANN__SCALAR_SCRATCH);
+    enum clann_status st = m->be->ops->sum_squares(m->be, g, n, scratch, 0.0f);
+    return st ? st : m->be->ops->clip_by_norm(m->be, g, n, scratch, max_norm);
+}
+
+static enum clann_status clip_range(struct clann_model *m, size_t off, size_t n, float max_norm)
+{
+    return clip_view(m, at(&m->grads, off), n, max_norm);
+}
+
+/* Global-norm clipping over the dense gradients and every table's. */
+static enum clann_status clip_global(struct clann_model *m, float max_norm)
+{
+    struct clann_backend *be = m->be;
+    struct clann_view scratch = at(&m->scalars, CLANN__SCALAR_SCRATCH), g;
+    enum clann_status st = be->ops->sum_squares(be, at(&m->grads, 0), m->n_params, scratch, 0.0f);
+    for (size_t k = 0, n; k < m->n_emb && st == CLANN_OK; k++)
+        if ((n = clann__embedding_grad(m, k, &g)) > 0)
+            st = be->ops->sum_squares(be, g, n, scratch, 1.0f);
+    if (st == CLANN_OK)
+        st = be->ops->clip_by_norm(be, at(&m->grads, 0), m->n_params, scratch, max_norm);
+    for (size_t k = 0, n; k < m->n_emb && st == CLANN_OK; k++)
+        if ((n = clann__embedding_grad(m, k, &g)) > 0)
+            st = be->ops->clip_by_norm(be, g, n, scratch, max_norm);
+    return st;
+}
+
+enum clann_status clann__clip_grads(struct clann_model *m, const struct clann__clip *p)
+{
+    enum clann_status st = CLANN_OK;
+    struct clann_view g;
+    if (p->value > 0.0f)
+        st = m->be->ops->clip_by_value(m->be, at(&m->grads, 0), m->n_params, p->value);
+    for (size_t k = 0, n; k < m->n_emb && st == CLANN_OK && p->value > 0.0f; k++)
+        if ((n = clann__embedding_grad(m, k, &g)) > 0)
+            st = m->be->ops->clip_by_value(m->be, g, n, p->value);
+    for (size_t i = 0; i < m->n_layers && st == CLANN_OK && p->norm > 0.0f; i++) {
+        const struct clann_layer *l = &m->layers[i];
+        if (clann__layer_is_dense(l)) {
+            st = clip_range(m, l->w_off, l->in * l->out, p->norm);
+            if (st == CLANN_OK && l->n_trainable > l->in * l->out)
+                st = clip_range(m, l->b_off, l->n_trainable - l->in * l->out, p->norm);
+        } else if (l->n_trainable) {
+            st = clip_range(m, l->w_off, l->out, p->norm);
+            if (st == CLANN_OK)
+                st = clip_range(m, l->b_off, l->out, p->norm);
+        }
+    }
+    for (size_t k = 0, n; k < m->n_emb && st == CLANN_OK && p->norm > 0.0f; k++)
+        if ((n = clann__embedding_grad(m, k, &g)) > 0)
+            st = clip_view(m, g, n, p->norm);
+    if (st == CLANN_OK && p->global_norm > 0.0f)
+        st = clip_global(m, p->global_norm);
+    return st;
+}
+
+static struct clann_constraint_op constraint_op(const struct clann_constraint_params *c)
+{
+    struct clann_constraint_op op = {(enum clann__constraint_kind)c->kind, c->min_value,
+                                     c->max_value, c->rate};
+    if (op.kind == CLANN__CONSTRAINT_MAX_NORM && op.max_value == 0.0f)
+        op.max_value = 2.0f;
+    if (op.kind == CLANN__CONSTRAINT_MIN_MAX_NORM && op.rate == 0.0f)
+        op.rate = 1.0f;
+    return op;
+}
+
+/* Folds the batch's mean and variance (adjacent in acts) into the running mean and variance
+ * (adjacent in params) of a batch normalization layer. */
+static enum clann_status batchnorm_commit(struct clann_model *m, const struct clann_layer *l,
+                                          struct clann_view guard)
+{
+    return m->be->ops->moving_average(m->be, at(&m->params, l->b_off + l->out),
+                                      at(&m->acts, l->bn_off), 2 * l->out, l->momentum, guard);
+}
+
+enum clann_status clann__model_after_update(struct clann_model *m, float lr,
+                                            struct clann_view guard)
+{
+    struct clann_backend *be = m->be;
+    enum clann_status st = CLANN_OK;
+    for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
+        if (m->layers[i].kind == CLANN__LAYER_BATCHNORM)
+            st = batchnorm_commit(m, &m->layers[i], guard);
+        struct tensor t[2];
+        for (size_t k = 0, n = layer_tensors(&m->layers[i], t); k < n && st == CLANN_OK; k++) {
+            struct clann_view w = at(&m->params, t[k].off);
+            if (t[k].reg.l1 > 0.0f)
+                st = be->ops->soft_threshold(be, w, t[k].rows * t[k].cols,
+                                             lr * t[k].reg.l1, guard);
+            if (st == CLANN_OK && t[k].con.kind != CLANN_CONSTRAINT_NONE) {
+                struct clann_constraint_op op = constraint_op(&t[k].con);
+                st = be->ops->constrain(be, &op, w, t[k].rows, t[k].cols, guard);
+            }
+        }
+    }
+    return st;
+}
+
+enum clann_status clann__penalty(struct clann_model *m, double *out)
+{
+    *out = 0.0;
+    if (!clann__has_penalty(m))
+        return CLANN_OK;
+    size_t base = CLANN__SCALAR_COUNT;
+    enum clann_status st = CLANN_OK;
+    /* Sums of squares and of |w| per tensor into the per-layer slots, then one download. */
+    for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
+        struct tensor t[2];
+        for (size_t k = 0, n = layer_tensors(&m->layers[i], t); k < n && st == CLANN_OK; k++) {
+            struct clann_view w = at(&m->params, t[k].off);
+            size_t count = t[k].rows * t[k].cols, slot = base + 4 * i + 2 * k;
+            st = m->be->ops->sum_squares(m->be, w, count, at(&m->scalars, slot), 0.0f);
+            if (st == CLANN_OK)
+                st = m->be->ops->sum_abs(m->be, w, count, at(&m->scalars, slot + 1), 0.0f);
+        }
+    }
+    float *sums = clann__calloc(4 * m->n_layers, sizeof *sums);
+    if (!sums)
+        return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "penalty: out of memory");
+    if (st == CLANN_OK)
+        st = m->be->ops->download(m->be, sums, at(&m->scalars, base), 4 * m->n_layers);
+    for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
+        struct tensor t[2];
+        for (size_t k = 0, n = layer_tensors(&m->layers[i], t); k < n; k++)
+            *out += 0.5 * t[k].reg.l2 * sums[4 * i + 2 * k] + t[k].reg.l1 * sums[4 * i + 2 * k + 1];
+    }
+    clann__free(sums);
+    return st;
+}

@@ -1,0 +1,33 @@
+/*
+ * regularize.h - weight penalties, gradient clipping, L1's proximal step and weight
+ * constraints of a network (regularize.c). They act on the model's parameter and gradient
+ * buffers; the trainer (src/train) calls them in the order of a step.
+ */
+#ifndef CLANN_REGULARIZE_H
+#define CLANN_REGULARIZE_H
+
+#include "nn/model.h"
+
+/* Gradient clipping limits; 0 turns each off. */
+struct clann__clip {
+    float value;       /* per element, to [-value, value] */
+    float norm;        /* per tensor (kernel, bias, batch-norm vector, embedding table) */
+    float global_norm; /* over every gradient, embedding tables included */
+};
+
+/* Whether any layer has a weight penalty. */
+bool clann__has_penalty(const struct clann_model *m);
+/* The penalty l1 sum |w| + l2/2 sum w^2 of all layers at the current weights. */
+enum clann_status clann__penalty(struct clann_model *m, double *out);
+/* Adds the L2 penalty's gradient l2 w to the gradients (L1 is a proximal step after the
+ * update instead). */
+enum clann_status clann__penalty_grads(struct clann_model *m);
+/* Clips the gradients: by value, then per tensor by norm, then by global norm. */
+enum clann_status clann__clip_grads(struct clann_model *m, const struct clann__clip *c);
+/* After the update: batch normalization's running statistics, L1 soft-thresholding (threshold
+ * lr * l1, lr the rate the update used) and weight constraints; none of them where the guard
+ * flag (a device scalar; a NULL view: none) marks the step bad. */
+enum clann_status clann__model_after_update(struct clann_model *m, float lr,
+                                            struct clann_view guard);
+
+#endif /* CLANN_REGULARIZE_H */
