@@ -360,10 +360,10 @@ static void gradcheck(enum clann_combiner comb)
     struct clann_view pred;
     ck_assert_int_eq(clann__upload_batch(m, &x, &y, NULL, 0, rows), CLANN_OK);
     ck_assert_int_eq(clann__embedding_prepare_batch(m, rows), CLANN_OK);
-    ck_assert_int_eq(clann__model_forward(m, rows, true, &pred), CLANN_OK);
+    ck_assert_int_eq(clann__model_forward(m, rows, true, 0, &pred), CLANN_OK);
     ck_assert_int_eq(clann__batch_loss(m, pred, rows, clann__layer_dy(m, m->n_layers - 1)),
                      CLANN_OK);
-    ck_assert_int_eq(clann__model_backward(m, rows), CLANN_OK);
+    ck_assert_int_eq(clann__model_backward(m, rows, 0), CLANN_OK);
     ck_assert_uint_eq(m->n_emb, 3);
     double num2 = 0, diff2 = 0;
     for (size_t k = 0; k < m->n_emb; k++) {

@@ -2,12 +2,14 @@
  * checkpoint.c - checkpoints: a model file (model_file.c) plus the optimizer state, so that
  * training resumes bit for bit where it stopped.
  *
- * What resuming needs besides the parameters: the optimizer's two state buffers, the step
- * count (Adam's bias correction, and the key of every random stream: shuffles, dropout,
- * noise) and the learning rate in effect (schedules change it during training). They are
- * stored as tensors optimizer.state1/state2 and as __metadata__.clann_checkpoint, a JSON
- * object {"format_version": "1.0", "step": S, "epoch": E, "learning_rate": LR}.
+ * What resuming needs besides the parameters: the optimizer's two state buffers (the
+ * model's), the step count (Adam's bias correction, and the key of every random stream:
+ * shuffles, dropout, noise) and the learning rate in effect (schedules change it during
+ * training), both the trainer's and handed in by it (src/train/checkpoint.c). They are stored
+ * as tensors optimizer.state1/state2 and as __metadata__.clann_checkpoint, a JSON object
+ * {"format_version": "1.0", "step": S, "epoch": E, "learning_rate": LR}.
  */
+#include "io/checkpoint.h"
 #include "io/model_file.h"
 #include "io/spec.h"
 
@@ -19,22 +21,19 @@
 
 #define CHECKPOINT_VERSION_MAJOR 1
 
-CLANN_API enum clann_status clann_model_save_checkpoint(struct clann_model *m, const char *path,
-                                                        size_t epoch)
+enum clann_status clann__checkpoint_write(struct clann_model *m, const char *path,
+                                          const struct clann__checkpoint_state *s)
 {
-    if (!m || !path || !*path)
-        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG,
-                            "clann_model_save_checkpoint: need a model and a path");
     /* %.9g prints any float precisely enough to read back as the same float; a host
      * program's locale may use a decimal comma, which JSON does not take. */
     char lr[32], meta[256];
-    snprintf(lr, sizeof lr, "%.9g", (double)m->opt.lr);
+    snprintf(lr, sizeof lr, "%.9g", (double)s->lr);
     for (char *c = lr; *c; c++)
         if (*c == ',')
             *c = '.';
     snprintf(meta, sizeof meta,
              "{\"format_version\":\"%d.0\",\"step\":%llu,\"epoch\":%zu,\"learning_rate\":%s}",
-             CHECKPOINT_VERSION_MAJOR, (unsigned long long)m->step, epoch, lr);
+             CHECKPOINT_VERSION_MAJOR, (unsigned long long)s->step, s->epoch, lr);
     return clann__model_file_write(m, path, meta);
 }
 
@@ -101,9 +100,10 @@ static enum clann_status parse_meta(struct clann_context *ctx, const char *path,
     return st;
 }
 
-/* Puts the saved optimizer state, step and learning rate into a freshly loaded model. */
+/* Puts the saved optimizer state into a freshly loaded model and reads the progress. */
 static enum clann_status restore(struct clann_model *m, const char *path,
-                                 const struct clann__file_extras *x, size_t *epoch)
+                                 const struct clann__file_extras *x,
+                                 struct clann__checkpoint_state *s)
 {
     uint64_t step = 0, ep = 0;
     float lr = 0.0f;
@@ -122,26 +122,22 @@ static enum clann_status restore(struct clann_model *m, const char *path,
         st = m->be->ops->upload(m->be, clann__view(&m->state2, 0), x->state2, x->n, true);
     if (st != CLANN_OK)
         return st;
-    m->step = step;
-    m->opt.step = step;
-    m->opt.lr = lr;
-    if (epoch)
-        *epoch = (size_t)ep;
+    s->step = step;
+    s->epoch = (size_t)ep;
+    s->lr = lr;
     return m->be->ops->finish(m->be);
 }
 
-CLANN_API enum clann_status clann_model_load_checkpoint(struct clann_context *ctx,
-                                                        const char *path,
-                                                        struct clann_model **out,
-                                                        size_t *epoch)
+enum clann_status clann__checkpoint_read(struct clann_context *ctx, const char *path,
+                                         struct clann_model **out,
+                                         struct clann__checkpoint_state *s)
 {
-    if (epoch)
-        *epoch = 0;
+    memset(s, 0, sizeof *s);
     struct clann__file_extras x;
     enum clann_status st = clann__model_file_read(ctx, path, out, &x);
     if (st != CLANN_OK)
         return st;
-    st = restore(*out, path, &x, epoch);
+    st = restore(*out, path, &x, s);
     clann__file_extras_free(&x);
     if (st != CLANN_OK) {
         clann_model_destroy(*out);

@@ -233,13 +233,13 @@ enum clann_status clann__features_backward(struct clann_model *m, size_t i, size
     return st;
 }
 
-enum clann_status clann__embedding_update(struct clann_model *m)
+enum clann_status clann__embedding_update(struct clann_model *m, const struct clann_opt *opt)
 {
     enum clann_status st = CLANN_OK;
     for (size_t k = 0; k < m->n_emb && st == CLANN_OK; k++) {
         struct clann__emb *e = &m->emb[k];
         if (e->f->trainable && e->n_unique)
-            st = m->be->ops->embedding_update(m->be, &m->opt, at(&e->table, 0), maybe(&e->s1),
+            st = m->be->ops->embedding_update(m->be, opt, at(&e->table, 0), maybe(&e->s1),
                                               maybe(&e->s2), e->f->n_ids, e->f->dim,
                                               at(&e->index, 0), at(&e->grad, 0), e->n_unique);
     }

@@ -42,8 +42,9 @@ enum clann_status clann__features_forward(struct clann_model *m, size_t i, struc
 enum clann_status clann__features_backward(struct clann_model *m, size_t i, size_t rows);
 /* Builds and uploads the index of the batch in m->staging_x (training steps only). */
 enum clann_status clann__embedding_prepare_batch(struct clann_model *m, size_t rows);
-/* The sparse optimizer step of every trainable table, after the dense one. */
-enum clann_status clann__embedding_update(struct clann_model *m);
+/* The sparse optimizer step of every trainable table, after the dense one, with the dense
+ * step's optimizer (its learning rate, step and guard flag). */
+enum clann_status clann__embedding_update(struct clann_model *m, const struct clann_opt *opt);
 /* Checks the id slots of x (what names the data in messages). */
 enum clann_status clann__features_check_ids(struct clann_model *m,
                                             const struct clann_matrix *x, const char *what);

@@ -32,28 +32,29 @@ struct clann_view clann__layer_dy(struct clann_model *m, size_t i)
     return at(&m->dacts, m->layers[i].y_off);
 }
 
-/* The random stream of layer i for the current step: stream per layer and purpose, offset per
- * step so that no two steps share numbers. */
+/* The random stream of layer i at a step: stream per layer and purpose, offset per step so
+ * that no two steps share numbers. */
 static struct clann_rng_key layer_key(const struct clann_model *m, size_t i,
-                                      enum clann__rng_stream purpose)
+                                      enum clann__rng_stream purpose, uint64_t step)
 {
     struct clann_rng_key key;
     key.seed = m->cp.seed;
     key.stream = clann__rng_stream(purpose, (uint32_t)i);
-    key.offset = m->step * (uint64_t)m->cp.max_batch * m->layers[i].out;
+    key.offset = step * (uint64_t)m->cp.max_batch * m->layers[i].out;
     return key;
 }
 
-static struct clann_act layer_act(const struct clann_model *m, size_t i, bool training)
+static struct clann_act layer_act(const struct clann_model *m, size_t i, bool training,
+                                  uint64_t step)
 {
     struct clann_act act = m->layers[i].act;
     act.training = training;
-    act.rng = layer_key(m, i, CLANN__RNG_STREAM_RRELU);
+    act.rng = layer_key(m, i, CLANN__RNG_STREAM_RRELU, step);
     return act;
 }
 
 static enum clann_status dense_forward(struct clann_model *m, size_t i, struct clann_view x,
-                                       size_t rows, bool training)
+                                       size_t rows, bool training, uint64_t step)
 {
     const struct clann_layer *l = &m->layers[i];
     struct clann_backend *be = m->be;
@@ -62,7 +63,7 @@ static enum clann_status dense_forward(struct clann_model *m, size_t i, struct c
                                          at(&m->params, l->w_off), l->out, 0.0f, z, l->out);
     if (st != CLANN_OK)
         return st;
-    struct clann_act act = layer_act(m, i, training);
+    struct clann_act act = layer_act(m, i, training, step);
     struct clann_view bias = l->dense.use_bias ? at(&m->params, l->b_off) : none();
     struct clann_view prelu = act.kind == CLANN__ACT_PRELU ? at(&m->params, l->prelu_off) : none();
     return be->ops->bias_act_forward(be, &act, z, bias, prelu, y, rows, l->out);
@@ -81,7 +82,7 @@ static enum clann_status batchnorm_forward(struct clann_model *m, size_t i, stru
 
 /* Dropout and noise layers: random in training, the identity at inference. */
 static enum clann_status random_forward(struct clann_model *m, size_t i, struct clann_view x,
-                                        size_t rows, bool training)
+                                        size_t rows, bool training, uint64_t step)
 {
     const struct clann_layer *l = &m->layers[i];
     struct clann_backend *be = m->be;
@@ -90,14 +91,15 @@ static enum clann_status random_forward(struct clann_model *m, size_t i, struct 
     if (!training || l->rate == 0.0f)
         return be->ops->copy(be, y, x, n);
     if (l->kind == CLANN__LAYER_DROPOUT)
-        return be->ops->dropout(be, x, y, n, l->rate, layer_key(m, i, CLANN__RNG_STREAM_DROPOUT));
+        return be->ops->dropout(be, x, y, n, l->rate,
+                                layer_key(m, i, CLANN__RNG_STREAM_DROPOUT, step));
     enum clann_status st = be->ops->copy(be, y, x, n);
-    return st ? st : be->ops->add_noise(be, y, n, layer_key(m, i, CLANN__RNG_STREAM_NOISE),
-                                        l->rate);
+    struct clann_rng_key key = layer_key(m, i, CLANN__RNG_STREAM_NOISE, step);
+    return st ? st : be->ops->add_noise(be, y, n, key, l->rate);
 }
 
 enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool training,
-                                       struct clann_view *out)
+                                       uint64_t step, struct clann_view *out)
 {
     struct clann_backend *be = m->be;
     struct clann_view x = at(&m->input, 0);
@@ -110,14 +112,14 @@ enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool 
         } else if (i + 1 == m->n_layers && clann__sampled_active(m, training)) {
             st = clann__sampled_forward(m, i, x, rows);
         } else if (l->kind == CLANN__LAYER_DENSE) {
-            st = dense_forward(m, i, x, rows, training);
+            st = dense_forward(m, i, x, rows, training, step);
         } else if (l->kind == CLANN__LAYER_ACTIVATION) {
-            struct clann_act act = layer_act(m, i, training);
+            struct clann_act act = layer_act(m, i, training, step);
             st = be->ops->bias_act_forward(be, &act, x, none(), none(), y, rows, l->out);
         } else if (l->kind == CLANN__LAYER_BATCHNORM) {
             st = batchnorm_forward(m, i, x, rows, training);
         } else {
-            st = random_forward(m, i, x, rows, training);
+            st = random_forward(m, i, x, rows, training, step);
         }
         x = y;
     }
@@ -126,13 +128,13 @@ enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool 
 }
 
 static enum clann_status dense_backward(struct clann_model *m, size_t i, struct clann_view x,
-                                        struct clann_view dx, size_t rows)
+                                        struct clann_view dx, size_t rows, uint64_t step)
 {
     const struct clann_layer *l = &m->layers[i];
     struct clann_backend *be = m->be;
     struct clann_view z = at(&m->acts, l->z_off), y = at(&m->acts, l->y_off);
     struct clann_view dy = at(&m->dacts, l->y_off), dz = at(&m->dacts, l->z_off);
-    struct clann_act act = layer_act(m, i, true);
+    struct clann_act act = layer_act(m, i, true, step);
     struct clann_view prelu = act.kind == CLANN__ACT_PRELU ? at(&m->params, l->prelu_off) : none();
     enum clann_status st = CLANN_OK;
     if (act.kind != CLANN__ACT_LINEAR)
@@ -152,7 +154,7 @@ static enum clann_status dense_backward(struct clann_model *m, size_t i, struct 
     return st;
 }
 
-enum clann_status clann__model_backward(struct clann_model *m, size_t rows)
+enum clann_status clann__model_backward(struct clann_model *m, size_t rows, uint64_t step)
 {
     struct clann_backend *be = m->be;
     enum clann_status st = CLANN_OK;
@@ -168,7 +170,7 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows)
         } else if (i + 1 == m->n_layers && clann__sampled_active(m, true)) {
             st = clann__sampled_backward(m, i, x, dx, rows);
         } else if (l->kind == CLANN__LAYER_DENSE) {
-            st = dense_backward(m, i, x, dx, rows);
+            st = dense_backward(m, i, x, dx, rows, step);
         } else if (l->kind == CLANN__LAYER_BATCHNORM) {
             size_t c = l->out;
             st = be->ops->batchnorm_backward(
@@ -178,11 +180,11 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows)
         } else if (!dx.buf) {
             continue; /* nothing upstream needs this gradient */
         } else if (l->kind == CLANN__LAYER_ACTIVATION) {
-            struct clann_act act = layer_act(m, i, true);
+            struct clann_act act = layer_act(m, i, true, step);
             st = be->ops->act_backward(be, &act, x, y, dy, none(), dx, rows, l->out);
         } else if (l->kind == CLANN__LAYER_DROPOUT && l->rate > 0.0f) {
             st = be->ops->dropout(be, dy, dx, rows * l->out, l->rate,
-                                  layer_key(m, i, CLANN__RNG_STREAM_DROPOUT));
+                                  layer_key(m, i, CLANN__RNG_STREAM_DROPOUT, step));
         } else {
             st = be->ops->copy(be, dx, dy, rows * l->out); /* noise: identity gradient */
         }

@@ -120,16 +120,15 @@ CLANN_API void clann_model_destroy(struct clann_model *m)
         return;
     struct clann_buf *bufs[] = {&m->params,   &m->grads,   &m->state1, &m->state2,
                                 &m->acts,     &m->dacts,   &m->input,  &m->labels,
-                                &m->row_loss, &m->scalars, &m->backup, &m->best,
-                                &m->monitor_buf};
+                                &m->row_loss, &m->scalars};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         clann__buf_destroy(bufs[i]);
     clann__embedding_free(m);
     clann__free(m->in_scaler.a);
     clann__free(m->out_scaler.a);
     clann__sampled_free(m);
-    clann__free(m->monitor_steps);
-    clann__free(m->monitor_rows);
+    if (m->trainer_free)
+        m->trainer_free(m->trainer);
     clann__free(m->staging_x_ring);
     clann__free(m->staging_y_ring);
     clann__free(m->layers);
@@ -332,7 +331,7 @@ static struct clann_opt make_opt(const struct clann_optimizer_params *o)
     struct clann_opt opt;
     memset(&opt, 0, sizeof opt);
     opt.kind = (enum clann__opt_kind)o->kind;
-    opt.lr = o->learning_rate;
+    /* opt.lr: the trainer's (train/trainer.h), from o->learning_rate at its start. */
     opt.momentum = o->momentum;
     opt.nesterov = o->nesterov;
     opt.beta1 = o->beta1;

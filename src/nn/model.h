@@ -1,6 +1,9 @@
 /*
- * model.h - the model's internal structure, shared by src/nn (building, layers) and src/train
- * (fit, evaluate, predict).
+ * model.h - the model's internal structure, shared by src/nn (building, layers, predict),
+ * src/io (model files) and src/train (fit, evaluate).
+ *
+ * The model is the network; what training keeps besides it is the trainer's
+ * (src/train/trainer.h).
  *
  * Memory (docs/architecture.md, "Memory"): all trainable parameters live in one device buffer
  * `params`, their gradients in `grads` (same layout), optimizer state in `state1`/`state2`.
@@ -11,6 +14,8 @@
 #define CLANN_MODEL_H
 
 #include "backend/backend.h"
+
+struct clann_trainer;
 
 /* Layer kinds: CLANN__LAYER_KINDS (core/kinds.h). LAYER_FEATURES is the first layer of a model
  * with feature columns (embedding.c). */
@@ -56,7 +61,8 @@ struct clann_model {
     bool compiled;
     struct clann_compile_params cp;
     struct clann__loss loss;
-    struct clann_opt opt;
+    struct clann_opt opt; /* the optimizer's configuration; lr, step and guard are the
+                           * trainer's, filled in for each update (train/trainer.h) */
     size_t n_params;
     size_t n_acts;
 
@@ -65,9 +71,6 @@ struct clann_model {
     struct clann_buf input, labels; /* one batch: max_batch x n_inputs, max_batch x label cols */
     struct clann_buf row_loss;      /* max_batch */
     struct clann_buf scalars;       /* see enum below, then 4 per layer */
-    struct clann_buf backup;        /* params copy within a step: weight noise, monitors */
-    struct clann_buf best;          /* early stopping's best weights (on demand) */
-    struct clann_buf monitor_buf;   /* monitor samples of one epoch: 4 floats per layer each */
     /* Sampled softmax (src/nn/sampled.c): the device's candidate ids and gathered columns,
      * the host's candidates per staging slot (ids, then the batch's labels as places among
      * them), and per class its place (or -1) and whether it is a label or a draw. */
@@ -77,9 +80,6 @@ struct clann_model {
     int32_t *cand_pos;
     unsigned char *cand_flag;
     uint32_t *cand_list;
-    size_t monitor_cap, monitor_used; /* samples */
-    uint64_t *monitor_steps;        /* host: the step and batch rows of each sample */
-    size_t *monitor_rows;
     size_t dinput_off;              /* input gradient in dacts (first-layer batch norm) */
     /* Host batch assembly: the current slot of a ring of CLANN__STAGING_SLOTS buffers, so that
      * batch uploads need not wait for the device (src/train/evaluate.c). */
@@ -89,7 +89,11 @@ struct clann_model {
     size_t batch_slot;   /* the slot of the batch uploaded last: other per-batch host data
                             that uploads without waiting (embedding index, sampled-softmax
                             mask) uses its own ring at the same slot, safe for the same reason */
-    uint64_t step;                  /* optimizer steps taken */
+    /* The fit state (src/train/trainer.h): made by train at the first fit or checkpoint load,
+     * carried between fit calls, freed with the model through trainer_free; nn never looks
+     * inside. NULL before. */
+    struct clann_trainer *trainer;
+    void (*trainer_free)(struct clann_trainer *t);
     struct clann_scaler in_scaler, out_scaler; /* kind NONE: absent */
     /* Feature columns (embedding.h): the fitted set, owned, and one table per embedding
      * feature, outside the collated parameters. NULL and 0 without feature columns. */
@@ -121,11 +125,13 @@ bool clann__loss_is_classification(enum clann_loss loss);
 bool clann__loss_is_sparse(enum clann_loss loss);
 
 /* Forward pass over `rows` rows already in m->input. training selects dropout and RReLU
- * sampling. Returns the view of the last layer's output. */
+ * sampling, whose random streams are keyed by `step` (the optimizer steps taken; any value
+ * in inference). Returns the view of the last layer's output. */
 enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool training,
-                                       struct clann_view *out);
-/* Backward pass from the loss gradient in m->dacts at the last layer's y; fills m->grads. */
-enum clann_status clann__model_backward(struct clann_model *m, size_t rows);
+                                       uint64_t step, struct clann_view *out);
+/* Backward pass from the loss gradient in m->dacts at the last layer's y, for the forward
+ * pass of the same step; fills m->grads. */
+enum clann_status clann__model_backward(struct clann_model *m, size_t rows, uint64_t step);
 /* Initializes every layer's parameters from the compile seed. */
 enum clann_status clann__model_init_params(struct clann_model *m);
 /* Whether the layer has trainable parameters a kernel regularizer or constraint applies to. */

@@ -52,7 +52,7 @@ CLANN_API enum clann_status clann_model_predict(struct clann_model *m,
         struct clann_view pred;
         st = clann__upload_batch(m, x, NULL, NULL, first, rows);
         if (st == CLANN_OK)
-            st = clann__model_forward(m, rows, false, &pred);
+            st = clann__model_forward(m, rows, false, 0, &pred);
         if (st == CLANN_OK)
             st = output_head(m, pred, rows, &pred);
         if (st == CLANN_OK)

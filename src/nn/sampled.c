@@ -101,7 +101,7 @@ static bool mark(struct clann_model *m, size_t c, unsigned char flag)
     return fresh;
 }
 
-enum clann_status clann__sampled_prepare(struct clann_model *m, size_t rows)
+enum clann_status clann__sampled_prepare(struct clann_model *m, size_t rows, uint64_t step)
 {
     size_t classes = output_layer(m)->out;
     size_t want = m->cp.num_sampled < classes ? m->cp.num_sampled : classes;
@@ -111,7 +111,7 @@ enum clann_status clann__sampled_prepare(struct clann_model *m, size_t rows)
     for (size_t r = 0; r < rows; r++)
         mark(m, (size_t)m->staging_y[r], FLAG_LABEL); /* checked: valid class indices */
     /* Rejection sampling of distinct classes; the cap only guards against a broken stream. */
-    uint64_t base = m->step << 24;
+    uint64_t base = step << 24;
     for (size_t j = 0, drawn = 0; drawn < want && j < 64 * classes + 1024; j++) {
         uint64_t bits = clann__rng_bits(m->cp.seed, clann__rng_stream(CLANN__RNG_STREAM_SAMPLED, 0),
                                         base + j);

@@ -11,10 +11,11 @@
 enum clann_status clann__sampled_setup(struct clann_model *m);
 void clann__sampled_free(struct clann_model *m);
 
-/* After clann__upload_batch: draws the step's candidates (the batch's labels and num_sampled
- * classes without replacement, seeded by the step), uploads them in ascending class order and
- * replaces the uploaded labels by their places among the candidates. */
-enum clann_status clann__sampled_prepare(struct clann_model *m, size_t rows);
+/* After clann__upload_batch: draws the candidates of the step taken after `step` steps (the
+ * batch's labels and num_sampled classes without replacement, seeded by the step), uploads
+ * them in ascending class order and replaces the uploaded labels by their places among the
+ * candidates. */
+enum clann_status clann__sampled_prepare(struct clann_model *m, size_t rows, uint64_t step);
 
 /* Whether the training passes of m run the sampled output layer. */
 bool clann__sampled_active(const struct clann_model *m, bool training);

@@ -29,7 +29,7 @@ CLANN_API enum clann_status clann_model_evaluate(struct clann_model *m,
         struct clann_view pred;
         st = clann__upload_batch(m, x, y, NULL, first, rows);
         if (st == CLANN_OK)
-            st = clann__model_forward(m, rows, false, &pred);
+            st = clann__model_forward(m, rows, false, 0, &pred);
         if (st == CLANN_OK)
             st = clann__batch_loss(m, pred, rows, none());
     }

@@ -9,6 +9,7 @@
 #include "train/monitor.h"
 #include "train/runlog.h"
 #include "train/step.h"
+#include "train/trainer.h"
 #include "nn/batch.h"
 #include "nn/embedding.h"
 #include "nn/loss.h"
@@ -48,17 +49,6 @@ static void shuffle_order(size_t *order, size_t n, uint64_t seed, uint64_t step)
     }
 }
 
-/* What one fit call keeps besides the model. */
-struct fit_state {
-    struct clann_fit_params p;
-    size_t batch;
-    uint64_t first_step, max_step; /* max_step 0: no limit */
-    struct clann_watch stop, plateau;
-    bool has_validation;
-    double penalty; /* weight penalty at the end of the last epoch, part of every reported loss */
-    struct clann_runlog *log;
-};
-
 static enum clann_status copy_params(struct clann_model *m, struct clann_buf *dst,
                                      struct clann_buf *src)
 {
@@ -67,74 +57,74 @@ static enum clann_status copy_params(struct clann_model *m, struct clann_buf *ds
 
 /* Early stopping's best weights: saves them, or (restore) puts them back; embedding tables
  * included. */
-static enum clann_status keep_best(struct clann_model *m, bool restore)
+static enum clann_status keep_best(struct clann_model *m, struct clann_trainer *t, bool restore)
 {
-    enum clann_status st = restore ? copy_params(m, &m->params, &m->best)
-                                   : copy_params(m, &m->best, &m->params);
+    enum clann_status st = restore ? copy_params(m, &m->params, &t->best)
+                                   : copy_params(m, &t->best, &m->params);
     return st == CLANN_OK ? clann__embedding_keep_best(m, restore) : st;
 }
 
-static float scheduled_lr(const struct clann_model *m, const struct clann_lr_schedule *s,
-                          size_t epoch)
+static float scheduled_lr(const struct clann_model *m, const struct clann_trainer *t,
+                          const struct clann_lr_schedule *s, size_t epoch)
 {
-    float lr = m->opt.lr;
+    float lr = t->lr;
     if (s->kind == CLANN_SCHEDULE_STEP && s->step_epochs)
         lr = m->cp.optimizer.learning_rate *
              powf(s->factor, (float)((epoch - 1) / s->step_epochs));
     else if (s->kind == CLANN_SCHEDULE_EXPONENTIAL && s->decay_steps)
         lr = m->cp.optimizer.learning_rate *
-             powf(s->decay_rate, (float)m->step / (float)s->decay_steps);
+             powf(s->decay_rate, (float)t->step / (float)s->decay_steps);
     return lr > s->min_lr ? lr : s->min_lr;
 }
 
-static enum clann_status train_step(struct clann_model *m, size_t rows, struct fit_state *fs)
+static enum clann_status train_step(struct clann_model *m, size_t rows, struct clann_trainer *t)
 {
     struct clann_backend *be = m->be;
-    const struct clann_fit_params *p = &fs->p;
+    const struct clann_fit_params *p = &t->p;
     enum clann_status st = CLANN_OK;
     if (p->label_noise > 0.0f) {
         struct clann_rng_key key = {m->cp.seed,
                                     clann__rng_stream(CLANN__RNG_STREAM_LABEL_NOISE, 0),
-                                    m->step * (uint64_t)m->cp.max_batch * m->labels.n};
+                                    t->step * (uint64_t)m->cp.max_batch * m->labels.n};
         st = be->ops->add_noise(be, clann__view(&m->labels, 0), rows * clann__model_label_cols(m),
                                 key, p->label_noise);
     }
     if (st == CLANN_OK && p->weight_noise > 0.0f &&
-        (st = copy_params(m, &m->backup, &m->params)) == CLANN_OK)
-        st = clann__step_perturb_weights(m, p->weight_noise);
+        (st = copy_params(m, &t->backup, &m->params)) == CLANN_OK)
+        st = clann__step_perturb_weights(m, t, p->weight_noise);
     struct clann_view pred;
     if (st == CLANN_OK)
-        st = clann__model_forward(m, rows, true, &pred);
+        st = clann__model_forward(m, rows, true, t->step, &pred);
     if (st == CLANN_OK)
         st = clann__batch_loss(m, pred, rows, clann__layer_dy(m, m->n_layers - 1));
     if (st == CLANN_OK)
-        st = clann__model_backward(m, rows);
+        st = clann__model_backward(m, rows, t->step);
     if (st == CLANN_OK && p->weight_noise > 0.0f)
-        st = copy_params(m, &m->params, &m->backup);
+        st = copy_params(m, &m->params, &t->backup);
     if (st == CLANN_OK)
-        st = clann__step_prepare_grads(m, p);
+        st = clann__step_prepare_grads(m, t);
     if (st == CLANN_OK)
-        st = clann__guard_step(m, rows, p->nan_policy == CLANN_NAN_SKIP);
-    bool monitored = clann__monitor_due(m, p->monitor_every);
+        st = clann__guard_step(m, t, rows, p->nan_policy == CLANN_NAN_SKIP);
+    bool monitored = clann__monitor_due(t, p->monitor_every);
     if (st == CLANN_OK && monitored)
-        st = clann__monitor_before_update(m, rows);
+        st = clann__monitor_before_update(m, t, rows);
     if (st != CLANN_OK)
         return st;
-    m->step++;
-    m->opt.step = m->step;
+    t->step++;
     if (p->schedule.kind == CLANN_SCHEDULE_EXPONENTIAL)
-        m->opt.lr = scheduled_lr(m, &p->schedule, 0);
-    st = be->ops->optimizer_step(be, &m->opt, clann__view(&m->params, 0),
+        t->lr = scheduled_lr(m, t, &p->schedule, 0);
+    struct clann_opt opt = clann__trainer_opt(m, t); /* the rate and step of this update */
+    st = be->ops->optimizer_step(be, &opt, clann__view(&m->params, 0),
                                  clann__view(&m->grads, 0), clann__view(&m->state1, 0),
                                  clann__view(&m->state2, 0), m->n_params);
     if (st == CLANN_OK)
-        st = clann__embedding_update(m); /* the rows of this batch only */
+        st = clann__embedding_update(m, &opt); /* the rows of this batch only */
     if (st == CLANN_OK)
-        st = clann__model_after_update(m, m->opt.lr, m->opt.guard);
+        st = clann__model_after_update(m, opt.lr, opt.guard);
     if (st == CLANN_OK && p->nan_policy == CLANN_NAN_SKIP)
         st = be->ops->axpy(be, 1, 1.0f, clann__view(&m->scalars, CLANN__SCALAR_GUARD),
                            clann__view(&m->scalars, CLANN__SCALAR_SKIPS));
-    return st == CLANN_OK && monitored ? clann__monitor_after_update(m) : st;
+    return st == CLANN_OK && monitored ? clann__monitor_after_update(m, t) : st;
 }
 
 static enum clann_status check_fit_args(struct clann_model *m, const struct clann_matrix *x,
@@ -171,7 +161,7 @@ static enum clann_status check_fit_args(struct clann_model *m, const struct clan
  * beyond the allowance do too. */
 static enum clann_status check_guard(struct clann_model *m, const struct clann_matrix *x,
                                      const struct clann_matrix *y, const size_t *order,
-                                     struct fit_state *fs, uint64_t epoch_first_step,
+                                     struct clann_trainer *t, uint64_t epoch_first_step,
                                      size_t epoch)
 {
     uint64_t bad;
@@ -181,8 +171,8 @@ static enum clann_status check_guard(struct clann_model *m, const struct clann_m
         return st;
     const char *remedies = "lower the learning rate, clip gradients (--clip-norm), scale the "
                            "features and targets, or add batch normalization";
-    if (fs->p.nan_policy == CLANN_NAN_SKIP) {
-        size_t allowed = fs->p.max_skips ? fs->p.max_skips : 3;
+    if (t->p.nan_policy == CLANN_NAN_SKIP) {
+        size_t allowed = t->p.max_skips ? t->p.max_skips : 3;
         if (skips > allowed)
             return clann__error(m->ctx, CLANN_ERR_NONFINITE, "%zu steps of epoch %zu had a "
                                 "non-finite loss or gradient and were skipped (allowed %zu): %s",
@@ -191,11 +181,11 @@ static enum clann_status check_guard(struct clann_model *m, const struct clann_m
     }
     if (bad == 0)
         return CLANN_OK;
-    size_t batch_index = (size_t)(bad - epoch_first_step - 1), first = batch_index * fs->batch;
-    size_t rows = x->rows - first < fs->batch ? x->rows - first : fs->batch;
+    size_t batch_index = (size_t)(bad - epoch_first_step - 1), first = batch_index * t->batch;
+    size_t rows = x->rows - first < t->batch ? x->rows - first : t->batch;
     char where[160];
     clann__guard_diagnose(m, x, y, order, first, rows, bad, where, sizeof where);
-    m->step = bad - 1; /* the weights are those after the previous step */
+    t->step = bad - 1; /* the weights are those after the previous step */
     return clann__error(m->ctx, CLANN_ERR_NONFINITE, "non-finite loss or gradient at step %llu "
                         "(epoch %zu, batch %zu); first non-finite: %s; the weights are those "
                         "after step %llu: %s", (unsigned long long)bad, epoch, batch_index + 1,
@@ -205,49 +195,49 @@ static enum clann_status check_guard(struct clann_model *m, const struct clann_m
 /* Runs one epoch over x, y in `order`; fills the training part of *log. */
 static enum clann_status run_epoch(struct clann_model *m, const struct clann_matrix *x,
                                    const struct clann_matrix *y, const size_t *order,
-                                   struct fit_state *fs, struct clann_epoch_log *log)
+                                   struct clann_trainer *t, struct clann_epoch_log *log)
 {
     double loss_sum, correct;
     enum clann_status st = clann__read_scalars(m, &loss_sum, &correct); /* clears them */
-    uint64_t epoch_first_step = m->step;
+    uint64_t epoch_first_step = t->step;
     size_t seen = 0;
-    for (size_t first = 0; first < x->rows && st == CLANN_OK; first += fs->batch) {
-        if (fs->max_step && m->step >= fs->max_step)
+    for (size_t first = 0; first < x->rows && st == CLANN_OK; first += t->batch) {
+        if (t->max_step && t->step >= t->max_step)
             break;
-        size_t rows = x->rows - first < fs->batch ? x->rows - first : fs->batch;
+        size_t rows = x->rows - first < t->batch ? x->rows - first : t->batch;
         st = clann__upload_batch(m, x, y, order, first, rows);
         if (st == CLANN_OK)
             st = clann__embedding_prepare_batch(m, rows);
         if (st == CLANN_OK && clann__sampled_active(m, true))
-            st = clann__sampled_prepare(m, rows);
+            st = clann__sampled_prepare(m, rows, t->step);
         if (st == CLANN_OK)
-            st = train_step(m, rows, fs);
+            st = train_step(m, rows, t);
         seen += rows;
-        if (st == CLANN_OK && fs->p.on_progress)
-            fs->p.on_progress(log->epoch, (size_t)(m->step - epoch_first_step),
-                              (x->rows + fs->batch - 1) / fs->batch, fs->p.user);
+        if (st == CLANN_OK && t->p.on_progress)
+            t->p.on_progress(log->epoch, (size_t)(t->step - epoch_first_step),
+                             (x->rows + t->batch - 1) / t->batch, t->p.user);
     }
     if (st == CLANN_OK)
-        st = check_guard(m, x, y, order, fs, epoch_first_step, log->epoch);
+        st = check_guard(m, x, y, order, t, epoch_first_step, log->epoch);
     if (st == CLANN_OK)
         st = clann__read_scalars(m, &loss_sum, &correct);
-    if (st == CLANN_OK && fs->p.monitor_every)
-        st = clann__monitor_flush(m, log->epoch, fs->p.on_monitor, fs->p.user, fs->log);
+    if (st == CLANN_OK && t->p.monitor_every)
+        st = clann__monitor_flush(m, t, log->epoch, t->p.on_monitor, t->p.user, t->log);
     if (st == CLANN_OK)
-        st = clann__penalty(m, &fs->penalty);
+        st = clann__penalty(m, &t->penalty);
     if (st != CLANN_OK)
         return st;
-    log->steps = m->step;
-    log->loss = seen ? loss_sum / (double)seen + fs->penalty : NAN;
+    log->steps = t->step;
+    log->loss = seen ? loss_sum / (double)seen + t->penalty : NAN;
     log->accuracy = clann__loss_is_classification(m->cp.loss) && seen ? correct / (double)seen
                                                                         : NAN;
-    log->learning_rate = m->opt.lr;
+    log->learning_rate = t->lr;
     if (!isfinite(log->loss))
         return clann__error(m->ctx, CLANN_ERR_NONFINITE,
                             "training loss became %g in epoch %zu (by step %llu): lower the "
                             "learning rate, clip gradients (--clip-norm), scale the features "
                             "and targets, or add batch normalization", log->loss, log->epoch,
-                            (unsigned long long)m->step);
+                            (unsigned long long)t->step);
     return CLANN_OK;
 }
 
@@ -333,56 +323,60 @@ static enum clann_status validation_auc(struct clann_model *m, const struct clan
 }
 
 static enum clann_status fit_setup(struct clann_model *m, const struct clann_fit_params *params,
-                                   bool has_validation, size_t n_rows, struct fit_state *fs)
+                                   bool has_validation, size_t n_rows, struct clann_trainer *t)
 {
-    memset(fs, 0, sizeof *fs);
-    fs->p = params ? *params : clann_fit_default_params();
-    fs->batch = fs->p.batch_size ? fs->p.batch_size : m->cp.max_batch;
-    fs->first_step = m->step;
-    fs->max_step = fs->p.max_steps ? m->step + fs->p.max_steps : 0;
-    fs->has_validation = has_validation;
-    const struct clann_early_stopping *es = &fs->p.early_stopping;
+    /* One fit call's state starts afresh; the step and the learning rate carry on. */
+    t->p = params ? *params : clann_fit_default_params();
+    t->batch = t->p.batch_size ? t->p.batch_size : m->cp.max_batch;
+    t->first_step = t->step;
+    t->max_step = t->p.max_steps ? t->step + t->p.max_steps : 0;
+    t->has_validation = has_validation;
+    memset(&t->stop, 0, sizeof t->stop);
+    memset(&t->plateau, 0, sizeof t->plateau);
+    t->penalty = 0.0;
+    t->log = NULL;
+    const struct clann_early_stopping *es = &t->p.early_stopping;
     enum clann_status st = CLANN_OK;
-    if (es->enabled || (fs->p.checkpoint_path && fs->p.save_best_only))
-        st = clann__watch_init(m->ctx, &fs->stop, es->monitor, es->mode, es->min_delta,
+    if (es->enabled || (t->p.checkpoint_path && t->p.save_best_only))
+        st = clann__watch_init(m->ctx, &t->stop, es->monitor, es->mode, es->min_delta,
                                es->enabled ? es->baseline : NAN, has_validation);
-    if (st == CLANN_OK && fs->p.schedule.kind == CLANN_SCHEDULE_PLATEAU)
-        st = clann__watch_init(m->ctx, &fs->plateau, fs->p.schedule.monitor, CLANN_MODE_AUTO, 0.0,
+    if (st == CLANN_OK && t->p.schedule.kind == CLANN_SCHEDULE_PLATEAU)
+        st = clann__watch_init(m->ctx, &t->plateau, t->p.schedule.monitor, CLANN_MODE_AUTO, 0.0,
                                NAN, has_validation);
-    if (st == CLANN_OK && fs->p.weight_noise > 0.0f && !m->backup.ptr)
-        st = clann__buf_create(m->be, m->params.n, &m->backup);
-    if (st == CLANN_OK && es->enabled && es->restore_best && !m->best.ptr)
-        st = clann__buf_create(m->be, m->params.n, &m->best);
-    size_t steps = (n_rows + fs->batch - 1) / fs->batch;
-    if (st == CLANN_OK && fs->p.monitor_every)
-        st = clann__monitors_setup(m, fs->p.monitor_every, steps);
-    if (st == CLANN_OK && fs->p.logdir)
-        st = clann__runlog_open(m->ctx, fs->p.logdir, m->n_layers, &fs->log);
+    if (st == CLANN_OK && t->p.weight_noise > 0.0f && !t->backup.ptr)
+        st = clann__buf_create(m->be, m->params.n, &t->backup);
+    if (st == CLANN_OK && es->enabled && es->restore_best && !t->best.ptr)
+        st = clann__buf_create(m->be, m->params.n, &t->best);
+    size_t steps = (n_rows + t->batch - 1) / t->batch;
+    if (st == CLANN_OK && t->p.monitor_every)
+        st = clann__monitors_setup(m, t, t->p.monitor_every, steps);
+    if (st == CLANN_OK && t->p.logdir)
+        st = clann__runlog_open(m->ctx, t->p.logdir, m->n_layers, &t->log);
     uint64_t bad;
     size_t skips;
     return st ? st : clann__guard_read(m, &bad, &skips); /* a fresh guard */
 }
 
 /* Between epochs: schedules, checkpoints and early stopping. Sets *stop to end training. */
-static enum clann_status end_of_epoch(struct clann_model *m, struct fit_state *fs,
+static enum clann_status end_of_epoch(struct clann_model *m, struct clann_trainer *t,
                                       struct clann_epoch_log *log, bool *stop)
 {
-    const struct clann_fit_params *p = &fs->p;
+    const struct clann_fit_params *p = &t->p;
     enum clann_status st = CLANN_OK;
     bool improved = false;
-    if (fs->stop.name) {
-        improved = clann__watch_update(&fs->stop, log);
-        log->best_epoch = fs->stop.best_epoch;
+    if (t->stop.name) {
+        improved = clann__watch_update(&t->stop, log);
+        log->best_epoch = t->stop.best_epoch;
         if (improved && p->early_stopping.enabled && p->early_stopping.restore_best)
-            st = keep_best(m, false); /* the best weights so far */
-        *stop = p->early_stopping.enabled && fs->stop.wait >= p->early_stopping.patience &&
+            st = keep_best(m, t, false); /* the best weights so far */
+        *stop = p->early_stopping.enabled && t->stop.wait >= p->early_stopping.patience &&
                 p->early_stopping.patience > 0;
     }
     if (st == CLANN_OK && p->schedule.kind == CLANN_SCHEDULE_PLATEAU &&
-        !clann__watch_update(&fs->plateau, log) && fs->plateau.wait >= p->schedule.patience) {
-        float lr = m->opt.lr * p->schedule.factor;
-        m->opt.lr = lr > p->schedule.min_lr ? lr : p->schedule.min_lr;
-        fs->plateau.wait = 0;
+        !clann__watch_update(&t->plateau, log) && t->plateau.wait >= p->schedule.patience) {
+        float lr = t->lr * p->schedule.factor;
+        t->lr = lr > p->schedule.min_lr ? lr : p->schedule.min_lr;
+        t->plateau.wait = 0;
     }
     bool periodic = p->checkpoint_every && log->epoch % p->checkpoint_every == 0;
     if (st == CLANN_OK && p->checkpoint_path && (p->save_best_only ? improved : periodic))
@@ -401,47 +395,50 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
     enum clann_status st = check_fit_args(m, x, y, val_x, val_y, params ? params : &defaults);
     if (st != CLANN_OK)
         return st;
+    struct clann_trainer *t;
+    if ((st = clann__trainer_get(m, &t)) != CLANN_OK)
+        return st;
     size_t *order = clann__malloc(x->rows * sizeof *order);
     if (!order)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory");
     for (size_t i = 0; i < x->rows; i++)
         order[i] = i;
-    struct fit_state fs;
-    st = fit_setup(m, params, val_x != NULL, x->rows, &fs);
+    st = fit_setup(m, params, val_x != NULL, x->rows, t);
     bool stop = false;
-    for (size_t epoch = 1; epoch <= fs.p.epochs && st == CLANN_OK && !stop; epoch++) {
-        if (fs.max_step && m->step >= fs.max_step)
+    for (size_t epoch = 1; epoch <= t->p.epochs && st == CLANN_OK && !stop; epoch++) {
+        if (t->max_step && t->step >= t->max_step)
             break;
         double t0 = clann__now();
         struct clann_epoch_log log = {epoch, 0, NAN, NAN, NAN, NAN, 0.0, 0.0, 0, NAN};
-        if (fs.p.schedule.kind == CLANN_SCHEDULE_STEP)
-            m->opt.lr = scheduled_lr(m, &fs.p.schedule, epoch);
-        if (fs.p.shuffle)
-            shuffle_order(order, x->rows, m->cp.seed, m->step); /* step: resumable order */
-        st = run_epoch(m, x, y, order, &fs, &log);
+        if (t->p.schedule.kind == CLANN_SCHEDULE_STEP)
+            t->lr = scheduled_lr(m, t, &t->p.schedule, epoch);
+        if (t->p.shuffle)
+            shuffle_order(order, x->rows, m->cp.seed, t->step); /* step: resumable order */
+        st = run_epoch(m, x, y, order, t, &log);
         if (st == CLANN_OK && val_x) {
             struct clann_metrics vm;
             st = clann_model_evaluate(m, val_x, val_y, &vm);
-            log.val_loss = vm.loss + fs.penalty;
+            log.val_loss = vm.loss + t->penalty;
             log.val_accuracy = vm.accuracy;
             if (st == CLANN_OK)
-                st = validation_auc(m, val_x, val_y, &fs.p, &log.val_auc);
+                st = validation_auc(m, val_x, val_y, &t->p, &log.val_auc);
         }
         if (st == CLANN_OK)
-            st = end_of_epoch(m, &fs, &log, &stop);
+            st = end_of_epoch(m, t, &log, &stop);
         log.seconds = clann__now() - t0;
-        if (st == CLANN_OK && fs.log)
-            st = clann__runlog_epoch(fs.log, &log);
+        if (st == CLANN_OK && t->log)
+            st = clann__runlog_epoch(t->log, &log);
         if (st == CLANN_OK && last)
             *last = log;
-        if (st == CLANN_OK && fs.p.on_epoch && !fs.p.on_epoch(&log, fs.p.user))
+        if (st == CLANN_OK && t->p.on_epoch && !t->p.on_epoch(&log, t->p.user))
             break;
     }
     /* Restore the best weights whether training stopped early or ran out of epochs. */
-    if (st == CLANN_OK && fs.p.early_stopping.enabled && fs.p.early_stopping.restore_best &&
-        fs.stop.best_epoch)
-        st = keep_best(m, true);
-    enum clann_status close_st = clann__runlog_close(fs.log);
+    if (st == CLANN_OK && t->p.early_stopping.enabled && t->p.early_stopping.restore_best &&
+        t->stop.best_epoch)
+        st = keep_best(m, t, true);
+    enum clann_status close_st = clann__runlog_close(t->log);
+    t->log = NULL;
     clann__free(order);
     return st ? st : close_st;
 }

@@ -23,78 +23,80 @@ static struct clann_view at(struct clann_buf *b, size_t off)
     return clann__view(b, off);
 }
 
-enum clann_status clann__monitors_setup(struct clann_model *m, size_t every, size_t steps)
+enum clann_status clann__monitors_setup(struct clann_model *m, struct clann_trainer *t,
+                                        size_t every, size_t steps)
 {
-    m->monitor_used = 0;
+    t->monitor_used = 0;
     size_t cap = steps / every + 1;
-    if (m->monitor_buf.ptr && m->monitor_cap >= cap)
+    if (t->monitor_buf.ptr && t->monitor_cap >= cap)
         return CLANN_OK;
-    clann__buf_destroy(&m->monitor_buf);
-    clann__free(m->monitor_steps);
-    clann__free(m->monitor_rows);
-    m->monitor_cap = cap;
-    m->monitor_steps = clann__malloc(cap * sizeof *m->monitor_steps);
-    m->monitor_rows = clann__malloc(cap * sizeof *m->monitor_rows);
-    if (!m->monitor_steps || !m->monitor_rows)
+    clann__buf_destroy(&t->monitor_buf);
+    clann__free(t->monitor_steps);
+    clann__free(t->monitor_rows);
+    t->monitor_cap = cap;
+    t->monitor_steps = clann__malloc(cap * sizeof *t->monitor_steps);
+    t->monitor_rows = clann__malloc(cap * sizeof *t->monitor_rows);
+    if (!t->monitor_steps || !t->monitor_rows)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "monitors: out of memory");
-    enum clann_status st = clann__buf_create(m->be, cap * 4 * m->n_layers, &m->monitor_buf);
-    if (st == CLANN_OK && !m->backup.ptr)
-        st = clann__buf_create(m->be, m->params.n, &m->backup);
+    enum clann_status st = clann__buf_create(m->be, cap * 4 * m->n_layers, &t->monitor_buf);
+    if (st == CLANN_OK && !t->backup.ptr)
+        st = clann__buf_create(m->be, m->params.n, &t->backup);
     return st;
 }
 
-bool clann__monitor_due(const struct clann_model *m, size_t every)
+bool clann__monitor_due(const struct clann_trainer *t, size_t every)
 {
-    return every && m->monitor_buf.ptr && (m->step + 1) % every == 0 &&
-           m->monitor_used < m->monitor_cap;
+    return every && t->monitor_buf.ptr && (t->step + 1) % every == 0 &&
+           t->monitor_used < t->monitor_cap;
 }
 
 /* The four floats of layer i in the current sample. */
-static size_t sample_slot(const struct clann_model *m, size_t i)
+static size_t sample_slot(const struct clann_model *m, const struct clann_trainer *t, size_t i)
 {
-    return (m->monitor_used * m->n_layers + i) * 4;
+    return (t->monitor_used * m->n_layers + i) * 4;
 }
 
-enum clann_status clann__monitor_before_update(struct clann_model *m, size_t rows)
+enum clann_status clann__monitor_before_update(struct clann_model *m, struct clann_trainer *t,
+                                               size_t rows)
 {
     struct clann_backend *be = m->be;
     enum clann_status st = CLANN_OK;
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
         const struct clann_layer *l = &m->layers[i];
-        size_t s = sample_slot(m, i);
+        size_t s = sample_slot(m, t, i);
         /* Sampled softmax's output layer holds the candidates' logits alone: no zero count. */
         if (i + 1 == m->n_layers && clann__sampled_active(m, true))
-            st = be->ops->fill(be, at(&m->monitor_buf, s), 1, NAN);
+            st = be->ops->fill(be, at(&t->monitor_buf, s), 1, NAN);
         else
             st = be->ops->count_zero(be, at(&m->acts, l->y_off), rows * l->out,
-                                     at(&m->monitor_buf, s), 0.0f);
+                                     at(&t->monitor_buf, s), 0.0f);
         if (st == CLANN_OK && l->n_trainable)
             st = be->ops->sum_squares(be, at(&m->grads, l->w_off), l->n_trainable,
-                                      at(&m->monitor_buf, s + 1), 0.0f);
+                                      at(&t->monitor_buf, s + 1), 0.0f);
         if (st == CLANN_OK && l->n_trainable)
             st = be->ops->sum_squares(be, at(&m->params, l->w_off), l->n_trainable,
-                                      at(&m->monitor_buf, s + 2), 0.0f);
+                                      at(&t->monitor_buf, s + 2), 0.0f);
     }
     if (st == CLANN_OK)
-        st = be->ops->copy(be, at(&m->backup, 0), at(&m->params, 0), m->n_params);
-    m->monitor_steps[m->monitor_used] = m->step + 1;
-    m->monitor_rows[m->monitor_used] = rows;
+        st = be->ops->copy(be, at(&t->backup, 0), at(&m->params, 0), m->n_params);
+    t->monitor_steps[t->monitor_used] = t->step + 1;
+    t->monitor_rows[t->monitor_used] = rows;
     return st;
 }
 
-enum clann_status clann__monitor_after_update(struct clann_model *m)
+enum clann_status clann__monitor_after_update(struct clann_model *m, struct clann_trainer *t)
 {
     struct clann_backend *be = m->be;
     /* backup = w_before - w_after, then its norm per layer. */
     enum clann_status st = be->ops->axpy(be, m->n_params, -1.0f, at(&m->params, 0),
-                                         at(&m->backup, 0));
+                                         at(&t->backup, 0));
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
         const struct clann_layer *l = &m->layers[i];
         if (l->n_trainable)
-            st = be->ops->sum_squares(be, at(&m->backup, l->w_off), l->n_trainable,
-                                      at(&m->monitor_buf, sample_slot(m, i) + 3), 0.0f);
+            st = be->ops->sum_squares(be, at(&t->backup, l->w_off), l->n_trainable,
+                                      at(&t->monitor_buf, sample_slot(m, t, i) + 3), 0.0f);
     }
-    m->monitor_used++;
+    t->monitor_used++;
     return st;
 }
 
@@ -112,26 +114,27 @@ static void sample_to_layers(const struct clann_model *m, const float *raw, size
     }
 }
 
-enum clann_status clann__monitor_flush(struct clann_model *m, size_t epoch, clann_monitor_fn fn,
-                                       void *user, struct clann_runlog *log)
+enum clann_status clann__monitor_flush(struct clann_model *m, struct clann_trainer *t,
+                                       size_t epoch, clann_monitor_fn fn, void *user,
+                                       struct clann_runlog *log)
 {
-    size_t n = m->monitor_used * m->n_layers * 4;
+    size_t n = t->monitor_used * m->n_layers * 4;
     if (n == 0)
         return CLANN_OK;
     float *raw = clann__malloc(n * sizeof *raw);
     struct clann_layer_monitor *layers = clann__malloc(m->n_layers * sizeof *layers);
-    enum clann_status st = raw && layers ? m->be->ops->download(m->be, raw, at(&m->monitor_buf, 0), n)
+    enum clann_status st = raw && layers ? m->be->ops->download(m->be, raw, at(&t->monitor_buf, 0), n)
                                          : clann__error(m->ctx, CLANN_ERR_NO_MEMORY,
                                                         "monitors: out of memory");
-    for (size_t k = 0; k < m->monitor_used && st == CLANN_OK; k++) {
-        uint64_t step = m->monitor_steps[k];
-        sample_to_layers(m, raw + k * m->n_layers * 4, m->monitor_rows[k], layers);
+    for (size_t k = 0; k < t->monitor_used && st == CLANN_OK; k++) {
+        uint64_t step = t->monitor_steps[k];
+        sample_to_layers(m, raw + k * m->n_layers * 4, t->monitor_rows[k], layers);
         if (fn)
             fn(step, layers, m->n_layers, user);
         if (log)
             st = clann__runlog_monitor(log, epoch, step, layers);
     }
-    m->monitor_used = 0;
+    t->monitor_used = 0;
     clann__free(raw);
     clann__free(layers);
     return st;
@@ -150,13 +153,14 @@ static enum clann_status guard_batchnorm(struct clann_model *m, const struct cla
     return st == CLANN_OK ? m->be->ops->guard_check(m->be, scratch, flag, mark) : st;
 }
 
-enum clann_status clann__guard_step(struct clann_model *m, size_t rows, bool skip)
+enum clann_status clann__guard_step(struct clann_model *m, struct clann_trainer *t, size_t rows,
+                                    bool skip)
 {
     struct clann_backend *be = m->be;
     struct clann_view flag = at(&m->scalars, CLANN__SCALAR_GUARD);
     struct clann_view scratch = at(&m->scalars, CLANN__SCALAR_SCRATCH);
     struct clann_view batch = at(&m->scalars, CLANN__SCALAR_BATCH);
-    float mark = skip ? 1.0f : (float)(m->step + 1);
+    float mark = skip ? 1.0f : (float)(t->step + 1);
     (void)rows; /* the batch loss is already summed by clann__batch_loss */
     enum clann_status st = skip ? be->ops->fill(be, flag, 1, 0.0f) : CLANN_OK;
     if (st == CLANN_OK)
@@ -175,7 +179,7 @@ enum clann_status clann__guard_step(struct clann_model *m, size_t rows, bool ski
             st = guard_batchnorm(m, &m->layers[i], flag, mark);
     if (st == CLANN_OK)
         st = be->ops->accumulate_unless(be, batch, at(&m->scalars, CLANN__SCALAR_LOSS), flag);
-    m->opt.guard = flag;
+    t->guard = flag;
     return st;
 }
 
@@ -230,12 +234,11 @@ void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
         widest = m->layers[i].out > widest ? m->layers[i].out : widest;
     float *tmp = clann__malloc(rows * widest * sizeof *tmp + m->n_params * sizeof *tmp + 4);
     snprintf(buf, size, "no layer could be named");
-    uint64_t saved = m->step;
-    m->step = bad_step - 1; /* the same dropout masks and noise as the bad step */
+    uint64_t step = bad_step - 1; /* the same dropout masks and noise as the bad step */
     struct clann_view pred;
     if (!tmp || clann__upload_batch(m, x, y, order, first, rows) != CLANN_OK ||
-        (clann__sampled_active(m, true) && clann__sampled_prepare(m, rows) != CLANN_OK) ||
-        clann__model_forward(m, rows, true, &pred) != CLANN_OK)
+        (clann__sampled_active(m, true) && clann__sampled_prepare(m, rows, step) != CLANN_OK) ||
+        clann__model_forward(m, rows, true, step, &pred) != CLANN_OK)
         goto out;
     if (has_nonfinite(m, at(&m->input, 0), rows * m->n_inputs, tmp)) {
         snprintf(buf, size, "the batch's input features");
@@ -258,7 +261,7 @@ void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
         }
     }
     if (clann__batch_loss(m, pred, rows, clann__layer_dy(m, m->n_layers - 1)) != CLANN_OK ||
-        clann__model_backward(m, rows) != CLANN_OK)
+        clann__model_backward(m, rows, step) != CLANN_OK)
         goto out;
     if (has_nonfinite(m, at(&m->row_loss, 0), rows, tmp)) {
         snprintf(buf, size, "the loss (labels or outputs out of range)");
@@ -278,6 +281,5 @@ void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
         }
     }
 out:
-    m->step = saved;
     clann__free(tmp);
 }

@@ -5,12 +5,14 @@
 #ifndef CLANN_STEP_H
 #define CLANN_STEP_H
 
-#include "nn/model.h"
+#include "train/trainer.h"
 
-/* Adds the L2 gradients and gradient noise, then clips, as the fit parameters ask. */
+/* Adds the L2 gradients and gradient noise, then clips, as the fit parameters ask (t->p), with
+ * the noise streams of step t->step. */
 enum clann_status clann__step_prepare_grads(struct clann_model *m,
-                                            const struct clann_fit_params *p);
+                                            const struct clann_trainer *t);
 /* Adds N(0, stddev^2) to every trainable weight (weight noise) with the step's stream. */
-enum clann_status clann__step_perturb_weights(struct clann_model *m, float stddev);
+enum clann_status clann__step_perturb_weights(struct clann_model *m,
+                                              const struct clann_trainer *t, float stddev);
 
 #endif /* CLANN_STEP_H */
