@@ -324,6 +324,53 @@ START_TEST(test_load_both_ways)
 }
 END_TEST
 
+/* The step count and the learning rate in effect are the trainer's: a second fit call on the
+ * same model and a checkpoint both carry them on, and a checkpoint saved before any fit holds
+ * step 0 and the compile-time rate. */
+START_TEST(test_trainer_state_carries)
+{
+    struct clann_context *ctx = test_context("cpu", CLANN_CPU_MODE_FAST);
+    struct clann_matrix x, y;
+    make_data(&x, &y);
+    struct clann_fit_params decay = fit_params(1), flat = fit_params(1);
+    flat.schedule.kind = CLANN_SCHEDULE_CONSTANT;
+    struct clann_epoch_log first, again, resumed, fresh, loaded;
+    char path[320];
+    scratch_path(path, sizeof path, "trainer.ckpt");
+
+    struct clann_model *m = make_model(ctx, CLANN_OPTIMIZER_ADAM), *c = NULL;
+    ck_assert_int_eq(clann_model_save_checkpoint(m, path, 0), CLANN_OK); /* before any fit */
+    ck_assert_int_eq(clann_model_load_checkpoint(ctx, path, &c, NULL), CLANN_OK);
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &flat, &fresh), CLANN_OK);
+    ck_assert_int_eq(clann_model_fit(c, &x, &y, NULL, NULL, &flat, &loaded), CLANN_OK);
+    ck_assert_uint_eq(loaded.steps, fresh.steps);
+    ck_assert(loaded.loss == fresh.loss);
+    ck_assert(loaded.learning_rate == clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM)
+                                          .learning_rate);
+    clann_model_destroy(c);
+    clann_model_destroy(m);
+
+    m = make_model(ctx, CLANN_OPTIMIZER_ADAM);
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &decay, &first), CLANN_OK);
+    ck_assert(first.learning_rate < fresh.learning_rate); /* the decay lowered it */
+    ck_assert_int_eq(clann_model_save_checkpoint(m, path, 1), CLANN_OK);
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &flat, &again), CLANN_OK);
+    ck_assert_int_eq(clann_model_load_checkpoint(ctx, path, &c, NULL), CLANN_OK);
+    ck_assert_int_eq(clann_model_fit(c, &x, &y, NULL, NULL, &flat, &resumed), CLANN_OK);
+    ck_assert(again.learning_rate == first.learning_rate);
+    ck_assert(resumed.learning_rate == first.learning_rate);
+    ck_assert_uint_eq(again.steps, 2 * first.steps);
+    ck_assert_uint_eq(resumed.steps, again.steps);
+    ck_assert(resumed.loss == again.loss);
+    clann_model_destroy(c);
+    clann_model_destroy(m);
+    clann_matrix_free(&x);
+    clann_matrix_free(&y);
+    clann_context_destroy(ctx);
+    unlink(path);
+}
+END_TEST
+
 static unsigned char *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -432,6 +479,7 @@ int main(void)
     tcase_add_test(tc, test_resume_features);
     tcase_add_test(tc, test_restore_best_features);
     tcase_add_test(tc, test_load_both_ways);
+    tcase_add_test(tc, test_trainer_state_carries);
     tcase_add_test(tc, test_bad_checkpoints);
     suite_add_tcase(s, tc);
     int rc = test_run_suite(s);
