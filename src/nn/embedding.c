@@ -152,7 +152,7 @@ void clann__embedding_free(struct clann_model *m)
 {
     for (size_t k = 0; k < m->n_emb; k++) {
         struct clann__emb *e = &m->emb[k];
-        struct clann_buf *bufs[] = {&e->table, &e->s1, &e->s2, &e->best, &e->grad, &e->index};
+        struct clann_buf *bufs[] = {&e->table, &e->s1, &e->s2, &e->grad, &e->index};
         for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
             clann__buf_destroy(bufs[i]);
         clann__free(e->pos);
@@ -171,22 +171,6 @@ size_t clann__embedding_grad(struct clann_model *m, size_t k, struct clann_view 
     struct clann__emb *e = &m->emb[k];
     *g = at(&e->grad, 0);
     return e->f->trainable ? e->n_unique * e->f->dim : 0;
-}
-
-enum clann_status clann__embedding_keep_best(struct clann_model *m, bool restore)
-{
-    enum clann_status st = CLANN_OK;
-    for (size_t k = 0; k < m->n_emb && st == CLANN_OK; k++) {
-        struct clann__emb *e = &m->emb[k];
-        if (!e->f->trainable || (restore && !e->best.ptr))
-            continue;
-        if (!e->best.ptr)
-            st = clann__buf_create(m->be, e->table.n, &e->best);
-        if (st == CLANN_OK)
-            st = restore ? m->be->ops->copy(m->be, at(&e->table, 0), at(&e->best, 0), e->table.n)
-                         : m->be->ops->copy(m->be, at(&e->best, 0), at(&e->table, 0), e->table.n);
-    }
-    return st;
 }
 
 /* ---- passes ------------------------------------------------------------------------------- */

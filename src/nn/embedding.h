@@ -16,7 +16,6 @@ struct clann__emb {
     const struct clann__feature *f; /* in model->features */
     struct clann_buf table;         /* n_ids x dim */
     struct clann_buf s1, s2;        /* optimizer state, n_ids x dim (as the optimizer needs) */
-    struct clann_buf best;          /* early stopping's best table (made at its first save) */
     struct clann_buf grad;          /* max_unique x dim: gradient of the batch's rows */
     struct clann_buf index;         /* uniq (max_unique), offsets (max_unique + 1), occ */
     size_t max_occ, max_unique;
@@ -34,9 +33,6 @@ void clann__embedding_free(struct clann_model *m);
  * others are zero, so for norms, clipping and the NaN guard this is the table's whole
  * gradient). Returns its float count, 0 for a frozen table or a batch without its ids. */
 size_t clann__embedding_grad(struct clann_model *m, size_t k, struct clann_view *g);
-/* Early stopping's restore-best for the tables, as for the dense parameters: copies every
- * table to its best copy, or (restore) back from it when there is one. */
-enum clann_status clann__embedding_keep_best(struct clann_model *m, bool restore);
 enum clann_status clann__features_forward(struct clann_model *m, size_t i, struct clann_view x,
                                           size_t rows);
 enum clann_status clann__features_backward(struct clann_model *m, size_t i, size_t rows);

@@ -55,13 +55,36 @@ static enum clann_status copy_params(struct clann_model *m, struct clann_buf *ds
     return m->be->ops->copy(m->be, clann__view(dst, 0), clann__view(src, 0), m->n_params);
 }
 
+/* An embedding table's best copy, as for the dense parameters: copies the table to it, or
+ * (restore) back from it when there is one. */
+static enum clann_status keep_best_table(struct clann_model *m, struct clann__emb *e,
+                                         struct clann_buf *best, bool restore)
+{
+    if (!e->f->trainable || (restore && !best->ptr))
+        return CLANN_OK;
+    enum clann_status st = best->ptr ? CLANN_OK : clann__buf_create(m->be, e->table.n, best);
+    struct clann_view table = clann__view(&e->table, 0), copy = clann__view(best, 0);
+    if (st != CLANN_OK)
+        return st;
+    return restore ? m->be->ops->copy(m->be, table, copy, e->table.n)
+                   : m->be->ops->copy(m->be, copy, table, e->table.n);
+}
+
 /* Early stopping's best weights: saves them, or (restore) puts them back; embedding tables
  * included. */
 static enum clann_status keep_best(struct clann_model *m, struct clann_trainer *t, bool restore)
 {
     enum clann_status st = restore ? copy_params(m, &m->params, &t->best)
                                    : copy_params(m, &t->best, &m->params);
-    return st == CLANN_OK ? clann__embedding_keep_best(m, restore) : st;
+    if (st == CLANN_OK && m->n_emb && !t->best_tables) {
+        t->best_tables = clann__calloc(m->n_emb, sizeof *t->best_tables);
+        if (!t->best_tables)
+            return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory");
+        t->n_best_tables = m->n_emb;
+    }
+    for (size_t k = 0; k < m->n_emb && st == CLANN_OK; k++)
+        st = keep_best_table(m, &m->emb[k], &t->best_tables[k], restore);
+    return st;
 }
 
 static float scheduled_lr(const struct clann_model *m, const struct clann_trainer *t,

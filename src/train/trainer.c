@@ -9,6 +9,9 @@ static void trainer_free(struct clann_trainer *t)
         return;
     clann__buf_destroy(&t->backup);
     clann__buf_destroy(&t->best);
+    for (size_t k = 0; k < t->n_best_tables; k++)
+        clann__buf_destroy(&t->best_tables[k]);
+    clann__free(t->best_tables);
     clann__buf_destroy(&t->monitor_buf);
     clann__free(t->monitor_steps);
     clann__free(t->monitor_rows);

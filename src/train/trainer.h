@@ -31,6 +31,8 @@ struct clann_trainer {
     struct clann_view guard;        /* the NaN guard's flag for this step's update (guard.c) */
     struct clann_buf backup;        /* params copy within a step: weight noise, monitors */
     struct clann_buf best;          /* early stopping's best weights (on demand) */
+    struct clann_buf *best_tables;  /* and of each embedding table (made at its first save) */
+    size_t n_best_tables;
     struct clann_buf monitor_buf;   /* monitor samples of one epoch: 4 floats per layer each */
     size_t monitor_cap, monitor_used; /* samples */
     uint64_t *monitor_steps;        /* host: the step and batch rows of each sample */
