@@ -73,7 +73,9 @@ struct clann_model {
     struct clann_buf scalars;       /* see enum below, then 4 per layer */
     /* Sampled softmax (src/nn/sampled.c): the device's candidate ids and gathered columns,
      * the host's candidates per staging slot (ids, then the batch's labels as places among
-     * them), and per class its place (or -1) and whether it is a label or a draw. */
+     * them), and per class its place (or -1) and whether it is a label or a draw. Training
+     * alone uses them, but as the output layer's working memory of a training pass (like
+     * dacts), read by the layers' passes and the loss, so they are the network's. */
     struct clann_buf cand;
     size_t max_cand, n_cand;
     float *cand_host;
@@ -82,7 +84,7 @@ struct clann_model {
     uint32_t *cand_list;
     size_t dinput_off;              /* input gradient in dacts (first-layer batch norm) */
     /* Host batch assembly: the current slot of a ring of CLANN__STAGING_SLOTS buffers, so that
-     * batch uploads need not wait for the device (src/train/evaluate.c). */
+     * batch uploads need not wait for the device (src/nn/batch.c). */
     float *staging_x, *staging_y;
     float *staging_x_ring, *staging_y_ring;
     size_t staging_slot; /* the next batch's */
