@@ -78,7 +78,8 @@ struct cli_train_args {
     const char *batch, *epochs, *seed, *device, *out;
     const char *l1, *l2, *max_norm, *clip_norm, *clip_value, *early_stop, *monitor;
     const char *logdir, *monitor_every, *spec, *resume, *checkpoint;
-    const char *split, *scale, *scale_target;
+    const char *split, *scale, *scale_target, *lr_decay;
+    const char *fill, *ignore, *features;
     bool json, quiet, batchnorm;
 };
 
@@ -112,6 +113,8 @@ int cli_train_scale(const struct cli_train_args *a, struct clann_model *m,
                     const struct cli_data *d);
 /* Fit parameters from the training options (no callbacks). */
 int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params *fp);
+/* Sets the per-epoch learning-rate decay's step count for rows training rows. */
+void cli_train_decay_steps(struct clann_fit_params *fp, size_t rows);
 
 int cli_devices(int argc, char **argv);
 int cli_train(int argc, char **argv);

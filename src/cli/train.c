@@ -235,11 +235,26 @@ int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params
         fp->early_stopping.enabled = fp->early_stopping.patience > 0;
     }
     fp->early_stopping.monitor = a->monitor;
+    if (a->lr_decay) {
+        float r;
+        if (!cli_float("lr-decay", a->lr_decay, &r))
+            return CLI_USAGE;
+        if (!(r > 0.0f && r <= 1.0f))
+            return cli_usage("--lr-decay: '%s' must be in (0, 1]", a->lr_decay);
+        fp->schedule.kind = r < 1.0f ? CLANN_SCHEDULE_EXPONENTIAL : CLANN_SCHEDULE_CONSTANT;
+        fp->schedule.decay_rate = r;
+    }
     fp->logdir = a->logdir;
     fp->monitor_every = a->logdir ? 50 : 0;
     if (a->monitor_every && !cli_size("monitor-every", a->monitor_every, &fp->monitor_every))
         return CLI_USAGE;
     return CLI_OK;
+}
+
+void cli_train_decay_steps(struct clann_fit_params *fp, size_t rows)
+{
+    size_t batch = fp->batch_size ? fp->batch_size : 128;
+    fp->schedule.decay_steps = rows ? (rows + batch - 1) / batch : 1; /* steps per epoch */
 }
 
 int cli_train_check(const struct cli_train_args *a)
@@ -396,6 +411,7 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
     struct progress prog = {first_epoch, fp.epochs, a->quiet, !a->quiet && isatty(2),
                             0.0,         0.0,       d->has_dev ? "val" : "test",
                             a->checkpoint, m,       CLANN_OK};
+    cli_train_decay_steps(&fp, d->x.rows);
     fp.on_epoch = on_epoch;
     fp.on_progress = on_progress;
     fp.user = &prog;
@@ -527,6 +543,8 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
         {"optimizer", true, &a->optimizer, NULL, "sgd|momentum|nesterov|adagrad|adam|rmsprop "
                                                  "(default adam)"},
         {"lr", true, &a->lr, NULL, "learning rate (default: the optimizer's, 0.001 for adam)"},
+        {"lr-decay", true, &a->lr_decay, NULL, "multiply the learning rate by this every epoch "
+                                               "(smoothly, per step; 1: constant)"},
         {"batch", true, &a->batch, NULL, "batch size (default 128)"},
         {"epochs", true, &a->epochs, NULL, "epochs in total (default 15)"},
         {"seed", true, &a->seed, NULL, "random seed (default 42)"},

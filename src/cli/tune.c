@@ -246,6 +246,7 @@ static int run_once(struct tune_state *s, struct clann_model **m, double *score)
 {
     struct clann_fit_params fp;
     int rc = cli_train_fit_params(&s->a->t, &fp);
+    cli_train_decay_steps(&fp, s->train.x.rows);
     if (rc == CLI_OK)
         rc = cli_train_model(&s->a->t, s->ctx, s->train.x.cols, s->task, &s->train.y,
                              s->n_classes, s->train.features, m);
