@@ -325,10 +325,16 @@ CLANN_API enum clann_status clann_idx_load(const char *path, struct clann_matrix
  * gives cols = 1; an N-D array flattens all but the first dimension into cols. */
 CLANN_API enum clann_status clann_npy_load(const char *path, struct clann_matrix *out);
 
+/* How missing cells are handled (clann_csv_load() takes NONE, ZERO and MEAN; tables, below,
+ * every policy). */
 enum clann_fill_policy {
-    CLANN_FILL_NONE = 0, /* a missing or non-numeric value is an error */
-    CLANN_FILL_ZERO = 1, /* replaced by 0 */
-    CLANN_FILL_MEAN = 2  /* replaced by the mean of the column's valid values */
+    CLANN_FILL_NONE = 0,   /* a missing or non-numeric value is an error */
+    CLANN_FILL_ZERO = 1,   /* replaced by 0 */
+    CLANN_FILL_MEAN = 2,   /* replaced by the mean of the column's valid values */
+    CLANN_FILL_MEDIAN = 3, /* tables: the median of the present values (mean of the middle two) */
+    CLANN_FILL_MODE = 4,   /* tables: the most frequent value (ties: the smallest); text columns
+                              take the mode under every filling policy */
+    CLANN_FILL_DROP = 5    /* tables: rows with a missing cell are left out */
 };
 
 struct clann_csv_params {
@@ -951,6 +957,34 @@ CLANN_API enum clann_status clann_table_numeric(const struct clann_table *t, con
 CLANN_API enum clann_status clann_table_select(const struct clann_table *t, const size_t *rows,
                                                size_t n, struct clann_table **out);
 
+/* Missing values. A cell is missing when it is empty or one of NA, N/A, NaN, null, ? (any case,
+ * spaces around ignored). A loaded column whose cells are numbers or missing is numeric, with NaN
+ * in its missing cells; clann_table_add_numeric() takes finite numbers only. Training data with
+ * missing cells must be filled or dropped first: a fill value is fitted on the training rows
+ * (clann_table_fill_value()) and put into every part's missing cells (clann_table_fill_missing());
+ * clann_model_set_columns() stores the values in the model for later data. */
+
+/* "none", "zero", "mean", "median", "mode", "drop". */
+CLANN_API bool clann_fill_from_name(const char *name, enum clann_fill_policy *out);
+CLANN_API const char *clann_fill_name(enum clann_fill_policy fill);
+/* Whether a CSV cell's text reads as missing. */
+CLANN_API bool clann_is_missing(const char *cell);
+/* Missing cells of a column (0 out of range). */
+CLANN_API size_t clann_table_column_missing(const struct clann_table *t, size_t col);
+/* The value `fill` (not NONE or DROP) puts into column col, fitted on the table `train`, as
+ * text into buf (size >= 32; numbers with 9 significant digits). ERR_INVALID_ARG when every
+ * training cell of the column is missing. */
+CLANN_API enum clann_status clann_table_fill_value(const struct clann_table *train, size_t col,
+                                                   enum clann_fill_policy fill, char *buf, size_t size);
+/* Replaces the missing cells of column col by value (a finite number for a numeric column). */
+CLANN_API enum clann_status clann_table_fill_missing(struct clann_table *t, size_t col,
+                                                     const char *value);
+/* A new table of t's rows that have no missing cell in the named columns (all columns when
+ * columns is NULL); *dropped (may be NULL) receives the count left out. */
+CLANN_API enum clann_status clann_table_drop_missing(const struct clann_table *t,
+                                                     const char *const *columns, size_t n,
+                                                     struct clann_table **out, size_t *dropped);
+
 enum clann_feature_kind {
     CLANN_FEATURE_NUMERIC = 0,    /* a numeric column, copied */
     CLANN_FEATURE_BUCKETIZED = 1, /* a numeric column cut at boundaries: id = number of
@@ -1051,6 +1085,31 @@ CLANN_API enum clann_status clann_model_create_with_features(struct clann_contex
                                                              struct clann_model **out);
 /* The model's feature set (owned by the model), NULL for a model without one. */
 CLANN_API const struct clann_features *clann_model_features(const struct clann_model *model);
+
+/* What a model trained on a table remembers of it, so that later files are read the same way:
+ * the input columns of a model without feature columns (by name, in input order), the label
+ * column, the label vocabulary (class k's text; classifiers trained on text labels) and the
+ * fill values put into missing cells (per column). All arrays may be empty; text is copied. */
+struct clann_columns {
+    const char *const *inputs;
+    size_t n_inputs;
+    const char *label;               /* NULL: not recorded */
+    const char *const *classes;
+    size_t n_classes;
+    enum clann_fill_policy fill;
+    const char *const *fill_columns; /* the columns with a fill value, and the values */
+    const char *const *fill_values;
+    size_t n_fill;
+};
+
+/* Stores c in the model (replacing any earlier one; saved in its file). ERR_INVALID_ARG for
+ * NULL text, empty or duplicate names, more inputs than the model takes, or a class count that
+ * does not match a classifier's outputs. */
+CLANN_API enum clann_status clann_model_set_columns(struct clann_model *model,
+                                                    const struct clann_columns *c);
+/* The stored columns (views owned by the model, valid until it changes or is destroyed);
+ * false, with *out zeroed, when none were stored. */
+CLANN_API bool clann_model_columns(const struct clann_model *model, struct clann_columns *out);
 /* clann_model_predict() of the model's transform of raw table rows. */
 CLANN_API enum clann_status clann_model_predict_table(struct clann_model *model,
                                                       const struct clann_table *t,

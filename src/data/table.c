@@ -153,20 +153,26 @@ static enum clann_status add_col(struct clann_table *t, const char *name,
     return CLANN_OK;
 }
 
-CLANN_API enum clann_status clann_table_add_numeric(struct clann_table *t, const char *name,
-                                                    const float *values)
+/* Adds a numeric column; NaN marks a missing cell when allow_missing (table_select copies loaded
+ * columns with their missing cells), else every value must be finite. */
+static enum clann_status add_numeric(struct clann_table *t, const char *name, const float *values,
+                                     bool allow_missing)
 {
     if (!t || (!values && t->rows))
         return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table_add_numeric: NULL argument");
-    for (size_t r = 0; r < t->rows; r++)
-        if (!isfinite(values[r]))
+    size_t missing = 0;
+    for (size_t r = 0; r < t->rows; r++) {
+        missing += isnan(values[r]);
+        if (!isfinite(values[r]) && !(allow_missing && isnan(values[r])))
             return clann__error(NULL, CLANN_ERR_NONFINITE, "table_add_numeric: column '%s', "
                                 "row %zu is %g", name ? name : "?", r + 1, (double)values[r]);
+    }
     struct clann__table_col *c;
     enum clann_status st = add_col(t, name, &c);
     if (st != CLANN_OK)
         return st;
     c->numeric = true;
+    c->missing = missing;
     c->num = clann__malloc((t->rows ? t->rows : 1) * sizeof *c->num);
     if (!c->num) {
         col_free(c);
@@ -176,6 +182,12 @@ CLANN_API enum clann_status clann_table_add_numeric(struct clann_table *t, const
     if (t->rows)
         memcpy(c->num, values, t->rows * sizeof *c->num);
     return CLANN_OK;
+}
+
+CLANN_API enum clann_status clann_table_add_numeric(struct clann_table *t, const char *name,
+                                                    const float *values)
+{
+    return add_numeric(t, name, values, false);
 }
 
 static enum clann_status pool_push(struct clann__table_col *c, const char *s)
@@ -210,6 +222,7 @@ CLANN_API enum clann_status clann_table_add_strings(struct clann_table *t, const
     for (size_t r = 0; r < t->rows && st == CLANN_OK; r++) {
         c->offs[r] = c->pool_len;
         st = pool_push(c, values[r] ? values[r] : "");
+        c->missing += clann_is_missing(values[r] ? values[r] : "");
     }
     if (st != CLANN_OK) {
         col_free(c);
@@ -267,7 +280,7 @@ CLANN_API enum clann_status clann_table_select(const struct clann_table *t, cons
             else
                 text[i] = c->pool + c->offs[rows[i]];
         }
-        st = c->numeric ? clann_table_add_numeric(s, c->name, num)
+        st = c->numeric ? add_numeric(s, c->name, num, true)
                         : clann_table_add_strings(s, c->name, text);
     }
     clann__free(text);
@@ -301,16 +314,24 @@ static bool parse_number(const char *s, locale_t c_locale, float *out)
     return true;
 }
 
-/* Turns a text column into a numeric one when every cell is a number. */
+/* Turns a text column into a numeric one when every cell is a number or missing (NaN then),
+ * and at least one is a number. */
 static enum clann_status type_column(struct clann__table_col *c, size_t rows, locale_t loc)
 {
     float *num = clann__malloc((rows ? rows : 1) * sizeof *num);
     if (!num)
         return clann__error(NULL, CLANN_ERR_NO_MEMORY, "table: out of memory");
-    c->numbers = 0;
-    for (size_t r = 0; r < rows; r++)
-        c->numbers += parse_number(c->pool + c->offs[r], loc, &num[c->numbers]);
-    if (c->numbers < rows || rows == 0) {
+    c->numbers = c->missing = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const char *cell = c->pool + c->offs[r];
+        bool missing = clann_is_missing(cell);
+        c->missing += missing;
+        if (missing)
+            num[r] = NAN;
+        else
+            c->numbers += parse_number(cell, loc, &num[r]);
+    }
+    if (c->numbers + c->missing < rows || c->numbers == 0) {
         clann__free(num);
         return CLANN_OK;
     }

@@ -11,6 +11,7 @@ struct clann__table_col {
     char *name;
     bool numeric;
     size_t numbers; /* cells that read as numbers (all rows for a numeric column) */
+    size_t missing; /* missing cells: NaN in a numeric column, a missing token in a text one */
     float *num;    /* numeric: rows floats */
     char *pool;    /* text: the cells, each NUL-terminated */
     size_t *offs;  /* text: rows offsets into pool */
@@ -28,6 +29,8 @@ size_t clann__table_find(const struct clann_table *t, const char *name);
  * (integers without a point: "42", not "42.0"), written into buf (>= 32 bytes). */
 const char *clann__table_text(const struct clann_table *t, size_t col, size_t row, char *buf,
                               size_t size);
+/* Whether cell (row, col) is missing (see clann_is_missing()). */
+bool clann__table_cell_missing(const struct clann_table *t, size_t col, size_t row);
 /* Writes the column names, comma separated, into buf (for messages). */
 void clann__table_names(const struct clann_table *t, char *buf, size_t size);
 

@@ -691,6 +691,8 @@ enum clann_status clann__spec_parse(struct clann_context *ctx, const char *text,
         st = read_scaler(&r, root, "input_scaler", out->n_inputs, &out->in_scaler);
     if (st == CLANN_OK)
         st = read_scaler(&r, root, "target_scaler", output_width(out), &out->out_scaler);
+    if (st == CLANN_OK)
+        st = clann__columns_from_json(ctx, root, what, &out->columns);
     json_object_put(root);
     if (st != CLANN_OK)
         clann__spec_free(out);
@@ -703,6 +705,7 @@ void clann__spec_free(struct clann__spec *spec)
         return;
     clann__free(spec->layers);
     clann_features_destroy(spec->features);
+    clann__columns_free(spec->columns);
     clann__free(spec->in_scaler.a);
     clann__free(spec->out_scaler.a);
     memset(spec, 0, sizeof *spec);
@@ -749,6 +752,8 @@ enum clann_status clann__spec_build(struct clann_context *ctx, const struct clan
         st = copy_scaler(m, &spec->in_scaler, &m->in_scaler);
     if (st == CLANN_OK)
         st = copy_scaler(m, &spec->out_scaler, &m->out_scaler);
+    if (st == CLANN_OK && spec->columns)
+        st = clann_model_set_columns(m, spec->columns);
     if (st != CLANN_OK) {
         clann_model_destroy(m);
         return st;
@@ -995,6 +1000,11 @@ static struct json_object *write_root(struct writer *w, const struct clann_model
     }
     if (m->out_scaler.kind != CLANN_SCALE_NONE)
         add(w, root, "target_scaler", write_scaler(w, &m->out_scaler));
+    if (m->columns) {
+        bool ok = true;
+        add(w, root, "columns", clann__columns_to_json(m->columns, &ok));
+        w->no_memory = w->no_memory || !ok;
+    }
     return root;
 }
 

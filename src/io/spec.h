@@ -39,7 +39,14 @@ struct clann__spec {
     size_t n_layers;
     struct clann_features *features; /* feature columns (layer 0 is then "features"), owned;
                                         NULL without */
+    struct clann_columns *columns;   /* spec_columns.c: the table's columns, owned; NULL without */
 };
+
+/* spec_columns.c: the optional "columns" member of root (NULL when absent), and its JSON (ok
+ * becomes false on an allocation failure). */
+enum clann_status clann__columns_from_json(struct clann_context *ctx, struct json_object *root,
+                                           const char *what, struct clann_columns **out);
+struct json_object *clann__columns_to_json(const struct clann_columns *c, bool *ok);
 
 /* Parses JSON text of len bytes as one value, rejecting trailing text and duplicate object
  * keys (json-c would keep the last one silently). `what` names the text in messages. Errors:

@@ -102,7 +102,13 @@ struct clann_model {
     struct clann_features *features;
     struct clann__emb *emb;
     size_t n_emb;
+    struct clann_columns *columns; /* columns.c: what it knows of its table; NULL: nothing */
 };
+
+/* A deep copy of c (one clann__malloc'ed block per string and array), and its release. */
+enum clann_status clann__columns_copy(struct clann_context *ctx, const struct clann_columns *c,
+                                      struct clann_columns **out);
+void clann__columns_free(struct clann_columns *c);
 
 /* Appends the feature layer of m->features (the first layer; embedding.c). */
 enum clann_status clann__model_add_features_layer(struct clann_model *m);
