@@ -430,6 +430,8 @@ CLANN_API enum clann_status clann_model_scale_targets(struct clann_model *model,
 /* The fitted statistics of the input (targets: false) or target (true) scaler: a and b per
  * feature (STANDARD: mean and standard deviation; MINMAX: min and max). Borrowed, valid until
  * the model is destroyed; NULL when there is no such scaler. */
+/* The kind of the input (targets: false) or target (true) scaler; NONE when there is none. */
+CLANN_API enum clann_scale clann_model_scaler_kind(const struct clann_model *model, bool targets);
 CLANN_API const float *clann_model_scaler_stats(const struct clann_model *model, bool targets,
                                                 const float **b, size_t *n);
 
@@ -956,6 +958,12 @@ CLANN_API enum clann_status clann_table_numeric(const struct clann_table *t, con
 /* A new table of the rows rows[0..n) of t (copies; a row may repeat), e.g. for splits. */
 CLANN_API enum clann_status clann_table_select(const struct clann_table *t, const size_t *rows,
                                                size_t n, struct clann_table **out);
+
+/* The text of cell (row, col): a text cell as stored, a number as its shortest decimal ("42",
+ * not "42.0"; NaN for a missing numeric cell) written into buf (size >= 32). NULL out of
+ * range. */
+CLANN_API const char *clann_table_cell(const struct clann_table *t, size_t col, size_t row,
+                                       char *buf, size_t size);
 
 /* Missing values. A cell is missing when it is empty or one of NA, N/A, NaN, null, ? (any case,
  * spaces around ignored). A loaded column whose cells are numbers or missing is numeric, with NaN

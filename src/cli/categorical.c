@@ -14,92 +14,30 @@
 /* Vocabularies up to this many ids (values + the OOV bucket) become indicators. */
 enum { INDICATOR_MAX_IDS = 16 };
 
-static bool has_suffix(const char *s, const char *suffix)
+/* One feature column per input column. */
+static struct clann_feature_column *default_columns(const struct cli_data *d, size_t *n)
 {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-/* The label column's name: NULL means the last column, a decimal number a 0-based index. */
-static int label_name(const struct clann_table *t, const char *label, const char **out)
-{
-    size_t cols = clann_table_cols(t);
-    char *end;
-    unsigned long i = label ? strtoul(label, &end, 10) : cols - 1;
-    if (label && (*label == '\0' || *end != '\0')) {
-        *out = *label ? label : NULL;
-        return CLI_OK;
-    }
-    if (i >= cols)
-        return cli_usage("--label %s: the file has %zu columns", label, cols);
-    *out = clann_table_column_name(t, i);
-    return CLI_OK;
-}
-
-int cli_table_load(const char *src, const char *label, bool keep, struct cli_data *d,
-                   bool *categorical)
-{
-    *categorical = false;
-    struct clann_table_params p = clann_table_default_params();
-    if (has_suffix(src, ".tsv"))
-        p.delimiter = '\t';
-    struct clann_table *t;
-    enum clann_status st = clann_table_load_csv(src, &p, &t);
-    if (st != CLANN_OK)
-        return cli_fail(src, st);
-    const char *name = NULL;
-    int rc = label_name(t, label, &name);
-    /* Text columns make the file categorical, unless some column mixes numbers with text or
-     * empty cells: that is a numeric column with bad values, which the numeric reader reports
-     * with their row and column. */
-    bool mixed = false;
-    for (size_t c = 0; rc == CLI_OK && c < clann_table_cols(t); c++) {
-        const char *col = clann_table_column_name(t, c);
-        if (clann_table_column_is_numeric(t, c) || (name && strcmp(col, name) == 0))
-            continue;
-        *categorical = true;
-        mixed = mixed || clann_table_column_numbers(t, c) > 0;
-    }
-    *categorical = *categorical && !mixed;
-    keep = keep || *categorical;
-    if (rc == CLI_OK && keep && name) {
-        snprintf(d->label, sizeof d->label, "%s", name);
-        if ((st = clann_table_numeric(t, name, &d->y)) != CLANN_OK)
-            rc = cli_fail(src, st);
-    }
-    if (rc == CLI_OK && keep)
-        d->table = t;
-    else
-        clann_table_destroy(t);
-    return rc;
-}
-
-/* One feature column per table column but the label. */
-static struct clann_feature_column *default_columns(const struct clann_table *t,
-                                                    const char *label, size_t *n)
-{
-    size_t cols = clann_table_cols(t);
-    struct clann_feature_column *fc = calloc(cols, sizeof *fc);
+    struct clann_feature_column *fc = calloc(d->n_inputs + 1, sizeof *fc);
     *n = 0;
-    for (size_t c = 0; fc && c < cols; c++) {
-        const char *name = clann_table_column_name(t, c);
-        if (*label && strcmp(name, label) == 0)
-            continue;
-        fc[(*n)++] = clann_feature_column_default(clann_table_column_is_numeric(t, c)
+    for (size_t i = 0; fc && i < d->n_inputs; i++) {
+        size_t c = 0;
+        while (strcmp(clann_table_column_name(d->table, c), d->inputs[i]) != 0)
+            c++;
+        fc[(*n)++] = clann_feature_column_default(clann_table_column_is_numeric(d->table, c)
                                                       ? CLANN_FEATURE_NUMERIC
                                                       : CLANN_FEATURE_VOCABULARY,
-                                                  name);
+                                                  d->inputs[i]);
     }
     return fc;
 }
 
 /* Fits the default columns on the training table; small vocabularies become indicators (an
  * embedding of dimension 1 or 2 would squeeze a handful of categories for nothing). */
-static int fit_features(const struct clann_table *train, const char *label,
-                        struct clann_features **out)
+static int fit_features(const struct cli_data *d, struct clann_features **out)
 {
+    const struct clann_table *train = d->table;
     size_t n;
-    struct clann_feature_column *fc = default_columns(train, label, &n);
+    struct clann_feature_column *fc = default_columns(d, &n);
     if (!fc)
         return cli_usage("out of memory");
     struct clann_features *fs = NULL;
@@ -143,9 +81,24 @@ int cli_table_model_input(const struct clann_model *m, struct cli_data *d)
     return transform(clann_model_features(m), d->table, &d->x);
 }
 
+/* Every table part through the input columns by name (no text inputs). */
+static int numeric_inputs(struct cli_data *d)
+{
+    int rc = cli_table_matrix(d->table, d->inputs, d->n_inputs, &d->x);
+    if (rc == CLI_OK && d->dev_table)
+        rc = cli_table_matrix(d->dev_table, d->inputs, d->n_inputs, &d->dev_x);
+    if (rc == CLI_OK && d->test_table)
+        rc = cli_table_matrix(d->test_table, d->inputs, d->n_inputs, &d->test_x);
+    return rc;
+}
+
 int cli_table_features(struct cli_data *d)
 {
-    int rc = fit_features(d->table, d->label, &d->features);
+    int rc = cli_table_fill(d);
+    if (rc == CLI_OK && !d->categorical)
+        return numeric_inputs(d);
+    if (rc == CLI_OK)
+        rc = fit_features(d, &d->features);
     if (rc == CLI_OK)
         rc = transform(d->features, d->table, &d->x);
     if (rc == CLI_OK && d->dev_table)
@@ -155,8 +108,7 @@ int cli_table_features(struct cli_data *d)
     if (rc == CLI_OK) {
         fprintf(stderr, "features: %zu text and numeric columns -> %zu model inputs "
                         "(vocabularies fitted on the %zu training rows)\n",
-                clann_table_cols(d->table) - (*d->label != '\0'),
-                clann_features_input_count(d->features), clann_table_rows(d->table));
+                d->n_inputs, clann_features_input_count(d->features), clann_table_rows(d->table));
     }
     return rc;
 }

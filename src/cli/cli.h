@@ -38,37 +38,77 @@ bool cli_size_list(const char *option, const char *text, size_t **out, size_t *c
 
 /* Prints "clann: <what>: <library message>" and returns CLI_FAILED. */
 int cli_fail(const char *what, enum clann_status status);
+/* Prints "clann: <what>: <message>" and returns CLI_FAILED (runtime failures found by the CLI). */
+int cli_fail_text(const char *what, const char *fmt, ...);
 /* Prints "clann: <message>" for usage errors and returns CLI_USAGE. */
 int cli_usage(const char *fmt, ...);
+
+/* How a CSV's columns are read for training: the label column (name or 0-based index; NULL: the
+ * last), the columns left out (--ignore) or the only inputs (--features), comma-separated, and
+ * the --fill policy (NULL: none, missing cells are an error). */
+struct cli_table_opts {
+    const char *label, *ignore, *features, *fill;
+};
 
 /* A data set loaded from a SRC argument: a CSV file, an NPY or IDX file pair "X,y", or the
  * built-in name "fashion-mnist" (train files; its t10k files are the test set). */
 struct cli_data {
     struct clann_matrix x, y;
-    /* A CSV with text columns: its tables (train, dev, test parts), the label column's name and
+    /* A CSV: its tables (train, dev, test parts), the label column's name, and for text inputs
      * the feature set fitted on the training table, which turns each table into x. */
     struct clann_table *table, *dev_table, *test_table;
     struct clann_features *features;
     char label[128];
+    char **inputs;       /* the input columns of a table, by name, in input order */
+    size_t n_inputs;
+    bool categorical;    /* some input is a text column: x comes from feature columns */
+    char **classes;      /* text labels: the vocabulary (sorted), class k is classes[k] */
+    size_t n_classes;
+    enum clann_fill_policy fill;
+    char **fill_columns, **fill_values; /* fitted on the training table */
+    size_t n_fill;
     struct clann_matrix dev_x, dev_y;   /* from --split (or held out for early stopping) */
     struct clann_matrix test_x, test_y; /* filled for fashion-mnist */
     bool has_dev, has_test;
     char name[256];
 };
 
-int cli_data_load(const char *src, const char *label, struct cli_data *out);
+/* Loads SRC; a CSV is read as a table with its columns resolved per o (tabular.c): inputs,
+ * missing cells (refused, or rows dropped), labels (text labels through a vocabulary). */
+int cli_data_load(const char *src, const struct cli_table_opts *o, struct cli_data *d);
+/* Whether SRC names a CSV file (.csv, .txt, .tsv). */
+bool cli_is_csv(const char *src);
 
-/* src/cli/categorical.c: reads a CSV as a table; when it has text columns besides the label
- * (*categorical) or keep is set, keeps it in d->table with the labels in d->y. */
-int cli_table_load(const char *src, const char *label, bool keep, struct cli_data *d,
-                   bool *categorical);
+/* src/cli/tabular.c: reads a CSV as a table into d->table and resolves its label column's name
+ * into d->label (o->label, or the last column; "" when o->label is ""). */
+int cli_table_load(const char *src, const char *label, struct cli_data *d);
+/* Training data: inputs per --ignore/--features, missing cells (refused naming the columns, or
+ * dropped with --fill drop), the labels into d->y (a vocabulary for text labels). */
+int cli_table_prepare(struct cli_data *d, const struct cli_table_opts *o);
+/* Labels of another table of the same columns (--test, tune's --dev) through d's vocabulary:
+ * an unseen label is an error naming its row and value. */
+int cli_table_labels(const struct cli_data *d, const struct clann_table *t,
+                     struct clann_matrix *y);
+/* Fits the fill values on d->table (the training part) and fills every part's missing cells. */
+int cli_table_fill(struct cli_data *d);
+/* x of a table from the named numeric columns, in order. */
+int cli_table_matrix(const struct clann_table *t, char *const *names, size_t n,
+                     struct clann_matrix *x);
+/* Stores d's columns (inputs, label, vocabulary, fill values) in a model trained on it. */
+int cli_train_columns(struct clann_model *m, const struct cli_data *d);
+/* eval and predict: x (and y when need_labels) of d->table as the model reads its table: inputs
+ * by name, the model's fill values, labels through its vocabulary. */
+int cli_table_model_data(const struct clann_model *m, struct cli_data *d, bool need_labels);
 /* x of d->table through a model's own feature set (eval and predict). */
 int cli_table_model_input(const struct clann_model *m, struct cli_data *d);
+/* Frees d's column lists (inputs, vocabulary, fill values). */
+void cli_table_free_columns(struct cli_data *d);
 /* Whether labels are one column of small non-negative integers (a split can stratify). */
 bool cli_class_labels(const struct clann_matrix *y);
 /* Splits d->table (and d->y) into train/dev/test tables. */
 int cli_table_split(struct cli_data *d, const struct clann_split_params *p);
-/* Fits the default feature columns on d->table and transforms every table part into x. */
+/* Fills missing cells, then turns every table part into x: through feature columns fitted on
+ * d->table for text inputs, else the input columns by name. */
 int cli_table_features(struct cli_data *d);
 void cli_data_free(struct cli_data *d);
 
@@ -83,7 +123,7 @@ struct cli_train_args {
     bool json, quiet, batchnorm;
 };
 
-#define CLI_TRAIN_MAX_OPTIONS 40
+#define CLI_TRAIN_MAX_OPTIONS 48
 
 /* Writes train's options, bound to *a, into out (room for CLI_TRAIN_MAX_OPTIONS); returns
  * their count. */
@@ -94,7 +134,8 @@ enum cli_task { CLI_TASK_AUTO, CLI_TASK_REGRESSION, CLI_TASK_BINARY, CLI_TASK_MU
 
 /* The task of --task, or the one the labels imply (announced on stderr), and the class count. */
 int cli_train_task(const struct cli_train_args *a, const struct clann_matrix *y,
-                   const struct clann_matrix *test_y, enum cli_task *task, size_t *n_classes);
+                   const struct clann_matrix *test_y, size_t text_classes, enum cli_task *task,
+                   size_t *n_classes);
 /* A new compiled model from the model options (an estimator for the task, or --spec) with
  * inputs columns; checks that they agree with the data. */
 int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, size_t inputs,
@@ -140,6 +181,12 @@ struct cli_eval_options {
  * confusion matrix; regression: MSE, RMSE, MAE, R^2, bias). */
 int cli_evaluate_all(struct clann_model *m, const struct clann_matrix *x,
                      const struct clann_matrix *y, const struct cli_eval_options *o);
+
+/* Whether a model is a regressor (its loss is not a classification loss). */
+bool cli_is_regression(const struct clann_model *m);
+/* A loss on scaled regression targets in the targets' own units (MSE: times the scale squared,
+ * MAE: times the scale); NaN when no single factor converts it. Unscaled: unchanged. */
+double cli_loss_in_units(const struct clann_model *m, double loss);
 
 /* Seconds from a monotonic clock. */
 double cli_now(void);

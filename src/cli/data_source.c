@@ -36,7 +36,12 @@ static int load_pair(const char *src, struct cli_data *d)
     return CLI_OK;
 }
 
-int cli_data_load(const char *src, const char *label, struct cli_data *d)
+bool cli_is_csv(const char *src)
+{
+    return has_suffix(src, ".csv") || has_suffix(src, ".txt") || has_suffix(src, ".tsv");
+}
+
+int cli_data_load(const char *src, const struct cli_table_opts *o, struct cli_data *d)
 {
     memset(d, 0, sizeof *d);
     snprintf(d->name, sizeof d->name, "%s", src);
@@ -49,23 +54,15 @@ int cli_data_load(const char *src, const char *label, struct cli_data *d)
         d->has_test = rc == CLI_OK;
     } else if (strchr(src, ',')) {
         rc = load_pair(src, d);
-    } else if (has_suffix(src, ".csv") || has_suffix(src, ".txt") || has_suffix(src, ".tsv")) {
-        bool categorical = false;
-        rc = cli_table_load(src, label, false, d, &categorical);
-        if (rc != CLI_OK || categorical)
-            goto out; /* x comes from the feature columns once they are fitted */
-        struct clann_csv_params p = clann_csv_default_params();
-        p.label_column = label;
-        if (has_suffix(src, ".tsv"))
-            p.delimiter = '\t';
-        enum clann_status st = clann_csv_load(src, &p, &d->x, &d->y);
-        if (st != CLANN_OK)
-            rc = cli_fail(src, st);
+    } else if (cli_is_csv(src)) {
+        /* x comes from the table's input columns once the split and fill are done */
+        rc = cli_table_load(src, o->label, d);
+        if (rc == CLI_OK)
+            rc = cli_table_prepare(d, o);
     } else {
         rc = cli_usage("data source '%s': expected a .csv file, a pair X,y of .npy or IDX files, "
                        "or fashion-mnist", src);
     }
-out:
     if (rc != CLI_OK)
         cli_data_free(d);
     return rc;
@@ -83,6 +80,7 @@ void cli_data_free(struct cli_data *d)
     clann_table_destroy(d->dev_table);
     clann_table_destroy(d->test_table);
     clann_features_destroy(d->features);
+    cli_table_free_columns(d);
     d->table = d->dev_table = d->test_table = NULL;
     d->features = NULL;
 }

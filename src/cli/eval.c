@@ -7,10 +7,40 @@
 #include <stdio.h>
 #include <string.h>
 
+static void cli_csv_cell(FILE *f, const char *v);
+
 struct model_args {
     const char *model, *data, *label, *device, *out, *threshold, *slice, *logdir;
     bool json;
 };
+
+/* A CSV read as the model reads its table: its label (eval: --label, the model's label
+ * column, or the last; predict drops the model's label column when the file has it), its input
+ * columns by name, its fill values and its label vocabulary. */
+static int load_table(const struct model_args *a, const struct clann_model *m, bool need_labels,
+                      struct cli_data *d)
+{
+    struct clann_columns c;
+    clann_model_columns(m, &c);
+    memset(d, 0, sizeof *d);
+    snprintf(d->name, sizeof d->name, "%s", a->data);
+    const char *label = a->label ? a->label : need_labels ? c.label : "";
+    int rc = cli_table_load(a->data, label, d);
+    if (rc == CLI_OK && !need_labels && !a->label && c.label) {
+        for (size_t k = 0; k < clann_table_cols(d->table); k++)
+            if (strcmp(clann_table_column_name(d->table, k), c.label) == 0)
+                snprintf(d->label, sizeof d->label, "%s", c.label);
+    }
+    if (rc == CLI_OK)
+        rc = cli_table_model_data(m, d, need_labels);
+    if (rc == CLI_OK && d->x.cols != clann_model_input_count(m))
+        rc = cli_usage("%s has %zu feature columns but the model takes %zu%s", a->data,
+                       d->x.cols, clann_model_input_count(m),
+                       need_labels ? " (is --label right?)"
+                                   : " (does the file hold a label column? name it with "
+                                     "--label)");
+    return rc;
+}
 
 /* Loads the model and the data; for fashion-mnist the test files are the data. */
 static int load_model_and_data(const struct model_args *a, bool need_labels,
@@ -25,16 +55,10 @@ static int load_model_and_data(const struct model_args *a, bool need_labels,
     enum clann_status st = clann_model_load(*ctx, a->model, m);
     if (st != CLANN_OK)
         return cli_fail(a->model, st);
-    const char *label = a->label ? a->label : need_labels ? NULL : "";
-    if (clann_model_features(*m)) {
-        /* A model with feature columns reads raw tables: text and numeric columns by name. */
-        bool categorical;
-        memset(d, 0, sizeof *d);
-        if ((rc = cli_table_load(a->data, label, true, d, &categorical)) != CLI_OK)
-            return rc;
-        return cli_table_model_input(*m, d);
-    }
-    if ((rc = cli_data_load(a->data, label, d)) != CLI_OK)
+    if (cli_is_csv(a->data))
+        return load_table(a, *m, need_labels, d);
+    struct cli_table_opts o = {a->label ? a->label : need_labels ? NULL : "", NULL, NULL, NULL};
+    if ((rc = cli_data_load(a->data, &o, d)) != CLI_OK)
         return rc;
     if (d->has_test) {
         clann_matrix_free(&d->x);
@@ -65,8 +89,10 @@ static int print_metrics(struct clann_model *m, const struct cli_data *d,
 
 /* CSV in the input's row order: class probabilities and the predicted class for classifiers,
  * values for regressors. */
-static void write_rows(FILE *f, const struct clann_matrix *p, enum clann_loss loss)
+static void write_rows(FILE *f, const struct clann_matrix *p, enum clann_loss loss,
+                       const struct clann_columns *names)
 {
+    const char *const *classes = names->classes;
     bool sparse = loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY ||
                   loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY ||
                   loss == CLANN_LOSS_SOFTMAX_CROSS_ENTROPY;
@@ -81,12 +107,26 @@ static void write_rows(FILE *f, const struct clann_matrix *p, enum clann_loss lo
             fprintf(f, "%s%.9g", c ? "," : "", row[c]);
             best = row[c] > row[best] ? c : best;
         }
-        if (sparse)
-            fprintf(f, ",%zu", best);
-        else if (binary)
-            fprintf(f, ",%d", row[0] > 0.5f);
+        size_t k = binary ? row[0] > 0.5f : best;
+        if ((sparse || binary) && classes && k < names->n_classes)
+            cli_csv_cell(f, classes[k]);
+        else if (sparse || binary)
+            fprintf(f, ",%zu", k);
         fputc('\n', f);
     }
+}
+
+/* ",value" with RFC 4180 quoting when the value needs it. */
+static void cli_csv_cell(FILE *f, const char *v)
+{
+    if (!strpbrk(v, ",\"\r\n")) {
+        fprintf(f, ",%s", v);
+        return;
+    }
+    fputs(",\"", f);
+    for (; *v; v++)
+        fputs(*v == '"' ? "\"\"" : (char[]){*v, 0}, f);
+    fputc('"', f);
 }
 
 static int write_predictions(struct clann_model *m, const struct clann_matrix *x,
@@ -101,7 +141,9 @@ static int write_predictions(struct clann_model *m, const struct clann_matrix *x
     if (!f) {
         rc = cli_usage("cannot write %s", path);
     } else {
-        write_rows(f, &p, clann_model_loss(m));
+        struct clann_columns names;
+        clann_model_columns(m, &names);
+        write_rows(f, &p, clann_model_loss(m), &names);
         if (ferror(f) || (path && fclose(f) != 0))
             rc = cli_usage("error writing %s", path ? path : "stdout");
     }

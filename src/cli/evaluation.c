@@ -27,6 +27,35 @@ static enum eval_task task_of(const struct clann_model *m)
 
 static const char *const task_names[] = {"binary", "multiclass", "regression"};
 
+bool cli_is_regression(const struct clann_model *m)
+{
+    return task_of(m) == EVAL_REGRESSION;
+}
+
+double cli_loss_in_units(const struct clann_model *m, double loss)
+{
+    enum clann_scale kind = clann_model_scaler_kind(m, true);
+    if (kind == CLANN_SCALE_NONE || isnan(loss))
+        return loss; /* no target scaler: the loss is in the targets' units already */
+    if (kind != CLANN_SCALE_STANDARD && kind != CLANN_SCALE_MINMAX)
+        return NAN; /* log scaling has no single factor */
+    size_t n;
+    const float *b, *a = clann_model_scaler_stats(m, true, &b, &n);
+    double scale = NAN;
+    for (size_t j = 0; j < n; j++) {
+        /* standard: y = mean + sd * z; minmax (the CLI's [0, 1] range): y = min + (max-min) z */
+        double s = kind == CLANN_SCALE_STANDARD ? b[j] : (double)b[j] - a[j];
+        if (j > 0 && s != scale)
+            return NAN; /* outputs on different scales: no single factor */
+        scale = s;
+    }
+    switch (clann_model_loss(m)) {
+    case CLANN_LOSS_MSE: return loss * scale * scale;
+    case CLANN_LOSS_MAE: return loss * fabs(scale);
+    default: return NAN;
+    }
+}
+
 /* A JSON number, or null for NaN. */
 static struct json_object *num(double v)
 {
@@ -309,7 +338,7 @@ int cli_evaluate_all(struct clann_model *m, const struct clann_matrix *x,
     struct json_object *root = json_object_new_object(), *metrics = json_object_new_object();
     json_object_object_add(root, "task", json_object_new_string(task_names[task]));
     json_object_object_add(root, "count", json_object_new_uint64(base.count));
-    put(metrics, "loss", base.loss);
+    put(metrics, "loss", task == EVAL_REGRESSION ? cli_loss_in_units(m, base.loss) : base.loss);
     json_object_object_add(root, "metrics", metrics);
     int rc = task == EVAL_BINARY       ? binary_metrics(o, &p, y, metrics, root)
              : task == EVAL_MULTICLASS ? multiclass_metrics(&p, y, metrics, root)

@@ -22,6 +22,17 @@ int cli_usage(const char *fmt, ...)
     return CLI_USAGE;
 }
 
+int cli_fail_text(const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "clann: %s: ", what);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CLI_FAILED;
+}
+
 int cli_fail(const char *what, enum clann_status status)
 {
     const char *msg = clann_last_error();

@@ -153,8 +153,14 @@ int cli_train_scale(const struct cli_train_args *a, struct clann_model *m,
     if (a->scale && (rc = cli_scaler_params("scale", a->scale, &p)) == CLI_OK &&
         p.kind != CLANN_SCALE_NONE)
         st = clann_model_scale_inputs(m, &p, &d->x);
-    if (rc == CLI_OK && st == CLANN_OK && a->scale_target &&
-        (rc = cli_scaler_params("scale-target", a->scale_target, &p)) == CLI_OK &&
+    /* Regression targets are standardized by default: a network's outputs start near 0 with
+     * unit scale, so targets in the hundreds of thousands would take most of training to reach
+     * (and a loss in squared dollars swamps Adam's steps). Predictions come back in the
+     * targets' own units. */
+    const char *target = a->scale_target ? a->scale_target
+                         : cli_is_regression(m) ? "standard" : "none";
+    if (rc == CLI_OK && st == CLANN_OK &&
+        (rc = cli_scaler_params("scale-target", target, &p)) == CLI_OK &&
         p.kind != CLANN_SCALE_NONE)
         st = clann_model_scale_targets(m, &p, &d->y);
     return rc != CLI_OK ? rc : st != CLANN_OK ? cli_fail("scale", st) : CLI_OK;

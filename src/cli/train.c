@@ -14,24 +14,62 @@
 static const char *const task_names[] = {"auto", "regression", "binary", "multiclass",
                                          "multilabel"};
 
-/* Infers the task from the labels: integer labels 0..K-1 (K <= 1000) are classes, anything else
- * is a regression target; several 0/1 columns are multi-label. */
-static enum cli_task detect_task(const struct clann_matrix *y, size_t *n_classes)
+/* Numeric labels make a classifier only when they look like class indices: the integers
+ * 0..K-1, every one present, with K = 2 or K <= min(100, rows / 20) (20 rows a class on
+ * average). Anything else (fractions, gaps, negative values, many distinct values) is a
+ * regression target; several 0/1 columns are multi-label. *why says which rule decided. */
+static enum cli_task detect_task(const struct clann_matrix *y, size_t *n_classes, char *why,
+                                 size_t size)
 {
     bool integral = true, binary = true;
     float max = 0.0f;
     for (size_t i = 0; i < y->rows * y->cols; i++) {
         float v = y->data[i];
-        integral = integral && v >= 0.0f && v == floorf(v) && v < 1000.0f;
+        integral = integral && v >= 0.0f && v == floorf(v) && v < 1e6f;
         binary = binary && (v == 0.0f || v == 1.0f);
         max = v > max ? v : max;
     }
     *n_classes = integral ? (size_t)max + 1 : 0;
-    if (y->cols > 1)
+    if (y->cols > 1) {
+        snprintf(why, size, "%zu label columns%s", y->cols, binary ? " of 0/1" : "");
         return binary ? CLI_TASK_MULTILABEL : CLI_TASK_REGRESSION;
-    if (!integral || max < 1.0f)
+    }
+    if (!integral) {
+        snprintf(why, size, "labels that are not all non-negative integers");
         return CLI_TASK_REGRESSION;
-    return max == 1.0f ? CLI_TASK_BINARY : CLI_TASK_MULTICLASS;
+    }
+    if (binary) {
+        snprintf(why, size, "labels are 0/1 values");
+        return CLI_TASK_BINARY;
+    }
+    size_t k = *n_classes, present = 0;
+    unsigned char *seen = calloc(k, 1);
+    for (size_t i = 0; seen && i < y->rows; i++) {
+        present += !seen[(size_t)y->data[i]];
+        seen[(size_t)y->data[i]] = 1;
+    }
+    free(seen);
+    size_t limit = y->rows / 20 < 100 ? y->rows / 20 : 100;
+    if (present < k || (k > 2 && k > limit)) {
+        snprintf(why, size, "%zu distinct integer values in 0..%zu%s, not class indices 0..K-1 "
+                 "with K <= min(100, rows/20) = %zu", present, k - 1,
+                 present < k ? " with gaps" : "", limit);
+        return CLI_TASK_REGRESSION;
+    }
+    snprintf(why, size, "labels are the class indices 0..%zu", k - 1);
+    return k <= 2 ? CLI_TASK_BINARY : CLI_TASK_MULTICLASS;
+}
+
+/* Training labels of one class cannot train a classifier: refuse early and say why. */
+static int one_class(const struct clann_matrix *y, enum cli_task task)
+{
+    if (task != CLI_TASK_BINARY && task != CLI_TASK_MULTICLASS)
+        return CLI_OK;
+    for (size_t i = 1; i < y->rows; i++)
+        if (y->data[i] != y->data[0])
+            return CLI_OK;
+    return cli_usage("train: the training labels hold one class only (%g); a classifier needs "
+                     "at least two", y->rows ? (double)y->data[0] : 0.0);
 }
 
 static int parse_task(const char *text, enum cli_task *out)
@@ -46,22 +84,29 @@ static int parse_task(const char *text, enum cli_task *out)
 }
 
 int cli_train_task(const struct cli_train_args *a, const struct clann_matrix *y,
-                   const struct clann_matrix *test_y, enum cli_task *task, size_t *n_classes)
+                   const struct clann_matrix *test_y, size_t text_classes, enum cli_task *task,
+                   size_t *n_classes)
 {
     *task = CLI_TASK_AUTO;
     if (a->task && parse_task(a->task, task) != CLI_OK)
         return CLI_USAGE;
-    enum cli_task detected = detect_task(y, n_classes);
+    char why[256];
+    enum cli_task detected = detect_task(y, n_classes, why, sizeof why);
+    if (text_classes) {
+        *n_classes = text_classes;
+        detected = text_classes == 2 ? CLI_TASK_BINARY : CLI_TASK_MULTICLASS;
+        snprintf(why, sizeof why, "text labels of %zu classes", text_classes);
+    }
     if (*task == CLI_TASK_AUTO) {
         *task = detected;
-        fprintf(stderr, "task: %s (from the labels; --task overrides)\n", task_names[*task]);
+        fprintf(stderr, "task: %s (%s; --task overrides)\n", task_names[*task], why);
     }
-    if (test_y && *task == CLI_TASK_MULTICLASS) {
+    if (test_y && *task == CLI_TASK_MULTICLASS && !text_classes) {
         size_t test_classes;
-        detect_task(test_y, &test_classes);
+        detect_task(test_y, &test_classes, why, sizeof why);
         *n_classes = test_classes > *n_classes ? test_classes : *n_classes;
     }
-    return CLI_OK;
+    return one_class(y, *task);
 }
 
 /* The task a loaded model was built for, from its loss and width (for the report). */
@@ -317,11 +362,16 @@ static bool on_epoch(const struct clann_epoch_log *log, void *user)
     if (!p->quiet) {
         if (p->bar)
             fprintf(stderr, "\r\033[K"); /* clear the bar's line */
-        fprintf(stderr, "epoch %3zu/%zu  loss %.4f", epoch, p->epochs, log->loss);
+        /* regression losses in the targets' units (NaN where no factor converts them) */
+        bool reg = cli_is_regression(p->model);
+        double loss = reg ? cli_loss_in_units(p->model, log->loss) : log->loss;
+        double val_loss = reg ? cli_loss_in_units(p->model, log->val_loss) : log->val_loss;
+        fprintf(stderr, reg ? "epoch %3zu/%zu  loss %.4g" : "epoch %3zu/%zu  loss %.4f", epoch,
+                p->epochs, loss);
         if (!isnan(log->accuracy))
             fprintf(stderr, "  accuracy %.4f", log->accuracy);
-        if (!isnan(log->val_loss))
-            fprintf(stderr, "  %s_loss %.4f", p->val, log->val_loss);
+        if (!isnan(val_loss))
+            fprintf(stderr, reg ? "  %s_loss %.4g" : "  %s_loss %.4f", p->val, val_loss);
         if (!isnan(log->val_accuracy))
             fprintf(stderr, "  %s_accuracy %.4f", p->val, log->val_accuracy);
         if (!isnan(log->val_auc))
@@ -362,6 +412,8 @@ static void print_json_string(const char *s)
 struct train_result {
     struct clann_epoch_log last;
     struct clann_metrics test;
+    struct clann_regression_metrics reg; /* regression test metrics, in the targets' units */
+    bool has_reg;
     size_t epochs; /* the last finished epoch, counting a resumed checkpoint's */
     double seconds;
     size_t samples;
@@ -380,6 +432,12 @@ static void report(const struct cli_train_args *a, enum cli_task task,
         print_json_number("train_accuracy", r->last.accuracy, true);
         print_json_number("test_loss", has_test ? r->test.loss : NAN, true);
         print_json_number("test_accuracy", has_test ? r->test.accuracy : NAN, true);
+        if (r->has_reg) {
+            print_json_number("test_mse", r->reg.mse, true);
+            print_json_number("test_rmse", r->reg.rmse, true);
+            print_json_number("test_mae", r->reg.mae, true);
+            print_json_number("test_r2", r->reg.r2, true);
+        }
         print_json_number("samples_per_second", rate, true);
         printf("\"model\": ");
         print_json_string(out);
@@ -389,12 +447,33 @@ static void report(const struct cli_train_args *a, enum cli_task task,
     printf("trained to epoch %zu in %.1fs (%.0f samples/s) on %s\n", r->epochs, r->seconds, rate,
            clann_context_device(ctx)->name);
     if (has_test) {
-        printf("test loss %.4f", r->test.loss);
+        printf("test loss %.6g", r->test.loss);
         if (!isnan(r->test.accuracy))
             printf("  test accuracy %.4f", r->test.accuracy);
+        if (r->has_reg)
+            printf("  test RMSE %.6g  MAE %.6g  R^2 %.4f", r->reg.rmse, r->reg.mae, r->reg.r2);
         printf("  (%zu rows)\n", r->test.count);
     }
     printf("model written to %s\n", out);
+}
+
+/* A regressor's figures in the targets' own units: the losses converted, and MSE, RMSE, MAE
+ * and R^2 of its (unscaled) predictions on the test data. */
+static int in_units(struct clann_model *m, const struct cli_data *d, struct train_result *r)
+{
+    r->last.loss = cli_loss_in_units(m, r->last.loss);
+    r->test.loss = cli_loss_in_units(m, r->test.loss);
+    if (!d->has_test)
+        return CLI_OK;
+    struct clann_matrix p;
+    enum clann_status st = clann_model_predict(m, &d->test_x, &p);
+    if (st == CLANN_OK)
+        st = clann_regression_evaluate(p.data, d->test_y.data, p.rows, p.cols, &r->reg);
+    clann_matrix_free(&p);
+    if (st != CLANN_OK)
+        return cli_fail("test metrics", st);
+    r->has_reg = true;
+    return CLI_OK;
 }
 
 /* Trains m from epoch first_epoch to --epochs, then evaluates, saves and reports. */
@@ -441,6 +520,8 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
         return cli_fail("train", st);
     if (d->has_test && (st = clann_model_evaluate(m, &d->test_x, &d->test_y, &r.test)))
         return cli_fail("evaluate", st);
+    if (cli_is_regression(m) && (rc = in_units(m, d, &r)) != CLI_OK)
+        return rc;
     if (d->has_test && a->logdir) {
         struct cli_eval_options eo = {false, false, NULL, false, 0, a->logdir};
         if ((rc = cli_evaluate_all(m, &d->test_x, &d->test_y, &eo)) != CLI_OK)
@@ -478,12 +559,14 @@ static int build_and_train(const struct cli_train_args *a, struct cli_data *d,
         rc = resume_model(a, ctx, d->x.cols, &m, &epoch);
     } else {
         rc = a->spec ? CLI_OK
-                     : cli_train_task(a, &d->y, d->has_test ? &d->test_y : NULL, &task,
-                                      &n_classes);
+                     : cli_train_task(a, &d->y, d->has_test ? &d->test_y : NULL, d->n_classes,
+                                      &task, &n_classes);
         if (rc == CLI_OK)
             rc = cli_train_model(a, ctx, d->x.cols, task, &d->y, n_classes, d->features, &m);
         if (rc == CLI_OK)
             rc = cli_train_scale(a, m, d);
+        if (rc == CLI_OK)
+            rc = cli_train_columns(m, d);
     }
     if (rc == CLI_OK)
         rc = train_and_report(a, d, task_of_model(m), m, epoch, ctx);
@@ -509,6 +592,36 @@ static int check_conflicts(const struct cli_train_args *a)
                              "file)", names[i], a->spec ? "--spec" : "--resume");
     }
     return CLI_OK;
+}
+
+/* --test: a CSV next to a CSV is read as the training table's columns are (its labels through
+ * the training vocabulary, its missing cells filled with the training values after the
+ * split); anything else loads on its own. */
+static int load_test(const struct cli_train_args *a, const struct cli_table_opts *o,
+                     struct cli_data *d)
+{
+    struct cli_data t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.name, sizeof t.name, "%s", a->test);
+    int rc;
+    if (d->table && cli_is_csv(a->test)) {
+        rc = cli_table_load(a->test, d->label, &t);
+        if (rc == CLI_OK)
+            rc = cli_table_labels(d, t.table, &d->test_y);
+    } else {
+        rc = cli_data_load(a->test, o, &t);
+        if (rc == CLI_OK && t.table)
+            rc = cli_table_features(&t);
+        d->test_x = t.x, d->test_y = t.y;
+        memset(&t.x, 0, sizeof t.x), memset(&t.y, 0, sizeof t.y);
+    }
+    if (rc == CLI_OK && d->table) {
+        d->test_table = t.table;
+        t.table = NULL;
+    }
+    d->has_test = rc == CLI_OK;
+    cli_data_free(&t);
+    return rc;
 }
 
 size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
@@ -555,7 +668,11 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
         {"scale", true, &a->scale, NULL, "input scaling fitted on the training rows: "
                                           "standard|minmax|log|none"},
         {"scale-target", true, &a->scale_target, NULL, "regression target scaling: "
-                                                        "standard|minmax|log|none"},
+                                                        "standard (default)|minmax|log|none"},
+        {"fill", true, &a->fill, NULL, "missing cells (empty, NA, N/A, NaN, null, ?): "
+                                        "mean|median|zero|mode|drop (default: refuse)"},
+        {"ignore", true, &a->ignore, NULL, "CSV columns to leave out, e.g. id,date"},
+        {"features", true, &a->features, NULL, "the only CSV columns to use as inputs"},
         {"logdir", true, &a->logdir, NULL, "write log.csv, TensorBoard events, split.json and "
                                             "eval.json here"},
         {"monitor-every", true, &a->monitor_every, NULL, "per-layer monitors every N steps "
@@ -586,18 +703,12 @@ int cli_train(int argc, char **argv)
     if (a.task && (rc = parse_task(a.task, &task)) != CLI_OK)
         return rc;
     struct cli_data d;
-    if ((rc = cli_data_load(a.data ? a.data : "fashion-mnist", a.label, &d)) != CLI_OK)
+    struct cli_table_opts o = {a.label, a.ignore, a.features, a.fill};
+    if ((rc = cli_data_load(a.data ? a.data : "fashion-mnist", &o, &d)) != CLI_OK)
         return rc;
-    if (a.test && !d.has_test) {
-        struct cli_data t;
-        if ((rc = cli_data_load(a.test, a.label, &t)) != CLI_OK) {
-            cli_data_free(&d);
-            return rc;
-        }
-        d.test_x = t.x;
-        d.test_y = t.y;
-        d.test_table = t.table;
-        d.has_test = true;
+    if (a.test && !d.has_test && (rc = load_test(&a, &o, &d)) != CLI_OK) {
+        cli_data_free(&d);
+        return rc;
     }
     struct clann_context *ctx = NULL;
     rc = cli_train_split(&a, &d);

@@ -250,6 +250,8 @@ static int run_once(struct tune_state *s, struct clann_model **m, double *score)
     if (rc == CLI_OK)
         rc = cli_train_model(&s->a->t, s->ctx, s->train.x.cols, s->task, &s->train.y,
                              s->n_classes, s->train.features, m);
+    if (rc == CLI_OK)
+        rc = cli_train_columns(*m, &s->train);
     if (rc != CLI_OK)
         return rc;
     struct clann_epoch_log last;
@@ -468,12 +470,11 @@ static int load_tables(struct tune_state *s)
     struct cli_data *d = &s->train;
     int rc = CLI_OK;
     if (s->a->dev) {
-        bool categorical = false;
-        rc = cli_table_load(s->a->dev, s->a->t.label, true, &s->dev, &categorical);
-        if (rc == CLI_OK) {
+        rc = cli_table_load(s->a->dev, d->label, &s->dev);
+        if (rc == CLI_OK)
+            rc = cli_table_labels(d, s->dev.table, &d->dev_y);
+        if (rc == CLI_OK)
             d->dev_table = s->dev.table, s->dev.table = NULL;
-            d->dev_y = s->dev.y, memset(&s->dev.y, 0, sizeof s->dev.y);
-        }
     } else {
         struct clann_split_params p = clann_split_default_params();
         p.train = 0.8, p.dev = 0.2, p.test = 0.0;
@@ -494,7 +495,8 @@ static int load_tables(struct tune_state *s)
 static int load_data(struct tune_state *s)
 {
     struct tune_args *a = s->a;
-    int rc = cli_data_load(a->t.data ? a->t.data : "fashion-mnist", a->t.label, &s->train);
+    struct cli_table_opts o = {a->t.label, a->t.ignore, a->t.features, a->t.fill};
+    int rc = cli_data_load(a->t.data ? a->t.data : "fashion-mnist", &o, &s->train);
     if (rc != CLI_OK)
         return rc;
     if (s->train.table)
@@ -504,7 +506,7 @@ static int load_data(struct tune_state *s)
     clann_matrix_free(&s->train.test_y);
     s->train.has_test = false;
     if (a->dev) {
-        if ((rc = cli_data_load(a->dev, a->t.label, &s->dev)) != CLI_OK)
+        if ((rc = cli_data_load(a->dev, &o, &s->dev)) != CLI_OK)
             return rc;
         if (s->dev.x.cols != s->train.x.cols || s->dev.y.cols != s->train.y.cols)
             return cli_usage("tune: --dev %s has %zu+%zu columns but --data has %zu+%zu",
@@ -540,7 +542,8 @@ static int tune(struct tune_args *a, const struct cli_option *options, size_t n_
     if (rc == CLI_OK)
         rc = load_data(&s);
     if (rc == CLI_OK)
-        rc = cli_train_task(&a->t, &s.train.y, &s.dev.y, &s.task, &s.n_classes);
+        rc = cli_train_task(&a->t, &s.train.y, &s.dev.y, s.train.n_classes, &s.task,
+                            &s.n_classes);
     if (rc == CLI_OK)
         rc = scoring_from(a->t.monitor, s.task, &s.sc);
     if (rc == CLI_OK)

@@ -54,6 +54,18 @@ bool clann__table_cell_missing(const struct clann_table *t, size_t col, size_t r
     return c->numeric ? isnan(c->num[row]) : clann_is_missing(c->pool + c->offs[row]);
 }
 
+CLANN_API const char *clann_table_cell(const struct clann_table *t, size_t col, size_t row,
+                                       char *buf, size_t size)
+{
+    if (!t || col >= t->cols || row >= t->rows || !buf || size < 32)
+        return NULL;
+    if (t->c[col].numeric && isnan(t->c[col].num[row])) {
+        snprintf(buf, size, "NaN");
+        return buf;
+    }
+    return clann__table_text(t, col, row, buf, size);
+}
+
 CLANN_API size_t clann_table_column_missing(const struct clann_table *t, size_t col)
 {
     return t && col < t->cols ? t->c[col].missing : 0;

@@ -122,6 +122,11 @@ CLANN_API enum clann_status clann_model_scale_targets(struct clann_model *m,
     return fit_scaler(m, &m->out_scaler, p, train_y, clann_model_output_count(m), "target");
 }
 
+CLANN_API enum clann_scale clann_model_scaler_kind(const struct clann_model *m, bool targets)
+{
+    return m ? (targets ? m->out_scaler.kind : m->in_scaler.kind) : CLANN_SCALE_NONE;
+}
+
 CLANN_API const float *clann_model_scaler_stats(const struct clann_model *m, bool targets,
                                                 const float **b, size_t *n)
 {
