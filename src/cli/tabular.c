@@ -394,6 +394,33 @@ static int check_inputs(const struct clann_columns *c, const struct cli_data *d)
     return CLI_OK;
 }
 
+/* eval of a model trained with --fill drop leaves incomplete rows out the same way. */
+static int eval_drop(const struct clann_columns *c, struct cli_data *d)
+{
+    struct clann_table *kept;
+    size_t dropped = 0;
+    const char **cols = malloc((c->n_inputs + 1) * sizeof *cols);
+    if (!cols)
+        return cli_usage("out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_inputs; i++)
+        cols[n++] = c->inputs[i];
+    if (*d->label)
+        cols[n++] = d->label;
+    /* a feature-column model names no inputs: every column counts */
+    enum clann_status st = clann_table_drop_missing(d->table, c->n_inputs ? cols : NULL,
+                                                    c->n_inputs ? n : 0, &kept, &dropped);
+    free(cols);
+    if (st != CLANN_OK)
+        return cli_fail(d->name, st);
+    clann_table_destroy(d->table);
+    d->table = kept;
+    if (dropped)
+        fprintf(stderr, "missing values: dropped %zu rows (the model was trained with --fill "
+                        "drop)\n", dropped);
+    return CLI_OK;
+}
+
 int cli_table_model_data(const struct clann_model *m, struct cli_data *d, bool need_labels)
 {
     struct clann_columns c;
@@ -401,6 +428,8 @@ int cli_table_model_data(const struct clann_model *m, struct cli_data *d, bool n
     int rc = model_fill(&c, d);
     if (rc == CLI_OK && c.n_inputs)
         rc = check_inputs(&c, d);
+    if (rc == CLI_OK && need_labels && c.fill == CLANN_FILL_DROP)
+        rc = eval_drop(&c, d);
     if (rc != CLI_OK)
         return rc;
     d->classes = (char **)c.classes, d->n_classes = c.n_classes; /* borrowed: see below */
