@@ -124,6 +124,7 @@ struct cli_train_args {
 };
 
 #define CLI_TRAIN_MAX_OPTIONS 48
+#define CLI_DEFAULT_ADAM_LR 0.001f /* the library's; clann train starts Adam at twice that */
 
 /* Writes train's options, bound to *a, into out (room for CLI_TRAIN_MAX_OPTIONS); returns
  * their count. */
@@ -154,7 +155,7 @@ int cli_train_scale(const struct cli_train_args *a, struct clann_model *m,
                     const struct cli_data *d);
 /* Fit parameters from the training options (no callbacks). */
 int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params *fp);
-/* Sets the per-epoch learning-rate decay's step count for rows training rows. */
+/* --lr-decay: sets the per-epoch decay's step count for rows training rows. */
 void cli_train_decay_steps(struct clann_fit_params *fp, size_t rows);
 
 int cli_devices(int argc, char **argv);

@@ -155,6 +155,9 @@ static int estimator_params(const struct cli_train_args *a, struct clann_estimat
         p->optimizer = clann_optimizer_default_params(opt);
         p->optimizer.nesterov = strcmp(a->optimizer, "nesterov") == 0;
     }
+    /* Adam starts at 0.002 under the default per-epoch decay (see cli_train_fit_params). */
+    if (p->optimizer.kind == CLANN_OPTIMIZER_ADAM)
+        p->optimizer.learning_rate = 2 * CLI_DEFAULT_ADAM_LR;
     if (a->lr && !cli_float("lr", a->lr, &p->optimizer.learning_rate))
         return CLI_USAGE;
     if (a->activation && !clann_activation_from_name(a->activation, &p->activation))
@@ -280,6 +283,14 @@ int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params
         fp->early_stopping.enabled = fp->early_stopping.patience > 0;
     }
     fp->early_stopping.monitor = a->monitor;
+    /* The default schedule: the learning rate falls by 0.75 every 400 steps (smoothly, per
+     * step). Chosen on a dev split of Fashion-MNIST's training images (seeds 1-3; 400 steps
+     * were an epoch there): a constant rate ends wherever the last epoch's noise leaves it,
+     * decaying it settles the weights. Counted in steps, not epochs, so that small tables
+     * (a few steps an epoch, many epochs) are not starved of learning rate. */
+    fp->schedule.kind = CLANN_SCHEDULE_EXPONENTIAL;
+    fp->schedule.decay_rate = 0.75f;
+    fp->schedule.decay_steps = 400;
     if (a->lr_decay) {
         float r;
         if (!cli_float("lr-decay", a->lr_decay, &r))
@@ -288,6 +299,7 @@ int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params
             return cli_usage("--lr-decay: '%s' must be in (0, 1]", a->lr_decay);
         fp->schedule.kind = r < 1.0f ? CLANN_SCHEDULE_EXPONENTIAL : CLANN_SCHEDULE_CONSTANT;
         fp->schedule.decay_rate = r;
+        fp->schedule.decay_steps = 0; /* per epoch: cli_train_decay_steps() counts them */
     }
     fp->logdir = a->logdir;
     fp->monitor_every = a->logdir ? 50 : 0;
@@ -299,7 +311,8 @@ int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params
 void cli_train_decay_steps(struct clann_fit_params *fp, size_t rows)
 {
     size_t batch = fp->batch_size ? fp->batch_size : 128;
-    fp->schedule.decay_steps = rows ? (rows + batch - 1) / batch : 1; /* steps per epoch */
+    if (fp->schedule.decay_steps == 0) /* --lr-decay: steps per epoch */
+        fp->schedule.decay_steps = rows ? (rows + batch - 1) / batch : 1;
 }
 
 int cli_train_check(const struct cli_train_args *a)
@@ -655,9 +668,10 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
                                              "with dev data), val_accuracy, loss, accuracy"},
         {"optimizer", true, &a->optimizer, NULL, "sgd|momentum|nesterov|adagrad|adam|rmsprop "
                                                  "(default adam)"},
-        {"lr", true, &a->lr, NULL, "learning rate (default: the optimizer's, 0.001 for adam)"},
+        {"lr", true, &a->lr, NULL, "starting learning rate (default: the optimizer's; 0.002 for "
+                                   "adam)"},
         {"lr-decay", true, &a->lr_decay, NULL, "multiply the learning rate by this every epoch "
-                                               "(smoothly, per step; 1: constant)"},
+                                               "(smoothly; default: 0.75 every 400 steps; 1: constant)"},
         {"batch", true, &a->batch, NULL, "batch size (default 128)"},
         {"epochs", true, &a->epochs, NULL, "epochs in total (default 15)"},
         {"seed", true, &a->seed, NULL, "random seed (default 42)"},
