@@ -3,7 +3,8 @@
  * tables, vocabularies (training split only, OOV buckets, files), the embedding gradient
  * (finite differences), OpenCL parity of the feature-layer ops, the model-file round trip from
  * raw rows, transfer learning, frozen tables, and a step cost that does not grow with the
- * vocabulary. Seeds are fixed (42 unless noted).
+ * vocabulary; missing cells (tokens, fill values, dropped rows) and the table columns a model
+ * stores. Seeds are fixed (42 unless noted).
  */
 #include "testutil.h"
 #include "nn/embedding.h"
@@ -118,6 +119,98 @@ START_TEST(test_table_csv)
     ck_assert_ptr_nonnull(strstr(clann_last_error(), "unterminated"));
     unlink(p);
     ck_assert_int_eq(clann_table_load_csv(p, NULL, &t), CLANN_ERR_IO);
+}
+END_TEST
+
+/* Missing cells: the tokens, NaN in numeric columns, fill values fitted on the training table
+ * (mean, median, zero, mode; text columns take the mode), filling and dropping rows. */
+START_TEST(test_missing_cells)
+{
+    ck_assert(clann_is_missing("") && clann_is_missing(" NA ") && clann_is_missing("n/a") &&
+              clann_is_missing("NaN") && clann_is_missing("NULL") && clann_is_missing("?"));
+    ck_assert(!clann_is_missing("0") && !clann_is_missing("nan2") && !clann_is_missing("None"));
+    const char *p = tmp_path("missing.csv");
+    write_file(p, "a,b,c\n1,x,NA\n?,y,2\n4,,5\n9,x,\n");
+    struct clann_table *t, *kept;
+    ck_assert_msg(clann_table_load_csv(p, NULL, &t) == CLANN_OK, "%s", clann_last_error());
+    unlink(p);
+    ck_assert(clann_table_column_is_numeric(t, 0) && clann_table_column_is_numeric(t, 2));
+    ck_assert(!clann_table_column_is_numeric(t, 1));
+    ck_assert_uint_eq(clann_table_column_missing(t, 0), 1);
+    ck_assert_uint_eq(clann_table_column_missing(t, 1), 1);
+    ck_assert_uint_eq(clann_table_column_missing(t, 2), 2);
+    char v[64];
+    ck_assert_int_eq(clann_table_fill_value(t, 0, CLANN_FILL_MEAN, v, sizeof v), CLANN_OK);
+    ck_assert_str_eq(v, "4.66666667");
+    ck_assert_int_eq(clann_table_fill_value(t, 0, CLANN_FILL_MEDIAN, v, sizeof v), CLANN_OK);
+    ck_assert_str_eq(v, "4");
+    ck_assert_int_eq(clann_table_fill_value(t, 2, CLANN_FILL_MEDIAN, v, sizeof v), CLANN_OK);
+    ck_assert_str_eq(v, "3.5");
+    ck_assert_int_eq(clann_table_fill_value(t, 0, CLANN_FILL_ZERO, v, sizeof v), CLANN_OK);
+    ck_assert_str_eq(v, "0");
+    ck_assert_int_eq(clann_table_fill_value(t, 1, CLANN_FILL_MEAN, v, sizeof v), CLANN_OK);
+    ck_assert_str_eq(v, "x"); /* text: the mode */
+    ck_assert_int_eq(clann_table_fill_value(t, 0, CLANN_FILL_DROP, v, sizeof v),
+                     CLANN_ERR_INVALID_ARG);
+    ck_assert_int_eq(clann_table_drop_missing(t, NULL, 0, &kept, NULL), CLANN_OK);
+    ck_assert_uint_eq(clann_table_rows(kept), 0);
+    clann_table_destroy(kept);
+    const char *cols[] = {"a", "b"};
+    size_t dropped = 0;
+    ck_assert_int_eq(clann_table_drop_missing(t, cols, 2, &kept, &dropped), CLANN_OK);
+    ck_assert_uint_eq(dropped, 2);
+    ck_assert_uint_eq(clann_table_column_missing(kept, 2), 2); /* copied with its NaNs */
+    clann_table_destroy(kept);
+    ck_assert_int_eq(clann_table_fill_missing(t, 0, "4"), CLANN_OK);
+    ck_assert_int_eq(clann_table_fill_missing(t, 1, "x"), CLANN_OK);
+    ck_assert_int_eq(clann_table_fill_missing(t, 2, "oops"), CLANN_ERR_INVALID_ARG);
+    ck_assert_uint_eq(clann_table_column_missing(t, 0), 0);
+    char buf[64];
+    ck_assert_str_eq(clann_table_cell(t, 0, 1, buf, sizeof buf), "4");
+    ck_assert_str_eq(clann_table_cell(t, 1, 2, buf, sizeof buf), "x");
+    ck_assert_str_eq(clann_table_cell(t, 2, 0, buf, sizeof buf), "NaN");
+    enum clann_fill_policy f;
+    ck_assert(clann_fill_from_name("median", &f) && f == CLANN_FILL_MEDIAN);
+    ck_assert(!clann_fill_from_name("max", &f));
+    clann_table_destroy(t);
+}
+END_TEST
+
+/* A model's columns (input names, label, vocabulary, fill values) are checked, stored and
+ * survive its file. */
+START_TEST(test_model_columns)
+{
+    struct clann_context *ctx = cpu_ref();
+    struct clann_estimator_params ep = clann_estimator_default_params();
+    struct clann_model *m, *l;
+    ck_assert_int_eq(clann_dnn_create(ctx, 2, 3, CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY, &ep,
+                                      &m), CLANN_OK);
+    struct clann_columns got;
+    ck_assert(!clann_model_columns(m, &got) && got.n_inputs == 0);
+    const char *in[] = {"a", "b"}, *classes[] = {"cat", "dog", "emu"}, *fv[] = {"1.5", "0"};
+    struct clann_columns c = {in, 2, "animal", classes, 3, CLANN_FILL_MEDIAN, in, fv, 2};
+    ck_assert_msg(clann_model_set_columns(m, &c) == CLANN_OK, "%s", clann_last_error());
+    c.n_classes = 2; /* not the model's 3 outputs */
+    ck_assert_int_eq(clann_model_set_columns(m, &c), CLANN_ERR_INVALID_ARG);
+    const char *dup[] = {"a", "a"};
+    c = (struct clann_columns){dup, 2, NULL, NULL, 0, CLANN_FILL_NONE, NULL, NULL, 0};
+    ck_assert_int_eq(clann_model_set_columns(m, &c), CLANN_ERR_INVALID_ARG);
+    const char *path = tmp_path("columns.safetensors");
+    ck_assert_msg(clann_model_save(m, path) == CLANN_OK, "%s", clann_last_error());
+    ck_assert_msg(clann_model_load(ctx, path, &l) == CLANN_OK, "%s", clann_last_error());
+    unlink(path);
+    ck_assert(clann_model_columns(l, &got));
+    ck_assert_uint_eq(got.n_inputs, 2);
+    ck_assert_str_eq(got.inputs[1], "b");
+    ck_assert_str_eq(got.label, "animal");
+    ck_assert_uint_eq(got.n_classes, 3);
+    ck_assert_str_eq(got.classes[2], "emu");
+    ck_assert_int_eq(got.fill, CLANN_FILL_MEDIAN);
+    ck_assert_uint_eq(got.n_fill, 2);
+    ck_assert_str_eq(got.fill_values[0], "1.5");
+    clann_model_destroy(l);
+    clann_model_destroy(m);
+    clann_context_destroy(ctx);
 }
 END_TEST
 
@@ -855,6 +948,8 @@ static Suite *features_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_hash_golden);
     tcase_add_test(tc, test_table_csv);
+    tcase_add_test(tc, test_missing_cells);
+    tcase_add_test(tc, test_model_columns);
     tcase_add_test(tc, test_vocabulary);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_gradcheck);
