@@ -680,7 +680,7 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
         {"split", true, &a->split, NULL, "train,dev[,test] fractions of --data, e.g. "
                                           "0.8,0.1,0.1 (stratified for class labels)"},
         {"scale", true, &a->scale, NULL, "input scaling fitted on the training rows: "
-                                          "standard|minmax|log|none"},
+                                          "standard (default)|minmax|log|none"},
         {"scale-target", true, &a->scale_target, NULL, "regression target scaling: "
                                                         "standard (default)|minmax|log|none"},
         {"fill", true, &a->fill, NULL, "missing cells (empty, NA, N/A, NaN, null, ?): "
