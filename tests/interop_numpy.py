@@ -94,13 +94,29 @@ def forward(spec, t, x):
     return x, seen
 
 
+def scale(s, x, invert=False):
+    """A stored scaler (clann train standardizes inputs and regression targets by default)."""
+    if s is None or s["kind"] == "none":
+        return x
+    kind, lo, hi = s["kind"], s.get("lo", 0.0), s.get("hi", 1.0)
+    a, b = np.array(s.get("a", [0.0]), np.float64), np.array(s.get("b", [1.0]), np.float64)
+    if kind == "standard":
+        return x * b + a if invert else (x - a) / b
+    if kind == "minmax":
+        return a + (x - lo) * (b - a) / (hi - lo) if invert else lo + (x - a) * (hi - lo) / (b - a)
+    if kind == "log":
+        return np.sign(x) * np.expm1(np.abs(x)) if invert else np.sign(x) * np.log1p(np.abs(x))
+    raise ValueError("unknown scaler " + kind)
+
+
 def main():
     model, data, preds, label = sys.argv[1:5]
     spec, tensors = read_safetensors(model)
     table = np.genfromtxt(data, delimiter=",", names=True)
     features = [n for n in table.dtype.names if n != label]
     x = np.stack([table[n] for n in features], axis=1).astype(np.float32).astype(np.float64)
-    ours, seen = forward(spec, tensors, x)
+    ours, seen = forward(spec, tensors, scale(spec.get("input_scaler"), x))
+    ours = scale(spec.get("target_scaler"), ours, invert=True)
     theirs = np.genfromtxt(preds, delimiter=",", names=True)
     cols = [n for n in theirs.dtype.names if n != "class"]
     theirs = np.stack([theirs[n] for n in cols], axis=1)
