@@ -11,8 +11,8 @@
  * update between the calling thread and one worker thread (see "Second thread" below).
  *
  * Ops run synchronously on the calling thread, so upload/download/finish need no queue.
- * Every op checks its views against their buffers first and reports CLANN_ERR_INVALID_ARG
- * instead of touching memory outside them.
+ * Views, kinds and sizes arrive checked by the clann__op_ wrappers (ops.c): every view an op
+ * reads or writes lies within its buffer.
  */
 #include "backend/backend.h"
 #include "backend/formulas.h"
@@ -50,7 +50,7 @@ struct cpu_backend {
 };
 
 /* ---------------------------------------------------------------------------------------------
- * View checks.
+ * Views.
  */
 
 static float *at(struct clann_view v)
@@ -63,48 +63,11 @@ static bool is_null(struct clann_view v)
     return v.buf == NULL;
 }
 
-/* Floats spanned by a rows x cols matrix with row stride ld; SIZE_MAX on overflow, so that the
- * view check below fails instead of wrapping. */
-static size_t extent(size_t rows, size_t cols, size_t ld)
-{
-    size_t e;
-    if (rows == 0 || cols == 0)
-        return 0;
-    if (!clann__mul_size(rows - 1, ld, &e) || e > SIZE_MAX - cols)
-        return SIZE_MAX;
-    return e + cols;
-}
-
-/* A view must hold `need` floats from its offset; a view of zero extent may be NULL. */
-static enum clann_status check_view(struct clann_backend *be, const char *op, const char *name,
-                                    struct clann_view v, size_t need)
-{
-    if (need == 0)
-        return CLANN_OK;
-    if (!v.buf || !v.buf->ptr)
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "%s: %s is a NULL view", op, name);
-    if (v.off > v.buf->n || need > v.buf->n - v.off)
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG,
-                            "%s: %s needs %zu floats at offset %zu of a %zu-float buffer", op,
-                            name, need, v.off, v.buf->n);
-    return CLANN_OK;
-}
-
-#define CHECK_VIEW(v, need)                                                                       \
-    do {                                                                                          \
-        enum clann_status st_ = check_view(be, __func__, #v, (v), (need));                        \
-        if (st_ != CLANN_OK)                                                                      \
-            return st_;                                                                           \
-    } while (0)
-
 /* A step the NaN guard skipped (guard[0] != 0; a null guard view: no guard) changes nothing. */
 #define RETURN_IF_GUARDED(guard)                                                                  \
     do {                                                                                          \
-        if (!is_null(guard)) {                                                                    \
-            CHECK_VIEW(guard, 1);                                                                 \
-            if (at(guard)[0] != 0.0f)                                                             \
-                return CLANN_OK;                                                                  \
-        }                                                                                         \
+        if (!is_null(guard) && at(guard)[0] != 0.0f)                                              \
+            return CLANN_OK;                                                                      \
     } while (0)
 
 static bool fast_mode(const struct clann_backend *be)
@@ -341,9 +304,6 @@ static void cpu_buf_free(struct clann_backend *be, struct clann_buf *buf)
 static enum clann_status cpu_upload(struct clann_backend *be, struct clann_view dst,
                                     const float *src, size_t n, bool blocking)
 {
-    CHECK_VIEW(dst, n);
-    if (n && !src)
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu_upload: NULL source");
     if (n)
         memcpy(at(dst), src, n * sizeof(float));
     return CLANN_OK;
@@ -352,9 +312,6 @@ static enum clann_status cpu_upload(struct clann_backend *be, struct clann_view 
 static enum clann_status cpu_download(struct clann_backend *be, float *dst,
                                       struct clann_view src, size_t n)
 {
-    CHECK_VIEW(src, n);
-    if (n && !dst)
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu_download: NULL destination");
     if (n)
         memcpy(dst, at(src), n * sizeof(float));
     return CLANN_OK;
@@ -368,7 +325,6 @@ static enum clann_status cpu_finish(struct clann_backend *be)
 static enum clann_status cpu_fill(struct clann_backend *be, struct clann_view x, size_t n,
                                   float value)
 {
-    CHECK_VIEW(x, n);
     for (size_t i = 0; i < n; i++)
         at(x)[i] = value;
     return CLANN_OK;
@@ -377,8 +333,6 @@ static enum clann_status cpu_fill(struct clann_backend *be, struct clann_view x,
 static enum clann_status cpu_copy(struct clann_backend *be, struct clann_view dst,
                                   struct clann_view src, size_t n)
 {
-    CHECK_VIEW(dst, n);
-    CHECK_VIEW(src, n);
     if (n) /* memmove: an overlapping (invalid) call still gives a defined result */
         memmove(at(dst), at(src), n * sizeof(float));
     return CLANN_OK;
@@ -515,23 +469,12 @@ static enum clann_status cpu_gemm(struct clann_backend *be, bool trans_a, bool t
                                   struct clann_view c, size_t ldc)
 {
     struct cpu_backend *cb = (struct cpu_backend *)be;
-    /* Stored shapes: A is m x k (k x m when transposed), B is k x n (n x k). */
-    size_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
-    size_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
     if (m == 0 || n == 0)
         return CLANN_OK;
-    if (lda < a_cols || ldb < b_cols || ldc < n)
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG,
-                            "cpu gemm: leading dimensions lda %zu, ldb %zu, ldc %zu below the "
-                            "stored widths %zu, %zu, %zu",
-                            lda, ldb, ldc, a_cols, b_cols, n);
-    CHECK_VIEW(c, extent(m, n, ldc));
     if (k == 0 || alpha == 0.0f) { /* as in BLAS: A and B are not read */
         scale_c(at(c), ldc, m, n, beta);
         return CLANN_OK;
     }
-    CHECK_VIEW(a, extent(a_rows, a_cols, lda));
-    CHECK_VIEW(b, extent(b_rows, b_cols, ldb));
     if (cb->mode == CLANN_CPU_MODE_REFERENCE) {
         gemm_reference(trans_a, trans_b, m, n, k, alpha, at(a), lda, at(b), ldb, beta, at(c), ldc);
         return CLANN_OK;
@@ -554,7 +497,6 @@ static enum clann_status cpu_gemm(struct clann_backend *be, bool trans_a, bool t
 static enum clann_status cpu_rng_uniform(struct clann_backend *be, struct clann_view x, size_t n,
                                          struct clann_rng_key key, float lo, float hi)
 {
-    CHECK_VIEW(x, n);
     float *p = n ? at(x) : NULL;
     for (size_t i = 0; i < n; i++)
         p[i] = lo + (hi - lo) * clann__rng_uniform(key.seed, key.stream, key.offset + i);
@@ -564,7 +506,6 @@ static enum clann_status cpu_rng_uniform(struct clann_backend *be, struct clann_
 static enum clann_status cpu_rng_normal(struct clann_backend *be, struct clann_view x, size_t n,
                                         struct clann_rng_key key, float mean, float stddev)
 {
-    CHECK_VIEW(x, n);
     float *p = n ? at(x) : NULL;
     for (size_t i = 0; i < n; i++)
         p[i] = mean + stddev * clann__rng_normal(key.seed, key.stream, key.offset + i);
@@ -632,30 +573,12 @@ static void relu_backward_fast(const float *z, const float *dy, float *dz, size_
     }
 }
 
-static enum clann_status check_act(struct clann_backend *be, const struct clann_act *act,
-                                   struct clann_view prelu, size_t cols)
-{
-    if (!act || (unsigned)act->kind >= CLANN__ACT_COUNT)
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu activation: unknown kind %d",
-                            act ? (int)act->kind : -1);
-    if (act->kind == CLANN__ACT_PRELU)
-        return check_view(be, "cpu activation", "prelu", prelu, cols);
-    return CLANN_OK;
-}
-
 static enum clann_status cpu_bias_act_forward(struct clann_backend *be,
                                               const struct clann_act *act, struct clann_view z,
                                               struct clann_view bias, struct clann_view prelu,
                                               struct clann_view y, size_t rows, size_t cols)
 {
-    size_t total = extent(rows, cols, cols);
-    enum clann_status st = check_act(be, act, prelu, cols);
-    if (st != CLANN_OK)
-        return st;
-    CHECK_VIEW(z, total);
-    CHECK_VIEW(y, total);
-    if (!is_null(bias))
-        CHECK_VIEW(bias, cols);
+    size_t total = rows * cols;
     if (total == 0)
         return CLANN_OK;
     if (fast_mode(be) && (act->kind == CLANN__ACT_RELU || act->kind == CLANN__ACT_LINEAR)) {
@@ -684,19 +607,10 @@ static enum clann_status cpu_act_backward(struct clann_backend *be, const struct
                                           struct clann_view dy, struct clann_view prelu,
                                           struct clann_view dz, size_t rows, size_t cols)
 {
-    size_t total = extent(rows, cols, cols);
-    enum clann_status st = check_act(be, act, prelu, cols);
-    if (st != CLANN_OK)
-        return st;
+    size_t total = rows * cols;
     /* Only the input the formula uses is read, so callers may pass a NULL view for the other. */
     bool reads_z = act_reads_z(act->kind);
     bool reads_y = act->kind != CLANN__ACT_LINEAR && !reads_z;
-    if (reads_z)
-        CHECK_VIEW(z, total);
-    if (reads_y)
-        CHECK_VIEW(y, total);
-    CHECK_VIEW(dy, total);
-    CHECK_VIEW(dz, total);
     if (total == 0)
         return CLANN_OK;
     if (fast_mode(be) && act->kind == CLANN__ACT_RELU) {
@@ -727,9 +641,6 @@ static enum clann_status cpu_prelu_grad(struct clann_backend *be, struct clann_v
                                         struct clann_view dy, struct clann_view dprelu,
                                         size_t rows, size_t cols, float beta)
 {
-    CHECK_VIEW(z, extent(rows, cols, cols));
-    CHECK_VIEW(dy, extent(rows, cols, cols));
-    CHECK_VIEW(dprelu, cols);
     for (size_t c = 0; c < cols; c++) {
         double acc = 0.0;
         for (size_t r = 0; r < rows; r++) {
@@ -767,8 +678,6 @@ static void col_sum_fast(const float *x, size_t rows, size_t cols, float *out, f
 static enum clann_status cpu_col_sum(struct clann_backend *be, struct clann_view x, size_t rows,
                                      size_t cols, struct clann_view out, float beta)
 {
-    CHECK_VIEW(x, extent(rows, cols, cols));
-    CHECK_VIEW(out, cols);
     if (fast_mode(be) && rows && cols) {
         col_sum_fast(at(x), rows, cols, at(out), beta);
         return CLANN_OK;
@@ -791,17 +700,9 @@ static enum clann_status cpu_loss(struct clann_backend *be, const struct clann__
                                   size_t cols, struct clann_view row_loss, struct clann_view grad,
                                   float grad_scale)
 {
-    if (!loss || (unsigned)loss->kind >= CLANN__LOSS_COUNT)
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu loss: unknown kind %d",
-                            loss ? (int)loss->kind : -1);
     size_t label_cols = loss->kind == CLANN__LOSS_SPARSE_SOFTMAX_CE ? 1 : cols;
     if (cols == 0)
         rows = 0; /* an empty row has no loss to report */
-    CHECK_VIEW(pred, extent(rows, cols, cols));
-    CHECK_VIEW(labels, extent(rows, label_cols, label_cols));
-    CHECK_VIEW(row_loss, rows);
-    if (!is_null(grad))
-        CHECK_VIEW(grad, extent(rows, cols, cols));
     for (size_t r = 0; r < rows; r++) {
         float *g = is_null(grad) ? NULL : at(grad) + r * cols;
         double row = clann__loss_row(loss, clann__row_f(at(pred) + r * cols),
@@ -820,8 +721,6 @@ static enum clann_status cpu_loss(struct clann_backend *be, const struct clann__
 static enum clann_status cpu_sum(struct clann_backend *be, struct clann_view x, size_t n,
                                  float scale, struct clann_view out, float beta)
 {
-    CHECK_VIEW(x, n);
-    CHECK_VIEW(out, 1);
     double acc = 0.0;
     for (size_t i = 0; i < n; i++)
         acc += at(x)[i];
@@ -862,8 +761,6 @@ static void sumsq_half(void *arg, int half)
 static enum clann_status cpu_sum_squares(struct clann_backend *be, struct clann_view x, size_t n,
                                          struct clann_view out, float beta)
 {
-    CHECK_VIEW(x, n);
-    CHECK_VIEW(out, 1);
     if (fast_mode(be) && n) {
         /* Long vectors always in two halves, so that the thread count never changes it. */
         bool halves = n >= SPLIT_MIN_ELEMENTS;
@@ -904,9 +801,6 @@ static enum clann_status cpu_count_correct(struct clann_backend *be, struct clan
     size_t label_cols = sparse_labels || cols == 1 ? 1 : cols;
     if (cols == 0)
         return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu count_correct: cols is 0");
-    CHECK_VIEW(pred, extent(rows, cols, cols));
-    CHECK_VIEW(labels, extent(rows, label_cols, label_cols));
-    CHECK_VIEW(correct, 1);
     double count = 0.0;
     for (size_t r = 0; r < rows; r++) {
         const float *p = at(pred) + r * cols, *y = at(labels) + r * label_cols;
@@ -1086,29 +980,12 @@ static enum clann_status cpu_optimizer_step(struct clann_backend *be, const stru
                                             struct clann_view w, struct clann_view g,
                                             struct clann_view s1, struct clann_view s2, size_t n)
 {
-    if (!opt || (unsigned)opt->kind >= CLANN__OPT_COUNT)
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu optimizer_step: unknown kind %d",
-                            opt ? (int)opt->kind : -1);
-    if (opt->kind == CLANN__OPT_ADAM && opt->step == 0)
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG,
-                            "cpu optimizer_step: Adam needs step >= 1 (bias correction)");
-    CHECK_VIEW(w, n);
-    CHECK_VIEW(g, n);
-    if (opt->kind != CLANN__OPT_SGD)
-        CHECK_VIEW(s1, n);
-    if (opt->kind == CLANN__OPT_ADAM)
-        CHECK_VIEW(s2, n);
     RETURN_IF_GUARDED(opt->guard); /* a non-finite gradient: weights and state stay */
     if (n == 0)
         return CLANN_OK;
     float *wp = at(w), *a = opt->kind != CLANN__OPT_SGD ? at(s1) : NULL;
     const float *gp = at(g);
-    float lr = opt->lr, eps = opt->eps;
-    if (opt->kind == CLANN__OPT_ADAM) { /* bias correction folded into lr and eps (TF form) */
-        double t = (double)opt->step, c2 = sqrt(1.0 - pow(opt->beta2, t));
-        lr = (float)(opt->lr * c2 / (1.0 - pow(opt->beta1, t)));
-        eps = (float)(opt->eps * c2);
-    }
+    float lr = opt->lr_t, eps = opt->eps_t; /* Adam's bias correction folded in (ops.c) */
     if (fast_mode(be)) {
         struct opt_job j = {opt, lr, eps, wp, a, opt->kind == CLANN__OPT_ADAM ? at(s2) : NULL,
                             gp, n, (n / 2 + 15) & ~(size_t)15};
@@ -1156,8 +1033,6 @@ static enum clann_status cpu_optimizer_step(struct clann_backend *be, const stru
 static enum clann_status cpu_clip_by_norm(struct clann_backend *be, struct clann_view x, size_t n,
                                           struct clann_view sumsq, float max_norm)
 {
-    CHECK_VIEW(x, n);
-    CHECK_VIEW(sumsq, 1);
     float factor = max_norm / sqrtf(at(sumsq)[0] + 1e-12f);
     if (!(factor < 1.0f)) /* min(1, factor); a NaN norm leaves x (already non-finite) alone */
         return CLANN_OK;
@@ -1169,7 +1044,6 @@ static enum clann_status cpu_clip_by_norm(struct clann_backend *be, struct clann
 static enum clann_status cpu_clip_by_value(struct clann_backend *be, struct clann_view x, size_t n,
                                            float limit)
 {
-    CHECK_VIEW(x, n);
     for (size_t i = 0; i < n; i++) {
         float v = at(x)[i];
         at(x)[i] = v > limit ? limit : v < -limit ? -limit : v; /* NaN stays NaN */
@@ -1180,8 +1054,6 @@ static enum clann_status cpu_clip_by_value(struct clann_backend *be, struct clan
 static enum clann_status cpu_axpy(struct clann_backend *be, size_t n, float a,
                                   struct clann_view x, struct clann_view y)
 {
-    CHECK_VIEW(x, n);
-    CHECK_VIEW(y, n);
     for (size_t i = 0; i < n; i++)
         at(y)[i] = a * at(x)[i] + at(y)[i];
     return CLANN_OK;
@@ -1191,11 +1063,6 @@ static enum clann_status cpu_dropout(struct clann_backend *be, struct clann_view
                                      struct clann_view y, size_t n, float rate,
                                      struct clann_rng_key key)
 {
-    if (!(rate >= 0.0f))
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu dropout: rate %g is not >= 0",
-                            (double)rate);
-    CHECK_VIEW(x, n);
-    CHECK_VIEW(y, n);
     for (size_t i = 0; i < n; i++) {
         bool keep = rate < 1.0f &&
                     clann__rng_uniform(key.seed, key.stream, key.offset + i) >= rate;
@@ -1211,8 +1078,6 @@ static enum clann_status cpu_dropout(struct clann_backend *be, struct clann_view
 static enum clann_status cpu_sum_abs(struct clann_backend *be, struct clann_view x, size_t n,
                                      struct clann_view out, float beta)
 {
-    CHECK_VIEW(x, n);
-    CHECK_VIEW(out, 1);
     double s = 0.0;
     for (size_t i = 0; i < n; i++)
         s += fabsf(at(x)[i]);
@@ -1223,7 +1088,6 @@ static enum clann_status cpu_sum_abs(struct clann_backend *be, struct clann_view
 static enum clann_status cpu_soft_threshold(struct clann_backend *be, struct clann_view x,
                                             size_t n, float threshold, struct clann_view guard)
 {
-    CHECK_VIEW(x, n);
     RETURN_IF_GUARDED(guard);
     for (size_t i = 0; i < n; i++) {
         float v = at(x)[i];
@@ -1253,7 +1117,6 @@ static enum clann_status cpu_constrain(struct clann_backend *be,
                                        const struct clann_constraint_op *c, struct clann_view x,
                                        size_t rows, size_t cols, struct clann_view guard)
 {
-    CHECK_VIEW(x, rows * cols);
     RETURN_IF_GUARDED(guard);
     float *w = at(x);
     if (c->kind == CLANN__CONSTRAINT_NON_NEG) {
@@ -1275,7 +1138,6 @@ static enum clann_status cpu_constrain(struct clann_backend *be,
 static enum clann_status cpu_add_noise(struct clann_backend *be, struct clann_view x, size_t n,
                                        struct clann_rng_key key, float stddev)
 {
-    CHECK_VIEW(x, n);
     for (size_t i = 0; i < n; i++)
         at(x)[i] += stddev * clann__rng_normal(key.seed, key.stream, key.offset + i);
     return CLANN_OK;
@@ -1302,14 +1164,6 @@ static enum clann_status cpu_batchnorm_forward(struct clann_backend *be, struct 
                                                struct clann_view stats, struct clann_view running,
                                                float eps, bool training)
 {
-    CHECK_VIEW(x, rows * cols);
-    CHECK_VIEW(y, rows * cols);
-    CHECK_VIEW(gamma, cols);
-    CHECK_VIEW(beta, cols);
-    if (training)
-        CHECK_VIEW(stats, 3 * cols);
-    else
-        CHECK_VIEW(running, 2 * cols);
     for (size_t c = 0; c < cols; c++) {
         float m, is;
         if (training) {
@@ -1332,8 +1186,6 @@ static enum clann_status cpu_moving_average(struct clann_backend *be, struct cla
                                             struct clann_view x, size_t n, float momentum,
                                             struct clann_view guard)
 {
-    CHECK_VIEW(avg, n);
-    CHECK_VIEW(x, n);
     RETURN_IF_GUARDED(guard);
     for (size_t i = 0; i < n; i++)
         at(avg)[i] = (float)(momentum * (double)at(avg)[i] + (1.0 - momentum) * at(x)[i]);
@@ -1346,14 +1198,6 @@ static enum clann_status cpu_batchnorm_backward(struct clann_backend *be, struct
                                                 struct clann_view invstd, struct clann_view dx,
                                                 struct clann_view dgamma, struct clann_view dbeta)
 {
-    CHECK_VIEW(x, rows * cols);
-    CHECK_VIEW(dy, rows * cols);
-    CHECK_VIEW(dx, rows * cols);
-    CHECK_VIEW(gamma, cols);
-    CHECK_VIEW(mean, cols);
-    CHECK_VIEW(invstd, cols);
-    CHECK_VIEW(dgamma, cols);
-    CHECK_VIEW(dbeta, cols);
     const float *xp = at(x), *dyp = at(dy);
     for (size_t c = 0; c < cols; c++) {
         double m = at(mean)[c], is = at(invstd)[c], sdy = 0.0, sdyx = 0.0;
@@ -1377,8 +1221,6 @@ static enum clann_status cpu_batchnorm_backward(struct clann_backend *be, struct
 static enum clann_status cpu_guard_check(struct clann_backend *be, struct clann_view sumsq,
                                          struct clann_view flag, float value)
 {
-    CHECK_VIEW(sumsq, 1);
-    CHECK_VIEW(flag, 1);
     if (!isfinite(at(sumsq)[0]) && at(flag)[0] == 0.0f)
         at(flag)[0] = value;
     return CLANN_OK;
@@ -1387,9 +1229,6 @@ static enum clann_status cpu_guard_check(struct clann_backend *be, struct clann_
 static enum clann_status cpu_accumulate_unless(struct clann_backend *be, struct clann_view x,
                                                struct clann_view out, struct clann_view flag)
 {
-    CHECK_VIEW(x, 1);
-    CHECK_VIEW(out, 1);
-    CHECK_VIEW(flag, 1);
     if (at(flag)[0] == 0.0f)
         at(out)[0] += at(x)[0];
     return CLANN_OK;
@@ -1398,8 +1237,6 @@ static enum clann_status cpu_accumulate_unless(struct clann_backend *be, struct 
 static enum clann_status cpu_count_zero(struct clann_backend *be, struct clann_view x, size_t n,
                                         struct clann_view out, float beta)
 {
-    CHECK_VIEW(x, n);
-    CHECK_VIEW(out, 1);
     size_t zeros = 0;
     for (size_t i = 0; i < n; i++)
         zeros += at(x)[i] == 0.0f;
@@ -1468,9 +1305,6 @@ static enum clann_status cpu_index_cols(struct clann_backend *be, struct clann_v
                                         struct clann_view dst, size_t rows, size_t width,
                                         struct clann_view idx, size_t n, bool scatter)
 {
-    CHECK_VIEW(idx, n);
-    CHECK_VIEW(src, scatter ? extent(rows, n, n) : extent(rows, width, width));
-    CHECK_VIEW(dst, scatter ? extent(rows, width, width) : extent(rows, n, n));
     for (size_t j = 0; j < n; j++) {
         long c = slot_id(at(idx)[j], width);
         if (c < 0)
@@ -1489,8 +1323,6 @@ static enum clann_status cpu_index_cols(struct clann_backend *be, struct clann_v
 static enum clann_status cpu_copy_cols(struct clann_backend *be, struct clann_view x, size_t ldx,
                                        struct clann_view y, size_t ldy, size_t rows, size_t cols)
 {
-    CHECK_VIEW(x, extent(rows, cols, ldx));
-    CHECK_VIEW(y, extent(rows, cols, ldy));
     for (size_t r = 0; r < rows && cols; r++)
         memcpy(at(y) + r * ldy, at(x) + r * ldx, cols * sizeof(float));
     return CLANN_OK;
@@ -1502,14 +1334,6 @@ static enum clann_status cpu_embedding_forward(struct clann_backend *be, struct 
                                                size_t dim, enum clann_combiner comb,
                                                struct clann_view y, size_t ldy)
 {
-    size_t tn;
-    if (!clann__mul_size(n_ids, dim, &tn) || (is_null(table) && dim != n_ids))
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu embedding_forward: bad table "
-                            "shape %zu x %zu", n_ids, dim);
-    CHECK_VIEW(ids, extent(rows, width, ldi));
-    CHECK_VIEW(y, extent(rows, dim, ldy));
-    if (!is_null(table))
-        CHECK_VIEW(table, tn);
     for (size_t r = 0; r < PREFETCH_ROWS_AHEAD && !is_null(table); r++)
         prefetch_ids(ids, ldi, width, rows, r, table, n_ids, dim);
     for (size_t r = 0; r < rows; r++) {
@@ -1539,14 +1363,6 @@ static enum clann_status cpu_embedding_backward(struct clann_backend *be, struct
                                                 size_t n_occ, size_t n_unique, size_t dim,
                                                 struct clann_view grad)
 {
-    size_t gn;
-    if (!clann__mul_size(n_unique, dim, &gn))
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu embedding_backward: size");
-    CHECK_VIEW(dy, extent(rows, dim, ldy));
-    CHECK_VIEW(ids, extent(rows, width, ldi));
-    CHECK_VIEW(offsets, n_unique + 1);
-    CHECK_VIEW(occ, n_occ);
-    CHECK_VIEW(grad, gn);
     for (size_t u = 0; u < n_unique; u++) {
         float lo = at(offsets)[u], hi = at(offsets)[u + 1];
         if (!(lo >= 0.0f && lo <= hi && hi <= (float)n_occ))
@@ -1597,16 +1413,6 @@ static enum clann_status cpu_embedding_update(struct clann_backend *be,
                                               struct clann_view uniq, struct clann_view grad,
                                               size_t n_unique)
 {
-    size_t tn, gn;
-    if (!clann__mul_size(n_ids, dim, &tn) || !clann__mul_size(n_unique, dim, &gn))
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu embedding_update: size");
-    CHECK_VIEW(table, tn);
-    CHECK_VIEW(uniq, n_unique);
-    CHECK_VIEW(grad, gn);
-    if (!is_null(s1))
-        CHECK_VIEW(s1, tn);
-    if (!is_null(s2))
-        CHECK_VIEW(s2, tn);
     for (size_t u = 0; u < n_unique; u++) {
         long row = slot_id(at(uniq)[u], n_ids);
         if (row < 0)
@@ -1679,8 +1485,7 @@ enum clann_status clann__cpu_backend_create(struct clann_context *ctx, enum clan
     if (!cb)
         return clann__error(ctx, CLANN_ERR_NO_MEMORY, "cpu backend: cannot allocate %zu bytes",
                             sizeof *cb);
-    cb->base.ops = &cpu_ops;
-    cb->base.ctx = ctx;
+    clann__backend_init(&cb->base, &cpu_ops, ctx);
     cb->mode = mode;
     if (mode == CLANN_CPU_MODE_FAST) {
         long threads = fast_threads();

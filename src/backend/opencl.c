@@ -414,20 +414,9 @@ static enum clann_status ka_launch_1d(struct kargs *a, size_t n, const char *fil
 #define LAUNCH(a, dims, global, local) ka_launch((a), (dims), (global), (local), __FILE__, __LINE__)
 
 /* ---------------------------------------------------------------------------------------------
- * Argument checks shared by the ops.
+ * Argument checks shared by the ops: the OpenCL backend's own limits (32-bit counts). Views,
+ * kinds and leading dimensions arrive checked by the clann__op_ wrappers (ops.c).
  */
-static enum clann_status check_view(struct clann_backend *be, const char *op, const char *what,
-                                    struct clann_view v, size_t extent)
-{
-    if (!v.buf || !v.buf->ptr)
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "%s: %s is a NULL view", op, what);
-    if (v.off > v.buf->n || extent > v.buf->n - v.off)
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG,
-                            "%s: %s [%zu, %zu + %zu) exceeds its buffer of %zu floats", op, what,
-                            v.off, v.off, extent, v.buf->n);
-    return CLANN_OK;
-}
-
 static enum clann_status check_count(struct clann_backend *be, const char *op, size_t n)
 {
     if (n > UINT32_MAX)
@@ -492,7 +481,6 @@ static enum clann_status op_upload(struct clann_backend *be_, struct clann_view 
     enum clann_status st = CLANN_OK;
     if (n == 0)
         return CLANN_OK;
-    CHECK(check_view(be_, "upload", "dst", dst, n));
     CL_TRY(be_->ctx, clEnqueueWriteBuffer(be->queue, (cl_mem)dst.buf->ptr,
                                           blocking ? CL_TRUE : CL_FALSE, dst.off * sizeof(float),
                                           n * sizeof(float), src, 0, NULL, NULL));
@@ -507,7 +495,6 @@ static enum clann_status op_download(struct clann_backend *be_, float *dst, stru
     enum clann_status st = CLANN_OK;
     if (n == 0)
         return CLANN_OK;
-    CHECK(check_view(be_, "download", "src", src, n));
     CL_TRY(be_->ctx, clEnqueueReadBuffer(be->queue, (cl_mem)src.buf->ptr, CL_TRUE,
                                          src.off * sizeof(float), n * sizeof(float), dst, 0, NULL,
                                          NULL));
@@ -531,7 +518,6 @@ static enum clann_status launch_inplace(struct clann_backend *be_, const char *o
 {
     if (n == 0)
         return CLANN_OK;
-    CHECK(check_view(be_, op, "x", x, n));
     CHECK(check_count(be_, op, n));
     struct kargs a = ka_begin(cl_be(be_), id);
     ka_view(&a, x);
@@ -551,8 +537,6 @@ static enum clann_status op_copy(struct clann_backend *be_, struct clann_view ds
 {
     if (n == 0)
         return CLANN_OK;
-    CHECK(check_view(be_, "copy", "dst", dst, n));
-    CHECK(check_view(be_, "copy", "src", src, n));
     CHECK(check_count(be_, "copy", n));
     struct kargs a = ka_begin(cl_be(be_), K_COPY);
     ka_view(&a, dst);
@@ -578,12 +562,6 @@ static enum clann_status scale_matrix(struct cl_backend *be, struct clann_view c
     size_t local[2] = {be->wgs[K_SCALE_MATRIX], 1};
     size_t global[2] = {round_up(n, local[0]), m};
     return LAUNCH(&a, 2, global, local);
-}
-
-/* Floats spanned by a rows x cols row-major matrix with row stride ld. */
-static size_t matrix_extent(size_t rows, size_t cols, size_t ld)
-{
-    return (rows - 1) * ld + cols;
 }
 
 /* The arguments after the transpose flags, common to every GEMM kernel. */
@@ -656,21 +634,11 @@ static enum clann_status op_gemm(struct clann_backend *be_, bool trans_a, bool t
     struct clann_context *ctx = be_->ctx;
     if (m == 0 || n == 0)
         return CLANN_OK;
-    size_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
-    size_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
-    if (ldc < n || (k > 0 && (lda < a_cols || ldb < b_cols)))
-        return clann__error(ctx, CLANN_ERR_INVALID_ARG,
-                            "gemm: leading dimension too small (lda %zu, ldb %zu, ldc %zu for "
-                            "m %zu, n %zu, k %zu, trans_a %d, trans_b %d)",
-                            lda, ldb, ldc, m, n, k, (int)trans_a, (int)trans_b);
     if (m > UINT32_MAX || n > UINT32_MAX || k > UINT32_MAX || lda > UINT32_MAX ||
         ldb > UINT32_MAX || ldc > UINT32_MAX)
         return clann__error(ctx, CLANN_ERR_TOO_LARGE, "gemm: dimension beyond 2^32 - 1");
-    CHECK(check_view(be_, "gemm", "C", c, matrix_extent(m, n, ldc)));
     if (k == 0 || alpha == 0.0f)
         return beta == 1.0f ? CLANN_OK : scale_matrix(be, c, ldc, m, n, beta);
-    CHECK(check_view(be_, "gemm", "A", a, matrix_extent(a_rows, a_cols, lda)));
-    CHECK(check_view(be_, "gemm", "B", b, matrix_extent(b_rows, b_cols, ldb)));
 
 #if CLANN_HAVE_CLBLAST
     if (be->gemm_impl == GEMM_IMPL_CLBLAST)
@@ -696,7 +664,6 @@ static enum clann_status rng_fill(struct clann_backend *be_, enum kernel_id id, 
 {
     if (n == 0)
         return CLANN_OK;
-    CHECK(check_view(be_, op, "x", x, n));
     CHECK(check_count(be_, op, n));
     struct kargs a = ka_begin(cl_be(be_), id);
     ka_view(&a, x);
@@ -743,19 +710,10 @@ static enum clann_status op_bias_act_forward(struct clann_backend *be_,
 {
     struct cl_backend *be = cl_be(be_);
     size_t n;
-    if ((unsigned)act->kind >= CLANN__ACT_COUNT)
-        return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "bias_act_forward: bad kind %d",
-                            (int)act->kind);
     CHECK(check_matrix(be_, "bias_act_forward", rows, cols, &n));
     if (n == 0)
         return CLANN_OK;
-    CHECK(check_view(be_, "bias_act_forward", "z", z, n));
-    CHECK(check_view(be_, "bias_act_forward", "y", y, n));
-    if (bias.buf)
-        CHECK(check_view(be_, "bias_act_forward", "bias", bias, cols));
-    if (act->kind == CLANN__ACT_PRELU)
-        CHECK(check_view(be_, "bias_act_forward", "prelu", prelu, cols));
-    else
+    if (act->kind != CLANN__ACT_PRELU)
         prelu.buf = NULL;
 
     bool softmax = act->kind == CLANN__ACT_SOFTMAX;
@@ -791,28 +749,17 @@ static enum clann_status op_act_backward(struct clann_backend *be_, const struct
     struct cl_backend *be = cl_be(be_);
     size_t n;
     enum clann__act_kind kind = act->kind;
-    if ((unsigned)kind >= CLANN__ACT_COUNT)
-        return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "act_backward: bad kind %d",
-                            (int)kind);
     CHECK(check_matrix(be_, "act_backward", rows, cols, &n));
     if (n == 0)
         return CLANN_OK;
-    CHECK(check_view(be_, "act_backward", "dy", dy, n));
-    CHECK(check_view(be_, "act_backward", "dz", dz, n));
     bool uses_y = kind == CLANN__ACT_SIGMOID || kind == CLANN__ACT_TANH ||
                   kind == CLANN__ACT_SOFTMAX;
     bool uses_z = !uses_y && kind != CLANN__ACT_LINEAR;
-    if (uses_y)
-        CHECK(check_view(be_, "act_backward", "y", y, n));
-    else
+    if (!uses_y)
         y.buf = NULL;
-    if (uses_z)
-        CHECK(check_view(be_, "act_backward", "z", z, n));
-    else
+    if (!uses_z)
         z.buf = NULL;
-    if (kind == CLANN__ACT_PRELU)
-        CHECK(check_view(be_, "act_backward", "prelu", prelu, cols));
-    else
+    if (kind != CLANN__ACT_PRELU)
         prelu.buf = NULL;
 
     if (kind == CLANN__ACT_SOFTMAX) {
@@ -844,11 +791,6 @@ static enum clann_status op_prelu_grad(struct clann_backend *be_, struct clann_v
     CHECK(check_matrix(be_, "prelu_grad", rows, cols, &n));
     if (cols == 0)
         return CLANN_OK;
-    CHECK(check_view(be_, "prelu_grad", "dprelu", dprelu, cols));
-    if (n > 0) {
-        CHECK(check_view(be_, "prelu_grad", "z", z, n));
-        CHECK(check_view(be_, "prelu_grad", "dy", dy, n));
-    }
     struct kargs a = ka_begin(cl_be(be_), K_PRELU_GRAD);
     ka_view(&a, n ? z : dprelu);
     ka_view(&a, n ? dy : dprelu);
@@ -866,9 +808,6 @@ static enum clann_status op_col_sum(struct clann_backend *be_, struct clann_view
     CHECK(check_matrix(be_, "col_sum", rows, cols, &n));
     if (cols == 0)
         return CLANN_OK;
-    CHECK(check_view(be_, "col_sum", "out", out, cols));
-    if (n > 0)
-        CHECK(check_view(be_, "col_sum", "x", x, n));
     struct kargs a = ka_begin(cl_be(be_), K_COL_SUM);
     ka_view(&a, n ? x : out);
     ka_u32(&a, rows);
@@ -884,8 +823,6 @@ static enum clann_status op_dropout(struct clann_backend *be_, struct clann_view
 {
     if (n == 0)
         return CLANN_OK;
-    CHECK(check_view(be_, "dropout", "x", x, n));
-    CHECK(check_view(be_, "dropout", "y", y, n));
     CHECK(check_count(be_, "dropout", n));
     struct kargs a = ka_begin(cl_be(be_), K_DROPOUT);
     ka_view(&a, x);
@@ -907,20 +844,11 @@ static enum clann_status op_loss(struct clann_backend *be_, const struct clann__
                                  float grad_scale)
 {
     size_t n;
-    if ((unsigned)loss->kind >= CLANN__LOSS_COUNT)
-        return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "loss: bad kind %d",
-                            (int)loss->kind);
     CHECK(check_matrix(be_, "loss", rows, cols, &n));
     if (rows == 0)
         return CLANN_OK;
     if (cols == 0)
         return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "loss: zero columns");
-    bool sparse = loss->kind == CLANN__LOSS_SPARSE_SOFTMAX_CE;
-    CHECK(check_view(be_, "loss", "pred", pred, n));
-    CHECK(check_view(be_, "loss", "labels", labels, sparse ? rows : n));
-    CHECK(check_view(be_, "loss", "row_loss", row_loss, rows));
-    if (grad.buf)
-        CHECK(check_view(be_, "loss", "grad", grad, n));
     struct kargs a = ka_begin(cl_be(be_), K_LOSS);
     ka_view(&a, pred);
     ka_view(&a, labels);
@@ -988,11 +916,8 @@ static enum clann_status reduce(struct clann_backend *be_, const char *op, struc
                                 struct clann_view out, float beta)
 {
     struct cl_backend *be = cl_be(be_);
-    CHECK(check_view(be_, op, "out", out, 1));
     CHECK(check_count(be_, op, n));
-    if (n > 0)
-        CHECK(check_view(be_, op, "x", x, n));
-    else
+    if (n == 0)
         x = out;
     size_t groups = 0;
     if (be->cpu_device)
@@ -1034,16 +959,10 @@ static enum clann_status op_count_correct(struct clann_backend *be_, struct clan
     struct cl_backend *be = cl_be(be_);
     size_t n;
     CHECK(check_matrix(be_, "count_correct", rows, cols, &n));
-    CHECK(check_view(be_, "count_correct", "correct", correct, 1));
     if (rows > 0 && cols == 0)
         return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "count_correct: zero columns");
-    if (rows > 0) {
-        CHECK(check_view(be_, "count_correct", "pred", pred, n));
-        CHECK(check_view(be_, "count_correct", "labels", labels,
-                         (sparse_labels || cols == 1) ? rows : n));
-    } else {
+    if (rows == 0)
         pred = labels = correct;
-    }
     /* one work-item on CPU devices: the rows are few and a group's barriers cost more */
     size_t local = be->cpu_device ? 1 : be->wgs[K_COUNT_CORRECT];
     struct kargs a = ka_begin(be, K_COUNT_CORRECT);
@@ -1061,50 +980,27 @@ static enum clann_status op_count_correct(struct clann_backend *be_, struct clan
 /* ---------------------------------------------------------------------------------------------
  * Optimizer and clipping.
  */
-/* Checks an optimizer's kind and state views (n floats each) and returns its step scalars:
- * Adam's bias correction folds into lr and eps (TensorFlow form), as cl/optim.clh expects.
- * Unused state views become NULL (the dummy buffer). */
-static enum clann_status opt_prepare(struct clann_backend *be_, const char *op,
-                                     const struct clann_opt *opt, struct clann_view *s1,
-                                     struct clann_view *s2, size_t n, float *lr, float *eps)
+/* Unused state views become NULL (the dummy buffer). The views, the kind and Adam's step
+ * arrive checked, with the step's lr_t and eps_t filled (ops.c). */
+static void opt_state_views(const struct clann_opt *opt, struct clann_view *s1,
+                            struct clann_view *s2)
 {
-    if ((unsigned)opt->kind >= CLANN__OPT_COUNT)
-        return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "%s: bad kind %d", op,
-                            (int)opt->kind);
-    if (opt->kind != CLANN__OPT_SGD)
-        CHECK(check_view(be_, op, "s1", *s1, n));
-    else
+    if (opt->kind == CLANN__OPT_SGD)
         s1->buf = NULL;
-    if (opt->kind == CLANN__OPT_ADAM)
-        CHECK(check_view(be_, op, "s2", *s2, n));
-    else
+    if (opt->kind != CLANN__OPT_ADAM)
         s2->buf = NULL;
-    if (opt->guard.buf)
-        CHECK(check_view(be_, op, "guard", opt->guard, 1));
-    *lr = opt->lr;
-    *eps = opt->eps;
-    if (opt->kind == CLANN__OPT_ADAM) {
-        if (opt->step < 1)
-            return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "%s: Adam needs step >= 1",
-                                op);
-        double t = (double)opt->step;
-        double c2 = sqrt(1.0 - pow((double)opt->beta2, t));
-        *lr = (float)((double)opt->lr * c2 / (1.0 - pow((double)opt->beta1, t)));
-        *eps = (float)((double)opt->eps * c2);
-    }
-    return CLANN_OK;
 }
 
 /* The hyperparameter and guard arguments every optimizer kernel ends with. */
-static void ka_opt(struct kargs *a, const struct clann_opt *opt, float lr, float eps)
+static void ka_opt(struct kargs *a, const struct clann_opt *opt)
 {
     ka_i32(a, (int)opt->kind);
-    ka_f32(a, lr);
+    ka_f32(a, opt->lr_t);
     ka_f32(a, opt->momentum);
     ka_i32(a, opt->nesterov);
     ka_f32(a, opt->beta1);
     ka_f32(a, opt->beta2);
-    ka_f32(a, eps);
+    ka_f32(a, opt->eps_t);
     ka_f32(a, opt->rho);
     ka_guard(a, opt->guard);
 }
@@ -1113,28 +1009,23 @@ static enum clann_status op_optimizer_step(struct clann_backend *be_, const stru
                                            struct clann_view w, struct clann_view g,
                                            struct clann_view s1, struct clann_view s2, size_t n)
 {
-    float lr = 0.0f, eps = 0.0f; /* set by opt_prepare */
-    CHECK(opt_prepare(be_, "optimizer_step", opt, &s1, &s2, n, &lr, &eps));
+    opt_state_views(opt, &s1, &s2);
     if (n == 0)
         return CLANN_OK;
     CHECK(check_count(be_, "optimizer_step", n));
-    CHECK(check_view(be_, "optimizer_step", "w", w, n));
-    CHECK(check_view(be_, "optimizer_step", "g", g, n));
     struct kargs a = ka_begin(cl_be(be_), K_OPTIMIZER_STEP);
     ka_view(&a, w);
     ka_view(&a, g);
     ka_view(&a, s1);
     ka_view(&a, s2);
     ka_u32(&a, n);
-    ka_opt(&a, opt, lr, eps);
+    ka_opt(&a, opt);
     return LAUNCH_1D(&a, (n + OPT_VEC - 1) / OPT_VEC);
 }
 
 static enum clann_status op_guard_check(struct clann_backend *be_, struct clann_view sumsq,
                                         struct clann_view flag, float value)
 {
-    CHECK(check_view(be_, "guard_check", "sumsq", sumsq, 1));
-    CHECK(check_view(be_, "guard_check", "flag", flag, 1));
     struct kargs a = ka_begin(cl_be(be_), K_GUARD_CHECK);
     ka_view(&a, sumsq);
     ka_view(&a, flag);
@@ -1145,9 +1036,6 @@ static enum clann_status op_guard_check(struct clann_backend *be_, struct clann_
 static enum clann_status op_accumulate_unless(struct clann_backend *be_, struct clann_view x,
                                               struct clann_view out, struct clann_view flag)
 {
-    CHECK(check_view(be_, "accumulate_unless", "x", x, 1));
-    CHECK(check_view(be_, "accumulate_unless", "out", out, 1));
-    CHECK(check_view(be_, "accumulate_unless", "flag", flag, 1));
     struct kargs a = ka_begin(cl_be(be_), K_ACCUMULATE_UNLESS);
     ka_view(&a, x);
     ka_view(&a, out);
@@ -1167,8 +1055,6 @@ static enum clann_status op_clip_by_norm(struct clann_backend *be_, struct clann
     if (n == 0)
         return CLANN_OK;
     CHECK(check_count(be_, "clip_by_norm", n));
-    CHECK(check_view(be_, "clip_by_norm", "x", x, n));
-    CHECK(check_view(be_, "clip_by_norm", "sumsq", sumsq, 1));
     struct kargs a = ka_begin(cl_be(be_), K_CLIP_BY_NORM);
     ka_view(&a, x);
     ka_u32(&a, n);
@@ -1189,8 +1075,6 @@ static enum clann_status op_axpy(struct clann_backend *be_, size_t n, float alph
     if (n == 0)
         return CLANN_OK;
     CHECK(check_count(be_, "axpy", n));
-    CHECK(check_view(be_, "axpy", "x", x, n));
-    CHECK(check_view(be_, "axpy", "y", y, n));
     struct kargs a = ka_begin(cl_be(be_), K_AXPY);
     ka_u32(&a, n);
     ka_f32(&a, alpha);
@@ -1231,10 +1115,7 @@ static enum clann_status op_soft_threshold(struct clann_backend *be_, struct cla
 {
     if (n == 0)
         return CLANN_OK;
-    CHECK(check_view(be_, "soft_threshold", "x", x, n));
     CHECK(check_count(be_, "soft_threshold", n));
-    if (guard.buf)
-        CHECK(check_view(be_, "soft_threshold", "guard", guard, 1));
     struct kargs a = ka_begin(cl_be(be_), K_SOFT_THRESHOLD);
     ka_view(&a, x);
     ka_u32(&a, n);
@@ -1248,15 +1129,9 @@ static enum clann_status op_constrain(struct clann_backend *be_,
                                       size_t rows, size_t cols, struct clann_view guard)
 {
     size_t n;
-    if (!c || (unsigned)c->kind > CLANN__CONSTRAINT_NON_NEG)
-        return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "constrain: bad kind %d",
-                            c ? (int)c->kind : -1);
     CHECK(check_matrix(be_, "constrain", rows, cols, &n));
     if (n == 0 || c->kind == CLANN__CONSTRAINT_NONE)
         return CLANN_OK;
-    CHECK(check_view(be_, "constrain", "x", x, n));
-    if (guard.buf)
-        CHECK(check_view(be_, "constrain", "guard", guard, 1));
     if (c->kind == CLANN__CONSTRAINT_NON_NEG) {
         struct kargs a = ka_begin(cl_be(be_), K_CONSTRAIN_NON_NEG);
         ka_view(&a, x);
@@ -1282,7 +1157,6 @@ static enum clann_status op_add_noise(struct clann_backend *be_, struct clann_vi
     if (n == 0)
         return CLANN_OK;
     CHECK(check_count(be_, "add_noise", n));
-    CHECK(check_view(be_, "add_noise", "x", x, n));
     struct kargs a = ka_begin(cl_be(be_), K_ADD_NOISE);
     ka_view(&a, x);
     ka_u32(&a, n);
@@ -1324,21 +1198,13 @@ static enum clann_status op_batchnorm_forward(struct clann_backend *be_, struct 
     CHECK(check_matrix(be_, op, rows, cols, &n));
     if (cols == 0 || (n == 0 && !training))
         return CLANN_OK;
-    CHECK(check_view(be_, op, "gamma", gamma, cols));
-    CHECK(check_view(be_, op, "beta", beta, cols));
-    if (n > 0) {
-        CHECK(check_view(be_, op, "x", x, n));
-        CHECK(check_view(be_, op, "y", y, n));
-    } else {
+    if (n == 0)
         x = y = gamma; /* rows = 0 (training): the statistics alone are written, as the CPU */
-    }
     if (!training) {
-        CHECK(check_view(be_, op, "running", running, 2 * cols));
         struct clann_view running_var = {running.buf, running.off + cols};
         return batchnorm_infer(cl_be(be_), x, y, rows, cols, gamma, beta, running,
                                running_var, eps);
     }
-    CHECK(check_view(be_, op, "stats", stats, 3 * cols));
     struct kargs a = ka_begin(cl_be(be_), K_BATCHNORM_TRAIN);
     ka_view(&a, x);
     ka_view(&a, y);
@@ -1359,10 +1225,6 @@ static enum clann_status op_moving_average(struct clann_backend *be_, struct cla
     if (n == 0)
         return CLANN_OK;
     CHECK(check_count(be_, op, n));
-    CHECK(check_view(be_, op, "avg", avg, n));
-    CHECK(check_view(be_, op, "x", x, n));
-    if (guard.buf)
-        CHECK(check_view(be_, op, "guard", guard, 1));
     struct kargs a = ka_begin(cl_be(be_), K_MOVING_AVERAGE);
     ka_view(&a, avg);
     ka_view(&a, x);
@@ -1383,18 +1245,8 @@ static enum clann_status op_batchnorm_backward(struct clann_backend *be_, struct
     CHECK(check_matrix(be_, op, rows, cols, &n));
     if (cols == 0)
         return CLANN_OK;
-    CHECK(check_view(be_, op, "gamma", gamma, cols));
-    CHECK(check_view(be_, op, "mean", mean, cols));
-    CHECK(check_view(be_, op, "invstd", invstd, cols));
-    CHECK(check_view(be_, op, "dgamma", dgamma, cols));
-    CHECK(check_view(be_, op, "dbeta", dbeta, cols));
-    if (n > 0) {
-        CHECK(check_view(be_, op, "x", x, n));
-        CHECK(check_view(be_, op, "dy", dy, n));
-        CHECK(check_view(be_, op, "dx", dx, n));
-    } else {
+    if (n == 0)
         x = dy = dx = gamma; /* rows = 0: dgamma = dbeta = 0 and no row is touched */
-    }
     struct kargs a = ka_begin(cl_be(be_), K_BATCHNORM_BACKWARD);
     ka_view(&a, x);
     ka_view(&a, dy);
@@ -1454,8 +1306,6 @@ static enum clann_status op_copy_cols(struct clann_backend *be_, struct clann_vi
         return CLANN_OK;
     if (!fits_u32(rows, ldx > ldy ? ldx : ldy))
         return clann__error(be_->ctx, CLANN_ERR_TOO_LARGE, "copy_cols: too large");
-    CHECK(check_view(be_, "copy_cols", "x", x, matrix_extent(rows, cols, ldx)));
-    CHECK(check_view(be_, "copy_cols", "y", y, matrix_extent(rows, cols, ldy)));
     struct kargs a = ka_begin(cl_be(be_), K_COPY_COLS);
     ka_view(&a, x);
     ka_u32(&a, ldx);
@@ -1474,9 +1324,6 @@ static enum clann_status op_index_cols(struct clann_backend *be_, struct clann_v
         return CLANN_OK;
     if (!fits_u32(rows, width) || n > width)
         return clann__error(be_->ctx, CLANN_ERR_TOO_LARGE, "index_cols: too large");
-    CHECK(check_view(be_, "index_cols", "idx", idx, n));
-    CHECK(check_view(be_, "index_cols", "src", src, rows * (scatter ? n : width)));
-    CHECK(check_view(be_, "index_cols", "dst", dst, rows * (scatter ? width : n)));
     struct kargs a = ka_begin(cl_be(be_), K_INDEX_COLS);
     ka_view(&a, src);
     ka_view(&a, dst);
@@ -1499,10 +1346,6 @@ static enum clann_status op_embedding_forward(struct clann_backend *be_, struct 
     if (!fits_u32(rows, ldi > ldy ? ldi : ldy) || !fits_u32(n_ids, dim) ||
         (!table.buf && dim != n_ids))
         return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "embedding_forward: bad sizes");
-    CHECK(check_view(be_, "embedding_forward", "ids", ids, matrix_extent(rows, width, ldi)));
-    CHECK(check_view(be_, "embedding_forward", "y", y, matrix_extent(rows, dim, ldy)));
-    if (table.buf)
-        CHECK(check_view(be_, "embedding_forward", "table", table, n_ids * dim));
     struct kargs a = ka_begin(cl_be(be_), K_EMBEDDING_FORWARD);
     ka_view(&a, ids);
     ka_u32(&a, ldi);
@@ -1531,11 +1374,6 @@ static enum clann_status op_embedding_backward(struct clann_backend *be_, struct
     if (!fits_u32(rows, ldi > ldy ? ldi : ldy) || !fits_u32(n_unique, dim) ||
         n_occ > UINT32_MAX || n_ids > UINT32_MAX)
         return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "embedding_backward: bad sizes");
-    CHECK(check_view(be_, "embedding_backward", "dy", dy, matrix_extent(rows, dim, ldy)));
-    CHECK(check_view(be_, "embedding_backward", "ids", ids, matrix_extent(rows, width, ldi)));
-    CHECK(check_view(be_, "embedding_backward", "offsets", offsets, n_unique + 1));
-    CHECK(check_view(be_, "embedding_backward", "occ", occ, n_occ));
-    CHECK(check_view(be_, "embedding_backward", "grad", grad, n_unique * dim));
     struct kargs a = ka_begin(cl_be(be_), K_EMBEDDING_BACKWARD);
     ka_view(&a, dy);
     ka_u32(&a, ldy);
@@ -1562,18 +1400,10 @@ static enum clann_status op_embedding_update(struct clann_backend *be_,
                                              size_t n_unique)
 {
     if (n_unique == 0 || dim == 0)
-        return (unsigned)opt->kind < CLANN__OPT_COUNT
-                   ? CLANN_OK
-                   : clann__error(be_->ctx, CLANN_ERR_INVALID_ARG,
-                                  "embedding_update: bad kind %d", (int)opt->kind);
+        return CLANN_OK;
     if (!fits_u32(n_ids, dim) || !fits_u32(n_unique, dim))
         return clann__error(be_->ctx, CLANN_ERR_INVALID_ARG, "embedding_update: bad sizes");
-    size_t tn = n_ids * dim;
-    float lr = 0.0f, eps = 0.0f; /* set by opt_prepare */
-    CHECK(opt_prepare(be_, "embedding_update", opt, &s1, &s2, tn, &lr, &eps));
-    CHECK(check_view(be_, "embedding_update", "table", table, tn));
-    CHECK(check_view(be_, "embedding_update", "uniq", uniq, n_unique));
-    CHECK(check_view(be_, "embedding_update", "grad", grad, n_unique * dim));
+    opt_state_views(opt, &s1, &s2);
     struct kargs a = ka_begin(cl_be(be_), K_EMBEDDING_UPDATE);
     ka_view(&a, table);
     ka_view(&a, s1);
@@ -1583,7 +1413,7 @@ static enum clann_status op_embedding_update(struct clann_backend *be_,
     ka_view(&a, uniq);
     ka_view(&a, grad);
     ka_u32(&a, n_unique);
-    ka_opt(&a, opt, lr, eps);
+    ka_opt(&a, opt);
     return LAUNCH_1D(&a, n_unique * dim);
 }
 
@@ -1968,8 +1798,7 @@ enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p,
         st = clann__error(ctx, CLANN_ERR_NO_MEMORY, "OpenCL backend: out of memory");
         goto cleanup;
     }
-    be->base.ops = &cl_ops;
-    be->base.ctx = ctx;
+    clann__backend_init(&be->base, &cl_ops, ctx);
     CL_TRY(ctx, clGetPlatformIDs(np, platforms, NULL));
     be->platform = platforms[p];
     err = clGetDeviceIDs(be->platform, CL_DEVICE_TYPE_ALL, 0, NULL, &nd);

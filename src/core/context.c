@@ -6,7 +6,7 @@
  * "cpu", "opencl" (the first OpenCL device), "opencl:P:D" and a device-name substring select
  * explicitly.
  */
-#include "backend/backend.h"
+#include "backend/ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,7 +243,7 @@ CLANN_API void clann_context_destroy(struct clann_context *ctx)
     if (!ctx)
         return;
     if (ctx->be)
-        ctx->be->ops->destroy(ctx->be);
+        clann__op_destroy(ctx->be);
     clann__free(ctx);
 }
 
