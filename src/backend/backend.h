@@ -399,6 +399,12 @@ enum clann_status clann__opencl_devices_append(struct clann_device_info **list, 
                                                const char **why);
 #endif
 
+/* Context lifetime (context.c): a model retains its context when it is created and releases
+ * it when it is destroyed; a context whose clann_context_destroy() came first is freed by the
+ * last release. */
+void clann__context_retain(struct clann_context *ctx);
+void clann__context_release(struct clann_context *ctx);
+
 /* Buffer helpers over the ops table. */
 enum clann_status clann__buf_create(struct clann_backend *be, size_t n, struct clann_buf *buf);
 void clann__buf_destroy(struct clann_buf *buf);

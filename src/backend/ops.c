@@ -31,12 +31,14 @@ static enum clann_status check_view(struct clann_backend *be, const char *op, co
 {
     if (need == 0)
         return CLANN_OK;
+    /* backend_op (e.g. cpu_fill) names the call the way a stack trace would */
     if (!v.buf || !v.buf->ptr)
-        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "%s: %s is a NULL view", op, name);
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "%s_%s: %s is a NULL view",
+                            be->impl->name, op, name);
     if (v.off > v.buf->n || need > v.buf->n - v.off)
         return clann__error(be->ctx, CLANN_ERR_INVALID_ARG,
-                            "%s: %s needs %zu floats at offset %zu of a %zu-float buffer", op,
-                            name, need, v.off, v.buf->n);
+                            "%s_%s: %s needs %zu floats at offset %zu of a %zu-float buffer",
+                            be->impl->name, op, name, need, v.off, v.buf->n);
     return CLANN_OK;
 }
 
