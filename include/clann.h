@@ -284,6 +284,10 @@ CLANN_API struct clann_context_params clann_context_default_params(void);
  * message carries the build log), ERR_NO_MEMORY. */
 CLANN_API enum clann_status clann_context_create(const struct clann_context_params *params,
                                                  struct clann_context **out);
+/* Destroys a context. Models keep their context alive: when models created on ctx are still
+ * alive, this only marks ctx, and the last of them to be destroyed (clann_model_destroy())
+ * frees it. Either order is therefore safe; ctx must not be used by the caller afterwards
+ * except through those models. NULL is ignored. */
 CLANN_API void clann_context_destroy(struct clann_context *ctx);
 /* The message of the last failure on this context ("" when none); owned by ctx. */
 CLANN_API const char *clann_context_last_error(const struct clann_context *ctx);
@@ -294,6 +298,33 @@ CLANN_API const char *clann_context_backend_name(const struct clann_context *ctx
 /* Seconds spent building (or loading from the cache) the kernel programs at creation, and
  * whether the binary cache served them. */
 CLANN_API double clann_context_build_seconds(const struct clann_context *ctx, bool *from_cache);
+
+/* Op profiling (what `clann bench` splits a step with). While on, every backend op on ctx
+ * waits for the device before it starts and after it ends, so that each op is charged its own
+ * execution time; that serializes the queue, so a profiled run is slower than an unprofiled
+ * one. */
+enum clann_op_class {
+    CLANN_OP_GEMM = 0,    /* matrix products */
+    CLANN_OP_KERNEL = 1,  /* every other op on device data */
+    CLANN_OP_TRANSFER = 2 /* uploads and downloads */
+};
+
+/* One op's totals since profiling was last switched on. */
+struct clann_op_profile {
+    const char *name;  /* the op, e.g. "gemm", "upload", "optimizer_step" (static string) */
+    enum clann_op_class op_class;
+    unsigned long calls;
+    double seconds;    /* wall time, waited for */
+    double flops;      /* GEMM: 2 m n k summed over the calls; 0 for the others */
+};
+
+/* Switches op profiling on (the totals restart from zero) or off (the totals stay readable). */
+CLANN_API enum clann_status clann_context_profile(struct clann_context *ctx, bool on);
+/* The totals: *ops points at *count entries owned by ctx, in the order the ops were first
+ * called, valid until profiling is switched on again or ctx is destroyed. */
+CLANN_API enum clann_status clann_context_profile_ops(const struct clann_context *ctx,
+                                                      const struct clann_op_profile **ops,
+                                                      size_t *count);
 
 /* ---------------------------------------------------------------------------------------------
  * Host data: dense float matrices and the readers that fill them. Readers check every declared

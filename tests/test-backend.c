@@ -26,7 +26,7 @@
  * CK_NOFORK and creates every context in this one process. Exits 77 (skip) when there is no
  * OpenCL device, or when the library is built without OpenCL (then only main is compiled).
  */
-#include "backend/backend.h"
+#include "backend/ops.h"
 #include "core/rng.h"
 #include "testutil.h"
 
@@ -127,7 +127,7 @@ static void run_on(struct clann_context *ctx, const char *label, const struct op
         memcpy(host[t] + PRE, c->init[t], c->n[t] * sizeof(float));
         ck_assert_msg(clann__buf_create(be, total, &bufs[t]) == CLANN_OK, "%s: %s", label,
                       clann_last_error());
-        ck_assert_int_eq(be->ops->upload(be, clann__view(&bufs[t], 0), host[t], total, true),
+        ck_assert_int_eq(clann__op_upload(be, clann__view(&bufs[t], 0), host[t], total, true),
                          CLANN_OK);
         views[t] = clann__view(&bufs[t], PRE);
     }
@@ -142,7 +142,7 @@ static void run_on(struct clann_context *ctx, const char *label, const struct op
             free(host[t]);
             continue;
         }
-        ck_assert_int_eq(be->ops->download(be, host[t], clann__view(&bufs[t], 0), total),
+        ck_assert_int_eq(clann__op_download(be, host[t], clann__view(&bufs[t], 0), total),
                          CLANN_OK);
         /* per-element asserts are slow in Check (each marks a point): find, then assert */
         size_t bad = total;
@@ -262,46 +262,46 @@ struct scalar_args {
 static enum clann_status do_fill(struct clann_backend *be, struct clann_view *v, const void *p)
 {
     const struct scalar_args *a = p;
-    return be->ops->fill(be, v[0], a->n, a->a);
+    return clann__op_fill(be, v[0], a->n, a->a);
 }
 static enum clann_status do_copy(struct clann_backend *be, struct clann_view *v, const void *p)
 {
     const struct scalar_args *a = p;
-    return be->ops->copy(be, v[0], v[1], a->n);
+    return clann__op_copy(be, v[0], v[1], a->n);
 }
 static enum clann_status do_axpy(struct clann_backend *be, struct clann_view *v, const void *p)
 {
     const struct scalar_args *a = p;
-    return be->ops->axpy(be, a->n, a->a, v[0], v[1]);
+    return clann__op_axpy(be, a->n, a->a, v[0], v[1]);
 }
 static enum clann_status do_clip_value(struct clann_backend *be, struct clann_view *v,
                                        const void *p)
 {
     const struct scalar_args *a = p;
-    return be->ops->clip_by_value(be, v[0], a->n, a->a);
+    return clann__op_clip_by_value(be, v[0], a->n, a->a);
 }
 static enum clann_status do_clip_norm(struct clann_backend *be, struct clann_view *v,
                                       const void *p)
 {
     const struct scalar_args *a = p;
-    return be->ops->clip_by_norm(be, v[0], a->n, v[1], a->a);
+    return clann__op_clip_by_norm(be, v[0], a->n, v[1], a->a);
 }
 static enum clann_status do_sum(struct clann_backend *be, struct clann_view *v, const void *p)
 {
     const struct scalar_args *a = p;
-    return be->ops->sum(be, v[0], a->n, a->a, v[1], a->b);
+    return clann__op_sum(be, v[0], a->n, a->a, v[1], a->b);
 }
 static enum clann_status do_sum_squares(struct clann_backend *be, struct clann_view *v,
                                         const void *p)
 {
     const struct scalar_args *a = p;
-    return be->ops->sum_squares(be, v[0], a->n, v[1], a->b);
+    return clann__op_sum_squares(be, v[0], a->n, v[1], a->b);
 }
 static enum clann_status do_dropout(struct clann_backend *be, struct clann_view *v,
                                     const void *p)
 {
     const struct scalar_args *a = p;
-    return be->ops->dropout(be, v[0], v[1], a->n, a->a, a->key);
+    return clann__op_dropout(be, v[0], v[1], a->n, a->a, a->key);
 }
 
 START_TEST(test_blas1)
@@ -393,7 +393,7 @@ static enum clann_status do_forward(struct clann_backend *be, struct clann_view 
                                     const void *p)
 {
     const struct act_args *a = p;
-    return be->ops->bias_act_forward(be, &a->act, v[0], v[1], v[2], v[3], a->rows, a->cols);
+    return clann__op_bias_act_forward(be, &a->act, v[0], v[1], v[2], v[3], a->rows, a->cols);
 }
 
 /* v: z, y, dy, prelu, dz */
@@ -401,21 +401,21 @@ static enum clann_status do_backward(struct clann_backend *be, struct clann_view
                                      const void *p)
 {
     const struct act_args *a = p;
-    return be->ops->act_backward(be, &a->act, v[0], v[1], v[2], v[3], v[4], a->rows, a->cols);
+    return clann__op_act_backward(be, &a->act, v[0], v[1], v[2], v[3], v[4], a->rows, a->cols);
 }
 
 static enum clann_status do_prelu_grad(struct clann_backend *be, struct clann_view *v,
                                        const void *p)
 {
     const struct act_args *a = p;
-    return be->ops->prelu_grad(be, v[0], v[1], v[2], a->rows, a->cols, a->beta);
+    return clann__op_prelu_grad(be, v[0], v[1], v[2], a->rows, a->cols, a->beta);
 }
 
 static enum clann_status do_col_sum(struct clann_backend *be, struct clann_view *v,
                                     const void *p)
 {
     const struct act_args *a = p;
-    return be->ops->col_sum(be, v[0], a->rows, a->cols, v[1], a->beta);
+    return clann__op_col_sum(be, v[0], a->rows, a->cols, v[1], a->beta);
 }
 
 static struct clann_act make_act(int kind, bool training)
@@ -582,7 +582,7 @@ static enum clann_status do_index_cols(struct clann_backend *be, struct clann_vi
                                        const void *p)
 {
     const struct index_args *a = p;
-    return be->ops->index_cols(be, v[0], v[1], a->rows, a->width, v[2], a->n, a->scatter);
+    return clann__op_index_cols(be, v[0], v[1], a->rows, a->width, v[2], a->n, a->scatter);
 }
 
 /* Sampled softmax's column gather and scatter: n distinct columns of width (every 3rd, from
@@ -627,14 +627,14 @@ struct loss_args {
 static enum clann_status do_loss(struct clann_backend *be, struct clann_view *v, const void *p)
 {
     const struct loss_args *a = p;
-    return be->ops->loss(be, &a->loss, v[0], v[1], a->rows, a->cols, v[2], v[3], a->scale);
+    return clann__op_loss(be, &a->loss, v[0], v[1], a->rows, a->cols, v[2], v[3], a->scale);
 }
 
 /* v: pred, labels, correct */
 static enum clann_status do_count(struct clann_backend *be, struct clann_view *v, const void *p)
 {
     const struct loss_args *a = p;
-    return be->ops->count_correct(be, v[0], v[1], a->sparse, a->rows, a->cols, v[2], a->scale);
+    return clann__op_count_correct(be, v[0], v[1], a->sparse, a->rows, a->cols, v[2], a->scale);
 }
 
 /* Labels for a loss kind: one class index per row (sparse), a distribution per row (softmax
@@ -735,7 +735,7 @@ struct opt_args {
 static enum clann_status do_opt(struct clann_backend *be, struct clann_view *v, const void *p)
 {
     const struct opt_args *a = p;
-    return be->ops->optimizer_step(be, &a->opt, v[0], v[1], v[2], v[3], a->n);
+    return clann__op_optimizer_step(be, &a->opt, v[0], v[1], v[2], v[3], a->n);
 }
 
 START_TEST(test_optimizers)
@@ -801,19 +801,19 @@ static enum clann_status do_sum_abs(struct clann_backend *be, struct clann_view 
                                     const void *p)
 {
     const struct scalar_args *a = p;
-    return be->ops->sum_abs(be, v[0], a->n, v[1], a->b);
+    return clann__op_sum_abs(be, v[0], a->n, v[1], a->b);
 }
 static enum clann_status do_soft_threshold(struct clann_backend *be, struct clann_view *v,
                                            const void *p)
 {
     const struct scalar_args *a = p;
-    return be->ops->soft_threshold(be, v[0], a->n, a->a, v[1]); /* v[1]: guard, maybe NULL */
+    return clann__op_soft_threshold(be, v[0], a->n, a->a, v[1]); /* v[1]: guard, maybe NULL */
 }
 static enum clann_status do_add_noise(struct clann_backend *be, struct clann_view *v,
                                       const void *p)
 {
     const struct scalar_args *a = p;
-    return be->ops->add_noise(be, v[0], a->n, a->key, a->a);
+    return clann__op_add_noise(be, v[0], a->n, a->key, a->a);
 }
 
 START_TEST(test_penalties)
@@ -883,7 +883,7 @@ static enum clann_status do_constrain(struct clann_backend *be, struct clann_vie
                                       const void *p)
 {
     const struct constrain_args *a = p;
-    return be->ops->constrain(be, &a->op, v[0], a->rows, a->cols, v[1]); /* v[1]: guard */
+    return clann__op_constrain(be, &a->op, v[0], a->rows, a->cols, v[1]); /* v[1]: guard */
 }
 
 /* U(-1, 1) with column c scaled so that the column norms spread from about 0.06 to 1.2 (below,
@@ -940,7 +940,7 @@ static enum clann_status do_bn_forward(struct clann_backend *be, struct clann_vi
                                        const void *p)
 {
     const struct bn_args *a = p;
-    return be->ops->batchnorm_forward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
+    return clann__op_batchnorm_forward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
                                       a->eps, a->training);
 }
 
@@ -949,7 +949,7 @@ static enum clann_status do_moving_average(struct clann_backend *be, struct clan
                                            const void *p)
 {
     const struct bn_args *a = p;
-    return be->ops->moving_average(be, v[0], v[1], a->rows * a->cols, a->momentum, v[2]);
+    return clann__op_moving_average(be, v[0], v[1], a->rows * a->cols, a->momentum, v[2]);
 }
 
 /* v: x, dy, gamma, mean, invstd, dx, dgamma, dbeta */
@@ -957,7 +957,7 @@ static enum clann_status do_bn_backward(struct clann_backend *be, struct clann_v
                                         const void *p)
 {
     const struct bn_args *a = p;
-    return be->ops->batchnorm_backward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
+    return clann__op_batchnorm_backward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
                                        v[6], v[7]);
 }
 
@@ -1047,14 +1047,14 @@ static void gemm_case(struct clann_context *ctx, const char *dev, bool ta, bool 
     ck_assert_int_eq(clann__buf_create(be, na, &ba), CLANN_OK);
     ck_assert_int_eq(clann__buf_create(be, nb, &bb), CLANN_OK);
     ck_assert_int_eq(clann__buf_create(be, nc, &bc), CLANN_OK);
-    ck_assert_int_eq(be->ops->upload(be, clann__view(&ba, 0), a, na, true), CLANN_OK);
-    ck_assert_int_eq(be->ops->upload(be, clann__view(&bb, 0), b, nb, true), CLANN_OK);
-    ck_assert_int_eq(be->ops->upload(be, clann__view(&bc, 0), c, nc, true), CLANN_OK);
-    enum clann_status st = be->ops->gemm(be, ta, tb, m, n, k, alpha, clann__view(&ba, off), lda,
+    ck_assert_int_eq(clann__op_upload(be, clann__view(&ba, 0), a, na, true), CLANN_OK);
+    ck_assert_int_eq(clann__op_upload(be, clann__view(&bb, 0), b, nb, true), CLANN_OK);
+    ck_assert_int_eq(clann__op_upload(be, clann__view(&bc, 0), c, nc, true), CLANN_OK);
+    enum clann_status st = clann__op_gemm(be, ta, tb, m, n, k, alpha, clann__view(&ba, off), lda,
                                          clann__view(&bb, off), ldb, beta, clann__view(&bc, off),
                                          ldc);
     ck_assert_msg(st == CLANN_OK, "gemm on %s: %s", dev, clann_context_last_error(ctx));
-    ck_assert_int_eq(be->ops->download(be, out, clann__view(&bc, 0), nc), CLANN_OK);
+    ck_assert_int_eq(clann__op_download(be, out, clann__view(&bc, 0), nc), CLANN_OK);
     double num = 0, den = 0;
     size_t bad_canary = nc, bad_nan = nc;
     for (size_t i = 0; i < nc; i++) {
@@ -1140,10 +1140,10 @@ START_TEST(test_rng)
                 float lo = normal ? 0.0f : (ki == 2 ? -2.0f : 0.0f);
                 float hi = normal ? 1.0f : (ki == 2 ? 3.0f : 1.0f);
                 enum clann_status st =
-                    normal ? be->ops->rng_normal(be, clann__view(&buf, 0), n, key, lo, hi)
-                           : be->ops->rng_uniform(be, clann__view(&buf, 0), n, key, lo, hi);
+                    normal ? clann__op_rng_normal(be, clann__view(&buf, 0), n, key, lo, hi)
+                           : clann__op_rng_uniform(be, clann__view(&buf, 0), n, key, lo, hi);
                 ck_assert_msg(st == CLANN_OK, "%s", clann_context_last_error(g_cl[d]));
-                ck_assert_int_eq(be->ops->download(be, got, clann__view(&buf, 0), n), CLANN_OK);
+                ck_assert_int_eq(clann__op_download(be, got, clann__view(&buf, 0), n), CLANN_OK);
                 double sum = 0, sq = 0;
                 for (size_t i = 0; i < n; i++) {
                     ref[i] = normal ? lo + hi * clann__rng_normal(key.seed, key.stream,

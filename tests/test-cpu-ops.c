@@ -7,7 +7,7 @@
  * small ops. Every random input comes from the Philox test stream under SEED, printed in
  * failure messages.
  */
-#include "backend/backend.h"
+#include "backend/ops.h"
 #include "core/rng.h"
 
 #include <check.h>
@@ -29,7 +29,6 @@ static struct clann_context *g_ctx;
 static struct clann_backend *g_be;
 static uint64_t g_draw; /* next value of the test stream */
 
-#define OPS (g_be->ops)
 /* ck_assert records a checkpoint on every call (a pipe write in fork mode); checks in hot
  * loops use EXPECT, which costs nothing until it fails. */
 #define EXPECT(cond, ...)                                                                         \
@@ -100,7 +99,7 @@ static struct clann_buf dnew(size_t n)
 static struct clann_buf dfrom(const float *x, size_t n)
 {
     struct clann_buf b = dnew(n);
-    OK(OPS->upload(g_be, clann__view(&b, 0), x, n, true));
+    OK(clann__op_upload(g_be, clann__view(&b, 0), x, n, true));
     return b;
 }
 
@@ -113,12 +112,12 @@ static const struct clann_view NO_VIEW = {NULL, 0};
 
 static void up(struct clann_buf *b, const float *x, size_t n)
 {
-    OK(OPS->upload(g_be, V(b), x, n, true));
+    OK(clann__op_upload(g_be, V(b), x, n, true));
 }
 
 static void down(float *x, struct clann_buf *b, size_t n)
 {
-    OK(OPS->download(g_be, x, V(b), n));
+    OK(clann__op_download(g_be, x, V(b), n));
 }
 
 static float scalar(struct clann_buf *b)
@@ -228,7 +227,7 @@ static double act_objective(void *arg)
     up(&t->bz, t->z, n);
     up(&t->bb, t->b, t->cols);
     up(&t->ba, t->a, t->cols);
-    OK(OPS->bias_act_forward(g_be, &t->act, V(&t->bz), V(&t->bb), prelu_view(t), V(&t->by),
+    OK(clann__op_bias_act_forward(g_be, &t->act, V(&t->bz), V(&t->bb), prelu_view(t), V(&t->by),
                              t->rows, t->cols));
     down(t->y, &t->by, n);
     double sum = 0.0;
@@ -267,9 +266,9 @@ static void act_case_run(const struct clann_act *act, size_t rows, size_t cols)
     t.bw = dfrom(t.w, n), t.bdz = dnew(n), t.bdb = dnew(cols), t.bda = dnew(cols);
 
     act_objective(&t); /* leaves z + b in bz and y in by */
-    OK(OPS->act_backward(g_be, &t.act, V(&t.bz), V(&t.by), V(&t.bw), prelu_view(&t), V(&t.bdz),
+    OK(clann__op_act_backward(g_be, &t.act, V(&t.bz), V(&t.by), V(&t.bw), prelu_view(&t), V(&t.bdz),
                          rows, cols));
-    OK(OPS->col_sum(g_be, V(&t.bdz), rows, cols, V(&t.bdb), 0.0f));
+    OK(clann__op_col_sum(g_be, V(&t.bdz), rows, cols, V(&t.bdb), 0.0f));
     float *dz = hnew(n), *db = hnew(cols), *da = hnew(cols);
     down(dz, &t.bdz, n);
     down(db, &t.bdb, cols);
@@ -283,7 +282,7 @@ static void act_case_run(const struct clann_act *act, size_t rows, size_t cols)
     gradcheck(what, act_objective, &t, t.b, cols, db);
     if (act->kind == CLANN__ACT_PRELU) {
         act_objective(&t);
-        OK(OPS->prelu_grad(g_be, V(&t.bz), V(&t.bw), V(&t.bda), rows, cols, 0.0f));
+        OK(clann__op_prelu_grad(g_be, V(&t.bz), V(&t.bw), V(&t.bda), rows, cols, 0.0f));
         down(da, &t.bda, cols);
         snprintf(what, sizeof what, "act prelu %zux%zu dslope", rows, cols);
         gradcheck(what, act_objective, &t, t.a, cols, da);
@@ -326,7 +325,7 @@ static double loss_objective(void *arg)
 {
     struct loss_case *t = arg;
     up(&t->bp, t->p, t->rows * t->cols);
-    OK(OPS->loss(g_be, &t->loss, V(&t->bp), V(&t->by), t->rows, t->cols, V(&t->brl), NO_VIEW,
+    OK(clann__op_loss(g_be, &t->loss, V(&t->bp), V(&t->by), t->rows, t->cols, V(&t->brl), NO_VIEW,
                  t->scale));
     down(t->rl, &t->brl, t->rows);
     double sum = 0.0;
@@ -378,7 +377,7 @@ START_TEST(test_grad_losses)
         t.rl = hnew(t.rows);
         t.bp = dfrom(t.p, n), t.by = dfrom(t.y, t.rows * t.label_cols);
         t.brl = dnew(t.rows), t.bg = dnew(n);
-        OK(OPS->loss(g_be, &t.loss, V(&t.bp), V(&t.by), t.rows, t.cols, V(&t.brl), V(&t.bg),
+        OK(clann__op_loss(g_be, &t.loss, V(&t.bp), V(&t.by), t.rows, t.cols, V(&t.brl), V(&t.bg),
                      t.scale));
         float *g = hnew(n);
         down(g, &t.bg, n);
@@ -408,11 +407,11 @@ static void dense_forward(struct dense_case *d, bool with_grad)
     up(&d->bx, d->x, d->rows * d->in);
     up(&d->bw, d->w, d->in * d->out);
     up(&d->bb, d->b, d->out);
-    OK(OPS->gemm(g_be, false, false, d->rows, d->out, d->in, 1.0f, V(&d->bx), d->in, V(&d->bw),
+    OK(clann__op_gemm(g_be, false, false, d->rows, d->out, d->in, 1.0f, V(&d->bx), d->in, V(&d->bw),
                  d->out, 0.0f, V(&d->bz), d->out));
-    OK(OPS->bias_act_forward(g_be, &d->act, V(&d->bz), V(&d->bb), NO_VIEW, V(&d->by), d->rows,
+    OK(clann__op_bias_act_forward(g_be, &d->act, V(&d->bz), V(&d->bb), NO_VIEW, V(&d->by), d->rows,
                              d->out));
-    OK(OPS->loss(g_be, &d->loss, V(&d->by), V(&d->bt), d->rows, d->out, V(&d->brl),
+    OK(clann__op_loss(g_be, &d->loss, V(&d->by), V(&d->bt), d->rows, d->out, V(&d->brl),
                  with_grad ? V(&d->bg) : NO_VIEW, d->scale));
 }
 
@@ -431,13 +430,13 @@ static void dense_backward(struct dense_case *d)
 {
     size_t rows = d->rows, in = d->in, out = d->out;
     dense_forward(d, true);
-    OK(OPS->act_backward(g_be, &d->act, V(&d->bz), V(&d->by), V(&d->bg), NO_VIEW, V(&d->bdz),
+    OK(clann__op_act_backward(g_be, &d->act, V(&d->bz), V(&d->by), V(&d->bg), NO_VIEW, V(&d->bdz),
                          rows, out));
-    OK(OPS->col_sum(g_be, V(&d->bdz), rows, out, V(&d->bdb), 0.0f));
+    OK(clann__op_col_sum(g_be, V(&d->bdz), rows, out, V(&d->bdb), 0.0f));
     /* dW = X^T dZ, dX = dZ W^T */
-    OK(OPS->gemm(g_be, true, false, in, out, rows, 1.0f, V(&d->bx), in, V(&d->bdz), out, 0.0f,
+    OK(clann__op_gemm(g_be, true, false, in, out, rows, 1.0f, V(&d->bx), in, V(&d->bdz), out, 0.0f,
                  V(&d->bdw), out));
-    OK(OPS->gemm(g_be, false, true, rows, in, out, 1.0f, V(&d->bdz), out, V(&d->bw), out, 0.0f,
+    OK(clann__op_gemm(g_be, false, true, rows, in, out, 1.0f, V(&d->bdz), out, V(&d->bw), out, 0.0f,
                  V(&d->bdx), in));
 }
 
@@ -517,7 +516,7 @@ static double gemm_case(bool ta, bool tb, size_t m, size_t n, size_t k, float al
         for (size_t j = 0; j < n; j++) /* beta = 0: C holds NaN, which must not come through */
             c[oc + i * ldc + j] = beta == 0.0f ? NAN : urand(-2.0f, 2.0f);
     struct clann_buf ba = dfrom(a, na), bb = dfrom(b, nb), bc = dfrom(c, nc);
-    OK(OPS->gemm(g_be, ta, tb, m, n, k, alpha, clann__view(&ba, oa), lda, clann__view(&bb, ob),
+    OK(clann__op_gemm(g_be, ta, tb, m, n, k, alpha, clann__view(&ba, oa), lda, clann__view(&bb, ob),
                  ldb, beta, clann__view(&bc, oc), ldc));
     down(out, &bc, nc);
 
@@ -593,20 +592,20 @@ START_TEST(test_gemm_invalid)
         before[i] = (float)i;
     up(&b, before, 64);
     /* lda below the stored width, then C running past its buffer: errors, nothing written. */
-    ck_assert_int_eq(OPS->gemm(g_be, false, false, 4, 4, 4, 1.0f, V(&b), 3, V(&b), 4, 0.0f,
+    ck_assert_int_eq(clann__op_gemm(g_be, false, false, 4, 4, 4, 1.0f, V(&b), 3, V(&b), 4, 0.0f,
                                V(&b), 4),
                      CLANN_ERR_INVALID_ARG);
-    ck_assert_int_eq(OPS->gemm(g_be, false, false, 4, 4, 4, 1.0f, V(&b), 4, V(&b), 4, 0.0f,
+    ck_assert_int_eq(clann__op_gemm(g_be, false, false, 4, 4, 4, 1.0f, V(&b), 4, V(&b), 4, 0.0f,
                                clann__view(&b, 50), 4),
                      CLANN_ERR_INVALID_ARG);
-    ck_assert_int_eq(OPS->fill(g_be, clann__view(&b, 60), 5, 1.0f), CLANN_ERR_INVALID_ARG);
-    ck_assert_int_eq(OPS->fill(g_be, NO_VIEW, 5, 1.0f), CLANN_ERR_INVALID_ARG);
+    ck_assert_int_eq(clann__op_fill(g_be, clann__view(&b, 60), 5, 1.0f), CLANN_ERR_INVALID_ARG);
+    ck_assert_int_eq(clann__op_fill(g_be, NO_VIEW, 5, 1.0f), CLANN_ERR_INVALID_ARG);
     down(after, &b, 64);
     ck_assert(memcmp(before, after, sizeof before) == 0);
     ck_assert_ptr_nonnull(strstr(clann_context_last_error(g_ctx), "cpu_fill"));
     /* Empty shapes are no-ops, even on NULL views. */
-    OK(OPS->gemm(g_be, false, false, 0, 4, 4, 1.0f, NO_VIEW, 4, NO_VIEW, 4, 0.0f, NO_VIEW, 4));
-    OK(OPS->fill(g_be, NO_VIEW, 0, 1.0f));
+    OK(clann__op_gemm(g_be, false, false, 0, 4, 4, 1.0f, NO_VIEW, 4, NO_VIEW, 4, 0.0f, NO_VIEW, 4));
+    OK(clann__op_fill(g_be, NO_VIEW, 0, 1.0f));
     clann__buf_destroy(&b);
 }
 END_TEST
@@ -627,7 +626,7 @@ START_TEST(test_softmax_extreme)
     }
     struct clann_buf bz = dfrom(z, ROWS * COLS), by = dnew(ROWS * COLS);
     struct clann_act act = {.kind = CLANN__ACT_SOFTMAX};
-    OK(OPS->bias_act_forward(g_be, &act, V(&bz), NO_VIEW, NO_VIEW, V(&by), ROWS, COLS));
+    OK(clann__op_bias_act_forward(g_be, &act, V(&bz), NO_VIEW, NO_VIEW, V(&by), ROWS, COLS));
     down(y, &by, ROWS * COLS);
     for (size_t r = 0; r < ROWS; r++) {
         double sum = 0.0;
@@ -640,7 +639,7 @@ START_TEST(test_softmax_extreme)
     }
     struct clann_buf bl = dfrom(lab, ROWS * COLS), brl = dnew(ROWS), bg = dnew(ROWS * COLS);
     struct clann__loss loss = {.kind = CLANN__LOSS_SOFTMAX_CE};
-    OK(OPS->loss(g_be, &loss, V(&bz), V(&bl), ROWS, COLS, V(&brl), V(&bg), 1.0f));
+    OK(clann__op_loss(g_be, &loss, V(&bz), V(&bl), ROWS, COLS, V(&brl), V(&bg), 1.0f));
     down(rl, &brl, ROWS);
     down(g, &bg, ROWS * COLS);
     for (size_t r = 0; r < ROWS; r++)
@@ -663,7 +662,7 @@ START_TEST(test_sparse_label_out_of_range)
     struct clann_buf bz = dfrom(z, ROWS * COLS), bl = dfrom(labels, ROWS), brl = dnew(ROWS);
     struct clann_buf bg = dnew(ROWS * COLS);
     struct clann__loss loss = {.kind = CLANN__LOSS_SPARSE_SOFTMAX_CE};
-    OK(OPS->loss(g_be, &loss, V(&bz), V(&bl), ROWS, COLS, V(&brl), V(&bg), 1.0f));
+    OK(clann__op_loss(g_be, &loss, V(&bz), V(&bl), ROWS, COLS, V(&brl), V(&bg), 1.0f));
     down(rl, &brl, ROWS);
     down(g, &bg, ROWS * COLS);
     ck_assert(isfinite(rl[0]) && rl[0] >= 0.0f);
@@ -711,7 +710,7 @@ START_TEST(test_optimizers)
                 g[i] = urand(-2.0f, 2.0f);
             up(&bg, g, N);
             opt.step = t;
-            OK(OPS->optimizer_step(g_be, &opt, V(&bw), V(&bg), V(&b1), V(&b2), N));
+            OK(clann__op_optimizer_step(g_be, &opt, V(&bw), V(&bg), V(&b1), V(&b2), N));
             double lr_t = opt.lr * sqrt(1.0 - pow(opt.beta2, (double)t)) /
                           (1.0 - pow(opt.beta1, (double)t));
             double eps_t = opt.eps * sqrt(1.0 - pow(opt.beta2, (double)t));
@@ -755,10 +754,10 @@ START_TEST(test_optimizers)
     adam.step = 1;
     float w = 0.0f, g = 3.0f, m = 0.0f, v = 0.0f;
     struct clann_buf bw = dfrom(&w, 1), bg = dfrom(&g, 1), bm = dfrom(&m, 1), bv = dfrom(&v, 1);
-    OK(OPS->optimizer_step(g_be, &adam, V(&bw), V(&bg), V(&bm), V(&bv), 1));
+    OK(clann__op_optimizer_step(g_be, &adam, V(&bw), V(&bg), V(&bm), V(&bv), 1));
     ck_assert_float_eq_tol(scalar(&bw), -1e-3f, 1e-8f);
     adam.step = 0;
-    ck_assert_int_eq(OPS->optimizer_step(g_be, &adam, V(&bw), V(&bg), V(&bm), V(&bv), 1),
+    ck_assert_int_eq(clann__op_optimizer_step(g_be, &adam, V(&bw), V(&bg), V(&bm), V(&bv), 1),
                      CLANN_ERR_INVALID_ARG);
     clann__buf_destroy(&bw), clann__buf_destroy(&bg), clann__buf_destroy(&bm);
     clann__buf_destroy(&bv);
@@ -775,14 +774,14 @@ START_TEST(test_rng_ops)
     float x[N];
     struct clann_buf b = dnew(N + 3);
     struct clann_rng_key key = {SEED, 7, 123456789012ull};
-    OK(OPS->rng_uniform(g_be, clann__view(&b, 3), N, key, -0.5f, 2.0f));
-    OK(OPS->download(g_be, x, clann__view(&b, 3), N));
+    OK(clann__op_rng_uniform(g_be, clann__view(&b, 3), N, key, -0.5f, 2.0f));
+    OK(clann__op_download(g_be, x, clann__view(&b, 3), N));
     for (size_t i = 0; i < N; i++) {
         float want = -0.5f + (2.0f - -0.5f) * clann__rng_uniform(SEED, 7, key.offset + i);
         EXPECT(bits(x[i]) == bits(want), "uniform %zu: %.9g vs %.9g", i, (double)x[i],
                       (double)want);
     }
-    OK(OPS->rng_normal(g_be, V(&b), N, key, 1.0f, 0.25f));
+    OK(clann__op_rng_normal(g_be, V(&b), N, key, 1.0f, 0.25f));
     down(x, &b, N);
     for (size_t i = 0; i < N; i++) {
         float want = 1.0f + 0.25f * clann__rng_normal(SEED, 7, key.offset + i);
@@ -800,7 +799,7 @@ START_TEST(test_dropout)
     float *x = hrand(n, 0.0f, 2.0f), *y = hnew(n), *y2 = hnew(n);
     struct clann_buf bx = dfrom(x, n), by = dnew(n);
     struct clann_rng_key key = {SEED, CLANN__RNG_STREAM_DROPOUT, 77};
-    OK(OPS->dropout(g_be, V(&bx), V(&by), n, rate, key));
+    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, rate, key));
     down(y, &by, n);
     size_t zeros = 0;
     double sx = 0.0, sy = 0.0;
@@ -819,22 +818,22 @@ START_TEST(test_dropout)
            (double)rate, sigma, sy / sx);
 
     /* Same key: same mask (backward regenerates it); another offset: another mask. */
-    OK(OPS->dropout(g_be, V(&bx), V(&by), n, rate, key));
+    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, rate, key));
     down(y2, &by, n);
     ck_assert(memcmp(y, y2, n * sizeof *y) == 0);
     key.offset += n;
-    OK(OPS->dropout(g_be, V(&bx), V(&by), n, rate, key));
+    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, rate, key));
     down(y2, &by, n);
     ck_assert(memcmp(y, y2, n * sizeof *y) != 0);
 
-    OK(OPS->dropout(g_be, V(&bx), V(&by), n, 0.0f, key));
+    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, 0.0f, key));
     down(y2, &by, n);
     ck_assert_msg(memcmp(x, y2, n * sizeof *x) == 0, "rate 0 is not the identity");
-    OK(OPS->dropout(g_be, V(&bx), V(&by), n, 1.0f, key));
+    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, 1.0f, key));
     down(y2, &by, n);
     for (size_t i = 0; i < n; i++)
         EXPECT(bits(y2[i]) == 0, "rate 1: y[%zu] = %g", i, (double)y2[i]);
-    ck_assert_int_eq(OPS->dropout(g_be, V(&bx), V(&by), n, NAN, key), CLANN_ERR_INVALID_ARG);
+    ck_assert_int_eq(clann__op_dropout(g_be, V(&bx), V(&by), n, NAN, key), CLANN_ERR_INVALID_ARG);
     clann__buf_destroy(&bx), clann__buf_destroy(&by);
     free(x), free(y), free(y2);
 }
@@ -848,13 +847,13 @@ START_TEST(test_basic_ops)
 {
     float h[8] = {1, -2, 3, -4, 5, -6, 7, -8}, o[8];
     struct clann_buf a = dfrom(h, 8), b = dnew(8), s = dnew(1);
-    OK(OPS->fill(g_be, V(&b), 8, 0.5f));
-    OK(OPS->copy(g_be, clann__view(&b, 2), clann__view(&a, 4), 3));
+    OK(clann__op_fill(g_be, V(&b), 8, 0.5f));
+    OK(clann__op_copy(g_be, clann__view(&b, 2), clann__view(&a, 4), 3));
     down(o, &b, 8);
     const float want_copy[8] = {0.5f, 0.5f, 5, -6, 7, 0.5f, 0.5f, 0.5f};
     ck_assert(memcmp(o, want_copy, sizeof o) == 0);
 
-    OK(OPS->axpy(g_be, 8, 2.0f, V(&a), V(&b))); /* b = 2a + b */
+    OK(clann__op_axpy(g_be, 8, 2.0f, V(&a), V(&b))); /* b = 2a + b */
     down(o, &b, 8);
     ck_assert_float_eq(o[0], 2.5f);
     ck_assert_float_eq(o[3], -14.0f);
@@ -862,35 +861,35 @@ START_TEST(test_basic_ops)
     /* sum: beta = 0 ignores a NaN already in out; beta = 1 accumulates. */
     float nanv = NAN;
     up(&s, &nanv, 1);
-    OK(OPS->sum(g_be, V(&a), 8, 0.5f, V(&s), 0.0f));
+    OK(clann__op_sum(g_be, V(&a), 8, 0.5f, V(&s), 0.0f));
     ck_assert_float_eq(scalar(&s), -2.0f);
-    OK(OPS->sum(g_be, V(&a), 3, 1.0f, V(&s), 1.0f));
+    OK(clann__op_sum(g_be, V(&a), 3, 1.0f, V(&s), 1.0f));
     ck_assert_float_eq(scalar(&s), 0.0f);
-    OK(OPS->sum_squares(g_be, V(&a), 8, V(&s), 0.0f));
+    OK(clann__op_sum_squares(g_be, V(&a), 8, V(&s), 0.0f));
     ck_assert_float_eq(scalar(&s), 204.0f);
 
     /* clip_by_norm: ||a|| = sqrt(204) > 2 scales a to norm 2; a larger max_norm leaves it. */
-    OK(OPS->clip_by_norm(g_be, V(&a), 8, V(&s), 100.0f));
+    OK(clann__op_clip_by_norm(g_be, V(&a), 8, V(&s), 100.0f));
     down(o, &a, 8);
     ck_assert(memcmp(o, h, sizeof o) == 0);
-    OK(OPS->clip_by_norm(g_be, V(&a), 8, V(&s), 2.0f));
-    OK(OPS->sum_squares(g_be, V(&a), 8, V(&s), 0.0f));
+    OK(clann__op_clip_by_norm(g_be, V(&a), 8, V(&s), 2.0f));
+    OK(clann__op_sum_squares(g_be, V(&a), 8, V(&s), 0.0f));
     ck_assert_float_eq_tol(scalar(&s), 4.0f, 1e-5f);
 
     up(&a, h, 8);
-    OK(OPS->clip_by_value(g_be, V(&a), 8, 3.5f));
+    OK(clann__op_clip_by_value(g_be, V(&a), 8, 3.5f));
     down(o, &a, 8);
     const float want_clip[8] = {1, -2, 3, -3.5f, 3.5f, -3.5f, 3.5f, -3.5f};
     ck_assert(memcmp(o, want_clip, sizeof o) == 0);
 
     /* col_sum and prelu_grad, overwrite then accumulate (2 rows x 4 cols of h). */
     up(&a, h, 8);
-    OK(OPS->col_sum(g_be, V(&a), 2, 4, V(&b), 0.0f));
-    OK(OPS->col_sum(g_be, V(&a), 2, 4, V(&b), 2.0f));
+    OK(clann__op_col_sum(g_be, V(&a), 2, 4, V(&b), 0.0f));
+    OK(clann__op_col_sum(g_be, V(&a), 2, 4, V(&b), 2.0f));
     down(o, &b, 4);
     ck_assert_float_eq(o[0], 18.0f);
     ck_assert_float_eq(o[3], -36.0f);
-    OK(OPS->prelu_grad(g_be, V(&a), V(&a), V(&b), 2, 4, 0.0f)); /* sum_r z * min(z, 0) */
+    OK(clann__op_prelu_grad(g_be, V(&a), V(&a), V(&b), 2, 4, 0.0f)); /* sum_r z * min(z, 0) */
     down(o, &b, 4);
     ck_assert_float_eq(o[0], 0.0f);
     ck_assert_float_eq(o[1], 4.0f + 36.0f);
@@ -907,11 +906,11 @@ START_TEST(test_count_correct)
     float logits[4] = {2.0f, -1.0f, 0.0f, 0.3f}, binary[4] = {1, 0, 0, 0};
     struct clann_buf bp = dfrom(pred, 12), bs = dfrom(sparse, 4), bd = dfrom(dense, 12);
     struct clann_buf bl = dfrom(logits, 4), bb = dfrom(binary, 4), c = dnew(1);
-    OK(OPS->count_correct(g_be, V(&bp), V(&bs), true, 4, 3, V(&c), 0.0f));
+    OK(clann__op_count_correct(g_be, V(&bp), V(&bs), true, 4, 3, V(&c), 0.0f));
     ck_assert_float_eq(scalar(&c), 3.0f);
-    OK(OPS->count_correct(g_be, V(&bp), V(&bd), false, 4, 3, V(&c), 1.0f));
+    OK(clann__op_count_correct(g_be, V(&bp), V(&bd), false, 4, 3, V(&c), 1.0f));
     ck_assert_float_eq(scalar(&c), 3.0f + 2.0f);
-    OK(OPS->count_correct(g_be, V(&bl), V(&bb), false, 4, 1, V(&c), 0.0f));
+    OK(clann__op_count_correct(g_be, V(&bl), V(&bb), false, 4, 1, V(&c), 0.0f));
     ck_assert_float_eq(scalar(&c), 3.0f);
     clann__buf_destroy(&bp), clann__buf_destroy(&bs), clann__buf_destroy(&bd);
     clann__buf_destroy(&bl), clann__buf_destroy(&bb), clann__buf_destroy(&c);
@@ -930,13 +929,13 @@ START_TEST(test_act_aliasing)
         struct clann_act act = {.kind = kinds[k]};
         struct clann_buf bz = dfrom(z, N), bz2 = dfrom(z, N), bb = dfrom(bias, COLS), by = dnew(N);
         struct clann_buf bdy = dfrom(dy, N), bdy2 = dfrom(dy, N), bdz = dnew(N);
-        OK(OPS->bias_act_forward(g_be, &act, V(&bz), V(&bb), NO_VIEW, V(&by), ROWS, COLS));
-        OK(OPS->bias_act_forward(g_be, &act, V(&bz2), V(&bb), NO_VIEW, V(&bz2), ROWS, COLS));
+        OK(clann__op_bias_act_forward(g_be, &act, V(&bz), V(&bb), NO_VIEW, V(&by), ROWS, COLS));
+        OK(clann__op_bias_act_forward(g_be, &act, V(&bz2), V(&bb), NO_VIEW, V(&bz2), ROWS, COLS));
         down(y1, &by, N);
         down(y2, &bz2, N);
         ck_assert(memcmp(y1, y2, sizeof y1) == 0);
-        OK(OPS->act_backward(g_be, &act, NO_VIEW, V(&by), V(&bdy), NO_VIEW, V(&bdz), ROWS, COLS));
-        OK(OPS->act_backward(g_be, &act, NO_VIEW, V(&by), V(&bdy2), NO_VIEW, V(&bdy2), ROWS,
+        OK(clann__op_act_backward(g_be, &act, NO_VIEW, V(&by), V(&bdy), NO_VIEW, V(&bdz), ROWS, COLS));
+        OK(clann__op_act_backward(g_be, &act, NO_VIEW, V(&by), V(&bdy2), NO_VIEW, V(&bdy2), ROWS,
                              COLS));
         down(d1, &bdz, N);
         down(d2, &bdy2, N);
@@ -953,6 +952,95 @@ END_TEST
 /* ---------------------------------------------------------------------------------------------
  * Runner.
  */
+
+/* ---------------------------------------------------------------------------------------------
+ * The front door (backend/ops.c) and the context's lifetime and profile.
+ */
+
+/* A model outlives clann_context_destroy(): the context is freed by the model's destruction,
+ * after the model's buffers went back to its backend (ASan reports a use-after-free here if
+ * the order is wrong). */
+START_TEST(test_context_outlived_by_model)
+{
+    struct clann_context_params p = clann_context_default_params();
+    p.device = "cpu";
+    struct clann_context *ctx = NULL;
+    ck_assert_int_eq(clann_context_create(&p, &ctx), CLANN_OK);
+    struct clann_model *m = NULL, *m2 = NULL;
+    ck_assert_int_eq(clann_model_create(ctx, 4, &m), CLANN_OK);
+    ck_assert_int_eq(clann_model_create(ctx, 4, &m2), CLANN_OK);
+    struct clann_dense_params d = clann_dense_default_params(3, CLANN_ACTIVATION_RELU);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    struct clann_compile_params cp = clann_compile_default_params(CLANN_LOSS_MSE);
+    cp.max_batch = 8;
+    ck_assert_int_eq(clann_model_compile(m, &cp), CLANN_OK);
+    clann_context_destroy(ctx); /* deferred: two models live */
+    clann_model_destroy(m2);
+    ck_assert_str_eq(clann_context_backend_name(ctx), "cpu"); /* still alive for m */
+    clann_model_destroy(m); /* frees the buffers, then the context */
+}
+END_TEST
+
+/* Profiling counts every op through the public accessor; GEMM carries 2 m n k flops. */
+START_TEST(test_profile)
+{
+    struct clann_buf a = dnew(16), c = dnew(16);
+    ck_assert_int_eq(clann_context_profile(g_ctx, true), CLANN_OK);
+    OK(clann__op_fill(g_be, V(&a), 16, 1.0f));
+    OK(clann__op_gemm(g_be, false, false, 4, 4, 4, 1.0f, V(&a), 4, V(&a), 4, 0.0f, V(&c), 4));
+    OK(clann__op_gemm(g_be, false, false, 2, 4, 4, 1.0f, V(&a), 4, V(&a), 4, 0.0f, V(&c), 4));
+    float out[16];
+    down(out, &c, 16);
+    ck_assert_int_eq(clann_context_profile(g_ctx, false), CLANN_OK);
+    OK(clann__op_fill(g_be, V(&a), 16, 2.0f)); /* not counted: profiling is off */
+    const struct clann_op_profile *ops = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(clann_context_profile_ops(g_ctx, &ops, &n), CLANN_OK);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(ops[0].name, "fill");
+    ck_assert_uint_eq(ops[0].calls, 1);
+    ck_assert_int_eq(ops[0].op_class, CLANN_OP_KERNEL);
+    ck_assert_str_eq(ops[1].name, "gemm");
+    ck_assert_uint_eq(ops[1].calls, 2);
+    ck_assert_int_eq(ops[1].op_class, CLANN_OP_GEMM);
+    ck_assert(ops[1].flops == 2.0 * (4 * 4 * 4 + 2 * 4 * 4));
+    ck_assert_str_eq(ops[2].name, "download");
+    ck_assert_int_eq(ops[2].op_class, CLANN_OP_TRANSFER);
+    ck_assert(ops[0].seconds >= 0.0 && ops[1].seconds >= 0.0);
+    ck_assert_int_eq(clann_context_profile(NULL, true), CLANN_ERR_INVALID_ARG);
+    clann__buf_destroy(&a);
+    clann__buf_destroy(&c);
+}
+END_TEST
+
+/* The wrappers' defaults for optional entries, and Adam's shared step scalars. */
+START_TEST(test_front_door)
+{
+    struct clann_backend_ops bare = *g_be->impl;
+    const struct clann_backend_ops *real = g_be->impl;
+    bare.embedding_forward = NULL;
+    bare.embedding_prefetch = NULL;
+    g_be->impl = &bare;
+    struct clann_buf b = dnew(8);
+    ck_assert_int_eq(clann__op_embedding_forward(g_be, V(&b), 1, 1, 1, V(&b), 2, 2,
+                                                 CLANN_COMBINER_SUM, V(&b), 2),
+                     CLANN_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(clann_context_last_error(g_ctx), "embedding_forward"));
+    clann__op_embedding_prefetch(g_be, V(&b), NO_VIEW, NO_VIEW, 2, 2, V(&b), 1); /* no-op */
+    g_be->impl = real;
+    /* Adam with step 0 has no bias correction: refused before the backend runs. */
+    struct clann_opt o;
+    memset(&o, 0, sizeof o);
+    o.kind = CLANN__OPT_ADAM;
+    o.lr = 0.1f;
+    o.beta1 = 0.9f;
+    o.beta2 = 0.999f;
+    o.eps = 1e-7f;
+    ck_assert_int_eq(clann__op_optimizer_step(g_be, &o, V(&b), V(&b), V(&b), V(&b), 2),
+                     CLANN_ERR_INVALID_ARG);
+    clann__buf_destroy(&b);
+}
+END_TEST
 
 static TCase *tcase(Suite *s, const char *name)
 {
@@ -984,6 +1072,10 @@ int main(void)
     TCase *basic = tcase(s, "basic");
     tcase_add_test(basic, test_basic_ops);
     tcase_add_test(basic, test_count_correct);
+    TCase *front = tcase(s, "front-door");
+    tcase_add_test(front, test_context_outlived_by_model);
+    tcase_add_test(front, test_profile);
+    tcase_add_test(front, test_front_door);
 
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

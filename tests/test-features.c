@@ -7,6 +7,7 @@
  * stores. Seeds are fixed (42 unless noted).
  */
 #include "testutil.h"
+#include "backend/ops.h"
 #include "nn/embedding.h"
 #include "nn/batch.h"
 #include "nn/loss.h"
@@ -463,7 +464,7 @@ static void gradcheck(enum clann_combiner comb)
         struct clann__emb *e = &m->emb[k];
         size_t dim = e->f->dim, n = e->f->n_ids * dim;
         float *g = calloc(e->max_unique * dim + 1, sizeof *g), *an = calloc(n, sizeof *an);
-        ck_assert_int_eq(m->be->ops->download(m->be, g, clann__view(&e->grad, 0),
+        ck_assert_int_eq(clann__op_download(m->be, g, clann__view(&e->grad, 0),
                                               e->n_unique * dim), CLANN_OK);
         for (size_t u = 0; u < e->n_unique; u++)
             memcpy(an + (size_t)e->host[u] * dim, g + u * dim, dim * sizeof *g);
@@ -561,7 +562,7 @@ static struct clann_buf upload(struct clann_backend *be, const float *x, size_t 
 {
     struct clann_buf b;
     ck_assert_int_eq(clann__buf_create(be, n, &b), CLANN_OK);
-    ck_assert_int_eq(be->ops->upload(be, clann__view(&b, 0), x, n, true), CLANN_OK);
+    ck_assert_int_eq(clann__op_upload(be, clann__view(&b, 0), x, n, true), CLANN_OK);
     return b;
 }
 
@@ -582,27 +583,27 @@ static void run_ops(struct clann_context *ctx, struct op_case *c, float *out, si
     struct clann_buf occ = upload(be, c->occ, c->n_occ);
     ck_assert_int_eq(clann__buf_create(be, yn, &y), CLANN_OK);
     ck_assert_int_eq(clann__buf_create(be, c->n_unique * c->dim, &g), CLANN_OK);
-    ck_assert_int_eq(be->ops->fill(be, clann__view(&y, 0), yn, 0.0f), CLANN_OK);
+    ck_assert_int_eq(clann__op_fill(be, clann__view(&y, 0), yn, 0.0f), CLANN_OK);
     size_t n = 0;
     for (int comb = 0; comb < 3; comb++) {
-        ck_assert_int_eq(be->ops->copy_cols(be, clann__view(&ids, 0), c->ld, clann__view(&y, 0),
+        ck_assert_int_eq(clann__op_copy_cols(be, clann__view(&ids, 0), c->ld, clann__view(&y, 0),
                                             20, c->rows, 2), CLANN_OK);
-        ck_assert_int_eq(be->ops->embedding_forward(be, clann__view(&ids, 2), c->ld, c->width,
+        ck_assert_int_eq(clann__op_embedding_forward(be, clann__view(&ids, 2), c->ld, c->width,
                                                     c->rows, clann__view(&tab, 0), c->n_ids,
                                                     c->dim, (enum clann_combiner)comb,
                                                     clann__view(&y, 2), 20), CLANN_OK);
-        ck_assert_int_eq(be->ops->embedding_forward(be, clann__view(&ids, 2), c->ld, c->width,
+        ck_assert_int_eq(clann__op_embedding_forward(be, clann__view(&ids, 2), c->ld, c->width,
                                                     c->rows, clann__view(NULL, 0), c->n_ids,
                                                     c->n_ids, (enum clann_combiner)comb,
                                                     clann__view(&y, 2 + c->dim), 20), CLANN_OK);
-        ck_assert_int_eq(be->ops->download(be, out + n, clann__view(&y, 0), yn), CLANN_OK);
+        ck_assert_int_eq(clann__op_download(be, out + n, clann__view(&y, 0), yn), CLANN_OK);
         n += yn;
-        ck_assert_int_eq(be->ops->embedding_backward(
+        ck_assert_int_eq(clann__op_embedding_backward(
                              be, clann__view(&dy, 1), 9, clann__view(&ids, 2), c->ld, c->width,
                              c->rows, c->n_ids, (enum clann_combiner)comb, clann__view(&off, 0),
                              clann__view(&occ, 0), c->n_occ, c->n_unique, c->dim,
                              clann__view(&g, 0)), CLANN_OK);
-        ck_assert_int_eq(be->ops->download(be, out + n, clann__view(&g, 0),
+        ck_assert_int_eq(clann__op_download(be, out + n, clann__view(&g, 0),
                                            c->n_unique * c->dim), CLANN_OK);
         n += c->n_unique * c->dim;
     }
@@ -610,15 +611,15 @@ static void run_ops(struct clann_context *ctx, struct op_case *c, float *out, si
     struct clann_buf *st[3] = {&tab, &s1, &s2};
     for (int kind = 0; kind < CLANN__OPT_COUNT; kind++) {
         struct clann_opt opt = {(enum clann__opt_kind)kind, 0.05f, 0.9f, kind == 1, 0.9f,
-                                0.999f, 1e-7f, 0.9f, 0.1f, 3, clann__view(NULL, 0)};
-        ck_assert_int_eq(be->ops->upload(be, clann__view(&s1, 0), c->s1, tn, true), CLANN_OK);
-        ck_assert_int_eq(be->ops->upload(be, clann__view(&s2, 0), c->s2, tn, true), CLANN_OK);
-        ck_assert_int_eq(be->ops->embedding_update(be, &opt, clann__view(&tab, 0),
+                                0.999f, 1e-7f, 0.9f, 0.1f, 3, clann__view(NULL, 0), 0.0f, 0.0f};
+        ck_assert_int_eq(clann__op_upload(be, clann__view(&s1, 0), c->s1, tn, true), CLANN_OK);
+        ck_assert_int_eq(clann__op_upload(be, clann__view(&s2, 0), c->s2, tn, true), CLANN_OK);
+        ck_assert_int_eq(clann__op_embedding_update(be, &opt, clann__view(&tab, 0),
                                                    clann__view(&s1, 0), clann__view(&s2, 0),
                                                    c->n_ids, c->dim, clann__view(&uq, 0),
                                                    clann__view(&g, 0), c->n_unique), CLANN_OK);
         for (size_t k = 0; k < 3; k++, n += tn)
-            ck_assert_int_eq(be->ops->download(be, out + n, clann__view(st[k], 0), tn),
+            ck_assert_int_eq(clann__op_download(be, out + n, clann__view(st[k], 0), tn),
                              CLANN_OK);
     }
     *n_out = n;

@@ -8,7 +8,7 @@
 
 #include <unistd.h>
 
-#include "backend/backend.h"
+#include "backend/ops.h"
 #include "core/rng.h"
 
 static struct clann_context *cpu(void)
@@ -166,10 +166,10 @@ START_TEST(test_constraint_kinds)
         {CLANN__CONSTRAINT_NON_NEG, 0, 0, 0},
     };
     for (size_t k = 0; k < 3; k++) {
-        be->ops->upload(be, clann__view(&b, 0), w, 12, true);
-        ck_assert_int_eq(be->ops->constrain(be, &ops[k], clann__view(&b, 0), 4, 3,
+        clann__op_upload(be, clann__view(&b, 0), w, 12, true);
+        ck_assert_int_eq(clann__op_constrain(be, &ops[k], clann__view(&b, 0), 4, 3,
                                             clann__view(NULL, 0)), CLANN_OK);
-        be->ops->download(be, out, clann__view(&b, 0), 12);
+        clann__op_download(be, out, clann__view(&b, 0), 12);
         for (size_t j = 0; j < 3; j++) {
             double ss = 0;
             for (size_t i = 0; i < 4; i++)
@@ -246,28 +246,28 @@ START_TEST(test_batchnorm_gradcheck)
                       vm = clann__view(&b, p + 2 * cols), vi = clann__view(&b, p + 4 * cols),
                       vrm = clann__view(&b, p + 5 * cols), vrv = clann__view(&b, p + 6 * cols),
                       vdg = clann__view(&b, p + 7 * cols), vdb = clann__view(&b, p + 8 * cols);
-    be->ops->upload(be, vg, gamma, cols, true);
-    be->ops->upload(be, vb, beta, cols, true);
-    be->ops->upload(be, vdy, dy, n, true);
+    clann__op_upload(be, vg, gamma, cols, true);
+    clann__op_upload(be, vb, beta, cols, true);
+    clann__op_upload(be, vdy, dy, n, true);
     /* loss(x) = sum dy * bn(x), evaluated in double from float outputs. */
     double analytic[35], numeric[35];
     float out[35];
-    be->ops->upload(be, vx, x, n, true);
-    be->ops->upload(be, vrm, zeros, cols, true);
-    be->ops->upload(be, vrv, ones, cols, true);
-    ck_assert_int_eq(be->ops->batchnorm_forward(be, vx, vy, rows, cols, vg, vb, vm, vrm, 1e-3f,
+    clann__op_upload(be, vx, x, n, true);
+    clann__op_upload(be, vrm, zeros, cols, true);
+    clann__op_upload(be, vrv, ones, cols, true);
+    ck_assert_int_eq(clann__op_batchnorm_forward(be, vx, vy, rows, cols, vg, vb, vm, vrm, 1e-3f,
                                                 true), CLANN_OK);
-    ck_assert_int_eq(be->ops->batchnorm_backward(be, vx, vdy, rows, cols, vg, vm, vi, vdx, vdg,
+    ck_assert_int_eq(clann__op_batchnorm_backward(be, vx, vdy, rows, cols, vg, vm, vi, vdx, vdg,
                                                  vdb), CLANN_OK);
-    be->ops->download(be, out, vdx, n);
+    clann__op_download(be, out, vdx, n);
     for (size_t i = 0; i < n; i++)
         analytic[i] = out[i];
     /* dgamma = sum dy * xhat and dbeta = sum dy, checked against their definitions. */
     float dg[5], db[5], mean[5], invstd[5];
-    be->ops->download(be, dg, vdg, cols);
-    be->ops->download(be, db, vdb, cols);
-    be->ops->download(be, mean, vm, cols);
-    be->ops->download(be, invstd, vi, cols);
+    clann__op_download(be, dg, vdg, cols);
+    clann__op_download(be, db, vdb, cols);
+    clann__op_download(be, mean, vm, cols);
+    clann__op_download(be, invstd, vi, cols);
     for (size_t c = 0; c < cols; c++) {
         double sg = 0, sb = 0;
         for (size_t r = 0; r < rows; r++) {
@@ -284,9 +284,9 @@ START_TEST(test_batchnorm_gradcheck)
             float xp[35];
             memcpy(xp, x, sizeof xp);
             xp[i] += s ? -eps : eps;
-            be->ops->upload(be, vx, xp, n, true);
-            be->ops->batchnorm_forward(be, vx, vy, rows, cols, vg, vb, vm, vrm, 1e-3f, true);
-            be->ops->download(be, out, vy, n);
+            clann__op_upload(be, vx, xp, n, true);
+            clann__op_batchnorm_forward(be, vx, vy, rows, cols, vg, vb, vm, vrm, 1e-3f, true);
+            clann__op_download(be, out, vy, n);
             f[s] = 0;
             for (size_t k = 0; k < n; k++)
                 f[s] += (double)dy[k] * out[k];

@@ -1,14 +1,14 @@
 /*
  * backend.c - buffer helpers shared by every backend.
  */
-#include "backend/backend.h"
+#include "backend/ops.h"
 
 #include <string.h>
 
 enum clann_status clann__buf_create(struct clann_backend *be, size_t n, struct clann_buf *buf)
 {
     memset(buf, 0, sizeof *buf);
-    enum clann_status st = be->ops->buf_alloc(be, n, buf);
+    enum clann_status st = clann__op_buf_alloc(be, n, buf);
     if (st != CLANN_OK) {
         memset(buf, 0, sizeof *buf);
         return st;
@@ -21,7 +21,7 @@ enum clann_status clann__buf_create(struct clann_backend *be, size_t n, struct c
 void clann__buf_destroy(struct clann_buf *buf)
 {
     if (buf && buf->be && buf->ptr)
-        buf->be->ops->buf_free(buf->be, buf);
+        clann__op_buf_free(buf->be, buf);
     if (buf)
         memset(buf, 0, sizeof *buf);
 }

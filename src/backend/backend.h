@@ -123,6 +123,10 @@ struct clann_opt {
     /* NaN guard: when guard.buf is set and guard[0] != 0 the step changes nothing (neither the
      * weights nor the optimizer state), so a bad gradient never reaches the weights. */
     struct clann_view guard;
+    /* Filled by the clann__op_ wrappers (ops.c) before a backend sees the struct: the step's
+     * learning rate and epsilon, Adam's bias correction folded in (lr_t, eps_t above), lr and
+     * eps as they are for the other kinds. Backends read these, never lr and eps. */
+    float lr_t, eps_t;
 };
 
 /* Constraint kinds: CLANN__CONSTRAINTS (core/kinds.h). With n the norm below:
@@ -348,10 +352,36 @@ struct clann_backend_ops {
                                size_t dim, struct clann_view uniq, size_t n_unique);
 };
 
+/* What an op's time is charged to in a profile (the public enum clann_op_class has the same
+ * values). */
+enum clann__op_class { CLANN__OP_GEMM = 0, CLANN__OP_KERNEL = 1, CLANN__OP_TRANSFER = 2 };
+
+/* Called after each op while profiling, with the op's name (the ops table's), its class, its
+ * wall time and, for GEMM, its 2 m n k flops (0 otherwise). */
+typedef void (*clann__profiler_fn)(void *user, const char *op, enum clann__op_class cls,
+                                   double seconds, double flops);
+
 struct clann_backend {
+    /* The front door (ops.c): the clann__op_ wrappers in the table's shape, with the backend's
+     * name and NULL where the backend leaves an optional entry NULL. A caller that still
+     * writes be->ops->NAME(be, ...) gets the same checks as clann__op_NAME(be, ...). */
     const struct clann_backend_ops *ops;
+    const struct clann_backend_ops *impl; /* the backend's own table, called by ops.c only */
+    struct clann_backend_ops front;       /* what ops points to */
     struct clann_context *ctx; /* where errors are recorded */
+    clann__profiler_fn profiler; /* NULL: not profiling (see ops.c) */
+    void *profiler_user;
 };
+
+/* Sets up the base of a backend being created: its table, its context and the front door.
+ * Every backend constructor calls it before its backend is used. */
+void clann__backend_init(struct clann_backend *be, const struct clann_backend_ops *impl,
+                         struct clann_context *ctx);
+
+/* Sets (fn non-NULL) or clears the profiler. While one is set every op waits for the queue
+ * before it starts and after it ends (finish), so that an asynchronous op is charged its own
+ * execution and no other; that serializes the queue, so a profiled run is slower. */
+void clann__backend_set_profiler(struct clann_backend *be, clann__profiler_fn fn, void *user);
 
 /* Backend constructors. */
 enum clann_status clann__cpu_backend_create(struct clann_context *ctx, enum clann_cpu_mode mode,
@@ -368,6 +398,12 @@ enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p,
 enum clann_status clann__opencl_devices_append(struct clann_device_info **list, size_t *count,
                                                const char **why);
 #endif
+
+/* Context lifetime (context.c): a model retains its context when it is created and releases
+ * it when it is destroyed; a context whose clann_context_destroy() came first is freed by the
+ * last release. */
+void clann__context_retain(struct clann_context *ctx);
+void clann__context_release(struct clann_context *ctx);
 
 /* Buffer helpers over the ops table. */
 enum clann_status clann__buf_create(struct clann_backend *be, size_t n, struct clann_buf *buf);

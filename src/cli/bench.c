@@ -4,19 +4,14 @@
  * kernels, transfers and host work, the time to the first step with a cold and a warm kernel
  * cache, and the peak resident memory.
  *
- * The split comes from a profiling run in which the backend's ops table is swapped for
- * wrappers that time each op and wait for it (finish) before returning, so that an OpenCL op
- * is charged its own execution and no other. Waiting serializes the queue, so the profiled run
- * is slower than the timed runs; samples/s always comes from the unprofiled runs. This reaches
- * into the library's internal structures (context -> backend -> ops), which is why the bench
- * is a developer tool and not part of the public API.
+ * The split comes from a profiling run (clann_context_profile): the library times each op
+ * and waits for the device before and after it, so that an OpenCL op is charged its own
+ * execution and no other. Waiting serializes the queue, so the profiled run is slower than the
+ * timed runs; samples/s always comes from the unprofiled runs.
  */
 #define _GNU_SOURCE /* RTLD_DEFAULT, to ask OpenBLAS which kernels it runs */
 
 #include "cli.h"
-
-#include "backend/backend.h"
-#include "core/internal.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -27,193 +22,12 @@
 #include <unistd.h>
 
 /* ---------------------------------------------------------------------------------------------
- * Op profiling: a wrapped copy of the ops table.
+ * Op profiling: the library's per-op totals (clann_context_profile), summed per class.
  */
 
 enum op_kind { OP_GEMM = 0, OP_OTHER = 1, OP_TRANSFER = 2, OP_KINDS = 3 };
 
-#define MAX_OPS 24
-
-/* Seconds and calls per op kind and per op name. */
-static struct {
-    const struct clann_backend_ops *real;
-    struct clann_backend_ops wrapped;
-    double seconds[OP_KINDS];
-    unsigned long calls[OP_KINDS];
-    double gemm_flops;
-    const char *op_name[MAX_OPS];
-    double op_seconds[MAX_OPS];
-    unsigned long op_calls[MAX_OPS];
-    size_t n_ops;
-} prof;
-
-static void prof_add(const char *name, enum op_kind kind, double seconds)
-{
-    size_t i = 0;
-    while (i < prof.n_ops && strcmp(prof.op_name[i], name) != 0)
-        i++;
-    if (i == prof.n_ops && prof.n_ops < MAX_OPS)
-        prof.op_name[prof.n_ops++] = name;
-    if (i < prof.n_ops) {
-        prof.op_seconds[i] += seconds;
-        prof.op_calls[i]++;
-    }
-    prof.seconds[kind] += seconds;
-    prof.calls[kind]++;
-}
-
-static enum clann_status prof_done(struct clann_backend *be, const char *name,
-                                   enum op_kind kind, double t0, enum clann_status st)
-{
-    if (st == CLANN_OK)
-        st = prof.real->finish(be); /* charge an asynchronous op its execution time */
-    prof_add(name, kind, cli_now() - t0);
-    return st;
-}
-
-#define TIMED(kind, call)                                                                         \
-    do {                                                                                          \
-        double t0_ = cli_now();                                                                   \
-        return prof_done(be, __func__ + 2, (kind), t0_, prof.real->call);                        \
-    } while (0)
-
-static enum clann_status p_upload(struct clann_backend *be, struct clann_view dst,
-                                  const float *src, size_t n, bool blocking)
-{
-    TIMED(OP_TRANSFER, upload(be, dst, src, n, blocking));
-}
-
-static enum clann_status p_download(struct clann_backend *be, float *dst, struct clann_view src,
-                                    size_t n)
-{
-    TIMED(OP_TRANSFER, download(be, dst, src, n));
-}
-
-static enum clann_status p_fill(struct clann_backend *be, struct clann_view x, size_t n,
-                                float value)
-{
-    TIMED(OP_OTHER, fill(be, x, n, value));
-}
-
-static enum clann_status p_copy(struct clann_backend *be, struct clann_view dst,
-                                struct clann_view src, size_t n)
-{
-    TIMED(OP_OTHER, copy(be, dst, src, n));
-}
-
-static enum clann_status p_gemm(struct clann_backend *be, bool ta, bool tb, size_t m, size_t n,
-                                size_t k, float alpha, struct clann_view a, size_t lda,
-                                struct clann_view b, size_t ldb, float beta, struct clann_view c,
-                                size_t ldc)
-{
-    prof.gemm_flops += 2.0 * (double)m * (double)n * (double)k;
-    TIMED(OP_GEMM, gemm(be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
-}
-
-static enum clann_status p_bias_act_forward(struct clann_backend *be, const struct clann_act *act,
-                                            struct clann_view z, struct clann_view bias,
-                                            struct clann_view prelu, struct clann_view y,
-                                            size_t rows, size_t cols)
-{
-    TIMED(OP_OTHER, bias_act_forward(be, act, z, bias, prelu, y, rows, cols));
-}
-
-static enum clann_status p_act_backward(struct clann_backend *be, const struct clann_act *act,
-                                        struct clann_view z, struct clann_view y,
-                                        struct clann_view dy, struct clann_view prelu,
-                                        struct clann_view dz, size_t rows, size_t cols)
-{
-    TIMED(OP_OTHER, act_backward(be, act, z, y, dy, prelu, dz, rows, cols));
-}
-
-static enum clann_status p_col_sum(struct clann_backend *be, struct clann_view x, size_t rows,
-                                   size_t cols, struct clann_view out, float beta)
-{
-    TIMED(OP_OTHER, col_sum(be, x, rows, cols, out, beta));
-}
-
-static enum clann_status p_loss(struct clann_backend *be, const struct clann__loss *loss,
-                                struct clann_view pred, struct clann_view labels, size_t rows,
-                                size_t cols, struct clann_view row_loss, struct clann_view grad,
-                                float grad_scale)
-{
-    TIMED(OP_OTHER, loss(be, loss, pred, labels, rows, cols, row_loss, grad, grad_scale));
-}
-
-static enum clann_status p_sum(struct clann_backend *be, struct clann_view x, size_t n,
-                               float scale, struct clann_view out, float beta)
-{
-    TIMED(OP_OTHER, sum(be, x, n, scale, out, beta));
-}
-
-static enum clann_status p_count_correct(struct clann_backend *be, struct clann_view pred,
-                                         struct clann_view labels, bool sparse, size_t rows,
-                                         size_t cols, struct clann_view correct, float beta)
-{
-    TIMED(OP_OTHER, count_correct(be, pred, labels, sparse, rows, cols, correct, beta));
-}
-
-static enum clann_status p_optimizer_step(struct clann_backend *be, const struct clann_opt *opt,
-                                          struct clann_view w, struct clann_view g,
-                                          struct clann_view s1, struct clann_view s2, size_t n)
-{
-    TIMED(OP_OTHER, optimizer_step(be, opt, w, g, s1, s2, n));
-}
-
-static enum clann_status p_sum_squares(struct clann_backend *be, struct clann_view x, size_t n,
-                                       struct clann_view out, float beta)
-{
-    TIMED(OP_OTHER, sum_squares(be, x, n, out, beta));
-}
-
-static enum clann_status p_guard_check(struct clann_backend *be, struct clann_view sumsq,
-                                       struct clann_view flag, float value)
-{
-    TIMED(OP_OTHER, guard_check(be, sumsq, flag, value));
-}
-
-static enum clann_status p_accumulate_unless(struct clann_backend *be, struct clann_view x,
-                                             struct clann_view out, struct clann_view flag)
-{
-    TIMED(OP_OTHER, accumulate_unless(be, x, out, flag));
-}
-
-static enum clann_status p_axpy(struct clann_backend *be, size_t n, float a, struct clann_view x,
-                                struct clann_view y)
-{
-    TIMED(OP_OTHER, axpy(be, n, a, x, y));
-}
-
-/* Wraps the ops a plain training step of the benchmark model calls; any other op runs
- * unwrapped and lands in the host share. */
-static void prof_install(struct clann_context *ctx)
-{
-    memset(&prof, 0, sizeof prof);
-    prof.real = ctx->be->ops;
-    prof.wrapped = *prof.real;
-    prof.wrapped.upload = p_upload;
-    prof.wrapped.download = p_download;
-    prof.wrapped.fill = p_fill;
-    prof.wrapped.copy = p_copy;
-    prof.wrapped.gemm = p_gemm;
-    prof.wrapped.bias_act_forward = p_bias_act_forward;
-    prof.wrapped.act_backward = p_act_backward;
-    prof.wrapped.col_sum = p_col_sum;
-    prof.wrapped.loss = p_loss;
-    prof.wrapped.sum = p_sum;
-    prof.wrapped.count_correct = p_count_correct;
-    prof.wrapped.optimizer_step = p_optimizer_step;
-    prof.wrapped.sum_squares = p_sum_squares;
-    prof.wrapped.guard_check = p_guard_check;
-    prof.wrapped.accumulate_unless = p_accumulate_unless;
-    prof.wrapped.axpy = p_axpy;
-    ctx->be->ops = &prof.wrapped;
-}
-
-static void prof_remove(struct clann_context *ctx)
-{
-    ctx->be->ops = prof.real;
-}
+#define MAX_OPS 64
 
 /* ---------------------------------------------------------------------------------------------
  * The run.
@@ -242,6 +56,8 @@ struct bench_result {
     /* Profiled run, per step: GEMM, other kernels, transfers, host; and GEMM flops. */
     double prof_step, split[OP_KINDS + 1], gemm_flops;
     unsigned long calls[OP_KINDS];
+    struct clann_op_profile ops[MAX_OPS]; /* per op, in the order of first call */
+    size_t n_ops;
     double peak_rss_mib;
     char device[128], backend[16], blas[64];
 };
@@ -347,23 +163,44 @@ static int timed_runs(struct clann_model *m, const struct bench_data *d,
     return rc;
 }
 
+/* The class an op's time is charged to in the split. */
+static enum op_kind kind_of(enum clann_op_class c)
+{
+    return c == CLANN_OP_GEMM ? OP_GEMM : c == CLANN_OP_TRANSFER ? OP_TRANSFER : OP_OTHER;
+}
+
 static int profiled_run(struct clann_context *ctx, struct clann_model *m,
                         const struct bench_data *d, const struct bench_cfg *c,
                         struct bench_result *r)
 {
     double s;
-    prof_install(ctx);
+    const struct clann_op_profile *ops = NULL;
+    size_t n = 0;
+    enum clann_status st = clann_context_profile(ctx, true);
+    if (st != CLANN_OK)
+        return cli_fail("profile", st);
     int rc = train(m, d, c->batch, c->steps, &s);
-    prof_remove(ctx);
-    double timed = 0.0;
+    clann_context_profile(ctx, false);
+    st = clann_context_profile_ops(ctx, &ops, &n);
+    if (st != CLANN_OK)
+        return cli_fail("profile", st);
+    double seconds[OP_KINDS] = {0.0, 0.0, 0.0}, timed = 0.0;
+    r->n_ops = n < MAX_OPS ? n : MAX_OPS;
+    for (size_t i = 0; i < n; i++) {
+        enum op_kind k = kind_of(ops[i].op_class);
+        seconds[k] += ops[i].seconds;
+        r->calls[k] += ops[i].calls;
+        r->gemm_flops += ops[i].flops;
+        if (i < r->n_ops)
+            r->ops[i] = ops[i];
+    }
     for (int k = 0; k < OP_KINDS; k++) {
-        r->split[k] = prof.seconds[k] / (double)c->steps;
-        r->calls[k] = prof.calls[k];
-        timed += prof.seconds[k];
+        r->split[k] = seconds[k] / (double)c->steps;
+        timed += seconds[k];
     }
     r->split[OP_KINDS] = (s - timed) / (double)c->steps;
     r->prof_step = s / (double)c->steps;
-    r->gemm_flops = prof.gemm_flops / (double)c->steps;
+    r->gemm_flops /= (double)c->steps;
     return rc;
 }
 
@@ -445,10 +282,10 @@ static void print_text(const struct bench_cfg *c, const struct bench_result *r)
            "kernels %.3f, transfers %.3f, host %.3f\n",
            r->prof_step * 1e3, r->split[OP_GEMM] * 1e3, r->gemm_flops / r->split[OP_GEMM] * 1e-9,
            r->split[OP_OTHER] * 1e3, r->split[OP_TRANSFER] * 1e3, r->split[OP_KINDS] * 1e3);
-    for (size_t i = 0; i < prof.n_ops; i++)
-        printf("  %-18s %8.1f us/step %5.1f calls/step\n", prof.op_name[i],
-               prof.op_seconds[i] / (double)c->steps * 1e6,
-               (double)prof.op_calls[i] / (double)c->steps);
+    for (size_t i = 0; i < r->n_ops; i++)
+        printf("  %-18s %8.1f us/step %5.1f calls/step\n", r->ops[i].name,
+               r->ops[i].seconds / (double)c->steps * 1e6,
+               (double)r->ops[i].calls / (double)c->steps);
     printf("gemm bound  %.0f samples/s if only GEMM took time: %.0f%% reached\n", gemm_limit,
            100.0 * r->samples_per_s / gemm_limit);
     printf("first step  cold cache %.3f s (context %.3f, build %.3f, model %.3f, step %.3f); "
@@ -488,9 +325,9 @@ static void print_json(const struct bench_cfg *c, const struct bench_result *r)
            r->gemm_flops / r->split[OP_GEMM] * 1e-9, r->calls[OP_GEMM], r->calls[OP_OTHER],
            r->calls[OP_TRANSFER]);
     printf("  \"ops_us_per_step\": {");
-    for (size_t i = 0; i < prof.n_ops; i++)
-        printf("%s\"%s\": %.3f", i ? ", " : "", prof.op_name[i],
-               prof.op_seconds[i] / (double)c->steps * 1e6);
+    for (size_t i = 0; i < r->n_ops; i++)
+        printf("%s\"%s\": %.3f", i ? ", " : "", r->ops[i].name,
+               r->ops[i].seconds / (double)c->steps * 1e6);
     printf("},\n");
     printf("  \"gemm_bound_samples_per_s\": %.1f,\n  \"gemm_bound_fraction\": %.4f,\n",
            gemm_limit, r->samples_per_s / gemm_limit);

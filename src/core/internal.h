@@ -11,14 +11,21 @@
 #include <stddef.h>
 
 #define CLANN_ERROR_MAX 8192
+#define CLANN__PROFILE_MAX 64 /* op names in a profile: more than the ops table has */
 
 struct clann_backend;
 
+/* Created and destroyed by the backend layer (src/backend/context.c), which alone can reach
+ * the registry of backends. */
 struct clann_context {
     struct clann_device_info device;
     struct clann_backend *be;
     double build_seconds;
     bool build_from_cache;
+    size_t models;        /* live models on this context (clann__context_retain) */
+    bool destroy_pending; /* clann_context_destroy() came while models lived */
+    struct clann_op_profile profile[CLANN__PROFILE_MAX]; /* clann_context_profile() */
+    size_t n_profile;
     char error[CLANN_ERROR_MAX];
 };
 

@@ -109,6 +109,7 @@ CLANN_API enum clann_status clann_model_create(struct clann_context *ctx, size_t
         return clann__error(ctx, CLANN_ERR_NO_MEMORY, "model: out of memory");
     m->ctx = ctx;
     m->be = ctx->be;
+    clann__context_retain(ctx); /* the context outlives its models (clann_context_destroy) */
     m->n_inputs = n_inputs;
     *out = m;
     return CLANN_OK;
@@ -133,7 +134,9 @@ CLANN_API void clann_model_destroy(struct clann_model *m)
     clann__free(m->staging_x_ring);
     clann__free(m->staging_y_ring);
     clann__free(m->layers);
+    struct clann_context *ctx = m->ctx;
     clann__free(m);
+    clann__context_release(ctx); /* last, after every buffer went back to the backend */
 }
 
 static size_t model_width(const struct clann_model *m)

@@ -1,12 +1,14 @@
 /*
- * context.c - device listing, device selection and the context object.
+ * registry.c - every backend's devices in one list, device selection, and backend creation:
+ * the one place that knows which backends exist (core and the context never call a backend
+ * constructor or a device listing themselves).
  *
  * Selection (docs/architecture.md, "Devices and the context"): "auto" prefers a GPU, then
  * another accelerator, then the native CPU backend, which is faster on CPUs than OpenCL-on-CPU.
  * "cpu", "opencl" (the first OpenCL device), "opencl:P:D" and a device-name substring select
  * explicitly.
  */
-#include "backend/backend.h"
+#include "backend/registry.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,16 +100,6 @@ CLANN_API void clann_devices_free(struct clann_device_info *list)
     clann__free(list);
 }
 
-CLANN_API struct clann_context_params clann_context_default_params(void)
-{
-    struct clann_context_params p;
-    memset(&p, 0, sizeof p);
-    p.device = NULL; /* CLANN_DEVICE, else "auto" */
-    p.cpu_mode = CLANN_CPU_MODE_FAST;
-    p.use_cache = true;
-    return p;
-}
-
 static bool contains_ci(const char *hay, const char *needle)
 {
     size_t n = strlen(needle);
@@ -171,100 +163,38 @@ static enum clann_status select_device(const char *sel, const struct clann_devic
                         "opencl:P:D or a name substring; run 'clann devices')", sel);
 }
 
-CLANN_API enum clann_status clann_context_create(const struct clann_context_params *params,
-                                                 struct clann_context **out)
+enum clann_status clann__registry_select(const char *sel, struct clann_device_info *out)
 {
-    if (!out)
-        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "clann_context_create: out is NULL");
-    *out = NULL;
-    struct clann_context_params p = params ? *params : clann_context_default_params();
-    const char *sel = p.device ? p.device : clann__getenv("CLANN_DEVICE");
-    if (!sel)
-        sel = "auto";
-    if (!p.kernel_dir)
-        p.kernel_dir = clann__getenv("CLANN_KERNEL_DIR");
-
     struct clann_device_info *list = NULL;
     size_t count = 0;
     const char *why_none = NULL;
     enum clann_status st;
     if (strcmp(sel, "cpu") == 0) {
         /* The CPU backend needs no enumeration (and no OpenCL runtime loaded). */
-        list = clann__malloc(sizeof *list);
-        if (!list)
-            return clann__error(NULL, CLANN_ERR_NO_MEMORY, "context: out of memory");
-        list[0] = cpu_backend_info();
-        count = 1;
-    } else {
-        st = list_devices(&list, &count, &why_none);
-        if (st != CLANN_OK)
-            return st;
+        *out = cpu_backend_info();
+        return CLANN_OK;
     }
+    st = list_devices(&list, &count, &why_none);
+    if (st != CLANN_OK)
+        return st;
     size_t pick = 0;
     st = select_device(sel, list, count, why_none, &pick);
-    if (st != CLANN_OK) {
-        clann__free(list);
-        return st;
-    }
-
-    struct clann_context *ctx = clann__calloc(1, sizeof *ctx);
-    if (!ctx) {
-        clann__free(list);
-        return clann__error(NULL, CLANN_ERR_NO_MEMORY, "context: out of memory");
-    }
-    ctx->device = list[pick];
+    if (st == CLANN_OK)
+        *out = list[pick];
     clann__free(list);
+    return st;
+}
 
-    double t0 = clann__now();
-    if (ctx->device.type == CLANN_DEVICE_TYPE_CPU_BACKEND) {
-        st = clann__cpu_backend_create(ctx, p.cpu_mode, &ctx->be);
-    } else {
+enum clann_status clann__registry_create(struct clann_context *ctx,
+                                         const struct clann_device_info *dev,
+                                         const struct clann_context_params *p,
+                                         struct clann_backend **out)
+{
+    if (dev->type == CLANN_DEVICE_TYPE_CPU_BACKEND)
+        return clann__cpu_backend_create(ctx, p->cpu_mode, out);
 #if CLANN_HAVE_OPENCL
-        st = clann__opencl_backend_create(ctx, ctx->device.platform, ctx->device.device, &p,
-                                          &ctx->be);
+    return clann__opencl_backend_create(ctx, dev->platform, dev->device, p, out);
 #else
-        st = clann__error(ctx, CLANN_ERR_NO_DEVICE, "built without OpenCL");
+    return clann__error(ctx, CLANN_ERR_NO_DEVICE, "built without OpenCL");
 #endif
-    }
-    if (st != CLANN_OK) {
-        clann__error_to_context(NULL);
-        clann__free(ctx);
-        return st;
-    }
-    if (ctx->device.type == CLANN_DEVICE_TYPE_CPU_BACKEND)
-        ctx->build_seconds = clann__now() - t0;
-    clann__log(CLANN_LOG_LEVEL_DEBUG, "context on %s (%s)", ctx->device.name, ctx->be->ops->name);
-    *out = ctx;
-    return CLANN_OK;
-}
-
-CLANN_API void clann_context_destroy(struct clann_context *ctx)
-{
-    if (!ctx)
-        return;
-    if (ctx->be)
-        ctx->be->ops->destroy(ctx->be);
-    clann__free(ctx);
-}
-
-CLANN_API const char *clann_context_last_error(const struct clann_context *ctx)
-{
-    return ctx ? ctx->error : "";
-}
-
-CLANN_API const struct clann_device_info *clann_context_device(const struct clann_context *ctx)
-{
-    return ctx ? &ctx->device : NULL;
-}
-
-CLANN_API const char *clann_context_backend_name(const struct clann_context *ctx)
-{
-    return ctx && ctx->be ? ctx->be->ops->name : "";
-}
-
-CLANN_API double clann_context_build_seconds(const struct clann_context *ctx, bool *from_cache)
-{
-    if (from_cache)
-        *from_cache = ctx ? ctx->build_from_cache : false;
-    return ctx ? ctx->build_seconds : 0.0;
 }

@@ -1,0 +1,158 @@
+/*
+ * context.c - the context object: one device's backend, chosen and created through the
+ * registry (registry.c), its lifetime shared with the models built on it, and the op profile
+ * behind clann_context_profile().
+ *
+ * Lifetime: every model holds its context (clann__context_retain at model creation, release
+ * at its destruction). clann_context_destroy() on a context that models still use only marks
+ * it; the last model's destruction then releases it. So destroying in either order is safe.
+ */
+#include "backend/ops.h"
+#include "backend/registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+CLANN_API struct clann_context_params clann_context_default_params(void)
+{
+    struct clann_context_params p;
+    memset(&p, 0, sizeof p);
+    p.device = NULL; /* CLANN_DEVICE, else "auto" */
+    p.cpu_mode = CLANN_CPU_MODE_FAST;
+    p.use_cache = true;
+    return p;
+}
+
+CLANN_API enum clann_status clann_context_create(const struct clann_context_params *params,
+                                                 struct clann_context **out)
+{
+    if (!out)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "clann_context_create: out is NULL");
+    *out = NULL;
+    struct clann_context_params p = params ? *params : clann_context_default_params();
+    const char *sel = p.device ? p.device : clann__getenv("CLANN_DEVICE");
+    if (!sel)
+        sel = "auto";
+    if (!p.kernel_dir)
+        p.kernel_dir = clann__getenv("CLANN_KERNEL_DIR");
+
+    struct clann_device_info dev;
+    enum clann_status st = clann__registry_select(sel, &dev);
+    if (st != CLANN_OK)
+        return st;
+    struct clann_context *ctx = clann__calloc(1, sizeof *ctx);
+    if (!ctx)
+        return clann__error(NULL, CLANN_ERR_NO_MEMORY, "context: out of memory");
+    ctx->device = dev;
+
+    double t0 = clann__now();
+    st = clann__registry_create(ctx, &ctx->device, &p, &ctx->be);
+    if (st != CLANN_OK) {
+        clann__error_to_context(NULL);
+        clann__free(ctx);
+        return st;
+    }
+    if (ctx->device.type == CLANN_DEVICE_TYPE_CPU_BACKEND)
+        ctx->build_seconds = clann__now() - t0;
+    clann__log(CLANN_LOG_LEVEL_DEBUG, "context on %s (%s)", ctx->device.name, ctx->be->ops->name);
+    *out = ctx;
+    return CLANN_OK;
+}
+
+static void context_free(struct clann_context *ctx)
+{
+    clann__op_destroy(ctx->be);
+    clann__free(ctx);
+}
+
+void clann__context_retain(struct clann_context *ctx)
+{
+    ctx->models++;
+}
+
+void clann__context_release(struct clann_context *ctx)
+{
+    if (ctx && ctx->models > 0 && --ctx->models == 0 && ctx->destroy_pending)
+        context_free(ctx);
+}
+
+CLANN_API void clann_context_destroy(struct clann_context *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->models > 0) {
+        ctx->destroy_pending = true; /* the last model's destruction frees it */
+        return;
+    }
+    context_free(ctx);
+}
+
+CLANN_API const char *clann_context_last_error(const struct clann_context *ctx)
+{
+    return ctx ? ctx->error : "";
+}
+
+CLANN_API const struct clann_device_info *clann_context_device(const struct clann_context *ctx)
+{
+    return ctx ? &ctx->device : NULL;
+}
+
+CLANN_API const char *clann_context_backend_name(const struct clann_context *ctx)
+{
+    return ctx && ctx->be ? ctx->be->ops->name : "";
+}
+
+CLANN_API double clann_context_build_seconds(const struct clann_context *ctx, bool *from_cache)
+{
+    if (from_cache)
+        *from_cache = ctx ? ctx->build_from_cache : false;
+    return ctx ? ctx->build_seconds : 0.0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Op profile: the backend's profiler hook adds each op to one entry per op name.
+ */
+
+static void profile_add(void *user, const char *op, enum clann__op_class cls, double seconds,
+                        double flops)
+{
+    struct clann_context *ctx = user;
+    size_t i = 0;
+    while (i < ctx->n_profile && strcmp(ctx->profile[i].name, op) != 0)
+        i++;
+    if (i == ctx->n_profile) {
+        if (i == CLANN__PROFILE_MAX)
+            return; /* more op names than the table has: cannot happen with today's table */
+        ctx->profile[i].name = op;
+        ctx->profile[i].op_class = (enum clann_op_class)cls;
+        ctx->n_profile++;
+    }
+    ctx->profile[i].calls++;
+    ctx->profile[i].seconds += seconds;
+    ctx->profile[i].flops += flops;
+}
+
+CLANN_API enum clann_status clann_context_profile(struct clann_context *ctx, bool on)
+{
+    if (!ctx || !ctx->be)
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "clann_context_profile: NULL context");
+    if (on) {
+        memset(ctx->profile, 0, sizeof ctx->profile);
+        ctx->n_profile = 0;
+    }
+    clann__backend_set_profiler(ctx->be, on ? profile_add : NULL, on ? ctx : NULL);
+    return CLANN_OK;
+}
+
+CLANN_API enum clann_status clann_context_profile_ops(const struct clann_context *ctx,
+                                                      const struct clann_op_profile **ops,
+                                                      size_t *count)
+{
+    if (!ctx || !ops || !count)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG,
+                            "clann_context_profile_ops: NULL argument");
+    *ops = ctx->profile;
+    *count = ctx->n_profile;
+    return CLANN_OK;
+}

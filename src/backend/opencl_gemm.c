@@ -1,0 +1,116 @@
+/*
+ * opencl_gemm.c - GEMM: CLBlast, the register-blocked kernels of cl/gemm_cpu.cl (CPU devices)
+ * or the tiled kernel of cl/blas.cl.
+ */
+#include "backend/opencl_impl.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * GEMM.
+ */
+
+/* C[0..m) x [0..n) = beta * C (beta = 0 writes zeros). */
+static enum clann_status scale_matrix(struct cl_backend *be, struct clann_view c, size_t ldc,
+                                      size_t m, size_t n, float beta)
+{
+    struct kargs a = ka_begin(be, K_SCALE_MATRIX);
+    ka_view(&a, c);
+    ka_u32(&a, ldc);
+    ka_u32(&a, m);
+    ka_u32(&a, n);
+    ka_f32(&a, beta);
+    size_t local[2] = {be->wgs[K_SCALE_MATRIX], 1};
+    size_t global[2] = {round_up(n, local[0]), m};
+    return LAUNCH(&a, 2, global, local);
+}
+
+/* The arguments after the transpose flags, common to every GEMM kernel. */
+static void ka_gemm_args(struct kargs *ka, size_t m, size_t n, size_t k, float alpha,
+                         struct clann_view a, size_t lda, struct clann_view b, size_t ldb,
+                         float beta, struct clann_view c, size_t ldc)
+{
+    ka_u32(ka, m);
+    ka_u32(ka, n);
+    ka_u32(ka, k);
+    ka_f32(ka, alpha);
+    ka_view(ka, a);
+    ka_u32(ka, lda);
+    ka_view(ka, b);
+    ka_u32(ka, ldb);
+    ka_f32(ka, beta);
+    ka_view(ka, c);
+    ka_u32(ka, ldc);
+}
+
+/* Blocks of C per work-item of the cl/gemm_cpu.cl kernels (their GEMM_* defines). */
+enum { GEMM_MR = 8, GEMM_NV = 16 };
+
+/* NN, TN and NT through cl/gemm_cpu.cl: one work-item per block of C, the work-group left to
+ * the runtime (results do not depend on it). */
+static enum clann_status gemm_cpu(struct cl_backend *be, bool trans_a, bool trans_b, size_t m,
+                                  size_t n, size_t k, float alpha, struct clann_view a,
+                                  size_t lda, struct clann_view b, size_t ldb, float beta,
+                                  struct clann_view c, size_t ldc)
+{
+    enum kernel_id id = trans_b ? K_GEMM_NT : trans_a ? K_GEMM_TN : K_GEMM_NN;
+    size_t rows = GEMM_MR, cols = GEMM_NV;
+    struct kargs ka = ka_begin(be, id);
+    ka_gemm_args(&ka, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    size_t global[2] = {(n + cols - 1) / cols, (m + rows - 1) / rows};
+    return LAUNCH(&ka, 2, global, NULL);
+}
+
+#if CLANN_HAVE_CLBLAST
+static enum clann_status gemm_clblast(struct cl_backend *be, bool trans_a, bool trans_b,
+                                      size_t m, size_t n, size_t k, float alpha,
+                                      struct clann_view a, size_t lda, struct clann_view b,
+                                      size_t ldb, float beta, struct clann_view c, size_t ldc)
+{
+    /* beta = 0 must overwrite: clear C first so that NaN in it cannot leak through 0 * NaN
+     * inside CLBlast. */
+    if (beta == 0.0f)
+        CHECK(scale_matrix(be, c, ldc, m, n, 0.0f));
+    CLBlastStatusCode s = CLBlastSgemm(
+        CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, (cl_mem)a.buf->ptr,
+        a.off, lda, (cl_mem)b.buf->ptr, b.off, ldb, beta, (cl_mem)c.buf->ptr, c.off, ldc,
+        &be->queue, NULL);
+    if (s == CLBlastSuccess)
+        return CLANN_OK;
+    return clann__error(be->base.ctx, s > -1000 ? cl_status_of((cl_int)s) : CLANN_ERR_OPENCL,
+                        "CLBlastSgemm(m %zu, n %zu, k %zu, trans_a %d, trans_b %d, lda %zu, "
+                        "ldb %zu, ldc %zu) failed: %s (%d) at %s:%d",
+                        m, n, k, (int)trans_a, (int)trans_b, lda, ldb, ldc,
+                        clblast_error_name(s), (int)s, __FILE__, __LINE__);
+}
+#endif
+
+enum clann_status op_gemm(struct clann_backend *be_, bool trans_a, bool trans_b, size_t m,
+                          size_t n, size_t k, float alpha, struct clann_view a, size_t lda,
+                          struct clann_view b, size_t ldb, float beta, struct clann_view c,
+                          size_t ldc)
+{
+    struct cl_backend *be = cl_be(be_);
+    struct clann_context *ctx = be_->ctx;
+    if (m == 0 || n == 0)
+        return CLANN_OK;
+    if (m > UINT32_MAX || n > UINT32_MAX || k > UINT32_MAX || lda > UINT32_MAX ||
+        ldb > UINT32_MAX || ldc > UINT32_MAX)
+        return clann__error(ctx, CLANN_ERR_TOO_LARGE, "gemm: dimension beyond 2^32 - 1");
+    if (k == 0 || alpha == 0.0f)
+        return beta == 1.0f ? CLANN_OK : scale_matrix(be, c, ldc, m, n, beta);
+
+#if CLANN_HAVE_CLBLAST
+    if (be->gemm_impl == GEMM_IMPL_CLBLAST)
+        return gemm_clblast(be, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
+    if (be->gemm_impl == GEMM_IMPL_CPU && !(trans_a && trans_b))
+        return gemm_cpu(be, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    struct kargs ka = ka_begin(be, K_GEMM);
+    ka_i32(&ka, trans_a);
+    ka_i32(&ka, trans_b);
+    ka_gemm_args(&ka, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    size_t local[2] = {be->gemm_ts, be->gemm_ts};
+    size_t global[2] = {round_up(n, be->gemm_ts), round_up(m, be->gemm_ts)};
+    return LAUNCH(&ka, 2, global, local);
+}
+

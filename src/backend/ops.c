@@ -1,0 +1,688 @@
+/*
+ * ops.c - the clann__op_ wrappers in front of the ops table (see ops.h): argument and view
+ * checks done once for every backend, defaults for optional entries, shared scalars, and the
+ * profiler hook.
+ */
+#include "backend/ops.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * View checks.
+ */
+
+/* Floats spanned by a rows x cols matrix with row stride ld; SIZE_MAX on overflow, so that the
+ * view check below fails instead of wrapping. */
+static size_t extent(size_t rows, size_t cols, size_t ld)
+{
+    size_t e;
+    if (rows == 0 || cols == 0)
+        return 0;
+    if (!clann__mul_size(rows - 1, ld, &e) || e > SIZE_MAX - cols)
+        return SIZE_MAX;
+    return e + cols;
+}
+
+/* A view must hold `need` floats from its offset; a view of zero extent may be NULL. */
+static enum clann_status check_view(struct clann_backend *be, const char *op, const char *name,
+                                    struct clann_view v, size_t need)
+{
+    if (need == 0)
+        return CLANN_OK;
+    /* backend_op (e.g. cpu_fill) names the call the way a stack trace would */
+    if (!v.buf || !v.buf->ptr)
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "%s_%s: %s is a NULL view",
+                            be->impl->name, op, name);
+    if (v.off > v.buf->n || need > v.buf->n - v.off)
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG,
+                            "%s_%s: %s needs %zu floats at offset %zu of a %zu-float buffer",
+                            be->impl->name, op, name, need, v.off, v.buf->n);
+    return CLANN_OK;
+}
+
+/* `op` is the wrapper's own name less its "clann__op_" prefix (10 characters). */
+#define OP_NAME (__func__ + 10)
+
+#define CHECK_VIEW(v, need)                                                                       \
+    do {                                                                                          \
+        enum clann_status st_ = check_view(be, OP_NAME, #v, (v), (need));                         \
+        if (st_ != CLANN_OK)                                                                      \
+            return st_;                                                                           \
+    } while (0)
+
+/* A view that may be NULL (a null view means "none"): checked only when given. */
+#define CHECK_OPTIONAL(v, need)                                                                   \
+    do {                                                                                          \
+        if ((v).buf)                                                                              \
+            CHECK_VIEW(v, need);                                                                  \
+    } while (0)
+
+#define CHECK(expr)                                                                               \
+    do {                                                                                          \
+        enum clann_status s_ = (expr);                                                            \
+        if (s_ != CLANN_OK)                                                                       \
+            return s_;                                                                            \
+    } while (0)
+
+static enum clann_status bad_kind(struct clann_backend *be, const char *op, int kind)
+{
+    return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "%s: unknown kind %d", op, kind);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Profiling: one hook around every op (bench's per-op split, clann_context_profile()).
+ */
+
+void clann__backend_set_profiler(struct clann_backend *be, clann__profiler_fn fn, void *user)
+{
+    be->profiler = fn;
+    be->profiler_user = user;
+}
+
+/* Waits for earlier ops, so that the op about to run is charged its own time only. */
+static double prof_begin(struct clann_backend *be)
+{
+    be->impl->finish(be);
+    return clann__now();
+}
+
+static enum clann_status prof_end(struct clann_backend *be, const char *op,
+                                  enum clann__op_class cls, double flops, double t0,
+                                  enum clann_status st)
+{
+    if (st == CLANN_OK)
+        st = be->impl->finish(be); /* charge an asynchronous op its execution time */
+    be->profiler(be->profiler_user, op, cls, clann__now() - t0, flops);
+    return st;
+}
+
+/* Returns the backend's `call`, timed when a profiler is set. */
+#define RUN(cls, flops, call)                                                                     \
+    do {                                                                                          \
+        if (!be->profiler)                                                                        \
+            return be->impl->call;                                                                 \
+        double t0_ = prof_begin(be);                                                              \
+        return prof_end(be, OP_NAME, (cls), (flops), t0_, be->impl->call);                         \
+    } while (0)
+
+#define RUN_KERNEL(call) RUN(CLANN__OP_KERNEL, 0.0, call)
+
+/* ---------------------------------------------------------------------------------------------
+ * Buffers and transfers.
+ */
+
+void clann__op_destroy(struct clann_backend *be)
+{
+    if (be)
+        be->impl->destroy(be);
+}
+
+enum clann_status clann__op_buf_alloc(struct clann_backend *be, size_t n, struct clann_buf *buf)
+{
+    if (!buf)
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "buf_alloc: NULL buffer");
+    return be->impl->buf_alloc(be, n, buf);
+}
+
+void clann__op_buf_free(struct clann_backend *be, struct clann_buf *buf)
+{
+    if (buf)
+        be->impl->buf_free(be, buf);
+}
+
+enum clann_status clann__op_upload(struct clann_backend *be, struct clann_view dst,
+                                   const float *src, size_t n, bool blocking)
+{
+    CHECK_VIEW(dst, n);
+    if (n && !src)
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "upload: NULL source");
+    RUN(CLANN__OP_TRANSFER, 0.0, upload(be, dst, src, n, blocking));
+}
+
+enum clann_status clann__op_download(struct clann_backend *be, float *dst, struct clann_view src,
+                                     size_t n)
+{
+    CHECK_VIEW(src, n);
+    if (n && !dst)
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "download: NULL destination");
+    RUN(CLANN__OP_TRANSFER, 0.0, download(be, dst, src, n));
+}
+
+enum clann_status clann__op_finish(struct clann_backend *be)
+{
+    return be->impl->finish(be);
+}
+
+enum clann_status clann__op_fill(struct clann_backend *be, struct clann_view x, size_t n,
+                                 float value)
+{
+    CHECK_VIEW(x, n);
+    RUN_KERNEL(fill(be, x, n, value));
+}
+
+enum clann_status clann__op_copy(struct clann_backend *be, struct clann_view dst,
+                                 struct clann_view src, size_t n)
+{
+    CHECK_VIEW(dst, n);
+    CHECK_VIEW(src, n);
+    RUN_KERNEL(copy(be, dst, src, n));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * GEMM and random numbers.
+ */
+
+enum clann_status clann__op_gemm(struct clann_backend *be, bool trans_a, bool trans_b, size_t m,
+                                 size_t n, size_t k, float alpha, struct clann_view a, size_t lda,
+                                 struct clann_view b, size_t ldb, float beta, struct clann_view c,
+                                 size_t ldc)
+{
+    /* Stored shapes: A is m x k (k x m when transposed), B is k x n (n x k). */
+    size_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
+    size_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
+    if (m > 0 && n > 0) {
+        if (ldc < n || (k > 0 && (lda < a_cols || ldb < b_cols)))
+            return clann__error(be->ctx, CLANN_ERR_INVALID_ARG,
+                                "gemm: leading dimension too small (lda %zu, ldb %zu, ldc %zu "
+                                "for m %zu, n %zu, k %zu, trans_a %d, trans_b %d)",
+                                lda, ldb, ldc, m, n, k, (int)trans_a, (int)trans_b);
+        CHECK_VIEW(c, extent(m, n, ldc));
+        if (k > 0 && alpha != 0.0f) { /* as in BLAS: otherwise A and B are not read */
+            CHECK_VIEW(a, extent(a_rows, a_cols, lda));
+            CHECK_VIEW(b, extent(b_rows, b_cols, ldb));
+        }
+    }
+    RUN(CLANN__OP_GEMM, 2.0 * (double)m * (double)n * (double)k,
+        gemm(be, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
+}
+
+enum clann_status clann__op_rng_uniform(struct clann_backend *be, struct clann_view x, size_t n,
+                                        struct clann_rng_key key, float lo, float hi)
+{
+    CHECK_VIEW(x, n);
+    RUN_KERNEL(rng_uniform(be, x, n, key, lo, hi));
+}
+
+enum clann_status clann__op_rng_normal(struct clann_backend *be, struct clann_view x, size_t n,
+                                       struct clann_rng_key key, float mean, float stddev)
+{
+    CHECK_VIEW(x, n);
+    RUN_KERNEL(rng_normal(be, x, n, key, mean, stddev));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Layers.
+ */
+
+static bool act_reads_z(enum clann__act_kind kind)
+{
+    return kind != CLANN__ACT_LINEAR && kind != CLANN__ACT_SIGMOID && kind != CLANN__ACT_TANH &&
+           kind != CLANN__ACT_SOFTMAX;
+}
+
+/* The activation's kind, and its PReLU slopes when it has them (of an empty matrix: none). */
+static enum clann_status check_act(struct clann_backend *be, const char *op,
+                                   const struct clann_act *act, struct clann_view prelu,
+                                   size_t total, size_t cols)
+{
+    if (!act || (unsigned)act->kind >= CLANN__ACT_COUNT)
+        return bad_kind(be, op, act ? (int)act->kind : -1);
+    if (act->kind == CLANN__ACT_PRELU && total > 0)
+        return check_view(be, op, "prelu", prelu, cols);
+    return CLANN_OK;
+}
+
+enum clann_status clann__op_bias_act_forward(struct clann_backend *be, const struct clann_act *act,
+                                             struct clann_view z, struct clann_view bias,
+                                             struct clann_view prelu, struct clann_view y,
+                                             size_t rows, size_t cols)
+{
+    size_t total = extent(rows, cols, cols);
+    CHECK(check_act(be, OP_NAME, act, prelu, total, cols));
+    CHECK_VIEW(z, total);
+    CHECK_VIEW(y, total);
+    CHECK_OPTIONAL(bias, total ? cols : 0);
+    RUN_KERNEL(bias_act_forward(be, act, z, bias, prelu, y, rows, cols));
+}
+
+enum clann_status clann__op_act_backward(struct clann_backend *be, const struct clann_act *act,
+                                         struct clann_view z, struct clann_view y,
+                                         struct clann_view dy, struct clann_view prelu,
+                                         struct clann_view dz, size_t rows, size_t cols)
+{
+    size_t total = extent(rows, cols, cols);
+    CHECK(check_act(be, OP_NAME, act, prelu, total, cols));
+    /* Only the input the formula uses is read, so callers may pass a NULL view for the other. */
+    bool reads_z = act_reads_z(act->kind);
+    bool reads_y = act->kind != CLANN__ACT_LINEAR && !reads_z;
+    if (reads_z)
+        CHECK_VIEW(z, total);
+    if (reads_y)
+        CHECK_VIEW(y, total);
+    CHECK_VIEW(dy, total);
+    CHECK_VIEW(dz, total);
+    RUN_KERNEL(act_backward(be, act, z, y, dy, prelu, dz, rows, cols));
+}
+
+enum clann_status clann__op_prelu_grad(struct clann_backend *be, struct clann_view z,
+                                       struct clann_view dy, struct clann_view dprelu, size_t rows,
+                                       size_t cols, float beta)
+{
+    CHECK_VIEW(z, extent(rows, cols, cols));
+    CHECK_VIEW(dy, extent(rows, cols, cols));
+    CHECK_VIEW(dprelu, cols);
+    RUN_KERNEL(prelu_grad(be, z, dy, dprelu, rows, cols, beta));
+}
+
+enum clann_status clann__op_index_cols(struct clann_backend *be, struct clann_view src,
+                                       struct clann_view dst, size_t rows, size_t width,
+                                       struct clann_view idx, size_t n, bool scatter)
+{
+    CHECK_VIEW(idx, n);
+    CHECK_VIEW(src, scatter ? extent(rows, n, n) : extent(rows, width, width));
+    CHECK_VIEW(dst, scatter ? extent(rows, width, width) : extent(rows, n, n));
+    RUN_KERNEL(index_cols(be, src, dst, rows, width, idx, n, scatter));
+}
+
+enum clann_status clann__op_col_sum(struct clann_backend *be, struct clann_view x, size_t rows,
+                                    size_t cols, struct clann_view out, float beta)
+{
+    CHECK_VIEW(x, extent(rows, cols, cols));
+    CHECK_VIEW(out, cols);
+    RUN_KERNEL(col_sum(be, x, rows, cols, out, beta));
+}
+
+enum clann_status clann__op_dropout(struct clann_backend *be, struct clann_view x,
+                                    struct clann_view y, size_t n, float rate,
+                                    struct clann_rng_key key)
+{
+    if (!(rate >= 0.0f))
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "dropout: rate %g is not >= 0",
+                            (double)rate);
+    CHECK_VIEW(x, n);
+    CHECK_VIEW(y, n);
+    RUN_KERNEL(dropout(be, x, y, n, rate, key));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Losses, reductions, metrics.
+ */
+
+enum clann_status clann__op_loss(struct clann_backend *be, const struct clann__loss *loss,
+                                 struct clann_view pred, struct clann_view labels, size_t rows,
+                                 size_t cols, struct clann_view row_loss, struct clann_view grad,
+                                 float grad_scale)
+{
+    if (!loss || (unsigned)loss->kind >= CLANN__LOSS_COUNT)
+        return bad_kind(be, OP_NAME, loss ? (int)loss->kind : -1);
+    size_t label_cols = loss->kind == CLANN__LOSS_SPARSE_SOFTMAX_CE ? 1 : cols;
+    size_t checked_rows = cols ? rows : 0; /* what a zero-width batch reads: nothing */
+    CHECK_VIEW(pred, extent(checked_rows, cols, cols));
+    CHECK_VIEW(labels, extent(checked_rows, label_cols, label_cols));
+    CHECK_VIEW(row_loss, checked_rows);
+    CHECK_OPTIONAL(grad, extent(checked_rows, cols, cols));
+    RUN_KERNEL(loss(be, loss, pred, labels, rows, cols, row_loss, grad, grad_scale));
+}
+
+enum clann_status clann__op_sum(struct clann_backend *be, struct clann_view x, size_t n,
+                                float scale, struct clann_view out, float beta)
+{
+    CHECK_VIEW(x, n);
+    CHECK_VIEW(out, 1);
+    RUN_KERNEL(sum(be, x, n, scale, out, beta));
+}
+
+enum clann_status clann__op_sum_squares(struct clann_backend *be, struct clann_view x, size_t n,
+                                        struct clann_view out, float beta)
+{
+    CHECK_VIEW(x, n);
+    CHECK_VIEW(out, 1);
+    RUN_KERNEL(sum_squares(be, x, n, out, beta));
+}
+
+enum clann_status clann__op_count_correct(struct clann_backend *be, struct clann_view pred,
+                                          struct clann_view labels, bool sparse_labels,
+                                          size_t rows, size_t cols, struct clann_view correct,
+                                          float beta)
+{
+    size_t label_cols = sparse_labels || cols == 1 ? 1 : cols;
+    CHECK_VIEW(pred, extent(rows, cols, cols));
+    CHECK_VIEW(labels, extent(rows, label_cols, label_cols));
+    CHECK_VIEW(correct, 1);
+    RUN_KERNEL(count_correct(be, pred, labels, sparse_labels, rows, cols, correct, beta));
+}
+
+enum clann_status clann__op_sum_abs(struct clann_backend *be, struct clann_view x, size_t n,
+                                    struct clann_view out, float beta)
+{
+    CHECK_VIEW(x, n);
+    CHECK_VIEW(out, 1);
+    RUN_KERNEL(sum_abs(be, x, n, out, beta));
+}
+
+enum clann_status clann__op_count_zero(struct clann_backend *be, struct clann_view x, size_t n,
+                                       struct clann_view out, float beta)
+{
+    CHECK_VIEW(x, n);
+    CHECK_VIEW(out, 1);
+    RUN_KERNEL(count_zero(be, x, n, out, beta));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Optimizer, clipping, the NaN guard.
+ */
+
+/* Checks an optimizer's kind, its state views (n floats each, for the kinds that use them)
+ * and its guard, and returns a copy with the step scalars filled: Adam's bias correction folds
+ * into lr and eps (TensorFlow form), the one place that formula is written. */
+static enum clann_status opt_prepare(struct clann_backend *be, const char *op,
+                                     const struct clann_opt *opt, struct clann_view s1,
+                                     struct clann_view s2, size_t n, struct clann_opt *out)
+{
+    if (!opt || (unsigned)opt->kind >= CLANN__OPT_COUNT)
+        return bad_kind(be, op, opt ? (int)opt->kind : -1);
+    if (opt->kind == CLANN__OPT_ADAM && opt->step == 0)
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG,
+                            "%s: Adam needs step >= 1 (bias correction)", op);
+    if (opt->kind != CLANN__OPT_SGD)
+        CHECK(check_view(be, op, "s1", s1, n));
+    if (opt->kind == CLANN__OPT_ADAM)
+        CHECK(check_view(be, op, "s2", s2, n));
+    if (opt->guard.buf)
+        CHECK(check_view(be, op, "guard", opt->guard, 1));
+    *out = *opt;
+    out->lr_t = opt->lr;
+    out->eps_t = opt->eps;
+    if (opt->kind == CLANN__OPT_ADAM) {
+        double t = (double)opt->step, c2 = sqrt(1.0 - pow((double)opt->beta2, t));
+        out->lr_t = (float)((double)opt->lr * c2 / (1.0 - pow((double)opt->beta1, t)));
+        out->eps_t = (float)((double)opt->eps * c2);
+    }
+    return CLANN_OK;
+}
+
+enum clann_status clann__op_optimizer_step(struct clann_backend *be, const struct clann_opt *opt,
+                                           struct clann_view w, struct clann_view g,
+                                           struct clann_view s1, struct clann_view s2, size_t n)
+{
+    struct clann_opt o;
+    CHECK(opt_prepare(be, OP_NAME, opt, s1, s2, n, &o));
+    CHECK_VIEW(w, n);
+    CHECK_VIEW(g, n);
+    RUN_KERNEL(optimizer_step(be, &o, w, g, s1, s2, n));
+}
+
+enum clann_status clann__op_clip_by_norm(struct clann_backend *be, struct clann_view x, size_t n,
+                                         struct clann_view sumsq, float max_norm)
+{
+    CHECK_VIEW(x, n);
+    CHECK_VIEW(sumsq, 1);
+    RUN_KERNEL(clip_by_norm(be, x, n, sumsq, max_norm));
+}
+
+enum clann_status clann__op_clip_by_value(struct clann_backend *be, struct clann_view x,
+                                          size_t n, float limit)
+{
+    CHECK_VIEW(x, n);
+    RUN_KERNEL(clip_by_value(be, x, n, limit));
+}
+
+enum clann_status clann__op_axpy(struct clann_backend *be, size_t n, float a, struct clann_view x,
+                                 struct clann_view y)
+{
+    CHECK_VIEW(x, n);
+    CHECK_VIEW(y, n);
+    RUN_KERNEL(axpy(be, n, a, x, y));
+}
+
+enum clann_status clann__op_guard_check(struct clann_backend *be, struct clann_view sumsq,
+                                        struct clann_view flag, float value)
+{
+    CHECK_VIEW(sumsq, 1);
+    CHECK_VIEW(flag, 1);
+    RUN_KERNEL(guard_check(be, sumsq, flag, value));
+}
+
+enum clann_status clann__op_accumulate_unless(struct clann_backend *be, struct clann_view x,
+                                              struct clann_view out, struct clann_view flag)
+{
+    CHECK_VIEW(x, 1);
+    CHECK_VIEW(out, 1);
+    CHECK_VIEW(flag, 1);
+    RUN_KERNEL(accumulate_unless(be, x, out, flag));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Regularization: penalties, constraints, noise, batch normalization.
+ */
+
+enum clann_status clann__op_soft_threshold(struct clann_backend *be, struct clann_view x,
+                                           size_t n, float threshold, struct clann_view guard)
+{
+    CHECK_VIEW(x, n);
+    CHECK_OPTIONAL(guard, 1);
+    RUN_KERNEL(soft_threshold(be, x, n, threshold, guard));
+}
+
+enum clann_status clann__op_constrain(struct clann_backend *be,
+                                      const struct clann_constraint_op *c, struct clann_view x,
+                                      size_t rows, size_t cols, struct clann_view guard)
+{
+    if (!c || (unsigned)c->kind > CLANN__CONSTRAINT_NON_NEG)
+        return bad_kind(be, OP_NAME, c ? (int)c->kind : -1);
+    CHECK_VIEW(x, extent(rows, cols, cols));
+    CHECK_OPTIONAL(guard, 1);
+    RUN_KERNEL(constrain(be, c, x, rows, cols, guard));
+}
+
+enum clann_status clann__op_add_noise(struct clann_backend *be, struct clann_view x, size_t n,
+                                      struct clann_rng_key key, float stddev)
+{
+    CHECK_VIEW(x, n);
+    RUN_KERNEL(add_noise(be, x, n, key, stddev));
+}
+
+enum clann_status clann__op_batchnorm_forward(struct clann_backend *be, struct clann_view x,
+                                              struct clann_view y, size_t rows, size_t cols,
+                                              struct clann_view gamma, struct clann_view beta,
+                                              struct clann_view stats, struct clann_view running,
+                                              float eps, bool training)
+{
+    size_t total = extent(rows, cols, cols);
+    CHECK_VIEW(x, total);
+    CHECK_VIEW(y, total);
+    CHECK_VIEW(gamma, cols);
+    CHECK_VIEW(beta, cols);
+    if (training)
+        CHECK_VIEW(stats, 3 * cols);
+    else
+        CHECK_VIEW(running, 2 * cols);
+    RUN_KERNEL(batchnorm_forward(be, x, y, rows, cols, gamma, beta, stats, running, eps,
+                                 training));
+}
+
+enum clann_status clann__op_moving_average(struct clann_backend *be, struct clann_view avg,
+                                           struct clann_view x, size_t n, float momentum,
+                                           struct clann_view guard)
+{
+    CHECK_VIEW(avg, n);
+    CHECK_VIEW(x, n);
+    CHECK_OPTIONAL(guard, 1);
+    RUN_KERNEL(moving_average(be, avg, x, n, momentum, guard));
+}
+
+enum clann_status clann__op_batchnorm_backward(struct clann_backend *be, struct clann_view x,
+                                               struct clann_view dy, size_t rows, size_t cols,
+                                               struct clann_view gamma, struct clann_view mean,
+                                               struct clann_view invstd, struct clann_view dx,
+                                               struct clann_view dgamma, struct clann_view dbeta)
+{
+    size_t total = extent(rows, cols, cols);
+    CHECK_VIEW(x, total);
+    CHECK_VIEW(dy, total);
+    CHECK_VIEW(dx, total);
+    CHECK_VIEW(gamma, cols);
+    CHECK_VIEW(mean, cols);
+    CHECK_VIEW(invstd, cols);
+    CHECK_VIEW(dgamma, cols);
+    CHECK_VIEW(dbeta, cols);
+    RUN_KERNEL(batchnorm_backward(be, x, dy, rows, cols, gamma, mean, invstd, dx, dgamma,
+                                  dbeta));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Feature layer. The embedding entries are optional in the table; a backend without them
+ * answers ERR_UNSUPPORTED here.
+ */
+
+static enum clann_status unsupported(struct clann_backend *be, const char *op)
+{
+    return clann__error(be->ctx, CLANN_ERR_UNSUPPORTED,
+                        "%s: the %s backend has no feature-layer ops (embeddings)", op,
+                        be->impl->name);
+}
+
+enum clann_status clann__op_copy_cols(struct clann_backend *be, struct clann_view x, size_t ldx,
+                                      struct clann_view y, size_t ldy, size_t rows, size_t cols)
+{
+    if (!be->impl->copy_cols)
+        return unsupported(be, OP_NAME);
+    CHECK_VIEW(x, extent(rows, cols, ldx));
+    CHECK_VIEW(y, extent(rows, cols, ldy));
+    RUN_KERNEL(copy_cols(be, x, ldx, y, ldy, rows, cols));
+}
+
+enum clann_status clann__op_embedding_forward(struct clann_backend *be, struct clann_view ids,
+                                              size_t ldi, size_t width, size_t rows,
+                                              struct clann_view table, size_t n_ids, size_t dim,
+                                              enum clann_combiner combiner, struct clann_view y,
+                                              size_t ldy)
+{
+    size_t tn;
+    if (!be->impl->embedding_forward)
+        return unsupported(be, OP_NAME);
+    if (!clann__mul_size(n_ids, dim, &tn) || (!table.buf && dim != n_ids))
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "embedding_forward: bad table "
+                            "shape %zu x %zu", n_ids, dim);
+    CHECK_VIEW(ids, extent(rows, width, ldi));
+    CHECK_VIEW(y, extent(rows, dim, ldy));
+    CHECK_OPTIONAL(table, tn);
+    RUN_KERNEL(embedding_forward(be, ids, ldi, width, rows, table, n_ids, dim, combiner, y,
+                                 ldy));
+}
+
+enum clann_status clann__op_embedding_backward(struct clann_backend *be, struct clann_view dy,
+                                               size_t ldy, struct clann_view ids, size_t ldi,
+                                               size_t width, size_t rows, size_t n_ids,
+                                               enum clann_combiner combiner,
+                                               struct clann_view offsets, struct clann_view occ,
+                                               size_t n_occ, size_t n_unique, size_t dim,
+                                               struct clann_view grad)
+{
+    size_t gn;
+    if (!be->impl->embedding_backward)
+        return unsupported(be, OP_NAME);
+    if (!clann__mul_size(n_unique, dim, &gn) || n_unique == SIZE_MAX)
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "embedding_backward: size");
+    CHECK_VIEW(dy, extent(rows, dim, ldy));
+    CHECK_VIEW(ids, extent(rows, width, ldi));
+    CHECK_VIEW(offsets, n_unique + 1);
+    CHECK_VIEW(occ, n_occ);
+    CHECK_VIEW(grad, gn);
+    RUN_KERNEL(embedding_backward(be, dy, ldy, ids, ldi, width, rows, n_ids, combiner, offsets,
+                                  occ, n_occ, n_unique, dim, grad));
+}
+
+enum clann_status clann__op_embedding_update(struct clann_backend *be, const struct clann_opt *opt,
+                                             struct clann_view table, struct clann_view s1,
+                                             struct clann_view s2, size_t n_ids, size_t dim,
+                                             struct clann_view uniq, struct clann_view grad,
+                                             size_t n_unique)
+{
+    size_t tn, gn;
+    struct clann_opt o;
+    if (!be->impl->embedding_update)
+        return unsupported(be, OP_NAME);
+    if (!clann__mul_size(n_ids, dim, &tn) || !clann__mul_size(n_unique, dim, &gn))
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "embedding_update: size");
+    /* An empty update reads no state: its views are checked only as far as they are used. */
+    bool empty = n_unique == 0 || dim == 0;
+    CHECK(opt_prepare(be, OP_NAME, opt, s1, s2, empty ? 0 : tn, &o));
+    CHECK_VIEW(table, empty ? 0 : tn);
+    CHECK_VIEW(uniq, n_unique);
+    CHECK_VIEW(grad, gn);
+    RUN_KERNEL(embedding_update(be, &o, table, s1, s2, n_ids, dim, uniq, grad, n_unique));
+}
+
+void clann__op_embedding_prefetch(struct clann_backend *be, struct clann_view table,
+                                  struct clann_view s1, struct clann_view s2, size_t n_ids,
+                                  size_t dim, struct clann_view uniq, size_t n_unique)
+{
+    /* A hint: nothing to do (and no error to record) on a backend without it, or without the
+     * ids to read; the update that follows reports a bad view. */
+    if (!be->impl->embedding_prefetch || n_unique == 0 || !uniq.buf || !uniq.buf->ptr ||
+        uniq.off > uniq.buf->n || n_unique > uniq.buf->n - uniq.off)
+        return;
+    be->impl->embedding_prefetch(be, table, s1, s2, n_ids, dim, uniq, n_unique);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The front table.
+ */
+
+void clann__backend_init(struct clann_backend *be, const struct clann_backend_ops *impl,
+                         struct clann_context *ctx)
+{
+    struct clann_backend_ops f = {
+        .name = impl->name,
+        .destroy = clann__op_destroy,
+        .buf_alloc = clann__op_buf_alloc,
+        .buf_free = clann__op_buf_free,
+        .upload = clann__op_upload,
+        .download = clann__op_download,
+        .finish = clann__op_finish,
+        .fill = clann__op_fill,
+        .copy = clann__op_copy,
+        .gemm = clann__op_gemm,
+        .rng_uniform = clann__op_rng_uniform,
+        .rng_normal = clann__op_rng_normal,
+        .bias_act_forward = clann__op_bias_act_forward,
+        .act_backward = clann__op_act_backward,
+        .prelu_grad = clann__op_prelu_grad,
+        .index_cols = clann__op_index_cols,
+        .col_sum = clann__op_col_sum,
+        .loss = clann__op_loss,
+        .sum = clann__op_sum,
+        .sum_squares = clann__op_sum_squares,
+        .count_correct = clann__op_count_correct,
+        .optimizer_step = clann__op_optimizer_step,
+        .clip_by_norm = clann__op_clip_by_norm,
+        .clip_by_value = clann__op_clip_by_value,
+        .axpy = clann__op_axpy,
+        .dropout = clann__op_dropout,
+        .sum_abs = clann__op_sum_abs,
+        .soft_threshold = clann__op_soft_threshold,
+        .constrain = clann__op_constrain,
+        .add_noise = clann__op_add_noise,
+        .batchnorm_forward = clann__op_batchnorm_forward,
+        .moving_average = clann__op_moving_average,
+        .batchnorm_backward = clann__op_batchnorm_backward,
+        .guard_check = clann__op_guard_check,
+        .accumulate_unless = clann__op_accumulate_unless,
+        .count_zero = clann__op_count_zero,
+        /* optional entries stay NULL where the backend has none, so that callers can ask */
+        .copy_cols = impl->copy_cols ? clann__op_copy_cols : NULL,
+        .embedding_forward = impl->embedding_forward ? clann__op_embedding_forward : NULL,
+        .embedding_backward = impl->embedding_backward ? clann__op_embedding_backward : NULL,
+        .embedding_update = impl->embedding_update ? clann__op_embedding_update : NULL,
+        .embedding_prefetch = impl->embedding_prefetch ? clann__op_embedding_prefetch : NULL,
+    };
+    be->front = f;
+    be->ops = &be->front;
+    be->impl = impl;
+    be->ctx = ctx;
+    be->profiler = NULL;
+    be->profiler_user = NULL;
+}
