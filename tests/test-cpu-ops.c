@@ -1016,18 +1016,18 @@ END_TEST
 /* The wrappers' defaults for optional entries, and Adam's shared step scalars. */
 START_TEST(test_front_door)
 {
-    struct clann_backend_ops bare = *g_be->impl;
-    const struct clann_backend_ops *real = g_be->impl;
+    struct clann_backend_ops bare = *g_be->ops;
+    const struct clann_backend_ops *real = g_be->ops;
     bare.embedding_forward = NULL;
     bare.embedding_prefetch = NULL;
-    g_be->impl = &bare;
+    g_be->ops = &bare;
     struct clann_buf b = dnew(8);
     ck_assert_int_eq(clann__op_embedding_forward(g_be, V(&b), 1, 1, 1, V(&b), 2, 2,
                                                  CLANN_COMBINER_SUM, V(&b), 2),
                      CLANN_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(clann_context_last_error(g_ctx), "embedding_forward"));
     clann__op_embedding_prefetch(g_be, V(&b), NO_VIEW, NO_VIEW, 2, 2, V(&b), 1); /* no-op */
-    g_be->impl = real;
+    g_be->ops = real;
     /* Adam with step 0 has no bias correction: refused before the backend runs. */
     struct clann_opt o;
     memset(&o, 0, sizeof o);

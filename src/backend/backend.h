@@ -362,19 +362,17 @@ typedef void (*clann__profiler_fn)(void *user, const char *op, enum clann__op_cl
                                    double seconds, double flops);
 
 struct clann_backend {
-    /* The front door (ops.c): the clann__op_ wrappers in the table's shape, with the backend's
-     * name and NULL where the backend leaves an optional entry NULL. A caller that still
-     * writes be->ops->NAME(be, ...) gets the same checks as clann__op_NAME(be, ...). */
+    /* The backend's own table. Everything outside src/backend calls it through the
+     * clann__op_ wrappers (ops.h), which check the views and fill in the optional entries;
+     * reading an entry (is it NULL?) is fine anywhere. */
     const struct clann_backend_ops *ops;
-    const struct clann_backend_ops *impl; /* the backend's own table, called by ops.c only */
-    struct clann_backend_ops front;       /* what ops points to */
     struct clann_context *ctx; /* where errors are recorded */
     clann__profiler_fn profiler; /* NULL: not profiling (see ops.c) */
     void *profiler_user;
 };
 
-/* Sets up the base of a backend being created: its table, its context and the front door.
- * Every backend constructor calls it before its backend is used. */
+/* Sets up the base of a backend being created: its table and its context. Every backend
+ * constructor calls it before its backend is used. */
 void clann__backend_init(struct clann_backend *be, const struct clann_backend_ops *impl,
                          struct clann_context *ctx);
 

@@ -34,11 +34,11 @@ static enum clann_status check_view(struct clann_backend *be, const char *op, co
     /* backend_op (e.g. cpu_fill) names the call the way a stack trace would */
     if (!v.buf || !v.buf->ptr)
         return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "%s_%s: %s is a NULL view",
-                            be->impl->name, op, name);
+                            be->ops->name, op, name);
     if (v.off > v.buf->n || need > v.buf->n - v.off)
         return clann__error(be->ctx, CLANN_ERR_INVALID_ARG,
                             "%s_%s: %s needs %zu floats at offset %zu of a %zu-float buffer",
-                            be->impl->name, op, name, need, v.off, v.buf->n);
+                            be->ops->name, op, name, need, v.off, v.buf->n);
     return CLANN_OK;
 }
 
@@ -84,7 +84,7 @@ void clann__backend_set_profiler(struct clann_backend *be, clann__profiler_fn fn
 /* Waits for earlier ops, so that the op about to run is charged its own time only. */
 static double prof_begin(struct clann_backend *be)
 {
-    be->impl->finish(be);
+    be->ops->finish(be);
     return clann__now();
 }
 
@@ -93,7 +93,7 @@ static enum clann_status prof_end(struct clann_backend *be, const char *op,
                                   enum clann_status st)
 {
     if (st == CLANN_OK)
-        st = be->impl->finish(be); /* charge an asynchronous op its execution time */
+        st = be->ops->finish(be); /* charge an asynchronous op its execution time */
     be->profiler(be->profiler_user, op, cls, clann__now() - t0, flops);
     return st;
 }
@@ -102,9 +102,9 @@ static enum clann_status prof_end(struct clann_backend *be, const char *op,
 #define RUN(cls, flops, call)                                                                     \
     do {                                                                                          \
         if (!be->profiler)                                                                        \
-            return be->impl->call;                                                                 \
+            return be->ops->call;                                                                 \
         double t0_ = prof_begin(be);                                                              \
-        return prof_end(be, OP_NAME, (cls), (flops), t0_, be->impl->call);                         \
+        return prof_end(be, OP_NAME, (cls), (flops), t0_, be->ops->call);                         \
     } while (0)
 
 #define RUN_KERNEL(call) RUN(CLANN__OP_KERNEL, 0.0, call)
@@ -116,20 +116,20 @@ static enum clann_status prof_end(struct clann_backend *be, const char *op,
 void clann__op_destroy(struct clann_backend *be)
 {
     if (be)
-        be->impl->destroy(be);
+        be->ops->destroy(be);
 }
 
 enum clann_status clann__op_buf_alloc(struct clann_backend *be, size_t n, struct clann_buf *buf)
 {
     if (!buf)
         return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "buf_alloc: NULL buffer");
-    return be->impl->buf_alloc(be, n, buf);
+    return be->ops->buf_alloc(be, n, buf);
 }
 
 void clann__op_buf_free(struct clann_backend *be, struct clann_buf *buf)
 {
     if (buf)
-        be->impl->buf_free(be, buf);
+        be->ops->buf_free(be, buf);
 }
 
 enum clann_status clann__op_upload(struct clann_backend *be, struct clann_view dst,
@@ -152,7 +152,7 @@ enum clann_status clann__op_download(struct clann_backend *be, float *dst, struc
 
 enum clann_status clann__op_finish(struct clann_backend *be)
 {
-    return be->impl->finish(be);
+    return be->ops->finish(be);
 }
 
 enum clann_status clann__op_fill(struct clann_backend *be, struct clann_view x, size_t n,
@@ -541,13 +541,13 @@ static enum clann_status unsupported(struct clann_backend *be, const char *op)
 {
     return clann__error(be->ctx, CLANN_ERR_UNSUPPORTED,
                         "%s: the %s backend has no feature-layer ops (embeddings)", op,
-                        be->impl->name);
+                        be->ops->name);
 }
 
 enum clann_status clann__op_copy_cols(struct clann_backend *be, struct clann_view x, size_t ldx,
                                       struct clann_view y, size_t ldy, size_t rows, size_t cols)
 {
-    if (!be->impl->copy_cols)
+    if (!be->ops->copy_cols)
         return unsupported(be, OP_NAME);
     CHECK_VIEW(x, extent(rows, cols, ldx));
     CHECK_VIEW(y, extent(rows, cols, ldy));
@@ -561,7 +561,7 @@ enum clann_status clann__op_embedding_forward(struct clann_backend *be, struct c
                                               size_t ldy)
 {
     size_t tn;
-    if (!be->impl->embedding_forward)
+    if (!be->ops->embedding_forward)
         return unsupported(be, OP_NAME);
     if (!clann__mul_size(n_ids, dim, &tn) || (!table.buf && dim != n_ids))
         return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "embedding_forward: bad table "
@@ -582,7 +582,7 @@ enum clann_status clann__op_embedding_backward(struct clann_backend *be, struct 
                                                struct clann_view grad)
 {
     size_t gn;
-    if (!be->impl->embedding_backward)
+    if (!be->ops->embedding_backward)
         return unsupported(be, OP_NAME);
     if (!clann__mul_size(n_unique, dim, &gn) || n_unique == SIZE_MAX)
         return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "embedding_backward: size");
@@ -603,7 +603,7 @@ enum clann_status clann__op_embedding_update(struct clann_backend *be, const str
 {
     size_t tn, gn;
     struct clann_opt o;
-    if (!be->impl->embedding_update)
+    if (!be->ops->embedding_update)
         return unsupported(be, OP_NAME);
     if (!clann__mul_size(n_ids, dim, &tn) || !clann__mul_size(n_unique, dim, &gn))
         return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "embedding_update: size");
@@ -622,66 +622,16 @@ void clann__op_embedding_prefetch(struct clann_backend *be, struct clann_view ta
 {
     /* A hint: nothing to do (and no error to record) on a backend without it, or without the
      * ids to read; the update that follows reports a bad view. */
-    if (!be->impl->embedding_prefetch || n_unique == 0 || !uniq.buf || !uniq.buf->ptr ||
+    if (!be->ops->embedding_prefetch || n_unique == 0 || !uniq.buf || !uniq.buf->ptr ||
         uniq.off > uniq.buf->n || n_unique > uniq.buf->n - uniq.off)
         return;
-    be->impl->embedding_prefetch(be, table, s1, s2, n_ids, dim, uniq, n_unique);
+    be->ops->embedding_prefetch(be, table, s1, s2, n_ids, dim, uniq, n_unique);
 }
 
-/* ---------------------------------------------------------------------------------------------
- * The front table.
- */
-
-void clann__backend_init(struct clann_backend *be, const struct clann_backend_ops *impl,
+void clann__backend_init(struct clann_backend *be, const struct clann_backend_ops *ops,
                          struct clann_context *ctx)
 {
-    struct clann_backend_ops f = {
-        .name = impl->name,
-        .destroy = clann__op_destroy,
-        .buf_alloc = clann__op_buf_alloc,
-        .buf_free = clann__op_buf_free,
-        .upload = clann__op_upload,
-        .download = clann__op_download,
-        .finish = clann__op_finish,
-        .fill = clann__op_fill,
-        .copy = clann__op_copy,
-        .gemm = clann__op_gemm,
-        .rng_uniform = clann__op_rng_uniform,
-        .rng_normal = clann__op_rng_normal,
-        .bias_act_forward = clann__op_bias_act_forward,
-        .act_backward = clann__op_act_backward,
-        .prelu_grad = clann__op_prelu_grad,
-        .index_cols = clann__op_index_cols,
-        .col_sum = clann__op_col_sum,
-        .loss = clann__op_loss,
-        .sum = clann__op_sum,
-        .sum_squares = clann__op_sum_squares,
-        .count_correct = clann__op_count_correct,
-        .optimizer_step = clann__op_optimizer_step,
-        .clip_by_norm = clann__op_clip_by_norm,
-        .clip_by_value = clann__op_clip_by_value,
-        .axpy = clann__op_axpy,
-        .dropout = clann__op_dropout,
-        .sum_abs = clann__op_sum_abs,
-        .soft_threshold = clann__op_soft_threshold,
-        .constrain = clann__op_constrain,
-        .add_noise = clann__op_add_noise,
-        .batchnorm_forward = clann__op_batchnorm_forward,
-        .moving_average = clann__op_moving_average,
-        .batchnorm_backward = clann__op_batchnorm_backward,
-        .guard_check = clann__op_guard_check,
-        .accumulate_unless = clann__op_accumulate_unless,
-        .count_zero = clann__op_count_zero,
-        /* optional entries stay NULL where the backend has none, so that callers can ask */
-        .copy_cols = impl->copy_cols ? clann__op_copy_cols : NULL,
-        .embedding_forward = impl->embedding_forward ? clann__op_embedding_forward : NULL,
-        .embedding_backward = impl->embedding_backward ? clann__op_embedding_backward : NULL,
-        .embedding_update = impl->embedding_update ? clann__op_embedding_update : NULL,
-        .embedding_prefetch = impl->embedding_prefetch ? clann__op_embedding_prefetch : NULL,
-    };
-    be->front = f;
-    be->ops = &be->front;
-    be->impl = impl;
+    be->ops = ops;
     be->ctx = ctx;
     be->profiler = NULL;
     be->profiler_user = NULL;

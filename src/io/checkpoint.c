@@ -117,15 +117,15 @@ static enum clann_status restore(struct clann_model *m, const char *path,
         st = clann__error(m->ctx, CLANN_ERR_INTERNAL, "checkpoint '%s': optimizer state of %zu "
                           "values for %zu parameters", path, x->n, m->n_params);
     if (st == CLANN_OK && x->n)
-        st = m->be->ops->upload(m->be, clann__view(&m->state1, 0), x->state1, x->n, true);
+        st = clann__op_upload(m->be, clann__view(&m->state1, 0), x->state1, x->n, true);
     if (st == CLANN_OK && x->n)
-        st = m->be->ops->upload(m->be, clann__view(&m->state2, 0), x->state2, x->n, true);
+        st = clann__op_upload(m->be, clann__view(&m->state2, 0), x->state2, x->n, true);
     if (st != CLANN_OK)
         return st;
     s->step = step;
     s->epoch = (size_t)ep;
     s->lr = lr;
-    return m->be->ops->finish(m->be);
+    return clann__op_finish(m->be);
 }
 
 enum clann_status clann__checkpoint_read(struct clann_context *ctx, const char *path,

@@ -533,7 +533,7 @@ static enum clann_status download_data(struct clann_model *m, const struct tenso
     size_t pos = 0;
     for (size_t i = 0; i < l->n && st == CLANN_OK; i++) {
         if (l->t[i].count)
-            st = m->be->ops->download(m->be, *out + pos, tensor_source(m, &l->t[i]),
+            st = clann__op_download(m->be, *out + pos, tensor_source(m, &l->t[i]),
                                       l->t[i].count);
         pos += l->t[i].count;
     }
@@ -944,7 +944,7 @@ static enum clann_status load_tables(const struct loader *ld, const struct tenso
         st = read_at(ld, p, 4 * t->count, base + t->begin);
         floats_to_le(p, t->count);
         if (st == CLANN_OK)
-            st = m->be->ops->upload(m->be, dst, p, t->count, true);
+            st = clann__op_upload(m->be, dst, p, t->count, true);
         clann__free(p);
     }
     return st;

@@ -57,7 +57,7 @@ enum clann_status clann__upload_batch(struct clann_model *m, const struct clann_
      * the next batch while the device still runs this one. A slot is written again only after
      * the finish() that opens each round of slots, when its earlier upload is surely done. */
     struct clann_backend *be = m->be;
-    enum clann_status st = m->staging_slot == 0 ? be->ops->finish(be) : CLANN_OK;
+    enum clann_status st = m->staging_slot == 0 ? clann__op_finish(be) : CLANN_OK;
     if (st != CLANN_OK)
         return st;
     m->staging_x = m->staging_x_ring + m->staging_slot * m->cp.max_batch * m->n_inputs;
@@ -77,8 +77,8 @@ enum clann_status clann__upload_batch(struct clann_model *m, const struct clann_
             clann__scaler_apply(&m->out_scaler, m->staging_y + r * yc);
         }
     }
-    st = be->ops->upload(be, clann__view(&m->input, 0), m->staging_x, rows * xc, false);
+    st = clann__op_upload(be, clann__view(&m->input, 0), m->staging_x, rows * xc, false);
     if (st == CLANN_OK && y)
-        st = be->ops->upload(be, clann__view(&m->labels, 0), m->staging_y, rows * yc, false);
+        st = clann__op_upload(be, clann__view(&m->labels, 0), m->staging_y, rows * yc, false);
     return st;
 }

@@ -60,20 +60,20 @@ static enum clann_status init_table(struct clann_model *m, struct clann__emb *e,
     double fan = (double)(f->n_ids + f->dim);
     switch (f->init.kind) {
     case CLANN_INIT_DEFAULT: /* TensorFlow's embedding_column: stddev 1 / sqrt(dimension) */
-        return be->ops->rng_normal(be, v, n, key, 0.0f, (float)(1.0 / sqrt((double)f->dim)));
-    case CLANN_INIT_ZEROS: return be->ops->fill(be, v, n, 0.0f);
-    case CLANN_INIT_CONSTANT: return be->ops->fill(be, v, n, f->init.a);
-    case CLANN_INIT_UNIFORM: return be->ops->rng_uniform(be, v, n, key, f->init.a, f->init.b);
-    case CLANN_INIT_NORMAL: return be->ops->rng_normal(be, v, n, key, f->init.a, f->init.b);
+        return clann__op_rng_normal(be, v, n, key, 0.0f, (float)(1.0 / sqrt((double)f->dim)));
+    case CLANN_INIT_ZEROS: return clann__op_fill(be, v, n, 0.0f);
+    case CLANN_INIT_CONSTANT: return clann__op_fill(be, v, n, f->init.a);
+    case CLANN_INIT_UNIFORM: return clann__op_rng_uniform(be, v, n, key, f->init.a, f->init.b);
+    case CLANN_INIT_NORMAL: return clann__op_rng_normal(be, v, n, key, f->init.a, f->init.b);
     case CLANN_INIT_GLOROT_UNIFORM:
     case CLANN_INIT_HE_UNIFORM: {
         float l = (float)sqrt(6.0 / (f->init.kind == CLANN_INIT_HE_UNIFORM ? (double)f->n_ids
                                                                             : fan));
-        return be->ops->rng_uniform(be, v, n, key, -l, l);
+        return clann__op_rng_uniform(be, v, n, key, -l, l);
     }
     default: {
         double var = f->init.kind == CLANN_INIT_HE_NORMAL ? 2.0 / (double)f->n_ids : 2.0 / fan;
-        return be->ops->rng_normal(be, v, n, key, 0.0f, (float)sqrt(var));
+        return clann__op_rng_normal(be, v, n, key, 0.0f, (float)sqrt(var));
     }
     }
 }
@@ -94,10 +94,10 @@ static enum clann_status setup_training(struct clann_model *m, struct clann__emb
     if (st == CLANN_OK && m->opt.kind == CLANN__OPT_ADAM)
         st = clann__buf_create(be, tn, &e->s2);
     if (st == CLANN_OK && e->s1.ptr)
-        st = be->ops->fill(be, at(&e->s1, 0), tn, m->opt.kind == CLANN__OPT_ADAGRAD
+        st = clann__op_fill(be, at(&e->s1, 0), tn, m->opt.kind == CLANN__OPT_ADAGRAD
                                                       ? m->opt.initial_accumulator : 0.0f);
     if (st == CLANN_OK && e->s2.ptr)
-        st = be->ops->fill(be, at(&e->s2, 0), tn, 0.0f);
+        st = clann__op_fill(be, at(&e->s2, 0), tn, 0.0f);
     if (st != CLANN_OK)
         return st;
     e->pos = clann__malloc_large(f->n_ids * sizeof *e->pos);
@@ -183,7 +183,7 @@ enum clann_status clann__features_forward(struct clann_model *m, size_t i, struc
     struct clann_backend *be = m->be;
     enum clann_status st = CLANN_OK;
     if (fs->n_numeric)
-        st = be->ops->copy_cols(be, x, l->in, at(&m->acts, l->y_off), l->out, rows,
+        st = clann__op_copy_cols(be, x, l->in, at(&m->acts, l->y_off), l->out, rows,
                                 fs->n_numeric);
     size_t k = 0;
     for (size_t j = 0; j < fs->n && st == CLANN_OK; j++) {
@@ -192,7 +192,7 @@ enum clann_status clann__features_forward(struct clann_model *m, size_t i, struc
             continue;
         struct clann_view table = clann__feature_has_table(f) ? at(&m->emb[k++].table, 0)
                                                               : none();
-        st = be->ops->embedding_forward(be, clann__view(x.buf, x.off + f->in_off), l->in,
+        st = clann__op_embedding_forward(be, clann__view(x.buf, x.off + f->in_off), l->in,
                                         f->width, rows, table, f->n_ids, f->dim, f->combiner,
                                         at(&m->acts, l->y_off + f->out_off), l->out);
     }
@@ -208,7 +208,7 @@ enum clann_status clann__features_backward(struct clann_model *m, size_t i, size
         const struct clann__feature *f = e->f;
         if (!f->trainable || e->n_unique == 0)
             continue;
-        st = m->be->ops->embedding_backward(
+        st = clann__op_embedding_backward(
             m->be, at(&m->dacts, l->y_off + f->out_off), l->out, at(&m->input, f->in_off),
             l->in, f->width, rows, f->n_ids, f->combiner, at(&e->index, e->max_unique),
             at(&e->index, 2 * e->max_unique + 1), e->n_occ, e->n_unique, f->dim,
@@ -223,7 +223,7 @@ enum clann_status clann__embedding_update(struct clann_model *m, const struct cl
     for (size_t k = 0; k < m->n_emb && st == CLANN_OK; k++) {
         struct clann__emb *e = &m->emb[k];
         if (e->f->trainable && e->n_unique)
-            st = m->be->ops->embedding_update(m->be, opt, at(&e->table, 0), maybe(&e->s1),
+            st = clann__op_embedding_update(m->be, opt, at(&e->table, 0), maybe(&e->s1),
                                               maybe(&e->s2), e->f->n_ids, e->f->dim,
                                               at(&e->index, 0), at(&e->grad, 0), e->n_unique);
     }
@@ -297,13 +297,13 @@ enum clann_status clann__embedding_prepare_batch(struct clann_model *m, size_t r
         if (e->n_unique == 0)
             continue;
         size_t ou = e->max_unique, oo = 2 * e->max_unique + 1;
-        st = be->ops->upload(be, at(&e->index, 0), e->host, e->n_unique, false);
+        st = clann__op_upload(be, at(&e->index, 0), e->host, e->n_unique, false);
         if (st == CLANN_OK)
-            st = be->ops->upload(be, at(&e->index, ou), e->host + ou, e->n_unique + 1, false);
+            st = clann__op_upload(be, at(&e->index, ou), e->host + ou, e->n_unique + 1, false);
         if (st == CLANN_OK)
-            st = be->ops->upload(be, at(&e->index, oo), e->host + oo, e->n_occ, false);
-        if (st == CLANN_OK && be->ops->embedding_prefetch)
-            be->ops->embedding_prefetch(be, at(&e->table, 0), maybe(&e->s1), maybe(&e->s2),
+            st = clann__op_upload(be, at(&e->index, oo), e->host + oo, e->n_occ, false);
+        if (st == CLANN_OK) /* a no-op where the backend has no prefetch */
+            clann__op_embedding_prefetch(be, at(&e->table, 0), maybe(&e->s1), maybe(&e->s2),
                                         e->f->n_ids, e->f->dim, at(&e->index, 0), e->n_unique);
     }
     return st;
@@ -361,7 +361,7 @@ CLANN_API enum clann_status clann_model_embedding_get(struct clann_model *m, con
     if (st == CLANN_OK)
         st = clann_matrix_create(e->f->n_ids, e->f->dim, out);
     if (st == CLANN_OK)
-        st = m->be->ops->download(m->be, out->data, at(&e->table, 0), e->f->n_ids * e->f->dim);
+        st = clann__op_download(m->be, out->data, at(&e->table, 0), e->f->n_ids * e->f->dim);
     if (st != CLANN_OK)
         clann_matrix_free(out);
     return st;
@@ -381,5 +381,5 @@ CLANN_API enum clann_status clann_model_embedding_set(struct clann_model *m, con
         if (!isfinite(src->data[i]))
             return clann__error(m->ctx, CLANN_ERR_NONFINITE, "embedding_set: value %zu is %g",
                                 i, (double)src->data[i]);
-    return m->be->ops->upload(m->be, at(&e->table, 0), src->data, src->rows * src->cols, true);
+    return clann__op_upload(m->be, at(&e->table, 0), src->data, src->rows * src->cols, true);
 }

@@ -21,25 +21,25 @@ static enum clann_status init_fill(struct clann_model *m, struct clann_view v, s
     double fan_avg = (double)(fan_in + fan_out);
     switch (init.kind) {
     case CLANN_INIT_ZEROS:
-        return be->ops->fill(be, v, n, 0.0f);
+        return clann__op_fill(be, v, n, 0.0f);
     case CLANN_INIT_CONSTANT:
-        return be->ops->fill(be, v, n, init.a);
+        return clann__op_fill(be, v, n, init.a);
     case CLANN_INIT_UNIFORM:
-        return be->ops->rng_uniform(be, v, n, key, init.a, init.b);
+        return clann__op_rng_uniform(be, v, n, key, init.a, init.b);
     case CLANN_INIT_NORMAL:
-        return be->ops->rng_normal(be, v, n, key, init.a, init.b);
+        return clann__op_rng_normal(be, v, n, key, init.a, init.b);
     case CLANN_INIT_GLOROT_UNIFORM: {
         float l = (float)sqrt(6.0 / fan_avg);
-        return be->ops->rng_uniform(be, v, n, key, -l, l);
+        return clann__op_rng_uniform(be, v, n, key, -l, l);
     }
     case CLANN_INIT_GLOROT_NORMAL:
-        return be->ops->rng_normal(be, v, n, key, 0.0f, (float)sqrt(2.0 / fan_avg));
+        return clann__op_rng_normal(be, v, n, key, 0.0f, (float)sqrt(2.0 / fan_avg));
     case CLANN_INIT_HE_UNIFORM: {
         float l = (float)sqrt(6.0 / (double)fan_in);
-        return be->ops->rng_uniform(be, v, n, key, -l, l);
+        return clann__op_rng_uniform(be, v, n, key, -l, l);
     }
     case CLANN_INIT_HE_NORMAL:
-        return be->ops->rng_normal(be, v, n, key, 0.0f, (float)sqrt(2.0 / (double)fan_in));
+        return clann__op_rng_normal(be, v, n, key, 0.0f, (float)sqrt(2.0 / (double)fan_in));
     case CLANN_INIT_DEFAULT:
         break;
     }
@@ -53,7 +53,7 @@ static enum clann_status init_batchnorm(struct clann_model *m, const struct clan
     const float values[4] = {1.0f, 0.0f, 0.0f, 1.0f};
     enum clann_status st = CLANN_OK;
     for (size_t k = 0; k < 4 && st == CLANN_OK; k++)
-        st = m->be->ops->fill(m->be, clann__view(&m->params, l->w_off + k * l->out), l->out,
+        st = clann__op_fill(m->be, clann__view(&m->params, l->w_off + k * l->out), l->out,
                               values[k]);
     return st;
 }
@@ -84,7 +84,7 @@ enum clann_status clann__model_init_params(struct clann_model *m)
                            key);
         }
         if (st == CLANN_OK && l->act.kind == CLANN__ACT_PRELU)
-            st = m->be->ops->fill(m->be, clann__view(&m->params, l->prelu_off), l->out,
+            st = clann__op_fill(m->be, clann__view(&m->params, l->prelu_off), l->out,
                                   l->act.alpha);
     }
     return st;

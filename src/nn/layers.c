@@ -59,14 +59,14 @@ static enum clann_status dense_forward(struct clann_model *m, size_t i, struct c
     const struct clann_layer *l = &m->layers[i];
     struct clann_backend *be = m->be;
     struct clann_view z = at(&m->acts, l->z_off), y = at(&m->acts, l->y_off);
-    enum clann_status st = be->ops->gemm(be, false, false, rows, l->out, l->in, 1.0f, x, l->in,
+    enum clann_status st = clann__op_gemm(be, false, false, rows, l->out, l->in, 1.0f, x, l->in,
                                          at(&m->params, l->w_off), l->out, 0.0f, z, l->out);
     if (st != CLANN_OK)
         return st;
     struct clann_act act = layer_act(m, i, training, step);
     struct clann_view bias = l->dense.use_bias ? at(&m->params, l->b_off) : none();
     struct clann_view prelu = act.kind == CLANN__ACT_PRELU ? at(&m->params, l->prelu_off) : none();
-    return be->ops->bias_act_forward(be, &act, z, bias, prelu, y, rows, l->out);
+    return clann__op_bias_act_forward(be, &act, z, bias, prelu, y, rows, l->out);
 }
 
 static enum clann_status batchnorm_forward(struct clann_model *m, size_t i, struct clann_view x,
@@ -74,7 +74,7 @@ static enum clann_status batchnorm_forward(struct clann_model *m, size_t i, stru
 {
     const struct clann_layer *l = &m->layers[i];
     size_t c = l->out;
-    return m->be->ops->batchnorm_forward(m->be, x, at(&m->acts, l->y_off), rows, c,
+    return clann__op_batchnorm_forward(m->be, x, at(&m->acts, l->y_off), rows, c,
                                          at(&m->params, l->w_off), at(&m->params, l->b_off),
                                          at(&m->acts, l->bn_off), at(&m->params, l->b_off + c),
                                          l->eps, training);
@@ -89,13 +89,13 @@ static enum clann_status random_forward(struct clann_model *m, size_t i, struct 
     struct clann_view y = at(&m->acts, l->y_off);
     size_t n = rows * l->out;
     if (!training || l->rate == 0.0f)
-        return be->ops->copy(be, y, x, n);
+        return clann__op_copy(be, y, x, n);
     if (l->kind == CLANN__LAYER_DROPOUT)
-        return be->ops->dropout(be, x, y, n, l->rate,
+        return clann__op_dropout(be, x, y, n, l->rate,
                                 layer_key(m, i, CLANN__RNG_STREAM_DROPOUT, step));
-    enum clann_status st = be->ops->copy(be, y, x, n);
+    enum clann_status st = clann__op_copy(be, y, x, n);
     struct clann_rng_key key = layer_key(m, i, CLANN__RNG_STREAM_NOISE, step);
-    return st ? st : be->ops->add_noise(be, y, n, key, l->rate);
+    return st ? st : clann__op_add_noise(be, y, n, key, l->rate);
 }
 
 enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool training,
@@ -115,7 +115,7 @@ enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool 
             st = dense_forward(m, i, x, rows, training, step);
         } else if (l->kind == CLANN__LAYER_ACTIVATION) {
             struct clann_act act = layer_act(m, i, training, step);
-            st = be->ops->bias_act_forward(be, &act, x, none(), none(), y, rows, l->out);
+            st = clann__op_bias_act_forward(be, &act, x, none(), none(), y, rows, l->out);
         } else if (l->kind == CLANN__LAYER_BATCHNORM) {
             st = batchnorm_forward(m, i, x, rows, training);
         } else {
@@ -138,18 +138,18 @@ static enum clann_status dense_backward(struct clann_model *m, size_t i, struct 
     struct clann_view prelu = act.kind == CLANN__ACT_PRELU ? at(&m->params, l->prelu_off) : none();
     enum clann_status st = CLANN_OK;
     if (act.kind != CLANN__ACT_LINEAR)
-        st = be->ops->act_backward(be, &act, z, y, dy, prelu, dz, rows, l->out);
+        st = clann__op_act_backward(be, &act, z, y, dy, prelu, dz, rows, l->out);
     else
         dz = dy;
     if (st == CLANN_OK && act.kind == CLANN__ACT_PRELU)
-        st = be->ops->prelu_grad(be, z, dy, at(&m->grads, l->prelu_off), rows, l->out, 0.0f);
+        st = clann__op_prelu_grad(be, z, dy, at(&m->grads, l->prelu_off), rows, l->out, 0.0f);
     if (st == CLANN_OK && l->dense.use_bias)
-        st = be->ops->col_sum(be, dz, rows, l->out, at(&m->grads, l->b_off), 0.0f);
+        st = clann__op_col_sum(be, dz, rows, l->out, at(&m->grads, l->b_off), 0.0f);
     if (st == CLANN_OK)
-        st = be->ops->gemm(be, true, false, l->in, l->out, rows, 1.0f, x, l->in, dz, l->out,
+        st = clann__op_gemm(be, true, false, l->in, l->out, rows, 1.0f, x, l->in, dz, l->out,
                            0.0f, at(&m->grads, l->w_off), l->out);
     if (st == CLANN_OK && dx.buf)
-        st = be->ops->gemm(be, false, true, rows, l->in, l->out, 1.0f, dz, l->out,
+        st = clann__op_gemm(be, false, true, rows, l->in, l->out, 1.0f, dz, l->out,
                            at(&m->params, l->w_off), l->out, 0.0f, dx, l->in);
     return st;
 }
@@ -173,7 +173,7 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows, uint
             st = dense_backward(m, i, x, dx, rows, step);
         } else if (l->kind == CLANN__LAYER_BATCHNORM) {
             size_t c = l->out;
-            st = be->ops->batchnorm_backward(
+            st = clann__op_batchnorm_backward(
                 be, x, dy, rows, c, at(&m->params, l->w_off), at(&m->acts, l->bn_off),
                 at(&m->acts, l->bn_off + 2 * c), dx, at(&m->grads, l->w_off),
                 at(&m->grads, l->b_off));
@@ -181,12 +181,12 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows, uint
             continue; /* nothing upstream needs this gradient */
         } else if (l->kind == CLANN__LAYER_ACTIVATION) {
             struct clann_act act = layer_act(m, i, true, step);
-            st = be->ops->act_backward(be, &act, x, y, dy, none(), dx, rows, l->out);
+            st = clann__op_act_backward(be, &act, x, y, dy, none(), dx, rows, l->out);
         } else if (l->kind == CLANN__LAYER_DROPOUT && l->rate > 0.0f) {
-            st = be->ops->dropout(be, dy, dx, rows * l->out, l->rate,
+            st = clann__op_dropout(be, dy, dx, rows * l->out, l->rate,
                                   layer_key(m, i, CLANN__RNG_STREAM_DROPOUT, step));
         } else {
-            st = be->ops->copy(be, dx, dy, rows * l->out); /* noise: identity gradient */
+            st = clann__op_copy(be, dx, dy, rows * l->out); /* noise: identity gradient */
         }
     }
     return st;

@@ -13,16 +13,16 @@ enum clann_status clann__batch_loss(struct clann_model *m, struct clann_view pre
     /* In training, sampled softmax's logits are the candidates' alone (nn/sampled.c). */
     size_t cols = clann__sampled_active(m, training) ? m->n_cand : clann_model_output_count(m);
     struct clann_view labels = clann__view(&m->labels, 0);
-    enum clann_status st = be->ops->loss(be, &m->loss, pred, labels, rows, cols,
+    enum clann_status st = clann__op_loss(be, &m->loss, pred, labels, rows, cols,
                                          clann__view(&m->row_loss, 0), grad, 1.0f / (float)rows);
     /* Training sums the batch apart, for the NaN guard to vet before it joins the epoch's. */
     if (st == CLANN_OK)
-        st = be->ops->sum(be, clann__view(&m->row_loss, 0), rows, 1.0f,
+        st = clann__op_sum(be, clann__view(&m->row_loss, 0), rows, 1.0f,
                           clann__view(&m->scalars, training ? CLANN__SCALAR_BATCH
                                                             : CLANN__SCALAR_LOSS),
                           training ? 0.0f : 1.0f);
     if (st == CLANN_OK && clann__loss_is_classification(m->cp.loss))
-        st = be->ops->count_correct(be, pred, labels,
+        st = clann__op_count_correct(be, pred, labels,
                                     clann__loss_is_sparse(m->cp.loss), rows,
                                     cols, clann__view(&m->scalars, CLANN__SCALAR_CORRECT), 1.0f);
     return st;
@@ -32,9 +32,9 @@ enum clann_status clann__read_scalars(struct clann_model *m, double *loss_sum, d
 {
     float s[2];
     struct clann_backend *be = m->be;
-    enum clann_status st = be->ops->download(be, s, clann__view(&m->scalars, 0), 2);
+    enum clann_status st = clann__op_download(be, s, clann__view(&m->scalars, 0), 2);
     if (st == CLANN_OK)
-        st = be->ops->fill(be, clann__view(&m->scalars, 0), 2, 0.0f);
+        st = clann__op_fill(be, clann__view(&m->scalars, 0), 2, 0.0f);
     *loss_sum = s[0];
     *correct = s[1];
     return st;

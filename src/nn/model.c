@@ -407,13 +407,13 @@ static enum clann_status reset_optimizer_state(struct clann_model *m)
 {
     float s1 = m->opt.kind == CLANN__OPT_ADAGRAD ? m->opt.initial_accumulator : 0.0f;
     /* Gradients start (and for batch-norm statistics stay) at zero. */
-    enum clann_status st = m->be->ops->fill(m->be, clann__view(&m->state1, 0), m->params.n, s1);
+    enum clann_status st = clann__op_fill(m->be, clann__view(&m->state1, 0), m->params.n, s1);
     if (st == CLANN_OK)
-        st = m->be->ops->fill(m->be, clann__view(&m->state2, 0), m->params.n, 0.0f);
+        st = clann__op_fill(m->be, clann__view(&m->state2, 0), m->params.n, 0.0f);
     if (st == CLANN_OK)
-        st = m->be->ops->fill(m->be, clann__view(&m->grads, 0), m->params.n, 0.0f);
+        st = clann__op_fill(m->be, clann__view(&m->grads, 0), m->params.n, 0.0f);
     if (st == CLANN_OK)
-        st = m->be->ops->fill(m->be, clann__view(&m->scalars, 0), m->scalars.n, 0.0f);
+        st = clann__op_fill(m->be, clann__view(&m->scalars, 0), m->scalars.n, 0.0f);
     return st;
 }
 
@@ -437,7 +437,7 @@ CLANN_API enum clann_status clann_model_compile(struct clann_model *m,
         (st = clann__sampled_setup(m)))
         return st;
     m->compiled = true;
-    return m->be->ops->finish(m->be);
+    return clann__op_finish(m->be);
 }
 
 CLANN_API size_t clann_model_input_count(const struct clann_model *m)
@@ -482,7 +482,7 @@ CLANN_API enum clann_status clann_model_get_params(struct clann_model *m, float 
     enum clann_status st = check_param_io(m, dst, n);
     if (st != CLANN_OK || n == 0)
         return st;
-    return m->be->ops->download(m->be, dst, clann__view(&m->params, 0), n);
+    return clann__op_download(m->be, dst, clann__view(&m->params, 0), n);
 }
 
 CLANN_API enum clann_status clann_model_set_params(struct clann_model *m, const float *src,
@@ -491,7 +491,7 @@ CLANN_API enum clann_status clann_model_set_params(struct clann_model *m, const 
     enum clann_status st = check_param_io(m, src, n);
     if (st != CLANN_OK || n == 0)
         return st;
-    return m->be->ops->upload(m->be, clann__view(&m->params, 0), src, n, true);
+    return clann__op_upload(m->be, clann__view(&m->params, 0), src, n, true);
 }
 
 /* Downloads a dense layer's kernel (in x out) into a new host array. */
@@ -506,7 +506,7 @@ static enum clann_status download_kernel(struct clann_model *m, size_t layer, fl
     float *w = clann__malloc(l->in * l->out * sizeof *w);
     if (!w)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "out of memory");
-    enum clann_status st = m->be->ops->download(m->be, w, clann__view(&m->params, l->w_off),
+    enum clann_status st = clann__op_download(m->be, w, clann__view(&m->params, l->w_off),
                                                 l->in * l->out);
     if (st != CLANN_OK) {
         clann__free(w);
@@ -571,15 +571,15 @@ CLANN_API enum clann_status clann_model_grad_norms(struct clann_model *m, double
     for (size_t i = 0; i < n && st == CLANN_OK; i++) {
         const struct clann_layer *l = &m->layers[i];
         struct clann_view slot = clann__view(&m->scalars, base + i);
-        st = l->n_trainable ? m->be->ops->sum_squares(m->be, clann__view(&m->grads, l->w_off),
+        st = l->n_trainable ? clann__op_sum_squares(m->be, clann__view(&m->grads, l->w_off),
                                                       l->n_trainable, slot, 0.0f)
-                            : m->be->ops->fill(m->be, slot, 1, 0.0f);
+                            : clann__op_fill(m->be, slot, 1, 0.0f);
     }
     float *sums = clann__malloc(n * sizeof *sums);
     if (!sums)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "grad_norms: out of memory");
     if (st == CLANN_OK)
-        st = m->be->ops->download(m->be, sums, clann__view(&m->scalars, base), n);
+        st = clann__op_download(m->be, sums, clann__view(&m->scalars, base), n);
     for (size_t i = 0; i < n && st == CLANN_OK; i++)
         out[i] = sqrt(sums[i]);
     clann__free(sums);

@@ -13,7 +13,7 @@
 #ifndef CLANN_MODEL_H
 #define CLANN_MODEL_H
 
-#include "backend/backend.h"
+#include "backend/ops.h"
 
 struct clann_trainer;
 

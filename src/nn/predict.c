@@ -29,7 +29,7 @@ static enum clann_status output_head(struct clann_model *m, struct clann_view lo
     memset(&act, 0, sizeof act);
     act.kind = kind;
     *out = clann__layer_dy(m, m->n_layers - 1); /* free in inference */
-    return m->be->ops->bias_act_forward(m->be, &act, logits, none(), none(), *out, rows,
+    return clann__op_bias_act_forward(m->be, &act, logits, none(), none(), *out, rows,
                                         clann_model_output_count(m));
 }
 
@@ -56,7 +56,7 @@ CLANN_API enum clann_status clann_model_predict(struct clann_model *m,
         if (st == CLANN_OK)
             st = output_head(m, pred, rows, &pred);
         if (st == CLANN_OK)
-            st = m->be->ops->download(m->be, out->data + first * cols, pred, rows * cols);
+            st = clann__op_download(m->be, out->data + first * cols, pred, rows * cols);
         for (size_t r = 0; st == CLANN_OK && r < rows; r++)
             clann__scaler_invert(&m->out_scaler, out->data + (first + r) * cols);
     }

@@ -50,7 +50,7 @@ enum clann_status clann__penalty_grads(struct clann_model *m)
         struct tensor t[2];
         for (size_t k = 0, n = layer_tensors(&m->layers[i], t); k < n && st == CLANN_OK; k++) {
             if (t[k].reg.l2 > 0.0f)
-                st = m->be->ops->axpy(m->be, t[k].rows * t[k].cols, t[k].reg.l2,
+                st = clann__op_axpy(m->be, t[k].rows * t[k].cols, t[k].reg.l2,
                                       at(&m->params, t[k].off), at(&m->grads, t[k].off));
         }
     }
@@ -62,8 +62,8 @@ static enum clann_status clip_view(struct clann_model *m, struct clann_view g, s
                                    float max_norm)
 {
     struct clann_view scratch = at(&m->scalars, CLANN__SCALAR_SCRATCH);
-    enum clann_status st = m->be->ops->sum_squares(m->be, g, n, scratch, 0.0f);
-    return st ? st : m->be->ops->clip_by_norm(m->be, g, n, scratch, max_norm);
+    enum clann_status st = clann__op_sum_squares(m->be, g, n, scratch, 0.0f);
+    return st ? st : clann__op_clip_by_norm(m->be, g, n, scratch, max_norm);
 }
 
 static enum clann_status clip_range(struct clann_model *m, size_t off, size_t n, float max_norm)
@@ -76,15 +76,15 @@ static enum clann_status clip_global(struct clann_model *m, float max_norm)
 {
     struct clann_backend *be = m->be;
     struct clann_view scratch = at(&m->scalars, CLANN__SCALAR_SCRATCH), g;
-    enum clann_status st = be->ops->sum_squares(be, at(&m->grads, 0), m->n_params, scratch, 0.0f);
+    enum clann_status st = clann__op_sum_squares(be, at(&m->grads, 0), m->n_params, scratch, 0.0f);
     for (size_t k = 0, n; k < m->n_emb && st == CLANN_OK; k++)
         if ((n = clann__embedding_grad(m, k, &g)) > 0)
-            st = be->ops->sum_squares(be, g, n, scratch, 1.0f);
+            st = clann__op_sum_squares(be, g, n, scratch, 1.0f);
     if (st == CLANN_OK)
-        st = be->ops->clip_by_norm(be, at(&m->grads, 0), m->n_params, scratch, max_norm);
+        st = clann__op_clip_by_norm(be, at(&m->grads, 0), m->n_params, scratch, max_norm);
     for (size_t k = 0, n; k < m->n_emb && st == CLANN_OK; k++)
         if ((n = clann__embedding_grad(m, k, &g)) > 0)
-            st = be->ops->clip_by_norm(be, g, n, scratch, max_norm);
+            st = clann__op_clip_by_norm(be, g, n, scratch, max_norm);
     return st;
 }
 
@@ -93,10 +93,10 @@ enum clann_status clann__clip_grads(struct clann_model *m, const struct clann__c
     enum clann_status st = CLANN_OK;
     struct clann_view g;
     if (p->value > 0.0f)
-        st = m->be->ops->clip_by_value(m->be, at(&m->grads, 0), m->n_params, p->value);
+        st = clann__op_clip_by_value(m->be, at(&m->grads, 0), m->n_params, p->value);
     for (size_t k = 0, n; k < m->n_emb && st == CLANN_OK && p->value > 0.0f; k++)
         if ((n = clann__embedding_grad(m, k, &g)) > 0)
-            st = m->be->ops->clip_by_value(m->be, g, n, p->value);
+            st = clann__op_clip_by_value(m->be, g, n, p->value);
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK && p->norm > 0.0f; i++) {
         const struct clann_layer *l = &m->layers[i];
         if (clann__layer_is_dense(l)) {
@@ -133,7 +133,7 @@ static struct clann_constraint_op constraint_op(const struct clann_constraint_pa
 static enum clann_status batchnorm_commit(struct clann_model *m, const struct clann_layer *l,
                                           struct clann_view guard)
 {
-    return m->be->ops->moving_average(m->be, at(&m->params, l->b_off + l->out),
+    return clann__op_moving_average(m->be, at(&m->params, l->b_off + l->out),
                                       at(&m->acts, l->bn_off), 2 * l->out, l->momentum, guard);
 }
 
@@ -149,11 +149,11 @@ enum clann_status clann__model_after_update(struct clann_model *m, float lr,
         for (size_t k = 0, n = layer_tensors(&m->layers[i], t); k < n && st == CLANN_OK; k++) {
             struct clann_view w = at(&m->params, t[k].off);
             if (t[k].reg.l1 > 0.0f)
-                st = be->ops->soft_threshold(be, w, t[k].rows * t[k].cols,
+                st = clann__op_soft_threshold(be, w, t[k].rows * t[k].cols,
                                              lr * t[k].reg.l1, guard);
             if (st == CLANN_OK && t[k].con.kind != CLANN_CONSTRAINT_NONE) {
                 struct clann_constraint_op op = constraint_op(&t[k].con);
-                st = be->ops->constrain(be, &op, w, t[k].rows, t[k].cols, guard);
+                st = clann__op_constrain(be, &op, w, t[k].rows, t[k].cols, guard);
             }
         }
     }
@@ -173,16 +173,16 @@ enum clann_status clann__penalty(struct clann_model *m, double *out)
         for (size_t k = 0, n = layer_tensors(&m->layers[i], t); k < n && st == CLANN_OK; k++) {
             struct clann_view w = at(&m->params, t[k].off);
             size_t count = t[k].rows * t[k].cols, slot = base + 4 * i + 2 * k;
-            st = m->be->ops->sum_squares(m->be, w, count, at(&m->scalars, slot), 0.0f);
+            st = clann__op_sum_squares(m->be, w, count, at(&m->scalars, slot), 0.0f);
             if (st == CLANN_OK)
-                st = m->be->ops->sum_abs(m->be, w, count, at(&m->scalars, slot + 1), 0.0f);
+                st = clann__op_sum_abs(m->be, w, count, at(&m->scalars, slot + 1), 0.0f);
         }
     }
     float *sums = clann__calloc(4 * m->n_layers, sizeof *sums);
     if (!sums)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "penalty: out of memory");
     if (st == CLANN_OK)
-        st = m->be->ops->download(m->be, sums, at(&m->scalars, base), 4 * m->n_layers);
+        st = clann__op_download(m->be, sums, at(&m->scalars, base), 4 * m->n_layers);
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
         struct tensor t[2];
         for (size_t k = 0, n = layer_tensors(&m->layers[i], t); k < n; k++)

@@ -129,8 +129,8 @@ enum clann_status clann__sampled_prepare(struct clann_model *m, size_t rows, uin
         m->cand_flag[m->cand_list[k]] = 0;
     }
     struct clann_backend *be = m->be;
-    enum clann_status st = be->ops->upload(be, at(&m->cand, 0), ids, m->n_cand, false);
-    return st ? st : be->ops->upload(be, at(&m->labels, 0), labels, rows, false);
+    enum clann_status st = clann__op_upload(be, at(&m->cand, 0), ids, m->n_cand, false);
+    return st ? st : clann__op_upload(be, at(&m->labels, 0), labels, rows, false);
 }
 
 enum clann_status clann__sampled_forward(struct clann_model *m, size_t i, struct clann_view x,
@@ -142,14 +142,14 @@ enum clann_status clann__sampled_forward(struct clann_model *m, size_t i, struct
     struct clann_view ids = at(&m->cand, 0), w = at(&m->cand, off_w(m));
     struct clann_view b = l->dense.use_bias ? at(&m->cand, off_b(m)) : clann__view(NULL, 0);
     struct clann_view y = at(&m->acts, l->y_off);
-    enum clann_status st = be->ops->index_cols(be, at(&m->params, l->w_off), w, l->in, l->out,
+    enum clann_status st = clann__op_index_cols(be, at(&m->params, l->w_off), w, l->in, l->out,
                                                ids, n, false);
     if (st == CLANN_OK && b.buf)
-        st = be->ops->index_cols(be, at(&m->params, l->b_off), b, 1, l->out, ids, n, false);
+        st = clann__op_index_cols(be, at(&m->params, l->b_off), b, 1, l->out, ids, n, false);
     if (st == CLANN_OK)
-        st = be->ops->gemm(be, false, false, rows, n, l->in, 1.0f, x, l->in, w, n, 0.0f, y, n);
+        st = clann__op_gemm(be, false, false, rows, n, l->in, 1.0f, x, l->in, w, n, 0.0f, y, n);
     struct clann_act linear = l->act; /* linear: compile demands logits */
-    return st ? st : be->ops->bias_act_forward(be, &linear, y, b, clann__view(NULL, 0), y, rows,
+    return st ? st : clann__op_bias_act_forward(be, &linear, y, b, clann__view(NULL, 0), y, rows,
                                                n);
 }
 
@@ -164,17 +164,17 @@ enum clann_status clann__sampled_backward(struct clann_model *m, size_t i, struc
     struct clann_view dz = at(&m->dacts, l->y_off); /* linear: dz = dy */
     enum clann_status st = CLANN_OK;
     if (l->dense.use_bias)
-        st = be->ops->col_sum(be, dz, rows, n, db, 0.0f);
+        st = clann__op_col_sum(be, dz, rows, n, db, 0.0f);
     if (st == CLANN_OK)
-        st = be->ops->gemm(be, true, false, l->in, n, rows, 1.0f, x, l->in, dz, n, 0.0f, dw, n);
+        st = clann__op_gemm(be, true, false, l->in, n, rows, 1.0f, x, l->in, dz, n, 0.0f, dw, n);
     if (st == CLANN_OK && dx.buf)
-        st = be->ops->gemm(be, false, true, rows, l->in, n, 1.0f, dz, n, w, n, 0.0f, dx, l->in);
+        st = clann__op_gemm(be, false, true, rows, l->in, n, 1.0f, dz, n, w, n, 0.0f, dx, l->in);
     /* The other classes' columns get no gradient this step. */
     if (st == CLANN_OK)
-        st = be->ops->fill(be, at(&m->grads, l->w_off), l->n_trainable, 0.0f);
+        st = clann__op_fill(be, at(&m->grads, l->w_off), l->n_trainable, 0.0f);
     if (st == CLANN_OK)
-        st = be->ops->index_cols(be, dw, at(&m->grads, l->w_off), l->in, l->out, ids, n, true);
+        st = clann__op_index_cols(be, dw, at(&m->grads, l->w_off), l->in, l->out, ids, n, true);
     if (st == CLANN_OK && l->dense.use_bias)
-        st = be->ops->index_cols(be, db, at(&m->grads, l->b_off), 1, l->out, ids, n, true);
+        st = clann__op_index_cols(be, db, at(&m->grads, l->b_off), 1, l->out, ids, n, true);
     return st;
 }

@@ -52,7 +52,7 @@ static void shuffle_order(size_t *order, size_t n, uint64_t seed, uint64_t step)
 static enum clann_status copy_params(struct clann_model *m, struct clann_buf *dst,
                                      struct clann_buf *src)
 {
-    return m->be->ops->copy(m->be, clann__view(dst, 0), clann__view(src, 0), m->n_params);
+    return clann__op_copy(m->be, clann__view(dst, 0), clann__view(src, 0), m->n_params);
 }
 
 /* An embedding table's best copy, as for the dense parameters: copies the table to it, or
@@ -66,8 +66,8 @@ static enum clann_status keep_best_table(struct clann_model *m, struct clann__em
     struct clann_view table = clann__view(&e->table, 0), copy = clann__view(best, 0);
     if (st != CLANN_OK)
         return st;
-    return restore ? m->be->ops->copy(m->be, table, copy, e->table.n)
-                   : m->be->ops->copy(m->be, copy, table, e->table.n);
+    return restore ? clann__op_copy(m->be, table, copy, e->table.n)
+                   : clann__op_copy(m->be, copy, table, e->table.n);
 }
 
 /* Early stopping's best weights: saves them, or (restore) puts them back; embedding tables
@@ -109,7 +109,7 @@ static enum clann_status train_step(struct clann_model *m, size_t rows, struct c
         struct clann_rng_key key = {m->cp.seed,
                                     clann__rng_stream(CLANN__RNG_STREAM_LABEL_NOISE, 0),
                                     t->step * (uint64_t)m->cp.max_batch * m->labels.n};
-        st = be->ops->add_noise(be, clann__view(&m->labels, 0), rows * clann__model_label_cols(m),
+        st = clann__op_add_noise(be, clann__view(&m->labels, 0), rows * clann__model_label_cols(m),
                                 key, p->label_noise);
     }
     if (st == CLANN_OK && p->weight_noise > 0.0f &&
@@ -137,7 +137,7 @@ static enum clann_status train_step(struct clann_model *m, size_t rows, struct c
     if (p->schedule.kind == CLANN_SCHEDULE_EXPONENTIAL)
         t->lr = scheduled_lr(m, t, &p->schedule, 0);
     struct clann_opt opt = clann__trainer_opt(m, t); /* the rate and step of this update */
-    st = be->ops->optimizer_step(be, &opt, clann__view(&m->params, 0),
+    st = clann__op_optimizer_step(be, &opt, clann__view(&m->params, 0),
                                  clann__view(&m->grads, 0), clann__view(&m->state1, 0),
                                  clann__view(&m->state2, 0), m->n_params);
     if (st == CLANN_OK)
@@ -145,7 +145,7 @@ static enum clann_status train_step(struct clann_model *m, size_t rows, struct c
     if (st == CLANN_OK)
         st = clann__model_after_update(m, opt.lr, opt.guard);
     if (st == CLANN_OK && p->nan_policy == CLANN_NAN_SKIP)
-        st = be->ops->axpy(be, 1, 1.0f, clann__view(&m->scalars, CLANN__SCALAR_GUARD),
+        st = clann__op_axpy(be, 1, 1.0f, clann__view(&m->scalars, CLANN__SCALAR_GUARD),
                            clann__view(&m->scalars, CLANN__SCALAR_SKIPS));
     return st == CLANN_OK && monitored ? clann__monitor_after_update(m, t) : st;
 }

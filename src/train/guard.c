@@ -66,19 +66,19 @@ enum clann_status clann__monitor_before_update(struct clann_model *m, struct cla
         size_t s = sample_slot(m, t, i);
         /* Sampled softmax's output layer holds the candidates' logits alone: no zero count. */
         if (i + 1 == m->n_layers && clann__sampled_active(m, true))
-            st = be->ops->fill(be, at(&t->monitor_buf, s), 1, NAN);
+            st = clann__op_fill(be, at(&t->monitor_buf, s), 1, NAN);
         else
-            st = be->ops->count_zero(be, at(&m->acts, l->y_off), rows * l->out,
+            st = clann__op_count_zero(be, at(&m->acts, l->y_off), rows * l->out,
                                      at(&t->monitor_buf, s), 0.0f);
         if (st == CLANN_OK && l->n_trainable)
-            st = be->ops->sum_squares(be, at(&m->grads, l->w_off), l->n_trainable,
+            st = clann__op_sum_squares(be, at(&m->grads, l->w_off), l->n_trainable,
                                       at(&t->monitor_buf, s + 1), 0.0f);
         if (st == CLANN_OK && l->n_trainable)
-            st = be->ops->sum_squares(be, at(&m->params, l->w_off), l->n_trainable,
+            st = clann__op_sum_squares(be, at(&m->params, l->w_off), l->n_trainable,
                                       at(&t->monitor_buf, s + 2), 0.0f);
     }
     if (st == CLANN_OK)
-        st = be->ops->copy(be, at(&t->backup, 0), at(&m->params, 0), m->n_params);
+        st = clann__op_copy(be, at(&t->backup, 0), at(&m->params, 0), m->n_params);
     t->monitor_steps[t->monitor_used] = t->step + 1;
     t->monitor_rows[t->monitor_used] = rows;
     return st;
@@ -88,12 +88,12 @@ enum clann_status clann__monitor_after_update(struct clann_model *m, struct clan
 {
     struct clann_backend *be = m->be;
     /* backup = w_before - w_after, then its norm per layer. */
-    enum clann_status st = be->ops->axpy(be, m->n_params, -1.0f, at(&m->params, 0),
+    enum clann_status st = clann__op_axpy(be, m->n_params, -1.0f, at(&m->params, 0),
                                          at(&t->backup, 0));
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
         const struct clann_layer *l = &m->layers[i];
         if (l->n_trainable)
-            st = be->ops->sum_squares(be, at(&t->backup, l->w_off), l->n_trainable,
+            st = clann__op_sum_squares(be, at(&t->backup, l->w_off), l->n_trainable,
                                       at(&t->monitor_buf, sample_slot(m, t, i) + 3), 0.0f);
     }
     t->monitor_used++;
@@ -123,7 +123,7 @@ enum clann_status clann__monitor_flush(struct clann_model *m, struct clann_train
         return CLANN_OK;
     float *raw = clann__malloc(n * sizeof *raw);
     struct clann_layer_monitor *layers = clann__malloc(m->n_layers * sizeof *layers);
-    enum clann_status st = raw && layers ? m->be->ops->download(m->be, raw, at(&t->monitor_buf, 0), n)
+    enum clann_status st = raw && layers ? clann__op_download(m->be, raw, at(&t->monitor_buf, 0), n)
                                          : clann__error(m->ctx, CLANN_ERR_NO_MEMORY,
                                                         "monitors: out of memory");
     for (size_t k = 0; k < t->monitor_used && st == CLANN_OK; k++) {
@@ -148,9 +148,9 @@ static enum clann_status guard_batchnorm(struct clann_model *m, const struct cla
                                          struct clann_view flag, float mark)
 {
     struct clann_view scratch = at(&m->scalars, CLANN__SCALAR_SCRATCH);
-    enum clann_status st = m->be->ops->sum_abs(m->be, at(&m->acts, l->bn_off + l->out), l->out,
+    enum clann_status st = clann__op_sum_abs(m->be, at(&m->acts, l->bn_off + l->out), l->out,
                                                scratch, 0.0f);
-    return st == CLANN_OK ? m->be->ops->guard_check(m->be, scratch, flag, mark) : st;
+    return st == CLANN_OK ? clann__op_guard_check(m->be, scratch, flag, mark) : st;
 }
 
 enum clann_status clann__guard_step(struct clann_model *m, struct clann_trainer *t, size_t rows,
@@ -162,23 +162,23 @@ enum clann_status clann__guard_step(struct clann_model *m, struct clann_trainer 
     struct clann_view batch = at(&m->scalars, CLANN__SCALAR_BATCH);
     float mark = skip ? 1.0f : (float)(t->step + 1);
     (void)rows; /* the batch loss is already summed by clann__batch_loss */
-    enum clann_status st = skip ? be->ops->fill(be, flag, 1, 0.0f) : CLANN_OK;
+    enum clann_status st = skip ? clann__op_fill(be, flag, 1, 0.0f) : CLANN_OK;
     if (st == CLANN_OK)
-        st = be->ops->guard_check(be, batch, flag, mark);
+        st = clann__op_guard_check(be, batch, flag, mark);
     if (st == CLANN_OK)
-        st = be->ops->sum_squares(be, at(&m->grads, 0), m->n_params, scratch, 0.0f);
+        st = clann__op_sum_squares(be, at(&m->grads, 0), m->n_params, scratch, 0.0f);
     if (st == CLANN_OK)
-        st = be->ops->guard_check(be, scratch, flag, mark);
+        st = clann__op_guard_check(be, scratch, flag, mark);
     struct clann_view g;
     for (size_t k = 0, n; k < m->n_emb && st == CLANN_OK; k++)
         if ((n = clann__embedding_grad(m, k, &g)) > 0 &&
-            (st = be->ops->sum_squares(be, g, n, scratch, 0.0f)) == CLANN_OK)
-            st = be->ops->guard_check(be, scratch, flag, mark);
+            (st = clann__op_sum_squares(be, g, n, scratch, 0.0f)) == CLANN_OK)
+            st = clann__op_guard_check(be, scratch, flag, mark);
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++)
         if (m->layers[i].kind == CLANN__LAYER_BATCHNORM)
             st = guard_batchnorm(m, &m->layers[i], flag, mark);
     if (st == CLANN_OK)
-        st = be->ops->accumulate_unless(be, batch, at(&m->scalars, CLANN__SCALAR_LOSS), flag);
+        st = clann__op_accumulate_unless(be, batch, at(&m->scalars, CLANN__SCALAR_LOSS), flag);
     t->guard = flag;
     return st;
 }
@@ -187,9 +187,9 @@ enum clann_status clann__guard_read(struct clann_model *m, uint64_t *bad_step, s
 {
     float v[2];
     struct clann_view flags = at(&m->scalars, CLANN__SCALAR_GUARD);
-    enum clann_status st = m->be->ops->download(m->be, v, flags, 2);
+    enum clann_status st = clann__op_download(m->be, v, flags, 2);
     if (st == CLANN_OK)
-        st = m->be->ops->fill(m->be, flags, 2, 0.0f);
+        st = clann__op_fill(m->be, flags, 2, 0.0f);
     *bad_step = st == CLANN_OK ? (uint64_t)v[0] : 0;
     *skips = st == CLANN_OK ? (size_t)v[1] : 0;
     return st;
@@ -198,7 +198,7 @@ enum clann_status clann__guard_read(struct clann_model *m, uint64_t *bad_step, s
 /* The first non-finite value among n floats of view v, or false. */
 static bool has_nonfinite(struct clann_model *m, struct clann_view v, size_t n, float *buf)
 {
-    if (m->be->ops->download(m->be, buf, v, n) != CLANN_OK)
+    if (clann__op_download(m->be, buf, v, n) != CLANN_OK)
         return false;
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(buf[i]))
