@@ -137,6 +137,11 @@ static int run(const char *command, int argc, char **argv, bool predict)
     }
     if (rc != CLI_OK)
         return rc;
+    /* Options are checked before the model and data are loaded. */
+    size_t slice;
+    if ((a.slice && !cli_size("slice", a.slice, &slice)) ||
+        (a.threshold && cli_threshold_check(a.threshold) != CLI_OK))
+        return CLI_USAGE;
     struct clann_context *ctx = NULL;
     struct clann_model *m = NULL;
     struct cli_data d;

@@ -110,20 +110,20 @@ static int estimator_params(const struct cli_train_args *a, struct clann_estimat
         p->optimizer = clann_optimizer_default_params(opt);
         p->optimizer.nesterov = strcmp(a->optimizer, "nesterov") == 0;
     }
-    if (a->lr && !cli_float("lr", a->lr, &p->optimizer.learning_rate))
+    if (a->lr && !cli_float_in("lr", a->lr, CLI_RANGE_POSITIVE, &p->optimizer.learning_rate))
         return CLI_USAGE;
     if (a->activation && !clann_activation_from_name(a->activation, &p->activation))
         return cli_usage("--activation: unknown activation '%s'", a->activation);
-    if (a->dropout && !cli_float("dropout", a->dropout, &p->dropout))
+    if (a->dropout && !cli_float_in("dropout", a->dropout, CLI_RANGE_UNIT_OPEN, &p->dropout))
         return CLI_USAGE;
-    if (a->l1 && !cli_float("l1", a->l1, &p->regularizer.l1))
+    if (a->l1 && !cli_float_in("l1", a->l1, CLI_RANGE_NONNEG, &p->regularizer.l1))
         return CLI_USAGE;
-    if (a->l2 && !cli_float("l2", a->l2, &p->regularizer.l2))
+    if (a->l2 && !cli_float_in("l2", a->l2, CLI_RANGE_NONNEG, &p->regularizer.l2))
         return CLI_USAGE;
-    if (a->max_norm && !cli_float("max-norm", a->max_norm, &p->max_norm))
+    if (a->max_norm && !cli_float_in("max-norm", a->max_norm, CLI_RANGE_POSITIVE, &p->max_norm))
         return CLI_USAGE;
-    if (a->batch && (!cli_size("batch", a->batch, &p->max_batch) || p->max_batch == 0))
-        return cli_usage("--batch: must be a positive integer");
+    if (a->batch && !cli_positive_size("batch", a->batch, &p->max_batch))
+        return CLI_USAGE;
     p->batchnorm = a->batchnorm;
     unsigned long long seed;
     if (a->seed) {
@@ -221,19 +221,29 @@ int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params
 {
     *fp = clann_fit_default_params();
     fp->epochs = 15; /* the default Fashion-MNIST classifier passes 0.88 test accuracy by then */
-    if (a->epochs && !cli_size("epochs", a->epochs, &fp->epochs))
+    if (a->epochs && !cli_positive_size("epochs", a->epochs, &fp->epochs))
         return CLI_USAGE;
-    if (a->batch && (!cli_size("batch", a->batch, &fp->batch_size) || fp->batch_size == 0))
-        return cli_usage("--batch: must be a positive integer");
-    if (a->clip_norm && !cli_float("clip-norm", a->clip_norm, &fp->clip_norm))
+    if (a->batch && !cli_positive_size("batch", a->batch, &fp->batch_size))
         return CLI_USAGE;
-    if (a->clip_value && !cli_float("clip-value", a->clip_value, &fp->clip_value))
+    if (a->clip_norm &&
+        !cli_float_in("clip-norm", a->clip_norm, CLI_RANGE_NONNEG, &fp->clip_norm))
+        return CLI_USAGE;
+    if (a->clip_value &&
+        !cli_float_in("clip-value", a->clip_value, CLI_RANGE_NONNEG, &fp->clip_value))
         return CLI_USAGE;
     if (a->early_stop) {
         if (!cli_size("early-stop", a->early_stop, &fp->early_stopping.patience))
             return CLI_USAGE;
         fp->early_stopping.enabled = fp->early_stopping.patience > 0;
     }
+    static const char *const monitors[] = {"val_loss", "val_accuracy", "val_auc", "loss",
+                                           "accuracy"};
+    size_t i = 0;
+    while (a->monitor && i < 5 && strcmp(a->monitor, monitors[i]) != 0)
+        i++;
+    if (i == 5) /* checked even without --early-stop: a typo is never silently ignored */
+        return cli_usage("--monitor: '%s' is not val_loss, val_accuracy, val_auc, loss or "
+                         "accuracy", a->monitor);
     fp->early_stopping.monitor = a->monitor;
     fp->logdir = a->logdir;
     fp->monitor_every = a->logdir ? 50 : 0;
@@ -246,6 +256,10 @@ int cli_train_check(const struct cli_train_args *a)
 {
     struct clann_fit_params fp;
     int rc = cli_train_fit_params(a, &fp);
+    double fractions[3];
+    size_t n_fractions;
+    if (rc == CLI_OK && a->split)
+        rc = cli_split_fractions(a->split, fractions, &n_fractions);
     const char *scales[2] = {a->scale, a->scale_target}, *names[2] = {"scale", "scale-target"};
     for (int i = 0; i < 2 && rc == CLI_OK; i++) {
         struct clann_scaler_params sp;
