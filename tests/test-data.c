@@ -608,6 +608,21 @@ START_TEST(idx_huge_declaration)
 }
 END_TEST
 
+START_TEST(idx_gzip_bomb)
+{
+    /* 200 MiB of zeros deflate to ~200 KiB: a small gzip file must not declare (and inflate
+     * to) that much. The bound is checked before the data is read or anything allocated. */
+    static unsigned char zeros[16 + (1u << 20)];
+    size_t n = idx_build(zeros, 0x08, 3, (const uint32_t[]){200, 1024, 1024}, NULL, 0);
+    struct clann_matrix m;
+    long before = max_rss_kib();
+    EXPECT_ERROR(clann_idx_load(write_gz("bomb.idx.gz", zeros, n + (1u << 20)), &m),
+                 CLANN_ERR_TOO_LARGE, "209715200 bytes", "decompression bomb");
+    ck_assert_ptr_null(m.data);
+    ck_assert_int_lt(max_rss_kib() - before, 16 * 1024);
+}
+END_TEST
+
 /* ---- NPY ---------------------------------------------------------------------------------- */
 
 /* Writes a .npy file: preamble for the version, the dict padded to a multiple of 64 (or the
@@ -1160,6 +1175,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, idx_types);
     tcase_add_test(tc, idx_malformed);
     tcase_add_test(tc, idx_huge_declaration);
+    tcase_add_test(tc, idx_gzip_bomb);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("npy");
