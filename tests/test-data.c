@@ -269,6 +269,81 @@ START_TEST(csv_long_line)
 }
 END_TEST
 
+/* Loads text as a table (written to a file of that name). */
+static enum clann_status table_text(const char *name, const char *text, size_t len,
+                                    struct clann_table **t)
+{
+    return clann_table_load_csv(write_file(name, text, len), NULL, t);
+}
+
+START_TEST(table_half_valid_numbers)
+{
+    /* Number-like cells that are no finite floats are bad values with their row and column,
+     * never categories; among words they stay words. */
+    struct clann_table *t = NULL;
+    const char *nan_col = "a,b\n1,nan\n2,NaN\n";
+    EXPECT_ERROR(table_text("nan.csv", nan_col, strlen(nan_col), &t), CLANN_ERR_NONFINITE,
+                 "nan.csv: row 2, column 2 ('b'): 'nan' is a non-finite value");
+    const char *inf_mid = "a,b\n1,2.5\n\n2,-inf\n";
+    EXPECT_ERROR(table_text("inf.csv", inf_mid, strlen(inf_mid), &t), CLANN_ERR_NONFINITE,
+                 "row 4, column 2 ('b'): '-inf'");
+    const char *huge = "a,b\n1e999,1\n1,2\n";
+    EXPECT_ERROR(table_text("huge.csv", huge, strlen(huge), &t), CLANN_ERR_FORMAT,
+                 "row 2, column 1 ('a'): '1e999' is beyond the float range");
+    const char *mixed = "a,b\n1,x\n1e39,y\n";
+    EXPECT_ERROR(table_text("mixed.csv", mixed, strlen(mixed), &t), CLANN_ERR_FORMAT,
+                 "row 3, column 1 ('a'): '1e39'");
+    ck_assert_ptr_null(t);
+
+    /* A 4 MB run of digits: refused, quoted short. */
+    size_t n = 4u << 20;
+    char *text = malloc(n + 32);
+    ck_assert_ptr_nonnull(text);
+    memcpy(text, "a,b\n1,", 6);
+    memset(text + 6, '7', n);
+    memcpy(text + 6 + n, "\n2,3\n", 5);
+    EXPECT_ERROR(table_text("digits.csv", text, n + 11, &t), CLANN_ERR_FORMAT,
+                 "row 2, column 2 ('b'): '7777777", "...' is beyond the float range");
+    ck_assert_uint_lt(strlen(clann_last_error()), 200);
+    free(text);
+
+    /* Words stay words, "Nan" and "inf" among them. */
+    const char *words = "name,y\nBob,1\nNan,0\ninf,1\n";
+    ck_assert_int_eq(table_text("words.csv", words, strlen(words), &t), CLANN_OK);
+    ck_assert(!clann_table_column_is_numeric(t, 0));
+    ck_assert_uint_eq(clann_table_column_numbers(t, 0), 0);
+    clann_table_destroy(t);
+}
+END_TEST
+
+START_TEST(table_wide_header)
+{
+    /* 60,000 columns with a duplicate name at the end: found in linear time; 70,000 columns
+     * are refused with a clear message before any column is stored. */
+    const size_t cols = 70000;
+    size_t cap = cols * 8 + 64, len = 0;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    for (size_t c = 0; c < 60000; c++)
+        len += (size_t)snprintf(text + len, cap - len, "%sc%zu", c ? "," : "",
+                                c == 59999 ? (size_t)17 : c);
+    len += (size_t)snprintf(text + len, cap - len, "\n");
+    struct clann_table *t = NULL;
+    double t0 = clann__now();
+    EXPECT_ERROR(table_text("dup.csv", text, len, &t), CLANN_ERR_INVALID_ARG,
+                 "row 1, column 60000", "duplicate column name 'c17'");
+    ck_assert_double_lt(clann__now() - t0, 2.0);
+    len = 0;
+    for (size_t c = 0; c < cols; c++)
+        len += (size_t)snprintf(text + len, cap - len, "%sc%zu", c ? "," : "", c);
+    len += (size_t)snprintf(text + len, cap - len, "\n");
+    EXPECT_ERROR(table_text("wide.csv", text, len, &t), CLANN_ERR_TOO_LARGE,
+                 "row 1 has 70000 columns, more than the 65536");
+    ck_assert_ptr_null(t);
+    free(text);
+}
+END_TEST
+
 START_TEST(csv_c_locale)
 {
     /* strtod must use '.' whatever the caller's locale. Only meaningful where a locale with a
@@ -1162,6 +1237,8 @@ static Suite *data_suite(void)
     tcase_add_test(tc, csv_quoting_and_line_ends);
     tcase_add_test(tc, csv_fill_policies);
     tcase_add_test(tc, csv_long_line);
+    tcase_add_test(tc, table_half_valid_numbers);
+    tcase_add_test(tc, table_wide_header);
     tcase_add_test(tc, csv_c_locale);
     tcase_add_test(tc, csv_ragged);
     tcase_add_test(tc, csv_bad_tokens);
