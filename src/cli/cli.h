@@ -106,6 +106,14 @@ int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, s
                     const struct clann_features *features, struct clann_model **out);
 /* Checks every model and training option's value (usage errors) without building anything. */
 int cli_train_check(const struct cli_train_args *a);
+/* The task a model was built for, from its loss and width. */
+enum cli_task cli_model_task(const struct clann_model *m);
+/* Checks labels y (named `what` in the message) against the task of a model with `outputs`
+ * outputs (0: any width): 0/1 for binary and multi-label tasks, class indices below outputs
+ * for multiclass; training labels must hold two classes or more. One line on stderr and
+ * CLI_FAILED when they do not. */
+int cli_check_labels(const char *what, enum cli_task task, size_t outputs,
+                     const struct clann_matrix *y, bool training);
 /* Splits d per --split (train/dev or train/dev/test, stratified for class labels), or holds
  * out 10% of the training rows as dev data when early stopping needs it; records the split
  * in logdir/split.json. */

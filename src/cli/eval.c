@@ -60,6 +60,10 @@ static int print_metrics(struct clann_model *m, const struct cli_data *d,
     struct cli_eval_options o = {true, a->json, a->threshold, a->slice != NULL, 0, a->logdir};
     if (a->slice && !cli_size("slice", a->slice, &o.slice))
         return CLI_USAGE;
+    int rc = cli_check_labels("labels", cli_model_task(m), clann_model_output_count(m), &d->y,
+                              false);
+    if (rc != CLI_OK)
+        return rc;
     return cli_evaluate_all(m, &d->x, &d->y, &o);
 }
 

@@ -64,19 +64,6 @@ int cli_train_task(const struct cli_train_args *a, const struct clann_matrix *y,
     return CLI_OK;
 }
 
-/* The task a loaded model was built for, from its loss and width (for the report). */
-static enum cli_task task_of_model(const struct clann_model *m)
-{
-    switch (clann_model_loss(m)) {
-    case CLANN_LOSS_SIGMOID_CROSS_ENTROPY:
-        return clann_model_output_count(m) == 1 ? CLI_TASK_BINARY : CLI_TASK_MULTILABEL;
-    case CLANN_LOSS_SOFTMAX_CROSS_ENTROPY:
-    case CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY:
-    case CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY: return CLI_TASK_MULTICLASS;
-    default: return CLI_TASK_REGRESSION;
-    }
-}
-
 /* Model outputs and loss for a task. */
 static int task_head(enum cli_task task, const struct clann_matrix *y, size_t n_classes,
                      size_t *n_out, enum clann_loss *loss)
@@ -465,6 +452,20 @@ static int resume_model(const struct cli_train_args *a, struct clann_context *ct
     return CLI_OK;
 }
 
+/* Every label part against the model's task, whichever way the model came (options, --spec
+ * or --resume). */
+static int check_labels(const struct clann_model *m, const struct cli_data *d)
+{
+    enum cli_task task = cli_model_task(m);
+    size_t outputs = clann_model_output_count(m);
+    int rc = cli_check_labels("training labels", task, outputs, &d->y, true);
+    if (rc == CLI_OK && d->has_dev)
+        rc = cli_check_labels("dev labels", task, outputs, &d->dev_y, false);
+    if (rc == CLI_OK && d->has_test)
+        rc = cli_check_labels("test labels", task, outputs, &d->test_y, false);
+    return rc;
+}
+
 static int build_and_train(const struct cli_train_args *a, struct cli_data *d,
                            struct clann_context *ctx)
 {
@@ -484,7 +485,9 @@ static int build_and_train(const struct cli_train_args *a, struct cli_data *d,
             rc = cli_train_scale(a, m, d);
     }
     if (rc == CLI_OK)
-        rc = train_and_report(a, d, task_of_model(m), m, epoch, ctx);
+        rc = check_labels(m, d);
+    if (rc == CLI_OK)
+        rc = train_and_report(a, d, cli_model_task(m), m, epoch, ctx);
     clann_model_destroy(m);
     return rc;
 }
