@@ -150,6 +150,7 @@ hostile "--l2: '-1' must be a number >= 0" train --data bin.csv $train --l2 -1
 hostile "--split" train --data bin.csv $train --split 1,nan
 hostile "--split" train --data bin.csv $train --split nan,0.5,0.5
 hostile "--split" train --data bin.csv $train --split 0.5,0.6
+hostile "--split" train --data bin.csv $train --split 0.5,0.5,
 hostile "--dropout" train --data bin.csv $train --dropout 1.0
 hostile "--dropout" train --data bin.csv $train --dropout -0.1
 hostile "--dropout" train --data bin.csv $train --dropout nan

@@ -17,8 +17,10 @@ int cli_split_fractions(const char *text, double f[3], size_t *n)
     const char *p = text;
     for (*n = 0; *n < 3; (*n)++) {
         f[*n] = strtod(p, &end);
-        if (end == p || !(f[*n] >= 0 && f[*n] <= 1)) /* NaN fails too */
+        if (end == p || !(f[*n] >= 0 && f[*n] <= 1)) { /* NaN fails too */
+            *n = 0; /* and so does a trailing comma */
             break;
+        }
         p = end;
         if (*p != ',') {
             (*n)++;
