@@ -7,6 +7,7 @@
  */
 #include "cli.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,42 @@ static int label_name(const struct clann_table *t, const char *label, const char
         return cli_usage("--label %s: the file has %zu columns", label, cols);
     *out = clann_table_column_name(t, i);
     return CLI_OK;
+}
+
+/* A table of numbers only becomes x (every column but the label, in order) and y directly, so
+ * that a numeric CSV is parsed once. False, with nothing set, for any other table (or no
+ * memory): the numeric reader then reads the file, and its messages name the bad cell. */
+static bool numeric_input(const struct clann_table *t, const char *label, struct cli_data *d)
+{
+    size_t cols = clann_table_cols(t), rows = clann_table_rows(t), lab = SIZE_MAX;
+    for (size_t c = 0; c < cols; c++) {
+        if (!clann_table_column_is_numeric(t, c))
+            return false;
+        if (label && strcmp(clann_table_column_name(t, c), label) == 0)
+            lab = c;
+    }
+    size_t nfeat = cols - (lab != SIZE_MAX);
+    if ((label && lab == SIZE_MAX) || nfeat == 0 ||
+        clann_matrix_create(rows, nfeat, &d->x) != CLANN_OK)
+        return false;
+    bool ok = true;
+    for (size_t c = 0, f = 0; ok && c < cols; c++) {
+        struct clann_matrix col;
+        ok = clann_table_numeric(t, clann_table_column_name(t, c), &col) == CLANN_OK;
+        if (ok && c == lab) {
+            d->y = col; /* rows x 1, as the numeric reader gives labels */
+            continue;
+        }
+        for (size_t i = 0; ok && i < rows; i++)
+            d->x.data[i * nfeat + f] = col.data[i];
+        f += ok;
+        clann_matrix_free(&col);
+    }
+    if (!ok) {
+        clann_matrix_free(&d->x);
+        clann_matrix_free(&d->y);
+    }
+    return ok;
 }
 
 int cli_table_load(const char *src, const char *label, bool keep, struct cli_data *d,
@@ -67,6 +104,8 @@ int cli_table_load(const char *src, const char *label, bool keep, struct cli_dat
         if ((st = clann_table_numeric(t, name, &d->y)) != CLANN_OK)
             rc = cli_fail(src, st);
     }
+    if (rc == CLI_OK && !keep)
+        numeric_input(t, name, d);
     if (rc == CLI_OK && keep)
         d->table = t;
     else

@@ -64,7 +64,9 @@ struct cli_data {
 int cli_data_load(const char *src, const char *label, struct cli_data *out);
 
 /* src/cli/categorical.c: reads a CSV as a table; when it has text columns besides the label
- * (*categorical) or keep is set, keeps it in d->table with the labels in d->y. */
+ * (*categorical) or keep is set, keeps it in d->table with the labels in d->y. Otherwise a
+ * table of numbers only goes to d->x and d->y at once (the file is parsed once); d->x stays
+ * empty for a file the numeric reader must read (and report on). */
 int cli_table_load(const char *src, const char *label, bool keep, struct cli_data *d,
                    bool *categorical);
 /* x of d->table through a model's own feature set (eval and predict). */

@@ -52,8 +52,9 @@ int cli_data_load(const char *src, const char *label, struct cli_data *d)
     } else if (has_suffix(src, ".csv") || has_suffix(src, ".txt") || has_suffix(src, ".tsv")) {
         bool categorical = false;
         rc = cli_table_load(src, label, false, d, &categorical);
-        if (rc != CLI_OK || categorical)
-            goto out; /* x comes from the feature columns once they are fitted */
+        if (rc != CLI_OK || categorical || d->x.data)
+            goto out; /* x comes from the feature columns once they are fitted, or was read
+                       * with the table (a file of numbers only) */
         struct clann_csv_params p = clann_csv_default_params();
         p.label_column = label;
         if (has_suffix(src, ".tsv"))
