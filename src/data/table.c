@@ -8,7 +8,9 @@
  *
  * Hostile files stay linear: the header's names are checked for duplicates through a hash
  * set, the column count is capped (MAX_COLS), and each column's storage grows from a few
- * entries, so a wide file with few rows costs little. (The numeric loader, csv.c, has no
+ * bytes, so a wide file with few rows costs little. While the file is read each column holds
+ * only its cells' text; the columns that turn out numeric then trade it for floats one at a
+ * time, so a numeric file peaks near its own size plus one column. (The numeric loader, csv.c, has no
  * per-column cost and no cap.)
  *
  * Records come from the reader csv.c also uses (csv_reader.c: RFC 4180 quoting, LF/CRLF/CR
@@ -340,9 +342,8 @@ struct table_origin {
 
 static enum clann_status bad_number(const struct table_origin *o,
                                     const struct clann__table_col *c, size_t col, size_t row,
-                                    enum cell_kind kind)
+                                    const char *cell, enum cell_kind kind)
 {
-    const char *cell = c->pool + c->offs[row];
     while (*cell == ' ' || *cell == '\t')
         cell++;
     bool cut = strlen(cell) > SHOW_MAX;
@@ -353,40 +354,56 @@ static enum clann_status bad_number(const struct table_origin *o,
                                                : "beyond the float range");
 }
 
-/* Turns a text column into a numeric one when every cell is a number; a number-like cell that
- * is no finite float is an error unless the column is words (see the top of the file). */
+/* A text column's cell offsets, from its pool of NUL-terminated cells (the loader does not
+ * keep them while it reads: most columns turn out numeric and never need them). */
+static enum clann_status index_cells(struct clann__table_col *c, size_t rows)
+{
+    c->offs = clann__malloc((rows ? rows : 1) * sizeof *c->offs);
+    if (!c->offs)
+        return clann__error(NULL, CLANN_ERR_NO_MEMORY, "table: out of memory");
+    for (size_t r = 0, at = 0; r < rows; r++) {
+        c->offs[r] = at;
+        at += strlen(c->pool + at) + 1;
+    }
+    return CLANN_OK;
+}
+
+/* Turns a column of read cells into a numeric one when every cell is a number, else indexes
+ * its text; a number-like cell that is no finite float is an error unless the column is words
+ * (see the top of the file). */
 static enum clann_status type_column(struct clann__table_col *c, size_t col, size_t rows,
                                      locale_t loc, const struct table_origin *o)
 {
     float *num = clann__malloc((rows ? rows : 1) * sizeof *num);
     if (!num)
         return clann__error(NULL, CLANN_ERR_NO_MEMORY, "table: out of memory");
-    size_t first_bad = SIZE_MAX, text = 0;
+    size_t first_bad = SIZE_MAX, text = 0, at = 0, bad_at = 0;
     enum cell_kind bad_kind = CELL_TEXT;
     c->numbers = 0;
     for (size_t r = 0; r < rows; r++) {
-        enum cell_kind k = classify(c->pool + c->offs[r], loc, &num[c->numbers]);
+        const char *cell = c->pool + at;
+        enum cell_kind k = classify(cell, loc, &num[c->numbers]);
         c->numbers += k == CELL_NUMBER;
         text += k == CELL_TEXT;
         if ((k == CELL_NONFINITE || k == CELL_RANGE) && first_bad == SIZE_MAX) {
             first_bad = r;
+            bad_at = at;
             bad_kind = k;
         }
+        at += strlen(cell) + 1;
     }
     if (first_bad != SIZE_MAX && (text == 0 || c->numbers > 0)) {
         clann__free(num);
-        return bad_number(o, c, col, first_bad, bad_kind);
+        return bad_number(o, c, col, first_bad, c->pool + bad_at, bad_kind);
     }
     if (text > 0 || rows == 0) {
         clann__free(num);
-        return CLANN_OK;
+        return index_cells(c, rows);
     }
     c->numeric = true;
     c->num = num;
     clann__free(c->pool);
-    clann__free(c->offs);
     c->pool = NULL;
-    c->offs = NULL;
     return CLANN_OK;
 }
 
@@ -453,29 +470,19 @@ static enum clann_status data_row(struct clann__csv_reader *r, const char *path,
     if (nfields != t->cols)
         return clann__error(NULL, CLANN_ERR_FORMAT, "%s: row %zu: expected %zu fields, saw %zu",
                             path, clann__csv_row(r), t->cols, nfields);
-    /* Row indexes double from FIRST_ROWS: grow at 0 and at every power of two from there. */
+    /* The row's line, for messages; the index doubles from FIRST_ROWS. Cells go to their
+     * column's pool only: offsets are made for the columns that stay text (type_column). */
     size_t n = t->rows;
-    bool grow = n == 0 || (n >= FIRST_ROWS && (n & (n - 1)) == 0);
-    size_t cap = n ? 2 * n : FIRST_ROWS;
-    if (grow) {
-        size_t *l = clann__realloc(*lines, cap * sizeof *l);
+    if (n == 0 || (n >= FIRST_ROWS && (n & (n - 1)) == 0)) {
+        size_t *l = clann__realloc(*lines, (n ? 2 * n : FIRST_ROWS) * sizeof *l);
         if (!l)
             return clann__csv_no_memory(r);
         *lines = l;
     }
     (*lines)[n] = clann__csv_row(r);
     enum clann_status st = CLANN_OK;
-    for (size_t i = 0; i < t->cols && st == CLANN_OK; i++) {
-        struct clann__table_col *c = &t->c[i];
-        if (grow) {
-            size_t *o = clann__realloc(c->offs, cap * sizeof *o);
-            if (!o)
-                return clann__csv_no_memory(r);
-            c->offs = o;
-        }
-        c->offs[n] = c->pool_len;
-        st = pool_push(c, clann__csv_field(r, i));
-    }
+    for (size_t i = 0; i < t->cols && st == CLANN_OK; i++)
+        st = pool_push(&t->c[i], clann__csv_field(r, i));
     t->rows++;
     return st;
 }
