@@ -172,6 +172,8 @@ hostile "--threshold" eval --model bin.safetensors --data bin.csv --threshold pr
 hostile "--threshold" eval --model bin.safetensors --data bin.csv --threshold recall=2
 hostile "--slice" eval --model bin.safetensors --data bin.csv --slice " 1"
 hostile "--steps" bench --steps " -5"
+hostile "pair X,y" train --data ,bin.csv $train
+hostile "pair X,y" train --data x80.idx.gz, $train
 
 echo "== 10. the path named once =="
 printf 'a,b,y\n1,2,0\n3,4\n' > ragged.csv
