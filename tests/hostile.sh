@@ -70,7 +70,8 @@ awk -F, 'NR == 1 { print; next } { $5 = (NR % 101) - 50; print }' OFS=, bin.csv 
 awk -F, 'NR == 1 { print; next } { $5 = -(NR % 2); print }' OFS=, bin.csv > minus.csv
 train="--epochs 1 --hidden 4 --batch 8 --quiet --out out/model.safetensors"
 "$clann" train --data bin.csv --epochs 1 --hidden 4 --batch 8 --quiet --out bin.safetensors \
-    --checkpoint bin.ckpt > /dev/null 2>&1 || { echo "FAIL: setup: training the binary model"; exit 1; }
+    --checkpoint bin.ckpt > /dev/null 2>&1 ||
+    { echo "FAIL: setup: training the binary model"; exit 1; }
 
 echo "== 1. decompression bombs (IDX .gz) =="
 # IDX headers: magic, type u8 (0x08), dimension count, big-endian dimensions.

@@ -2,15 +2,15 @@
  * idx.c - IDX reader (the MNIST format), raw or gzip-compressed.
  *
  * Layout: 0x00 0x00, a type byte, a dimension count, then one big-endian u32 per dimension
- * and the big-endian data. zlib reads raw files transparently, so one path serves both. For a
- * raw file the declared size is checked against the file size before anything is allocated.
- * A gzip file's inflated size is only known once it is read, and deflate can expand 1032-fold,
- * so a small file could declare (and really hold) gigabytes: a decompression bomb. A gzip file
- * may therefore declare IDX_GZ_FREE_BYTES, or else at most IDX_GZ_MAX_RATIO times its own size,
- * and never more than IDX_GZ_MAX_BYTES (real IDX data compresses 2-10 fold; larger data can be
- * stored uncompressed, where the file's size bounds it). Within those bounds the output is allocated at once when the gzip
- * trailer agrees with the declared size, else it grows as data arrives. Data is read and
- * converted chunk by chunk, with no second copy of the file in memory.
+ * and the big-endian data. zlib reads raw files transparently, so one path serves both. For a raw
+ * file the declared size is checked against the file size before anything is allocated. A gzip
+ * file's inflated size is only known once it is read, and deflate can expand 1032-fold, so a small
+ * file could declare (and really hold) gigabytes: a decompression bomb. A gzip file may therefore
+ * declare IDX_GZ_FREE_BYTES, or else at most IDX_GZ_MAX_RATIO times its own size, and never more
+ * than IDX_GZ_MAX_BYTES (real IDX data compresses 2-10 fold; larger data can be stored
+ * uncompressed, where the file's size bounds it). Within those bounds the output is allocated at
+ * once when the gzip trailer agrees with the declared size, else it grows as data arrives. Data is
+ * read and converted chunk by chunk, with no second copy of the file in memory.
  */
 #include "core/internal.h"
 

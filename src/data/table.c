@@ -6,12 +6,12 @@
  * column that also holds numbers or holds nothing else: an error naming its row and column.
  * Among words it stays a word (a vocabulary may hold "Nan" or "inf").
  *
- * Hostile files stay linear: the header's names are checked for duplicates through a hash
- * set, the column count is capped (MAX_COLS), and each column's storage grows from a few
- * bytes, so a wide file with few rows costs little. While the file is read each column holds
- * only its cells' text; the columns that turn out numeric then trade it for floats one at a
- * time, so a numeric file peaks near its own size plus one column. (The numeric loader, csv.c, has no
- * per-column cost and no cap.)
+ * Hostile files stay linear: the header's names are checked for duplicates through a hash set, the
+ * column count is capped (MAX_COLS), and each column's storage grows from a few bytes, so a wide
+ * file with few rows costs little. While the file is read each column holds only its cells' text;
+ * the columns that turn out numeric then trade it for floats one at a time, so a numeric file peaks
+ * near its own size plus one column. (The numeric loader, csv.c, has no per-column cost and no
+ * cap.)
  *
  * Records come from the reader csv.c also uses (csv_reader.c: RFC 4180 quoting, LF/CRLF/CR
  * line ends, blank lines and a byte order mark skipped, rows in messages are the 1-based line
