@@ -958,9 +958,14 @@ struct clann_table_params {
 CLANN_API struct clann_table_params clann_table_default_params(void);
 
 /* Reads a CSV file (RFC 4180 quoting, LF or CRLF line ends). A column whose every cell is a
- * finite number is numeric; any other is text (multi-valued cells such as "a|b" are text).
+ * finite number or missing (clann_is_missing(): empty, NA, N/A, NaN, null, ?), one at least a
+ * number, is numeric with NaN in its missing cells; any other is text (multi-valued cells such
+ * as "a|b" are text). Any other number-like cell that is no finite float ("inf", "-nan",
+ * "1e999") is an error in a column that also holds numbers or holds nothing else (among words
+ * it is a word).
  * Errors name the file, the 1-based row and the column: ERR_IO, ERR_FORMAT (ragged row, bad
- * quoting, NUL byte, duplicate or empty column name, no data rows), ERR_NO_MEMORY. */
+ * quoting, NUL byte, duplicate or empty column name, no data rows, a number beyond the float
+ * range), ERR_NONFINITE, ERR_TOO_LARGE (over 65536 columns), ERR_NO_MEMORY. */
 CLANN_API enum clann_status clann_table_load_csv(const char *path,
                                                  const struct clann_table_params *params,
                                                  struct clann_table **out);

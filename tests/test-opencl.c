@@ -13,6 +13,7 @@
  * "Conventions"): each test body runs in its own child, and the skip probe runs in a forked
  * child too. A build without OpenCL compiles only main, which exits 77 (skip).
  */
+#include "backend/cl_cache.h"
 #include "backend/ops.h"
 #include "testutil.h"
 
@@ -246,6 +247,29 @@ END_TEST
  * #44: binary cache.
  */
 
+/* A whole file, malloc'd. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    rewind(f);
+    unsigned char *buf = malloc(*len ? *len : 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(fread(buf, 1, *len, f), *len);
+    fclose(f);
+    return buf;
+}
+
+static uint64_t le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 /* A context that works: fill + download gives the value back. */
 static void check_context_works(struct clann_context *ctx)
 {
@@ -334,6 +358,51 @@ START_TEST(test_binary_cache)
 }
 END_TEST
 
+START_TEST(test_binary_cache_wrong_entries)
+{
+    /* Entries that are well formed but wrong: another entry's file under this one's name, and
+     * an entry written with this program's key but another program's binary (valid header,
+     * key and checksum). Both must fall back to the source, and the cache heal. */
+    char sel[32], cache[4096], names[64][256], a_path[4400], b_path[4400];
+    bool from_cache = true;
+    struct clann_context *ctx;
+    first_device(sel);
+    make_temp_dir(cache, sizeof cache, "cache-wrong");
+    timed_create(sel, cache, true, &from_cache, &ctx);
+    clann_context_destroy(ctx);
+    size_t n = list_dir(cache, names, 64);
+    ck_assert_uint_ge(n, 3);
+    snprintf(a_path, sizeof a_path, "%s/%s", cache, names[0]);
+    snprintf(b_path, sizeof b_path, "%s/%s", cache, names[1]);
+    size_t a_len, b_len;
+    unsigned char *a = slurp(a_path, &a_len), *b = slurp(b_path, &b_len);
+    ck_assert_uint_gt(a_len, 40);
+    ck_assert_uint_gt(b_len, 40);
+    /* B's key with A's binary, through the cache's own writer. */
+    size_t b_key = (size_t)le64(b + 16), a_key = (size_t)le64(a + 16);
+    ck_assert(clann__cl_cache_store(cache, b + 40, b_key, a + 40 + a_key, a_len - 40 - a_key));
+    /* A third entry replaced by a copy of A's file. */
+    char c_path[4400];
+    snprintf(c_path, sizeof c_path, "%s/%s", cache, names[2]);
+    FILE *f = fopen(c_path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(a, 1, a_len, f), a_len);
+    fclose(f);
+    free(a);
+    free(b);
+
+    timed_create(sel, cache, true, &from_cache, &ctx);
+    ck_assert_msg(!from_cache, "wrong entries were reported as cache hits");
+    check_context_works(ctx);
+    clann_context_destroy(ctx);
+    timed_create(sel, cache, true, &from_cache, &ctx);
+    ck_assert_msg(from_cache, "rebuilt entries were not written back");
+    check_context_works(ctx);
+    clann_context_destroy(ctx);
+    remove_dir(cache);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------------------------
  * Runner.
  */
@@ -388,6 +457,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_no_icd);
     tcase_add_test(tc, test_build_failure);
     tcase_add_test(tc, test_binary_cache);
+    tcase_add_test(tc, test_binary_cache_wrong_entries);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -10,9 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char cache_magic[8] = {'C', 'L', 'A', 'N', 'N', 'P', 'B', '1'};
+static const char cache_magic[8] = {'C', 'L', 'A', 'N', 'N', 'P', 'B', '2'};
 
-enum { CACHE_HEADER_SIZE = 32 };
+enum { CACHE_HEADER_SIZE = 40 };
+#define CACHE_MAX_KEY ((uint64_t)1 << 26)     /* a key holds a program's source */
+#define CACHE_MAX_PAYLOAD ((uint64_t)1 << 31) /* a program binary */
 
 uint64_t clann__fnv1a64(uint64_t h, const void *data, size_t len)
 {
@@ -55,38 +57,58 @@ bool clann__cl_cache_dir(const struct clann_context_params *params, char *out, s
     return n > 0 && (size_t)n < cap;
 }
 
-static bool entry_path(const char *dir, uint64_t key, char *out, size_t cap)
+static bool entry_path(const char *dir, uint64_t hash, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "%s/%016llx.clbin", dir, (unsigned long long)key);
+    int n = snprintf(out, cap, "%s/%016llx.clbin", dir, (unsigned long long)hash);
     return n > 0 && (size_t)n < cap;
 }
 
-bool clann__cl_cache_load(const char *dir, uint64_t key, unsigned char **data, size_t *len)
+/* Reads the stored key and compares it with the wanted one; true when they are the same. */
+static bool same_key(FILE *f, const void *key, size_t key_len, uint64_t *checksum)
+{
+    unsigned char buf[4096];
+    const unsigned char *want = key;
+    for (size_t at = 0; at < key_len;) {
+        size_t n = key_len - at < sizeof buf ? key_len - at : sizeof buf;
+        if (fread(buf, 1, n, f) != n || memcmp(buf, want + at, n) != 0)
+            return false;
+        *checksum = clann__fnv1a64(*checksum, buf, n);
+        at += n;
+    }
+    return true;
+}
+
+bool clann__cl_cache_load(const char *dir, const void *key, size_t key_len, unsigned char **data,
+                          size_t *len)
 {
     char path[4096];
     unsigned char header[CACHE_HEADER_SIZE];
     unsigned char *buf = NULL;
     bool ok = false;
+    uint64_t hash = clann__fnv1a64(CLANN__FNV64_OFFSET, key, key_len);
     *data = NULL;
     *len = 0;
-    if (!entry_path(dir, key, path, sizeof path))
+    if (!entry_path(dir, hash, path, sizeof path))
         return false;
     FILE *f = fopen(path, "rb");
     if (!f)
         return false;
     if (fread(header, 1, sizeof header, f) != sizeof header)
         goto cleanup;
-    if (memcmp(header, cache_magic, sizeof cache_magic) != 0 || get_u64(header + 8) != key)
+    /* The header's sizes are checked before anything is read or allocated by them. */
+    uint64_t size = get_u64(header + 24), sum = CLANN__FNV64_OFFSET;
+    if (memcmp(header, cache_magic, sizeof cache_magic) != 0 || get_u64(header + 8) != hash ||
+        get_u64(header + 16) != (uint64_t)key_len || key_len > CACHE_MAX_KEY || size == 0 ||
+        size > CACHE_MAX_PAYLOAD)
         goto cleanup;
-    uint64_t size = get_u64(header + 16);
-    if (size == 0 || size > (uint64_t)1 << 31)
+    if (!same_key(f, key, key_len, &sum))
         goto cleanup;
     buf = clann__malloc((size_t)size);
     if (!buf)
         goto cleanup;
     if (fread(buf, 1, (size_t)size, f) != (size_t)size || fgetc(f) != EOF)
         goto cleanup;
-    if (clann__fnv1a64(CLANN__FNV64_OFFSET, buf, (size_t)size) != get_u64(header + 24))
+    if (clann__fnv1a64(sum, buf, (size_t)size) != get_u64(header + 32))
         goto cleanup;
     *data = buf;
     *len = (size_t)size;
@@ -119,7 +141,8 @@ static bool make_dirs(const char *dir)
     return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-bool clann__cl_cache_store(const char *dir, uint64_t key, const unsigned char *data, size_t len)
+bool clann__cl_cache_store(const char *dir, const void *key, size_t key_len,
+                           const unsigned char *data, size_t len)
 {
     char path[4096];
     char tmp[4096 + 16];
@@ -127,7 +150,9 @@ bool clann__cl_cache_store(const char *dir, uint64_t key, const unsigned char *d
     bool ok = false;
     int fd = -1;
     FILE *f = NULL;
-    if (len == 0 || !entry_path(dir, key, path, sizeof path) || !make_dirs(dir))
+    uint64_t hash = clann__fnv1a64(CLANN__FNV64_OFFSET, key, key_len);
+    if (len == 0 || (uint64_t)len > CACHE_MAX_PAYLOAD || (uint64_t)key_len > CACHE_MAX_KEY ||
+        !entry_path(dir, hash, path, sizeof path) || !make_dirs(dir))
         return false;
     snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
     fd = mkstemp(tmp);
@@ -138,10 +163,13 @@ bool clann__cl_cache_store(const char *dir, uint64_t key, const unsigned char *d
         goto cleanup;
     fd = -1;
     memcpy(header, cache_magic, sizeof cache_magic);
-    put_u64(header + 8, key);
-    put_u64(header + 16, (uint64_t)len);
-    put_u64(header + 24, clann__fnv1a64(CLANN__FNV64_OFFSET, data, len));
-    if (fwrite(header, 1, sizeof header, f) != sizeof header || fwrite(data, 1, len, f) != len)
+    put_u64(header + 8, hash);
+    put_u64(header + 16, (uint64_t)key_len);
+    put_u64(header + 24, (uint64_t)len);
+    put_u64(header + 32, clann__fnv1a64(clann__fnv1a64(CLANN__FNV64_OFFSET, key, key_len), data,
+                                        len));
+    if (fwrite(header, 1, sizeof header, f) != sizeof header ||
+        fwrite(key, 1, key_len, f) != key_len || fwrite(data, 1, len, f) != len)
         goto cleanup;
     int rc = fclose(f);
     f = NULL;

@@ -61,26 +61,53 @@ struct build_info {
     bool all_from_cache;
 };
 
-static uint64_t program_key(const struct build_info *bi, const char *name, const char *src,
-                            size_t len)
+/* The cache key: everything the binary depends on, fields separated by NULs, then the source
+ * (cl_cache.c stores it whole, so another program's entry can never pass for this one).
+ * clann__malloc'd; NULL without memory. */
+static char *program_key(const struct build_info *bi, const char *name, const char *src,
+                         size_t len, size_t *key_len)
 {
-    const char *parts[] = {"clann-program-cache-v1", CLANN_VERSION, name, bi->options,
+    const char *parts[] = {"clann-program-cache-v2", CLANN_VERSION, name, bi->options,
                            bi->device_name, bi->driver, bi->platform_version};
-    uint64_t h = CLANN__FNV64_OFFSET;
+    size_t n = len;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-        h = clann__fnv1a64(h, parts[i], strlen(parts[i]) + 1); /* the NUL separates fields */
-    return clann__fnv1a64(h, src, len);
+        n += strlen(parts[i]) + 1;
+    char *key = clann__malloc(n), *at = key;
+    for (size_t i = 0; key && i < sizeof parts / sizeof parts[0]; i++)
+        at += strlen(strcpy(at, parts[i])) + 1; /* the NUL separates fields */
+    if (key)
+        memcpy(at, src, len);
+    *key_len = n;
+    return key;
 }
 
-/* Tries the cached binary for this program; true when it loaded and built. */
-static bool program_from_cache(struct cl_backend *be, const struct build_info *bi, uint64_t key,
-                               const char *name, cl_program *out)
+/* Whether every kernel of program `name` can be created from prog: a cached binary that
+ * builds but lacks one is another program's, and is rebuilt from source. */
+static bool has_its_kernels(cl_program prog, const char *name)
+{
+    for (size_t k = 0; k < K__COUNT; k++) {
+        if (strcmp(kernel_table[k].file, name) != 0)
+            continue;
+        cl_int err = CL_SUCCESS;
+        cl_kernel kernel = clCreateKernel(prog, kernel_table[k].name, &err);
+        if (err != CL_SUCCESS || !kernel)
+            return false;
+        clReleaseKernel(kernel);
+    }
+    return true;
+}
+
+/* Tries the cached binary for this program; true when it loaded, built and has its kernels.
+ * Any failure falls back to building from source. */
+static bool program_from_cache(struct cl_backend *be, const struct build_info *bi,
+                               const char *key, size_t key_len, const char *name,
+                               cl_program *out)
 {
     unsigned char *bin = NULL;
     size_t len = 0;
     cl_int err = CL_SUCCESS, bin_status = CL_SUCCESS;
     *out = NULL;
-    if (!clann__cl_cache_load(bi->cache_dir, key, &bin, &len))
+    if (!key || !clann__cl_cache_load(bi->cache_dir, key, key_len, &bin, &len))
         return false;
     const unsigned char *bins[1] = {bin};
     cl_program prog = clCreateProgramWithBinary(be->context, 1, &be->device, &len, bins,
@@ -90,6 +117,8 @@ static bool program_from_cache(struct cl_backend *be, const struct build_info *b
         err = clBuildProgram(prog, 1, &be->device, bi->options, NULL, NULL);
     else if (err == CL_SUCCESS)
         err = bin_status;
+    if (err == CL_SUCCESS && !has_its_kernels(prog, name))
+        err = CL_INVALID_KERNEL_NAME;
     if (err != CL_SUCCESS) {
         clann__log(CLANN_LOG_LEVEL_DEBUG,
                    "cached binary of %s unusable (%s); rebuilding from source", name,
@@ -102,8 +131,8 @@ static bool program_from_cache(struct cl_backend *be, const struct build_info *b
     return true;
 }
 
-static void program_to_cache(struct cl_backend *be, const struct build_info *bi, uint64_t key,
-                             cl_program prog)
+static void program_to_cache(struct cl_backend *be, const struct build_info *bi,
+                             const char *key, size_t key_len, cl_program prog)
 {
     size_t size = 0;
     unsigned char *bin = NULL;
@@ -117,7 +146,7 @@ static void program_to_cache(struct cl_backend *be, const struct build_info *bi,
         return;
     unsigned char *bins[1] = {bin};
     if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS &&
-        !clann__cl_cache_store(bi->cache_dir, key, bin, size))
+        !clann__cl_cache_store(bi->cache_dir, key, key_len, bin, size))
         clann__log(CLANN_LOG_LEVEL_DEBUG, "could not write the program cache in %s",
                    bi->cache_dir);
     clann__free(bin);
@@ -131,13 +160,15 @@ static enum clann_status build_program(struct cl_backend *be, struct build_info 
     struct clann_context *ctx = be->base.ctx;
     enum clann_status st = CLANN_OK;
     cl_program prog = NULL;
-    char *log = NULL;
-    uint64_t key = 0;
+    char *log = NULL, *key = NULL;
+    size_t key_len = 0;
     *out = NULL;
     if (bi->use_cache) {
-        key = program_key(bi, name, src, len);
-        if (program_from_cache(be, bi, key, name, out))
+        key = program_key(bi, name, src, len, &key_len);
+        if (program_from_cache(be, bi, key, key_len, name, out)) {
+            clann__free(key);
             return CLANN_OK;
+        }
     }
     bi->all_from_cache = false;
     CL_TRY_RET(ctx, prog, clCreateProgramWithSource(be->context, 1, &src, &len, &err_));
@@ -164,12 +195,13 @@ static enum clann_status build_program(struct cl_backend *be, struct build_info 
         clann__error_append(ctx, "%s", log ? log : "(no memory for the build log)");
         goto cleanup;
     }
-    if (bi->use_cache)
-        program_to_cache(be, bi, key, prog);
+    if (key)
+        program_to_cache(be, bi, key, key_len, prog);
     *out = prog;
     prog = NULL;
 cleanup:
     clann__free(log);
+    clann__free(key);
     if (prog)
         clReleaseProgram(prog);
     return st;

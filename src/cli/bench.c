@@ -349,16 +349,16 @@ static int parse_cfg(const struct bench_args *a, struct bench_cfg *c)
     c->repeat = 3;
     c->warmup = 20;
     c->threads = 0;
-    if (a->steps && !cli_size("--steps", a->steps, &c->steps))
+    if (a->steps && !cli_size("steps", a->steps, &c->steps))
         return CLI_USAGE;
-    if (a->batch && !cli_size("--batch", a->batch, &c->batch))
+    if (a->batch && !cli_size("batch", a->batch, &c->batch))
         return CLI_USAGE;
-    if (a->warmup && !cli_size("--warmup", a->warmup, &c->warmup))
+    if (a->warmup && !cli_size("warmup", a->warmup, &c->warmup))
         return CLI_USAGE;
-    if (a->repeat && !cli_size("--repeat", a->repeat, &v))
+    if (a->repeat && !cli_size("repeat", a->repeat, &v))
         return CLI_USAGE;
     c->repeat = a->repeat ? v : c->repeat;
-    if (a->threads && !cli_u64("--threads", a->threads, &c->threads))
+    if (a->threads && !cli_u64("threads", a->threads, &c->threads))
         return CLI_USAGE;
     if (c->steps == 0 || c->batch == 0 || c->repeat == 0 || c->repeat > 16)
         return cli_usage("bench: --steps and --batch must be > 0, --repeat in 1..16");

@@ -33,6 +33,11 @@ void cli_print_help(const char *command, const char *synopsis, const struct cli_
 bool cli_size(const char *option, const char *text, size_t *out);
 bool cli_float(const char *option, const char *text, float *out);
 bool cli_u64(const char *option, const char *text, unsigned long long *out);
+/* A float in a range (the same ranges the model-file reader applies), and a size > 0; each
+ * prints one usage error when the text is not one. */
+enum cli_range { CLI_RANGE_NONNEG, CLI_RANGE_POSITIVE, CLI_RANGE_UNIT_OPEN /* [0, 1) */ };
+bool cli_float_in(const char *option, const char *text, enum cli_range range, float *out);
+bool cli_positive_size(const char *option, const char *text, size_t *out);
 /* Comma-separated sizes ("256,128"): *out allocated, free() it. */
 bool cli_size_list(const char *option, const char *text, size_t **out, size_t *count);
 
@@ -144,10 +149,21 @@ int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, s
                     const struct clann_features *features, struct clann_model **out);
 /* Checks every model and training option's value (usage errors) without building anything. */
 int cli_train_check(const struct cli_train_args *a);
+/* The task a model was built for, from its loss and width. */
+enum cli_task cli_model_task(const struct clann_model *m);
+/* Checks labels y (named `what` in the message) against the task of a model with `outputs`
+ * outputs (0: any width): 0/1 for binary and multi-label tasks, class indices below outputs
+ * for multiclass; training labels must hold two classes or more. One line on stderr and
+ * CLI_FAILED when they do not. */
+int cli_check_labels(const char *what, enum cli_task task, size_t outputs,
+                     const struct clann_matrix *y, bool training);
 /* Splits d per --split (train/dev or train/dev/test, stratified for class labels), or holds
  * out 10% of the training rows as dev data when early stopping needs it; records the split
  * in logdir/split.json. */
 int cli_train_split(const struct cli_train_args *a, struct cli_data *d);
+/* Parses --split's "0.8,0.1,0.1" or "0.9,0.1" into f (n fractions); a usage error unless they
+ * are 2 or 3 numbers in [0, 1] summing to 1. */
+int cli_split_fractions(const char *text, double f[3], size_t *n);
 /* Parses a --scale value (standard, minmax, log, none). */
 int cli_scaler_params(const char *option, const char *text, struct clann_scaler_params *p);
 /* Fits --scale on the training rows and --scale-target on the training labels. */
@@ -176,6 +192,9 @@ struct cli_eval_options {
     size_t slice;          /* binary: prediction bias per value of this feature column */
     const char *logdir;    /* write eval.json there (curves included) */
 };
+
+/* Checks a --threshold value (a usage error when it is none of the accepted forms). */
+int cli_threshold_check(const char *text);
 
 /* Every metric that applies to the model's task (binary: threshold metrics, ROC AUC, average
  * precision, log loss, bias, calibration; multiclass: accuracy, top-5, log loss, macro P/R/F1,

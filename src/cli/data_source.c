@@ -25,6 +25,8 @@ static int load_pair(const char *src, struct cli_data *d)
     char xpath[4096];
     snprintf(xpath, sizeof xpath, "%.*s", (int)(comma - src), src);
     const char *ypath = comma + 1;
+    if (comma == src || !*ypath)
+        return cli_usage("data source '%s': expected a pair X,y of .npy or IDX files", src);
     enum clann_status st = load_array(xpath, &d->x);
     if (st != CLANN_OK)
         return cli_fail(xpath, st);

@@ -84,6 +84,10 @@ static int print_metrics(struct clann_model *m, const struct cli_data *d,
     struct cli_eval_options o = {true, a->json, a->threshold, a->slice != NULL, 0, a->logdir};
     if (a->slice && !cli_size("slice", a->slice, &o.slice))
         return CLI_USAGE;
+    int rc = cli_check_labels("labels", cli_model_task(m), clann_model_output_count(m), &d->y,
+                              false);
+    if (rc != CLI_OK)
+        return rc;
     return cli_evaluate_all(m, &d->x, &d->y, &o);
 }
 
@@ -179,6 +183,11 @@ static int run(const char *command, int argc, char **argv, bool predict)
     }
     if (rc != CLI_OK)
         return rc;
+    /* Options are checked before the model and data are loaded. */
+    size_t slice;
+    if ((a.slice && !cli_size("slice", a.slice, &slice)) ||
+        (a.threshold && cli_threshold_check(a.threshold) != CLI_OK))
+        return CLI_USAGE;
     struct clann_context *ctx = NULL;
     struct clann_model *m = NULL;
     struct cli_data d;

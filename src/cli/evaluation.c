@@ -75,6 +75,17 @@ static struct json_object *array(const double *v, size_t n)
     return a;
 }
 
+/* "precision=P" / "recall=R" with P, R a number in [0, 1] and nothing after it. */
+static bool goal_target(const char *text, const char *prefix, double *target)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(text, prefix, n) != 0)
+        return false;
+    char *end;
+    *target = strtod(text + n, &end);
+    return end != text + n && *end == '\0' && *target >= 0 && *target <= 1;
+}
+
 /* Parses --threshold: a number (returns 0), or f1 / accuracy / precision=P / recall=R (returns
  * 1: a goal to choose the threshold by); -1 after a usage error. */
 static int parse_threshold(const char *text, enum clann_threshold_goal *goal, double *target,
@@ -94,9 +105,9 @@ static int parse_threshold(const char *text, enum clann_threshold_goal *goal, do
         *goal = CLANN_THRESHOLD_MAX_F1;
     else if (strcmp(text, "accuracy") == 0)
         *goal = CLANN_THRESHOLD_MAX_ACCURACY;
-    else if (sscanf(text, "precision=%lf", target) == 1)
+    else if (goal_target(text, "precision=", target))
         *goal = CLANN_THRESHOLD_MIN_FOR_PRECISION;
-    else if (sscanf(text, "recall=%lf", target) == 1)
+    else if (goal_target(text, "recall=", target))
         *goal = CLANN_THRESHOLD_MAX_FOR_RECALL;
     else {
         cli_usage("--threshold: '%s' is not a number in [0, 1], f1, accuracy, precision=P or "
@@ -361,4 +372,12 @@ int cli_evaluate_all(struct clann_model *m, const struct clann_matrix *x,
     json_object_put(root);
     clann_matrix_free(&p);
     return rc;
+}
+
+int cli_threshold_check(const char *text)
+{
+    enum clann_threshold_goal goal;
+    double target;
+    float fixed;
+    return parse_threshold(text, &goal, &target, &fixed) < 0 ? CLI_USAGE : CLI_OK;
 }

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,7 +37,14 @@ int cli_fail_text(const char *what, const char *fmt, ...)
 int cli_fail(const char *what, enum clann_status status)
 {
     const char *msg = clann_last_error();
-    fprintf(stderr, "clann: %s: %s\n", what, *msg ? msg : clann_status_str(status));
+    if (!*msg)
+        msg = clann_status_str(status);
+    /* Loader messages already start with the file's path: name it once. */
+    size_t n = strlen(what);
+    if (strncmp(msg, what, n) == 0 && msg[n] == ':')
+        fprintf(stderr, "clann: %s\n", msg);
+    else
+        fprintf(stderr, "clann: %s: %s\n", what, msg);
     return CLI_FAILED;
 }
 
@@ -97,8 +105,9 @@ bool cli_u64(const char *option, const char *text, unsigned long long *out)
 {
     char *end;
     errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno || end == text || *end || text[0] == '-') {
+    /* Digits only: strtoull would skip leading spaces and negate a sign (" -1" is 2^64-1). */
+    unsigned long long v = text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : 0;
+    if (text[0] < '0' || text[0] > '9' || errno || *end) {
         cli_usage("--%s: '%s' is not a non-negative integer", option, text);
         return false;
     }
@@ -120,12 +129,35 @@ bool cli_float(const char *option, const char *text, float *out)
     char *end;
     errno = 0;
     double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v)) {
+    if (errno || end == text || *end || !isfinite(v) || fabs(v) > FLT_MAX) {
         cli_usage("--%s: '%s' is not a number", option, text);
         return false;
     }
     *out = (float)v;
     return true;
+}
+
+bool cli_float_in(const char *option, const char *text, enum cli_range range, float *out)
+{
+    static const char *const wanted[] = {"a number >= 0", "a number > 0",
+                                         "a number in [0, 1)"};
+    if (!cli_float(option, text, out))
+        return false;
+    bool ok = range == CLI_RANGE_NONNEG     ? *out >= 0.0f
+              : range == CLI_RANGE_POSITIVE ? *out > 0.0f
+                                            : *out >= 0.0f && *out < 1.0f;
+    if (!ok)
+        cli_usage("--%s: '%s' must be %s", option, text, wanted[range]);
+    return ok;
+}
+
+bool cli_positive_size(const char *option, const char *text, size_t *out)
+{
+    if (!cli_size(option, text, out))
+        return false;
+    if (*out == 0)
+        cli_usage("--%s: must be a positive integer", option);
+    return *out > 0;
 }
 
 bool cli_size_list(const char *option, const char *text, size_t **out, size_t *count)
@@ -143,8 +175,9 @@ bool cli_size_list(const char *option, const char *text, size_t **out, size_t *c
     for (size_t i = 0; i < n; i++) {
         size_t len = strcspn(p, ",");
         snprintf(buf, sizeof buf, "%.*s", (int)(len < 31 ? len : 31), p);
-        if (!cli_size(option, buf, &list[i]) || list[i] == 0) {
-            if (list[i] == 0)
+        bool parsed = cli_size(option, buf, &list[i]); /* prints its own error */
+        if (!parsed || list[i] == 0) {
+            if (parsed)
                 cli_usage("--%s: sizes must be positive integers ('%s')", option, text);
             free(list);
             return false;

@@ -10,15 +10,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Parses "0.8,0.1,0.1" or "0.9,0.1". */
-static int parse_fractions(const char *text, double f[3], size_t *n)
+/* Parses "0.8,0.1,0.1" or "0.9,0.1" (cli.h). */
+int cli_split_fractions(const char *text, double f[3], size_t *n)
 {
     char *end;
     const char *p = text;
     for (*n = 0; *n < 3; (*n)++) {
         f[*n] = strtod(p, &end);
-        if (end == p || f[*n] < 0 || f[*n] > 1)
+        if (end == p || !(f[*n] >= 0 && f[*n] <= 1)) { /* NaN fails too */
+            *n = 0; /* and so does a trailing comma */
             break;
+        }
         p = end;
         if (*p != ',') {
             (*n)++;
@@ -27,7 +29,7 @@ static int parse_fractions(const char *text, double f[3], size_t *n)
         p++;
     }
     double sum = f[0] + (*n > 1 ? f[1] : 0) + (*n > 2 ? f[2] : 0);
-    if (*p != '\0' || *n < 2 || fabs(sum - 1.0) > 1e-6)
+    if (*p != '\0' || *n < 2 || !(fabs(sum - 1.0) <= 1e-6))
         return cli_usage("--split: '%s' must be 2 or 3 fractions summing to 1, e.g. 0.8,0.1,0.1",
                          text);
     return CLI_OK;
@@ -99,7 +101,7 @@ int cli_train_split(const struct cli_train_args *a, struct cli_data *d)
     double f[3] = {0.9, 0.1, 0.0};
     bool early = a->early_stop && strcmp(a->early_stop, "0") != 0;
     if (a->split) {
-        int rc = parse_fractions(a->split, f, &n);
+        int rc = cli_split_fractions(a->split, f, &n);
         if (rc != CLI_OK)
             return rc;
     } else if (!early) {

@@ -60,18 +60,6 @@ static enum cli_task detect_task(const struct clann_matrix *y, size_t *n_classes
     return k <= 2 ? CLI_TASK_BINARY : CLI_TASK_MULTICLASS;
 }
 
-/* Training labels of one class cannot train a classifier: refuse early and say why. */
-static int one_class(const struct clann_matrix *y, enum cli_task task)
-{
-    if (task != CLI_TASK_BINARY && task != CLI_TASK_MULTICLASS)
-        return CLI_OK;
-    for (size_t i = 1; i < y->rows; i++)
-        if (y->data[i] != y->data[0])
-            return CLI_OK;
-    return cli_usage("train: the training labels hold one class only (%g); a classifier needs "
-                     "at least two", y->rows ? (double)y->data[0] : 0.0);
-}
-
 static int parse_task(const char *text, enum cli_task *out)
 {
     for (size_t i = 1; i < sizeof task_names / sizeof *task_names; i++) {
@@ -106,20 +94,13 @@ int cli_train_task(const struct cli_train_args *a, const struct clann_matrix *y,
         detect_task(test_y, &test_classes, why, sizeof why);
         *n_classes = test_classes > *n_classes ? test_classes : *n_classes;
     }
-    return one_class(y, *task);
-}
-
-/* The task a loaded model was built for, from its loss and width (for the report). */
-static enum cli_task task_of_model(const struct clann_model *m)
-{
-    switch (clann_model_loss(m)) {
-    case CLANN_LOSS_SIGMOID_CROSS_ENTROPY:
-        return clann_model_output_count(m) == 1 ? CLI_TASK_BINARY : CLI_TASK_MULTILABEL;
-    case CLANN_LOSS_SOFTMAX_CROSS_ENTROPY:
-    case CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY:
-    case CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY: return CLI_TASK_MULTICLASS;
-    default: return CLI_TASK_REGRESSION;
-    }
+    /* Labels that do not fit the task (or hold one class) are refused before a model is
+     * built; check_labels() checks again whichever way the model came. Labels that are no
+     * class indices at all under --task multiclass are task_head()'s usage error. */
+    if (*task == CLI_TASK_MULTICLASS && *n_classes == 0)
+        return CLI_OK;
+    return cli_check_labels("training labels", *task,
+                            *task == CLI_TASK_MULTICLASS ? *n_classes : 0, y, true);
 }
 
 /* Model outputs and loss for a task. */
@@ -158,20 +139,20 @@ static int estimator_params(const struct cli_train_args *a, struct clann_estimat
     /* Adam starts at 0.002 under the default per-epoch decay (see cli_train_fit_params). */
     if (p->optimizer.kind == CLANN_OPTIMIZER_ADAM)
         p->optimizer.learning_rate = 2 * CLI_DEFAULT_ADAM_LR;
-    if (a->lr && !cli_float("lr", a->lr, &p->optimizer.learning_rate))
+    if (a->lr && !cli_float_in("lr", a->lr, CLI_RANGE_POSITIVE, &p->optimizer.learning_rate))
         return CLI_USAGE;
     if (a->activation && !clann_activation_from_name(a->activation, &p->activation))
         return cli_usage("--activation: unknown activation '%s'", a->activation);
-    if (a->dropout && !cli_float("dropout", a->dropout, &p->dropout))
+    if (a->dropout && !cli_float_in("dropout", a->dropout, CLI_RANGE_UNIT_OPEN, &p->dropout))
         return CLI_USAGE;
-    if (a->l1 && !cli_float("l1", a->l1, &p->regularizer.l1))
+    if (a->l1 && !cli_float_in("l1", a->l1, CLI_RANGE_NONNEG, &p->regularizer.l1))
         return CLI_USAGE;
-    if (a->l2 && !cli_float("l2", a->l2, &p->regularizer.l2))
+    if (a->l2 && !cli_float_in("l2", a->l2, CLI_RANGE_NONNEG, &p->regularizer.l2))
         return CLI_USAGE;
-    if (a->max_norm && !cli_float("max-norm", a->max_norm, &p->max_norm))
+    if (a->max_norm && !cli_float_in("max-norm", a->max_norm, CLI_RANGE_POSITIVE, &p->max_norm))
         return CLI_USAGE;
-    if (a->batch && (!cli_size("batch", a->batch, &p->max_batch) || p->max_batch == 0))
-        return cli_usage("--batch: must be a positive integer");
+    if (a->batch && !cli_positive_size("batch", a->batch, &p->max_batch))
+        return CLI_USAGE;
     p->batchnorm = a->batchnorm;
     unsigned long long seed;
     if (a->seed) {
@@ -269,19 +250,29 @@ int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params
 {
     *fp = clann_fit_default_params();
     fp->epochs = 15; /* the default Fashion-MNIST classifier passes 0.88 test accuracy by then */
-    if (a->epochs && !cli_size("epochs", a->epochs, &fp->epochs))
+    if (a->epochs && !cli_positive_size("epochs", a->epochs, &fp->epochs))
         return CLI_USAGE;
-    if (a->batch && (!cli_size("batch", a->batch, &fp->batch_size) || fp->batch_size == 0))
-        return cli_usage("--batch: must be a positive integer");
-    if (a->clip_norm && !cli_float("clip-norm", a->clip_norm, &fp->clip_norm))
+    if (a->batch && !cli_positive_size("batch", a->batch, &fp->batch_size))
         return CLI_USAGE;
-    if (a->clip_value && !cli_float("clip-value", a->clip_value, &fp->clip_value))
+    if (a->clip_norm &&
+        !cli_float_in("clip-norm", a->clip_norm, CLI_RANGE_NONNEG, &fp->clip_norm))
+        return CLI_USAGE;
+    if (a->clip_value &&
+        !cli_float_in("clip-value", a->clip_value, CLI_RANGE_NONNEG, &fp->clip_value))
         return CLI_USAGE;
     if (a->early_stop) {
         if (!cli_size("early-stop", a->early_stop, &fp->early_stopping.patience))
             return CLI_USAGE;
         fp->early_stopping.enabled = fp->early_stopping.patience > 0;
     }
+    static const char *const monitors[] = {"val_loss", "val_accuracy", "val_auc", "loss",
+                                           "accuracy"};
+    size_t i = 0;
+    while (a->monitor && i < 5 && strcmp(a->monitor, monitors[i]) != 0)
+        i++;
+    if (i == 5) /* checked even without --early-stop: a typo is never silently ignored */
+        return cli_usage("--monitor: '%s' is not val_loss, val_accuracy, val_auc, loss or "
+                         "accuracy", a->monitor);
     fp->early_stopping.monitor = a->monitor;
     /* The default schedule: the learning rate falls by 0.75 every 400 steps (smoothly, per
      * step). Chosen on a dev split of Fashion-MNIST's training images (seeds 1-3; 400 steps
@@ -319,6 +310,10 @@ int cli_train_check(const struct cli_train_args *a)
 {
     struct clann_fit_params fp;
     int rc = cli_train_fit_params(a, &fp);
+    double fractions[3];
+    size_t n_fractions;
+    if (rc == CLI_OK && a->split)
+        rc = cli_split_fractions(a->split, fractions, &n_fractions);
     const char *scales[2] = {a->scale, a->scale_target}, *names[2] = {"scale", "scale-target"};
     for (int i = 0; i < 2 && rc == CLI_OK; i++) {
         struct clann_scaler_params sp;
@@ -561,6 +556,20 @@ static int resume_model(const struct cli_train_args *a, struct clann_context *ct
     return CLI_OK;
 }
 
+/* Every label part against the model's task, whichever way the model came (options, --spec
+ * or --resume). */
+static int check_labels(const struct clann_model *m, const struct cli_data *d)
+{
+    enum cli_task task = cli_model_task(m);
+    size_t outputs = clann_model_output_count(m);
+    int rc = cli_check_labels("training labels", task, outputs, &d->y, true);
+    if (rc == CLI_OK && d->has_dev)
+        rc = cli_check_labels("dev labels", task, outputs, &d->dev_y, false);
+    if (rc == CLI_OK && d->has_test)
+        rc = cli_check_labels("test labels", task, outputs, &d->test_y, false);
+    return rc;
+}
+
 static int build_and_train(const struct cli_train_args *a, struct cli_data *d,
                            struct clann_context *ctx)
 {
@@ -582,7 +591,9 @@ static int build_and_train(const struct cli_train_args *a, struct cli_data *d,
             rc = cli_train_columns(m, d);
     }
     if (rc == CLI_OK)
-        rc = train_and_report(a, d, task_of_model(m), m, epoch, ctx);
+        rc = check_labels(m, d);
+    if (rc == CLI_OK)
+        rc = train_and_report(a, d, cli_model_task(m), m, epoch, ctx);
     clann_model_destroy(m);
     return rc;
 }

@@ -429,6 +429,17 @@ static void print_json(const struct tune_state *s, const char *out, size_t *choi
     printf("}\n");
 }
 
+/* The training and dev labels against the task (as train checks them). */
+static int tune_labels(const struct tune_state *s)
+{
+    size_t outputs = s->task == CLI_TASK_MULTICLASS ? s->n_classes
+                     : s->task == CLI_TASK_BINARY   ? 1
+                                                    : s->train.y.cols;
+    int rc = cli_check_labels("training labels", s->task, outputs, &s->train.y, true);
+    return rc == CLI_OK ? cli_check_labels("dev labels", s->task, outputs, &s->dev.y, false)
+                        : rc;
+}
+
 /* Runs the whole grid, then reports and saves the best model. */
 static int search(struct tune_state *s)
 {
@@ -544,6 +555,8 @@ static int tune(struct tune_args *a, const struct cli_option *options, size_t n_
     if (rc == CLI_OK)
         rc = cli_train_task(&a->t, &s.train.y, &s.dev.y, s.train.n_classes, &s.task,
                             &s.n_classes);
+    if (rc == CLI_OK)
+        rc = tune_labels(&s);
     if (rc == CLI_OK)
         rc = scoring_from(a->t.monitor, s.task, &s.sc);
     if (rc == CLI_OK)

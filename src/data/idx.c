@@ -2,13 +2,15 @@
  * idx.c - IDX reader (the MNIST format), raw or gzip-compressed.
  *
  * Layout: 0x00 0x00, a type byte, a dimension count, then one big-endian u32 per dimension
- * and the big-endian data. zlib reads raw files transparently, so one path serves both. For a
- * raw file the declared size is checked against the file size before anything is allocated;
- * a gzip file's inflated size is only known once it is read, but deflate expands at most
- * 1032-fold, so a declaration beyond 1032 times the file size is refused before allocating.
- * Within that bound the output is allocated at once when the gzip trailer agrees with the
- * declared size, else it grows as data arrives. Data is converted chunk by chunk, with no
- * second copy of the file in memory.
+ * and the big-endian data. zlib reads raw files transparently, so one path serves both. For a raw
+ * file the declared size is checked against the file size before anything is allocated. A gzip
+ * file's inflated size is only known once it is read, and deflate can expand 1032-fold, so a small
+ * file could declare (and really hold) gigabytes: a decompression bomb. A gzip file may therefore
+ * declare IDX_GZ_FREE_BYTES, or else at most IDX_GZ_MAX_RATIO times its own size, and never more
+ * than IDX_GZ_MAX_BYTES (real IDX data compresses 2-10 fold; larger data can be stored
+ * uncompressed, where the file's size bounds it). Within those bounds the output is allocated at
+ * once when the gzip trailer agrees with the declared size, else it grows as data arrives. Data is
+ * read and converted chunk by chunk, with no second copy of the file in memory.
  */
 #include "core/internal.h"
 
@@ -24,7 +26,9 @@
 #include <zlib.h>
 
 #define IDX_MAX_DIMS 4
-#define IDX_DEFLATE_MAX_RATIO 1032 /* zlib FAQ: deflate's largest compression factor */
+#define IDX_GZ_FREE_BYTES ((uint64_t)64 << 20) /* declared data bytes always allowed */
+#define IDX_GZ_MAX_RATIO 100 /* else declared data bytes per byte of a gzip file */
+#define IDX_GZ_MAX_BYTES ((uint64_t)1 << 32) /* declared data bytes of a gzip file */
 #define IDX_CHUNK ((size_t)1 << 18)    /* bytes read and converted at a time */
 #define IDX_FIRST_FLOATS ((size_t)1 << 20) /* first output size for a gzip file */
 #define IDX_GROWTH 4                       /* then it grows 4-fold as data arrives */
@@ -270,14 +274,19 @@ static enum clann_status load(const char *path, int fd, gzFile gz, off_t file_si
                                 path, (unsigned long long)(have - data_bytes), data_bytes, shape,
                                 type->name);
     } else {
-        /* Deflate expands at most 1032-fold, which bounds what the file can hold. */
-        uint64_t most = (uint64_t)file_size * IDX_DEFLATE_MAX_RATIO;
+        /* Bounds what a gzip file may expand to, before anything is allocated. */
+        uint64_t most = (uint64_t)file_size * IDX_GZ_MAX_RATIO;
+        most = most > IDX_GZ_FREE_BYTES ? most : IDX_GZ_FREE_BYTES;
+        most = most < IDX_GZ_MAX_BYTES ? most : IDX_GZ_MAX_BYTES;
         if ((uint64_t)data_bytes > most)
             return clann__error(NULL, CLANN_ERR_TOO_LARGE,
                                 "%s: IDX shape %s of %s declares %zu bytes of data, but a "
-                                "%llu-byte gzip file holds at most %llu",
+                                "%llu-byte gzip file holds at most %llu (64 MiB or %dx its "
+                                "size, 4 GiB in all: a decompression bomb guard; store larger "
+                                "data uncompressed)",
                                 path, shape, type->name, data_bytes,
-                                (unsigned long long)file_size, (unsigned long long)most);
+                                (unsigned long long)file_size, (unsigned long long)most,
+                                IDX_GZ_MAX_RATIO);
         /* The gzip trailer's ISIZE (the inflated size mod 2^32) tells whether the file is
          * likely complete; then the output is allocated once, else it grows as data
          * arrives, so that a short file never causes a large allocation. */

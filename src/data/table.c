@@ -1,7 +1,20 @@
 /*
  * table.c - host tables for feature columns: named columns, each numeric or text, read from a
- * CSV file (each column typed by its cells: numeric when every cell is a finite number, text
- * otherwise) or built in memory column by column.
+ * CSV file (each column typed by its cells: numeric when every cell is a finite number or
+ * missing, and one at least is a number; text otherwise) or built in memory column by column.
+ * Missing cells are the tokens of clann_is_missing() (empty, NA, N/A, NaN, null, ?): NaN in a
+ * numeric column, kept as written in a text one, and counted (missing.c fills or drops them).
+ * Any other number-like cell that is not a finite float ("inf", "1e999", a long run of digits)
+ * is a bad value, not a category, in any column that also holds numbers or holds nothing else:
+ * an error naming its file, row and column. Among words it stays a word (a vocabulary may hold
+ * "inf").
+ *
+ * Hostile files stay linear: the header's names are checked for duplicates through a hash set, the
+ * column count is capped (MAX_COLS), and each column's storage grows from a few bytes, so a wide
+ * file with few rows costs little. While the file is read each column holds only its cells' text;
+ * the columns that turn out numeric then trade it for floats one at a time, so a numeric file peaks
+ * near its own size plus one column. (The numeric loader, csv.c, has no per-column cost and no
+ * cap.)
  *
  * Records come from the reader csv.c also uses (csv_reader.c: RFC 4180 quoting, LF/CRLF/CR
  * line ends, blank lines and a byte order mark skipped, rows in messages are the 1-based line
@@ -12,13 +25,19 @@
 
 #include "data/csv_reader.h"
 
+#include <errno.h>
+#include <float.h>
 #include <locale.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NAME_MAX_LEN 256
+#define SHOW_MAX 40    /* characters of a bad cell quoted in messages */
+#define FIRST_ROWS 16  /* a column's first row index capacity; it doubles from there */
+#define MAX_COLS 65536 /* each column costs a few hundred bytes before its first row */
 
 CLANN_API struct clann_table_params clann_table_default_params(void)
 {
@@ -124,14 +143,15 @@ const char *clann__table_text(const struct clann_table *t, size_t col, size_t ro
     return buf;
 }
 
-/* A new column slot named `name` (copied); the name must be new and non-empty. */
-static enum clann_status add_col(struct clann_table *t, const char *name,
-                                 struct clann__table_col **out)
+/* A new column slot named `name` (copied); the name must be non-empty, and new unless the
+ * caller has checked that itself (unique). */
+static enum clann_status add_col_checked(struct clann_table *t, const char *name, bool unique,
+                                         struct clann__table_col **out)
 {
     if (!name || !*name || strlen(name) > NAME_MAX_LEN)
         return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table: a column name must have 1 to "
                             "%d characters", NAME_MAX_LEN);
-    if (clann__table_find(t, name) != SIZE_MAX)
+    if (!unique && clann__table_find(t, name) != SIZE_MAX)
         return clann__error(NULL, CLANN_ERR_INVALID_ARG, "table: duplicate column name '%s'",
                             name);
     if (t->cols == t->cap) {
@@ -151,6 +171,12 @@ static enum clann_status add_col(struct clann_table *t, const char *name,
     t->cols++;
     *out = c;
     return CLANN_OK;
+}
+
+static enum clann_status add_col(struct clann_table *t, const char *name,
+                                 struct clann__table_col **out)
+{
+    return add_col_checked(t, name, false, out);
 }
 
 /* Adds a numeric column; NaN marks a missing cell when allow_missing (table_select copies loaded
@@ -194,7 +220,7 @@ static enum clann_status pool_push(struct clann__table_col *c, const char *s)
 {
     size_t n = strlen(s) + 1;
     if (c->pool_len + n > c->pool_cap) {
-        size_t cap = c->pool_cap ? c->pool_cap : 256;
+        size_t cap = c->pool_cap ? c->pool_cap : 16;
         while (cap < c->pool_len + n)
             cap *= 2;
         char *p = clann__realloc(c->pool, cap);
@@ -295,66 +321,158 @@ CLANN_API enum clann_status clann_table_select(const struct clann_table *t, cons
 
 /* ---- CSV ---------------------------------------------------------------------------------- */
 
-/* A finite number filling the whole (space-trimmed) cell. */
-static bool parse_number(const char *s, locale_t c_locale, float *out)
+/* What a cell reads as: text, a finite float, or a number-like token that is no finite float
+ * (a NaN or an infinity spelled out, or a number beyond the float range). */
+enum cell_kind { CELL_TEXT, CELL_NUMBER, CELL_NONFINITE, CELL_RANGE };
+
+/* Classifies the whole (space-trimmed) cell; *out is the value of a CELL_NUMBER. */
+static enum cell_kind classify(const char *s, locale_t c_locale, float *out)
 {
     while (*s == ' ' || *s == '\t')
         s++;
     if (!*s)
-        return false;
+        return CELL_TEXT;
     locale_t old = uselocale(c_locale);
     char *end;
+    errno = 0;
     double d = strtod(s, &end);
+    bool range = errno == ERANGE;
     uselocale(old);
     while (*end == ' ' || *end == '\t')
         end++;
-    if (end == s || *end || !isfinite(d) || fabs(d) > 3.4e38)
-        return false;
+    if (end == s || *end)
+        return CELL_TEXT;
+    if (isnan(d) || (isinf(d) && !range))
+        return CELL_NONFINITE;
+    if (isinf(d) || fabs(d) > FLT_MAX)
+        return CELL_RANGE;
     *out = (float)d;
-    return true;
+    return CELL_NUMBER;
 }
 
-/* Turns a text column into a numeric one when every cell is a number or missing (NaN then),
- * and at least one is a number. */
-static enum clann_status type_column(struct clann__table_col *c, size_t rows, locale_t loc)
+/* Where the cells came from, for messages about them. */
+struct table_origin {
+    const char *path;
+    const size_t *lines; /* each data row's 1-based line in the file */
+};
+
+static enum clann_status bad_number(const struct table_origin *o,
+                                    const struct clann__table_col *c, size_t col, size_t row,
+                                    const char *cell, enum cell_kind kind)
+{
+    while (*cell == ' ' || *cell == '\t')
+        cell++;
+    bool cut = strlen(cell) > SHOW_MAX;
+    return clann__error(NULL, kind == CELL_NONFINITE ? CLANN_ERR_NONFINITE : CLANN_ERR_FORMAT,
+                        "%s: row %zu, column %zu ('%s'): '%.*s%s' is %s", o->path,
+                        o->lines[row], col + 1, c->name, SHOW_MAX, cell, cut ? "..." : "",
+                        kind == CELL_NONFINITE ? "a non-finite value"
+                                               : "beyond the float range");
+}
+
+/* A text column's cell offsets, from its pool of NUL-terminated cells (the loader does not
+ * keep them while it reads: most columns turn out numeric and never need them). */
+static enum clann_status index_cells(struct clann__table_col *c, size_t rows)
+{
+    c->offs = clann__malloc((rows ? rows : 1) * sizeof *c->offs);
+    if (!c->offs)
+        return clann__error(NULL, CLANN_ERR_NO_MEMORY, "table: out of memory");
+    for (size_t r = 0, at = 0; r < rows; r++) {
+        c->offs[r] = at;
+        at += strlen(c->pool + at) + 1;
+    }
+    return CLANN_OK;
+}
+
+/* Turns a column of read cells into a numeric one when every cell is a number or missing (NaN
+ * then) and one at least is a number, else indexes its text; a number-like cell that is no
+ * finite float (and no missing token) is an error unless the column is words (see the top of
+ * the file). */
+static enum clann_status type_column(struct clann__table_col *c, size_t col, size_t rows,
+                                     locale_t loc, const struct table_origin *o)
 {
     float *num = clann__malloc((rows ? rows : 1) * sizeof *num);
     if (!num)
         return clann__error(NULL, CLANN_ERR_NO_MEMORY, "table: out of memory");
+    size_t first_bad = SIZE_MAX, text = 0, at = 0, bad_at = 0;
+    enum cell_kind bad_kind = CELL_TEXT;
     c->numbers = c->missing = 0;
     for (size_t r = 0; r < rows; r++) {
-        const char *cell = c->pool + c->offs[r];
+        const char *cell = c->pool + at;
         bool missing = clann_is_missing(cell);
-        c->missing += missing;
+        enum cell_kind k = missing ? CELL_TEXT : classify(cell, loc, &num[r]);
         if (missing)
             num[r] = NAN;
-        else
-            c->numbers += parse_number(cell, loc, &num[r]);
+        c->missing += missing;
+        c->numbers += k == CELL_NUMBER;
+        text += k == CELL_TEXT && !missing;
+        if ((k == CELL_NONFINITE || k == CELL_RANGE) && first_bad == SIZE_MAX) {
+            first_bad = r;
+            bad_at = at;
+            bad_kind = k;
+        }
+        at += strlen(cell) + 1;
     }
-    if (c->numbers + c->missing < rows || c->numbers == 0) {
+    if (first_bad != SIZE_MAX && (text == 0 || c->numbers > 0)) {
         clann__free(num);
-        return CLANN_OK;
+        return bad_number(o, c, col, first_bad, c->pool + bad_at, bad_kind);
+    }
+    if (text > 0 || c->numbers == 0) { /* words, or missing cells only (or no rows) */
+        clann__free(num);
+        return index_cells(c, rows);
     }
     c->numeric = true;
     c->num = num;
     clann__free(c->pool);
-    clann__free(c->offs);
     c->pool = NULL;
-    c->offs = NULL;
     return CLANN_OK;
+}
+
+/* FNV-1a 64 of a NUL-terminated string. */
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * UINT64_C(0x100000001b3);
+    return h;
+}
+
+/* Whether the header's field i repeats an earlier one, through an open-addressing set of
+ * column indices + 1 (0: empty) with room for twice the fields, so the header costs O(n). */
+static bool seen_before(const struct clann_table *t, size_t *set, size_t mask, const char *name)
+{
+    size_t at = (size_t)name_hash(name) & mask;
+    for (; set[at]; at = (at + 1) & mask)
+        if (strcmp(t->c[set[at] - 1].name, name) == 0)
+            return true;
+    set[at] = t->cols + 1; /* the index add_col_checked gives it next */
+    return false;
 }
 
 static enum clann_status header_row(struct clann__csv_reader *r, const char *path,
                                     struct clann_table *t, bool has_header)
 {
     char name[32];
+    size_t n = clann__csv_nfields(r), slots = 2;
+    if (n > MAX_COLS)
+        return clann__error(NULL, CLANN_ERR_TOO_LARGE, "%s: row %zu has %zu columns, more than "
+                            "the %d a table may have", path, clann__csv_row(r), n, MAX_COLS);
+    while (slots < 2 * n)
+        slots *= 2;
+    size_t *set = has_header ? clann__calloc(slots, sizeof *set) : NULL;
+    if (has_header && !set)
+        return clann__csv_no_memory(r);
     enum clann_status st = CLANN_OK;
     struct clann__table_col *c;
-    for (size_t i = 0; i < clann__csv_nfields(r) && st == CLANN_OK; i++) {
+    for (size_t i = 0; i < n && st == CLANN_OK; i++) {
         const char *s = clann__csv_field(r, i);
         if (!has_header)
             snprintf(name, sizeof name, "c%zu", i);
-        st = add_col(t, has_header ? s : name, &c);
+        if (has_header && *s && seen_before(t, set, slots - 1, s))
+            st = clann__error(NULL, CLANN_ERR_INVALID_ARG, "duplicate column name '%.*s%s'",
+                              SHOW_MAX, s, strlen(s) > SHOW_MAX ? "..." : "");
+        else
+            st = add_col_checked(t, has_header ? s : name, true, &c);
         if (st != CLANN_OK) {
             char why[300];
             snprintf(why, sizeof why, "%s", clann_last_error());
@@ -362,29 +480,30 @@ static enum clann_status header_row(struct clann__csv_reader *r, const char *pat
                               clann__csv_row(r), i + 1, why);
         }
     }
+    clann__free(set);
     return st;
 }
 
 static enum clann_status data_row(struct clann__csv_reader *r, const char *path,
-                                  struct clann_table *t)
+                                  struct clann_table *t, size_t **lines)
 {
     size_t nfields = clann__csv_nfields(r);
     if (nfields != t->cols)
         return clann__error(NULL, CLANN_ERR_FORMAT, "%s: row %zu: expected %zu fields, saw %zu",
                             path, clann__csv_row(r), t->cols, nfields);
-    enum clann_status st = CLANN_OK;
-    for (size_t i = 0; i < t->cols && st == CLANN_OK; i++) {
-        struct clann__table_col *c = &t->c[i];
-        /* Capacity doubles from 1024 rows: grow at 0 and at every power of two from 1024. */
-        if (t->rows == 0 || (t->rows >= 1024 && (t->rows & (t->rows - 1)) == 0)) {
-            size_t *o = clann__realloc(c->offs, (t->rows ? 2 * t->rows : 1024) * sizeof *o);
-            if (!o)
-                return clann__csv_no_memory(r);
-            c->offs = o;
-        }
-        c->offs[t->rows] = c->pool_len;
-        st = pool_push(c, clann__csv_field(r, i));
+    /* The row's line, for messages; the index doubles from FIRST_ROWS. Cells go to their
+     * column's pool only: offsets are made for the columns that stay text (type_column). */
+    size_t n = t->rows;
+    if (n == 0 || (n >= FIRST_ROWS && (n & (n - 1)) == 0)) {
+        size_t *l = clann__realloc(*lines, (n ? 2 * n : FIRST_ROWS) * sizeof *l);
+        if (!l)
+            return clann__csv_no_memory(r);
+        *lines = l;
     }
+    (*lines)[n] = clann__csv_row(r);
+    enum clann_status st = CLANN_OK;
+    for (size_t i = 0; i < t->cols && st == CLANN_OK; i++)
+        st = pool_push(&t->c[i], clann__csv_field(r, i));
     t->rows++;
     return st;
 }
@@ -394,22 +513,26 @@ static enum clann_status read_all(struct clann__csv_reader *r, const char *path,
 {
     bool got, first = true;
     enum clann_status st;
+    struct table_origin o = {path, NULL};
+    size_t *lines = NULL;
     while ((st = clann__csv_read_record(r, &got)) == CLANN_OK && got) {
         if (first && (st = header_row(r, path, t, p->has_header)) != CLANN_OK)
-            return st;
-        if ((!first || !p->has_header) && (st = data_row(r, path, t)) != CLANN_OK)
-            return st;
+            break;
+        if ((!first || !p->has_header) && (st = data_row(r, path, t, &lines)) != CLANN_OK)
+            break;
         first = false;
     }
     if (st == CLANN_OK && t->rows == 0)
         st = clann__error(NULL, CLANN_ERR_FORMAT, "%s: no data rows", path);
-    locale_t loc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    locale_t loc = st == CLANN_OK ? newlocale(LC_NUMERIC_MASK, "C", (locale_t)0) : (locale_t)0;
     if (st == CLANN_OK && !loc)
         st = clann__error(NULL, CLANN_ERR_NO_MEMORY, "%s: cannot create the C locale", path);
+    o.lines = lines;
     for (size_t i = 0; i < t->cols && st == CLANN_OK; i++)
-        st = type_column(&t->c[i], t->rows, loc);
+        st = type_column(&t->c[i], i, t->rows, loc, &o);
     if (loc)
         freelocale(loc);
+    clann__free(lines);
     return st;
 }
 
