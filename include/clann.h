@@ -149,6 +149,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -860,6 +861,29 @@ CLANN_API enum clann_status clann_model_from_spec_json(struct clann_context *ctx
  * clann_string_free(). */
 CLANN_API enum clann_status clann_model_spec_json(const struct clann_model *model, char **out);
 CLANN_API void clann_string_free(char *s);
+
+/* ---------------------------------------------------------------------------------------------
+ * Output files, written the way clann writes all its files: into a temporary file in the same
+ * folder (a short fixed-length name, so any target name fits), fsynced, renamed over the target,
+ * the folder fsynced. A failure (full disk, I/O error, read-only folder) removes the temporary
+ * file and leaves an existing target as it was. An existing target must be a regular file:
+ * devices, fifos and folders are refused (so /dev/null survives); a symbolic link is followed
+ * and the file it points to replaced, the link kept. Errors are ERR_IO naming the path and the
+ * system's error text.
+ */
+struct clann_file;
+
+/* Starts writing path. *out (NULL on failure) is finished by clann_file_commit() or
+ * clann_file_discard(), which free it. Statuses: ERR_INVALID_ARG, ERR_IO, ERR_NO_MEMORY. */
+CLANN_API enum clann_status clann_file_create(const char *path, struct clann_file **out);
+/* A stdio stream to write the contents with, owned by file (do not fclose it); NULL when out
+ * of memory. */
+CLANN_API FILE *clann_file_stream(struct clann_file *file);
+/* Flushes and syncs what was written and puts it in the target's place; ERR_IO when any write
+ * failed. Frees file in every case. */
+CLANN_API enum clann_status clann_file_commit(struct clann_file *file);
+/* Drops what was written, leaving the target untouched; frees file (NULL: no-op). */
+CLANN_API void clann_file_discard(struct clann_file *file);
 
 /* ---------------------------------------------------------------------------------------------
  * Estimators: compiled models in one call, as TensorFlow's LinearRegressor,

@@ -4,8 +4,9 @@
  *
  * Entry file: <dir>/<key as 16 hex digits>.clbin = magic "CLANNPB1", the key, the payload
  * length and an FNV-1a 64 checksum of the payload (each a little-endian uint64), then the
- * payload. Writes go to a temporary file in the same folder that is renamed over the entry,
- * so readers never see a partial file; a truncated or corrupt entry reads as a miss.
+ * payload. Writes go through core/file.c (a temporary file in the same folder, synced and
+ * renamed over the entry), so readers never see a partial file; a truncated or corrupt entry
+ * reads as a miss.
  */
 #ifndef CLANN_CL_CACHE_H
 #define CLANN_CL_CACHE_H

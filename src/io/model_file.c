@@ -18,6 +18,7 @@
  * or an error leaves either the old file or the new one.
  */
 #include "io/model_file.h"
+#include "core/file.h"
 #include "io/spec.h"
 #include "nn/embedding.h"
 
@@ -366,146 +367,6 @@ static enum clann_status build_header(struct clann_model *m, const char *checkpo
     return st;
 }
 
-static bool write_all(int fd, const void *data, size_t n)
-{
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            return false;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-static enum clann_status io_error(struct clann_context *ctx, const char *path, const char *what,
-                                  int err)
-{
-    char buf[128];
-    return clann__error(ctx, CLANN_ERR_IO, "model save '%s': %s: %s", path, what,
-                        errtext(err, buf, sizeof buf));
-}
-
-/* The folder that holds path ("." for a bare name), allocated. */
-static char *folder_of(const char *path)
-{
-    size_t n = strlen(path);
-    char *dir = clann__malloc(n + 2);
-    if (!dir)
-        return NULL;
-    memcpy(dir, path, n + 1);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else
-        slash[slash == dir ? 1 : 0] = '\0';
-    return dir;
-}
-
-/* fsync of the folder, so that the rename itself is durable. Filesystems that cannot sync a
- * folder (EINVAL) and folders we may not open for reading are left as they are. */
-static enum clann_status sync_folder(struct clann_context *ctx, const char *path,
-                                     const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int err = fd < 0 ? errno : 0;
-    if (fd >= 0 && fsync(fd) != 0)
-        err = errno == EINVAL || errno == ENOTSUP ? 0 : errno;
-    if (fd >= 0)
-        close(fd);
-    if (err != 0 && err != EACCES)
-        return io_error(ctx, path, "cannot sync the folder after the rename", err);
-    return CLANN_OK;
-}
-
-/* Writes header and data to tmp and syncs it; on failure removes tmp. */
-static enum clann_status write_temp(struct clann_context *ctx, const char *path, const char *tmp,
-                                    const char *header, size_t header_len, const float *data,
-                                    size_t n)
-{
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return io_error(ctx, path, "cannot create the temporary file", errno);
-    const char *step = NULL;
-    if (!write_all(fd, header, header_len) || !write_all(fd, data, 4 * n))
-        step = "cannot write the temporary file";
-    else if (fsync(fd) != 0)
-        step = "cannot sync the temporary file";
-    int err = errno;
-    if (close(fd) != 0 && !step) {
-        step = "cannot close the temporary file";
-        err = errno;
-    }
-    if (!step)
-        return CLANN_OK;
-    unlink(tmp);
-    return io_error(ctx, path, step, err);
-}
-
-/* Removes <path>.tmp.<pid> files left by savers that were killed mid-write: those whose pid
- * no longer runs. Best effort (a failure to list or remove is not the save's failure). */
-static void remove_stale_temps(const char *path, const char *dir)
-{
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    size_t base_len = strlen(base);
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const char *name = e->d_name, *tail = name + base_len;
-        char *end;
-        if (strncmp(name, base, base_len) != 0 || strncmp(tail, ".tmp.", 5) != 0)
-            continue;
-        long pid = strtol(tail + 5, &end, 10);
-        /* Only a pid that no longer exists (ESRCH) marks a dead saver's leftover. */
-        if (*end || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue;
-        size_t len = strlen(dir) + strlen(name) + 2;
-        char *full = clann__malloc(len);
-        if (full) {
-            snprintf(full, len, "%s/%s", dir, name);
-            unlink(full);
-            clann__free(full);
-        }
-    }
-    closedir(d);
-}
-
-/* Names are allocated up front: once the rename is done, nothing may fail for lack of
- * memory. */
-static enum clann_status write_atomic(struct clann_context *ctx, const char *path,
-                                      const char *header, size_t header_len, const float *data,
-                                      size_t n)
-{
-    size_t len = strlen(path) + 32;
-    char *tmp = clann__malloc(len), *dir = folder_of(path);
-    enum clann_status st;
-    if (tmp && dir) {
-        snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
-        st = write_temp(ctx, path, tmp, header, header_len, data, n);
-    } else {
-        st = clann__error(ctx, CLANN_ERR_NO_MEMORY, "model save: out of memory");
-    }
-    if (st == CLANN_OK && rename(tmp, path) != 0) {
-        st = io_error(ctx, path, "cannot rename the temporary file over it", errno);
-        unlink(tmp);
-    }
-    if (st == CLANN_OK)
-        st = sync_folder(ctx, path, dir);
-    if (st == CLANN_OK)
-        remove_stale_temps(path, dir);
-    clann__free(tmp);
-    clann__free(dir);
-    return st;
-}
-
 /* The buffer a tensor of the list lives in on the device, and its offset there. */
 static struct clann_view tensor_source(struct clann_model *m, const struct tensor *t)
 {
@@ -560,8 +421,10 @@ enum clann_status clann__model_file_write(struct clann_model *m, const char *pat
         st = build_header(m, checkpoint, &l, &header, &header_len);
     if (st == CLANN_OK)
         st = download_data(m, &l, &data, &n);
+    const void *parts[2] = {header, data};
+    const size_t sizes[2] = {header_len, 4 * n};
     if (st == CLANN_OK)
-        st = write_atomic(m->ctx, path, header, header_len, data, n);
+        st = clann__file_replace(m->ctx, "model save", path, parts, sizes, 2);
     clann__free(data);
     clann__free(header);
     clann__free(l.t);
