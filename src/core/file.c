@@ -340,10 +340,10 @@ enum clann_status clann__file_commit(struct clann_file *f)
     return commit(f, true, NULL);
 }
 
-enum clann_status clann__file_commit_new(struct clann_file *f, int *fd)
+enum clann_status clann__file_commit_keep(struct clann_file *f, bool replace, int *fd)
 {
     *fd = -1;
-    return commit(f, false, fd);
+    return commit(f, replace, fd);
 }
 
 void clann__file_abort(struct clann_file *f)

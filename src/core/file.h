@@ -42,9 +42,9 @@ FILE *clann__file_stream(struct clann_file *f);
 /* Syncs, renames over the target, syncs the folder; frees f whatever happens. */
 enum clann_status clann__file_commit(struct clann_file *f);
 
-/* Like commit, but fails with ERR_IO (EEXIST) when the target exists instead of replacing it,
- * and keeps the file open: *fd (which the caller closes) appends to it. */
-enum clann_status clann__file_commit_new(struct clann_file *f, int *fd);
+/* Like commit, but keeps the file open: *fd (which the caller closes; -1 on failure) appends
+ * to it. replace false: fails with ERR_IO (EEXIST) when the target exists. */
+enum clann_status clann__file_commit_keep(struct clann_file *f, bool replace, int *fd);
 
 /* Removes the temporary file and frees f (NULL: no-op). */
 void clann__file_abort(struct clann_file *f);
