@@ -42,6 +42,10 @@ int cli_fail(const char *what, enum clann_status status);
 int cli_fail_text(const char *what, const char *fmt, ...);
 /* Prints "clann: <message>" for usage errors and returns CLI_USAGE. */
 int cli_usage(const char *fmt, ...);
+/* Writes path through the library's atomic writer (clann_file_create): fill(f, user) writes the
+ * contents. A failure prints the library's message (naming the path and the system error) and
+ * returns CLI_FAILED; an existing file is then left as it was. */
+int cli_write_file(const char *path, void (*fill)(FILE *f, const void *user), const void *user);
 
 /* How a CSV's columns are read for training: the label column (name or 0-based index; NULL: the
  * last), the columns left out (--ignore) or the only inputs (--features), comma-separated, and

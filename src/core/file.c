@@ -430,7 +430,7 @@ CLANN_API enum clann_status clann_file_create(const char *path, struct clann_fil
 {
     if (!out)
         return clann__error(NULL, CLANN_ERR_INVALID_ARG, "clann_file_create: out is NULL");
-    return clann__file_begin(NULL, "write", path, out);
+    return clann__file_begin(NULL, "output file", path, out);
 }
 
 CLANN_API FILE *clann_file_stream(struct clann_file *file)
