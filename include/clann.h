@@ -829,7 +829,8 @@ CLANN_API enum clann_status clann_model_save(struct clann_model *model, const ch
 /* Reads a model file into a new compiled model on ctx. Every size and offset is validated
  * before anything is allocated from it. Statuses: ERR_IO, ERR_FORMAT (bad header or JSON, with
  * what is wrong), ERR_TRUNCATED, ERR_TOO_LARGE, ERR_UNSUPPORTED (a newer major format version:
- * the message names both versions). */
+ * the message names both versions), ERR_NONFINITE (a NaN or infinity in a tensor: the message
+ * names the tensor and the index). */
 CLANN_API enum clann_status clann_model_load(struct clann_context *ctx, const char *path,
                                              struct clann_model **out);
 

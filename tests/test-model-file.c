@@ -936,6 +936,62 @@ START_TEST(test_save_write_failure_keeps_old_file)
 }
 END_TEST
 
+/* Every NaN or infinity in a loaded tensor is refused, naming the tensor and the index:
+ * parameters, and a checkpoint's optimizer state (a plain load does not read that). */
+static void check_nonfinite(struct clann_context *ctx, const char *path, const unsigned char *file,
+                            size_t len, size_t data_byte, float bad, bool checkpoint,
+                            const char *why)
+{
+    unsigned char *copy = malloc(len);
+    memcpy(copy, file, len);
+    memcpy(copy + 8 + le64(file) + data_byte, &bad, 4); /* little-endian hosts */
+    write_whole(path, copy, len);
+    free(copy);
+    struct clann_model *m = NULL;
+    size_t epoch;
+    enum clann_status st = checkpoint ? clann_model_load_checkpoint(ctx, path, &m, &epoch)
+                                      : clann_model_load(ctx, path, &m);
+    ck_assert_msg(st == CLANN_ERR_NONFINITE, "%s: %s", clann_status_name(st),
+                  clann_last_error());
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(clann_last_error(), why), "'%s' lacks '%s'", clann_last_error(), why);
+    ck_assert_ptr_nonnull(strstr(clann_last_error(), path));
+}
+
+START_TEST(test_nonfinite_refused)
+{
+    scratch_make();
+    struct clann_context *ctx = cpu();
+    struct clann_model *a = tiny_model(ctx), *m;
+    char path[300], bad[300];
+    scratch_path(path, sizeof path, "finite.safetensors");
+    scratch_path(bad, sizeof bad, "bad.safetensors");
+    size_t len;
+    ck_assert_int_eq(clann_model_save(a, path), CLANN_OK);
+    unsigned char *file = read_whole(path, &len);
+    /* Data bytes: kernel [2, 3] at 0..24, bias [3] at 24..36. */
+    check_nonfinite(ctx, bad, file, len, 0, INFINITY, false,
+                    "tensor 'layers.0.dense.kernel' holds an infinity at index 0");
+    check_nonfinite(ctx, bad, file, len, 28, NAN, false,
+                    "tensor 'layers.0.dense.bias' holds NaN at index 1");
+    check_nonfinite(ctx, bad, file, len, 20, -INFINITY, false, "index 5");
+    free(file);
+    /* A checkpoint adds optimizer.state1 (9 floats at 36..72) and state2 (72..108). */
+    ck_assert_int_eq(clann_model_save_checkpoint(a, path, 1), CLANN_OK);
+    file = read_whole(path, &len);
+    check_nonfinite(ctx, bad, file, len, 44, NAN, true,
+                    "tensor 'optimizer.state1' holds NaN at index 2");
+    check_nonfinite(ctx, bad, file, len, 104, INFINITY, true,
+                    "tensor 'optimizer.state2' holds an infinity at index 8");
+    ck_assert_int_eq(clann_model_load(ctx, bad, &m), CLANN_OK); /* state is not read */
+    clann_model_destroy(m);
+    free(file);
+    clann_model_destroy(a);
+    clann_context_destroy(ctx);
+    remove_tree(scratch);
+}
+END_TEST
+
 /* The loader never executes anything from the file (docs/testing.md #31): no dynamic loading,
  * no shell, no process creation in the model-file and spec sources. */
 START_TEST(test_loader_executes_nothing)
@@ -976,6 +1032,7 @@ int main(void)
     tcase_add_test(tc, test_save_errors);
     tcase_add_test(tc, test_save_write_failure_keeps_old_file);
     tcase_add_test(tc, test_loader_executes_nothing);
+    tcase_add_test(tc, test_nonfinite_refused);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

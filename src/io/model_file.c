@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <json-c/json.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -751,6 +752,21 @@ static enum clann_status build_model(const struct loader *ld, const struct clann
     return st;
 }
 
+/* Reads tensor t's count floats at dst, in host order, refusing NaN and infinity: a model
+ * with one would only ever predict NaN, and a resumed run would diverge at once. */
+static enum clann_status read_tensor(const struct loader *ld, const struct tensor *t, float *dst)
+{
+    enum clann_status st = read_at(ld, dst, 4 * t->count, 8 + ld->header_len + t->begin);
+    if (st != CLANN_OK)
+        return st;
+    floats_to_le(dst, t->count);
+    for (size_t i = 0; i < t->count; i++)
+        if (!isfinite(dst[i]))
+            return fail(ld, CLANN_ERR_NONFINITE, "tensor '%s' holds %s at index %zu", t->name,
+                        isnan(dst[i]) ? "NaN" : "an infinity", i);
+    return CLANN_OK;
+}
+
 /* Reads every tensor into its place in the model's parameter order and uploads them. */
 static enum clann_status load_params(const struct loader *ld, const struct tensor_list *l,
                                      struct clann_model *m)
@@ -769,13 +785,10 @@ static enum clann_status load_params(const struct loader *ld, const struct tenso
         st = fail(ld, CLANN_ERR_INTERNAL, "the built model's layout differs from the spec's");
     else if (!p)
         st = fail(ld, CLANN_ERR_NO_MEMORY, "out of memory for %zu parameters", m->n_params);
-    uint64_t base = 8 + ld->header_len;
     for (size_t i = 0; st == CLANN_OK && i < np; i++)
-        st = read_at(ld, p + l->t[i].off, 4 * l->t[i].count, base + l->t[i].begin);
-    if (st == CLANN_OK && m->n_params) {
-        floats_to_le(p, m->n_params);
+        st = read_tensor(ld, &l->t[i], p + l->t[i].off);
+    if (st == CLANN_OK && m->n_params)
         st = clann_model_set_params(m, p, m->n_params);
-    }
     clann__free(p);
     clann__free(ml.t);
     return st;
@@ -787,7 +800,6 @@ static enum clann_status load_params(const struct loader *ld, const struct tenso
 static enum clann_status load_tables(const struct loader *ld, const struct tensor_list *l,
                                      struct clann_model *m)
 {
-    uint64_t base = 8 + ld->header_len;
     enum clann_status st = CLANN_OK;
     for (size_t i = 0; i < l->n && st == CLANN_OK; i++) {
         const struct tensor *t = &l->t[i];
@@ -804,8 +816,7 @@ static enum clann_status load_tables(const struct loader *ld, const struct tenso
         float *p = clann__malloc((t->count ? t->count : 1) * sizeof *p);
         if (!p)
             return fail(ld, CLANN_ERR_NO_MEMORY, "out of memory for tensor '%s'", t->name);
-        st = read_at(ld, p, 4 * t->count, base + t->begin);
-        floats_to_le(p, t->count);
+        st = read_tensor(ld, t, p);
         if (st == CLANN_OK)
             st = clann__op_upload(m->be, dst, p, t->count, true);
         clann__free(p);
@@ -822,14 +833,12 @@ static enum clann_status load_optimizer(const struct loader *ld, const struct te
         return CLANN_OK;
     size_t n = l->t[np].count;
     float **dst[2] = {&x->state1, &x->state2};
-    uint64_t base = 8 + ld->header_len;
     enum clann_status st = CLANN_OK;
     for (size_t k = 0; k < 2 && st == CLANN_OK; k++) {
         *dst[k] = clann__malloc((n ? n : 1) * sizeof(float));
         if (!*dst[k])
             return fail(ld, CLANN_ERR_NO_MEMORY, "out of memory for the optimizer state");
-        st = read_at(ld, *dst[k], 4 * n, base + l->t[np + k].begin);
-        floats_to_le(*dst[k], n);
+        st = read_tensor(ld, &l->t[np + k], *dst[k]);
     }
     x->n = n;
     return st;
@@ -950,9 +959,7 @@ static enum clann_status read_one(struct loader *ld, const char *name, size_t ro
     if (st == CLANN_OK && t.end > ld->data_size)
         st = fail(ld, CLANN_ERR_TRUNCATED, "tensor '%.64s' ends after the file", name);
     if (st == CLANN_OK)
-        st = read_at(ld, dst, 4 * t.count, 8 + ld->header_len + t.begin);
-    if (st == CLANN_OK)
-        floats_to_le(dst, t.count);
+        st = read_tensor(ld, &t, dst);
     json_object_put(root);
     return st;
 }
