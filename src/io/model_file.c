@@ -20,6 +20,7 @@
 #include "io/model_file.h"
 #include "core/file.h"
 #include "io/spec.h"
+#include "data/json.h"
 #include "nn/embedding.h"
 
 #include <dirent.h>
@@ -278,36 +279,18 @@ static enum clann_status list_from_model(const struct clann_model *m, bool with_
  * Saving.
  */
 
-/* json-c signals allocation failure with NULL values and -1 from adds; these helpers fold
- * both into one false and free what was not attached. */
-static bool obj_add(struct json_object *obj, const char *key, struct json_object *val)
-{
-    if (obj && val && json_object_object_add(obj, key, val) == 0)
-        return true;
-    json_object_put(val);
-    return false;
-}
-
-static bool arr_add_u64(struct json_object *arr, uint64_t v)
-{
-    struct json_object *val = json_object_new_int64((int64_t)v);
-    if (arr && val && json_object_array_add(arr, val) == 0)
-        return true;
-    json_object_put(val);
-    return false;
-}
-
 static struct json_object *tensor_entry(const struct tensor *t, uint64_t begin)
 {
     struct json_object *e = json_object_new_object(), *shape = json_object_new_array();
     struct json_object *offs = json_object_new_array();
     bool ok = true;
     for (size_t d = 0; d < t->rank; d++)
-        ok = ok && arr_add_u64(shape, t->shape[d]);
-    ok = ok && arr_add_u64(offs, begin) && arr_add_u64(offs, begin + 4 * (uint64_t)t->count);
-    ok = obj_add(e, "dtype", json_object_new_string("F32")) && ok;
-    ok = obj_add(e, "shape", shape) && ok;
-    ok = obj_add(e, "data_offsets", offs) && ok;
+        clann__json_push(&ok, shape, json_object_new_uint64(t->shape[d]));
+    clann__json_push(&ok, offs, json_object_new_uint64(begin));
+    clann__json_push(&ok, offs, json_object_new_uint64(begin + 4 * (uint64_t)t->count));
+    clann__json_put(&ok, e, "dtype", json_object_new_string("F32"));
+    clann__json_put(&ok, e, "shape", shape);
+    clann__json_put(&ok, e, "data_offsets", offs);
     if (ok)
         return e;
     json_object_put(e);
@@ -321,13 +304,14 @@ static enum clann_status header_json(struct clann_model *m, const char *spec,
                                      struct json_object **out)
 {
     struct json_object *root = json_object_new_object(), *meta = json_object_new_object();
-    bool ok = obj_add(meta, "clann_spec", json_object_new_string(spec));
+    bool ok = true;
+    clann__json_put(&ok, meta, "clann_spec", json_object_new_string(spec));
     if (checkpoint)
-        ok = obj_add(meta, "clann_checkpoint", json_object_new_string(checkpoint)) && ok;
-    ok = obj_add(root, "__metadata__", meta) && ok;
+        clann__json_put(&ok, meta, "clann_checkpoint", json_object_new_string(checkpoint));
+    clann__json_put(&ok, root, "__metadata__", meta);
     uint64_t begin = 0;
     for (size_t i = 0; ok && i < l->n; i++) {
-        ok = obj_add(root, l->t[i].name, tensor_entry(&l->t[i], begin));
+        clann__json_put(&ok, root, l->t[i].name, tensor_entry(&l->t[i], begin));
         begin += 4 * (uint64_t)l->t[i].count;
     }
     if (!ok) {
@@ -591,15 +575,6 @@ static struct tensor *find_tensor(struct tensor_list *l, const char *name)
     return NULL;
 }
 
-/* A non-negative JSON integer. */
-static bool json_u64(struct json_object *v, uint64_t *out)
-{
-    if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
-        return false;
-    *out = json_object_get_uint64(v);
-    return true;
-}
-
 static enum clann_status check_dtype(const struct loader *ld, const char *name,
                                      struct json_object *e)
 {
@@ -628,7 +603,7 @@ static enum clann_status check_shape(const struct loader *ld, const struct tenso
     bool same = json_object_array_length(sh) == t->rank;
     for (size_t d = 0; same && d < t->rank; d++) {
         uint64_t v;
-        same = json_u64(json_object_array_get_idx(sh, d), &v) && v == t->shape[d];
+        same = clann__json_u64(json_object_array_get_idx(sh, d), &v) && v == t->shape[d];
     }
     if (same)
         return CLANN_OK;
@@ -645,8 +620,8 @@ static enum clann_status check_offsets(const struct loader *ld, struct tensor *t
     struct json_object *o;
     if (!json_object_object_get_ex(e, "data_offsets", &o) ||
         !json_object_is_type(o, json_type_array) || json_object_array_length(o) != 2 ||
-        !json_u64(json_object_array_get_idx(o, 0), &t->begin) ||
-        !json_u64(json_object_array_get_idx(o, 1), &t->end))
+        !clann__json_u64(json_object_array_get_idx(o, 0), &t->begin) ||
+        !clann__json_u64(json_object_array_get_idx(o, 1), &t->end))
         return fail(ld, CLANN_ERR_FORMAT, "tensor '%s': data_offsets must be two non-negative "
                     "integers", t->name);
     if (t->begin > t->end)
