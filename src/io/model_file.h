@@ -27,10 +27,4 @@ enum clann_status clann__model_file_read(struct clann_context *ctx, const char *
                                          struct clann__file_extras *extras);
 void clann__file_extras_free(struct clann__file_extras *x);
 
-/* Reads F32 tensor `name` of shape [rows, cols] from a safetensors file into dst
- * ERR_INVALID_ARG when the file lacks it, ERR_SHAPE for another shape or dtype. */
-enum clann_status clann__safetensors_read(struct clann_context *ctx, const char *path,
-                                          const char *name, size_t rows, size_t cols,
-                                          float *dst);
-
 #endif /* CLANN_MODEL_FILE_H */
