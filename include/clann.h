@@ -851,6 +851,35 @@ CLANN_API enum clann_status clann_model_load_checkpoint(struct clann_context *ct
                                                         struct clann_model **out,
                                                         size_t *epoch);
 
+/* What a model file or checkpoint holds, read and validated (header, spec, every tensor's
+ * dtype, shape and place; the tensor values are not read) without building the model. */
+struct clann_tensor_info {
+    char *name;       /* "layers.0.dense.kernel", "optimizer.state1", ... */
+    size_t rank;      /* 1 or 2 */
+    size_t shape[2];
+    uint64_t offset;  /* bytes into the file */
+    uint64_t bytes;
+};
+struct clann_model_file_info {
+    char *format_version;   /* the spec's format version, "MAJOR.MINOR" */
+    char *spec_json;        /* the model spec (__metadata__.clann_spec) */
+    char *metadata_json;    /* the whole __metadata__ object, as JSON */
+    struct clann_tensor_info *tensors; /* in file order */
+    size_t n_tensors;
+    bool is_checkpoint;     /* checkpoint metadata and optimizer state both present */
+    char *checkpoint_json;  /* __metadata__.clann_checkpoint; NULL when absent */
+    uint64_t step, epoch;   /* checkpoints: the step count and the epoch saved */
+    float learning_rate;    /* checkpoints: the learning rate in effect */
+};
+
+/* Reads what path holds into *out (NULL on failure), which the caller frees with
+ * clann_model_file_info_free() (all its strings and arrays go with it). Statuses: as
+ * clann_model_load() except ERR_NONFINITE (values are not read), and ERR_FORMAT or
+ * ERR_UNSUPPORTED for malformed or newer checkpoint metadata. */
+CLANN_API enum clann_status clann_model_file_info(const char *path,
+                                                  struct clann_model_file_info **out);
+CLANN_API void clann_model_file_info_free(struct clann_model_file_info *info);
+
 /* Builds and compiles the model a JSON spec describes (the format clann_model_spec_json()
  * writes; weights initialized from its seed). Statuses: ERR_FORMAT (naming the JSON path),
  * ERR_UNSUPPORTED, ERR_TOO_LARGE, ERR_SHAPE. */

@@ -992,6 +992,82 @@ START_TEST(test_nonfinite_refused)
 }
 END_TEST
 
+/* clann_model_file_info: what a file holds, without building the model. */
+START_TEST(test_file_info)
+{
+    scratch_make();
+    struct clann_context *ctx = cpu();
+    struct clann_model *a = tiny_model(ctx);
+    char path[300], ckpt[300];
+    scratch_path(path, sizeof path, "info.safetensors");
+    scratch_path(ckpt, sizeof ckpt, "info.ckpt");
+    ck_assert_int_eq(clann_model_save(a, path), CLANN_OK);
+    ck_assert_int_eq(clann_model_save_checkpoint(a, ckpt, 7), CLANN_OK);
+
+    struct clann_model_file_info *fi;
+    ck_assert_msg(clann_model_file_info(path, &fi) == CLANN_OK, "%s", clann_last_error());
+    char *spec;
+    ck_assert_int_eq(clann_model_spec_json(a, &spec), CLANN_OK);
+    ck_assert_str_eq(fi->spec_json, spec);
+    clann_string_free(spec);
+    ck_assert_str_eq(fi->format_version, "1.1");
+    ck_assert_ptr_nonnull(strstr(fi->metadata_json, "\"clann_spec\""));
+    ck_assert(!fi->is_checkpoint);
+    ck_assert_ptr_null(fi->checkpoint_json);
+    ck_assert_uint_eq(fi->n_tensors, 2);
+    ck_assert_str_eq(fi->tensors[0].name, "layers.0.dense.kernel");
+    ck_assert_uint_eq(fi->tensors[0].rank, 2);
+    ck_assert_uint_eq(fi->tensors[0].shape[0], 2);
+    ck_assert_uint_eq(fi->tensors[0].shape[1], 3);
+    ck_assert_uint_eq(fi->tensors[0].bytes, 24);
+    ck_assert_str_eq(fi->tensors[1].name, "layers.0.dense.bias");
+    ck_assert_uint_eq(fi->tensors[1].rank, 1);
+    ck_assert_uint_eq(fi->tensors[1].offset, fi->tensors[0].offset + 24);
+    size_t len;
+    unsigned char *file = read_whole(path, &len);
+    ck_assert_uint_eq(fi->tensors[1].offset + fi->tensors[1].bytes, len);
+    free(file);
+    clann_model_file_info_free(fi);
+
+    ck_assert_msg(clann_model_file_info(ckpt, &fi) == CLANN_OK, "%s", clann_last_error());
+    ck_assert(fi->is_checkpoint);
+    ck_assert_uint_eq(fi->epoch, 7);
+    ck_assert_uint_eq(fi->step, 0);
+    ck_assert_float_eq(fi->learning_rate, clann_compile_default_params(CLANN_LOSS_MSE)
+                                              .optimizer.learning_rate);
+    ck_assert_ptr_nonnull(strstr(fi->checkpoint_json, "\"epoch\":7"));
+    ck_assert_uint_eq(fi->n_tensors, 4);
+    ck_assert_str_eq(fi->tensors[2].name, "optimizer.state1");
+    ck_assert_uint_eq(fi->tensors[3].shape[0], 9);
+    clann_model_file_info_free(fi);
+    clann_model_file_info_free(NULL);
+
+    /* Errors: as loading, without a model. */
+    char missing[300];
+    scratch_path(missing, sizeof missing, "missing.safetensors");
+    fi = (struct clann_model_file_info *)1;
+    ck_assert_int_eq(clann_model_file_info(missing, &fi), CLANN_ERR_IO);
+    ck_assert_ptr_null(fi);
+    ck_assert_ptr_nonnull(strstr(clann_last_error(), missing));
+    write_whole(missing, "{}", 2);
+    ck_assert_int_eq(clann_model_file_info(missing, &fi), CLANN_ERR_TRUNCATED);
+    ck_assert_int_eq(clann_model_file_info(path, NULL), CLANN_ERR_INVALID_ARG);
+    ck_assert_int_eq(clann_model_file_info(NULL, &fi), CLANN_ERR_INVALID_ARG);
+    /* Out of memory anywhere: a clean error. */
+    for (long n = 1; n < 400; n++) {
+        clann__alloc_fail_after(n);
+        enum clann_status st = clann_model_file_info(ckpt, &fi);
+        clann__alloc_fail_after(0);
+        ck_assert_msg(st == CLANN_OK || st == CLANN_ERR_NO_MEMORY, "%ld: %s", n,
+                      clann_status_name(st));
+        clann_model_file_info_free(fi);
+    }
+    clann_model_destroy(a);
+    clann_context_destroy(ctx);
+    remove_tree(scratch);
+}
+END_TEST
+
 /* The loader never executes anything from the file (docs/testing.md #31): no dynamic loading,
  * no shell, no process creation in the model-file and spec sources. */
 START_TEST(test_loader_executes_nothing)
@@ -1035,6 +1111,7 @@ int main(void)
     tcase_add_test(tc, test_save_write_failure_keeps_old_file);
     tcase_add_test(tc, test_loader_executes_nothing);
     tcase_add_test(tc, test_nonfinite_refused);
+    tcase_add_test(tc, test_file_info);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

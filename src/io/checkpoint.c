@@ -60,10 +60,9 @@ static enum clann_status check_version(struct clann_context *ctx, const char *pa
     return CLANN_OK;
 }
 
-/* Parses the metadata text into step, epoch and learning rate. */
-static enum clann_status parse_meta(struct clann_context *ctx, const char *path,
-                                    const char *text, uint64_t *step, uint64_t *epoch,
-                                    float *lr)
+enum clann_status clann__checkpoint_parse(struct clann_context *ctx, const char *path,
+                                          const char *text, uint64_t *step, uint64_t *epoch,
+                                          float *lr)
 {
     char what[128];
     snprintf(what, sizeof what, "checkpoint '%.64s': clann_checkpoint", path);
@@ -101,7 +100,7 @@ static enum clann_status restore(struct clann_model *m, const char *path,
                             "plain model file: %s); load it with clann_model_load", path,
                             x->checkpoint ? "no optimizer state" : "no clann_checkpoint "
                                                                    "metadata");
-    enum clann_status st = parse_meta(m->ctx, path, x->checkpoint, &step, &ep, &lr);
+    enum clann_status st = clann__checkpoint_parse(m->ctx, path, x->checkpoint, &step, &ep, &lr);
     if (st == CLANN_OK && x->n != m->n_params)
         st = clann__error(m->ctx, CLANN_ERR_INTERNAL, "checkpoint '%s': optimizer state of %zu "
                           "values for %zu parameters", path, x->n, m->n_params);

@@ -17,6 +17,7 @@
  */
 #include "io/model_file.h"
 #include "core/file.h"
+#include "data/json.h"
 #include "data/safetensors.h"
 #include "io/spec.h"
 #include "io/tensor_list.h"
@@ -348,3 +349,144 @@ CLANN_API enum clann_status clann_model_from_spec_json(struct clann_context *ctx
     return clann__model_from_spec(ctx, json_text, out);
 }
 
+
+/* ---------------------------------------------------------------------------------------------
+ * What a file holds, for `clann info` and other tools.
+ */
+
+static char *dup_text(const char *s, size_t n)
+{
+    char *d = clann__malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static char *json_text(struct json_object *o)
+{
+    const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    return t ? dup_text(t, strlen(t)) : NULL;
+}
+
+/* The spec's format_version (validated by clann__spec_parse, so present or defaulted). */
+static char *spec_version(struct clann_context *ctx, const char *spec)
+{
+    struct json_object *root = NULL, *v;
+    char *out = NULL;
+    if (clann__json_parse(ctx, spec, strlen(spec), "spec", &root) == CLANN_OK &&
+        json_object_object_get_ex(root, "format_version", &v))
+        out = dup_text(json_object_get_string(v), strlen(json_object_get_string(v)));
+    else
+        out = dup_text("1.0", 3);
+    json_object_put(root);
+    return out;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const struct clann_tensor_info *x = a, *y = b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* The tensors the file has, in file order. */
+static bool fill_tensors(const struct clann__st_reader *ld, const struct clann__tensor_list *l,
+                         struct clann_model_file_info *fi)
+{
+    fi->tensors = clann__calloc(l->n ? l->n : 1, sizeof *fi->tensors);
+    if (!fi->tensors)
+        return false;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct clann__tensor *t = &l->t[i];
+        if (!t->seen)
+            continue;
+        struct clann_tensor_info *ti = &fi->tensors[fi->n_tensors++];
+        if (!(ti->name = dup_text(t->name, strlen(t->name))))
+            return false;
+        ti->rank = t->rank;
+        ti->shape[0] = t->shape[0];
+        ti->shape[1] = t->shape[1];
+        ti->offset = 8 + ld->header_len + t->begin;
+        ti->bytes = t->end - t->begin;
+    }
+    qsort(fi->tensors, fi->n_tensors, sizeof *fi->tensors, by_offset);
+    return true;
+}
+
+static enum clann_status describe(struct clann__st_reader *ld, const char *path,
+                                  struct clann_model_file_info *fi)
+{
+    struct json_object *root = NULL, *meta;
+    struct clann__spec spec;
+    struct clann__tensor_list l = {NULL, 0};
+    struct clann__file_extras x;
+    memset(&spec, 0, sizeof spec);
+    memset(&x, 0, sizeof x);
+    enum clann_status st = clann__st_open(ld, NULL, path, &root);
+    if (st == CLANN_OK)
+        st = read_spec(ld, root, &x, &spec);
+    if (st == CLANN_OK)
+        st = clann__tensors_from_spec(NULL, &spec, &l);
+    if (st == CLANN_OK)
+        st = check_tensors(ld, root, &l);
+    size_t np = st == CLANN_OK ? clann__tensors_n_params(&l) : 0;
+    fi->is_checkpoint = st == CLANN_OK && x.checkpoint && np < l.n && l.t[np].seen;
+    if (st == CLANN_OK && x.checkpoint)
+        st = clann__checkpoint_parse(NULL, path, x.checkpoint, &fi->step, &fi->epoch,
+                                     &fi->learning_rate);
+    if (st == CLANN_OK) {
+        json_object_object_get_ex(root, "__metadata__", &meta);
+        struct json_object *s = json_object_object_get(meta, "clann_spec");
+        fi->spec_json = dup_text(json_object_get_string(s), strlen(json_object_get_string(s)));
+        fi->metadata_json = json_text(meta);
+        fi->format_version = fi->spec_json ? spec_version(NULL, fi->spec_json) : NULL;
+        fi->checkpoint_json = x.checkpoint;
+        x.checkpoint = NULL;
+        if (!fill_tensors(ld, &l, fi) || !fi->spec_json || !fi->metadata_json ||
+            !fi->format_version)
+            st = clann__error(NULL, CLANN_ERR_NO_MEMORY, "model file info: out of memory");
+    }
+    json_object_put(root);
+    clann__spec_free(&spec);
+    clann__free(l.t);
+    clann__file_extras_free(&x);
+    return st;
+}
+
+CLANN_API enum clann_status clann_model_file_info(const char *path,
+                                                  struct clann_model_file_info **out)
+{
+    if (!out)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "clann_model_file_info: out is NULL");
+    *out = NULL;
+    if (!path)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "clann_model_file_info: no path");
+    struct clann_model_file_info *fi = clann__calloc(1, sizeof *fi);
+    if (!fi)
+        return clann__error(NULL, CLANN_ERR_NO_MEMORY, "model file info: out of memory");
+    struct clann__st_reader ld;
+    enum clann_status st = describe(&ld, path, fi);
+    clann__st_close(&ld);
+    if (st != CLANN_OK) {
+        clann_model_file_info_free(fi);
+        return st;
+    }
+    *out = fi;
+    return CLANN_OK;
+}
+
+CLANN_API void clann_model_file_info_free(struct clann_model_file_info *info)
+{
+    if (!info)
+        return;
+    for (size_t i = 0; i < info->n_tensors; i++)
+        clann__free(info->tensors[i].name);
+    clann__free(info->tensors);
+    clann__free(info->format_version);
+    clann__free(info->spec_json);
+    clann__free(info->metadata_json);
+    clann__free(info->checkpoint_json);
+    clann__free(info);
+}
