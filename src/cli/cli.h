@@ -46,6 +46,8 @@ int cli_usage(const char *fmt, ...);
  * contents. A failure prints the library's message (naming the path and the system error) and
  * returns CLI_FAILED; an existing file is then left as it was. */
 int cli_write_file(const char *path, void (*fill)(FILE *f, const void *user), const void *user);
+/* mkdir -p dir, best effort: a folder that cannot be made shows when a file in it is written. */
+void cli_make_dirs(const char *dir);
 
 /* How a CSV's columns are read for training: the label column (name or 0-based index; NULL: the
  * last), the columns left out (--ignore) or the only inputs (--features), comma-separated, and

@@ -312,7 +312,7 @@ static void eval_json(FILE *f, const void *root)
 static int write_eval_json(struct json_object *root, const char *logdir)
 {
     char path[4096];
-    mkdir(logdir, 0777); /* may exist already; a real failure shows in the write below */
+    cli_make_dirs(logdir); /* a real failure shows in the write below */
     snprintf(path, sizeof path, "%s/eval.json", logdir);
     return cli_write_file(path, eval_json, root);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 int cli_usage(const char *fmt, ...)
@@ -56,6 +57,22 @@ int cli_write_file(const char *path, void (*fill)(FILE *f, const void *user), co
     if (st != CLANN_OK)
         fprintf(stderr, "clann: %s\n", clann_last_error());
     return st == CLANN_OK ? CLI_OK : CLI_FAILED;
+}
+
+void cli_make_dirs(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        mkdir(path, 0777);
+        *p = saved;
+        if (!saved)
+            break;
+    }
 }
 
 void cli_print_help(const char *command, const char *synopsis, const struct cli_option *options,

@@ -65,7 +65,7 @@ static int record_split(const struct cli_train_args *a, const struct cli_data *d
 {
     if (!a->logdir)
         return CLI_OK;
-    mkdir(a->logdir, 0777);
+    cli_make_dirs(a->logdir);
     char path[4096];
     snprintf(path, sizeof path, "%s/split.json", a->logdir);
     struct split_record r = {d, p};
