@@ -63,7 +63,7 @@ static enum clann_status download_data(struct clann_model *m, const struct clann
     for (size_t i = 0; i < l->n && st == CLANN_OK; i++) {
         if (l->t[i].count)
             st = clann__op_download(m->be, *out + pos, clann__tensor_source(m, &l->t[i]),
-                                      l->t[i].count);
+                                    l->t[i].count);
         pos += l->t[i].count;
     }
     if (st == CLANN_OK)
