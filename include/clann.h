@@ -149,6 +149,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -828,7 +829,8 @@ CLANN_API enum clann_status clann_model_save(struct clann_model *model, const ch
 /* Reads a model file into a new compiled model on ctx. Every size and offset is validated
  * before anything is allocated from it. Statuses: ERR_IO, ERR_FORMAT (bad header or JSON, with
  * what is wrong), ERR_TRUNCATED, ERR_TOO_LARGE, ERR_UNSUPPORTED (a newer major format version:
- * the message names both versions). */
+ * the message names both versions), ERR_NONFINITE (a NaN or infinity in a tensor: the message
+ * names the tensor and the index). */
 CLANN_API enum clann_status clann_model_load(struct clann_context *ctx, const char *path,
                                              struct clann_model **out);
 
@@ -849,6 +851,35 @@ CLANN_API enum clann_status clann_model_load_checkpoint(struct clann_context *ct
                                                         struct clann_model **out,
                                                         size_t *epoch);
 
+/* What a model file or checkpoint holds, read and validated (header, spec, every tensor's
+ * dtype, shape and place; the tensor values are not read) without building the model. */
+struct clann_tensor_info {
+    char *name;       /* "layers.0.dense.kernel", "optimizer.state1", ... */
+    size_t rank;      /* 1 or 2 */
+    size_t shape[2];
+    uint64_t offset;  /* bytes into the file */
+    uint64_t bytes;
+};
+struct clann_model_file_info {
+    char *format_version;   /* the spec's format version, "MAJOR.MINOR" */
+    char *spec_json;        /* the model spec (__metadata__.clann_spec) */
+    char *metadata_json;    /* the whole __metadata__ object, as JSON */
+    struct clann_tensor_info *tensors; /* in file order */
+    size_t n_tensors;
+    bool is_checkpoint;     /* checkpoint metadata and optimizer state both present */
+    char *checkpoint_json;  /* __metadata__.clann_checkpoint; NULL when absent */
+    uint64_t step, epoch;   /* checkpoints: the step count and the epoch saved */
+    float learning_rate;    /* checkpoints: the learning rate in effect */
+};
+
+/* Reads what path holds into *out (NULL on failure), which the caller frees with
+ * clann_model_file_info_free() (all its strings and arrays go with it). Statuses: as
+ * clann_model_load() except ERR_NONFINITE (values are not read), and ERR_FORMAT or
+ * ERR_UNSUPPORTED for malformed or newer checkpoint metadata. */
+CLANN_API enum clann_status clann_model_file_info(const char *path,
+                                                  struct clann_model_file_info **out);
+CLANN_API void clann_model_file_info_free(struct clann_model_file_info *info);
+
 /* Builds and compiles the model a JSON spec describes (the format clann_model_spec_json()
  * writes; weights initialized from its seed). Statuses: ERR_FORMAT (naming the JSON path),
  * ERR_UNSUPPORTED, ERR_TOO_LARGE, ERR_SHAPE. */
@@ -860,6 +891,29 @@ CLANN_API enum clann_status clann_model_from_spec_json(struct clann_context *ctx
  * clann_string_free(). */
 CLANN_API enum clann_status clann_model_spec_json(const struct clann_model *model, char **out);
 CLANN_API void clann_string_free(char *s);
+
+/* ---------------------------------------------------------------------------------------------
+ * Output files, written the way clann writes all its files: into a temporary file in the same
+ * folder (a short fixed-length name, so any target name fits), fsynced, renamed over the target,
+ * the folder fsynced. A failure (full disk, I/O error, read-only folder) removes the temporary
+ * file and leaves an existing target as it was. An existing target must be a regular file:
+ * devices, fifos and folders are refused (so /dev/null survives); a symbolic link is followed
+ * and the file it points to replaced, the link kept. Errors are ERR_IO naming the path and the
+ * system's error text.
+ */
+struct clann_file;
+
+/* Starts writing path. *out (NULL on failure) is finished by clann_file_commit() or
+ * clann_file_discard(), which free it. Statuses: ERR_INVALID_ARG, ERR_IO, ERR_NO_MEMORY. */
+CLANN_API enum clann_status clann_file_create(const char *path, struct clann_file **out);
+/* A stdio stream to write the contents with, owned by file (do not fclose it); NULL when out
+ * of memory. */
+CLANN_API FILE *clann_file_stream(struct clann_file *file);
+/* Flushes and syncs what was written and puts it in the target's place; ERR_IO when any write
+ * failed. Frees file in every case. */
+CLANN_API enum clann_status clann_file_commit(struct clann_file *file);
+/* Drops what was written, leaving the target untouched; frees file (NULL: no-op). */
+CLANN_API void clann_file_discard(struct clann_file *file);
 
 /* ---------------------------------------------------------------------------------------------
  * Estimators: compiled models in one call, as TensorFlow's LinearRegressor,

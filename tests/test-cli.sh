@@ -177,6 +177,41 @@ expect 2 "--threshold: 'best'" eval --model split.safetensors --data d.csv --thr
 expect 2 "--threshold applies to binary classifiers" eval --model split.safetensors --data d.csv --threshold 0.3
 expect 2 "--slice applies to binary classifiers" eval --model split.safetensors --data d.csv --slice 0
 
+echo "== output files: atomic, never over a device, old file kept on failure =="
+# Device targets are refused and survive.
+expect 1 "/dev/null.*a device" predict --model split.safetensors --data d.csv --label y --out /dev/null
+expect 1 "/dev/null.*a device" report run --out /dev/null
+expect 1 "/dev/null.*a device" train $common --epochs 1 --out /dev/null
+[ -c /dev/null ] || { echo "FAIL: /dev/null is no longer a device"; failures=$((failures + 1)); }
+# A 250-character name fits (the temporary file's name is short).
+long=$(printf 'p%.0s' $(seq 250))
+expect 0 "" predict --model split.safetensors --data d.csv --label y --out "$long"
+[ "$(wc -l < "$long")" = 121 ] || { echo "FAIL: predict to a 250-character name"; failures=$((failures + 1)); }
+# A full disk (the file-size limit: EFBIG, with SIGXFSZ ignored) fails the write with the
+# reason and keeps the older file as it was.
+for cmd in "predict --model split.safetensors --data d.csv --label y --out kept.txt" "report run --out kept.txt"; do
+    echo "older contents" > kept.txt
+    (trap '' XFSZ; ulimit -f 1; "$clann" $cmd > out.txt 2> err.txt)
+    got=$?
+    if [ "$got" != 1 ] || ! grep -q "kept.txt.*File too large" err.txt ||
+       [ "$(cat kept.txt)" != "older contents" ] || ls -a | grep -q '\.tmp\.'; then
+        echo "FAIL: clann $cmd on a full disk exited $got:"; cat err.txt; failures=$((failures + 1))
+    else
+        echo "ok: clann $cmd on a full disk -> 1, older file kept"
+    fi
+done
+# --logdir on a full disk: no empty log.csv. (Messages go through a pipe, which the limit of 0
+# bytes does not bind.)
+( (trap '' XFSZ; ulimit -f 0; "$clann" train $common --epochs 1 --logdir full; echo "rc=$?" >&2) \
+    2>&1 >/dev/null | cat > err.txt )
+got=$(sed -n 's/^rc=//p' err.txt)
+if [ "$got" != 1 ] || [ -e full/log.csv ] || ! grep -q "File too large" err.txt; then
+    echo "FAIL: train --logdir on a full disk exited $got; log.csv: $(ls -l full 2>&1)"; cat err.txt
+    failures=$((failures + 1))
+else
+    echo "ok: train --logdir on a full disk -> 1, no log.csv"
+fi
+
 echo "== text columns become feature columns =="
 awk 'BEGIN { srand(5); split("red green blue", col, " "); print "city,colour,size,y";
     for (i = 0; i < 300; i++) { c = int(rand() * 20); k = col[1 + int(rand() * 3)]; s = rand() * 2 - 1;

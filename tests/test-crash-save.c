@@ -11,6 +11,7 @@
  */
 #define _DEFAULT_SOURCE /* syscall() */
 #include "testutil.h"
+#include "core/file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -284,8 +285,8 @@ static void timed_kills(struct clann_context *ctx, const struct reference ab[2],
 static void save_after_kills(struct clann_context *ctx, const struct reference ab[2],
                              const char *path)
 {
-    char own[320];
-    snprintf(own, sizeof own, "%s.tmp.%ld", path, (long)getpid());
+    char *own = clann__file_temp_path(path);
+    ck_assert_ptr_nonnull(own);
     FILE *f = fopen(own, "wb");
     ck_assert_ptr_nonnull(f);
     for (long i = 0; i < 2 * ab[1].file_size; i++)
@@ -294,6 +295,7 @@ static void save_after_kills(struct clann_context *ctx, const struct reference a
     ck_assert_msg(clann_model_save(ab[1].m, path) == CLANN_OK, "%s", clann_last_error());
     ck_assert_int_eq(access(own, F_OK), -1);
     ck_assert_int_eq(load_which(ctx, path, ab), 1);
+    clann__free(own);
 }
 
 START_TEST(test_killed_saver)

@@ -936,14 +936,148 @@ START_TEST(test_save_write_failure_keeps_old_file)
 }
 END_TEST
 
+/* Every NaN or infinity in a loaded tensor is refused, naming the tensor and the index:
+ * parameters, and a checkpoint's optimizer state (a plain load does not read that). */
+static void check_nonfinite(struct clann_context *ctx, const char *path, const unsigned char *file,
+                            size_t len, size_t data_byte, float bad, bool checkpoint,
+                            const char *why)
+{
+    unsigned char *copy = malloc(len);
+    memcpy(copy, file, len);
+    memcpy(copy + 8 + le64(file) + data_byte, &bad, 4); /* little-endian hosts */
+    write_whole(path, copy, len);
+    free(copy);
+    struct clann_model *m = NULL;
+    size_t epoch;
+    enum clann_status st = checkpoint ? clann_model_load_checkpoint(ctx, path, &m, &epoch)
+                                      : clann_model_load(ctx, path, &m);
+    ck_assert_msg(st == CLANN_ERR_NONFINITE, "%s: %s", clann_status_name(st),
+                  clann_last_error());
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(clann_last_error(), why), "'%s' lacks '%s'", clann_last_error(), why);
+    ck_assert_ptr_nonnull(strstr(clann_last_error(), path));
+}
+
+START_TEST(test_nonfinite_refused)
+{
+    scratch_make();
+    struct clann_context *ctx = cpu();
+    struct clann_model *a = tiny_model(ctx), *m;
+    char path[300], bad[300];
+    scratch_path(path, sizeof path, "finite.safetensors");
+    scratch_path(bad, sizeof bad, "bad.safetensors");
+    size_t len;
+    ck_assert_int_eq(clann_model_save(a, path), CLANN_OK);
+    unsigned char *file = read_whole(path, &len);
+    /* Data bytes: kernel [2, 3] at 0..24, bias [3] at 24..36. */
+    check_nonfinite(ctx, bad, file, len, 0, INFINITY, false,
+                    "tensor 'layers.0.dense.kernel' holds an infinity at index 0");
+    check_nonfinite(ctx, bad, file, len, 28, NAN, false,
+                    "tensor 'layers.0.dense.bias' holds NaN at index 1");
+    check_nonfinite(ctx, bad, file, len, 20, -INFINITY, false, "index 5");
+    free(file);
+    /* A checkpoint adds optimizer.state1 (9 floats at 36..72) and state2 (72..108). */
+    ck_assert_int_eq(clann_model_save_checkpoint(a, path, 1), CLANN_OK);
+    file = read_whole(path, &len);
+    check_nonfinite(ctx, bad, file, len, 44, NAN, true,
+                    "tensor 'optimizer.state1' holds NaN at index 2");
+    check_nonfinite(ctx, bad, file, len, 104, INFINITY, true,
+                    "tensor 'optimizer.state2' holds an infinity at index 8");
+    ck_assert_int_eq(clann_model_load(ctx, bad, &m), CLANN_OK); /* state is not read */
+    clann_model_destroy(m);
+    free(file);
+    clann_model_destroy(a);
+    clann_context_destroy(ctx);
+    remove_tree(scratch);
+}
+END_TEST
+
+/* clann_model_file_info: what a file holds, without building the model. */
+START_TEST(test_file_info)
+{
+    scratch_make();
+    struct clann_context *ctx = cpu();
+    struct clann_model *a = tiny_model(ctx);
+    char path[300], ckpt[300];
+    scratch_path(path, sizeof path, "info.safetensors");
+    scratch_path(ckpt, sizeof ckpt, "info.ckpt");
+    ck_assert_int_eq(clann_model_save(a, path), CLANN_OK);
+    ck_assert_int_eq(clann_model_save_checkpoint(a, ckpt, 7), CLANN_OK);
+
+    struct clann_model_file_info *fi;
+    ck_assert_msg(clann_model_file_info(path, &fi) == CLANN_OK, "%s", clann_last_error());
+    char *spec;
+    ck_assert_int_eq(clann_model_spec_json(a, &spec), CLANN_OK);
+    ck_assert_str_eq(fi->spec_json, spec);
+    clann_string_free(spec);
+    ck_assert_str_eq(fi->format_version, "1.1");
+    ck_assert_ptr_nonnull(strstr(fi->metadata_json, "\"clann_spec\""));
+    ck_assert(!fi->is_checkpoint);
+    ck_assert_ptr_null(fi->checkpoint_json);
+    ck_assert_uint_eq(fi->n_tensors, 2);
+    ck_assert_str_eq(fi->tensors[0].name, "layers.0.dense.kernel");
+    ck_assert_uint_eq(fi->tensors[0].rank, 2);
+    ck_assert_uint_eq(fi->tensors[0].shape[0], 2);
+    ck_assert_uint_eq(fi->tensors[0].shape[1], 3);
+    ck_assert_uint_eq(fi->tensors[0].bytes, 24);
+    ck_assert_str_eq(fi->tensors[1].name, "layers.0.dense.bias");
+    ck_assert_uint_eq(fi->tensors[1].rank, 1);
+    ck_assert_uint_eq(fi->tensors[1].offset, fi->tensors[0].offset + 24);
+    size_t len;
+    unsigned char *file = read_whole(path, &len);
+    ck_assert_uint_eq(fi->tensors[1].offset + fi->tensors[1].bytes, len);
+    free(file);
+    clann_model_file_info_free(fi);
+
+    ck_assert_msg(clann_model_file_info(ckpt, &fi) == CLANN_OK, "%s", clann_last_error());
+    ck_assert(fi->is_checkpoint);
+    ck_assert_uint_eq(fi->epoch, 7);
+    ck_assert_uint_eq(fi->step, 0);
+    ck_assert_float_eq(fi->learning_rate, clann_compile_default_params(CLANN_LOSS_MSE)
+                                              .optimizer.learning_rate);
+    ck_assert_ptr_nonnull(strstr(fi->checkpoint_json, "\"epoch\":7"));
+    ck_assert_uint_eq(fi->n_tensors, 4);
+    ck_assert_str_eq(fi->tensors[2].name, "optimizer.state1");
+    ck_assert_uint_eq(fi->tensors[3].shape[0], 9);
+    clann_model_file_info_free(fi);
+    clann_model_file_info_free(NULL);
+
+    /* Errors: as loading, without a model. */
+    char missing[300];
+    scratch_path(missing, sizeof missing, "missing.safetensors");
+    fi = (struct clann_model_file_info *)1;
+    ck_assert_int_eq(clann_model_file_info(missing, &fi), CLANN_ERR_IO);
+    ck_assert_ptr_null(fi);
+    ck_assert_ptr_nonnull(strstr(clann_last_error(), missing));
+    write_whole(missing, "{}", 2);
+    ck_assert_int_eq(clann_model_file_info(missing, &fi), CLANN_ERR_TRUNCATED);
+    ck_assert_int_eq(clann_model_file_info(path, NULL), CLANN_ERR_INVALID_ARG);
+    ck_assert_int_eq(clann_model_file_info(NULL, &fi), CLANN_ERR_INVALID_ARG);
+    /* Out of memory anywhere: a clean error. */
+    for (long n = 1; n < 400; n++) {
+        clann__alloc_fail_after(n);
+        enum clann_status st = clann_model_file_info(ckpt, &fi);
+        clann__alloc_fail_after(0);
+        ck_assert_msg(st == CLANN_OK || st == CLANN_ERR_NO_MEMORY, "%ld: %s", n,
+                      clann_status_name(st));
+        clann_model_file_info_free(fi);
+    }
+    clann_model_destroy(a);
+    clann_context_destroy(ctx);
+    remove_tree(scratch);
+}
+END_TEST
+
 /* The loader never executes anything from the file (docs/testing.md #31): no dynamic loading,
  * no shell, no process creation in the model-file and spec sources. */
 START_TEST(test_loader_executes_nothing)
 {
-    static const char *const files[] = {"src/io/model_file.c", "src/io/spec.c"};
+    static const char *const files[] = {"src/io/model_file.c", "src/io/spec.c",
+                                        "src/data/safetensors.c", "src/io/tensor_list.c",
+                                        "src/data/json.c"};
     static const char *const banned[] = {"dlopen", "system(", "popen(", "execv", "execl",
                                           "fork("};
-    for (size_t f = 0; f < 2; f++) {
+    for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", CLANN_SOURCE_ROOT, files[f]);
         size_t len;
@@ -976,6 +1110,8 @@ int main(void)
     tcase_add_test(tc, test_save_errors);
     tcase_add_test(tc, test_save_write_failure_keeps_old_file);
     tcase_add_test(tc, test_loader_executes_nothing);
+    tcase_add_test(tc, test_nonfinite_refused);
+    tcase_add_test(tc, test_file_info);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

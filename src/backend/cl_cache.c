@@ -2,13 +2,11 @@
  * cl_cache.c - on-disk cache of built OpenCL program binaries; format in cl_cache.h.
  */
 #include "backend/cl_cache.h"
+#include "core/file.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static const char cache_magic[8] = {'C', 'L', 'A', 'N', 'N', 'P', 'B', '2'};
 
@@ -120,70 +118,26 @@ cleanup:
     return ok;
 }
 
-/* mkdir -p with mode 0700 for the folders it creates. */
-static bool make_dirs(const char *dir)
-{
-    char path[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof path)
-        return false;
-    memcpy(path, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        char saved = path[i];
-        path[i] = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST)
-            return false;
-        path[i] = saved;
-    }
-    struct stat st;
-    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
+/* Best effort: a failure costs a rebuild next time, so it is not reported (the writer still
+ * records its message as the thread's last error). Two threads storing one entry at once share
+ * a temporary name; the checksum turns whatever that leaves into a miss. */
 bool clann__cl_cache_store(const char *dir, const void *key, size_t key_len,
                            const unsigned char *data, size_t len)
 {
     char path[4096];
-    char tmp[4096 + 16];
     unsigned char header[CACHE_HEADER_SIZE];
-    bool ok = false;
-    int fd = -1;
-    FILE *f = NULL;
     uint64_t hash = clann__fnv1a64(CLANN__FNV64_OFFSET, key, key_len);
     if (len == 0 || (uint64_t)len > CACHE_MAX_PAYLOAD || (uint64_t)key_len > CACHE_MAX_KEY ||
-        !entry_path(dir, hash, path, sizeof path) || !make_dirs(dir))
+        !entry_path(dir, hash, path, sizeof path) ||
+        clann__make_dirs(NULL, "kernel cache", dir, 0700) != CLANN_OK)
         return false;
-    snprintf(tmp, sizeof tmp, "%s.XXXXXX", path);
-    fd = mkstemp(tmp);
-    if (fd < 0)
-        return false;
-    f = fdopen(fd, "wb");
-    if (!f)
-        goto cleanup;
-    fd = -1;
     memcpy(header, cache_magic, sizeof cache_magic);
     put_u64(header + 8, hash);
     put_u64(header + 16, (uint64_t)key_len);
     put_u64(header + 24, (uint64_t)len);
     put_u64(header + 32, clann__fnv1a64(clann__fnv1a64(CLANN__FNV64_OFFSET, key, key_len), data,
                                         len));
-    if (fwrite(header, 1, sizeof header, f) != sizeof header ||
-        fwrite(key, 1, key_len, f) != key_len || fwrite(data, 1, len, f) != len)
-        goto cleanup;
-    int rc = fclose(f);
-    f = NULL;
-    if (rc != 0)
-        goto cleanup;
-    if (rename(tmp, path) != 0)
-        goto cleanup;
-    ok = true;
-cleanup:
-    if (f)
-        fclose(f);
-    if (fd >= 0)
-        close(fd);
-    if (!ok)
-        remove(tmp);
-    return ok;
+    const void *pieces[3] = {header, key, data};
+    const size_t sizes[3] = {sizeof header, key_len, len};
+    return clann__file_replace(NULL, "kernel cache", path, pieces, sizes, 3) == CLANN_OK;
 }

@@ -9,8 +9,8 @@
  * payload (each a little-endian uint64), then the key, then the payload. A load compares the
  * stored key with the wanted one byte for byte, so an entry that is well formed but belongs
  * to another program (copied or renamed over this one, or a hash collision) is a miss before
- * any driver sees its binary. Writes go to a temporary file in the same folder that is
- * renamed over the entry, so readers never see a partial file; a truncated or corrupt entry
+ * any driver sees its binary. Writes go through core/file.c (a temporary file in the same
+ * folder, synced and renamed over the entry), so readers never see a partial file; a truncated or corrupt entry
  * reads as a miss. A binary that passes these checks and still fails to load is the
  * caller's to rebuild (opencl.c falls back to the source).
  */

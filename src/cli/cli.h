@@ -47,6 +47,12 @@ int cli_fail(const char *what, enum clann_status status);
 int cli_fail_text(const char *what, const char *fmt, ...);
 /* Prints "clann: <message>" for usage errors and returns CLI_USAGE. */
 int cli_usage(const char *fmt, ...);
+/* Writes path through the library's atomic writer (clann_file_create): fill(f, user) writes the
+ * contents. A failure prints the library's message (naming the path and the system error) and
+ * returns CLI_FAILED; an existing file is then left as it was. */
+int cli_write_file(const char *path, void (*fill)(FILE *f, const void *user), const void *user);
+/* mkdir -p dir, best effort: a folder that cannot be made shows when a file in it is written. */
+void cli_make_dirs(const char *dir);
 
 /* How a CSV's columns are read for training: the label column (name or 0-based index; NULL: the
  * last), the columns left out (--ignore) or the only inputs (--features), comma-separated, and

@@ -133,6 +133,19 @@ static void cli_csv_cell(FILE *f, const char *v)
     fputc('"', f);
 }
 
+struct predictions {
+    const struct clann_matrix *p;
+    enum clann_loss loss;
+    const struct clann_columns *names;
+};
+
+static void rows_to(FILE *f, const void *user)
+{
+    const struct predictions *pr = user;
+    write_rows(f, pr->p, pr->loss, pr->names);
+}
+
+/* To --out through the atomic writer (a failed write keeps an older file), else stdout. */
 static int write_predictions(struct clann_model *m, const struct clann_matrix *x,
                              const char *path)
 {
@@ -140,16 +153,16 @@ static int write_predictions(struct clann_model *m, const struct clann_matrix *x
     enum clann_status st = clann_model_predict(m, x, &p);
     if (st != CLANN_OK)
         return cli_fail("predict", st);
-    FILE *f = path ? fopen(path, "w") : stdout;
+    struct clann_columns names;
+    clann_model_columns(m, &names);
+    struct predictions pr = {&p, clann_model_loss(m), &names};
     int rc = CLI_OK;
-    if (!f) {
-        rc = cli_usage("cannot write %s", path);
+    if (path) {
+        rc = cli_write_file(path, rows_to, &pr);
     } else {
-        struct clann_columns names;
-        clann_model_columns(m, &names);
-        write_rows(f, &p, clann_model_loss(m), &names);
-        if (ferror(f) || (path && fclose(f) != 0))
-            rc = cli_usage("error writing %s", path ? path : "stdout");
+        rows_to(stdout, &pr);
+        if (fflush(stdout) != 0 || ferror(stdout))
+            rc = cli_usage("error writing stdout");
     }
     clann_matrix_free(&p);
     return rc;

@@ -314,14 +314,18 @@ static void print_text(struct json_object *root)
     }
 }
 
+static void eval_json(FILE *f, const void *root)
+{
+    fprintf(f, "%s", json_object_to_json_string_ext((struct json_object *)root,
+                                                    JSON_C_TO_STRING_PLAIN));
+}
+
 static int write_eval_json(struct json_object *root, const char *logdir)
 {
     char path[4096];
-    mkdir(logdir, 0777); /* may exist already; a real failure shows in the write below */
+    cli_make_dirs(logdir); /* a real failure shows in the write below */
     snprintf(path, sizeof path, "%s/eval.json", logdir);
-    if (json_object_to_file_ext(path, root, JSON_C_TO_STRING_PLAIN) != 0)
-        return cli_usage("cannot write %s", path);
-    return CLI_OK;
+    return cli_write_file(path, eval_json, root);
 }
 
 int cli_evaluate_all(struct clann_model *m, const struct clann_matrix *x,

@@ -2,8 +2,8 @@
  * info.c - `clann info FILE`: what a model file or checkpoint holds: its spec, each layer's
  * parameter count and sparsity, and for a checkpoint the step, epoch and learning rate.
  *
- * The file is loaded through the library first (which validates all of it); only then is its
- * header read again here, for the checkpoint metadata the public API does not return.
+ * Everything comes through the library: clann_model_file_info() for what the file holds
+ * (checkpoint state included), the loaded model for the figures that need its parameters.
  */
 #include "cli.h"
 
@@ -18,33 +18,6 @@ struct info_args {
     bool json, spec;
 };
 
-/* A checkpoint's __metadata__.clann_checkpoint object, or NULL. */
-static struct json_object *checkpoint_meta(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char b[8];
-    struct json_object *root = NULL, *meta, *ck, *out = NULL;
-    if (!f)
-        return NULL;
-    uint64_t n = 0;
-    if (fread(b, 1, 8, f) == 8) {
-        for (int i = 7; i >= 0; i--)
-            n = n << 8 | b[i];
-    }
-    char *text = n > 0 && n <= 100000000 ? malloc((size_t)n + 1) : NULL;
-    if (text && fread(text, 1, (size_t)n, f) == n) {
-        text[n] = '\0';
-        root = json_tokener_parse(text);
-    }
-    if (json_object_object_get_ex(root, "__metadata__", &meta) &&
-        json_object_object_get_ex(meta, "clann_checkpoint", &ck))
-        out = json_tokener_parse(json_object_get_string(ck));
-    json_object_put(root);
-    free(text);
-    fclose(f);
-    return out;
-}
-
 static const char *str_member(struct json_object *o, const char *key)
 {
     struct json_object *v;
@@ -55,12 +28,6 @@ static uint64_t u64_member(struct json_object *o, const char *key)
 {
     struct json_object *v;
     return json_object_object_get_ex(o, key, &v) ? (uint64_t)json_object_get_int64(v) : 0;
-}
-
-static double lr_of(struct json_object *ck)
-{
-    struct json_object *v;
-    return json_object_object_get_ex(ck, "learning_rate", &v) ? json_object_get_double(v) : 0.0;
 }
 
 /* One layer's figures: parameters (all, and trained) and a dense kernel's zero weights. */
@@ -152,17 +119,18 @@ static void print_features(struct json_object *spec)
 }
 
 static void print_text(const struct info_args *a, struct clann_model *m, struct json_object *spec,
-                       struct json_object *ck, const char *why_not)
+                       const struct clann_model_file_info *fi)
 {
     struct json_object *opt = NULL, *layers = NULL;
     json_object_object_get_ex(spec, "optimizer", &opt);
     json_object_object_get_ex(spec, "layers", &layers);
-    if (ck)
+    if (fi->is_checkpoint)
         printf("%s: checkpoint (step %llu, epoch %llu, learning rate %g)\n", a->file,
-               (unsigned long long)u64_member(ck, "step"),
-               (unsigned long long)u64_member(ck, "epoch"), lr_of(ck));
+               (unsigned long long)fi->step, (unsigned long long)fi->epoch,
+               (double)fi->learning_rate);
     else
-        printf("%s: model file, not a checkpoint (%s)\n", a->file, why_not);
+        printf("%s: model file, not a checkpoint (%s)\n", a->file,
+               fi->checkpoint_json ? "no optimizer state" : "no clann_checkpoint metadata");
     printf("inputs %zu  outputs %zu  loss %s  optimizer %s (learning rate %s)\n",
            clann_model_input_count(m), clann_model_output_count(m), str_member(spec, "loss"),
            str_member(opt, "kind"), str_member(opt, "learning_rate"));
@@ -230,33 +198,20 @@ static void print_json(const struct info_args *a, struct clann_model *m, struct 
     json_object_put(root);
 }
 
-/* Loads FILE as a checkpoint, else as a plain model file (why_not: the checkpoint error). */
-static int load_any(const char *file, struct clann_context *ctx, struct clann_model **m,
-                    bool *is_checkpoint, char *why_not, size_t size)
-{
-    size_t epoch;
-    *is_checkpoint = clann_model_load_checkpoint(ctx, file, m, &epoch) == CLANN_OK;
-    if (*is_checkpoint)
-        return CLI_OK;
-    const char *msg = clann_last_error();
-    const char *tail = strstr(msg, "': ");
-    snprintf(why_not, size, "%s", tail ? tail + 3 : msg);
-    enum clann_status st = clann_model_load(ctx, file, m);
-    return st == CLANN_OK ? CLI_OK : cli_fail(file, st);
-}
-
 static int show(const struct info_args *a, struct clann_context *ctx)
 {
+    struct clann_model_file_info *fi = NULL;
     struct clann_model *m = NULL;
-    bool is_checkpoint;
-    char why_not[512];
-    int rc = load_any(a->file, ctx, &m, &is_checkpoint, why_not, sizeof why_not);
     char *text = NULL;
-    enum clann_status st = rc == CLI_OK ? clann_model_spec_json(m, &text) : CLANN_OK;
-    if (st != CLANN_OK)
-        rc = cli_fail(a->file, st);
+    enum clann_status st = clann_model_file_info(a->file, &fi);
+    if (st == CLANN_OK)
+        st = clann_model_load(ctx, a->file, &m);
+    if (st == CLANN_OK)
+        st = clann_model_spec_json(m, &text);
+    int rc = st == CLANN_OK ? CLI_OK : cli_fail(a->file, st);
     struct json_object *spec = text ? json_tokener_parse(text) : NULL;
-    struct json_object *ck = is_checkpoint ? checkpoint_meta(a->file) : NULL;
+    struct json_object *ck = fi && fi->is_checkpoint ? json_tokener_parse(fi->checkpoint_json)
+                                                     : NULL;
     if (rc == CLI_OK && !spec)
         rc = cli_usage("%s: the model's spec is not valid JSON", a->file);
     if (rc == CLI_OK && a->spec)
@@ -264,11 +219,12 @@ static int show(const struct info_args *a, struct clann_context *ctx)
     else if (rc == CLI_OK && a->json)
         print_json(a, m, spec, ck);
     else if (rc == CLI_OK)
-        print_text(a, m, spec, ck, why_not);
+        print_text(a, m, spec, fi);
     json_object_put(spec);
     json_object_put(ck);
     clann_string_free(text);
     clann_model_destroy(m);
+    clann_model_file_info_free(fi);
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 int cli_usage(const char *fmt, ...)
@@ -46,6 +47,40 @@ int cli_fail(const char *what, enum clann_status status)
     else
         fprintf(stderr, "clann: %s: %s\n", what, msg);
     return CLI_FAILED;
+}
+
+int cli_write_file(const char *path, void (*fill)(FILE *f, const void *user), const void *user)
+{
+    struct clann_file *file;
+    enum clann_status st = clann_file_create(path, &file);
+    FILE *f = st == CLANN_OK ? clann_file_stream(file) : NULL;
+    if (st == CLANN_OK && !f) {
+        clann_file_discard(file);
+        return cli_usage("out of memory");
+    }
+    if (st == CLANN_OK) {
+        fill(f, user);
+        st = clann_file_commit(file);
+    }
+    if (st != CLANN_OK)
+        fprintf(stderr, "clann: %s\n", clann_last_error());
+    return st == CLANN_OK ? CLI_OK : CLI_FAILED;
+}
+
+void cli_make_dirs(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        mkdir(path, 0777);
+        *p = saved;
+        if (!saved)
+            break;
+    }
 }
 
 void cli_print_help(const char *command, const char *synopsis, const struct cli_option *options,

@@ -45,22 +45,33 @@ bool cli_class_labels(const struct clann_matrix *y)
     return y->cols == 1;
 }
 
-static void record_split(const struct cli_train_args *a, const struct cli_data *d,
-                         const struct clann_split_params *p)
+struct split_record {
+    const struct cli_data *d;
+    const struct clann_split_params *p;
+};
+
+static void split_json(FILE *f, const void *user)
 {
-    if (!a->logdir)
-        return;
-    mkdir(a->logdir, 0777);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/split.json", a->logdir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return;
+    const struct split_record *r = user;
+    const struct cli_data *d = r->d;
+    const struct clann_split_params *p = r->p;
     fprintf(f, "{\"train\": %zu, \"dev\": %zu, \"test\": %zu, \"fractions\": [%g, %g, %g], "
             "\"seed\": %llu, \"stratified\": %s}\n", d->x.rows, d->has_dev ? d->dev_x.rows : 0,
             d->has_test ? d->test_x.rows : 0, p->train, p->dev, p->test,
             (unsigned long long)p->seed, p->stratify ? "true" : "false");
-    fclose(f);
+}
+
+/* DIR/split.json (a failure to write it fails the run: its folder is unusable). */
+static int record_split(const struct cli_train_args *a, const struct cli_data *d,
+                        const struct clann_split_params *p)
+{
+    if (!a->logdir)
+        return CLI_OK;
+    cli_make_dirs(a->logdir);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/split.json", a->logdir);
+    struct split_record r = {d, p};
+    return cli_write_file(path, split_json, &r);
 }
 
 /* A table is split by rows, then the feature columns are fitted on its training part. */
@@ -90,7 +101,7 @@ static int split_table(const struct cli_train_args *a, struct cli_data *d,
             d->has_test ? clann_table_rows(d->test_table) : 0, p->stratify ? " (stratified)" : "");
     rc = cli_table_features(d);
     if (rc == CLI_OK)
-        record_split(a, d, p);
+        rc = record_split(a, d, p);
     return rc;
 }
 
@@ -134,8 +145,7 @@ int cli_train_split(const struct cli_train_args *a, struct cli_data *d)
     fprintf(stderr, "split: %zu train, %zu dev, %zu test rows%s\n", d->x.rows,
             d->has_dev ? d->dev_x.rows : 0, d->has_test ? d->test_x.rows : 0,
             p.stratify ? " (stratified)" : "");
-    record_split(a, d, &p);
-    return CLI_OK;
+    return record_split(a, d, &p);
 }
 
 int cli_scaler_params(const char *option, const char *text, struct clann_scaler_params *p)

@@ -47,6 +47,18 @@ static const char *base_name(const char *dir, char *buf, size_t size)
     return slash && slash[1] ? slash + 1 : buf;
 }
 
+struct page {
+    const char *title, *dir;
+    const struct run_dir *rd;
+};
+
+static void page_to(FILE *f, const void *user)
+{
+    const struct page *p = user;
+    report_write_page(f, p->title, p->dir, p->rd);
+}
+
+/* --out goes through the library's atomic writer (a failure keeps an older page). */
 static int write_report(const char *dir, const char *out, const char *title,
                         const struct run_dir *rd)
 {
@@ -56,17 +68,12 @@ static int write_report(const char *dir, const char *out, const char *title,
                  base_name(dir, name, sizeof name));
         title = default_title;
     }
-    FILE *f = out ? fopen(out, "w") : stdout;
-    if (!f) {
-        fprintf(stderr, "clann: %s: cannot create: %s\n", out, strerror(errno));
-        return CLI_FAILED;
-    }
-    report_write_page(f, title, dir, rd);
-    bool failed = ferror(f) != 0;
-    failed = (out ? fclose(f) : fflush(f)) != 0 || failed;
-    if (failed) {
-        fprintf(stderr, "clann: %s: cannot write: %s\n", out ? out : "standard output",
-                strerror(errno));
+    struct page page = {title, dir, rd};
+    if (out)
+        return cli_write_file(out, page_to, &page);
+    page_to(stdout, &page);
+    if (ferror(stdout) || fflush(stdout) != 0) {
+        fprintf(stderr, "clann: standard output: cannot write: %s\n", strerror(errno));
         return CLI_FAILED;
     }
     return CLI_OK;

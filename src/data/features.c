@@ -11,6 +11,7 @@
  */
 #include "data/features.h"
 #include "core/kinds.h"
+#include "data/json.h"
 #include "data/table.h"
 
 #include <errno.h>
@@ -798,81 +799,52 @@ enum clann_status clann__features_clone(const struct clann_features *fs,
 
 /* ---- JSON --------------------------------------------------------------------------------- */
 
-/* json-c reports allocation failure with NULL and -1; *ok remembers the first failure. */
-static void put(bool *ok, struct json_object *obj, const char *key, struct json_object *val)
-{
-    if (!obj || !val || json_object_object_add(obj, key, val) != 0) {
-        json_object_put(val);
-        *ok = false;
-    }
-}
-
-static void push_val(bool *ok, struct json_object *arr, struct json_object *val)
-{
-    if (!arr || !val || json_object_array_add(arr, val) != 0) {
-        json_object_put(val);
-        *ok = false;
-    }
-}
-
-/* The shortest decimal that reads back as the same float. */
-static struct json_object *json_float(float v)
-{
-    char buf[32];
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
-        for (char *c = buf; *c; c++)
-            if (*c == ',')
-                *c = '.';
-        if (strtof(buf, NULL) == v)
-            break;
-    }
-    return json_object_new_double_s((double)v, buf);
-}
-
 static struct json_object *json_strings(bool *ok, char *const *s, size_t n)
 {
     struct json_object *arr = json_object_new_array_ext((int)(n < 1 ? 1 : n));
     for (size_t i = 0; i < n; i++)
-        push_val(ok, arr, json_object_new_string(s[i]));
+        clann__json_push(ok, arr, json_object_new_string(s[i]));
     return arr;
+}
+
+/* A kind's name as a JSON string. */
+static struct json_object *kind_json(const struct clann__kind_table *t, size_t value)
+{
+    return json_object_new_string(clann__kind_name(t, value));
 }
 
 static struct json_object *feature_json(bool *ok, const struct clann__feature *f)
 {
     struct json_object *o = json_object_new_object();
-    put(ok, o, "name", json_object_new_string(f->name));
-    put(ok, o, "kind", json_object_new_string(clann__kind_name(&clann__feature_kinds, f->kind)));
-    put(ok, o, "columns", json_strings(ok, f->sources, f->n_sources));
+    clann__json_put(ok, o, "name", json_object_new_string(f->name));
+    clann__json_put(ok, o, "kind", kind_json(&clann__feature_kinds, f->kind));
+    clann__json_put(ok, o, "columns", json_strings(ok, f->sources, f->n_sources));
     if (f->kind == CLANN_FEATURE_NUMERIC)
         return o;
     if (f->kind == CLANN_FEATURE_BUCKETIZED) {
         struct json_object *b = json_object_new_array();
         for (size_t k = 0; k < f->n_boundaries; k++)
-            push_val(ok, b, json_float(f->boundaries[k]));
-        put(ok, o, "boundaries", b);
+            clann__json_push(ok, b, clann__json_float(f->boundaries[k]));
+        clann__json_put(ok, o, "boundaries", b);
     }
     if (f->kind == CLANN_FEATURE_VOCABULARY) {
-        put(ok, o, "vocabulary", json_strings(ok, f->vocab.keys, f->vocab.n));
-        put(ok, o, "oov_buckets", json_object_new_uint64(f->oov_buckets));
+        clann__json_put(ok, o, "vocabulary", json_strings(ok, f->vocab.keys, f->vocab.n));
+        clann__json_put(ok, o, "oov_buckets", json_object_new_uint64(f->oov_buckets));
     }
     if (f->kind >= CLANN_FEATURE_IDENTITY)
-        put(ok, o, "num_buckets", json_object_new_uint64(f->num_buckets));
+        clann__json_put(ok, o, "num_buckets", json_object_new_uint64(f->num_buckets));
     char sep[2] = {f->separator, '\0'};
-    put(ok, o, "separator", json_object_new_string(sep));
-    put(ok, o, "width", json_object_new_uint64(f->width));
-    put(ok, o, "combiner",
-        json_object_new_string(clann__kind_name(&clann__combiner_kinds, f->combiner)));
-    put(ok, o, "output",
-        json_object_new_string(clann__kind_name(&clann__feature_output_kinds, f->output)));
-    put(ok, o, "dimension", json_object_new_uint64(f->dim));
-    put(ok, o, "trainable", json_object_new_boolean(f->trainable));
+    clann__json_put(ok, o, "separator", json_object_new_string(sep));
+    clann__json_put(ok, o, "width", json_object_new_uint64(f->width));
+    clann__json_put(ok, o, "combiner", kind_json(&clann__combiner_kinds, f->combiner));
+    clann__json_put(ok, o, "output", kind_json(&clann__feature_output_kinds, f->output));
+    clann__json_put(ok, o, "dimension", json_object_new_uint64(f->dim));
+    clann__json_put(ok, o, "trainable", json_object_new_boolean(f->trainable));
     struct json_object *init = json_object_new_object();
-    put(ok, init, "kind",
-        json_object_new_string(clann__kind_name(&clann__initializer_kinds, f->init.kind)));
-    put(ok, init, "a", json_float(f->init.a));
-    put(ok, init, "b", json_float(f->init.b));
-    put(ok, o, "init", init);
+    clann__json_put(ok, init, "kind", kind_json(&clann__initializer_kinds, f->init.kind));
+    clann__json_put(ok, init, "a", clann__json_float(f->init.a));
+    clann__json_put(ok, init, "b", clann__json_float(f->init.b));
+    clann__json_put(ok, o, "init", init);
     return o;
 }
 
@@ -881,10 +853,10 @@ enum clann_status clann__features_to_json(const struct clann_features *fs,
 {
     bool ok = fs->fitted;
     struct json_object *root = json_object_new_object(), *arr = json_object_new_array();
-    put(&ok, root, "hash", json_object_new_string(HASH_NAME));
+    clann__json_put(&ok, root, "hash", json_object_new_string(HASH_NAME));
     for (size_t i = 0; i < fs->n; i++)
-        push_val(&ok, arr, feature_json(&ok, &fs->f[i]));
-    put(&ok, root, "columns", arr);
+        clann__json_push(&ok, arr, feature_json(&ok, &fs->f[i]));
+    clann__json_put(&ok, root, "columns", arr);
     if (!ok) {
         json_object_put(root);
         *out = NULL;
@@ -982,8 +954,8 @@ static enum clann_status read_boundaries(const struct jreader *r, struct json_ob
         return no_memory();
     for (size_t i = 0; i < n && st == CLANN_OK; i++) {
         struct json_object *v = json_object_array_get_idx(arr, i);
-        double d = json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)
-                       ? json_object_get_double(v) : NAN;
+        double d = NAN;
+        clann__json_number(v, &d);
         f->boundaries[i] = (float)d;
         f->n_boundaries = i + 1;
         if (!isfinite(f->boundaries[i]) || (i && !(f->boundaries[i] > f->boundaries[i - 1])))

@@ -12,6 +12,7 @@
 #include "io/checkpoint.h"
 #include "io/model_file.h"
 #include "io/spec.h"
+#include "data/json.h"
 
 #include <json-c/json.h>
 #include <math.h>
@@ -24,13 +25,8 @@
 enum clann_status clann__checkpoint_write(struct clann_model *m, const char *path,
                                           const struct clann__checkpoint_state *s)
 {
-    /* %.9g prints any float precisely enough to read back as the same float; a host
-     * program's locale may use a decimal comma, which JSON does not take. */
     char lr[32], meta[256];
-    snprintf(lr, sizeof lr, "%.9g", (double)s->lr);
-    for (char *c = lr; *c; c++)
-        if (*c == ',')
-            *c = '.';
+    clann__json_format_float(s->lr, lr, sizeof lr); /* exact, with a decimal point */
     snprintf(meta, sizeof meta,
              "{\"format_version\":\"%d.0\",\"step\":%llu,\"epoch\":%zu,\"learning_rate\":%s}",
              CHECKPOINT_VERSION_MAJOR, (unsigned long long)s->step, s->epoch, lr);
@@ -40,12 +36,7 @@ enum clann_status clann__checkpoint_write(struct clann_model *m, const char *pat
 /* A non-negative JSON integer member. */
 static bool member_u64(struct json_object *obj, const char *key, uint64_t *out)
 {
-    struct json_object *v;
-    if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_int) ||
-        json_object_get_int64(v) < 0)
-        return false;
-    *out = json_object_get_uint64(v);
-    return true;
+    return clann__json_u64(json_object_object_get(obj, key), out);
 }
 
 static enum clann_status check_version(struct clann_context *ctx, const char *path,
@@ -69,10 +60,9 @@ static enum clann_status check_version(struct clann_context *ctx, const char *pa
     return CLANN_OK;
 }
 
-/* Parses the metadata text into step, epoch and learning rate. */
-static enum clann_status parse_meta(struct clann_context *ctx, const char *path,
-                                    const char *text, uint64_t *step, uint64_t *epoch,
-                                    float *lr)
+enum clann_status clann__checkpoint_parse(struct clann_context *ctx, const char *path,
+                                          const char *text, uint64_t *step, uint64_t *epoch,
+                                          float *lr)
 {
     char what[128];
     snprintf(what, sizeof what, "checkpoint '%.64s': clann_checkpoint", path);
@@ -80,7 +70,6 @@ static enum clann_status parse_meta(struct clann_context *ctx, const char *path,
     enum clann_status st = clann__json_parse(ctx, text, strlen(text), what, &root);
     if (st != CLANN_OK)
         return st;
-    struct json_object *v;
     if (!json_object_is_type(root, json_type_object))
         st = clann__error(ctx, CLANN_ERR_FORMAT, "%s: expected a JSON object", what);
     if (st == CLANN_OK)
@@ -89,9 +78,8 @@ static enum clann_status parse_meta(struct clann_context *ctx, const char *path,
         st = clann__error(ctx, CLANN_ERR_FORMAT, "%s: step and epoch must be non-negative "
                           "integers", what);
     double d = NAN;
-    if (st == CLANN_OK && json_object_object_get_ex(root, "learning_rate", &v) &&
-        (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
-        d = json_object_get_double(v);
+    if (st == CLANN_OK)
+        clann__json_number(json_object_object_get(root, "learning_rate"), &d);
     if (st == CLANN_OK && !(d >= 0.0 && d <= 3.4e38))
         st = clann__error(ctx, CLANN_ERR_FORMAT, "%s: learning_rate must be a finite number "
                           ">= 0", what);
@@ -112,7 +100,7 @@ static enum clann_status restore(struct clann_model *m, const char *path,
                             "plain model file: %s); load it with clann_model_load", path,
                             x->checkpoint ? "no optimizer state" : "no clann_checkpoint "
                                                                    "metadata");
-    enum clann_status st = parse_meta(m->ctx, path, x->checkpoint, &step, &ep, &lr);
+    enum clann_status st = clann__checkpoint_parse(m->ctx, path, x->checkpoint, &step, &ep, &lr);
     if (st == CLANN_OK && x->n != m->n_params)
         st = clann__error(m->ctx, CLANN_ERR_INTERNAL, "checkpoint '%s': optimizer state of %zu "
                           "values for %zu parameters", path, x->n, m->n_params);

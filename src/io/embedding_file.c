@@ -4,6 +4,7 @@
  * clann_model_embedding_set, so that nn never reads files.
  */
 #include "io/model_file.h"
+#include "data/safetensors.h" /* clann__safetensors_read */
 #include "nn/embedding.h"
 
 CLANN_API enum clann_status clann_model_embedding_load(struct clann_model *m,

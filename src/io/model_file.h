@@ -27,10 +27,10 @@ enum clann_status clann__model_file_read(struct clann_context *ctx, const char *
                                          struct clann__file_extras *extras);
 void clann__file_extras_free(struct clann__file_extras *x);
 
-/* Reads F32 tensor `name` of shape [rows, cols] from a safetensors file into dst
- * ERR_INVALID_ARG when the file lacks it, ERR_SHAPE for another shape or dtype. */
-enum clann_status clann__safetensors_read(struct clann_context *ctx, const char *path,
-                                          const char *name, size_t rows, size_t cols,
-                                          float *dst);
+/* Parses a checkpoint's __metadata__.clann_checkpoint text (checkpoint.c): ERR_FORMAT for a
+ * malformed one, ERR_UNSUPPORTED for a newer major version; messages name path. */
+enum clann_status clann__checkpoint_parse(struct clann_context *ctx, const char *path,
+                                          const char *text, uint64_t *step, uint64_t *epoch,
+                                          float *lr);
 
 #endif /* CLANN_MODEL_FILE_H */

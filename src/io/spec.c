@@ -10,6 +10,7 @@
 #include "io/spec.h"
 #include "core/kinds.h"
 #include "data/features.h"
+#include "data/json.h"
 
 #include <errno.h>
 #include <float.h>
@@ -21,88 +22,6 @@
 
 #define MAX_LAYERS ((size_t)1 << 16)
 #define PATH_MAX_LEN 96
-
-/* ---------------------------------------------------------------------------------------------
- * Strict JSON parsing.
- */
-
-/* Keys in raw JSON text: every string followed by ':'. Run only on text json-c accepted in
- * strict mode, so strings are double-quoted and there are no comments. */
-static size_t count_raw_keys(const char *s, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] != '"')
-            continue;
-        for (i++; i < len && s[i] != '"'; i++)
-            if (s[i] == '\\')
-                i++;
-        size_t j = i + 1;
-        while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r'))
-            j++;
-        if (j < len && s[j] == ':')
-            n++;
-    }
-    return n;
-}
-
-/* Keys in a parsed tree; json-c's depth limit bounds the recursion. */
-static size_t count_tree_keys(struct json_object *o)
-{
-    size_t n = 0;
-    if (json_object_is_type(o, json_type_object)) {
-        json_object_object_foreach(o, key, val) {
-            (void)key;
-            n += 1 + count_tree_keys(val);
-        }
-    } else if (json_object_is_type(o, json_type_array)) {
-        for (size_t i = 0; i < json_object_array_length(o); i++)
-            n += count_tree_keys(json_object_array_get_idx(o, i));
-    }
-    return n;
-}
-
-static bool is_json_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-enum clann_status clann__json_parse(struct clann_context *ctx, const char *text, size_t len,
-                                    const char *what, struct json_object **out)
-{
-    *out = NULL;
-    while (len > 0 && is_json_space(text[len - 1]))
-        len--;
-    if (len > INT32_MAX)
-        return clann__error(ctx, CLANN_ERR_TOO_LARGE, "%s: JSON text of %zu bytes is too long",
-                            what, len);
-    struct json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "%s: out of memory", what);
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    struct json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (!obj || jerr != json_tokener_success) {
-        json_object_put(obj);
-        const char *why = jerr == json_tokener_continue ? "unexpected end of text"
-                                                        : json_tokener_error_desc(jerr);
-        return clann__error(ctx, CLANN_ERR_FORMAT, "%s: invalid JSON at byte %zu: %s", what,
-                            end, why);
-    }
-    if (end != len) {
-        json_object_put(obj);
-        return clann__error(ctx, CLANN_ERR_FORMAT, "%s: unexpected text after the JSON value "
-                            "at byte %zu", what, end);
-    }
-    if (count_raw_keys(text, len) != count_tree_keys(obj)) {
-        json_object_put(obj);
-        return clann__error(ctx, CLANN_ERR_FORMAT, "%s: duplicate key in a JSON object", what);
-    }
-    *out = obj;
-    return CLANN_OK;
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Reading. Every helper takes the JSON path of the object it reads from ("" for the root,
@@ -173,9 +92,8 @@ static enum clann_status read_float(const struct reader *r, struct json_object *
     enum clann_status st = member(r, obj, path, key, false, &v);
     if (st != CLANN_OK || !v)
         return st;
-    bool numeric = json_object_is_type(v, json_type_double) ||
-                   json_object_is_type(v, json_type_int);
-    double d = numeric ? json_object_get_double(v) : NAN;
+    double d = NAN;
+    bool numeric = clann__json_number(v, &d);
     if (!numeric || !isfinite(d) || fabs(d) > FLT_MAX || !in_range(d, range))
         return bad(r, CLANN_ERR_FORMAT, path, key, "expected %s", range_text(range));
     *out = (float)d;
@@ -208,9 +126,8 @@ static enum clann_status read_u64(const struct reader *r, struct json_object *ob
     enum clann_status st = member(r, obj, path, key, false, &v);
     if (st != CLANN_OK || !v)
         return st;
-    if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+    if (!clann__json_u64(v, out))
         return bad(r, CLANN_ERR_FORMAT, path, key, "expected a non-negative integer");
-    *out = json_object_get_uint64(v);
     return CLANN_OK;
 }
 
@@ -793,10 +710,9 @@ struct writer {
 static void add(struct writer *w, struct json_object *obj, const char *key,
                 struct json_object *val)
 {
-    if (!obj || !val || json_object_object_add(obj, key, val) != 0) {
-        json_object_put(val);
-        w->no_memory = true;
-    }
+    bool ok = true;
+    clann__json_put(&ok, obj, key, val);
+    w->no_memory = w->no_memory || !ok;
 }
 
 static void add_string(struct writer *w, struct json_object *obj, const char *key,
@@ -810,20 +726,6 @@ static void add_size(struct writer *w, struct json_object *obj, const char *key,
     add(w, obj, key, json_object_new_uint64((uint64_t)v));
 }
 
-/* The shortest decimal that reads back as the same float ("0.001", not "0.0010000000474"). */
-static void format_float(float v, char *buf, size_t size)
-{
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, size, "%.*g", prec, (double)v);
-        /* A host program's locale may use a decimal comma; JSON needs a point. */
-        for (char *c = buf; *c; c++)
-            if (*c == ',')
-                *c = '.';
-        if (strtof(buf, NULL) == v)
-            return;
-    }
-}
-
 static void add_float(struct writer *w, struct json_object *obj, const char *key, float v)
 {
     if (!isfinite(v)) {
@@ -831,9 +733,7 @@ static void add_float(struct writer *w, struct json_object *obj, const char *key
             w->nonfinite = key;
         return;
     }
-    char buf[32];
-    format_float(v, buf, sizeof buf);
-    add(w, obj, key, json_object_new_double_s((double)v, buf));
+    add(w, obj, key, clann__json_float(v));
 }
 
 static void add_bool(struct writer *w, struct json_object *obj, const char *key, bool v)
@@ -945,17 +845,13 @@ static struct json_object *write_layers(struct writer *w, const struct clann_mod
 static struct json_object *write_floats(struct writer *w, const float *v, size_t n)
 {
     struct json_object *arr = json_object_new_array();
+    bool ok = arr != NULL;
     for (size_t i = 0; arr && i < n; i++) {
-        char buf[32];
-        format_float(v[i], buf, sizeof buf);
         if (!isfinite(v[i]) && !w->nonfinite)
             w->nonfinite = "scaler statistics";
-        struct json_object *d = json_object_new_double_s((double)v[i], buf);
-        if (!d || json_object_array_add(arr, d) != 0) {
-            json_object_put(d);
-            w->no_memory = true;
-        }
+        clann__json_push(&ok, arr, clann__json_float(v[i]));
     }
+    w->no_memory = w->no_memory || !ok;
     return arr;
 }
 

@@ -12,7 +12,7 @@
 
 #include "nn/model.h"
 
-struct json_object; /* json-c's; only clann__json_parse() exposes it */
+struct json_object; /* json-c's */
 
 #define CLANN__SPEC_FORMAT "clann-model"
 #define CLANN__SPEC_VERSION_MAJOR 1
@@ -47,12 +47,6 @@ struct clann__spec {
 enum clann_status clann__columns_from_json(struct clann_context *ctx, struct json_object *root,
                                            const char *what, struct clann_columns **out);
 struct json_object *clann__columns_to_json(const struct clann_columns *c, bool *ok);
-
-/* Parses JSON text of len bytes as one value, rejecting trailing text and duplicate object
- * keys (json-c would keep the last one silently). `what` names the text in messages. Errors:
- * ERR_FORMAT. */
-enum clann_status clann__json_parse(struct clann_context *ctx, const char *text, size_t len,
-                                    const char *what, struct json_object **out);
 
 /* Parses and validates a spec. `what` prefixes messages (e.g. "model.safetensors: clann_spec"),
  * followed by the JSON path: "layers[2].units: expected a positive integer". Errors: ERR_FORMAT,

@@ -7,6 +7,7 @@
  * Every member is optional; the model checks the whole against itself when it is built.
  */
 #include "io/spec.h"
+#include "data/json.h"
 
 #include <json-c/json.h>
 #include <string.h>
@@ -102,26 +103,20 @@ static struct json_object *texts(const char *const *list, size_t n, bool *ok)
     return arr;
 }
 
-/* Adds v to obj (a NULL v marks a failure). */
-static void put(struct json_object *obj, const char *key, struct json_object *v, bool *ok)
-{
-    *ok = *ok && v && obj && json_object_object_add(obj, key, v) == 0;
-}
-
 struct json_object *clann__columns_to_json(const struct clann_columns *c, bool *ok)
 {
     struct json_object *obj = json_object_new_object();
     *ok = *ok && obj;
     if (c->n_inputs)
-        put(obj, "inputs", texts(c->inputs, c->n_inputs, ok), ok);
+        clann__json_put(ok, obj, "inputs", texts(c->inputs, c->n_inputs, ok));
     if (c->label)
-        put(obj, "label", json_object_new_string(c->label), ok);
+        clann__json_put(ok, obj, "label", json_object_new_string(c->label));
     if (c->n_classes)
-        put(obj, "classes", texts(c->classes, c->n_classes, ok), ok);
-    put(obj, "fill", json_object_new_string(clann_fill_name(c->fill)), ok);
+        clann__json_put(ok, obj, "classes", texts(c->classes, c->n_classes, ok));
+    clann__json_put(ok, obj, "fill", json_object_new_string(clann_fill_name(c->fill)));
     if (c->n_fill) {
-        put(obj, "fill_columns", texts(c->fill_columns, c->n_fill, ok), ok);
-        put(obj, "fill_values", texts(c->fill_values, c->n_fill, ok), ok);
+        clann__json_put(ok, obj, "fill_columns", texts(c->fill_columns, c->n_fill, ok));
+        clann__json_put(ok, obj, "fill_values", texts(c->fill_values, c->n_fill, ok));
     }
     return obj;
 }

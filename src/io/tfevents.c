@@ -4,6 +4,7 @@
  * with masked CRC32C checksums. See tfevents.h for the format.
  */
 #include "io/tfevents.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,12 +19,17 @@
 #define CRC_MASK_DELTA 0xa282ead8u
 #define MAX_SUFFIX 1000
 
+struct pbuf;
+
 /* Protobuf wire types. */
 enum wire { WIRE_VARINT = 0, WIRE_I64 = 1, WIRE_LEN = 2, WIRE_I32 = 5 };
 
+/* Records are encoded into `pending` and appended to the file whole at each flush
+ * (core/file.c), so a failed write never leaves half a record for TensorBoard to choke on. */
 struct clann_tfevents {
-    FILE *file;
+    int fd;
     char *path;
+    struct pbuf *pending;
 };
 
 /* CRC32C over half-bytes: the table holds the CRC of each nibble. */
@@ -152,13 +158,7 @@ static void encode_event(struct pbuf *b, double wall_time, int64_t step, const c
 
 /* ---- files ------------------------------------------------------------------------------ */
 
-static enum clann_status io_error(const char *path, const char *what, int err)
-{
-    char buf[256];
-    if (strerror_r(err, buf, sizeof buf) != 0)
-        snprintf(buf, sizeof buf, "error %d", err);
-    return clann__error(NULL, CLANN_ERR_IO, "tfevents: %s %s: %s", what, path, buf);
-}
+#define WHAT "tfevents"
 
 static void store_le(unsigned char *dst, uint64_t v, size_t n)
 {
@@ -166,30 +166,30 @@ static void store_le(unsigned char *dst, uint64_t v, size_t n)
         dst[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* Frames data as one TFRecord and writes it. */
-static enum clann_status write_record(struct clann_tfevents *w, const struct pbuf *data)
+/* Frames data as one TFRecord at the end of the pending bytes. */
+static void put_record(struct pbuf *out, const struct pbuf *data)
 {
     unsigned char head[12], tail[4];
     store_le(head, (uint64_t)data->len, 8);
     store_le(head + 8, crc_masked(head, 8), 4);
     store_le(tail, crc_masked(data->data, data->len), 4);
-    errno = 0;
-    bool ok = fwrite(head, 1, sizeof head, w->file) == sizeof head &&
-              fwrite(data->data, 1, data->len, w->file) == data->len &&
-              fwrite(tail, 1, sizeof tail, w->file) == sizeof tail;
-    return ok ? CLANN_OK : io_error(w->path, "cannot write", errno ? errno : EIO);
+    put_bytes(out, head, sizeof head);
+    put_bytes(out, data->data, data->len);
+    put_bytes(out, tail, sizeof tail);
 }
 
-static enum clann_status write_event(struct clann_tfevents *w, double wall_time, int64_t step,
-                                     const char *version, const char *tag, float value)
+static enum clann_status add_event(struct clann_tfevents *w, double wall_time, int64_t step,
+                                   const char *version, const char *tag, float value)
 {
     struct pbuf b = {0};
     encode_event(&b, wall_time, step, version, tag, value);
-    enum clann_status st = b.failed
-        ? clann__error(NULL, CLANN_ERR_NO_MEMORY, "tfevents: out of memory encoding an event")
-        : write_record(w, &b);
+    if (!b.failed)
+        put_record(w->pending, &b);
     clann__free(b.data);
-    return st;
+    if (!b.failed && !w->pending->failed)
+        return CLANN_OK;
+    w->pending->failed = false;
+    return clann__error(NULL, CLANN_ERR_NO_MEMORY, "tfevents: out of memory encoding an event");
 }
 
 static double wall_now(void)
@@ -198,31 +198,6 @@ static double wall_now(void)
     if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
         return (double)time(NULL);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* mkdir -p: creates every missing folder of path (which it may modify temporarily). */
-static enum clann_status make_dirs(char *path)
-{
-    size_t len = strlen(path);
-    for (size_t i = 1; i <= len; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        char saved = path[i];
-        path[i] = '\0';
-        struct stat sb;
-        int err = 0;
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            err = errno;
-        else if (stat(path, &sb) != 0)
-            err = errno;
-        else if (!S_ISDIR(sb.st_mode))
-            err = ENOTDIR;
-        enum clann_status st = err ? io_error(path, "cannot create the folder", err) : CLANN_OK;
-        path[i] = saved;
-        if (st != CLANN_OK)
-            return st;
-    }
-    return CLANN_OK;
 }
 
 /* The host name with '/' replaced, "localhost" when unknown. */
@@ -236,7 +211,22 @@ static void host_name(char *buf, size_t size)
             *p = '_';
 }
 
-/* Opens a new file for w under logdir: the first name that does not exist yet. */
+/* Creates the file at w->path holding the pending bytes, atomically (no empty or partial event
+ * file is ever visible) and without replacing an existing file. */
+static enum clann_status create_file(struct clann_tfevents *w)
+{
+    struct clann_file *f;
+    enum clann_status st = clann__file_begin(NULL, WHAT, w->path, &f);
+    if (st == CLANN_OK && (st = clann__file_write(f, w->pending->data, w->pending->len)) != 0)
+        clann__file_abort(f);
+    if (st == CLANN_OK)
+        st = clann__file_commit_keep(f, false, &w->fd);
+    if (st == CLANN_OK)
+        w->pending->len = 0;
+    return st;
+}
+
+/* Creates a new file for w under logdir: the first name that does not exist yet. */
 static enum clann_status open_new_file(struct clann_tfevents *w, const char *logdir)
 {
     char host[256];
@@ -246,17 +236,19 @@ static enum clann_status open_new_file(struct clann_tfevents *w, const char *log
     w->path = clann__malloc(size);
     if (!w->path)
         return clann__error(NULL, CLANN_ERR_NO_MEMORY, "tfevents: out of memory");
-    int err = 0;
-    for (int k = 0; k < MAX_SUFFIX; k++) {
+    enum clann_status st = CLANN_ERR_IO;
+    for (int k = 0; k < MAX_SUFFIX && st == CLANN_ERR_IO; k++) {
         int len = snprintf(w->path, size, "%s/events.out.tfevents.%lld.%s", logdir, now, host);
         if (k > 0)
             snprintf(w->path + len, size - (size_t)len, ".%d", k);
-        w->file = fopen(w->path, "wbx");
-        err = errno;
-        if (w->file || err != EEXIST)
-            break;
+        struct stat sb;
+        if (lstat(w->path, &sb) == 0)
+            continue; /* taken: try the next suffix */
+        st = create_file(w);
+        if (st == CLANN_ERR_IO && lstat(w->path, &sb) != 0)
+            break; /* not taken in the meantime by another writer: a real failure */
     }
-    return w->file ? CLANN_OK : io_error(w->path, "cannot create", err);
+    return st;
 }
 
 enum clann_status clann__tfevents_open(const char *logdir, struct clann_tfevents **out)
@@ -267,26 +259,20 @@ enum clann_status clann__tfevents_open(const char *logdir, struct clann_tfevents
     if (!logdir || !*logdir)
         return clann__error(NULL, CLANN_ERR_INVALID_ARG, "clann__tfevents_open: no logdir");
     struct clann_tfevents *w = clann__calloc(1, sizeof *w);
-    char *dir = clann__malloc(strlen(logdir) + 1);
-    if (!w || !dir) {
+    struct pbuf *pending = clann__calloc(1, sizeof *pending);
+    if (!w || !pending) {
         clann__free(w);
-        clann__free(dir);
+        clann__free(pending);
         return clann__error(NULL, CLANN_ERR_NO_MEMORY, "tfevents: out of memory");
     }
-    strcpy(dir, logdir);
-    enum clann_status st = make_dirs(dir);
-    clann__free(dir);
+    w->fd = -1;
+    w->pending = pending;
+    enum clann_status st = clann__make_dirs(NULL, WHAT, logdir, 0777);
+    if (st == CLANN_OK)
+        st = add_event(w, wall_now(), 0, FILE_VERSION, NULL, 0.0f);
     if (st == CLANN_OK)
         st = open_new_file(w, logdir);
-    if (st == CLANN_OK)
-        st = write_event(w, wall_now(), 0, FILE_VERSION, NULL, 0.0f);
-    if (st == CLANN_OK)
-        st = clann__tfevents_flush(w);
     if (st != CLANN_OK) {
-        /* Leave no half-written file behind. */
-        if (w->file && fclose(w->file) == 0)
-            remove(w->path);
-        w->file = NULL;
         clann__tfevents_close(w);
         return st;
     }
@@ -305,29 +291,31 @@ enum clann_status clann__tfevents_scalar(struct clann_tfevents *w, const char *t
     if (!w || !tag || !*tag)
         return clann__error(NULL, CLANN_ERR_INVALID_ARG, "clann__tfevents_scalar: %s",
                             w ? "the tag is NULL or empty" : "the writer is NULL");
-    return write_event(w, wall_time < 0 ? wall_now() : wall_time, step, NULL, tag, value);
+    return add_event(w, wall_time < 0 ? wall_now() : wall_time, step, NULL, tag, value);
 }
 
 enum clann_status clann__tfevents_flush(struct clann_tfevents *w)
 {
     if (!w)
         return clann__error(NULL, CLANN_ERR_INVALID_ARG, "clann__tfevents_flush: NULL writer");
-    errno = 0;
-    if (fflush(w->file) != 0)
-        return io_error(w->path, "cannot write", errno ? errno : EIO);
-    return CLANN_OK;
+    if (w->pending->len == 0)
+        return CLANN_OK;
+    enum clann_status st = clann__file_append(NULL, WHAT, w->path, w->fd, w->pending->data,
+                                              w->pending->len);
+    w->pending->len = 0; /* a failed flush drops its records rather than retry them forever */
+    return st;
 }
 
 enum clann_status clann__tfevents_close(struct clann_tfevents *w)
 {
     if (!w)
         return CLANN_OK;
-    enum clann_status st = CLANN_OK;
-    if (w->file) {
-        errno = 0;
-        if (fclose(w->file) != 0)
-            st = io_error(w->path, "cannot close", errno ? errno : EIO);
-    }
+    enum clann_status st = w->fd >= 0 ? clann__tfevents_flush(w) : CLANN_OK;
+    if (w->fd >= 0 && close(w->fd) != 0 && st == CLANN_OK)
+        st = clann__error(NULL, CLANN_ERR_IO, "tfevents %s: cannot close: %s", w->path,
+                          strerror(errno));
+    clann__free(w->pending->data);
+    clann__free(w->pending);
     clann__free(w->path);
     clann__free(w);
     return st;

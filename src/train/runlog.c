@@ -1,19 +1,29 @@
 /*
  * runlog.c - log.csv and TensorBoard scalars for a fit. Epoch rows and monitor rows share one
  * CSV with a `kind` column so that one file holds the whole run in order.
+ *
+ * log.csv is created atomically with its header row (core/file.c: on a full disk there is no
+ * log.csv rather than an empty one, and an older one stays) and then grows by whole rows: each
+ * row is formatted in memory and appended in one piece or not at all.
  */
 #include "train/runlog.h"
 #include "io/tfevents.h"
+#include "core/file.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct clann_runlog {
     struct clann_context *ctx;
-    FILE *csv;
+    FILE *csv;   /* the row being formatted, in memory */
+    char *row;   /* csv's buffer */
+    size_t row_len;
+    int fd;      /* log.csv */
     char path[4096];
     struct clann_tfevents *events;
     size_t n_layers;
@@ -27,10 +37,25 @@ static const char *const monitor_columns[] = {"zero_fraction", "grad_norm", "wei
 #define N_EPOCH_COLUMNS (sizeof epoch_columns / sizeof *epoch_columns)
 #define N_MONITOR_COLUMNS (sizeof monitor_columns / sizeof *monitor_columns)
 
-static enum clann_status io_error(struct clann_runlog *log, const char *what)
+/* Puts the formatted row in log.csv (creating it with the header row when create) and starts
+ * the next one. */
+static enum clann_status put_row(struct clann_runlog *log, bool create)
 {
-    return clann__error(log->ctx, CLANN_ERR_IO, "run log %s: %s: %s", log->path, what,
-                        strerror(errno));
+    enum clann_status st = CLANN_OK;
+    if (fflush(log->csv) != 0)
+        st = clann__error(log->ctx, CLANN_ERR_NO_MEMORY, "run log: out of memory");
+    struct clann_file *f = NULL;
+    if (st == CLANN_OK && create)
+        st = clann__file_begin(log->ctx, "run log", log->path, &f);
+    if (st == CLANN_OK && create && (st = clann__file_write(f, log->row, log->row_len)) != 0)
+        clann__file_abort(f);
+    if (st == CLANN_OK && create)
+        st = clann__file_commit_keep(f, true, &log->fd);
+    else if (st == CLANN_OK)
+        st = clann__file_append(log->ctx, "run log", log->path, log->fd, log->row,
+                                log->row_len);
+    rewind(log->csv);
+    return st;
 }
 
 static void write_header(struct clann_runlog *log)
@@ -61,14 +86,16 @@ enum clann_status clann__runlog_open(struct clann_context *ctx, const char *logd
         clann__free(log);
         return st;
     }
-    log->csv = fopen(log->path, "w");
-    if (!log->csv) {
-        st = io_error(log, "cannot create");
-        clann__tfevents_close(log->events);
-        clann__free(log);
+    log->fd = -1;
+    log->csv = open_memstream(&log->row, &log->row_len);
+    if (log->csv)
+        write_header(log);
+    st = log->csv ? put_row(log, true)
+                  : clann__error(ctx, CLANN_ERR_NO_MEMORY, "run log: out of memory");
+    if (st != CLANN_OK) {
+        clann__runlog_close(log);
         return st;
     }
-    write_header(log);
     *out = log;
     return CLANN_OK;
 }
@@ -106,8 +133,8 @@ enum clann_status clann__runlog_epoch(struct clann_runlog *log, const struct cla
     enum clann_status st = CLANN_OK;
     for (size_t i = 0; i < N_EPOCH_COLUMNS - 1 && st == CLANN_OK; i++)
         st = scalar(log, epoch_columns[i], e->steps, values[i]);
-    if (st == CLANN_OK && fflush(log->csv) != 0)
-        st = io_error(log, "cannot write");
+    enum clann_status st2 = put_row(log, false);
+    st = st ? st : st2;
     return st ? st : clann__tfevents_flush(log->events);
 }
 
@@ -130,7 +157,8 @@ enum clann_status clann__runlog_monitor(struct clann_runlog *log, size_t epoch, 
         }
     }
     fputc('\n', log->csv);
-    return st;
+    enum clann_status st2 = put_row(log, false);
+    return st ? st : st2;
 }
 
 enum clann_status clann__runlog_close(struct clann_runlog *log)
@@ -138,8 +166,12 @@ enum clann_status clann__runlog_close(struct clann_runlog *log)
     if (!log)
         return CLANN_OK;
     enum clann_status st = CLANN_OK;
-    if (fclose(log->csv) != 0)
-        st = io_error(log, "cannot write");
+    if (log->fd >= 0 && close(log->fd) != 0)
+        st = clann__error(log->ctx, CLANN_ERR_IO, "run log '%s': cannot close: %s", log->path,
+                          strerror(errno));
+    if (log->csv)
+        fclose(log->csv);
+    free(log->row); /* open_memstream's, from malloc */
     enum clann_status st2 = clann__tfevents_close(log->events);
     clann__free(log);
     return st ? st : st2;
