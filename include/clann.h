@@ -780,9 +780,34 @@ struct clann_fit_params {
     /* Run log folder (NULL: none): log.csv with every logged value and a TensorBoard event file
      * (events.out.tfevents.*) with the same scalars. */
     const char *logdir;
+    /* Data-parallel training over the MPI world (clann_world_init; default false). With more
+     * than one rank, every rank calls fit with the same model, data, options and seed, and
+     * batch_size is the global batch: each rank takes a contiguous share of every batch in the
+     * one-process order, gradients are summed over the ranks in rank order and every rank takes
+     * the same optimizer step, so all ranks hold the same weights and repeated runs are bitwise
+     * identical. Rank 0 alone writes checkpoints and logdir. Refused (ERR_UNSUPPORTED): batch
+     * normalization, feature columns and sampled softmax. A failed rank makes the others' fit
+     * return an error naming it at the next step; a library user then calls
+     * clann_world_abort() so that no rank waits for it. */
+    bool distributed;
 };
 
 CLANN_API struct clann_fit_params clann_fit_default_params(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * The MPI world (README "Training on several processes or machines"). clann_world_init starts
+ * MPI when an MPI launcher (mpirun) started this process and does nothing otherwise, so the
+ * same program runs alone or as one of N ranks; call it first, before any thread exists.
+ * ERR_UNSUPPORTED when launched with several processes by a clann built without MPI. */
+CLANN_API enum clann_status clann_world_init(int *argc, char ***argv);
+/* This process's rank (0 alone) and the number of ranks (1 alone). */
+CLANN_API int clann_world_rank(void);
+CLANN_API int clann_world_size(void);
+/* Ends every rank of the job with `code` (MPI_Abort) after a failure, so that no rank waits in
+ * a collective for this one; returns at once when the world is one process. */
+CLANN_API void clann_world_abort(int code);
+/* Shuts MPI down (after every fit); the world is one process again. */
+CLANN_API void clann_world_finalize(void);
 
 /* Trains on x (rows x inputs) and y (rows x label columns: one class index per row for the
  * sparse softmax loss, else one column per output). val_x/val_y may be NULL. The last partial

@@ -33,14 +33,15 @@ struct clann_view clann__layer_dy(struct clann_model *m, size_t i)
 }
 
 /* The random stream of layer i at a step: stream per layer and purpose, offset per step so
- * that no two steps share numbers. */
+ * that no two steps share numbers, and by the batch's first global row (data parallelism) so
+ * that a row draws the same numbers whichever rank computes it. */
 static struct clann_rng_key layer_key(const struct clann_model *m, size_t i,
                                       enum clann__rng_stream purpose, uint64_t step)
 {
     struct clann_rng_key key;
     key.seed = m->cp.seed;
     key.stream = clann__rng_stream(purpose, (uint32_t)i);
-    key.offset = step * (uint64_t)m->cp.max_batch * m->layers[i].out;
+    key.offset = (step * (uint64_t)m->cp.max_batch + m->batch_row0) * m->layers[i].out;
     return key;
 }
 

@@ -103,6 +103,11 @@ struct clann_model {
     struct clann__emb *emb;
     size_t n_emb;
     struct clann_columns *columns; /* columns.c: what it knows of its table; NULL: nothing */
+    /* Data-parallel training (train/dist.c): this rank's batch is rows [row0, row0 + rows) of
+     * a global batch of global_rows rows. Dropout and noise are keyed by the global row and
+     * the loss gradient is scaled by 1 / global_rows, so the ranks' gradients sum to the one
+     * process gradient. 0, 0 outside such a step. */
+    size_t batch_row0, batch_global_rows;
 };
 
 /* A deep copy of c (one clann__malloc'ed block per string and array), and its release. */

@@ -5,6 +5,7 @@
  * (docs/architecture.md, "One training step"). Between epochs: validation, learning-rate
  * schedules, early stopping and checkpoints.
  */
+#include "train/dist.h"
 #include "train/guard.h"
 #include "train/monitor.h"
 #include "train/runlog.h"
@@ -18,6 +19,7 @@
 #include "core/rng.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 CLANN_API struct clann_fit_params clann_fit_default_params(void)
@@ -100,17 +102,25 @@ static float scheduled_lr(const struct clann_model *m, const struct clann_traine
     return lr > s->min_lr ? lr : s->min_lr;
 }
 
-static enum clann_status train_step(struct clann_model *m, size_t rows, struct clann_trainer *t)
+/* The first half of a step: this rank's gradients of its rows (all of the batch alone), with
+ * label and weight noise; the batch's loss sum in the batch scalar. */
+static enum clann_status local_gradients(struct clann_model *m, size_t rows,
+                                         struct clann_trainer *t)
 {
     struct clann_backend *be = m->be;
     const struct clann_fit_params *p = &t->p;
     enum clann_status st = CLANN_OK;
+    if (rows == 0) { /* a rank with no share of a short last batch adds nothing to the sums */
+        st = clann__op_fill(be, clann__view(&m->grads, 0), m->n_params, 0.0f);
+        return st ? st : clann__op_fill(be, clann__view(&m->scalars, CLANN__SCALAR_BATCH), 1, 0.0f);
+    }
     if (p->label_noise > 0.0f) {
+        size_t cols = clann__model_label_cols(m);
         struct clann_rng_key key = {m->cp.seed,
                                     clann__rng_stream(CLANN__RNG_STREAM_LABEL_NOISE, 0),
-                                    t->step * (uint64_t)m->cp.max_batch * m->labels.n};
-        st = clann__op_add_noise(be, clann__view(&m->labels, 0), rows * clann__model_label_cols(m),
-                                key, p->label_noise);
+                                    t->step * (uint64_t)m->cp.max_batch * m->labels.n +
+                                        m->batch_row0 * cols};
+        st = clann__op_add_noise(be, clann__view(&m->labels, 0), rows * cols, key, p->label_noise);
     }
     if (st == CLANN_OK && p->weight_noise > 0.0f &&
         (st = copy_params(m, &t->backup, &m->params)) == CLANN_OK)
@@ -124,8 +134,41 @@ static enum clann_status train_step(struct clann_model *m, size_t rows, struct c
         st = clann__model_backward(m, rows, t->step);
     if (st == CLANN_OK && p->weight_noise > 0.0f)
         st = copy_params(m, &m->params, &t->backup);
+    return st;
+}
+
+/* Data parallelism: every rank reports how its half step went (a failed rank is named on all),
+ * then the gradients and the batch loss are summed over the ranks in rank order (dist.h), so
+ * that every rank goes on with the same global values: the guard, clipping and the update
+ * then decide the same on every rank. */
+static enum clann_status exchange_gradients(struct clann_model *m, struct clann_trainer *t,
+                                            enum clann_status local)
+{
+    char what[64];
+    snprintf(what, sizeof what, "computing step %llu", (unsigned long long)t->step + 1);
+    enum clann_status st = clann__dist_agree(m->ctx, local, what);
+    struct clann__reducer *r = &t->reduce;
+    struct clann_backend *be = m->be;
+    struct clann_view batch = clann__view(&m->scalars, CLANN__SCALAR_BATCH);
     if (st == CLANN_OK)
-        st = clann__step_prepare_grads(m, t);
+        st = clann__op_download(be, r->data, clann__view(&m->grads, 0), m->n_params);
+    if (st == CLANN_OK)
+        st = clann__op_download(be, r->data + m->n_params, batch, 1);
+    if (st == CLANN_OK)
+        st = clann__reducer_sum(m->ctx, r);
+    if (st == CLANN_OK)
+        st = clann__op_upload(be, clann__view(&m->grads, 0), r->data, m->n_params, true);
+    return st ? st : clann__op_upload(be, batch, r->data + m->n_params, 1, true);
+}
+
+/* The second half of a step, on the (summed) gradients: penalties, noise and clipping, the
+ * guard, monitors, the optimizer update and the constraints. */
+static enum clann_status apply_update(struct clann_model *m, size_t rows,
+                                      struct clann_trainer *t)
+{
+    struct clann_backend *be = m->be;
+    const struct clann_fit_params *p = &t->p;
+    enum clann_status st = clann__step_prepare_grads(m, t);
     if (st == CLANN_OK)
         st = clann__guard_step(m, t, rows, p->nan_policy == CLANN_NAN_SKIP);
     bool monitored = clann__monitor_due(t, p->monitor_every);
@@ -148,6 +191,32 @@ static enum clann_status train_step(struct clann_model *m, size_t rows, struct c
         st = clann__op_axpy(be, 1, 1.0f, clann__view(&m->scalars, CLANN__SCALAR_GUARD),
                            clann__view(&m->scalars, CLANN__SCALAR_SKIPS));
     return st == CLANN_OK && monitored ? clann__monitor_after_update(m, t) : st;
+}
+
+/* One step on rows [first, first + rows) of the order: across ranks, this rank takes its
+ * contiguous share of them (the one-process batch cut in rank order). */
+static enum clann_status train_step(struct clann_model *m, const struct clann_matrix *x,
+                                    const struct clann_matrix *y, const size_t *order,
+                                    size_t first, size_t rows, struct clann_trainer *t)
+{
+    size_t ranks = t->dist ? (size_t)clann__dist_size() : 1, rank = (size_t)clann__dist_rank();
+    size_t lo = t->dist ? rows * rank / ranks : 0;
+    size_t mine = t->dist ? rows * (rank + 1) / ranks - lo : rows;
+    m->batch_row0 = lo;
+    m->batch_global_rows = t->dist ? rows : 0;
+    enum clann_status st = mine ? clann__upload_batch(m, x, y, order, first + lo, mine) : CLANN_OK;
+    if (st == CLANN_OK && mine)
+        st = clann__embedding_prepare_batch(m, mine);
+    if (st == CLANN_OK && mine && clann__sampled_active(m, true))
+        st = clann__sampled_prepare(m, mine, t->step);
+    if (st == CLANN_OK)
+        st = local_gradients(m, mine, t);
+    if (t->dist)
+        st = exchange_gradients(m, t, st);
+    if (st == CLANN_OK)
+        st = apply_update(m, mine, t);
+    m->batch_row0 = m->batch_global_rows = 0;
+    return st;
 }
 
 static enum clann_status check_fit_args(struct clann_model *m, const struct clann_matrix *x,
@@ -228,22 +297,23 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
         if (t->max_step && t->step >= t->max_step)
             break;
         size_t rows = x->rows - first < t->batch ? x->rows - first : t->batch;
-        st = clann__upload_batch(m, x, y, order, first, rows);
-        if (st == CLANN_OK)
-            st = clann__embedding_prepare_batch(m, rows);
-        if (st == CLANN_OK && clann__sampled_active(m, true))
-            st = clann__sampled_prepare(m, rows, t->step);
-        if (st == CLANN_OK)
-            st = train_step(m, rows, t);
+        st = train_step(m, x, y, order, first, rows, t);
         seen += rows;
         if (st == CLANN_OK && t->p.on_progress)
             t->p.on_progress(log->epoch, (size_t)(t->step - epoch_first_step),
                              (x->rows + t->batch - 1) / t->batch, t->p.user);
     }
+    if (t->dist) { /* a rank that failed in a step reports here, at the others' next exchange */
+        char what[64];
+        snprintf(what, sizeof what, "training epoch %zu", log->epoch);
+        st = clann__dist_agree(m->ctx, st, what);
+    }
     if (st == CLANN_OK)
         st = check_guard(m, x, y, order, t, epoch_first_step, log->epoch);
     if (st == CLANN_OK)
         st = clann__read_scalars(m, &loss_sum, &correct);
+    if (st == CLANN_OK && t->dist) /* the loss sum is global already: summed every step */
+        st = clann__dist_sum_doubles(m->ctx, &correct, 1);
     if (st == CLANN_OK && t->p.monitor_every)
         st = clann__monitor_flush(m, t, log->epoch, t->p.on_monitor, t->p.user, t->log);
     if (st == CLANN_OK)
@@ -345,6 +415,67 @@ static enum clann_status validation_auc(struct clann_model *m, const struct clan
     return st;
 }
 
+/* Across ranks, rank 0 alone writes checkpoints and the run log: the others hold the same. */
+static bool writes_files(const struct clann_trainer *t)
+{
+    return !t->dist || clann__dist_rank() == 0;
+}
+
+/* What data parallelism cannot do yet; checked on every rank before the first exchange. */
+static enum clann_status dist_refusals(struct clann_model *m)
+{
+    const char *what = NULL;
+    for (size_t i = 0; i < m->n_layers && !what; i++)
+        if (m->layers[i].kind == CLANN__LAYER_BATCHNORM)
+            what = "batch normalization (its statistics would be each rank's, not the batch's)";
+    if (!what && (m->features || m->n_emb))
+        what = "feature columns (their embedding gradients are not exchanged yet)";
+    if (!what && clann__sampled_active(m, true))
+        what = "sampled softmax (each rank would draw its own candidates)";
+    return what ? clann__error(m->ctx, CLANN_ERR_UNSUPPORTED, "training on %d ranks does not "
+                               "support %s; train it in one process", clann__dist_size(), what)
+                : CLANN_OK;
+}
+
+/* FNV-1a over the bits of the parameters: equal on every rank when they start alike. */
+static enum clann_status params_hash(struct clann_model *m, uint64_t *hash)
+{
+    float *host = clann__malloc(m->n_params * sizeof *host);
+    if (!host)
+        return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory");
+    enum clann_status st = clann__op_download(m->be, host, clann__view(&m->params, 0),
+                                                m->n_params);
+    const unsigned char *b = (const unsigned char *)host;
+    *hash = 1469598103934665603ull;
+    for (size_t i = 0; i < m->n_params * sizeof *host && st == CLANN_OK; i++)
+        *hash = (*hash ^ b[i]) * 1099511628211ull;
+    clann__free(host);
+    return st;
+}
+
+/* Before the first step across ranks: every rank must train the same model from the same
+ * weights on the same data with the same options; any difference is named at the start
+ * instead of showing as a wrong model or a hang later. */
+static enum clann_status dist_start(struct clann_model *m, const struct clann_matrix *x,
+                                    const struct clann_matrix *val_x, struct clann_trainer *t)
+{
+    static const char *const names[] = {
+        "parameter count", "input columns", "training rows", "validation rows", "batch size",
+        "epochs", "max steps", "seed", "shuffle", "optimizer step", "learning rate",
+        "initial weights", "loss", "optimizer"};
+    uint64_t v[14] = {m->n_params, x->cols, x->rows, val_x ? val_x->rows : 0, t->batch,
+                      t->p.epochs, t->p.max_steps, m->cp.seed, t->p.shuffle, t->step, 0, 0,
+                      (uint64_t)m->cp.loss, (uint64_t)m->cp.optimizer.kind};
+    uint32_t lr_bits;
+    memcpy(&lr_bits, &t->lr, sizeof lr_bits);
+    v[10] = lr_bits;
+    enum clann_status st = params_hash(m, &v[11]);
+    st = clann__dist_agree(m->ctx, st, "reading its weights");
+    if (st == CLANN_OK)
+        st = clann__dist_check_same(m->ctx, v, 14, names);
+    return st ? st : clann__reducer_init(m->ctx, &t->reduce, m->n_params + 1);
+}
+
 static enum clann_status fit_setup(struct clann_model *m, const struct clann_fit_params *params,
                                    bool has_validation, size_t n_rows, struct clann_trainer *t)
 {
@@ -373,7 +504,7 @@ static enum clann_status fit_setup(struct clann_model *m, const struct clann_fit
     size_t steps = (n_rows + t->batch - 1) / t->batch;
     if (st == CLANN_OK && t->p.monitor_every)
         st = clann__monitors_setup(m, t, t->p.monitor_every, steps);
-    if (st == CLANN_OK && t->p.logdir)
+    if (st == CLANN_OK && t->p.logdir && writes_files(t))
         st = clann__runlog_open(m->ctx, t->p.logdir, m->n_layers, &t->log);
     uint64_t bad;
     size_t skips;
@@ -402,7 +533,8 @@ static enum clann_status end_of_epoch(struct clann_model *m, struct clann_traine
         t->plateau.wait = 0;
     }
     bool periodic = p->checkpoint_every && log->epoch % p->checkpoint_every == 0;
-    if (st == CLANN_OK && p->checkpoint_path && (p->save_best_only ? improved : periodic))
+    if (st == CLANN_OK && p->checkpoint_path && (p->save_best_only ? improved : periodic) &&
+        writes_files(t))
         st = clann_model_save(m, p->checkpoint_path);
     return st;
 }
@@ -416,6 +548,10 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
 {
     struct clann_fit_params defaults = clann_fit_default_params();
     enum clann_status st = check_fit_args(m, x, y, val_x, val_y, params ? params : &defaults);
+    bool dist = params && params->distributed && clann__dist_size() > 1;
+    if (dist) /* a rank with bad data or options stops them all here, named */
+        st = clann__dist_agree(m ? m->ctx : NULL, st ? st : dist_refusals(m),
+                               "checking its data and options");
     if (st != CLANN_OK)
         return st;
     struct clann_trainer *t;
@@ -426,7 +562,12 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory");
     for (size_t i = 0; i < x->rows; i++)
         order[i] = i;
+    t->dist = dist;
     st = fit_setup(m, params, val_x != NULL, x->rows, t);
+    if (dist)
+        st = clann__dist_agree(m->ctx, st, "setting up the fit");
+    if (st == CLANN_OK && dist)
+        st = dist_start(m, x, val_x, t);
     bool stop = false;
     for (size_t epoch = 1; epoch <= t->p.epochs && st == CLANN_OK && !stop; epoch++) {
         if (t->max_step && t->step >= t->max_step)
@@ -451,6 +592,11 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         log.seconds = clann__now() - t0;
         if (st == CLANN_OK && t->log)
             st = clann__runlog_epoch(t->log, &log);
+        if (dist) { /* rank 0's checkpoint or log failing stops every rank */
+            char what[64];
+            snprintf(what, sizeof what, "ending epoch %zu", epoch);
+            st = clann__dist_agree(m->ctx, st, what);
+        }
         if (st == CLANN_OK && last)
             *last = log;
         if (st == CLANN_OK && t->p.on_epoch && !t->p.on_epoch(&log, t->p.user))

@@ -15,6 +15,7 @@ static void trainer_free(struct clann_trainer *t)
     clann__buf_destroy(&t->monitor_buf);
     clann__free(t->monitor_steps);
     clann__free(t->monitor_rows);
+    clann__reducer_free(&t->reduce);
     clann__free(t);
 }
 

@@ -19,6 +19,7 @@
 #define CLANN_TRAINER_H
 
 #include "nn/model.h"
+#include "train/dist.h"
 #include "train/monitor.h"
 
 struct clann_runlog;
@@ -46,6 +47,8 @@ struct clann_trainer {
     bool has_validation;
     double penalty; /* weight penalty at the end of the last epoch, part of every reported loss */
     struct clann_runlog *log;
+    bool dist;                      /* data parallel across the ranks (train/dist.h) */
+    struct clann__reducer reduce;   /* its gradient exchange buffer (kept between fit calls) */
 };
 
 /* The model's trainer, created on first use (step 0, the compile-time learning rate). */

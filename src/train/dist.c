@@ -1,0 +1,237 @@
+/*
+ * dist.c - the world of processes for data-parallel training over MPI (README "Training on
+ * several processes or machines"; dist.h). MPI is started only when a launcher started this
+ * process (its environment says so), so a plain `clann train` never touches MPI. Collectives
+ * move data only (Alltoall, Allgather); every sum is done here in rank order, which is what
+ * makes repeated runs bitwise identical: MPI_Allreduce does not fix its order.
+ */
+#include "train/dist.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if CLANN_HAVE_MPI
+#include <mpi.h>
+#endif
+
+static int world_rank = 0, world_size = 1;
+static bool world_mpi; /* MPI_Init was called by clann_world_init */
+
+/* The number of processes a launcher says it started, 0 when none did. */
+static int launcher_size(void)
+{
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atoi(v) > 0)
+            return atoi(v);
+    }
+    return 0;
+}
+
+CLANN_API enum clann_status clann_world_init(int *argc, char ***argv)
+{
+    if (world_mpi || launcher_size() == 0)
+        return CLANN_OK; /* already started, or a world of one */
+#if CLANN_HAVE_MPI
+    int done = 0;
+    MPI_Initialized(&done);
+    if (!done && MPI_Init(argc, argv) != MPI_SUCCESS)
+        return clann__error(NULL, CLANN_ERR_INTERNAL, "MPI_Init failed");
+    /* Errors come back as codes (reported with the rank) instead of aborting inside MPI. */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    world_mpi = true;
+    return CLANN_OK;
+#else
+    (void)argc, (void)argv;
+    if (launcher_size() == 1)
+        return CLANN_OK;
+    return clann__error(NULL, CLANN_ERR_UNSUPPORTED, "started by an MPI launcher with %d "
+                        "processes, but this clann was built without MPI (install Open MPI "
+                        "and configure with -Dmpi=enabled)", launcher_size());
+#endif
+}
+
+CLANN_API int clann_world_rank(void)
+{
+    return world_rank;
+}
+
+CLANN_API int clann_world_size(void)
+{
+    return world_size;
+}
+
+CLANN_API void clann_world_abort(int code)
+{
+#if CLANN_HAVE_MPI
+    if (world_mpi && world_size > 1)
+        MPI_Abort(MPI_COMM_WORLD, code); /* ends every rank: none waits in a collective */
+#endif
+    (void)code;
+}
+
+CLANN_API void clann_world_finalize(void)
+{
+#if CLANN_HAVE_MPI
+    if (world_mpi)
+        MPI_Finalize();
+#endif
+    world_mpi = false;
+    world_rank = 0;
+    world_size = 1;
+}
+
+int clann__dist_size(void)
+{
+    return world_size;
+}
+
+int clann__dist_rank(void)
+{
+    return world_rank;
+}
+
+#if CLANN_HAVE_MPI
+static enum clann_status mpi_failed(struct clann_context *ctx, int rc, const char *call)
+{
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS)
+        snprintf(text, sizeof text, "error %d", rc);
+    return clann__error(ctx, CLANN_ERR_INTERNAL, "rank %d: %s failed: %s", world_rank, call,
+                        text);
+}
+#endif
+
+enum clann_status clann__dist_agree(struct clann_context *ctx, enum clann_status local,
+                                    const char *what)
+{
+    if (world_size == 1)
+        return local;
+#if CLANN_HAVE_MPI
+    int *all = clann__malloc((size_t)world_size * sizeof *all), mine = (int)local;
+    if (!all)
+        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
+    int rc = MPI_Allgather(&mine, 1, MPI_INT, all, 1, MPI_INT, MPI_COMM_WORLD);
+    int failed = -1;
+    for (int r = 0; r < world_size && rc == MPI_SUCCESS && failed < 0; r++)
+        failed = all[r] != CLANN_OK ? r : -1;
+    enum clann_status st = failed >= 0 ? (enum clann_status)all[failed] : CLANN_OK;
+    clann__free(all);
+    if (rc != MPI_SUCCESS)
+        return mpi_failed(ctx, rc, "MPI_Allgather");
+    if (local != CLANN_OK || failed < 0)
+        return local; /* the failed rank keeps its own message */
+    return clann__error(ctx, st, "rank %d failed while %s (%s); see its message", failed, what,
+                        clann_status_str(st));
+#else
+    (void)ctx, (void)what;
+    return local;
+#endif
+}
+
+enum clann_status clann__dist_check_same(struct clann_context *ctx, const uint64_t *v, size_t n,
+                                         const char *const *names)
+{
+    if (world_size == 1)
+        return CLANN_OK;
+#if CLANN_HAVE_MPI
+    uint64_t *all = clann__malloc((size_t)world_size * n * sizeof *all);
+    if (!all)
+        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
+    int rc = MPI_Allgather(v, (int)n, MPI_UINT64_T, all, (int)n, MPI_UINT64_T, MPI_COMM_WORLD);
+    enum clann_status st = rc == MPI_SUCCESS ? CLANN_OK : mpi_failed(ctx, rc, "MPI_Allgather");
+    for (int r = 1; r < world_size && st == CLANN_OK; r++)
+        for (size_t i = 0; i < n && st == CLANN_OK; i++)
+            if (all[(size_t)r * n + i] != all[i])
+                st = clann__error(ctx, CLANN_ERR_SHAPE, "rank %d differs from rank 0 in %s "
+                                  "(%llu, rank 0 has %llu): every rank must train the same "
+                                  "model on the same data with the same options", r, names[i],
+                                  (unsigned long long)all[(size_t)r * n + i],
+                                  (unsigned long long)all[i]);
+    clann__free(all);
+    return st;
+#else
+    (void)ctx, (void)v, (void)n, (void)names;
+    return CLANN_OK;
+#endif
+}
+
+enum clann_status clann__reducer_init(struct clann_context *ctx, struct clann__reducer *r,
+                                      size_t n)
+{
+    size_t ranks = (size_t)world_size, chunk = (n + ranks - 1) / ranks;
+    if (r->data && r->n == n)
+        return CLANN_OK;
+    clann__reducer_free(r);
+    r->data = clann__calloc(ranks * chunk + 1, sizeof *r->data);
+    r->scratch = clann__calloc(ranks * chunk + 1, sizeof *r->scratch);
+    if (!r->data || !r->scratch) {
+        clann__reducer_free(r);
+        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory for the gradient "
+                            "exchange (%zu values)", n);
+    }
+    r->n = n;
+    r->chunk = chunk;
+    return CLANN_OK;
+}
+
+void clann__reducer_free(struct clann__reducer *r)
+{
+    clann__free(r->data);
+    clann__free(r->scratch);
+    memset(r, 0, sizeof *r);
+}
+
+enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__reducer *r)
+{
+    if (world_size == 1)
+        return CLANN_OK;
+#if CLANN_HAVE_MPI
+    /* Reduce-scatter by hand: rank k receives every rank's chunk k and adds them in rank
+     * order; then every rank gathers every summed chunk. Same traffic as a ring allreduce. */
+    int c = (int)r->chunk;
+    size_t chunk = r->chunk;
+    int rc = MPI_Alltoall(r->data, c, MPI_FLOAT, r->scratch, c, MPI_FLOAT, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS)
+        return mpi_failed(ctx, rc, "MPI_Alltoall");
+    float *mine = r->data + (size_t)world_rank * chunk;
+    memcpy(mine, r->scratch, chunk * sizeof *mine);
+    for (int k = 1; k < world_size; k++) {
+        const float *part = r->scratch + (size_t)k * chunk;
+        for (size_t i = 0; i < chunk; i++)
+            mine[i] += part[i];
+    }
+    rc = MPI_Allgather(MPI_IN_PLACE, c, MPI_FLOAT, r->data, c, MPI_FLOAT, MPI_COMM_WORLD);
+    return rc == MPI_SUCCESS ? CLANN_OK : mpi_failed(ctx, rc, "MPI_Allgather");
+#else
+    (void)ctx, (void)r;
+    return CLANN_OK;
+#endif
+}
+
+enum clann_status clann__dist_sum_doubles(struct clann_context *ctx, double *v, size_t n)
+{
+    if (world_size == 1)
+        return CLANN_OK;
+#if CLANN_HAVE_MPI
+    double *all = clann__malloc((size_t)world_size * n * sizeof *all);
+    if (!all)
+        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
+    int rc = MPI_Allgather(v, (int)n, MPI_DOUBLE, all, (int)n, MPI_DOUBLE, MPI_COMM_WORLD);
+    for (size_t i = 0; i < n && rc == MPI_SUCCESS; i++) {
+        v[i] = all[i];
+        for (int k = 1; k < world_size; k++)
+            v[i] += all[(size_t)k * n + i];
+    }
+    clann__free(all);
+    return rc == MPI_SUCCESS ? CLANN_OK : mpi_failed(ctx, rc, "MPI_Allgather");
+#else
+    (void)ctx, (void)v, (void)n;
+    return CLANN_OK;
+#endif
+}
