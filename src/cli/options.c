@@ -13,11 +13,20 @@
 #include <sys/stat.h>
 #include <time.h>
 
+/* "clann: ", naming the rank when the job has several, so that a failed rank is known. */
+static void print_prefix(void)
+{
+    if (clann_world_size() > 1)
+        fprintf(stderr, "clann: rank %d: ", clann_world_rank());
+    else
+        fputs("clann: ", stderr);
+}
+
 int cli_usage(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("clann: ", stderr);
+    print_prefix();
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -42,10 +51,11 @@ int cli_fail(const char *what, enum clann_status status)
         msg = clann_status_str(status);
     /* Loader messages already start with the file's path: name it once. */
     size_t n = strlen(what);
+    print_prefix();
     if (strncmp(msg, what, n) == 0 && msg[n] == ':')
-        fprintf(stderr, "clann: %s\n", msg);
+        fprintf(stderr, "%s\n", msg);
     else
-        fprintf(stderr, "clann: %s: %s\n", what, msg);
+        fprintf(stderr, "%s: %s\n", what, msg);
     return CLI_FAILED;
 }
 

@@ -447,7 +447,7 @@ static void report(const struct cli_train_args *a, enum cli_task task,
             print_json_number("test_r2", r->reg.r2, true);
         }
         print_json_number("samples_per_second", rate, true);
-        printf("\"model\": ");
+        printf("\"ranks\": %d, \"model\": ", clann_world_size());
         print_json_string(out);
         printf("}\n");
         return;
@@ -502,6 +502,7 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
     fp.on_epoch = on_epoch;
     fp.on_progress = on_progress;
     fp.user = &prog;
+    fp.distributed = true; /* under mpirun: one model, each rank a share of every batch */
     struct train_result r;
     memset(&r, 0, sizeof r);
     r.last.loss = r.last.accuracy = NAN;
@@ -536,6 +537,8 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
             return rc;
     }
     const char *out = a->out ? a->out : "clann-model.safetensors";
+    if (clann_world_rank() != 0)
+        return CLI_OK; /* rank 0 holds the same model: it alone writes and reports */
     if ((st = clann_model_save(m, out)) != CLANN_OK)
         return cli_fail(out, st);
     report(a, task, ctx, &r, d->has_test, out);
@@ -710,6 +713,8 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
     return n;
 }
 
+static int train_on_rank(struct cli_train_args *a);
+
 int cli_train(int argc, char **argv)
 {
     struct cli_train_args a;
@@ -727,20 +732,40 @@ int cli_train(int argc, char **argv)
     enum cli_task task;
     if (a.task && (rc = parse_task(a.task, &task)) != CLI_OK)
         return rc;
+    enum clann_status st = clann_world_init(NULL, NULL);
+    if (st != CLANN_OK)
+        return cli_fail("mpirun", st);
+    rc = train_on_rank(&a);
+    if (rc != CLI_OK)
+        clann_world_abort(rc); /* the message is out: end every rank, none waits for this one */
+    clann_world_finalize();
+    return rc;
+}
+
+/* One rank's (or the only process's) training: under mpirun every rank reads the data (the
+ * files are shared) and trains its share; rank 0 alone prints and writes files. */
+static int train_on_rank(struct cli_train_args *a)
+{
+    int rc;
+    if (clann_world_rank() != 0) {
+        a->logdir = NULL;
+        a->checkpoint = NULL;
+        a->quiet = true;
+    }
     struct cli_data d;
-    struct cli_table_opts o = {a.label, a.ignore, a.features, a.fill};
-    if ((rc = cli_data_load(a.data ? a.data : "fashion-mnist", &o, &d)) != CLI_OK)
+    struct cli_table_opts o = {a->label, a->ignore, a->features, a->fill};
+    if ((rc = cli_data_load(a->data ? a->data : "fashion-mnist", &o, &d)) != CLI_OK)
         return rc;
-    if (a.test && !d.has_test && (rc = load_test(&a, &o, &d)) != CLI_OK) {
+    if (a->test && !d.has_test && (rc = load_test(a, &o, &d)) != CLI_OK) {
         cli_data_free(&d);
         return rc;
     }
     struct clann_context *ctx = NULL;
-    rc = cli_train_split(&a, &d);
+    rc = cli_train_split(a, &d);
     if (rc == CLI_OK)
-        rc = cli_context(a.device, &ctx);
+        rc = cli_context(a->device, &ctx);
     if (rc == CLI_OK)
-        rc = build_and_train(&a, &d, ctx);
+        rc = build_and_train(a, &d, ctx);
     clann_context_destroy(ctx);
     cli_data_free(&d);
     return rc;
