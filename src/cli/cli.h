@@ -53,6 +53,8 @@ int cli_usage(const char *fmt, ...);
 int cli_write_file(const char *path, void (*fill)(FILE *f, const void *user), const void *user);
 /* mkdir -p dir, best effort: a folder that cannot be made shows when a file in it is written. */
 void cli_make_dirs(const char *dir);
+/* A note on stderr (what was chosen, what happens), printed by rank 0 alone under mpirun. */
+void cli_note(const char *fmt, ...);
 
 /* How a CSV's columns are read for training: the label column (name or 0-based index; NULL: the
  * last), the columns left out (--ignore) or the only inputs (--features), comma-separated, and

@@ -13,23 +13,34 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* "clann: ", naming the rank when the job has several, so that a failed rank is known. */
-static void print_prefix(void)
+/* "clann: ", naming the rank when the job has several, so that a failed rank is known. The
+ * line is printed with one call: the ranks' stderr streams interleave. */
+static const char *prefix(char *buf, size_t size)
 {
-    if (clann_world_size() > 1)
-        fprintf(stderr, "clann: rank %d: ", clann_world_rank());
-    else
-        fputs("clann: ", stderr);
+    if (clann_world_size() == 1)
+        return "clann: ";
+    snprintf(buf, size, "clann: rank %d: ", clann_world_rank());
+    return buf;
+}
+
+void cli_note(const char *fmt, ...)
+{
+    if (clann_world_rank() != 0)
+        return; /* the ranks of one job would repeat rank 0's notes */
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
 }
 
 int cli_usage(const char *fmt, ...)
 {
+    char line[1024], pre[32];
     va_list ap;
     va_start(ap, fmt);
-    print_prefix();
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "%s%s\n", prefix(pre, sizeof pre), line);
     return CLI_USAGE;
 }
 
@@ -50,12 +61,12 @@ int cli_fail(const char *what, enum clann_status status)
     if (!*msg)
         msg = clann_status_str(status);
     /* Loader messages already start with the file's path: name it once. */
+    char pre[32];
     size_t n = strlen(what);
-    print_prefix();
     if (strncmp(msg, what, n) == 0 && msg[n] == ':')
-        fprintf(stderr, "%s\n", msg);
+        fprintf(stderr, "%s%s\n", prefix(pre, sizeof pre), msg);
     else
-        fprintf(stderr, "%s: %s\n", what, msg);
+        fprintf(stderr, "%s%s: %s\n", prefix(pre, sizeof pre), what, msg);
     return CLI_FAILED;
 }
 
@@ -256,6 +267,6 @@ int cli_context(const char *device, struct clann_context **ctx)
     if (st != CLANN_OK)
         return cli_fail("device", st);
     const struct clann_device_info *d = clann_context_device(*ctx);
-    fprintf(stderr, "device: %s (%s backend)\n", d->name, clann_context_backend_name(*ctx));
+    cli_note("device: %s (%s backend)\n", d->name, clann_context_backend_name(*ctx));
     return CLI_OK;
 }

@@ -96,7 +96,7 @@ static int split_table(const struct cli_train_args *a, struct cli_data *d,
         return rc;
     d->has_dev = d->dev_table != NULL;
     d->has_test = d->test_table != NULL;
-    fprintf(stderr, "split: %zu train, %zu dev, %zu test rows%s\n", clann_table_rows(d->table),
+    cli_note("split: %zu train, %zu dev, %zu test rows%s\n", clann_table_rows(d->table),
             d->has_dev ? clann_table_rows(d->dev_table) : 0,
             d->has_test ? clann_table_rows(d->test_table) : 0, p->stratify ? " (stratified)" : "");
     rc = cli_table_features(d);
@@ -118,7 +118,7 @@ int cli_train_split(const struct cli_train_args *a, struct cli_data *d)
     } else if (!early) {
         return d->table ? cli_table_features(d) : CLI_OK;
     } else {
-        fprintf(stderr, "early stopping: holding out 10%% of the training rows as dev data "
+        cli_note("early stopping: holding out 10%% of the training rows as dev data "
                         "(--split sets this)\n");
     }
     p.train = f[0], p.dev = f[1], p.test = n == 3 ? f[2] : 0.0;
@@ -142,7 +142,7 @@ int cli_train_split(const struct cli_train_args *a, struct cli_data *d)
     } else {
         clann_matrix_free(&s.test_x), clann_matrix_free(&s.test_y);
     }
-    fprintf(stderr, "split: %zu train, %zu dev, %zu test rows%s\n", d->x.rows,
+    cli_note("split: %zu train, %zu dev, %zu test rows%s\n", d->x.rows,
             d->has_dev ? d->dev_x.rows : 0, d->has_test ? d->test_x.rows : 0,
             p.stratify ? " (stratified)" : "");
     return record_split(a, d, &p);

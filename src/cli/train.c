@@ -87,7 +87,7 @@ int cli_train_task(const struct cli_train_args *a, const struct clann_matrix *y,
     }
     if (*task == CLI_TASK_AUTO) {
         *task = detected;
-        fprintf(stderr, "task: %s (%s; --task overrides)\n", task_names[*task], why);
+        cli_note("task: %s (%s; --task overrides)\n", task_names[*task], why);
     }
     if (test_y && *task == CLI_TASK_MULTICLASS && !text_classes) {
         size_t test_classes;
@@ -509,7 +509,7 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
     r.epochs = first_epoch;
     enum clann_status st = CLANN_OK;
     if (fp.epochs <= first_epoch) {
-        fprintf(stderr, "nothing to train: the checkpoint is at epoch %zu of --epochs %zu\n",
+        cli_note("nothing to train: the checkpoint is at epoch %zu of --epochs %zu\n",
                 first_epoch, fp.epochs);
     } else {
         fp.epochs -= first_epoch; /* --epochs counts the resumed run's epochs too */
@@ -555,7 +555,7 @@ static int resume_model(const struct cli_train_args *a, struct clann_context *ct
     if (clann_model_input_count(*m) != inputs)
         return cli_usage("%s takes %zu inputs but the data has %zu feature columns (is --label "
                          "right?)", a->resume, clann_model_input_count(*m), inputs);
-    fprintf(stderr, "resuming %s after epoch %zu\n", a->resume, *epoch);
+    cli_note("resuming %s after epoch %zu\n", a->resume, *epoch);
     return CLI_OK;
 }
 

@@ -1,0 +1,134 @@
+#!/bin/sh
+# test-mpi.sh CLANN MPI_BUILT - data-parallel training under mpirun (README "Training on several
+# processes or machines"): N ranks match one process (final loss rel 1e-4), repeated runs with
+# the same N are bitwise identical, a rank with bad data or different data is named and ends
+# the job, a killed rank ends it, checkpoints resume across rank counts, and what is refused is
+# refused. Every mpirun runs under a timeout so that a hang fails instead of stalling.
+set -u
+clann=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+if [ "$2" != "true" ] || ! command -v mpirun > /dev/null; then
+    if [ "${CLANN_TESTS_STRICT:-}" = 1 ]; then
+        echo "MPI is not built or mpirun is missing: failing (CLANN_TESTS_STRICT=1)"; exit 1
+    fi
+    echo "MPI is not built or mpirun is missing: skipped"; exit 77
+fi
+# As root in containers: Open MPI's consent variables, and no single-copy shared memory
+# (CMA needs ptrace rights a container often lacks).
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_btl=self,vader
+export CLANN_DEVICE=cpu
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+ok() { echo "ok: $*"; }
+mpi() { n=$1; shift; timeout 120 mpirun --oversubscribe -np "$n" "$@"; }
+
+python3 - <<'PY'
+import random
+random.seed(7)
+def write(path, rows, cols=6, bad_row=None):
+    with open(path, "w") as f:
+        f.write(",".join("x%d" % i for i in range(cols)) + ",y\n")
+        for r in range(rows):
+            v = [random.gauss(0, 1) for _ in range(cols)]
+            y = 1 if v[0] - 0.5 * v[1] + v[2] * v[3] > 0 else 0
+            cells = ["%.5f" % x for x in v] + [str(y)]
+            if r == bad_row:
+                cells[2] = "oops"
+            f.write(",".join(cells) + "\n")
+write("train.csv", 1000)
+write("other.csv", 900)
+write("bad.csv", 1000, bad_row=17)
+PY
+opts="--data train.csv --hidden 32,16 --dropout 0.1 --epochs 4 --batch 60 --lr 0.01 --quiet --json"
+loss_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["train_loss"])' "$1"; }
+
+# Parity and determinism.
+"$clann" train $opts --out one.st > one.json 2> /dev/null || fail "one process"
+for n in 2 3; do
+    for k in a b; do
+        mpi $n "$clann" train $opts --out n$n$k.st > n$n$k.json 2> n$n$k.err || {
+            fail "-np $n run $k"; cat n$n$k.err; }
+    done
+    if cmp -s n${n}a.st n${n}b.st; then ok "-np $n twice: bitwise identical models"
+    else fail "-np $n twice: the models differ"; fi
+    grep -q '"ranks": '$n n${n}a.json && ok "--json says ranks $n" || fail "no \"ranks\": $n"
+    python3 -c '
+import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
+sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of one.json)" "$(loss_of n${n}a.json)" \
+        && ok "-np $n matches one process (final loss rel 1e-4)" \
+        || fail "-np $n loss $(loss_of n${n}a.json) vs one process $(loss_of one.json)"
+done
+grep -q '"ranks": 1' one.json && ok "one process: ranks 1" || fail "one process: no ranks 1"
+
+# A batch smaller than the ranks leaves a rank without rows: still one process's result.
+"$clann" train --data train.csv --hidden 8 --epochs 1 --batch 2 --quiet --json --out s1.st \
+    > s1.json 2> /dev/null || fail "batch 2 alone"
+mpi 3 "$clann" train --data train.csv --hidden 8 --epochs 1 --batch 2 --quiet --json \
+    --out s3.st > s3.json 2> /dev/null || fail "batch 2 on 3 ranks"
+python3 -c '
+import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
+sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of s1.json)" "$(loss_of s3.json)" \
+    && ok "batch 2 on 3 ranks matches one process" || fail "batch 2 on 3 ranks differs"
+
+# Rank 1 with bad data: named, non-zero, no model file.
+cat > per-rank.sh <<'SH'
+#!/bin/sh
+# per-rank.sh DATA_FOR_RANK_1 ARGS...: rank 1 trains on its own data, the others on train.csv.
+d=train.csv; [ "$OMPI_COMM_WORLD_RANK" = 1 ] && d=$1; shift
+exec "$CLANN" train --data "$d" "$@"
+SH
+chmod +x per-rank.sh
+export CLANN="$clann"
+t0=$(date +%s)
+mpi 2 ./per-rank.sh bad.csv --hidden 8 --epochs 50 --quiet --out bad.st > /dev/null 2> bad.err
+code=$?
+if [ $code -ne 0 ] && [ $code -ne 124 ] && grep -q "rank 1: .*oops" bad.err && [ ! -e bad.st ]
+then ok "bad data on rank 1: exit $code in $(( $(date +%s) - t0 ))s, named, no model file"
+else fail "bad data on rank 1: exit $code"; cat bad.err; fi
+
+# Rank 1 with other data: the start check names what differs.
+mpi 2 ./per-rank.sh other.csv --hidden 8 --epochs 2 --quiet --out other.st > /dev/null 2> o.err
+code=$?
+if [ $code -ne 0 ] && [ $code -ne 124 ] && grep -q "rank 1 differs from rank 0 in training rows" o.err
+then ok "different data on rank 1: exit $code, named"
+else fail "different data on rank 1: exit $code"; cat o.err; fi
+
+# A killed rank ends the job within seconds.
+cat > kill-rank.sh <<'SH'
+#!/bin/sh
+[ "$OMPI_COMM_WORLD_RANK" = 1 ] && (sleep 2; kill -9 $$) &
+exec "$CLANN" train --data train.csv --hidden 64,64 --epochs 100000 --batch 10 --quiet --out k.st
+SH
+chmod +x kill-rank.sh
+t0=$(date +%s)
+mpi 2 ./kill-rank.sh > /dev/null 2> kill.err
+code=$?
+if [ $code -ne 0 ] && [ $code -ne 124 ] && [ ! -e k.st ]
+then ok "killed rank 1: exit $code in $(( $(date +%s) - t0 ))s"
+else fail "killed rank 1: exit $code"; cat kill.err; fi
+
+# Refused across ranks, with a reason.
+mpi 2 "$clann" train --data train.csv --hidden 8 --batchnorm --epochs 1 --quiet > /dev/null \
+    2> bn.err
+code=$?
+if [ $code -ne 0 ] && grep -q "does not support batch normalization" bn.err
+then ok "batch norm refused on 2 ranks"; else fail "batch norm on 2 ranks: exit $code"; cat bn.err; fi
+
+# Checkpoints resume across rank counts: 2 epochs on 3 ranks + 2 alone == 4 epochs on 3 ranks.
+ck="--data train.csv --hidden 16 --batch 60 --quiet --json"
+mpi 3 "$clann" train $ck --epochs 2 --checkpoint run.ckpt --out half.st > /dev/null 2>&1 \
+    || fail "checkpoint on 3 ranks"
+"$clann" train --resume run.ckpt --data train.csv --batch 60 --quiet --json --epochs 4 \
+    --out resumed.st > resumed.json 2> /dev/null || fail "resume alone"
+mpi 3 "$clann" train $ck --epochs 4 --out full.st > full.json 2> /dev/null \
+    || fail "4 epochs on 3 ranks"
+python3 -c '
+import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
+sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of full.json)" "$(loss_of resumed.json)" \
+    && ok "3-rank checkpoint resumed alone matches 4 epochs on 3 ranks" \
+    || fail "resume across rank counts: $(loss_of resumed.json) vs $(loss_of full.json)"
+
+[ $failures -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
