@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #if CLANN_HAVE_MPI
 #include <mpi.h>
@@ -96,6 +97,36 @@ int clann__dist_rank(void)
 }
 
 #if CLANN_HAVE_MPI
+/* Waits for a non-blocking collective, sleeping between tests after a short spin: a rank that
+ * waits for a slower one then leaves the cores to it. MPI's blocking collectives poll at full
+ * speed, which on a loaded or oversubscribed machine took the CPU from the very rank being
+ * waited for (2 ranks ran 5x slower than one process on a busy 2-core machine). */
+static int wait_for(MPI_Request *req)
+{
+    struct timespec nap = {0, 20000}; /* 20 us */
+    for (int tests = 0;; tests++) {
+        int done = 0, rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS || done)
+            return rc;
+        if (tests >= 200)
+            nanosleep(&nap, NULL);
+    }
+}
+
+static int all_gather(const void *send, int count, MPI_Datatype type, void *recv)
+{
+    MPI_Request req;
+    int rc = MPI_Iallgather(send, count, type, recv, count, type, MPI_COMM_WORLD, &req);
+    return rc == MPI_SUCCESS ? wait_for(&req) : rc;
+}
+
+static int all_to_all(const void *send, int count, MPI_Datatype type, void *recv)
+{
+    MPI_Request req;
+    int rc = MPI_Ialltoall(send, count, type, recv, count, type, MPI_COMM_WORLD, &req);
+    return rc == MPI_SUCCESS ? wait_for(&req) : rc;
+}
+
 static enum clann_status mpi_failed(struct clann_context *ctx, int rc, const char *call)
 {
     char text[MPI_MAX_ERROR_STRING];
@@ -116,7 +147,7 @@ enum clann_status clann__dist_agree(struct clann_context *ctx, enum clann_status
     int *all = clann__malloc((size_t)world_size * sizeof *all), mine = (int)local;
     if (!all)
         return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
-    int rc = MPI_Allgather(&mine, 1, MPI_INT, all, 1, MPI_INT, MPI_COMM_WORLD);
+    int rc = all_gather(&mine, 1, MPI_INT, all);
     int failed = -1;
     for (int r = 0; r < world_size && rc == MPI_SUCCESS && failed < 0; r++)
         failed = all[r] != CLANN_OK ? r : -1;
@@ -143,7 +174,7 @@ enum clann_status clann__dist_check_same(struct clann_context *ctx, const uint64
     uint64_t *all = clann__malloc((size_t)world_size * n * sizeof *all);
     if (!all)
         return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
-    int rc = MPI_Allgather(v, (int)n, MPI_UINT64_T, all, (int)n, MPI_UINT64_T, MPI_COMM_WORLD);
+    int rc = all_gather(v, (int)n, MPI_UINT64_T, all);
     enum clann_status st = rc == MPI_SUCCESS ? CLANN_OK : mpi_failed(ctx, rc, "MPI_Allgather");
     for (int r = 1; r < world_size && st == CLANN_OK; r++)
         for (size_t i = 0; i < n && st == CLANN_OK; i++)
@@ -196,7 +227,7 @@ enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__re
      * order; then every rank gathers every summed chunk. Same traffic as a ring allreduce. */
     int c = (int)r->chunk;
     size_t chunk = r->chunk;
-    int rc = MPI_Alltoall(r->data, c, MPI_FLOAT, r->scratch, c, MPI_FLOAT, MPI_COMM_WORLD);
+    int rc = all_to_all(r->data, c, MPI_FLOAT, r->scratch);
     if (rc != MPI_SUCCESS)
         return mpi_failed(ctx, rc, "MPI_Alltoall");
     float *mine = r->data + (size_t)world_rank * chunk;
@@ -206,7 +237,7 @@ enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__re
         for (size_t i = 0; i < chunk; i++)
             mine[i] += part[i];
     }
-    rc = MPI_Allgather(MPI_IN_PLACE, c, MPI_FLOAT, r->data, c, MPI_FLOAT, MPI_COMM_WORLD);
+    rc = all_gather(MPI_IN_PLACE, c, MPI_FLOAT, r->data);
     return rc == MPI_SUCCESS ? CLANN_OK : mpi_failed(ctx, rc, "MPI_Allgather");
 #else
     (void)ctx, (void)r;
@@ -222,7 +253,7 @@ enum clann_status clann__dist_sum_doubles(struct clann_context *ctx, double *v, 
     double *all = clann__malloc((size_t)world_size * n * sizeof *all);
     if (!all)
         return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
-    int rc = MPI_Allgather(v, (int)n, MPI_DOUBLE, all, (int)n, MPI_DOUBLE, MPI_COMM_WORLD);
+    int rc = all_gather(v, (int)n, MPI_DOUBLE, all);
     for (size_t i = 0; i < n && rc == MPI_SUCCESS; i++) {
         v[i] = all[i];
         for (int k = 1; k < world_size; k++)

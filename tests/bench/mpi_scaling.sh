@@ -1,0 +1,57 @@
+#!/bin/sh
+# mpi_scaling.sh - scaling of data-parallel training (README "Training on several processes or
+# machines"): the same run alone and under mpirun -np 2 (and more with RANKS="1 2 4"), one CPU
+# thread per rank, on a 784-1024-1024-10 ReLU MLP with batch 256 (Adam) over synthetic data
+# (ROWS rows, default 10240: 40 steps an epoch). Prints the whole job's wall time per rank
+# count, the speedup over one rank and the efficiency (speedup / ranks). Not part of the suite.
+#
+#     tests/bench/mpi_scaling.sh [BUILD_DIR] [EPOCHS]        (defaults: build, 2)
+#
+# More ranks than cores oversubscribe (they share the cores): that measures the exchange's
+# cost, not a speedup.
+set -eu
+build=${1:-build}
+epochs=${2:-2}
+rows=${ROWS:-10240}
+clann=$(cd "$build/src/cli" && pwd)/clann
+[ -x "$clann" ] || { echo "mpi_scaling.sh: no $clann (build first)" >&2; exit 1; }
+command -v mpirun > /dev/null || { echo "mpi_scaling.sh: no mpirun (apt-get install openmpi-bin)" >&2; exit 1; }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}
+export CLANN_CPU_THREADS=1 OPENBLAS_NUM_THREADS=1 CLANN_DEVICE=cpu
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python3 - "$work" "$rows" <<'PY'
+# NPY files written by hand (no numpy needed): x uniform in [-1, 1), y a class from x's first
+# ten features.
+import array, random, sys
+def npy(path, shape, values):
+    head = "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }" % (shape,)
+    head += " " * (63 - (10 + len(head)) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + len(head).to_bytes(2, "little") + head.encode())
+        array.array("f", values).tofile(f)
+random.seed(0)
+n = int(sys.argv[2])
+x = [random.random() * 2 - 1 for _ in range(n * 784)]
+y = [float(max(range(10), key=lambda k: x[r * 784 + k])) for r in range(n)]
+npy(sys.argv[1] + "/x.npy", (n, 784), x)
+npy(sys.argv[1] + "/y.npy", (n,), y)
+PY
+opts="train --data $work/x.npy,$work/y.npy --hidden 1024,1024 --batch 256 --epochs $epochs --quiet --json --out $work/m.st"
+base=""
+printf "%-6s %10s %10s %8s %10s\n" ranks seconds samples/s speedup efficiency
+for n in ${RANKS:-1 2}; do
+    t0=$(date +%s.%N)
+    if [ "$n" = 1 ]; then "$clann" $opts > "$work/r.json" 2> /dev/null
+    else mpirun --oversubscribe --bind-to none -np "$n" "$clann" $opts > "$work/r.json" 2> /dev/null; fi
+    t1=$(date +%s.%N)
+    python3 - "$n" "$t0" "$t1" "$rows" "$epochs" "${base:-0}" <<'PY'
+import sys
+n, t0, t1, rows, epochs, base = int(sys.argv[1]), *map(float, sys.argv[2:4]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+s = t1 - t0
+b = base or s
+print("%-6d %10.2f %10.0f %7.2fx %9.0f%%" % (n, s, rows * epochs / s, b / s, 100 * b / s / n))
+PY
+    [ -n "$base" ] || base=$(python3 -c "print($t1 - $t0)")
+done
