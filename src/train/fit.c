@@ -16,6 +16,7 @@
 #include "nn/loss.h"
 #include "nn/regularize.h"
 #include "nn/sampled.h"
+#include "backend/ops.h"
 #include "core/rng.h"
 
 #include <math.h>
@@ -444,7 +445,7 @@ static enum clann_status params_hash(struct clann_model *m, uint64_t *hash)
     if (!host)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory");
     enum clann_status st = clann__op_download(m->be, host, clann__view(&m->params, 0),
-                                                m->n_params);
+                                              m->n_params);
     const unsigned char *b = (const unsigned char *)host;
     *hash = 1469598103934665603ull;
     for (size_t i = 0; i < m->n_params * sizeof *host && st == CLANN_OK; i++)
