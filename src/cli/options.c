@@ -46,12 +46,12 @@ int cli_usage(const char *fmt, ...)
 
 int cli_fail_text(const char *what, const char *fmt, ...)
 {
+    char line[1024], pre[32];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "clann: %s: ", what);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "%s%s: %s\n", prefix(pre, sizeof pre), what, line);
     return CLI_FAILED;
 }
 
