@@ -15,8 +15,9 @@ struct run {
 };
 
 /* A small MLP with dropout and an RReLU layer (random draws on the device) on a fixed random
- * classification problem, trained for `steps` SGD-with-momentum steps. */
-static struct run train_small(const char *device, size_t steps)
+ * classification problem, trained for `steps` SGD-with-momentum steps; `distributed` asks for
+ * data parallelism over the MPI world. */
+static struct run train_small_in(const char *device, size_t steps, bool distributed)
 {
     struct clann_context *ctx = test_context(device, CLANN_CPU_MODE_REFERENCE);
     const size_t n = 256, in = 20, classes = 5;
@@ -51,6 +52,7 @@ static struct run train_small(const char *device, size_t steps)
     struct clann_fit_params fp = clann_fit_default_params();
     fp.epochs = 1000;
     fp.max_steps = steps;
+    fp.distributed = distributed;
     struct clann_epoch_log log;
     ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, &log) == CLANN_OK, "%s",
                   clann_last_error());
@@ -64,6 +66,11 @@ static struct run train_small(const char *device, size_t steps)
     clann_matrix_free(&y);
     clann_context_destroy(ctx);
     return r;
+}
+
+static struct run train_small(const char *device, size_t steps)
+{
+    return train_small_in(device, steps, false);
 }
 
 START_TEST(test_train_parity)
@@ -141,6 +148,22 @@ START_TEST(test_metrics_parity)
 }
 END_TEST
 
+/* Outside mpirun the world is this process alone, and asking for data parallelism changes
+ * nothing, bit for bit (the mpi suite, tests/test-mpi.sh, covers several ranks). */
+START_TEST(test_world_of_one)
+{
+    ck_assert_int_eq(clann_world_init(NULL, NULL), CLANN_OK);
+    ck_assert_int_eq(clann_world_size(), 1);
+    ck_assert_int_eq(clann_world_rank(), 0);
+    clann_world_abort(3); /* returns at once in a world of one */
+    struct run a = train_small("cpu", 30), b = train_small_in("cpu", 30, true);
+    ck_assert(memcmp(a.final, b.final, a.n * sizeof(float)) == 0);
+    ck_assert(a.loss == b.loss);
+    clann_world_finalize();
+    free(a.initial), free(a.final), free(b.initial), free(b.final);
+}
+END_TEST
+
 START_TEST(test_rerun_is_bitwise)
 {
     struct run a = train_small("cpu", 40), b = train_small("cpu", 40);
@@ -193,6 +216,7 @@ int main(void)
     tcase_add_test(tc, test_train_parity);
     tcase_add_test(tc, test_metrics_parity);
     tcase_add_test(tc, test_rerun_is_bitwise);
+    tcase_add_test(tc, test_world_of_one);
     tcase_add_test(tc, test_fashion_mnist_cpu);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
