@@ -786,7 +786,8 @@ struct clann_fit_params {
      * one-process order, gradients are summed over the ranks in rank order and every rank takes
      * the same optimizer step, so all ranks hold the same weights and repeated runs are bitwise
      * identical. Rank 0 alone writes checkpoints and logdir. Refused (ERR_UNSUPPORTED): batch
-     * normalization, feature columns and sampled softmax. A failed rank makes the others' fit
+     * normalization, feature columns and sampled softmax. on_epoch must answer alike on every
+     * rank (its figures are the same everywhere). A failed rank makes the others' fit
      * return an error naming it at the next step; a library user then calls
      * clann_world_abort() so that no rank waits for it. */
     bool distributed;
