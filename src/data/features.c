@@ -1,114 +1,17 @@
 /*
- * features.c - feature columns (TensorFlow's): validation, fitting on a training table
- * (vocabularies, widths, dimensions), the table-to-model-input transform, and the JSON form a
- * model spec stores.
- *
- * The transform writes, per row, the numeric features, then each categorical feature's id
- * slots: `width` floats holding ids (exact integers below 2^24) or -1 for an empty slot. Ids
- * never become one-hot rows on the host; the model's feature layer gathers embeddings (or
- * writes indicators) on the device. Hashing is XXH64 with seed 0, stable across platforms and
- * releases of xxHash, so hashed ids survive a save and load anywhere.
+ * features.c - feature columns (TensorFlow's): validation and fitting on a training table
+ * (vocabularies, widths, dimensions), lookups and copies. The table-to-model-input transform
+ * is in feature_transform.c, the JSON form a model spec stores in features_json.c.
  */
 #include "data/features.h"
 #include "core/kinds.h"
-#include "data/json.h"
 #include "data/table.h"
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
-
-#define SHOW 48 /* characters of a value quoted in messages */
-
-#define HASH_NAME "xxh64-seed0"
-
-static uint64_t hash_text(const char *s, size_t len)
-{
-    return (uint64_t)XXH64(s, len, 0);
-}
-
-CLANN_API uint64_t clann_hash_bucket(const char *value, uint64_t n)
-{
-    if (!value || n == 0)
-        return 0;
-    return hash_text(value, strlen(value)) % n;
-}
-
-/* ---- string map ------------------------------------------------------------------------- */
-
-static void map_free(struct clann__strmap *m)
-{
-    for (size_t i = 0; i < m->n; i++)
-        clann__free(m->keys[i]);
-    clann__free(m->keys);
-    clann__free(m->counts);
-    clann__free(m->slots);
-    memset(m, 0, sizeof *m);
-}
-
-static size_t map_find(const struct clann__strmap *m, const char *s, size_t len)
-{
-    if (!m->cap)
-        return SIZE_MAX;
-    for (size_t h = (size_t)hash_text(s, len) & (m->cap - 1);; h = (h + 1) & (m->cap - 1)) {
-        size_t e = m->slots[h];
-        if (e == 0)
-            return SIZE_MAX;
-        if (strncmp(m->keys[e - 1], s, len) == 0 && m->keys[e - 1][len] == '\0')
-            return e - 1;
-    }
-}
-
-static bool map_rehash(struct clann__strmap *m, size_t cap)
-{
-    size_t *slots = clann__calloc(cap, sizeof *slots);
-    if (!slots)
-        return false;
-    for (size_t i = 0; i < m->n; i++) {
-        size_t h = (size_t)hash_text(m->keys[i], strlen(m->keys[i])) & (cap - 1);
-        while (slots[h])
-            h = (h + 1) & (cap - 1);
-        slots[h] = i + 1;
-    }
-    clann__free(m->slots);
-    m->slots = slots;
-    m->cap = cap;
-    return true;
-}
-
-/* Adds a copy of s[0..len) (not present yet); false when out of memory. */
-static bool map_add(struct clann__strmap *m, const char *s, size_t len)
-{
-    if (2 * (m->n + 1) > m->cap && !map_rehash(m, m->cap ? 2 * m->cap : 64))
-        return false;
-    if (m->n == m->kcap) {
-        size_t kcap = m->kcap ? 2 * m->kcap : 64;
-        char **keys = clann__realloc(m->keys, kcap * sizeof *keys);
-        size_t *counts = keys ? clann__realloc(m->counts, kcap * sizeof *counts) : NULL;
-        if (keys)
-            m->keys = keys;
-        if (!counts)
-            return false;
-        m->counts = counts;
-        m->kcap = kcap;
-    }
-    char *k = clann__malloc(len + 1);
-    if (!k)
-        return false;
-    memcpy(k, s, len);
-    k[len] = '\0';
-    size_t h = (size_t)hash_text(s, len) & (m->cap - 1);
-    while (m->slots[h])
-        h = (h + 1) & (m->cap - 1);
-    m->keys[m->n] = k;
-    m->counts[m->n] = 0;
-    m->slots[h] = ++m->n;
-    return true;
-}
 
 /* ---- creation ----------------------------------------------------------------------------- */
 
@@ -134,7 +37,7 @@ static void feature_free(struct clann__feature *f)
     clann__free(f->sources);
     clann__free(f->boundaries);
     clann__free((char *)f->vocabulary_file);
-    map_free(&f->vocab);
+    clann__strmap_free(&f->vocab);
 }
 
 CLANN_API void clann_features_destroy(struct clann_features *fs)
@@ -147,7 +50,7 @@ CLANN_API void clann_features_destroy(struct clann_features *fs)
     clann__free(fs);
 }
 
-static char *dup_str(const char *s)
+char *clann__feature_dup_str(const char *s)
 {
     char *d = clann__malloc(strlen(s) + 1);
     if (d)
@@ -155,7 +58,7 @@ static char *dup_str(const char *s)
     return d;
 }
 
-static bool name_ok(const char *s)
+bool clann__feature_name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > CLANN__FEATURE_NAME_MAX)
@@ -221,7 +124,7 @@ static enum clann_status set_name(struct clann__feature *f, const struct clann_f
     } else {
         snprintf(buf, sizeof buf, "%s", c->column);
     }
-    if (!name_ok(buf))
+    if (!clann__feature_name_ok(buf))
         return clann__error(NULL, CLANN_ERR_INVALID_ARG, "feature column %zu: name '%.64s' must "
                             "have 1 to %d letters, digits, '_', '-' or '.' (set .name)", i, buf,
                             CLANN__FEATURE_NAME_MAX);
@@ -229,7 +132,7 @@ static enum clann_status set_name(struct clann__feature *f, const struct clann_f
     return CLANN_OK;
 }
 
-static enum clann_status no_memory(void)
+enum clann_status clann__features_no_memory(void)
 {
     return clann__error(NULL, CLANN_ERR_NO_MEMORY, "feature columns: out of memory");
 }
@@ -242,11 +145,11 @@ static enum clann_status vocab_from_list(struct clann__feature *f, const char *c
         if (!v[k] || !*v[k])
             return clann__error(NULL, CLANN_ERR_INVALID_ARG, "feature '%s': vocabulary entry "
                                 "%zu is empty", f->name, k);
-        if (map_find(&f->vocab, v[k], strlen(v[k])) != SIZE_MAX)
+        if (clann__strmap_find(&f->vocab, v[k], strlen(v[k])) != SIZE_MAX)
             return clann__error(NULL, CLANN_ERR_INVALID_ARG, "feature '%s': duplicate "
-                                "vocabulary value '%.*s'", f->name, SHOW, v[k]);
-        if (!map_add(&f->vocab, v[k], strlen(v[k])))
-            return no_memory();
+                                "vocabulary value '%.*s'", f->name, CLANN__FEATURE_SHOW, v[k]);
+        if (!clann__strmap_add(&f->vocab, v[k], strlen(v[k])))
+            return clann__features_no_memory();
     }
     return CLANN_OK;
 }
@@ -258,20 +161,20 @@ static enum clann_status copy_column(struct clann__feature *f,
     f->n_sources = c->kind == CLANN_FEATURE_CROSSED ? c->n_columns : 1;
     f->sources = clann__calloc(f->n_sources, sizeof *f->sources);
     if (!f->sources)
-        return no_memory();
+        return clann__features_no_memory();
     for (size_t k = 0; k < f->n_sources; k++)
-        if (!(f->sources[k] = dup_str(c->kind == CLANN_FEATURE_CROSSED ? c->columns[k]
-                                                                        : c->column)))
-            return no_memory();
+        if (!(f->sources[k] = clann__feature_dup_str(c->kind == CLANN_FEATURE_CROSSED
+                                                         ? c->columns[k] : c->column)))
+            return clann__features_no_memory();
     if (c->kind == CLANN_FEATURE_BUCKETIZED) {
         f->boundaries = clann__malloc(c->n_boundaries * sizeof *f->boundaries);
         if (!f->boundaries)
-            return no_memory();
+            return clann__features_no_memory();
         memcpy(f->boundaries, c->boundaries, c->n_boundaries * sizeof *f->boundaries);
         f->n_boundaries = c->n_boundaries;
     }
-    if (c->vocabulary_file && !(f->vocabulary_file = dup_str(c->vocabulary_file)))
-        return no_memory();
+    if (c->vocabulary_file && !(f->vocabulary_file = clann__feature_dup_str(c->vocabulary_file)))
+        return clann__features_no_memory();
     f->max_vocabulary = c->max_vocabulary;
     f->min_count = c->min_count ? c->min_count : 1;
     f->oov_buckets = c->kind == CLANN_FEATURE_VOCABULARY ? c->oov_buckets : 0;
@@ -302,7 +205,7 @@ CLANN_API enum clann_status clann_features_create(const struct clann_feature_col
         fs->f = clann__calloc(n, sizeof *fs->f);
     if (!fs || !fs->f) {
         clann__free(fs);
-        return no_memory();
+        return clann__features_no_memory();
     }
     enum clann_status st = CLANN_OK;
     for (size_t i = 0; i < n && st == CLANN_OK; i++) {
@@ -327,10 +230,7 @@ CLANN_API enum clann_status clann_features_create(const struct clann_feature_col
 
 /* ---- values of a cell ---------------------------------------------------------------------- */
 
-/* The next value of a cell: [*start, *start + *len); false when none is left. A single-valued
- * cell (sep 0) has one value unless it is empty; empty values between separators are
- * skipped. */
-static bool next_value(const char **p, char sep, const char **start, size_t *len)
+bool clann__feature_next_value(const char **p, char sep, const char **start, size_t *len)
 {
     const char *s = *p;
     if (sep == 0) {
@@ -350,9 +250,8 @@ static bool next_value(const char **p, char sep, const char **start, size_t *len
     return true;
 }
 
-/* The table columns of f, resolved; errors name the feature and list the table's columns. */
-static enum clann_status resolve(const struct clann__feature *f, const struct clann_table *t,
-                                 size_t *cols)
+enum clann_status clann__feature_resolve(const struct clann__feature *f,
+                                        const struct clann_table *t, size_t *cols)
 {
     for (size_t k = 0; k < f->n_sources; k++) {
         cols[k] = clann__table_find(t, f->sources[k]);
@@ -385,11 +284,12 @@ static enum clann_status read_vocab_line(struct clann__feature *f, const char *p
     if (len == 0)
         return clann__error(NULL, CLANN_ERR_FORMAT, "%s:%zu: empty vocabulary value", path,
                             line);
-    size_t prev = map_find(&f->vocab, s, len);
+    size_t prev = clann__strmap_find(&f->vocab, s, len);
     if (prev != SIZE_MAX)
         return clann__error(NULL, CLANN_ERR_FORMAT, "%s:%zu: duplicate vocabulary value "
-                            "'%.*s' (first on line %zu)", path, line, SHOW, s, prev + 1);
-    return map_add(&f->vocab, s, len) ? CLANN_OK : no_memory();
+                            "'%.*s' (first on line %zu)", path, line, CLANN__FEATURE_SHOW, s,
+                            prev + 1);
+    return clann__strmap_add(&f->vocab, s, len) ? CLANN_OK : clann__features_no_memory();
 }
 
 /* One value per line, LF or CRLF; no empty lines, no duplicates. */
@@ -438,11 +338,11 @@ static enum clann_status count_values(const struct clann__feature *f,
     for (size_t r = 0; r < t->rows; r++) {
         const char *p = clann__table_text(t, col, r, buf, sizeof buf), *v;
         size_t len;
-        while (next_value(&p, f->separator, &v, &len)) {
-            size_t e = map_find(m, v, len);
+        while (clann__feature_next_value(&p, f->separator, &v, &len)) {
+            size_t e = clann__strmap_find(m, v, len);
             if (e == SIZE_MAX) {
-                if (!map_add(m, v, len))
-                    return no_memory();
+                if (!clann__strmap_add(m, v, len))
+                    return clann__features_no_memory();
                 e = m->n - 1;
             }
             m->counts[e]++;
@@ -459,7 +359,7 @@ static enum clann_status vocab_fitted(struct clann__feature *f, const struct cla
     enum clann_status st = count_values(f, t, col, &counts);
     size_t *order = st == CLANN_OK ? clann__malloc((counts.n + 1) * sizeof *order) : NULL;
     if (st == CLANN_OK && !order)
-        st = no_memory();
+        st = clann__features_no_memory();
     if (st == CLANN_OK) {
         for (size_t i = 0; i < counts.n; i++)
             order[i] = i;
@@ -469,12 +369,13 @@ static enum clann_status vocab_fitted(struct clann__feature *f, const struct cla
                                                                           : counts.n;
         for (size_t i = 0; i < keep && st == CLANN_OK; i++) {
             const char *k = counts.keys[order[i]];
-            if (counts.counts[order[i]] >= f->min_count && !map_add(&f->vocab, k, strlen(k)))
-                st = no_memory();
+            if (counts.counts[order[i]] >= f->min_count &&
+                !clann__strmap_add(&f->vocab, k, strlen(k)))
+                st = clann__features_no_memory();
         }
     }
     clann__free(order);
-    map_free(&counts);
+    clann__strmap_free(&counts);
     return st;
 }
 
@@ -486,7 +387,7 @@ static size_t max_width(const struct clann__feature *f, const struct clann_table
     for (size_t r = 0; r < t->rows; r++) {
         const char *p = clann__table_text(t, col, r, buf, sizeof buf), *v;
         size_t len, n = 0;
-        while (next_value(&p, f->separator, &v, &len))
+        while (clann__feature_next_value(&p, f->separator, &v, &len))
             n++;
         most = n > most ? n : most;
     }
@@ -498,7 +399,7 @@ static enum clann_status fit_vocabulary(struct clann__feature *f, const struct c
 {
     if (given)
         return CLANN_OK;
-    map_free(&f->vocab);
+    clann__strmap_free(&f->vocab);
     enum clann_status st = f->vocabulary_file ? vocab_from_file(f) : vocab_fitted(f, t, col);
     if (st == CLANN_OK && f->vocab.n + f->oov_buckets == 0)
         st = clann__error(NULL, CLANN_ERR_INVALID_ARG, "feature '%s': empty vocabulary and no "
@@ -513,7 +414,7 @@ static enum clann_status fit_feature(struct clann__feature *f, const struct clan
     if (f->n_sources > 64)
         return clann__error(NULL, CLANN_ERR_INVALID_ARG, "feature '%s': more than 64 crossed "
                             "columns", f->name);
-    enum clann_status st = resolve(f, t, cols);
+    enum clann_status st = clann__feature_resolve(f, t, cols);
     if (st == CLANN_OK && f->kind == CLANN_FEATURE_VOCABULARY)
         st = fit_vocabulary(f, t, cols[0], given_vocab);
     if (st != CLANN_OK)
@@ -531,8 +432,7 @@ static enum clann_status fit_feature(struct clann__feature *f, const struct clan
     return CLANN_OK;
 }
 
-/* Embedding dimensions and the input and output offsets of every feature. */
-static void place_features(struct clann_features *fs)
+void clann__features_place(struct clann_features *fs)
 {
     size_t in = 0, out = 0;
     for (size_t i = 0; i < fs->n; i++) {
@@ -574,139 +474,8 @@ CLANN_API enum clann_status clann_features_fit(struct clann_features *fs,
     for (size_t i = 0; i < fs->n && st == CLANN_OK; i++)
         st = fit_feature(&fs->f[i], train, fs->f[i].vocab_given);
     if (st == CLANN_OK)
-        place_features(fs);
+        clann__features_place(fs);
     fs->fitted = st == CLANN_OK;
-    return st;
-}
-
-/* ---- transform ---------------------------------------------------------------------------- */
-
-/* Bucket of x: the number of boundaries <= x. */
-static size_t bucket_of(const struct clann__feature *f, float x)
-{
-    size_t lo = 0, hi = f->n_boundaries;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (f->boundaries[mid] <= x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-/* The id of one value of a vocabulary, identity or hash feature (-1: ignored). */
-static enum clann_status id_of(const struct clann__feature *f, const char *v, size_t len,
-                               size_t row, float *id)
-{
-    if (f->kind == CLANN_FEATURE_VOCABULARY) {
-        size_t e = map_find(&f->vocab, v, len);
-        *id = e != SIZE_MAX ? (float)e
-              : f->oov_buckets ? (float)(f->vocab.n + hash_text(v, len) % f->oov_buckets)
-                               : -1.0f;
-        return CLANN_OK;
-    }
-    if (f->kind == CLANN_FEATURE_HASH) {
-        *id = (float)(hash_text(v, len) % f->num_buckets);
-        return CLANN_OK;
-    }
-    char text[32] = "";
-    char *end = NULL;
-    long long n = -1;
-    if (len < sizeof text) {
-        memcpy(text, v, len);
-        text[len] = '\0';
-        errno = 0;
-        n = strtoll(text, &end, 10);
-    }
-    if (!end || end == text || *end || errno || n < 0 || (unsigned long long)n >= f->num_buckets)
-        return clann__error(NULL, CLANN_ERR_FORMAT, "feature '%s': column '%s', row %zu: '%.*s' "
-                            "is not an id in 0..%zu", f->name, f->sources[0], row + 1,
-                            len < SHOW ? (int)len : SHOW, v, f->num_buckets - 1);
-    *id = (float)n;
-    return CLANN_OK;
-}
-
-/* The hash bucket of a crossed feature's row: its columns' texts joined by 0x1F. */
-static enum clann_status crossed_id(const struct clann__feature *f, const struct clann_table *t,
-                                    const size_t *cols, size_t row, char **key, size_t *cap,
-                                    float *id)
-{
-    size_t len = 0;
-    char buf[64];
-    for (size_t k = 0; k < f->n_sources; k++) {
-        const char *s = clann__table_text(t, cols[k], row, buf, sizeof buf);
-        size_t n = strlen(s);
-        if (len + n + 2 > *cap) {
-            size_t c = 2 * (len + n + 2);
-            char *g = clann__realloc(*key, c);
-            if (!g)
-                return no_memory();
-            *key = g;
-            *cap = c;
-        }
-        if (k)
-            (*key)[len++] = 0x1f;
-        memcpy(*key + len, s, n);
-        len += n;
-    }
-    *id = (float)(hash_text(*key, len) % f->num_buckets);
-    return CLANN_OK;
-}
-
-/* Writes feature f of every row into out (rows x in_width). */
-static enum clann_status transform_feature(const struct clann__feature *f,
-                                           const struct clann_table *t, const size_t *cols,
-                                           float *out, size_t ld)
-{
-    char buf[64], *key = NULL;
-    size_t cap = 0;
-    enum clann_status st = CLANN_OK;
-    for (size_t r = 0; r < t->rows && st == CLANN_OK; r++) {
-        float *slot = out + r * ld + f->in_off;
-        if (f->kind == CLANN_FEATURE_NUMERIC) {
-            slot[0] = t->c[cols[0]].num[r];
-            continue;
-        }
-        for (size_t k = 0; k < f->width; k++)
-            slot[k] = -1.0f;
-        if (f->kind == CLANN_FEATURE_BUCKETIZED) {
-            slot[0] = (float)bucket_of(f, t->c[cols[0]].num[r]);
-        } else if (f->kind == CLANN_FEATURE_CROSSED) {
-            st = crossed_id(f, t, cols, r, &key, &cap, &slot[0]);
-        } else {
-            const char *p = clann__table_text(t, cols[0], r, buf, sizeof buf), *v;
-            size_t len, k = 0;
-            while (st == CLANN_OK && k < f->width && next_value(&p, f->separator, &v, &len))
-                st = id_of(f, v, len, r, &slot[k++]);
-        }
-    }
-    clann__free(key);
-    return st;
-}
-
-CLANN_API enum clann_status clann_features_transform(const struct clann_features *fs,
-                                                     const struct clann_table *t,
-                                                     struct clann_matrix *out)
-{
-    if (!out)
-        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "features_transform: out is NULL");
-    memset(out, 0, sizeof *out);
-    if (!fs || !t || t->rows == 0)
-        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "features_transform: need a feature "
-                            "set and a non-empty table");
-    if (!fs->fitted)
-        return clann__error(NULL, CLANN_ERR_STATE, "features_transform: fit the feature set on "
-                            "the training table first (clann_features_fit)");
-    enum clann_status st = clann_matrix_create(t->rows, fs->in_width, out);
-    size_t cols[64];
-    for (size_t i = 0; i < fs->n && st == CLANN_OK; i++) {
-        st = resolve(&fs->f[i], t, cols);
-        if (st == CLANN_OK)
-            st = transform_feature(&fs->f[i], t, cols, out->data, fs->in_width);
-    }
-    if (st != CLANN_OK)
-        clann_matrix_free(out);
     return st;
 }
 
@@ -752,22 +521,23 @@ static enum clann_status clone_feature(const struct clann__feature *src,
     memset(&f->vocab, 0, sizeof f->vocab);
     f->sources = clann__calloc(src->n_sources, sizeof *f->sources);
     if (!f->sources)
-        return no_memory();
+        return clann__features_no_memory();
     f->n_sources = src->n_sources;
     for (size_t k = 0; k < src->n_sources; k++)
-        if (!(f->sources[k] = dup_str(src->sources[k])))
-            return no_memory();
+        if (!(f->sources[k] = clann__feature_dup_str(src->sources[k])))
+            return clann__features_no_memory();
     if (src->n_boundaries) {
         f->boundaries = clann__malloc(src->n_boundaries * sizeof *f->boundaries);
         if (!f->boundaries)
-            return no_memory();
+            return clann__features_no_memory();
         memcpy(f->boundaries, src->boundaries, src->n_boundaries * sizeof *f->boundaries);
     }
-    if (src->vocabulary_file && !(f->vocabulary_file = dup_str(src->vocabulary_file)))
-        return no_memory();
+    if (src->vocabulary_file &&
+        !(f->vocabulary_file = clann__feature_dup_str(src->vocabulary_file)))
+        return clann__features_no_memory();
     for (size_t k = 0; k < src->vocab.n; k++)
-        if (!map_add(&f->vocab, src->vocab.keys[k], strlen(src->vocab.keys[k])))
-            return no_memory();
+        if (!clann__strmap_add(&f->vocab, src->vocab.keys[k], strlen(src->vocab.keys[k])))
+            return clann__features_no_memory();
     return CLANN_OK;
 }
 
@@ -780,7 +550,7 @@ enum clann_status clann__features_clone(const struct clann_features *fs,
         c->f = clann__calloc(fs->n, sizeof *c->f);
     if (!c || !c->f) {
         clann__free(c);
-        return no_memory();
+        return clann__features_no_memory();
     }
     *c = (struct clann_features){c->f, 0, fs->fitted, fs->n_numeric, fs->in_width,
                                  fs->out_width};
@@ -794,305 +564,5 @@ enum clann_status clann__features_clone(const struct clann_features *fs,
         return st;
     }
     *out = c;
-    return CLANN_OK;
-}
-
-/* ---- JSON --------------------------------------------------------------------------------- */
-
-static struct json_object *json_strings(bool *ok, char *const *s, size_t n)
-{
-    struct json_object *arr = json_object_new_array_ext((int)(n < 1 ? 1 : n));
-    for (size_t i = 0; i < n; i++)
-        clann__json_push(ok, arr, json_object_new_string(s[i]));
-    return arr;
-}
-
-/* A kind's name as a JSON string. */
-static struct json_object *kind_json(const struct clann__kind_table *t, size_t value)
-{
-    return json_object_new_string(clann__kind_name(t, value));
-}
-
-static struct json_object *feature_json(bool *ok, const struct clann__feature *f)
-{
-    struct json_object *o = json_object_new_object();
-    clann__json_put(ok, o, "name", json_object_new_string(f->name));
-    clann__json_put(ok, o, "kind", kind_json(&clann__feature_kinds, f->kind));
-    clann__json_put(ok, o, "columns", json_strings(ok, f->sources, f->n_sources));
-    if (f->kind == CLANN_FEATURE_NUMERIC)
-        return o;
-    if (f->kind == CLANN_FEATURE_BUCKETIZED) {
-        struct json_object *b = json_object_new_array();
-        for (size_t k = 0; k < f->n_boundaries; k++)
-            clann__json_push(ok, b, clann__json_float(f->boundaries[k]));
-        clann__json_put(ok, o, "boundaries", b);
-    }
-    if (f->kind == CLANN_FEATURE_VOCABULARY) {
-        clann__json_put(ok, o, "vocabulary", json_strings(ok, f->vocab.keys, f->vocab.n));
-        clann__json_put(ok, o, "oov_buckets", json_object_new_uint64(f->oov_buckets));
-    }
-    if (f->kind >= CLANN_FEATURE_IDENTITY)
-        clann__json_put(ok, o, "num_buckets", json_object_new_uint64(f->num_buckets));
-    char sep[2] = {f->separator, '\0'};
-    clann__json_put(ok, o, "separator", json_object_new_string(sep));
-    clann__json_put(ok, o, "width", json_object_new_uint64(f->width));
-    clann__json_put(ok, o, "combiner", kind_json(&clann__combiner_kinds, f->combiner));
-    clann__json_put(ok, o, "output", kind_json(&clann__feature_output_kinds, f->output));
-    clann__json_put(ok, o, "dimension", json_object_new_uint64(f->dim));
-    clann__json_put(ok, o, "trainable", json_object_new_boolean(f->trainable));
-    struct json_object *init = json_object_new_object();
-    clann__json_put(ok, init, "kind", kind_json(&clann__initializer_kinds, f->init.kind));
-    clann__json_put(ok, init, "a", clann__json_float(f->init.a));
-    clann__json_put(ok, init, "b", clann__json_float(f->init.b));
-    clann__json_put(ok, o, "init", init);
-    return o;
-}
-
-enum clann_status clann__features_to_json(const struct clann_features *fs,
-                                          struct json_object **out)
-{
-    bool ok = fs->fitted;
-    struct json_object *root = json_object_new_object(), *arr = json_object_new_array();
-    clann__json_put(&ok, root, "hash", json_object_new_string(HASH_NAME));
-    for (size_t i = 0; i < fs->n; i++)
-        clann__json_push(&ok, arr, feature_json(&ok, &fs->f[i]));
-    clann__json_put(&ok, root, "columns", arr);
-    if (!ok) {
-        json_object_put(root);
-        *out = NULL;
-        return fs->fitted ? no_memory()
-                          : clann__error(NULL, CLANN_ERR_STATE, "features: not fitted");
-    }
-    *out = root;
-    return CLANN_OK;
-}
-
-/* Reading: every error names the JSON path after `what`. */
-struct jreader {
-    struct clann_context *ctx;
-    const char *what;
-    char path[64];
-};
-
-static enum clann_status jbad(const struct jreader *r, const char *key, const char *problem)
-{
-    return clann__error(r->ctx, CLANN_ERR_FORMAT, "%s: %s.%s: %s", r->what, r->path, key,
-                        problem);
-}
-
-static enum clann_status jget(const struct jreader *r, struct json_object *o, const char *key,
-                              enum json_type type, struct json_object **v)
-{
-    if (!json_object_object_get_ex(o, key, v) || !*v)
-        return jbad(r, key, "missing");
-    if (!json_object_is_type(*v, type))
-        return jbad(r, key, type == json_type_string ? "expected a string"
-                            : type == json_type_array ? "expected an array"
-                            : type == json_type_int ? "expected an integer"
-                            : type == json_type_boolean ? "expected true or false"
-                                                        : "expected an object");
-    return CLANN_OK;
-}
-
-static enum clann_status jsize(const struct jreader *r, struct json_object *o, const char *key,
-                               size_t lo, size_t hi, size_t *out)
-{
-    struct json_object *v;
-    enum clann_status st = jget(r, o, key, json_type_int, &v);
-    if (st != CLANN_OK)
-        return st;
-    int64_t n = json_object_get_int64(v);
-    if (n < (int64_t)lo || (uint64_t)n > hi)
-        return jbad(r, key, "integer out of range");
-    *out = (size_t)n;
-    return CLANN_OK;
-}
-
-static enum clann_status jenum(const struct jreader *r, struct json_object *o, const char *key,
-                               const struct clann__kind_table *kinds, size_t *out)
-{
-    struct json_object *v;
-    enum clann_status st = jget(r, o, key, json_type_string, &v);
-    if (st == CLANN_OK && clann__kind_parse(kinds, json_object_get_string(v), out))
-        return CLANN_OK;
-    return st ? st : jbad(r, key, "unknown name");
-}
-
-static enum clann_status read_strings(const struct jreader *r, struct json_object *o,
-                                      const char *key, struct clann__feature *f, bool vocab)
-{
-    struct json_object *arr;
-    enum clann_status st = jget(r, o, key, json_type_array, &arr);
-    size_t n = st == CLANN_OK ? json_object_array_length(arr) : 0;
-    if (st == CLANN_OK && !vocab && (n == 0 || n > 64))
-        return jbad(r, key, "expected 1 to 64 column names");
-    if (!vocab && st == CLANN_OK && !(f->sources = clann__calloc(n, sizeof *f->sources)))
-        return no_memory();
-    for (size_t i = 0; i < n && st == CLANN_OK; i++) {
-        struct json_object *s = json_object_array_get_idx(arr, i);
-        const char *v = json_object_is_type(s, json_type_string) ? json_object_get_string(s) : "";
-        size_t len = strlen(v);
-        if (len == 0 || len != (size_t)json_object_get_string_len(s))
-            return jbad(r, key, "expected non-empty strings without NUL bytes");
-        if (vocab && map_find(&f->vocab, v, len) != SIZE_MAX)
-            return jbad(r, key, "duplicate value");
-        if (vocab ? !map_add(&f->vocab, v, len) : !(f->sources[f->n_sources++] = dup_str(v)))
-            return no_memory();
-    }
-    return st;
-}
-
-static enum clann_status read_boundaries(const struct jreader *r, struct json_object *o,
-                                         struct clann__feature *f)
-{
-    struct json_object *arr;
-    enum clann_status st = jget(r, o, "boundaries", json_type_array, &arr);
-    size_t n = st == CLANN_OK ? json_object_array_length(arr) : 0;
-    if (st == CLANN_OK && (n == 0 || n >= CLANN__FEATURE_MAX_IDS))
-        return jbad(r, "boundaries", "expected 1 to 2^24 - 1 numbers");
-    if (st == CLANN_OK && !(f->boundaries = clann__malloc(n * sizeof *f->boundaries)))
-        return no_memory();
-    for (size_t i = 0; i < n && st == CLANN_OK; i++) {
-        struct json_object *v = json_object_array_get_idx(arr, i);
-        double d = NAN;
-        clann__json_number(v, &d);
-        f->boundaries[i] = (float)d;
-        f->n_boundaries = i + 1;
-        if (!isfinite(f->boundaries[i]) || (i && !(f->boundaries[i] > f->boundaries[i - 1])))
-            return jbad(r, "boundaries", "expected finite, strictly increasing numbers");
-    }
-    return st;
-}
-
-static enum clann_status read_init(const struct jreader *r, struct json_object *o,
-                                   struct clann__feature *f)
-{
-    struct json_object *init, *a, *b;
-    size_t kind = 0;
-    enum clann_status st = jget(r, o, "init", json_type_object, &init);
-    if (st == CLANN_OK)
-        st = jenum(r, init, "kind", &clann__initializer_kinds, &kind);
-    bool num = st == CLANN_OK && json_object_object_get_ex(init, "a", &a) &&
-               json_object_object_get_ex(init, "b", &b) &&
-               isfinite(json_object_get_double(a)) && isfinite(json_object_get_double(b));
-    if (st == CLANN_OK && !num)
-        return jbad(r, "init", "expected kind, a and b");
-    if (st == CLANN_OK)
-        f->init = (struct clann_init){(enum clann_initializer)kind,
-                                      (float)json_object_get_double(a),
-                                      (float)json_object_get_double(b)};
-    return st;
-}
-
-/* The options of a categorical feature. */
-static enum clann_status read_categorical(const struct jreader *r, struct json_object *o,
-                                          struct clann__feature *f)
-{
-    struct json_object *v;
-    size_t e = 0;
-    enum clann_status st = CLANN_OK;
-    if (f->kind == CLANN_FEATURE_BUCKETIZED)
-        st = read_boundaries(r, o, f);
-    if (st == CLANN_OK && f->kind == CLANN_FEATURE_VOCABULARY)
-        st = read_strings(r, o, "vocabulary", f, true);
-    if (st == CLANN_OK && f->kind == CLANN_FEATURE_VOCABULARY)
-        st = jsize(r, o, "oov_buckets", 0, CLANN__FEATURE_MAX_IDS, &f->oov_buckets);
-    if (st == CLANN_OK && f->kind >= CLANN_FEATURE_IDENTITY)
-        st = jsize(r, o, "num_buckets", 1, CLANN__FEATURE_MAX_IDS, &f->num_buckets);
-    if (st == CLANN_OK && (st = jget(r, o, "separator", json_type_string, &v)) == CLANN_OK) {
-        if (json_object_get_string_len(v) > 1)
-            return jbad(r, "separator", "expected one character or none");
-        f->separator = json_object_get_string(v)[0];
-    }
-    if (st == CLANN_OK)
-        st = jsize(r, o, "width", 1, f->separator ? 1u << 16 : 1, &f->width);
-    if (st == CLANN_OK && (st = jenum(r, o, "combiner", &clann__combiner_kinds, &e)) == CLANN_OK)
-        f->combiner = (enum clann_combiner)e;
-    if (st == CLANN_OK &&
-        (st = jenum(r, o, "output", &clann__feature_output_kinds, &e)) == CLANN_OK)
-        f->output = (enum clann_feature_output)e;
-    if (st == CLANN_OK)
-        st = jsize(r, o, "dimension", 1, CLANN__FEATURE_MAX_IDS, &f->user_dim);
-    if (st == CLANN_OK && (st = jget(r, o, "trainable", json_type_boolean, &v)) == CLANN_OK)
-        f->trainable = json_object_get_boolean(v);
-    return st == CLANN_OK ? read_init(r, o, f) : st;
-}
-
-static enum clann_status read_feature(struct jreader *r, struct json_object *o,
-                                      struct clann__feature *f)
-{
-    struct json_object *v;
-    size_t kind = 0;
-    enum clann_status st = jget(r, o, "name", json_type_string, &v);
-    if (st == CLANN_OK && !name_ok(json_object_get_string(v)))
-        return jbad(r, "name", "not a valid feature name");
-    if (st == CLANN_OK)
-        strcpy(f->name, json_object_get_string(v));
-    if (st == CLANN_OK && (st = jenum(r, o, "kind", &clann__feature_kinds, &kind)))
-        return st;
-    f->kind = (enum clann_feature_kind)kind;
-    f->vocab_given = true;
-    f->width = 1;
-    if (st == CLANN_OK)
-        st = read_strings(r, o, "columns", f, false);
-    if (st == CLANN_OK && (f->kind == CLANN_FEATURE_CROSSED) != (f->n_sources > 1))
-        return jbad(r, "columns", "crossed features have 2 or more columns, others 1");
-    if (st == CLANN_OK && f->kind != CLANN_FEATURE_NUMERIC)
-        st = read_categorical(r, o, f);
-    f->n_ids = f->kind == CLANN_FEATURE_NUMERIC ? 0
-               : f->kind == CLANN_FEATURE_BUCKETIZED ? f->n_boundaries + 1
-               : f->kind == CLANN_FEATURE_VOCABULARY ? f->vocab.n + f->oov_buckets
-                                                    : f->num_buckets;
-    if (st == CLANN_OK && f->kind != CLANN_FEATURE_NUMERIC &&
-        (f->n_ids == 0 || f->n_ids > CLANN__FEATURE_MAX_IDS))
-        return jbad(r, "vocabulary", "the feature must have 1 to 2^24 ids");
-    if (st == CLANN_OK && f->output == CLANN_FEATURE_INDICATOR && f->user_dim != f->n_ids)
-        return jbad(r, "dimension", "an indicator's dimension is its id count");
-    return st;
-}
-
-enum clann_status clann__features_from_json(struct clann_context *ctx, struct json_object *obj,
-                                            const char *what, struct clann_features **out)
-{
-    *out = NULL;
-    struct jreader r = {ctx, what, "features"};
-    struct json_object *hash, *arr;
-    enum clann_status st = json_object_is_type(obj, json_type_object)
-                               ? jget(&r, obj, "hash", json_type_string, &hash)
-                               : clann__error(ctx, CLANN_ERR_FORMAT, "%s: features: expected "
-                                              "an object", what);
-    if (st == CLANN_OK && strcmp(json_object_get_string(hash), HASH_NAME) != 0)
-        return clann__error(ctx, CLANN_ERR_UNSUPPORTED, "%s: features.hash: unknown hash '%.32s' "
-                            "(this clann hashes with %s)", what, json_object_get_string(hash),
-                            HASH_NAME);
-    if (st == CLANN_OK)
-        st = jget(&r, obj, "columns", json_type_array, &arr);
-    size_t n = st == CLANN_OK ? json_object_array_length(arr) : 0;
-    if (st == CLANN_OK && (n == 0 || n > 4096))
-        return jbad(&r, "columns", "expected 1 to 4096 feature columns");
-    struct clann_features *fs = st == CLANN_OK ? clann__calloc(1, sizeof *fs) : NULL;
-    if (fs && !(fs->f = clann__calloc(n, sizeof *fs->f)))
-        clann__free(fs), fs = NULL;
-    if (st == CLANN_OK && !fs)
-        st = no_memory();
-    for (size_t i = 0; i < n && st == CLANN_OK; i++) {
-        struct json_object *o = json_object_array_get_idx(arr, i);
-        snprintf(r.path, sizeof r.path, "features.columns[%zu]", i);
-        fs->n = i + 1;
-        st = json_object_is_type(o, json_type_object) ? read_feature(&r, o, &fs->f[i])
-                                                       : jbad(&r, "", "expected an object");
-        for (size_t k = 0; k < i && st == CLANN_OK; k++)
-            if (strcmp(fs->f[k].name, fs->f[i].name) == 0)
-                st = jbad(&r, "name", "duplicate feature name");
-    }
-    if (st == CLANN_OK) {
-        place_features(fs);
-        fs->fitted = true;
-    }
-    if (st != CLANN_OK) {
-        clann_features_destroy(fs);
-        return st;
-    }
-    *out = fs;
     return CLANN_OK;
 }

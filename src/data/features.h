@@ -1,6 +1,7 @@
 /*
- * features.h - feature columns on the host (features.c): their fitted state (vocabularies,
- * widths, offsets), the table-to-matrix transform and the JSON form stored in model specs.
+ * features.h - feature columns on the host: their fitted state (vocabularies, widths, offsets;
+ * features.c), the table-to-matrix transform (feature_transform.c) and the JSON form stored in
+ * model specs (features_json.c).
  * Shared with the embedding layer (src/nn/embedding.c), the spec (src/io/spec.c) and the
  * model file (src/io/model_file.c).
  */
@@ -8,6 +9,7 @@
 #define CLANN_FEATURES_H
 
 #include "core/internal.h"
+#include "data/strmap.h"
 
 /* Feature names become tensor names "layers.<i>.embedding.<name>", at most 64 bytes. */
 #define CLANN__FEATURE_NAME_MAX 40
@@ -15,15 +17,6 @@
 #define CLANN__FEATURE_MAX_IDS ((size_t)1 << 24)
 
 struct json_object;
-
-/* Strings to dense indices 0..n-1 in insertion order (open addressing on XXH64). */
-struct clann__strmap {
-    size_t n, cap;     /* entries; slots (a power of two) */
-    size_t *slots;     /* entry + 1, 0 when empty */
-    char **keys;       /* n owned keys, in index order */
-    size_t *counts;    /* per entry (fitting) */
-    size_t kcap;
-};
 
 struct clann__feature {
     enum clann_feature_kind kind;
@@ -79,5 +72,22 @@ enum clann_status clann__features_to_json(const struct clann_features *fs,
                                           struct json_object **out);
 enum clann_status clann__features_from_json(struct clann_context *ctx, struct json_object *obj,
                                             const char *what, struct clann_features **out);
+
+/* Shared by the features files. */
+#define CLANN__FEATURE_SHOW 48 /* characters of a value quoted in messages */
+enum clann_status clann__features_no_memory(void);
+char *clann__feature_dup_str(const char *s);
+/* 1 to CLANN__FEATURE_NAME_MAX letters, digits, '_', '-' or '.'. */
+bool clann__feature_name_ok(const char *s);
+/* The next value of a cell: [*start, *start + *len); false when none is left. A single-valued
+ * cell (sep 0) has one value unless it is empty; empty values between separators are
+ * skipped. */
+bool clann__feature_next_value(const char **p, char sep, const char **start, size_t *len);
+/* The table columns of f, resolved into cols (f->n_sources of them, at most 64); errors name
+ * the feature and list the table's columns. */
+enum clann_status clann__feature_resolve(const struct clann__feature *f,
+                                        const struct clann_table *t, size_t *cols);
+/* Embedding dimensions and the input and output offsets of every feature. */
+void clann__features_place(struct clann_features *fs);
 
 #endif /* CLANN_FEATURES_H */

@@ -4,7 +4,7 @@
  * and numbers read with their type checked.
  *
  * It sits in the data layer, the lowest one with JSON in it: the feature columns
- * (data/features.c) store their fitted state as JSON, and io (spec, model files, checkpoints)
+ * (data/features_json.c) store their fitted state as JSON, and io (spec, model files, checkpoints)
  * sits above data. core stays free of json-c, so the backend never links JSON code in.
  */
 #ifndef CLANN_DATA_JSON_H

@@ -1,6 +1,7 @@
 /*
  * table.h - the host table behind feature columns (table.c): named columns, each numeric
- * (floats) or text (strings in one pool per column). Shared with features.c.
+ * (floats) or text (strings in one pool per column). Shared with the feature columns
+ * (features.c, feature_transform.c).
  */
 #ifndef CLANN_TABLE_H
 #define CLANN_TABLE_H
