@@ -9,7 +9,7 @@
  * an error naming its file, row and column. Among words it stays a word (a vocabulary may hold
  * "inf").
  *
- * Hostile files stay linear: the header's names are checked for duplicates through a hash set, the
+ * Hostile files stay linear: the header's names are checked for duplicates through a hash map, the
  * column count is capped (MAX_COLS), and each column's storage grows from a few bytes, so a wide
  * file with few rows costs little. While the file is read each column holds only its cells' text;
  * the columns that turn out numeric then trade it for floats one at a time, so a numeric file peaks
@@ -24,6 +24,7 @@
 #include "data/table.h"
 
 #include "data/csv_reader.h"
+#include "data/strmap.h"
 
 #include <errno.h>
 #include <float.h>
@@ -428,47 +429,37 @@ static enum clann_status type_column(struct clann__table_col *c, size_t col, siz
     return CLANN_OK;
 }
 
-/* FNV-1a 64 of a NUL-terminated string. */
-static uint64_t name_hash(const char *s)
+/* Whether the header's field repeats an earlier one: one set of names (data/strmap.h), so the
+ * header costs O(n). */
+static enum clann_status seen_before(struct clann__csv_reader *r, struct clann__strmap *seen,
+                                     const char *name, bool *dup)
 {
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * UINT64_C(0x100000001b3);
-    return h;
-}
-
-/* Whether the header's field i repeats an earlier one, through an open-addressing set of
- * column indices + 1 (0: empty) with room for twice the fields, so the header costs O(n). */
-static bool seen_before(const struct clann_table *t, size_t *set, size_t mask, const char *name)
-{
-    size_t at = (size_t)name_hash(name) & mask;
-    for (; set[at]; at = (at + 1) & mask)
-        if (strcmp(t->c[set[at] - 1].name, name) == 0)
-            return true;
-    set[at] = t->cols + 1; /* the index add_col_checked gives it next */
-    return false;
+    size_t len = strlen(name);
+    *dup = clann__strmap_find(seen, name, len) != SIZE_MAX;
+    if (!*dup && !clann__strmap_add(seen, name, len))
+        return clann__csv_no_memory(r);
+    return CLANN_OK;
 }
 
 static enum clann_status header_row(struct clann__csv_reader *r, const char *path,
                                     struct clann_table *t, bool has_header)
 {
     char name[32];
-    size_t n = clann__csv_nfields(r), slots = 2;
+    size_t n = clann__csv_nfields(r);
     if (n > MAX_COLS)
         return clann__error(NULL, CLANN_ERR_TOO_LARGE, "%s: row %zu has %zu columns, more than "
                             "the %d a table may have", path, clann__csv_row(r), n, MAX_COLS);
-    while (slots < 2 * n)
-        slots *= 2;
-    size_t *set = has_header ? clann__calloc(slots, sizeof *set) : NULL;
-    if (has_header && !set)
-        return clann__csv_no_memory(r);
+    struct clann__strmap seen = {0};
     enum clann_status st = CLANN_OK;
     struct clann__table_col *c;
     for (size_t i = 0; i < n && st == CLANN_OK; i++) {
         const char *s = clann__csv_field(r, i);
+        bool dup = false;
         if (!has_header)
             snprintf(name, sizeof name, "c%zu", i);
-        if (has_header && *s && seen_before(t, set, slots - 1, s))
+        if (has_header && *s && (st = seen_before(r, &seen, s, &dup)) != CLANN_OK)
+            break;
+        if (dup)
             st = clann__error(NULL, CLANN_ERR_INVALID_ARG, "duplicate column name '%.*s%s'",
                               SHOW_MAX, s, strlen(s) > SHOW_MAX ? "..." : "");
         else
@@ -480,7 +471,7 @@ static enum clann_status header_row(struct clann__csv_reader *r, const char *pat
                               clann__csv_row(r), i + 1, why);
         }
     }
-    clann__free(set);
+    clann__strmap_free(&seen);
     return st;
 }
 
