@@ -79,65 +79,21 @@ enum clann_status clann__features_to_json(const struct clann_features *fs,
     return CLANN_OK;
 }
 
-/* Reading: every error names the JSON path after `what`. */
+/* Reading: every error names the JSON path after `what` (data/json.h); path is the feature's. */
 struct jreader {
-    struct clann_context *ctx;
-    const char *what;
+    struct clann__json_reader j;
     char path[64];
 };
-
-static enum clann_status jbad(const struct jreader *r, const char *key, const char *problem)
-{
-    return clann__error(r->ctx, CLANN_ERR_FORMAT, "%s: %s.%s: %s", r->what, r->path, key,
-                        problem);
-}
-
-static enum clann_status jget(const struct jreader *r, struct json_object *o, const char *key,
-                              enum json_type type, struct json_object **v)
-{
-    if (!json_object_object_get_ex(o, key, v) || !*v)
-        return jbad(r, key, "missing");
-    if (!json_object_is_type(*v, type))
-        return jbad(r, key, type == json_type_string ? "expected a string"
-                            : type == json_type_array ? "expected an array"
-                            : type == json_type_int ? "expected an integer"
-                            : type == json_type_boolean ? "expected true or false"
-                                                        : "expected an object");
-    return CLANN_OK;
-}
-
-static enum clann_status jsize(const struct jreader *r, struct json_object *o, const char *key,
-                               size_t lo, size_t hi, size_t *out)
-{
-    struct json_object *v;
-    enum clann_status st = jget(r, o, key, json_type_int, &v);
-    if (st != CLANN_OK)
-        return st;
-    int64_t n = json_object_get_int64(v);
-    if (n < (int64_t)lo || (uint64_t)n > hi)
-        return jbad(r, key, "integer out of range");
-    *out = (size_t)n;
-    return CLANN_OK;
-}
-
-static enum clann_status jenum(const struct jreader *r, struct json_object *o, const char *key,
-                               const struct clann__kind_table *kinds, size_t *out)
-{
-    struct json_object *v;
-    enum clann_status st = jget(r, o, key, json_type_string, &v);
-    if (st == CLANN_OK && clann__kind_parse(kinds, json_object_get_string(v), out))
-        return CLANN_OK;
-    return st ? st : jbad(r, key, "unknown name");
-}
 
 static enum clann_status read_strings(const struct jreader *r, struct json_object *o,
                                       const char *key, struct clann__feature *f, bool vocab)
 {
     struct json_object *arr;
-    enum clann_status st = jget(r, o, key, json_type_array, &arr);
+    enum clann_status st = clann__json_typed(&r->j, o, r->path, key, json_type_array, true, &arr);
     size_t n = st == CLANN_OK ? json_object_array_length(arr) : 0;
     if (st == CLANN_OK && !vocab && (n == 0 || n > 64))
-        return jbad(r, key, "expected 1 to 64 column names");
+        return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, key,
+                               "expected 1 to 64 column names");
     if (!vocab && st == CLANN_OK && !(f->sources = clann__calloc(n, sizeof *f->sources)))
         return clann__features_no_memory();
     for (size_t i = 0; i < n && st == CLANN_OK; i++) {
@@ -145,10 +101,12 @@ static enum clann_status read_strings(const struct jreader *r, struct json_objec
         const char *v = json_object_is_type(s, json_type_string) ? json_object_get_string(s) : "";
         size_t len = strlen(v);
         if (len == 0 || len != (size_t)json_object_get_string_len(s))
-            return jbad(r, key, "expected non-empty strings without NUL bytes");
+            return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, key,
+                                   "expected non-empty strings without NUL bytes");
         if (vocab && clann__strmap_find(&f->vocab, v, len) != SIZE_MAX)
-            return jbad(r, key, "duplicate value");
-        if (vocab ? !clann__strmap_add(&f->vocab, v, len) : !(f->sources[f->n_sources++] = clann__feature_dup_str(v)))
+            return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, key, "duplicate value");
+        if (vocab ? !clann__strmap_add(&f->vocab, v, len)
+                  : !(f->sources[f->n_sources++] = clann__feature_dup_str(v)))
             return clann__features_no_memory();
     }
     return st;
@@ -158,10 +116,12 @@ static enum clann_status read_boundaries(const struct jreader *r, struct json_ob
                                          struct clann__feature *f)
 {
     struct json_object *arr;
-    enum clann_status st = jget(r, o, "boundaries", json_type_array, &arr);
+    enum clann_status st =
+        clann__json_typed(&r->j, o, r->path, "boundaries", json_type_array, true, &arr);
     size_t n = st == CLANN_OK ? json_object_array_length(arr) : 0;
     if (st == CLANN_OK && (n == 0 || n >= CLANN__FEATURE_MAX_IDS))
-        return jbad(r, "boundaries", "expected 1 to 2^24 - 1 numbers");
+        return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "boundaries",
+                               "expected 1 to 2^24 - 1 numbers");
     if (st == CLANN_OK && !(f->boundaries = clann__malloc(n * sizeof *f->boundaries)))
         return clann__features_no_memory();
     for (size_t i = 0; i < n && st == CLANN_OK; i++) {
@@ -171,7 +131,8 @@ static enum clann_status read_boundaries(const struct jreader *r, struct json_ob
         f->boundaries[i] = (float)d;
         f->n_boundaries = i + 1;
         if (!isfinite(f->boundaries[i]) || (i && !(f->boundaries[i] > f->boundaries[i - 1])))
-            return jbad(r, "boundaries", "expected finite, strictly increasing numbers");
+            return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "boundaries",
+                                   "expected finite, strictly increasing numbers");
     }
     return st;
 }
@@ -181,14 +142,16 @@ static enum clann_status read_init(const struct jreader *r, struct json_object *
 {
     struct json_object *init, *a, *b;
     size_t kind = 0;
-    enum clann_status st = jget(r, o, "init", json_type_object, &init);
+    enum clann_status st =
+        clann__json_typed(&r->j, o, r->path, "init", json_type_object, true, &init);
     if (st == CLANN_OK)
-        st = jenum(r, init, "kind", &clann__initializer_kinds, &kind);
+        st = clann__json_read_enum(&r->j, init, r->path, "kind", true, &clann__initializer_kinds,
+                                   &kind);
     bool num = st == CLANN_OK && json_object_object_get_ex(init, "a", &a) &&
                json_object_object_get_ex(init, "b", &b) &&
                isfinite(json_object_get_double(a)) && isfinite(json_object_get_double(b));
     if (st == CLANN_OK && !num)
-        return jbad(r, "init", "expected kind, a and b");
+        return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "init", "expected kind, a and b");
     if (st == CLANN_OK)
         f->init = (struct clann_init){(enum clann_initializer)kind,
                                       (float)json_object_get_double(a),
@@ -208,24 +171,33 @@ static enum clann_status read_categorical(const struct jreader *r, struct json_o
     if (st == CLANN_OK && f->kind == CLANN_FEATURE_VOCABULARY)
         st = read_strings(r, o, "vocabulary", f, true);
     if (st == CLANN_OK && f->kind == CLANN_FEATURE_VOCABULARY)
-        st = jsize(r, o, "oov_buckets", 0, CLANN__FEATURE_MAX_IDS, &f->oov_buckets);
+        st = clann__json_read_range(&r->j, o, r->path, "oov_buckets", 0, CLANN__FEATURE_MAX_IDS,
+                                    &f->oov_buckets);
     if (st == CLANN_OK && f->kind >= CLANN_FEATURE_IDENTITY)
-        st = jsize(r, o, "num_buckets", 1, CLANN__FEATURE_MAX_IDS, &f->num_buckets);
-    if (st == CLANN_OK && (st = jget(r, o, "separator", json_type_string, &v)) == CLANN_OK) {
+        st = clann__json_read_range(&r->j, o, r->path, "num_buckets", 1, CLANN__FEATURE_MAX_IDS,
+                                    &f->num_buckets);
+    if (st == CLANN_OK && (st = clann__json_typed(&r->j, o, r->path, "separator", json_type_string,
+                                                  true, &v)) == CLANN_OK) {
         if (json_object_get_string_len(v) > 1)
-            return jbad(r, "separator", "expected one character or none");
+            return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "separator",
+                                   "expected one character or none");
         f->separator = json_object_get_string(v)[0];
     }
     if (st == CLANN_OK)
-        st = jsize(r, o, "width", 1, f->separator ? 1u << 16 : 1, &f->width);
-    if (st == CLANN_OK && (st = jenum(r, o, "combiner", &clann__combiner_kinds, &e)) == CLANN_OK)
+        st = clann__json_read_range(&r->j, o, r->path, "width", 1, f->separator ? 1u << 16 : 1,
+                                    &f->width);
+    if (st == CLANN_OK && (st = clann__json_read_enum(&r->j, o, r->path, "combiner", true,
+                                                      &clann__combiner_kinds, &e)) == CLANN_OK)
         f->combiner = (enum clann_combiner)e;
     if (st == CLANN_OK &&
-        (st = jenum(r, o, "output", &clann__feature_output_kinds, &e)) == CLANN_OK)
+        (st = clann__json_read_enum(&r->j, o, r->path, "output", true, &clann__feature_output_kinds,
+                                    &e)) == CLANN_OK)
         f->output = (enum clann_feature_output)e;
     if (st == CLANN_OK)
-        st = jsize(r, o, "dimension", 1, CLANN__FEATURE_MAX_IDS, &f->user_dim);
-    if (st == CLANN_OK && (st = jget(r, o, "trainable", json_type_boolean, &v)) == CLANN_OK)
+        st = clann__json_read_range(&r->j, o, r->path, "dimension", 1, CLANN__FEATURE_MAX_IDS,
+                                    &f->user_dim);
+    if (st == CLANN_OK && (st = clann__json_typed(&r->j, o, r->path, "trainable", json_type_boolean,
+                                                  true, &v)) == CLANN_OK)
         f->trainable = json_object_get_boolean(v);
     return st == CLANN_OK ? read_init(r, o, f) : st;
 }
@@ -235,12 +207,14 @@ static enum clann_status read_feature(struct jreader *r, struct json_object *o,
 {
     struct json_object *v;
     size_t kind = 0;
-    enum clann_status st = jget(r, o, "name", json_type_string, &v);
+    enum clann_status st = clann__json_typed(&r->j, o, r->path, "name", json_type_string, true, &v);
     if (st == CLANN_OK && !clann__feature_name_ok(json_object_get_string(v)))
-        return jbad(r, "name", "not a valid feature name");
+        return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "name",
+                               "not a valid feature name");
     if (st == CLANN_OK)
         strcpy(f->name, json_object_get_string(v));
-    if (st == CLANN_OK && (st = jenum(r, o, "kind", &clann__feature_kinds, &kind)))
+    if (st == CLANN_OK &&
+        (st = clann__json_read_enum(&r->j, o, r->path, "kind", true, &clann__feature_kinds, &kind)))
         return st;
     f->kind = (enum clann_feature_kind)kind;
     f->vocab_given = true;
@@ -248,7 +222,8 @@ static enum clann_status read_feature(struct jreader *r, struct json_object *o,
     if (st == CLANN_OK)
         st = read_strings(r, o, "columns", f, false);
     if (st == CLANN_OK && (f->kind == CLANN_FEATURE_CROSSED) != (f->n_sources > 1))
-        return jbad(r, "columns", "crossed features have 2 or more columns, others 1");
+        return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "columns",
+                               "crossed features have 2 or more columns, others 1");
     if (st == CLANN_OK && f->kind != CLANN_FEATURE_NUMERIC)
         st = read_categorical(r, o, f);
     f->n_ids = f->kind == CLANN_FEATURE_NUMERIC ? 0
@@ -257,9 +232,11 @@ static enum clann_status read_feature(struct jreader *r, struct json_object *o,
                                                     : f->num_buckets;
     if (st == CLANN_OK && f->kind != CLANN_FEATURE_NUMERIC &&
         (f->n_ids == 0 || f->n_ids > CLANN__FEATURE_MAX_IDS))
-        return jbad(r, "vocabulary", "the feature must have 1 to 2^24 ids");
+        return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "vocabulary",
+                               "the feature must have 1 to 2^24 ids");
     if (st == CLANN_OK && f->output == CLANN_FEATURE_INDICATOR && f->user_dim != f->n_ids)
-        return jbad(r, "dimension", "an indicator's dimension is its id count");
+        return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "dimension",
+                               "an indicator's dimension is its id count");
     return st;
 }
 
@@ -267,21 +244,25 @@ enum clann_status clann__features_from_json(struct clann_context *ctx, struct js
                                             const char *what, struct clann_features **out)
 {
     *out = NULL;
-    struct jreader r = {ctx, what, "features"};
+    struct jreader r = {{ctx, what}, "features"};
     struct json_object *hash, *arr;
-    enum clann_status st = json_object_is_type(obj, json_type_object)
-                               ? jget(&r, obj, "hash", json_type_string, &hash)
-                               : clann__error(ctx, CLANN_ERR_FORMAT, "%s: features: expected "
-                                              "an object", what);
+    enum clann_status st =
+        json_object_is_type(obj, json_type_object)
+            ? clann__json_typed(&r.j, obj, r.path, "hash", json_type_string, true, &hash)
+            : clann__error(ctx, CLANN_ERR_FORMAT,
+                           "%s: features: expected "
+                           "an object",
+                           what);
     if (st == CLANN_OK && strcmp(json_object_get_string(hash), CLANN__HASH_NAME) != 0)
         return clann__error(ctx, CLANN_ERR_UNSUPPORTED, "%s: features.hash: unknown hash '%.32s' "
                             "(this clann hashes with %s)", what, json_object_get_string(hash),
                             CLANN__HASH_NAME);
     if (st == CLANN_OK)
-        st = jget(&r, obj, "columns", json_type_array, &arr);
+        st = clann__json_typed(&r.j, obj, r.path, "columns", json_type_array, true, &arr);
     size_t n = st == CLANN_OK ? json_object_array_length(arr) : 0;
     if (st == CLANN_OK && (n == 0 || n > 4096))
-        return jbad(&r, "columns", "expected 1 to 4096 feature columns");
+        return clann__json_bad(&r.j, CLANN_ERR_FORMAT, r.path, "columns",
+                               "expected 1 to 4096 feature columns");
     struct clann_features *fs = st == CLANN_OK ? clann__calloc(1, sizeof *fs) : NULL;
     if (fs && !(fs->f = clann__calloc(n, sizeof *fs->f)))
         clann__free(fs), fs = NULL;
@@ -291,11 +272,13 @@ enum clann_status clann__features_from_json(struct clann_context *ctx, struct js
         struct json_object *o = json_object_array_get_idx(arr, i);
         snprintf(r.path, sizeof r.path, "features.columns[%zu]", i);
         fs->n = i + 1;
-        st = json_object_is_type(o, json_type_object) ? read_feature(&r, o, &fs->f[i])
-                                                       : jbad(&r, "", "expected an object");
+        st = json_object_is_type(o, json_type_object)
+                 ? read_feature(&r, o, &fs->f[i])
+                 : clann__json_bad(&r.j, CLANN_ERR_FORMAT, r.path, "", "expected an object");
         for (size_t k = 0; k < i && st == CLANN_OK; k++)
             if (strcmp(fs->f[k].name, fs->f[i].name) == 0)
-                st = jbad(&r, "name", "duplicate feature name");
+                st = clann__json_bad(&r.j, CLANN_ERR_FORMAT, r.path, "name",
+                                     "duplicate feature name");
     }
     if (st == CLANN_OK) {
         clann__features_place(fs);

@@ -3,8 +3,10 @@
  * (json.h).
  */
 #include "data/json.h"
+#include "core/kinds.h"
 
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,4 +140,86 @@ bool clann__json_number(struct json_object *v, double *out)
         return false;
     *out = json_object_get_double(v);
     return true;
+}
+
+/* ---- reading members -------------------------------------------------------------------- */
+
+enum clann_status clann__json_bad(const struct clann__json_reader *r, enum clann_status st,
+                                  const char *path, const char *key, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *dot = *path && *key ? "." : "";
+    const char *colon = *path || *key ? ": " : "";
+    return clann__error(r->ctx, st, "%s: %s%s%s%s%s", r->what, path, dot, key, colon, msg);
+}
+
+enum clann_status clann__json_member(const struct clann__json_reader *r, struct json_object *obj,
+                                     const char *path, const char *key, bool required,
+                                     struct json_object **out)
+{
+    *out = NULL;
+    if (json_object_object_get_ex(obj, key, out) && *out)
+        return CLANN_OK;
+    if (json_object_object_get_ex(obj, key, NULL))
+        return clann__json_bad(r, CLANN_ERR_FORMAT, path, key, "must not be null");
+    return required ? clann__json_bad(r, CLANN_ERR_FORMAT, path, key, "missing") : CLANN_OK;
+}
+
+enum clann_status clann__json_typed(const struct clann__json_reader *r, struct json_object *obj,
+                                    const char *path, const char *key, enum json_type type,
+                                    bool required, struct json_object **out)
+{
+    enum clann_status st = clann__json_member(r, obj, path, key, required, out);
+    if (st != CLANN_OK || !*out || json_object_is_type(*out, type))
+        return st;
+    return clann__json_bad(r, CLANN_ERR_FORMAT, path, key, "%s",
+                           type == json_type_string    ? "expected a string"
+                           : type == json_type_array   ? "expected an array"
+                           : type == json_type_int     ? "expected an integer"
+                           : type == json_type_boolean ? "expected true or false"
+                                                       : "expected an object");
+}
+
+enum clann_status clann__json_read_string(const struct clann__json_reader *r,
+                                          struct json_object *obj, const char *path,
+                                          const char *key, bool required, const char **out)
+{
+    struct json_object *v;
+    *out = NULL;
+    enum clann_status st = clann__json_typed(r, obj, path, key, json_type_string, required, &v);
+    if (st == CLANN_OK && v)
+        *out = json_object_get_string(v);
+    return st;
+}
+
+enum clann_status clann__json_read_enum(const struct clann__json_reader *r, struct json_object *obj,
+                                        const char *path, const char *key, bool required,
+                                        const struct clann__kind_table *kinds, size_t *out)
+{
+    const char *s;
+    enum clann_status st = clann__json_read_string(r, obj, path, key, required, &s);
+    if (st != CLANN_OK || !s)
+        return st;
+    if (!clann__kind_parse(kinds, s, out))
+        return clann__json_bad(r, CLANN_ERR_FORMAT, path, key, "unknown name '%.64s'", s);
+    return CLANN_OK;
+}
+
+enum clann_status clann__json_read_range(const struct clann__json_reader *r,
+                                         struct json_object *obj, const char *path, const char *key,
+                                         size_t lo, size_t hi, size_t *out)
+{
+    struct json_object *v;
+    enum clann_status st = clann__json_typed(r, obj, path, key, json_type_int, true, &v);
+    if (st != CLANN_OK)
+        return st;
+    int64_t n = json_object_get_int64(v);
+    if (n < (int64_t)lo || (uint64_t)n > hi)
+        return clann__json_bad(r, CLANN_ERR_FORMAT, path, key, "integer out of range");
+    *out = (size_t)n;
+    return CLANN_OK;
 }

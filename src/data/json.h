@@ -1,20 +1,22 @@
 /*
  * json.h - the JSON helpers every JSON reader and writer of the library shares (json.c), on
- * top of json-c: strict parsing, building with one out-of-memory flag, floats written exactly
- * and numbers read with their type checked.
+ * top of json-c: strict parsing, building with one out-of-memory flag, floats written exactly,
+ * numbers read with their type checked, and typed members read with errors naming their path.
  *
  * It sits in the data layer, the lowest one with JSON in it: the feature columns
- * (data/features_json.c) store their fitted state as JSON, and io (spec, model files, checkpoints)
- * sits above data. core stays free of json-c, so the backend never links JSON code in.
+ * (data/features_json.c) store their fitted state as JSON, and io (spec, model files,
+ * checkpoints) sits above data. core stays free of json-c, so the backend never links JSON code in.
  */
 #ifndef CLANN_DATA_JSON_H
 #define CLANN_DATA_JSON_H
 
 #include "core/internal.h"
 
+#include <json-c/json_types.h>
 #include <stdint.h>
 
 struct json_object;
+struct clann__kind_table;
 
 /* Parses JSON text of len bytes as one value, rejecting trailing text and duplicate object
  * keys (json-c would keep the last one silently). `what` names the text in messages. Errors:
@@ -39,5 +41,37 @@ struct json_object *clann__json_float(float v);
 bool clann__json_u64(struct json_object *v, uint64_t *out);
 /* A JSON number, integer or not (false for anything else, NULL included). */
 bool clann__json_number(struct json_object *v, double *out);
+
+/* Reading members: every helper takes the JSON path of the object it reads from ("" for the
+ * root, "layers[2]", ...) and reports errors as "<what>: <path>.<key>: <problem>". A null
+ * member is an error; an absent one is an error when `required`, else the output is left
+ * unchanged (a JSON value: NULL; a string: NULL). */
+struct clann__json_reader {
+    struct clann_context *ctx;
+    const char *what; /* the text read, first in every message */
+};
+
+enum clann_status clann__json_bad(const struct clann__json_reader *r, enum clann_status st,
+                                  const char *path, const char *key, const char *fmt, ...)
+    CLANN_PRINTF(5, 6);
+/* The member `key` of obj, or NULL when absent. */
+enum clann_status clann__json_member(const struct clann__json_reader *r, struct json_object *obj,
+                                     const char *path, const char *key, bool required,
+                                     struct json_object **out);
+/* A member of JSON type `type` (json_type_object, _array, _string, _int or _boolean). */
+enum clann_status clann__json_typed(const struct clann__json_reader *r, struct json_object *obj,
+                                    const char *path, const char *key, enum json_type type,
+                                    bool required, struct json_object **out);
+enum clann_status clann__json_read_string(const struct clann__json_reader *r,
+                                          struct json_object *obj, const char *path,
+                                          const char *key, bool required, const char **out);
+/* An enum given by its name in `kinds`. */
+enum clann_status clann__json_read_enum(const struct clann__json_reader *r, struct json_object *obj,
+                                        const char *path, const char *key, bool required,
+                                        const struct clann__kind_table *kinds, size_t *out);
+/* A required integer in lo..hi. */
+enum clann_status clann__json_read_range(const struct clann__json_reader *r,
+                                         struct json_object *obj, const char *path, const char *key,
+                                         size_t lo, size_t hi, size_t *out);
 
 #endif /* CLANN_DATA_JSON_H */

@@ -27,40 +27,6 @@
  * Reading. Every helper takes the JSON path of the object it reads from ("" for the root,
  * "layers[2]", ...) and reports errors as "<what>: <path>.<key>: <problem>".
  */
-struct reader {
-    struct clann_context *ctx;
-    const char *what;
-};
-
-static enum clann_status bad(const struct reader *r, enum clann_status st, const char *path,
-                             const char *key, const char *fmt, ...) CLANN_PRINTF(5, 6);
-
-static enum clann_status bad(const struct reader *r, enum clann_status st, const char *path,
-                             const char *key, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    const char *dot = *path && *key ? "." : "";
-    const char *colon = *path || *key ? ": " : "";
-    return clann__error(r->ctx, st, "%s: %s%s%s%s%s", r->what, path, dot, key, colon, msg);
-}
-
-/* The member `key` of obj, or NULL when absent; `required` makes absence an error. */
-static enum clann_status member(const struct reader *r, struct json_object *obj,
-                                const char *path, const char *key, bool required,
-                                struct json_object **out)
-{
-    *out = NULL;
-    if (json_object_object_get_ex(obj, key, out) && *out)
-        return CLANN_OK;
-    if (json_object_object_get_ex(obj, key, NULL))
-        return bad(r, CLANN_ERR_FORMAT, path, key, "must not be null");
-    return required ? bad(r, CLANN_ERR_FORMAT, path, key, "missing") : CLANN_OK;
-}
-
 enum range { RANGE_ANY, RANGE_NONNEG, RANGE_POSITIVE, RANGE_UNIT };
 
 static bool in_range(double v, enum range range)
@@ -84,118 +50,82 @@ static const char *range_text(enum range range)
 }
 
 /* A float option; left unchanged when absent. */
-static enum clann_status read_float(const struct reader *r, struct json_object *obj,
-                                    const char *path, const char *key, enum range range,
-                                    float *out)
+static enum clann_status read_float(const struct clann__json_reader *r, struct json_object *obj,
+                                    const char *path, const char *key, enum range range, float *out)
 {
     struct json_object *v;
-    enum clann_status st = member(r, obj, path, key, false, &v);
+    enum clann_status st = clann__json_member(r, obj, path, key, false, &v);
     if (st != CLANN_OK || !v)
         return st;
     double d = NAN;
     bool numeric = clann__json_number(v, &d);
     if (!numeric || !isfinite(d) || fabs(d) > FLT_MAX || !in_range(d, range))
-        return bad(r, CLANN_ERR_FORMAT, path, key, "expected %s", range_text(range));
+        return clann__json_bad(r, CLANN_ERR_FORMAT, path, key, "expected %s", range_text(range));
     *out = (float)d;
     return CLANN_OK;
 }
 
 /* A positive integer up to max; left unchanged when absent and not required. */
-static enum clann_status read_size(const struct reader *r, struct json_object *obj,
+static enum clann_status read_size(const struct clann__json_reader *r, struct json_object *obj,
                                    const char *path, const char *key, bool required, size_t max,
                                    size_t *out)
 {
     struct json_object *v;
-    enum clann_status st = member(r, obj, path, key, required, &v);
+    enum clann_status st = clann__json_member(r, obj, path, key, required, &v);
     if (st != CLANN_OK || !v)
         return st;
     int64_t i = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
     if (i <= 0)
-        return bad(r, CLANN_ERR_FORMAT, path, key, "expected a positive integer");
+        return clann__json_bad(r, CLANN_ERR_FORMAT, path, key, "expected a positive integer");
     if ((uint64_t)i > max)
-        return bad(r, CLANN_ERR_TOO_LARGE, path, key, "%lld exceeds the limit of %zu",
-                   (long long)i, max);
+        return clann__json_bad(r, CLANN_ERR_TOO_LARGE, path, key, "%lld exceeds the limit of %zu",
+                               (long long)i, max);
     *out = (size_t)i;
     return CLANN_OK;
 }
 
-static enum clann_status read_u64(const struct reader *r, struct json_object *obj,
+static enum clann_status read_u64(const struct clann__json_reader *r, struct json_object *obj,
                                   const char *path, const char *key, uint64_t *out)
 {
     struct json_object *v;
-    enum clann_status st = member(r, obj, path, key, false, &v);
+    enum clann_status st = clann__json_member(r, obj, path, key, false, &v);
     if (st != CLANN_OK || !v)
         return st;
     if (!clann__json_u64(v, out))
-        return bad(r, CLANN_ERR_FORMAT, path, key, "expected a non-negative integer");
+        return clann__json_bad(r, CLANN_ERR_FORMAT, path, key, "expected a non-negative integer");
     return CLANN_OK;
 }
 
-static enum clann_status read_bool(const struct reader *r, struct json_object *obj,
+static enum clann_status read_bool(const struct clann__json_reader *r, struct json_object *obj,
                                    const char *path, const char *key, bool *out)
 {
     struct json_object *v;
-    enum clann_status st = member(r, obj, path, key, false, &v);
-    if (st != CLANN_OK || !v)
-        return st;
-    if (!json_object_is_type(v, json_type_boolean))
-        return bad(r, CLANN_ERR_FORMAT, path, key, "expected true or false");
-    *out = json_object_get_boolean(v);
-    return CLANN_OK;
+    enum clann_status st = clann__json_typed(r, obj, path, key, json_type_boolean, false, &v);
+    if (st == CLANN_OK && v)
+        *out = json_object_get_boolean(v);
+    return st;
 }
 
-/* A string; *out stays NULL when absent and not required. */
-static enum clann_status read_string(const struct reader *r, struct json_object *obj,
-                                     const char *path, const char *key, bool required,
-                                     const char **out)
-{
-    struct json_object *v;
-    *out = NULL;
-    enum clann_status st = member(r, obj, path, key, required, &v);
-    if (st != CLANN_OK || !v)
-        return st;
-    if (!json_object_is_type(v, json_type_string))
-        return bad(r, CLANN_ERR_FORMAT, path, key, "expected a string");
-    *out = json_object_get_string(v);
-    return CLANN_OK;
-}
-
-/* An enum given by name in `names`; left unchanged when absent and not required. */
-static enum clann_status read_enum(const struct reader *r, struct json_object *obj,
-                                   const char *path, const char *key, bool required,
-                                   const struct clann__kind_table *kinds, size_t *out)
-{
-    const char *s;
-    enum clann_status st = read_string(r, obj, path, key, required, &s);
-    if (st != CLANN_OK || !s)
-        return st;
-    if (!clann__kind_parse(kinds, s, out))
-        return bad(r, CLANN_ERR_FORMAT, path, key, "unknown name '%.64s'", s);
-    return CLANN_OK;
-}
-
-static enum clann_status read_activation(const struct reader *r, struct json_object *obj,
-                                         const char *path, bool required,
+static enum clann_status read_activation(const struct clann__json_reader *r,
+                                         struct json_object *obj, const char *path, bool required,
                                          enum clann_activation *out)
 {
     const char *s;
-    enum clann_status st = read_string(r, obj, path, "activation", required, &s);
+    enum clann_status st = clann__json_read_string(r, obj, path, "activation", required, &s);
     if (st != CLANN_OK || !s)
         return st;
     if (!clann_activation_from_name(s, out))
-        return bad(r, CLANN_ERR_FORMAT, path, "activation", "unknown activation '%.64s'", s);
+        return clann__json_bad(r, CLANN_ERR_FORMAT, path, "activation",
+                               "unknown activation '%.64s'", s);
     return CLANN_OK;
 }
 
 /* An optional object member; *out stays NULL when absent. */
-static enum clann_status read_object(const struct reader *r, struct json_object *obj,
+static enum clann_status read_object(const struct clann__json_reader *r, struct json_object *obj,
                                      const char *path, const char *key, bool required,
                                      struct json_object **out)
 {
-    enum clann_status st = member(r, obj, path, key, required, out);
-    if (st == CLANN_OK && *out && !json_object_is_type(*out, json_type_object))
-        return bad(r, CLANN_ERR_FORMAT, path, key, "expected an object");
-    return st;
+    return clann__json_typed(r, obj, path, key, json_type_object, required, out);
 }
 
 static void join_path(char *buf, const char *path, const char *key)
@@ -217,35 +147,35 @@ static bool parse_version(const char *s, unsigned long *major, unsigned long *mi
     return *end == '\0' && errno == 0;
 }
 
-static enum clann_status check_format(const struct reader *r, struct json_object *root)
+static enum clann_status check_format(const struct clann__json_reader *r, struct json_object *root)
 {
     const char *format, *version;
-    enum clann_status st = read_string(r, root, "", "format", false, &format);
+    enum clann_status st = clann__json_read_string(r, root, "", "format", false, &format);
     if (st == CLANN_OK)
-        st = read_string(r, root, "", "format_version", false, &version);
+        st = clann__json_read_string(r, root, "", "format_version", false, &version);
     if (st != CLANN_OK)
         return st;
     if (format && strcmp(format, CLANN__SPEC_FORMAT) != 0)
-        return bad(r, CLANN_ERR_FORMAT, "", "format", "expected '%s', got '%.64s'",
-                   CLANN__SPEC_FORMAT, format);
+        return clann__json_bad(r, CLANN_ERR_FORMAT, "", "format", "expected '%s', got '%.64s'",
+                               CLANN__SPEC_FORMAT, format);
     unsigned long major, minor;
     if (!version)
         return CLANN_OK;
     if (!parse_version(version, &major, &minor))
-        return bad(r, CLANN_ERR_FORMAT, "", "format_version",
-                   "expected \"MAJOR.MINOR\", got '%.64s'", version);
+        return clann__json_bad(r, CLANN_ERR_FORMAT, "", "format_version",
+                               "expected \"MAJOR.MINOR\", got '%.64s'", version);
     if (major != CLANN__SPEC_VERSION_MAJOR)
-        return bad(r, CLANN_ERR_UNSUPPORTED, "", "format_version",
-                   "format version %.64s is not supported: clann %s reads format version "
-                   "%d.%d (and newer minor versions of it)%s",
-                   version, clann_version(), CLANN__SPEC_VERSION_MAJOR,
-                   CLANN__SPEC_VERSION_MINOR,
-                   major > CLANN__SPEC_VERSION_MAJOR ? "; the file needs a newer clann" : "");
+        return clann__json_bad(
+            r, CLANN_ERR_UNSUPPORTED, "", "format_version",
+            "format version %.64s is not supported: clann %s reads format version "
+            "%d.%d (and newer minor versions of it)%s",
+            version, clann_version(), CLANN__SPEC_VERSION_MAJOR, CLANN__SPEC_VERSION_MINOR,
+            major > CLANN__SPEC_VERSION_MAJOR ? "; the file needs a newer clann" : "");
     return CLANN_OK;
 }
 
-static enum clann_status read_optimizer(const struct reader *r, struct json_object *root,
-                                        struct clann_optimizer_params *o)
+static enum clann_status read_optimizer(const struct clann__json_reader *r,
+                                        struct json_object *root, struct clann_optimizer_params *o)
 {
     struct json_object *obj;
     const char *kind;
@@ -253,11 +183,11 @@ static enum clann_status read_optimizer(const struct reader *r, struct json_obje
     enum clann_status st = read_object(r, root, "", p, false, &obj);
     if (st != CLANN_OK || !obj)
         return st;
-    if ((st = read_string(r, obj, p, "kind", true, &kind)) != CLANN_OK)
+    if ((st = clann__json_read_string(r, obj, p, "kind", true, &kind)) != CLANN_OK)
         return st;
     enum clann_optimizer k;
     if (!clann_optimizer_from_name(kind, &k))
-        return bad(r, CLANN_ERR_FORMAT, p, "kind", "unknown optimizer '%.64s'", kind);
+        return clann__json_bad(r, CLANN_ERR_FORMAT, p, "kind", "unknown optimizer '%.64s'", kind);
     *o = clann_optimizer_default_params(k);
     o->nesterov = strcmp(kind, "nesterov") == 0;
     if ((st = read_float(r, obj, p, "learning_rate", RANGE_POSITIVE, &o->learning_rate)) ||
@@ -273,11 +203,12 @@ static enum clann_status read_optimizer(const struct reader *r, struct json_obje
     return CLANN_OK;
 }
 
-static enum clann_status read_compile(const struct reader *r, struct json_object *root,
+static enum clann_status read_compile(const struct clann__json_reader *r, struct json_object *root,
                                       struct clann_compile_params *cp)
 {
     size_t loss = 0;
-    enum clann_status st = read_enum(r, root, "", "loss", true, &clann__loss_kinds, &loss);
+    enum clann_status st =
+        clann__json_read_enum(r, root, "", "loss", true, &clann__loss_kinds, &loss);
     if (st != CLANN_OK)
         return st;
     *cp = clann_compile_default_params((enum clann_loss)loss);
@@ -292,7 +223,7 @@ static enum clann_status read_compile(const struct reader *r, struct json_object
     return CLANN_OK;
 }
 
-static enum clann_status read_init(const struct reader *r, struct json_object *layer,
+static enum clann_status read_init(const struct clann__json_reader *r, struct json_object *layer,
                                    const char *path, const char *key, struct clann_init *init)
 {
     struct json_object *obj;
@@ -302,7 +233,7 @@ static enum clann_status read_init(const struct reader *r, struct json_object *l
         return st;
     join_path(p, path, key);
     size_t kind = 0;
-    if ((st = read_enum(r, obj, p, "kind", true, &clann__initializer_kinds, &kind)))
+    if ((st = clann__json_read_enum(r, obj, p, "kind", true, &clann__initializer_kinds, &kind)))
         return st;
     init->kind = (enum clann_initializer)kind;
     init->a = init->b = 0.0f;
@@ -310,15 +241,15 @@ static enum clann_status read_init(const struct reader *r, struct json_object *l
         (st = read_float(r, obj, p, "b", RANGE_ANY, &init->b)))
         return st;
     if (init->kind == CLANN_INIT_UNIFORM && !(init->a <= init->b))
-        return bad(r, CLANN_ERR_FORMAT, p, "b", "a uniform range needs a <= b");
+        return clann__json_bad(r, CLANN_ERR_FORMAT, p, "b", "a uniform range needs a <= b");
     if (init->kind == CLANN_INIT_NORMAL && !(init->b >= 0.0f))
-        return bad(r, CLANN_ERR_FORMAT, p, "b", "a standard deviation must be >= 0");
+        return clann__json_bad(r, CLANN_ERR_FORMAT, p, "b", "a standard deviation must be >= 0");
     return CLANN_OK;
 }
 
-static enum clann_status read_regularizer(const struct reader *r, struct json_object *layer,
-                                          const char *path, const char *key,
-                                          struct clann_regularizer *reg)
+static enum clann_status read_regularizer(const struct clann__json_reader *r,
+                                          struct json_object *layer, const char *path,
+                                          const char *key, struct clann_regularizer *reg)
 {
     struct json_object *obj;
     char p[PATH_MAX_LEN];
@@ -332,9 +263,9 @@ static enum clann_status read_regularizer(const struct reader *r, struct json_ob
     return CLANN_OK;
 }
 
-static enum clann_status read_constraint(const struct reader *r, struct json_object *layer,
-                                         const char *path, const char *key,
-                                         struct clann_constraint_params *c)
+static enum clann_status read_constraint(const struct clann__json_reader *r,
+                                         struct json_object *layer, const char *path,
+                                         const char *key, struct clann_constraint_params *c)
 {
     struct json_object *obj;
     char p[PATH_MAX_LEN];
@@ -343,7 +274,7 @@ static enum clann_status read_constraint(const struct reader *r, struct json_obj
         return st;
     join_path(p, path, key);
     size_t kind = 0;
-    if ((st = read_enum(r, obj, p, "kind", true, &clann__constraint_kinds, &kind)))
+    if ((st = clann__json_read_enum(r, obj, p, "kind", true, &clann__constraint_kinds, &kind)))
         return st;
     memset(c, 0, sizeof *c);
     c->kind = (enum clann_constraint)kind;
@@ -352,11 +283,11 @@ static enum clann_status read_constraint(const struct reader *r, struct json_obj
         (st = read_float(r, obj, p, "rate", RANGE_UNIT, &c->rate)))
         return st;
     if (c->kind == CLANN_CONSTRAINT_MIN_MAX_NORM && !(c->min_value <= c->max_value))
-        return bad(r, CLANN_ERR_FORMAT, p, "max_value", "needs min_value <= max_value");
+        return clann__json_bad(r, CLANN_ERR_FORMAT, p, "max_value", "needs min_value <= max_value");
     return CLANN_OK;
 }
 
-static enum clann_status read_dense(const struct reader *r, struct json_object *obj,
+static enum clann_status read_dense(const struct clann__json_reader *r, struct json_object *obj,
                                     const char *p, struct clann__spec_layer *l)
 {
     size_t units = 0;
@@ -379,45 +310,50 @@ static enum clann_status read_dense(const struct reader *r, struct json_object *
         return st;
     if (d->activation == CLANN_ACTIVATION_RRELU &&
         !(d->rrelu_lower >= 0.0f && d->rrelu_lower <= d->rrelu_upper))
-        return bad(r, CLANN_ERR_FORMAT, p, "rrelu_upper", "RReLU needs 0 <= lower <= upper");
+        return clann__json_bad(r, CLANN_ERR_FORMAT, p, "rrelu_upper",
+                               "RReLU needs 0 <= lower <= upper");
     return CLANN_OK;
 }
 
-static enum clann_status read_activation_layer(const struct reader *r, struct json_object *obj,
-                                               const char *p, struct clann__spec_layer *l)
+static enum clann_status read_activation_layer(const struct clann__json_reader *r,
+                                               struct json_object *obj, const char *p,
+                                               struct clann__spec_layer *l)
 {
     enum clann_status st = read_activation(r, obj, p, true, &l->activation);
     if (st == CLANN_OK && l->activation == CLANN_ACTIVATION_PRELU)
-        return bad(r, CLANN_ERR_FORMAT, p, "activation",
-                   "prelu has parameters and is only allowed as a dense layer's activation");
+        return clann__json_bad(
+            r, CLANN_ERR_FORMAT, p, "activation",
+            "prelu has parameters and is only allowed as a dense layer's activation");
     if (st == CLANN_OK)
         st = read_float(r, obj, p, "alpha", RANGE_ANY, &l->alpha);
     return st;
 }
 
 /* momentum in [0, 1) and epsilon >= 0, both optional (0 selects the defaults). */
-static enum clann_status read_batchnorm_layer(const struct reader *r, struct json_object *obj,
-                                              const char *p, struct clann__spec_layer *l)
+static enum clann_status read_batchnorm_layer(const struct clann__json_reader *r,
+                                              struct json_object *obj, const char *p,
+                                              struct clann__spec_layer *l)
 {
     enum clann_status st = read_float(r, obj, p, "momentum", RANGE_UNIT, &l->momentum);
     if (st == CLANN_OK && l->momentum >= 1.0f)
-        return bad(r, CLANN_ERR_FORMAT, p, "momentum", "expected a number in [0, 1)");
+        return clann__json_bad(r, CLANN_ERR_FORMAT, p, "momentum", "expected a number in [0, 1)");
     if (st == CLANN_OK)
         st = read_float(r, obj, p, "epsilon", RANGE_ANY, &l->epsilon);
     if (st == CLANN_OK && !(l->epsilon >= 0.0f))
-        return bad(r, CLANN_ERR_FORMAT, p, "epsilon", "expected a number >= 0");
+        return clann__json_bad(r, CLANN_ERR_FORMAT, p, "epsilon", "expected a number >= 0");
     return st;
 }
 
-static enum clann_status read_layer(const struct reader *r, struct json_object *obj, size_t i,
-                                    struct clann__spec_layer *l)
+static enum clann_status read_layer(const struct clann__json_reader *r, struct json_object *obj,
+                                    size_t i, struct clann__spec_layer *l)
 {
     char p[PATH_MAX_LEN];
     snprintf(p, sizeof p, "layers[%zu]", i);
     if (!json_object_is_type(obj, json_type_object))
-        return bad(r, CLANN_ERR_FORMAT, p, "", "expected an object");
+        return clann__json_bad(r, CLANN_ERR_FORMAT, p, "", "expected an object");
     size_t kind = 0;
-    enum clann_status st = read_enum(r, obj, p, "kind", true, &clann__layer_kinds, &kind);
+    enum clann_status st =
+        clann__json_read_enum(r, obj, p, "kind", true, &clann__layer_kinds, &kind);
     if (st != CLANN_OK)
         return st;
     l->kind = (enum clann__layer_kind)kind;
@@ -428,31 +364,31 @@ static enum clann_status read_layer(const struct reader *r, struct json_object *
     case CLANN__LAYER_FEATURES: return CLANN_OK; /* described by the root's "features" */
     case CLANN__LAYER_NOISE:
         if (!json_object_object_get_ex(obj, "stddev", NULL))
-            return bad(r, CLANN_ERR_FORMAT, p, "stddev", "missing");
+            return clann__json_bad(r, CLANN_ERR_FORMAT, p, "stddev", "missing");
         st = read_float(r, obj, p, "stddev", RANGE_ANY, &l->rate);
         if (st == CLANN_OK && !(l->rate >= 0.0f))
-            return bad(r, CLANN_ERR_FORMAT, p, "stddev", "expected a number >= 0");
+            return clann__json_bad(r, CLANN_ERR_FORMAT, p, "stddev", "expected a number >= 0");
         return st;
     default:
         if (!json_object_object_get_ex(obj, "rate", NULL))
-            return bad(r, CLANN_ERR_FORMAT, p, "rate", "missing");
+            return clann__json_bad(r, CLANN_ERR_FORMAT, p, "rate", "missing");
         return read_float(r, obj, p, "rate", RANGE_UNIT, &l->rate);
     }
 }
 
-static enum clann_status read_layers(const struct reader *r, struct json_object *root,
+static enum clann_status read_layers(const struct clann__json_reader *r, struct json_object *root,
                                      struct clann__spec *s)
 {
     struct json_object *arr;
-    enum clann_status st = member(r, root, "", "layers", true, &arr);
+    enum clann_status st = clann__json_member(r, root, "", "layers", true, &arr);
     if (st != CLANN_OK)
         return st;
     if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) == 0)
-        return bad(r, CLANN_ERR_FORMAT, "", "layers", "expected a non-empty array");
+        return clann__json_bad(r, CLANN_ERR_FORMAT, "", "layers", "expected a non-empty array");
     size_t n = json_object_array_length(arr);
     if (n > MAX_LAYERS)
-        return bad(r, CLANN_ERR_TOO_LARGE, "", "layers", "%zu layers exceed the limit of %zu",
-                   n, MAX_LAYERS);
+        return clann__json_bad(r, CLANN_ERR_TOO_LARGE, "", "layers",
+                               "%zu layers exceed the limit of %zu", n, MAX_LAYERS);
     s->layers = clann__calloc(n, sizeof *s->layers);
     if (!s->layers)
         return clann__error(r->ctx, CLANN_ERR_NO_MEMORY, "%s: out of memory", r->what);
@@ -463,39 +399,41 @@ static enum clann_status read_layers(const struct reader *r, struct json_object 
 }
 
 /* n floats from a JSON array member. */
-static enum clann_status read_floats(const struct reader *r, struct json_object *obj,
+static enum clann_status read_floats(const struct clann__json_reader *r, struct json_object *obj,
                                      const char *path, const char *key, size_t n, float *out)
 {
     struct json_object *arr;
-    enum clann_status st = member(r, obj, path, key, true, &arr);
+    enum clann_status st = clann__json_member(r, obj, path, key, true, &arr);
     if (st != CLANN_OK)
         return st;
     if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) != n)
-        return bad(r, CLANN_ERR_FORMAT, path, key, "expected an array of %zu numbers", n);
+        return clann__json_bad(r, CLANN_ERR_FORMAT, path, key, "expected an array of %zu numbers",
+                               n);
     for (size_t i = 0; i < n; i++) {
         struct json_object *v = json_object_array_get_idx(arr, i);
         double d = v && (json_object_is_type(v, json_type_double) ||
                          json_object_is_type(v, json_type_int))
                        ? json_object_get_double(v) : NAN;
         if (!isfinite(d) || fabs(d) > FLT_MAX)
-            return bad(r, CLANN_ERR_FORMAT, path, key, "element %zu is not a finite number", i);
+            return clann__json_bad(r, CLANN_ERR_FORMAT, path, key,
+                                   "element %zu is not a finite number", i);
         out[i] = (float)d;
     }
     return CLANN_OK;
 }
 
 /* An optional scaler over n features: kind, lo, hi, and for fitted kinds the a and b arrays. */
-static enum clann_status read_scaler(const struct reader *r, struct json_object *root,
+static enum clann_status read_scaler(const struct clann__json_reader *r, struct json_object *root,
                                      const char *key, size_t n, struct clann_scaler *out)
 {
     struct json_object *obj;
-    enum clann_status st = member(r, root, "", key, false, &obj);
+    enum clann_status st = clann__json_member(r, root, "", key, false, &obj);
     if (st != CLANN_OK || !obj)
         return st;
     if (!json_object_is_type(obj, json_type_object))
-        return bad(r, CLANN_ERR_FORMAT, "", key, "expected an object");
+        return clann__json_bad(r, CLANN_ERR_FORMAT, "", key, "expected an object");
     size_t kind = 0;
-    st = read_enum(r, obj, key, "kind", true, &clann__scale_kinds, &kind);
+    st = clann__json_read_enum(r, obj, key, "kind", true, &clann__scale_kinds, &kind);
     float *a = st == CLANN_OK ? clann__calloc(2 * n + 1, sizeof *a) : NULL;
     if (st == CLANN_OK && !a)
         st = clann__error(r->ctx, CLANN_ERR_NO_MEMORY, "%s: out of memory", r->what);
@@ -514,11 +452,11 @@ static enum clann_status read_scaler(const struct reader *r, struct json_object 
 
 /* The feature columns: present exactly when layer 0 (and no other) is a features layer, and
  * their input width is the model's. */
-static enum clann_status read_features(const struct reader *r, struct json_object *root,
+static enum clann_status read_features(const struct clann__json_reader *r, struct json_object *root,
                                        struct clann__spec *s)
 {
     struct json_object *obj;
-    enum clann_status st = member(r, root, "", "features", false, &obj);
+    enum clann_status st = clann__json_member(r, root, "", "features", false, &obj);
     if (st == CLANN_OK && obj)
         st = clann__features_from_json(r->ctx, obj, r->what, &s->features);
     if (st != CLANN_OK)
@@ -526,12 +464,15 @@ static enum clann_status read_features(const struct reader *r, struct json_objec
     for (size_t i = 0; i < s->n_layers; i++) {
         bool features = s->layers[i].kind == CLANN__LAYER_FEATURES;
         if (features != (i == 0 && s->features != NULL))
-            return bad(r, CLANN_ERR_FORMAT, "", "layers", "a features layer must be layer 0 "
-                       "exactly when the spec has \"features\" (layer %zu)", i);
+            return clann__json_bad(r, CLANN_ERR_FORMAT, "", "layers",
+                                   "a features layer must be layer 0 "
+                                   "exactly when the spec has \"features\" (layer %zu)",
+                                   i);
     }
     if (s->features && s->features->in_width != s->n_inputs)
-        return bad(r, CLANN_ERR_FORMAT, "", "inputs", "the features take %zu inputs, not %zu",
-                   s->features->in_width, s->n_inputs);
+        return clann__json_bad(r, CLANN_ERR_FORMAT, "", "inputs",
+                               "the features take %zu inputs, not %zu", s->features->in_width,
+                               s->n_inputs);
     return CLANN_OK;
 }
 
@@ -557,7 +498,8 @@ static bool add_size_checked(size_t *sum, size_t v)
 /* Parameters (kernel, bias, PReLU slopes per dense layer) and activations (values and
  * gradients of every layer's output, max_batch rows) must have representable sizes in bytes,
  * so that compile's unchecked arithmetic cannot overflow. */
-static enum clann_status check_sizes(const struct reader *r, const struct clann__spec *s)
+static enum clann_status check_sizes(const struct clann__json_reader *r,
+                                     const struct clann__spec *s)
 {
     size_t width = s->n_inputs, floats = s->n_inputs, params = 0, t;
     bool ok = true;
@@ -575,9 +517,10 @@ static enum clann_status check_sizes(const struct reader *r, const struct clann_
     ok = ok && clann__mul_size(params, sizeof(float), &t) &&
          clann__mul_size(floats, s->cp.max_batch, &t) && clann__mul_size(t, sizeof(float), &t);
     if (!ok)
-        return bad(r, CLANN_ERR_TOO_LARGE, "", "layers",
-                   "the layer sizes and max_batch %zu need more memory than can be addressed",
-                   s->cp.max_batch);
+        return clann__json_bad(
+            r, CLANN_ERR_TOO_LARGE, "", "layers",
+            "the layer sizes and max_batch %zu need more memory than can be addressed",
+            s->cp.max_batch);
     return CLANN_OK;
 }
 
@@ -585,13 +528,13 @@ enum clann_status clann__spec_parse(struct clann_context *ctx, const char *text,
                                     const char *what, struct clann__spec *out)
 {
     memset(out, 0, sizeof *out);
-    struct reader r = {ctx, what};
+    struct clann__json_reader r = {ctx, what};
     struct json_object *root;
     enum clann_status st = clann__json_parse(ctx, text, len, what, &root);
     if (st != CLANN_OK)
         return st;
     if (!json_object_is_type(root, json_type_object))
-        st = bad(&r, CLANN_ERR_FORMAT, "", "", "expected a JSON object");
+        st = clann__json_bad(&r, CLANN_ERR_FORMAT, "", "", "expected a JSON object");
     if (st == CLANN_OK)
         st = check_format(&r, root);
     if (st == CLANN_OK)
