@@ -155,9 +155,7 @@ static char scratch[256];
 
 static void scratch_make(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(scratch, sizeof scratch, "%s/clann-crash-save-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(scratch));
+    ck_assert(test_scratch_make(scratch, sizeof scratch, "clann-crash-save"));
 }
 
 /* Counts the files in the scratch folder whose name contains `part`; with remove, deletes

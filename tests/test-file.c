@@ -26,28 +26,7 @@ static char scratch[256];
 
 static void scratch_make(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(scratch, sizeof scratch, "%s/clann-file-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(scratch));
-}
-
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) {
-        unlink(path);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char sub[1024];
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        remove_tree(sub);
-    }
-    closedir(d);
-    rmdir(path);
+    ck_assert(test_scratch_make(scratch, sizeof scratch, "clann-file"));
 }
 
 /* Files in folder whose name contains ".tmp.". */
@@ -184,7 +163,7 @@ START_TEST(test_faults_every_kind)
     all_faults(checkpoint_writer, m);
     clann_model_destroy(m);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -221,7 +200,7 @@ START_TEST(test_non_regular_targets)
     ck_assert_uint_eq(temps_in("/dev"), 0);
     clann_model_destroy(m);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -246,7 +225,7 @@ START_TEST(test_long_names)
     ck_assert_uint_eq(temps_in(scratch), 0);
     clann_model_destroy(m);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -274,7 +253,7 @@ START_TEST(test_symlinks)
     ck_assert_int_eq(lstat(dangling, &sb), 0);
     ck_assert(S_ISLNK(sb.st_mode));
     ck_assert_uint_eq(temps_in(scratch), 0);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -295,7 +274,7 @@ START_TEST(test_unwritable_folders)
         assert_io_error(stream_writer(path, NULL), path, EACCES);
         ck_assert_int_eq(chmod(ro, 0700), 0);
     }
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -314,7 +293,7 @@ START_TEST(test_stale_temps_removed)
     ck_assert_uint_eq(temps_in(scratch), 1);
     ck_assert_int_eq(raw_writer(path, NULL), CLANN_OK);
     ck_assert_uint_eq(temps_in(scratch), 0);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -365,7 +344,7 @@ START_TEST(test_run_log_full_disk)
     ck_assert_int_eq(clann__runlog_close(log), CLANN_OK);
     ck_assert_uint_eq(temps_in(logdir), 0);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -395,7 +374,7 @@ START_TEST(test_event_file_faults)
     clann__file_fault(CLANN__FILE_WRITE, 0);
     ck_assert_int_eq(clann__tfevents_close(w), CLANN_OK);
     ck_assert_int_eq(clann__tfevents_close(w2), CLANN_OK);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -424,7 +403,7 @@ START_TEST(test_kernel_cache_faults)
     struct stat sb;
     ck_assert_int_eq(stat(dir, &sb), 0);
     ck_assert_uint_eq(sb.st_mode & 0777, 0700);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 #endif

@@ -23,28 +23,7 @@ static char scratch[256];
 
 static void scratch_make(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(scratch, sizeof scratch, "%s/clann-model-file-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(scratch));
-}
-
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) {
-        unlink(path);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char sub[512];
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        remove_tree(sub);
-    }
-    closedir(d);
-    rmdir(path);
+    ck_assert(test_scratch_make(scratch, sizeof scratch, "clann-model-file"));
 }
 
 static void scratch_path(char *buf, size_t size, const char *name)
@@ -256,7 +235,7 @@ START_TEST(test_roundtrip_bitwise)
     clann_model_destroy(a);
     clann_model_destroy(b);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -284,7 +263,7 @@ START_TEST(test_roundtrip_no_params)
     clann_model_destroy(a);
     clann_model_destroy(b);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -302,7 +281,7 @@ START_TEST(test_save_replaces)
     clann_model_destroy(b);
     clann_model_destroy(a);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -477,7 +456,7 @@ START_TEST(test_unknown_layer_kind_refused)
     m->layers[1].kind = saved;
     clann_model_destroy(m);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -712,7 +691,7 @@ START_TEST(test_crafted_corpus)
                           clann_last_error());
     }
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -738,7 +717,7 @@ START_TEST(test_any_tensor_order)
     free(p);
     clann_model_destroy(m);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -755,7 +734,7 @@ START_TEST(test_not_a_file)
     ck_assert_int_eq(clann_model_load(ctx, scratch, &m), CLANN_ERR_IO);
     ck_assert_ptr_null(m);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -785,7 +764,7 @@ START_TEST(test_truncation_sweep)
     free(bytes);
     clann_model_destroy(a);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -849,7 +828,7 @@ START_TEST(test_alloc_failure_sweep)
     free(before);
     clann_model_destroy(a);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -888,7 +867,7 @@ START_TEST(test_save_errors)
 
     clann_model_destroy(a);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -932,7 +911,7 @@ START_TEST(test_save_write_failure_keeps_old_file)
     clann_model_destroy(a);
     clann_model_destroy(b);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -988,7 +967,7 @@ START_TEST(test_nonfinite_refused)
     free(file);
     clann_model_destroy(a);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 
@@ -1064,7 +1043,7 @@ START_TEST(test_file_info)
     }
     clann_model_destroy(a);
     clann_context_destroy(ctx);
-    remove_tree(scratch);
+    test_remove_tree(scratch);
 }
 END_TEST
 

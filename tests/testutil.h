@@ -13,6 +13,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A fresh scratch folder under $TMPDIR (or /tmp) named after `tag`, into buf; false when it
+ * cannot be made. */
+static inline bool test_scratch_make(char *buf, size_t size, const char *tag)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(buf, size, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", tag);
+    return mkdtemp(buf) != NULL;
+}
+
+/* Removes a file or a folder and everything in it (links are removed, never followed). */
+static inline void test_remove_tree(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return;
+    if (!S_ISDIR(sb.st_mode)) {
+        unlink(path);
+        return;
+    }
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char sub[4096];
+        int n = snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+        if (n > 0 && (size_t)n < sizeof sub)
+            test_remove_tree(sub);
+    }
+    if (d)
+        closedir(d);
+    rmdir(path);
+}
 
 /* Creates a context on `device` ("cpu", "opencl:0:0", ...), failing the test with the library's
  * message when it cannot. */
