@@ -1,0 +1,284 @@
+/*
+ * test-conv.c - the CPU reference's convolution and pooling ops against their definitions
+ * (backend.h): convolution through im2col + GEMM against a direct convolution in double,
+ * col2im as im2col's exact adjoint, pooling on hand-computed values, pooling's backward pass
+ * against central differences (#1, #2, #7: inputs kept apart so no argmax flips), and the
+ * same/valid geometry rules. OpenCL parity is in test-backend.c (#8).
+ */
+#include "backend/ops.h"
+#include "testutil.h"
+
+static struct clann_context *g_ctx;
+static struct clann_backend *g_be;
+static unsigned g_seed = 1;
+
+static float urand(float lo, float hi)
+{
+    g_seed = g_seed * 1103515245u + 12345u;
+    return lo + (hi - lo) * (float)((g_seed >> 8) & 0xffffff) / 16777216.0f;
+}
+
+static void setup(void)
+{
+    g_ctx = test_context("cpu", CLANN_CPU_MODE_REFERENCE);
+    g_be = g_ctx->be;
+}
+
+static void teardown(void)
+{
+    clann_context_destroy(g_ctx);
+}
+
+/* A device buffer of n floats holding host[0..n) (host NULL: uninitialized). */
+static struct clann_buf upload(const float *host, size_t n)
+{
+    struct clann_buf b;
+    ck_assert_int_eq(clann__buf_create(g_be, n ? n : 1, &b), CLANN_OK);
+    if (n && host)
+        ck_assert_int_eq(clann__op_upload(g_be, clann__view(&b, 0), host, n, true), CLANN_OK);
+    return b;
+}
+
+static float *download(struct clann_buf *b, size_t n)
+{
+    float *h = malloc((n ? n : 1) * sizeof *h);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(clann__op_download(g_be, h, clann__view(b, 0), n), CLANN_OK);
+    return h;
+}
+
+static float *rand_host(size_t n)
+{
+    float *h = malloc((n ? n : 1) * sizeof *h);
+    ck_assert_ptr_nonnull(h);
+    for (size_t i = 0; i < n; i++)
+        h[i] = urand(-1, 1);
+    return h;
+}
+
+/* {N, C, H, W, kh, kw, stride, dilation, same, filters} */
+static const size_t shapes[][10] = {{2, 3, 7, 5, 3, 3, 1, 1, 1, 4},  {2, 3, 7, 5, 3, 3, 2, 1, 0, 2},
+                                    {1, 2, 9, 8, 3, 2, 2, 1, 1, 3},  {2, 1, 11, 13, 5, 5, 2, 2, 1, 2},
+                                    {1, 1, 1, 1, 1, 1, 1, 1, 0, 1}, {1, 2, 6, 6, 4, 4, 1, 1, 0, 5}};
+#define N_SHAPES (sizeof shapes / sizeof shapes[0])
+
+static struct clann_conv_geom geom(size_t i)
+{
+    const size_t *s = shapes[i];
+    struct clann_conv_geom g;
+    clann__conv_geom_init(&g, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8] != 0);
+    return g;
+}
+
+/* y[n][f][oy][ox] = sum_{c,i,j} w[f][c][i][j] x[n][c][iy][ix], straight from the definition. */
+static double direct_conv(const struct clann_conv_geom *g, const float *x, const float *w,
+                          size_t n, size_t f, size_t oy, size_t ox)
+{
+    double s = 0.0;
+    for (size_t c = 0; c < g->channels; c++)
+        for (size_t i = 0; i < g->kernel_h; i++)
+            for (size_t j = 0; j < g->kernel_w; j++) {
+                long iy = (long)(oy * g->stride + i * g->dilation) - (long)g->pad_top;
+                long ix = (long)(ox * g->stride + j * g->dilation) - (long)g->pad_left;
+                if (iy < 0 || ix < 0 || iy >= (long)g->height || ix >= (long)g->width)
+                    continue;
+                s += (double)w[((f * g->channels + c) * g->kernel_h + i) * g->kernel_w + j] *
+                     x[((n * g->channels + c) * g->height + (size_t)iy) * g->width + (size_t)ix];
+            }
+    return s;
+}
+
+START_TEST(test_conv_by_gemm)
+{
+    for (size_t t = 0; t < N_SHAPES; t++) {
+        struct clann_conv_geom g = geom(t);
+        size_t f = shapes[t][9], k = g.channels * g.kernel_h * g.kernel_w;
+        size_t npos = g.out_h * g.out_w, nx = g.batch * g.channels * g.height * g.width;
+        float *xh = rand_host(nx), *wh = rand_host(f * k);
+        struct clann_buf x = upload(xh, nx), w = upload(wh, f * k);
+        struct clann_buf col = upload(NULL, g.batch * k * npos);
+        struct clann_buf y = upload(NULL, g.batch * f * npos);
+        ck_assert_int_eq(clann__op_im2col(g_be, &g, clann__view(&x, 0), clann__view(&col, 0)),
+                         CLANN_OK);
+        for (size_t n = 0; n < g.batch; n++)
+            ck_assert_int_eq(clann__op_gemm(g_be, false, false, f, npos, k, 1.0f,
+                                            clann__view(&w, 0), k,
+                                            clann__view(&col, n * k * npos), npos, 0.0f,
+                                            clann__view(&y, n * f * npos), npos),
+                             CLANN_OK);
+        float *yh = download(&y, g.batch * f * npos);
+        for (size_t n = 0; n < g.batch; n++)
+            for (size_t ff = 0; ff < f; ff++)
+                for (size_t p = 0; p < npos; p++) {
+                    double want = direct_conv(&g, xh, wh, n, ff, p / g.out_w, p % g.out_w);
+                    ck_assert_msg(fabs(yh[(n * f + ff) * npos + p] - want) <= 1e-5,
+                                  "shape %zu (n %zu, f %zu, p %zu): %g, want %g", t, n, ff, p,
+                                  (double)yh[(n * f + ff) * npos + p], want);
+                }
+        free(xh), free(wh), free(yh);
+        clann__buf_destroy(&x), clann__buf_destroy(&w), clann__buf_destroy(&col),
+            clann__buf_destroy(&y);
+    }
+}
+END_TEST
+
+/* <im2col(x), c> == <x, col2im(c)>: col2im is the adjoint that conv's data gradient needs. */
+START_TEST(test_col2im_adjoint)
+{
+    for (size_t t = 0; t < N_SHAPES; t++) {
+        struct clann_conv_geom g = geom(t);
+        size_t nx = g.batch * g.channels * g.height * g.width;
+        size_t ncol = g.batch * g.channels * g.kernel_h * g.kernel_w * g.out_h * g.out_w;
+        float *xh = rand_host(nx), *ch = rand_host(ncol);
+        struct clann_buf x = upload(xh, nx), c = upload(ch, ncol);
+        struct clann_buf col = upload(NULL, ncol), back = upload(NULL, nx);
+        ck_assert_int_eq(clann__op_im2col(g_be, &g, clann__view(&x, 0), clann__view(&col, 0)),
+                         CLANN_OK);
+        ck_assert_int_eq(clann__op_col2im(g_be, &g, clann__view(&c, 0), clann__view(&back, 0)),
+                         CLANN_OK);
+        float *colh = download(&col, ncol), *backh = download(&back, nx);
+        double lhs = 0.0, rhs = 0.0;
+        for (size_t i = 0; i < ncol; i++)
+            lhs += (double)colh[i] * ch[i];
+        for (size_t i = 0; i < nx; i++)
+            rhs += (double)xh[i] * backh[i];
+        ck_assert_msg(fabs(lhs - rhs) <= 1e-5 * (1.0 + fabs(lhs)), "shape %zu: %g vs %g", t, lhs,
+                      rhs);
+        free(xh), free(ch), free(colh), free(backh);
+        clann__buf_destroy(&x), clann__buf_destroy(&c), clann__buf_destroy(&col),
+            clann__buf_destroy(&back);
+    }
+}
+END_TEST
+
+START_TEST(test_geometry)
+{
+    struct clann_conv_geom g;
+    clann__conv_geom_init(&g, 1, 1, 28, 28, 3, 3, 1, 1, true);
+    ck_assert(g.out_h == 28 && g.out_w == 28 && g.pad_top == 1 && g.pad_left == 1);
+    clann__conv_geom_init(&g, 1, 1, 7, 5, 3, 3, 2, 1, true);
+    ck_assert(g.out_h == 4 && g.out_w == 3 && g.pad_top == 1 && g.pad_left == 1);
+    clann__conv_geom_init(&g, 1, 1, 7, 5, 3, 3, 2, 1, false);
+    ck_assert(g.out_h == 3 && g.out_w == 2 && g.pad_top == 0);
+    clann__conv_geom_init(&g, 1, 1, 5, 5, 2, 2, 2, 1, true); /* odd padding goes after */
+    ck_assert(g.out_h == 3 && g.pad_top == 0);
+    clann__conv_geom_init(&g, 1, 1, 11, 11, 5, 5, 2, 2, false); /* span 9 */
+    ck_assert(g.out_h == 2);
+    clann__conv_geom_init(&g, 1, 1, 3, 3, 5, 5, 1, 1, false);
+    ck_assert(g.out_h == 0);
+    /* a geometry whose last window starts past the image is rejected, not read out of bounds */
+    clann__conv_geom_init(&g, 1, 1, 4, 4, 2, 2, 2, 1, false);
+    g.out_h = 3;
+    struct clann_buf a = upload(NULL, 64), b = upload(NULL, 64);
+    ck_assert_int_eq(clann__op_pool2d_forward(g_be, &g, true, clann__view(&a, 0),
+                                              clann__view(&b, 0)),
+                     CLANN_ERR_INVALID_ARG);
+    clann__buf_destroy(&a), clann__buf_destroy(&b);
+}
+END_TEST
+
+/* 4x4 input, 2x2 windows with stride 2 and stride 1, hand-computed. */
+START_TEST(test_pool_values)
+{
+    const float x[16] = {1, 5, 2, 2, 3, 4, 8, 0, -1, -2, 7, 7, 0, -3, 6, 9};
+    struct clann_buf xb = upload(x, 16), yb = upload(NULL, 16), dyb, dxb = upload(NULL, 16);
+    struct clann_conv_geom g;
+    clann__conv_geom_init(&g, 1, 1, 4, 4, 2, 2, 2, 1, false);
+    const float want_max[4] = {5, 8, 0, 9}, want_avg[4] = {3.25f, 3, -1.5f, 7.25f};
+    for (int max = 0; max < 2; max++) {
+        ck_assert_int_eq(clann__op_pool2d_forward(g_be, &g, max, clann__view(&xb, 0),
+                                                  clann__view(&yb, 0)),
+                         CLANN_OK);
+        float *y = download(&yb, 4);
+        for (int i = 0; i < 4; i++)
+            ck_assert_float_eq(y[i], max ? want_max[i] : want_avg[i]);
+        free(y);
+    }
+    /* stride 1, overlapping windows: 7 is the max of two windows; ties go to the first (7, 7) */
+    clann__conv_geom_init(&g, 1, 1, 4, 4, 2, 2, 1, 1, false);
+    const float dy[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    dyb = upload(dy, 9);
+    ck_assert_int_eq(clann__op_pool2d_backward(g_be, &g, true, clann__view(&xb, 0),
+                                               clann__view(&dyb, 0), clann__view(&dxb, 0)),
+                     CLANN_OK);
+    float *dx = download(&dxb, 16);
+    /* windows' argmax: (0,0)->5@1 (0,1)->8@6 (0,2)->8@6 (1,0)->4@5 (1,1)->8@6 (1,2)->8@6
+     * (2,0)->0@12 (2,1)->7@10 (2,2)->9@15 */
+    const float want_dx[16] = {0, 1, 0, 0, 0, 4, 2 + 3 + 5 + 6, 0, 0, 0, 8, 0, 7, 0, 0, 9};
+    for (int i = 0; i < 16; i++)
+        ck_assert_msg(dx[i] == want_dx[i], "dx[%d] = %g, want %g", i, (double)dx[i],
+                      (double)want_dx[i]);
+    free(dx);
+    clann__buf_destroy(&xb), clann__buf_destroy(&yb), clann__buf_destroy(&dyb),
+        clann__buf_destroy(&dxb);
+}
+END_TEST
+
+/* L = sum dy * pool(x): dL/dx from the backward op against central differences, with x a
+ * permutation of well-separated values so that no argmax changes within eps. */
+START_TEST(test_pool_gradcheck)
+{
+    for (size_t t = 0; t < N_SHAPES; t++) {
+        struct clann_conv_geom g = geom(t);
+        size_t nx = g.batch * g.channels * g.height * g.width, ny = nx / (g.height * g.width) *
+                                                                     g.out_h * g.out_w;
+        float *xh = malloc(nx * sizeof *xh), *dyh = rand_host(ny);
+        for (size_t i = 0; i < nx; i++)
+            xh[i] = (float)((i * 7919u) % nx) * 0.1f; /* distinct, 0.1 apart */
+        for (int max = 0; max < 2; max++) {
+            struct clann_buf x = upload(xh, nx), y = upload(NULL, ny), dy = upload(dyh, ny),
+                             dx = upload(NULL, nx);
+            ck_assert_int_eq(clann__op_pool2d_backward(g_be, &g, max, clann__view(&x, 0),
+                                                       clann__view(&dy, 0), clann__view(&dx, 0)),
+                             CLANN_OK);
+            float *a = download(&dx, nx);
+            double num2 = 0.0, err2 = 0.0;
+            const float eps = 1e-2f;
+            for (size_t i = 0; i < nx; i++) {
+                double l[2];
+                for (int side = 0; side < 2; side++) {
+                    float v = xh[i] + (side ? eps : -eps);
+                    ck_assert_int_eq(clann__op_upload(g_be, clann__view(&x, i), &v, 1, true),
+                                     CLANN_OK);
+                    ck_assert_int_eq(clann__op_pool2d_forward(g_be, &g, max, clann__view(&x, 0),
+                                                              clann__view(&y, 0)),
+                                     CLANN_OK);
+                    float *yh = download(&y, ny);
+                    l[side] = 0.0;
+                    for (size_t o = 0; o < ny; o++)
+                        l[side] += (double)dyh[o] * yh[o];
+                    free(yh);
+                }
+                ck_assert_int_eq(clann__op_upload(g_be, clann__view(&x, i), &xh[i], 1, true),
+                                 CLANN_OK);
+                double n = (l[1] - l[0]) / (2.0 * eps);
+                ck_assert_msg(fabs(a[i] - n) <= 1e-3 + 1e-2 * fabs(n),
+                              "shape %zu %s: dx[%zu] = %g, numeric %g", t, max ? "max" : "avg",
+                              i, (double)a[i], n);
+                num2 += n * n;
+                err2 += (a[i] - n) * (a[i] - n);
+            }
+            ck_assert(sqrt(err2) <= 1e-3 * sqrt(num2) + 1e-12);
+            free(a);
+            clann__buf_destroy(&x), clann__buf_destroy(&y), clann__buf_destroy(&dy),
+                clann__buf_destroy(&dx);
+        }
+        free(xh), free(dyh);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("conv");
+    TCase *tc = tcase_create("cpu");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_conv_by_gemm);
+    tcase_add_test(tc, test_col2im_adjoint);
+    tcase_add_test(tc, test_geometry);
+    tcase_add_test(tc, test_pool_values);
+    tcase_add_test(tc, test_pool_gradcheck);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
