@@ -3,9 +3,12 @@
  * (backend.h): convolution through im2col + GEMM against a direct convolution in double,
  * col2im as im2col's exact adjoint, pooling on hand-computed values, pooling's backward pass
  * against central differences (#1, #2, #7: inputs kept apart so no argmax flips), and the
- * same/valid geometry rules. OpenCL parity is in test-backend.c (#8).
+ * same/valid geometry rules; and the conv2d, pooling and flatten layers' parameter and input
+ * gradients in a whole model against central differences of its loss (#2). OpenCL parity is
+ * in test-backend.c (#8).
  */
 #include "backend/ops.h"
+#include "nn/model.h"
 #include "testutil.h"
 
 static struct clann_context *g_ctx;
@@ -268,6 +271,146 @@ START_TEST(test_pool_gradcheck)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------------------------------
+ * Layers: a small model's gradients against central differences of its summed loss (#2).
+ */
+enum { GC_ROWS = 3 };
+
+/* L = sum over rows of the MSE loss for the model's current parameters; with grads, also
+ * the backward pass into m->grads. */
+static double model_loss(struct clann_model *m, bool grads)
+{
+    struct clann_view out;
+    size_t cols = m->layers[m->n_layers - 1].out;
+    ck_assert_int_eq(clann__model_forward(m, GC_ROWS, false, 0, &out), CLANN_OK);
+    ck_assert_int_eq(clann__op_loss(m->be, &m->loss, out, clann__view(&m->labels, 0), GC_ROWS,
+                                    cols, clann__view(&m->row_loss, 0),
+                                    clann__layer_dy(m, m->n_layers - 1), 1.0f),
+                     CLANN_OK);
+    if (grads)
+        ck_assert_int_eq(clann__model_backward(m, GC_ROWS, 0), CLANN_OK);
+    float rl[GC_ROWS];
+    ck_assert_int_eq(clann__op_download(m->be, rl, clann__view(&m->row_loss, 0), GC_ROWS),
+                     CLANN_OK);
+    return (double)rl[0] + rl[1] + rl[2];
+}
+
+/* Every parameter's gradient against central differences of the loss. The layers' input
+ * gradients (col2im, pooling's backward pass, flatten) are checked through the parameters of
+ * the layers before them. */
+static void gradcheck_model(struct clann_model *m, const char *what)
+{
+    size_t np = m->n_params, nin = GC_ROWS * m->n_inputs;
+    size_t cols = m->layers[m->n_layers - 1].out;
+    float *x = rand_host(nin), *y = rand_host(GC_ROWS * cols);
+    ck_assert_int_eq(clann__op_upload(m->be, clann__view(&m->input, 0), x, nin, true), CLANN_OK);
+    ck_assert_int_eq(clann__op_upload(m->be, clann__view(&m->labels, 0), y, GC_ROWS * cols, true),
+                     CLANN_OK);
+    model_loss(m, true);
+    float *w = download(&m->params, np), *g = download(&m->grads, np);
+    const float eps = 1e-2f;
+    double num2 = 0.0, err2 = 0.0;
+    for (size_t i = 0; i < np; i++) {
+        double l[2];
+        for (int side = 0; side < 2; side++) {
+            float v = w[i] + (side ? eps : -eps);
+            ck_assert_int_eq(clann__op_upload(m->be, clann__view(&m->params, i), &v, 1, true),
+                             CLANN_OK);
+            l[side] = model_loss(m, false);
+        }
+        ck_assert_int_eq(clann__op_upload(m->be, clann__view(&m->params, i), &w[i], 1, true),
+                         CLANN_OK);
+        double n = (l[1] - l[0]) / (2.0 * eps);
+        ck_assert_msg(fabs(g[i] - n) <= 1e-3 + 1e-2 * fabs(n), "%s: grad[%zu] = %g, numeric %g",
+                      what, i, (double)g[i], n);
+        num2 += n * n;
+        err2 += (g[i] - n) * (g[i] - n);
+    }
+    ck_assert_msg(sqrt(err2) <= 1e-3 * sqrt(num2), "%s: relative L2 error %g", what,
+                  sqrt(err2 / num2));
+    free(x), free(y), free(w), free(g);
+}
+
+static struct clann_model *image_model(size_t c, size_t h, size_t w)
+{
+    struct clann_model *m;
+    ck_assert_int_eq(clann_model_create(g_ctx, c * h * w, &m), CLANN_OK);
+    ck_assert_int_eq(clann_model_set_input_shape(m, c, h, w), CLANN_OK);
+    return m;
+}
+
+static void compile_mse(struct clann_model *m)
+{
+    struct clann_compile_params cp = clann_compile_default_params(CLANN_LOSS_MSE);
+    cp.max_batch = GC_ROWS;
+    ck_assert_msg(clann_model_compile(m, &cp) == CLANN_OK, "%s", clann_last_error());
+}
+
+START_TEST(test_layer_gradients)
+{
+    /* conv (same, stride 2, odd sizes) -> avg pool -> conv (valid, dilation 2) -> max pool
+     * -> flatten -> dense: every image layer's backward pass feeds a parameter gradient. Max
+     * pooling sits late, where a weight's eps moves its windows least: a central difference
+     * across an argmax change measures neither side (#7). */
+    struct clann_model *m = image_model(2, 9, 7);
+    struct clann_conv2d_params p = clann_conv2d_default_params(3, 3, CLANN_ACTIVATION_TANH);
+    p.stride = 2; /* 9x7 -> 5x4 */
+    ck_assert_int_eq(clann_model_add_conv2d(m, &p), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_avg_pool2d(m, 2, 1), CLANN_OK); /* 4x3 */
+    p = clann_conv2d_default_params(4, 2, CLANN_ACTIVATION_ELU);
+    p.same = false;
+    p.kernel_w = 1;
+    p.dilation = 2; /* span 3x1: 2x3 */
+    ck_assert_int_eq(clann_model_add_conv2d(m, &p), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_max_pool2d(m, 2, 1), CLANN_OK); /* 1x2 */
+    ck_assert_int_eq(clann_model_add_flatten(m), CLANN_OK);
+    struct clann_dense_params d = clann_dense_default_params(3, CLANN_ACTIVATION_LINEAR);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    ck_assert_uint_eq(m->layers[0].out, 3 * 5 * 4);
+    ck_assert_uint_eq(m->layers[1].out, 3 * 4 * 3);
+    ck_assert_uint_eq(m->layers[2].out, 4 * 2 * 3);
+    ck_assert_uint_eq(m->layers[3].out, 4 * 1 * 2);
+    compile_mse(m);
+    gradcheck_model(m, "conv/pool model");
+    clann_model_destroy(m);
+
+    /* a linear conv without bias behind a valid conv: the input gradient of the second
+     * conv (col2im) reaches the first one's kernel */
+    m = image_model(1, 6, 5);
+    p = clann_conv2d_default_params(2, 3, CLANN_ACTIVATION_LINEAR);
+    p.use_bias = false;
+    p.same = false;
+    ck_assert_int_eq(clann_model_add_conv2d(m, &p), CLANN_OK);
+    p = clann_conv2d_default_params(2, 2, CLANN_ACTIVATION_SIGMOID);
+    p.stride = 2;
+    ck_assert_int_eq(clann_model_add_conv2d(m, &p), CLANN_OK);
+    compile_mse(m); /* the output is the image itself, flattened in NCHW order */
+    gradcheck_model(m, "conv/conv model");
+    clann_model_destroy(m);
+}
+END_TEST
+
+START_TEST(test_layer_errors)
+{
+    struct clann_model *m;
+    ck_assert_int_eq(clann_model_create(g_ctx, 12, &m), CLANN_OK);
+    struct clann_conv2d_params p = clann_conv2d_default_params(2, 3, CLANN_ACTIVATION_RELU);
+    ck_assert_int_eq(clann_model_add_conv2d(m, &p), CLANN_ERR_SHAPE); /* no input shape */
+    ck_assert_int_eq(clann_model_set_input_shape(m, 1, 3, 5), CLANN_ERR_SHAPE);
+    ck_assert_int_eq(clann_model_set_input_shape(m, 1, 3, 4), CLANN_OK);
+    p.activation = CLANN_ACTIVATION_SOFTMAX;
+    ck_assert_int_eq(clann_model_add_conv2d(m, &p), CLANN_ERR_INVALID_ARG);
+    p = clann_conv2d_default_params(2, 5, CLANN_ACTIVATION_RELU);
+    p.same = false; /* 5x5 does not fit 3x4 */
+    ck_assert_int_eq(clann_model_add_conv2d(m, &p), CLANN_ERR_SHAPE);
+    ck_assert_int_eq(clann_model_add_max_pool2d(m, 2, 0), CLANN_OK); /* 1x2 */
+    ck_assert_uint_eq(m->layers[0].out, 2);
+    ck_assert_int_eq(clann_model_add_flatten(m), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_avg_pool2d(m, 1, 1), CLANN_ERR_SHAPE); /* flat input */
+    clann_model_destroy(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("conv");
@@ -279,6 +422,8 @@ int main(void)
     tcase_add_test(tc, test_geometry);
     tcase_add_test(tc, test_pool_values);
     tcase_add_test(tc, test_pool_gradcheck);
+    tcase_add_test(tc, test_layer_gradients);
+    tcase_add_test(tc, test_layer_errors);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
