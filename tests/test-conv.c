@@ -11,6 +11,8 @@
 #include "nn/model.h"
 #include "testutil.h"
 
+#include <unistd.h>
+
 static struct clann_context *g_ctx;
 static struct clann_backend *g_be;
 static unsigned g_seed = 1;
@@ -411,6 +413,120 @@ START_TEST(test_layer_errors)
 }
 END_TEST
 
+/* A small CNN: conv 4 3x3 relu, max pool 2, conv 6 3x3 stride 2 valid relu, flatten, dense 3. */
+static struct clann_model *small_cnn(struct clann_context *ctx, uint64_t seed)
+{
+    struct clann_model *m;
+    ck_assert_int_eq(clann_model_create(ctx, 1 * 12 * 10, &m), CLANN_OK);
+    ck_assert_int_eq(clann_model_set_input_shape(m, 1, 12, 10), CLANN_OK);
+    struct clann_conv2d_params p = clann_conv2d_default_params(4, 3, CLANN_ACTIVATION_RELU);
+    ck_assert_int_eq(clann_model_add_conv2d(m, &p), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_max_pool2d(m, 2, 0), CLANN_OK);
+    p = clann_conv2d_default_params(6, 3, CLANN_ACTIVATION_RELU);
+    p.stride = 2;
+    p.same = false;
+    ck_assert_int_eq(clann_model_add_conv2d(m, &p), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_flatten(m), CLANN_OK);
+    struct clann_dense_params d = clann_dense_default_params(3, CLANN_ACTIVATION_LINEAR);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    struct clann_compile_params cp =
+        clann_compile_default_params(CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY);
+    cp.max_batch = 16;
+    cp.seed = seed;
+    ck_assert_msg(clann_model_compile(m, &cp) == CLANN_OK, "%s", clann_last_error());
+    return m;
+}
+
+/* Images of three classes, told apart by where a bright bar lies (left, middle, right), on
+ * noise: a task a convolution with pooling learns from few examples. */
+static void bar_images(size_t rows, struct clann_matrix *x, struct clann_matrix *y)
+{
+    ck_assert_int_eq(clann_matrix_create(rows, 120, x), CLANN_OK);
+    ck_assert_int_eq(clann_matrix_create(rows, 1, y), CLANN_OK);
+    for (size_t r = 0; r < rows; r++) {
+        size_t cls = r % 3, col = 1 + cls * 3 + (size_t)urand(0, 2);
+        for (size_t i = 0; i < 120; i++)
+            x->data[r * 120 + i] = urand(0, 0.5f);
+        for (size_t row = 2; row < 10; row++)
+            x->data[r * 120 + row * 10 + col] += 1.0f;
+        y->data[r] = (float)cls;
+    }
+}
+
+START_TEST(test_cnn_learns_and_round_trips)
+{
+    struct clann_model *m = small_cnn(g_ctx, 7);
+    struct clann_matrix x, y, tx, ty;
+    bar_images(300, &x, &y);
+    bar_images(90, &tx, &ty);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.epochs = 20;
+    ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL) == CLANN_OK, "%s",
+                  clann_last_error());
+    struct clann_metrics met;
+    ck_assert_int_eq(clann_model_evaluate(m, &tx, &ty, &met), CLANN_OK);
+    ck_assert_msg(met.accuracy >= 0.95, "test accuracy %g", met.accuracy);
+
+    /* the model file keeps the image layers and their weights: predictions bit for bit */
+    char path[] = "/tmp/clann-test-conv-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_msg(clann_model_save(m, path) == CLANN_OK, "%s", clann_last_error());
+    struct clann_model *back;
+    ck_assert_msg(clann_model_load(g_ctx, path, &back) == CLANN_OK, "%s", clann_last_error());
+    unlink(path);
+    struct clann_matrix p1, p2;
+    ck_assert_int_eq(clann_model_predict(m, &tx, &p1), CLANN_OK);
+    ck_assert_int_eq(clann_model_predict(back, &tx, &p2), CLANN_OK);
+    ck_assert_int_eq(memcmp(p1.data, p2.data, p1.rows * p1.cols * sizeof(float)), 0);
+    ck_assert_uint_eq(back->layers[0].geom.out_h, 12);
+    ck_assert_uint_eq(back->layers[2].out, 6 * 2 * 2);
+    clann_matrix_free(&p1), clann_matrix_free(&p2);
+    clann_model_destroy(back);
+    clann_model_destroy(m);
+    clann_matrix_free(&x), clann_matrix_free(&y), clann_matrix_free(&tx), clann_matrix_free(&ty);
+}
+END_TEST
+
+/* #14 for image layers: 100 steps from one seed on the CPU reference and every OpenCL device,
+ * the whole-run tolerances of testing.md. */
+START_TEST(test_cnn_training_parity)
+{
+    char sel[8][32];
+    size_t n_dev = test_opencl_devices(sel);
+    struct clann_matrix x, y;
+    bar_images(160, &x, &y); /* 10 steps of 16 per epoch */
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.epochs = 10;
+    struct clann_model *ref = small_cnn(g_ctx, 3);
+    struct clann_epoch_log lref, ld;
+    ck_assert_int_eq(clann_model_fit(ref, &x, &y, NULL, NULL, &fp, &lref), CLANN_OK);
+    float *wref = download(&ref->params, ref->n_params);
+    for (size_t d = 0; d < n_dev; d++) {
+        struct clann_context *ctx = test_context(sel[d], CLANN_CPU_MODE_FAST);
+        struct clann_model *m = small_cnn(ctx, 3);
+        ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, &ld) == CLANN_OK, "%s: %s",
+                      sel[d], clann_last_error());
+        float *w = malloc(m->n_params * sizeof *w);
+        ck_assert_int_eq(clann__op_download(m->be, w, clann__view(&m->params, 0), m->n_params),
+                         CLANN_OK);
+        double rel = fabs(ld.loss - lref.loss) / fabs(lref.loss);
+        double nmse = test_nmse(wref, w, m->n_params);
+        printf("cnn parity %s: loss %.6g vs %.6g (rel %.2g), params NMSE %.2g\n", sel[d],
+               ld.loss, lref.loss, rel, nmse);
+        ck_assert_msg(rel <= 1e-3, "%s: final loss %g vs %g", sel[d], ld.loss, lref.loss);
+        ck_assert_msg(nmse <= 1e-5, "%s: parameter NMSE %g", sel[d], nmse);
+        free(w);
+        clann_model_destroy(m);
+        clann_context_destroy(ctx);
+    }
+    free(wref);
+    clann_model_destroy(ref);
+    clann_matrix_free(&x), clann_matrix_free(&y);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("conv");
@@ -424,6 +540,8 @@ int main(void)
     tcase_add_test(tc, test_pool_gradcheck);
     tcase_add_test(tc, test_layer_gradients);
     tcase_add_test(tc, test_layer_errors);
+    tcase_add_test(tc, test_cnn_learns_and_round_trips);
+    tcase_add_test(tc, test_cnn_training_parity);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
