@@ -693,6 +693,13 @@ CLANN_API enum clann_status clann_model_compile(struct clann_model *model,
 CLANN_API size_t clann_model_input_count(const struct clann_model *model);
 CLANN_API size_t clann_model_output_count(const struct clann_model *model);
 CLANN_API size_t clann_model_layer_count(const struct clann_model *model);
+/* A layer's output: its width, and (shape may be NULL) its channels, height and width when it
+ * is an image (0s when flat); and its parameters (params may be NULL): all of them, and
+ * *trainable those trained (batch normalization's running statistics are not). ERR_INVALID_ARG
+ * for a layer index out of range. */
+CLANN_API enum clann_status clann_model_layer_shape(const struct clann_model *model, size_t layer,
+                                                    size_t *width, size_t shape[3],
+                                                    size_t *params, size_t *trainable);
 /* The loss the model was compiled with. */
 CLANN_API enum clann_loss clann_model_loss(const struct clann_model *model);
 /* Number of trainable parameters (after compile). */
@@ -1006,6 +1013,15 @@ struct clann_estimator_params {
      * clann_model_create_with_features(); n_inputs must then be its input count. NULL: a plain
      * numeric input. */
     const struct clann_features *features;
+    /* A convolutional front (DNN only; n_conv 0: none): convolution i has conv_filters[i]
+     * filters of conv_kernels[i] x conv_kernels[i], stride 1, same padding and the hidden
+     * activation, and is followed by pool x pool max pooling (default 2; 0 or 1: none); a
+     * flatten then leads to the hidden layers. The input is then an image of input_shape
+     * (channels, height, width), whose product must be n_inputs. */
+    const size_t *conv_filters, *conv_kernels;
+    size_t n_conv;
+    size_t pool;
+    size_t input_shape[3];
 };
 
 CLANN_API struct clann_estimator_params clann_estimator_default_params(void);

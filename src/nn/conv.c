@@ -189,6 +189,34 @@ CLANN_API enum clann_status clann_model_add_flatten(struct clann_model *m)
     return clann__model_push_layer(m, &l); /* shape stays 0: flat */
 }
 
+CLANN_API enum clann_status clann_model_layer_shape(const struct clann_model *m, size_t i,
+                                                    size_t *width, size_t shape[3],
+                                                    size_t *params, size_t *trainable)
+{
+    if (!m || i >= m->n_layers || !width)
+        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG,
+                            "layer_shape: no layer %zu", i);
+    const struct clann_layer *l = &m->layers[i];
+    *width = l->out;
+    if (shape)
+        memcpy(shape, l->shape, 3 * sizeof *shape);
+    /* before compile the offsets are not laid out: count what layout() will */
+    size_t k = l->geom.channels * l->geom.kernel_h * l->geom.kernel_w, n = 0, t = 0;
+    if (l->kind == CLANN__LAYER_DENSE || l->kind == CLANN__LAYER_CONV2D) {
+        size_t units = l->dense.units;
+        n = t = (l->kind == CLANN__LAYER_DENSE ? l->in : k) * units +
+                (l->dense.use_bias ? units : 0) + (l->act.kind == CLANN__ACT_PRELU ? units : 0);
+    } else if (l->kind == CLANN__LAYER_BATCHNORM) {
+        n = 4 * l->out;
+        t = 2 * l->out;
+    }
+    if (params)
+        *params = n;
+    if (trainable)
+        *trainable = t;
+    return CLANN_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Passes.
  */
