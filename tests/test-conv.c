@@ -586,6 +586,65 @@ START_TEST(test_fashion_cnn_beats_dense)
 }
 END_TEST
 
+/* Runs op `which` (0 im2col, 1 col2im, 2 max pool fwd, 3 avg pool fwd, 4 max pool bwd, 5 avg
+ * pool bwd) on ctx's backend; returns the output (malloc'ed, *n floats). */
+static float *run_op(struct clann_context *ctx, int which, const struct clann_conv_geom *g,
+                     const float *a, const float *b, size_t *n)
+{
+    struct clann_backend *be = ctx->be;
+    size_t nx = g->batch * g->channels * g->height * g->width;
+    size_t ny = g->batch * g->channels * g->out_h * g->out_w;
+    size_t ncol = ny * g->kernel_h * g->kernel_w;
+    size_t n_in = which == 1 ? ncol : nx, n_out = which == 0 ? ncol : which < 2 || which > 3 ? nx : ny;
+    struct clann_buf in, in2, out;
+    ck_assert_int_eq(clann__buf_create(be, n_in, &in), CLANN_OK);
+    ck_assert_int_eq(clann__buf_create(be, ny, &in2), CLANN_OK);
+    ck_assert_int_eq(clann__buf_create(be, n_out, &out), CLANN_OK);
+    ck_assert_int_eq(clann__op_upload(be, clann__view(&in, 0), a, n_in, true), CLANN_OK);
+    ck_assert_int_eq(clann__op_upload(be, clann__view(&in2, 0), b, ny, true), CLANN_OK);
+    struct clann_view vi = clann__view(&in, 0), v2 = clann__view(&in2, 0), vo = clann__view(&out, 0);
+    enum clann_status st = which == 0   ? clann__op_im2col(be, g, vi, vo)
+                           : which == 1 ? clann__op_col2im(be, g, vi, vo)
+                           : which < 4  ? clann__op_pool2d_forward(be, g, which == 2, vi, vo)
+                                        : clann__op_pool2d_backward(be, g, which == 4, vi, v2, vo);
+    ck_assert_int_eq(st, CLANN_OK);
+    float *h = malloc(n_out * sizeof *h);
+    ck_assert_int_eq(clann__op_download(be, h, vo, n_out), CLANN_OK);
+    clann__buf_destroy(&in), clann__buf_destroy(&in2), clann__buf_destroy(&out);
+    *n = n_out;
+    return h;
+}
+
+/* FAST mode's loops (stride-1 im2col/col2im, disjoint pooling windows) compute the reference's
+ * bits; the other geometries share the reference code. */
+START_TEST(test_fast_mode_bitwise)
+{
+    struct clann_context *fast = test_context("cpu", CLANN_CPU_MODE_FAST);
+    /* {N, C, H, W, k, stride, dilation, same} */
+    static const size_t geoms[][8] = {{2, 3, 28, 28, 3, 1, 1, 1}, {2, 2, 7, 300, 3, 1, 1, 1},
+                                      {1, 2, 9, 8, 5, 1, 2, 1},   {2, 3, 8, 8, 2, 2, 1, 0},
+                                      {1, 2, 7, 9, 2, 2, 1, 1},   {1, 2, 9, 9, 3, 3, 1, 0},
+                                      {1, 2, 9, 9, 3, 2, 1, 0},   {2, 1, 6, 5, 3, 1, 1, 0}};
+    for (size_t t = 0; t < sizeof geoms / sizeof *geoms; t++) {
+        const size_t *q = geoms[t];
+        struct clann_conv_geom g;
+        clann__conv_geom_init(&g, q[0], q[1], q[2], q[3], q[4], q[4], q[5], q[6], q[7] != 0);
+        size_t big = g.batch * g.channels * g.height * g.width * g.kernel_h * g.kernel_w * 4;
+        float *a = rand_host(big), *b = rand_host(big);
+        for (int which = 0; which < 6; which++) {
+            size_t n1, n2;
+            float *r = run_op(g_ctx, which, &g, a, b, &n1), *f = run_op(fast, which, &g, a, b, &n2);
+            ck_assert_uint_eq(n1, n2);
+            ck_assert_msg(memcmp(r, f, n1 * sizeof *r) == 0, "geometry %zu op %d differs", t,
+                          which);
+            free(r), free(f);
+        }
+        free(a), free(b);
+    }
+    clann_context_destroy(fast);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("conv");
@@ -597,6 +656,7 @@ int main(void)
     tcase_add_test(tc, test_geometry);
     tcase_add_test(tc, test_pool_values);
     tcase_add_test(tc, test_pool_gradcheck);
+    tcase_add_test(tc, test_fast_mode_bitwise);
     tcase_add_test(tc, test_layer_gradients);
     tcase_add_test(tc, test_layer_errors);
     tcase_add_test(tc, test_cnn_learns_and_round_trips);
