@@ -638,6 +638,52 @@ CLANN_API enum clann_status clann_model_add_noise(struct clann_model *model, flo
 CLANN_API enum clann_status clann_model_add_batchnorm(struct clann_model *model, float momentum,
                                                       float epsilon);
 
+/* Convolutional layers work on images: a row of the model's input is then one image of
+ * channels x height x width values in that order (NCHW, as PyTorch), declared with
+ * clann_model_set_input_shape() before the first image layer. conv2d and the pooling layers
+ * output images; activation, dropout, noise and batch normalization keep their input's shape
+ * (batch normalization then normalizes each value, not each channel); flatten and dense output
+ * flat vectors. Padding follows TensorFlow: valid windows lie inside the image (output
+ * floor((size - span) / stride) + 1, span = (kernel - 1) dilation + 1); same pads with zeros
+ * so that the output is ceil(size / stride), the odd padding value after. */
+CLANN_API enum clann_status clann_model_set_input_shape(struct clann_model *model,
+                                                        size_t channels, size_t height,
+                                                        size_t width);
+
+struct clann_conv2d_params {
+    size_t filters;                   /* output channels */
+    size_t kernel_h, kernel_w;
+    size_t stride;                    /* default 1 */
+    size_t dilation;                  /* default 1 */
+    bool same;                        /* padding: true same (default), false valid */
+    enum clann_activation activation; /* fused; any element-wise kind (not PReLU, softmax) */
+    float alpha;                      /* leaky ReLU slope, ELU alpha */
+    bool use_bias;                    /* default true: one bias per filter */
+    struct clann_init kernel_init;    /* default CLANN_INIT_DEFAULT (He for the ReLU family,
+                                         else Glorot; fans C kh kw and filters kh kw) */
+    struct clann_init bias_init;      /* default zeros */
+};
+
+/* Defaults for a filters x kernel x kernel convolution: stride 1, same padding, bias. */
+CLANN_API struct clann_conv2d_params clann_conv2d_default_params(size_t filters, size_t kernel,
+                                                                 enum clann_activation activation);
+
+/* Adds a 2-D convolution (cross-correlation, as every framework): out[f][y][x] = act(b[f] +
+ * sum over c, i, j of w[f][c][i][j] in[c][y s + i d - pad][x s + j d - pad]), with the kernel
+ * stored filters x channels x kernel_h x kernel_w (PyTorch's layout). Same in training and
+ * inference. Its kernel takes no regularizer or constraint (they are the dense layers'). */
+CLANN_API enum clann_status clann_model_add_conv2d(struct clann_model *model,
+                                                   const struct clann_conv2d_params *p);
+/* Adds size x size pooling per channel with the given stride (0: stride = size), valid
+ * padding: the maximum of each window (its gradient goes to the first maximum) or its mean. */
+CLANN_API enum clann_status clann_model_add_max_pool2d(struct clann_model *model, size_t size,
+                                                       size_t stride);
+CLANN_API enum clann_status clann_model_add_avg_pool2d(struct clann_model *model, size_t size,
+                                                       size_t stride);
+/* Adds a flatten layer: the image's values as one vector, in the same order (no computation;
+ * marks where the image layers end). */
+CLANN_API enum clann_status clann_model_add_flatten(struct clann_model *model);
+
 /* Allocates parameters, gradients, optimizer state and activations on the device for batches
  * of up to params->max_batch rows, and initializes the weights from params->seed. Statuses:
  * ERR_SHAPE (no layers, or a loss that does not fit the output width), ERR_DEVICE_MEMORY. */
@@ -647,6 +693,13 @@ CLANN_API enum clann_status clann_model_compile(struct clann_model *model,
 CLANN_API size_t clann_model_input_count(const struct clann_model *model);
 CLANN_API size_t clann_model_output_count(const struct clann_model *model);
 CLANN_API size_t clann_model_layer_count(const struct clann_model *model);
+/* A layer's output: its width, and (shape may be NULL) its channels, height and width when it
+ * is an image (0s when flat); and its parameters (params may be NULL): all of them, and
+ * *trainable those trained (batch normalization's running statistics are not). ERR_INVALID_ARG
+ * for a layer index out of range. */
+CLANN_API enum clann_status clann_model_layer_shape(const struct clann_model *model, size_t layer,
+                                                    size_t *width, size_t shape[3],
+                                                    size_t *params, size_t *trainable);
 /* The loss the model was compiled with. */
 CLANN_API enum clann_loss clann_model_loss(const struct clann_model *model);
 /* Number of trainable parameters (after compile). */
@@ -960,6 +1013,15 @@ struct clann_estimator_params {
      * clann_model_create_with_features(); n_inputs must then be its input count. NULL: a plain
      * numeric input. */
     const struct clann_features *features;
+    /* A convolutional front (DNN only; n_conv 0: none): convolution i has conv_filters[i]
+     * filters of conv_kernels[i] x conv_kernels[i], stride 1, same padding and the hidden
+     * activation, and is followed by pool x pool max pooling (default 2; 0 or 1: none); a
+     * flatten then leads to the hidden layers. The input is then an image of input_shape
+     * (channels, height, width), whose product must be n_inputs. */
+    const size_t *conv_filters, *conv_kernels;
+    size_t n_conv;
+    size_t pool;
+    size_t input_shape[3];
 };
 
 CLANN_API struct clann_estimator_params clann_estimator_default_params(void);

@@ -572,6 +572,152 @@ START_TEST(test_column_sums)
 }
 END_TEST
 
+/* ---------------------------------------------------------------------------------------------
+ * Convolution and pooling (#8, #12): odd sizes, stride 2, dilation, same and valid padding.
+ */
+struct conv_args {
+    struct clann_conv_geom g;
+    bool max;
+    float beta;
+};
+
+/* {N, C, H, W, kh, kw, stride, dilation, same} */
+static const size_t conv_shapes[][9] = {
+    {1, 1, 1, 1, 1, 1, 1, 1, 0},   {2, 3, 7, 5, 3, 3, 1, 1, 1},  {2, 3, 7, 5, 3, 3, 2, 1, 0},
+    {3, 2, 9, 8, 3, 2, 2, 1, 1},   {2, 4, 11, 13, 5, 5, 2, 2, 1}, {2, 2, 6, 6, 2, 2, 2, 1, 0},
+    {1, 3, 5, 5, 4, 4, 1, 1, 0},   {3, 1, 9, 9, 3, 3, 2, 1, 1},  {5, 2, 28, 28, 3, 3, 1, 1, 1},
+    {2, 5, 7, 7, 2, 2, 2, 1, 1}};
+#define N_CONV (sizeof conv_shapes / sizeof conv_shapes[0])
+
+static struct conv_args conv_case(size_t i)
+{
+    const size_t *s = conv_shapes[i];
+    struct conv_args a = {.beta = 0.0f};
+    clann__conv_geom_init(&a.g, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8] != 0);
+    return a;
+}
+
+static size_t conv_in(const struct clann_conv_geom *g)
+{
+    return g->batch * g->channels * g->height * g->width;
+}
+
+static size_t conv_out(const struct clann_conv_geom *g, size_t channels)
+{
+    return g->batch * channels * g->out_h * g->out_w;
+}
+
+static void conv_label(char *out, size_t cap, const char *op, const struct conv_args *a)
+{
+    const struct clann_conv_geom *g = &a->g;
+    snprintf(out, cap, "%s N%zu C%zu %zux%zu k%zux%zu s%zu d%zu pad %zu,%zu out %zux%zu%s", op,
+             g->batch, g->channels, g->height, g->width, g->kernel_h, g->kernel_w, g->stride,
+             g->dilation, g->pad_top, g->pad_left, g->out_h, g->out_w,
+             a->max ? " max" : "");
+}
+
+/* v: x, col */
+static enum clann_status do_im2col(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    return clann__op_im2col(be, &((const struct conv_args *)p)->g, v[0], v[1]);
+}
+
+/* v: col, x */
+static enum clann_status do_col2im(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    return clann__op_col2im(be, &((const struct conv_args *)p)->g, v[0], v[1]);
+}
+
+/* v: x, bias (channels = C of the geometry, hw = H W) */
+static enum clann_status do_channel_bias(struct clann_backend *be, struct clann_view *v,
+                                         const void *p)
+{
+    const struct clann_conv_geom *g = &((const struct conv_args *)p)->g;
+    return clann__op_channel_bias(be, v[0], v[1], g->batch, g->channels, g->height * g->width);
+}
+
+/* v: x, out */
+static enum clann_status do_channel_sum(struct clann_backend *be, struct clann_view *v,
+                                        const void *p)
+{
+    const struct conv_args *a = p;
+    return clann__op_channel_sum(be, v[0], a->g.batch, a->g.channels, a->g.height * a->g.width,
+                                 v[1], a->beta);
+}
+
+/* v: x, y */
+static enum clann_status do_pool_forward(struct clann_backend *be, struct clann_view *v,
+                                         const void *p)
+{
+    const struct conv_args *a = p;
+    return clann__op_pool2d_forward(be, &a->g, a->max, v[0], v[1]);
+}
+
+/* v: x (NULL for avg), dy, dx */
+static enum clann_status do_pool_backward(struct clann_backend *be, struct clann_view *v,
+                                          const void *p)
+{
+    const struct conv_args *a = p;
+    return clann__op_pool2d_backward(be, &a->g, a->max, v[0], v[1], v[2]);
+}
+
+START_TEST(test_conv)
+{
+    char label[200];
+    for (size_t i = 0; i < N_CONV; i++) {
+        struct conv_args a = conv_case(i);
+        size_t nx = conv_in(&a.g), k = a.g.channels * a.g.kernel_h * a.g.kernel_w;
+        size_t ncol = conv_out(&a.g, k);
+        struct op_case im = {2, {nx, ncol}, {rand_array(nx, -1, 1), rand_array(ncol, -1, 1)}};
+        conv_label(label, sizeof label, "im2col", &a);
+        compare("conv", label, &im, do_im2col, &a);
+        free_case(&im);
+        struct op_case ci = {2, {ncol, nx}, {rand_array(ncol, -1, 1), rand_array(nx, -1, 1)}};
+        conv_label(label, sizeof label, "col2im", &a);
+        compare("conv", label, &ci, do_col2im, &a);
+        free_case(&ci);
+        struct op_case cb = {2,
+                             {nx, a.g.channels},
+                             {rand_array(nx, -1, 1), rand_array(a.g.channels, -1, 1)}};
+        conv_label(label, sizeof label, "channel_bias", &a);
+        compare("conv", label, &cb, do_channel_bias, &a);
+        free_case(&cb);
+        for (a.beta = 0.0f; a.beta < 3.0f; a.beta += 2.5f) {
+            struct op_case cs = {2,
+                                 {nx, a.g.channels},
+                                 {rand_array(nx, -1, 1), rand_array(a.g.channels, -1, 1)}};
+            conv_label(label, sizeof label, "channel_sum", &a);
+            compare("conv", label, &cs, do_channel_sum, &a);
+            free_case(&cs);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_pool)
+{
+    char label[200];
+    for (size_t i = 0; i < N_CONV; i++) {
+        for (int max = 0; max < 2; max++) {
+            struct conv_args a = conv_case(i);
+            a.max = max;
+            size_t nx = conv_in(&a.g), ny = conv_out(&a.g, a.g.channels);
+            struct op_case f = {2, {nx, ny}, {rand_array(nx, -1, 1), rand_array(ny, -1, 1)}};
+            conv_label(label, sizeof label, "pool2d_forward", &a);
+            compare("pool", label, &f, do_pool_forward, &a);
+            free_case(&f);
+            struct op_case b = {3,
+                                {nx, ny, nx},
+                                {max ? rand_array(nx, -1, 1) : NULL, rand_array(ny, -1, 1),
+                                 rand_array(nx, -1, 1)}};
+            conv_label(label, sizeof label, "pool2d_backward", &a);
+            compare("pool", label, &b, do_pool_backward, &a);
+            free_case(&b);
+        }
+    }
+}
+END_TEST
+
 struct index_args {
     size_t rows, width, n;
     bool scatter;
@@ -1264,7 +1410,8 @@ int main(void)
                  {"special_values", test_special_values}, {"penalties", test_penalties},
                  {"add_noise", test_add_noise},   {"constrain", test_constrain},
                  {"batchnorm", test_batchnorm},   {"rng", test_rng},
-                 {"gemm", test_gemm}};
+                 {"gemm", test_gemm},             {"conv", test_conv},
+                 {"pool", test_pool}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
         tcase_set_timeout(tc, 600);

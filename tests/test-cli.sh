@@ -64,6 +64,10 @@ expect_usage "--task: 'clustering'" train --task clustering
 expect_usage "--optimizer: 'adamw'" train $common --optimizer adamw
 expect_usage "--activation: unknown activation 'swish'" train $common --activation swish
 expect_usage "--hidden: sizes must be positive" train $common --hidden 8,0
+expect_usage "--conv: expected FILTERSxKERNEL" train $common --conv 8
+expect_usage "--conv: expected FILTERSxKERNEL" train $common --conv 8x0
+expect_usage "--input-shape: expected C,H,W" train $common --conv 2x2 --input-shape 4
+expect 2 "--conv needs --input-shape C,H,W for d.csv" train $common --conv 2x2
 expect_usage "'--quiet' takes no value" train --quiet=yes
 expect_usage "unexpected argument 'extra'" train extra
 expect_usage "data source 'd.xyz'" train --data d.xyz
@@ -105,6 +109,14 @@ expect 1 "missing.json: cannot open" train $plain --spec missing.json
 printf '{"inputs": 4, "loss": "mse", "layers": [{"kind": "dense", "units": 0}]}' > bad.json
 expect 1 "layers\[0\]\.units" train $plain --spec bad.json
 expect 1 "missing.ckpt" train $plain --resume missing.ckpt
+
+echo "== convolutions =="
+expect 0 "" train $common --epochs 2 --conv 3x2 --pool 0 --input-shape 1,2,2 --out conv.safetensors
+expect 0 "" info conv.safetensors
+grep -Eq "^ +0 +conv2d +12 +relu +15 +15 +- +3x2x2" out.txt || { echo "FAIL: info conv layer:"; cat out.txt; failures=$((failures + 1)); }
+grep -Eq "^ +1 +flatten +12 " out.txt || { echo "FAIL: info flatten layer:"; cat out.txt; failures=$((failures + 1)); }
+expect 0 "" eval --model conv.safetensors --data d.csv
+expect 1 "does not fit the 1x1 input" train $common --conv 2x2 --input-shape 4,1,1 --pool 2
 
 echo "== train, width mismatch, checkpoints, info =="
 expect 0 "" train $common --epochs 4 --out straight.safetensors

@@ -92,7 +92,7 @@ START_TEST(test_internal_enums)
     ck_assert_int_eq(CLANN__LOSS_SPARSE_SOFTMAX_CE, CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY);
     ck_assert_int_eq(CLANN__ACT_SOFTMAX, CLANN_ACTIVATION_SOFTMAX);
     ck_assert_int_eq(CLANN__CONSTRAINT_NON_NEG, CLANN_CONSTRAINT_NON_NEG);
-    ck_assert_uint_eq(CLANN__LAYER_FEATURES + 1, clann__layer_kinds.count);
+    ck_assert_uint_eq(CLANN__LAYER_FLATTEN + 1, clann__layer_kinds.count);
 }
 END_TEST
 

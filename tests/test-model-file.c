@@ -348,8 +348,8 @@ START_TEST(test_spec_errors)
         {SPEC_HEAD "\"loss\":\"mse\",\"layers\":[{\"kind\":\"dense\",\"units\":2.5}]}",
          CLANN_ERR_FORMAT, "layers[0].units: expected a positive integer"},
         {SPEC_HEAD "\"loss\":\"mse\",\"layers\":[{\"kind\":\"dense\",\"units\":2},"
-                   "{\"kind\":\"conv2d\"}]}",
-         CLANN_ERR_FORMAT, "layers[1].kind: unknown name 'conv2d'"},
+                   "{\"kind\":\"conv3d\"}]}",
+         CLANN_ERR_FORMAT, "layers[1].kind: unknown name 'conv3d'"},
         {SPEC_HEAD "\"loss\":\"mse\",\"layers\":[{\"kind\":\"dense\",\"units\":2,"
                    "\"activation\":\"swish\"}]}",
          CLANN_ERR_FORMAT, "layers[0].activation: unknown activation 'swish'"},

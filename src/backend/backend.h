@@ -144,6 +144,21 @@ struct clann_constraint_op {
     float min_value, max_value, rate;
 };
 
+/* Geometry of a 2-D convolution or pooling window sliding over a batch of NCHW images (row r of
+ * an activation matrix is image r, its C x H x W values in that order). Output position
+ * (oy, ox) and window element (i, j) read input row oy * stride + i * dilation - pad_top and
+ * column ox * stride + j * dilation - pad_left; positions outside the image are padding (zero
+ * for im2col, left out for pooling). clann__conv_geom_init() resolves same/valid padding into
+ * pad_top, pad_left, out_h and out_w; padding after the last row or column is implied. */
+struct clann_conv_geom {
+    size_t batch;                   /* N images */
+    size_t channels, height, width; /* C, H, W of one input image */
+    size_t kernel_h, kernel_w;
+    size_t stride, dilation;        /* both >= 1 */
+    size_t pad_top, pad_left;
+    size_t out_h, out_w;
+};
+
 struct clann_backend_ops {
     const char *name;
     void (*destroy)(struct clann_backend *be);
@@ -306,6 +321,40 @@ struct clann_backend_ops {
     enum clann_status (*count_zero)(struct clann_backend *be, struct clann_view x, size_t n,
                                     struct clann_view out, float beta);
 
+    /* Convolution and pooling over NCHW images (struct clann_conv_geom), K = C kh kw window
+     * values per output position and P = out_h out_w positions per image.
+     * im2col: col[n][(c kh + i) kw + j][oy out_w + ox] = x[n][c][y][x'] at the window element's
+     *   input position, 0 in the padding; col holds N K P floats, x N C H W.
+     * col2im, its adjoint: x[n][c][y][x'] = sum of the col elements im2col reads from that
+     *   position, in the order of (i, j) - a gather per input element, no atomics. */
+    enum clann_status (*im2col)(struct clann_backend *be, const struct clann_conv_geom *g,
+                                struct clann_view x, struct clann_view col);
+    enum clann_status (*col2im)(struct clann_backend *be, const struct clann_conv_geom *g,
+                                struct clann_view col, struct clann_view x);
+    /* Per-channel bias of an n x channels x hw tensor: x[i][c][p] += bias[c]. */
+    enum clann_status (*channel_bias)(struct clann_backend *be, struct clann_view x,
+                                      struct clann_view bias, size_t n, size_t channels,
+                                      size_t hw);
+    /* out[c] = beta * out[c] + sum over i < n, then p < hw, of x[i][c][p] (bias gradients). */
+    enum clann_status (*channel_sum)(struct clann_backend *be, struct clann_view x, size_t n,
+                                     size_t channels, size_t hw, struct clann_view out,
+                                     float beta);
+    /* Pooling of each channel over the windows of g (padding left out of every window):
+     * max: y = the window's value at its argmax, the first position in row-major window order
+     *   holding the maximum (or the first NaN, so NaN propagates);
+     * avg: y = sum of the window's values in that order / their count (0 for an empty window).
+     * x holds N C H W floats, y N C out_h out_w. */
+    enum clann_status (*pool2d_forward)(struct clann_backend *be, const struct clann_conv_geom *g,
+                                        bool max, struct clann_view x, struct clann_view y);
+    /* Its backward pass, a gather per input element: dx[n][c][y][x'] = sum over the windows
+     * holding that position, in row-major output order (double on the CPU), of dy at the
+     * window times (max) 1 when
+     * the position is the window's argmax, else 0, or (avg) 1 / count. x is read by max only. */
+    enum clann_status (*pool2d_backward)(struct clann_backend *be,
+                                         const struct clann_conv_geom *g, bool max,
+                                         struct clann_view x, struct clann_view dy,
+                                         struct clann_view dx);
+
     /* Feature layer (src/nn/embedding.c). These entries may be NULL on a backend without them;
      * compiling a model with feature columns then fails with ERR_UNSUPPORTED.
      * Ids travel as floats: slot value v is the id v when v is an integer in [0, n_ids); any
@@ -402,6 +451,14 @@ enum clann_status clann__opencl_devices_append(struct clann_device_info **list, 
  * last release. */
 void clann__context_retain(struct clann_context *ctx);
 void clann__context_release(struct clann_context *ctx);
+
+/* Fills g for kernel_h x kernel_w windows (dilated, strided) over batch x channels x height x
+ * width images, with TensorFlow's padding rules: valid, out = floor((size - span) / stride) + 1
+ * with span = (kernel - 1) dilation + 1 (0 when the span exceeds the size); same,
+ * out = ceil(size / stride), the padding split evenly with the odd one after. */
+void clann__conv_geom_init(struct clann_conv_geom *g, size_t batch, size_t channels,
+                           size_t height, size_t width, size_t kernel_h, size_t kernel_w,
+                           size_t stride, size_t dilation, bool same);
 
 /* Buffer helpers over the ops table. */
 enum clann_status clann__buf_create(struct clann_backend *be, size_t n, struct clann_buf *buf);

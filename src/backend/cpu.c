@@ -12,8 +12,8 @@
  * cpu_pool.c).
  *
  * Files: cpu.c (this one) holds buffers, transfers, the ops table and construction; cpu_pool.c
- * the second thread, cpu_gemm.c the GEMM, cpu_ops.c the other ops and cpu_embedding.c the
- * feature-layer ops, sharing cpu_impl.h.
+ * the second thread, cpu_gemm.c the GEMM, cpu_ops.c the other ops, cpu_conv.c convolution and
+ * pooling, and cpu_embedding.c the feature-layer ops, sharing cpu_impl.h.
  *
  * Ops run synchronously on the calling thread, so upload/download/finish need no queue.
  * Views, kinds and sizes arrive checked by the clann__op_ wrappers (ops.c): every view an op
@@ -133,6 +133,12 @@ static const struct clann_backend_ops cpu_ops = {
     .guard_check = cpu_guard_check,
     .accumulate_unless = cpu_accumulate_unless,
     .count_zero = cpu_count_zero,
+    .im2col = cpu_im2col,
+    .col2im = cpu_col2im,
+    .channel_bias = cpu_channel_bias,
+    .channel_sum = cpu_channel_sum,
+    .pool2d_forward = cpu_pool2d_forward,
+    .pool2d_backward = cpu_pool2d_backward,
     .copy_cols = cpu_copy_cols,
     .index_cols = cpu_index_cols,
     .embedding_forward = cpu_embedding_forward,

@@ -156,6 +156,22 @@ enum clann_status cpu_accumulate_unless(struct clann_backend *be, struct clann_v
 enum clann_status cpu_count_zero(struct clann_backend *be, struct clann_view x, size_t n,
                                  struct clann_view out, float beta);
 
+/* cpu_conv.c */
+enum clann_status cpu_im2col(struct clann_backend *be, const struct clann_conv_geom *g,
+                             struct clann_view x, struct clann_view col);
+enum clann_status cpu_col2im(struct clann_backend *be, const struct clann_conv_geom *g,
+                             struct clann_view col, struct clann_view x);
+enum clann_status cpu_channel_bias(struct clann_backend *be, struct clann_view x,
+                                   struct clann_view bias, size_t n, size_t channels,
+                                   size_t hw);
+enum clann_status cpu_channel_sum(struct clann_backend *be, struct clann_view x, size_t n,
+                                  size_t channels, size_t hw, struct clann_view out, float beta);
+enum clann_status cpu_pool2d_forward(struct clann_backend *be, const struct clann_conv_geom *g,
+                                     bool max, struct clann_view x, struct clann_view y);
+enum clann_status cpu_pool2d_backward(struct clann_backend *be, const struct clann_conv_geom *g,
+                                      bool max, struct clann_view x, struct clann_view dy,
+                                      struct clann_view dx);
+
 /* cpu_embedding.c */
 enum clann_status cpu_index_cols(struct clann_backend *be, struct clann_view src,
                                  struct clann_view dst, size_t rows, size_t width,

@@ -83,6 +83,12 @@
     X(BATCHNORM_INFER, batchnorm_infer, "regularize.cl")                                          \
     X(MOVING_AVERAGE, moving_average, "regularize.cl")                                            \
     X(BATCHNORM_BACKWARD, batchnorm_backward, "regularize.cl")                                    \
+    X(IM2COL, im2col, "conv.cl")                                                                  \
+    X(COL2IM, col2im, "conv.cl")                                                                  \
+    X(CHANNEL_BIAS, channel_bias, "conv.cl")                                                      \
+    X(CHANNEL_SUM, channel_sum, "conv.cl")                                                        \
+    X(POOL2D_FORWARD, pool2d_forward, "conv.cl")                                                  \
+    X(POOL2D_BACKWARD, pool2d_backward, "conv.cl")                                                \
     X(COPY_COLS, copy_cols, "embedding.cl")                                                       \
     X(INDEX_COLS, index_cols, "embedding.cl")                                                     \
     X(EMBEDDING_FORWARD, embedding_forward, "embedding.cl")                                       \
@@ -227,6 +233,21 @@ enum clann_status op_rng_uniform(struct clann_backend *be, struct clann_view x, 
                                  struct clann_rng_key key, float lo, float hi);
 enum clann_status op_rng_normal(struct clann_backend *be, struct clann_view x, size_t n,
                                 struct clann_rng_key key, float mean, float stddev);
+
+/* opencl_conv.c */
+enum clann_status op_im2col(struct clann_backend *be_, const struct clann_conv_geom *g,
+                            struct clann_view x, struct clann_view col);
+enum clann_status op_col2im(struct clann_backend *be_, const struct clann_conv_geom *g,
+                            struct clann_view col, struct clann_view x);
+enum clann_status op_channel_bias(struct clann_backend *be_, struct clann_view x,
+                                  struct clann_view bias, size_t n, size_t channels, size_t hw);
+enum clann_status op_channel_sum(struct clann_backend *be_, struct clann_view x, size_t n,
+                                 size_t channels, size_t hw, struct clann_view out, float beta);
+enum clann_status op_pool2d_forward(struct clann_backend *be_, const struct clann_conv_geom *g,
+                                    bool max, struct clann_view x, struct clann_view y);
+enum clann_status op_pool2d_backward(struct clann_backend *be_, const struct clann_conv_geom *g,
+                                     bool max, struct clann_view x, struct clann_view dy,
+                                     struct clann_view dx);
 
 /* opencl_nn.c */
 enum clann_status op_bias_act_forward(struct clann_backend *be_,

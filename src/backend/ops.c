@@ -533,6 +533,120 @@ enum clann_status clann__op_batchnorm_backward(struct clann_backend *be, struct 
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Convolution and pooling: the geometry is checked here once (sizes that multiply without
+ * overflow, out_h and out_w that the window can reach), so that backends index freely.
+ */
+
+/* Floats of an n x a x b tensor, SIZE_MAX on overflow. */
+static size_t volume3(size_t n, size_t a, size_t b)
+{
+    size_t ab, v;
+    if (!clann__mul_size(a, b, &ab) || !clann__mul_size(n, ab, &v))
+        return SIZE_MAX;
+    return v;
+}
+
+static enum clann_status check_geom(struct clann_backend *be, const char *op,
+                                    const struct clann_conv_geom *g)
+{
+    if (!g || g->stride == 0 || g->dilation == 0 || g->kernel_h == 0 || g->kernel_w == 0)
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG,
+                            "%s_%s: stride, dilation and kernel sizes must be >= 1",
+                            be->ops->name, op);
+    size_t in_h = g->height + g->pad_top, in_w = g->width + g->pad_left;
+    /* the last output's window must start inside the (padded) image */
+    if ((g->out_h && (g->out_h - 1) * g->stride >= in_h) ||
+        (g->out_w && (g->out_w - 1) * g->stride >= in_w) ||
+        volume3(g->batch, g->channels, volume3(g->height, g->width, 1)) == SIZE_MAX ||
+        volume3(g->batch, volume3(g->channels, g->kernel_h, g->kernel_w),
+                volume3(g->out_h, g->out_w, 1)) == SIZE_MAX ||
+        g->height > UINT32_MAX || g->width > UINT32_MAX || g->out_h > UINT32_MAX ||
+        g->out_w > UINT32_MAX)
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG,
+                            "%s_%s: output %zux%zu does not fit input %zux%zu (pad %zu,%zu, "
+                            "stride %zu)",
+                            be->ops->name, op, g->out_h, g->out_w, g->height, g->width,
+                            g->pad_top, g->pad_left, g->stride);
+    return CLANN_OK;
+}
+
+#define CHECK_GEOM(g) CHECK(check_geom(be, OP_NAME, (g)))
+
+static size_t geom_in(const struct clann_conv_geom *g)
+{
+    return volume3(g->batch, g->channels, g->height * g->width);
+}
+
+static size_t geom_out(const struct clann_conv_geom *g, size_t channels)
+{
+    return volume3(g->batch, channels, g->out_h * g->out_w);
+}
+
+static size_t geom_col(const struct clann_conv_geom *g)
+{
+    return geom_out(g, g->channels * g->kernel_h * g->kernel_w);
+}
+
+enum clann_status clann__op_im2col(struct clann_backend *be, const struct clann_conv_geom *g,
+                                   struct clann_view x, struct clann_view col)
+{
+    CHECK_GEOM(g);
+    CHECK_VIEW(x, geom_in(g));
+    CHECK_VIEW(col, geom_col(g));
+    RUN_KERNEL(im2col(be, g, x, col));
+}
+
+enum clann_status clann__op_col2im(struct clann_backend *be, const struct clann_conv_geom *g,
+                                   struct clann_view col, struct clann_view x)
+{
+    CHECK_GEOM(g);
+    CHECK_VIEW(col, geom_col(g));
+    CHECK_VIEW(x, geom_in(g));
+    RUN_KERNEL(col2im(be, g, col, x));
+}
+
+enum clann_status clann__op_channel_bias(struct clann_backend *be, struct clann_view x,
+                                         struct clann_view bias, size_t n, size_t channels,
+                                         size_t hw)
+{
+    CHECK_VIEW(x, volume3(n, channels, hw));
+    CHECK_VIEW(bias, channels);
+    RUN_KERNEL(channel_bias(be, x, bias, n, channels, hw));
+}
+
+enum clann_status clann__op_channel_sum(struct clann_backend *be, struct clann_view x, size_t n,
+                                        size_t channels, size_t hw, struct clann_view out,
+                                        float beta)
+{
+    CHECK_VIEW(x, volume3(n, channels, hw));
+    CHECK_VIEW(out, channels);
+    RUN_KERNEL(channel_sum(be, x, n, channels, hw, out, beta));
+}
+
+enum clann_status clann__op_pool2d_forward(struct clann_backend *be,
+                                           const struct clann_conv_geom *g, bool max,
+                                           struct clann_view x, struct clann_view y)
+{
+    CHECK_GEOM(g);
+    CHECK_VIEW(x, geom_in(g));
+    CHECK_VIEW(y, geom_out(g, g->channels));
+    RUN_KERNEL(pool2d_forward(be, g, max, x, y));
+}
+
+enum clann_status clann__op_pool2d_backward(struct clann_backend *be,
+                                            const struct clann_conv_geom *g, bool max,
+                                            struct clann_view x, struct clann_view dy,
+                                            struct clann_view dx)
+{
+    CHECK_GEOM(g);
+    if (max)
+        CHECK_VIEW(x, geom_in(g));
+    CHECK_VIEW(dy, geom_out(g, g->channels));
+    CHECK_VIEW(dx, geom_in(g));
+    RUN_KERNEL(pool2d_backward(be, g, max, x, dy, dx));
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Feature layer. The embedding entries are optional in the table; a backend without them
  * answers ERR_UNSUPPORTED here.
  */

@@ -103,6 +103,23 @@ enum clann_status clann__op_accumulate_unless(struct clann_backend *be, struct c
                                               struct clann_view out, struct clann_view flag);
 enum clann_status clann__op_count_zero(struct clann_backend *be, struct clann_view x, size_t n,
                                        struct clann_view out, float beta);
+enum clann_status clann__op_im2col(struct clann_backend *be, const struct clann_conv_geom *g,
+                                   struct clann_view x, struct clann_view col);
+enum clann_status clann__op_col2im(struct clann_backend *be, const struct clann_conv_geom *g,
+                                   struct clann_view col, struct clann_view x);
+enum clann_status clann__op_channel_bias(struct clann_backend *be, struct clann_view x,
+                                         struct clann_view bias, size_t n, size_t channels,
+                                         size_t hw);
+enum clann_status clann__op_channel_sum(struct clann_backend *be, struct clann_view x, size_t n,
+                                        size_t channels, size_t hw, struct clann_view out,
+                                        float beta);
+enum clann_status clann__op_pool2d_forward(struct clann_backend *be,
+                                           const struct clann_conv_geom *g, bool max,
+                                           struct clann_view x, struct clann_view y);
+enum clann_status clann__op_pool2d_backward(struct clann_backend *be,
+                                            const struct clann_conv_geom *g, bool max,
+                                            struct clann_view x, struct clann_view dy,
+                                            struct clann_view dx);
 enum clann_status clann__op_copy_cols(struct clann_backend *be, struct clann_view x, size_t ldx,
                                       struct clann_view y, size_t ldy, size_t rows, size_t cols);
 enum clann_status clann__op_embedding_forward(struct clann_backend *be, struct clann_view ids,

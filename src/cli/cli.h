@@ -133,10 +133,11 @@ struct cli_train_args {
     const char *logdir, *monitor_every, *spec, *resume, *checkpoint;
     const char *split, *scale, *scale_target, *lr_decay;
     const char *fill, *ignore, *features;
+    const char *conv, *pool, *input_shape;
     bool json, quiet, batchnorm;
 };
 
-#define CLI_TRAIN_MAX_OPTIONS 48
+#define CLI_TRAIN_MAX_OPTIONS 52
 #define CLI_DEFAULT_ADAM_LR 0.001f /* the library's; clann train starts Adam at twice that */
 
 /* Writes train's options, bound to *a, into out (room for CLI_TRAIN_MAX_OPTIONS); returns

@@ -34,6 +34,7 @@ static uint64_t u64_member(struct json_object *o, const char *key)
 struct layer_info {
     const char *kind, *activation;
     size_t units, params, trainable, zeros, weights;
+    size_t shape[3]; /* an image layer's output channels, height, width; 0s: flat */
 };
 
 /* The feature layer: its output width (a number per numeric column, the dimension of each
@@ -87,7 +88,12 @@ static void layer_figures(struct clann_model *m, struct json_object *spec,
     } else if (strcmp(li->kind, "batchnorm") == 0) {
         li->params = 4 * li->units; /* gamma, beta and the running mean and variance */
         li->trainable = 2 * li->units;
+    } else {
+        /* image layers: the model knows their geometry */
+        clann_model_layer_shape(m, i, &li->units, li->shape, &li->params, &li->trainable);
     }
+    if (strcmp(li->kind, "features") != 0)
+        clann_model_layer_shape(m, i, &li->units, li->shape, NULL, NULL);
     *width = li->units;
 }
 
@@ -138,20 +144,22 @@ static void print_text(const struct info_args *a, struct clann_model *m, struct 
            str_member(spec, "max_batch"), str_member(spec, "seed"),
            str_member(spec, "format_version"), str_member(spec, "clann_version"));
     print_features(spec);
-    printf("%5s  %-10s %7s  %-11s %10s %10s  %s\n", "layer", "kind", "units", "activation",
-           "params", "trainable", "zero weights");
+    printf("%5s  %-10s %7s  %-11s %10s %10s  %-20s  %s\n", "layer", "kind", "units",
+           "activation", "params", "trainable", "zero weights", "shape");
     size_t width = clann_model_input_count(m), total = 0, trainable = 0;
     for (size_t i = 0; i < json_object_array_length(layers); i++) {
         struct layer_info li;
         layer_figures(m, spec, json_object_array_get_idx(layers, i), i, &width, &li);
         total += li.params;
         trainable += li.trainable;
-        char zeros[64] = "-";
+        char zeros[64] = "-", shape[48] = "-";
         if (li.weights)
             snprintf(zeros, sizeof zeros, "%zu/%zu (%.1f%%)", li.zeros, li.weights,
                      100.0 * (double)li.zeros / (double)li.weights);
-        printf("%5zu  %-10s %7zu  %-11s %10zu %10zu  %s\n", i, li.kind, li.units,
-               li.activation ? li.activation : "-", li.params, li.trainable, zeros);
+        if (li.shape[0])
+            snprintf(shape, sizeof shape, "%zux%zux%zu", li.shape[0], li.shape[1], li.shape[2]);
+        printf("%5zu  %-10s %7zu  %-11s %10zu %10zu  %-20s  %s\n", i, li.kind, li.units,
+               li.activation ? li.activation : "-", li.params, li.trainable, zeros, shape);
     }
     printf("\nparameters: %zu (%zu trained)\n", total, trainable);
 }
@@ -175,6 +183,12 @@ static void print_json(const struct info_args *a, struct clann_model *m, struct 
         add_u64(l, "index", i);
         json_object_object_add(l, "kind", json_object_new_string(li.kind));
         add_u64(l, "units", li.units);
+        if (li.shape[0]) {
+            struct json_object *shape = json_object_new_array();
+            for (size_t d = 0; d < 3; d++)
+                json_object_array_add(shape, json_object_new_uint64(li.shape[d]));
+            json_object_object_add(l, "shape", shape);
+        }
         add_u64(l, "params", li.params);
         add_u64(l, "trainable_params", li.trainable);
         if (li.weights) {

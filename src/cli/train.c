@@ -122,9 +122,66 @@ static int task_head(enum cli_task task, const struct clann_matrix *y, size_t n_
     return CLI_OK;
 }
 
-/* Fills estimator parameters from the options; defaults are Adam(0.001), ReLU, 256,128. */
+/* --conv F1xK1,F2xK2,...: filters then kernel sizes, 2 n values in *list (malloc'ed). */
+static int conv_list(const char *text, size_t **list, size_t *n)
+{
+    size_t count = 1;
+    for (const char *c = text; *c; c++)
+        count += *c == ',';
+    *list = calloc(2 * count, sizeof **list);
+    if (!*list)
+        return cli_usage("out of memory");
+    const char *p = text;
+    for (size_t i = 0; i < count; i++) {
+        char buf[32];
+        size_t len = strcspn(p, ",");
+        snprintf(buf, sizeof buf, "%.*s", (int)(len < 31 ? len : 31), p);
+        char *x = strchr(buf, 'x');
+        if (x)
+            *x = '\0';
+        if (!x || !cli_size("conv", buf, &(*list)[i]) || !cli_size("conv", x + 1, &(*list)[count + i]) ||
+            (*list)[i] == 0 || (*list)[count + i] == 0)
+            return cli_usage("--conv: expected FILTERSxKERNEL,... with positive sizes, e.g. "
+                             "16x3,32x3 (got '%s')", text);
+        p += len + (p[len] == ',');
+    }
+    *n = count;
+    return CLI_OK;
+}
+
+/* The image shape of the input: --input-shape C,H,W, or 1 x s x s for Fashion-MNIST and IDX
+ * images of s^2 pixels (IDX keeps the sides, but the matrices the readers return do not). */
+static int input_shape(const struct cli_train_args *a, size_t inputs, size_t shape[3])
+{
+    if (a->input_shape) {
+        size_t *v = NULL, n = 0;
+        if (!cli_size_list("input-shape", a->input_shape, &v, &n))
+            return CLI_USAGE;
+        bool ok = n == 3;
+        if (ok)
+            memcpy(shape, v, 3 * sizeof *shape);
+        free(v);
+        return ok ? CLI_OK : cli_usage("--input-shape: expected C,H,W (got '%s')",
+                                       a->input_shape);
+    }
+    const char *src = a->data ? a->data : "fashion-mnist";
+    bool idx_pair = strchr(src, ',') && !strstr(src, ".npy") && !strstr(src, ".csv");
+    size_t side = 1;
+    while (side * side < inputs)
+        side++;
+    if ((strcmp(src, "fashion-mnist") == 0 || idx_pair) && side * side == inputs) {
+        shape[0] = 1;
+        shape[1] = shape[2] = side;
+        return CLI_OK;
+    }
+    return cli_usage("--conv needs --input-shape C,H,W for %s", src);
+}
+
+/* Fills estimator parameters from the options; defaults are Adam(0.001), ReLU, 256,128.
+ * *conv (2 n_conv values, malloc'ed like *hidden) is set with --conv; inputs is the data's
+ * width (0: not known yet, the image shape is not checked). */
 static int estimator_params(const struct cli_train_args *a, struct clann_estimator_params *p,
-                            size_t **hidden)
+                            size_t **hidden, size_t **conv, size_t inputs)
 {
     *p = clann_estimator_default_params();
     p->optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
@@ -165,6 +222,18 @@ static int estimator_params(const struct cli_train_args *a, struct clann_estimat
         if (!cli_size_list("hidden", h, hidden, &p->n_hidden))
             return CLI_USAGE;
         p->hidden_units = *hidden;
+    }
+    if (a->pool && !cli_size("pool", a->pool, &p->pool))
+        return CLI_USAGE;
+    if (a->conv) {
+        int rc = conv_list(a->conv, conv, &p->n_conv);
+        if (rc != CLI_OK)
+            return rc;
+        p->conv_filters = *conv;
+        p->conv_kernels = *conv + p->n_conv;
+        /* the syntax of --input-shape is checked before the data is read (inputs 0) */
+        if ((inputs || a->input_shape) && (rc = input_shape(a, inputs, p->input_shape)) != CLI_OK)
+            return rc;
     }
     return CLI_OK;
 }
@@ -223,9 +292,9 @@ int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, s
         rc = model_from_spec(a->spec, ctx, out);
     } else {
         struct clann_estimator_params ep;
-        size_t *hidden = NULL, n_out = 0;
+        size_t *hidden = NULL, *conv = NULL, n_out = 0;
         enum clann_loss loss = CLANN_LOSS_MSE;
-        rc = estimator_params(a, &ep, &hidden);
+        rc = estimator_params(a, &ep, &hidden, &conv, inputs);
         ep.features = features;
         if (rc == CLI_OK)
             rc = task_head(task, y, n_classes, &n_out, &loss);
@@ -234,6 +303,7 @@ int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, s
             rc = st == CLANN_OK ? CLI_OK : cli_fail("model", st);
         }
         free(hidden);
+        free(conv);
     }
     if (rc == CLI_OK && clann_model_input_count(*out) != inputs)
         rc = cli_usage("%s takes %zu inputs but the data has %zu feature columns (is --label "
@@ -322,9 +392,10 @@ int cli_train_check(const struct cli_train_args *a)
     }
     if (rc == CLI_OK && !a->spec && !a->resume) {
         struct clann_estimator_params ep;
-        size_t *hidden = NULL;
-        rc = estimator_params(a, &ep, &hidden);
+        size_t *hidden = NULL, *conv = NULL;
+        rc = estimator_params(a, &ep, &hidden, &conv, 0);
         free(hidden);
+        free(conv);
     }
     return rc;
 }
@@ -610,9 +681,11 @@ static int check_conflicts(const struct cli_train_args *a)
     if (!a->spec && !a->resume)
         return CLI_OK;
     const char *given[] = {a->task, a->hidden, a->activation, a->dropout, a->optimizer, a->lr,
-                           a->l1, a->l2, a->max_norm, a->seed, a->batchnorm ? "" : NULL};
+                           a->l1, a->l2, a->max_norm, a->seed, a->batchnorm ? "" : NULL,
+                           a->conv, a->pool, a->input_shape};
     const char *names[] = {"task", "hidden", "activation", "dropout", "optimizer", "lr",
-                           "l1", "l2", "max-norm", "seed", "batchnorm"};
+                           "l1", "l2", "max-norm", "seed", "batchnorm", "conv", "pool",
+                           "input-shape"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         if (given[i])
             return cli_usage("train: --%s cannot be combined with %s (the model comes from the "
@@ -667,6 +740,12 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
                                            "--epochs in total"},
         {"checkpoint", true, &a->checkpoint, NULL, "write a checkpoint here after every epoch"},
         {"hidden", true, &a->hidden, NULL, "hidden layer sizes, e.g. 256,128 ('none': linear)"},
+        {"conv", true, &a->conv, NULL, "convolutions before the hidden layers, FILTERSxKERNEL,... "
+                                       "e.g. 16x3,32x3 (same padding, --activation)"},
+        {"pool", true, &a->pool, NULL, "max pooling size after each convolution (default 2; 0: "
+                                       "none)"},
+        {"input-shape", true, &a->input_shape, NULL, "C,H,W of an input image for --conv "
+                                                     "(Fashion-MNIST and IDX: 1,28,28)"},
         {"activation", true, &a->activation, NULL, "hidden activation (default relu)"},
         {"dropout", true, &a->dropout, NULL, "drop rate after each hidden layer (default 0)"},
         {"batchnorm", false, NULL, &a->batchnorm, "batch normalization before each hidden "

@@ -99,7 +99,11 @@
     X(CLANN__NONE, LAYER_DROPOUT, 2, "dropout")                \
     X(CLANN__NONE, LAYER_NOISE, 3, "noise")                    \
     X(CLANN__NONE, LAYER_BATCHNORM, 4, "batchnorm")            \
-    X(CLANN__NONE, LAYER_FEATURES, 5, "features")
+    X(CLANN__NONE, LAYER_FEATURES, 5, "features")              \
+    X(CLANN__NONE, LAYER_CONV2D, 6, "conv2d")                  \
+    X(CLANN__NONE, LAYER_MAX_POOL2D, 7, "max_pool2d")          \
+    X(CLANN__NONE, LAYER_AVG_POOL2D, 8, "avg_pool2d")          \
+    X(CLANN__NONE, LAYER_FLATTEN, 9, "flatten")
 
 /* enum clann_combiner (the backends take the public enum); kernels COMB_*. */
 #define CLANN__COMBINERS(X)                          \

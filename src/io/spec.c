@@ -344,6 +344,46 @@ static enum clann_status read_batchnorm_layer(const struct clann__json_reader *r
     return st;
 }
 
+/* A conv2d layer: filters and kernel sizes required; stride, dilation (1), padding ("same"),
+ * the activation (linear), alpha, use_bias and the initializers optional. */
+static enum clann_status read_conv2d(const struct clann__json_reader *r, struct json_object *obj,
+                                     const char *p, struct clann__spec_layer *l)
+{
+    struct clann_conv2d_params *c = &l->conv;
+    *c = clann_conv2d_default_params(0, 0, CLANN_ACTIVATION_LINEAR);
+    const char *padding = NULL;
+    enum clann_status st;
+    if ((st = read_size(r, obj, p, "filters", true, CLANN__SPEC_MAX_WIDTH, &c->filters)) ||
+        (st = read_size(r, obj, p, "kernel_h", true, 1024, &c->kernel_h)) ||
+        (st = read_size(r, obj, p, "kernel_w", true, 1024, &c->kernel_w)) ||
+        (st = read_size(r, obj, p, "stride", false, 1024, &c->stride)) ||
+        (st = read_size(r, obj, p, "dilation", false, 1024, &c->dilation)) ||
+        (st = clann__json_read_string(r, obj, p, "padding", false, &padding)) ||
+        (st = read_activation(r, obj, p, false, &c->activation)) ||
+        (st = read_float(r, obj, p, "alpha", RANGE_ANY, &c->alpha)) ||
+        (st = read_bool(r, obj, p, "use_bias", &c->use_bias)) ||
+        (st = read_init(r, obj, p, "kernel_init", &c->kernel_init)) ||
+        (st = read_init(r, obj, p, "bias_init", &c->bias_init)))
+        return st;
+    if (padding && strcmp(padding, "same") != 0 && strcmp(padding, "valid") != 0)
+        return clann__json_bad(r, CLANN_ERR_FORMAT, p, "padding", "expected \"same\" or \"valid\"");
+    c->same = !padding || strcmp(padding, "same") == 0;
+    if (c->activation == CLANN_ACTIVATION_PRELU || c->activation == CLANN_ACTIVATION_SOFTMAX)
+        return clann__json_bad(r, CLANN_ERR_FORMAT, p, "activation",
+                   "a convolution takes an element-wise activation (not prelu or softmax)");
+    return CLANN_OK;
+}
+
+/* A pooling layer: size required, stride optional (= size). */
+static enum clann_status read_pool(const struct clann__json_reader *r, struct json_object *obj,
+                                   const char *p, struct clann__spec_layer *l)
+{
+    enum clann_status st = read_size(r, obj, p, "size", true, 1024, &l->pool_size);
+    if (st == CLANN_OK)
+        st = read_size(r, obj, p, "stride", false, 1024, &l->pool_stride);
+    return st;
+}
+
 static enum clann_status read_layer(const struct clann__json_reader *r, struct json_object *obj,
                                     size_t i, struct clann__spec_layer *l)
 {
@@ -362,6 +402,10 @@ static enum clann_status read_layer(const struct clann__json_reader *r, struct j
     case CLANN__LAYER_ACTIVATION: return read_activation_layer(r, obj, p, l);
     case CLANN__LAYER_BATCHNORM: return read_batchnorm_layer(r, obj, p, l);
     case CLANN__LAYER_FEATURES: return CLANN_OK; /* described by the root's "features" */
+    case CLANN__LAYER_CONV2D: return read_conv2d(r, obj, p, l);
+    case CLANN__LAYER_MAX_POOL2D:
+    case CLANN__LAYER_AVG_POOL2D: return read_pool(r, obj, p, l);
+    case CLANN__LAYER_FLATTEN: return CLANN_OK;
     case CLANN__LAYER_NOISE:
         if (!json_object_object_get_ex(obj, "stddev", NULL))
             return clann__json_bad(r, CLANN_ERR_FORMAT, p, "stddev", "missing");
@@ -476,15 +520,81 @@ static enum clann_status read_features(const struct clann__json_reader *r, struc
     return CLANN_OK;
 }
 
-/* The width of the model's output: the last dense layer's units. */
+/* The width of the model's output: the last layer's (clann__spec_layer.width). */
 static size_t output_width(const struct clann__spec *s)
 {
-    size_t width = s->n_inputs;
-    for (size_t i = 0; i < s->n_layers; i++) {
-        width = s->layers[i].kind == CLANN__LAYER_DENSE ? s->layers[i].dense.units : width;
-        width = s->layers[i].kind == CLANN__LAYER_FEATURES ? s->features->out_width : width;
+    return s->n_layers ? s->layers[s->n_layers - 1].width : s->n_inputs;
+}
+
+/* "input_shape": [channels, height, width] whose product is "inputs" (optional). */
+static enum clann_status read_input_shape(const struct clann__json_reader *r, struct json_object *root,
+                                          struct clann__spec *s)
+{
+    struct json_object *arr;
+    enum clann_status st = clann__json_member(r, root, "", "input_shape", false, &arr);
+    if (st != CLANN_OK || !arr)
+        return st;
+    if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) != 3)
+        return clann__json_bad(r, CLANN_ERR_FORMAT, "", "input_shape", "expected [channels, height, width]");
+    size_t product = 1;
+    for (size_t d = 0; d < 3; d++) {
+        struct json_object *v = json_object_array_get_idx(arr, d);
+        int64_t x = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
+        if (x < 1 || (uint64_t)x > CLANN__SPEC_MAX_WIDTH)
+            return clann__json_bad(r, CLANN_ERR_FORMAT, "", "input_shape", "expected positive integers");
+        s->input_shape[d] = (size_t)x;
+        product *= (size_t)x; /* each <= 2^24 and the product checked below at 2^24 */
+        if (product > CLANN__SPEC_MAX_WIDTH)
+            break;
     }
-    return width;
+    if (product != s->n_inputs)
+        return clann__json_bad(r, CLANN_ERR_FORMAT, "", "input_shape", "its product is not inputs (%zu)",
+                   s->n_inputs);
+    return CLANN_OK;
+}
+
+/* Walks the layers as the model builds them, filling each one's output width (and a conv2d's
+ * input channels) and rejecting image layers without an image or whose window does not fit,
+ * so that a bad spec fails here with its path rather than in the model API. */
+static enum clann_status read_shapes(const struct clann__json_reader *r, struct clann__spec *s)
+{
+    size_t width = s->n_inputs, shape[3];
+    memcpy(shape, s->input_shape, sizeof shape);
+    for (size_t i = 0; i < s->n_layers; i++) {
+        struct clann__spec_layer *l = &s->layers[i];
+        char p[PATH_MAX_LEN];
+        snprintf(p, sizeof p, "layers[%zu]", i);
+        bool conv = l->kind == CLANN__LAYER_CONV2D;
+        if (conv || l->kind == CLANN__LAYER_MAX_POOL2D || l->kind == CLANN__LAYER_AVG_POOL2D) {
+            if (shape[0] == 0)
+                return clann__json_bad(r, CLANN_ERR_FORMAT, p, "kind", "its input is not an image");
+            struct clann_conv_geom g;
+            size_t stride = conv ? l->conv.stride : l->pool_stride ? l->pool_stride : l->pool_size;
+            clann__conv_geom_init(&g, 1, shape[0], shape[1], shape[2],
+                                  conv ? l->conv.kernel_h : l->pool_size,
+                                  conv ? l->conv.kernel_w : l->pool_size, stride ? stride : 1,
+                                  conv && l->conv.dilation ? l->conv.dilation : 1,
+                                  conv && l->conv.same);
+            if (g.out_h == 0 || g.out_w == 0)
+                return clann__json_bad(r, CLANN_ERR_FORMAT, p, "kind", "the window does not fit the %zux%zu "
+                           "input", shape[1], shape[2]);
+            l->in_channels = shape[0];
+            shape[0] = conv ? l->conv.filters : shape[0];
+            shape[1] = g.out_h;
+            shape[2] = g.out_w;
+            if (!clann__mul_size(shape[0], shape[1] * shape[2], &width) ||
+                width > CLANN__SPEC_MAX_WIDTH)
+                return clann__json_bad(r, CLANN_ERR_TOO_LARGE, p, "kind", "the output is too large");
+        } else if (l->kind == CLANN__LAYER_DENSE || l->kind == CLANN__LAYER_FEATURES ||
+                   l->kind == CLANN__LAYER_FLATTEN) {
+            width = l->kind == CLANN__LAYER_DENSE      ? l->dense.units
+                    : l->kind == CLANN__LAYER_FEATURES ? s->features->out_width
+                                                       : width;
+            memset(shape, 0, sizeof shape);
+        }
+        l->width = width;
+    }
+    return CLANN_OK;
 }
 
 static bool add_size_checked(size_t *sum, size_t v)
@@ -505,12 +615,18 @@ static enum clann_status check_sizes(const struct clann__json_reader *r,
     bool ok = true;
     for (size_t i = 0; i < s->n_layers && ok; i++) {
         const struct clann__spec_layer *l = &s->layers[i];
-        size_t out = l->kind == CLANN__LAYER_DENSE ? l->dense.units : width;
-        if (l->kind == CLANN__LAYER_FEATURES)
-            out = s->features->out_width;
+        size_t out = l->width;
         if (l->kind == CLANN__LAYER_DENSE)
             ok = clann__mul_size(width, out, &t) && add_size_checked(&params, t) &&
                  add_size_checked(&params, 2 * out);
+        if (l->kind == CLANN__LAYER_CONV2D) {
+            /* kernel and bias; im2col's matrix (and its gradient) of out / filters positions */
+            size_t k = l->in_channels * l->conv.kernel_h * l->conv.kernel_w;
+            ok = clann__mul_size(k, l->conv.filters, &t) && add_size_checked(&params, t) &&
+                 add_size_checked(&params, l->conv.filters) &&
+                 clann__mul_size(k, out / l->conv.filters, &t) &&
+                 add_size_checked(&floats, t) && add_size_checked(&floats, t);
+        }
         ok = ok && add_size_checked(&floats, 2 * out);
         width = out;
     }
@@ -542,9 +658,13 @@ enum clann_status clann__spec_parse(struct clann_context *ctx, const char *text,
     if (st == CLANN_OK)
         st = read_compile(&r, root, &out->cp);
     if (st == CLANN_OK)
+        st = read_input_shape(&r, root, out);
+    if (st == CLANN_OK)
         st = read_layers(&r, root, out);
     if (st == CLANN_OK)
         st = read_features(&r, root, out);
+    if (st == CLANN_OK)
+        st = read_shapes(&r, out);
     if (st == CLANN_OK)
         st = check_sizes(&r, out);
     if (st == CLANN_OK)
@@ -578,6 +698,10 @@ static enum clann_status add_layer(struct clann_model *m, const struct clann__sp
     case CLANN__LAYER_ACTIVATION: return clann_model_add_activation(m, l->activation, l->alpha);
     case CLANN__LAYER_NOISE: return clann_model_add_noise(m, l->rate);
     case CLANN__LAYER_BATCHNORM: return clann_model_add_batchnorm(m, l->momentum, l->epsilon);
+    case CLANN__LAYER_CONV2D: return clann_model_add_conv2d(m, &l->conv);
+    case CLANN__LAYER_MAX_POOL2D: return clann_model_add_max_pool2d(m, l->pool_size, l->pool_stride);
+    case CLANN__LAYER_AVG_POOL2D: return clann_model_add_avg_pool2d(m, l->pool_size, l->pool_stride);
+    case CLANN__LAYER_FLATTEN: return clann_model_add_flatten(m);
     default: return clann_model_add_dropout(m, l->rate);
     }
 }
@@ -604,6 +728,9 @@ enum clann_status clann__spec_build(struct clann_context *ctx, const struct clan
     enum clann_status st = spec->features
                                ? clann_model_create_with_features(ctx, spec->features, &m)
                                : clann_model_create(ctx, spec->n_inputs, &m);
+    if (st == CLANN_OK && spec->input_shape[0])
+        st = clann_model_set_input_shape(m, spec->input_shape[0], spec->input_shape[1],
+                                         spec->input_shape[2]);
     for (size_t i = spec->features ? 1 : 0; st == CLANN_OK && i < spec->n_layers; i++)
         st = add_layer(m, &spec->layers[i]);
     if (st == CLANN_OK)
@@ -746,6 +873,22 @@ static void write_dense(struct writer *w, struct json_object *obj, const struct 
     add(w, obj, "bias_constraint", write_constraint(w, &d->bias_constraint));
 }
 
+static void write_conv2d(struct writer *w, struct json_object *obj, const struct clann_layer *l)
+{
+    const struct clann_dense_params *d = &l->dense;
+    add_size(w, obj, "filters", d->units);
+    add_size(w, obj, "kernel_h", l->geom.kernel_h);
+    add_size(w, obj, "kernel_w", l->geom.kernel_w);
+    add_size(w, obj, "stride", l->geom.stride);
+    add_size(w, obj, "dilation", l->geom.dilation);
+    add_string(w, obj, "padding", l->same ? "same" : "valid");
+    add_string(w, obj, "activation", clann_activation_name(d->activation));
+    add_float(w, obj, "alpha", l->act.alpha);
+    add_bool(w, obj, "use_bias", d->use_bias);
+    add(w, obj, "kernel_init", write_init(w, &d->kernel_init));
+    add(w, obj, "bias_init", write_init(w, &d->bias_init));
+}
+
 static struct json_object *write_layer(struct writer *w, const struct clann_layer *l)
 {
     struct json_object *obj = json_object_new_object();
@@ -763,6 +906,13 @@ static struct json_object *write_layer(struct writer *w, const struct clann_laye
     } else if (l->kind == CLANN__LAYER_BATCHNORM) {
         add_float(w, obj, "momentum", l->momentum);
         add_float(w, obj, "epsilon", l->eps);
+    } else if (l->kind == CLANN__LAYER_CONV2D) {
+        write_conv2d(w, obj, l);
+    } else if (l->kind == CLANN__LAYER_MAX_POOL2D || l->kind == CLANN__LAYER_AVG_POOL2D) {
+        add_size(w, obj, "size", l->geom.kernel_h);
+        add_size(w, obj, "stride", l->geom.stride);
+    } else if (l->kind == CLANN__LAYER_FLATTEN) {
+        /* nothing to say */
     } else if (l->kind == CLANN__LAYER_FEATURES) {
         /* described by the root's "features" */
     } else if (!w->unknown_layer) {
@@ -811,16 +961,29 @@ static struct json_object *write_scaler(struct writer *w, const struct clann_sca
     return obj;
 }
 
+/* The lowest minor version that describes m: 1.1 unless it has an image input (1.2), so that
+ * models without image layers stay readable, byte for byte, where they were before. */
+static int spec_minor(const struct clann_model *m)
+{
+    return m->in_shape[0] ? CLANN__SPEC_VERSION_MINOR : 1;
+}
+
 static struct json_object *write_root(struct writer *w, const struct clann_model *m)
 {
     char version[32];
-    snprintf(version, sizeof version, "%d.%d", CLANN__SPEC_VERSION_MAJOR,
-             CLANN__SPEC_VERSION_MINOR);
+    snprintf(version, sizeof version, "%d.%d", CLANN__SPEC_VERSION_MAJOR, spec_minor(m));
     struct json_object *root = json_object_new_object();
     add_string(w, root, "format", CLANN__SPEC_FORMAT);
     add_string(w, root, "format_version", version);
     add_string(w, root, "clann_version", clann_version());
     add_size(w, root, "inputs", m->n_inputs);
+    if (m->in_shape[0]) {
+        struct json_object *shape = json_object_new_array();
+        for (size_t d = 0; d < 3; d++)
+            if (!shape || json_object_array_add(shape, json_object_new_uint64(m->in_shape[d])))
+                w->no_memory = true;
+        add(w, root, "input_shape", shape);
+    }
     add_string(w, root, "loss", clann__kind_name(&clann__loss_kinds, m->cp.loss));
     add_float(w, root, "huber_delta", m->cp.huber_delta);
     add(w, root, "optimizer", write_optimizer(w, &m->cp.optimizer));

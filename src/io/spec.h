@@ -16,7 +16,8 @@ struct json_object; /* json-c's */
 
 #define CLANN__SPEC_FORMAT "clann-model"
 #define CLANN__SPEC_VERSION_MAJOR 1
-#define CLANN__SPEC_VERSION_MINOR 1 /* 1.1: feature columns, embeddings, scalers */
+#define CLANN__SPEC_VERSION_MINOR 2 /* 1.1: feature columns, embeddings, scalers; 1.2: image
+                                       layers and input_shape */
 
 /* Sanity limits for sizes read from a spec: they keep size arithmetic far from overflow. */
 #define CLANN__SPEC_MAX_WIDTH ((size_t)1 << 24)
@@ -29,10 +30,16 @@ struct clann__spec_layer {
     float alpha;                      /* activation layers */
     float rate;                       /* dropout rate, noise standard deviation */
     float momentum, epsilon;          /* batch normalization */
+    struct clann_conv2d_params conv;  /* conv2d layers */
+    size_t pool_size, pool_stride;    /* pooling layers */
+    /* Filled by clann__spec_parse from the layers before: the output width, and for conv2d
+     * the input channels (its kernel is filters x channels kh kw). */
+    size_t width, in_channels;
 };
 
 struct clann__spec {
     size_t n_inputs;
+    size_t input_shape[3]; /* channels, height, width; 0s when the input is flat */
     struct clann_scaler in_scaler, out_scaler; /* kind NONE when absent; a, b owned */
     struct clann_compile_params cp;
     struct clann__spec_layer *layers; /* clann__malloc'ed */

@@ -38,6 +38,19 @@ static void push_dense(struct clann__tensor_list *l, size_t i, size_t in, size_t
     }
 }
 
+/* Conv2d layer i's tensors: the kernel as filters x (channels kh kw) - PyTorch's
+ * [filters, channels, kh, kw] weight with its last three dimensions merged - and the bias. */
+static void push_conv2d(struct clann__tensor_list *l, size_t i, size_t filters, size_t window,
+                        bool use_bias, size_t *off)
+{
+    push_tensor(l, i, "conv2d", "kernel", filters, window, *off);
+    *off += filters * window;
+    if (use_bias) {
+        push_tensor(l, i, "conv2d", "bias", 0, filters, *off);
+        *off += filters;
+    }
+}
+
 /* Batch-norm layer i's tensors, in model.c's order: the trained gamma and beta, then the
  * running statistics (saved too: inference needs them). */
 static void push_batchnorm(struct clann__tensor_list *l, size_t i, size_t width, size_t *off)
@@ -124,7 +137,8 @@ enum clann_status clann__tensors_from_spec(struct clann_context *ctx,
     size_t n_param_layers = 0, width = s->n_inputs, off = 0;
     for (size_t i = 0; i < s->n_layers; i++)
         n_param_layers += s->layers[i].kind == CLANN__LAYER_DENSE ||
-                          s->layers[i].kind == CLANN__LAYER_BATCHNORM;
+                          s->layers[i].kind == CLANN__LAYER_BATCHNORM ||
+                          s->layers[i].kind == CLANN__LAYER_CONV2D;
     enum clann_status st = list_alloc(ctx, n_param_layers, s->features, l);
     for (size_t i = 0; st == CLANN_OK && i < s->n_layers; i++) {
         const struct clann__spec_layer *sl = &s->layers[i];
@@ -132,8 +146,14 @@ enum clann_status clann__tensors_from_spec(struct clann_context *ctx,
             width = s->features->out_width;
         if (sl->kind == CLANN__LAYER_BATCHNORM)
             push_batchnorm(l, i, width, &off);
-        if (sl->kind != CLANN__LAYER_DENSE)
+        if (sl->kind == CLANN__LAYER_CONV2D)
+            push_conv2d(l, i, sl->conv.filters,
+                        sl->in_channels * sl->conv.kernel_h * sl->conv.kernel_w,
+                        sl->conv.use_bias, &off);
+        if (sl->kind != CLANN__LAYER_DENSE) {
+            width = sl->width;
             continue;
+        }
         push_dense(l, i, width, sl->dense.units, sl->dense.use_bias,
                    sl->dense.activation == CLANN_ACTIVATION_PRELU, &off);
         width = sl->dense.units;
@@ -165,6 +185,10 @@ enum clann_status clann__tensors_from_model(const struct clann_model *m, bool wi
                        ml->act.kind == CLANN__ACT_PRELU, &off);
         else if (ml->kind == CLANN__LAYER_BATCHNORM)
             push_batchnorm(l, i, ml->out, &off);
+        else if (ml->kind == CLANN__LAYER_CONV2D)
+            push_conv2d(l, i, ml->dense.units,
+                        ml->geom.channels * ml->geom.kernel_h * ml->geom.kernel_w,
+                        ml->dense.use_bias, &off);
         /* A layer whose parameters this file format does not name would be silently lost. */
         if (off != ml->w_off + ml->n_params)
             st = clann__error(m->ctx, CLANN_ERR_UNSUPPORTED, "model file: layer %zu has "

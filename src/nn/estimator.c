@@ -14,6 +14,7 @@ CLANN_API struct clann_estimator_params clann_estimator_default_params(void)
     p.optimizer.learning_rate = 0.05f; /* TensorFlow's DNN estimators' default */
     p.max_batch = 128;
     p.seed = 42;
+    p.pool = 2;
     return p;
 }
 
@@ -30,7 +31,24 @@ static struct clann_dense_params dense_layer(const struct clann_estimator_params
     return dp;
 }
 
-/* Builds hidden layers (each followed by dropout when asked), the output layer and compiles. */
+/* The convolutional front: the input shape, each convolution with its pooling, a flatten. */
+static enum clann_status add_conv_front(struct clann_model *m,
+                                        const struct clann_estimator_params *p)
+{
+    enum clann_status st = clann_model_set_input_shape(m, p->input_shape[0], p->input_shape[1],
+                                                       p->input_shape[2]);
+    for (size_t i = 0; i < p->n_conv && st == CLANN_OK; i++) {
+        struct clann_conv2d_params cp =
+            clann_conv2d_default_params(p->conv_filters[i], p->conv_kernels[i], p->activation);
+        st = clann_model_add_conv2d(m, &cp);
+        if (st == CLANN_OK && p->pool > 1)
+            st = clann_model_add_max_pool2d(m, p->pool, p->pool);
+    }
+    return st == CLANN_OK ? clann_model_add_flatten(m) : st;
+}
+
+/* Builds the convolutional front (when asked), hidden layers (each followed by dropout when
+ * asked), the output layer and compiles. */
 CLANN_API enum clann_status clann_dnn_create(struct clann_context *ctx, size_t n_inputs,
                                              size_t n_outputs, enum clann_loss loss,
                                              const struct clann_estimator_params *ep,
@@ -40,12 +58,16 @@ CLANN_API enum clann_status clann_dnn_create(struct clann_context *ctx, size_t n
     if (!out)
         return clann__error(ctx, CLANN_ERR_INVALID_ARG, "estimator: out is NULL");
     *out = NULL;
-    if (n_outputs == 0 || (p.n_hidden && !p.hidden_units))
+    if (n_outputs == 0 || (p.n_hidden && !p.hidden_units) ||
+        (p.n_conv && (!p.conv_filters || !p.conv_kernels || p.features)))
         return clann__error(ctx, CLANN_ERR_INVALID_ARG,
-                            "estimator: need >= 1 output and a hidden_units list");
+                            "estimator: need >= 1 output, a hidden_units list, and conv lists "
+                            "(without feature columns) for convolutions");
     struct clann_model *m = NULL;
     enum clann_status st = p.features ? clann_model_create_with_features(ctx, p.features, &m)
                                       : clann_model_create(ctx, n_inputs, &m);
+    if (st == CLANN_OK && p.n_conv)
+        st = add_conv_front(m, &p);
     for (size_t i = 0; i < p.n_hidden && st == CLANN_OK; i++) {
         /* With batch normalization the layer is dense (no bias: beta replaces it) -> batch
          * norm -> activation. */
@@ -89,6 +111,7 @@ static enum clann_status estimator(struct clann_context *ctx, size_t n_inputs, s
     if (!deep) {
         q.n_hidden = 0;
         q.hidden_units = NULL;
+        q.n_conv = 0;
     }
     return clann_dnn_create(ctx, n_inputs, n_outputs, loss, &q, out);
 }

@@ -65,23 +65,27 @@ enum clann_status clann__model_init_params(struct clann_model *m)
         const struct clann_layer *l = &m->layers[i];
         if (l->kind == CLANN__LAYER_BATCHNORM)
             st = init_batchnorm(m, l);
-        if (l->kind != CLANN__LAYER_DENSE)
+        if (l->kind != CLANN__LAYER_DENSE && l->kind != CLANN__LAYER_CONV2D)
             continue;
+        /* a convolution's fans count its window: C kh kw in, filters kh kw out (Keras) */
+        size_t window = l->kind == CLANN__LAYER_CONV2D ? l->geom.kernel_h * l->geom.kernel_w : 1;
+        size_t fan_in = l->kind == CLANN__LAYER_CONV2D ? l->geom.channels * window : l->in;
+        size_t fan_out = l->dense.units * window, n_kernel = fan_in * l->dense.units;
         struct clann_init kinit = l->dense.kernel_init;
         if (kinit.kind == CLANN_INIT_DEFAULT)
             kinit.kind = relu_family(l->act.kind) ? CLANN_INIT_HE_UNIFORM
                                                   : CLANN_INIT_GLOROT_UNIFORM;
         struct clann_rng_key key = {m->cp.seed,
                                     clann__rng_stream(CLANN__RNG_STREAM_INIT, (uint32_t)i), 0};
-        st = init_fill(m, clann__view(&m->params, l->w_off), l->in * l->out, kinit, l->in,
-                       l->out, key);
+        st = init_fill(m, clann__view(&m->params, l->w_off), n_kernel, kinit, fan_in, fan_out,
+                       key);
         if (st == CLANN_OK && l->dense.use_bias) {
             struct clann_init binit = l->dense.bias_init;
             if (binit.kind == CLANN_INIT_DEFAULT)
                 binit.kind = CLANN_INIT_ZEROS;
-            key.offset = (uint64_t)l->in * l->out; /* continue the layer's stream */
-            st = init_fill(m, clann__view(&m->params, l->b_off), l->out, binit, l->in, l->out,
-                           key);
+            key.offset = (uint64_t)n_kernel; /* continue the layer's stream */
+            st = init_fill(m, clann__view(&m->params, l->b_off), l->dense.units, binit, fan_in,
+                           fan_out, key);
         }
         if (st == CLANN_OK && l->act.kind == CLANN__ACT_PRELU)
             st = clann__op_fill(m->be, clann__view(&m->params, l->prelu_off), l->out,

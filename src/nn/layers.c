@@ -8,6 +8,7 @@
  * Batch normalization keeps the batch mean and inverse deviation for its backward pass.
  */
 #include "nn/model.h"
+#include "nn/conv.h"
 #include "nn/embedding.h"
 #include "nn/sampled.h"
 #include "core/rng.h"
@@ -114,6 +115,8 @@ enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool 
             st = clann__sampled_forward(m, i, x, rows);
         } else if (l->kind == CLANN__LAYER_DENSE) {
             st = dense_forward(m, i, x, rows, training, step);
+        } else if (clann__is_image_layer(l->kind)) {
+            st = clann__conv_forward(m, i, x, rows, training, step);
         } else if (l->kind == CLANN__LAYER_ACTIVATION) {
             struct clann_act act = layer_act(m, i, training, step);
             st = clann__op_bias_act_forward(be, &act, x, none(), none(), y, rows, l->out);
@@ -172,6 +175,8 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows, uint
             st = clann__sampled_backward(m, i, x, dx, rows);
         } else if (l->kind == CLANN__LAYER_DENSE) {
             st = dense_backward(m, i, x, dx, rows, step);
+        } else if (clann__is_image_layer(l->kind)) {
+            st = clann__conv_backward(m, i, x, dx, rows, step);
         } else if (l->kind == CLANN__LAYER_BATCHNORM) {
             size_t c = l->out;
             st = clann__op_batchnorm_backward(

@@ -139,9 +139,33 @@ CLANN_API void clann_model_destroy(struct clann_model *m)
     clann__context_release(ctx); /* last, after every buffer went back to the backend */
 }
 
+static enum clann_status push_layer(struct clann_model *m, const struct clann_layer *layer);
+
 static size_t model_width(const struct clann_model *m)
 {
     return m->n_layers ? m->layers[m->n_layers - 1].out : m->n_inputs;
+}
+
+size_t clann__model_width(const struct clann_model *m)
+{
+    return model_width(m);
+}
+
+const size_t *clann__model_shape(const struct clann_model *m)
+{
+    return m->n_layers ? m->layers[m->n_layers - 1].shape : m->in_shape;
+}
+
+/* Element-wise layers keep the shape of their input (an image stays an image). */
+static bool keeps_shape(enum clann__layer_kind k)
+{
+    return k == CLANN__LAYER_ACTIVATION || k == CLANN__LAYER_DROPOUT ||
+           k == CLANN__LAYER_NOISE || k == CLANN__LAYER_BATCHNORM;
+}
+
+enum clann_status clann__model_push_layer(struct clann_model *m, const struct clann_layer *layer)
+{
+    return push_layer(m, layer);
 }
 
 static enum clann_status push_layer(struct clann_model *m, const struct clann_layer *layer)
@@ -156,7 +180,11 @@ static enum clann_status push_layer(struct clann_model *m, const struct clann_la
         m->layers = l;
         m->cap_layers = cap;
     }
-    m->layers[m->n_layers++] = *layer;
+    struct clann_layer *l = &m->layers[m->n_layers];
+    *l = *layer;
+    if (keeps_shape(l->kind))
+        memcpy(l->shape, clann__model_shape(m), sizeof l->shape);
+    m->n_layers++;
     return CLANN_OK;
 }
 
@@ -310,6 +338,16 @@ static void layout(struct clann_model *m)
             /* z keeps the pre-activation only when the backward pass needs it. */
             l->z_off = a;
             a += act_needs_z(l->act.kind) ? rows * l->out : 0;
+        } else if (l->kind == CLANN__LAYER_CONV2D) {
+            size_t k = l->geom.channels * l->geom.kernel_h * l->geom.kernel_w;
+            p += l->dense.units * k;
+            l->b_off = p;
+            p += l->dense.use_bias ? l->dense.units : 0;
+            l->n_trainable = p - l->w_off;
+            l->col_off = a;
+            a += rows * k * l->geom.out_h * l->geom.out_w;
+            l->z_off = a;
+            a += act_needs_z(l->act.kind) ? rows * l->out : 0;
         } else if (l->kind == CLANN__LAYER_BATCHNORM) {
             l->b_off = p + l->out;
             p += 4 * l->out; /* gamma, beta, running mean, running variance */
@@ -318,7 +356,7 @@ static void layout(struct clann_model *m)
             a += 3 * l->out; /* the batch's mean, variance and 1 / stddev */
         }
         l->n_params = p - l->w_off;
-        if (l->kind != CLANN__LAYER_DENSE)
+        if (l->kind != CLANN__LAYER_DENSE && l->kind != CLANN__LAYER_CONV2D)
             l->z_off = a; /* activation-like layers read their input (the previous y) as z */
         l->y_off = a;
         a += rows * l->out;

@@ -37,6 +37,15 @@ struct clann_layer {
      * z_off when the backward pass needs only y. */
     size_t z_off, y_off;
     size_t bn_off; /* batch normalization: the batch's mean, variance, 1/stddev (3 x out) in acts */
+    /* Images (nn/conv.c): the output as channels x height x width (shape[0] == 0: a flat
+     * vector); for conv2d and pooling the window geometry (batch set per pass) and whether
+     * padding is same; for conv2d im2col's matrix of max_batch images at col_off in acts and
+     * its gradient at col_off in dacts. conv2d keeps filters, activation, bias and
+     * initializers in `dense` (units = filters). */
+    size_t shape[3];
+    struct clann_conv_geom geom;
+    bool same;
+    size_t col_off;
 };
 
 /* A fitted feature scaler (see enum clann_scale): a and b per feature, owned. */
@@ -55,6 +64,7 @@ struct clann_model {
     struct clann_context *ctx;
     struct clann_backend *be;
     size_t n_inputs;
+    size_t in_shape[3]; /* channels, height, width of an input image; 0s: flat input */
     struct clann_layer *layers;
     size_t n_layers, cap_layers;
 
@@ -114,6 +124,13 @@ struct clann_model {
 enum clann_status clann__columns_copy(struct clann_context *ctx, const struct clann_columns *c,
                                       struct clann_columns **out);
 void clann__columns_free(struct clann_columns *c);
+
+/* Appends a layer (before compile), its input width and shape taken from the layer before;
+ * the model's output width so far. */
+enum clann_status clann__model_push_layer(struct clann_model *m, const struct clann_layer *layer);
+size_t clann__model_width(const struct clann_model *m);
+/* The output shape of the last layer (the input's when there is none); shape[0] == 0: flat. */
+const size_t *clann__model_shape(const struct clann_model *m);
 
 /* Appends the feature layer of m->features (the first layer; embedding.c). */
 enum clann_status clann__model_add_features_layer(struct clann_model *m);
