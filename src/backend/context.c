@@ -36,6 +36,10 @@ CLANN_API enum clann_status clann_context_create(const struct clann_context_para
         sel = "auto";
     if (!p.kernel_dir)
         p.kernel_dir = clann__getenv("CLANN_KERNEL_DIR");
+    if (p.gemm && strcmp(p.gemm, "auto") != 0 && strcmp(p.gemm, "clblast") != 0 &&
+        strcmp(p.gemm, "tiled") != 0 && strcmp(p.gemm, "cpu") != 0)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG,
+                            "unknown GEMM path '%s' (auto, clblast, tiled or cpu)", p.gemm);
 
     struct clann_device_info dev;
     enum clann_status st = clann__registry_select(sel, &dev);

@@ -163,13 +163,14 @@ static const struct clann_backend_ops cl_ops = {
 static const char *const gemm_impl_names[] = {"clann tiled kernel", "CLBlast",
                                                "clann CPU kernels"};
 
-/* CLANN_GEMM=tiled|clblast|cpu forces an implementation (tests, measurements), as does
+/* The context's gemm parameter (`clann check` takes every path), else CLANN_GEMM=tiled|clblast|cpu,
+ * forces an implementation (tests, measurements), as does
  * CLANN_NO_CLBLAST=1 (tiled). Otherwise CPU devices get cl/gemm_cpu.cl, which beats CLBlast
  * several times over on PoCL and needs no CLBlast kernel compile at the first GEMM, and the
  * others CLBlast when it is built in. */
-static enum gemm_impl pick_gemm_impl(bool cpu_device)
+static enum gemm_impl pick_gemm_impl(bool cpu_device, const char *asked)
 {
-    const char *env = clann__getenv("CLANN_GEMM");
+    const char *env = asked && strcmp(asked, "auto") != 0 ? asked : clann__getenv("CLANN_GEMM");
     const char *no_clblast = clann__getenv("CLANN_NO_CLBLAST");
     if (env && strcmp(env, "tiled") == 0)
         return GEMM_IMPL_TILED;
@@ -262,7 +263,7 @@ enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p,
     cl_device_type type = 0;
     CL_TRY(ctx, clGetDeviceInfo(be->device, CL_DEVICE_TYPE, sizeof type, &type, NULL));
     be->cpu_device = (type & CL_DEVICE_TYPE_CPU) != 0;
-    be->gemm_impl = pick_gemm_impl(be->cpu_device);
+    be->gemm_impl = pick_gemm_impl(be->cpu_device, params ? params->gemm : NULL);
     cl_device_fp_config fp = 0;
     CL_TRY(ctx, clGetDeviceInfo(be->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL));
     const char *kernel_dir = params && params->kernel_dir ? params->kernel_dir
