@@ -80,7 +80,7 @@ static float *special(struct clann__check *ck, size_t n, size_t phase)
 static void pool_release(struct clann__check *ck)
 {
     for (size_t i = 0; i < ck->npool; i++)
-        free(ck->pool[i]);
+        clann__free(ck->pool[i]);
     ck->npool = 0;
 }
 

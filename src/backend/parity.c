@@ -21,7 +21,7 @@ static float canary_value(void)
 void clann__parity_free(float **res, size_t nt)
 {
     for (size_t t = 0; t < nt; t++) {
-        free(res[t]);
+        clann__free(res[t]);
         res[t] = NULL;
     }
 }
@@ -99,7 +99,7 @@ enum clann_status clann__parity_run(struct clann_backend *be, const struct clann
             *canary = t;
     }
     for (size_t t = 0; t < c->nt; t++) {
-        free(host[t]);
+        clann__free(host[t]);
         clann__buf_destroy(&bufs[t]);
     }
     if (st != CLANN_OK)

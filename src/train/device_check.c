@@ -22,8 +22,8 @@ struct run {
 
 static void run_free(struct run *r)
 {
-    free(r->initial);
-    free(r->final);
+    clann__free(r->initial);
+    clann__free(r->final);
     memset(r, 0, sizeof *r);
 }
 
@@ -69,8 +69,8 @@ static enum clann_status train_small(struct clann_context *ctx, const struct cla
     if (st != CLANN_OK)
         return st;
     r->n = clann_model_param_count(m);
-    r->initial = malloc(r->n * sizeof(float));
-    r->final = malloc(r->n * sizeof(float));
+    r->initial = clann__malloc(r->n * sizeof(float));
+    r->final = clann__malloc(r->n * sizeof(float));
     if (!r->initial || !r->final)
         st = CLANN_ERR_NO_MEMORY;
     if (st == CLANN_OK)
@@ -251,6 +251,6 @@ CLANN_API void clann_check_report_free(struct clann_check_report *report)
 {
     if (!report)
         return;
-    free(report->entries);
+    clann__free(report->entries);
     memset(report, 0, sizeof *report);
 }
