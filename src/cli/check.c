@@ -16,7 +16,7 @@
 struct check_args {
     const char *devices[MAX_DEVICES];
     size_t n_devices;
-    bool json, quick, all;
+    bool json, quick, failures_only;
 };
 
 /* --device may repeat, which cli_parse does not do: take every --device out of argv first. */
@@ -105,15 +105,16 @@ static void print_device_json(const char *sel, const struct clann_check_report *
     printf("]}");
 }
 
-static void print_device_text(const char *sel, const struct clann_check_report *r, bool all)
+static void print_device_text(const char *sel, const struct clann_check_report *r,
+                              bool failures_only)
 {
     printf("%s: %s (%s)\n", sel, r->device.name, r->device.platform_name);
-    printf("  %-44s %-28s %10s %9s  %s\n", "op", "shape", "error", "tolerance", "result");
+    printf("  %-48s %-28s %10s %9s  %s\n", "op", "shape", "error", "tolerance", "result");
     for (size_t i = 0; i < r->count; i++) {
         const struct clann_check_entry *e = &r->entries[i];
-        if (!all && e->pass)
+        if (failures_only && e->pass)
             continue;
-        printf("  %-44s %-28s %10.3g %9.3g  %s", e->op, e->shape, e->error, e->tolerance,
+        printf("  %-48s %-28s %10.3g %9.3g  %s", e->op, e->shape, e->error, e->tolerance,
                e->pass ? "pass" : "FAIL");
         printf(e->pass ? "\n" : ": %s\n", e->detail);
     }
@@ -158,7 +159,7 @@ static bool check_one(const struct check_args *a, const char *sel, size_t index,
         printf("%s: could not run the check: %s: %s\n  verdict: FAIL\n\n", sel,
                clann_status_name(st), error);
     } else {
-        print_device_text(sel, &r, a->all);
+        print_device_text(sel, &r, a->failures_only);
     }
     bool ok = st == CLANN_OK && r.failed == 0;
     *checks = r.count;
@@ -180,7 +181,7 @@ int cli_check(int argc, char **argv)
          "a device to check (repeatable): opencl, opencl:P:D, a name, cpu; default: every "
          "OpenCL device"},
         {"quick", false, NULL, &a.quick, "fewer shapes and a shorter training run"},
-        {"all", false, NULL, &a.all, "list the checks that passed too, not only the failures"},
+        {"failures", false, NULL, &a.failures_only, "list only the checks that failed"},
         {"json", false, NULL, &a.json,
          "print one JSON object: per device checks, failed and the failing entries"},
     };
@@ -190,7 +191,7 @@ int cli_check(int argc, char **argv)
         rc = cli_parse("check", n_rest, rest, opts + 1, n_opts - 1);
     free(rest);
     if (rc < 0) {
-        cli_print_help("check", "[--device D]... [--quick] [--all] [--json]", opts, n_opts);
+        cli_print_help("check", "[--device D]... [--quick] [--failures] [--json]", opts, n_opts);
         return CLI_OK;
     }
     if (rc != CLI_OK)
