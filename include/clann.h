@@ -280,6 +280,11 @@ struct clann_context_params {
      * devices, CLBlast elsewhere), "clblast", "tiled" (clann's portable tiled kernel) or "cpu"
      * (the CPU-device kernels). CLANN_GEMM overrides "auto". Ignored by the CPU backend. */
     const char *gemm;
+    /* OpenCL kernel forms: NULL or "auto" (by device type: CPU devices take one-work-item
+     * reductions and count_correct and clann's CPU-device GEMM, other devices work-group
+     * reductions and CLBlast), "gpu" or "cpu" to force one set on any device (tests, `clann
+     * check`). CLANN_OPENCL_FORMS overrides "auto". Ignored by the CPU backend. */
+    const char *forms;
 };
 
 CLANN_API struct clann_context_params clann_context_default_params(void);

@@ -89,8 +89,12 @@ START_TEST(test_every_opencl_device)
         ck_assert_uint_gt(count_ops(&r, "gemm", "[default]", false), 0);
         ck_assert_uint_gt(count_ops(&r, "gemm", "[tiled]", false), 0);
         ck_assert_uint_eq(count_ops(&r, "gemm", "[clblast]", false) > 0, CLANN_HAVE_CLBLAST);
-        if (r.device.type == CLANN_DEVICE_TYPE_CPU)
+        if (r.device.type == CLANN_DEVICE_TYPE_CPU) { /* and every op in the GPU forms */
             ck_assert_uint_gt(count_ops(&r, "gemm", "[cpu kernels]", false), 0);
+            ck_assert_uint_gt(count_ops(&r, "sum ", "[gpu forms]", false), 0);
+            ck_assert_uint_gt(count_ops(&r, "count_correct", "[gpu forms]", false), 0);
+            ck_assert_uint_gt(count_ops(&r, "training parameters", "[gpu forms]", false), 0);
+        }
         for (size_t i = 0; i < r.count; i++) /* an error, never above its tolerance */
             ck_assert_msg(r.entries[i].error <= r.entries[i].tolerance, "%s %s: %g > %g",
                           r.entries[i].op, r.entries[i].shape, r.entries[i].error,

@@ -40,6 +40,10 @@ CLANN_API enum clann_status clann_context_create(const struct clann_context_para
         strcmp(p.gemm, "tiled") != 0 && strcmp(p.gemm, "cpu") != 0)
         return clann__error(NULL, CLANN_ERR_INVALID_ARG,
                             "unknown GEMM path '%s' (auto, clblast, tiled or cpu)", p.gemm);
+    if (p.forms && strcmp(p.forms, "auto") != 0 && strcmp(p.forms, "gpu") != 0 &&
+        strcmp(p.forms, "cpu") != 0)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG,
+                            "unknown kernel forms '%s' (auto, gpu or cpu)", p.forms);
 
     struct clann_device_info dev;
     enum clann_status st = clann__registry_select(sel, &dev);

@@ -185,6 +185,20 @@ static enum gemm_impl pick_gemm_impl(bool cpu_device, const char *asked)
     return CLANN_HAVE_CLBLAST ? GEMM_IMPL_CLBLAST : GEMM_IMPL_TILED;
 }
 
+/* Whether the backend takes the CPU forms of its kernels: by device type, unless the context's
+ * forms parameter (or CLANN_OPENCL_FORMS) asks for "gpu" or "cpu", so that the GPU forms run
+ * in the tests on PoCL, a CPU device. */
+static bool cpu_forms(cl_device_type type, const char *asked)
+{
+    const char *forms = asked && strcmp(asked, "auto") != 0 ? asked
+                                                            : clann__getenv("CLANN_OPENCL_FORMS");
+    if (forms && strcmp(forms, "gpu") == 0)
+        return false;
+    if (forms && strcmp(forms, "cpu") == 0)
+        return true;
+    return (type & CL_DEVICE_TYPE_CPU) != 0;
+}
+
 enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p, int d,
                                         const struct clann_context_params *params,
                                         struct clann_backend **out)
@@ -262,7 +276,7 @@ enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p,
     be->gemm_ts = max_wg >= 256 ? 16 : max_wg >= 64 ? 8 : max_wg >= 16 ? 4 : 1;
     cl_device_type type = 0;
     CL_TRY(ctx, clGetDeviceInfo(be->device, CL_DEVICE_TYPE, sizeof type, &type, NULL));
-    be->cpu_device = (type & CL_DEVICE_TYPE_CPU) != 0;
+    be->cpu_device = cpu_forms(type, params ? params->forms : NULL);
     be->gemm_impl = pick_gemm_impl(be->cpu_device, params ? params->gemm : NULL);
     cl_device_fp_config fp = 0;
     CL_TRY(ctx, clGetDeviceInfo(be->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL));

@@ -131,7 +131,8 @@ struct cl_backend {
     cl_mem dummy;         /* bound to buffer arguments a kernel does not read */
     unsigned gemm_ts;
     enum gemm_impl gemm_impl;
-    bool cpu_device; /* CL_DEVICE_TYPE_CPU: reductions and small kernels take the CPU forms */
+    bool cpu_device; /* reductions and small kernels take the CPU forms: a CPU-type device, unless
+                      * the forms parameter or CLANN_OPENCL_FORMS says otherwise (cpu_forms()) */
     cl_ulong max_alloc;
     char device_name[256];
 };

@@ -104,12 +104,12 @@ static double nmse(const float *a, const float *b, size_t n)
     return isfinite(num) ? (den > 0 ? num / den : num) : INFINITY;
 }
 
-static enum clann_status record(struct clann_check_report *rep, const char *op, size_t steps,
-                                double error, double tolerance, const char *detail)
+static enum clann_status record(struct clann_check_report *rep, const char *op, const char *tag,
+                                size_t steps, double error, double tolerance, const char *detail)
 {
     struct clann_check_entry e;
     memset(&e, 0, sizeof e);
-    snprintf(e.op, sizeof e.op, "%s", op);
+    snprintf(e.op, sizeof e.op, "%s%s", op, tag);
     snprintf(e.shape, sizeof e.shape, "MLP 20-65-7-5, %zu steps", steps);
     e.error = error;
     e.tolerance = tolerance;
@@ -122,7 +122,8 @@ static enum clann_status record(struct clann_check_report *rep, const char *op, 
 /* The training run on both contexts: bit-identical initial weights, final loss within a
  * relative 1e-3, parameters within NMSE 1e-5. */
 static enum clann_status check_training(struct clann_context *ref, struct clann_context *dev,
-                                        bool quick, struct clann_check_report *rep)
+                                        bool quick, const char *tag,
+                                        struct clann_check_report *rep)
 {
     const size_t rows = 256, in = 20, steps = quick ? 20 : 100;
     struct clann_matrix x, y;
@@ -146,7 +147,7 @@ static enum clann_status check_training(struct clann_context *ref, struct clann_
             char why[192];
             snprintf(why, sizeof why, "%s: %s", clann_status_name(dst),
                      clann_context_last_error(dev));
-            st = record(rep, "training run", steps, INFINITY, 0, why);
+            st = record(rep, "training run", tag, steps, INFINITY, 0, why);
         } else {
             size_t diff = 0;
             for (size_t i = 0; i < a.n; i++)
@@ -154,15 +155,15 @@ static enum clann_status check_training(struct clann_context *ref, struct clann_
             double rel = fabs(b.loss - a.loss) / fabs(a.loss);
             char why[192];
             snprintf(why, sizeof why, "%zu of %zu initial weights differ", diff, a.n);
-            st = record(rep, "training initial weights", steps, (double)diff, 0, why);
+            st = record(rep, "training initial weights", tag, steps, (double)diff, 0, why);
             snprintf(why, sizeof why, "loss %.9g, reference %.9g", b.loss, a.loss);
             if (st == CLANN_OK)
-                st = record(rep, "training loss (relative)", steps, isnan(rel) ? INFINITY : rel,
+                st = record(rep, "training loss (relative)", tag, steps, isnan(rel) ? INFINITY : rel,
                             1e-3, why);
             double e = nmse(a.final, b.final, a.n);
             snprintf(why, sizeof why, "parameter NMSE %.3g", e);
             if (st == CLANN_OK)
-                st = record(rep, "training parameters", steps, e, 1e-5, why);
+                st = record(rep, "training parameters", tag, steps, e, 1e-5, why);
             run_free(&b);
         }
         run_free(&a);
@@ -205,6 +206,34 @@ static enum clann_status check_gemm_paths(struct clann__check *ck,
     return CLANN_OK;
 }
 
+/* Every op, the GEMM paths and the training run on the device under params, with `tag` on each
+ * entry; gemm_paths: check every other GEMM path too. */
+static enum clann_status check_device(struct clann_context *ref,
+                                      const struct clann_context_params *params, const char *tag,
+                                      bool gemm_paths, bool quick,
+                                      struct clann_check_report *report)
+{
+    struct clann_context *dev = NULL;
+    enum clann_status st = clann_context_create(params, &dev);
+    if (st != CLANN_OK)
+        return st;
+    report->device = dev->device;
+    struct clann__check ck = {.ref = ref, .dev = dev, .tag = tag, .quick = quick,
+                              .report = report};
+    st = clann__check_ops(&ck);
+    char gemm_tag[64];
+    snprintf(gemm_tag, sizeof gemm_tag, "%s [default]", tag);
+    ck.tag = gemm_tag;
+    if (st == CLANN_OK)
+        st = clann__check_gemm(&ck);
+    if (st == CLANN_OK && gemm_paths && dev->device.platform >= 0)
+        st = check_gemm_paths(&ck, params);
+    if (st == CLANN_OK)
+        st = check_training(ref, dev, quick, tag, report);
+    clann_context_destroy(dev);
+    return st;
+}
+
 CLANN_API enum clann_status clann_device_check(const struct clann_context_params *params,
                                                bool quick, struct clann_check_report *report)
 {
@@ -214,33 +243,30 @@ CLANN_API enum clann_status clann_device_check(const struct clann_context_params
     double t0 = clann__now();
     struct clann_context_params p = params ? *params : clann_context_default_params();
     p.gemm = NULL;
+    p.forms = NULL;
     struct clann_context_params rp = clann_context_default_params();
     rp.device = "cpu";
     rp.cpu_mode = CLANN_CPU_MODE_REFERENCE;
-    struct clann_context *ref = NULL, *dev = NULL;
+    struct clann_context *ref = NULL;
     enum clann_status st = clann_context_create(&rp, &ref);
     if (st == CLANN_OK)
-        st = clann_context_create(&p, &dev);
-    if (st == CLANN_OK) {
-        report->device = dev->device;
-        struct clann__check ck = {.ref = ref, .dev = dev, .tag = "", .quick = quick,
-                                  .report = report};
-        st = clann__check_ops(&ck);
-        ck.tag = " [default]";
-        if (st == CLANN_OK)
-            st = clann__check_gemm(&ck);
-        if (st == CLANN_OK && dev->device.platform >= 0)
-            st = check_gemm_paths(&ck, &p);
-        if (st == CLANN_OK)
-            st = check_training(ref, dev, quick, report);
+        st = check_device(ref, &p, "", true, quick, report);
+    /* A CPU device runs the CPU forms of the kernels; the GPU forms (work-group reductions,
+     * CLBlast as the training GEMM) are checked on it too, so that they have run somewhere
+     * before the first GPU. */
+    if (st == CLANN_OK && report->device.type == CLANN_DEVICE_TYPE_CPU) {
+        char sel[32];
+        snprintf(sel, sizeof sel, "opencl:%d:%d", report->device.platform,
+                 report->device.device);
+        p.device = sel;
+        p.forms = "gpu";
+        st = check_device(ref, &p, " [gpu forms]", false, quick, report);
     }
-    clann_context_destroy(dev);
     clann_context_destroy(ref);
     report->seconds = clann__now() - t0;
     if (st != CLANN_OK) {
-        const char *why = clann_last_error();
         char msg[CLANN_ERROR_MAX];
-        snprintf(msg, sizeof msg, "%s", why);
+        snprintf(msg, sizeof msg, "%s", clann_last_error());
         clann_check_report_free(report);
         return clann__error(NULL, st, "%s", msg);
     }
