@@ -245,12 +245,21 @@ struct clann_device_info {
     uint64_t global_memory;     /* bytes */
     uint64_t max_allocation;    /* bytes */
     bool fp64;
+    bool unified_memory;        /* shares the host's memory (an integrated GPU, a CPU) */
+    /* Auto's order: 1 is tried first, then 2, ... (a device whose context cannot be created,
+     * e.g. its kernels fail to build, falls back to the next); the CPU backend comes last.
+     * 0: auto never picks it (simulators and emulators such as Oclgrind or Intel's FPGA
+     * emulator, a device a second driver lists again, OpenCL CPU devices). */
+    unsigned rank;
+    char note[128];             /* why it ranks where it does, or why auto skips it */
 };
 
-/* Lists the CPU backend (always first) and every OpenCL device. *out is an array of *count
- * entries owned by the caller (free it with clann_devices_free()). *auto_index is the entry
- * "auto" selects; *auto_reason says why (a static string). No ICD, no platform or no device
- * is not an error: the list then holds the CPU backend alone. */
+/* Lists the CPU backend (always first) and every OpenCL device, each with its rank in auto's
+ * order and a note. *out is an array of *count entries owned by the caller (free it with
+ * clann_devices_free()). *auto_index is the entry "auto" tries first; *auto_reason says why (a
+ * static string). Auto ranks discrete GPUs over integrated ones over accelerators, then by
+ * memory, then by compute units. No ICD, no platform or no device is not an error: the list
+ * then holds the CPU backend alone. */
 CLANN_API enum clann_status clann_devices_list(struct clann_device_info **out, size_t *count,
                                                size_t *auto_index, const char **auto_reason);
 CLANN_API void clann_devices_free(struct clann_device_info *list);
