@@ -3,8 +3,9 @@
  * the one place that knows which backends exist (core and the context never call a backend
  * constructor or a device listing themselves).
  *
- * Selection (docs/architecture.md, "Devices and the context"): "auto" prefers a GPU, then
- * another accelerator, then the native CPU backend, which is faster on CPUs than OpenCL-on-CPU.
+ * Selection (docs/architecture.md, "Devices and the context"): "auto" ranks the devices
+ * (clann__registry_rank) and the context tries them in that order, then the native CPU
+ * backend, which is faster on CPUs than OpenCL-on-CPU.
  * "cpu", "opencl" (the first OpenCL device), "opencl:P:D" and a device-name substring select
  * explicitly.
  */
