@@ -7,7 +7,7 @@
  *   NMSE <= 1e-7 per output; any NaN fails; every buffer has a NaN-pattern canary before and
  *   after its view, which must stay bitwise intact; inputs must come back unchanged.
  * - GEMM: all four transposes, M, N, K over {1, 7, 64, 65, 257, 784} (sampled so that every
- *   value appears in every position), alpha, beta over {0, 1, 2.5}, leading dimensions larger
+ *   value appears in every position) and M = 70000 (past NVIDIA's 65535 grid limit), alpha, beta over {0, 1, 2.5}, leading dimensions larger
  *   than needed with NaN padding, nonzero offsets: NMSE <= 1e-7 against a double reference;
  *   beta = 0 over a NaN-filled C must give no NaN. Run through every GEMM path: the device's
  *   default and, on the first device, CLANN_GEMM=clblast and CLANN_GEMM=tiled.
@@ -1033,6 +1033,10 @@ START_TEST(test_gemm)
             gemm_case(g_cl[d], g_cl_name[d], ta, tb, 1, 1, 1, 2.5f, 0.0f, 1);
             gemm_case(g_cl[d], g_cl_name[d], ta, tb, 7, 64, 0, 1.0f, 2.5f, 1);
             gemm_case(g_cl[d], g_cl_name[d], ta, tb, 784, 65, 7, 1.0f, 1.0f, 10);
+            /* more rows than NVIDIA's 65535 work-groups in a grid's second dimension: the
+             * product, and alpha = 0 (C = beta C alone, scale_matrix's 1-D launch) */
+            gemm_case(g_cl[d], g_cl_name[d], ta, tb, 70000, 3, 5, 1.0f, 0.0f, 3);
+            gemm_case(g_cl[d], g_cl_name[d], ta, tb, 70000, 3, 5, 0.0f, 2.5f, 3);
         }
     }
 }

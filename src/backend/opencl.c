@@ -38,19 +38,29 @@ static enum clann_status op_buf_alloc(struct clann_backend *be_, size_t n, struc
                             "buffer of %zu floats exceeds the device's maximum allocation of "
                             "%llu bytes (%s)",
                             n, (unsigned long long)be->max_alloc, be->device_name);
+    /* Drivers allocate lazily, so running out of memory would show up later, blamed on some
+     * kernel launch: count what this context holds against the device's total instead. */
+    if (be->allocated + bytes > be->global_mem)
+        return clann__error(be_->ctx, CLANN_ERR_DEVICE_MEMORY,
+                            "buffer of %zu floats: this context would hold %llu bytes, more than "
+                            "the %llu bytes of %s",
+                            n, (unsigned long long)(be->allocated + bytes),
+                            (unsigned long long)be->global_mem, be->device_name);
     CL_TRY_RET(be_->ctx, mem, clCreateBuffer(be->context, CL_MEM_READ_WRITE, bytes, NULL, &err_));
     buf->ptr = mem;
     buf->n = n;
+    be->allocated += bytes;
 cleanup:
     return st;
 }
 
-static void op_buf_free(struct clann_backend *be, struct clann_buf *buf)
+static void op_buf_free(struct clann_backend *be_, struct clann_buf *buf)
 {
-    (void)be;
+    struct cl_backend *be = cl_be(be_);
     if (buf && buf->ptr) {
         clReleaseMemObject((cl_mem)buf->ptr);
         buf->ptr = NULL;
+        be->allocated -= (buf->n ? buf->n : 1) * sizeof(float);
     }
 }
 
@@ -257,6 +267,8 @@ enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p,
                     sizeof platform_version);
     CL_TRY(ctx, clGetDeviceInfo(be->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof be->max_alloc,
                                 &be->max_alloc, NULL));
+    CL_TRY(ctx, clGetDeviceInfo(be->device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof be->global_mem,
+                                &be->global_mem, NULL));
 
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)be->platform, 0};
     CL_TRY_RET(ctx, be->context, clCreateContext(props, 1, &be->device, NULL, NULL, &err_));
