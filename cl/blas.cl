@@ -46,13 +46,14 @@ __kernel void copy(__global float *dst, ulong doff, __global const float *src, u
 }
 
 /* 2-D: dimension 0 is the column, 1 the row. */
+/* One work-item per element in a 1-D launch: a 2-D grid with the rows in its second dimension
+ * fails beyond 65535 work-groups there on NVIDIA. */
 __kernel void scale_matrix(__global float *c, ulong coff, uint ldc, uint rows, uint cols,
                            float beta)
 {
-    size_t col = get_global_id(0);
-    size_t row = get_global_id(1);
-    if (col < cols && row < rows) {
-        size_t i = coff + row * ldc + col;
+    size_t e = get_global_id(0);
+    if (e < (size_t)rows * cols) {
+        size_t i = coff + (e / cols) * ldc + e % cols;
         c[i] = beta == 0.0f ? 0.0f : beta * c[i];
     }
 }

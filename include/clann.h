@@ -245,12 +245,21 @@ struct clann_device_info {
     uint64_t global_memory;     /* bytes */
     uint64_t max_allocation;    /* bytes */
     bool fp64;
+    bool unified_memory;        /* shares the host's memory (an integrated GPU, a CPU) */
+    /* Auto's order: 1 is tried first, then 2, ... (a device whose context cannot be created,
+     * e.g. its kernels fail to build, falls back to the next); the CPU backend comes last.
+     * 0: auto never picks it (simulators and emulators such as Oclgrind or Intel's FPGA
+     * emulator, a device a second driver lists again, OpenCL CPU devices). */
+    unsigned rank;
+    char note[128];             /* why it ranks where it does, or why auto skips it */
 };
 
-/* Lists the CPU backend (always first) and every OpenCL device. *out is an array of *count
- * entries owned by the caller (free it with clann_devices_free()). *auto_index is the entry
- * "auto" selects; *auto_reason says why (a static string). No ICD, no platform or no device
- * is not an error: the list then holds the CPU backend alone. */
+/* Lists the CPU backend (always first) and every OpenCL device, each with its rank in auto's
+ * order and a note. *out is an array of *count entries owned by the caller (free it with
+ * clann_devices_free()). *auto_index is the entry "auto" tries first; *auto_reason says why (a
+ * static string). Auto ranks discrete GPUs over integrated ones over accelerators, then by
+ * memory, then by compute units. No ICD, no platform or no device is not an error: the list
+ * then holds the CPU backend alone. */
 CLANN_API enum clann_status clann_devices_list(struct clann_device_info **out, size_t *count,
                                                size_t *auto_index, const char **auto_reason);
 CLANN_API void clann_devices_free(struct clann_device_info *list);
@@ -276,6 +285,15 @@ struct clann_context_params {
     /* Program binary cache folder. NULL: $XDG_CACHE_HOME/clann or ~/.cache/clann. */
     const char *cache_dir;
     bool use_cache; /* default true */
+    /* OpenCL GEMM path: NULL or "auto" (the device's default: clann's CPU-device kernels on CPU
+     * devices, CLBlast elsewhere), "clblast", "tiled" (clann's portable tiled kernel) or "cpu"
+     * (the CPU-device kernels). CLANN_GEMM overrides "auto". Ignored by the CPU backend. */
+    const char *gemm;
+    /* OpenCL kernel forms: NULL or "auto" (by device type: CPU devices take one-work-item
+     * reductions and count_correct and clann's CPU-device GEMM, other devices work-group
+     * reductions and CLBlast), "gpu" or "cpu" to force one set on any device (tests, `clann
+     * check`). CLANN_OPENCL_FORMS overrides "auto". Ignored by the CPU backend. */
+    const char *forms;
 };
 
 CLANN_API struct clann_context_params clann_context_default_params(void);
@@ -326,6 +344,40 @@ CLANN_API enum clann_status clann_context_profile(struct clann_context *ctx, boo
 CLANN_API enum clann_status clann_context_profile_ops(const struct clann_context *ctx,
                                                       const struct clann_op_profile **ops,
                                                       size_t *count);
+
+/* ---------------------------------------------------------------------------------------------
+ * Device self-check (`clann check`): every backend op at several shapes (odd sizes, offsets,
+ * NaN and infinities), every GEMM path, the random streams and a short training run on one
+ * device, each compared with the CPU reference under the tolerances of docs/testing.md.
+ */
+struct clann_check_entry {
+    char op[64];       /* what ran, e.g. "bias_act_forward sigmoid", "gemm NT [tiled]" */
+    char shape[48];    /* e.g. "65x7", "n=100003", "m=65 n=7 k=257" */
+    double error;      /* NMSE against the reference; bit-exact checks: values that differ;
+                        * INFINITY for a NaN, a wrong infinity, a broken canary or an error */
+    double tolerance;  /* the largest error that passes */
+    bool pass;
+    char detail[192];  /* why it failed (first differing value, canary, message); "" if passed */
+};
+
+/* One device's results: entries in the order they ran, `failed` of them failing. */
+struct clann_check_report {
+    struct clann_device_info device;
+    struct clann_check_entry *entries;
+    size_t count;
+    size_t failed;
+    double seconds;
+};
+
+/* Checks the device params->device selects (kernel_dir, cache_dir and use_cache apply; gemm is
+ * ignored: every path the device can take is checked) against the CPU backend in REFERENCE
+ * mode. quick: fewer shapes and a shorter training run (seconds rather than tens of seconds).
+ * Returns CLANN_OK when the check ran, whatever it found (report->failed says); ERR_NO_DEVICE,
+ * ERR_KERNEL_BUILD, ERR_OPENCL or ERR_NO_MEMORY when it could not run. Free the report with
+ * clann_check_report_free(), also after a failure (it is then empty). */
+CLANN_API enum clann_status clann_device_check(const struct clann_context_params *params,
+                                               bool quick, struct clann_check_report *report);
+CLANN_API void clann_check_report_free(struct clann_check_report *report);
 
 /* ---------------------------------------------------------------------------------------------
  * Host data: dense float matrices and the readers that fill them. Readers check every declared

@@ -7,7 +7,7 @@
  *   NMSE <= 1e-7 per output; any NaN fails; every buffer has a NaN-pattern canary before and
  *   after its view, which must stay bitwise intact; inputs must come back unchanged.
  * - GEMM: all four transposes, M, N, K over {1, 7, 64, 65, 257, 784} (sampled so that every
- *   value appears in every position), alpha, beta over {0, 1, 2.5}, leading dimensions larger
+ *   value appears in every position) and M = 70000 (past NVIDIA's 65535 grid limit), alpha, beta over {0, 1, 2.5}, leading dimensions larger
  *   than needed with NaN padding, nonzero offsets: NMSE <= 1e-7 against a double reference;
  *   beta = 0 over a NaN-filled C must give no NaN. Run through every GEMM path: the device's
  *   default and, on the first device, CLANN_GEMM=clblast and CLANN_GEMM=tiled.
@@ -27,6 +27,7 @@
  * OpenCL device, or when the library is built without OpenCL (then only main is compiled).
  */
 #include "backend/ops.h"
+#include "backend/parity.h"
 #include "core/rng.h"
 #include "testutil.h"
 
@@ -38,11 +39,10 @@
 #include <string.h>
 
 #define SEED 42u
-#define NMSE_MAX 1e-7
-#define PRE 10   /* canary floats before each view (so every view has a nonzero offset) */
-#define POST 127 /* canary floats after it, as in CLBlast */
-#define CANARY_BITS 0x7fc0deadu
-#define MAX_TENSORS 8
+#define NMSE_MAX CLANN__PARITY_NMSE_MAX
+#define POST CLANN__PARITY_POST /* canary floats after a GEMM operand, as in CLBlast */
+#define CANARY_BITS CLANN__PARITY_CANARY_BITS
+#define MAX_TENSORS CLANN__PARITY_MAX_TENSORS
 #define MAX_CL 9
 
 /* Everything but main needs OpenCL; a CPU-only build compiles main alone, which skips. */
@@ -94,114 +94,34 @@ static void report(const char *group, double nmse)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * The harness: run one op on a backend over canary-guarded buffers.
+ * The harness is the library's (backend/parity.h, shared with `clann check`): run one op on a
+ * backend over canary-guarded buffers, then match the outputs. Here a failure is an assert.
  */
-typedef enum clann_status (*op_fn)(struct clann_backend *be, struct clann_view *v,
-                                   const void *arg);
+typedef clann__parity_op op_fn;
+#define op_case clann__parity_case
 
-struct op_case {
-    size_t nt;
-    size_t n[MAX_TENSORS];
-    float *init[MAX_TENSORS]; /* NULL: a NULL view */
+enum match {
+    MATCH_NMSE = CLANN__MATCH_NMSE,
+    MATCH_BITS = CLANN__MATCH_BITS,
+    MATCH_SPECIAL = CLANN__MATCH_SPECIAL,
 };
 
-/* Runs fn on ctx's backend; res[t] gets tensor t after the op (malloc'd). */
+/* Runs fn on ctx's backend; res[t] gets tensor t after the op (NULL for a NULL view). */
 static void run_on(struct clann_context *ctx, const char *label, const struct op_case *c,
                    op_fn fn, const void *arg, float **res)
 {
-    struct clann_backend *be = ctx->be;
-    struct clann_buf bufs[MAX_TENSORS];
-    struct clann_view views[MAX_TENSORS];
-    float *host[MAX_TENSORS];
-    const float canary = canary_value();
-    memset(bufs, 0, sizeof bufs);
-    for (size_t t = 0; t < c->nt; t++) {
-        size_t total = PRE + c->n[t] + POST;
-        host[t] = malloc(total * sizeof(float));
-        ck_assert_ptr_nonnull(host[t]);
-        for (size_t i = 0; i < total; i++)
-            host[t][i] = canary;
-        views[t] = clann__view(NULL, 0);
-        if (!c->init[t])
-            continue;
-        memcpy(host[t] + PRE, c->init[t], c->n[t] * sizeof(float));
-        ck_assert_msg(clann__buf_create(be, total, &bufs[t]) == CLANN_OK, "%s: %s", label,
-                      clann_last_error());
-        ck_assert_int_eq(clann__op_upload(be, clann__view(&bufs[t], 0), host[t], total, true),
-                         CLANN_OK);
-        views[t] = clann__view(&bufs[t], PRE);
-    }
-    enum clann_status st = fn(be, views, arg);
+    size_t canary;
+    long at;
+    enum clann_status st = clann__parity_run(ctx->be, c, fn, arg, res, &canary, &at);
     ck_assert_msg(st == CLANN_OK, "%s on %s: %s", label, ctx->device.name,
                   clann_context_last_error(ctx));
-    for (size_t t = 0; t < c->nt; t++) {
-        size_t total = PRE + c->n[t] + POST;
-        res[t] = malloc((c->n[t] ? c->n[t] : 1) * sizeof(float));
-        ck_assert_ptr_nonnull(res[t]);
-        if (!c->init[t]) {
-            free(host[t]);
-            continue;
-        }
-        ck_assert_int_eq(clann__op_download(be, host[t], clann__view(&bufs[t], 0), total),
-                         CLANN_OK);
-        /* per-element asserts are slow in Check (each marks a point): find, then assert */
-        size_t bad = total;
-        for (size_t i = 0; i < total && bad == total; i++) {
-            uint32_t u;
-            memcpy(&u, &host[t][i], sizeof u);
-            if ((i < PRE || i >= PRE + c->n[t]) && u != CANARY_BITS)
-                bad = i;
-        }
-        ck_assert_msg(bad == total, "%s on %s: canary of tensor %zu overwritten at %ld", label,
-                      ctx->device.name, t, (long)bad - PRE);
-        memcpy(res[t], host[t] + PRE, c->n[t] * sizeof(float));
-        free(host[t]);
-        clann__buf_destroy(&bufs[t]);
-    }
+    ck_assert_msg(canary == c->nt, "%s on %s: canary of tensor %zu overwritten at %ld", label,
+                  ctx->device.name, canary, at);
 }
 
-/* How a tensor of an OpenCL run must match the CPU's. */
-enum match {
-    MATCH_NMSE,    /* NMSE <= NMSE_MAX, no NaN on either side */
-    MATCH_BITS,    /* bit-identical (random draws) */
-    MATCH_SPECIAL, /* NaN where the CPU has NaN, the same infinity where it has one, finite
-                      values within a relative 1e-5 (inputs with NaN and infinities) */
-};
-
-static bool special_match(float ref, float got)
-{
-    if (isnan(ref) || isnan(got))
-        return isnan(ref) && isnan(got);
-    if (isinf(ref) || isinf(got))
-        return ref == got;
-    return fabs((double)ref - got) <= 1e-5 * (1.0 + fabs((double)ref));
-}
-
-/* Index of the first element of got that breaks `how` against ref, or n. */
 static size_t first_mismatch(enum match how, const float *ref, const float *got, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        bool ok = how == MATCH_BITS      ? memcmp(&ref[i], &got[i], sizeof(float)) == 0
-                  : how == MATCH_SPECIAL ? special_match(ref[i], got[i])
-                                         : !isnan(ref[i]) && !isnan(got[i]);
-        if (!ok)
-            return i;
-    }
-    return n;
-}
-
-/* NMSE over the elements finite on both sides (all of them for MATCH_NMSE). */
-static double finite_nmse(const float *ref, const float *got, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(ref[i]) || !isfinite(got[i]))
-            continue;
-        double d = (double)ref[i] - got[i];
-        num += d * d;
-        den += (double)ref[i] * ref[i];
-    }
-    return den > 0 ? num / den : num;
+    return clann__parity_first_mismatch((enum clann__parity_match)how, ref, got, n);
 }
 
 /* Runs the case on the CPU reference and on every OpenCL context; every tensor must match as
@@ -219,8 +139,7 @@ static void compare_as(enum match how, const char *group, const char *label,
             size_t i = first_mismatch(how, ref[t], got[t], c->n[t]);
             ck_assert_msg(i == c->n[t], "%s on %s: tensor %zu differs at %zu (cpu %.9g, cl %.9g)",
                           label, g_cl_name[d], t, i, (double)ref[t][i], (double)got[t][i]);
-            double e = how == MATCH_NMSE ? test_nmse(ref[t], got[t], c->n[t])
-                                         : finite_nmse(ref[t], got[t], c->n[t]);
+            double e = clann__parity_nmse((enum clann__parity_match)how, ref[t], got[t], c->n[t]);
             report(group, e);
             ck_assert_msg(e <= NMSE_MAX, "%s on %s: tensor %zu NMSE %.3g > %g", label,
                           g_cl_name[d], t, e, NMSE_MAX);
@@ -1260,6 +1179,10 @@ START_TEST(test_gemm)
             gemm_case(g_cl[d], g_cl_name[d], ta, tb, 1, 1, 1, 2.5f, 0.0f, 1);
             gemm_case(g_cl[d], g_cl_name[d], ta, tb, 7, 64, 0, 1.0f, 2.5f, 1);
             gemm_case(g_cl[d], g_cl_name[d], ta, tb, 784, 65, 7, 1.0f, 1.0f, 10);
+            /* more rows than NVIDIA's 65535 work-groups in a grid's second dimension: the
+             * product, and alpha = 0 (C = beta C alone, scale_matrix's 1-D launch) */
+            gemm_case(g_cl[d], g_cl_name[d], ta, tb, 70000, 3, 5, 1.0f, 0.0f, 3);
+            gemm_case(g_cl[d], g_cl_name[d], ta, tb, 70000, 3, 5, 0.0f, 2.5f, 3);
         }
     }
 }

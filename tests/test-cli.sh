@@ -88,14 +88,43 @@ expect_usage "has an empty value" tune $common --grid "lr=0.1,,0.2"
 expect_usage "--repeats: must be between 1 and 1000" tune $common --grid "lr=0.1" --repeats 0
 expect_usage "unknown option '--test'" tune $common --grid "lr=0.1" --test d.csv
 expect_usage "devices: takes no arguments" devices extra
+expect_usage "check: unknown option '--bogus'" check --bogus
+expect_usage "check: option '--device' needs a value" check --quick --device
 
 echo "== --help (exit 0) =="
-for cmd in devices train eval predict info tune; do
+for cmd in devices check train eval predict info tune; do
     expect 0 "" "$cmd" --help
     grep -q "usage: clann $cmd" out.txt || { echo "FAIL: $cmd --help prints no usage"; failures=$((failures + 1)); }
 done
 expect 0 "" --help
 expect 0 "" --version
+
+echo "== clann check =="
+# The CPU backend's fast mode against its reference: passes, and --json holds the counts (at the
+# top level too with one device); two devices: per device only.
+expect 0 "" check --quick --device cpu --json
+python3 -c '
+import json, sys
+o = json.load(open("out.txt"))
+d = o["devices"][0]
+assert o["verdict"] == "pass" and o["failed"] == 0 and o["checks"] == d["checks"] > 200, o
+assert d["failed"] == 0 and d["failures"] == [] and d["selector"] == "cpu", d
+' || { echo "FAIL: check --json"; failures=$((failures + 1)); }
+expect 0 "" check --quick --device cpu --device cpu --json
+python3 -c '
+import json
+o = json.load(open("out.txt"))
+assert len(o["devices"]) == 2 and "checks" not in o and "failed" not in o, o
+' || { echo "FAIL: check --json, two devices"; failures=$((failures + 1)); }
+expect 0 "" check --quick --device cpu
+grep -q "verdict: PASS" out.txt || { echo "FAIL: check prints no verdict"; failures=$((failures + 1)); }
+# a device that cannot be checked fails the run, named in the output
+expect 1 "" check --quick --device nosuchdevice --json
+python3 -c '
+import json
+o = json.load(open("out.txt"))
+assert o["verdict"] == "fail" and "nosuchdevice" in o["devices"][0]["error"], o
+' || { echo "FAIL: check of a missing device"; failures=$((failures + 1)); }
 
 echo "== runtime failures (exit 1) =="
 expect 1 "missing.csv" train --data missing.csv --quiet

@@ -24,6 +24,39 @@ CLANN_API struct clann_context_params clann_context_default_params(void)
     return p;
 }
 
+/* "auto": each candidate in rank order until one's backend is created (a device whose kernels
+ * fail to build falls back to the next, finally the CPU backend), logging why; the device's
+ * note then says what auto passed over. */
+static enum clann_status create_auto(struct clann_context *ctx,
+                                     const struct clann_context_params *p)
+{
+    struct clann_device_info *order;
+    size_t n;
+    enum clann_status st = clann__registry_auto_order(&order, &n);
+    if (st != CLANN_OK)
+        return st;
+    char passed[sizeof ctx->device.note] = "";
+    st = CLANN_ERR_NO_DEVICE;
+    for (size_t i = 0; i < n && st != CLANN_OK; i++) {
+        ctx->device = order[i];
+        st = clann__registry_create(ctx, &ctx->device, p, &ctx->be);
+        if (st == CLANN_OK)
+            break;
+        clann__log(CLANN_LOG_LEVEL_WARN, "device auto: %s failed (%s: %s); trying the next",
+                   order[i].name, clann_status_name(st), clann_context_last_error(ctx));
+        if (!passed[0])
+            snprintf(passed, sizeof passed, "auto passed over %.40s: %.60s", order[i].name,
+                     clann_context_last_error(ctx));
+    }
+    if (st == CLANN_OK && passed[0])
+        snprintf(ctx->device.note, sizeof ctx->device.note, "%s", passed);
+    if (st == CLANN_OK)
+        clann__log(CLANN_LOG_LEVEL_INFO, "device auto: %s (%s)", ctx->device.name,
+                   ctx->device.note);
+    clann__free(order);
+    return st;
+}
+
 CLANN_API enum clann_status clann_context_create(const struct clann_context_params *params,
                                                  struct clann_context **out)
 {
@@ -36,9 +69,18 @@ CLANN_API enum clann_status clann_context_create(const struct clann_context_para
         sel = "auto";
     if (!p.kernel_dir)
         p.kernel_dir = clann__getenv("CLANN_KERNEL_DIR");
+    if (p.gemm && strcmp(p.gemm, "auto") != 0 && strcmp(p.gemm, "clblast") != 0 &&
+        strcmp(p.gemm, "tiled") != 0 && strcmp(p.gemm, "cpu") != 0)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG,
+                            "unknown GEMM path '%s' (auto, clblast, tiled or cpu)", p.gemm);
+    if (p.forms && strcmp(p.forms, "auto") != 0 && strcmp(p.forms, "gpu") != 0 &&
+        strcmp(p.forms, "cpu") != 0)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG,
+                            "unknown kernel forms '%s' (auto, gpu or cpu)", p.forms);
 
     struct clann_device_info dev;
-    enum clann_status st = clann__registry_select(sel, &dev);
+    bool is_auto = strcmp(sel, "auto") == 0;
+    enum clann_status st = is_auto ? CLANN_OK : clann__registry_select(sel, &dev);
     if (st != CLANN_OK)
         return st;
     struct clann_context *ctx = clann__calloc(1, sizeof *ctx);
@@ -47,7 +89,7 @@ CLANN_API enum clann_status clann_context_create(const struct clann_context_para
     ctx->device = dev;
 
     double t0 = clann__now();
-    st = clann__registry_create(ctx, &ctx->device, &p, &ctx->be);
+    st = is_auto ? create_auto(ctx, &p) : clann__registry_create(ctx, &ctx->device, &p, &ctx->be);
     if (st != CLANN_OK) {
         clann__error_to_context(NULL);
         clann__free(ctx);

@@ -38,19 +38,29 @@ static enum clann_status op_buf_alloc(struct clann_backend *be_, size_t n, struc
                             "buffer of %zu floats exceeds the device's maximum allocation of "
                             "%llu bytes (%s)",
                             n, (unsigned long long)be->max_alloc, be->device_name);
+    /* Drivers allocate lazily, so running out of memory would show up later, blamed on some
+     * kernel launch: count what this context holds against the device's total instead. */
+    if (be->allocated + bytes > be->global_mem)
+        return clann__error(be_->ctx, CLANN_ERR_DEVICE_MEMORY,
+                            "buffer of %zu floats: this context would hold %llu bytes, more than "
+                            "the %llu bytes of %s",
+                            n, (unsigned long long)(be->allocated + bytes),
+                            (unsigned long long)be->global_mem, be->device_name);
     CL_TRY_RET(be_->ctx, mem, clCreateBuffer(be->context, CL_MEM_READ_WRITE, bytes, NULL, &err_));
     buf->ptr = mem;
     buf->n = n;
+    be->allocated += bytes;
 cleanup:
     return st;
 }
 
-static void op_buf_free(struct clann_backend *be, struct clann_buf *buf)
+static void op_buf_free(struct clann_backend *be_, struct clann_buf *buf)
 {
-    (void)be;
+    struct cl_backend *be = cl_be(be_);
     if (buf && buf->ptr) {
         clReleaseMemObject((cl_mem)buf->ptr);
         buf->ptr = NULL;
+        be->allocated -= (buf->n ? buf->n : 1) * sizeof(float);
     }
 }
 
@@ -169,13 +179,14 @@ static const struct clann_backend_ops cl_ops = {
 static const char *const gemm_impl_names[] = {"clann tiled kernel", "CLBlast",
                                                "clann CPU kernels"};
 
-/* CLANN_GEMM=tiled|clblast|cpu forces an implementation (tests, measurements), as does
+/* The context's gemm parameter (`clann check` takes every path), else CLANN_GEMM=tiled|clblast|cpu,
+ * forces an implementation (tests, measurements), as does
  * CLANN_NO_CLBLAST=1 (tiled). Otherwise CPU devices get cl/gemm_cpu.cl, which beats CLBlast
  * several times over on PoCL and needs no CLBlast kernel compile at the first GEMM, and the
  * others CLBlast when it is built in. */
-static enum gemm_impl pick_gemm_impl(bool cpu_device)
+static enum gemm_impl pick_gemm_impl(bool cpu_device, const char *asked)
 {
-    const char *env = clann__getenv("CLANN_GEMM");
+    const char *env = asked && strcmp(asked, "auto") != 0 ? asked : clann__getenv("CLANN_GEMM");
     const char *no_clblast = clann__getenv("CLANN_NO_CLBLAST");
     if (env && strcmp(env, "tiled") == 0)
         return GEMM_IMPL_TILED;
@@ -188,6 +199,20 @@ static enum gemm_impl pick_gemm_impl(bool cpu_device)
     if (cpu_device)
         return GEMM_IMPL_CPU;
     return CLANN_HAVE_CLBLAST ? GEMM_IMPL_CLBLAST : GEMM_IMPL_TILED;
+}
+
+/* Whether the backend takes the CPU forms of its kernels: by device type, unless the context's
+ * forms parameter (or CLANN_OPENCL_FORMS) asks for "gpu" or "cpu", so that the GPU forms run
+ * in the tests on PoCL, a CPU device. */
+static bool cpu_forms(cl_device_type type, const char *asked)
+{
+    const char *forms = asked && strcmp(asked, "auto") != 0 ? asked
+                                                            : clann__getenv("CLANN_OPENCL_FORMS");
+    if (forms && strcmp(forms, "gpu") == 0)
+        return false;
+    if (forms && strcmp(forms, "cpu") == 0)
+        return true;
+    return (type & CL_DEVICE_TYPE_CPU) != 0;
 }
 
 enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p, int d,
@@ -248,6 +273,8 @@ enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p,
                     sizeof platform_version);
     CL_TRY(ctx, clGetDeviceInfo(be->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof be->max_alloc,
                                 &be->max_alloc, NULL));
+    CL_TRY(ctx, clGetDeviceInfo(be->device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof be->global_mem,
+                                &be->global_mem, NULL));
 
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)be->platform, 0};
     CL_TRY_RET(ctx, be->context, clCreateContext(props, 1, &be->device, NULL, NULL, &err_));
@@ -267,8 +294,8 @@ enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p,
     be->gemm_ts = max_wg >= 256 ? 16 : max_wg >= 64 ? 8 : max_wg >= 16 ? 4 : 1;
     cl_device_type type = 0;
     CL_TRY(ctx, clGetDeviceInfo(be->device, CL_DEVICE_TYPE, sizeof type, &type, NULL));
-    be->cpu_device = (type & CL_DEVICE_TYPE_CPU) != 0;
-    be->gemm_impl = pick_gemm_impl(be->cpu_device);
+    be->cpu_device = cpu_forms(type, params ? params->forms : NULL);
+    be->gemm_impl = pick_gemm_impl(be->cpu_device, params ? params->gemm : NULL);
     cl_device_fp_config fp = 0;
     CL_TRY(ctx, clGetDeviceInfo(be->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL));
     const char *kernel_dir = params && params->kernel_dir ? params->kernel_dir

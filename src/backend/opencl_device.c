@@ -55,6 +55,9 @@ static void fill_device_info(cl_platform_id platform, cl_device_id dev, int p, i
     info->global_memory = mem;
     info->max_allocation = alloc;
     info->fp64 = fp64 != 0;
+    cl_bool unified = CL_FALSE;
+    clGetDeviceInfo(dev, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL);
+    info->unified_memory = unified == CL_TRUE;
 }
 
 enum clann_status clann__opencl_devices_append(struct clann_device_info **list, size_t *count,

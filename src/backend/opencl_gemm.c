@@ -18,9 +18,9 @@ static enum clann_status scale_matrix(struct cl_backend *be, struct clann_view c
     ka_u32(&a, m);
     ka_u32(&a, n);
     ka_f32(&a, beta);
-    size_t local[2] = {be->wgs[K_SCALE_MATRIX], 1};
-    size_t global[2] = {round_up(n, local[0]), m};
-    return LAUNCH(&a, 2, global, local);
+    size_t local = be->wgs[K_SCALE_MATRIX];
+    size_t global = round_up(m * n, local); /* 1-D: see the kernel */
+    return LAUNCH(&a, 1, &global, &local);
 }
 
 /* The arguments after the transpose flags, common to every GEMM kernel. */
@@ -65,10 +65,17 @@ static enum clann_status gemm_clblast(struct cl_backend *be, bool trans_a, bool 
                                       struct clann_view a, size_t lda, struct clann_view b,
                                       size_t ldb, float beta, struct clann_view c, size_t ldc)
 {
-    /* beta = 0 must overwrite: clear C first so that NaN in it cannot leak through 0 * NaN
-     * inside CLBlast. */
-    if (beta == 0.0f)
-        CHECK(scale_matrix(be, c, ldc, m, n, 0.0f));
+    /* CLBlast takes int sizes and offsets inside (its API's size_t notwithstanding). */
+    size_t ext_a = (trans_a ? k : m) * lda, ext_b = (trans_b ? n : k) * ldb, ext_c = m * ldc;
+    if (m > INT32_MAX || n > INT32_MAX || k > INT32_MAX || lda > INT32_MAX ||
+        ldb > INT32_MAX || ldc > INT32_MAX || a.off + ext_a > INT32_MAX ||
+        b.off + ext_b > INT32_MAX || c.off + ext_c > INT32_MAX)
+        return clann__error(be->base.ctx, CLANN_ERR_TOO_LARGE,
+                            "gemm through CLBlast: m %zu, n %zu, k %zu or an operand's offset "
+                            "plus extent beyond INT32_MAX floats (use CLANN_GEMM=tiled)",
+                            m, n, k);
+    /* No clearing of C for beta = 0: CLBlast's kernels do not read C then, so NaN in it does
+     * not leak through 0 * NaN (the parity tests and `clann check` fill C with NaN there). */
     CLBlastStatusCode s = CLBlastSgemm(
         CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
         trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, (cl_mem)a.buf->ptr,

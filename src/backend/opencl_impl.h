@@ -137,8 +137,11 @@ struct cl_backend {
     cl_mem dummy;         /* bound to buffer arguments a kernel does not read */
     unsigned gemm_ts;
     enum gemm_impl gemm_impl;
-    bool cpu_device; /* CL_DEVICE_TYPE_CPU: reductions and small kernels take the CPU forms */
+    bool cpu_device; /* reductions and small kernels take the CPU forms: a CPU-type device, unless
+                      * the forms parameter or CLANN_OPENCL_FORMS says otherwise (cpu_forms()) */
     cl_ulong max_alloc;
+    cl_ulong global_mem; /* CL_DEVICE_GLOBAL_MEM_SIZE */
+    cl_ulong allocated;  /* bytes of the buffers this backend holds (op_buf_alloc) */
     char device_name[256];
 };
 

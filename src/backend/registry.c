@@ -3,8 +3,9 @@
  * the one place that knows which backends exist (core and the context never call a backend
  * constructor or a device listing themselves).
  *
- * Selection (docs/architecture.md, "Devices and the context"): "auto" prefers a GPU, then
- * another accelerator, then the native CPU backend, which is faster on CPUs than OpenCL-on-CPU.
+ * Selection (docs/architecture.md, "Devices and the context"): "auto" ranks the devices
+ * (clann__registry_rank) and the context tries them in that order, then the native CPU
+ * backend, which is faster on CPUs than OpenCL-on-CPU.
  * "cpu", "opencl" (the first OpenCL device), "opencl:P:D" and a device-name substring select
  * explicitly.
  */
@@ -29,24 +30,99 @@ static struct clann_device_info cpu_backend_info(void)
     return info;
 }
 
-/* The entry "auto" picks from a list whose first entry is the CPU backend. */
-static size_t auto_choice(const struct clann_device_info *list, size_t count, const char **why)
+static bool contains_ci(const char *hay, const char *needle);
+
+/* Simulators and emulators compute correctly but slowly (Oclgrind reports the CPU, GPU and
+ * accelerator bits at once; Intel's FPGA emulator is an accelerator): never auto's choice. */
+static bool simulator(const struct clann_device_info *d)
 {
-    for (size_t i = 0; i < count; i++) {
-        if (list[i].type == CLANN_DEVICE_TYPE_GPU) {
-            *why = "a GPU is preferred";
-            return i;
+    return contains_ci(d->name, "oclgrind") || contains_ci(d->platform_name, "oclgrind") ||
+           contains_ci(d->name, "emulat") || contains_ci(d->platform_name, "emulat");
+}
+
+/* The same hardware listed by a second driver (e.g. a vendor ICD and Mesa). */
+static bool same_device(const struct clann_device_info *a, const struct clann_device_info *b)
+{
+    return a->type == b->type && strcmp(a->name, b->name) == 0 &&
+           a->global_memory == b->global_memory && a->compute_units == b->compute_units;
+}
+
+/* Auto's class of a device: 0 discrete GPU, 1 integrated GPU, 2 accelerator, 3 an OpenCL CPU
+ * device when CLANN_AUTO_OPENCL_CPU=1 (tests: the fallbacks run on PoCL), -1 never. */
+static int auto_class(const struct clann_device_info *d)
+{
+    if (d->type == CLANN_DEVICE_TYPE_GPU)
+        return d->unified_memory ? 1 : 0;
+    if (d->type == CLANN_DEVICE_TYPE_ACCELERATOR)
+        return 2;
+    const char *env = clann__getenv("CLANN_AUTO_OPENCL_CPU");
+    if (d->type == CLANN_DEVICE_TYPE_CPU && env && strcmp(env, "1") == 0)
+        return 3;
+    return -1;
+}
+
+/* Whether a ranks before b: class, then memory, then compute units, then list order. */
+static bool ranks_before(const struct clann_device_info *a, const struct clann_device_info *b)
+{
+    int ca = auto_class(a), cb = auto_class(b);
+    if (ca != cb)
+        return ca < cb;
+    if (a->global_memory != b->global_memory)
+        return a->global_memory > b->global_memory;
+    if (a->compute_units != b->compute_units)
+        return a->compute_units > b->compute_units;
+    return a->platform < b->platform || (a->platform == b->platform && a->device < b->device);
+}
+
+size_t clann__registry_rank(struct clann_device_info *list, size_t count, const char **why)
+{
+    static const char *const class_notes[] = {"discrete GPU", "integrated GPU", "accelerator",
+                                              "OpenCL CPU device (CLANN_AUTO_OPENCL_CPU=1)"};
+    unsigned eligible = 0;
+    for (size_t i = 1; i < count; i++) {
+        struct clann_device_info *d = &list[i];
+        d->rank = 0;
+        size_t j = 1;
+        while (j < i && !same_device(&list[j], d))
+            j++;
+        if (simulator(d)) {
+            snprintf(d->note, sizeof d->note, "simulator/emulator: auto never picks it");
+        } else if (j < i) {
+            snprintf(d->note, sizeof d->note, "same device as opencl:%d:%d (a second driver)",
+                     list[j].platform, list[j].device);
+        } else if (auto_class(d) < 0) {
+            snprintf(d->note, sizeof d->note, "OpenCL CPU device: the CPU backend is faster");
+        } else {
+            snprintf(d->note, sizeof d->note, "%s", class_notes[auto_class(d)]);
+            d->rank = 1; /* eligible; ordered below */
+            eligible++;
         }
     }
-    for (size_t i = 0; i < count; i++) {
-        if (list[i].type == CLANN_DEVICE_TYPE_ACCELERATOR) {
-            *why = "no GPU; an accelerator is preferred to the CPU";
-            return i;
-        }
+    /* rank = 1 + the number of eligible devices that rank before it */
+    for (size_t i = 1; i < count; i++) {
+        if (list[i].rank == 0)
+            continue;
+        unsigned r = 1;
+        for (size_t j = 1; j < count; j++)
+            r += j != i && list[j].rank != 0 && ranks_before(&list[j], &list[i]);
+        list[i].rank = r;
     }
-    if (count > 1)
-        *why = "no GPU or accelerator; the CPU backend is faster than OpenCL on a CPU";
-    return 0;
+    list[0].rank = eligible + 1;
+    snprintf(list[0].note, sizeof list[0].note,
+             eligible ? "the fallback when no device before it works"
+                      : "no GPU or accelerator: faster than OpenCL on a CPU");
+    size_t first = 0;
+    for (size_t i = 1; i < count; i++)
+        if (list[i].rank == 1)
+            first = i;
+    *why = first == 0 ? (count > 1 ? "no GPU or accelerator; the CPU backend is faster than "
+                                     "OpenCL on a CPU"
+                                   : *why)
+                      : list[first].type == CLANN_DEVICE_TYPE_GPU
+                          ? "the highest-ranked GPU (discrete over integrated, then memory and "
+                            "compute units)"
+                          : "no GPU; the highest-ranked accelerator or device";
+    return first;
 }
 
 /* Builds the device list: the CPU backend first, then every OpenCL device. *why_none says why
@@ -87,7 +163,7 @@ CLANN_API enum clann_status clann_devices_list(struct clann_device_info **out, s
     if (st != CLANN_OK)
         return st;
     const char *why = why_none;
-    size_t pick = auto_choice(*out, *count, &why);
+    size_t pick = clann__registry_rank(*out, *count, &why);
     if (auto_index)
         *auto_index = pick;
     if (auto_reason)
@@ -115,12 +191,12 @@ static bool contains_ci(const char *hay, const char *needle)
 }
 
 /* Resolves a selector to an index in list, or records why it matches nothing. */
-static enum clann_status select_device(const char *sel, const struct clann_device_info *list,
+static enum clann_status select_device(const char *sel, struct clann_device_info *list,
                                        size_t count, const char *list_why, size_t *pick)
 {
     if (strcmp(sel, "auto") == 0) {
         const char *why = list_why;
-        *pick = auto_choice(list, count, &why);
+        *pick = clann__registry_rank(list, count, &why);
         clann__log(CLANN_LOG_LEVEL_INFO, "device auto: %s (%s)", list[*pick].name,
                    why ? why : "only the CPU backend is available");
         return CLANN_OK;
@@ -161,6 +237,35 @@ static enum clann_status select_device(const char *sel, const struct clann_devic
     return clann__error(NULL, CLANN_ERR_NO_DEVICE,
                         "device '%s': matches no device name (use auto, cpu, opencl, "
                         "opencl:P:D or a name substring; run 'clann devices')", sel);
+}
+
+enum clann_status clann__registry_auto_order(struct clann_device_info **out, size_t *count)
+{
+    struct clann_device_info *list = NULL;
+    size_t n = 0;
+    const char *why = NULL;
+    *out = NULL;
+    *count = 0;
+    enum clann_status st = list_devices(&list, &n, &why);
+    if (st != CLANN_OK)
+        return st;
+    clann__registry_rank(list, n, &why);
+    /* in place: entry r - 1 takes the device of rank r; unranked devices drop out */
+    struct clann_device_info *order = clann__calloc(n, sizeof *order);
+    if (!order) {
+        clann__free(list);
+        return clann__error(NULL, CLANN_ERR_NO_MEMORY, "device list: out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (list[i].rank > 0 && list[i].rank <= n) {
+            order[list[i].rank - 1] = list[i];
+            k++;
+        }
+    clann__free(list);
+    *out = order;
+    *count = k;
+    return CLANN_OK;
 }
 
 enum clann_status clann__registry_select(const char *sel, struct clann_device_info *out)

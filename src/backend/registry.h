@@ -12,6 +12,16 @@
  * malformed selector), ERR_NO_MEMORY; the message is the thread's (no context yet). */
 enum clann_status clann__registry_select(const char *sel, struct clann_device_info *out);
 
+/* Sets rank and note on every entry of a device list whose first entry is the CPU backend
+ * (clann_device_info's rank: discrete GPU, integrated GPU, accelerator, then memory and compute
+ * units; simulators, emulators, duplicates and OpenCL CPU devices get 0); returns the entry
+ * ranked first and sets *why (a static string; left as it is when there is no OpenCL device). */
+size_t clann__registry_rank(struct clann_device_info *list, size_t count, const char **why);
+
+/* Auto's candidates in the order it tries them (rank 1 first, the CPU backend last), as
+ * *count entries of *out (free with clann__free). */
+enum clann_status clann__registry_auto_order(struct clann_device_info **out, size_t *count);
+
 /* Creates the backend of a device that clann__registry_select() returned. */
 enum clann_status clann__registry_create(struct clann_context *ctx,
                                          const struct clann_device_info *dev,

@@ -184,6 +184,7 @@ int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params
 void cli_train_decay_steps(struct clann_fit_params *fp, size_t rows);
 
 int cli_devices(int argc, char **argv);
+int cli_check(int argc, char **argv);
 int cli_train(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_predict(int argc, char **argv);

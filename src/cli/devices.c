@@ -20,8 +20,9 @@ int cli_devices(int argc, char **argv)
 {
     if (argc > 0) {
         if (argv[0][0] == '-' && argv[0][1] == '-' && argv[0][2] == 'h') {
-            printf("usage: clann devices\n\nLists the CPU backend and every OpenCL device; '*' "
-                   "marks the one --device auto (the default) picks.\n");
+            printf("usage: clann devices\n\nLists the CPU backend and every OpenCL device with "
+                   "its rank in auto's order and why; '*' marks the one --device auto (the "
+                   "default) tries first.\n");
             return CLI_OK;
         }
         return cli_usage("devices: takes no arguments");
@@ -32,8 +33,8 @@ int cli_devices(int argc, char **argv)
     enum clann_status st = clann_devices_list(&list, &n, &pick, &why);
     if (st != CLANN_OK)
         return cli_fail("devices", st);
-    printf("  %-10s %-22s %-40s %-11s %5s %10s %10s %4s %s\n", "selector", "platform", "device",
-           "type", "units", "memory", "max-alloc", "fp64", "version");
+    printf("  %-10s %-22s %-40s %-11s %5s %10s %10s %4s %-18s %4s %s\n", "selector", "platform",
+           "device", "type", "units", "memory", "max-alloc", "fp64", "version", "auto", "why");
     for (size_t i = 0; i < n; i++) {
         const struct clann_device_info *d = &list[i];
         char sel[32];
@@ -46,11 +47,18 @@ int cli_devices(int argc, char **argv)
             snprintf(mem, sizeof mem, "%.1f GiB", (double)d->global_memory / (1u << 30));
         if (d->max_allocation)
             snprintf(alloc, sizeof alloc, "%.1f GiB", (double)d->max_allocation / (1u << 30));
-        printf("%c %-10s %-22.22s %-40.40s %-11s %5u %10s %10s %4s %s\n", i == pick ? '*' : ' ',
-               sel, d->platform_name, d->name, type_name(d->type), d->compute_units, mem, alloc,
-               d->fp64 ? "yes" : "no", d->version);
+        char rank[16] = "-";
+        if (d->rank)
+            snprintf(rank, sizeof rank, "%u", d->rank);
+        printf("%c %-10s %-22.22s %-40.40s %-11s %5u %10s %10s %4s %-18.18s %4s %s\n",
+               i == pick ? '*' : ' ', sel, d->platform_name, d->name, type_name(d->type),
+               d->compute_units, mem, alloc, d->fp64 ? "yes" : "no", d->version, rank, d->note);
     }
-    printf("\n* auto picks %s: %s\n", list[pick].name, why);
+    printf("\n* auto picks %s: %s\n"
+           "auto tries the devices in rank order (discrete GPU, integrated GPU, accelerator; then "
+           "memory, compute units) and falls back to the next when one fails to start, finally "
+           "the CPU backend; '-': never picked by auto (select it explicitly).\n",
+           list[pick].name, why);
     clann_devices_free(list);
     return CLI_OK;
 }

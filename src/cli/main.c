@@ -14,6 +14,7 @@ static void usage(FILE *f)
             "\n"
             "commands:\n"
             "  devices   list devices and mark the one 'auto' picks\n"
+            "  check     check that devices compute what the CPU reference computes\n"
             "  train     train a model (no options: the default Fashion-MNIST classifier)\n"
             "  eval      evaluate a saved model on labelled data\n"
             "  predict   write a saved model's predictions as CSV\n"
@@ -44,7 +45,7 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(int, char **);
     } commands[] = {
-        {"devices", cli_devices}, {"train", cli_train}, {"eval", cli_eval},
+        {"devices", cli_devices}, {"check", cli_check}, {"train", cli_train}, {"eval", cli_eval},
         {"predict", cli_predict}, {"info", cli_info}, {"tune", cli_tune},
         {"bench", cli_bench}, {"report", cli_report},
     };
@@ -52,6 +53,6 @@ int main(int argc, char **argv)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].run(argc - 2, argv + 2);
     }
-    return cli_usage("unknown command '%s' (commands: devices, train, eval, predict, info, "
+    return cli_usage("unknown command '%s' (commands: devices, check, train, eval, predict, info, "
                      "tune, bench, report)", cmd);
 }

@@ -119,6 +119,11 @@ CLANN_API void clann_model_destroy(struct clann_model *m)
 {
     if (!m)
         return;
+    /* Batches upload from the staging ring without waiting (batch.c): a step that failed after
+     * its upload was queued leaves the copy in flight, so wait before freeing the ring. A
+     * failure here leaves nothing better to do than to go on freeing. */
+    if (m->be)
+        (void)clann__op_finish(m->be);
     struct clann_buf *bufs[] = {&m->params,   &m->grads,   &m->state1, &m->state2,
                                 &m->acts,     &m->dacts,   &m->input,  &m->labels,
                                 &m->row_loss, &m->scalars};

@@ -1,0 +1,847 @@
+/*
+ * check.c - the op half of the device self-check (check.h): each case runs on the CPU reference
+ * and on the device under test through the op-parity harness (parity.h) and becomes one entry
+ * of the report. Inputs are U(-1, 1) from the Philox test stream unless an op needs another
+ * range, so a failure reproduces; shapes are odd on purpose (1, 7, 65, 257, 1031, 100003: not
+ * multiples of any work-group size) and every view sits at a nonzero offset.
+ */
+#include "backend/check.h"
+
+#include "backend/ops.h"
+#include "backend/parity.h"
+#include "core/rng.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEED 42u
+
+enum clann_status clann__check_record(struct clann_check_report *r,
+                                      const struct clann_check_entry *e)
+{
+    if ((r->count & (r->count + 1)) == 0 || r->count == 0) { /* grow at 0, 1, 3, 7, ... */
+        size_t cap = 2 * r->count + 2;
+        struct clann_check_entry *n = clann__realloc(r->entries, cap * sizeof *n);
+        if (!n)
+            return clann__error(NULL, CLANN_ERR_NO_MEMORY, "check: out of memory");
+        r->entries = n;
+    }
+    r->entries[r->count++] = *e;
+    if (!e->pass)
+        r->failed++;
+    return CLANN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Inputs: each case's arrays live in ck->pool until the case is compared.
+ */
+static float *pooled(struct clann__check *ck, size_t n)
+{
+    float *a = ck->npool < CLANN__CHECK_POOL ? clann__malloc((n ? n : 1) * sizeof *a) : NULL;
+    if (!a) {
+        ck->oom = true;
+        return NULL;
+    }
+    ck->pool[ck->npool++] = a;
+    return a;
+}
+
+static float *rnd(struct clann__check *ck, size_t n, float lo, float hi)
+{
+    float *a = pooled(ck, n);
+    for (size_t i = 0; a && i < n; i++)
+        a[i] = lo + (hi - lo) * clann__rng_uniform(SEED, CLANN__RNG_STREAM_TEST, ck->draw++);
+    return a;
+}
+
+static float *constant(struct clann__check *ck, size_t n, float value)
+{
+    float *a = pooled(ck, n);
+    for (size_t i = 0; a && i < n; i++)
+        a[i] = value;
+    return a;
+}
+
+/* NaN, infinities, signed zeros and values past every kink, cycled with a phase. */
+static const float special_cycle[] = {NAN,  INFINITY, -INFINITY, 0.0f,  -0.0f, 0.5f,
+                                      -0.5f, 6.0f,    7.0f,      -3.0f, 1e30f, -1e30f};
+#define N_SPECIAL (sizeof special_cycle / sizeof special_cycle[0])
+
+static float *special(struct clann__check *ck, size_t n, size_t phase)
+{
+    float *a = pooled(ck, n);
+    for (size_t i = 0; a && i < n; i++)
+        a[i] = special_cycle[(i + phase) % N_SPECIAL];
+    return a;
+}
+
+static void pool_release(struct clann__check *ck)
+{
+    for (size_t i = 0; i < ck->npool; i++)
+        clann__free(ck->pool[i]);
+    ck->npool = 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * One case: the reference, the device, one entry (the worst tensor).
+ */
+static void judge(enum clann__parity_match how, const struct clann__parity_case *c, float **ref,
+                  float **got, struct clann_check_entry *e)
+{
+    for (size_t t = 0; t < c->nt && e->pass; t++) {
+        if (!c->init[t])
+            continue;
+        size_t i = clann__parity_first_mismatch(how, ref[t], got[t], c->n[t]);
+        if (i < c->n[t]) {
+            size_t diff = 0;
+            for (size_t j = i; j < c->n[t]; j++)
+                diff += clann__parity_first_mismatch(how, ref[t] + j, got[t] + j, 1) == 0;
+            e->error = how == CLANN__MATCH_BITS ? (double)diff : INFINITY;
+            e->pass = false;
+            snprintf(e->detail, sizeof e->detail,
+                     "tensor %zu differs at %zu: reference %.9g, device %.9g (%zu values)", t, i,
+                     (double)ref[t][i], (double)got[t][i], diff);
+            return;
+        }
+        if (how == CLANN__MATCH_BITS)
+            continue;
+        double err = clann__parity_nmse(how, ref[t], got[t], c->n[t]);
+        if (err > e->error)
+            e->error = err;
+        if (err > e->tolerance) {
+            e->pass = false;
+            snprintf(e->detail, sizeof e->detail, "tensor %zu: NMSE %.3g > %.3g", t, err,
+                     e->tolerance);
+        }
+    }
+}
+
+static enum clann_status compare(struct clann__check *ck, enum clann__parity_match how,
+                                 const char *op, const char *shape,
+                                 const struct clann__parity_case *c, clann__parity_op fn,
+                                 const void *arg)
+{
+    struct clann_check_entry e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.op, sizeof e.op, "%s%s", op, ck->tag);
+    snprintf(e.shape, sizeof e.shape, "%s", shape);
+    e.tolerance = how == CLANN__MATCH_BITS ? 0.0 : CLANN__PARITY_NMSE_MAX;
+    e.pass = true;
+    if (ck->oom) {
+        pool_release(ck);
+        ck->oom = false;
+        return clann__error(NULL, CLANN_ERR_NO_MEMORY, "check: out of memory");
+    }
+    float *ref[CLANN__PARITY_MAX_TENSORS], *got[CLANN__PARITY_MAX_TENSORS];
+    size_t canary;
+    long at;
+    enum clann_status st = clann__parity_run(ck->ref->be, c, fn, arg, ref, &canary, &at);
+    if (st != CLANN_OK) {
+        pool_release(ck);
+        return st;
+    }
+    st = clann__parity_run(ck->dev->be, c, fn, arg, got, &canary, &at);
+    if (st != CLANN_OK) { /* a device error is a finding, not the end of the check */
+        e.pass = false;
+        e.error = INFINITY;
+        snprintf(e.detail, sizeof e.detail, "%s: %s", clann_status_name(st),
+                 clann_context_last_error(ck->dev));
+    } else if (canary < c->nt) {
+        e.pass = false;
+        e.error = INFINITY;
+        snprintf(e.detail, sizeof e.detail, "tensor %zu written outside its view at %ld",
+                 canary, at);
+    } else {
+        judge(how, c, ref, got, &e);
+    }
+    clann__parity_free(ref, c->nt);
+    clann__parity_free(got, c->nt);
+    pool_release(ck);
+    return clann__check_record(ck->report, &e);
+}
+
+#define TRY(x)                                                                                    \
+    do {                                                                                          \
+        enum clann_status try_st_ = (x);                                                          \
+        if (try_st_ != CLANN_OK)                                                                  \
+            return try_st_;                                                                       \
+    } while (0)
+
+static const size_t sizes_full[] = {1, 7, 64, 65, 257, 1031, 100003};
+static const size_t sizes_quick[] = {7, 65, 1031};
+static const size_t shapes_full[][2] = {{1, 1}, {1, 7},  {7, 65},  {65, 7},
+                                        {257, 10}, {3, 257}, {257, 65}};
+static const size_t shapes_quick[][2] = {{7, 65}, {65, 7}};
+
+#define FOR_SIZES(ck, n)                                                                          \
+    for (size_t si_ = 0, n;                                                                       \
+         si_ < ((ck)->quick ? sizeof sizes_quick : sizeof sizes_full) / sizeof(size_t) &&         \
+         ((n = (ck)->quick ? sizes_quick[si_] : sizes_full[si_]), 1);                            \
+         si_++)
+#define FOR_SHAPES(ck, rows, cols)                                                                \
+    for (size_t sh_ = 0, rows, cols;                                                              \
+         sh_ < ((ck)->quick ? sizeof shapes_quick : sizeof shapes_full) / sizeof(size_t[2]) &&    \
+         ((rows = (ck)->quick ? shapes_quick[sh_][0] : shapes_full[sh_][0]),                      \
+          (cols = (ck)->quick ? shapes_quick[sh_][1] : shapes_full[sh_][1]), 1);                  \
+         sh_++)
+
+/* ---------------------------------------------------------------------------------------------
+ * Element-wise ops and reductions.
+ */
+struct scalar_args {
+    size_t n;
+    float a, b;
+    struct clann_rng_key key;
+};
+
+static enum clann_status do_fill(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_fill(be, v[0], a->n, a->a);
+}
+static enum clann_status do_copy(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_copy(be, v[0], v[1], a->n);
+}
+static enum clann_status do_axpy(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_axpy(be, a->n, a->a, v[0], v[1]);
+}
+static enum clann_status do_clip_value(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_clip_by_value(be, v[0], a->n, a->a);
+}
+static enum clann_status do_clip_norm(struct clann_backend *be, struct clann_view *v,
+                                      const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_clip_by_norm(be, v[0], a->n, v[1], a->a);
+}
+static enum clann_status do_sum(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_sum(be, v[0], a->n, a->a, v[1], a->b);
+}
+static enum clann_status do_sum_squares(struct clann_backend *be, struct clann_view *v,
+                                        const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_sum_squares(be, v[0], a->n, v[1], a->b);
+}
+static enum clann_status do_sum_abs(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_sum_abs(be, v[0], a->n, v[1], a->b);
+}
+static enum clann_status do_count_zero(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_count_zero(be, v[0], a->n, v[1], a->b);
+}
+static enum clann_status do_dropout(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_dropout(be, v[0], v[1], a->n, a->a, a->key);
+}
+static enum clann_status do_soft_threshold(struct clann_backend *be, struct clann_view *v,
+                                           const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_soft_threshold(be, v[0], a->n, a->a, v[1]);
+}
+static enum clann_status do_add_noise(struct clann_backend *be, struct clann_view *v,
+                                      const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_add_noise(be, v[0], a->n, a->key, a->a);
+}
+static enum clann_status do_uniform(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_rng_uniform(be, v[0], a->n, a->key, a->a, a->b);
+}
+static enum clann_status do_normal(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_rng_normal(be, v[0], a->n, a->key, a->a, a->b);
+}
+static enum clann_status do_guard_check(struct clann_backend *be, struct clann_view *v,
+                                        const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_guard_check(be, v[0], v[1], a->a);
+}
+static enum clann_status do_accumulate_unless(struct clann_backend *be, struct clann_view *v,
+                                              const void *p)
+{
+    (void)p;
+    return clann__op_accumulate_unless(be, v[0], v[1], v[2]);
+}
+
+static enum clann_status check_elementwise(struct clann__check *ck)
+{
+    char shape[48];
+    FOR_SIZES(ck, n) {
+        struct scalar_args a = {n, 0.75f, 0.0f, {0, 0, 0}};
+        snprintf(shape, sizeof shape, "n=%zu", n);
+        struct clann__parity_case c1 = {1, {n}, {rnd(ck, n, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "fill", shape, &c1, do_fill, &a));
+        struct clann__parity_case c2 = {2, {n, n}, {rnd(ck, n, -1, 1), rnd(ck, n, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "copy", shape, &c2, do_copy, &a));
+        a.a = -2.5f;
+        struct clann__parity_case c3 = {2, {n, n}, {rnd(ck, n, -1, 1), rnd(ck, n, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "axpy", shape, &c3, do_axpy, &a));
+        a.a = 0.5f;
+        struct clann__parity_case c4 = {1, {n}, {rnd(ck, n, -3, 3)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "clip_by_value", shape, &c4, do_clip_value, &a));
+        a.a = 1.0f;
+        struct clann__parity_case c5 = {2, {n, 1}, {rnd(ck, n, -1, 1), constant(ck, 1, 9.0f)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "clip_by_norm", shape, &c5, do_clip_norm, &a));
+        /* reductions: beta 0 over NaN must overwrite, beta 2.5 accumulates */
+        static const struct {
+            const char *name;
+            clann__parity_op fn;
+        } reductions[] = {{"sum", do_sum}, {"sum_squares", do_sum_squares},
+                          {"sum_abs", do_sum_abs}, {"count_zero", do_count_zero}};
+        for (size_t r = 0; r < sizeof reductions / sizeof *reductions; r++) {
+            for (int b = 0; b < 2; b++) {
+                struct scalar_args ra = {n, 0.5f, b ? 2.5f : 0.0f, {0, 0, 0}};
+                float *x = rnd(ck, n, -1, 1);
+                for (size_t i = 0; x && i < n; i += 3)
+                    x[i] = r == 3 ? 0.0f : x[i]; /* zeros to count */
+                struct clann__parity_case c = {2, {n, 1}, {x, constant(ck, 1, b ? 0.5f : NAN)}};
+                char op[48];
+                snprintf(op, sizeof op, "%s beta=%g", reductions[r].name, b ? 2.5 : 0.0);
+                TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, reductions[r].fn, &ra));
+            }
+        }
+        struct scalar_args da = {n, 0.3f, 0, {7, CLANN__RNG_STREAM_DROPOUT, 13}};
+        struct clann__parity_case c6 = {2, {n, n}, {rnd(ck, n, -1, 1), rnd(ck, n, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "dropout rate=0.3", shape, &c6, do_dropout, &da));
+        struct scalar_args ta = {n, 0.25f, 0, {0, 0, 0}};
+        struct clann__parity_case c7 = {2, {n, 1}, {rnd(ck, n, -1, 1), constant(ck, 1, 0)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "soft_threshold", shape, &c7, do_soft_threshold,
+                    &ta));
+        struct scalar_args na = {n, 0.1f, 0, {1234, CLANN__RNG_STREAM_NOISE, UINT64_C(0x100000003)}};
+        struct clann__parity_case c8 = {1, {n}, {rnd(ck, n, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_BITS, "add_noise", shape, &c8, do_add_noise, &na));
+    }
+    struct scalar_args sa = {N_SPECIAL, 0.5f, 0, {0, 0, 0}};
+    struct clann__parity_case cs = {1, {N_SPECIAL}, {special(ck, N_SPECIAL, 0)}};
+    TRY(compare(ck, CLANN__MATCH_SPECIAL, "clip_by_value special", "n=12", &cs, do_clip_value,
+                &sa));
+    struct clann__parity_case ct = {2, {N_SPECIAL, 1}, {special(ck, N_SPECIAL, 0), NULL}};
+    TRY(compare(ck, CLANN__MATCH_SPECIAL, "soft_threshold special", "n=12", &ct,
+                do_soft_threshold, &sa));
+    /* the NaN guard: a non-finite sum flags the step once; a flagged step is not accumulated */
+    for (int bad = 0; bad < 2; bad++) {
+        struct scalar_args ga = {1, 17.0f, 0, {0, 0, 0}};
+        struct clann__parity_case g = {2, {1, 1}, {constant(ck, 1, bad ? INFINITY : 3.0f),
+                                                   constant(ck, 1, 0)}};
+        TRY(compare(ck, CLANN__MATCH_SPECIAL, bad ? "guard_check inf" : "guard_check finite",
+                    "n=1", &g, do_guard_check, &ga));
+        struct clann__parity_case u = {3, {1, 1, 1}, {constant(ck, 1, 2.5f),
+                                                      constant(ck, 1, 4.0f),
+                                                      constant(ck, 1, bad ? 1.0f : 0.0f)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, bad ? "accumulate_unless flagged" : "accumulate_unless",
+                    "n=1", &u, do_accumulate_unless, &ga));
+    }
+    return CLANN_OK;
+}
+
+/* The random streams bit for bit: offsets that are not multiples of the Philox block and one
+ * past 2^32 (the device compilers must honour FP_CONTRACT OFF). */
+static enum clann_status check_rng(struct clann__check *ck)
+{
+    static const struct clann_rng_key keys[] = {
+        {0, 0, 0}, {42, 1, 5}, {UINT64_C(0xdeadbeefcafef00d), 3, 1003},
+        {7, 15, UINT64_C(0x100000003)}};
+    size_t n = ck->quick ? 65537 : 1000003;
+    char shape[48];
+    snprintf(shape, sizeof shape, "n=%zu", n);
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        for (int normal = 0; normal < 2; normal++) {
+            struct scalar_args a = {n, normal ? 0.0f : -2.0f, normal ? 1.0f : 3.0f, keys[k]};
+            struct clann__parity_case c = {1, {n}, {constant(ck, n, 0)}};
+            char op[64];
+            snprintf(op, sizeof op, "rng_%s seed=%llx offset=%llu", normal ? "normal" : "uniform",
+                     (unsigned long long)keys[k].seed, (unsigned long long)keys[k].offset);
+            TRY(compare(ck, CLANN__MATCH_BITS, op, shape, &c, normal ? do_normal : do_uniform,
+                        &a));
+        }
+    }
+    return CLANN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Layer ops: activations forward and backward, column sums, column gathers.
+ */
+struct act_args {
+    struct clann_act act;
+    size_t rows, cols;
+    float beta;
+};
+
+static enum clann_status do_forward(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct act_args *a = p;
+    return clann__op_bias_act_forward(be, &a->act, v[0], v[1], v[2], v[3], a->rows, a->cols);
+}
+static enum clann_status do_backward(struct clann_backend *be, struct clann_view *v,
+                                     const void *p)
+{
+    const struct act_args *a = p;
+    return clann__op_act_backward(be, &a->act, v[0], v[1], v[2], v[3], v[4], a->rows, a->cols);
+}
+static enum clann_status do_prelu_grad(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct act_args *a = p;
+    return clann__op_prelu_grad(be, v[0], v[1], v[2], a->rows, a->cols, a->beta);
+}
+static enum clann_status do_col_sum(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct act_args *a = p;
+    return clann__op_col_sum(be, v[0], a->rows, a->cols, v[1], a->beta);
+}
+
+static struct clann_act make_act(int kind, bool training)
+{
+    struct clann_act act;
+    memset(&act, 0, sizeof act);
+    act.kind = (enum clann__act_kind)kind;
+    act.alpha = kind == CLANN__ACT_ELU ? 1.0f : 0.1f;
+    act.lower = 0.125f;
+    act.upper = 1.0f / 3.0f;
+    act.training = training;
+    act.rng.seed = 99;
+    act.rng.stream = CLANN__RNG_STREAM_RRELU;
+    act.rng.offset = 5;
+    return act;
+}
+
+/* Forward (with bias, training) and backward of one activation kind on a rows x cols batch;
+ * special: z, y and dy cycle through NaN, infinities and the kinks. */
+static enum clann_status check_act(struct clann__check *ck, int kind, size_t rows, size_t cols,
+                                   bool special_values)
+{
+    char op[64], shape[48];
+    const char *name = clann__kind_name(&clann__activation_kinds, (size_t)kind);
+    size_t n = rows * cols;
+    enum clann__parity_match how = special_values ? CLANN__MATCH_SPECIAL : CLANN__MATCH_NMSE;
+    float scale = kind == CLANN__ACT_RELU6 ? 8.0f : 3.0f;
+    struct act_args a = {make_act(kind, true), rows, cols, 0};
+    snprintf(shape, sizeof shape, "%zux%zu", rows, cols);
+    struct clann__parity_case f = {
+        4, {n, cols, cols, n},
+        {special_values ? special(ck, n, 0) : rnd(ck, n, -scale, scale), rnd(ck, cols, -1, 1),
+         kind == CLANN__ACT_PRELU ? rnd(ck, cols, 0, 0.5f) : NULL, rnd(ck, n, -1, 1)}};
+    snprintf(op, sizeof op, "bias_act_forward %s%s", name, special_values ? " special" : "");
+    TRY(compare(ck, how, op, shape, &f, do_forward, &a));
+    struct clann__parity_case b = {
+        5, {n, n, n, cols, n},
+        {special_values ? special(ck, n, 0) : rnd(ck, n, -scale, scale),
+         special_values ? special(ck, n, 5) : rnd(ck, n, 0.01f, 0.99f),
+         special_values ? special(ck, n, 3) : rnd(ck, n, -1, 1),
+         kind == CLANN__ACT_PRELU ? rnd(ck, cols, 0, 0.5f) : NULL, rnd(ck, n, -1, 1)}};
+    snprintf(op, sizeof op, "act_backward %s%s", name, special_values ? " special" : "");
+    return compare(ck, how, op, shape, &b, do_backward, &a);
+}
+
+static enum clann_status check_layers(struct clann__check *ck)
+{
+    char shape[48];
+    for (int kind = 0; kind < CLANN__ACT_COUNT; kind++) {
+        FOR_SHAPES(ck, rows, cols)
+            TRY(check_act(ck, kind, rows, cols, false));
+        TRY(check_act(ck, kind, 12, 5, true));
+    }
+    FOR_SHAPES(ck, rows, cols) {
+        size_t n = rows * cols;
+        struct act_args a = {make_act(0, false), rows, cols, 2.5f};
+        snprintf(shape, sizeof shape, "%zux%zu", rows, cols);
+        struct clann__parity_case c = {2, {n, cols}, {rnd(ck, n, -1, 1), rnd(ck, cols, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "col_sum", shape, &c, do_col_sum, &a));
+        struct clann__parity_case p = {3, {n, n, cols}, {rnd(ck, n, -1, 1), rnd(ck, n, -1, 1),
+                                                         rnd(ck, cols, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "prelu_grad", shape, &p, do_prelu_grad, &a));
+    }
+    return CLANN_OK;
+}
+
+struct index_args {
+    size_t rows, width, n;
+    bool scatter;
+};
+
+static enum clann_status do_index_cols(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct index_args *a = p;
+    return clann__op_index_cols(be, v[0], v[1], a->rows, a->width, v[2], a->n, a->scatter);
+}
+
+/* Sampled softmax's column gather and scatter: every 3rd column from the far end. */
+static enum clann_status check_index_cols(struct clann__check *ck)
+{
+    static const size_t dims[][2] = {{1, 7}, {7, 65}, {64, 257}, {257, 1031}};
+    char op[48], shape[48];
+    for (size_t s = ck->quick ? 2 : 0; s < sizeof dims / sizeof *dims; s++) {
+        size_t rows = dims[s][0], width = dims[s][1], n = (width + 2) / 3;
+        for (int scatter = 0; scatter < 2; scatter++) {
+            struct index_args a = {rows, width, n, scatter != 0};
+            size_t ns = rows * (scatter ? n : width), nd = rows * (scatter ? width : n);
+            float *idx = pooled(ck, n);
+            for (size_t j = 0; idx && j < n; j++)
+                idx[j] = (float)(width - 1 - 3 * j);
+            struct clann__parity_case c = {3, {ns, nd, n}, {rnd(ck, ns, -1, 1),
+                                                            rnd(ck, nd, -1, 1), idx}};
+            snprintf(op, sizeof op, "index_cols %s", scatter ? "scatter" : "gather");
+            snprintf(shape, sizeof shape, "%zux%zu n=%zu", rows, width, n);
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, do_index_cols, &a));
+        }
+    }
+    return CLANN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Losses, accuracy counts and optimizers.
+ */
+struct loss_args {
+    struct clann__loss loss;
+    size_t rows, cols;
+    float scale;
+    bool sparse;
+};
+
+static enum clann_status do_loss(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct loss_args *a = p;
+    return clann__op_loss(be, &a->loss, v[0], v[1], a->rows, a->cols, v[2], v[3], a->scale);
+}
+static enum clann_status do_count(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct loss_args *a = p;
+    return clann__op_count_correct(be, v[0], v[1], a->sparse, a->rows, a->cols, v[2], a->scale);
+}
+
+/* Labels for a loss kind: a class index per row (sparse), a distribution per row (softmax CE),
+ * 0..1 (sigmoid CE), else U(-1, 1). */
+static float *labels_for(struct clann__check *ck, int kind, size_t rows, size_t cols)
+{
+    if (kind == CLANN__LOSS_SPARSE_SOFTMAX_CE) {
+        float *l = rnd(ck, rows, 0, 1);
+        for (size_t r = 0; l && r < rows; r++) {
+            size_t k = (size_t)(l[r] * (float)cols);
+            l[r] = (float)(k < cols ? k : cols - 1);
+        }
+        return l;
+    }
+    float *l = rnd(ck, rows * cols, kind == CLANN__LOSS_SOFTMAX_CE ? 0.01f : 0.0f, 1);
+    if (kind == CLANN__LOSS_SOFTMAX_CE) {
+        for (size_t r = 0; l && r < rows; r++) {
+            double s = 0;
+            for (size_t c = 0; c < cols; c++)
+                s += l[r * cols + c];
+            for (size_t c = 0; c < cols; c++)
+                l[r * cols + c] = (float)(l[r * cols + c] / s);
+        }
+    } else if (kind != CLANN__LOSS_SIGMOID_CE) {
+        for (size_t i = 0; l && i < rows * cols; i++)
+            l[i] = 2 * l[i] - 1;
+    }
+    return l;
+}
+
+static enum clann_status check_losses(struct clann__check *ck)
+{
+    char op[64], shape[48];
+    for (int kind = 0; kind < CLANN__LOSS_COUNT; kind++) {
+        FOR_SHAPES(ck, rows, cols) {
+            size_t n = rows * cols;
+            bool sparse = kind == CLANN__LOSS_SPARSE_SOFTMAX_CE;
+            struct loss_args a = {{(enum clann__loss_kind)kind, 0.5f}, rows, cols,
+                                  1.0f / (float)rows, sparse};
+            struct clann__parity_case c = {4, {n, sparse ? rows : n, rows, n},
+                                           {rnd(ck, n, -4, 4), labels_for(ck, kind, rows, cols),
+                                            rnd(ck, rows, -1, 1), rnd(ck, n, -1, 1)}};
+            snprintf(op, sizeof op, "loss %s", clann__kind_name(&clann__loss_kinds, (size_t)kind));
+            snprintf(shape, sizeof shape, "%zux%zu", rows, cols);
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, do_loss, &a));
+        }
+    }
+    static const char *const modes[] = {"sparse", "dense", "binary"};
+    FOR_SHAPES(ck, rows, cols0) {
+        for (int mode = 0; mode < 3; mode++) {
+            size_t cols = mode == 2 ? 1 : cols0, n = rows * cols;
+            struct loss_args a = {{CLANN__LOSS_MSE, 0}, rows, cols, 1.0f, mode == 0};
+            float *labels = mode == 0 ? labels_for(ck, CLANN__LOSS_SPARSE_SOFTMAX_CE, rows, cols)
+                                      : rnd(ck, mode == 1 ? n : rows, -1, 1);
+            for (size_t r = 0; mode == 2 && labels && r < rows; r++)
+                labels[r] = labels[r] > 0 ? 1.0f : 0.0f;
+            float *pred = rnd(ck, n, -1, 1);
+            for (size_t r = 0; mode == 0 && pred && labels && r < rows; r += 2)
+                pred[r * cols + (size_t)labels[r]] = 2.0f; /* some rows right */
+            struct clann__parity_case c = {3, {n, mode == 1 ? n : rows, 1},
+                                           {pred, labels, constant(ck, 1, 3.0f)}};
+            snprintf(op, sizeof op, "count_correct %s", modes[mode]);
+            snprintf(shape, sizeof shape, "%zux%zu", rows, cols);
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, do_count, &a));
+        }
+    }
+    return CLANN_OK;
+}
+
+struct opt_args {
+    struct clann_opt opt;
+    size_t n;
+};
+
+static enum clann_status do_opt(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct opt_args *a = p;
+    return clann__op_optimizer_step(be, &a->opt, v[0], v[1], v[2], v[3], a->n);
+}
+
+static enum clann_status check_optimizers(struct clann__check *ck)
+{
+    char op[64], shape[48];
+    for (int kind = 0; kind < CLANN__OPT_COUNT; kind++) {
+        for (int nesterov = 0; nesterov < 2; nesterov++) {
+            if (nesterov && kind != CLANN__OPT_MOMENTUM)
+                continue;
+            FOR_SIZES(ck, n) {
+                struct opt_args a;
+                memset(&a, 0, sizeof a);
+                a.opt = (struct clann_opt){.kind = (enum clann__opt_kind)kind, .lr = 0.05f,
+                                           .momentum = 0.9f, .nesterov = nesterov, .beta1 = 0.9f,
+                                           .beta2 = 0.999f, .eps = 1e-7f, .rho = 0.9f,
+                                           .initial_accumulator = 0.1f, .step = 3};
+                a.n = n;
+                struct clann__parity_case c = {
+                    4, {n, n, n, n},
+                    {rnd(ck, n, -1, 1), rnd(ck, n, -1, 1),
+                     kind == CLANN__OPT_SGD ? NULL : rnd(ck, n, 0, 1),
+                     kind == CLANN__OPT_ADAM ? rnd(ck, n, 0, 1) : NULL}};
+                snprintf(op, sizeof op, "optimizer_step %s%s",
+                         clann__kind_name(&clann__optimizer_kinds, (size_t)kind),
+                         nesterov ? " nesterov" : "");
+                snprintf(shape, sizeof shape, "n=%zu", n);
+                TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, do_opt, &a));
+            }
+        }
+    }
+    return CLANN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Constraints, batch normalization, the feature layer's gathers.
+ */
+struct constrain_args {
+    struct clann_constraint_op op;
+    size_t rows, cols;
+};
+
+static enum clann_status do_constrain(struct clann_backend *be, struct clann_view *v,
+                                      const void *p)
+{
+    const struct constrain_args *a = p;
+    return clann__op_constrain(be, &a->op, v[0], a->rows, a->cols, v[1]);
+}
+
+struct bn_args {
+    size_t rows, cols;
+    float momentum, eps;
+    bool training;
+};
+
+static enum clann_status do_bn_forward(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct bn_args *a = p;
+    return clann__op_batchnorm_forward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
+                                      a->eps, a->training);
+}
+static enum clann_status do_moving_average(struct clann_backend *be, struct clann_view *v,
+                                           const void *p)
+{
+    const struct bn_args *a = p;
+    return clann__op_moving_average(be, v[0], v[1], a->rows * a->cols, a->momentum, v[2]);
+}
+static enum clann_status do_bn_backward(struct clann_backend *be, struct clann_view *v,
+                                        const void *p)
+{
+    const struct bn_args *a = p;
+    return clann__op_batchnorm_backward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
+                                       v[6], v[7]);
+}
+
+static enum clann_status check_regularize(struct clann__check *ck)
+{
+    static const struct clann_constraint_op kinds[] = {
+        {CLANN__CONSTRAINT_MAX_NORM, 0, 0.9f, 0},
+        {CLANN__CONSTRAINT_MIN_MAX_NORM, 0.3f, 0.9f, 0.5f},
+        {CLANN__CONSTRAINT_UNIT_NORM, 0, 0, 0},
+        {CLANN__CONSTRAINT_NON_NEG, 0, 0, 0}};
+    char op[64], shape[48];
+    FOR_SHAPES(ck, rows, cols) {
+        size_t n = rows * cols;
+        snprintf(shape, sizeof shape, "%zux%zu", rows, cols);
+        for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+            struct constrain_args a = {kinds[k], rows, cols};
+            struct clann__parity_case c = {2, {n, 1}, {rnd(ck, n, -1, 1), constant(ck, 1, 0)}};
+            snprintf(op, sizeof op, "constrain %s",
+                     clann__kind_name(&clann__constraint_kinds, (size_t)kinds[k].kind));
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, do_constrain, &a));
+        }
+        for (int training = 0; training < 2; training++) {
+            struct bn_args a = {rows, cols, 0.9f, 1e-3f, training != 0};
+            float *running = rnd(ck, 2 * cols, 0.2f, 1.2f);
+            struct clann__parity_case c = {6, {n, n, cols, cols, 3 * cols, 2 * cols},
+                                           {rnd(ck, n, 1, 3), rnd(ck, n, -1, 1),
+                                            rnd(ck, cols, 0.5f, 1.5f), rnd(ck, cols, -1, 1),
+                                            rnd(ck, 3 * cols, 0.5f, 2), running}};
+            snprintf(op, sizeof op, "batchnorm_forward %s", training ? "training" : "inference");
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, do_bn_forward, &a));
+        }
+        struct bn_args a = {rows, cols, 0.9f, 1e-3f, true};
+        struct clann__parity_case m = {3, {n, n, 1}, {rnd(ck, n, -1, 1), rnd(ck, n, 0, 2),
+                                                      constant(ck, 1, 0)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "moving_average", shape, &m, do_moving_average, &a));
+        struct clann__parity_case b = {8, {n, n, cols, cols, cols, n, cols, cols},
+                                       {rnd(ck, n, 1, 3), rnd(ck, n, -1, 1),
+                                        rnd(ck, cols, 0.5f, 1.5f), rnd(ck, cols, 1.8f, 2.2f),
+                                        rnd(ck, cols, 1, 2), rnd(ck, n, -1, 1),
+                                        rnd(ck, cols, -1, 1), rnd(ck, cols, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "batchnorm_backward", shape, &b, do_bn_backward, &a));
+    }
+    struct constrain_args na = {kinds[3], 3, 4};
+    struct clann__parity_case s = {2, {12, 1}, {special(ck, 12, 0), NULL}};
+    return compare(ck, CLANN__MATCH_SPECIAL, "constrain non_neg special", "3x4", &s,
+                   do_constrain, &na);
+}
+
+struct embed_args {
+    size_t rows, width, n_ids, dim;
+    enum clann_combiner combiner;
+};
+
+/* v: ids, table (NULL: indicator), y */
+static enum clann_status do_embedding(struct clann_backend *be, struct clann_view *v,
+                                      const void *p)
+{
+    const struct embed_args *a = p;
+    return clann__op_embedding_forward(be, v[0], a->width, a->width, a->rows, v[1], a->n_ids,
+                                       a->dim, a->combiner, v[2], a->dim);
+}
+/* v: x (rows x width), y (rows x dim): the first dim columns */
+static enum clann_status do_copy_cols(struct clann_backend *be, struct clann_view *v,
+                                      const void *p)
+{
+    const struct embed_args *a = p;
+    return clann__op_copy_cols(be, v[0], a->width, v[1], a->dim, a->rows, a->dim);
+}
+
+/* Embedding gathers with every combiner (ids with pads and out-of-range values, which are
+ * skipped), the indicator form, and the column copy of numeric features. */
+static enum clann_status check_embedding(struct clann__check *ck)
+{
+    static const char *const combiners[] = {"mean", "sum", "sqrtn"};
+    const size_t rows = ck->quick ? 65 : 257, width = 5, n_ids = 1031, dim = 7;
+    char op[64], shape[48];
+    snprintf(shape, sizeof shape, "%zux%zu ids=%zu dim=%zu", rows, width, n_ids, dim);
+    for (int table = 0; table < 2; table++) {
+        for (int comb = 0; comb < 3; comb++) {
+            size_t d = table ? dim : n_ids;
+            struct embed_args a = {rows, width, n_ids, d, (enum clann_combiner)comb};
+            float *ids = rnd(ck, rows * width, -1.5f, (float)n_ids + 2);
+            for (size_t i = 0; ids && i < rows * width; i++)
+                ids[i] = i % 4 == 3 ? -1.0f : floorf(ids[i]); /* pads, and ids past the end */
+            struct clann__parity_case c = {3, {rows * width, n_ids * dim, rows * d},
+                                           {ids, table ? rnd(ck, n_ids * dim, -1, 1) : NULL,
+                                            rnd(ck, rows * d, -1, 1)}};
+            snprintf(op, sizeof op, "embedding_forward %s%s", combiners[comb],
+                     table ? "" : " indicator");
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, do_embedding, &a));
+        }
+    }
+    struct embed_args a = {rows, 2 * dim + 1, 0, dim, CLANN_COMBINER_SUM};
+    struct clann__parity_case c = {2, {rows * (2 * dim + 1), rows * dim},
+                                   {rnd(ck, rows * (2 * dim + 1), -1, 1),
+                                    rnd(ck, rows * dim, -1, 1)}};
+    snprintf(shape, sizeof shape, "%zux%zu of %zu", rows, dim, 2 * dim + 1);
+    return compare(ck, CLANN__MATCH_NMSE, "copy_cols", shape, &c, do_copy_cols, &a);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * GEMM.
+ */
+struct gemm_args {
+    bool ta, tb;
+    size_t m, n, k, lda, ldb;
+    float alpha, beta;
+};
+
+/* v: a, b, c (ldc = n) */
+static enum clann_status do_gemm(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct gemm_args *g = p;
+    return clann__op_gemm(be, g->ta, g->tb, g->m, g->n, g->k, g->alpha, v[0], g->lda, v[1],
+                          g->ldb, g->beta, v[2], g->n);
+}
+
+static enum clann_status gemm_case(struct clann__check *ck, bool ta, bool tb, size_t m, size_t n,
+                                   size_t k, float alpha, float beta)
+{
+    size_t a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+    struct gemm_args g = {ta, tb, m, n, k, a_cols + 3, b_cols + 1, alpha, beta};
+    size_t na = a_rows * g.lda, nb = b_rows * g.ldb;
+    /* beta = 0 must overwrite C without reading it: a NaN-filled C shows when it does not */
+    struct clann__parity_case c = {3, {na, nb, m * n},
+                                   {rnd(ck, na, -1, 1), rnd(ck, nb, -1, 1),
+                                    beta == 0.0f ? constant(ck, m * n, NAN)
+                                                 : rnd(ck, m * n, -1, 1)}};
+    char op[64], shape[48];
+    snprintf(op, sizeof op, "gemm %c%c alpha=%g beta=%g", ta ? 'T' : 'N', tb ? 'T' : 'N',
+             (double)alpha, (double)beta);
+    snprintf(shape, sizeof shape, "m=%zu n=%zu k=%zu", m, n, k);
+    return compare(ck, CLANN__MATCH_NMSE, op, shape, &c, do_gemm, &g);
+}
+
+enum clann_status clann__check_gemm(struct clann__check *ck)
+{
+    static const size_t dims_full[][3] = {{1, 1, 1},   {7, 65, 257}, {65, 7, 64},
+                                          {257, 65, 7}, {128, 256, 784}, {257, 10, 129}};
+    static const size_t dims_quick[][3] = {{7, 65, 257}, {65, 7, 64}};
+    static const float scalars[][2] = {{1.0f, 0.0f}, {2.5f, 1.0f}, {1.0f, 2.5f}};
+    size_t nd = ck->quick ? 2 : sizeof dims_full / sizeof *dims_full;
+    for (int t = 0; t < 4; t++) {
+        for (size_t i = 0; i < nd; i++) {
+            const size_t *d = ck->quick ? dims_quick[i] : dims_full[i];
+            const float *s = scalars[(i + (size_t)t) % 3];
+            TRY(gemm_case(ck, t & 1, t & 2, d[0], d[1], d[2], s[0], s[1]));
+        }
+    }
+    if (!ck->quick) /* more rows than NVIDIA's 65535 work-groups in a grid dimension */
+        TRY(gemm_case(ck, false, false, 70000, 3, 5, 1.0f, 0.0f));
+    return CLANN_OK;
+}
+
+enum clann_status clann__check_ops(struct clann__check *ck)
+{
+    TRY(check_elementwise(ck));
+    TRY(check_rng(ck));
+    TRY(check_layers(ck));
+    TRY(check_index_cols(ck));
+    TRY(check_losses(ck));
+    TRY(check_optimizers(ck));
+    TRY(check_regularize(ck));
+    return check_embedding(ck);
+}
