@@ -26,6 +26,7 @@
  * CK_NOFORK and creates every context in this one process. Exits 77 (skip) when there is no
  * OpenCL device, or when the library is built without OpenCL (then only main is compiled).
  */
+#include "backend/op_cases.h"
 #include "backend/ops.h"
 #include "backend/parity.h"
 #include "core/rng.h"
@@ -172,57 +173,6 @@ static const size_t shapes[][2] = {{1, 1},  {1, 7},   {7, 65},  {64, 64}, {65, 7
 /* ---------------------------------------------------------------------------------------------
  * Small ops.
  */
-struct scalar_args {
-    size_t n;
-    float a, b;
-    struct clann_rng_key key;
-};
-
-static enum clann_status do_fill(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_fill(be, v[0], a->n, a->a);
-}
-static enum clann_status do_copy(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_copy(be, v[0], v[1], a->n);
-}
-static enum clann_status do_axpy(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_axpy(be, a->n, a->a, v[0], v[1]);
-}
-static enum clann_status do_clip_value(struct clann_backend *be, struct clann_view *v,
-                                       const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_clip_by_value(be, v[0], a->n, a->a);
-}
-static enum clann_status do_clip_norm(struct clann_backend *be, struct clann_view *v,
-                                      const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_clip_by_norm(be, v[0], a->n, v[1], a->a);
-}
-static enum clann_status do_sum(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_sum(be, v[0], a->n, a->a, v[1], a->b);
-}
-static enum clann_status do_sum_squares(struct clann_backend *be, struct clann_view *v,
-                                        const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_sum_squares(be, v[0], a->n, v[1], a->b);
-}
-static enum clann_status do_dropout(struct clann_backend *be, struct clann_view *v,
-                                    const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_dropout(be, v[0], v[1], a->n, a->a, a->key);
-}
-
 START_TEST(test_blas1)
 {
     char label[128];
@@ -231,21 +181,21 @@ START_TEST(test_blas1)
         struct scalar_args a = {n, 0.75f, 0.0f, {0, 0, 0}};
         struct op_case c = {1, {n}, {rand_array(n, -1, 1)}};
         snprintf(label, sizeof label, "fill n=%zu", n);
-        compare("fill/copy", label, &c, do_fill, &a);
+        compare("fill/copy", label, &c, clann__case_fill, &a);
         free_case(&c);
 
         struct op_case c2 = {2, {n, n}, {rand_array(n, -1, 1), rand_array(n, -1, 1)}};
         snprintf(label, sizeof label, "copy n=%zu", n);
-        compare("fill/copy", label, &c2, do_copy, &a);
+        compare("fill/copy", label, &c2, clann__case_copy, &a);
         a.a = -2.5f;
         snprintf(label, sizeof label, "axpy n=%zu", n);
-        compare("axpy", label, &c2, do_axpy, &a);
+        compare("axpy", label, &c2, clann__case_axpy, &a);
         free_case(&c2);
 
         struct op_case c3 = {1, {n}, {rand_array(n, -3, 3)}};
         a.a = 0.5f;
         snprintf(label, sizeof label, "clip_by_value n=%zu", n);
-        compare("clip", label, &c3, do_clip_value, &a);
+        compare("clip", label, &c3, clann__case_clip_value, &a);
         free_case(&c3);
 
         for (int big = 0; big < 2; big++) {
@@ -253,7 +203,7 @@ START_TEST(test_blas1)
             c4.init[1][0] = big ? 9.0f : 0.25f; /* factor 1/3, or 1 */
             a.a = 1.0f;
             snprintf(label, sizeof label, "clip_by_norm n=%zu big=%d", n, big);
-            compare("clip", label, &c4, do_clip_norm, &a);
+            compare("clip", label, &c4, clann__case_clip_norm, &a);
             free_case(&c4);
         }
     }
@@ -272,9 +222,9 @@ START_TEST(test_reductions)
                 c.init[1][0] = NAN; /* beta = 0 must overwrite */
             struct scalar_args a = {n, 0.5f, betas[b], {0, 0, 0}};
             snprintf(label, sizeof label, "sum n=%zu beta=%g", n, (double)betas[b]);
-            compare("sum", label, &c, do_sum, &a);
+            compare("sum", label, &c, clann__case_sum, &a);
             snprintf(label, sizeof label, "sum_squares n=%zu beta=%g", n, (double)betas[b]);
-            compare("sum", label, &c, do_sum_squares, &a);
+            compare("sum", label, &c, clann__case_sum_squares, &a);
             free_case(&c);
         }
     }
@@ -291,7 +241,7 @@ START_TEST(test_dropout)
             struct op_case c = {2, {n, n}, {rand_array(n, -1, 1), rand_array(n, -1, 1)}};
             struct scalar_args a = {n, rates[r], 0, {7, CLANN__RNG_STREAM_DROPOUT, 13 + s}};
             snprintf(label, sizeof label, "dropout n=%zu rate=%g", n, (double)rates[r]);
-            compare("dropout", label, &c, do_dropout, &a);
+            compare("dropout", label, &c, clann__case_dropout, &a);
             free_case(&c);
         }
     }
@@ -301,42 +251,8 @@ END_TEST
 /* ---------------------------------------------------------------------------------------------
  * Layer ops.
  */
-struct act_args {
-    struct clann_act act;
-    size_t rows, cols;
-    float beta;
-};
-
 /* v: z, bias, prelu, y */
-static enum clann_status do_forward(struct clann_backend *be, struct clann_view *v,
-                                    const void *p)
-{
-    const struct act_args *a = p;
-    return clann__op_bias_act_forward(be, &a->act, v[0], v[1], v[2], v[3], a->rows, a->cols);
-}
-
 /* v: z, y, dy, prelu, dz */
-static enum clann_status do_backward(struct clann_backend *be, struct clann_view *v,
-                                     const void *p)
-{
-    const struct act_args *a = p;
-    return clann__op_act_backward(be, &a->act, v[0], v[1], v[2], v[3], v[4], a->rows, a->cols);
-}
-
-static enum clann_status do_prelu_grad(struct clann_backend *be, struct clann_view *v,
-                                       const void *p)
-{
-    const struct act_args *a = p;
-    return clann__op_prelu_grad(be, v[0], v[1], v[2], a->rows, a->cols, a->beta);
-}
-
-static enum clann_status do_col_sum(struct clann_backend *be, struct clann_view *v,
-                                    const void *p)
-{
-    const struct act_args *a = p;
-    return clann__op_col_sum(be, v[0], a->rows, a->cols, v[1], a->beta);
-}
-
 static struct clann_act make_act(int kind, bool training)
 {
     struct clann_act act;
@@ -370,7 +286,7 @@ START_TEST(test_activations)
                                      rand_array(n, -1, 1)}};
                 snprintf(label, sizeof label, "bias_act_forward kind=%d %zux%zu variant=%d", kind,
                          rows, cols, variant);
-                compare("bias_act_forward", label, &f, do_forward, &a);
+                compare("bias_act_forward", label, &f, clann__case_forward, &a);
                 free_case(&f);
 
                 struct op_case b = {5,
@@ -381,7 +297,7 @@ START_TEST(test_activations)
                                      rand_array(n, -1, 1)}};
                 snprintf(label, sizeof label, "act_backward kind=%d %zux%zu variant=%d", kind,
                          rows, cols, variant);
-                compare("act_backward", label, &b, do_backward, &a);
+                compare("act_backward", label, &b, clann__case_backward, &a);
                 free_case(&b);
             }
         }
@@ -439,8 +355,8 @@ START_TEST(test_special_values)
                                  rand_array(n, -1, 1)}};
             snprintf(label, sizeof label, "bias_act_forward special kind=%d variant=%d", kind,
                      variant);
-            compare_as(MATCH_SPECIAL, "special values", label, &f, do_forward, &a);
-            check_nan_maps(label, &f, do_forward, &a, 0, 3);
+            compare_as(MATCH_SPECIAL, "special values", label, &f, clann__case_forward, &a);
+            check_nan_maps(label, &f, clann__case_forward, &a, 0, 3);
             free_case(&f);
 
             struct op_case b = {5,
@@ -451,16 +367,17 @@ START_TEST(test_special_values)
                                  rand_array(n, -1, 1)}};
             snprintf(label, sizeof label, "act_backward special kind=%d variant=%d", kind,
                      variant);
-            compare_as(MATCH_SPECIAL, "special values", label, &b, do_backward, &a);
+            compare_as(MATCH_SPECIAL, "special values", label, &b, clann__case_backward, &a);
             if (variant == 1) /* NaN in dy reaches dz whatever the derivative */
-                check_nan_maps(label, &b, do_backward, &a, 2, 4);
+                check_nan_maps(label, &b, clann__case_backward, &a, 2, 4);
             free_case(&b);
         }
     }
     struct scalar_args a = {n, 0.5f, 0, {0, 0, 0}};
     struct op_case c = {1, {n}, {special_array(n, 0)}};
-    compare_as(MATCH_SPECIAL, "special values", "clip_by_value special", &c, do_clip_value, &a);
-    check_nan_maps("clip_by_value special", &c, do_clip_value, &a, 0, 0);
+    compare_as(MATCH_SPECIAL, "special values", "clip_by_value special", &c,
+               clann__case_clip_value, &a);
+    check_nan_maps("clip_by_value special", &c, clann__case_clip_value, &a, 0, 0);
     free_case(&c);
 }
 END_TEST
@@ -476,7 +393,7 @@ START_TEST(test_column_sums)
             struct op_case c = {2, {n, cols}, {rand_array(n, -1, 1), rand_array(cols, -1, 1)}};
             snprintf(label, sizeof label, "col_sum %zux%zu beta=%g", rows, cols,
                      (double)betas[bi]);
-            compare("col_sum/prelu_grad", label, &c, do_col_sum, &a);
+            compare("col_sum/prelu_grad", label, &c, clann__case_col_sum, &a);
             free_case(&c);
             struct op_case p = {3,
                                 {n, n, cols},
@@ -484,7 +401,7 @@ START_TEST(test_column_sums)
                                  rand_array(cols, -1, 1)}};
             snprintf(label, sizeof label, "prelu_grad %zux%zu beta=%g", rows, cols,
                      (double)betas[bi]);
-            compare("col_sum/prelu_grad", label, &p, do_prelu_grad, &a);
+            compare("col_sum/prelu_grad", label, &p, clann__case_prelu_grad, &a);
             free_case(&p);
         }
     }
@@ -637,19 +554,7 @@ START_TEST(test_pool)
 }
 END_TEST
 
-struct index_args {
-    size_t rows, width, n;
-    bool scatter;
-};
-
 /* v: src, dst, idx */
-static enum clann_status do_index_cols(struct clann_backend *be, struct clann_view *v,
-                                       const void *p)
-{
-    const struct index_args *a = p;
-    return clann__op_index_cols(be, v[0], v[1], a->rows, a->width, v[2], a->n, a->scatter);
-}
-
 /* Sampled softmax's column gather and scatter: n distinct columns of width (every 3rd, from
  * the far end), both ways; a scatter leaves the other columns of dst as they were. */
 START_TEST(test_index_cols)
@@ -670,7 +575,7 @@ START_TEST(test_index_cols)
             memcpy(c.init[2], idx, n * sizeof *idx);
             snprintf(label, sizeof label, "index_cols %s %zux%zu n=%zu",
                      scatter ? "scatter" : "gather", rows, width, n);
-            compare("index_cols", label, &c, do_index_cols, &a);
+            compare("index_cols", label, &c, clann__case_index_cols, &a);
             free_case(&c);
         }
         free(idx);
@@ -681,27 +586,8 @@ END_TEST
 /* ---------------------------------------------------------------------------------------------
  * Losses and metrics.
  */
-struct loss_args {
-    struct clann__loss loss;
-    size_t rows, cols;
-    float scale;
-    bool sparse;
-};
-
 /* v: pred, labels, row_loss, grad */
-static enum clann_status do_loss(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct loss_args *a = p;
-    return clann__op_loss(be, &a->loss, v[0], v[1], a->rows, a->cols, v[2], v[3], a->scale);
-}
-
 /* v: pred, labels, correct */
-static enum clann_status do_count(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct loss_args *a = p;
-    return clann__op_count_correct(be, v[0], v[1], a->sparse, a->rows, a->cols, v[2], a->scale);
-}
-
 /* Labels for a loss kind: one class index per row (sparse), a distribution per row (softmax
  * CE), 0..1 (sigmoid CE), else U(-1, 1). */
 static float *make_labels(int kind, size_t rows, size_t cols)
@@ -747,7 +633,7 @@ START_TEST(test_losses)
                                      with_grad ? rand_array(n, -1, 1) : NULL}};
                 snprintf(label, sizeof label, "loss kind=%d %zux%zu grad=%d", kind, rows, cols,
                          with_grad);
-                compare("loss", label, &c, do_loss, &a);
+                compare("loss", label, &c, clann__case_loss, &a);
                 free_case(&c);
             }
         }
@@ -782,7 +668,7 @@ START_TEST(test_count_correct)
             struct op_case c = {3, {n, (mode == 1) ? n : rows, 1},
                                 {pred, labels, rand_array(1, 0, 10)}};
             snprintf(label, sizeof label, "count_correct mode=%d %zux%zu", mode, rows, cols);
-            compare("count_correct", label, &c, do_count, &a);
+            compare("count_correct", label, &c, clann__case_count, &a);
             free_case(&c);
         }
     }
@@ -792,17 +678,6 @@ END_TEST
 /* ---------------------------------------------------------------------------------------------
  * Optimizers.
  */
-struct opt_args {
-    struct clann_opt opt;
-    size_t n;
-};
-
-static enum clann_status do_opt(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct opt_args *a = p;
-    return clann__op_optimizer_step(be, &a->opt, v[0], v[1], v[2], v[3], a->n);
-}
-
 START_TEST(test_optimizers)
 {
     char label[160];
@@ -832,7 +707,7 @@ START_TEST(test_optimizers)
                                      kind == CLANN__OPT_ADAM ? rand_array(n, 0, 1) : NULL}};
                 snprintf(label, sizeof label, "optimizer kind=%d nesterov=%d n=%zu", kind,
                          nesterov, n);
-                compare("optimizer_step", label, &c, do_opt, &a);
+                compare("optimizer_step", label, &c, clann__case_opt, &a);
                 free_case(&c);
             }
         }
@@ -862,25 +737,12 @@ static float *guard_array(size_t mode)
     return g;
 }
 
-static enum clann_status do_sum_abs(struct clann_backend *be, struct clann_view *v,
-                                    const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_sum_abs(be, v[0], a->n, v[1], a->b);
-}
 static enum clann_status do_soft_threshold(struct clann_backend *be, struct clann_view *v,
                                            const void *p)
 {
     const struct scalar_args *a = p;
     return clann__op_soft_threshold(be, v[0], a->n, a->a, v[1]); /* v[1]: guard, maybe NULL */
 }
-static enum clann_status do_add_noise(struct clann_backend *be, struct clann_view *v,
-                                      const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_add_noise(be, v[0], a->n, a->key, a->a);
-}
-
 START_TEST(test_penalties)
 {
     char label[128];
@@ -893,7 +755,7 @@ START_TEST(test_penalties)
                 c.init[1][0] = NAN; /* beta = 0 must overwrite */
             struct scalar_args a = {n, 0, betas[b], {0, 0, 0}};
             snprintf(label, sizeof label, "sum_abs n=%zu beta=%g", n, (double)betas[b]);
-            compare("sum_abs", label, &c, do_sum_abs, &a);
+            compare("sum_abs", label, &c, clann__case_sum_abs, &a);
             free_case(&c);
         }
         for (size_t t = 0; t < 2 * N_GUARDS; t++) {
@@ -932,17 +794,13 @@ START_TEST(test_add_noise)
                                      offset}};
             struct op_case c = {1, {n}, {rand_array(n, -1, 1)}};
             snprintf(label, sizeof label, "add_noise n=%zu stddev=%g", n, (double)stddevs[k]);
-            compare_as(MATCH_BITS, "add_noise (bit-identical)", label, &c, do_add_noise, &a);
+            compare_as(MATCH_BITS, "add_noise (bit-identical)", label, &c,
+                       clann__case_add_noise, &a);
             free_case(&c);
         }
     }
 }
 END_TEST
-
-struct constrain_args {
-    struct clann_constraint_op op;
-    size_t rows, cols;
-};
 
 static enum clann_status do_constrain(struct clann_backend *be, struct clann_view *v,
                                       const void *p)
@@ -994,38 +852,9 @@ START_TEST(test_constrain)
 }
 END_TEST
 
-struct bn_args {
-    size_t rows, cols;
-    float momentum, eps;
-    bool training;
-};
-
 /* v: x, y, gamma, beta, stats (mean | var | invstd), running (mean | var) */
-static enum clann_status do_bn_forward(struct clann_backend *be, struct clann_view *v,
-                                       const void *p)
-{
-    const struct bn_args *a = p;
-    return clann__op_batchnorm_forward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
-                                      a->eps, a->training);
-}
-
 /* v: avg, x, guard */
-static enum clann_status do_moving_average(struct clann_backend *be, struct clann_view *v,
-                                           const void *p)
-{
-    const struct bn_args *a = p;
-    return clann__op_moving_average(be, v[0], v[1], a->rows * a->cols, a->momentum, v[2]);
-}
-
 /* v: x, dy, gamma, mean, invstd, dx, dgamma, dbeta */
-static enum clann_status do_bn_backward(struct clann_backend *be, struct clann_view *v,
-                                        const void *p)
-{
-    const struct bn_args *a = p;
-    return clann__op_batchnorm_backward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
-                                       v[6], v[7]);
-}
-
 START_TEST(test_batchnorm)
 {
     char label[160];
@@ -1044,7 +873,7 @@ START_TEST(test_batchnorm)
                                  rand_array(cols, 0.5f, 1.5f), rand_array(cols, -1, 1),
                                  mode == 2 ? NULL : rand_array(3 * cols, 0.5f, 2), running}};
             snprintf(label, sizeof label, "batchnorm_forward mode=%d %zux%zu", mode, rows, cols);
-            compare("batchnorm_forward", label, &c, do_bn_forward, &a);
+            compare("batchnorm_forward", label, &c, clann__case_bn_forward, &a);
             free_case(&c);
         }
         for (size_t g = 0; g < N_GUARDS; g++) {
@@ -1052,7 +881,7 @@ START_TEST(test_batchnorm)
             struct op_case c = {3, {n, n, 1}, {rand_array(n, -1, 1), rand_array(n, 0, 2),
                                                guard_array(g)}};
             snprintf(label, sizeof label, "moving_average n=%zu guard=%s", n, guard_names[g]);
-            compare("moving_average", label, &c, do_moving_average, &a);
+            compare("moving_average", label, &c, clann__case_moving_average, &a);
             free_case(&c);
         }
         struct bn_args a = {rows, cols, 0.9f, 1e-3f, true};
@@ -1063,7 +892,7 @@ START_TEST(test_batchnorm)
                              rand_array(cols, 1, 2), rand_array(n, -1, 1),
                              rand_array(cols, -1, 1), rand_array(cols, -1, 1)}};
         snprintf(label, sizeof label, "batchnorm_backward %zux%zu", rows, cols);
-        compare("batchnorm_backward", label, &b, do_bn_backward, &a);
+        compare("batchnorm_backward", label, &b, clann__case_bn_backward, &a);
         free_case(&b);
     }
 }

@@ -7,6 +7,7 @@
  */
 #include "backend/check.h"
 
+#include "backend/op_cases.h"
 #include "backend/ops.h"
 #include "backend/parity.h"
 #include "core/rng.h"
@@ -190,77 +191,17 @@ static const size_t shapes_quick[][2] = {{7, 65}, {65, 7}};
 /* ---------------------------------------------------------------------------------------------
  * Element-wise ops and reductions.
  */
-struct scalar_args {
-    size_t n;
-    float a, b;
-    struct clann_rng_key key;
-};
-
-static enum clann_status do_fill(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_fill(be, v[0], a->n, a->a);
-}
-static enum clann_status do_copy(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_copy(be, v[0], v[1], a->n);
-}
-static enum clann_status do_axpy(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_axpy(be, a->n, a->a, v[0], v[1]);
-}
-static enum clann_status do_clip_value(struct clann_backend *be, struct clann_view *v,
-                                       const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_clip_by_value(be, v[0], a->n, a->a);
-}
-static enum clann_status do_clip_norm(struct clann_backend *be, struct clann_view *v,
-                                      const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_clip_by_norm(be, v[0], a->n, v[1], a->a);
-}
-static enum clann_status do_sum(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_sum(be, v[0], a->n, a->a, v[1], a->b);
-}
-static enum clann_status do_sum_squares(struct clann_backend *be, struct clann_view *v,
-                                        const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_sum_squares(be, v[0], a->n, v[1], a->b);
-}
-static enum clann_status do_sum_abs(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_sum_abs(be, v[0], a->n, v[1], a->b);
-}
 static enum clann_status do_count_zero(struct clann_backend *be, struct clann_view *v,
                                        const void *p)
 {
     const struct scalar_args *a = p;
     return clann__op_count_zero(be, v[0], a->n, v[1], a->b);
 }
-static enum clann_status do_dropout(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_dropout(be, v[0], v[1], a->n, a->a, a->key);
-}
 static enum clann_status do_soft_threshold(struct clann_backend *be, struct clann_view *v,
                                            const void *p)
 {
     const struct scalar_args *a = p;
     return clann__op_soft_threshold(be, v[0], a->n, a->a, v[1]);
-}
-static enum clann_status do_add_noise(struct clann_backend *be, struct clann_view *v,
-                                      const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_add_noise(be, v[0], a->n, a->key, a->a);
 }
 static enum clann_status do_uniform(struct clann_backend *be, struct clann_view *v, const void *p)
 {
@@ -292,24 +233,25 @@ static enum clann_status check_elementwise(struct clann__check *ck)
         struct scalar_args a = {n, 0.75f, 0.0f, {0, 0, 0}};
         snprintf(shape, sizeof shape, "n=%zu", n);
         struct clann__parity_case c1 = {1, {n}, {rnd(ck, n, -1, 1)}};
-        TRY(compare(ck, CLANN__MATCH_NMSE, "fill", shape, &c1, do_fill, &a));
+        TRY(compare(ck, CLANN__MATCH_NMSE, "fill", shape, &c1, clann__case_fill, &a));
         struct clann__parity_case c2 = {2, {n, n}, {rnd(ck, n, -1, 1), rnd(ck, n, -1, 1)}};
-        TRY(compare(ck, CLANN__MATCH_NMSE, "copy", shape, &c2, do_copy, &a));
+        TRY(compare(ck, CLANN__MATCH_NMSE, "copy", shape, &c2, clann__case_copy, &a));
         a.a = -2.5f;
         struct clann__parity_case c3 = {2, {n, n}, {rnd(ck, n, -1, 1), rnd(ck, n, -1, 1)}};
-        TRY(compare(ck, CLANN__MATCH_NMSE, "axpy", shape, &c3, do_axpy, &a));
+        TRY(compare(ck, CLANN__MATCH_NMSE, "axpy", shape, &c3, clann__case_axpy, &a));
         a.a = 0.5f;
         struct clann__parity_case c4 = {1, {n}, {rnd(ck, n, -3, 3)}};
-        TRY(compare(ck, CLANN__MATCH_NMSE, "clip_by_value", shape, &c4, do_clip_value, &a));
+        TRY(compare(ck, CLANN__MATCH_NMSE, "clip_by_value", shape, &c4,
+                    clann__case_clip_value, &a));
         a.a = 1.0f;
         struct clann__parity_case c5 = {2, {n, 1}, {rnd(ck, n, -1, 1), constant(ck, 1, 9.0f)}};
-        TRY(compare(ck, CLANN__MATCH_NMSE, "clip_by_norm", shape, &c5, do_clip_norm, &a));
+        TRY(compare(ck, CLANN__MATCH_NMSE, "clip_by_norm", shape, &c5, clann__case_clip_norm, &a));
         /* reductions: beta 0 over NaN must overwrite, beta 2.5 accumulates */
         static const struct {
             const char *name;
             clann__parity_op fn;
-        } reductions[] = {{"sum", do_sum}, {"sum_squares", do_sum_squares},
-                          {"sum_abs", do_sum_abs}, {"count_zero", do_count_zero}};
+        } reductions[] = {{"sum", clann__case_sum}, {"sum_squares", clann__case_sum_squares},
+                          {"sum_abs", clann__case_sum_abs}, {"count_zero", do_count_zero}};
         for (size_t r = 0; r < sizeof reductions / sizeof *reductions; r++) {
             for (int b = 0; b < 2; b++) {
                 struct scalar_args ra = {n, 0.5f, b ? 2.5f : 0.0f, {0, 0, 0}};
@@ -324,19 +266,20 @@ static enum clann_status check_elementwise(struct clann__check *ck)
         }
         struct scalar_args da = {n, 0.3f, 0, {7, CLANN__RNG_STREAM_DROPOUT, 13}};
         struct clann__parity_case c6 = {2, {n, n}, {rnd(ck, n, -1, 1), rnd(ck, n, -1, 1)}};
-        TRY(compare(ck, CLANN__MATCH_NMSE, "dropout rate=0.3", shape, &c6, do_dropout, &da));
+        TRY(compare(ck, CLANN__MATCH_NMSE, "dropout rate=0.3", shape, &c6,
+                    clann__case_dropout, &da));
         struct scalar_args ta = {n, 0.25f, 0, {0, 0, 0}};
         struct clann__parity_case c7 = {2, {n, 1}, {rnd(ck, n, -1, 1), constant(ck, 1, 0)}};
         TRY(compare(ck, CLANN__MATCH_NMSE, "soft_threshold", shape, &c7, do_soft_threshold,
                     &ta));
         struct scalar_args na = {n, 0.1f, 0, {1234, CLANN__RNG_STREAM_NOISE, UINT64_C(0x100000003)}};
         struct clann__parity_case c8 = {1, {n}, {rnd(ck, n, -1, 1)}};
-        TRY(compare(ck, CLANN__MATCH_BITS, "add_noise", shape, &c8, do_add_noise, &na));
+        TRY(compare(ck, CLANN__MATCH_BITS, "add_noise", shape, &c8, clann__case_add_noise, &na));
     }
     struct scalar_args sa = {N_SPECIAL, 0.5f, 0, {0, 0, 0}};
     struct clann__parity_case cs = {1, {N_SPECIAL}, {special(ck, N_SPECIAL, 0)}};
-    TRY(compare(ck, CLANN__MATCH_SPECIAL, "clip_by_value special", "n=12", &cs, do_clip_value,
-                &sa));
+    TRY(compare(ck, CLANN__MATCH_SPECIAL, "clip_by_value special", "n=12", &cs,
+                clann__case_clip_value, &sa));
     struct clann__parity_case ct = {2, {N_SPECIAL, 1}, {special(ck, N_SPECIAL, 0), NULL}};
     TRY(compare(ck, CLANN__MATCH_SPECIAL, "soft_threshold special", "n=12", &ct,
                 do_soft_threshold, &sa));
@@ -383,35 +326,6 @@ static enum clann_status check_rng(struct clann__check *ck)
 /* ---------------------------------------------------------------------------------------------
  * Layer ops: activations forward and backward, column sums, column gathers.
  */
-struct act_args {
-    struct clann_act act;
-    size_t rows, cols;
-    float beta;
-};
-
-static enum clann_status do_forward(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct act_args *a = p;
-    return clann__op_bias_act_forward(be, &a->act, v[0], v[1], v[2], v[3], a->rows, a->cols);
-}
-static enum clann_status do_backward(struct clann_backend *be, struct clann_view *v,
-                                     const void *p)
-{
-    const struct act_args *a = p;
-    return clann__op_act_backward(be, &a->act, v[0], v[1], v[2], v[3], v[4], a->rows, a->cols);
-}
-static enum clann_status do_prelu_grad(struct clann_backend *be, struct clann_view *v,
-                                       const void *p)
-{
-    const struct act_args *a = p;
-    return clann__op_prelu_grad(be, v[0], v[1], v[2], a->rows, a->cols, a->beta);
-}
-static enum clann_status do_col_sum(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct act_args *a = p;
-    return clann__op_col_sum(be, v[0], a->rows, a->cols, v[1], a->beta);
-}
-
 static struct clann_act make_act(int kind, bool training)
 {
     struct clann_act act;
@@ -444,7 +358,7 @@ static enum clann_status check_act(struct clann__check *ck, int kind, size_t row
         {special_values ? special(ck, n, 0) : rnd(ck, n, -scale, scale), rnd(ck, cols, -1, 1),
          kind == CLANN__ACT_PRELU ? rnd(ck, cols, 0, 0.5f) : NULL, rnd(ck, n, -1, 1)}};
     snprintf(op, sizeof op, "bias_act_forward %s%s", name, special_values ? " special" : "");
-    TRY(compare(ck, how, op, shape, &f, do_forward, &a));
+    TRY(compare(ck, how, op, shape, &f, clann__case_forward, &a));
     struct clann__parity_case b = {
         5, {n, n, n, cols, n},
         {special_values ? special(ck, n, 0) : rnd(ck, n, -scale, scale),
@@ -452,7 +366,7 @@ static enum clann_status check_act(struct clann__check *ck, int kind, size_t row
          special_values ? special(ck, n, 3) : rnd(ck, n, -1, 1),
          kind == CLANN__ACT_PRELU ? rnd(ck, cols, 0, 0.5f) : NULL, rnd(ck, n, -1, 1)}};
     snprintf(op, sizeof op, "act_backward %s%s", name, special_values ? " special" : "");
-    return compare(ck, how, op, shape, &b, do_backward, &a);
+    return compare(ck, how, op, shape, &b, clann__case_backward, &a);
 }
 
 static enum clann_status check_layers(struct clann__check *ck)
@@ -468,24 +382,12 @@ static enum clann_status check_layers(struct clann__check *ck)
         struct act_args a = {make_act(0, false), rows, cols, 2.5f};
         snprintf(shape, sizeof shape, "%zux%zu", rows, cols);
         struct clann__parity_case c = {2, {n, cols}, {rnd(ck, n, -1, 1), rnd(ck, cols, -1, 1)}};
-        TRY(compare(ck, CLANN__MATCH_NMSE, "col_sum", shape, &c, do_col_sum, &a));
+        TRY(compare(ck, CLANN__MATCH_NMSE, "col_sum", shape, &c, clann__case_col_sum, &a));
         struct clann__parity_case p = {3, {n, n, cols}, {rnd(ck, n, -1, 1), rnd(ck, n, -1, 1),
                                                          rnd(ck, cols, -1, 1)}};
-        TRY(compare(ck, CLANN__MATCH_NMSE, "prelu_grad", shape, &p, do_prelu_grad, &a));
+        TRY(compare(ck, CLANN__MATCH_NMSE, "prelu_grad", shape, &p, clann__case_prelu_grad, &a));
     }
     return CLANN_OK;
-}
-
-struct index_args {
-    size_t rows, width, n;
-    bool scatter;
-};
-
-static enum clann_status do_index_cols(struct clann_backend *be, struct clann_view *v,
-                                       const void *p)
-{
-    const struct index_args *a = p;
-    return clann__op_index_cols(be, v[0], v[1], a->rows, a->width, v[2], a->n, a->scatter);
 }
 
 /* Sampled softmax's column gather and scatter: every 3rd column from the far end. */
@@ -505,7 +407,7 @@ static enum clann_status check_index_cols(struct clann__check *ck)
                                                             rnd(ck, nd, -1, 1), idx}};
             snprintf(op, sizeof op, "index_cols %s", scatter ? "scatter" : "gather");
             snprintf(shape, sizeof shape, "%zux%zu n=%zu", rows, width, n);
-            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, do_index_cols, &a));
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, clann__case_index_cols, &a));
         }
     }
     return CLANN_OK;
@@ -514,24 +416,6 @@ static enum clann_status check_index_cols(struct clann__check *ck)
 /* ---------------------------------------------------------------------------------------------
  * Losses, accuracy counts and optimizers.
  */
-struct loss_args {
-    struct clann__loss loss;
-    size_t rows, cols;
-    float scale;
-    bool sparse;
-};
-
-static enum clann_status do_loss(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct loss_args *a = p;
-    return clann__op_loss(be, &a->loss, v[0], v[1], a->rows, a->cols, v[2], v[3], a->scale);
-}
-static enum clann_status do_count(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct loss_args *a = p;
-    return clann__op_count_correct(be, v[0], v[1], a->sparse, a->rows, a->cols, v[2], a->scale);
-}
-
 /* Labels for a loss kind: a class index per row (sparse), a distribution per row (softmax CE),
  * 0..1 (sigmoid CE), else U(-1, 1). */
 static float *labels_for(struct clann__check *ck, int kind, size_t rows, size_t cols)
@@ -574,7 +458,7 @@ static enum clann_status check_losses(struct clann__check *ck)
                                             rnd(ck, rows, -1, 1), rnd(ck, n, -1, 1)}};
             snprintf(op, sizeof op, "loss %s", clann__kind_name(&clann__loss_kinds, (size_t)kind));
             snprintf(shape, sizeof shape, "%zux%zu", rows, cols);
-            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, do_loss, &a));
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, clann__case_loss, &a));
         }
     }
     static const char *const modes[] = {"sparse", "dense", "binary"};
@@ -593,21 +477,10 @@ static enum clann_status check_losses(struct clann__check *ck)
                                            {pred, labels, constant(ck, 1, 3.0f)}};
             snprintf(op, sizeof op, "count_correct %s", modes[mode]);
             snprintf(shape, sizeof shape, "%zux%zu", rows, cols);
-            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, do_count, &a));
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, clann__case_count, &a));
         }
     }
     return CLANN_OK;
-}
-
-struct opt_args {
-    struct clann_opt opt;
-    size_t n;
-};
-
-static enum clann_status do_opt(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    const struct opt_args *a = p;
-    return clann__op_optimizer_step(be, &a->opt, v[0], v[1], v[2], v[3], a->n);
 }
 
 static enum clann_status check_optimizers(struct clann__check *ck)
@@ -634,7 +507,7 @@ static enum clann_status check_optimizers(struct clann__check *ck)
                          clann__kind_name(&clann__optimizer_kinds, (size_t)kind),
                          nesterov ? " nesterov" : "");
                 snprintf(shape, sizeof shape, "n=%zu", n);
-                TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, do_opt, &a));
+                TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, clann__case_opt, &a));
             }
         }
     }
@@ -644,43 +517,11 @@ static enum clann_status check_optimizers(struct clann__check *ck)
 /* ---------------------------------------------------------------------------------------------
  * Constraints, batch normalization, the feature layer's gathers.
  */
-struct constrain_args {
-    struct clann_constraint_op op;
-    size_t rows, cols;
-};
-
 static enum clann_status do_constrain(struct clann_backend *be, struct clann_view *v,
                                       const void *p)
 {
     const struct constrain_args *a = p;
     return clann__op_constrain(be, &a->op, v[0], a->rows, a->cols, v[1]);
-}
-
-struct bn_args {
-    size_t rows, cols;
-    float momentum, eps;
-    bool training;
-};
-
-static enum clann_status do_bn_forward(struct clann_backend *be, struct clann_view *v,
-                                       const void *p)
-{
-    const struct bn_args *a = p;
-    return clann__op_batchnorm_forward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
-                                      a->eps, a->training);
-}
-static enum clann_status do_moving_average(struct clann_backend *be, struct clann_view *v,
-                                           const void *p)
-{
-    const struct bn_args *a = p;
-    return clann__op_moving_average(be, v[0], v[1], a->rows * a->cols, a->momentum, v[2]);
-}
-static enum clann_status do_bn_backward(struct clann_backend *be, struct clann_view *v,
-                                        const void *p)
-{
-    const struct bn_args *a = p;
-    return clann__op_batchnorm_backward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
-                                       v[6], v[7]);
 }
 
 static enum clann_status check_regularize(struct clann__check *ck)
@@ -709,18 +550,20 @@ static enum clann_status check_regularize(struct clann__check *ck)
                                             rnd(ck, cols, 0.5f, 1.5f), rnd(ck, cols, -1, 1),
                                             rnd(ck, 3 * cols, 0.5f, 2), running}};
             snprintf(op, sizeof op, "batchnorm_forward %s", training ? "training" : "inference");
-            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, do_bn_forward, &a));
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, clann__case_bn_forward, &a));
         }
         struct bn_args a = {rows, cols, 0.9f, 1e-3f, true};
         struct clann__parity_case m = {3, {n, n, 1}, {rnd(ck, n, -1, 1), rnd(ck, n, 0, 2),
                                                       constant(ck, 1, 0)}};
-        TRY(compare(ck, CLANN__MATCH_NMSE, "moving_average", shape, &m, do_moving_average, &a));
+        TRY(compare(ck, CLANN__MATCH_NMSE, "moving_average", shape, &m,
+                    clann__case_moving_average, &a));
         struct clann__parity_case b = {8, {n, n, cols, cols, cols, n, cols, cols},
                                        {rnd(ck, n, 1, 3), rnd(ck, n, -1, 1),
                                         rnd(ck, cols, 0.5f, 1.5f), rnd(ck, cols, 1.8f, 2.2f),
                                         rnd(ck, cols, 1, 2), rnd(ck, n, -1, 1),
                                         rnd(ck, cols, -1, 1), rnd(ck, cols, -1, 1)}};
-        TRY(compare(ck, CLANN__MATCH_NMSE, "batchnorm_backward", shape, &b, do_bn_backward, &a));
+        TRY(compare(ck, CLANN__MATCH_NMSE, "batchnorm_backward", shape, &b,
+                    clann__case_bn_backward, &a));
     }
     struct constrain_args na = {kinds[3], 3, 4};
     struct clann__parity_case s = {2, {12, 1}, {special(ck, 12, 0), NULL}};

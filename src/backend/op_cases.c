@@ -1,0 +1,128 @@
+/*
+ * op_cases.c - the op invokers shared by the device self-check and the parity tests
+ * (op_cases.h).
+ */
+#include "backend/op_cases.h"
+
+enum clann_status clann__case_fill(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_fill(be, v[0], a->n, a->a);
+}
+enum clann_status clann__case_copy(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_copy(be, v[0], v[1], a->n);
+}
+enum clann_status clann__case_axpy(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_axpy(be, a->n, a->a, v[0], v[1]);
+}
+enum clann_status clann__case_clip_value(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_clip_by_value(be, v[0], a->n, a->a);
+}
+enum clann_status clann__case_clip_norm(struct clann_backend *be, struct clann_view *v,
+                                      const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_clip_by_norm(be, v[0], a->n, v[1], a->a);
+}
+enum clann_status clann__case_sum(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_sum(be, v[0], a->n, a->a, v[1], a->b);
+}
+enum clann_status clann__case_sum_squares(struct clann_backend *be, struct clann_view *v,
+                                        const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_sum_squares(be, v[0], a->n, v[1], a->b);
+}
+enum clann_status clann__case_dropout(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_dropout(be, v[0], v[1], a->n, a->a, a->key);
+}
+enum clann_status clann__case_forward(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct act_args *a = p;
+    return clann__op_bias_act_forward(be, &a->act, v[0], v[1], v[2], v[3], a->rows, a->cols);
+}
+enum clann_status clann__case_backward(struct clann_backend *be, struct clann_view *v,
+                                     const void *p)
+{
+    const struct act_args *a = p;
+    return clann__op_act_backward(be, &a->act, v[0], v[1], v[2], v[3], v[4], a->rows, a->cols);
+}
+enum clann_status clann__case_prelu_grad(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct act_args *a = p;
+    return clann__op_prelu_grad(be, v[0], v[1], v[2], a->rows, a->cols, a->beta);
+}
+enum clann_status clann__case_col_sum(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct act_args *a = p;
+    return clann__op_col_sum(be, v[0], a->rows, a->cols, v[1], a->beta);
+}
+
+enum clann_status clann__case_index_cols(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct index_args *a = p;
+    return clann__op_index_cols(be, v[0], v[1], a->rows, a->width, v[2], a->n, a->scatter);
+}
+
+enum clann_status clann__case_loss(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct loss_args *a = p;
+    return clann__op_loss(be, &a->loss, v[0], v[1], a->rows, a->cols, v[2], v[3], a->scale);
+}
+enum clann_status clann__case_count(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct loss_args *a = p;
+    return clann__op_count_correct(be, v[0], v[1], a->sparse, a->rows, a->cols, v[2], a->scale);
+}
+
+enum clann_status clann__case_opt(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct opt_args *a = p;
+    return clann__op_optimizer_step(be, &a->opt, v[0], v[1], v[2], v[3], a->n);
+}
+
+enum clann_status clann__case_sum_abs(struct clann_backend *be, struct clann_view *v, const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_sum_abs(be, v[0], a->n, v[1], a->b);
+}
+enum clann_status clann__case_add_noise(struct clann_backend *be, struct clann_view *v,
+                                      const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_add_noise(be, v[0], a->n, a->key, a->a);
+}
+enum clann_status clann__case_bn_forward(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct bn_args *a = p;
+    return clann__op_batchnorm_forward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
+                                      a->eps, a->training);
+}
+enum clann_status clann__case_moving_average(struct clann_backend *be, struct clann_view *v,
+                                           const void *p)
+{
+    const struct bn_args *a = p;
+    return clann__op_moving_average(be, v[0], v[1], a->rows * a->cols, a->momentum, v[2]);
+}
+enum clann_status clann__case_bn_backward(struct clann_backend *be, struct clann_view *v,
+                                        const void *p)
+{
+    const struct bn_args *a = p;
+    return clann__op_batchnorm_backward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
+                                       v[6], v[7]);
+}
+

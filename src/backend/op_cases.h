@@ -1,0 +1,95 @@
+/*
+ * op_cases.h - each backend op as a clann__parity_fn (parity.h): the op's views in an array and
+ * its scalars in one of the argument structs below. The device self-check (check.c) and the
+ * backend parity tests (tests/test-backend.c) run the same invokers, so the two cannot drift.
+ */
+#ifndef CLANN_BACKEND_OP_CASES_H
+#define CLANN_BACKEND_OP_CASES_H
+
+#include "backend/ops.h"
+
+struct scalar_args {
+    size_t n;
+    float a, b;
+    struct clann_rng_key key;
+};
+
+struct act_args {
+    struct clann_act act;
+    size_t rows, cols;
+    float beta;
+};
+
+struct index_args {
+    size_t rows, width, n;
+    bool scatter;
+};
+
+struct loss_args {
+    struct clann__loss loss;
+    size_t rows, cols;
+    float scale;
+    bool sparse;
+};
+
+struct opt_args {
+    struct clann_opt opt;
+    size_t n;
+};
+
+struct constrain_args {
+    struct clann_constraint_op op;
+    size_t rows, cols;
+};
+
+struct bn_args {
+    size_t rows, cols;
+    float momentum, eps;
+    bool training;
+};
+
+
+enum clann_status clann__case_fill(struct clann_backend *be, struct clann_view *v,
+                                   const void *p);
+enum clann_status clann__case_copy(struct clann_backend *be, struct clann_view *v,
+                                   const void *p);
+enum clann_status clann__case_axpy(struct clann_backend *be, struct clann_view *v,
+                                   const void *p);
+enum clann_status clann__case_clip_value(struct clann_backend *be, struct clann_view *v,
+                                         const void *p);
+enum clann_status clann__case_clip_norm(struct clann_backend *be, struct clann_view *v,
+                                        const void *p);
+enum clann_status clann__case_sum(struct clann_backend *be, struct clann_view *v,
+                                  const void *p);
+enum clann_status clann__case_sum_squares(struct clann_backend *be, struct clann_view *v,
+                                          const void *p);
+enum clann_status clann__case_dropout(struct clann_backend *be, struct clann_view *v,
+                                      const void *p);
+enum clann_status clann__case_forward(struct clann_backend *be, struct clann_view *v,
+                                      const void *p);
+enum clann_status clann__case_backward(struct clann_backend *be, struct clann_view *v,
+                                       const void *p);
+enum clann_status clann__case_prelu_grad(struct clann_backend *be, struct clann_view *v,
+                                         const void *p);
+enum clann_status clann__case_col_sum(struct clann_backend *be, struct clann_view *v,
+                                      const void *p);
+enum clann_status clann__case_index_cols(struct clann_backend *be, struct clann_view *v,
+                                         const void *p);
+enum clann_status clann__case_loss(struct clann_backend *be, struct clann_view *v,
+                                   const void *p);
+enum clann_status clann__case_count(struct clann_backend *be, struct clann_view *v,
+                                    const void *p);
+enum clann_status clann__case_opt(struct clann_backend *be, struct clann_view *v,
+                                  const void *p);
+enum clann_status clann__case_sum_abs(struct clann_backend *be, struct clann_view *v,
+                                      const void *p);
+enum clann_status clann__case_add_noise(struct clann_backend *be, struct clann_view *v,
+                                        const void *p);
+enum clann_status clann__case_bn_forward(struct clann_backend *be, struct clann_view *v,
+                                         const void *p);
+enum clann_status clann__case_moving_average(struct clann_backend *be, struct clann_view *v,
+                                             const void *p);
+enum clann_status clann__case_bn_backward(struct clann_backend *be, struct clann_view *v,
+                                          const void *p);
+
+#endif
