@@ -37,7 +37,7 @@
  *         size_t hidden[] = {32, 16};
  *         ep.hidden_units = hidden;
  *         ep.n_hidden = 2;
- *         if (st == CLANN_OK) // a compiled model: sparse softmax cross-entropy, Adagrad
+ *         if (st == CLANN_OK) // a compiled model: sparse softmax cross-entropy, Adam
  *             st = clann_dnn_classifier_create(ctx, x.cols, 3, &ep, &model);
  *
  *         struct clann_fit_params fp = clann_fit_default_params();
@@ -865,6 +865,8 @@ struct clann_fit_params {
      * regression labels. */
     float gradient_noise, weight_noise, label_noise;
     struct clann_early_stopping early_stopping;
+    /* Default: exponential, decay_rate 0.75 every 400 steps (as `clann train`); set kind to
+     * CLANN_SCHEDULE_CONSTANT for a constant rate. */
     struct clann_lr_schedule schedule;
     /* Save the model here after every epoch that improves the early-stopping monitor
      * (save_best_only) or every checkpoint_every epochs; NULL: no checkpoints. */
@@ -1058,7 +1060,7 @@ struct clann_estimator_params {
     bool batchnorm;                       /* batch normalization before each hidden activation */
     struct clann_regularizer regularizer; /* on every kernel; default none */
     float max_norm;                       /* max-norm constraint on every kernel; 0: none */
-    struct clann_optimizer_params optimizer; /* default Adagrad, learning rate 0.05 (as TF) */
+    struct clann_optimizer_params optimizer; /* default Adam, learning rate 0.002 (the CLI's) */
     size_t max_batch;                     /* default 128 */
     uint64_t seed;                        /* default 42 */
     /* A fitted feature set (categorical columns, embeddings): the model's input stage, as

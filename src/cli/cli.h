@@ -138,7 +138,6 @@ struct cli_train_args {
 };
 
 #define CLI_TRAIN_MAX_OPTIONS 52
-#define CLI_DEFAULT_ADAM_LR 0.001f /* the library's; clann train starts Adam at twice that */
 
 /* Writes train's options, bound to *a, into out (room for CLI_TRAIN_MAX_OPTIONS); returns
  * their count. */

@@ -177,25 +177,22 @@ static int input_shape(const struct cli_train_args *a, size_t inputs, size_t sha
     return cli_usage("--conv needs --input-shape C,H,W for %s", src);
 }
 
-/* Fills estimator parameters from the options; defaults are Adam(0.001), ReLU, 256,128.
- * *conv (2 n_conv values, malloc'ed like *hidden) is set with --conv; inputs is the data's
+/* Fills estimator parameters from the options; defaults are the library's (Adam 0.002, ReLU)
+ * and hidden layers 256,128. *conv (2 n_conv values, malloc'ed like *hidden) is set with --conv; inputs is the data's
  * width (0: not known yet, the image shape is not checked). */
 static int estimator_params(const struct cli_train_args *a, struct clann_estimator_params *p,
                             size_t **hidden, size_t **conv, size_t inputs)
 {
-    *p = clann_estimator_default_params();
-    p->optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
+    *p = clann_estimator_default_params(); /* Adam 0.002: the library's one default */
     enum clann_optimizer opt;
     if (a->optimizer) {
         if (!clann_optimizer_from_name(a->optimizer, &opt))
             return cli_usage("--optimizer: '%s' is not sgd, momentum, nesterov, adagrad, adam or "
                              "rmsprop", a->optimizer);
-        p->optimizer = clann_optimizer_default_params(opt);
+        if (opt != CLANN_OPTIMIZER_ADAM) /* Adam keeps the estimators' default rate */
+            p->optimizer = clann_optimizer_default_params(opt);
         p->optimizer.nesterov = strcmp(a->optimizer, "nesterov") == 0;
     }
-    /* Adam starts at 0.002 under the default per-epoch decay (see cli_train_fit_params). */
-    if (p->optimizer.kind == CLANN_OPTIMIZER_ADAM)
-        p->optimizer.learning_rate = 2 * CLI_DEFAULT_ADAM_LR;
     if (a->lr && !cli_float_in("lr", a->lr, CLI_RANGE_POSITIVE, &p->optimizer.learning_rate))
         return CLI_USAGE;
     if (a->activation && !clann_activation_from_name(a->activation, &p->activation))
@@ -344,14 +341,7 @@ int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params
         return cli_usage("--monitor: '%s' is not val_loss, val_accuracy, val_auc, loss or "
                          "accuracy", a->monitor);
     fp->early_stopping.monitor = a->monitor;
-    /* The default schedule: the learning rate falls by 0.75 every 400 steps (smoothly, per
-     * step). Chosen on a dev split of Fashion-MNIST's training images (seeds 1-3; 400 steps
-     * were an epoch there): a constant rate ends wherever the last epoch's noise leaves it,
-     * decaying it settles the weights. Counted in steps, not epochs, so that small tables
-     * (a few steps an epoch, many epochs) are not starved of learning rate. */
-    fp->schedule.kind = CLANN_SCHEDULE_EXPONENTIAL;
-    fp->schedule.decay_rate = 0.75f;
-    fp->schedule.decay_steps = 400;
+    /* The default schedule is the library's (clann_fit_default_params). */
     if (a->lr_decay) {
         float r;
         if (!cli_float("lr-decay", a->lr_decay, &r))

@@ -10,8 +10,10 @@ CLANN_API struct clann_estimator_params clann_estimator_default_params(void)
     struct clann_estimator_params p;
     memset(&p, 0, sizeof p);
     p.activation = CLANN_ACTIVATION_RELU;
-    p.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAGRAD);
-    p.optimizer.learning_rate = 0.05f; /* TensorFlow's DNN estimators' default */
+    /* The one default of clann (the CLI's too): Adam at twice Keras' rate, paired with
+     * clann_fit_default_params()'s decaying schedule (chosen there, on a dev split). */
+    p.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
+    p.optimizer.learning_rate = 0.002f;
     p.max_batch = 128;
     p.seed = 42;
     p.pool = 2;

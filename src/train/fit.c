@@ -32,6 +32,14 @@ CLANN_API struct clann_fit_params clann_fit_default_params(void)
     p.early_stopping.baseline = NAN;
     p.early_stopping.restore_best = true;
     p.schedule.factor = 0.1f;
+    /* The default schedule: the learning rate falls by 0.75 every 400 steps (smoothly, per
+     * step). Chosen with the default Adam 0.002 on a dev split of Fashion-MNIST's training
+     * images (seeds 1-3; 400 steps were an epoch there): a constant rate ends wherever the last
+     * epoch's noise leaves it, decaying it settles the weights. Counted in steps, not epochs, so
+     * that small tables (a few steps an epoch, many epochs) are not starved of learning rate. */
+    p.schedule.kind = CLANN_SCHEDULE_EXPONENTIAL;
+    p.schedule.decay_rate = 0.75f;
+    p.schedule.decay_steps = 400;
     return p;
 }
 
