@@ -47,7 +47,7 @@ loss_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tra
 
 # Parity and determinism.
 "$clann" train $opts --out one.st > one.json 2> /dev/null || fail "one process"
-for n in 2 3; do
+for n in 2 3 4; do
     for k in a b; do
         mpi $n "$clann" train $opts --out n$n$k.st > n$n$k.json 2> n$n$k.err || {
             fail "-np $n run $k"; cat n$n$k.err; }

@@ -69,6 +69,51 @@ START_TEST(test_ranking)
 }
 END_TEST
 
+/* Two identical cards under one driver are two devices, and the processes of a parallel job
+ * on one machine spread over them by local rank; the other classes keep their order. */
+START_TEST(test_local_ranks)
+{
+    unsetenv("CLANN_AUTO_OPENCL_CPU");
+    unsetenv("MPI_LOCALRANKID");
+    unsetenv("SLURM_LOCALID");
+    struct clann_device_info list[] = {
+        dev(-1, -1, "clann", "CPU backend", CLANN_DEVICE_TYPE_CPU_BACKEND, true, 0, 1),
+        dev(0, 0, "Intel(R) OpenCL Graphics", "Intel(R) UHD Graphics 770", CLANN_DEVICE_TYPE_GPU,
+            true, 64, 32),
+        dev(1, 0, "NVIDIA CUDA", "NVIDIA A100", CLANN_DEVICE_TYPE_GPU, false, 40, 108),
+        dev(1, 1, "NVIDIA CUDA", "NVIDIA A100", CLANN_DEVICE_TYPE_GPU, false, 40, 108),
+        dev(1, 2, "NVIDIA CUDA", "NVIDIA A100", CLANN_DEVICE_TYPE_GPU, false, 40, 108),
+    };
+    const char *why = "unset";
+    /* local rank, the expected ranks (CPU backend, integrated, then the three cards) */
+    const struct {
+        const char *local;
+        unsigned rank[5];
+        size_t first;
+    } cases[] = {{NULL, {5, 4, 1, 2, 3}, 2},
+                 {"0", {5, 4, 1, 2, 3}, 2},
+                 {"1", {5, 4, 3, 1, 2}, 3},
+                 {"2", {5, 4, 2, 3, 1}, 4},
+                 {"4", {5, 4, 3, 1, 2}, 3}}; /* 4 processes on 3 cards: 4 mod 3 */
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        if (cases[c].local)
+            setenv("OMPI_COMM_WORLD_LOCAL_RANK", cases[c].local, 1);
+        else
+            unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+        size_t first = clann__registry_rank(list, 5, &why);
+        ck_assert_uint_eq(first, cases[c].first);
+        for (size_t i = 0; i < 5; i++)
+            ck_assert_msg(list[i].rank == cases[c].rank[i], "local rank %s: %s (opencl:%d:%d) "
+                          "rank %u, expected %u", cases[c].local ? cases[c].local : "none",
+                          list[i].name, list[i].platform, list[i].device, list[i].rank,
+                          cases[c].rank[i]);
+        if (cases[c].first != 2)
+            ck_assert_ptr_nonnull(strstr(list[first].note, "local rank"));
+    }
+    unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+}
+END_TEST
+
 /* The kernels with one that cannot build, into a fresh folder. */
 static void broken_kernels(char *dir, size_t cap)
 {
@@ -121,6 +166,7 @@ int main(void)
     TCase *tc = tcase_create("registry");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_ranking);
+    tcase_add_test(tc, test_local_ranks);
     tcase_add_test(tc, test_fallback);
     suite_add_tcase(s, tc);
     return test_run_suite(s);

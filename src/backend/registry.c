@@ -40,10 +40,11 @@ static bool simulator(const struct clann_device_info *d)
            contains_ci(d->name, "emulat") || contains_ci(d->platform_name, "emulat");
 }
 
-/* The same hardware listed by a second driver (e.g. a vendor ICD and Mesa). */
+/* The same hardware listed by a second driver (e.g. a vendor ICD and Mesa). Two identical
+ * cards under one driver are two devices: a platform lists each of its devices once. */
 static bool same_device(const struct clann_device_info *a, const struct clann_device_info *b)
 {
-    return a->type == b->type && strcmp(a->name, b->name) == 0 &&
+    return a->platform != b->platform && a->type == b->type && strcmp(a->name, b->name) == 0 &&
            a->global_memory == b->global_memory && a->compute_units == b->compute_units;
 }
 
@@ -72,6 +73,48 @@ static bool ranks_before(const struct clann_device_info *a, const struct clann_d
     if (a->compute_units != b->compute_units)
         return a->compute_units > b->compute_units;
     return a->platform < b->platform || (a->platform == b->platform && a->device < b->device);
+}
+
+/* The process's rank among those of a parallel job on this machine (Open MPI, MPICH/Hydra,
+ * Slurm), 0 when it runs alone. */
+static unsigned local_rank(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                                       "SLURM_LOCALID"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = clann__getenv(vars[i]);
+        char *end;
+        unsigned long r = v && *v ? strtoul(v, &end, 10) : 0;
+        if (v && *v && *end == '\0' && r < 1u << 20)
+            return (unsigned)r;
+    }
+    return 0;
+}
+
+/* One device per process: with k devices of the best class (e.g. 4 discrete GPUs), local rank L
+ * of a parallel job moves the best class's device L mod k to rank 1, keeping the order of the
+ * others, so the processes on a machine spread over its GPUs instead of sharing the first. */
+static void spread_local_ranks(struct clann_device_info *list, size_t count)
+{
+    int best = -1;
+    unsigned k = 0;
+    for (size_t i = 1; i < count; i++)
+        if (list[i].rank == 1)
+            best = auto_class(&list[i]);
+    for (size_t i = 1; i < count && best >= 0; i++)
+        k += list[i].rank != 0 && auto_class(&list[i]) == best;
+    unsigned shift = k > 1 ? local_rank() % k : 0;
+    if (shift == 0)
+        return;
+    /* ranks 1..k hold the best class; rank r becomes (r - 1 - shift) mod k + 1 */
+    for (size_t i = 1; i < count; i++)
+        if (list[i].rank >= 1 && list[i].rank <= k) {
+            list[i].rank = (list[i].rank - 1 + k - shift) % k + 1;
+            size_t len = strlen(list[i].note);
+            if (list[i].rank == 1 && len + 1 < sizeof list[i].note)
+                snprintf(list[i].note + len, sizeof list[i].note - len,
+                         " for local rank %u (%u alike)", local_rank(), k);
+        }
 }
 
 size_t clann__registry_rank(struct clann_device_info *list, size_t count, const char **why)
@@ -107,6 +150,7 @@ size_t clann__registry_rank(struct clann_device_info *list, size_t count, const 
             r += j != i && list[j].rank != 0 && ranks_before(&list[j], &list[i]);
         list[i].rank = r;
     }
+    spread_local_ranks(list, count);
     list[0].rank = eligible + 1;
     snprintf(list[0].note, sizeof list[0].note,
              eligible ? "the fallback when no device before it works"
