@@ -14,12 +14,11 @@ Not part of the unit test suite.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_mlp import DATA, read_idx  # noqa: E402  (one IDX reader for both benchmarks)
+from torch_mlp import DATA, read_idx, run_child  # noqa: E402  (shared with the MLP benchmark)
 
 
 def load(data_dir, split):
@@ -80,12 +79,8 @@ def main():
         run_one(args)
         return
     for t in [int(v) for v in args.threads.split(",")]:
-        env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS=str(t),
-                   MKL_NUM_THREADS=str(t))
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--threads", str(t),
-               "--epochs", str(args.epochs), "--batch", str(args.batch), "--data", args.data]
-        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-        r = json.loads(out.strip().splitlines()[-1])
+        r = run_child(__file__, t, ["--epochs", str(args.epochs), "--batch", str(args.batch),
+                                    "--data", args.data])
         if args.json:
             print(json.dumps(r), flush=True)
         else:

@@ -90,6 +90,17 @@ def run_one(args):
     print(json.dumps(result))
 
 
+def run_child(script, threads, options):
+    """Runs `script --child --threads T OPTIONS` in a fresh process whose OpenMP and BLAS
+    thread counts are T, and returns the JSON object it printed last."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    cmd = [sys.executable, os.path.abspath(script), "--child", "--threads", str(threads)]
+    out = subprocess.run(cmd + options, env=env, check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts")
@@ -108,14 +119,9 @@ def main():
         run_one(args)
         return
     for t in [int(v) for v in args.threads.split(",")]:
-        env = dict(os.environ, OMP_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS=str(t),
-                   MKL_NUM_THREADS=str(t))
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--threads", str(t),
-               "--steps", str(args.steps), "--batch", str(args.batch), "--repeat",
-               str(args.repeat), "--warmup", str(args.warmup), "--data", args.data,
-               "--adam", args.adam]
-        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-        r = json.loads(out.strip().splitlines()[-1])
+        r = run_child(__file__, t, ["--steps", str(args.steps), "--batch", str(args.batch),
+                                    "--repeat", str(args.repeat), "--warmup", str(args.warmup),
+                                    "--data", args.data, "--adam", args.adam])
         if args.json:
             print(json.dumps(r), flush=True)
         else:
