@@ -769,6 +769,31 @@ CLANN_API enum clann_status clann_model_dropped_inputs(struct clann_model *model
 CLANN_API enum clann_status clann_model_grad_norms(struct clann_model *model, double *out,
                                                    size_t n);
 
+/* Transfer learning, as Keras' `layer.trainable = False`: a frozen layer (trainable false)
+ * keeps its parameters and their optimizer state bit for bit through clann_model_fit(): no
+ * update, no weight penalty (its L1/L2 term is left out of the penalty), no weight or gradient
+ * noise, no constraint; its parameter gradient is not computed, and layers below the lowest
+ * trained layer get no backward pass at all. A frozen batch normalization runs in inference
+ * mode (its running statistics normalize, and are not updated), as in Keras 2.1+. A frozen
+ * feature layer freezes its embedding tables. Any time, before or after compile; the flag is
+ * saved in the model spec (and so in model files and checkpoints). ERR_INVALID_ARG for a layer
+ * out of range. */
+CLANN_API enum clann_status clann_model_set_trainable(struct clann_model *model, size_t layer,
+                                                      bool trainable);
+/* false for a frozen layer (and a layer out of range). */
+CLANN_API bool clann_model_layer_trainable(const struct clann_model *model, size_t layer);
+/* Copies the parameters of layers src_layers[k] of the model file at path into layers
+ * dst_layers[k] of this compiled model (dst_layers NULL: the same indices), k < n: kernels,
+ * biases, PReLU slopes, batch-norm scales and running statistics. Layers must be of the same
+ * kind and shape; layers without parameters (dropout, pooling) may be named and are skipped.
+ * The source is recorded per layer in the spec ("init_from"). Nothing changes unless every
+ * layer fits. Statuses as clann_model_load(), ERR_STATE (not compiled), ERR_INVALID_ARG (a
+ * layer index out of range in either model), ERR_SHAPE (kinds or shapes differ: the message
+ * names both layers and both shapes). */
+CLANN_API enum clann_status clann_model_load_layers(struct clann_model *model, const char *path,
+                                                    const size_t *src_layers,
+                                                    const size_t *dst_layers, size_t n);
+
 /* Copies all parameters (layer by layer: kernel, bias, PReLU slopes) to or from host memory of
  * n floats; n must equal clann_model_param_count(). */
 CLANN_API enum clann_status clann_model_get_params(struct clann_model *model, float *dst, size_t n);

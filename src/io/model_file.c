@@ -346,7 +346,12 @@ CLANN_API enum clann_status clann_model_from_spec_json(struct clann_context *ctx
                                                        const char *json_text,
                                                        struct clann_model **out)
 {
-    return clann__model_from_spec(ctx, json_text, out);
+    enum clann_status st = clann__model_from_spec(ctx, json_text, out);
+    if (st == CLANN_OK && (st = clann__model_apply_sources(*out)) != CLANN_OK) {
+        clann_model_destroy(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 

@@ -33,4 +33,9 @@ enum clann_status clann__checkpoint_parse(struct clann_context *ctx, const char 
                                           const char *text, uint64_t *step, uint64_t *epoch,
                                           float *lr);
 
+/* Copies into m the parameters its layers' "init_from" sources name (transfer.c): what a
+ * spec that builds a model to train asks for (never done when a model file is loaded: its
+ * own tensors are the parameters). */
+enum clann_status clann__model_apply_sources(struct clann_model *m);
+
 #endif /* CLANN_MODEL_FILE_H */

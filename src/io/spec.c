@@ -384,6 +384,36 @@ static enum clann_status read_pool(const struct clann__json_reader *r, struct js
     return st;
 }
 
+/* Transfer learning: "trainable" and "init_from": {"file": PATH, "layer": INDEX}, which the
+ * layer's parameters are copied from when a spec builds a model to train (model_file.c). */
+static enum clann_status read_transfer(const struct clann__json_reader *r, struct json_object *obj,
+                                       const char *p, struct clann__spec_layer *l)
+{
+    bool trainable = true;
+    struct json_object *from;
+    enum clann_status st = read_bool(r, obj, p, "trainable", &trainable);
+    l->frozen = !trainable;
+    if (st == CLANN_OK)
+        st = clann__json_typed(r, obj, p, "init_from", json_type_object, false, &from);
+    if (st != CLANN_OK || !from)
+        return st;
+    char q[PATH_MAX_LEN + 16];
+    snprintf(q, sizeof q, "%s.init_from", p); /* p is "layers[i]": far shorter */
+    const char *file;
+    if ((st = clann__json_read_string(r, from, q, "file", true, &file)) ||
+        (st = clann__json_read_range(r, from, q, "layer", 0, MAX_LAYERS - 1, &l->source_layer)))
+        return st;
+    size_t n = strlen(file) + 1;
+    if (!(l->source_file = clann__malloc(n)))
+        return clann__error(r->ctx, CLANN_ERR_NO_MEMORY, "%s: out of memory", r->what);
+    memcpy(l->source_file, file, n);
+    return CLANN_OK;
+}
+
+static enum clann_status read_layer_options(const struct clann__json_reader *r,
+                                            struct json_object *obj, const char *p,
+                                            struct clann__spec_layer *l);
+
 static enum clann_status read_layer(const struct clann__json_reader *r, struct json_object *obj,
                                     size_t i, struct clann__spec_layer *l)
 {
@@ -391,6 +421,14 @@ static enum clann_status read_layer(const struct clann__json_reader *r, struct j
     snprintf(p, sizeof p, "layers[%zu]", i);
     if (!json_object_is_type(obj, json_type_object))
         return clann__json_bad(r, CLANN_ERR_FORMAT, p, "", "expected an object");
+    enum clann_status st = read_layer_options(r, obj, p, l);
+    return st ? st : read_transfer(r, obj, p, l);
+}
+
+static enum clann_status read_layer_options(const struct clann__json_reader *r,
+                                            struct json_object *obj, const char *p,
+                                            struct clann__spec_layer *l)
+{
     size_t kind = 0;
     enum clann_status st =
         clann__json_read_enum(r, obj, p, "kind", true, &clann__layer_kinds, &kind);
@@ -683,6 +721,8 @@ void clann__spec_free(struct clann__spec *spec)
 {
     if (!spec)
         return;
+    for (size_t i = 0; spec->layers && i < spec->n_layers; i++)
+        clann__free(spec->layers[i].source_file);
     clann__free(spec->layers);
     clann_features_destroy(spec->features);
     clann__columns_free(spec->columns);
@@ -733,6 +773,11 @@ enum clann_status clann__spec_build(struct clann_context *ctx, const struct clan
                                          spec->input_shape[2]);
     for (size_t i = spec->features ? 1 : 0; st == CLANN_OK && i < spec->n_layers; i++)
         st = add_layer(m, &spec->layers[i]);
+    for (size_t i = 0; st == CLANN_OK && i < spec->n_layers; i++) {
+        const struct clann__spec_layer *l = &spec->layers[i];
+        m->layers[i].frozen = l->frozen;
+        st = clann__model_set_source(m, i, l->source_file, l->source_layer); /* recorded only */
+    }
     if (st == CLANN_OK)
         st = clann_model_compile(m, &spec->cp);
     if (st == CLANN_OK)
@@ -918,6 +963,14 @@ static struct json_object *write_layer(struct writer *w, const struct clann_laye
     } else if (!w->unknown_layer) {
         /* A layer kind this writer does not know yet: refuse rather than write a wrong spec. */
         w->unknown_layer = true;
+    }
+    if (l->frozen) /* written when false only, so that other specs read as before */
+        add_bool(w, obj, "trainable", false);
+    if (l->source_file) {
+        struct json_object *from = json_object_new_object();
+        add_string(w, from, "file", l->source_file);
+        add_size(w, from, "layer", l->source_layer);
+        add(w, obj, "init_from", from);
     }
     return obj;
 }

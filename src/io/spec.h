@@ -32,6 +32,9 @@ struct clann__spec_layer {
     float momentum, epsilon;          /* batch normalization */
     struct clann_conv2d_params conv;  /* conv2d layers */
     size_t pool_size, pool_stride;    /* pooling layers */
+    bool frozen;                      /* "trainable": false */
+    char *source_file;                /* "init_from": {"file", "layer"}; owned, or NULL */
+    size_t source_layer;
     /* Filled by clann__spec_parse from the layers before: the output width, and for conv2d
      * the input channels (its kernel is filters x channels kh kw). */
     size_t width, in_channels;

@@ -213,7 +213,7 @@ CLANN_API enum clann_status clann_model_layer_shape(const struct clann_model *m,
     if (params)
         *params = n;
     if (trainable)
-        *trainable = t;
+        *trainable = l->frozen ? 0 : t;
     return CLANN_OK;
 }
 
@@ -273,9 +273,10 @@ static enum clann_status conv2d_backward(struct clann_model *m, size_t i, struct
                                     dy, none(), dz, rows, l->out);
     else
         dz = dy;
-    if (st == CLANN_OK && l->dense.use_bias)
+    bool grads = !l->frozen; /* a frozen layer passes the gradient on, computing none */
+    if (st == CLANN_OK && grads && l->dense.use_bias)
         st = clann__op_channel_sum(be, dz, rows, f, p, at(&m->grads, l->b_off), 0.0f);
-    for (size_t n = 0; n < rows && st == CLANN_OK; n++)
+    for (size_t n = 0; n < rows && st == CLANN_OK && grads; n++)
         st = clann__op_gemm(be, false, true, f, k, p, 1.0f, clann__view(dz.buf, dz.off + n * f * p),
                             p, at(&m->acts, l->col_off + n * k * p), p, n ? 1.0f : 0.0f,
                             at(&m->grads, l->w_off), k);

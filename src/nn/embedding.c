@@ -166,11 +166,17 @@ void clann__embedding_free(struct clann_model *m)
     m->n_emb = 0;
 }
 
+/* Whether fit changes table e: the table is trainable and its layer (the first) not frozen. */
+static bool table_trains(const struct clann_model *m, const struct clann__emb *e)
+{
+    return e->f->trainable && !m->layers[0].frozen;
+}
+
 size_t clann__embedding_grad(struct clann_model *m, size_t k, struct clann_view *g)
 {
     struct clann__emb *e = &m->emb[k];
     *g = at(&e->grad, 0);
-    return e->f->trainable ? e->n_unique * e->f->dim : 0;
+    return table_trains(m, e) ? e->n_unique * e->f->dim : 0;
 }
 
 /* ---- passes ------------------------------------------------------------------------------- */
@@ -206,7 +212,7 @@ enum clann_status clann__features_backward(struct clann_model *m, size_t i, size
     for (size_t k = 0; k < m->n_emb && st == CLANN_OK; k++) {
         struct clann__emb *e = &m->emb[k];
         const struct clann__feature *f = e->f;
-        if (!f->trainable || e->n_unique == 0)
+        if (!table_trains(m, e) || e->n_unique == 0)
             continue;
         st = clann__op_embedding_backward(
             m->be, at(&m->dacts, l->y_off + f->out_off), l->out, at(&m->input, f->in_off),
@@ -222,7 +228,7 @@ enum clann_status clann__embedding_update(struct clann_model *m, const struct cl
     enum clann_status st = CLANN_OK;
     for (size_t k = 0; k < m->n_emb && st == CLANN_OK; k++) {
         struct clann__emb *e = &m->emb[k];
-        if (e->f->trainable && e->n_unique)
+        if (table_trains(m, e) && e->n_unique)
             st = clann__op_embedding_update(m->be, opt, at(&e->table, 0), maybe(&e->s1),
                                               maybe(&e->s2), e->f->n_ids, e->f->dim,
                                               at(&e->index, 0), at(&e->grad, 0), e->n_unique);
@@ -290,7 +296,7 @@ enum clann_status clann__embedding_prepare_batch(struct clann_model *m, size_t r
     enum clann_status st = CLANN_OK;
     for (size_t k = 0; k < m->n_emb && st == CLANN_OK; k++) {
         struct clann__emb *e = &m->emb[k];
-        if (!e->f->trainable)
+        if (!table_trains(m, e))
             continue;
         e->host = e->host_ring + m->batch_slot * e->index.n;
         build_index(e, m->staging_x, m->n_inputs, rows);

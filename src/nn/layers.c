@@ -121,7 +121,7 @@ enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool 
             struct clann_act act = layer_act(m, i, training, step);
             st = clann__op_bias_act_forward(be, &act, x, none(), none(), y, rows, l->out);
         } else if (l->kind == CLANN__LAYER_BATCHNORM) {
-            st = batchnorm_forward(m, i, x, rows, training);
+            st = batchnorm_forward(m, i, x, rows, training && !l->frozen); /* Keras' semantics */
         } else {
             st = random_forward(m, i, x, rows, training, step);
         }
@@ -129,6 +129,14 @@ enum clann_status clann__model_forward(struct clann_model *m, size_t rows, bool 
     }
     *out = x;
     return st;
+}
+
+/* dx = dz W^T */
+static enum clann_status dense_dx(struct clann_model *m, const struct clann_layer *l,
+                                  struct clann_view dz, struct clann_view dx, size_t rows)
+{
+    return clann__op_gemm(m->be, false, true, rows, l->in, l->out, 1.0f, dz, l->out,
+                          at(&m->params, l->w_off), l->out, 0.0f, dx, l->in);
 }
 
 static enum clann_status dense_backward(struct clann_model *m, size_t i, struct clann_view x,
@@ -145,6 +153,8 @@ static enum clann_status dense_backward(struct clann_model *m, size_t i, struct 
         st = clann__op_act_backward(be, &act, z, y, dy, prelu, dz, rows, l->out);
     else
         dz = dy;
+    if (l->frozen) /* only the gradient of the input, for the trained layers below */
+        return st == CLANN_OK && dx.buf ? dense_dx(m, l, dz, dx, rows) : st;
     if (st == CLANN_OK && act.kind == CLANN__ACT_PRELU)
         st = clann__op_prelu_grad(be, z, dy, at(&m->grads, l->prelu_off), rows, l->out, 0.0f);
     if (st == CLANN_OK && l->dense.use_bias)
@@ -153,21 +163,53 @@ static enum clann_status dense_backward(struct clann_model *m, size_t i, struct 
         st = clann__op_gemm(be, true, false, l->in, l->out, rows, 1.0f, x, l->in, dz, l->out,
                            0.0f, at(&m->grads, l->w_off), l->out);
     if (st == CLANN_OK && dx.buf)
-        st = clann__op_gemm(be, false, true, rows, l->in, l->out, 1.0f, dz, l->out,
-                           at(&m->params, l->w_off), l->out, 0.0f, dx, l->in);
+        st = dense_dx(m, l, dz, dx, rows);
     return st;
+}
+
+/* A frozen batch norm runs in inference mode, an affine map per column: dx = dy gamma /
+ * sqrt(running variance + eps). That is its inference forward pass applied to dy with a zero
+ * mean and a zero beta, laid out in its (unused) batch-statistics slots. */
+static enum clann_status frozen_batchnorm_backward(struct clann_model *m,
+                                                   const struct clann_layer *l,
+                                                   struct clann_view dx, size_t rows)
+{
+    size_t c = l->out;
+    struct clann_view zeros_var = at(&m->acts, l->bn_off), zeros = at(&m->acts, l->bn_off + 2 * c);
+    enum clann_status st = clann__op_fill(m->be, zeros_var, 3 * c, 0.0f);
+    if (st == CLANN_OK)
+        st = clann__op_copy(m->be, at(&m->acts, l->bn_off + c), at(&m->params, l->b_off + 2 * c), c);
+    if (st == CLANN_OK)
+        st = clann__op_batchnorm_forward(m->be, at(&m->dacts, l->y_off), dx, rows, c,
+                                         at(&m->params, l->w_off), zeros, zeros_var, zeros_var,
+                                         l->eps, false);
+    return st;
+}
+
+size_t clann__model_first_trained(const struct clann_model *m)
+{
+    for (size_t i = 0; i < m->n_layers; i++) {
+        const struct clann_layer *l = &m->layers[i];
+        if (clann__layer_trains(l))
+            return i;
+        for (size_t k = 0; l->kind == CLANN__LAYER_FEATURES && !l->frozen && k < m->n_emb; k++)
+            if (m->emb[k].f->trainable)
+                return i;
+    }
+    return m->n_layers;
 }
 
 enum clann_status clann__model_backward(struct clann_model *m, size_t rows, uint64_t step)
 {
     struct clann_backend *be = m->be;
     enum clann_status st = CLANN_OK;
-    for (size_t i = m->n_layers; i-- > 0 && st == CLANN_OK;) {
+    size_t first = clann__model_first_trained(m); /* frozen layers below it need nothing */
+    for (size_t i = m->n_layers; i-- > first && st == CLANN_OK;) {
         const struct clann_layer *l = &m->layers[i];
         struct clann_view x = i ? at(&m->acts, m->layers[i - 1].y_off) : at(&m->input, 0);
-        struct clann_view dx = i ? at(&m->dacts, m->layers[i - 1].y_off) : none();
-        if (l->kind == CLANN__LAYER_BATCHNORM && !dx.buf)
-            dx = at(&m->dacts, m->dinput_off); /* the op needs somewhere to write it */
+        struct clann_view dx = i > first ? at(&m->dacts, m->layers[i - 1].y_off) : none();
+        if (l->kind == CLANN__LAYER_BATCHNORM && !dx.buf) /* the op needs somewhere to write it */
+            dx = i ? at(&m->dacts, m->layers[i - 1].y_off) : at(&m->dacts, m->dinput_off);
         struct clann_view y = at(&m->acts, l->y_off), dy = at(&m->dacts, l->y_off);
         if (l->kind == CLANN__LAYER_FEATURES) {
             st = clann__features_backward(m, i, rows); /* always first: no dx */
@@ -177,6 +219,8 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows, uint
             st = dense_backward(m, i, x, dx, rows, step);
         } else if (clann__is_image_layer(l->kind)) {
             st = clann__conv_backward(m, i, x, dx, rows, step);
+        } else if (l->kind == CLANN__LAYER_BATCHNORM && l->frozen) {
+            st = frozen_batchnorm_backward(m, l, dx, rows);
         } else if (l->kind == CLANN__LAYER_BATCHNORM) {
             size_t c = l->out;
             st = clann__op_batchnorm_backward(

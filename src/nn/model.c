@@ -136,6 +136,8 @@ CLANN_API void clann_model_destroy(struct clann_model *m)
     if (m->trainer_free)
         m->trainer_free(m->trainer);
     clann__columns_free(m->columns);
+    for (size_t i = 0; i < m->n_layers; i++)
+        clann__free(m->layers[i].source_file);
     clann__free(m->staging_x_ring);
     clann__free(m->staging_y_ring);
     clann__free(m->layers);
@@ -627,4 +629,41 @@ CLANN_API enum clann_status clann_model_grad_norms(struct clann_model *m, double
         out[i] = sqrt(sums[i]);
     clann__free(sums);
     return st;
+}
+
+CLANN_API enum clann_status clann_model_set_trainable(struct clann_model *m, size_t layer,
+                                                      bool trainable)
+{
+    if (!m || layer >= m->n_layers)
+        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG,
+                            "set_trainable: the model has no layer %zu (it has %zu)", layer,
+                            m ? m->n_layers : 0);
+    struct clann_layer *l = &m->layers[layer];
+    l->frozen = !trainable;
+    /* A layer trained before and frozen now keeps its last gradient in grads, which global-norm
+     * clipping and the NaN guard would still read: a frozen layer's gradient is zero. */
+    if (!m->compiled || trainable || l->n_params == 0)
+        return CLANN_OK;
+    return clann__op_fill(m->be, clann__view(&m->grads, l->w_off), l->n_params, 0.0f);
+}
+
+CLANN_API bool clann_model_layer_trainable(const struct clann_model *m, size_t layer)
+{
+    return m && layer < m->n_layers && !m->layers[layer].frozen;
+}
+
+enum clann_status clann__model_set_source(struct clann_model *m, size_t layer, const char *file,
+                                          size_t src_layer)
+{
+    char *copy = NULL;
+    if (file) {
+        size_t n = strlen(file) + 1;
+        if (!(copy = clann__malloc(n)))
+            return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "out of memory");
+        memcpy(copy, file, n);
+    }
+    clann__free(m->layers[layer].source_file);
+    m->layers[layer].source_file = copy;
+    m->layers[layer].source_layer = src_layer;
+    return CLANN_OK;
 }

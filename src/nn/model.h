@@ -46,6 +46,14 @@ struct clann_layer {
     struct clann_conv_geom geom;
     bool same;
     size_t col_off;
+    /* Transfer learning (clann_model_set_trainable): a frozen layer's parameters and optimizer
+     * state are never changed by fit (no update, penalty, noise or constraint) and its gradient
+     * is not computed; a frozen batch norm runs in inference mode. */
+    bool frozen;
+    /* Where its parameters were copied from (clann_model_load_layers; kept for the spec):
+     * a clann__malloc'ed path, owned, or NULL, and the layer index in that file. */
+    char *source_file;
+    size_t source_layer;
 };
 
 /* A fitted feature scaler (see enum clann_scale): a and b per feature, owned. */
@@ -169,6 +177,20 @@ static inline bool clann__layer_is_dense(const struct clann_layer *l)
 {
     return l->kind == CLANN__LAYER_DENSE;
 }
+
+/* Whether fit changes layer l's parameters: it has trained ones and is not frozen (the
+ * feature layer's tables are checked per table, embedding.c). */
+static inline bool clann__layer_trains(const struct clann_layer *l)
+{
+    return l->n_trainable && !l->frozen;
+}
+/* The lowest layer whose parameters train (n_layers when none): the backward pass stops
+ * there, since no layer below needs a gradient. */
+size_t clann__model_first_trained(const struct clann_model *m);
+
+/* Records (file NULL: forgets) where layer's parameters came from; the path is copied. */
+enum clann_status clann__model_set_source(struct clann_model *m, size_t layer, const char *file,
+                                          size_t src_layer);
 
 /* Views of a layer's output and output-gradient activations. */
 struct clann_view clann__layer_y(struct clann_model *m, size_t i);

@@ -18,9 +18,10 @@ struct tensor {
     struct clann_constraint_params con;
 };
 
+/* A frozen layer has none: its weights take no penalty, proximal step or constraint. */
 static size_t layer_tensors(const struct clann_layer *l, struct tensor t[2])
 {
-    if (!clann__layer_is_dense(l))
+    if (!clann__layer_is_dense(l) || l->frozen)
         return 0;
     t[0] = (struct tensor){l->w_off, l->in, l->out, l->dense.kernel_regularizer,
                            l->dense.kernel_constraint};
@@ -99,7 +100,9 @@ enum clann_status clann__clip_grads(struct clann_model *m, const struct clann__c
             st = clann__op_clip_by_value(m->be, g, n, p->value);
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK && p->norm > 0.0f; i++) {
         const struct clann_layer *l = &m->layers[i];
-        if (clann__layer_is_dense(l)) {
+        if (l->frozen) {
+            continue; /* its gradient is zero */
+        } else if (clann__layer_is_dense(l)) {
             st = clip_range(m, l->w_off, l->in * l->out, p->norm);
             if (st == CLANN_OK && l->n_trainable > l->in * l->out)
                 st = clip_range(m, l->b_off, l->n_trainable - l->in * l->out, p->norm);
@@ -143,7 +146,7 @@ enum clann_status clann__model_after_update(struct clann_model *m, float lr,
     struct clann_backend *be = m->be;
     enum clann_status st = CLANN_OK;
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
-        if (m->layers[i].kind == CLANN__LAYER_BATCHNORM)
+        if (m->layers[i].kind == CLANN__LAYER_BATCHNORM && !m->layers[i].frozen)
             st = batchnorm_commit(m, &m->layers[i], guard);
         struct tensor t[2];
         for (size_t k = 0, n = layer_tensors(&m->layers[i], t); k < n && st == CLANN_OK; k++) {

@@ -163,6 +163,10 @@ enum clann_status clann__sampled_backward(struct clann_model *m, size_t i, struc
     struct clann_view dw = at(&m->cand, off_dw(m)), db = at(&m->cand, off_db(m));
     struct clann_view dz = at(&m->dacts, l->y_off); /* linear: dz = dy */
     enum clann_status st = CLANN_OK;
+    if (l->frozen) /* the gradient of the input only */
+        return dx.buf ? clann__op_gemm(be, false, true, rows, l->in, n, 1.0f, dz, n, w, n, 0.0f,
+                                       dx, l->in)
+                      : CLANN_OK;
     if (l->dense.use_bias)
         st = clann__op_col_sum(be, dz, rows, n, db, 0.0f);
     if (st == CLANN_OK)

@@ -170,6 +170,37 @@ static enum clann_status exchange_gradients(struct clann_model *m, struct clann_
     return st ? st : clann__op_upload(be, batch, r->data + m->n_params, 1, true);
 }
 
+/* The optimizer update of parameters [off, off + n). */
+static enum clann_status optimizer_range(struct clann_model *m, const struct clann_opt *opt,
+                                         size_t off, size_t n)
+{
+    return n ? clann__op_optimizer_step(m->be, opt, clann__view(&m->params, off),
+                                        clann__view(&m->grads, off), clann__view(&m->state1, off),
+                                        clann__view(&m->state2, off), n)
+             : CLANN_OK;
+}
+
+/* The fused update over every run of adjacent layers that train: one op over all parameters
+ * when nothing is frozen, and a frozen layer's weights and optimizer state are never touched
+ * (bit for bit, whatever the optimizer does with a zero gradient). */
+static enum clann_status optimizer_steps(struct clann_model *m, const struct clann_opt *opt)
+{
+    enum clann_status st = CLANN_OK;
+    size_t lo = 0, hi = 0; /* the current run */
+    for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
+        const struct clann_layer *l = &m->layers[i];
+        if (l->n_params == 0)
+            continue;
+        if (l->frozen) {
+            st = optimizer_range(m, opt, lo, hi - lo);
+            lo = hi = l->w_off + l->n_params;
+        } else {
+            hi = l->w_off + l->n_params;
+        }
+    }
+    return st ? st : optimizer_range(m, opt, lo, hi - lo);
+}
+
 /* The second half of a step, on the (summed) gradients: penalties, noise and clipping, the
  * guard, monitors, the optimizer update and the constraints. */
 static enum clann_status apply_update(struct clann_model *m, size_t rows,
@@ -189,9 +220,7 @@ static enum clann_status apply_update(struct clann_model *m, size_t rows,
     if (p->schedule.kind == CLANN_SCHEDULE_EXPONENTIAL)
         t->lr = scheduled_lr(m, t, &p->schedule, 0);
     struct clann_opt opt = clann__trainer_opt(m, t); /* the rate and step of this update */
-    st = clann__op_optimizer_step(be, &opt, clann__view(&m->params, 0),
-                                 clann__view(&m->grads, 0), clann__view(&m->state1, 0),
-                                 clann__view(&m->state2, 0), m->n_params);
+    st = optimizer_steps(m, &opt);
     if (st == CLANN_OK)
         st = clann__embedding_update(m, &opt); /* the rows of this batch only */
     if (st == CLANN_OK)

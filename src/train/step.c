@@ -30,7 +30,7 @@ static enum clann_status add_noise_trainable(struct clann_model *m, uint64_t ste
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
         const struct clann_layer *l = &m->layers[i];
         key.offset = step * (uint64_t)m->n_params + l->w_off;
-        if (l->n_trainable)
+        if (clann__layer_trains(l))
             st = clann__op_add_noise(m->be, at(buf, l->w_off), l->n_trainable, key, stddev);
     }
     return st;
