@@ -134,6 +134,7 @@ struct cli_train_args {
     const char *split, *scale, *scale_target, *lr_decay;
     const char *fill, *ignore, *features;
     const char *conv, *pool, *input_shape;
+    const char *init_from, *freeze;
     bool json, quiet, batchnorm;
 };
 
@@ -155,6 +156,10 @@ int cli_train_task(const struct cli_train_args *a, const struct clann_matrix *y,
 int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, size_t inputs,
                     enum cli_task task, const struct clann_matrix *y, size_t n_classes,
                     const struct clann_features *features, struct clann_model **out);
+/* transfer.c: checks --init-from and --freeze (usage errors), and applies them to a new
+ * model (copies layers, freezes layers), announcing its trained and total parameters. */
+int cli_transfer_check(const char *init_from, const char *freeze);
+int cli_transfer_apply(const char *init_from, const char *freeze, struct clann_model *m);
 /* Checks every model and training option's value (usage errors) without building anything. */
 int cli_train_check(const struct cli_train_args *a);
 /* The task a model was built for, from its loss and width. */

@@ -94,6 +94,8 @@ static void layer_figures(struct clann_model *m, struct json_object *spec,
     }
     if (strcmp(li->kind, "features") != 0)
         clann_model_layer_shape(m, i, &li->units, li->shape, NULL, NULL);
+    if (!clann_model_layer_trainable(m, i))
+        li->trainable = 0; /* frozen (transfer learning) */
     *width = li->units;
 }
 

@@ -306,6 +306,8 @@ int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, s
         rc = cli_usage("%s takes %zu inputs but the data has %zu feature columns (is --label "
                        "right?)", a->spec ? a->spec : "the model", clann_model_input_count(*out),
                        inputs);
+    if (rc == CLI_OK)
+        rc = cli_transfer_apply(a->init_from, a->freeze, *out);
     if (rc != CLI_OK) {
         clann_model_destroy(*out);
         *out = NULL;
@@ -374,6 +376,8 @@ int cli_train_check(const struct cli_train_args *a)
     size_t n_fractions;
     if (rc == CLI_OK && a->split)
         rc = cli_split_fractions(a->split, fractions, &n_fractions);
+    if (rc == CLI_OK)
+        rc = cli_transfer_check(a->init_from, a->freeze);
     const char *scales[2] = {a->scale, a->scale_target}, *names[2] = {"scale", "scale-target"};
     for (int i = 0; i < 2 && rc == CLI_OK; i++) {
         struct clann_scaler_params sp;
@@ -668,6 +672,9 @@ static int check_conflicts(const struct cli_train_args *a)
     if (a->spec && a->resume)
         return cli_usage("train: --spec and --resume cannot be combined (a checkpoint holds its "
                          "model)");
+    if (a->resume && (a->init_from || a->freeze))
+        return cli_usage("train: --%s cannot be combined with --resume (a checkpoint holds its "
+                         "weights and frozen layers)", a->init_from ? "init-from" : "freeze");
     if (!a->spec && !a->resume)
         return CLI_OK;
     const char *given[] = {a->task, a->hidden, a->activation, a->dropout, a->optimizer, a->lr,
@@ -729,6 +736,10 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
         {"resume", true, &a->resume, NULL, "continue training from this checkpoint up to "
                                            "--epochs in total"},
         {"checkpoint", true, &a->checkpoint, NULL, "write a checkpoint here after every epoch"},
+        {"init-from", true, &a->init_from, NULL, "MODEL[:LAYERS]: copy these layers' weights "
+                                                 "(default all) from a model file, e.g. base.safetensors:0,1"},
+        {"freeze", true, &a->freeze, NULL, "LAYERS not to train: e.g. 0,1, all or all-but-last "
+                                           "(layer numbers as clann info shows)"},
         {"hidden", true, &a->hidden, NULL, "hidden layer sizes, e.g. 256,128 ('none': linear)"},
         {"conv", true, &a->conv, NULL, "convolutions before the hidden layers, FILTERSxKERNEL,... "
                                        "e.g. 16x3,32x3 (same padding, --activation)"},
