@@ -261,6 +261,108 @@ START_TEST(test_frozen_batchnorm_inference)
 }
 END_TEST
 
+/* The gradient through a frozen batch norm (inference mode: dy gamma / sqrt(var + eps)) is
+ * the loss's: one full-batch SGD step on the trained layer 0 below it, (w - w') / lr, against
+ * central differences of evaluate's loss (inference mode, as the frozen layer computes). */
+START_TEST(test_frozen_batchnorm_gradient)
+{
+    struct clann_context *ctx = test_context("cpu", CLANN_CPU_MODE_REFERENCE);
+    struct clann_matrix x, y;
+    float w[IN * HID], v[HID * CLASSES];
+    random_fill(w, IN * HID, 1, 0.5f);
+    random_fill(v, HID * CLASSES, 2, 1.0f);
+    make_task(32, w, v, 8, &x, &y);
+    struct clann_model *m;
+    ck_assert_int_eq(clann_model_create(ctx, IN, &m), CLANN_OK);
+    struct clann_dense_params d = clann_dense_default_params(16, CLANN_ACTIVATION_TANH);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_batchnorm(m, 0.5f, 0.0f), CLANN_OK);
+    d = clann_dense_default_params(CLASSES, CLANN_ACTIVATION_LINEAR);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    struct clann_compile_params cp =
+        clann_compile_default_params(CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY);
+    cp.max_batch = 32;
+    cp.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_SGD);
+    const float lr = 0.01f;
+    cp.optimizer.learning_rate = lr;
+    ck_assert_int_eq(clann_model_compile(m, &cp), CLANN_OK);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.batch_size = 32;
+    fp.epochs = 3; /* running statistics, gamma and beta away from 0, 1 */
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL), CLANN_OK);
+    ck_assert_int_eq(clann_model_set_trainable(m, 1, false), CLANN_OK);
+    ck_assert_int_eq(clann_model_set_trainable(m, 2, false), CLANN_OK);
+    size_t n = clann_model_param_count(m);
+    float *p0 = params_of(m);
+    fp.epochs = 1;
+    fp.shuffle = false;
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL), CLANN_OK);
+    float *p1 = params_of(m);
+    for (size_t i = 0; i < 40; i += 3) { /* kernel entries of layer 0 */
+        double g = ((double)p0[i] - p1[i]) / lr, eps = 1e-2;
+        float *q = malloc(n * sizeof *q);
+        memcpy(q, p0, n * sizeof *q);
+        double loss[2];
+        for (int k = 0; k < 2; k++) {
+            q[i] = (float)(p0[i] + (k ? -eps : eps));
+            ck_assert_int_eq(clann_model_set_params(m, q, n), CLANN_OK);
+            struct clann_metrics ev;
+            ck_assert_int_eq(clann_model_evaluate(m, &x, &y, &ev), CLANN_OK);
+            loss[k] = ev.loss;
+        }
+        double fd = (loss[0] - loss[1]) / (2 * eps);
+        ck_assert_msg(fabs(fd - g) <= 0.02 * fabs(fd) + 2e-4, "weight %zu: gradient %.6g, "
+                      "finite difference %.6g", i, g, fd);
+        free(q);
+    }
+    free(p0), free(p1);
+    clann_model_destroy(m);
+    clann_matrix_free(&x), clann_matrix_free(&y);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
+/* Convolutions freeze too: conv2d (layer 0) frozen under a trained conv2d (layer 1): its
+ * kernel and bias stay, the gradient passes through it to nothing, and layer 1 trains. */
+START_TEST(test_frozen_conv)
+{
+    struct clann_context *ctx = test_context("cpu", CLANN_CPU_MODE_REFERENCE);
+    struct clann_model *m;
+    ck_assert_int_eq(clann_model_create(ctx, 36, &m), CLANN_OK);
+    ck_assert_int_eq(clann_model_set_input_shape(m, 1, 6, 6), CLANN_OK);
+    struct clann_conv2d_params c = clann_conv2d_default_params(3, 3, CLANN_ACTIVATION_RELU);
+    ck_assert_int_eq(clann_model_add_conv2d(m, &c), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_conv2d(m, &c), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_flatten(m), CLANN_OK);
+    struct clann_dense_params d = clann_dense_default_params(3, CLANN_ACTIVATION_LINEAR);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    struct clann_compile_params cp =
+        clann_compile_default_params(CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY);
+    cp.max_batch = 16;
+    ck_assert_msg(clann_model_compile(m, &cp) == CLANN_OK, "%s", clann_last_error());
+    struct clann_matrix x, y;
+    ck_assert_int_eq(clann_matrix_create(64, 36, &x), CLANN_OK);
+    ck_assert_int_eq(clann_matrix_create(64, 1, &y), CLANN_OK);
+    random_fill(x.data, 64 * 36, 7, 1.0f);
+    for (size_t r = 0; r < 64; r++)
+        y.data[r] = (float)(r % 3);
+    ck_assert_int_eq(clann_model_set_trainable(m, 0, false), CLANN_OK);
+    float *before = params_of(m);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.batch_size = 16;
+    fp.epochs = 2;
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL), CLANN_OK);
+    float *after = params_of(m);
+    ck_assert(layer_equal(m, 0, before, after));
+    ck_assert(!layer_equal(m, 1, before, after));
+    ck_assert(!layer_equal(m, 3, before, after));
+    free(before), free(after);
+    clann_matrix_free(&x), clann_matrix_free(&y);
+    clann_model_destroy(m);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
 /* ---- loading layers ------------------------------------------------------------------------- */
 
 START_TEST(test_load_layers)
@@ -465,6 +567,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_frozen_cpu);
     tcase_add_test(tc, test_frozen_opencl);
     tcase_add_test(tc, test_frozen_batchnorm_inference);
+    tcase_add_test(tc, test_frozen_batchnorm_gradient);
+    tcase_add_test(tc, test_frozen_conv);
     tcase_add_test(tc, test_load_layers);
     tcase_add_test(tc, test_bad_arguments);
     tcase_add_test(tc, test_transfer_experiment);
