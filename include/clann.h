@@ -617,8 +617,8 @@ enum clann_loss {
     CLANN_LOSS_SOFTMAX_CROSS_ENTROPY = 4,        /* labels one-hot or soft, one column a class */
     CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY = 5, /* labels: one column holding the class index */
     /* Sampled softmax (candidate sampling) for many classes: in training each batch's softmax
-     * runs over its own labels plus num_sampled classes drawn uniformly without replacement from
-     * the seeded stream; the output layer computes those candidates' logits alone, and only
+     * runs over its own labels plus num_sampled classes drawn without replacement (by
+     * `sampler`, uniform by default) from the seeded stream; the output layer computes those candidates' logits alone, and only
      * their kernel and bias columns get gradient, so a step's output layer costs
      * rows x inputs x candidates instead of x classes. Evaluation and prediction use the full
      * softmax. Training loss and accuracy are over the candidates. Labels as for the sparse
