@@ -7,7 +7,8 @@
  *                  grad_scale * d row_loss[r] / d pred[r, :]. Kinds: MSE, MAE, Huber,
  *                  sigmoid cross-entropy (logits), softmax cross-entropy (logits, label
  *                  distributions), sparse softmax cross-entropy (one class index per row; an
- *                  index outside [0, cols) gives NaN loss and a zero gradient row).
+ *                  index outside [0, cols) gives NaN loss and a zero gradient row), NCE (the
+ *                  row's true column, then one flag per column after the rows' labels).
  *   count_correct  one work-group: correct[0] = beta * correct[0] + number of rows whose
  *                  argmax (first on ties) equals the label; cols == 1 is binary (logit > 0
  *                  against label > 0.5). Counts are exact integers in float, so the sum does
@@ -62,6 +63,23 @@ __kernel void loss(__global const float *pred, ulong poff, __global const float 
             }
         }
         row_loss[rloff + r] = total;
+        return;
+    }
+
+    if (kind == LOSS_NCE) {
+        float lab = labels[loff + r];
+        int valid = lab >= 0.0f && lab < fc;
+        uint k = valid ? (uint)lab : 0u;
+        __global const float *flags = labels + loff + rows;
+        for (uint c = 0; c < cols; c++) {
+            float pv = p[c], yv = c == k ? 1.0f : 0.0f;
+            int counted = valid && (c == k || flags[c] != 0.0f);
+            if (counted)
+                total += fmax(pv, 0.0f) - pv * yv + log1p(exp(-fabs(pv)));
+            if (has_grad)
+                g[c] = counted ? grad_scale * (stable_sigmoid(pv) - yv) : 0.0f;
+        }
+        row_loss[rloff + r] = valid ? total : NAN;
         return;
     }
 

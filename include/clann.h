@@ -617,15 +617,33 @@ enum clann_loss {
     CLANN_LOSS_SOFTMAX_CROSS_ENTROPY = 4,        /* labels one-hot or soft, one column a class */
     CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY = 5, /* labels: one column holding the class index */
     /* Sampled softmax (candidate sampling) for many classes: in training each batch's softmax
-     * runs over its own labels plus num_sampled classes drawn uniformly without replacement from
-     * the seeded stream; the output layer computes those candidates' logits alone, and only
+     * runs over its own labels plus num_sampled classes drawn without replacement (by
+     * `sampler`, uniform by default) from the seeded stream; the output layer computes those candidates' logits alone, and only
      * their kernel and bias columns get gradient, so a step's output layer costs
      * rows x inputs x candidates instead of x classes. Evaluation and prediction use the full
      * softmax. Training loss and accuracy are over the candidates. Labels as for the sparse
      * loss. With uniform sampling the log-Q correction is the same for every class and cancels.
-     * Needs a dense output layer (compile says so otherwise). */
-    CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY = 6
+     * Needs a dense output layer (compile says so otherwise). With the log-uniform sampler the
+     * logits are corrected by -log E(class) as for NCE below. */
+    CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY = 6,
+    /* Noise-contrastive estimation (Gutmann and Hyvarinen; TensorFlow's nce_loss) for many
+     * classes: in training the candidates are drawn as for sampled softmax (num_sampled
+     * negatives per batch from `sampler`, plus the batch's labels), each candidate's logit is
+     * corrected to z - log E(class), E the expected count of the class among the draws (K Q
+     * for uniform draws, 1 - (1 - Q)^tries for log-uniform ones), and each row's loss is the
+     * sigmoid cross-entropy of its true class (target 1) plus those of the K negatives
+     * (target 0), summed over the row and averaged over the batch. A negative that is the
+     * row's own label counts as its positive only, and other rows' labels take no part.
+     * Evaluation and prediction use the full softmax (their loss is the sparse softmax
+     * cross-entropy); training accuracy is over the candidates. Labels as for the sparse loss;
+     * needs a dense output layer. */
+    CLANN_LOSS_NCE = 7
 };
+
+/* How sampled softmax and NCE draw their negatives: uniformly over the classes, or from the
+ * log-uniform (Zipf) distribution Q(c) = log((c + 2) / (c + 1)) / log(classes + 1), which
+ * favours low class indices: sort classes by frequency, most frequent first, to use it. */
+enum clann_sampler { CLANN_SAMPLER_UNIFORM = 0, CLANN_SAMPLER_LOG_UNIFORM = 1 };
 
 enum clann_optimizer {
     CLANN_OPTIMIZER_SGD = 0,
@@ -657,7 +675,8 @@ struct clann_compile_params {
     struct clann_optimizer_params optimizer; /* default Adam */
     size_t max_batch;                        /* largest batch fit/evaluate/predict use; 128 */
     uint64_t seed;                           /* weights, shuffles and random layers; 42 */
-    size_t num_sampled;                      /* sampled softmax: negatives per batch; 64 */
+    size_t num_sampled;                      /* sampled softmax, NCE: negatives per batch; 64 */
+    enum clann_sampler sampler;              /* sampled softmax, NCE: default uniform */
 };
 
 CLANN_API struct clann_compile_params clann_compile_default_params(enum clann_loss loss);

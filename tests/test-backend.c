@@ -588,16 +588,19 @@ END_TEST
  */
 /* v: pred, labels, row_loss, grad */
 /* v: pred, labels, correct */
-/* Labels for a loss kind: one class index per row (sparse), a distribution per row (softmax
- * CE), 0..1 (sigmoid CE), else U(-1, 1). */
+/* Labels for a loss kind: one class index per row (sparse; NCE, then a 0/1 flag per column), a
+ * distribution per row (softmax CE), 0..1 (sigmoid CE), else U(-1, 1). */
 static float *make_labels(int kind, size_t rows, size_t cols)
 {
-    if (kind == CLANN__LOSS_SPARSE_SOFTMAX_CE) {
-        float *l = rand_array(rows, 0, 1);
+    if (kind == CLANN__LOSS_SPARSE_SOFTMAX_CE || kind == CLANN__LOSS_NCE) {
+        bool nce = kind == CLANN__LOSS_NCE;
+        float *l = rand_array(nce ? rows + cols : rows, 0, 1);
         for (size_t r = 0; r < rows; r++) {
             size_t k = (size_t)(l[r] * (float)cols);
             l[r] = (float)(k < cols ? k : cols - 1);
         }
+        for (size_t c = 0; nce && c < cols; c++)
+            l[rows + c] = l[rows + c] > 0.5f ? 1.0f : 0.0f;
         return l;
     }
     if (kind == CLANN__LOSS_SOFTMAX_CE) {
@@ -620,14 +623,17 @@ START_TEST(test_losses)
 {
     char label[160];
     for (int kind = 0; kind < CLANN__LOSS_COUNT; kind++) {
+        if (!clann__loss_computed(kind))
+            continue;
         for (size_t s = 0; s < N_SHAPES; s++) {
             for (int with_grad = 0; with_grad < 2; with_grad++) {
                 size_t rows = shapes[s][0], cols = shapes[s][1], n = rows * cols;
                 bool sparse = kind == CLANN__LOSS_SPARSE_SOFTMAX_CE;
+                size_t n_labels = sparse ? rows : kind == CLANN__LOSS_NCE ? rows + cols : n;
                 struct loss_args a = {{(enum clann__loss_kind)kind, 0.5f}, rows, cols,
                                       1.0f / (float)rows, sparse};
                 struct op_case c = {4,
-                                    {n, sparse ? rows : n, rows, n},
+                                    {n, n_labels, rows, n},
                                     {rand_array(n, -4, 4), make_labels(kind, rows, cols),
                                      rand_array(rows, -1, 1),
                                      with_grad ? rand_array(n, -1, 1) : NULL}};

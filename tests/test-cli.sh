@@ -181,6 +181,23 @@ else
 fi
 expect 1 "run.ckpt.dir" train $common --epochs 1 --checkpoint run.ckpt.dir/x/run.ckpt
 
+# NCE and sampled softmax are spec losses: a multiclass model's spec with the loss swapped
+# trains, evaluates with the full softmax, and keeps its sampler; a bad sampler is named.
+awk 'BEGIN { srand(3); print "a,b,c,d,y"; for (i = 0; i < 1200; i++) { k = i % 40;
+     printf "%.3f,%.3f,%.3f,%.3f,%d\n", sin(k), cos(k), sin(3 * k), cos(5 * k) + rand() / 20, k } }' > mc.csv
+expect 0 "" train --data mc.csv --task multiclass --hidden 8 --epochs 1 --quiet --out mc.safetensors
+expect 0 "" info mc.safetensors --spec
+sed 's/"loss":"sparse_softmax_cross_entropy"/"loss":"nce","num_sampled":5,"sampler":"log_uniform"/' out.txt > nce.json
+expect 0 "" train --spec nce.json --data mc.csv --epochs 2 --quiet --out nce.safetensors
+expect 0 "" info nce.safetensors
+grep -q "loss nce" out.txt || { echo "FAIL: info does not show the NCE loss"; cat out.txt; failures=$((failures + 1)); }
+expect 0 "" info nce.safetensors --spec
+grep -q '"num_sampled":5,"sampler":"log_uniform"' out.txt || { echo "FAIL: the NCE spec lost its sampler"; cat out.txt; failures=$((failures + 1)); }
+expect 0 "" eval --model nce.safetensors --data mc.csv
+grep -q "task multiclass" out.txt || { echo "FAIL: eval of an NCE model:"; cat out.txt; failures=$((failures + 1)); }
+sed 's/log_uniform/zipf/' nce.json > badsampler.json
+expect 1 "sampler: unknown name 'zipf'" train --spec badsampler.json --data mc.csv --epochs 1 --quiet
+
 echo "== tune =="
 expect 0 "run 4/4" tune --data d.csv --hidden 8 --batch 16 --epochs 2 --grid "lr=0.001,0.01" --repeats 2 --out best.safetensors
 grep -q "\*best" out.txt || { echo "FAIL: tune marks no best"; cat out.txt; failures=$((failures + 1)); }

@@ -258,9 +258,52 @@ static double check_softmax_losses(void)
     return worst;
 }
 
+/* NCE: the row's true column and its flagged negatives (every third column unflagged, so other
+ * rows' true columns take no part), against central differences; an unflagged column's
+ * gradient is exactly 0. */
+static double check_nce_loss(void)
+{
+    uint64_t rng = 5;
+    double worst = 0.0;
+    for (size_t cols = 1; cols <= 7; cols += 3) {
+        for (int trial = 0; trial < 6; trial++) {
+            double p[MAX_COLS], flags[MAX_COLS], g[MAX_COLS];
+            double label = (double)((size_t)trial % cols);
+            for (size_t c = 0; c < cols; c++) {
+                p[c] = uniform(&rng, -6.0, 6.0);
+                flags[c] = c % 3 != 2;
+            }
+            struct clann__row_out none = {NULL, NULL};
+            clann__nce_row(clann__row_d(p), label, clann__row_d(flags), cols, clann__out_d(g), 1.0);
+            for (size_t c = 0; c < cols; c++) {
+                double saved = p[c];
+                p[c] = saved + GC_EPS;
+                double plus = clann__nce_row(clann__row_d(p), label, clann__row_d(flags), cols,
+                                             none, 1.0);
+                p[c] = saved - GC_EPS;
+                double minus = clann__nce_row(clann__row_d(p), label, clann__row_d(flags), cols,
+                                              none, 1.0);
+                p[c] = saved;
+                worst = fmax(worst, gc_check("nce", c, g[c], (plus - minus) / (2 * GC_EPS)));
+                if (c % 3 == 2 && c != (size_t)label)
+                    ck_assert_double_eq(g[c], 0.0);
+            }
+        }
+    }
+    /* The sum of softplus terms: true column -log sigmoid(z), negatives -log(1 - sigmoid(z)). */
+    double z[3] = {0.5, -1.0, 2.0}, f[3] = {1.0, 0.0, 1.0};
+    struct clann__row_out none = {NULL, NULL};
+    double want = log1p(exp(-0.5)) + log1p(exp(2.0));
+    ck_assert_double_eq_tol(clann__nce_row(clann__row_d(z), 0.0, clann__row_d(f), 3, none, 1.0),
+                            want, 1e-12);
+    ck_assert(isnan(clann__nce_row(clann__row_d(z), 3.0, clann__row_d(f), 3, none, 1.0)));
+    return worst;
+}
+
 START_TEST(test_losses)
 {
-    gc_report("losses", fmax(check_regression_losses(), check_softmax_losses()));
+    gc_report("losses", fmax(fmax(check_regression_losses(), check_softmax_losses()),
+                             check_nce_loss()));
 }
 END_TEST
 
@@ -269,6 +312,8 @@ START_TEST(test_loss_grad_scale)
 {
     double p[3] = {0.3, -1.2, 2.0}, y[3] = {0.0, 1.0, 0.3}, g1[3], g2[3];
     for (int k = 0; k < CLANN__LOSS_COUNT; k++) {
+        if (!clann__loss_computed(k) || k == CLANN__LOSS_NCE) /* NCE: clann__nce_row */
+            continue;
         struct clann__loss loss = {(enum clann__loss_kind)k, 1.0f};
         clann__loss_row(&loss, clann__row_d(p), clann__row_d(y), 3, clann__out_d(g1), 1.0);
         clann__loss_row(&loss, clann__row_d(p), clann__row_d(y), 3, clann__out_d(g2), 0.25);

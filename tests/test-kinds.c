@@ -16,7 +16,7 @@ static const struct clann__kind_table *const all_kinds[] = {
     &clann__activation_kinds, &clann__loss_kinds,       &clann__optimizer_kinds,
     &clann__initializer_kinds, &clann__constraint_kinds, &clann__scale_kinds,
     &clann__layer_kinds,      &clann__combiner_kinds,   &clann__feature_kinds,
-    &clann__feature_output_kinds,
+    &clann__feature_output_kinds, &clann__sampler_kinds,
 };
 #define N_KINDS (sizeof all_kinds / sizeof *all_kinds)
 
@@ -66,6 +66,9 @@ START_TEST(test_stored_names)
                      "leaky_relu");
     ck_assert_str_eq(clann__kind_name(&clann__loss_kinds, CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY),
                      "sampled_softmax_cross_entropy");
+    ck_assert_str_eq(clann__kind_name(&clann__loss_kinds, CLANN_LOSS_NCE), "nce");
+    ck_assert_str_eq(clann__kind_name(&clann__sampler_kinds, CLANN_SAMPLER_LOG_UNIFORM),
+                     "log_uniform");
     ck_assert_str_eq(clann__kind_name(&clann__optimizer_kinds, CLANN_OPTIMIZER_RMSPROP),
                      "rmsprop");
     ck_assert_str_eq(clann__kind_name(&clann__initializer_kinds, CLANN_INIT_HE_NORMAL),
@@ -87,8 +90,11 @@ START_TEST(test_internal_enums)
 {
     ck_assert_uint_eq(CLANN__ACT_COUNT, clann__activation_kinds.count);
     ck_assert_uint_eq(CLANN__OPT_COUNT, clann__optimizer_kinds.count);
-    /* sampled softmax is the model's, not a backend loss */
-    ck_assert_uint_eq(CLANN__LOSS_COUNT, clann__loss_kinds.count - 1);
+    /* sampled softmax is the model's, not a backend loss: an enumerator the backends refuse */
+    ck_assert_uint_eq(CLANN__LOSS_COUNT, clann__loss_kinds.count);
+    ck_assert(!clann__loss_computed(CLANN__LOSS_SAMPLED_SOFTMAX_CE));
+    ck_assert(clann__loss_computed(CLANN__LOSS_NCE) && !clann__loss_computed(CLANN__LOSS_COUNT));
+    ck_assert_int_eq(CLANN__LOSS_NCE, CLANN_LOSS_NCE);
     ck_assert_int_eq(CLANN__LOSS_SPARSE_SOFTMAX_CE, CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY);
     ck_assert_int_eq(CLANN__ACT_SOFTMAX, CLANN_ACTIVATION_SOFTMAX);
     ck_assert_int_eq(CLANN__CONSTRAINT_NON_NEG, CLANN_CONSTRAINT_NON_NEG);

@@ -91,8 +91,24 @@ struct clann_act {
  *   SOFTMAX_CE         logits z, labels y a distribution per row (one-hot or soft):
  *                      -sum_c y_c * log_softmax(z)_c
  *   SPARSE_SOFTMAX_CE  logits z, labels: one float per row holding the class index:
- *                      -log_softmax(z)_label */
-enum clann__loss_kind { CLANN__LOSSES(CLANN__KIND_ENUMERATOR, CLANN__KIND_SKIP) CLANN__LOSS_COUNT };
+ *                      -log_softmax(z)_label
+ *   NCE                logits z of the candidate columns (nn/sampled.c), labels: one float per
+ *                      row holding its true column k_r, then one flag per column (nonzero: a
+ *                      sampled negative), rows + cols floats in all:
+ *                      sum_c m_c [max(z,0) - z*t_c + log(1 + exp(-|z|))], t_c = (c == k_r),
+ *                      m_c = t_c or flag_c != 0; a true column outside [0, cols) gives NaN
+ *                      and a zero gradient row, as for the sparse kind.
+ * SAMPLED_SOFTMAX_CE is an enumerator only so that the values match clann_loss: no backend
+ * computes it (clann__loss_computed). */
+enum clann__loss_kind {
+    CLANN__LOSSES(CLANN__KIND_ENUMERATOR, CLANN__KIND_ENUMERATOR) CLANN__LOSS_COUNT
+};
+
+/* Whether the backends compute loss kind k (every kind but sampled softmax's). */
+static inline bool clann__loss_computed(int k)
+{
+    return k >= 0 && k < CLANN__LOSS_COUNT && k != CLANN__LOSS_SAMPLED_SOFTMAX_CE;
+}
 
 struct clann__loss {
     enum clann__loss_kind kind;

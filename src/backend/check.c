@@ -416,16 +416,18 @@ static enum clann_status check_index_cols(struct clann__check *ck)
 /* ---------------------------------------------------------------------------------------------
  * Losses, accuracy counts and optimizers.
  */
-/* Labels for a loss kind: a class index per row (sparse), a distribution per row (softmax CE),
- * 0..1 (sigmoid CE), else U(-1, 1). */
+/* Labels for a loss kind: a class index per row (sparse; NCE, then a 0/1 flag per column), a
+ * distribution per row (softmax CE), 0..1 (sigmoid CE), else U(-1, 1). */
 static float *labels_for(struct clann__check *ck, int kind, size_t rows, size_t cols)
 {
-    if (kind == CLANN__LOSS_SPARSE_SOFTMAX_CE) {
-        float *l = rnd(ck, rows, 0, 1);
+    if (kind == CLANN__LOSS_SPARSE_SOFTMAX_CE || kind == CLANN__LOSS_NCE) {
+        float *l = rnd(ck, kind == CLANN__LOSS_NCE ? rows + cols : rows, 0, 1);
         for (size_t r = 0; l && r < rows; r++) {
             size_t k = (size_t)(l[r] * (float)cols);
             l[r] = (float)(k < cols ? k : cols - 1);
         }
+        for (size_t c = 0; l && kind == CLANN__LOSS_NCE && c < cols; c++)
+            l[rows + c] = l[rows + c] > 0.5f ? 1.0f : 0.0f;
         return l;
     }
     float *l = rnd(ck, rows * cols, kind == CLANN__LOSS_SOFTMAX_CE ? 0.01f : 0.0f, 1);
@@ -448,12 +450,15 @@ static enum clann_status check_losses(struct clann__check *ck)
 {
     char op[64], shape[48];
     for (int kind = 0; kind < CLANN__LOSS_COUNT; kind++) {
+        if (!clann__loss_computed(kind))
+            continue;
         FOR_SHAPES(ck, rows, cols) {
             size_t n = rows * cols;
             bool sparse = kind == CLANN__LOSS_SPARSE_SOFTMAX_CE;
+            size_t n_labels = sparse ? rows : kind == CLANN__LOSS_NCE ? rows + cols : n;
             struct loss_args a = {{(enum clann__loss_kind)kind, 0.5f}, rows, cols,
                                   1.0f / (float)rows, sparse};
-            struct clann__parity_case c = {4, {n, sparse ? rows : n, rows, n},
+            struct clann__parity_case c = {4, {n, n_labels, rows, n},
                                            {rnd(ck, n, -4, 4), labels_for(ck, kind, rows, cols),
                                             rnd(ck, rows, -1, 1), rnd(ck, n, -1, 1)}};
             snprintf(op, sizeof op, "loss %s", clann__kind_name(&clann__loss_kinds, (size_t)kind));

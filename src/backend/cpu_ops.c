@@ -230,6 +230,13 @@ enum clann_status cpu_loss(struct clann_backend *be, const struct clann__loss *l
         rows = 0; /* an empty row has no loss to report */
     for (size_t r = 0; r < rows; r++) {
         float *g = is_null(grad) ? NULL : at(grad) + r * cols;
+        if (loss->kind == CLANN__LOSS_NCE) { /* true columns, then the columns' flags */
+            at(row_loss)[r] = (float)clann__nce_row(clann__row_f(at(pred) + r * cols),
+                                                    at(labels)[r],
+                                                    clann__row_f(at(labels) + rows), cols,
+                                                    clann__out_f(g), grad_scale);
+            continue;
+        }
         double row = clann__loss_row(loss, clann__row_f(at(pred) + r * cols),
                                      clann__row_f(at(labels) + r * label_cols), cols,
                                      clann__out_f(g), grad_scale);

@@ -253,9 +253,28 @@ static inline double clann__softmax_ce_row(bool sparse, struct clann__row p, str
     return row;
 }
 
+/* NCE over one row of candidate logits p (backend.h): the sigmoid cross-entropy of the true
+ * column `label` (target 1) plus those of the flagged columns (target 0), summed; the other
+ * columns (other rows' true classes) take no part. Writes g as clann__loss_row does. */
+static inline double clann__nce_row(struct clann__row p, double label, struct clann__row flags,
+                                    size_t cols, struct clann__row_out g, double grad_scale)
+{
+    size_t k = clann__sparse_label(label, cols);
+    double row = k == cols ? NAN : 0.0;
+    for (size_t c = 0; c < cols; c++) {
+        bool counted = k != cols && (c == k || clann__row_get(flags, c) != 0.0);
+        struct clann__loss sigmoid = {CLANN__LOSS_SIGMOID_CE, 1.0f};
+        double d = 0.0;
+        if (counted)
+            row += clann__loss_element(&sigmoid, clann__row_get(p, c), c == k ? 1.0 : 0.0, &d);
+        clann__out_set(g, c, grad_scale * d);
+    }
+    return row;
+}
+
 /* Loss of one row of predictions p against labels y (one label per row for sparse softmax CE);
  * writes g_c = grad_scale * d loss / d p_c when g is wanted. g may alias p. An invalid sparse
- * label gives NaN and a zero gradient. */
+ * label gives NaN and a zero gradient. NCE reads labels of two places: clann__nce_row. */
 static inline double clann__loss_row(const struct clann__loss *loss, struct clann__row p,
                                      struct clann__row y, size_t cols, struct clann__row_out g,
                                      double grad_scale)

@@ -315,12 +315,15 @@ enum clann_status clann__op_loss(struct clann_backend *be, const struct clann__l
                                  size_t cols, struct clann_view row_loss, struct clann_view grad,
                                  float grad_scale)
 {
-    if (!loss || (unsigned)loss->kind >= CLANN__LOSS_COUNT)
+    if (!loss || !clann__loss_computed((int)loss->kind))
         return bad_kind(be, OP_NAME, loss ? (int)loss->kind : -1);
     size_t label_cols = loss->kind == CLANN__LOSS_SPARSE_SOFTMAX_CE ? 1 : cols;
     size_t checked_rows = cols ? rows : 0; /* what a zero-width batch reads: nothing */
     CHECK_VIEW(pred, extent(checked_rows, cols, cols));
-    CHECK_VIEW(labels, extent(checked_rows, label_cols, label_cols));
+    if (loss->kind == CLANN__LOSS_NCE) /* the true columns, then the columns' flags */
+        CHECK_VIEW(labels, !checked_rows ? 0 : rows > SIZE_MAX - cols ? SIZE_MAX : rows + cols);
+    else
+        CHECK_VIEW(labels, extent(checked_rows, label_cols, label_cols));
     CHECK_VIEW(row_loss, checked_rows);
     CHECK_OPTIONAL(grad, extent(checked_rows, cols, cols));
     RUN_KERNEL(loss(be, loss, pred, labels, rows, cols, row_loss, grad, grad_scale));

@@ -98,7 +98,7 @@ static void write_rows(FILE *f, const struct clann_matrix *p, enum clann_loss lo
 {
     const char *const *classes = names->classes;
     bool sparse = loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY ||
-                  loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY ||
+                  loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY || loss == CLANN_LOSS_NCE ||
                   loss == CLANN_LOSS_SOFTMAX_CROSS_ENTROPY;
     bool binary = loss == CLANN_LOSS_SIGMOID_CROSS_ENTROPY && p->cols == 1;
     for (size_t c = 0; c < p->cols; c++)

@@ -20,7 +20,7 @@ static enum eval_task task_of(const struct clann_model *m)
     if (loss == CLANN_LOSS_SIGMOID_CROSS_ENTROPY)
         return EVAL_BINARY; /* several outputs: every (row, label) pair is one binary decision */
     if (loss == CLANN_LOSS_SOFTMAX_CROSS_ENTROPY || loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY ||
-        loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY)
+        loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY || loss == CLANN_LOSS_NCE)
         return EVAL_MULTICLASS;
     return EVAL_REGRESSION;
 }

@@ -19,7 +19,8 @@ enum cli_task cli_model_task(const struct clann_model *m)
         return clann_model_output_count(m) == 1 ? CLI_TASK_BINARY : CLI_TASK_MULTILABEL;
     case CLANN_LOSS_SOFTMAX_CROSS_ENTROPY:
     case CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY:
-    case CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY: return CLI_TASK_MULTICLASS;
+    case CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY:
+    case CLANN_LOSS_NCE: return CLI_TASK_MULTICLASS;
     default: return CLI_TASK_REGRESSION;
     }
 }

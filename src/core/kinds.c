@@ -22,6 +22,7 @@ CLANN__SCALES(CHECK_PUBLIC)
 CLANN__COMBINERS(CHECK_PUBLIC)
 CLANN__FEATURE_KINDS(CHECK_PUBLIC)
 CLANN__FEATURE_OUTPUTS(CHECK_PUBLIC)
+CLANN__SAMPLERS(CHECK_PUBLIC)
 
 /* A table indexed by value; its size equals the row count only when the values are 0..n-1
  * (a repeated value is an override, which -Woverride-init reports). */
@@ -42,6 +43,7 @@ KIND_TABLE(combiner, "combiner", CLANN__COMBINERS(NAME_AT), 0 CLANN__COMBINERS(O
 KIND_TABLE(feature, "feature column", CLANN__FEATURE_KINDS(NAME_AT), 0 CLANN__FEATURE_KINDS(ONE))
 KIND_TABLE(feature_output, "feature output", CLANN__FEATURE_OUTPUTS(NAME_AT),
            0 CLANN__FEATURE_OUTPUTS(ONE))
+KIND_TABLE(sampler, "sampler", CLANN__SAMPLERS(NAME_AT), 0 CLANN__SAMPLERS(ONE))
 
 const char *clann__kind_name(const struct clann__kind_table *t, size_t value)
 {

@@ -41,7 +41,8 @@
 
 /* enum clann_loss; internal enum clann__loss_kind (backend.h); kernels LOSS_*. P rows are
  * losses the backends do not compute themselves: sampled softmax is the model's (sparse
- * softmax cross-entropy over the gathered columns), so it has no internal kind. */
+ * softmax cross-entropy over the gathered columns), so the backends refuse its kind and the
+ * kernels have no define for it. NCE is computed by the backends over the gathered columns. */
 #define CLANN__LOSSES(X, P)                                                                    \
     X(CLANN_LOSS_MSE, LOSS_MSE, 0, "mse")                                                      \
     X(CLANN_LOSS_MAE, LOSS_MAE, 1, "mae")                                                      \
@@ -51,7 +52,13 @@
     X(CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY, LOSS_SPARSE_SOFTMAX_CE, 5,                      \
       "sparse_softmax_cross_entropy")                                                          \
     P(CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY, LOSS_SAMPLED_SOFTMAX_CE, 6,                    \
-      "sampled_softmax_cross_entropy")
+      "sampled_softmax_cross_entropy")                                                         \
+    X(CLANN_LOSS_NCE, LOSS_NCE, 7, "nce")
+
+/* enum clann_sampler (host only): the candidate samplers of sampled softmax and NCE. */
+#define CLANN__SAMPLERS(X)                                         \
+    X(CLANN_SAMPLER_UNIFORM, SAMPLER_UNIFORM, 0, "uniform")        \
+    X(CLANN_SAMPLER_LOG_UNIFORM, SAMPLER_LOG_UNIFORM, 1, "log_uniform")
 
 /* enum clann_optimizer; internal enum clann__opt_kind (backend.h); kernels OPT_*. "nesterov"
  * is also accepted as a name (momentum with nesterov set): clann_optimizer_from_name. */
@@ -141,7 +148,7 @@ struct clann__kind_table {
 extern const struct clann__kind_table clann__activation_kinds, clann__loss_kinds,
     clann__optimizer_kinds, clann__initializer_kinds, clann__constraint_kinds,
     clann__scale_kinds, clann__layer_kinds, clann__combiner_kinds, clann__feature_kinds,
-    clann__feature_output_kinds;
+    clann__feature_output_kinds, clann__sampler_kinds;
 
 /* The name of value `value`, or "?" when it is not one of the kind's. */
 const char *clann__kind_name(const struct clann__kind_table *t, size_t value);

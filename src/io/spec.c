@@ -220,7 +220,10 @@ static enum clann_status read_compile(const struct clann__json_reader *r, struct
                         &cp->num_sampled)) ||
         (st = read_u64(r, root, "", "seed", &cp->seed)))
         return st;
-    return CLANN_OK;
+    size_t sampler = CLANN_SAMPLER_UNIFORM;
+    st = clann__json_read_enum(r, root, "", "sampler", false, &clann__sampler_kinds, &sampler);
+    cp->sampler = (enum clann_sampler)sampler;
+    return st;
 }
 
 static enum clann_status read_init(const struct clann__json_reader *r, struct json_object *layer,
@@ -1041,8 +1044,10 @@ static struct json_object *write_root(struct writer *w, const struct clann_model
     add_float(w, root, "huber_delta", m->cp.huber_delta);
     add(w, root, "optimizer", write_optimizer(w, &m->cp.optimizer));
     add_size(w, root, "max_batch", m->cp.max_batch);
-    if (m->cp.loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY)
+    if (m->cp.loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY || m->cp.loss == CLANN_LOSS_NCE) {
         add_size(w, root, "num_sampled", m->cp.num_sampled);
+        add_string(w, root, "sampler", clann__kind_name(&clann__sampler_kinds, m->cp.sampler));
+    }
     add(w, root, "seed", json_object_new_uint64(m->cp.seed));
     add(w, root, "layers", write_layers(w, m));
     if (m->in_scaler.kind != CLANN_SCALE_NONE)

@@ -10,12 +10,17 @@ enum clann_status clann__batch_loss(struct clann_model *m, struct clann_view pre
 {
     struct clann_backend *be = m->be;
     bool training = grad.buf != NULL;
-    /* In training, sampled softmax's logits are the candidates' alone (nn/sampled.c). */
+    /* In training, sampled softmax's and NCE's logits are the candidates' alone (nn/sampled.c). */
     size_t cols = clann__sampled_active(m, training) ? m->n_cand : clann_model_output_count(m);
     struct clann_view labels = clann__view(&m->labels, 0);
+    struct clann__loss loss = m->loss; /* NCE trains with its own kind, evaluates as sparse */
+    if (clann__nce_active(m, training)) {
+        labels = clann__nce_labels(m);
+        loss.kind = CLANN__LOSS_NCE;
+    }
     /* Across ranks, each scales by the global batch so that their gradients sum to its mean. */
     size_t scale_rows = training && m->batch_global_rows ? m->batch_global_rows : rows;
-    enum clann_status st = clann__op_loss(be, &m->loss, pred, labels, rows, cols,
+    enum clann_status st = clann__op_loss(be, &loss, pred, labels, rows, cols,
                                           clann__view(&m->row_loss, 0), grad,
                                           1.0f / (float)scale_rows);
     /* Training sums the batch apart, for the NaN guard to vet before it joins the epoch's. */

@@ -306,7 +306,7 @@ enum clann_status clann__model_add_features_layer(struct clann_model *m)
 bool clann__loss_is_sparse(enum clann_loss loss)
 {
     return loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY ||
-           loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY;
+           loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY || loss == CLANN_LOSS_NCE;
 }
 
 bool clann__loss_is_classification(enum clann_loss loss)
@@ -398,9 +398,19 @@ static enum clann_status check_compile_params(struct clann_model *m,
         return clann__error(m->ctx, CLANN_ERR_STATE, "model is already compiled");
     if (m->n_layers == 0)
         return clann__error(m->ctx, CLANN_ERR_SHAPE, "compile: the model has no layers");
-    if ((unsigned)p->loss > CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY ||
+    if ((unsigned)p->loss > CLANN_LOSS_NCE ||
         (unsigned)p->optimizer.kind > CLANN_OPTIMIZER_RMSPROP)
         return clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "compile: unknown loss or optimizer");
+    if ((unsigned)p->sampler > CLANN_SAMPLER_LOG_UNIFORM)
+        return clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "compile: unknown sampler %d",
+                            (int)p->sampler);
+    /* NCE and log-uniform draws correct logits by -log E(class), and E is 0 without draws. */
+    bool corrected = p->loss == CLANN_LOSS_NCE ||
+                     (p->loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY &&
+                      p->sampler != CLANN_SAMPLER_UNIFORM);
+    if (corrected && p->num_sampled == 0)
+        return clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "compile: %s needs num_sampled >= 1",
+                            p->loss == CLANN_LOSS_NCE ? "NCE" : "log-uniform sampling");
     if (p->max_batch == 0)
         return clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "compile: max_batch must be >= 1");
     if (!(p->optimizer.learning_rate > 0.0f) || !isfinite(p->optimizer.learning_rate))
@@ -471,7 +481,8 @@ CLANN_API enum clann_status clann_model_compile(struct clann_model *m,
     if (st != CLANN_OK)
         return st;
     m->cp = *p;
-    /* Sampled softmax is the sparse loss over the candidates (src/nn/sampled.c). */
+    /* Sampled softmax is the sparse loss over the candidates (src/nn/sampled.c); NCE evaluates
+     * as the sparse loss too (the full softmax) and trains with its own kind (nn/loss.c). */
     m->loss.kind = clann__loss_is_sparse(p->loss) ? CLANN__LOSS_SPARSE_SOFTMAX_CE
                                                    : (enum clann__loss_kind)p->loss;
     m->loss.huber_delta = p->huber_delta > 0.0f ? p->huber_delta : 1.0f;

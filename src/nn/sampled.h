@@ -1,24 +1,29 @@
 /*
- * sampled.h - sampled softmax (candidate sampling) in training: the output layer and the loss
- * run over a batch's candidate classes alone.
+ * sampled.h - sampled softmax and NCE (candidate sampling) in training: the output layer and
+ * the loss run over a batch's candidate classes alone.
  */
 #ifndef CLANN_SAMPLED_H
 #define CLANN_SAMPLED_H
 
 #include "nn/model.h"
 
-/* Buffers for a model compiled with the sampled softmax loss (model.c's compile). */
+/* Buffers for a model compiled with the sampled softmax or NCE loss (model.c's compile). */
 enum clann_status clann__sampled_setup(struct clann_model *m);
 void clann__sampled_free(struct clann_model *m);
 
 /* After clann__upload_batch: draws the candidates of the step taken after `step` steps (the
  * batch's labels and num_sampled classes without replacement, seeded by the step), uploads
  * them in ascending class order and replaces the uploaded labels by their places among the
- * candidates. */
+ * candidates (NCE: uploads those places and the candidates' drawn flags to
+ * clann__nce_labels instead), with the candidates' logit corrections where they apply. */
 enum clann_status clann__sampled_prepare(struct clann_model *m, size_t rows, uint64_t step);
 
-/* Whether the training passes of m run the sampled output layer. */
+/* Whether the training passes of m run the sampled output layer (sampled softmax or NCE). */
 bool clann__sampled_active(const struct clann_model *m, bool training);
+/* Whether the training loss of m is the backends' NCE over the candidates, whose labels are
+ * at clann__nce_labels (after clann__sampled_prepare). */
+bool clann__nce_active(const struct clann_model *m, bool training);
+struct clann_view clann__nce_labels(struct clann_model *m);
 
 /* The output layer i over the candidates: z = x W[:, cand] + b[cand], rows x n_cand, written
  * where the layer's outputs go. */

@@ -469,7 +469,7 @@ static enum clann_status dist_refusals(struct clann_model *m)
     if (!what && (m->features || m->n_emb))
         what = "feature columns (their embedding gradients are not exchanged yet)";
     if (!what && clann__sampled_active(m, true))
-        what = "sampled softmax (each rank would draw its own candidates)";
+        what = "sampled softmax and NCE (each rank would draw its own candidates)";
     return what ? clann__error(m->ctx, CLANN_ERR_UNSUPPORTED, "training on %d ranks does not "
                                "support %s; train it in one process", clann__dist_size(), what)
                 : CLANN_OK;
