@@ -346,7 +346,21 @@ CLANN_API enum clann_status clann_model_from_spec_json(struct clann_context *ctx
                                                        const char *json_text,
                                                        struct clann_model **out)
 {
-    return clann__model_from_spec(ctx, json_text, out);
+    return clann__model_from_spec(ctx, json_text, NULL, out);
+}
+
+CLANN_API enum clann_status clann_model_from_spec_table(struct clann_context *ctx,
+                                                        const char *json_text,
+                                                        const struct clann_table *train,
+                                                        struct clann_model **out)
+{
+    if (!train) {
+        if (out)
+            *out = NULL;
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "model spec: the training table is "
+                            "NULL");
+    }
+    return clann__model_from_spec(ctx, json_text, train, out);
 }
 
 
