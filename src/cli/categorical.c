@@ -244,12 +244,14 @@ static int plan_item(int k, const struct flag_item *it, void *user)
                                                           : CLANN_FEATURE_IDENTITY, d->inputs[i]);
         fc->num_buckets = n;
     } else if (k == FLAG_CROSS && p->n - d->n_inputs < 64 &&
-               (own = calloc(it->n_names, sizeof(char *))) != NULL) {
-        char *name = p->names[p->n - d->n_inputs];
+               (own = calloc(it->n_names, sizeof(char *) + 256)) != NULL) {
+        /* the column names are copied behind their pointers: the flag's tokens go */
+        char *name = p->names[p->n - d->n_inputs], *text = (char *)own + it->n_names * sizeof(char *);
         *fc = clann_feature_column_default(CLANN_FEATURE_CROSSED, NULL);
         name[0] = '\0';
         for (size_t j = 0; j < it->n_names; j++) {
-            ((const char **)own)[j] = it->names[j];
+            ((const char **)own)[j] = text;
+            text += snprintf(text, 256, "%.255s", it->names[j]) + 1;
             snprintf(name + strlen(name), 128 - strlen(name), "%s%s", j ? "_x_" : "",
                      it->names[j]);
         }

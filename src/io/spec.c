@@ -494,15 +494,15 @@ static enum clann_status read_scaler(const struct clann__json_reader *r, struct 
     return st;
 }
 
-/* A feature set read back unfitted (a vocabulary or width left out) is fitted on the training
- * table, keeping what the spec gives; without a table that is an error naming the feature. */
+/* The feature set is fitted on the training table, keeping what the spec gives; without a
+ * table, one read back unfitted (a vocabulary or width left out) is an error naming it. */
 static enum clann_status fit_features(const struct clann__json_reader *r,
                                       const struct clann_table *train, struct clann_features *fs)
 {
+    if (train) /* also checks the columns against the table; what is given stays */
+        return clann_features_fit(fs, train);
     if (fs->fitted)
         return CLANN_OK;
-    if (train)
-        return clann_features_fit(fs, train);
     size_t i = 0;
     while (i + 1 < fs->n && (fs->f[i].kind != CLANN_FEATURE_VOCABULARY || fs->f[i].vocab_given) &&
            (!fs->f[i].separator || fs->f[i].max_values))
