@@ -213,6 +213,9 @@ json shop-train.json "d['train_accuracy'] > 0.9"
 spec shop.safetensors "[(c['name'], c['kind'], c['output'], c['dimension']) for c in d['features']['columns']] == [('age', 'bucketized', 'indicator', 4), ('store', 'identity', 'embedding', 3), ('city', 'hash', 'embedding', 4), ('colour', 'vocabulary', 'indicator', 4), ('colour_x_store', 'crossed', 'indicator', 200)]"
 spec shop.safetensors "d['features']['columns'][0]['boundaries'] == [30, 40, 50] and d['features']['columns'][4]['columns'] == ['colour', 'store'] and d['features']['columns'][1]['num_buckets'] == 40"
 cp spec.json shop-spec.json
+expect 0 "" info shop.safetensors
+grep -Eq "age +bucketized +4 +indicator" out.txt && grep -Eq "colour_x_store +crossed +200 +indicator" out.txt ||
+    { fail "info lists the feature columns wrongly:"; cat out.txt; }
 expect 0 "" eval --model shop.safetensors --data shop.csv --json
 json out.txt "d['metrics']['accuracy'] > 0.9"
 expect 0 "" train --data shop.csv --spec shop-spec.json --epochs 30 --out shop-again.safetensors --json --quiet
