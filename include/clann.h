@@ -1059,7 +1059,8 @@ CLANN_API void clann_model_file_info_free(struct clann_model_file_info *info);
 
 /* Builds and compiles the model a JSON spec describes (the format clann_model_spec_json()
  * writes; weights initialized from its seed). Statuses: ERR_FORMAT (naming the JSON path),
- * ERR_UNSUPPORTED, ERR_TOO_LARGE, ERR_SHAPE. */
+ * ERR_UNSUPPORTED, ERR_TOO_LARGE, ERR_SHAPE, ERR_STATE (feature columns left to fit: see
+ * clann_model_from_spec_table()). */
 CLANN_API enum clann_status clann_model_from_spec_json(struct clann_context *ctx,
                                                        const char *json_text,
                                                        struct clann_model **out);
@@ -1367,6 +1368,20 @@ CLANN_API uint64_t clann_hash_bucket(const char *value, uint64_t n);
 CLANN_API enum clann_status clann_model_create_with_features(struct clann_context *ctx,
                                                              const struct clann_features *fs,
                                                              struct clann_model **out);
+/* clann_model_from_spec_json() for a spec whose "features" leave something to fit. Feature
+ * columns may be described in a spec as struct clann_feature_column does ("kind", "columns",
+ * and any of "name", "boundaries", "vocabulary", "vocabulary_file", "max_vocabulary",
+ * "min_count", "oov_buckets", "num_buckets", "separator", "width", "combiner", "output",
+ * "dimension", "trainable", "init"; "inputs" may then be left out): what is left out is fitted
+ * on the training table, what is given is kept. A given vocabulary is the one the model
+ * trains and saves with (values outside it go to its OOV buckets); one left out is fitted on
+ * `train`. clann_model_from_spec_json() takes such a spec only when nothing is left to fit
+ * (ERR_STATE otherwise). Statuses: those of clann_model_from_spec_json() and
+ * clann_features_fit(). */
+CLANN_API enum clann_status clann_model_from_spec_table(struct clann_context *ctx,
+                                                        const char *json_text,
+                                                        const struct clann_table *train,
+                                                        struct clann_model **out);
 /* The model's feature set (owned by the model), NULL for a model without one. */
 CLANN_API const struct clann_features *clann_model_features(const struct clann_model *model);
 

@@ -87,6 +87,99 @@ START_TEST(test_hash_golden)
 }
 END_TEST
 
+/* Feature columns in a spec, as a user writes them: every kind, the fitted parts left out and
+ * fitted on the table by clann_model_from_spec_table(), a given vocabulary kept (an unseen
+ * value is its OOV id), and the ids of known values: bucket counts, the identity, XXH64 of the
+ * text and of the crossed values joined by 0x1F. */
+START_TEST(test_spec_columns)
+{
+    static const char *const spec =
+        "{\"format\": \"clann-model\", \"loss\": \"sigmoid_cross_entropy\", "
+        "\"features\": {\"columns\": ["
+        "{\"kind\": \"bucketized\", \"columns\": [\"age\"], \"boundaries\": [30, 40, 50], "
+        "\"output\": \"indicator\"},"
+        "{\"kind\": \"identity\", \"columns\": [\"store\"], \"num_buckets\": 8, \"dimension\": 3},"
+        "{\"kind\": \"hash\", \"columns\": [\"city\"], \"num_buckets\": 64},"
+        "{\"kind\": \"vocabulary\", \"columns\": [\"colour\"], \"vocabulary\": [\"blue\", \"red\"]},"
+        "{\"kind\": \"vocabulary\", \"name\": \"city_vocab\", \"columns\": [\"city\"]},"
+        "{\"kind\": \"crossed\", \"columns\": [\"colour\", \"store\"], \"num_buckets\": 200}]},"
+        "\"layers\": [{\"kind\": \"features\"}, {\"kind\": \"dense\", \"units\": 1}]}";
+    const float age[4] = {25.0f, 35.0f, 50.0f, 80.0f}, store[4] = {3.0f, 0.0f, 7.0f, 3.0f};
+    const char *city[4] = {"c7", "paris", "c7", "oslo"}, *colour[4] = {"red", "blue", "green", "red"};
+    struct clann_table *t;
+    ck_assert_int_eq(clann_table_create(4, &t), CLANN_OK);
+    ck_assert_int_eq(clann_table_add_numeric(t, "age", age), CLANN_OK);
+    ck_assert_int_eq(clann_table_add_numeric(t, "store", store), CLANN_OK);
+    ck_assert_int_eq(clann_table_add_strings(t, "city", city), CLANN_OK);
+    ck_assert_int_eq(clann_table_add_strings(t, "colour", colour), CLANN_OK);
+    struct clann_context *ctx = cpu_ref();
+    struct clann_model *m = NULL, *again = NULL;
+    /* Without a table there is a vocabulary left to fit: named. */
+    ck_assert_int_eq(clann_model_from_spec_json(ctx, spec, &m), CLANN_ERR_STATE);
+    ck_assert_ptr_nonnull(strstr(clann_last_error(), "'city_vocab' has no vocabulary"));
+    ck_assert_msg(clann_model_from_spec_table(ctx, spec, t, &m) == CLANN_OK, "%s",
+                  clann_last_error());
+    const struct clann_features *fs = clann_model_features(m);
+    ck_assert_uint_eq(clann_model_input_count(m), 6);
+    ck_assert_uint_eq(clann_features_id_count(fs, "city_vocab"), 3 + 1); /* fitted + OOV */
+    ck_assert_uint_eq(clann_features_id_count(fs, "colour"), 2 + 1);      /* given + OOV */
+    struct clann_matrix x;
+    ck_assert_int_eq(clann_features_transform(fs, t, &x), CLANN_OK);
+    ck_assert_uint_eq(x.cols, 6);
+    for (size_t r = 0; r < 4; r++) {
+        const float *row = x.data + r * 6;
+        char cross[64];
+        snprintf(cross, sizeof cross, "%s\x1f%g", colour[r], (double)store[r]);
+        ck_assert_float_eq(row[0], (float)(r == 0 ? 0 : r == 1 ? 1 : 3)); /* ages 25 35 50 80 */
+        ck_assert_float_eq(row[1], store[r]);
+        ck_assert_float_eq(row[2], (float)clann_hash_bucket(city[r], 64));
+        ck_assert_float_eq(row[3], r == 2 ? 2.0f : r == 1 ? 0.0f : 1.0f); /* green: OOV */
+        ck_assert_str_eq(clann_features_value(fs, "city_vocab", (size_t)row[4]), city[r]);
+        ck_assert_float_eq(row[5], (float)clann_hash_bucket(cross, 200));
+    }
+    /* The written spec is complete: it builds without a table, to the same ids. */
+    char *text;
+    struct clann_matrix x2;
+    ck_assert_int_eq(clann_model_spec_json(m, &text), CLANN_OK);
+    ck_assert_msg(clann_model_from_spec_json(ctx, text, &again) == CLANN_OK, "%s",
+                  clann_last_error());
+    ck_assert_int_eq(clann_features_transform(clann_model_features(again), t, &x2), CLANN_OK);
+    ck_assert_int_eq(memcmp(x.data, x2.data, 4 * 6 * sizeof(float)), 0);
+    clann_string_free(text);
+    clann_matrix_free(&x), clann_matrix_free(&x2);
+    clann_model_destroy(again), clann_model_destroy(m);
+    /* Bad columns are errors naming the path or the column. */
+    static const struct {
+        const char *column, *why;
+        enum clann_status st;
+    } bad[] = {
+        {"{\"kind\": \"hash\", \"columns\": [\"city\"]}", "columns[0].num_buckets", CLANN_ERR_FORMAT},
+        {"{\"kind\": \"cube\", \"columns\": [\"city\"]}", "columns[0].kind", CLANN_ERR_FORMAT},
+        {"{\"kind\": \"crossed\", \"columns\": [\"city\"], \"num_buckets\": 5}", "2 or more",
+         CLANN_ERR_FORMAT},
+        {"{\"kind\": \"bucketized\", \"columns\": [\"age\"], \"boundaries\": [3, 1]}",
+         "strictly increasing", CLANN_ERR_FORMAT},
+        {"{\"kind\": \"hash\", \"columns\": [\"zip\"], \"num_buckets\": 5}", "no column 'zip'",
+         CLANN_ERR_INVALID_ARG},
+        {"{\"kind\": \"bucketized\", \"columns\": [\"city\"], \"boundaries\": [1]}",
+         "column 'city' is text", CLANN_ERR_INVALID_ARG},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "{\"format\": \"clann-model\", \"loss\": \"mse\", \"features\": {\"columns\": "
+                 "[%s]}, \"layers\": [{\"kind\": \"features\"}, {\"kind\": \"dense\", "
+                 "\"units\": 1}]}", bad[i].column);
+        enum clann_status st = clann_model_from_spec_table(ctx, buf, t, &m);
+        ck_assert_msg(st == bad[i].st, "%zu: status %d: %s", i, st, clann_last_error());
+        ck_assert_ptr_null(m);
+        ck_assert_msg(strstr(clann_last_error(), bad[i].why), "%zu: %s", i, clann_last_error());
+    }
+    ck_assert_int_eq(clann_model_from_spec_table(ctx, spec, NULL, &m), CLANN_ERR_INVALID_ARG);
+    clann_table_destroy(t);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
 START_TEST(test_table_csv)
 {
     const char *p = tmp_path("t.csv");
@@ -948,6 +1041,7 @@ static Suite *features_suite(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_hash_golden);
+    tcase_add_test(tc, test_spec_columns);
     tcase_add_test(tc, test_table_csv);
     tcase_add_test(tc, test_missing_cells);
     tcase_add_test(tc, test_model_columns);

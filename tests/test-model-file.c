@@ -291,7 +291,7 @@ END_TEST
 static enum clann_status from_spec(struct clann_context *ctx, const char *text)
 {
     struct clann_model *m = (struct clann_model *)1;
-    enum clann_status st = clann__model_from_spec(ctx, text, &m);
+    enum clann_status st = clann__model_from_spec(ctx, text, NULL, &m);
     if (st == CLANN_OK)
         clann_model_destroy(m);
     else
@@ -307,7 +307,7 @@ START_TEST(test_spec_builds_model)
     struct clann_model *a = rich_model(ctx), *b;
     char *s, *s2;
     ck_assert_int_eq(clann_model_spec_json(a, &s), CLANN_OK);
-    ck_assert_int_eq(clann__model_from_spec(ctx, s, &b), CLANN_OK);
+    ck_assert_int_eq(clann__model_from_spec(ctx, s, NULL, &b), CLANN_OK);
     ck_assert_uint_eq(clann_model_param_count(a), clann_model_param_count(b));
     ck_assert_int_eq(clann_model_spec_json(b, &s2), CLANN_OK);
     ck_assert_str_eq(s, s2);

@@ -3,7 +3,8 @@
 # README's examples on a generated house-price file of the same shape (R^2 within 0.05 of
 # scikit-learn's linear fit), columns by name (any order, extra columns, the model's label
 # column), text labels through train/eval/predict, task inference (a count target is a
-# regression), missing cells (refused, or --fill), --ignore/--features and one-class data.
+# regression), missing cells (refused, or --fill), --ignore/--features and one-class data,
+# feature columns from flags and specs (issue 17), and train --spec keeping one vocabulary.
 # Skipped (77) without /usr/bin/python3, numpy and scikit-learn.
 set -u
 clann=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: the test changes folder
@@ -182,6 +183,116 @@ expect 0 "" eval --model missing.safetensors --data missing.csv --json
 json out.txt "d['count'] == 600 and d['metrics']['r2'] > 0.8"
 expect 0 "dropped [0-9]+ of 600 rows" train --data missing.csv --fill drop --hidden 8 --epochs 2 --quiet --out drop.safetensors
 expect 2 "--fill: 'max'" train --data missing.csv --fill max
+
+echo "== feature columns from flags and from a spec =="
+# Every kind by flag; the model file records them, and its spec (clann info --spec) trains the
+# same model again (the same seed gives the same loss). The label needs the age buckets, the
+# store ids and the colour: a model that read wrong ids would not reach 0.9.
+/usr/bin/python3 - <<'PY'
+import csv
+import numpy as np
+rng = np.random.default_rng(5)
+n = 2000
+age = rng.uniform(18, 80, n).round(1)
+store = rng.integers(0, 40, n)
+city = rng.integers(0, 300, n)
+colour = rng.choice(["red", "green", "blue"], n)
+y = ((age > 40) ^ (store % 2 == 0)) | (colour == "red")
+with open("shop.csv", "w", newline="") as f:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(["age", "store", "city", "colour", "label"])
+    for i in range(n):
+        w.writerow([age[i], store[i], "c%d" % city[i], colour[i], "yes" if y[i] else "no"])
+np.save("x.npy", np.c_[age, store]); np.save("y.npy", y.astype(float))
+PY
+expect 0 "" train --data shop.csv --bucketize age=30,40,50 --identity store=40 --hash city=64 \
+    --cross colour,store=200 --embed city=4,colour_x_store=onehot --hidden 16 --epochs 30 \
+    --lr 0.01 --out shop.safetensors --json --quiet
+cp out.txt shop-train.json
+json shop-train.json "d['train_accuracy'] > 0.9"
+spec shop.safetensors "[(c['name'], c['kind'], c['output'], c['dimension']) for c in d['features']['columns']] == [('age', 'bucketized', 'indicator', 4), ('store', 'identity', 'embedding', 3), ('city', 'hash', 'embedding', 4), ('colour', 'vocabulary', 'indicator', 4), ('colour_x_store', 'crossed', 'indicator', 200)]"
+spec shop.safetensors "d['features']['columns'][0]['boundaries'] == [30, 40, 50] and d['features']['columns'][4]['columns'] == ['colour', 'store'] and d['features']['columns'][1]['num_buckets'] == 40"
+cp spec.json shop-spec.json
+expect 0 "" info shop.safetensors
+grep -Eq "age +bucketized +4 +indicator" out.txt && grep -Eq "colour_x_store +crossed +200 +indicator" out.txt ||
+    { fail "info lists the feature columns wrongly:"; cat out.txt; }
+expect 0 "" eval --model shop.safetensors --data shop.csv --json
+json out.txt "d['metrics']['accuracy'] > 0.9"
+expect 0 "" train --data shop.csv --spec shop-spec.json --epochs 30 --out shop-again.safetensors --json --quiet
+json out.txt "d['train_loss'] == $(/usr/bin/python3 -c "import json; print(json.load(open('shop-train.json'))['train_loss'])")"
+# A spec written by hand: kinds and options only; the vocabulary and "inputs" are fitted.
+printf '%s\n' '{"format": "clann-model", "loss": "sigmoid_cross_entropy",' \
+    '"optimizer": {"kind": "adam", "learning_rate": 0.01}, "features": {"columns": [' \
+    '{"kind": "bucketized", "columns": ["age"], "boundaries": [30, 40, 50], "output": "indicator"},' \
+    '{"kind": "identity", "columns": ["store"], "num_buckets": 40, "dimension": 3},' \
+    '{"kind": "hash", "columns": ["city"], "num_buckets": 64},' \
+    '{"kind": "vocabulary", "columns": ["colour"], "output": "indicator"},' \
+    '{"kind": "crossed", "columns": ["colour", "store"], "num_buckets": 200, "dimension": 4}]},' \
+    '"layers": [{"kind": "features"}, {"kind": "dense", "units": 16, "activation": "relu"},' \
+    '{"kind": "dense", "units": 1}]}' > shop-hand.json
+expect 0 "features: shop-hand.json's feature columns -> 5 model inputs" train --data shop.csv \
+    --spec shop-hand.json --epochs 30 --out shop-hand.safetensors --json
+json out.txt "d['train_accuracy'] > 0.9"
+spec shop-hand.safetensors "d['inputs'] == 5 and sorted(d['features']['columns'][3]['vocabulary']) == ['blue', 'green', 'red']"
+expect 2 "--hash: the file has no column 'zip'" train --data shop.csv --hash zip=10
+expect 2 "--hash city=0: expected a bucket count" train --data shop.csv --hash city=0
+expect 2 "--bucketize: column 'colour' is text" train --data shop.csv --bucketize colour=1,2
+expect 2 "--bucketize age: boundaries must be numbers in increasing order" train --data shop.csv --bucketize age=50,30
+expect 2 "--cross colour: a cross needs two columns" train --data shop.csv --cross colour=5
+expect 2 "--identity: 'label' is the label column" train --data shop.csv --identity label=3
+expect 2 "--identity: column 'city' is also given to --hash" train --data shop.csv --hash city=10 --identity city=5
+expect 2 "--embed: no categorical column 'age'" train --data shop.csv --embed age=3
+expect 2 "--embed city=x: expected a dimension" train --data shop.csv --embed city=x
+expect 2 "--hash: column 'city' is not an input" train --data shop.csv --ignore city --hash city=5
+expect 2 "--hash cannot be combined with --spec" train --data shop.csv --spec shop-spec.json --hash city=5
+expect 2 "--hash: feature columns need a CSV" train --data x.npy,y.npy --hash city=5
+expect 1 "feature 'store'.*row" train --data shop.csv --identity store=10 --epochs 1 --quiet
+
+echo "== train --spec keeps one vocabulary =="
+# A model's spec (clann info --spec) used on a file whose town frequencies differ: the spec's
+# vocabulary is the one trained and saved, so the saved model scores what the run printed
+# (it scored 0.65 against 0.83 when the run fitted a new vocabulary but saved the old one).
+# Without its vocabulary the spec fits one on the new file, and again one is trained and saved.
+/usr/bin/python3 - <<'PY'
+import csv
+import numpy as np
+rng = np.random.default_rng(3)
+def make(n, p, path):
+    t = rng.choice(30, n, p=p)
+    x = rng.normal(size=n)
+    lab = np.where((t % 3 == 0) ^ (x > 1.5), "good", "bad")
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["town", "x", "label"])
+        for i in range(n):
+            w.writerow(["town%02d" % t[i], "%.3f" % x[i], lab[i]])
+p = np.linspace(1, 3, 30); p /= p.sum()
+make(1500, p, "towns-a.csv"); make(1500, p[::-1].copy(), "towns-b.csv")
+PY
+expect 0 "" train --data towns-a.csv --hidden 16 --epochs 20 --out towns-a.safetensors --quiet
+"$clann" info towns-a.safetensors --spec > towns-a.json || fail "info --spec towns-a"
+for variant in given fitted; do
+    if [ $variant = fitted ]; then
+        /usr/bin/python3 -c "import json; d = json.load(open('towns-a.json')); [c.pop('vocabulary', None) for c in d['features']['columns']]; json.dump(d, open('towns-spec.json', 'w'))"
+    else
+        cp towns-a.json towns-spec.json
+    fi
+    expect 0 "" train --data towns-b.csv --test towns-b.csv --spec towns-spec.json --epochs 20 \
+        --out towns-b.safetensors --json --quiet
+    cp out.txt towns-train.json
+    expect 0 "" eval --model towns-b.safetensors --data towns-b.csv --json
+    json out.txt "abs(d['metrics']['accuracy'] - $(/usr/bin/python3 -c "import json; print(json.load(open('towns-train.json'))['test_accuracy'])")) < 1e-6 and d['metrics']['accuracy'] > 0.8"
+    "$clann" info towns-b.safetensors --spec > towns-b.json || fail "info --spec towns-b"
+    /usr/bin/python3 - $variant <<'PY' || fail "train --spec ($variant) saved the wrong vocabulary"
+import collections, csv, json, sys
+def vocabulary(path):
+    return [c for c in json.load(open(path))["features"]["columns"] if c["kind"] == "vocabulary"][0]["vocabulary"]
+a, b = vocabulary("towns-a.json"), vocabulary("towns-b.json")
+counts = collections.Counter(r["town"] for r in csv.DictReader(open("towns-b.csv")))
+fitted = sorted(counts, key=lambda v: (-counts[v], v))
+assert b == (a if sys.argv[1] == "given" else fitted) and a != fitted, (a, b, fitted)
+PY
+done
 
 # The same round trips on an OpenCL device, when there is one.
 if [ "$CLANN_DEVICE" = cpu ] && "$clann" devices 2>/dev/null | grep -q "opencl:"; then

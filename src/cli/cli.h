@@ -61,6 +61,12 @@ void cli_note(const char *fmt, ...);
  * the --fill policy (NULL: none, missing cells are an error). */
 struct cli_table_opts {
     const char *label, *ignore, *features, *fill;
+    struct cli_column_flags {
+        /* categorical.c: feature columns chosen by flag, each a comma-separated list of items:
+         * --bucketize COL=B1,B2,..., --hash COL=BUCKETS, --identity COL=BUCKETS,
+         * --cross COLA,COLB[,...]=BUCKETS, --embed FEATURE=DIM|onehot */
+        const char *bucketize, *hash, *identity, *cross, *embed;
+    } columns;
 };
 
 /* A data set loaded from a SRC argument: a CSV file, an NPY or IDX file pair "X,y", or the
@@ -75,6 +81,9 @@ struct cli_data {
     char **inputs;       /* the input columns of a table, by name, in input order */
     size_t n_inputs;
     bool categorical;    /* some input is a text column: x comes from feature columns */
+    struct cli_column_flags columns; /* feature columns chosen by flag (categorical.c) */
+    bool model_columns;  /* --spec, --resume: x comes from the model's own feature columns
+                            (cli_table_model_parts), not from columns fitted here */
     char **classes;      /* text labels: the vocabulary (sorted), class k is classes[k] */
     size_t n_classes;
     enum clann_fill_policy fill;
@@ -121,8 +130,14 @@ bool cli_class_labels(const struct clann_matrix *y);
 /* Splits d->table (and d->y) into train/dev/test tables. */
 int cli_table_split(struct cli_data *d, const struct clann_split_params *p);
 /* Fills missing cells, then turns every table part into x: through feature columns fitted on
- * d->table for text inputs, else the input columns by name. */
+ * d->table for text inputs or column flags, else the input columns by name. */
 int cli_table_features(struct cli_data *d);
+/* The column flags' syntax (d NULL: before any data is read), or their columns against d's
+ * table and inputs; usage errors name the flag and the column. */
+int cli_column_flags_check(const struct cli_column_flags *c, const struct cli_data *d);
+/* --spec and --resume: every table part of d into x through the model's own feature columns
+ * (a model without any takes the numeric inputs by name; a text input is then an error). */
+int cli_table_model_parts(const struct clann_model *m, struct cli_data *d, const char *source);
 void cli_data_free(struct cli_data *d);
 
 /* `clann train`'s options, shared with `clann tune` (which varies some of them per run). */
@@ -135,11 +150,14 @@ struct cli_train_args {
     const char *fill, *ignore, *features;
     const char *conv, *pool, *input_shape;
     const char *init_from, *freeze;
+    struct cli_column_flags columns;
     bool json, quiet, batchnorm;
 };
 
-#define CLI_TRAIN_MAX_OPTIONS 52
+#define CLI_TRAIN_MAX_OPTIONS 64
 
+/* How train's options read a CSV (label, inputs, fill and column flags). */
+struct cli_table_opts cli_table_opts_of(const struct cli_train_args *a);
 /* Writes train's options, bound to *a, into out (room for CLI_TRAIN_MAX_OPTIONS); returns
  * their count. */
 size_t cli_train_options(struct cli_train_args *a, struct cli_option *out);
@@ -151,8 +169,8 @@ enum cli_task { CLI_TASK_AUTO, CLI_TASK_REGRESSION, CLI_TASK_BINARY, CLI_TASK_MU
 int cli_train_task(const struct cli_train_args *a, const struct clann_matrix *y,
                    const struct clann_matrix *test_y, size_t text_classes, enum cli_task *task,
                    size_t *n_classes);
-/* A new compiled model from the model options (an estimator for the task, or --spec) with
- * inputs columns; checks that they agree with the data. */
+/* A new compiled model from the model options (an estimator for the task) with inputs
+ * columns; checks that they agree with the data. */
 int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, size_t inputs,
                     enum cli_task task, const struct clann_matrix *y, size_t n_classes,
                     const struct clann_features *features, struct clann_model **out);

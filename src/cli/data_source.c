@@ -65,6 +65,11 @@ int cli_data_load(const char *src, const struct cli_table_opts *o, struct cli_da
         rc = cli_usage("data source '%s': expected a .csv file, a pair X,y of .npy or IDX files, "
                        "or fashion-mnist", src);
     }
+    const struct cli_column_flags *c = &o->columns;
+    if (rc == CLI_OK && !d->table && (c->bucketize || c->hash || c->identity || c->cross || c->embed))
+        rc = cli_usage("--%s: feature columns need a CSV file with named columns, not %s",
+                       c->bucketize ? "bucketize" : c->hash ? "hash" : c->identity ? "identity"
+                       : c->cross ? "cross" : "embed", src);
     if (rc != CLI_OK)
         cli_data_free(d);
     return rc;

@@ -118,6 +118,8 @@ static void print_features(struct json_object *spec)
                      str_member(c, "oov_buckets"));
         else if (json_object_object_get_ex(c, "num_buckets", NULL))
             snprintf(values, sizeof values, "%s", str_member(c, "num_buckets"));
+        else if (json_object_object_get_ex(c, "boundaries", &vocab)) /* ids: boundaries + 1 */
+            snprintf(values, sizeof values, "%zu", json_object_array_length(vocab) + 1);
         if (kind && output && strcmp(kind, "numeric") != 0)
             snprintf(input, sizeof input, "%s%s%s", output, embedding ? " of dimension " : "",
                      embedding ? str_member(c, "dimension") : "");

@@ -55,9 +55,13 @@ static void split_json(FILE *f, const void *user)
     const struct split_record *r = user;
     const struct cli_data *d = r->d;
     const struct clann_split_params *p = r->p;
+    /* rows of the tables: a --spec's feature columns make x only once the model is built */
+    size_t train = d->table ? clann_table_rows(d->table) : d->x.rows;
+    size_t dev = d->dev_table ? clann_table_rows(d->dev_table) : d->has_dev ? d->dev_x.rows : 0;
+    size_t test = d->test_table ? clann_table_rows(d->test_table)
+                  : d->has_test ? d->test_x.rows : 0;
     fprintf(f, "{\"train\": %zu, \"dev\": %zu, \"test\": %zu, \"fractions\": [%g, %g, %g], "
-            "\"seed\": %llu, \"stratified\": %s}\n", d->x.rows, d->has_dev ? d->dev_x.rows : 0,
-            d->has_test ? d->test_x.rows : 0, p->train, p->dev, p->test,
+            "\"seed\": %llu, \"stratified\": %s}\n", train, dev, test, p->train, p->dev, p->test,
             (unsigned long long)p->seed, p->stratify ? "true" : "false");
 }
 

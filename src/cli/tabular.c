@@ -275,6 +275,12 @@ int cli_table_labels(const struct cli_data *d, const struct clann_table *t,
     return CLI_OK;
 }
 
+struct cli_table_opts cli_table_opts_of(const struct cli_train_args *a)
+{
+    struct cli_table_opts o = {a->label, a->ignore, a->features, a->fill, a->columns};
+    return o;
+}
+
 int cli_table_prepare(struct cli_data *d, const struct cli_table_opts *o)
 {
     if (o->fill && !clann_fill_from_name(o->fill, &d->fill))
@@ -282,6 +288,9 @@ int cli_table_prepare(struct cli_data *d, const struct cli_table_opts *o)
     int rc = choose_inputs(d, o);
     if (rc == CLI_OK)
         rc = type_inputs(d);
+    d->columns = o->columns;
+    if (rc == CLI_OK) /* before labels and missing cells: a typo costs nothing */
+        rc = cli_column_flags_check(&d->columns, d);
     if (rc == CLI_OK)
         rc = check_missing(d, o);
     if (rc != CLI_OK || !*d->label)

@@ -268,15 +268,31 @@ static int read_text(const char *path, char **out)
     return CLI_OK;
 }
 
-static int model_from_spec(const char *path, struct clann_context *ctx, struct clann_model **m)
+/* --spec: its model, with the feature columns it describes fitted on the training rows where
+ * it leaves them open (a vocabulary it gives is the one trained and saved), and every table
+ * part turned into inputs through them: one vocabulary, whichever way it came. */
+static int spec_model(const char *path, struct clann_context *ctx, struct cli_data *d,
+                      struct clann_model **m)
 {
     char *text;
     int rc = read_text(path, &text);
     if (rc != CLI_OK)
         return rc;
-    enum clann_status st = clann_model_from_spec_json(ctx, text, m);
+    enum clann_status st = d->table ? clann_model_from_spec_table(ctx, text, d->table, m)
+                                    : clann_model_from_spec_json(ctx, text, m);
     free(text);
-    return st == CLANN_OK ? CLI_OK : cli_fail(path, st);
+    if (st != CLANN_OK)
+        return cli_fail(path, st);
+    return d->table ? cli_table_model_parts(*m, d, path) : CLI_OK;
+}
+
+/* The model must take the data's width. */
+static int check_width(const char *source, const struct clann_model *m, size_t inputs)
+{
+    if (clann_model_input_count(m) == inputs)
+        return CLI_OK;
+    return cli_usage("%s takes %zu inputs but the data has %zu feature columns (is --label "
+                     "right?)", source, clann_model_input_count(m), inputs);
 }
 
 int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, size_t inputs,
@@ -284,28 +300,21 @@ int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, s
                     const struct clann_features *features, struct clann_model **out)
 {
     *out = NULL;
-    int rc;
-    if (a->spec) {
-        rc = model_from_spec(a->spec, ctx, out);
-    } else {
-        struct clann_estimator_params ep;
-        size_t *hidden = NULL, *conv = NULL, n_out = 0;
-        enum clann_loss loss = CLANN_LOSS_MSE;
-        rc = estimator_params(a, &ep, &hidden, &conv, inputs);
-        ep.features = features;
-        if (rc == CLI_OK)
-            rc = task_head(task, y, n_classes, &n_out, &loss);
-        if (rc == CLI_OK) {
-            enum clann_status st = clann_dnn_create(ctx, inputs, n_out, loss, &ep, out);
-            rc = st == CLANN_OK ? CLI_OK : cli_fail("model", st);
-        }
-        free(hidden);
-        free(conv);
+    struct clann_estimator_params ep;
+    size_t *hidden = NULL, *conv = NULL, n_out = 0;
+    enum clann_loss loss = CLANN_LOSS_MSE;
+    int rc = estimator_params(a, &ep, &hidden, &conv, inputs);
+    ep.features = features;
+    if (rc == CLI_OK)
+        rc = task_head(task, y, n_classes, &n_out, &loss);
+    if (rc == CLI_OK) {
+        enum clann_status st = clann_dnn_create(ctx, inputs, n_out, loss, &ep, out);
+        rc = st == CLANN_OK ? CLI_OK : cli_fail("model", st);
     }
-    if (rc == CLI_OK && clann_model_input_count(*out) != inputs)
-        rc = cli_usage("%s takes %zu inputs but the data has %zu feature columns (is --label "
-                       "right?)", a->spec ? a->spec : "the model", clann_model_input_count(*out),
-                       inputs);
+    free(hidden);
+    free(conv);
+    if (rc == CLI_OK)
+        rc = check_width("the model", *out, inputs);
     if (rc == CLI_OK)
         rc = cli_transfer_apply(a->init_from, a->freeze, *out);
     if (rc != CLI_OK) {
@@ -378,6 +387,8 @@ int cli_train_check(const struct cli_train_args *a)
         rc = cli_split_fractions(a->split, fractions, &n_fractions);
     if (rc == CLI_OK)
         rc = cli_transfer_check(a->init_from, a->freeze);
+    if (rc == CLI_OK)
+        rc = cli_column_flags_check(&a->columns, NULL);
     const char *scales[2] = {a->scale, a->scale_target}, *names[2] = {"scale", "scale-target"};
     for (int i = 0; i < 2 && rc == CLI_OK; i++) {
         struct clann_scaler_params sp;
@@ -610,13 +621,18 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
     return CLI_OK;
 }
 
-/* --resume: the checkpoint's model, which must take the data's width. */
+/* --resume: the checkpoint's model, which must take the data's width (a table's parts through
+ * its own feature columns). */
 static int resume_model(const struct cli_train_args *a, struct clann_context *ctx,
-                        size_t inputs, struct clann_model **m, size_t *epoch)
+                        struct cli_data *d, struct clann_model **m, size_t *epoch)
 {
     enum clann_status st = clann_model_load_checkpoint(ctx, a->resume, m, epoch);
     if (st != CLANN_OK)
         return cli_fail(a->resume, st);
+    int rc = d->table ? cli_table_model_parts(*m, d, a->resume) : CLI_OK;
+    if (rc != CLI_OK)
+        return rc;
+    size_t inputs = d->x.cols;
     if (clann_model_input_count(*m) != inputs)
         return cli_usage("%s takes %zu inputs but the data has %zu feature columns (is --label "
                          "right?)", a->resume, clann_model_input_count(*m), inputs);
@@ -646,13 +662,17 @@ static int build_and_train(const struct cli_train_args *a, struct cli_data *d,
     struct clann_model *m = NULL;
     int rc;
     if (a->resume) {
-        rc = resume_model(a, ctx, d->x.cols, &m, &epoch);
+        rc = resume_model(a, ctx, d, &m, &epoch);
     } else {
-        rc = a->spec ? CLI_OK
+        rc = a->spec ? spec_model(a->spec, ctx, d, &m)
                      : cli_train_task(a, &d->y, d->has_test ? &d->test_y : NULL, d->n_classes,
                                       &task, &n_classes);
         if (rc == CLI_OK)
-            rc = cli_train_model(a, ctx, d->x.cols, task, &d->y, n_classes, d->features, &m);
+            rc = a->spec ? check_width(a->spec, m, d->x.cols)
+                         : cli_train_model(a, ctx, d->x.cols, task, &d->y, n_classes,
+                                           d->features, &m);
+        if (rc == CLI_OK && a->spec) /* cli_train_model applies them to the models it builds */
+            rc = cli_transfer_apply(a->init_from, a->freeze, m);
         if (rc == CLI_OK)
             rc = cli_train_scale(a, m, d);
         if (rc == CLI_OK)
@@ -679,10 +699,12 @@ static int check_conflicts(const struct cli_train_args *a)
         return CLI_OK;
     const char *given[] = {a->task, a->hidden, a->activation, a->dropout, a->optimizer, a->lr,
                            a->l1, a->l2, a->max_norm, a->seed, a->batchnorm ? "" : NULL,
-                           a->conv, a->pool, a->input_shape};
+                           a->conv, a->pool, a->input_shape, a->columns.bucketize,
+                           a->columns.hash, a->columns.identity, a->columns.cross,
+                           a->columns.embed};
     const char *names[] = {"task", "hidden", "activation", "dropout", "optimizer", "lr",
                            "l1", "l2", "max-norm", "seed", "batchnorm", "conv", "pool",
-                           "input-shape"};
+                           "input-shape", "bucketize", "hash", "identity", "cross", "embed"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         if (given[i])
             return cli_usage("train: --%s cannot be combined with %s (the model comes from the "
@@ -781,6 +803,16 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
                                         "mean|median|zero|mode|drop (default: refuse)"},
         {"ignore", true, &a->ignore, NULL, "CSV columns to leave out, e.g. id,date"},
         {"features", true, &a->features, NULL, "the only CSV columns to use as inputs"},
+        {"bucketize", true, &a->columns.bucketize, NULL, "numeric columns as bucket ids, "
+                                                         "COL=B1,B2,...[,COL2=B1,...]"},
+        {"hash", true, &a->columns.hash, NULL, "columns as hash buckets (XXH64 of the text), "
+                                               "COL=BUCKETS[,...]"},
+        {"identity", true, &a->columns.identity, NULL, "integer columns as ids 0..BUCKETS-1, "
+                                                       "COL=BUCKETS[,...]"},
+        {"cross", true, &a->columns.cross, NULL, "crossed columns as hash buckets, added to the "
+                                                 "inputs: COLA,COLB=BUCKETS[,...]"},
+        {"embed", true, &a->columns.embed, NULL, "FEATURE=DIM|onehot[,...]: an embedding of DIM or "
+                                                 "a one-hot (default: one-hot up to 16 ids)"},
         {"logdir", true, &a->logdir, NULL, "write log.csv, TensorBoard events, split.json and "
                                             "eval.json here"},
         {"monitor-every", true, &a->monitor_every, NULL, "per-layer monitors every N steps "
@@ -833,9 +865,10 @@ static int train_on_rank(struct cli_train_args *a)
         a->quiet = true;
     }
     struct cli_data d;
-    struct cli_table_opts o = {a->label, a->ignore, a->features, a->fill};
+    struct cli_table_opts o = cli_table_opts_of(a);
     if ((rc = cli_data_load(a->data ? a->data : "fashion-mnist", &o, &d)) != CLI_OK)
         return rc;
+    d.model_columns = a->spec || a->resume; /* the model's feature columns, not new ones */
     if (a->test && !d.has_test && (rc = load_test(a, &o, &d)) != CLI_OK) {
         cli_data_free(&d);
         return rc;

@@ -506,7 +506,7 @@ static int load_tables(struct tune_state *s)
 static int load_data(struct tune_state *s)
 {
     struct tune_args *a = s->a;
-    struct cli_table_opts o = {a->t.label, a->t.ignore, a->t.features, a->t.fill};
+    struct cli_table_opts o = cli_table_opts_of(&a->t);
     int rc = cli_data_load(a->t.data ? a->t.data : "fashion-mnist", &o, &s->train);
     if (rc != CLI_OK)
         return rc;

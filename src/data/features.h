@@ -67,7 +67,9 @@ const struct clann__feature *clann__features_find(const struct clann_features *f
 enum clann_status clann__features_clone(const struct clann_features *fs,
                                         struct clann_features **out);
 /* The fitted feature set as JSON, and back (validating everything; errors name the JSON path
- * after `what`). */
+ * after `what`). Read back, a set whose vocabularies and multi-valued widths are all given is
+ * fitted; one that leaves any out is not (fs->fitted false) until clann_features_fit(), which
+ * keeps what was given: vocabulary lists, widths (as max_values) and dimensions. */
 enum clann_status clann__features_to_json(const struct clann_features *fs,
                                           struct json_object **out);
 enum clann_status clann__features_from_json(struct clann_context *ctx, struct json_object *obj,

@@ -1,6 +1,8 @@
 /*
  * features_json.c - feature columns as JSON: the fitted state a model spec stores, and reading
- * it back with everything validated.
+ * it back with everything validated. A spec written by hand may describe columns as
+ * struct clann_feature_column does, leaving out what a fit finds (a vocabulary, a width) and
+ * the defaults; such a set comes back unfitted, for clann_features_fit() on a training table.
  */
 #include "data/features.h"
 #include "core/kinds.h"
@@ -159,85 +161,155 @@ static enum clann_status read_init(const struct jreader *r, struct json_object *
     return st;
 }
 
-/* The options of a categorical feature. */
-static enum clann_status read_categorical(const struct jreader *r, struct json_object *o,
-                                          struct clann__feature *f)
+/* An optional integer member in lo..hi: absent leaves *out as it is. */
+static enum clann_status read_optional_range(const struct jreader *r, struct json_object *o,
+                                             const char *key, size_t lo, size_t hi, size_t *out)
 {
     struct json_object *v;
-    size_t e = 0;
+    if (!json_object_object_get_ex(o, key, &v))
+        return CLANN_OK;
+    return clann__json_read_range(&r->j, o, r->path, key, lo, hi, out);
+}
+
+/* How values are read: the vocabulary (a list, a file, or fitted: max_vocabulary, min_count),
+ * buckets, the separator of multi-valued cells and their width (absent: fitted). */
+static enum clann_status read_values(const struct jreader *r, struct json_object *o,
+                                     struct clann__feature *f)
+{
+    struct json_object *v = NULL;
     enum clann_status st = CLANN_OK;
+    bool vocab = f->kind == CLANN_FEATURE_VOCABULARY;
     if (f->kind == CLANN_FEATURE_BUCKETIZED)
         st = read_boundaries(r, o, f);
-    if (st == CLANN_OK && f->kind == CLANN_FEATURE_VOCABULARY)
+    f->vocab_given = vocab && json_object_object_get_ex(o, "vocabulary", &v);
+    if (st == CLANN_OK && f->vocab_given)
         st = read_strings(r, o, "vocabulary", f, true);
-    if (st == CLANN_OK && f->kind == CLANN_FEATURE_VOCABULARY)
-        st = clann__json_read_range(&r->j, o, r->path, "oov_buckets", 0, CLANN__FEATURE_MAX_IDS,
-                                    &f->oov_buckets);
+    const char *file = NULL;
+    if (st == CLANN_OK && vocab)
+        st = clann__json_read_string(&r->j, o, r->path, "vocabulary_file", false, &file);
+    if (st == CLANN_OK && file && (f->vocab_given || !*file))
+        return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "vocabulary_file",
+                               f->vocab_given ? "give a vocabulary or a file, not both"
+                                              : "expected a file name");
+    if (st == CLANN_OK && file && !(f->vocabulary_file = clann__feature_dup_str(file)))
+        return clann__features_no_memory();
+    f->oov_buckets = vocab ? 1 : 0;
+    if (st == CLANN_OK && vocab)
+        st = read_optional_range(r, o, "oov_buckets", 0, CLANN__FEATURE_MAX_IDS, &f->oov_buckets);
+    if (st == CLANN_OK && vocab)
+        st = read_optional_range(r, o, "max_vocabulary", 0, CLANN__FEATURE_MAX_IDS,
+                                 &f->max_vocabulary);
+    if (st == CLANN_OK && vocab)
+        st = read_optional_range(r, o, "min_count", 1, SIZE_MAX >> 1, &f->min_count);
     if (st == CLANN_OK && f->kind >= CLANN_FEATURE_IDENTITY)
         st = clann__json_read_range(&r->j, o, r->path, "num_buckets", 1, CLANN__FEATURE_MAX_IDS,
                                     &f->num_buckets);
     if (st == CLANN_OK && (st = clann__json_typed(&r->j, o, r->path, "separator", json_type_string,
-                                                  true, &v)) == CLANN_OK) {
+                                                  false, &v)) == CLANN_OK && v) {
         if (json_object_get_string_len(v) > 1)
             return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "separator",
                                    "expected one character or none");
         f->separator = json_object_get_string(v)[0];
     }
+    /* A given width is kept by a later fit (as max_values); absent, the fit measures it. */
     if (st == CLANN_OK)
-        st = clann__json_read_range(&r->j, o, r->path, "width", 1, f->separator ? 1u << 16 : 1,
-                                    &f->width);
-    if (st == CLANN_OK && (st = clann__json_read_enum(&r->j, o, r->path, "combiner", true,
+        st = read_optional_range(r, o, "width", 1, f->separator ? 1u << 16 : 1, &f->max_values);
+    f->width = f->separator ? f->max_values : 1;
+    return st;
+}
+
+/* The options of a categorical feature; all but the values' are optional (the defaults of
+ * clann_feature_column_default(): mean, embedding of automatic dimension, trainable). */
+static enum clann_status read_categorical(const struct jreader *r, struct json_object *o,
+                                          struct clann__feature *f)
+{
+    struct json_object *v = NULL;
+    size_t e = 0;
+    enum clann_status st = read_values(r, o, f);
+    if (st == CLANN_OK && (st = clann__json_read_enum(&r->j, o, r->path, "combiner", false,
                                                       &clann__combiner_kinds, &e)) == CLANN_OK)
         f->combiner = (enum clann_combiner)e;
+    e = CLANN_FEATURE_EMBEDDING;
     if (st == CLANN_OK &&
-        (st = clann__json_read_enum(&r->j, o, r->path, "output", true, &clann__feature_output_kinds,
-                                    &e)) == CLANN_OK)
+        (st = clann__json_read_enum(&r->j, o, r->path, "output", false,
+                                    &clann__feature_output_kinds, &e)) == CLANN_OK)
         f->output = (enum clann_feature_output)e;
     if (st == CLANN_OK)
-        st = clann__json_read_range(&r->j, o, r->path, "dimension", 1, CLANN__FEATURE_MAX_IDS,
-                                    &f->user_dim);
-    if (st == CLANN_OK && (st = clann__json_typed(&r->j, o, r->path, "trainable", json_type_boolean,
-                                                  true, &v)) == CLANN_OK)
+        st = read_optional_range(r, o, "dimension", 1, CLANN__FEATURE_MAX_IDS, &f->user_dim);
+    f->trainable = true;
+    if (st == CLANN_OK && (st = clann__json_typed(&r->j, o, r->path, "trainable",
+                                                  json_type_boolean, false, &v)) == CLANN_OK && v)
         f->trainable = json_object_get_boolean(v);
-    return st == CLANN_OK ? read_init(r, o, f) : st;
+    if (st == CLANN_OK && json_object_object_get_ex(o, "init", &v))
+        st = read_init(r, o, f);
+    return st;
+}
+
+/* The feature's name: given, or its column's (crossed: the columns' joined by '_x_'), as
+ * clann_features_create() names it. */
+static enum clann_status read_name(struct jreader *r, struct json_object *o,
+                                   struct clann__feature *f)
+{
+    const char *given = NULL;
+    enum clann_status st = clann__json_read_string(&r->j, o, r->path, "name", false, &given);
+    char buf[256] = "";
+    if (given)
+        snprintf(buf, sizeof buf, "%s", given);
+    for (size_t k = 0; !given && k < f->n_sources; k++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", k ? "_x_" : "",
+                 f->sources[k]);
+    if (st == CLANN_OK && !clann__feature_name_ok(buf))
+        return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "name",
+                               "'%.64s' is not a valid feature name (1 to %d letters, digits, "
+                               "'_', '-' or '.'; set \"name\")", buf, CLANN__FEATURE_NAME_MAX);
+    if (st == CLANN_OK)
+        strcpy(f->name, buf);
+    return st;
+}
+
+/* Whether a feature is complete without a table: its vocabulary and width are given. */
+static bool feature_pinned(const struct clann__feature *f)
+{
+    return (f->kind != CLANN_FEATURE_VOCABULARY || f->vocab_given) &&
+           (!f->separator || f->max_values);
 }
 
 static enum clann_status read_feature(struct jreader *r, struct json_object *o,
                                       struct clann__feature *f)
 {
-    struct json_object *v;
     size_t kind = 0;
-    enum clann_status st = clann__json_typed(&r->j, o, r->path, "name", json_type_string, true, &v);
-    if (st == CLANN_OK && !clann__feature_name_ok(json_object_get_string(v)))
-        return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "name",
-                               "not a valid feature name");
-    if (st == CLANN_OK)
-        strcpy(f->name, json_object_get_string(v));
-    if (st == CLANN_OK &&
-        (st = clann__json_read_enum(&r->j, o, r->path, "kind", true, &clann__feature_kinds, &kind)))
+    enum clann_status st =
+        clann__json_read_enum(&r->j, o, r->path, "kind", true, &clann__feature_kinds, &kind);
+    if (st != CLANN_OK)
         return st;
     f->kind = (enum clann_feature_kind)kind;
-    f->vocab_given = true;
+    f->min_count = 1;
     f->width = 1;
-    if (st == CLANN_OK)
-        st = read_strings(r, o, "columns", f, false);
+    st = read_strings(r, o, "columns", f, false);
     if (st == CLANN_OK && (f->kind == CLANN_FEATURE_CROSSED) != (f->n_sources > 1))
         return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "columns",
                                "crossed features have 2 or more columns, others 1");
+    if (st == CLANN_OK)
+        st = read_name(r, o, f);
     if (st == CLANN_OK && f->kind != CLANN_FEATURE_NUMERIC)
         st = read_categorical(r, o, f);
+    if (st == CLANN_OK && f->separator && (f->kind == CLANN_FEATURE_BUCKETIZED ||
+                                           f->kind == CLANN_FEATURE_CROSSED))
+        return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "separator",
+                               "only vocabulary, identity and hash features are multi-valued");
+    if (st != CLANN_OK || !feature_pinned(f))
+        return st; /* the ids are counted when the feature is fitted */
     f->n_ids = f->kind == CLANN_FEATURE_NUMERIC ? 0
                : f->kind == CLANN_FEATURE_BUCKETIZED ? f->n_boundaries + 1
                : f->kind == CLANN_FEATURE_VOCABULARY ? f->vocab.n + f->oov_buckets
                                                     : f->num_buckets;
-    if (st == CLANN_OK && f->kind != CLANN_FEATURE_NUMERIC &&
-        (f->n_ids == 0 || f->n_ids > CLANN__FEATURE_MAX_IDS))
+    if (f->kind != CLANN_FEATURE_NUMERIC && (f->n_ids == 0 || f->n_ids > CLANN__FEATURE_MAX_IDS))
         return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "vocabulary",
                                "the feature must have 1 to 2^24 ids");
-    if (st == CLANN_OK && f->output == CLANN_FEATURE_INDICATOR && f->user_dim != f->n_ids)
+    if (f->output == CLANN_FEATURE_INDICATOR && f->user_dim && f->user_dim != f->n_ids)
         return clann__json_bad(&r->j, CLANN_ERR_FORMAT, r->path, "dimension",
                                "an indicator's dimension is its id count");
-    return st;
+    return CLANN_OK;
 }
 
 enum clann_status clann__features_from_json(struct clann_context *ctx, struct json_object *obj,
@@ -245,15 +317,14 @@ enum clann_status clann__features_from_json(struct clann_context *ctx, struct js
 {
     *out = NULL;
     struct jreader r = {{ctx, what}, "features"};
-    struct json_object *hash, *arr;
+    struct json_object *hash = NULL, *arr;
+    /* "hash" names the hash of hash-bucket and crossed ids: a spec written by hand may leave
+     * it out (this clann's), a model file always has it. */
     enum clann_status st =
         json_object_is_type(obj, json_type_object)
-            ? clann__json_typed(&r.j, obj, r.path, "hash", json_type_string, true, &hash)
-            : clann__error(ctx, CLANN_ERR_FORMAT,
-                           "%s: features: expected "
-                           "an object",
-                           what);
-    if (st == CLANN_OK && strcmp(json_object_get_string(hash), CLANN__HASH_NAME) != 0)
+            ? clann__json_typed(&r.j, obj, r.path, "hash", json_type_string, false, &hash)
+            : clann__error(ctx, CLANN_ERR_FORMAT, "%s: features: expected an object", what);
+    if (st == CLANN_OK && hash && strcmp(json_object_get_string(hash), CLANN__HASH_NAME) != 0)
         return clann__error(ctx, CLANN_ERR_UNSUPPORTED, "%s: features.hash: unknown hash '%.32s' "
                             "(this clann hashes with %s)", what, json_object_get_string(hash),
                             CLANN__HASH_NAME);
@@ -280,7 +351,12 @@ enum clann_status clann__features_from_json(struct clann_context *ctx, struct js
                 st = clann__json_bad(&r.j, CLANN_ERR_FORMAT, r.path, "name",
                                      "duplicate feature name");
     }
-    if (st == CLANN_OK) {
+    /* Complete features are fitted now; others (a vocabulary or a width left out) are fitted
+     * on a training table by clann_features_fit(), which keeps what is given. */
+    bool pinned = true;
+    for (size_t i = 0; st == CLANN_OK && i < n; i++)
+        pinned = pinned && feature_pinned(&fs->f[i]);
+    if (st == CLANN_OK && pinned) {
         clann__features_place(fs);
         fs->fitted = true;
     }

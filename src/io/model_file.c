@@ -342,16 +342,38 @@ CLANN_API enum clann_status clann_model_load(struct clann_context *ctx, const ch
     return clann__model_file_read(ctx, path, out, NULL);
 }
 
-CLANN_API enum clann_status clann_model_from_spec_json(struct clann_context *ctx,
-                                                       const char *json_text,
-                                                       struct clann_model **out)
+/* A model from a spec (fitting what it leaves open on train, when given), with the layers its
+ * init_from members name copied in. */
+static enum clann_status from_spec(struct clann_context *ctx, const char *json_text,
+                                   const struct clann_table *train, struct clann_model **out)
 {
-    enum clann_status st = clann__model_from_spec(ctx, json_text, out);
+    enum clann_status st = clann__model_from_spec(ctx, json_text, train, out);
     if (st == CLANN_OK && (st = clann__model_apply_sources(*out)) != CLANN_OK) {
         clann_model_destroy(*out);
         *out = NULL;
     }
     return st;
+}
+
+CLANN_API enum clann_status clann_model_from_spec_json(struct clann_context *ctx,
+                                                       const char *json_text,
+                                                       struct clann_model **out)
+{
+    return from_spec(ctx, json_text, NULL, out);
+}
+
+CLANN_API enum clann_status clann_model_from_spec_table(struct clann_context *ctx,
+                                                        const char *json_text,
+                                                        const struct clann_table *train,
+                                                        struct clann_model **out)
+{
+    if (!train) {
+        if (out)
+            *out = NULL;
+        return clann__error(ctx, CLANN_ERR_INVALID_ARG, "model spec: the training table is "
+                            "NULL");
+    }
+    return from_spec(ctx, json_text, train, out);
 }
 
 

@@ -535,15 +535,39 @@ static enum clann_status read_scaler(const struct clann__json_reader *r, struct 
     return st;
 }
 
+/* The feature set is fitted on the training table, keeping what the spec gives; without a
+ * table, one read back unfitted (a vocabulary or width left out) is an error naming it. */
+static enum clann_status fit_features(const struct clann__json_reader *r,
+                                      const struct clann_table *train, struct clann_features *fs)
+{
+    if (train) /* also checks the columns against the table; what is given stays */
+        return clann_features_fit(fs, train);
+    if (fs->fitted)
+        return CLANN_OK;
+    size_t i = 0;
+    while (i + 1 < fs->n && (fs->f[i].kind != CLANN_FEATURE_VOCABULARY || fs->f[i].vocab_given) &&
+           (!fs->f[i].separator || fs->f[i].max_values))
+        i++;
+    char path[64];
+    snprintf(path, sizeof path, "features.columns[%zu]", i);
+    return clann__json_bad(r, CLANN_ERR_STATE, path, "", "feature '%s' has no %s: fit the spec "
+                           "on a training table (clann_model_from_spec_table, clann train "
+                           "--spec)", fs->f[i].name,
+                           fs->f[i].kind == CLANN_FEATURE_VOCABULARY && !fs->f[i].vocab_given
+                               ? "vocabulary" : "width");
+}
+
 /* The feature columns: present exactly when layer 0 (and no other) is a features layer, and
- * their input width is the model's. */
+ * their input width is the model's ("inputs" may be left out: it is theirs). */
 static enum clann_status read_features(const struct clann__json_reader *r, struct json_object *root,
-                                       struct clann__spec *s)
+                                       const struct clann_table *train, struct clann__spec *s)
 {
     struct json_object *obj;
     enum clann_status st = clann__json_member(r, root, "", "features", false, &obj);
     if (st == CLANN_OK && obj)
         st = clann__features_from_json(r->ctx, obj, r->what, &s->features);
+    if (st == CLANN_OK && s->features)
+        st = fit_features(r, train, s->features);
     if (st != CLANN_OK)
         return st;
     for (size_t i = 0; i < s->n_layers; i++) {
@@ -554,6 +578,8 @@ static enum clann_status read_features(const struct clann__json_reader *r, struc
                                    "exactly when the spec has \"features\" (layer %zu)",
                                    i);
     }
+    if (s->features && s->n_inputs == 0)
+        s->n_inputs = s->features->in_width;
     if (s->features && s->features->in_width != s->n_inputs)
         return clann__json_bad(r, CLANN_ERR_FORMAT, "", "inputs",
                                "the features take %zu inputs, not %zu", s->features->in_width,
@@ -684,6 +710,13 @@ static enum clann_status check_sizes(const struct clann__json_reader *r,
 enum clann_status clann__spec_parse(struct clann_context *ctx, const char *text, size_t len,
                                     const char *what, struct clann__spec *out)
 {
+    return clann__spec_parse_fit(ctx, text, len, what, NULL, out);
+}
+
+enum clann_status clann__spec_parse_fit(struct clann_context *ctx, const char *text, size_t len,
+                                        const char *what, const struct clann_table *train,
+                                        struct clann__spec *out)
+{
     memset(out, 0, sizeof *out);
     struct clann__json_reader r = {ctx, what};
     struct json_object *root;
@@ -695,7 +728,8 @@ enum clann_status clann__spec_parse(struct clann_context *ctx, const char *text,
     if (st == CLANN_OK)
         st = check_format(&r, root);
     if (st == CLANN_OK)
-        st = read_size(&r, root, "", "inputs", true, CLANN__SPEC_MAX_WIDTH, &out->n_inputs);
+        st = read_size(&r, root, "", "inputs", !json_object_object_get_ex(root, "features", NULL),
+                       CLANN__SPEC_MAX_WIDTH, &out->n_inputs);
     if (st == CLANN_OK)
         st = read_compile(&r, root, &out->cp);
     if (st == CLANN_OK)
@@ -703,7 +737,7 @@ enum clann_status clann__spec_parse(struct clann_context *ctx, const char *text,
     if (st == CLANN_OK)
         st = read_layers(&r, root, out);
     if (st == CLANN_OK)
-        st = read_features(&r, root, out);
+        st = read_features(&r, root, train, out);
     if (st == CLANN_OK)
         st = read_shapes(&r, out);
     if (st == CLANN_OK)
@@ -798,6 +832,7 @@ enum clann_status clann__spec_build(struct clann_context *ctx, const struct clan
 }
 
 enum clann_status clann__model_from_spec(struct clann_context *ctx, const char *json_text,
+                                         const struct clann_table *train,
                                          struct clann_model **out)
 {
     if (!out)
@@ -806,8 +841,8 @@ enum clann_status clann__model_from_spec(struct clann_context *ctx, const char *
     if (!ctx || !json_text)
         return clann__error(ctx, CLANN_ERR_INVALID_ARG, "model spec: NULL argument");
     struct clann__spec spec;
-    enum clann_status st = clann__spec_parse(ctx, json_text, strlen(json_text), "model spec",
-                                             &spec);
+    enum clann_status st = clann__spec_parse_fit(ctx, json_text, strlen(json_text),
+                                                 "model spec", train, &spec);
     if (st != CLANN_OK)
         return st;
     st = clann__spec_build(ctx, &spec, out);

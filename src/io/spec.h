@@ -63,14 +63,21 @@ struct json_object *clann__columns_to_json(const struct clann_columns *c, bool *
  * ERR_UNSUPPORTED (newer major format version), ERR_TOO_LARGE, ERR_NO_MEMORY. */
 enum clann_status clann__spec_parse(struct clann_context *ctx, const char *text, size_t len,
                                     const char *what, struct clann__spec *out);
+/* The same, fitting feature columns the spec leaves unfitted (a vocabulary or a multi-valued
+ * width left out) on the training table `train`; NULL: such a spec is ERR_STATE. */
+enum clann_status clann__spec_parse_fit(struct clann_context *ctx, const char *text, size_t len,
+                                        const char *what, const struct clann_table *train,
+                                        struct clann__spec *out);
 void clann__spec_free(struct clann__spec *spec);
 
 /* Builds and compiles the model a parsed spec describes (initialized from the spec's seed). */
 enum clann_status clann__spec_build(struct clann_context *ctx, const struct clann__spec *spec,
                                     struct clann_model **out);
 
-/* Parses a NUL-terminated spec and builds its compiled model (clann train --spec). */
+/* Parses a NUL-terminated spec and builds its compiled model (clann train --spec), its
+ * feature columns fitted on train where the spec leaves them open (train may be NULL). */
 enum clann_status clann__model_from_spec(struct clann_context *ctx, const char *json_text,
+                                         const struct clann_table *train,
                                          struct clann_model **out);
 
 /* The spec of a compiled model as compact JSON, clann__malloc'ed. Errors: ERR_STATE (not
