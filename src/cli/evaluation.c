@@ -393,10 +393,11 @@ static int multilabel_metrics(const struct cli_eval_options *o, const struct cla
 static void add_regression_sample(struct json_object *root, const struct clann_matrix *p,
                                   const struct clann_matrix *y)
 {
-    size_t step = thin_step(p->rows, REGRESSION_SAMPLE);
+    size_t count = p->rows < REGRESSION_SAMPLE ? p->rows : REGRESSION_SAMPLE;
     struct json_object *s = json_object_new_object();
     struct json_object *actual = json_object_new_array(), *pred = json_object_new_array();
-    for (size_t r = 0; r < p->rows; r += step) {
+    for (size_t i = 0; i < count; i++) {
+        size_t r = (size_t)((double)i * (double)p->rows / (double)count);
         json_object_array_add(actual, num(y->data[r * y->cols]));
         json_object_array_add(pred, num(p->data[r * p->cols]));
     }
