@@ -36,6 +36,18 @@ expect() {
     fi
 }
 
+# page RUN TEXT...: clann report RUN is well-formed and holds every TEXT.
+page() {
+    run=$1
+    shift
+    "$clann" report "$run" > "$run.html" 2> err.txt || { fail "report $run:"; cat err.txt; return; }
+    /usr/bin/python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$run.html" ||
+        fail "$run.html is not well-formed"
+    for text in "$@"; do
+        grep -qF -- "$text" "$run.html" || fail "$run.html lacks '$text'"
+    done
+}
+
 # py CODE: runs Python code (numpy as np, json, csv, sklearn.metrics as M); fails on an
 # exception.
 py() {
@@ -71,7 +83,7 @@ PY
 
 echo "== multi-label =="
 expect 0 "task: multilabel" train --data x.npy,y.npy --test tx.npy,ty.npy --hidden 32 --epochs 15 \
-    --out ml.safetensors --json
+    --out ml.safetensors --json --logdir mlrun
 cp out.txt train.json
 expect 0 "" eval --model ml.safetensors --data tx.npy,ty.npy --json --logdir mlrun
 cp out.txt ml-eval.json
@@ -98,6 +110,7 @@ assert ok(t['test_accuracy'], m['subset_accuracy'], 2e-3), (t, m)
 e = json.load(open('mlrun/eval.json'))
 assert len(e['per_label']) == 4 and 'roc' in e['per_label'][0] and 'roc' not in d['per_label'][0]
 "
+page mlrun "Per-label metrics" "ROC curves per label" "label 3 AUC 0."
 expect 0 "" eval --model ml.safetensors --data tx.npy,ty.npy
 grep -Eq "^task multilabel" out.txt && grep -Eq "subset_accuracy" out.txt && grep -Eq "^ +label +support +precision" out.txt ||
     { fail "eval text of a multi-label model:"; cat out.txt; }
@@ -106,7 +119,7 @@ py "d = json.load(open('out.txt')); assert abs(d['metrics']['threshold'] - 0.3) 
 expect 2 "a multi-label model takes a number" eval --model ml.safetensors --data tx.npy,ty.npy --threshold f1
 
 echo "== multiclass =="
-expect 0 "" train --data mc.csv --hidden 16 --epochs 20 --out mc.safetensors --quiet
+expect 0 "" train --data mc.csv --hidden 16 --epochs 20 --out mc.safetensors --quiet --logdir mcrun
 expect 0 "" eval --model mc.safetensors --data mc.csv --logdir mcrun
 expect 0 "" predict --model mc.safetensors --data mc.csv --out mc-pred.csv
 head -1 mc-pred.csv | grep -qx "p_ant,p_bee,p_cat,class" || fail "multiclass predict header: $(head -1 mc-pred.csv)"
@@ -130,8 +143,11 @@ for i in range(10):
         assert abs(cal['observed'][i] - hit[b == i].mean()) < 1e-6, (i, cal)
 "
 
+page mcrun "ROC curves, one vs rest" "Precision-recall curves, one vs rest" "bee AUC 0." \
+    "Calibration of the top class" "Confusion matrix"
+
 echo "== regression =="
-expect 0 "" train --data house.csv --label price --hidden 16 --epochs 30 --out h.safetensors --quiet
+expect 0 "" train --data house.csv --label price --hidden 16 --epochs 30 --out h.safetensors --quiet --logdir hrun
 expect 0 "" eval --model h.safetensors --data house.csv --logdir hrun --json
 cp out.txt h-eval.json
 expect 0 "" predict --model h.safetensors --data house.csv --out h-pred.csv
@@ -148,10 +164,14 @@ s = d['sample']; assert len(s['actual']) == len(s['predicted']) == 1000, len(s['
 assert abs(s['actual'][1] - y[1]) < 0.1 and abs(s['predicted'][0] - p[0]) < 1, (s['actual'][:2], y[:2])
 assert 'sample' not in json.load(open('h-eval.json')) and 'warning' not in d
 "
-expect 0 "" train --data house.csv --label price --hidden 16 --epochs 2 --scale-target none --out raw.safetensors --quiet
+page hrun "Predicted vs actual" "Residuals" "R² 0." "RMSE " "MAE "
+[ "$(grep -c '<circle cx=' hrun.html)" -ge 2000 ] || fail "hrun.html: fewer than 2 x 1000 points"
+grep -q "Warning" hrun.html && fail "hrun.html warns though R^2 > 0"
+expect 0 "" train --data house.csv --label price --hidden 16 --epochs 2 --scale-target none --out raw.safetensors --quiet --logdir rawrun
 expect 0 "warning: R\^2 = -[0-9.e+]+ < 0, worse than predicting the mean.*scale the target\?" \
     eval --model raw.safetensors --data house.csv --logdir rawrun
 py "d = json.load(open('rawrun/eval.json')); assert d['metrics']['r2'] < 0 and 'variance' in d['warning'], d['metrics']"
+page rawrun "Warning" "scale the target?"
 
 echo "== binary predict names its column after the positive class =="
 expect 0 "" train --data buy.csv --hidden 8 --epochs 10 --out buy.safetensors --quiet
