@@ -791,6 +791,9 @@ struct clann_epoch_log {
     double val_auc;       /* classifiers with validation data: ROC AUC (sigmoid: the mean over
                              outputs; softmax: the macro one-vs-rest mean), else NaN; above 64
                              classes only when early stopping or a schedule watches it */
+    double val_hamming_accuracy; /* multi-label (several sigmoid outputs) with validation data:
+                                    the fraction of (row, label) pairs right at 0.5 (accuracy
+                                    is the exact match of whole rows), else NaN */
 };
 
 /* Called after every training step is enqueued (host side only: no device wait), e.g. for a

@@ -85,6 +85,7 @@ echo "== multi-label =="
 expect 0 "task: multilabel" train --data x.npy,y.npy --test tx.npy,ty.npy --hidden 32 --epochs 15 \
     --out ml.safetensors --json --logdir mlrun
 cp out.txt train.json
+cp err.txt train-progress.txt
 expect 0 "" eval --model ml.safetensors --data tx.npy,ty.npy --json --logdir mlrun
 cp out.txt ml-eval.json
 expect 0 "" predict --model ml.safetensors --data tx.npy,ty.npy --out ml-pred.csv
@@ -110,6 +111,10 @@ assert ok(t['test_accuracy'], m['subset_accuracy'], 2e-3), (t, m)
 assert ok(t['test_subset_accuracy'], m['subset_accuracy'], 2e-3), (t, m)
 assert ok(t['test_hamming_accuracy'], m['hamming_accuracy'], 1e-5), (t, m)
 assert ok(t['test_macro_auc'], m['macro_roc_auc'], 1e-5) and ok(t['test_micro_auc'], m['micro_roc_auc'], 1e-5), (t, m)
+# the last epoch's progress line: accuracy (exact match) and per-label accuracy on the test rows
+last = [l for l in open('train-progress.txt') if l.startswith('epoch')][-1].split()
+assert ok(float(last[last.index('test_hamming_accuracy') + 1]), m['hamming_accuracy'], 6e-5), last
+assert ok(float(last[last.index('test_accuracy') + 1]), m['subset_accuracy'], 6e-5), last
 e = json.load(open('mlrun/eval.json'))
 assert len(e['per_label']) == 4 and 'roc' in e['per_label'][0] and 'roc' not in d['per_label'][0]
 "

@@ -567,7 +567,7 @@ int cli_evaluate_all(struct clann_model *m, const struct clann_matrix *x,
     }
     if (o->threshold && task != EVAL_BINARY && task != EVAL_MULTILABEL) {
         clann_matrix_free(&p);
-        return cli_usage("--threshold applies to binary and multi-label classifiers");
+        return cli_usage("--threshold applies to binary classifiers (and multi-label ones)");
     }
     struct json_object *root = json_object_new_object(), *metrics = json_object_new_object();
     json_object_object_add(root, "task", json_object_new_string(task_names[task]));

@@ -445,6 +445,8 @@ static bool on_epoch(const struct clann_epoch_log *log, void *user)
             fprintf(stderr, "  %s_accuracy %.4f", p->val, log->val_accuracy);
         if (!isnan(log->val_auc))
             fprintf(stderr, "  %s_auc %.4f", p->val, log->val_auc);
+        if (!isnan(log->val_hamming_accuracy)) /* multi-label: accuracy is the exact match */
+            fprintf(stderr, "  %s_hamming_accuracy %.4f", p->val, log->val_hamming_accuracy);
         fprintf(stderr, "  %.1fs\n", log->seconds);
     }
     if (p->checkpoint) {
