@@ -10,9 +10,11 @@
  *                  index outside [0, cols) gives NaN loss and a zero gradient row), NCE (the
  *                  row's true column, then one flag per column after the rows' labels).
  *   count_correct  one work-group: correct[0] = beta * correct[0] + number of rows whose
- *                  argmax (first on ties) equals the label; cols == 1 is binary (logit > 0
- *                  against label > 0.5). Counts are exact integers in float, so the sum does
- *                  not depend on order.
+ *                  argmax (first on ties) equals the label (rule 0: the label row's argmax,
+ *                  1: a class index), or (rule 2, multi-label) whose logits' signs all agree
+ *                  with their 0/1 labels; cols == 1 is binary (logit > 0 against label >
+ *                  0.5). Counts are exact integers in float, so the sum does not depend on
+ *                  order.
  *
  * Defines: none.
  */
@@ -129,7 +131,7 @@ static uint row_argmax(__global const float *x, uint cols)
 }
 
 __kernel void count_correct(__global const float *pred, ulong poff, __global const float *labels,
-                            ulong loff, int sparse, uint rows, uint cols,
+                            ulong loff, int rule, uint rows, uint cols,
                             __global float *correct, ulong coff, float beta,
                             __local float *scratch)
 {
@@ -141,7 +143,12 @@ __kernel void count_correct(__global const float *pred, ulong poff, __global con
         if (cols == 1) {
             float lab = labels[loff + r];
             ok = (p[0] > 0.0f) == (lab > 0.5f);
-        } else if (sparse) {
+        } else if (rule == 2) {
+            __global const float *y = labels + loff + r * cols;
+            ok = 1;
+            for (uint c = 0; c < cols; c++)
+                ok = ok && (p[c] > 0.0f) == (y[c] > 0.5f);
+        } else if (rule == 1) {
             ok = (float)row_argmax(p, cols) == labels[loff + r];
         } else {
             ok = row_argmax(p, cols) == row_argmax(labels + loff + r * cols, cols);

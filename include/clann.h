@@ -99,7 +99,8 @@
  *   clann_features_transform() and clann_model_embedding_get() -> clann_matrix_free();
  *   clann_data_split() -> clann_split_free(); clann_roc_curve_compute() ->
  *   clann_roc_curve_free(); clann_pr_curve_compute() -> clann_pr_curve_free();
- *   clann_multiclass_evaluate() -> clann_multiclass_metrics_free(). These functions overwrite
+ *   clann_multiclass_evaluate() -> clann_multiclass_metrics_free(); clann_multilabel_evaluate()
+ *   -> clann_multilabel_metrics_free(). These functions overwrite
  *   the struct without freeing what it held (free it first when reusing one), and leave it
  *   zeroed on failure, so the free function is always safe to call.
  * - Strings and structs returned by pointer are borrowed and never freed by the caller:
@@ -834,6 +835,9 @@ struct clann_epoch_log {
     double val_auc;       /* classifiers with validation data: ROC AUC (sigmoid: the mean over
                              outputs; softmax: the macro one-vs-rest mean), else NaN; above 64
                              classes only when early stopping or a schedule watches it */
+    double val_hamming_accuracy; /* multi-label (several sigmoid outputs) with validation data:
+                                    the fraction of (row, label) pairs right at 0.5 (accuracy
+                                    is the exact match of whole rows), else NaN */
 };
 
 /* Called after every training step is enqueued (host side only: no device wait), e.g. for a
@@ -1648,6 +1652,42 @@ CLANN_API enum clann_status clann_multiclass_roc_auc(const float *probs, const f
  * rows that sum to 1). */
 CLANN_API enum clann_status clann_multiclass_log_loss(const float *probs, const float *labels,
                                                       size_t n, size_t classes, double *out);
+
+/* Multi-label metrics: probs and labels are n x n_labels row-major, every label an independent
+ * 0/1 decision (labels exactly 0 or 1, probabilities in [0, 1]); a label is predicted when its
+ * probability is >= threshold. The definitions are scikit-learn's on label-indicator matrices. */
+struct clann_multilabel_metrics {
+    size_t count;             /* rows */
+    size_t labels;            /* label columns */
+    float threshold;
+    double subset_accuracy;   /* rows with every label right (sklearn accuracy_score) */
+    double hamming_accuracy;  /* (row, label) pairs right: 1 - sklearn hamming_loss */
+    size_t *support;          /* labels: rows with the label set */
+    double *precision;        /* labels, per label, zero_division 0 */
+    double *recall;           /* labels */
+    double *f1;               /* labels */
+    double macro_f1;          /* mean of f1 over all labels (sklearn average="macro") */
+    double micro_precision;   /* of the pooled counts (sklearn average="micro") */
+    double micro_recall;
+    double micro_f1;
+    double *roc_auc;          /* labels: each label's ROC AUC, NaN when its column holds one
+                                 class */
+    double macro_roc_auc;     /* their mean over the defined labels (sklearn roc_auc_score
+                                 average="macro" when every label is defined); NaN if none is */
+    double micro_roc_auc;     /* ROC AUC of every (row, label) pair pooled (average="micro");
+                                 NaN when all pairs are one class */
+};
+
+/* Computes every multi-label metric; the arrays are allocated and owned by *out (free with
+ * clann_multilabel_metrics_free()). On failure *out is zeroed. Statuses as above (the index a
+ * message names is row * n_labels + label); ERR_INVALID_ARG also for n_labels 0 or a
+ * threshold outside [0, 1]. */
+CLANN_API enum clann_status clann_multilabel_evaluate(const float *probs, const float *labels,
+                                                      size_t n, size_t n_labels,
+                                                      float threshold,
+                                                      struct clann_multilabel_metrics *out);
+/* Frees the arrays and zeroes *m. Accepts NULL and a zeroed struct. */
+CLANN_API void clann_multilabel_metrics_free(struct clann_multilabel_metrics *m);
 
 /* Regression metrics over n x outputs predictions and labels (row-major). */
 struct clann_regression_metrics {

@@ -5,6 +5,7 @@ Usage: metrics_reference.py DATAFILE. The data file holds sections written by th
     binary N            then N lines "score label"
     multiclass N C      then N lines "p_0 ... p_C-1 label"
     regression N K      then N lines "pred_0 ... pred_K-1 label_0 ... label_K-1"
+    multilabel N L      then N lines "p_0 ... p_L-1 label_0 ... label_L-1"
 Prints one line per value: "name v1 v2 ..." with 17 significant digits.
 """
 import sys
@@ -82,6 +83,27 @@ def regression(rows, k):
     emit("reg_r2", metrics.r2_score(y, p))
 
 
+def multilabel(rows, k):
+    p = np.array([r[:k] for r in rows])
+    y = np.array([r[k:] for r in rows]).astype(int)
+    pred = (p >= 0.5).astype(int)
+    emit("ml_subset_accuracy", metrics.accuracy_score(y, pred))
+    emit("ml_hamming_accuracy", 1 - metrics.hamming_loss(y, pred))
+    pr, rc, f1, _ = metrics.precision_recall_fscore_support(y, pred, average=None,
+                                                            zero_division=0)
+    emit("ml_precision", pr)
+    emit("ml_recall", rc)
+    emit("ml_f1", f1)
+    _, _, macro_f1, _ = metrics.precision_recall_fscore_support(y, pred, average="macro",
+                                                                zero_division=0)
+    mp, mr, mf, _ = metrics.precision_recall_fscore_support(y, pred, average="micro",
+                                                            zero_division=0)
+    emit("ml_averages", [macro_f1, mp, mr, mf])
+    emit("ml_roc_auc", metrics.roc_auc_score(y, p, average=None))
+    emit("ml_macro_roc_auc", metrics.roc_auc_score(y, p, average="macro"))
+    emit("ml_micro_roc_auc", metrics.roc_auc_score(y, p, average="micro"))
+
+
 def main():
     with open(sys.argv[1]) as f:
         lines = [l.split() for l in f if l.strip()]
@@ -96,6 +118,8 @@ def main():
             multiclass(rows, int(head[2]))
         elif head[0] == "regression":
             regression(rows, int(head[2]))
+        elif head[0] == "multilabel":
+            multilabel(rows, int(head[2]))
         else:
             sys.exit("unknown section " + head[0])
         i += 1 + n

@@ -652,14 +652,19 @@ START_TEST(test_count_correct)
     char label[160];
     const float betas[] = {0.0f, 1.0f, 2.5f};
     for (size_t s = 0; s < N_SHAPES; s++) {
-        for (int mode = 0; mode < 3; mode++) {
+        for (int mode = 0; mode < 4; mode++) {
             size_t rows = shapes[s][0], cols = mode == 2 ? 1 : shapes[s][1], n = rows * cols;
-            bool sparse = mode == 0;
+            int rule = mode == 0 ? CLANN__COUNT_SPARSE
+                       : mode == 3 ? CLANN__COUNT_MULTILABEL : CLANN__COUNT_ARGMAX;
             struct loss_args a = {{CLANN__LOSS_MSE, 0}, rows, cols, betas[(s + mode) % 3],
-                                  sparse};
+                                  rule};
             float *labels;
             if (mode == 1) {
                 labels = rand_array(n, -1, 1); /* argmax of a dense row */
+            } else if (mode == 3) { /* multi-label: 0/1 in every column */
+                labels = rand_array(n, 0, 1);
+                for (size_t i = 0; i < n; i++)
+                    labels[i] = labels[i] > 0.5f ? 1.0f : 0.0f;
             } else if (mode == 2) {
                 labels = rand_array(rows, 0, 1);
                 for (size_t r = 0; r < rows; r++)
@@ -671,7 +676,10 @@ START_TEST(test_count_correct)
             if (mode == 0) /* make some rows right */
                 for (size_t r = 0; r < rows; r += 2)
                     pred[r * cols + (size_t)labels[r]] = 2.0f;
-            struct op_case c = {3, {n, (mode == 1) ? n : rows, 1},
+            for (size_t i = 0; mode == 3 && i < n; i++) /* even rows exactly right */
+                if ((i / cols) % 2 == 0)
+                    pred[i] = labels[i] > 0.5f ? fabsf(pred[i]) + 0.5f : -fabsf(pred[i]) - 0.5f;
+            struct op_case c = {3, {n, (mode == 1 || mode == 3) ? n : rows, 1},
                                 {pred, labels, rand_array(1, 0, 10)}};
             snprintf(label, sizeof label, "count_correct mode=%d %zux%zu", mode, rows, cols);
             compare("count_correct", label, &c, clann__case_count, &a);

@@ -917,6 +917,12 @@ START_TEST(test_count_correct)
     ck_assert_float_eq(scalar(&c), 3.0f + 2.0f);
     OK(clann__op_count_correct(g_be, V(&bl), V(&bb), false, 4, 1, V(&c), 0.0f));
     ck_assert_float_eq(scalar(&c), 3.0f);
+    /* Multi-label: pred as logits (0 is not positive); rows 0 and 2 match in every label. */
+    float multi[12] = {1, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 0};
+    struct clann_buf bm = dfrom(multi, 12);
+    OK(clann__op_count_correct(g_be, V(&bp), V(&bm), CLANN__COUNT_MULTILABEL, 4, 3, V(&c), 0.0f));
+    ck_assert_float_eq(scalar(&c), 2.0f);
+    clann__buf_destroy(&bm);
     clann__buf_destroy(&bp), clann__buf_destroy(&bs), clann__buf_destroy(&bd);
     clann__buf_destroy(&bl), clann__buf_destroy(&bb), clann__buf_destroy(&c);
 }

@@ -337,6 +337,36 @@ START_TEST(test_bias_slices_calibration)
 }
 END_TEST
 
+/* 3 rows x 2 labels by hand: label 1 is never set, so its AUC is undefined and the macro
+ * AUC is label 0's alone. */
+START_TEST(test_multilabel)
+{
+    const float p[] = {0.9f, 0.2f, 0.4f, 0.6f, 0.7f, 0.1f};
+    const float y[] = {1, 0, 1, 0, 0, 0};
+    struct clann_multilabel_metrics m;
+    ck_assert_int_eq(clann_multilabel_evaluate(p, y, 3, 2, 0.5f, &m), CLANN_OK);
+    ck_assert_double_eq_tol(m.subset_accuracy, 1.0 / 3.0, 1e-12); /* row 0 only */
+    ck_assert_double_eq_tol(m.hamming_accuracy, 3.0 / 6.0, 1e-12);
+    ck_assert_uint_eq(m.support[0], 2);
+    ck_assert_uint_eq(m.support[1], 0);
+    ck_assert_double_eq_tol(m.precision[0], 0.5, 1e-12);   /* rows 0, 2 predicted */
+    ck_assert_double_eq_tol(m.recall[0], 0.5, 1e-12);
+    ck_assert_double_eq_tol(m.f1[1], 0.0, 1e-12);
+    ck_assert_double_eq_tol(m.micro_precision, 1.0 / 3.0, 1e-12);
+    ck_assert_double_eq_tol(m.roc_auc[0], 0.5, 1e-12);     /* 0.9 > 0.7 > 0.4 */
+    ck_assert(isnan(m.roc_auc[1]));
+    ck_assert_double_eq_tol(m.macro_roc_auc, 0.5, 1e-12);
+    clann_multilabel_metrics_free(&m);
+    const float bad[] = {1, 0, 2, 0, 0, 0};
+    ck_assert_int_eq(clann_multilabel_evaluate(p, bad, 3, 2, 0.5f, &m), CLANN_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(clann_last_error(), "labels[2] = 2 is not 0 or 1"));
+    ck_assert_ptr_null(m.roc_auc);
+    ck_assert_int_eq(clann_multilabel_evaluate(p, y, 3, 0, 0.5f, &m), CLANN_ERR_INVALID_ARG);
+    ck_assert_int_eq(clann_multilabel_evaluate(p, y, 3, 2, 1.5f, &m), CLANN_ERR_INVALID_ARG);
+    clann_multilabel_metrics_free(NULL);
+}
+END_TEST
+
 START_TEST(test_multiclass)
 {
     /* 3 classes. Row argmaxes: 0, 1, 2 (tie 0.4/0.4 -> first, i.e. 1), 2, 0. */
@@ -519,6 +549,8 @@ END_TEST
 #define C_MC 5
 #define N_REG 400
 #define K_REG 3
+#define N_ML 500
+#define L_ML 4
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -534,6 +566,7 @@ struct sk_data {
     float bin_s[N_BIN], bin_y[N_BIN];
     float mc_p[N_MC * C_MC], mc_y[N_MC];
     float reg_p[N_REG * K_REG], reg_y[N_REG * K_REG];
+    float ml_p[N_ML * L_ML], ml_y[N_ML * L_ML];
 };
 
 /* Informative but noisy scores; half of them rounded to 2 decimals so that ties abound. */
@@ -560,6 +593,14 @@ static void sk_generate(struct sk_data *d)
         d->reg_y[i] = (float)(10.0 * uniform() - 3.0);
         d->reg_p[i] = (float)(d->reg_y[i] + (uniform() - 0.4) * (1.0 + (double)(i % K_REG)));
     }
+    /* Labels of different rates (label 3 rare), scores informative to different degrees and
+     * rounded to 2 decimals for ties. */
+    for (size_t i = 0; i < N_ML * L_ML; i++) {
+        size_t k = i % L_ML;
+        d->ml_y[i] = uniform() < 0.5 - 0.12 * (double)k ? 1.0f : 0.0f;
+        double s = (0.6 - 0.1 * (double)k) * d->ml_y[i] + 0.4 * uniform();
+        d->ml_p[i] = (float)(round(s * 100) / 100);
+    }
 }
 
 static void sk_write(const struct sk_data *d, FILE *f)
@@ -579,6 +620,13 @@ static void sk_write(const struct sk_data *d, FILE *f)
             fprintf(f, "%.9g ", (double)d->reg_p[i * K_REG + j]);
         for (size_t j = 0; j < K_REG; j++)
             fprintf(f, "%.9g ", (double)d->reg_y[i * K_REG + j]);
+        fprintf(f, "\n");
+    }
+    fprintf(f, "multilabel %d %d\n", N_ML, L_ML);
+    for (size_t i = 0; i < N_ML; i++) {
+        for (size_t j = 0; j < 2 * L_ML; j++)
+            fprintf(f, "%.9g ", j < L_ML ? (double)d->ml_p[i * L_ML + j]
+                                          : (double)d->ml_y[i * L_ML + j - L_ML]);
         fprintf(f, "\n");
     }
 }
@@ -698,6 +746,27 @@ static void sk_check_regression(struct sk_ref *r, const struct sk_data *d)
     sk_check1(r, "reg_r2", m.r2);
 }
 
+static void sk_check_multilabel(struct sk_ref *r, const struct sk_data *d)
+{
+    struct clann_multilabel_metrics m;
+    ck_assert_int_eq(clann_multilabel_evaluate(d->ml_p, d->ml_y, N_ML, L_ML, 0.5f, &m),
+                     CLANN_OK);
+    sk_check1(r, "ml_subset_accuracy", m.subset_accuracy);
+    sk_check1(r, "ml_hamming_accuracy", m.hamming_accuracy);
+    sk_check(r, "ml_precision", m.precision, L_ML);
+    sk_check(r, "ml_recall", m.recall, L_ML);
+    sk_check(r, "ml_f1", m.f1, L_ML);
+    double avg[] = {m.macro_f1, m.micro_precision, m.micro_recall, m.micro_f1};
+    sk_check(r, "ml_averages", avg, 4);
+    sk_check(r, "ml_roc_auc", m.roc_auc, L_ML);
+    sk_check1(r, "ml_macro_roc_auc", m.macro_roc_auc);
+    sk_check1(r, "ml_micro_roc_auc", m.micro_roc_auc);
+    /* The figures differ from each other here, so a mix-up cannot pass. */
+    ck_assert_double_lt(m.subset_accuracy, m.hamming_accuracy);
+    ck_assert_double_ne(m.macro_roc_auc, m.micro_roc_auc);
+    clann_multilabel_metrics_free(&m);
+}
+
 /* Runs the reference script on the data file; returns its output (malloc'ed). */
 static char *sk_run(const char *data_path)
 {
@@ -741,6 +810,7 @@ START_TEST(test_against_sklearn)
     sk_check_binary(&r, &d);
     sk_check_multiclass(&r, &d);
     sk_check_regression(&r, &d);
+    sk_check_multilabel(&r, &d);
     printf("test-metrics: matches scikit-learn, max deviation %.3g\n", r.max_dev);
     free(r.text);
 }
@@ -759,6 +829,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_threshold_choice);
     tcase_add_test(tc, test_bias_slices_calibration);
     tcase_add_test(tc, test_multiclass);
+    tcase_add_test(tc, test_multilabel);
     tcase_add_test(tc, test_regression);
     tcase_add_test(tc, test_out_of_memory);
     suite_add_tcase(s, tc);

@@ -166,6 +166,14 @@ struct clann_constraint_op {
  * column ox * stride + j * dilation - pad_left; positions outside the image are padding (zero
  * for im2col, left out for pooling). clann__conv_geom_init() resolves same/valid padding into
  * pad_top, pad_left, out_h and out_w; padding after the last row or column is implied. */
+/* How count_correct decides that a row is right. ARGMAX and SPARSE are 0 and 1 so that a bool
+ * "sparse labels" reads as the rule it always meant; the kernels take the same numbers. */
+enum clann__count_rule {
+    CLANN__COUNT_ARGMAX = 0,    /* argmax of pred equals argmax of the label row */
+    CLANN__COUNT_SPARSE = 1,    /* argmax of pred equals the row's class index */
+    CLANN__COUNT_MULTILABEL = 2 /* every logit's sign agrees with its 0/1 label */
+};
+
 struct clann_conv_geom {
     size_t batch;                   /* N images */
     size_t channels, height, width; /* C, H, W of one input image */
@@ -254,12 +262,14 @@ struct clann_backend_ops {
     /* out[0] = beta * out[0] + sum_i x[i]^2 (norms for clipping and monitors). */
     enum clann_status (*sum_squares)(struct clann_backend *be, struct clann_view x, size_t n,
                                      struct clann_view out, float beta);
-    /* Classification counts for metrics: correct[0] = beta * correct[0] + number of rows whose
-     * argmax over pred (first index on ties) equals the label (sparse: labels one float per
-     * row; else argmax of the label row). cols == 1 means binary: pred is a logit, correct when
-     * (pred > 0) == (label > 0.5). */
+    /* Classification counts for metrics: correct[0] = beta * correct[0] + number of rows
+     * right by rule (enum clann__count_rule): the argmax over pred (first index on ties)
+     * equals the label (SPARSE: labels one float per row; ARGMAX: argmax of the label row), or
+     * (MULTILABEL) every logit's sign agrees with its 0/1 label, an exact match. cols == 1
+     * means binary whatever the rule: pred is a logit, correct when (pred > 0) == (label >
+     * 0.5). */
     enum clann_status (*count_correct)(struct clann_backend *be, struct clann_view pred,
-                                       struct clann_view labels, bool sparse_labels, size_t rows,
+                                       struct clann_view labels, int rule, size_t rows,
                                        size_t cols, struct clann_view correct, float beta);
     /* One optimizer step over n parameters: w, g and the state arrays s1 (velocity, accumulator
      * or Adam's m) and s2 (Adam's v); views of unused state are ignored. */

@@ -466,19 +466,25 @@ static enum clann_status check_losses(struct clann__check *ck)
             TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, clann__case_loss, &a));
         }
     }
-    static const char *const modes[] = {"sparse", "dense", "binary"};
+    static const char *const modes[] = {"sparse", "dense", "binary", "multilabel"};
+    static const int rules[] = {CLANN__COUNT_SPARSE, CLANN__COUNT_ARGMAX, CLANN__COUNT_ARGMAX,
+                                CLANN__COUNT_MULTILABEL};
     FOR_SHAPES(ck, rows, cols0) {
-        for (int mode = 0; mode < 3; mode++) {
+        for (int mode = 0; mode < 4; mode++) {
             size_t cols = mode == 2 ? 1 : cols0, n = rows * cols;
-            struct loss_args a = {{CLANN__LOSS_MSE, 0}, rows, cols, 1.0f, mode == 0};
+            bool dense = mode == 1 || mode == 3;
+            struct loss_args a = {{CLANN__LOSS_MSE, 0}, rows, cols, 1.0f, rules[mode]};
             float *labels = mode == 0 ? labels_for(ck, CLANN__LOSS_SPARSE_SOFTMAX_CE, rows, cols)
-                                      : rnd(ck, mode == 1 ? n : rows, -1, 1);
-            for (size_t r = 0; mode == 2 && labels && r < rows; r++)
-                labels[r] = labels[r] > 0 ? 1.0f : 0.0f;
+                                      : rnd(ck, dense ? n : rows, -1, 1);
+            for (size_t i = 0; mode >= 2 && labels && i < (dense ? n : rows); i++)
+                labels[i] = labels[i] > 0 ? 1.0f : 0.0f;
             float *pred = rnd(ck, n, -1, 1);
             for (size_t r = 0; mode == 0 && pred && labels && r < rows; r += 2)
                 pred[r * cols + (size_t)labels[r]] = 2.0f; /* some rows right */
-            struct clann__parity_case c = {3, {n, mode == 1 ? n : rows, 1},
+            for (size_t i = 0; mode == 3 && pred && labels && i < n; i++)
+                if ((i / cols) % 2 == 0) /* even rows exactly right */
+                    pred[i] = labels[i] > 0.5f ? fabsf(pred[i]) + 0.5f : -fabsf(pred[i]) - 0.5f;
+            struct clann__parity_case c = {3, {n, dense ? n : rows, 1},
                                            {pred, labels, constant(ck, 1, 3.0f)}};
             snprintf(op, sizeof op, "count_correct %s", modes[mode]);
             snprintf(shape, sizeof shape, "%zux%zu", rows, cols);

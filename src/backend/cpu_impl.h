@@ -112,9 +112,8 @@ enum clann_status cpu_sum(struct clann_backend *be, struct clann_view x, size_t 
 enum clann_status cpu_sum_squares(struct clann_backend *be, struct clann_view x, size_t n,
                                   struct clann_view out, float beta);
 enum clann_status cpu_count_correct(struct clann_backend *be, struct clann_view pred,
-                                    struct clann_view labels, bool sparse_labels,
-                                    size_t rows, size_t cols, struct clann_view correct,
-                                    float beta);
+                                    struct clann_view labels, int rule, size_t rows,
+                                    size_t cols, struct clann_view correct, float beta);
 enum clann_status cpu_optimizer_step(struct clann_backend *be, const struct clann_opt *opt,
                                      struct clann_view w, struct clann_view g,
                                      struct clann_view s1, struct clann_view s2, size_t n);

@@ -325,12 +325,20 @@ static size_t argmax(const float *x, size_t n)
     return best;
 }
 
-enum clann_status cpu_count_correct(struct clann_backend *be, struct clann_view pred,
-                                    struct clann_view labels, bool sparse_labels,
-                                    size_t rows, size_t cols, struct clann_view correct,
-                                    float beta)
+/* A multi-label row is right when every label is: logit > 0 exactly where the label is 1. */
+static bool all_signs_agree(const float *p, const float *y, size_t cols)
 {
-    size_t label_cols = sparse_labels || cols == 1 ? 1 : cols;
+    for (size_t c = 0; c < cols; c++)
+        if ((p[c] > 0.0f) != (y[c] > 0.5f))
+            return false;
+    return true;
+}
+
+enum clann_status cpu_count_correct(struct clann_backend *be, struct clann_view pred,
+                                    struct clann_view labels, int rule, size_t rows,
+                                    size_t cols, struct clann_view correct, float beta)
+{
+    size_t label_cols = rule == CLANN__COUNT_SPARSE || cols == 1 ? 1 : cols;
     if (cols == 0)
         return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "cpu count_correct: cols is 0");
     double count = 0.0;
@@ -339,7 +347,9 @@ enum clann_status cpu_count_correct(struct clann_backend *be, struct clann_view 
         bool ok;
         if (cols == 1)
             ok = (p[0] > 0.0f) == (y[0] > 0.5f);
-        else if (sparse_labels)
+        else if (rule == CLANN__COUNT_MULTILABEL)
+            ok = all_signs_agree(p, y, cols);
+        else if (rule == CLANN__COUNT_SPARSE)
             ok = (float)argmax(p, cols) == y[0];
         else
             ok = argmax(p, cols) == argmax(y, cols);

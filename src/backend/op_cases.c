@@ -85,7 +85,7 @@ enum clann_status clann__case_loss(struct clann_backend *be, struct clann_view *
 enum clann_status clann__case_count(struct clann_backend *be, struct clann_view *v, const void *p)
 {
     const struct loss_args *a = p;
-    return clann__op_count_correct(be, v[0], v[1], a->sparse, a->rows, a->cols, v[2], a->scale);
+    return clann__op_count_correct(be, v[0], v[1], a->rule, a->rows, a->cols, v[2], a->scale);
 }
 
 enum clann_status clann__case_opt(struct clann_backend *be, struct clann_view *v, const void *p)

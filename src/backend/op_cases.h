@@ -29,7 +29,7 @@ struct loss_args {
     struct clann__loss loss;
     size_t rows, cols;
     float scale;
-    bool sparse;
+    int rule; /* count_correct's enum clann__count_rule */
 };
 
 struct opt_args {

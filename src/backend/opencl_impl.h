@@ -276,9 +276,8 @@ enum clann_status op_loss(struct clann_backend *be_, const struct clann__loss *l
                           size_t cols, struct clann_view row_loss, struct clann_view grad,
                           float grad_scale);
 enum clann_status op_count_correct(struct clann_backend *be_, struct clann_view pred,
-                                   struct clann_view labels, bool sparse_labels,
-                                   size_t rows, size_t cols, struct clann_view correct,
-                                   float beta);
+                                   struct clann_view labels, int rule, size_t rows,
+                                   size_t cols, struct clann_view correct, float beta);
 
 /* opencl_optim.c */
 void opt_state_views(const struct clann_opt *opt, struct clann_view *s1,

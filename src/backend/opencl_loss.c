@@ -32,9 +32,8 @@ enum clann_status op_loss(struct clann_backend *be_, const struct clann__loss *l
 }
 
 enum clann_status op_count_correct(struct clann_backend *be_, struct clann_view pred,
-                                   struct clann_view labels, bool sparse_labels,
-                                   size_t rows, size_t cols, struct clann_view correct,
-                                   float beta)
+                                   struct clann_view labels, int rule, size_t rows,
+                                   size_t cols, struct clann_view correct, float beta)
 {
     struct cl_backend *be = cl_be(be_);
     size_t n;
@@ -48,7 +47,7 @@ enum clann_status op_count_correct(struct clann_backend *be_, struct clann_view 
     struct kargs a = ka_begin(be, K_COUNT_CORRECT);
     ka_view(&a, pred);
     ka_view(&a, labels);
-    ka_i32(&a, sparse_labels);
+    ka_i32(&a, rule);
     ka_u32(&a, rows);
     ka_u32(&a, cols);
     ka_view(&a, correct);

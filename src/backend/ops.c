@@ -346,15 +346,16 @@ enum clann_status clann__op_sum_squares(struct clann_backend *be, struct clann_v
 }
 
 enum clann_status clann__op_count_correct(struct clann_backend *be, struct clann_view pred,
-                                          struct clann_view labels, bool sparse_labels,
-                                          size_t rows, size_t cols, struct clann_view correct,
-                                          float beta)
+                                          struct clann_view labels, int rule, size_t rows,
+                                          size_t cols, struct clann_view correct, float beta)
 {
-    size_t label_cols = sparse_labels || cols == 1 ? 1 : cols;
+    if (rule < CLANN__COUNT_ARGMAX || rule > CLANN__COUNT_MULTILABEL)
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "count_correct: rule %d", rule);
+    size_t label_cols = rule == CLANN__COUNT_SPARSE || cols == 1 ? 1 : cols;
     CHECK_VIEW(pred, extent(rows, cols, cols));
     CHECK_VIEW(labels, extent(rows, label_cols, label_cols));
     CHECK_VIEW(correct, 1);
-    RUN_KERNEL(count_correct(be, pred, labels, sparse_labels, rows, cols, correct, beta));
+    RUN_KERNEL(count_correct(be, pred, labels, rule, rows, cols, correct, beta));
 }
 
 enum clann_status clann__op_sum_abs(struct clann_backend *be, struct clann_view x, size_t n,

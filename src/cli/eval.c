@@ -5,9 +5,10 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static void cli_csv_cell(FILE *f, const char *v);
+static void csv_quoted(FILE *f, const char *v, bool comma);
 
 struct model_args {
     const char *model, *data, *label, *device, *out, *threshold, *slice, *logdir;
@@ -92,8 +93,36 @@ static int print_metrics(struct clann_model *m, const struct cli_data *d,
     return cli_evaluate_all(m, &d->x, &d->y, &o);
 }
 
+/* The header cell of output column c, named after what it holds: P(class k) is p_<class>
+ * with the model's class names, else p<k> (a binary model's one column is P(class 1): p_<the
+ * positive class> or p1); a multi-label model's P(label k) is p<k>; a regressor's value is
+ * pred_<label column> (pred<k> without a name or with several outputs). */
+static void header_cell(FILE *f, size_t c, size_t cols, bool classifier, bool binary,
+                        const struct clann_columns *names)
+{
+    size_t k = binary ? 1 : c;
+    char cell[64];
+    const char *text = NULL;
+    if (classifier && names->classes && k < names->n_classes)
+        text = names->classes[k];
+    else if (!classifier && cols == 1 && names->label)
+        text = names->label;
+    if (text) {
+        size_t len = strlen(text) + 6;
+        char *s = malloc(len);
+        if (s) { /* a name of any length; the prefix makes it a new column */
+            snprintf(s, len, "%s%s", classifier ? "p_" : "pred_", text);
+            csv_quoted(f, s, c > 0);
+            free(s);
+            return;
+        }
+    }
+    snprintf(cell, sizeof cell, "%s%zu", classifier ? "p" : "pred", k);
+    csv_quoted(f, cell, c > 0);
+}
+
 /* CSV in the input's row order: class probabilities and the predicted class for classifiers,
- * values for regressors. */
+ * label probabilities for multi-label models, values for regressors. */
 static void write_rows(FILE *f, const struct clann_matrix *p, enum clann_loss loss,
                        const struct clann_columns *names)
 {
@@ -101,9 +130,10 @@ static void write_rows(FILE *f, const struct clann_matrix *p, enum clann_loss lo
     bool sparse = loss == CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY ||
                   loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY || loss == CLANN_LOSS_NCE ||
                   loss == CLANN_LOSS_SOFTMAX_CROSS_ENTROPY;
-    bool binary = loss == CLANN_LOSS_SIGMOID_CROSS_ENTROPY && p->cols == 1;
+    bool sigmoid = loss == CLANN_LOSS_SIGMOID_CROSS_ENTROPY;
+    bool binary = sigmoid && p->cols == 1;
     for (size_t c = 0; c < p->cols; c++)
-        fprintf(f, "%s%s%zu", c ? "," : "", sparse || binary ? "p" : "y", c);
+        header_cell(f, c, p->cols, sparse || sigmoid, binary, names);
     fprintf(f, sparse || binary ? ",class\n" : "\n");
     for (size_t r = 0; r < p->rows; r++) {
         const float *row = p->data + r * p->cols;
@@ -114,21 +144,23 @@ static void write_rows(FILE *f, const struct clann_matrix *p, enum clann_loss lo
         }
         size_t k = binary ? row[0] > 0.5f : best;
         if ((sparse || binary) && classes && k < names->n_classes)
-            cli_csv_cell(f, classes[k]);
+            csv_quoted(f, classes[k], true);
         else if (sparse || binary)
             fprintf(f, ",%zu", k);
         fputc('\n', f);
     }
 }
 
-/* ",value" with RFC 4180 quoting when the value needs it. */
-static void cli_csv_cell(FILE *f, const char *v)
+/* "value" (",value" after a comma) with RFC 4180 quoting when the value needs it. */
+static void csv_quoted(FILE *f, const char *v, bool comma)
 {
+    if (comma)
+        fputc(',', f);
     if (!strpbrk(v, ",\"\r\n")) {
-        fprintf(f, ",%s", v);
+        fputs(v, f);
         return;
     }
-    fputs(",\"", f);
+    fputc('"', f);
     for (; *v; v++)
         fputs(*v == '"' ? "\"\"" : (char[]){*v, 0}, f);
     fputc('"', f);

@@ -408,16 +408,22 @@ static size_t calibration_points(json_object *cal, double **x, double **y)
     return kept;
 }
 
+/* The calibration table; a multiclass model's is that of its top-class probability. */
 static void calibration_chart(FILE *f, json_object *eval)
 {
+    const char *task = json_object_get_string(member(eval, "task"));
+    bool top = task && strcmp(task, "multiclass") == 0;
     double *x, *y;
     size_t n = calibration_points(member(eval, "calibration"), &x, &y);
     if (n == 0) {
         not_available(f, "Calibration", missing(eval));
     } else {
         static const double d[2] = {0.0, 1.0};
-        struct svg_axes a = {.title = "Calibration", .x_label = "mean predicted probability",
-                             .y_label = "observed positive rate", .x = {0.0, 1.0},
+        struct svg_axes a = {.title = top ? "Calibration of the top class" : "Calibration",
+                             .x_label = top ? "mean top-class probability"
+                                            : "mean predicted probability",
+                             .y_label = top ? "fraction predicted right"
+                                            : "observed positive rate", .x = {0.0, 1.0},
                              .y = {0.0, 1.0}, .fixed_x = true, .fixed_y = true, .legend = true};
         struct svg_chart c;
         fputs("<div class=\"card\">\n", f);
@@ -478,17 +484,191 @@ static void confusion_chart(FILE *f, json_object *eval)
     free(values);
 }
 
+/* ---- panels of the other tasks: multiclass, multi-label, regression ------------------------ */
+
+/* One line per entry of an eval.json array (per_class, per_label): each entry's k->member
+ * curve, its legend the entry's name (name_key, after prefix) and its k->metric. */
+static void entry_curves(FILE *f, json_object *entries, const char *name_key,
+                         const char *prefix, const struct curve *k)
+{
+    size_t n = entries && json_object_is_type(entries, json_type_array)
+                   ? json_object_array_length(entries) : 0;
+    if (n == 0) {
+        not_available(f, k->title, "missing from eval.json");
+        return;
+    }
+    struct svg_axes a = {.title = k->title, .x_label = k->x_label, .y_label = k->y_label,
+                         .x = {0.0, 1.0}, .y = {0.0, 1.0}, .fixed_x = true, .fixed_y = true,
+                         .legend = true};
+    struct svg_chart c;
+    fputs("<div class=\"card\">\n", f);
+    svg_chart_begin(&c, f, CHART_W, CHART_H, &a);
+    if (k->diagonal) {
+        static const double d[2] = {0.0, 1.0};
+        svg_chart_line(&c, d, d, 2, "#999", "4 4", false);
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(entries, i), *o = member(e, k->member);
+        double *x, *y;
+        size_t nx = numbers(member(o, k->x_key), &x), ny = numbers(member(o, k->y_key), &y);
+        char label[96];
+        const char *name = json_object_get_string(member(e, name_key));
+        double m = number(member(e, k->metric));
+        int len = snprintf(label, sizeof label, "%s%.40s", prefix, name ? name : "?");
+        if (isfinite(m) && len > 0 && (size_t)len < sizeof label)
+            snprintf(label + len, sizeof label - (size_t)len, " %s %.3f", k->metric_label, m);
+        svg_chart_line(&c, x, y, nx < ny ? nx : ny, svg_color(i), NULL, false);
+        svg_chart_legend(&c, label, svg_color(i), NULL);
+        free(x);
+        free(y);
+    }
+    svg_chart_end(&c);
+    fputs("</div>\n", f);
+}
+
+static const struct curve ovr_roc = {"ROC curves, one vs rest", "roc", "fpr", "tpr",
+                                     "false positive rate", "true positive rate", "roc_auc",
+                                     "AUC", true};
+static const struct curve ovr_pr = {"Precision-recall curves, one vs rest", "pr", "recall",
+                                    "precision", "recall", "precision", "average_precision",
+                                    "AP", false};
+
+static void multiclass_charts(FILE *f, json_object *eval)
+{
+    entry_curves(f, member(eval, "per_class"), "class", "", &ovr_roc);
+    entry_curves(f, member(eval, "per_class"), "class", "", &ovr_pr);
+    calibration_chart(f, eval);
+    confusion_chart(f, eval);
+}
+
+/* A multi-label model's table: one row per label. */
+static void label_table(FILE *f, json_object *per)
+{
+    static const char *const keys[] = {"support", "precision", "recall", "f1", "roc_auc"};
+    size_t n = per && json_object_is_type(per, json_type_array) ? json_object_array_length(per)
+                                                                : 0;
+    if (n == 0) {
+        not_available(f, "Per-label metrics", "missing from eval.json");
+        return;
+    }
+    fputs("<div class=\"card\"><h3>Per-label metrics</h3><table>\n<tr><th>label</th>", f);
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+        fprintf(f, "<th>%s</th>", keys[k]);
+    fputs("</tr>\n", f);
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(per, i);
+        fputs("<tr><td>", f);
+        svg_escape(f, json_object_get_string(member(e, "label")));
+        fputs("</td>", f);
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+            fputs("<td class=\"num\">", f);
+            write_metric_value(f, member(e, keys[k]));
+            fputs("</td>", f);
+        }
+        fputs("</tr>\n", f);
+    }
+    fputs("</table></div>\n", f);
+}
+
+static void multilabel_charts(FILE *f, json_object *eval)
+{
+    static const struct curve roc = {"ROC curves per label", "roc", "fpr", "tpr",
+                                     "false positive rate", "true positive rate", "roc_auc",
+                                     "AUC", true};
+    label_table(f, member(eval, "per_label"));
+    entry_curves(f, member(eval, "per_label"), "label", "label ", &roc);
+}
+
+/* Legend entries with a regressor's R^2, RMSE and MAE (in the target's units). */
+static void regression_legend(struct svg_chart *c, json_object *metrics)
+{
+    static const char *const keys[] = {"r2", "rmse", "mae"};
+    static const char *const names[] = {"R\u00b2", "RMSE", "MAE"};
+    for (size_t k = 0; k < 3; k++) {
+        char label[64];
+        double v = number(member(metrics, keys[k]));
+        if (!isfinite(v))
+            continue;
+        snprintf(label, sizeof label, k == 0 ? "%s %.4f" : "%s %.4g", names[k], v);
+        svg_chart_legend(c, label, "#fff", NULL);
+    }
+}
+
+/* Predicted against actual over the sample eval.json keeps, with the line y = x, and the
+ * residuals (actual - predicted) against the prediction, with the line y = 0. */
+static void regression_charts(FILE *f, json_object *eval)
+{
+    json_object *s = member(eval, "sample");
+    double *x, *y;
+    size_t nx = numbers(member(s, "actual"), &x), ny = numbers(member(s, "predicted"), &y);
+    size_t n = nx < ny ? nx : ny;
+    if (n == 0) {
+        not_available(f, "Predicted vs actual", "missing from eval.json");
+        not_available(f, "Residuals", "missing from eval.json");
+    } else {
+        struct svg_axes a = {.title = "Predicted vs actual", .x_label = "actual",
+                             .y_label = "predicted", .legend = true};
+        svg_range_init(&a.x);
+        svg_range_add(&a.x, x, n, false);
+        svg_range_add(&a.x, y, n, false);
+        a.y = a.x; /* one scale on both axes, so that y = x is the diagonal */
+        double d[2] = {a.x.lo, a.x.hi};
+        struct svg_chart c;
+        fputs("<div class=\"card\">\n", f);
+        svg_chart_begin(&c, f, CHART_W, CHART_H, &a);
+        svg_chart_line(&c, d, d, 2, "#999", "4 4", false);
+        svg_chart_points(&c, x, y, n, svg_color(0));
+        svg_chart_legend(&c, "predicted = actual", "#999", "4 4");
+        regression_legend(&c, member(eval, "metrics"));
+        svg_chart_end(&c);
+        fputs("</div>\n", f);
+        for (size_t i = 0; i < n; i++)
+            x[i] -= y[i]; /* x: the residuals */
+        struct svg_axes r = {.title = "Residuals", .x_label = "predicted",
+                             .y_label = "actual - predicted", .legend = true};
+        svg_range_init(&r.x);
+        svg_range_add(&r.x, y, n, false);
+        svg_range_init(&r.y);
+        svg_range_add(&r.y, x, n, false);
+        double zx[2] = {r.x.lo, r.x.hi}, zy[2] = {0.0, 0.0};
+        fputs("<div class=\"card\">\n", f);
+        svg_chart_begin(&c, f, CHART_W, CHART_H, &r);
+        svg_chart_line(&c, zx, zy, 2, "#999", "4 4", false);
+        svg_chart_points(&c, y, x, n, svg_color(1));
+        svg_chart_legend(&c, "zero", "#999", "4 4");
+        svg_chart_end(&c);
+        fputs("</div>\n", f);
+    }
+    free(x);
+    free(y);
+    json_object *warning = member(eval, "warning");
+    if (warning) {
+        fputs("<div class=\"card na\"><h3>Warning</h3><p>R\u00b2 &lt; 0: ", f);
+        svg_escape(f, json_object_get_string(warning));
+        fputs("; scale the target?</p></div>\n", f);
+    }
+}
+
 static void write_evaluation(FILE *f, json_object *eval)
 {
     static const struct curve roc = {"ROC curve", "roc", "fpr", "tpr", "false positive rate",
                                      "true positive rate", "roc_auc", "AUC", true};
     static const struct curve pr = {"Precision-recall curve", "pr", "recall", "precision",
                                     "recall", "precision", "average_precision", "AP", false};
+    const char *task = json_object_get_string(member(eval, "task"));
     fputs("<h2>Evaluation</h2>\n<div class=\"grid\">\n", f);
-    curve_chart(f, eval, &roc);
-    curve_chart(f, eval, &pr);
-    calibration_chart(f, eval);
-    confusion_chart(f, eval);
+    if (task && strcmp(task, "regression") == 0) {
+        regression_charts(f, eval);
+    } else if (task && strcmp(task, "multiclass") == 0) {
+        multiclass_charts(f, eval);
+    } else if (task && strcmp(task, "multilabel") == 0) {
+        multilabel_charts(f, eval);
+    } else {
+        curve_chart(f, eval, &roc);
+        curve_chart(f, eval, &pr);
+        calibration_chart(f, eval);
+        confusion_chart(f, eval);
+    }
     fputs("</div>\n", f);
 }
 

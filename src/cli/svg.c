@@ -288,6 +288,19 @@ void svg_chart_line(struct svg_chart *c, const double *x, const double *y, size_
     fputs("</g>\n", c->f);
 }
 
+void svg_chart_points(struct svg_chart *c, const double *x, const double *y, size_t n,
+                      const char *color)
+{
+    fprintf(c->f, "<g clip-path=\"url(#clip%d)\" fill=\"%s\" fill-opacity=\"0.45\">\n",
+            c->clip_id, color);
+    for (size_t i = 0; i < n; i++) {
+        if (isfinite(x[i]) && isfinite(y[i]) && (!c->log_y || y[i] > 0.0))
+            fprintf(c->f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\"/>\n", px_x(c, x[i]),
+                    px_y(c, y[i]));
+    }
+    fputs("</g>\n", c->f);
+}
+
 void svg_chart_legend(struct svg_chart *c, const char *label, const char *color,
                       const char *dash)
 {

@@ -52,6 +52,10 @@ void svg_chart_begin(struct svg_chart *c, FILE *f, int width, int height,
  * an SVG dash array such as "6 3". */
 void svg_chart_line(struct svg_chart *c, const double *x, const double *y, size_t n,
                     const char *color, const char *dash, bool markers);
+/* Draws the points (x, y) as small translucent dots, no line (scatter plots); non-finite
+ * points are left out. */
+void svg_chart_points(struct svg_chart *c, const double *x, const double *y, size_t n,
+                      const char *color);
 /* Adds an entry to the legend in the right margin. */
 void svg_chart_legend(struct svg_chart *c, const char *label, const char *color,
                       const char *dash);

@@ -460,6 +460,8 @@ static bool on_epoch(const struct clann_epoch_log *log, void *user)
             fprintf(stderr, "  %s_accuracy %.4f", p->val, log->val_accuracy);
         if (!isnan(log->val_auc))
             fprintf(stderr, "  %s_auc %.4f", p->val, log->val_auc);
+        if (!isnan(log->val_hamming_accuracy)) /* multi-label: accuracy is the exact match */
+            fprintf(stderr, "  %s_hamming_accuracy %.4f", p->val, log->val_hamming_accuracy);
         fprintf(stderr, "  %.1fs\n", log->seconds);
     }
     if (p->checkpoint) {
@@ -498,6 +500,8 @@ struct train_result {
     struct clann_metrics test;
     struct clann_regression_metrics reg; /* regression test metrics, in the targets' units */
     bool has_reg;
+    double ml_hamming, ml_macro_auc, ml_micro_auc; /* multi-label test metrics */
+    bool has_ml;
     size_t epochs; /* the last finished epoch, counting a resumed checkpoint's */
     double seconds;
     size_t samples;
@@ -522,6 +526,12 @@ static void report(const struct cli_train_args *a, enum cli_task task,
             print_json_number("test_mae", r->reg.mae, true);
             print_json_number("test_r2", r->reg.r2, true);
         }
+        if (r->has_ml) { /* test_accuracy is the exact match (subset accuracy) */
+            print_json_number("test_subset_accuracy", r->test.accuracy, true);
+            print_json_number("test_hamming_accuracy", r->ml_hamming, true);
+            print_json_number("test_macro_auc", r->ml_macro_auc, true);
+            print_json_number("test_micro_auc", r->ml_micro_auc, true);
+        }
         print_json_number("samples_per_second", rate, true);
         printf("\"ranks\": %d, \"model\": ", clann_world_size());
         print_json_string(out);
@@ -536,6 +546,9 @@ static void report(const struct cli_train_args *a, enum cli_task task,
             printf("  test accuracy %.4f", r->test.accuracy);
         if (r->has_reg)
             printf("  test RMSE %.6g  MAE %.6g  R^2 %.4f", r->reg.rmse, r->reg.mae, r->reg.r2);
+        if (r->has_ml)
+            printf(" (exact match)  hamming accuracy %.4f  macro AUC %.4f", r->ml_hamming,
+                   r->ml_macro_auc);
         printf("  (%zu rows)\n", r->test.count);
     }
     printf("model written to %s\n", out);
@@ -558,6 +571,48 @@ static int in_units(struct clann_model *m, const struct cli_data *d, struct trai
         return cli_fail("test metrics", st);
     r->has_reg = true;
     return CLI_OK;
+}
+
+/* A multi-label model's per-label figures on the test data (its accuracy, the exact match,
+ * comes from clann_model_evaluate). */
+static int multilabel_test(struct clann_model *m, const struct cli_data *d,
+                           struct train_result *r)
+{
+    struct clann_matrix p;
+    struct clann_multilabel_metrics ml;
+    enum clann_status st = clann_model_predict(m, &d->test_x, &p);
+    if (st == CLANN_OK)
+        st = clann_multilabel_evaluate(p.data, d->test_y.data, p.rows, p.cols, 0.5f, &ml);
+    clann_matrix_free(&p);
+    if (st != CLANN_OK)
+        return cli_fail("test metrics", st);
+    r->ml_hamming = ml.hamming_accuracy;
+    r->ml_macro_auc = ml.macro_roc_auc;
+    r->ml_micro_auc = ml.micro_roc_auc;
+    r->has_ml = true;
+    clann_multilabel_metrics_free(&ml);
+    return CLI_OK;
+}
+
+/* A regressor whose training loss ended no better than predicting the mean (MSE at or above
+ * the training targets' variance) has learned next to nothing: often unscaled targets. */
+static void regression_warning(const struct clann_model *m, const struct cli_data *d,
+                               const struct train_result *r)
+{
+    if (clann_model_loss(m) != CLANN_LOSS_MSE || d->y.cols != 1 || d->y.rows < 2)
+        return;
+    double mean = 0, ss = 0;
+    for (size_t i = 0; i < d->y.rows; i++)
+        mean += d->y.data[i];
+    mean /= (double)d->y.rows;
+    for (size_t i = 0; i < d->y.rows; i++)
+        ss += (d->y.data[i] - mean) * (d->y.data[i] - mean);
+    double var = ss / (double)d->y.rows;
+    if (r->last.loss >= var)
+        fprintf(stderr, "warning: the training loss ended at %.4g, at or above the target's "
+                "variance %.4g (no better than predicting the mean)%s\n", r->last.loss, var,
+                clann_model_scaler_kind(m, true) == CLANN_SCALE_NONE
+                    ? ": scale the target? (--scale-target standard)" : "");
 }
 
 /* Trains m from epoch first_epoch to --epochs, then evaluates, saves and reports. */
@@ -606,6 +661,11 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
     if (d->has_test && (st = clann_model_evaluate(m, &d->test_x, &d->test_y, &r.test)))
         return cli_fail("evaluate", st);
     if (cli_is_regression(m) && (rc = in_units(m, d, &r)) != CLI_OK)
+        return rc;
+    if (cli_is_regression(m) && r.epochs > first_epoch)
+        regression_warning(m, d, &r);
+    if (d->has_test && cli_model_task(m) == CLI_TASK_MULTILABEL &&
+        (rc = multilabel_test(m, d, &r)) != CLI_OK)
         return rc;
     if (d->has_test && a->logdir) {
         struct cli_eval_options eo = {false, false, NULL, false, 0, a->logdir};

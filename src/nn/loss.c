@@ -5,6 +5,15 @@
 #include "nn/loss.h"
 #include "nn/sampled.h"
 
+/* A multi-label (sigmoid) head's accuracy is the exact match of every label, as sklearn's
+ * accuracy_score on label-indicator rows; softmax heads compare the argmax. */
+static int count_rule(enum clann_loss loss)
+{
+    if (loss == CLANN_LOSS_SIGMOID_CROSS_ENTROPY)
+        return CLANN__COUNT_MULTILABEL;
+    return clann__loss_is_sparse(loss) ? CLANN__COUNT_SPARSE : CLANN__COUNT_ARGMAX;
+}
+
 enum clann_status clann__batch_loss(struct clann_model *m, struct clann_view pred, size_t rows,
                                     struct clann_view grad)
 {
@@ -30,9 +39,8 @@ enum clann_status clann__batch_loss(struct clann_model *m, struct clann_view pre
                                                             : CLANN__SCALAR_LOSS),
                           training ? 0.0f : 1.0f);
     if (st == CLANN_OK && clann__loss_is_classification(m->cp.loss))
-        st = clann__op_count_correct(be, pred, labels,
-                                    clann__loss_is_sparse(m->cp.loss), rows,
-                                    cols, clann__view(&m->scalars, CLANN__SCALAR_CORRECT), 1.0f);
+        st = clann__op_count_correct(be, pred, labels, count_rule(m->cp.loss), rows, cols,
+                                    clann__view(&m->scalars, CLANN__SCALAR_CORRECT), 1.0f);
     return st;
 }
 

@@ -429,12 +429,23 @@ static bool watches_auc(const struct clann_fit_params *p)
     return (es && strcmp(es, "val_auc") == 0) || (pl && strcmp(pl, "val_auc") == 0);
 }
 
-/* ROC AUC of a classifier on the validation data (see auc_of); NaN for other heads. */
+/* Fraction of a multi-label head's (row, label) pairs whose p >= 0.5 agrees with the label. */
+static double hamming_accuracy(const float *p, const struct clann_matrix *y)
+{
+    size_t n = y->rows * y->cols, right = 0;
+    for (size_t i = 0; i < n; i++)
+        right += (p[i] >= 0.5f) == (y->data[i] == 1.0f);
+    return (double)right / (double)n;
+}
+
+/* ROC AUC of a classifier on the validation data (see auc_of), NaN for other heads; and a
+ * multi-label head's hamming accuracy, NaN for other heads. */
 static enum clann_status validation_auc(struct clann_model *m, const struct clann_matrix *x,
                                         const struct clann_matrix *y,
-                                        const struct clann_fit_params *fp, double *auc)
+                                        const struct clann_fit_params *fp, double *auc,
+                                        double *hamming)
 {
-    *auc = NAN;
+    *auc = *hamming = NAN;
     size_t classes = clann_model_output_count(m);
     bool sigmoid = m->cp.loss == CLANN_LOSS_SIGMOID_CROSS_ENTROPY;
     bool softmax = m->cp.loss == CLANN_LOSS_SOFTMAX_CROSS_ENTROPY ||
@@ -448,6 +459,8 @@ static enum clann_status validation_auc(struct clann_model *m, const struct clan
         st = clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory for val_auc");
     if (st == CLANN_OK)
         *auc = auc_of(m, p.data, y, scratch);
+    if (st == CLANN_OK && sigmoid && classes > 1)
+        *hamming = hamming_accuracy(p.data, y);
     clann__free(scratch);
     clann_matrix_free(&p);
     return st;
@@ -611,7 +624,7 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         if (t->max_step && t->step >= t->max_step)
             break;
         double t0 = clann__now();
-        struct clann_epoch_log log = {epoch, 0, NAN, NAN, NAN, NAN, 0.0, 0.0, 0, NAN};
+        struct clann_epoch_log log = {epoch, 0, NAN, NAN, NAN, NAN, 0.0, 0.0, 0, NAN, NAN};
         if (t->p.schedule.kind == CLANN_SCHEDULE_STEP)
             t->lr = scheduled_lr(m, t, &t->p.schedule, epoch);
         if (t->p.shuffle)
@@ -623,7 +636,8 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
             log.val_loss = vm.loss + t->penalty;
             log.val_accuracy = vm.accuracy;
             if (st == CLANN_OK)
-                st = validation_auc(m, val_x, val_y, &t->p, &log.val_auc);
+                st = validation_auc(m, val_x, val_y, &t->p, &log.val_auc,
+                                    &log.val_hamming_accuracy);
         }
         if (st == CLANN_OK)
             st = end_of_epoch(m, t, &log, &stop);
