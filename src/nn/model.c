@@ -136,6 +136,7 @@ CLANN_API void clann_model_destroy(struct clann_model *m)
     if (m->trainer_free)
         m->trainer_free(m->trainer);
     clann__columns_free(m->columns);
+    clann__training_free(&m->training);
     clann__free(m->staging_x_ring);
     clann__free(m->staging_y_ring);
     clann__free(m->layers);
