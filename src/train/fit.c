@@ -560,7 +560,15 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
     for (size_t i = 0; i < x->rows; i++)
         order[i] = i;
     t->dist = dist;
-    st = fit_setup(m, params, val_x != NULL, x->rows, t);
+    /* The run reads the record's strings: params' may have pointed into the record it
+     * replaced (a caller fitting with clann_model_fit_params()' borrowed strings). */
+    const struct clann_fit_params *given = params ? params : &defaults;
+    struct clann_fit_params run = m->training.p;
+    run.on_epoch = given->on_epoch;
+    run.on_progress = given->on_progress;
+    run.on_monitor = given->on_monitor;
+    run.user = given->user;
+    st = fit_setup(m, &run, val_x != NULL, x->rows, t);
     if (dist)
         st = clann__dist_agree(m->ctx, st, "setting up the fit");
     if (st == CLANN_OK && dist)
