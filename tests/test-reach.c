@@ -18,6 +18,8 @@ static struct clann_model *small_model(struct clann_context *ctx)
     ep.n_hidden = 1;
     ep.max_batch = 16;
     ep.seed = 5;
+    ep.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAGRAD);
+    ep.optimizer.learning_rate = 0.05f;
     struct clann_model *m = NULL;
     enum clann_status st = clann_dnn_create(ctx, 4, 1, CLANN_LOSS_SIGMOID_CROSS_ENTROPY, &ep, &m);
     ck_assert_msg(st == CLANN_OK, "%s", clann_last_error());
@@ -103,6 +105,7 @@ START_TEST(test_training_round_trip)
     struct clann_fit_params fp = every_option(), got;
     ck_assert(!clann_model_fit_params(m, &got)); /* none yet: the defaults */
     ck_assert_uint_eq(got.epochs, 10);
+    ck_assert_int_eq(got.schedule.kind, clann_fit_default_params().schedule.kind);
     ck_assert_int_eq(clann_model_set_fit_params(m, &fp), CLANN_OK);
     char *spec = NULL, *again = NULL;
     ck_assert_int_eq(clann_model_spec_json(m, &spec), CLANN_OK);
@@ -284,7 +287,7 @@ START_TEST(test_fit_records_options)
     ck_assert_uint_eq(got.epochs, 2);
     ck_assert(got.clip_global_norm == 0.5f && got.schedule.kind == CLANN_SCHEDULE_STEP);
     /* the step schedule halved the rate once by epoch 2: lr0 * 0.5 */
-    ck_assert_double_eq_tol(last.learning_rate, 0.05 * 0.5, 1e-7); /* Adagrad's 0.05 */
+    ck_assert_double_eq_tol(last.learning_rate, 0.05 * 0.5, 1e-7);
     /* fitting again with the record's own borrowed strings is safe */
     fp = got;
     fp.early_stopping.monitor = "loss";
