@@ -173,6 +173,9 @@ cmp -s t1.st t2.st && ok "train and tune with the same options write the same mo
     || { fail "train and tune differ:"; "$clann" info t1.st --spec > t1.json; "$clann" info t2.st --spec > t2.json; diff t1.json t2.json; }
 run 0 tune $small --epochs 2 --grid "lr=0.001,0.01" --repeats 1 --monitor val_auc --json --out auc.st
 grep -q '"monitor": "val_auc", "mode": "max"' out.txt && ok "tune scores val_auc" || fail "tune --monitor val_auc: $(cat out.txt)"
+run 0 tune $small --epochs 2 --grid "lr-schedule=step:1:0.5|constant clip-global-norm=1,5" --repeats 1 --out sched.st
+[ "$(grep -c 'lr-schedule=' out.txt)" = 5 ] && ok "tune varies the new options (4 rows and the best)" \
+    || { fail "tune over --lr-schedule and --clip-global-norm:"; cat out.txt; }
 usage "tune: --dev and --split cannot be combined" tune $small --grid "lr=0.1" --dev t.csv --split 0.8,0.2
 
 if [ "$failures" -ne 0 ]; then

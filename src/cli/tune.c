@@ -20,7 +20,8 @@
 /* Options a grid may vary: those of the model and of its training. */
 static const char *const tunable[] = {
     "hidden", "activation", "dropout", "l1", "l2", "max-norm", "clip-norm", "clip-value",
-    "early-stop", "optimizer", "lr", "batch", "epochs",
+    "clip-global-norm", "gradient-noise", "weight-noise", "label-noise", "early-stop",
+    "optimizer", "lr", "lr-decay", "lr-schedule", "min-lr", "batch", "epochs", "scale",
 };
 
 struct grid_key {
@@ -64,6 +65,17 @@ static bool is_tunable(const char *name)
         if (strcmp(tunable[i], name) == 0)
             return true;
     return false;
+}
+
+/* "hidden, activation, ...": the tunable options, for messages and help. */
+static const char *tunable_list(void)
+{
+    static char buf[320];
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof tunable / sizeof *tunable && used < sizeof buf; i++)
+        used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s", i ? ", " : "",
+                                 tunable[i]);
+    return buf;
 }
 
 /* Splits "v1,v2" (or "v1|v2" when a value holds commas, as hidden=64,32|128) in place. */
@@ -110,9 +122,7 @@ static int grid_parse(const char *text, const struct cli_option *o, size_t n_opt
         struct grid_key *k = &g->keys[g->n];
         const struct cli_option *opt = find(o, n_opt, tok);
         if (!opt || !is_tunable(tok))
-            return cli_usage("--grid: '%s' cannot be tuned (options: hidden, activation, "
-                             "dropout, l1, l2, max-norm, clip-norm, clip-value, early-stop, "
-                             "optimizer, lr, batch, epochs)", tok);
+            return cli_usage("--grid: '%s' cannot be tuned (options: %s)", tok, tunable_list());
         for (size_t i = 0; i < g->n; i++)
             if (strcmp(g->keys[i].name, tok) == 0)
                 return cli_usage("--grid: '%s' is given twice", tok);
@@ -512,8 +522,9 @@ static size_t tune_options(struct tune_args *a, struct cli_option *out)
             out[n++] = train[i];
     }
     const struct cli_option own[] = {
-        {"grid", true, &a->grid, NULL, "options to search, e.g. \"dropout=0.1,0.2 "
-                                       "lr=0.001,0.01\" (hidden=64,32|128: '|' separates)"},
+        {"grid", true, &a->grid, NULL, cli_fmt("options to search, e.g. \"dropout=0.1,0.2 "
+                                               "lr=0.001,0.01\" (hidden=64,32|128: '|' "
+                                               "separates); any of %s", tunable_list())},
         {"repeats", true, &a->repeats, NULL, "runs per combination, seeds --seed, --seed + 1, "
                                              "... (default 3)"},
         {"dev", true, &a->dev, NULL, "dev data to score on (default: the dev part of --split, "
