@@ -921,6 +921,9 @@ struct clann_fit_params {
     const char *checkpoint_path;
     bool save_best_only;
     size_t checkpoint_every;
+    /* What save_best_only watches (a monitor name as for early stopping; mode auto, no
+     * min_delta); NULL: the early-stopping monitor with its mode, min_delta and baseline. */
+    const char *checkpoint_monitor;
     /* NaN trap guard: a step whose loss or gradients are not finite never reaches the weights.
      * CLANN_NAN_STOP (default) ends training with ERR_NONFINITE naming the step and the first
      * layer with a non-finite value, the weights left as after the previous step;
@@ -949,6 +952,38 @@ struct clann_fit_params {
 };
 
 CLANN_API struct clann_fit_params clann_fit_default_params(void);
+
+/* The training options a model carries: those of its last clann_model_fit() call, or of the
+ * "training" section of the spec or file it was built from, or what
+ * clann_model_set_fit_params() set. The model spec (clann_model_spec_json(), model files)
+ * stores them, so a spec says how its model was trained and `clann train --spec` trains that
+ * way again. Callbacks are not kept (NULL in *out); strings are borrowed until the next fit,
+ * set or destroy. Returns false, and the defaults in *out, when the model carries none. */
+CLANN_API bool clann_model_fit_params(const struct clann_model *model,
+                                      struct clann_fit_params *out);
+/* Stores a copy of params (strings copied, callbacks dropped) as the model's training options.
+ * ERR_INVALID_ARG for values no fit accepts (negative or non-finite clipping limits and noise
+ * levels, an unknown monitor name, a schedule factor outside (0, 1]). */
+CLANN_API enum clann_status clann_model_set_fit_params(struct clann_model *model,
+                                                       const struct clann_fit_params *params);
+
+/* The names an enumerated option accepts, in order (for help texts and messages): the i-th
+ * name of a list, NULL past its end. They come from the tables the library parses names with,
+ * so a list built from them misses no value. */
+enum clann_name_list {
+    CLANN_NAMES_ACTIVATION = 0,
+    CLANN_NAMES_LOSS = 1,
+    CLANN_NAMES_OPTIMIZER = 2,
+    CLANN_NAMES_INITIALIZER = 3,
+    CLANN_NAMES_CONSTRAINT = 4,
+    CLANN_NAMES_SCALE = 5,
+    CLANN_NAMES_SCHEDULE = 6,   /* enum clann_schedule */
+    CLANN_NAMES_MODE = 7,       /* enum clann_mode */
+    CLANN_NAMES_NAN_POLICY = 8, /* enum clann_nan_policy */
+    CLANN_NAMES_MONITOR = 9     /* what early stopping, plateau schedules and best-only
+                                   checkpoints can watch */
+};
+CLANN_API const char *clann_name_at(enum clann_name_list list, size_t i);
 
 /* ---------------------------------------------------------------------------------------------
  * The MPI world (README "Training on several processes or machines"). clann_world_init starts

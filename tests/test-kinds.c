@@ -16,7 +16,8 @@ static const struct clann__kind_table *const all_kinds[] = {
     &clann__activation_kinds, &clann__loss_kinds,       &clann__optimizer_kinds,
     &clann__initializer_kinds, &clann__constraint_kinds, &clann__scale_kinds,
     &clann__layer_kinds,      &clann__combiner_kinds,   &clann__feature_kinds,
-    &clann__feature_output_kinds, &clann__sampler_kinds,
+    &clann__feature_output_kinds, &clann__sampler_kinds, &clann__schedule_kinds,
+    &clann__mode_kinds, &clann__nan_policy_kinds, &clann__monitor_kinds,
 };
 #define N_KINDS (sizeof all_kinds / sizeof *all_kinds)
 

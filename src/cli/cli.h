@@ -41,6 +41,12 @@ bool cli_positive_size(const char *option, const char *text, size_t *out);
 /* Comma-separated sizes ("256,128"): *out allocated, free() it. */
 bool cli_size_list(const char *option, const char *text, size_t **out, size_t *count);
 
+/* The names of a library kind as "a|b|c" (clann_name_at), for help texts and messages, so
+ * that they list every accepted value. Static storage. */
+const char *cli_names(enum clann_name_list list);
+/* printf into one of a ring of static buffers (help texts built once at start-up). */
+const char *cli_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Prints "clann: <what>: <library message>" and returns CLI_FAILED. */
 int cli_fail(const char *what, enum clann_status status);
 /* Prints "clann: <what>: <message>" and returns CLI_FAILED (runtime failures found by the CLI). */
@@ -151,10 +157,12 @@ struct cli_train_args {
     const char *conv, *pool, *input_shape;
     const char *init_from, *freeze;
     struct cli_column_flags columns;
+    const char *lr_schedule, *min_lr, *clip_global_norm, *checkpoint_best, *checkpoint_monitor;
+    const char *gradient_noise, *weight_noise, *label_noise;
     bool json, quiet, batchnorm;
 };
 
-#define CLI_TRAIN_MAX_OPTIONS 64
+#define CLI_TRAIN_MAX_OPTIONS 80
 
 /* How train's options read a CSV (label, inputs, fill and column flags). */
 struct cli_table_opts cli_table_opts_of(const struct cli_train_args *a);
@@ -178,6 +186,16 @@ int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, s
  * model (copies layers, freezes layers), announcing its trained and total parameters. */
 int cli_transfer_check(const char *init_from, const char *freeze);
 int cli_transfer_apply(const char *init_from, const char *freeze, struct clann_model *m);
+/* The one way train and tune make a model for prepared data d: the model (from --spec, its
+ * open feature columns fitted on d, or cli_train_model), its scalers fitted on d's training
+ * rows (cli_train_scale) and d's columns. */
+int cli_train_build(const struct cli_train_args *a, struct clann_context *ctx,
+                    struct cli_data *d, enum cli_task task, size_t n_classes,
+                    struct clann_model **m);
+/* The fit parameters train and tune run m with on rows training rows: the options over the
+ * defaults (or a --spec's training section), the per-epoch decay counted. */
+int cli_train_run_params(const struct cli_train_args *a, const struct clann_model *m,
+                         size_t rows, struct clann_fit_params *fp);
 /* Checks every model and training option's value (usage errors) without building anything. */
 int cli_train_check(const struct cli_train_args *a);
 /* The task a model was built for, from its loss and width. */
@@ -192,6 +210,10 @@ int cli_check_labels(const char *what, enum cli_task task, size_t outputs,
  * out 10% of the training rows as dev data when early stopping needs it; records the split
  * in logdir/split.json. */
 int cli_train_split(const struct cli_train_args *a, struct cli_data *d);
+/* --test (dev false) or tune's --dev (dev true): another part of d from src, read as d's own
+ * parts are (a CSV next to a CSV: its labels through d's vocabulary, its missing cells filled
+ * with the training values later; other sources loaded alone, of d's width). */
+int cli_load_part(const char *src, const struct cli_table_opts *o, struct cli_data *d, bool dev);
 /* Parses --split's "0.8,0.1,0.1" or "0.9,0.1" into f (n fractions); a usage error unless they
  * are 2 or 3 numbers in [0, 1] summing to 1. */
 int cli_split_fractions(const char *text, double f[3], size_t *n);
@@ -200,9 +222,12 @@ int cli_scaler_params(const char *option, const char *text, struct clann_scaler_
 /* Fits --scale on the training rows and --scale-target on the training labels. */
 int cli_train_scale(const struct cli_train_args *a, struct clann_model *m,
                     const struct cli_data *d);
-/* Fit parameters from the training options (no callbacks). */
-int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params *fp);
-/* --lr-decay: sets the per-epoch decay's step count for rows training rows. */
+/* fit_options.c: fit parameters from the training options (no callbacks), over base: the
+ * training options of a --spec's model, or NULL for the CLI's defaults. */
+int cli_train_fit_params(const struct cli_train_args *a, const struct clann_fit_params *base,
+                         struct clann_fit_params *fp);
+/* --lr-decay (or an exponential schedule without STEPS): sets the per-epoch decay's step count
+ * for rows training rows. */
 void cli_train_decay_steps(struct clann_fit_params *fp, size_t rows);
 
 int cli_devices(int argc, char **argv);

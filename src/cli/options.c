@@ -112,7 +112,7 @@ void cli_print_help(const char *command, const char *synopsis, const struct cli_
         char left[64];
         snprintf(left, sizeof left, "--%s%s", options[i].name,
                  options[i].takes_value ? " VALUE" : "");
-        printf("  %-24s %s\n", left, options[i].help);
+        printf("  %-26s %s\n", left, options[i].help);
     }
 }
 
@@ -269,4 +269,29 @@ int cli_context(const char *device, struct clann_context **ctx)
     const struct clann_device_info *d = clann_context_device(*ctx);
     cli_note("device: %s (%s backend)\n", d->name, clann_context_backend_name(*ctx));
     return CLI_OK;
+}
+
+const char *cli_names(enum clann_name_list list)
+{
+    static char lists[16][256];
+    char *buf = lists[(size_t)list % 16];
+    if (buf[0])
+        return buf;
+    size_t used = 0;
+    const char *name;
+    for (size_t i = 0; (name = clann_name_at(list, i)) && used < sizeof lists[0]; i++)
+        used += (size_t)snprintf(buf + used, sizeof lists[0] - used, "%s%s", i ? "|" : "", name);
+    return buf;
+}
+
+const char *cli_fmt(const char *fmt, ...)
+{
+    static char ring[48][320];
+    static size_t next;
+    char *buf = ring[next++ % 48];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof ring[0], fmt, ap);
+    va_end(ap);
+    return buf;
 }

@@ -152,12 +152,84 @@ int cli_train_split(const struct cli_train_args *a, struct cli_data *d)
     return record_split(a, d, &p);
 }
 
+int cli_load_part(const char *src, const struct cli_table_opts *o, struct cli_data *d, bool dev)
+{
+    struct cli_data t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.name, sizeof t.name, "%s", src);
+    struct clann_matrix *x = dev ? &d->dev_x : &d->test_x, *y = dev ? &d->dev_y : &d->test_y;
+    int rc;
+    if (d->table && cli_is_csv(src)) {
+        rc = cli_table_load(src, d->label, &t);
+        if (rc == CLI_OK)
+            rc = cli_table_labels(d, t.table, y);
+    } else {
+        rc = cli_data_load(src, o, &t);
+        if (rc == CLI_OK && t.table)
+            rc = cli_table_features(&t);
+        if (rc == CLI_OK && !d->table && (t.x.cols != d->x.cols || t.y.cols != d->y.cols))
+            rc = cli_usage("%s has %zu+%zu columns but --data has %zu+%zu", src, t.x.cols,
+                           t.y.cols, d->x.cols, d->y.cols);
+        *x = t.x, *y = t.y;
+        memset(&t.x, 0, sizeof t.x), memset(&t.y, 0, sizeof t.y);
+    }
+    if (rc == CLI_OK && d->table) {
+        *(dev ? &d->dev_table : &d->test_table) = t.table;
+        t.table = NULL;
+    }
+    *(dev ? &d->has_dev : &d->has_test) = rc == CLI_OK;
+    cli_data_free(&t);
+    return rc;
+}
+
+/* KIND, or KIND:LO:HI for minmax (its target range, default 0:1) and clip (its bounds,
+ * required): lo < hi, finite. */
 int cli_scaler_params(const char *option, const char *text, struct clann_scaler_params *p)
 {
     memset(p, 0, sizeof *p);
-    if (!clann_scale_from_name(text, &p->kind) || p->kind == CLANN_SCALE_CLIP)
-        return cli_usage("--%s: '%s' is not standard, minmax, log or none", option, text);
+    p->hi = 1.0f;
+    char name[32], lo[64], hi[64];
+    size_t n = strcspn(text, ":");
+    snprintf(name, sizeof name, "%.*s", (int)(n < 31 ? n : 31), text);
+    if (!clann_scale_from_name(name, &p->kind)) {
+        char kinds[160]; /* the table's names, none last: it is the opt-out, not a scaler */
+        size_t used = 0;
+        for (size_t i = 1; clann_name_at(CLANN_NAMES_SCALE, i); i++)
+            used += (size_t)snprintf(kinds + used, sizeof kinds - used, "%s|",
+                                     clann_name_at(CLANN_NAMES_SCALE, i));
+        return cli_usage("--%s: '%s' is not %snone (minmax:LO:HI and clip:LO:HI take a range)",
+                         option, text, kinds);
+    }
+    bool range = p->kind == CLANN_SCALE_MINMAX || p->kind == CLANN_SCALE_CLIP;
+    if (!text[n] && p->kind != CLANN_SCALE_CLIP)
+        return CLI_OK;
+    const char *rest = text + n + (text[n] == ':');
+    size_t m = strcspn(rest, ":");
+    if (!range || !text[n] || !rest[m] || m >= sizeof lo || strlen(rest + m + 1) >= sizeof hi)
+        return cli_usage("--%s: '%s': expected %s%s", option, text, name,
+                         range ? ":LO:HI, e.g. clip:-3:3" : " alone (only minmax and clip take "
+                         "LO:HI)");
+    snprintf(lo, sizeof lo, "%.*s", (int)m, rest);
+    snprintf(hi, sizeof hi, "%s", rest + m + 1);
+    if (!cli_float(option, lo, &p->lo) || !cli_float(option, hi, &p->hi))
+        return CLI_USAGE;
+    if (!(p->lo < p->hi))
+        return cli_usage("--%s: '%s': LO must be below HI", option, text);
     return CLI_OK;
+}
+
+/* The scaling a --spec's model asks for when --scale (--scale-target) is not given: its
+ * scaler's kind, refitted on these training rows (standard, minmax: the default range), or
+ * NULL to keep it as the spec has it (log, clip: nothing fitted). Without --spec: dflt. */
+static const char *spec_scale(const struct cli_train_args *a, const struct clann_model *m,
+                              bool targets, const char *dflt)
+{
+    if (!a->spec)
+        return dflt;
+    enum clann_scale kind = clann_model_scaler_kind(m, targets);
+    if (kind == CLANN_SCALE_LOG || kind == CLANN_SCALE_CLIP)
+        return NULL;
+    return clann_name_at(CLANN_NAMES_SCALE, (size_t)kind);
 }
 
 int cli_train_scale(const struct cli_train_args *a, struct clann_model *m,
@@ -168,16 +240,17 @@ int cli_train_scale(const struct cli_train_args *a, struct clann_model *m,
     enum clann_status st = CLANN_OK;
     /* Inputs are standardized by default (--scale none opts out): chosen with the default
      * job on a Fashion-MNIST dev split, and what tabular columns in unlike units need. */
-    const char *input = a->scale ? a->scale : "standard";
-    if ((rc = cli_scaler_params("scale", input, &p)) == CLI_OK && p.kind != CLANN_SCALE_NONE)
+    const char *input = a->scale ? a->scale : spec_scale(a, m, false, "standard");
+    if (input && (rc = cli_scaler_params("scale", input, &p)) == CLI_OK &&
+        p.kind != CLANN_SCALE_NONE)
         st = clann_model_scale_inputs(m, &p, &d->x);
     /* Regression targets are standardized by default: a network's outputs start near 0 with
      * unit scale, so targets in the hundreds of thousands would take most of training to reach
      * (and a loss in squared dollars swamps Adam's steps). Predictions come back in the
      * targets' own units. */
     const char *target = a->scale_target ? a->scale_target
-                         : cli_is_regression(m) ? "standard" : "none";
-    if (rc == CLI_OK && st == CLANN_OK &&
+                         : spec_scale(a, m, true, cli_is_regression(m) ? "standard" : "none");
+    if (target && rc == CLI_OK && st == CLANN_OK &&
         (rc = cli_scaler_params("scale-target", target, &p)) == CLI_OK &&
         p.kind != CLANN_SCALE_NONE)
         st = clann_model_scale_targets(m, &p, &d->y);

@@ -60,6 +60,8 @@ static enum cli_task detect_task(const struct clann_matrix *y, size_t *n_classes
     return k <= 2 ? CLI_TASK_BINARY : CLI_TASK_MULTICLASS;
 }
 
+static const char *task_list(void);
+
 static int parse_task(const char *text, enum cli_task *out)
 {
     for (size_t i = 1; i < sizeof task_names / sizeof *task_names; i++) {
@@ -68,7 +70,7 @@ static int parse_task(const char *text, enum cli_task *out)
             return CLI_OK;
         }
     }
-    return cli_usage("--task: '%s' is not regression, binary, multiclass or multilabel", text);
+    return cli_usage("--task: '%s' is not one of %s", text, task_list());
 }
 
 int cli_train_task(const struct cli_train_args *a, const struct clann_matrix *y,
@@ -187,8 +189,8 @@ static int estimator_params(const struct cli_train_args *a, struct clann_estimat
     enum clann_optimizer opt;
     if (a->optimizer) {
         if (!clann_optimizer_from_name(a->optimizer, &opt))
-            return cli_usage("--optimizer: '%s' is not sgd, momentum, nesterov, adagrad, adam or "
-                             "rmsprop", a->optimizer);
+            return cli_usage("--optimizer: '%s' is not one of %s|nesterov", a->optimizer,
+                             cli_names(CLANN_NAMES_OPTIMIZER));
         if (opt != CLANN_OPTIMIZER_ADAM) /* Adam keeps the estimators' default rate */
             p->optimizer = clann_optimizer_default_params(opt);
         p->optimizer.nesterov = strcmp(a->optimizer, "nesterov") == 0;
@@ -196,7 +198,8 @@ static int estimator_params(const struct cli_train_args *a, struct clann_estimat
     if (a->lr && !cli_float_in("lr", a->lr, CLI_RANGE_POSITIVE, &p->optimizer.learning_rate))
         return CLI_USAGE;
     if (a->activation && !clann_activation_from_name(a->activation, &p->activation))
-        return cli_usage("--activation: unknown activation '%s'", a->activation);
+        return cli_usage("--activation: unknown activation '%s' (%s)", a->activation,
+                         cli_names(CLANN_NAMES_ACTIVATION));
     if (a->dropout && !cli_float_in("dropout", a->dropout, CLI_RANGE_UNIT_OPEN, &p->dropout))
         return CLI_USAGE;
     if (a->l1 && !cli_float_in("l1", a->l1, CLI_RANGE_NONNEG, &p->regularizer.l1))
@@ -324,63 +327,10 @@ int cli_train_model(const struct cli_train_args *a, struct clann_context *ctx, s
     return rc;
 }
 
-int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params *fp)
-{
-    *fp = clann_fit_default_params();
-    fp->epochs = 15; /* the default Fashion-MNIST classifier passes 0.88 test accuracy by then */
-    if (a->epochs && !cli_positive_size("epochs", a->epochs, &fp->epochs))
-        return CLI_USAGE;
-    if (a->batch && !cli_positive_size("batch", a->batch, &fp->batch_size))
-        return CLI_USAGE;
-    if (a->clip_norm &&
-        !cli_float_in("clip-norm", a->clip_norm, CLI_RANGE_NONNEG, &fp->clip_norm))
-        return CLI_USAGE;
-    if (a->clip_value &&
-        !cli_float_in("clip-value", a->clip_value, CLI_RANGE_NONNEG, &fp->clip_value))
-        return CLI_USAGE;
-    if (a->early_stop) {
-        if (!cli_size("early-stop", a->early_stop, &fp->early_stopping.patience))
-            return CLI_USAGE;
-        fp->early_stopping.enabled = fp->early_stopping.patience > 0;
-    }
-    static const char *const monitors[] = {"val_loss", "val_accuracy", "val_auc", "loss",
-                                           "accuracy"};
-    size_t i = 0;
-    while (a->monitor && i < 5 && strcmp(a->monitor, monitors[i]) != 0)
-        i++;
-    if (i == 5) /* checked even without --early-stop: a typo is never silently ignored */
-        return cli_usage("--monitor: '%s' is not val_loss, val_accuracy, val_auc, loss or "
-                         "accuracy", a->monitor);
-    fp->early_stopping.monitor = a->monitor;
-    /* The default schedule is the library's (clann_fit_default_params). */
-    if (a->lr_decay) {
-        float r;
-        if (!cli_float("lr-decay", a->lr_decay, &r))
-            return CLI_USAGE;
-        if (!(r > 0.0f && r <= 1.0f))
-            return cli_usage("--lr-decay: '%s' must be in (0, 1]", a->lr_decay);
-        fp->schedule.kind = r < 1.0f ? CLANN_SCHEDULE_EXPONENTIAL : CLANN_SCHEDULE_CONSTANT;
-        fp->schedule.decay_rate = r;
-        fp->schedule.decay_steps = 0; /* per epoch: cli_train_decay_steps() counts them */
-    }
-    fp->logdir = a->logdir;
-    fp->monitor_every = a->logdir ? 50 : 0;
-    if (a->monitor_every && !cli_size("monitor-every", a->monitor_every, &fp->monitor_every))
-        return CLI_USAGE;
-    return CLI_OK;
-}
-
-void cli_train_decay_steps(struct clann_fit_params *fp, size_t rows)
-{
-    size_t batch = fp->batch_size ? fp->batch_size : 128;
-    if (fp->schedule.decay_steps == 0) /* --lr-decay: steps per epoch */
-        fp->schedule.decay_steps = rows ? (rows + batch - 1) / batch : 1;
-}
-
 int cli_train_check(const struct cli_train_args *a)
 {
     struct clann_fit_params fp;
-    int rc = cli_train_fit_params(a, &fp);
+    int rc = cli_train_fit_params(a, NULL, &fp);
     double fractions[3];
     size_t n_fractions;
     if (rc == CLI_OK && a->split)
@@ -621,7 +571,7 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
                             struct clann_context *ctx)
 {
     struct clann_fit_params fp;
-    int rc = cli_train_fit_params(a, &fp);
+    int rc = cli_train_run_params(a, m, d->x.rows, &fp);
     if (rc != CLI_OK)
         return rc;
     /* Without dev data the per-epoch figures are on the test set: say so (nothing is chosen by
@@ -629,11 +579,9 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
     struct progress prog = {first_epoch, fp.epochs, a->quiet, !a->quiet && isatty(2),
                             0.0,         0.0,       d->has_dev ? "val" : "test",
                             a->checkpoint, m,       CLANN_OK};
-    cli_train_decay_steps(&fp, d->x.rows);
     fp.on_epoch = on_epoch;
     fp.on_progress = on_progress;
     fp.user = &prog;
-    fp.distributed = true; /* under mpirun: one model, each rank a share of every batch */
     struct train_result r;
     memset(&r, 0, sizeof r);
     r.last.loss = r.last.accuracy = NAN;
@@ -650,6 +598,13 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
         const struct clann_matrix *vx = d->has_dev ? &d->dev_x : d->has_test ? &d->test_x : NULL;
         const struct clann_matrix *vy = d->has_dev ? &d->dev_y : d->has_test ? &d->test_y : NULL;
         st = clann_model_fit(m, &d->x, &d->y, vx, vy, &fp, &r.last);
+        /* The model's training options say --epochs as given, a resumed run's too (fp's
+         * strings may have been the replaced record's: the record's own are used). */
+        struct clann_fit_params record;
+        clann_model_fit_params(m, &record);
+        record.epochs += first_epoch;
+        if (st == CLANN_OK)
+            st = clann_model_set_fit_params(m, &record);
         r.seconds = cli_now() - t0;
         r.epochs = first_epoch + r.last.epoch;
         r.samples = r.last.epoch * d->x.rows;
@@ -681,8 +636,47 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
     return CLI_OK;
 }
 
-/* --resume: the checkpoint's model, which must take the data's width (a table's parts through
- * its own feature columns). */
+int cli_train_run_params(const struct cli_train_args *a, const struct clann_model *m,
+                         size_t rows, struct clann_fit_params *fp)
+{
+    /* A --spec's "training" section is the base its flags override; otherwise the defaults
+     * (a --resume'd run takes its options from the command line, as it always has). */
+    struct clann_fit_params base;
+    bool from_spec = a->spec && clann_model_fit_params(m, &base);
+    int rc = cli_train_fit_params(a, from_spec ? &base : NULL, fp);
+    if (rc != CLI_OK)
+        return rc;
+    cli_train_decay_steps(fp, rows);
+    fp->distributed = true; /* under mpirun: one model, each rank a share of every batch */
+    return CLI_OK;
+}
+
+int cli_train_build(const struct cli_train_args *a, struct clann_context *ctx,
+                    struct cli_data *d, enum cli_task task, size_t n_classes,
+                    struct clann_model **m)
+{
+    int rc;
+    if (a->spec) { /* the spec's model, what it leaves open fitted on d's training rows */
+        rc = spec_model(a->spec, ctx, d, m);
+        if (rc == CLI_OK)
+            rc = check_width(a->spec, *m, d->x.cols);
+        if (rc == CLI_OK) /* cli_train_model applies them to the models it builds */
+            rc = cli_transfer_apply(a->init_from, a->freeze, *m);
+    } else {
+        rc = cli_train_model(a, ctx, d->x.cols, task, &d->y, n_classes, d->features, m);
+    }
+    if (rc == CLI_OK)
+        rc = cli_train_scale(a, *m, d);
+    if (rc == CLI_OK)
+        rc = cli_train_columns(*m, d);
+    if (rc != CLI_OK) {
+        clann_model_destroy(*m);
+        *m = NULL;
+    }
+    return rc;
+}
+
+/* --resume: the checkpoint's model, which must take the data's width. */
 static int resume_model(const struct cli_train_args *a, struct clann_context *ctx,
                         struct cli_data *d, struct clann_model **m, size_t *epoch)
 {
@@ -724,19 +718,11 @@ static int build_and_train(const struct cli_train_args *a, struct cli_data *d,
     if (a->resume) {
         rc = resume_model(a, ctx, d, &m, &epoch);
     } else {
-        rc = a->spec ? spec_model(a->spec, ctx, d, &m)
+        rc = a->spec ? CLI_OK /* the spec says the task */
                      : cli_train_task(a, &d->y, d->has_test ? &d->test_y : NULL, d->n_classes,
                                       &task, &n_classes);
         if (rc == CLI_OK)
-            rc = a->spec ? check_width(a->spec, m, d->x.cols)
-                         : cli_train_model(a, ctx, d->x.cols, task, &d->y, n_classes,
-                                           d->features, &m);
-        if (rc == CLI_OK && a->spec) /* cli_train_model applies them to the models it builds */
-            rc = cli_transfer_apply(a->init_from, a->freeze, m);
-        if (rc == CLI_OK)
-            rc = cli_train_scale(a, m, d);
-        if (rc == CLI_OK)
-            rc = cli_train_columns(m, d);
+            rc = cli_train_build(a, ctx, d, task, n_classes, &m);
     }
     if (rc == CLI_OK)
         rc = check_labels(m, d);
@@ -773,34 +759,26 @@ static int check_conflicts(const struct cli_train_args *a)
     return CLI_OK;
 }
 
-/* --test: a CSV next to a CSV is read as the training table's columns are (its labels through
- * the training vocabulary, its missing cells filled with the training values after the
- * split); anything else loads on its own. */
-static int load_test(const struct cli_train_args *a, const struct cli_table_opts *o,
-                     struct cli_data *d)
+/* "regression|binary|..." from task_names (auto is the default, not a value). */
+static const char *task_list(void)
 {
-    struct cli_data t;
-    memset(&t, 0, sizeof t);
-    snprintf(t.name, sizeof t.name, "%s", a->test);
-    int rc;
-    if (d->table && cli_is_csv(a->test)) {
-        rc = cli_table_load(a->test, d->label, &t);
-        if (rc == CLI_OK)
-            rc = cli_table_labels(d, t.table, &d->test_y);
-    } else {
-        rc = cli_data_load(a->test, o, &t);
-        if (rc == CLI_OK && t.table)
-            rc = cli_table_features(&t);
-        d->test_x = t.x, d->test_y = t.y;
-        memset(&t.x, 0, sizeof t.x), memset(&t.y, 0, sizeof t.y);
-    }
-    if (rc == CLI_OK && d->table) {
-        d->test_table = t.table;
-        t.table = NULL;
-    }
-    d->has_test = rc == CLI_OK;
-    cli_data_free(&t);
-    return rc;
+    static char buf[128];
+    size_t used = 0;
+    for (size_t i = 1; i < sizeof task_names / sizeof *task_names; i++)
+        used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s", i > 1 ? "|" : "",
+                                 task_names[i]);
+    return buf;
+}
+
+/* The --fill policies that fill ("none" is not having --fill), from the library's names. */
+static const char *fill_list(void)
+{
+    static char buf[128];
+    size_t used = 0;
+    for (int i = 1; strcmp(clann_fill_name((enum clann_fill_policy)i), "?") != 0; i++)
+        used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s", i > 1 ? "|" : "",
+                                 clann_fill_name((enum clann_fill_policy)i));
+    return buf;
 }
 
 size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
@@ -811,8 +789,7 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
         {"label", true, &a->label, NULL, "label column of a CSV: name or 0-based index "
                                          "(default: last)"},
         {"test", true, &a->test, NULL, "test data, same forms as --data"},
-        {"task", true, &a->task, NULL, "regression|binary|multiclass|multilabel (default: from "
-                                       "the labels)"},
+        {"task", true, &a->task, NULL, cli_fmt("%s (default: from the labels)", task_list())},
         {"spec", true, &a->spec, NULL, "build the model from this JSON spec (as 'clann info "
                                        "FILE --spec' prints) instead of the model options"},
         {"resume", true, &a->resume, NULL, "continue training from this checkpoint up to "
@@ -829,7 +806,8 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
                                        "none)"},
         {"input-shape", true, &a->input_shape, NULL, "C,H,W of an input image for --conv "
                                                      "(Fashion-MNIST and IDX: 1,28,28)"},
-        {"activation", true, &a->activation, NULL, "hidden activation (default relu)"},
+        {"activation", true, &a->activation, NULL,
+         cli_fmt("hidden activation: %s (default relu)", cli_names(CLANN_NAMES_ACTIVATION))},
         {"dropout", true, &a->dropout, NULL, "drop rate after each hidden layer (default 0)"},
         {"batchnorm", false, NULL, &a->batchnorm, "batch normalization before each hidden "
                                                   "activation"},
@@ -838,16 +816,35 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
         {"max-norm", true, &a->max_norm, NULL, "max-norm constraint per unit on every kernel"},
         {"clip-norm", true, &a->clip_norm, NULL, "clip each gradient tensor to this L2 norm"},
         {"clip-value", true, &a->clip_value, NULL, "clip each gradient value to [-v, v]"},
+        {"clip-global-norm", true, &a->clip_global_norm, NULL, "scale all gradients together "
+                                                               "to at most this global L2 norm"},
+        {"gradient-noise", true, &a->gradient_noise, NULL, "Gaussian noise of this standard "
+                                                           "deviation on every gradient"},
+        {"weight-noise", true, &a->weight_noise, NULL, "Gaussian noise on the weights in each "
+                                                       "step's passes (not kept)"},
+        {"label-noise", true, &a->label_noise, NULL, "Gaussian noise on regression targets "
+                                                     "in training"},
         {"early-stop", true, &a->early_stop, NULL, "stop after PATIENCE epochs without "
                                                    "improvement; restores the best weights"},
-        {"monitor", true, &a->monitor, NULL, "what early stopping watches: val_loss (default "
-                                             "with dev data), val_accuracy, loss, accuracy"},
-        {"optimizer", true, &a->optimizer, NULL, "sgd|momentum|nesterov|adagrad|adam|rmsprop "
-                                                 "(default adam)"},
+        {"monitor", true, &a->monitor, NULL,
+         cli_fmt("what early stopping watches: %s (default val_loss with dev data, else loss)",
+                 cli_names(CLANN_NAMES_MONITOR))},
+        {"checkpoint-best", true, &a->checkpoint_best, NULL, "save the model here after every "
+                                                             "epoch that improves its monitor"},
+        {"checkpoint-monitor", true, &a->checkpoint_monitor, NULL,
+         cli_fmt("what --checkpoint-best watches: %s (default: --monitor's)",
+                 cli_names(CLANN_NAMES_MONITOR))},
+        {"optimizer", true, &a->optimizer, NULL,
+         cli_fmt("%s|nesterov (default adam)", cli_names(CLANN_NAMES_OPTIMIZER))},
         {"lr", true, &a->lr, NULL, "starting learning rate (default: the optimizer's; 0.002 for "
                                    "adam)"},
         {"lr-decay", true, &a->lr_decay, NULL, "multiply the learning rate by this every epoch "
                                                "(smoothly; default: 0.75 every 400 steps; 1: constant)"},
+        {"lr-schedule", true, &a->lr_schedule, NULL,
+         cli_fmt("learning-rate schedule, one of %s, written constant, step:EVERY:FACTOR "
+                 "(epochs), exponential:RATE[:STEPS] (per epoch without STEPS) or "
+                 "plateau:PATIENCE:FACTOR[:MONITOR]", cli_names(CLANN_NAMES_SCHEDULE))},
+        {"min-lr", true, &a->min_lr, NULL, "the schedules never go below this rate"},
         {"batch", true, &a->batch, NULL, "batch size (default 128)"},
         {"epochs", true, &a->epochs, NULL, "epochs in total (default 15)"},
         {"seed", true, &a->seed, NULL, "random seed (default 42)"},
@@ -855,12 +852,15 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
         {"out", true, &a->out, NULL, "model file (default clann-model.safetensors)"},
         {"split", true, &a->split, NULL, "train,dev[,test] fractions of --data, e.g. "
                                           "0.8,0.1,0.1 (stratified for class labels)"},
-        {"scale", true, &a->scale, NULL, "input scaling fitted on the training rows: "
-                                          "standard (default)|minmax|log|none"},
-        {"scale-target", true, &a->scale_target, NULL, "regression target scaling: "
-                                                        "standard (default)|minmax|log|none"},
-        {"fill", true, &a->fill, NULL, "missing cells (empty, NA, N/A, NaN, null, ?): "
-                                        "mean|median|zero|mode|drop (default: refuse)"},
+        {"scale", true, &a->scale, NULL,
+         cli_fmt("input scaling fitted on the training rows: %s (default standard; "
+                 "minmax:LO:HI a range, clip:LO:HI clamps)", cli_names(CLANN_NAMES_SCALE))},
+        {"scale-target", true, &a->scale_target, NULL,
+         cli_fmt("regression target scaling: %s (default standard), as --scale",
+                 cli_names(CLANN_NAMES_SCALE))},
+        {"fill", true, &a->fill, NULL,
+         cli_fmt("missing cells (empty, NA, N/A, NaN, null, ?): %s (default: refuse)",
+                 fill_list())},
         {"ignore", true, &a->ignore, NULL, "CSV columns to leave out, e.g. id,date"},
         {"features", true, &a->features, NULL, "the only CSV columns to use as inputs"},
         {"bucketize", true, &a->columns.bucketize, NULL, "numeric columns as bucket ids, "
@@ -929,7 +929,7 @@ static int train_on_rank(struct cli_train_args *a)
     if ((rc = cli_data_load(a->data ? a->data : "fashion-mnist", &o, &d)) != CLI_OK)
         return rc;
     d.model_columns = a->spec || a->resume; /* the model's feature columns, not new ones */
-    if (a->test && !d.has_test && (rc = load_test(a, &o, &d)) != CLI_OK) {
+    if (a->test && !d.has_test && (rc = cli_load_part(a->test, &o, &d, false)) != CLI_OK) {
         cli_data_free(&d);
         return rc;
     }

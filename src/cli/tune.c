@@ -1,7 +1,8 @@
 /*
  * tune.c - `clann tune`: grid search over training options. Every combination of the --grid
  * values is trained --repeats times (seeds --seed, --seed + 1, ...) and scored on a dev split:
- * --dev data, or else the last 20% of the training rows after a shuffle with --seed. The test
+ * --dev data, or else the dev part of --split (default 0.8,0.2), prepared by the path train
+ * prepares its data with (options mean the same in both commands). The test
  * set is never looked at, so that the chosen options can still be judged on it. Prints the mean
  * and standard deviation of the monitored metric per combination and saves the best model.
  */
@@ -19,7 +20,8 @@
 /* Options a grid may vary: those of the model and of its training. */
 static const char *const tunable[] = {
     "hidden", "activation", "dropout", "l1", "l2", "max-norm", "clip-norm", "clip-value",
-    "early-stop", "optimizer", "lr", "batch", "epochs",
+    "clip-global-norm", "gradient-noise", "weight-noise", "label-noise", "early-stop",
+    "optimizer", "lr", "lr-decay", "lr-schedule", "min-lr", "batch", "epochs", "scale",
 };
 
 struct grid_key {
@@ -63,6 +65,17 @@ static bool is_tunable(const char *name)
         if (strcmp(tunable[i], name) == 0)
             return true;
     return false;
+}
+
+/* "hidden, activation, ...": the tunable options, for messages and help. */
+static const char *tunable_list(void)
+{
+    static char buf[320];
+    size_t used = 0;
+    for (size_t i = 0; i < sizeof tunable / sizeof *tunable && used < sizeof buf; i++)
+        used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%s", i ? ", " : "",
+                                 tunable[i]);
+    return buf;
 }
 
 /* Splits "v1,v2" (or "v1|v2" when a value holds commas, as hidden=64,32|128) in place. */
@@ -109,9 +122,7 @@ static int grid_parse(const char *text, const struct cli_option *o, size_t n_opt
         struct grid_key *k = &g->keys[g->n];
         const struct cli_option *opt = find(o, n_opt, tok);
         if (!opt || !is_tunable(tok))
-            return cli_usage("--grid: '%s' cannot be tuned (options: hidden, activation, "
-                             "dropout, l1, l2, max-norm, clip-norm, clip-value, early-stop, "
-                             "optimizer, lr, batch, epochs)", tok);
+            return cli_usage("--grid: '%s' cannot be tuned (options: %s)", tok, tunable_list());
         for (size_t i = 0; i < g->n; i++)
             if (strcmp(g->keys[i].name, tok) == 0)
                 return cli_usage("--grid: '%s' is given twice", tok);
@@ -142,87 +153,32 @@ static void grid_apply(const struct grid *g, size_t c, size_t *choice)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * The dev split.
- */
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static int copy_rows(const struct clann_matrix *src, const size_t *order, size_t first,
-                     size_t rows, struct clann_matrix *dst)
-{
-    if (clann_matrix_create(rows, src->cols, dst) != CLANN_OK)
-        return cli_fail("split", CLANN_ERR_NO_MEMORY);
-    for (size_t i = 0; i < rows; i++)
-        memcpy(dst->data + i * src->cols, src->data + order[first + i] * src->cols,
-               src->cols * sizeof(float));
-    return CLI_OK;
-}
-
-/* Replaces d's rows by a shuffled 80% and puts the other 20% in dev. */
-static int holdout(struct cli_data *d, uint64_t seed, struct cli_data *dev)
-{
-    size_t n = d->x.rows, n_dev = n / 5;
-    if (n_dev == 0 || n_dev == n)
-        return cli_usage("tune: %zu rows are too few to hold out a dev split; give --dev", n);
-    size_t *order = malloc(n * sizeof *order);
-    if (!order)
-        return cli_fail("split", CLANN_ERR_NO_MEMORY);
-    for (size_t i = 0; i < n; i++)
-        order[i] = i;
-    uint64_t s = seed;
-    for (size_t i = n; i-- > 1;) {
-        size_t j = (size_t)(splitmix64(&s) % (i + 1));
-        size_t t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
-    struct clann_matrix tx, ty;
-    memset(dev, 0, sizeof *dev);
-    int rc = copy_rows(&d->x, order, 0, n - n_dev, &tx);
-    if (rc == CLI_OK && (rc = copy_rows(&d->y, order, 0, n - n_dev, &ty)) != CLI_OK)
-        clann_matrix_free(&tx);
-    if (rc == CLI_OK)
-        rc = copy_rows(&d->x, order, n - n_dev, n_dev, &dev->x);
-    if (rc == CLI_OK)
-        rc = copy_rows(&d->y, order, n - n_dev, n_dev, &dev->y);
-    free(order);
-    if (rc == CLI_OK) {
-        clann_matrix_free(&d->x);
-        clann_matrix_free(&d->y);
-        d->x = tx;
-        d->y = ty;
-    }
-    return rc;
-}
-
-/* ---------------------------------------------------------------------------------------------
  * Runs and scores.
  */
 struct scoring {
     const char *monitor;
     bool maximize;
     bool on_dev; /* val_*: scored on the dev split; else the last epoch's training value */
+    bool auc;    /* val_auc: the last epoch's, on the dev split */
 };
 
+/* Any monitor early stopping accepts (the library's list), scored as its name says. */
 static int scoring_from(const char *monitor, enum cli_task task, struct scoring *s)
 {
     s->monitor = monitor ? monitor : "val_loss";
-    const char *known[] = {"val_loss", "val_accuracy", "loss", "accuracy"};
     size_t i = 0;
-    while (i < 4 && strcmp(known[i], s->monitor) != 0)
+    while (clann_name_at(CLANN_NAMES_MONITOR, i) &&
+           strcmp(clann_name_at(CLANN_NAMES_MONITOR, i), s->monitor) != 0)
         i++;
-    if (i == 4)
-        return cli_usage("--monitor: '%s' is not val_loss, val_accuracy, loss or accuracy",
-                         s->monitor);
-    s->maximize = i == 1 || i == 3;
-    s->on_dev = i < 2;
+    if (!clann_name_at(CLANN_NAMES_MONITOR, i))
+        return cli_usage("--monitor: '%s' is not one of %s", s->monitor,
+                         cli_names(CLANN_NAMES_MONITOR));
+    s->on_dev = strncmp(s->monitor, "val_", 4) == 0;
+    s->auc = strcmp(s->monitor, "val_auc") == 0;
+    s->maximize = strstr(s->monitor, "loss") == NULL;
     if (s->maximize && task == CLI_TASK_REGRESSION)
-        return cli_usage("--monitor %s: a regression task has no accuracy", s->monitor);
+        return cli_usage("--monitor %s: a regression task has no %s", s->monitor,
+                         s->auc ? "AUC" : "accuracy");
     return CLI_OK;
 }
 
@@ -241,17 +197,14 @@ struct tune_state {
     double best_mean;
 };
 
-/* Trains one run with the options now set; *score is the monitored value. */
+/* Trains one run with the options now set, as `clann train` would on the same prepared data
+ * (its model, scalers, columns and fit parameters); *score is the monitored value. */
 static int run_once(struct tune_state *s, struct clann_model **m, double *score)
 {
     struct clann_fit_params fp;
-    int rc = cli_train_fit_params(&s->a->t, &fp);
-    cli_train_decay_steps(&fp, s->train.x.rows);
+    int rc = cli_train_build(&s->a->t, s->ctx, &s->train, s->task, s->n_classes, m);
     if (rc == CLI_OK)
-        rc = cli_train_model(&s->a->t, s->ctx, s->train.x.cols, s->task, &s->train.y,
-                             s->n_classes, s->train.features, m);
-    if (rc == CLI_OK)
-        rc = cli_train_columns(*m, &s->train);
+        rc = cli_train_run_params(&s->a->t, *m, s->train.x.rows, &fp);
     if (rc != CLI_OK)
         return rc;
     struct clann_epoch_log last;
@@ -262,7 +215,9 @@ static int run_once(struct tune_state *s, struct clann_model **m, double *score)
         st = clann_model_evaluate(*m, &s->dev.x, &s->dev.y, &mt);
     if (st != CLANN_OK)
         return cli_fail("train", st);
-    if (s->sc.on_dev)
+    if (s->sc.auc)
+        *score = last.val_auc;
+    else if (s->sc.on_dev)
         *score = s->sc.maximize ? mt.accuracy : mt.loss;
     else
         *score = s->sc.maximize ? last.accuracy : last.loss;
@@ -416,7 +371,8 @@ static void print_json(const struct tune_state *s, const char *out, size_t *choi
 {
     printf("{\"monitor\": \"%s\", \"mode\": \"%s\", \"dev\": ", s->sc.monitor,
            s->sc.maximize ? "max" : "min");
-    print_json_string(s->a->dev ? s->a->dev : "holdout:0.2");
+    print_json_string(s->a->dev ? s->a->dev
+                                : cli_fmt("split:%s", s->a->t.split ? s->a->t.split : "0.8,0.2"));
     printf(", \"repeats\": %zu, \"results\": [", s->repeats);
     for (size_t c = 0; c < s->g.combos; c++) {
         printf(c ? ", " : "");
@@ -472,60 +428,41 @@ static int search(struct tune_state *s)
     return rc;
 }
 
-/* A CSV with text columns: the dev part (20% held out, class proportions kept for class
- * labels; or the --dev file) is taken as a table, the feature columns are fitted on the
- * training part alone, both become model inputs through them, and every run's model gets
- * that feature set. */
-static int load_tables(struct tune_state *s)
+/* The training data and the dev split, prepared as `clann train` prepares them (one path,
+ * prepare.c and tabular.c): --dev read as train reads --test, or else --split (default
+ * 0.8,0.2: stratified for class labels, seeded by --seed); feature columns and fill values
+ * fitted on the training part alone. The test set, built in or split off, is never looked
+ * at. */
+static int load_data(struct tune_state *s)
 {
+    struct tune_args *a = s->a;
     struct cli_data *d = &s->train;
-    int rc = CLI_OK;
-    if (s->a->dev) {
-        rc = cli_table_load(s->a->dev, d->label, &s->dev);
-        if (rc == CLI_OK)
-            rc = cli_table_labels(d, s->dev.table, &d->dev_y);
-        if (rc == CLI_OK)
-            d->dev_table = s->dev.table, s->dev.table = NULL;
+    struct cli_table_opts o = cli_table_opts_of(&a->t);
+    if (a->dev && a->t.split)
+        return cli_usage("tune: --dev and --split cannot be combined (--dev is the dev part)");
+    int rc = cli_data_load(a->t.data ? a->t.data : "fashion-mnist", &o, d);
+    if (rc != CLI_OK)
+        return rc;
+    clann_matrix_free(&d->test_x);
+    clann_matrix_free(&d->test_y);
+    d->has_test = false;
+    if (a->dev) {
+        rc = cli_load_part(a->dev, &o, d, true);
+        if (rc == CLI_OK && d->table)
+            rc = cli_table_features(d);
     } else {
-        struct clann_split_params p = clann_split_default_params();
-        p.train = 0.8, p.dev = 0.2, p.test = 0.0;
-        p.seed = s->seed;
-        p.stratify = cli_class_labels(&d->y);
-        rc = cli_table_split(d, &p);
+        const char *split = a->t.split;
+        a->t.split = split ? split : "0.8,0.2";
+        rc = cli_train_split(&a->t, d);
+        a->t.split = split;
     }
-    if (rc == CLI_OK)
-        rc = cli_table_features(d);
+    if (rc == CLI_OK && !d->has_dev)
+        rc = cli_usage("tune: no dev rows to score on (give --dev or a --split with a dev part)");
     if (rc == CLI_OK) {
         s->dev.x = d->dev_x, s->dev.y = d->dev_y;
         memset(&d->dev_x, 0, sizeof d->dev_x), memset(&d->dev_y, 0, sizeof d->dev_y);
     }
     return rc;
-}
-
-/* Loads the training data and the dev split (--dev, or held out of the training data). */
-static int load_data(struct tune_state *s)
-{
-    struct tune_args *a = s->a;
-    struct cli_table_opts o = cli_table_opts_of(&a->t);
-    int rc = cli_data_load(a->t.data ? a->t.data : "fashion-mnist", &o, &s->train);
-    if (rc != CLI_OK)
-        return rc;
-    if (s->train.table)
-        return load_tables(s);
-    /* A built-in data set's test files are the test set: tuning never looks at them. */
-    clann_matrix_free(&s->train.test_x);
-    clann_matrix_free(&s->train.test_y);
-    s->train.has_test = false;
-    if (a->dev) {
-        if ((rc = cli_data_load(a->dev, &o, &s->dev)) != CLI_OK)
-            return rc;
-        if (s->dev.x.cols != s->train.x.cols || s->dev.y.cols != s->train.y.cols)
-            return cli_usage("tune: --dev %s has %zu+%zu columns but --data has %zu+%zu",
-                             a->dev, s->dev.x.cols, s->dev.y.cols, s->train.x.cols,
-                             s->train.y.cols);
-        return CLI_OK;
-    }
-    return holdout(&s->train, s->seed, &s->dev);
 }
 
 static int tune(struct tune_args *a, const struct cli_option *options, size_t n_opt)
@@ -543,7 +480,6 @@ static int tune(struct tune_args *a, const struct cli_option *options, size_t n_
         return CLI_USAGE;
     if (s.repeats == 0 || s.repeats > 1000)
         return cli_usage("--repeats: must be between 1 and 1000");
-    a->t.seed = NULL; /* each run sets its own */
     int rc = grid_parse(a->grid, options, n_opt, &s.g);
     if (rc == CLI_OK && s.g.combos * s.repeats > MAX_RUNS)
         rc = cli_usage("tune: %zu runs are more than %d", s.g.combos * s.repeats, MAX_RUNS);
@@ -551,7 +487,8 @@ static int tune(struct tune_args *a, const struct cli_option *options, size_t n_
     if (rc == CLI_OK)
         rc = validate(&s, choice);
     if (rc == CLI_OK)
-        rc = load_data(&s);
+        rc = load_data(&s); /* splits with --seed, as train does */
+    a->t.seed = NULL;       /* each run sets its own */
     if (rc == CLI_OK)
         rc = cli_train_task(&a->t, &s.train.y, &s.dev.y, s.train.n_classes, &s.task,
                             &s.n_classes);
@@ -585,19 +522,21 @@ static size_t tune_options(struct tune_args *a, struct cli_option *out)
             out[n++] = train[i];
     }
     const struct cli_option own[] = {
-        {"grid", true, &a->grid, NULL, "options to search, e.g. \"dropout=0.1,0.2 "
-                                       "lr=0.001,0.01\" (hidden=64,32|128: '|' separates)"},
+        {"grid", true, &a->grid, NULL, cli_fmt("options to search, e.g. \"dropout=0.1,0.2 "
+                                               "lr=0.001,0.01\" (hidden=64,32|128: '|' "
+                                               "separates); any of %s", tunable_list())},
         {"repeats", true, &a->repeats, NULL, "runs per combination, seeds --seed, --seed + 1, "
                                              "... (default 3)"},
-        {"dev", true, &a->dev, NULL, "dev data to score on (default: hold out the last 20% of "
-                                     "--data after a shuffle with --seed)"},
+        {"dev", true, &a->dev, NULL, "dev data to score on (default: the dev part of --split, "
+                                     "0.8,0.2 unless given, stratified, seeded by --seed)"},
     };
     for (size_t i = 0; i < sizeof own / sizeof *own; i++)
         out[n++] = own[i];
     for (size_t i = 0; i < n; i++) {
         if (strcmp(out[i].name, "monitor") == 0)
-            out[i].help = "what to score: val_loss (default), val_accuracy (on the dev split), "
-                          "loss, accuracy (training)";
+            out[i].help = cli_fmt("what to score, and what early stopping watches: %s "
+                                  "(default val_loss; val_*: on the dev part, else the last "
+                                  "training epoch)", cli_names(CLANN_NAMES_MONITOR));
         else if (strcmp(out[i].name, "out") == 0)
             out[i].help = "write the best model here (default clann-model.safetensors)";
         else if (strcmp(out[i].name, "json") == 0)

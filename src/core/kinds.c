@@ -23,6 +23,9 @@ CLANN__COMBINERS(CHECK_PUBLIC)
 CLANN__FEATURE_KINDS(CHECK_PUBLIC)
 CLANN__FEATURE_OUTPUTS(CHECK_PUBLIC)
 CLANN__SAMPLERS(CHECK_PUBLIC)
+CLANN__SCHEDULES(CHECK_PUBLIC)
+CLANN__MODES(CHECK_PUBLIC)
+CLANN__NAN_POLICIES(CHECK_PUBLIC)
 
 /* A table indexed by value; its size equals the row count only when the values are 0..n-1
  * (a repeated value is an override, which -Woverride-init reports). */
@@ -44,6 +47,10 @@ KIND_TABLE(feature, "feature column", CLANN__FEATURE_KINDS(NAME_AT), 0 CLANN__FE
 KIND_TABLE(feature_output, "feature output", CLANN__FEATURE_OUTPUTS(NAME_AT),
            0 CLANN__FEATURE_OUTPUTS(ONE))
 KIND_TABLE(sampler, "sampler", CLANN__SAMPLERS(NAME_AT), 0 CLANN__SAMPLERS(ONE))
+KIND_TABLE(schedule, "learning-rate schedule", CLANN__SCHEDULES(NAME_AT), 0 CLANN__SCHEDULES(ONE))
+KIND_TABLE(mode, "monitor mode", CLANN__MODES(NAME_AT), 0 CLANN__MODES(ONE))
+KIND_TABLE(nan_policy, "NaN policy", CLANN__NAN_POLICIES(NAME_AT), 0 CLANN__NAN_POLICIES(ONE))
+KIND_TABLE(monitor, "monitor", CLANN__MONITORS(NAME_AT), 0 CLANN__MONITORS(ONE))
 
 const char *clann__kind_name(const struct clann__kind_table *t, size_t value)
 {
@@ -59,4 +66,16 @@ bool clann__kind_parse(const struct clann__kind_table *t, const char *name, size
         }
     }
     return false;
+}
+
+CLANN_API const char *clann_name_at(enum clann_name_list list, size_t i)
+{
+    static const struct clann__kind_table *const lists[] = {
+        &clann__activation_kinds, &clann__loss_kinds,     &clann__optimizer_kinds,
+        &clann__initializer_kinds, &clann__constraint_kinds, &clann__scale_kinds,
+        &clann__schedule_kinds,   &clann__mode_kinds,     &clann__nan_policy_kinds,
+        &clann__monitor_kinds};
+    if ((size_t)list >= sizeof lists / sizeof *lists || i >= lists[list]->count)
+        return NULL;
+    return lists[list]->names[i];
 }

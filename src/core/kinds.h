@@ -132,6 +132,33 @@
     X(CLANN_FEATURE_EMBEDDING, FEATURE_EMBEDDING, 0, "embedding")       \
     X(CLANN_FEATURE_INDICATOR, FEATURE_INDICATOR, 1, "indicator")
 
+/* enum clann_schedule (host only). */
+#define CLANN__SCHEDULES(X)                                                  \
+    X(CLANN_SCHEDULE_CONSTANT, SCHEDULE_CONSTANT, 0, "constant")             \
+    X(CLANN_SCHEDULE_STEP, SCHEDULE_STEP, 1, "step")                         \
+    X(CLANN_SCHEDULE_EXPONENTIAL, SCHEDULE_EXPONENTIAL, 2, "exponential")    \
+    X(CLANN_SCHEDULE_PLATEAU, SCHEDULE_PLATEAU, 3, "plateau")
+
+/* enum clann_mode (host only): whether a watched value improves upward or downward. */
+#define CLANN__MODES(X)                            \
+    X(CLANN_MODE_AUTO, MODE_AUTO, 0, "auto")       \
+    X(CLANN_MODE_MIN, MODE_MIN, 1, "min")          \
+    X(CLANN_MODE_MAX, MODE_MAX, 2, "max")
+
+/* enum clann_nan_policy (host only). */
+#define CLANN__NAN_POLICIES(X)                     \
+    X(CLANN_NAN_STOP, NAN_STOP, 0, "stop")         \
+    X(CLANN_NAN_SKIP, NAN_SKIP, 1, "skip")
+
+/* The epoch values fit can watch (early stopping, plateau schedules, best-only checkpoints);
+ * names only: train/monitor.c maps each value to its field of the epoch log. */
+#define CLANN__MONITORS(X)                                   \
+    X(CLANN__NONE, MONITOR_LOSS, 0, "loss")                  \
+    X(CLANN__NONE, MONITOR_ACCURACY, 1, "accuracy")          \
+    X(CLANN__NONE, MONITOR_VAL_LOSS, 2, "val_loss")          \
+    X(CLANN__NONE, MONITOR_VAL_ACCURACY, 3, "val_accuracy")  \
+    X(CLANN__NONE, MONITOR_VAL_AUC, 4, "val_auc")
+
 /* Row expanders. An internal enum is written
  *   enum clann__act_kind { CLANN__ACTIVATIONS(CLANN__KIND_ENUMERATOR) CLANN__ACT_COUNT };
  * (a count after the last row is one past the largest value, since values have no gaps). */
@@ -148,7 +175,8 @@ struct clann__kind_table {
 extern const struct clann__kind_table clann__activation_kinds, clann__loss_kinds,
     clann__optimizer_kinds, clann__initializer_kinds, clann__constraint_kinds,
     clann__scale_kinds, clann__layer_kinds, clann__combiner_kinds, clann__feature_kinds,
-    clann__feature_output_kinds, clann__sampler_kinds;
+    clann__feature_output_kinds, clann__sampler_kinds, clann__schedule_kinds,
+    clann__mode_kinds, clann__nan_policy_kinds, clann__monitor_kinds;
 
 /* The name of value `value`, or "?" when it is not one of the kind's. */
 const char *clann__kind_name(const struct clann__kind_table *t, size_t value);

@@ -748,6 +748,8 @@ enum clann_status clann__spec_parse_fit(struct clann_context *ctx, const char *t
         st = read_scaler(&r, root, "target_scaler", output_width(out), &out->out_scaler);
     if (st == CLANN_OK)
         st = clann__columns_from_json(ctx, root, what, &out->columns);
+    if (st == CLANN_OK)
+        st = clann__training_from_json(&r, root, &out->training);
     json_object_put(root);
     if (st != CLANN_OK)
         clann__spec_free(out);
@@ -763,6 +765,7 @@ void clann__spec_free(struct clann__spec *spec)
     clann__free(spec->layers);
     clann_features_destroy(spec->features);
     clann__columns_free(spec->columns);
+    clann__training_free(&spec->training);
     clann__free(spec->in_scaler.a);
     clann__free(spec->out_scaler.a);
     memset(spec, 0, sizeof *spec);
@@ -823,6 +826,8 @@ enum clann_status clann__spec_build(struct clann_context *ctx, const struct clan
         st = copy_scaler(m, &spec->out_scaler, &m->out_scaler);
     if (st == CLANN_OK && spec->columns)
         st = clann_model_set_columns(m, spec->columns);
+    if (st == CLANN_OK && spec->training.present)
+        st = clann__training_set(ctx, "model spec", &m->training, &spec->training.p);
     if (st != CLANN_OK) {
         clann_model_destroy(m);
         return st;
@@ -1098,6 +1103,11 @@ static struct json_object *write_root(struct writer *w, const struct clann_model
     if (m->columns) {
         bool ok = true;
         add(w, root, "columns", clann__columns_to_json(m->columns, &ok));
+        w->no_memory = w->no_memory || !ok;
+    }
+    if (m->training.present) {
+        bool ok = true;
+        add(w, root, "training", clann__training_to_json(&m->training, &ok, &w->nonfinite));
         w->no_memory = w->no_memory || !ok;
     }
     return root;

@@ -50,6 +50,7 @@ struct clann__spec {
     struct clann_features *features; /* feature columns (layer 0 is then "features"), owned;
                                         NULL without */
     struct clann_columns *columns;   /* spec_columns.c: the table's columns, owned; NULL without */
+    struct clann__training training; /* spec_training.c: the "training" section */
 };
 
 /* spec_columns.c: the optional "columns" member of root (NULL when absent), and its JSON (ok
@@ -57,6 +58,16 @@ struct clann__spec {
 enum clann_status clann__columns_from_json(struct clann_context *ctx, struct json_object *root,
                                            const char *what, struct clann_columns **out);
 struct json_object *clann__columns_to_json(const struct clann_columns *c, bool *ok);
+
+/* spec_training.c: the optional "training" member of root (out->present false when absent;
+ * unknown keys are errors naming them), and its JSON (ok false on an allocation failure,
+ * *nonfinite set to the first option JSON cannot hold). */
+struct clann__json_reader;
+enum clann_status clann__training_from_json(const struct clann__json_reader *r,
+                                            struct json_object *root,
+                                            struct clann__training *out);
+struct json_object *clann__training_to_json(const struct clann__training *t, bool *ok,
+                                            const char **nonfinite);
 
 /* Parses and validates a spec. `what` prefixes messages (e.g. "model.safetensors: clann_spec"),
  * followed by the JSON path: "layers[2].units: expected a positive integer". Errors: ERR_FORMAT,

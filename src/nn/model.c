@@ -138,6 +138,7 @@ CLANN_API void clann_model_destroy(struct clann_model *m)
     clann__columns_free(m->columns);
     for (size_t i = 0; i < m->n_layers; i++)
         clann__free(m->layers[i].source_file);
+    clann__training_free(&m->training);
     clann__free(m->staging_x_ring);
     clann__free(m->staging_y_ring);
     clann__free(m->layers);

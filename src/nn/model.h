@@ -64,6 +64,24 @@ struct clann_scaler {
     float *a, *b; /* STANDARD: mean, std; MINMAX: min, max */
 };
 
+/* Training options as a model or a parsed spec keeps them (nn/training.c): a fit's parameters
+ * without callbacks, their strings copies owned here. present false: none known. */
+struct clann__training {
+    bool present;
+    struct clann_fit_params p;
+    char *strings[5]; /* the owned copies p's string members point to */
+};
+
+/* Replaces *dst by a copy of src (callbacks dropped, strings copied), after checking src's
+ * values (ERR_INVALID_ARG naming `what` and the option). */
+enum clann_status clann__training_set(struct clann_context *ctx, const char *what,
+                                      struct clann__training *dst,
+                                      const struct clann_fit_params *src);
+void clann__training_free(struct clann__training *t);
+/* The value checks of clann__training_set alone (fit applies them too). */
+enum clann_status clann__fit_params_check(struct clann_context *ctx, const char *what,
+                                          const struct clann_fit_params *p);
+
 /* y = scale(x) for one row of n values, in place; and its inverse (targets). */
 void clann__scaler_apply(const struct clann_scaler *s, float *row);
 void clann__scaler_invert(const struct clann_scaler *s, float *row);
@@ -121,6 +139,7 @@ struct clann_model {
     struct clann__emb *emb;
     size_t n_emb;
     struct clann_columns *columns; /* columns.c: what it knows of its table; NULL: nothing */
+    struct clann__training training; /* how it was (or is to be) trained: the spec's "training" */
     /* Data-parallel training (train/dist.c): this rank's batch is rows [row0, row0 + rows) of
      * a global batch of global_rows rows. Dropout and noise are keyed by the global row and
      * the loss gradient is scaled by 1 / global_rows, so the ranks' gradients sum to the one

@@ -23,26 +23,6 @@
 #include <stdio.h>
 #include <string.h>
 
-CLANN_API struct clann_fit_params clann_fit_default_params(void)
-{
-    struct clann_fit_params p;
-    memset(&p, 0, sizeof p);
-    p.epochs = 10;
-    p.shuffle = true;
-    p.early_stopping.baseline = NAN;
-    p.early_stopping.restore_best = true;
-    p.schedule.factor = 0.1f;
-    /* The default schedule: the learning rate falls by 0.75 every 400 steps (smoothly, per
-     * step). Chosen with the default Adam 0.002 on a dev split of Fashion-MNIST's training
-     * images (seeds 1-3; 400 steps were an epoch there): a constant rate ends wherever the last
-     * epoch's noise leaves it, decaying it settles the weights. Counted in steps, not epochs, so
-     * that small tables (a few steps an epoch, many epochs) are not starved of learning rate. */
-    p.schedule.kind = CLANN_SCHEDULE_EXPONENTIAL;
-    p.schedule.decay_rate = 0.75f;
-    p.schedule.decay_steps = 400;
-    return p;
-}
-
 /* Fisher-Yates shuffle driven by the shuffle stream: the same seed and step give the same
  * order on every device. j = floor(u32 * (i + 1) / 2^32) (Lemire's multiply-shift; its bias is
  * below 2^-32 * n). */
@@ -274,13 +254,8 @@ static enum clann_status check_fit_args(struct clann_model *m, const struct clan
     if (st == CLANN_OK && p->batch_size > m->cp.max_batch)
         st = clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "fit: batch size %zu exceeds the "
                           "compiled max_batch %zu", p->batch_size, m->cp.max_batch);
-    float noise[6] = {p->clip_value, p->clip_norm, p->clip_global_norm, p->gradient_noise,
-                      p->weight_noise, p->label_noise};
-    for (size_t i = 0; i < 6 && st == CLANN_OK; i++) {
-        if (!(noise[i] >= 0.0f) || !isfinite(noise[i]))
-            st = clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "fit: clipping limits and noise "
-                              "levels must be finite and >= 0");
-    }
+    if (st == CLANN_OK)
+        st = clann__fit_params_check(m->ctx, "fit", p);
     if (st == CLANN_OK && p->label_noise > 0.0f && clann__loss_is_classification(m->cp.loss))
         st = clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "fit: label noise applies to "
                           "regression targets only");
@@ -423,10 +398,13 @@ static double auc_of(const struct clann_model *m, const float *p, const struct c
 
 static bool watches_auc(const struct clann_fit_params *p)
 {
-    bool stops = p->early_stopping.enabled || (p->checkpoint_path && p->save_best_only);
+    bool stops = p->early_stopping.enabled ||
+                 (p->checkpoint_path && p->save_best_only && !p->checkpoint_monitor);
     const char *es = stops ? p->early_stopping.monitor : NULL;
     const char *pl = p->schedule.kind == CLANN_SCHEDULE_PLATEAU ? p->schedule.monitor : NULL;
-    return (es && strcmp(es, "val_auc") == 0) || (pl && strcmp(pl, "val_auc") == 0);
+    const char *ck = p->checkpoint_path && p->save_best_only ? p->checkpoint_monitor : NULL;
+    return (es && strcmp(es, "val_auc") == 0) || (pl && strcmp(pl, "val_auc") == 0) ||
+           (ck && strcmp(ck, "val_auc") == 0);
 }
 
 /* Fraction of a multi-label head's (row, label) pairs whose p >= 0.5 agrees with the label. */
@@ -538,13 +516,19 @@ static enum clann_status fit_setup(struct clann_model *m, const struct clann_fit
     t->has_validation = has_validation;
     memset(&t->stop, 0, sizeof t->stop);
     memset(&t->plateau, 0, sizeof t->plateau);
+    memset(&t->best_save, 0, sizeof t->best_save);
     t->penalty = 0.0;
     t->log = NULL;
     const struct clann_early_stopping *es = &t->p.early_stopping;
     enum clann_status st = CLANN_OK;
-    if (es->enabled || (t->p.checkpoint_path && t->p.save_best_only))
+    bool best_only = t->p.checkpoint_path && t->p.save_best_only;
+    if (es->enabled || (best_only && !t->p.checkpoint_monitor))
         st = clann__watch_init(m->ctx, &t->stop, es->monitor, es->mode, es->min_delta,
                                es->enabled ? es->baseline : NAN, has_validation);
+    /* Best-only checkpoints on a monitor of their own: a watch of their own. */
+    if (st == CLANN_OK && best_only && t->p.checkpoint_monitor)
+        st = clann__watch_init(m->ctx, &t->best_save, t->p.checkpoint_monitor, CLANN_MODE_AUTO,
+                               0.0, NAN, has_validation);
     if (st == CLANN_OK && t->p.schedule.kind == CLANN_SCHEDULE_PLATEAU)
         st = clann__watch_init(m->ctx, &t->plateau, t->p.schedule.monitor, CLANN_MODE_AUTO, 0.0,
                                NAN, has_validation);
@@ -583,6 +567,8 @@ static enum clann_status end_of_epoch(struct clann_model *m, struct clann_traine
         t->lr = lr > p->schedule.min_lr ? lr : p->schedule.min_lr;
         t->plateau.wait = 0;
     }
+    if (t->best_save.name)
+        improved = clann__watch_update(&t->best_save, log);
     bool periodic = p->checkpoint_every && log->epoch % p->checkpoint_every == 0;
     if (st == CLANN_OK && p->checkpoint_path && (p->save_best_only ? improved : periodic) &&
         writes_files(t))
@@ -599,6 +585,8 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
 {
     struct clann_fit_params defaults = clann_fit_default_params();
     enum clann_status st = check_fit_args(m, x, y, val_x, val_y, params ? params : &defaults);
+    if (st == CLANN_OK) /* the model carries its training options into its spec */
+        st = clann__training_set(m->ctx, "fit", &m->training, params ? params : &defaults);
     bool dist = params && params->distributed && clann__dist_size() > 1;
     if (dist) /* a rank with bad data or options stops them all here, named */
         st = clann__dist_agree(m ? m->ctx : NULL, st ? st : dist_refusals(m),
@@ -614,7 +602,15 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
     for (size_t i = 0; i < x->rows; i++)
         order[i] = i;
     t->dist = dist;
-    st = fit_setup(m, params, val_x != NULL, x->rows, t);
+    /* The run reads the record's strings: params' may have pointed into the record it
+     * replaced (a caller fitting with clann_model_fit_params()' borrowed strings). */
+    const struct clann_fit_params *given = params ? params : &defaults;
+    struct clann_fit_params run = m->training.p;
+    run.on_epoch = given->on_epoch;
+    run.on_progress = given->on_progress;
+    run.on_monitor = given->on_monitor;
+    run.user = given->user;
+    st = fit_setup(m, &run, val_x != NULL, x->rows, t);
     if (dist)
         st = clann__dist_agree(m->ctx, st, "setting up the fit");
     if (st == CLANN_OK && dist)

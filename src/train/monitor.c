@@ -3,6 +3,7 @@
  * ReduceLROnPlateau semantics: improvement means better than the best by more than min_delta).
  */
 #include "train/monitor.h"
+#include "core/kinds.h"
 
 #include <math.h>
 #include <string.h>
@@ -20,13 +21,15 @@ static const struct {
     {"val_auc", true, true, offsetof(struct clann_epoch_log, val_auc)},
 };
 
+/* Indexed by the monitor's value in CLANN__MONITORS (core/kinds.h), whose names these are. */
+#define ONE(pub, short_name, value, name) +1
+_Static_assert(sizeof monitors / sizeof *monitors == 0 CLANN__MONITORS(ONE),
+               "train/monitor.c and CLANN__MONITORS list different monitors");
+
 static size_t find_monitor(const char *name)
 {
-    for (size_t i = 0; i < sizeof monitors / sizeof *monitors; i++) {
-        if (strcmp(monitors[i].name, name) == 0)
-            return i;
-    }
-    return SIZE_MAX;
+    size_t v;
+    return clann__kind_parse(&clann__monitor_kinds, name, &v) ? v : SIZE_MAX;
 }
 
 enum clann_status clann__watch_init(struct clann_context *ctx, struct clann_watch *w,

@@ -43,7 +43,7 @@ struct clann_trainer {
     struct clann_fit_params p;
     size_t batch;
     uint64_t first_step, max_step; /* max_step 0: no limit */
-    struct clann_watch stop, plateau;
+    struct clann_watch stop, plateau, best_save; /* best_save: a checkpoint_monitor's */
     bool has_validation;
     double penalty; /* weight penalty at the end of the last epoch, part of every reported loss */
     struct clann_runlog *log;
