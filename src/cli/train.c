@@ -678,6 +678,8 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
                             0.0,         0.0,       d->has_dev ? "val" : "test",
                             a->checkpoint, m,       CLANN_OK};
     cli_train_decay_steps(&fp, d->x.rows);
+    if ((rc = cli_run_info_write(a, d, m, &fp, clann_context_device(ctx)->name)) != CLI_OK)
+        return rc;
     fp.on_epoch = on_epoch;
     fp.on_progress = on_progress;
     fp.user = &prog;
