@@ -767,7 +767,8 @@ CLANN_API size_t clann_model_output_count(const struct clann_model *model);
 CLANN_API size_t clann_model_layer_count(const struct clann_model *model);
 /* A layer's output: its width, and (shape may be NULL) its channels, height and width when it
  * is an image (0s when flat); and its parameters (params may be NULL): all of them, and
- * *trainable those trained (batch normalization's running statistics are not). ERR_INVALID_ARG
+ * *trainable those trained (batch normalization's running statistics are not; a feature
+ * layer's are its embedding tables, frozen ones not trained). ERR_INVALID_ARG
  * for a layer index out of range. */
 CLANN_API enum clann_status clann_model_layer_shape(const struct clann_model *model, size_t layer,
                                                     size_t *width, size_t shape[3],

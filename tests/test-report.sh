@@ -231,5 +231,17 @@ expect_rc 0 "rerun without --test" "$CLANN" train --device cpu --data "$TMP/trai
 head -n 1 "$REAL/log.csv" | grep -q ',val_loss,val_accuracy,' || fail "dev figures are not val_*"
 grep -q '"split":"0.8,0.2"' "$REAL/run.json" || fail "run.json of the rerun: no split"
 
+# A text column of 20 values becomes an embedding table (20 + 1 out-of-vocabulary ids x 2):
+# run.json counts its 42 parameters in the feature layer, as `clann info` does.
+awk 'BEGIN { srand(5); print "x,color,y";
+    for (i = 0; i < 400; i++) { c = int(rand() * 20); printf "%.3f,c%02d,%d\n", rand(), c, c % 2 } }' \
+    >"$TMP/cat.csv"
+expect_rc 0 "train on a text column" "$CLANN" train --device cpu --data "$TMP/cat.csv" --hidden 8 \
+    --epochs 1 --logdir "$TMP/cat" --out "$TMP/cat.st"
+tr -d ' \n' <"$TMP/cat/run.json" | grep -q '"index":0,"kind":"features","activation":"-","output":"3","params":42,"trainable_params":42' ||
+    fail "run.json's feature layer: $(cat "$TMP/cat/run.json")"
+"$CLANN" info "$TMP/cat.st" --json 2>/dev/null | grep -q '"kind": "features", "units": 3, "params": 42' ||
+    fail "clann info disagrees on the feature layer"
+
 [ "$FAILS" -eq 0 ] || exit 1
 echo "report: all checks passed"
