@@ -93,7 +93,7 @@ for name in binary price classes; do
     [ -n "${CLANN_REPORT_SHOTS:-}" ] && mkdir -p "$CLANN_REPORT_SHOTS" && cp "$name.png" "$CLANN_REPORT_SHOTS/"
 done
 # The losses near 1e11 get tick labels with short exponents (1.95e11, not 1.95e+11).
-grep -o '<text[^>]*>[^<]*</text>' price.html | sed 's/<[^>]*>//g' > price-ticks.txt
+grep -o '<text[^>]*>[^<]*</text>' price.html | sed 's/<[^>]*>//g' | grep -E '^[-0-9.e+]+$' > price-ticks.txt
 grep -q 'e1[01]$' price-ticks.txt || fail "price: no tick label like 2e11: $(tr '\n' ' ' < price-ticks.txt)"
 ! grep -q 'e+' price-ticks.txt || fail "price: a tick label with a long exponent: $(grep 'e+' price-ticks.txt)"
 

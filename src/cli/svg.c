@@ -357,7 +357,17 @@ void svg_chart_legend(struct svg_chart *c, const char *label, const char *color,
     if (dash)
         fprintf(c->f, " stroke-dasharray=\"%s\"", dash);
     fprintf(c->f, "/>\n<text x=\"%d\" y=\"%d\">", x + 28, y + 4);
-    svg_escape(c->f, label);
+    /* Cut to the margin's room (long class names), at a character boundary, with "...". */
+    char cut[128];
+    snprintf(cut, sizeof cut, "%s", label ? label : "");
+    size_t n = strlen(cut);
+    while (n > 3 && label_width(cut) * 1.1 > c->right - 30) {
+        for (n -= 4; n > 0 && ((unsigned char)cut[n] & 0xc0) == 0x80; n--)
+            ;
+        memcpy(cut + n, "...", 4);
+        n += 3;
+    }
+    svg_escape(c->f, cut);
     fputs("</text>\n", c->f);
 }
 
@@ -388,6 +398,9 @@ static struct heatmap_layout heatmap_layout(const char *const *labels, size_t n)
     for (size_t i = 0; i < n; i++)
         longest = labels[i] && strlen(labels[i]) > longest ? strlen(labels[i]) : longest;
     longest = longest > 14 ? 14 : longest;
+    /* Row labels end 5 px left of the grid; the turned "true" title ends near x = 21. */
+    int label_px = (int)ceil((double)longest * 0.64 * 11.0 * 1.1);
+    l.left = 32 + label_px > l.left ? 32 + label_px : l.left;
     l.rotate = (double)longest * 6.5 > l.cell;
     int below = l.rotate ? 8 + (int)((double)longest * 4.6) : 22;
     l.width = l.left + l.cell * (int)n + 20;
