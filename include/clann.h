@@ -767,7 +767,8 @@ CLANN_API size_t clann_model_output_count(const struct clann_model *model);
 CLANN_API size_t clann_model_layer_count(const struct clann_model *model);
 /* A layer's output: its width, and (shape may be NULL) its channels, height and width when it
  * is an image (0s when flat); and its parameters (params may be NULL): all of them, and
- * *trainable those trained (batch normalization's running statistics are not). ERR_INVALID_ARG
+ * *trainable those trained (batch normalization's running statistics are not; a feature
+ * layer's are its embedding tables, frozen ones not trained). ERR_INVALID_ARG
  * for a layer index out of range. */
 CLANN_API enum clann_status clann_model_layer_shape(const struct clann_model *model, size_t layer,
                                                     size_t *width, size_t shape[3],
@@ -936,8 +937,15 @@ struct clann_fit_params {
     size_t monitor_every;
     clann_monitor_fn on_monitor;
     /* Run log folder (NULL: none): log.csv with every logged value and a TensorBoard event file
-     * (events.out.tfevents.*) with the same scalars. */
+     * (events.out.tfevents.*) with the same scalars. The folder holds one fit call: a new fit
+     * replaces log.csv and removes the older event files, so TensorBoard shows one run per
+     * folder (give each run its own folder, runs/a, runs/b, and point TensorBoard at runs). */
     const char *logdir;
+    /* The name of the validation figures in logdir (log.csv columns, TensorBoard tags): NULL
+     * or "val" gives val_loss, val_accuracy, val_auc; a program whose validation data is its
+     * test set says "test" (test_loss, ...). Letters, digits and '_', up to 15. Early stopping
+     * and plateau schedules call them "val_*" whatever this is. */
+    const char *validation_name;
     /* Data-parallel training over the MPI world (clann_world_init; default false). With more
      * than one rank, every rank calls fit with the same model, data, options and seed, and
      * batch_size is the global batch: each rank takes a contiguous share of every batch in the
@@ -1011,6 +1019,12 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *model, const str
                                             const struct clann_matrix *val_y,
                                             const struct clann_fit_params *params,
                                             struct clann_epoch_log *last);
+/* The mean training loss of the epoch under way so far (as Keras' and tqdm's progress bars
+ * show it), for an on_progress callback: the loss of the steps taken this epoch, plus the
+ * weight penalty as of the last epoch's end; NaN before an epoch's first step. It waits for
+ * the queued steps to finish (a device read-back), so call it a few times a second at most.
+ * ERR_INVALID_ARG outside a fit call's training; device errors. */
+CLANN_API enum clann_status clann_model_running_loss(struct clann_model *model, double *loss);
 
 struct clann_metrics {
     size_t count;    /* rows evaluated */

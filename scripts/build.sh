@@ -10,6 +10,7 @@ packages=(
     libclblast-dev libopenblas-dev libjson-c-dev zlib1g-dev libxxhash-dev
     check libsubunit-dev python3-sklearn python3-numpy
     libopenmpi-dev openmpi-bin
+    chromium
     dataset-fashion-mnist
 )
 missing=()

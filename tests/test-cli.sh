@@ -306,5 +306,31 @@ expect 0 "" tune --data cat.csv --dev cat-dev.csv --hidden 8 --batch 16 --epochs
     --grid "lr=0.0001,0.05" --repeats 1
 grep -q "best: lr=0.05" out.txt || { echo "FAIL: tune with a text-column --dev ranked:"; cat out.txt; failures=$((failures + 1)); }
 
+# The progress bar on a terminal (a pty from script(1), its width set by stty): every redraw
+# fits in the width minus one column (no wrap), shows the running loss, and has a bar when
+# there is room for one.
+if command -v script >/dev/null 2>&1; then
+    for cols in 100 40 20; do
+        script -qec "stty cols $cols; '$clann' train --data d.csv --hidden 8 --batch 4 --epochs 2 --out bar.safetensors" \
+            /dev/null > tty.txt 2>&1
+        tr '\r' '\n' < tty.txt | sed 's/\x1b\[K//g' | grep '^epoch' | grep -v 'accuracy' > bars.txt
+        long=$(awk -v w="$cols" 'length($0) >= w' bars.txt)
+        if [ ! -s bars.txt ] || [ -n "$long" ]; then
+            echo "FAIL: progress bar at $cols columns: $(wc -l < bars.txt) redraws, too long: $long"
+            failures=$((failures + 1))
+        elif [ "$cols" -ge 40 ] && ! grep -q 'loss [0-9]' bars.txt; then
+            echo "FAIL: no running loss in the bar at $cols columns: $(tail -n 1 bars.txt)"
+            failures=$((failures + 1))
+        elif [ "$cols" = 100 ] && ! grep -q '\[=*  *\]\|\[=*\]' bars.txt; then
+            echo "FAIL: no bar at 100 columns: $(tail -n 1 bars.txt)"
+            failures=$((failures + 1))
+        else
+            echo "ok: progress bar at $cols columns: $(tail -n 1 bars.txt)"
+        fi
+    done
+else
+    echo "note: no script(1) (util-linux); the progress bar on a terminal is not checked"
+fi
+
 echo "$failures failure(s)"
 [ "$failures" = 0 ]

@@ -321,7 +321,7 @@ START_TEST(test_run_log_full_disk)
     snprintf(csv, sizeof csv, "%s/log.csv", logdir);
     struct clann_runlog *log;
     clann__file_fault(CLANN__FILE_WRITE, ENOSPC);
-    ck_assert_int_eq(clann__runlog_open(ctx, logdir, 2, &log), CLANN_ERR_IO);
+    ck_assert_int_eq(clann__runlog_open(ctx, logdir, NULL, 2, &log), CLANN_ERR_IO);
     clann__file_fault(CLANN__FILE_WRITE, 0);
     ck_assert_ptr_nonnull(strstr(clann_context_last_error(ctx), strerror(ENOSPC)));
     ck_assert_int_eq(access(csv, F_OK), -1);
@@ -332,7 +332,7 @@ START_TEST(test_run_log_full_disk)
         ck_assert_msg(e->d_name[0] == '.', "%s left in the run folder", e->d_name);
     closedir(d);
 
-    ck_assert_int_eq(clann__runlog_open(ctx, logdir, 2, &log), CLANN_OK);
+    ck_assert_int_eq(clann__runlog_open(ctx, logdir, NULL, 2, &log), CLANN_OK);
     ck_assert_int_eq(clann__runlog_epoch(log, &epoch_row), CLANN_OK);
     ck_assert_uint_eq(lines_of(csv), 2);
     clann__file_fault(CLANN__FILE_WRITE, ENOSPC);

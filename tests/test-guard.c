@@ -313,6 +313,107 @@ START_TEST(test_run_log)
 }
 END_TEST
 
+/* What the progress callback saw: the running loss after each step of the epoch. */
+struct running {
+    struct clann_model *m;
+    double last;      /* after the epoch's last step */
+    size_t calls, failures;
+    double epoch_loss[4];
+};
+
+static void record_running(size_t epoch, size_t step, size_t steps, void *user)
+{
+    (void)epoch;
+    struct running *r = user;
+    double loss;
+    r->failures += clann_model_running_loss(r->m, &loss) != CLANN_OK || !isfinite(loss);
+    r->calls++;
+    if (step == steps)
+        r->last = loss;
+}
+
+static bool compare_running(const struct clann_epoch_log *log, void *user)
+{
+    struct running *r = user;
+    /* No penalty here: the last step's running loss is the epoch's loss, from the same sum. */
+    ck_assert_msg(fabs(r->last - log->loss) <= 1e-6 * fabs(log->loss), "running %g, epoch %g",
+                  r->last, log->loss);
+    r->epoch_loss[log->epoch - 1] = log->loss;
+    return true;
+}
+
+static size_t event_files(const char *logdir, const char *tag)
+{
+    size_t n = 0, tagged = 0;
+    DIR *d = opendir(logdir);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "events.out.tfevents.", 20) != 0)
+            continue;
+        char path[512], buf[8192];
+        snprintf(path, sizeof path, "%s/%s", logdir, e->d_name);
+        FILE *f = fopen(path, "rb");
+        size_t len = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        n++;
+        bool found = false;
+        for (size_t i = 0; i + strlen(tag) <= len && !found; i++)
+            found = memcmp(buf + i, tag, strlen(tag)) == 0;
+        tagged += found;
+    }
+    closedir(d);
+    ck_assert_uint_eq(tagged, n);
+    return n;
+}
+
+/* The running loss of an epoch (clann_model_running_loss) ends at the epoch's loss; the
+ * validation figures carry validation_name in log.csv and the event file; a second fit into the
+ * folder leaves one event file. */
+START_TEST(test_running_loss_and_names)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y;
+    data(64, &x, &y);
+    struct clann_model *m = net(ctx);
+    double loss;
+    ck_assert_int_eq(clann_model_running_loss(m, &loss), CLANN_ERR_INVALID_ARG);
+    char dir[] = "/tmp/clann-runlog-XXXXXX", logdir[64], path[512], line[4096];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(logdir, sizeof logdir, "%s/run", dir);
+    struct running r = {.m = m};
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.epochs = 3;
+    fp.logdir = logdir;
+    fp.validation_name = "bad name";
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, &x, &y, &fp, NULL), CLANN_ERR_INVALID_ARG);
+    fp.validation_name = "test";
+    fp.on_progress = record_running;
+    fp.on_epoch = compare_running;
+    fp.user = &r;
+    ck_assert_msg(clann_model_fit(m, &x, &y, &x, &y, &fp, NULL) == CLANN_OK, "%s",
+                  clann_last_error());
+    ck_assert_uint_eq(r.calls, 3 * 8);
+    ck_assert_uint_eq(r.failures, 0);
+    ck_assert(r.epoch_loss[2] < r.epoch_loss[0]);
+    ck_assert_int_eq(clann_model_running_loss(m, &loss), CLANN_ERR_INVALID_ARG);
+    snprintf(path, sizeof path, "%s/log.csv", logdir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    ck_assert_msg(strncmp(line, "kind,epoch,step,loss,accuracy,test_loss,test_accuracy,test_auc,",
+                          63) == 0, "%s", line);
+    ck_assert_uint_eq(event_files(logdir, "test_loss"), 1);
+    fp.validation_name = NULL;
+    fp.epochs = 1;
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, &x, &y, &fp, NULL), CLANN_OK);
+    ck_assert_uint_eq(event_files(logdir, "val_loss"), 1);
+    test_remove_tree(dir);
+    clann_model_destroy(m);
+    clann_matrix_free(&x), clann_matrix_free(&y);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("guard");
@@ -323,6 +424,7 @@ int main(void)
     tcase_add_test(tc, test_skip_changes_nothing);
     tcase_add_test(tc, test_dead_relu_monitor);
     tcase_add_test(tc, test_run_log);
+    tcase_add_test(tc, test_running_loss_and_names);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -92,6 +92,19 @@ cat >"$RUN/eval.json" <<'EOF'
  "confusion": {"labels": ["a<b&c", "pos"], "matrix": [[45, 5], [4, 46]]}}
 EOF
 
+cat >"$RUN/run.json" <<'EOF'
+{"model": {"inputs": 784, "outputs": 10, "loss": "sparse_softmax_cross_entropy",
+           "params": 235402, "trainable_params": 234890,
+           "layers": [{"index": 0, "kind": "dense", "activation": "relu", "output": "256",
+                       "params": 200960, "trainable_params": 200960},
+                      {"index": 1, "kind": "batchnorm", "activation": "-", "output": "256",
+                       "params": 1024, "trainable_params": 512},
+                      {"index": 2, "kind": "dense", "activation": "-", "output": "10",
+                       "params": 33418, "trainable_params": 33418}]},
+ "options": {"optimizer": "adam", "learning rate (start)": "0.002", "seed": "42",
+             "data": "x<y&z.csv"}}
+EOF
+
 # --- a full run ----------------------------------------------------------------------------
 expect_rc 0 "full run" "$CLANN" report "$RUN"
 cp "$TMP/out" "$TMP/full.html"
@@ -101,7 +114,11 @@ for title in "<h2>Learning curves</h2>" ">Loss</text>" ">Accuracy</text>" ">Lear
              ">Weight norm</text>" ">Update ratio</text>" ">ROC curve</text>" \
              ">Precision-recall curve</text>" ">Calibration</text>" ">Confusion matrix</text>" \
              ">train</text>" ">validation</text>" ">layer 0</text>" ">layer 2</text>" \
-             ">AUC 0.9500</text>" ">AP 0.9300</text>" "<th>roc_auc</th>" ">a&lt;b&amp;c<"; do
+             ">AUC 0.9500</text>" ">AP 0.9300</text>" "<th>roc_auc</th>" ">a&lt;b&amp;c<" \
+             "<h3>Model</h3>" "<td>batchnorm</td>" '<td class="num">1024</td><td class="num">512</td>' \
+             '<td class="num">235402</td><td class="num">234890</td>' \
+             "<h3>Training options</h3>" "<th>learning rate (start)</th><td>0.002</td>" \
+             "<td>x&lt;y&amp;z.csv</td>"; do
     expect_in "$title" "$TMP/full.html"
 done
 [ "$(grep -c '<svg ' "$TMP/full.html")" -eq 11 ] ||
@@ -170,6 +187,61 @@ echo "$HEADER" >"$TMP/bad/log.csv"
 echo '{"task": "binary",' >"$TMP/bad/eval.json"
 expect_rc 1 "malformed eval.json" "$CLANN" report "$TMP/bad"
 expect_err "$TMP/bad/eval.json" "malformed eval.json"
+
+rm -f "$TMP/bad/eval.json"
+echo '["not", "an object"]' >"$TMP/bad/run.json"
+expect_rc 1 "run.json not an object" "$CLANN" report "$TMP/bad"
+expect_err "$TMP/bad/run.json: cannot parse: not a JSON object" "run.json not an object"
+
+# --- a real run: clann train --test (no dev data) ----------------------------------------------
+# Its held-out figures are on the test set, and log.csv, TensorBoard and the report say test_*
+# as the console does; a rerun into the folder leaves one run there (one event file, no
+# eval.json of the first run when the second has no test data).
+awk 'BEGIN { srand(3); print "a,b,c,y";
+    for (i = 0; i < 600; i++) { a = rand() - 0.5; b = rand() - 0.5;
+        printf "%.4f,%.4f,%.4f,%d\n", a, b, rand(), (a + b > 0) } }' >"$TMP/all.csv"
+head -n 401 "$TMP/all.csv" >"$TMP/train.csv"
+{ head -n 1 "$TMP/all.csv"; tail -n +402 "$TMP/all.csv"; } >"$TMP/test.csv"
+REAL="$TMP/real"
+expect_rc 0 "train --test --logdir" "$CLANN" train --device cpu --data "$TMP/train.csv" \
+    --test "$TMP/test.csv" --hidden 16,8 --l2 0.001 --epochs 3 --logdir "$REAL" --out "$TMP/m.st"
+expect_err "test_loss" "train --test --logdir"
+head -n 1 "$REAL/log.csv" | grep -q '^kind,epoch,step,loss,accuracy,test_loss,test_accuracy,test_auc,' ||
+    fail "log.csv header: $(head -n 1 "$REAL/log.csv")"
+grep -q 'val_' "$REAL/log.csv" && fail "log.csv names test figures val_*"
+grep -aq 'test_loss' "$REAL"/events.out.tfevents.* || fail "no test_loss tag in the event file"
+grep -aq 'val_loss' "$REAL"/events.out.tfevents.* && fail "a val_loss tag in the event file"
+# 3 inputs -> 16 -> 8 -> 1: 64 + 136 + 9 = 209 parameters
+grep -q '"params":209' "$REAL/run.json" || fail "run.json: $(cat "$REAL/run.json")"
+grep -q '"l2":"0.001"' "$REAL/run.json" || fail "run.json lacks l2 0.001"
+grep -q '"test":".*test.csv"' "$REAL/run.json" || fail "run.json lacks the test file"
+expect_rc 0 "report of a real run" "$CLANN" report "$REAL"
+well_formed "$TMP/out"
+for text in "<th>final test loss</th>" ">test</text>" '<td class="num">209</td><td class="num">209</td>' \
+            "<th>learning-rate schedule</th><td>exponential: x0.75 every 400 steps (smoothly)</td>" \
+            "<th>rows</th><td>400 train, 0 dev, 200 test</td>"; do
+    expect_in "$text" "$TMP/out"
+done
+grep -q 'validation' "$TMP/out" && fail "the report of a test-only run says validation"
+[ -f "$REAL/eval.json" ] || fail "train --test --logdir wrote no eval.json"
+expect_rc 0 "rerun without --test" "$CLANN" train --device cpu --data "$TMP/train.csv" \
+    --split 0.8,0.2 --hidden 4 --epochs 2 --logdir "$REAL" --out "$TMP/m.st"
+[ "$(ls "$REAL" | grep -c '^events.out.tfevents')" -eq 1 ] || fail "a rerun left $(ls "$REAL")"
+[ -f "$REAL/eval.json" ] && fail "a rerun kept the first run's eval.json"
+head -n 1 "$REAL/log.csv" | grep -q ',val_loss,val_accuracy,' || fail "dev figures are not val_*"
+grep -q '"split":"0.8,0.2"' "$REAL/run.json" || fail "run.json of the rerun: no split"
+
+# A text column of 20 values becomes an embedding table (20 + 1 out-of-vocabulary ids x 2):
+# run.json counts its 42 parameters in the feature layer, as `clann info` does.
+awk 'BEGIN { srand(5); print "x,color,y";
+    for (i = 0; i < 400; i++) { c = int(rand() * 20); printf "%.3f,c%02d,%d\n", rand(), c, c % 2 } }' \
+    >"$TMP/cat.csv"
+expect_rc 0 "train on a text column" "$CLANN" train --device cpu --data "$TMP/cat.csv" --hidden 8 \
+    --epochs 1 --logdir "$TMP/cat" --out "$TMP/cat.st"
+tr -d ' \n' <"$TMP/cat/run.json" | grep -q '"index":0,"kind":"features","activation":"-","output":"3","params":42,"trainable_params":42' ||
+    fail "run.json's feature layer: $(cat "$TMP/cat/run.json")"
+"$CLANN" info "$TMP/cat.st" --json 2>/dev/null | grep -q '"kind": "features", "units": 3, "params": 42' ||
+    fail "clann info disagrees on the feature layer"
 
 [ "$FAILS" -eq 0 ] || exit 1
 echo "report: all checks passed"

@@ -229,6 +229,11 @@ int cli_train_fit_params(const struct cli_train_args *a, const struct clann_fit_
 /* --lr-decay (or an exponential schedule without STEPS): sets the per-epoch decay's step count
  * for rows training rows. */
 void cli_train_decay_steps(struct clann_fit_params *fp, size_t rows);
+/* Writes logdir/run.json (run_info.c; nothing without --logdir): the model's layers with their
+ * shapes and parameters, and every training option of the run as resolved. */
+int cli_run_info_write(const struct cli_train_args *a, const struct cli_data *d,
+                       const struct clann_model *m, const struct clann_fit_params *fp,
+                       const char *device);
 
 int cli_devices(int argc, char **argv);
 int cli_check(int argc, char **argv);

@@ -27,9 +27,11 @@ struct run_log {
 struct run_dir {
     struct run_log log;
     json_object *eval; /* eval.json, NULL when the folder has none */
+    json_object *run;  /* run.json (the model and options of clann train), NULL when none */
 };
 
-/* Reads folder dir: log.csv must be there and parse, eval.json must parse when present.
+/* Reads folder dir: log.csv must be there and parse, eval.json and run.json must parse when
+ * present.
  * Returns CLI_OK, or CLI_FAILED after printing the reason (file and line) on stderr; *out is
  * safe to pass to run_dir_free() either way. */
 int run_dir_read(const char *dir, struct run_dir *out);

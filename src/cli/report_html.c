@@ -52,10 +52,21 @@ static bool wants_log(const double *v, size_t n)
     return !svg_range_empty(&r) && r.hi / r.lo > 100.0;
 }
 
+/* What the held-out figures of log.csv are on: "val" (dev data) or "test" (a run whose only
+ * held-out data was its test set logs test_loss, ...). */
+static const char *held_out(const struct run_log *log)
+{
+    return run_log_column(log, "val_loss") < 0 && run_log_column(log, "test_loss") >= 0 ? "test"
+                                                                                        : "val";
+}
+
 static void epoch_chart(FILE *f, const struct run_log *log, const char *title,
-                        const char *y_label, const char *train_name, const char *val_name,
+                        const char *y_label, const char *train_name, const char *metric,
                         double *x, double *y_train, double *y_val)
 {
+    char val_name[64];
+    snprintf(val_name, sizeof val_name, "%s_%s", held_out(log), metric);
+    bool test = strcmp(held_out(log), "test") == 0;
     int xc = run_log_column(log, "epoch");
     size_t n = run_log_series(log, ROW_EPOCH, xc, run_log_column(log, train_name), x, y_train);
     run_log_series(log, ROW_EPOCH, xc, run_log_column(log, val_name), x, y_val);
@@ -81,7 +92,7 @@ static void epoch_chart(FILE *f, const struct run_log *log, const char *title,
     }
     if (has_val) {
         svg_chart_line(&c, x, y_val, n, svg_color(1), "6 3", markers);
-        svg_chart_legend(&c, "validation", svg_color(1), "6 3");
+        svg_chart_legend(&c, test ? "test" : "validation", svg_color(1), "6 3");
     }
     svg_chart_end(&c);
     fputs("</div>\n", f);
@@ -179,8 +190,8 @@ static void write_training(FILE *f, const struct run_log *log)
         fputs("<p>out of memory drawing the training charts</p>\n", f);
     } else {
         fputs("<h2>Learning curves</h2>\n<div class=\"grid\">\n", f);
-        epoch_chart(f, log, "Loss", "loss", "loss", "val_loss", x, y1, y2);
-        epoch_chart(f, log, "Accuracy", "accuracy", "accuracy", "val_accuracy", x, y1, y2);
+        epoch_chart(f, log, "Loss", "loss", "loss", "loss", x, y1, y2);
+        epoch_chart(f, log, "Accuracy", "accuracy", "accuracy", "accuracy", x, y1, y2);
         learning_rate_chart(f, log, x, y1);
         fputs("</div>\n<h2>Layer monitors</h2>\n<div class=\"grid\">\n", f);
         static const struct layer_metric metrics[] = {
@@ -234,9 +245,9 @@ static double last_value(const struct run_log *log, const char *name, double *ep
     return v;
 }
 
-static double best_val_loss(const struct run_log *log, double *epoch)
+static double best_val_loss(const struct run_log *log, const char *name, double *epoch)
 {
-    int c = run_log_column(log, "val_loss"), e = run_log_column(log, "epoch");
+    int c = run_log_column(log, name), e = run_log_column(log, "epoch");
     double best = NAN;
     for (size_t r = 0; c >= 0 && r < log->n_rows; r++) {
         const double *row = log->values + r * log->n_cols;
@@ -266,13 +277,21 @@ static void write_run_summary(FILE *f, const struct run_log *log)
     summary_row(f, "monitored layers", buf);
     summary_number(f, "final loss", last_value(log, "loss", &epoch));
     summary_number(f, "final accuracy", last_value(log, "accuracy", NULL));
-    summary_number(f, "final validation loss", last_value(log, "val_loss", NULL));
-    summary_number(f, "final validation accuracy", last_value(log, "val_accuracy", NULL));
+    const char *held = held_out(log), *held_words = strcmp(held, "test") == 0 ? "test"
+                                                                               : "validation";
+    char name[64], label[64];
+    snprintf(name, sizeof name, "%s_loss", held);
+    snprintf(label, sizeof label, "final %s loss", held_words);
+    summary_number(f, label, last_value(log, name, NULL));
+    double best = best_val_loss(log, name, &best_epoch);
+    snprintf(name, sizeof name, "%s_accuracy", held);
+    snprintf(label, sizeof label, "final %s accuracy", held_words);
+    summary_number(f, label, last_value(log, name, NULL));
     summary_number(f, "final learning rate", last_value(log, "learning_rate", NULL));
-    double best = best_val_loss(log, &best_epoch);
     if (isfinite(best)) {
         snprintf(buf, sizeof buf, "%.4g (epoch %g)", best, best_epoch);
-        summary_row(f, "best validation loss", buf);
+        snprintf(label, sizeof label, "best %s loss", held_words);
+        summary_row(f, label, buf);
     }
     if (sc >= 0)
         summary_number(f, "training time (s)", seconds);
@@ -672,6 +691,79 @@ static void write_evaluation(FILE *f, json_object *eval)
     fputs("</div>\n", f);
 }
 
+/* ---- run.json: the model and the options ------------------------------------------------ */
+
+static void cell(FILE *f, const char *tag, const char *cls, json_object *v)
+{
+    fprintf(f, "<%s%s>", tag, cls);
+    svg_escape(f, v ? json_object_get_string(v) : "-");
+    fprintf(f, "</%s>", tag);
+}
+
+/* The layers with their output shapes and parameters, and the totals. */
+static void write_model(FILE *f, json_object *model)
+{
+    static const char *const keys[] = {"index", "kind", "activation", "output", "params",
+                                       "trainable_params"};
+    json_object *layers = member(model, "layers");
+    fputs("<div class=\"card\"><h3>Model</h3>", f);
+    if (!layers || !json_object_is_type(layers, json_type_array)) {
+        fputs("<p class=\"muted\">not available: no layers in run.json</p></div>\n", f);
+        return;
+    }
+    fputs("<table class=\"layers\">\n<tr><th>layer</th><th>kind</th><th>activation</th>"
+          "<th>output</th><th>parameters</th><th>trainable</th></tr>\n", f);
+    for (size_t i = 0; i < json_object_array_length(layers); i++) {
+        json_object *l = json_object_array_get_idx(layers, i);
+        fputs("<tr>", f);
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+            cell(f, "td", k == 0 || k >= 3 ? " class=\"num\"" : "", member(l, keys[k]));
+        fputs("</tr>\n", f);
+    }
+    fputs("<tr><th colspan=\"4\">total</th>", f);
+    cell(f, "td", " class=\"num\"", member(model, "params"));
+    cell(f, "td", " class=\"num\"", member(model, "trainable_params"));
+    fputs("</tr>\n</table>\n<p class=\"muted\">", f);
+    const char *io[] = {"inputs", "outputs", "loss"};
+    for (size_t i = 0; i < 3; i++) {
+        fprintf(f, "%s%s ", i ? " &#183; " : "", io[i]);
+        svg_escape(f, json_object_get_string(member(model, io[i])));
+    }
+    fputs("</p></div>\n", f);
+}
+
+/* Every option of the run as train resolved it, in its order. */
+static void write_options(FILE *f, json_object *options)
+{
+    fputs("<div class=\"card\"><h3>Training options</h3>", f);
+    if (!options || !json_object_is_type(options, json_type_object)) {
+        fputs("<p class=\"muted\">not available: no options in run.json</p></div>\n", f);
+        return;
+    }
+    fputs("<table>\n", f);
+    json_object_object_foreach(options, key, value) {
+        fputs("<tr><th>", f);
+        svg_escape(f, key);
+        fputs("</th>", f);
+        cell(f, "td", "", value);
+        fputs("</tr>\n", f);
+    }
+    fputs("</table></div>\n", f);
+}
+
+static void write_run_info(FILE *f, json_object *run)
+{
+    fputs("<h2>Model and options</h2>\n<div class=\"grid\">\n", f);
+    if (!run) {
+        not_available(f, "Model and options", "no run.json in the run folder (clann train "
+                      "--logdir writes it)");
+    } else {
+        write_model(f, member(run, "model"));
+        write_options(f, member(run, "options"));
+    }
+    fputs("</div>\n", f);
+}
+
 /* ---- the page --------------------------------------------------------------------------- */
 
 static const char style[] =
@@ -706,6 +798,7 @@ void report_write_page(FILE *f, const char *title, const char *dir, const struct
     write_run_summary(f, log);
     write_metrics(f, eval);
     fputs("</div>\n", f);
+    write_run_info(f, rd->run);
     write_training(f, log);
     write_evaluation(f, eval);
     fputs("</body>\n</html>\n", f);

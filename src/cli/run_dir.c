@@ -1,8 +1,8 @@
 /*
  * run_dir.c - reads a run folder for `clann report` (report.h): log.csv, whose rows are epochs
  * or monitor samples (the "kind" column) and whose columns are read by header name, and the
- * optional eval.json. A log still being written (a short last line) reads up to its last
- * complete row.
+ * optional eval.json and run.json. A log still being written (a short last line) reads up to
+ * its last complete row.
  */
 #include "cli.h"
 #include "report.h"
@@ -256,13 +256,13 @@ size_t run_log_layers(const struct run_log *log)
 
 /* ---- eval.json and the folder ----------------------------------------------------------- */
 
-/* eval.json is optional; one that is there must parse. */
-static int read_eval(const char *dir, json_object **out)
+/* eval.json and run.json are optional; one that is there must parse. */
+static int read_json(const char *dir, const char *name, json_object **out)
 {
     char path[4096];
     struct stat st;
     *out = NULL;
-    snprintf(path, sizeof path, "%s/eval.json", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     if (stat(path, &st) != 0)
         return CLI_OK;
     *out = json_object_from_file(path);
@@ -300,13 +300,16 @@ int run_dir_read(const char *dir, struct run_dir *out)
     if (rc == CLI_OK)
         rc = run_log_read(dir, &out->log);
     if (rc == CLI_OK)
-        rc = read_eval(dir, &out->eval);
+        rc = read_json(dir, "eval.json", &out->eval);
+    if (rc == CLI_OK)
+        rc = read_json(dir, "run.json", &out->run);
     return rc;
 }
 
 void run_dir_free(struct run_dir *rd)
 {
     json_object_put(rd->eval);
+    json_object_put(rd->run);
     run_log_free(&rd->log);
     memset(rd, 0, sizeof *rd);
 }

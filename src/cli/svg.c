@@ -130,19 +130,51 @@ static double px_y(const struct svg_chart *c, double y)
     return fmax(-1e4, fmin(1e4, p));
 }
 
+/* %g with a short exponent: 1.95e11 for 1.95e+11, 1e-5 for 1e-05. */
+static void short_number(char *buf, size_t size, double v)
+{
+    snprintf(buf, size, "%g", v);
+    char *e = strchr(buf, 'e');
+    if (!e)
+        return;
+    char *digits = e + 1 + (e[1] == '-' || e[1] == '+'), *to = e[1] == '-' ? e + 2 : e + 1;
+    while (digits[0] == '0' && digits[1] != '\0')
+        digits++;
+    memmove(to, digits, strlen(digits) + 1);
+}
+
 static void tick_label(char *buf, size_t size, double v, double step)
 {
     if (fabs(v) < step * 1e-6)
         v = 0.0; /* k * step can land at 1e-17 instead of 0 */
-    snprintf(buf, size, "%g", v);
+    short_number(buf, size, v);
 }
 
+/* The width of a tick label in pixels at font size 11, on the wide side: digits as DejaVu Sans
+ * draws them (0.64 em; Liberation and Arial take 0.56), so that the layout holds with either. */
+static double label_width(const char *text)
+{
+    double em = 0.0;
+    for (const char *p = text; *p; p++)
+        em += *p == '.' ? 0.32 : *p == '-' ? 0.37 : 0.64;
+    return em * 11.0;
+}
+
+/* Every stride-th x tick gets a label and a grid line, stride chosen so that labels keep 8
+ * pixels apart (long labels in a narrow plot). */
 static void draw_x_ticks(struct svg_chart *c, double step)
 {
     int y0 = c->top, y1 = c->height - c->bottom;
-    for (double k = ceil(c->x_lo / step - 1e-9); k * step <= c->x_hi + step * 1e-9; k++) {
+    char label[32];
+    double k0 = ceil(c->x_lo / step - 1e-9), widest = 0.0;
+    for (double k = k0; k * step <= c->x_hi + step * 1e-9; k++) {
+        tick_label(label, sizeof label, k * step, step);
+        widest = fmax(widest, label_width(label));
+    }
+    double spacing = step / (c->x_hi - c->x_lo) * (c->width - c->left - c->right);
+    double stride = spacing > 0.0 ? fmax(1.0, ceil((widest + 8.0) / spacing)) : 1.0;
+    for (double k = k0; k * step <= c->x_hi + step * 1e-9; k += stride) {
         double x = px_x(c, k * step);
-        char label[32];
         tick_label(label, sizeof label, k * step, step);
         fprintf(c->f,
                 "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e4e4e4\"/>\n"
@@ -151,32 +183,38 @@ static void draw_x_ticks(struct svg_chart *c, double step)
     }
 }
 
-/* value is the exponent on a log axis. */
-static void draw_y_tick(struct svg_chart *c, double value, const char *label)
+/* value is the exponent on a log axis. Without c->f only measures: returns the label's width. */
+static double draw_y_tick(struct svg_chart *c, double value, const char *label)
 {
+    if (!c->f)
+        return label_width(label);
     double y = px_y(c, c->log_y ? pow(10.0, value) : value);
     fprintf(c->f,
             "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n"
             "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#444\">%s</text>\n",
             c->left, y, c->width - c->right, y, c->left - 5, y + 4, label);
+    return label_width(label);
 }
 
-static void draw_y_ticks(struct svg_chart *c, double step)
+/* Draws the y ticks (or, without c->f, only measures them); returns the widest label's width. */
+static double draw_y_ticks(struct svg_chart *c, double step)
 {
     char label[32];
+    double widest = 0.0;
     if (c->log_y) {
         /* Whole decades, thinned so that no more than about eight get a label. */
         int stride = (int)ceil((c->y_hi - c->y_lo) / 8.0);
         for (int k = (int)c->y_lo; k <= (int)c->y_hi; k += stride > 0 ? stride : 1) {
-            snprintf(label, sizeof label, "%g", pow(10.0, k));
-            draw_y_tick(c, k, label);
+            short_number(label, sizeof label, pow(10.0, k));
+            widest = fmax(widest, draw_y_tick(c, k, label));
         }
-        return;
+        return widest;
     }
     for (double k = ceil(c->y_lo / step - 1e-9); k * step <= c->y_hi + step * 1e-9; k++) {
         tick_label(label, sizeof label, k * step, step);
-        draw_y_tick(c, k * step, label);
+        widest = fmax(widest, draw_y_tick(c, k * step, label));
     }
+    return widest;
 }
 
 static void draw_labels(struct svg_chart *c, const struct svg_axes *a)
@@ -218,6 +256,12 @@ void svg_chart_begin(struct svg_chart *c, FILE *f, int width, int height,
         c->y_hi = a->y.hi;
         y_step = linear_ticks(&c->y_lo, &c->y_hi, a->fixed_y, false);
     }
+    /* The left margin from the widest y label: the axis title (a line centred at x = 14) ends
+     * near x = 21, then a gap, the label, and 5 pixels to the axis. */
+    c->f = NULL;
+    c->left = 27 + (int)ceil(draw_y_ticks(c, y_step)) + 4;
+    c->left = c->left < 48 ? 48 : c->left;
+    c->f = f;
     int pw = width - c->left - c->right, ph = height - c->top - c->bottom;
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"11\" role=\"img\">\n"
@@ -313,7 +357,17 @@ void svg_chart_legend(struct svg_chart *c, const char *label, const char *color,
     if (dash)
         fprintf(c->f, " stroke-dasharray=\"%s\"", dash);
     fprintf(c->f, "/>\n<text x=\"%d\" y=\"%d\">", x + 28, y + 4);
-    svg_escape(c->f, label);
+    /* Cut to the margin's room (long class names), at a character boundary, with "...". */
+    char cut[128];
+    snprintf(cut, sizeof cut, "%s", label ? label : "");
+    size_t n = strlen(cut);
+    while (n > 3 && label_width(cut) * 1.1 > c->right - 30) {
+        for (n -= 4; n > 0 && ((unsigned char)cut[n] & 0xc0) == 0x80; n--)
+            ;
+        memcpy(cut + n, "...", 4);
+        n += 3;
+    }
+    svg_escape(c->f, cut);
     fputs("</text>\n", c->f);
 }
 
@@ -344,6 +398,9 @@ static struct heatmap_layout heatmap_layout(const char *const *labels, size_t n)
     for (size_t i = 0; i < n; i++)
         longest = labels[i] && strlen(labels[i]) > longest ? strlen(labels[i]) : longest;
     longest = longest > 14 ? 14 : longest;
+    /* Row labels end 5 px left of the grid; the turned "true" title ends near x = 21. */
+    int label_px = (int)ceil((double)longest * 0.64 * 11.0 * 1.1);
+    l.left = 32 + label_px > l.left ? 32 + label_px : l.left;
     l.rotate = (double)longest * 6.5 > l.cell;
     int below = l.rotate ? 8 + (int)((double)longest * 4.6) : 22;
     l.width = l.left + l.cell * (int)n + 20;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 static const char *const task_names[] = {"auto", "regression", "binary", "multiclass",
@@ -370,8 +371,49 @@ struct progress {
     enum clann_status save_status;
 };
 
-/* The bar within an epoch: steps done, the rate so far and the time left; redrawn at most 10
- * times a second, on the terminal only (plain per-epoch lines otherwise). */
+/* The width of stderr's terminal, else $COLUMNS, else 80; asked at every redraw, so the bar
+ * follows a resized window. */
+static int terminal_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    long cols = env ? strtol(env, NULL, 10) : 0;
+    return cols > 0 && cols < 10000 ? (int)cols : 80;
+}
+
+/* One bar line in fewer than `width` columns (the last column would wrap on some terminals):
+ * "epoch 3/15 [=====     ] 120/469  loss 0.4321  12.3s left". As the width shrinks the bar
+ * narrows (30 to 10 cells), then goes, then the step count, the time left and the loss. */
+static void bar_line(char *buf, size_t size, int width, const char *head, size_t step,
+                     size_t steps, const char *loss, double eta)
+{
+    char count[48], left[32];
+    snprintf(count, sizeof count, " %zu/%zu", step, steps);
+    snprintf(left, sizeof left, "  %.1fs left", eta);
+    const char *parts[3] = {count, left, loss}; /* dropped in this order */
+    int room = width - 1, fixed = (int)(strlen(head) + strlen(count) + strlen(left) +
+                                        strlen(loss));
+    int cells = room - fixed - 3 < 30 ? room - fixed - 3 : 30;
+    size_t dropped = 0;
+    while (cells < 10 && dropped < 3 && fixed > room)
+        fixed -= (int)strlen(parts[dropped++]);
+    char bar[40] = "";
+    if (cells >= 10) {
+        int filled = (int)((double)cells * (double)step / (double)steps);
+        snprintf(bar, sizeof bar, " [%.*s%*s]", filled, "==============================",
+                 cells - filled, "");
+    }
+    snprintf(buf, size, "%s%s%s%s%s", head, bar, dropped > 0 ? "" : count, loss[0] && dropped <
+             3 ? loss : "", dropped > 1 ? "" : left);
+    if (room > 0 && strlen(buf) > (size_t)room)
+        buf[room] = '\0'; /* a terminal narrower than "epoch 3/15" */
+}
+
+/* The bar within an epoch: steps done, the running loss and the time left; redrawn at most 10
+ * times a second (each reads the loss back from the device), on a terminal only (plain
+ * per-epoch lines otherwise). */
 static void on_progress(size_t epoch, size_t step, size_t steps, void *user)
 {
     struct progress *p = user;
@@ -383,10 +425,16 @@ static void on_progress(size_t epoch, size_t step, size_t steps, void *user)
     p->last_draw = now;
     double elapsed = now - p->epoch_start;
     double eta = step ? elapsed * (double)(steps - step) / (double)step : 0.0;
-    int filled = (int)(30.0 * (double)step / (double)steps);
-    fprintf(stderr, "\repoch %3zu/%zu [%.*s%*s] %zu/%zu  %.1fs left ", p->first_epoch + epoch,
-            p->epochs, filled, "==============================", 30 - filled, "", step, steps,
-            eta);
+    double loss = NAN;
+    char head[64], loss_text[48] = "", line[512];
+    if (clann_model_running_loss(p->model, &loss) == CLANN_OK && cli_is_regression(p->model))
+        loss = cli_loss_in_units(p->model, loss);
+    if (isfinite(loss))
+        snprintf(loss_text, sizeof loss_text, cli_is_regression(p->model) ? "  loss %.4g"
+                                                                           : "  loss %.4f", loss);
+    snprintf(head, sizeof head, "epoch %3zu/%zu", p->first_epoch + epoch, p->epochs);
+    bar_line(line, sizeof line, terminal_width(), head, step, steps, loss_text, eta);
+    fprintf(stderr, "\r%s\033[K", line);
 }
 
 static bool on_epoch(const struct clann_epoch_log *log, void *user)
@@ -579,6 +627,8 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
     struct progress prog = {first_epoch, fp.epochs, a->quiet, !a->quiet && isatty(2),
                             0.0,         0.0,       d->has_dev ? "val" : "test",
                             a->checkpoint, m,       CLANN_OK};
+    if ((rc = cli_run_info_write(a, d, m, &fp, clann_context_device(ctx)->name)) != CLI_OK)
+        return rc;
     fp.on_epoch = on_epoch;
     fp.on_progress = on_progress;
     fp.user = &prog;
@@ -597,6 +647,7 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
          * without dev data the test set is only reported alongside. */
         const struct clann_matrix *vx = d->has_dev ? &d->dev_x : d->has_test ? &d->test_x : NULL;
         const struct clann_matrix *vy = d->has_dev ? &d->dev_y : d->has_test ? &d->test_y : NULL;
+        fp.validation_name = prog.val; /* log.csv and TensorBoard say test_* as the console */
         st = clann_model_fit(m, &d->x, &d->y, vx, vy, &fp, &r.last);
         /* The model's training options say --epochs as given, a resumed run's too (fp's
          * strings may have been the replaced record's: the record's own are used). */
@@ -914,6 +965,21 @@ int cli_train(int argc, char **argv)
     return rc;
 }
 
+/* A run folder holds one run, as the library keeps log.csv and the event file: what an
+ * earlier run left there (its evaluation, its split) goes before this one writes its own. */
+static int reset_run_dir(const char *logdir)
+{
+    static const char *const stale[] = {"eval.json", "split.json"};
+    for (size_t i = 0; logdir && i < sizeof stale / sizeof *stale; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", logdir, stale[i]);
+        if (unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR)
+            return cli_fail_text(path, "cannot remove the earlier run's file: %s",
+                                 strerror(errno));
+    }
+    return CLI_OK;
+}
+
 /* One rank's (or the only process's) training: under mpirun every rank reads the data (the
  * files are shared) and trains its share; rank 0 alone prints and writes files. */
 static int train_on_rank(struct cli_train_args *a)
@@ -934,7 +1000,9 @@ static int train_on_rank(struct cli_train_args *a)
         return rc;
     }
     struct clann_context *ctx = NULL;
-    rc = cli_train_split(a, &d);
+    rc = reset_run_dir(a->logdir);
+    if (rc == CLI_OK)
+        rc = cli_train_split(a, &d);
     if (rc == CLI_OK)
         rc = cli_context(a->device, &ctx);
     if (rc == CLI_OK)

@@ -10,6 +10,7 @@
  * the layer before (docs/architecture.md, "Adding things").
  */
 #include "nn/conv.h"
+#include "nn/embedding.h"
 #include "backend/ops.h"
 #include "core/rng.h"
 
@@ -209,6 +210,12 @@ CLANN_API enum clann_status clann_model_layer_shape(const struct clann_model *m,
     } else if (l->kind == CLANN__LAYER_BATCHNORM) {
         n = 4 * l->out;
         t = 2 * l->out;
+    } else if (l->kind == CLANN__LAYER_FEATURES && m->features) {
+        for (size_t j = 0; j < clann__features_n_tables(m->features); j++) {
+            const struct clann__feature *c = clann__features_table(m->features, j);
+            n += c->n_ids * c->dim;
+            t += c->trainable ? c->n_ids * c->dim : 0; /* frozen tables are not trained */
+        }
     }
     if (params)
         *params = n;

@@ -55,3 +55,12 @@ enum clann_status clann__read_scalars(struct clann_model *m, double *loss_sum, d
     *correct = s[1];
     return st;
 }
+
+enum clann_status clann__peek_loss_sum(struct clann_model *m, double *loss_sum)
+{
+    float s = 0.0f;
+    enum clann_status st = clann__op_download(m->be, &s,
+                                              clann__view(&m->scalars, CLANN__SCALAR_LOSS), 1);
+    *loss_sum = s;
+    return st;
+}

@@ -13,5 +13,7 @@ enum clann_status clann__batch_loss(struct clann_model *m, struct clann_view pre
                                     struct clann_view grad);
 /* Reads and clears the device scalars: loss sum and correct count. */
 enum clann_status clann__read_scalars(struct clann_model *m, double *loss_sum, double *correct);
+/* Reads the loss sum without clearing it (the running loss of an epoch under way). */
+enum clann_status clann__peek_loss_sum(struct clann_model *m, double *loss_sum);
 
 #endif /* CLANN_LOSS_H */

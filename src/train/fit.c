@@ -251,6 +251,9 @@ static enum clann_status check_fit_args(struct clann_model *m, const struct clan
         if (st == CLANN_OK && !val_y)
             st = clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "fit: validation labels missing");
     }
+    if (st == CLANN_OK && p->validation_name && !clann__runlog_name_ok(p->validation_name))
+        st = clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "fit: validation_name '%s' is not 1 "
+                          "to 15 letters, digits and '_'", p->validation_name);
     if (st == CLANN_OK && p->batch_size > m->cp.max_batch)
         st = clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "fit: batch size %zu exceeds the "
                           "compiled max_batch %zu", p->batch_size, m->cp.max_batch);
@@ -297,6 +300,29 @@ static enum clann_status check_guard(struct clann_model *m, const struct clann_m
                         where, (unsigned long long)(bad - 1), remedies);
 }
 
+/* The training loss reported for loss_sum over `rows` rows: the epoch's, and the running one. */
+static double training_loss(const struct clann_trainer *t, double loss_sum, size_t rows)
+{
+    return rows ? loss_sum / (double)rows + t->penalty : NAN;
+}
+
+CLANN_API enum clann_status clann_model_running_loss(struct clann_model *m, double *loss)
+{
+    if (!m || !loss)
+        return clann__error(m ? m->ctx : NULL, CLANN_ERR_INVALID_ARG,
+                            "running_loss: model or loss is NULL");
+    *loss = NAN;
+    struct clann_trainer *t = m->trainer;
+    if (!t || !t->in_epoch)
+        return clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "running_loss: no epoch under way "
+                            "(call it from a fit's on_progress)");
+    double sum;
+    enum clann_status st = clann__peek_loss_sum(m, &sum);
+    if (st == CLANN_OK)
+        *loss = training_loss(t, sum, t->epoch_rows);
+    return st;
+}
+
 /* Runs one epoch over x, y in `order`; fills the training part of *log. */
 static enum clann_status run_epoch(struct clann_model *m, const struct clann_matrix *x,
                                    const struct clann_matrix *y, const size_t *order,
@@ -306,16 +332,20 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
     enum clann_status st = clann__read_scalars(m, &loss_sum, &correct); /* clears them */
     uint64_t epoch_first_step = t->step;
     size_t seen = 0;
+    t->epoch_rows = 0;
+    t->in_epoch = true;
     for (size_t first = 0; first < x->rows && st == CLANN_OK; first += t->batch) {
         if (t->max_step && t->step >= t->max_step)
             break;
         size_t rows = x->rows - first < t->batch ? x->rows - first : t->batch;
         st = train_step(m, x, y, order, first, rows, t);
         seen += rows;
+        t->epoch_rows = seen;
         if (st == CLANN_OK && t->p.on_progress)
             t->p.on_progress(log->epoch, (size_t)(t->step - epoch_first_step),
                              (x->rows + t->batch - 1) / t->batch, t->p.user);
     }
+    t->in_epoch = false;
     if (t->dist) { /* a rank that failed in a step reports here, at the others' next exchange */
         char what[64];
         snprintf(what, sizeof what, "training epoch %zu", log->epoch);
@@ -334,7 +364,7 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
     if (st != CLANN_OK)
         return st;
     log->steps = t->step;
-    log->loss = seen ? loss_sum / (double)seen + t->penalty : NAN;
+    log->loss = training_loss(t, loss_sum, seen);
     log->accuracy = clann__loss_is_classification(m->cp.loss) && seen ? correct / (double)seen
                                                                         : NAN;
     log->learning_rate = t->lr;
@@ -540,7 +570,8 @@ static enum clann_status fit_setup(struct clann_model *m, const struct clann_fit
     if (st == CLANN_OK && t->p.monitor_every)
         st = clann__monitors_setup(m, t, t->p.monitor_every, steps);
     if (st == CLANN_OK && t->p.logdir && writes_files(t))
-        st = clann__runlog_open(m->ctx, t->p.logdir, m->n_layers, &t->log);
+        st = clann__runlog_open(m->ctx, t->p.logdir, t->p.validation_name, m->n_layers,
+                                &t->log);
     uint64_t bad;
     size_t skips;
     return st ? st : clann__guard_read(m, &bad, &skips); /* a fresh guard */

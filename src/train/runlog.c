@@ -10,6 +10,8 @@
 #include "io/tfevents.h"
 #include "core/file.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +19,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static const char *const epoch_columns[] = {"loss", "accuracy", "val_loss", "val_accuracy",
+                                            "val_auc", "learning_rate", "seconds"};
+static const char *const monitor_columns[] = {"zero_fraction", "grad_norm", "weight_norm",
+                                              "update_ratio"};
+
+#define N_EPOCH_COLUMNS (sizeof epoch_columns / sizeof *epoch_columns)
+#define N_MONITOR_COLUMNS (sizeof monitor_columns / sizeof *monitor_columns)
 
 struct clann_runlog {
     struct clann_context *ctx;
@@ -27,15 +37,57 @@ struct clann_runlog {
     char path[4096];
     struct clann_tfevents *events;
     size_t n_layers;
+    char epoch_names[N_EPOCH_COLUMNS][32]; /* epoch_columns, "val" as the validation name */
 };
 
-static const char *const epoch_columns[] = {"loss", "accuracy", "val_loss", "val_accuracy",
-                                            "val_auc", "learning_rate", "seconds"};
-static const char *const monitor_columns[] = {"zero_fraction", "grad_norm", "weight_norm",
-                                              "update_ratio"};
+bool clann__runlog_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)name[i]) && name[i] != '_')
+            return false;
+    }
+    return n > 0 && n < 16;
+}
 
-#define N_EPOCH_COLUMNS (sizeof epoch_columns / sizeof *epoch_columns)
-#define N_MONITOR_COLUMNS (sizeof monitor_columns / sizeof *monitor_columns)
+/* "val_loss" becomes "test_loss" when the validation data is a test set, so that log.csv and
+ * TensorBoard say what the console says. */
+static void name_columns(struct clann_runlog *log, const char *val_name)
+{
+    for (size_t i = 0; i < N_EPOCH_COLUMNS; i++) {
+        const char *c = epoch_columns[i];
+        if (val_name && strncmp(c, "val_", 4) == 0)
+            snprintf(log->epoch_names[i], sizeof log->epoch_names[i], "%s_%s", val_name, c + 4);
+        else
+            snprintf(log->epoch_names[i], sizeof log->epoch_names[i], "%s", c);
+    }
+}
+
+/* A run folder holds one run: the event files of earlier fits into it go once the new one
+ * exists (TensorBoard would otherwise draw both runs as one, zigzagging between them). */
+static enum clann_status remove_old_events(struct clann_runlog *log, const char *logdir)
+{
+    const char *mine = strrchr(clann__tfevents_path(log->events), '/');
+    DIR *d = opendir(logdir);
+    if (!d)
+        return clann__error(log->ctx, CLANN_ERR_IO, "run log: cannot list '%s': %s", logdir,
+                            strerror(errno));
+    enum clann_status st = CLANN_OK;
+    struct dirent *e;
+    char path[4096];
+    while (st == CLANN_OK && (e = readdir(d)) != NULL) {
+        struct stat sb;
+        if (strncmp(e->d_name, "events.out.tfevents.", 20) != 0 ||
+            (mine && strcmp(e->d_name, mine + 1) == 0))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", logdir, e->d_name);
+        if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && unlink(path) != 0)
+            st = clann__error(log->ctx, CLANN_ERR_IO, "run log: cannot remove the older event "
+                              "file '%s': %s", path, strerror(errno));
+    }
+    closedir(d);
+    return st;
+}
 
 /* Puts the formatted row in log.csv (creating it with the header row when create) and starts
  * the next one. */
@@ -62,7 +114,7 @@ static void write_header(struct clann_runlog *log)
 {
     fprintf(log->csv, "kind,epoch,step");
     for (size_t i = 0; i < N_EPOCH_COLUMNS; i++)
-        fprintf(log->csv, ",%s", epoch_columns[i]);
+        fprintf(log->csv, ",%s", log->epoch_names[i]);
     for (size_t l = 0; l < log->n_layers; l++) {
         for (size_t i = 0; i < N_MONITOR_COLUMNS; i++)
             fprintf(log->csv, ",layer%zu/%s", l, monitor_columns[i]);
@@ -71,7 +123,8 @@ static void write_header(struct clann_runlog *log)
 }
 
 enum clann_status clann__runlog_open(struct clann_context *ctx, const char *logdir,
-                                     size_t n_layers, struct clann_runlog **out)
+                                     const char *val_name, size_t n_layers,
+                                     struct clann_runlog **out)
 {
     *out = NULL;
     struct clann_runlog *log = clann__calloc(1, sizeof *log);
@@ -79,6 +132,7 @@ enum clann_status clann__runlog_open(struct clann_context *ctx, const char *logd
         return clann__error(ctx, CLANN_ERR_NO_MEMORY, "run log: out of memory");
     log->ctx = ctx;
     log->n_layers = n_layers;
+    name_columns(log, val_name);
     snprintf(log->path, sizeof log->path, "%s/log.csv", logdir);
     enum clann_status st = clann__tfevents_open(logdir, &log->events); /* creates logdir */
     if (st != CLANN_OK) {
@@ -92,6 +146,8 @@ enum clann_status clann__runlog_open(struct clann_context *ctx, const char *logd
         write_header(log);
     st = log->csv ? put_row(log, true)
                   : clann__error(ctx, CLANN_ERR_NO_MEMORY, "run log: out of memory");
+    if (st == CLANN_OK)
+        st = remove_old_events(log, logdir);
     if (st != CLANN_OK) {
         clann__runlog_close(log);
         return st;
@@ -132,7 +188,7 @@ enum clann_status clann__runlog_epoch(struct clann_runlog *log, const struct cla
     fputc('\n', log->csv);
     enum clann_status st = CLANN_OK;
     for (size_t i = 0; i < N_EPOCH_COLUMNS - 1 && st == CLANN_OK; i++)
-        st = scalar(log, epoch_columns[i], e->steps, values[i]);
+        st = scalar(log, log->epoch_names[i], e->steps, values[i]);
     enum clann_status st2 = put_row(log, false);
     st = st ? st : st2;
     return st ? st : clann__tfevents_flush(log->events);

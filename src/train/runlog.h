@@ -9,10 +9,14 @@
 
 struct clann_runlog;
 
-/* Creates logdir when missing and opens log.csv (replacing an older one) and a new event file.
- * ERR_IO naming the path. */
+/* Creates logdir when missing and opens log.csv (replacing an older one) and a new event file,
+ * then removes the older event files: the folder holds one run. The validation figures are
+ * named val_name (NULL: "val") + "_loss", ... ERR_IO naming the path. */
 enum clann_status clann__runlog_open(struct clann_context *ctx, const char *logdir,
-                                     size_t n_layers, struct clann_runlog **out);
+                                     const char *val_name, size_t n_layers,
+                                     struct clann_runlog **out);
+/* Whether name can name validation figures: 1 to 15 letters, digits and '_'. */
+bool clann__runlog_name_ok(const char *name);
 enum clann_status clann__runlog_epoch(struct clann_runlog *log, const struct clann_epoch_log *e);
 enum clann_status clann__runlog_monitor(struct clann_runlog *log, size_t epoch, uint64_t step,
                                         const struct clann_layer_monitor *layers);

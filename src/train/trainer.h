@@ -46,6 +46,8 @@ struct clann_trainer {
     struct clann_watch stop, plateau, best_save; /* best_save: a checkpoint_monitor's */
     bool has_validation;
     double penalty; /* weight penalty at the end of the last epoch, part of every reported loss */
+    bool in_epoch;                  /* training steps under way: the running loss can be read */
+    size_t epoch_rows;              /* rows trained on so far this epoch */
     struct clann_runlog *log;
     bool dist;                      /* data parallel across the ranks (train/dist.h) */
     struct clann__reducer reduce;   /* its gradient exchange buffer (kept between fit calls) */
