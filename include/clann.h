@@ -923,8 +923,11 @@ struct clann_fit_params {
     size_t checkpoint_every;
     /* NaN trap guard: a step whose loss or gradients are not finite never reaches the weights.
      * CLANN_NAN_STOP (default) ends training with ERR_NONFINITE naming the step and the first
-     * layer with a non-finite value, the weights left as after the previous step;
-     * CLANN_NAN_SKIP skips such steps and goes on (ERR_NONFINITE after max_skips in a row). */
+     * layer with a non-finite value (or, when every value is finite but a sum overflows, the
+     * layer whose gradient norm exploded, or the loss of the output layer), the weights left as
+     * after the previous step; CLANN_NAN_SKIP skips such steps and goes on, and stops at the
+     * step that makes more than max_skips skipped in a row within an epoch (ERR_NONFINITE
+     * naming those steps; no later step changes the weights). */
     enum clann_nan_policy nan_policy;
     size_t max_skips; /* default 3 */
     /* Training monitors, sampled every monitor_every steps (0: off) on the device: per layer,

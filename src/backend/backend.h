@@ -343,6 +343,12 @@ struct clann_backend_ops {
     /* out[0] += x[0] unless flag[0] != 0: the epoch's loss leaves out steps the guard skipped. */
     enum clann_status (*accumulate_unless)(struct clann_backend *be, struct clann_view x,
                                            struct clann_view out, struct clann_view flag);
+    /* The NaN guard's skip policy, after a step (one float each): a step the guard flagged
+     * (flag[0] != 0) makes run[0] += 1, and once run[0] > limit, stop[0] = value if stop[0] is
+     * 0; a clean step sets run[0] = 0. run counts the skipped steps in a row. */
+    enum clann_status (*guard_skip)(struct clann_backend *be, struct clann_view flag,
+                                    struct clann_view run, struct clann_view stop, float limit,
+                                    float value);
     /* out[0] = beta * out[0] + number of i < n with x[i] == 0 (dead-unit monitors). */
     enum clann_status (*count_zero)(struct clann_backend *be, struct clann_view x, size_t n,
                                     struct clann_view out, float beta);

@@ -225,6 +225,12 @@ static enum clann_status do_accumulate_unless(struct clann_backend *be, struct c
     (void)p;
     return clann__op_accumulate_unless(be, v[0], v[1], v[2]);
 }
+static enum clann_status do_guard_skip(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_guard_skip(be, v[0], v[1], v[2], a->a, a->b);
+}
 
 static enum clann_status check_elementwise(struct clann__check *ck)
 {
@@ -295,6 +301,13 @@ static enum clann_status check_elementwise(struct clann__check *ck)
                                                       constant(ck, 1, bad ? 1.0f : 0.0f)}};
         TRY(compare(ck, CLANN__MATCH_NMSE, bad ? "accumulate_unless flagged" : "accumulate_unless",
                     "n=1", &u, do_accumulate_unless, &ga));
+        /* a third skip in a row passes the limit 2 and marks the stop; a clean step resets */
+        struct scalar_args sk = {1, 2.0f, 17.0f, {0, 0, 0}};
+        struct clann__parity_case k = {3, {1, 1, 1}, {constant(ck, 1, bad ? 1.0f : 0.0f),
+                                                      constant(ck, 1, 2.0f),
+                                                      constant(ck, 1, 0.0f)}};
+        TRY(compare(ck, CLANN__MATCH_SPECIAL, bad ? "guard_skip flagged" : "guard_skip clean",
+                    "n=1", &k, do_guard_skip, &sk));
     }
     return CLANN_OK;
 }

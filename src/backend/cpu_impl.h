@@ -150,6 +150,9 @@ enum clann_status cpu_batchnorm_backward(struct clann_backend *be, struct clann_
                                          struct clann_view dgamma, struct clann_view dbeta);
 enum clann_status cpu_guard_check(struct clann_backend *be, struct clann_view sumsq,
                                   struct clann_view flag, float value);
+enum clann_status cpu_guard_skip(struct clann_backend *be, struct clann_view flag,
+                                 struct clann_view run, struct clann_view stop, float limit,
+                                 float value);
 enum clann_status cpu_accumulate_unless(struct clann_backend *be, struct clann_view x,
                                         struct clann_view out, struct clann_view flag);
 enum clann_status cpu_count_zero(struct clann_backend *be, struct clann_view x, size_t n,

@@ -768,6 +768,17 @@ enum clann_status cpu_guard_check(struct clann_backend *be, struct clann_view su
     return CLANN_OK;
 }
 
+enum clann_status cpu_guard_skip(struct clann_backend *be, struct clann_view flag,
+                                 struct clann_view run, struct clann_view stop, float limit,
+                                 float value)
+{
+    (void)be;
+    at(run)[0] = at(flag)[0] != 0.0f ? at(run)[0] + 1.0f : 0.0f;
+    if (at(run)[0] > limit && at(stop)[0] == 0.0f)
+        at(stop)[0] = value;
+    return CLANN_OK;
+}
+
 enum clann_status cpu_accumulate_unless(struct clann_backend *be, struct clann_view x,
                                         struct clann_view out, struct clann_view flag)
 {

@@ -458,6 +458,16 @@ enum clann_status clann__op_accumulate_unless(struct clann_backend *be, struct c
     RUN_KERNEL(accumulate_unless(be, x, out, flag));
 }
 
+enum clann_status clann__op_guard_skip(struct clann_backend *be, struct clann_view flag,
+                                       struct clann_view run, struct clann_view stop,
+                                       float limit, float value)
+{
+    CHECK_VIEW(flag, 1);
+    CHECK_VIEW(run, 1);
+    CHECK_VIEW(stop, 1);
+    RUN_KERNEL(guard_skip(be, flag, run, stop, limit, value));
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Regularization: penalties, constraints, noise, batch normalization.
  */

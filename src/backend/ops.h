@@ -101,6 +101,9 @@ enum clann_status clann__op_guard_check(struct clann_backend *be, struct clann_v
                                         struct clann_view flag, float value);
 enum clann_status clann__op_accumulate_unless(struct clann_backend *be, struct clann_view x,
                                               struct clann_view out, struct clann_view flag);
+enum clann_status clann__op_guard_skip(struct clann_backend *be, struct clann_view flag,
+                                       struct clann_view run, struct clann_view stop,
+                                       float limit, float value);
 enum clann_status clann__op_count_zero(struct clann_backend *be, struct clann_view x, size_t n,
                                        struct clann_view out, float beta);
 enum clann_status clann__op_im2col(struct clann_backend *be, const struct clann_conv_geom *g,

@@ -151,8 +151,9 @@ enum {
     CLANN__SCALAR_CORRECT = 1,
     CLANN__SCALAR_SCRATCH = 2,
     CLANN__SCALAR_GUARD = 3,  /* NaN guard flag: the first bad step, or 1 for this step */
-    CLANN__SCALAR_SKIPS = 4,  /* steps skipped by the NaN guard in this epoch */
+    CLANN__SCALAR_SKIPS = 4,  /* steps skipped by the NaN guard in a row, in this epoch */
     CLANN__SCALAR_BATCH = 5,  /* this batch's loss sum, for the guard */
+    CLANN__SCALAR_SKIP_STOP = 6, /* the step whose skip passed max_skips in a row, or 0 */
     CLANN__SCALAR_COUNT = 8   /* then 4 per layer: kernel and bias sums of squares and of |w| */
 };
 

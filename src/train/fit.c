@@ -201,6 +201,11 @@ static enum clann_status optimizer_steps(struct clann_model *m, const struct cla
     return st ? st : optimizer_range(m, opt, lo, hi - lo);
 }
 
+static size_t max_skips(const struct clann_fit_params *p)
+{
+    return p->max_skips ? p->max_skips : 3;
+}
+
 /* The second half of a step, on the (summed) gradients: penalties, noise and clipping, the
  * guard, monitors, the optimizer update and the constraints. */
 static enum clann_status apply_update(struct clann_model *m, size_t rows,
@@ -226,8 +231,7 @@ static enum clann_status apply_update(struct clann_model *m, size_t rows,
     if (st == CLANN_OK)
         st = clann__model_after_update(m, opt.lr, opt.guard);
     if (st == CLANN_OK && p->nan_policy == CLANN_NAN_SKIP)
-        st = clann__op_axpy(be, 1, 1.0f, clann__view(&m->scalars, CLANN__SCALAR_GUARD),
-                           clann__view(&m->scalars, CLANN__SCALAR_SKIPS));
+        st = clann__guard_skip_count(m, t, max_skips(p));
     return st == CLANN_OK && monitored ? clann__monitor_after_update(m, t) : st;
 }
 
@@ -287,39 +291,55 @@ static enum clann_status check_fit_args(struct clann_model *m, const struct clan
     return st;
 }
 
+/* The first non-finite value of step `bad` (in this epoch), replayed at the weights before it. */
+static void diagnose(struct clann_model *m, const struct clann_matrix *x,
+                     const struct clann_matrix *y, const size_t *order, struct clann_trainer *t,
+                     uint64_t epoch_first_step, uint64_t bad, char *where, size_t size)
+{
+    size_t first = (size_t)(bad - epoch_first_step - 1) * t->batch;
+    size_t rows = x->rows - first < t->batch ? x->rows - first : t->batch;
+    clann__guard_diagnose(m, x, y, order, first, rows, bad, where, size);
+}
+
 /* After an epoch: a step the NaN guard stopped ends training with a diagnosis; skipped steps
- * beyond the allowance do too. */
+ * beyond the allowance in a row do too, at the step that passed it. */
 static enum clann_status check_guard(struct clann_model *m, const struct clann_matrix *x,
                                      const struct clann_matrix *y, const size_t *order,
                                      struct clann_trainer *t, uint64_t epoch_first_step,
                                      size_t epoch)
 {
-    uint64_t bad;
-    size_t skips;
-    enum clann_status st = clann__guard_read(m, &bad, &skips);
+    uint64_t bad, skip_stop;
+    enum clann_status st = clann__guard_read(m, &bad, &skip_stop);
     if (st != CLANN_OK)
         return st;
     const char *remedies = "lower the learning rate, clip gradients (--clip-norm), scale the "
                            "features and targets, or add batch normalization";
+    char where[256];
     if (t->p.nan_policy == CLANN_NAN_SKIP) {
-        size_t allowed = t->p.max_skips ? t->p.max_skips : 3;
-        if (skips > allowed)
-            return clann__error(m->ctx, CLANN_ERR_NONFINITE, "%zu steps of epoch %zu had a "
-                                "non-finite loss or gradient and were skipped (allowed %zu): %s",
-                                skips, epoch, allowed, remedies);
-        return CLANN_OK;
+        size_t allowed = max_skips(&t->p);
+        if (skip_stop == 0)
+            return CLANN_OK;
+        /* steps skip_stop - allowed .. skip_stop were skipped, and every later one */
+        diagnose(m, x, y, order, t, epoch_first_step, skip_stop, where, sizeof where);
+        t->step = skip_stop - allowed - 1;
+        return clann__error(m->ctx, CLANN_ERR_NONFINITE, "%zu steps in a row (steps %llu to "
+                            "%llu, epoch %zu) had a non-finite loss or gradient and were "
+                            "skipped, more than the %zu allowed: training stopped at step %llu "
+                            "(first non-finite: %s); the weights are those after step %llu: %s",
+                            allowed + 1, (unsigned long long)(skip_stop - allowed),
+                            (unsigned long long)skip_stop, epoch, allowed,
+                            (unsigned long long)skip_stop, where, (unsigned long long)t->step,
+                            remedies);
     }
     if (bad == 0)
         return CLANN_OK;
-    size_t batch_index = (size_t)(bad - epoch_first_step - 1), first = batch_index * t->batch;
-    size_t rows = x->rows - first < t->batch ? x->rows - first : t->batch;
-    char where[160];
-    clann__guard_diagnose(m, x, y, order, first, rows, bad, where, sizeof where);
+    diagnose(m, x, y, order, t, epoch_first_step, bad, where, sizeof where);
     t->step = bad - 1; /* the weights are those after the previous step */
     return clann__error(m->ctx, CLANN_ERR_NONFINITE, "non-finite loss or gradient at step %llu "
                         "(epoch %zu, batch %zu); first non-finite: %s; the weights are those "
-                        "after step %llu: %s", (unsigned long long)bad, epoch, batch_index + 1,
-                        where, (unsigned long long)(bad - 1), remedies);
+                        "after step %llu: %s", (unsigned long long)bad, epoch,
+                        (size_t)(bad - epoch_first_step), where, (unsigned long long)(bad - 1),
+                        remedies);
 }
 
 /* Runs one epoch over x, y in `order`; fills the training part of *log. */
@@ -557,9 +577,8 @@ static enum clann_status fit_setup(struct clann_model *m, const struct clann_fit
         st = clann__monitors_setup(m, t, t->p.monitor_every, steps);
     if (st == CLANN_OK && t->p.logdir && writes_files(t))
         st = clann__runlog_open(m->ctx, t->p.logdir, m->n_layers, &t->log);
-    uint64_t bad;
-    size_t skips;
-    return st ? st : clann__guard_read(m, &bad, &skips); /* a fresh guard */
+    uint64_t bad, skip_stop;
+    return st ? st : clann__guard_read(m, &bad, &skip_stop); /* a fresh guard */
 }
 
 /* Between epochs: schedules, checkpoints and early stopping. Sets *stop to end training. */
