@@ -822,10 +822,12 @@ CLANN_API enum clann_status clann_model_set_params(struct clann_model *model, co
 
 /* One epoch's summary, passed to the fit callback. NaN where not applicable (accuracy of a
  * regressor, validation values without validation data). */
+/* loss and val_loss are the data loss alone (the mean of the loss over the rows), as
+ * clann_model_evaluate() reports it; the weight penalty is apart, in penalty. */
 struct clann_epoch_log {
     size_t epoch; /* 1-based */
     size_t steps; /* total optimizer steps so far */
-    double loss;
+    double loss;  /* the mean training loss over the epoch's steps (training mode) */
     double accuracy;
     double val_loss;
     double val_accuracy;
@@ -838,6 +840,8 @@ struct clann_epoch_log {
     double val_hamming_accuracy; /* multi-label (several sigmoid outputs) with validation data:
                                     the fraction of (row, label) pairs right at 0.5 (accuracy
                                     is the exact match of whole rows), else NaN */
+    double penalty;       /* the L1 and L2 penalty (l1 sum |w| + l2/2 sum w^2) at the end of
+                             the epoch; 0 without penalties */
 };
 
 /* Called after every training step is enqueued (host side only: no device wait), e.g. for a

@@ -187,8 +187,9 @@ START_TEST(test_constraint_kinds)
 }
 END_TEST
 
-/* The reported loss is the data loss plus l2/2 sum w^2 (and l1 sum |w|). */
-START_TEST(test_penalty_in_loss)
+/* The reported loss is the data loss, as evaluate's; the penalty l2/2 sum w^2 + l1 sum |w| is
+ * reported apart. */
+START_TEST(test_penalty_apart_from_loss)
 {
     struct clann_context *ctx = cpu();
     struct clann_matrix x, y;
@@ -213,9 +214,43 @@ START_TEST(test_penalty_in_loss)
     struct clann_epoch_log log;
     ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &fp, &log), CLANN_OK);
     double penalty = 0.25 * (1.5 * 1.5 + 2.0 * 2.0) + 0.25 * 3.5;
-    ck_assert_double_eq_tol(log.loss, data.loss + penalty, 1e-4);
+    ck_assert_double_eq_tol(log.loss, data.loss, 1e-4);
+    ck_assert_double_eq_tol(log.penalty, penalty, 1e-4);
     clann_model_destroy(m);
     free2(&x, &y);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
+/* The logged val_loss is evaluate's loss on the same data at the same weights, bit for bit,
+ * with L1 and L2 penalties in training (they are not in either); the penalty is apart. */
+START_TEST(test_val_loss_is_eval_loss)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y, vx, vy;
+    two_circles(128, 4, &x, &y);
+    two_circles(64, 9, &vx, &vy);
+    struct clann_estimator_params ep = clann_estimator_default_params();
+    size_t hidden[] = {16};
+    ep.hidden_units = hidden;
+    ep.n_hidden = 1;
+    ep.regularizer.l2 = 0.01f;
+    ep.regularizer.l1 = 0.001f;
+    ep.max_batch = 32;
+    struct clann_model *m;
+    ck_assert_int_eq(clann_dnn_classifier_create(ctx, 2, 2, &ep, &m), CLANN_OK);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.epochs = 5;
+    struct clann_epoch_log log;
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, &vx, &vy, &fp, &log), CLANN_OK);
+    struct clann_metrics mv;
+    ck_assert_int_eq(clann_model_evaluate(m, &vx, &vy, &mv), CLANN_OK);
+    printf("val_loss %.6f, evaluate %.6f, penalty %.6f\n", log.val_loss, mv.loss, log.penalty);
+    ck_assert(log.val_loss == mv.loss && log.val_accuracy == mv.accuracy);
+    ck_assert(log.penalty > 0.0);
+    clann_model_destroy(m);
+    free2(&x, &y);
+    free2(&vx, &vy);
     clann_context_destroy(ctx);
 }
 END_TEST
@@ -752,7 +787,8 @@ int main(void)
     tcase_add_test(tc, test_l1_feature_selection);
     tcase_add_test(tc, test_max_norm_every_step);
     tcase_add_test(tc, test_constraint_kinds);
-    tcase_add_test(tc, test_penalty_in_loss);
+    tcase_add_test(tc, test_penalty_apart_from_loss);
+    tcase_add_test(tc, test_val_loss_is_eval_loss);
     tcase_add_test(tc, test_batchnorm_gradcheck);
     tcase_add_test(tc, test_batchnorm_model);
     tcase_add_test(tc, test_random_layers_inference);

@@ -452,6 +452,8 @@ static bool on_epoch(const struct clann_epoch_log *log, void *user)
         double val_loss = reg ? cli_loss_in_units(p->model, log->val_loss) : log->val_loss;
         fprintf(stderr, reg ? "epoch %3zu/%zu  loss %.4g" : "epoch %3zu/%zu  loss %.4f", epoch,
                 p->epochs, loss);
+        if (log->penalty > 0.0) /* apart: the losses are data losses, as eval's */
+            fprintf(stderr, "  penalty %.4g", log->penalty);
         if (!isnan(log->accuracy))
             fprintf(stderr, "  accuracy %.4f", log->accuracy);
         if (!isnan(val_loss))

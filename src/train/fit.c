@@ -379,7 +379,8 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
     if (st != CLANN_OK)
         return st;
     log->steps = t->step;
-    log->loss = seen ? loss_sum / (double)seen + t->penalty : NAN;
+    log->loss = seen ? loss_sum / (double)seen : NAN; /* the data loss, as val_loss and eval */
+    log->penalty = t->penalty;
     log->accuracy = clann__loss_is_classification(m->cp.loss) && seen ? correct / (double)seen
                                                                         : NAN;
     log->learning_rate = t->lr;
@@ -643,7 +644,7 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         if (t->max_step && t->step >= t->max_step)
             break;
         double t0 = clann__now();
-        struct clann_epoch_log log = {epoch, 0, NAN, NAN, NAN, NAN, 0.0, 0.0, 0, NAN, NAN};
+        struct clann_epoch_log log = {epoch, 0, NAN, NAN, NAN, NAN, 0.0, 0.0, 0, NAN, NAN, 0.0};
         if (t->p.schedule.kind == CLANN_SCHEDULE_STEP)
             t->lr = scheduled_lr(m, t, &t->p.schedule, epoch);
         if (t->p.shuffle)
@@ -652,7 +653,7 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         if (st == CLANN_OK && val_x) {
             struct clann_metrics vm;
             st = clann_model_evaluate(m, val_x, val_y, &vm);
-            log.val_loss = vm.loss + t->penalty;
+            log.val_loss = vm.loss; /* equal to evaluate's loss on the same data */
             log.val_accuracy = vm.accuracy;
             if (st == CLANN_OK)
                 st = validation_auc(m, val_x, val_y, &t->p, &log.val_auc,
