@@ -570,9 +570,18 @@ struct clann_init {
 
 /* Weight penalties, added to the mean loss of a batch as
  *     l1 * sum |w| + (l2 / 2) * sum w^2
- * (so the gradient of the L2 term is l2 * w). Reported losses include them. L1 is applied as a
- * proximal step after each update (w = sign(w) max(|w| - lr l1, 0)), which makes weights exactly
- * zero instead of letting them hover around it. */
+ * (so the gradient of the L2 term is l2 * w). Reported losses leave them out (the penalty is
+ * reported apart: clann_epoch_log.penalty). L1 is applied as a proximal step after each update,
+ * w = sign(w) max(|w| - t, 0), which makes weights exactly zero instead of letting them hover
+ * around it. With SGD and momentum t = lr l1. Adaptive optimizers take steps of about lr
+ * whatever the gradient's scale, so there t is the proximal step in their own metric, per
+ * weight, as strong as Keras' L1 gradient through the same optimizer:
+ *     t = lr' l1 / (sqrt(v + delta) + eps')
+ * with v the optimizer's second moment (Adam's v, RMSprop's average, Adagrad's sum of squares)
+ * and delta the penalty's own l1^2 in it: Adam lr' = lr sqrt(1 - b2^t), eps' = eps
+ * sqrt(1 - b2^t), delta = (1 - b2^t) l1^2; RMSprop delta = l1^2; Adagrad delta = t l1^2. So
+ * t <= lr (a weight with no gradient goes to 0 at Adam's pace) and t ~ lr l1 / |g| where
+ * gradients are large. */
 struct clann_regularizer {
     float l1;
     float l2;

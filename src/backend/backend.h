@@ -296,11 +296,14 @@ struct clann_backend_ops {
     /* out[0] = beta * out[0] + sum_i |x[i]| (L1 penalty reporting). */
     enum clann_status (*sum_abs)(struct clann_backend *be, struct clann_view x, size_t n,
                                  struct clann_view out, float beta);
-    /* Proximal step of an L1 penalty: x[i] = sign(x[i]) * max(|x[i]| - threshold, 0); weights
-     * reach exactly 0. Like the optimizer, a nonzero guard[0] (guard may be a null view) makes
-     * it change nothing: a step the NaN guard skipped leaves every weight as it was. */
+    /* Proximal step of an L1 penalty: x[i] = sign(x[i]) * max(|x[i]| - t_i, 0); weights reach
+     * exactly 0. t_i = threshold, or with a second-moment view v (the optimizer's per-weight
+     * metric; v may be a null view) t_i = threshold / (sqrt(v[i] + delta) + eps). Like the
+     * optimizer, a nonzero guard[0] (guard may be a null view) makes it change nothing: a step
+     * the NaN guard skipped leaves every weight as it was. */
     enum clann_status (*soft_threshold)(struct clann_backend *be, struct clann_view x, size_t n,
-                                        float threshold, struct clann_view guard);
+                                        float threshold, struct clann_view v, float delta,
+                                        float eps, struct clann_view guard);
     /* Applies a constraint to a rows x cols matrix (see struct clann_constraint_op); honours
      * guard as soft_threshold does. */
     enum clann_status (*constrain)(struct clann_backend *be, const struct clann_constraint_op *c,

@@ -129,7 +129,8 @@ enum clann_status cpu_dropout(struct clann_backend *be, struct clann_view x,
 enum clann_status cpu_sum_abs(struct clann_backend *be, struct clann_view x, size_t n,
                               struct clann_view out, float beta);
 enum clann_status cpu_soft_threshold(struct clann_backend *be, struct clann_view x,
-                                     size_t n, float threshold, struct clann_view guard);
+                                     size_t n, float threshold, struct clann_view v2,
+                                     float delta, float eps, struct clann_view guard);
 enum clann_status cpu_constrain(struct clann_backend *be,
                                 const struct clann_constraint_op *c, struct clann_view x,
                                 size_t rows, size_t cols, struct clann_view guard);

@@ -297,7 +297,8 @@ enum clann_status op_accumulate_unless(struct clann_backend *be_, struct clann_v
 
 /* opencl_regularize.c */
 enum clann_status op_soft_threshold(struct clann_backend *be_, struct clann_view x,
-                                    size_t n, float threshold, struct clann_view guard);
+                                    size_t n, float threshold, struct clann_view v2, float delta,
+                                    float eps, struct clann_view guard);
 enum clann_status op_constrain(struct clann_backend *be_,
                                const struct clann_constraint_op *c, struct clann_view x,
                                size_t rows, size_t cols, struct clann_view guard);

@@ -473,11 +473,13 @@ enum clann_status clann__op_guard_skip(struct clann_backend *be, struct clann_vi
  */
 
 enum clann_status clann__op_soft_threshold(struct clann_backend *be, struct clann_view x,
-                                           size_t n, float threshold, struct clann_view guard)
+                                           size_t n, float threshold, struct clann_view v,
+                                           float delta, float eps, struct clann_view guard)
 {
     CHECK_VIEW(x, n);
+    CHECK_OPTIONAL(v, n);
     CHECK_OPTIONAL(guard, 1);
-    RUN_KERNEL(soft_threshold(be, x, n, threshold, guard));
+    RUN_KERNEL(soft_threshold(be, x, n, threshold, v, delta, eps, guard));
 }
 
 enum clann_status clann__op_constrain(struct clann_backend *be,

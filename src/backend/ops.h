@@ -78,7 +78,8 @@ enum clann_status clann__op_dropout(struct clann_backend *be, struct clann_view 
 enum clann_status clann__op_sum_abs(struct clann_backend *be, struct clann_view x, size_t n,
                                     struct clann_view out, float beta);
 enum clann_status clann__op_soft_threshold(struct clann_backend *be, struct clann_view x, size_t n,
-                                           float threshold, struct clann_view guard);
+                                           float threshold, struct clann_view v, float delta,
+                                           float eps, struct clann_view guard);
 enum clann_status clann__op_constrain(struct clann_backend *be, const struct clann_constraint_op *c,
                                       struct clann_view x, size_t rows, size_t cols,
                                       struct clann_view guard);

@@ -24,10 +24,10 @@ enum clann_status clann__penalty(struct clann_model *m, double *out);
 enum clann_status clann__penalty_grads(struct clann_model *m);
 /* Clips the gradients: by value, then per tensor by norm, then by global norm. */
 enum clann_status clann__clip_grads(struct clann_model *m, const struct clann__clip *c);
-/* After the update: batch normalization's running statistics, L1 soft-thresholding (threshold
- * lr * l1, lr the rate the update used) and weight constraints; none of them where the guard
- * flag (a device scalar; a NULL view: none) marks the step bad. */
-enum clann_status clann__model_after_update(struct clann_model *m, float lr,
-                                            struct clann_view guard);
+/* After the update `opt` (its rate, step and guard): batch normalization's running
+ * statistics, L1 soft-thresholding (threshold lr * l1, per weight in the optimizer's metric for
+ * Adam, RMSprop and Adagrad: regularize.c, l1_step) and weight constraints; none of them where
+ * the guard flag (a device scalar; a NULL view: none) marks the step bad. */
+enum clann_status clann__model_after_update(struct clann_model *m, const struct clann_opt *opt);
 
 #endif /* CLANN_REGULARIZE_H */

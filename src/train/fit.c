@@ -229,7 +229,7 @@ static enum clann_status apply_update(struct clann_model *m, size_t rows,
     if (st == CLANN_OK)
         st = clann__embedding_update(m, &opt); /* the rows of this batch only */
     if (st == CLANN_OK)
-        st = clann__model_after_update(m, opt.lr, opt.guard);
+        st = clann__model_after_update(m, &opt);
     if (st == CLANN_OK && p->nan_policy == CLANN_NAN_SKIP)
         st = clann__guard_skip_count(m, t, max_skips(p));
     return st == CLANN_OK && monitored ? clann__monitor_after_update(m, t) : st;
