@@ -914,6 +914,11 @@ struct clann_fit_params {
     size_t max_steps;   /* stop after this many optimizer steps in total; 0: no limit */
     size_t batch_size;  /* default: the compiled max_batch; must not exceed it */
     bool shuffle;       /* reshuffle every epoch from the model's seed; default true */
+    /* Batch normalization: at the end of every epoch, before validation, the running mean and
+     * variance are re-estimated at the epoch's final weights as the mean over up to 50
+     * training batches (a forward pass each, no update), instead of keeping the momentum
+     * average that lags the weights; true keeps the lagging average. */
+    bool no_batchnorm_refresh;
     clann_epoch_fn on_epoch;
     clann_progress_fn on_progress;
     void *user; /* passed to on_epoch, on_progress and on_monitor */

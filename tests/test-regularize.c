@@ -408,6 +408,71 @@ START_TEST(test_batchnorm_gradcheck)
 }
 END_TEST
 
+/* A deep sigmoid net with batch norm (momentum 0.99) after 40 steps, with or without the
+ * end-of-epoch refresh of the running statistics: the logged validation metrics; *loaded_acc:
+ * the accuracy on the validation data of the saved and reloaded model. */
+static struct clann_epoch_log bn_run(bool refresh, double *loaded_acc)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y, vx, vy;
+    two_circles(256, 5, &x, &y);
+    two_circles(256, 6, &vx, &vy);
+    struct clann_estimator_params ep = clann_estimator_default_params();
+    size_t hidden[] = {16, 16, 16, 16, 16};
+    ep.hidden_units = hidden;
+    ep.n_hidden = 5;
+    ep.activation = CLANN_ACTIVATION_SIGMOID;
+    ep.batchnorm = true;
+    ep.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
+    ep.optimizer.learning_rate = 0.01f;
+    ep.max_batch = 32;
+    struct clann_model *m;
+    ck_assert_int_eq(clann_dnn_classifier_create(ctx, 2, 2, &ep, &m), CLANN_OK);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.epochs = 5;
+    fp.no_batchnorm_refresh = !refresh;
+    struct clann_epoch_log log;
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, &vx, &vy, &fp, &log), CLANN_OK);
+    char path[] = "/tmp/clann-bn-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_msg(clann_model_save(m, path) == CLANN_OK, "%s", clann_last_error());
+    struct clann_model *loaded;
+    ck_assert_msg(clann_model_load(ctx, path, &loaded) == CLANN_OK, "%s", clann_last_error());
+    struct clann_metrics mt;
+    ck_assert_int_eq(clann_model_evaluate(loaded, &vx, &vy, &mt), CLANN_OK);
+    *loaded_acc = mt.accuracy;
+    ck_assert(mt.loss == log.val_loss); /* the logged metrics are the saved model's */
+    clann_model_destroy(loaded);
+    unlink(path);
+    clann_model_destroy(m);
+    free2(&x, &y);
+    free2(&vx, &vy);
+    clann_context_destroy(ctx);
+    return log;
+}
+
+/* Validation during training uses the inference-mode statistics, so the logged val metrics
+ * are what the saved model scores; the end-of-epoch refresh makes those statistics the current
+ * weights' where the momentum average still lags (0.99^40 of the initial statistics left). */
+START_TEST(test_batchnorm_refresh)
+{
+    double lagging_acc, fresh_acc;
+    struct clann_epoch_log lagging = bn_run(false, &lagging_acc);
+    struct clann_epoch_log fresh = bn_run(true, &fresh_acc);
+    printf("batch norm after 40 steps: training-mode accuracy %.3f; validation %.3f with the "
+           "momentum statistics, %.3f refreshed\n", fresh.accuracy, lagging.val_accuracy,
+           fresh.val_accuracy);
+    ck_assert(lagging.val_accuracy == lagging_acc && fresh.val_accuracy == fresh_acc);
+    ck_assert(fresh.loss == lagging.loss); /* the refresh leaves training alone */
+    ck_assert_msg(fresh.val_accuracy >= lagging.val_accuracy + 0.1, "%g vs %g",
+                  fresh.val_accuracy, lagging.val_accuracy);
+    ck_assert_msg(fresh.val_accuracy >= fresh.accuracy - 0.1, "%g vs training %g",
+                  fresh.val_accuracy, fresh.accuracy);
+}
+END_TEST
+
 /* Batch norm in a deep model trains, and inference uses the running statistics: predictions
  * do not depend on the rest of the batch. */
 START_TEST(test_batchnorm_model)
@@ -859,6 +924,7 @@ int main(void)
     tcase_add_test(tc, test_val_loss_is_eval_loss);
     tcase_add_test(tc, test_batchnorm_gradcheck);
     tcase_add_test(tc, test_batchnorm_model);
+    tcase_add_test(tc, test_batchnorm_refresh);
     tcase_add_test(tc, test_random_layers_inference);
     tcase_add_test(tc, test_vanishing_gradients);
     tcase_add_test(tc, test_exploding_gradients);

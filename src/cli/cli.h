@@ -152,6 +152,7 @@ struct cli_train_args {
     const char *init_from, *freeze;
     struct cli_column_flags columns;
     bool json, quiet, batchnorm;
+    bool no_batchnorm_refresh;
 };
 
 #define CLI_TRAIN_MAX_OPTIONS 64

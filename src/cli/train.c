@@ -328,6 +328,7 @@ int cli_train_fit_params(const struct cli_train_args *a, struct clann_fit_params
 {
     *fp = clann_fit_default_params();
     fp->epochs = 15; /* the default Fashion-MNIST classifier passes 0.88 test accuracy by then */
+    fp->no_batchnorm_refresh = a->no_batchnorm_refresh;
     if (a->epochs && !cli_positive_size("epochs", a->epochs, &fp->epochs))
         return CLI_USAGE;
     if (a->batch && !cli_positive_size("batch", a->batch, &fp->batch_size))
@@ -835,6 +836,8 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
         {"dropout", true, &a->dropout, NULL, "drop rate after each hidden layer (default 0)"},
         {"batchnorm", false, NULL, &a->batchnorm, "batch normalization before each hidden "
                                                   "activation"},
+        {"no-batchnorm-refresh", false, NULL, &a->no_batchnorm_refresh, "keep batch norm's "
+         "lagging momentum statistics (default: re-estimated after each epoch)"},
         {"l1", true, &a->l1, NULL, "L1 penalty on every kernel (l1 * sum |w|)"},
         {"l2", true, &a->l2, NULL, "L2 penalty on every kernel (l2 / 2 * sum w^2)"},
         {"max-norm", true, &a->max_norm, NULL, "max-norm constraint per unit on every kernel"},

@@ -4,6 +4,7 @@
  * round trip inside a step). The trainer (src/train) decides when each runs.
  */
 #include "nn/regularize.h"
+#include "nn/batch.h"
 #include "nn/embedding.h"
 
 #include <math.h>
@@ -187,6 +188,42 @@ enum clann_status clann__model_after_update(struct clann_model *m, const struct 
                 struct clann_constraint_op op = constraint_op(&t[k].con);
                 st = clann__op_constrain(be, &op, w, t[k].rows, t[k].cols, guard);
             }
+        }
+    }
+    return st;
+}
+
+static bool has_batchnorm(const struct clann_model *m)
+{
+    for (size_t i = 0; i < m->n_layers; i++)
+        if (m->layers[i].kind == CLANN__LAYER_BATCHNORM)
+            return true;
+    return false;
+}
+
+enum clann_status clann__batchnorm_refresh(struct clann_model *m, const struct clann_matrix *x,
+                                           const size_t *order, size_t batch,
+                                           size_t max_batches, uint64_t step)
+{
+    if (!has_batchnorm(m))
+        return CLANN_OK;
+    /* full batches only (a short one would weigh as much), unless there is none */
+    size_t batches = x->rows >= batch ? x->rows / batch : 1;
+    batches = batches < max_batches ? batches : max_batches;
+    enum clann_status st = CLANN_OK;
+    for (size_t k = 0; k < batches && st == CLANN_OK; k++) {
+        size_t rows = x->rows < batch ? x->rows : batch;
+        struct clann_view pred;
+        st = clann__upload_batch(m, x, NULL, order, k * batch, rows);
+        if (st == CLANN_OK)
+            st = clann__model_forward(m, rows, true, step, &pred);
+        /* running = k/(k+1) running + 1/(k+1) batch: the mean over the batches so far */
+        for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
+            const struct clann_layer *l = &m->layers[i];
+            if (l->kind == CLANN__LAYER_BATCHNORM)
+                st = clann__op_moving_average(m->be, at(&m->params, l->b_off + l->out),
+                                              at(&m->acts, l->bn_off), 2 * l->out,
+                                              (float)k / (float)(k + 1), clann__view(NULL, 0));
         }
     }
     return st;
