@@ -49,6 +49,7 @@ static float *params_after(struct clann_model *m, struct clann_matrix *x, struct
     struct clann_fit_params fp = clann_fit_default_params();
     fp.shuffle = false;
     fp.max_steps = steps;
+    fp.no_batchnorm_refresh = true; /* the statistics the steps themselves leave */
     ck_assert_int_eq(clann_model_fit(m, x, y, NULL, NULL, &fp, NULL), CLANN_OK);
     *n = clann_model_param_count(m);
     float *p = malloc(*n * sizeof *p);
@@ -278,6 +279,7 @@ static void skip_changes_nothing(const char *device)
     fp.shuffle = false;
     fp.max_steps = 3;
     fp.nan_policy = CLANN_NAN_SKIP;
+    fp.no_batchnorm_refresh = true; /* the refresh reads other rows than the steps */
     ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL) == CLANN_OK, "%s",
                   clann_last_error());
     assert_params_bitwise(m, expect, n, device);

@@ -154,6 +154,7 @@ enum {
     CLANN__SCALAR_SKIPS = 4,  /* steps skipped by the NaN guard in a row, in this epoch */
     CLANN__SCALAR_BATCH = 5,  /* this batch's loss sum, for the guard */
     CLANN__SCALAR_SKIP_STOP = 6, /* the step whose skip passed max_skips in a row, or 0 */
+    CLANN__SCALAR_REFRESH = 7,   /* batch-norm refresh: this batch's statistics are not finite */
     CLANN__SCALAR_COUNT = 8   /* then 4 per layer: kernel and bias sums of squares and of |w| */
 };
 

@@ -217,13 +217,25 @@ enum clann_status clann__batchnorm_refresh(struct clann_model *m, const struct c
         st = clann__upload_batch(m, x, NULL, order, k * batch, rows);
         if (st == CLANN_OK)
             st = clann__model_forward(m, rows, true, step, &pred);
+        /* a batch with a non-finite mean or variance in any layer is left out */
+        struct clann_view bad = at(&m->scalars, CLANN__SCALAR_REFRESH);
+        struct clann_view sum = at(&m->scalars, CLANN__SCALAR_SCRATCH);
+        if (st == CLANN_OK)
+            st = clann__op_fill(m->be, bad, 1, 0.0f);
+        for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
+            const struct clann_layer *l = &m->layers[i];
+            if (l->kind == CLANN__LAYER_BATCHNORM &&
+                (st = clann__op_sum_abs(m->be, at(&m->acts, l->bn_off), 2 * l->out, sum,
+                                        0.0f)) == CLANN_OK)
+                st = clann__op_guard_check(m->be, sum, bad, 1.0f);
+        }
         /* running = k/(k+1) running + 1/(k+1) batch: the mean over the batches so far */
         for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
             const struct clann_layer *l = &m->layers[i];
             if (l->kind == CLANN__LAYER_BATCHNORM)
                 st = clann__op_moving_average(m->be, at(&m->params, l->b_off + l->out),
                                               at(&m->acts, l->bn_off), 2 * l->out,
-                                              (float)k / (float)(k + 1), clann__view(NULL, 0));
+                                              (float)k / (float)(k + 1), bad);
         }
     }
     return st;

@@ -33,7 +33,9 @@ enum clann_status clann__model_after_update(struct clann_model *m, const struct 
 /* Batch normalization's running statistics re-estimated at the current weights: each running
  * mean and variance becomes the mean of the batch means and (biased) variances of up to
  * max_batches full batches of x, rows in `order` (NULL: in order), forward in training mode as
- * in a step (dropout and RReLU draw from `step`'s streams). The momentum average lags the
+ * in a step (dropout and RReLU draw from `step`'s streams); a batch whose statistics are not
+ * finite is left out (its share of the mean stays with the statistics before it). The momentum
+ * average lags the
  * weights by about 1 / (1 - momentum) steps; this does not. A no-op without batch norm. */
 enum clann_status clann__batchnorm_refresh(struct clann_model *m, const struct clann_matrix *x,
                                            const size_t *order, size_t batch,
