@@ -193,10 +193,16 @@ enum clann_status clann__model_after_update(struct clann_model *m, const struct 
     return st;
 }
 
+/* A batch norm that trains: a frozen one runs in inference mode and keeps its statistics. */
+static bool trained_batchnorm(const struct clann_layer *l)
+{
+    return l->kind == CLANN__LAYER_BATCHNORM && !l->frozen;
+}
+
 static bool has_batchnorm(const struct clann_model *m)
 {
     for (size_t i = 0; i < m->n_layers; i++)
-        if (m->layers[i].kind == CLANN__LAYER_BATCHNORM)
+        if (trained_batchnorm(&m->layers[i]))
             return true;
     return false;
 }
@@ -224,7 +230,7 @@ enum clann_status clann__batchnorm_refresh(struct clann_model *m, const struct c
             st = clann__op_fill(m->be, bad, 1, 0.0f);
         for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
             const struct clann_layer *l = &m->layers[i];
-            if (l->kind == CLANN__LAYER_BATCHNORM &&
+            if (trained_batchnorm(l) &&
                 (st = clann__op_sum_abs(m->be, at(&m->acts, l->bn_off), 2 * l->out, sum,
                                         0.0f)) == CLANN_OK)
                 st = clann__op_guard_check(m->be, sum, bad, 1.0f);
@@ -232,7 +238,7 @@ enum clann_status clann__batchnorm_refresh(struct clann_model *m, const struct c
         /* running = k/(k+1) running + 1/(k+1) batch: the mean over the batches so far */
         for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
             const struct clann_layer *l = &m->layers[i];
-            if (l->kind == CLANN__LAYER_BATCHNORM)
+            if (trained_batchnorm(l))
                 st = clann__op_moving_average(m->be, at(&m->params, l->b_off + l->out),
                                               at(&m->acts, l->bn_off), 2 * l->out,
                                               (float)k / (float)(k + 1), bad);

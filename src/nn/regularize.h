@@ -35,8 +35,8 @@ enum clann_status clann__model_after_update(struct clann_model *m, const struct 
  * max_batches full batches of x, rows in `order` (NULL: in order), forward in training mode as
  * in a step (dropout and RReLU draw from `step`'s streams); a batch whose statistics are not
  * finite is left out (its share of the mean stays with the statistics before it). The momentum
- * average lags the
- * weights by about 1 / (1 - momentum) steps; this does not. A no-op without batch norm. */
+ * average lags the weights by about 1 / (1 - momentum) steps; this does not. Frozen batch
+ * norms (inference mode) keep theirs; a no-op without a batch norm that trains. */
 enum clann_status clann__batchnorm_refresh(struct clann_model *m, const struct clann_matrix *x,
                                            const size_t *order, size_t batch,
                                            size_t max_batches, uint64_t step);

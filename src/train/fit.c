@@ -211,7 +211,6 @@ static size_t max_skips(const struct clann_fit_params *p)
 static enum clann_status apply_update(struct clann_model *m, size_t rows,
                                       struct clann_trainer *t)
 {
-    struct clann_backend *be = m->be;
     const struct clann_fit_params *p = &t->p;
     enum clann_status st = clann__step_prepare_grads(m, t);
     if (st == CLANN_OK)
