@@ -57,3 +57,14 @@ __kernel void accumulate_unless(__global const float *x, ulong xoff, __global fl
     if (get_global_id(0) == 0 && flag[foff] == 0.0f)
         out[ooff] += x[xoff];
 }
+
+/* The skip policy's count of skipped steps in a row, and its stop mark (one work-item). */
+__kernel void guard_skip(__global const float *flag, ulong foff, __global float *run, ulong roff,
+                         __global float *stop, ulong soff, float limit, float value)
+{
+    if (get_global_id(0) != 0)
+        return;
+    run[roff] = flag[foff] != 0.0f ? run[roff] + 1.0f : 0.0f;
+    if (run[roff] > limit && stop[soff] == 0.0f)
+        stop[soff] = value;
+}

@@ -5,7 +5,7 @@
  * these kernels repeat in the same order. (sum_abs is the two-stage reduction of blas.cl.)
  *
  * Kernels:
- *   soft_threshold      x = sign(x) max(|x| - t, 0), element-wise
+ *   soft_threshold      x = sign(x) max(|x| - t, 0), element-wise (t per weight with v)
  *   constrain_non_neg   x = max(x, 0), element-wise (NaN stays NaN)
  *   constrain_columns   one work-group per column: n = ||x[:, c]||, x[:, c] *= factor(n)
  *   add_noise           x += stddev * n(offset + i), n the shared Philox normal stream
@@ -39,15 +39,18 @@ static float column_total(float partial, __local float *scratch)
  * it change nothing, as the optimizer kernels: a skipped step leaves every weight as it was. */
 #define GUARDED(guard, goff, use_guard) ((use_guard) && (guard)[goff] != 0.0f)
 
+/* With use_v, the threshold is per weight: threshold / (sqrt(v[i] + delta) + eps). */
 __kernel void soft_threshold(__global float *x, ulong xoff, uint n, float threshold,
-                             __global const float *guard, ulong goff, int use_guard)
+                             __global const float *v2, ulong voff, int use_v, float delta,
+                             float eps, __global const float *guard, ulong goff, int use_guard)
 {
     size_t i = get_global_id(0);
     if (i >= n || GUARDED(guard, goff, use_guard))
         return;
     float v = x[xoff + i];
+    float t = use_v ? threshold / (sqrt(v2[voff + i] + delta) + eps) : threshold;
     /* v * 0 inside the band: a zero of v's sign, and NaN stays NaN */
-    x[xoff + i] = v > threshold ? v - threshold : v < -threshold ? v + threshold : v * 0.0f;
+    x[xoff + i] = v > t ? v - t : v < -t ? v + t : v * 0.0f;
 }
 
 __kernel void constrain_non_neg(__global float *x, ulong xoff, uint n,

@@ -570,9 +570,18 @@ struct clann_init {
 
 /* Weight penalties, added to the mean loss of a batch as
  *     l1 * sum |w| + (l2 / 2) * sum w^2
- * (so the gradient of the L2 term is l2 * w). Reported losses include them. L1 is applied as a
- * proximal step after each update (w = sign(w) max(|w| - lr l1, 0)), which makes weights exactly
- * zero instead of letting them hover around it. */
+ * (so the gradient of the L2 term is l2 * w). Reported losses leave them out (the penalty is
+ * reported apart: clann_epoch_log.penalty). L1 is applied as a proximal step after each update,
+ * w = sign(w) max(|w| - t, 0), which makes weights exactly zero instead of letting them hover
+ * around it. With SGD and momentum t = lr l1. Adaptive optimizers take steps of about lr
+ * whatever the gradient's scale, so there t is the proximal step in their own metric, per
+ * weight, as strong as Keras' L1 gradient through the same optimizer:
+ *     t = lr' l1 / (sqrt(v + delta) + eps')
+ * with v the optimizer's second moment (Adam's v, RMSprop's average, Adagrad's sum of squares)
+ * and delta the penalty's own l1^2 in it: Adam lr' = lr sqrt(1 - b2^t), eps' = eps
+ * sqrt(1 - b2^t), delta = (1 - b2^t) l1^2; RMSprop delta = l1^2; Adagrad delta = t l1^2. So
+ * t <= lr (a weight with no gradient goes to 0 at Adam's pace) and t ~ lr l1 / |g| where
+ * gradients are large. */
 struct clann_regularizer {
     float l1;
     float l2;
@@ -823,10 +832,12 @@ CLANN_API enum clann_status clann_model_set_params(struct clann_model *model, co
 
 /* One epoch's summary, passed to the fit callback. NaN where not applicable (accuracy of a
  * regressor, validation values without validation data). */
+/* loss and val_loss are the data loss alone (the mean of the loss over the rows), as
+ * clann_model_evaluate() reports it; the weight penalty is apart, in penalty. */
 struct clann_epoch_log {
     size_t epoch; /* 1-based */
     size_t steps; /* total optimizer steps so far */
-    double loss;
+    double loss;  /* the mean training loss over the epoch's steps (training mode) */
     double accuracy;
     double val_loss;
     double val_accuracy;
@@ -839,6 +850,8 @@ struct clann_epoch_log {
     double val_hamming_accuracy; /* multi-label (several sigmoid outputs) with validation data:
                                     the fraction of (row, label) pairs right at 0.5 (accuracy
                                     is the exact match of whole rows), else NaN */
+    double penalty;       /* the L1 and L2 penalty (l1 sum |w| + l2/2 sum w^2) at the end of
+                             the epoch; 0 without penalties */
 };
 
 /* Called after every training step is enqueued (host side only: no device wait), e.g. for a
@@ -902,6 +915,11 @@ struct clann_fit_params {
     size_t max_steps;   /* stop after this many optimizer steps in total; 0: no limit */
     size_t batch_size;  /* default: the compiled max_batch; must not exceed it */
     bool shuffle;       /* reshuffle every epoch from the model's seed; default true */
+    /* Batch normalization: at the end of every epoch, before validation, the running mean and
+     * variance are re-estimated at the epoch's final weights as the mean over up to 50
+     * training batches (a forward pass each, no update), instead of keeping the momentum
+     * average that lags the weights; true keeps the lagging average. */
+    bool no_batchnorm_refresh;
     clann_epoch_fn on_epoch;
     clann_progress_fn on_progress;
     void *user; /* passed to on_epoch, on_progress and on_monitor */
@@ -927,8 +945,11 @@ struct clann_fit_params {
     const char *checkpoint_monitor;
     /* NaN trap guard: a step whose loss or gradients are not finite never reaches the weights.
      * CLANN_NAN_STOP (default) ends training with ERR_NONFINITE naming the step and the first
-     * layer with a non-finite value, the weights left as after the previous step;
-     * CLANN_NAN_SKIP skips such steps and goes on (ERR_NONFINITE after max_skips in a row). */
+     * layer with a non-finite value (or, when every value is finite but a sum overflows, the
+     * layer whose gradient norm exploded, or the loss of the output layer), the weights left as
+     * after the previous step; CLANN_NAN_SKIP skips such steps and goes on, and stops at the
+     * step that makes more than max_skips skipped in a row within an epoch (ERR_NONFINITE
+     * naming those steps; no later step changes the weights). */
     enum clann_nan_policy nan_policy;
     size_t max_skips; /* default 3 */
     /* Training monitors, sampled every monitor_every steps (0: off) on the device: per layer,

@@ -54,8 +54,9 @@ static void assert_complete(const struct clann_check_report *r)
     static const char *const ops[] = {
         "fill", "copy", "axpy", "clip_by_value", "clip_by_norm", "sum ", "sum_squares",
         "sum_abs", "count_zero", "dropout", "soft_threshold", "add_noise", "guard_check",
-        "accumulate_unless", "rng_uniform", "rng_normal", "bias_act_forward", "act_backward",
-        "col_sum", "prelu_grad", "index_cols", "loss", "count_correct", "optimizer_step",
+        "accumulate_unless", "guard_skip", "rng_uniform", "rng_normal", "bias_act_forward",
+        "act_backward", "col_sum", "prelu_grad", "index_cols", "loss", "count_correct",
+        "optimizer_step",
         "constrain", "batchnorm_forward", "batchnorm_backward", "moving_average",
         "embedding_forward", "copy_cols", "gemm", "training loss", "training parameters",
         "training initial weights"};

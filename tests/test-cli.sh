@@ -227,6 +227,17 @@ expect 0 "" eval --model split.safetensors --data d.csv --json
 for key in accuracy top5_accuracy log_loss macro_f1 macro_roc_auc roc_auc_per_class confusion; do
     grep -q "\"$key\"" out.txt || { echo "FAIL: eval --json lacks $key:"; cat out.txt; failures=$((failures + 1)); }
 done
+# The logged val_loss is the data loss, as eval's loss on the same rows (the L2 penalty apart).
+head -41 d.csv > held.csv
+expect 0 "loss [0-9.]+  penalty [0-9]" train --data d.csv --hidden 8 --batch 16 --epochs 2 --l2 0.01 --test held.csv --logdir runl2 --out l2.safetensors
+expect 0 "" eval --model l2.safetensors --data held.csv --json
+awk -F, '$1 == "epoch" { v = $6 } END { print v }' runl2/log.csv > logged.txt
+sed 's/.*"metrics":{"loss":\([0-9.e+-]*\).*/\1/' out.txt > evaluated.txt
+if ! awk 'NR == FNR { a = $1; next } { d = a - $1; exit !(a > 0 && d * d < 1e-12 * a * a) }' \
+        logged.txt evaluated.txt; then
+    echo "FAIL: logged val_loss $(cat logged.txt) is not eval's loss $(cat evaluated.txt)"
+    failures=$((failures + 1))
+fi
 expect 0 "holding out 10% of the training rows" train $common --epochs 3 --early-stop 1 --out es.safetensors
 expect_usage "--split: '0.5,0.2' must be 2 or 3 fractions summing to 1" train $common --split 0.5,0.2
 expect_usage "--scale: 'zscore' is not standard" train $common --scale zscore

@@ -308,7 +308,8 @@ static size_t lines_of(const char *path)
     return n;
 }
 
-static const struct clann_epoch_log epoch_row = {1, 10, 0.5, 0.9, 0.6, 0.8, 1.0, 0.01, 0, 0.7, NAN};
+static const struct clann_epoch_log epoch_row = {1, 10, 0.5, 0.9, 0.6, 0.8,
+                                                  1.0, 0.01, 0, 0.7, NAN, 0.0};
 
 /* A run log on a full disk: no log.csv at all (not an empty one); later, a failed row leaves
  * the file with whole rows only. */

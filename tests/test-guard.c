@@ -49,6 +49,7 @@ static float *params_after(struct clann_model *m, struct clann_matrix *x, struct
     struct clann_fit_params fp = clann_fit_default_params();
     fp.shuffle = false;
     fp.max_steps = steps;
+    fp.no_batchnorm_refresh = true; /* the statistics the steps themselves leave */
     ck_assert_int_eq(clann_model_fit(m, x, y, NULL, NULL, &fp, NULL), CLANN_OK);
     *n = clann_model_param_count(m);
     float *p = malloc(*n * sizeof *p);
@@ -143,6 +144,99 @@ START_TEST(test_nan_skip)
 }
 END_TEST
 
+/* max_skips counts skipped steps in a row and is enforced at the step that passes it: with
+ * batches 3-6 bad and 2 allowed, training stops at step 5 (the third in a row), inside the
+ * first of 3 epochs, with the weights after step 2 bit for bit; the message names the steps and
+ * the first non-finite value. Bad batches 3, 4, 6 and 7 (never three in a row) train on. */
+static void max_skips_at_its_step(const char *device)
+{
+    struct clann_context *ctx = test_context(device, CLANN_CPU_MODE_FAST);
+    struct clann_matrix x, y, cx, cy;
+    data(17, &x, &y);
+    for (size_t b = 4; b <= 6; b++)
+        x.data[3 * (8 * (b - 1) + 1)] = 1e30f;
+    data(64, &cx, &cy);
+    struct clann_model *ref = net(ctx);
+    size_t n;
+    float *expect = params_after(ref, &cx, &cy, 2, &n);
+    struct clann_model *m = net(ctx);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.shuffle = false;
+    fp.epochs = 3;
+    fp.nan_policy = CLANN_NAN_SKIP;
+    fp.max_skips = 2;
+    struct clann_epoch_log log = {0};
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &fp, &log), CLANN_ERR_NONFINITE);
+    const char *msg = clann_last_error();
+    ck_assert_msg(strstr(msg, "3 steps in a row (steps 3 to 5, epoch 1)") &&
+                      strstr(msg, "stopped at step 5") && strstr(msg, "after step 2") &&
+                      strstr(msg, "first non-finite: the loss"), "%s: %s", device, msg);
+    ck_assert_uint_eq(log.epoch, 0); /* no epoch ended */
+    assert_params_bitwise(m, expect, n, device);
+    clann_model_destroy(m);
+
+    x.data[3 * (8 * 4 + 1)] = 0.5f; /* batch 5 clean: bad 3, 4, 6 and a new 7 */
+    x.data[3 * (8 * 6 + 1)] = 1e30f;
+    m = net(ctx);
+    ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, &log) == CLANN_OK, "%s: %s",
+                  device, clann_last_error());
+    ck_assert_uint_eq(log.epoch, 3);
+    ck_assert_uint_eq(log.steps, 24);
+    free(expect);
+    clann_model_destroy(m);
+    clann_model_destroy(ref);
+    clann_matrix_free(&x), clann_matrix_free(&y), clann_matrix_free(&cx), clann_matrix_free(&cy);
+    clann_context_destroy(ctx);
+}
+
+START_TEST(test_max_skips_at_its_step)
+{
+    on_every_device(max_skips_at_its_step);
+}
+END_TEST
+
+/* Exploding gradients with every value finite (an unscaled target of ~2e4 and plain SGD):
+ * the squared gradient norm overflows first, and the guard names the layer whose gradient
+ * exploded and its norm, not "no layer could be named". */
+START_TEST(test_explosion_named)
+{
+    struct clann_context *ctx = cpu();
+    struct clann_matrix x, y;
+    ck_assert_int_eq(clann_matrix_create(256, 2, &x), CLANN_OK);
+    ck_assert_int_eq(clann_matrix_create(256, 1, &y), CLANN_OK);
+    for (size_t i = 0; i < 256; i++) {
+        x.data[2 * i] = 3.4f * clann__rng_uniform(5, 1, 2 * i) - 1.7f;
+        x.data[2 * i + 1] = 3.4f * clann__rng_uniform(5, 1, 2 * i + 1) - 1.7f;
+        y.data[i] = 6e3f * (x.data[2 * i] + 2.0f * x.data[2 * i + 1]) + 2e4f;
+    }
+    size_t named = 0;
+    const float rates[] = {0.002f, 0.003f, 0.005f, 0.007f, 0.02f, 0.05f, 0.2f, 0.3f};
+    for (size_t k = 0; k < 8; k++) {
+        struct clann_estimator_params ep = clann_estimator_default_params();
+        size_t hidden[] = {16};
+        ep.hidden_units = hidden;
+        ep.n_hidden = 1;
+        ep.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_SGD);
+        ep.optimizer.learning_rate = rates[k];
+        ep.max_batch = 16;
+        struct clann_model *m;
+        ck_assert_int_eq(clann_dnn_regressor_create(ctx, 2, 1, &ep, &m), CLANN_OK);
+        struct clann_fit_params fp = clann_fit_default_params();
+        fp.epochs = 5;
+        enum clann_status st = clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL);
+        const char *msg = st == CLANN_ERR_NONFINITE ? clann_last_error() : "trained";
+        printf("lr %g: %s\n", rates[k], msg);
+        ck_assert(st == CLANN_OK || st == CLANN_ERR_NONFINITE);
+        ck_assert_msg(!strstr(msg, "no layer could be named"), "lr %g: %s", rates[k], msg);
+        named += strstr(msg, "explodes: norm ") != NULL;
+        clann_model_destroy(m);
+    }
+    ck_assert_uint_gt(named, 0); /* the overflowing-norm case was met and named */
+    clann_matrix_free(&x), clann_matrix_free(&y);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
 /* 3-8(batch norm)-1 with L1 on the first kernel and a min-max-norm constraint at rate 0.5 on
  * the second (neither is a no-op when repeated, so a skipped step that ran them would show). */
 static struct clann_model *regularized_net(struct clann_context *ctx)
@@ -185,6 +279,7 @@ static void skip_changes_nothing(const char *device)
     fp.shuffle = false;
     fp.max_steps = 3;
     fp.nan_policy = CLANN_NAN_SKIP;
+    fp.no_batchnorm_refresh = true; /* the refresh reads other rows than the steps */
     ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL) == CLANN_OK, "%s",
                   clann_last_error());
     assert_params_bitwise(m, expect, n, device);
@@ -421,6 +516,8 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_nan_stops_at_its_step);
     tcase_add_test(tc, test_nan_skip);
+    tcase_add_test(tc, test_max_skips_at_its_step);
+    tcase_add_test(tc, test_explosion_named);
     tcase_add_test(tc, test_skip_changes_nothing);
     tcase_add_test(tc, test_dead_relu_monitor);
     tcase_add_test(tc, test_run_log);

@@ -15,9 +15,10 @@ struct run {
 };
 
 /* A small MLP with dropout and an RReLU layer (random draws on the device) on a fixed random
- * classification problem, trained for `steps` SGD-with-momentum steps; `distributed` asks for
- * data parallelism over the MPI world. */
-static struct run train_small_in(const char *device, size_t steps, bool distributed)
+ * classification problem, trained for `steps` steps of `kind` with an L1 penalty l1 on every
+ * kernel; `distributed` asks for data parallelism over the MPI world. */
+static struct run train_small_with(const char *device, size_t steps, bool distributed,
+                                   enum clann_optimizer kind, float l1)
 {
     struct clann_context *ctx = test_context(device, CLANN_CPU_MODE_REFERENCE);
     const size_t n = 256, in = 20, classes = 5;
@@ -32,15 +33,18 @@ static struct run train_small_in(const char *device, size_t steps, bool distribu
     struct clann_model *m;
     ck_assert_int_eq(clann_model_create(ctx, in, &m), CLANN_OK);
     struct clann_dense_params d = clann_dense_default_params(65, CLANN_ACTIVATION_RELU);
+    d.kernel_regularizer.l1 = l1;
     ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
     ck_assert_int_eq(clann_model_add_dropout(m, 0.2f), CLANN_OK);
     d = clann_dense_default_params(7, CLANN_ACTIVATION_RRELU);
+    d.kernel_regularizer.l1 = l1;
     ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
     d = clann_dense_default_params(classes, CLANN_ACTIVATION_LINEAR);
+    d.kernel_regularizer.l1 = l1;
     ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
     struct clann_compile_params cp =
         clann_compile_default_params(CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY);
-    cp.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_MOMENTUM);
+    cp.optimizer = clann_optimizer_default_params(kind);
     cp.max_batch = 32;
     cp.seed = 1234;
     ck_assert_msg(clann_model_compile(m, &cp) == CLANN_OK, "%s", clann_last_error());
@@ -68,10 +72,49 @@ static struct run train_small_in(const char *device, size_t steps, bool distribu
     return r;
 }
 
+static struct run train_small_in(const char *device, size_t steps, bool distributed)
+{
+    return train_small_with(device, steps, distributed, CLANN_OPTIMIZER_MOMENTUM, 0.0f);
+}
+
 static struct run train_small(const char *device, size_t steps)
 {
     return train_small_in(device, steps, false);
 }
+
+/* L1's proximal step in the metric of Adam, RMSprop and Adagrad (per-weight thresholds from
+ * their second moments): every OpenCL device within the parity tolerances of the CPU after 100
+ * steps, with weights made exactly zero on the CPU. */
+START_TEST(test_l1_adaptive_parity)
+{
+    char devices[8][32];
+    size_t n_dev = test_opencl_devices(devices);
+    const enum clann_optimizer kinds[] = {CLANN_OPTIMIZER_ADAM, CLANN_OPTIMIZER_RMSPROP,
+                                          CLANN_OPTIMIZER_ADAGRAD};
+    const char *const names[] = {"adam", "rmsprop", "adagrad"};
+    for (size_t k = 0; k < 3; k++) {
+        struct run ref = train_small_with("cpu", 100, false, kinds[k], 0.01f);
+        size_t zeros = 0;
+        for (size_t i = 0; i < ref.n; i++)
+            zeros += ref.final[i] == 0.0f;
+        printf("%s + L1 0.01: %zu of %zu parameters exactly zero on the CPU\n",
+               names[k], zeros, ref.n);
+        ck_assert_uint_gt(zeros, 0); /* the proximal step acts (148, 94 and 3 of 1867) */
+        for (size_t i = 0; i < n_dev; i++) {
+            struct run r = train_small_with(devices[i], 100, false, kinds[k], 0.01f);
+            double rel = fabs(r.loss - ref.loss) / fabs(ref.loss);
+            double nmse = test_nmse(ref.final, r.final, r.n);
+            printf("  %s: loss rel %.2e, parameter NMSE %.2e\n", devices[i], rel, nmse);
+            ck_assert_msg(rel <= 1e-3, "%s: loss %g vs %g", devices[i], r.loss, ref.loss);
+            ck_assert_msg(nmse <= 1e-5, "%s: parameter NMSE %g", devices[i], nmse);
+            free(r.initial);
+            free(r.final);
+        }
+        free(ref.initial);
+        free(ref.final);
+    }
+}
+END_TEST
 
 START_TEST(test_train_parity)
 {
@@ -214,6 +257,7 @@ int main(void)
     TCase *tc = tcase_create("parity");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_train_parity);
+    tcase_add_test(tc, test_l1_adaptive_parity);
     tcase_add_test(tc, test_metrics_parity);
     tcase_add_test(tc, test_rerun_is_bitwise);
     tcase_add_test(tc, test_world_of_one);

@@ -296,11 +296,14 @@ struct clann_backend_ops {
     /* out[0] = beta * out[0] + sum_i |x[i]| (L1 penalty reporting). */
     enum clann_status (*sum_abs)(struct clann_backend *be, struct clann_view x, size_t n,
                                  struct clann_view out, float beta);
-    /* Proximal step of an L1 penalty: x[i] = sign(x[i]) * max(|x[i]| - threshold, 0); weights
-     * reach exactly 0. Like the optimizer, a nonzero guard[0] (guard may be a null view) makes
-     * it change nothing: a step the NaN guard skipped leaves every weight as it was. */
+    /* Proximal step of an L1 penalty: x[i] = sign(x[i]) * max(|x[i]| - t_i, 0); weights reach
+     * exactly 0. t_i = threshold, or with a second-moment view v (the optimizer's per-weight
+     * metric; v may be a null view) t_i = threshold / (sqrt(v[i] + delta) + eps). Like the
+     * optimizer, a nonzero guard[0] (guard may be a null view) makes it change nothing: a step
+     * the NaN guard skipped leaves every weight as it was. */
     enum clann_status (*soft_threshold)(struct clann_backend *be, struct clann_view x, size_t n,
-                                        float threshold, struct clann_view guard);
+                                        float threshold, struct clann_view v, float delta,
+                                        float eps, struct clann_view guard);
     /* Applies a constraint to a rows x cols matrix (see struct clann_constraint_op); honours
      * guard as soft_threshold does. */
     enum clann_status (*constrain)(struct clann_backend *be, const struct clann_constraint_op *c,
@@ -343,6 +346,12 @@ struct clann_backend_ops {
     /* out[0] += x[0] unless flag[0] != 0: the epoch's loss leaves out steps the guard skipped. */
     enum clann_status (*accumulate_unless)(struct clann_backend *be, struct clann_view x,
                                            struct clann_view out, struct clann_view flag);
+    /* The NaN guard's skip policy, after a step (one float each): a step the guard flagged
+     * (flag[0] != 0) makes run[0] += 1, and once run[0] > limit, stop[0] = value if stop[0] is
+     * 0; a clean step sets run[0] = 0. run counts the skipped steps in a row. */
+    enum clann_status (*guard_skip)(struct clann_backend *be, struct clann_view flag,
+                                    struct clann_view run, struct clann_view stop, float limit,
+                                    float value);
     /* out[0] = beta * out[0] + number of i < n with x[i] == 0 (dead-unit monitors). */
     enum clann_status (*count_zero)(struct clann_backend *be, struct clann_view x, size_t n,
                                     struct clann_view out, float beta);

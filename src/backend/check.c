@@ -201,7 +201,15 @@ static enum clann_status do_soft_threshold(struct clann_backend *be, struct clan
                                            const void *p)
 {
     const struct scalar_args *a = p;
-    return clann__op_soft_threshold(be, v[0], a->n, a->a, v[1]);
+    return clann__op_soft_threshold(be, v[0], a->n, a->a, clann__view(NULL, 0), 0.0f, 0.0f,
+                                    v[1]);
+}
+/* L1's step in an optimizer's metric: v[1] the second moments, delta in a->b. */
+static enum clann_status do_soft_threshold_v(struct clann_backend *be, struct clann_view *v,
+                                             const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_soft_threshold(be, v[0], a->n, a->a, v[1], a->b, 1e-7f, v[2]);
 }
 static enum clann_status do_uniform(struct clann_backend *be, struct clann_view *v, const void *p)
 {
@@ -224,6 +232,12 @@ static enum clann_status do_accumulate_unless(struct clann_backend *be, struct c
 {
     (void)p;
     return clann__op_accumulate_unless(be, v[0], v[1], v[2]);
+}
+static enum clann_status do_guard_skip(struct clann_backend *be, struct clann_view *v,
+                                       const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_guard_skip(be, v[0], v[1], v[2], a->a, a->b);
 }
 
 static enum clann_status check_elementwise(struct clann__check *ck)
@@ -272,6 +286,11 @@ static enum clann_status check_elementwise(struct clann__check *ck)
         struct clann__parity_case c7 = {2, {n, 1}, {rnd(ck, n, -1, 1), constant(ck, 1, 0)}};
         TRY(compare(ck, CLANN__MATCH_NMSE, "soft_threshold", shape, &c7, do_soft_threshold,
                     &ta));
+        struct scalar_args tv = {n, 2e-4f, 1e-6f, {0, 0, 0}};
+        struct clann__parity_case c7v = {3, {n, n, 1}, {rnd(ck, n, -1, 1), rnd(ck, n, 0, 1e-4f),
+                                                        constant(ck, 1, 0)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "soft_threshold per weight", shape, &c7v,
+                    do_soft_threshold_v, &tv));
         struct scalar_args na = {n, 0.1f, 0, {1234, CLANN__RNG_STREAM_NOISE, UINT64_C(0x100000003)}};
         struct clann__parity_case c8 = {1, {n}, {rnd(ck, n, -1, 1)}};
         TRY(compare(ck, CLANN__MATCH_BITS, "add_noise", shape, &c8, clann__case_add_noise, &na));
@@ -295,6 +314,13 @@ static enum clann_status check_elementwise(struct clann__check *ck)
                                                       constant(ck, 1, bad ? 1.0f : 0.0f)}};
         TRY(compare(ck, CLANN__MATCH_NMSE, bad ? "accumulate_unless flagged" : "accumulate_unless",
                     "n=1", &u, do_accumulate_unless, &ga));
+        /* a third skip in a row passes the limit 2 and marks the stop; a clean step resets */
+        struct scalar_args sk = {1, 2.0f, 17.0f, {0, 0, 0}};
+        struct clann__parity_case k = {3, {1, 1, 1}, {constant(ck, 1, bad ? 1.0f : 0.0f),
+                                                      constant(ck, 1, 2.0f),
+                                                      constant(ck, 1, 0.0f)}};
+        TRY(compare(ck, CLANN__MATCH_SPECIAL, bad ? "guard_skip flagged" : "guard_skip clean",
+                    "n=1", &k, do_guard_skip, &sk));
     }
     return CLANN_OK;
 }

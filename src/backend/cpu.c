@@ -132,6 +132,7 @@ static const struct clann_backend_ops cpu_ops = {
     .batchnorm_backward = cpu_batchnorm_backward,
     .guard_check = cpu_guard_check,
     .accumulate_unless = cpu_accumulate_unless,
+    .guard_skip = cpu_guard_skip,
     .count_zero = cpu_count_zero,
     .im2col = cpu_im2col,
     .col2im = cpu_col2im,

@@ -129,7 +129,8 @@ enum clann_status cpu_dropout(struct clann_backend *be, struct clann_view x,
 enum clann_status cpu_sum_abs(struct clann_backend *be, struct clann_view x, size_t n,
                               struct clann_view out, float beta);
 enum clann_status cpu_soft_threshold(struct clann_backend *be, struct clann_view x,
-                                     size_t n, float threshold, struct clann_view guard);
+                                     size_t n, float threshold, struct clann_view v2,
+                                     float delta, float eps, struct clann_view guard);
 enum clann_status cpu_constrain(struct clann_backend *be,
                                 const struct clann_constraint_op *c, struct clann_view x,
                                 size_t rows, size_t cols, struct clann_view guard);
@@ -150,6 +151,9 @@ enum clann_status cpu_batchnorm_backward(struct clann_backend *be, struct clann_
                                          struct clann_view dgamma, struct clann_view dbeta);
 enum clann_status cpu_guard_check(struct clann_backend *be, struct clann_view sumsq,
                                   struct clann_view flag, float value);
+enum clann_status cpu_guard_skip(struct clann_backend *be, struct clann_view flag,
+                                 struct clann_view run, struct clann_view stop, float limit,
+                                 float value);
 enum clann_status cpu_accumulate_unless(struct clann_backend *be, struct clann_view x,
                                         struct clann_view out, struct clann_view flag);
 enum clann_status cpu_count_zero(struct clann_backend *be, struct clann_view x, size_t n,

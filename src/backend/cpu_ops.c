@@ -628,12 +628,14 @@ enum clann_status cpu_sum_abs(struct clann_backend *be, struct clann_view x, siz
 }
 
 enum clann_status cpu_soft_threshold(struct clann_backend *be, struct clann_view x,
-                                     size_t n, float threshold, struct clann_view guard)
+                                     size_t n, float threshold, struct clann_view v2,
+                                     float delta, float eps, struct clann_view guard)
 {
     RETURN_IF_GUARDED(guard);
     for (size_t i = 0; i < n; i++) {
         float v = at(x)[i];
-        at(x)[i] = v > threshold ? v - threshold : v < -threshold ? v + threshold : v * 0.0f;
+        float t = v2.buf ? threshold / (sqrtf(at(v2)[i] + delta) + eps) : threshold;
+        at(x)[i] = v > t ? v - t : v < -t ? v + t : v * 0.0f;
     }
     return CLANN_OK;
 }
@@ -765,6 +767,17 @@ enum clann_status cpu_guard_check(struct clann_backend *be, struct clann_view su
 {
     if (!isfinite(at(sumsq)[0]) && at(flag)[0] == 0.0f)
         at(flag)[0] = value;
+    return CLANN_OK;
+}
+
+enum clann_status cpu_guard_skip(struct clann_backend *be, struct clann_view flag,
+                                 struct clann_view run, struct clann_view stop, float limit,
+                                 float value)
+{
+    (void)be;
+    at(run)[0] = at(flag)[0] != 0.0f ? at(run)[0] + 1.0f : 0.0f;
+    if (at(run)[0] > limit && at(stop)[0] == 0.0f)
+        at(stop)[0] = value;
     return CLANN_OK;
 }
 

@@ -162,6 +162,7 @@ static const struct clann_backend_ops cl_ops = {
     .batchnorm_backward = op_batchnorm_backward,
     .guard_check = op_guard_check,
     .accumulate_unless = op_accumulate_unless,
+    .guard_skip = op_guard_skip,
     .count_zero = op_count_zero,
     .im2col = op_im2col,
     .col2im = op_col2im,

@@ -75,6 +75,7 @@
     X(OPTIMIZER_STEP, optimizer_step, "optim.cl")                                                 \
     X(GUARD_CHECK, guard_check, "optim.cl")                                                       \
     X(ACCUMULATE_UNLESS, accumulate_unless, "optim.cl")                                           \
+    X(GUARD_SKIP, guard_skip, "optim.cl")                                                         \
     X(SOFT_THRESHOLD, soft_threshold, "regularize.cl")                                            \
     X(CONSTRAIN_NON_NEG, constrain_non_neg, "regularize.cl")                                      \
     X(CONSTRAIN_COLUMNS, constrain_columns, "regularize.cl")                                      \
@@ -288,12 +289,16 @@ enum clann_status op_optimizer_step(struct clann_backend *be_, const struct clan
                                     struct clann_view s1, struct clann_view s2, size_t n);
 enum clann_status op_guard_check(struct clann_backend *be_, struct clann_view sumsq,
                                  struct clann_view flag, float value);
+enum clann_status op_guard_skip(struct clann_backend *be_, struct clann_view flag,
+                                struct clann_view run, struct clann_view stop, float limit,
+                                float value);
 enum clann_status op_accumulate_unless(struct clann_backend *be_, struct clann_view x,
                                        struct clann_view out, struct clann_view flag);
 
 /* opencl_regularize.c */
 enum clann_status op_soft_threshold(struct clann_backend *be_, struct clann_view x,
-                                    size_t n, float threshold, struct clann_view guard);
+                                    size_t n, float threshold, struct clann_view v2, float delta,
+                                    float eps, struct clann_view guard);
 enum clann_status op_constrain(struct clann_backend *be_,
                                const struct clann_constraint_op *c, struct clann_view x,
                                size_t rows, size_t cols, struct clann_view guard);

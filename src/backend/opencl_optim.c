@@ -69,3 +69,16 @@ enum clann_status op_accumulate_unless(struct clann_backend *be_, struct clann_v
     return LAUNCH_1D(&a, 1);
 }
 
+
+enum clann_status op_guard_skip(struct clann_backend *be_, struct clann_view flag,
+                                struct clann_view run, struct clann_view stop, float limit,
+                                float value)
+{
+    struct kargs a = ka_begin(cl_be(be_), K_GUARD_SKIP);
+    ka_view(&a, flag);
+    ka_view(&a, run);
+    ka_view(&a, stop);
+    ka_f32(&a, limit);
+    ka_f32(&a, value);
+    return LAUNCH_1D(&a, 1);
+}

@@ -26,7 +26,8 @@ static enum clann_status ka_launch_columns(struct kargs *a, size_t rows, size_t 
 #define LAUNCH_COLUMNS(a, rows, cols) ka_launch_columns((a), (rows), (cols), __FILE__, __LINE__)
 
 enum clann_status op_soft_threshold(struct clann_backend *be_, struct clann_view x,
-                                    size_t n, float threshold, struct clann_view guard)
+                                    size_t n, float threshold, struct clann_view v2, float delta,
+                                    float eps, struct clann_view guard)
 {
     if (n == 0)
         return CLANN_OK;
@@ -35,6 +36,9 @@ enum clann_status op_soft_threshold(struct clann_backend *be_, struct clann_view
     ka_view(&a, x);
     ka_u32(&a, n);
     ka_f32(&a, threshold);
+    ka_guard(&a, v2); /* the view and whether there is one, as a guard's */
+    ka_f32(&a, delta);
+    ka_f32(&a, eps);
     ka_guard(&a, guard);
     return LAUNCH_1D(&a, n);
 }

@@ -458,16 +458,28 @@ enum clann_status clann__op_accumulate_unless(struct clann_backend *be, struct c
     RUN_KERNEL(accumulate_unless(be, x, out, flag));
 }
 
+enum clann_status clann__op_guard_skip(struct clann_backend *be, struct clann_view flag,
+                                       struct clann_view run, struct clann_view stop,
+                                       float limit, float value)
+{
+    CHECK_VIEW(flag, 1);
+    CHECK_VIEW(run, 1);
+    CHECK_VIEW(stop, 1);
+    RUN_KERNEL(guard_skip(be, flag, run, stop, limit, value));
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Regularization: penalties, constraints, noise, batch normalization.
  */
 
 enum clann_status clann__op_soft_threshold(struct clann_backend *be, struct clann_view x,
-                                           size_t n, float threshold, struct clann_view guard)
+                                           size_t n, float threshold, struct clann_view v,
+                                           float delta, float eps, struct clann_view guard)
 {
     CHECK_VIEW(x, n);
+    CHECK_OPTIONAL(v, n);
     CHECK_OPTIONAL(guard, 1);
-    RUN_KERNEL(soft_threshold(be, x, n, threshold, guard));
+    RUN_KERNEL(soft_threshold(be, x, n, threshold, v, delta, eps, guard));
 }
 
 enum clann_status clann__op_constrain(struct clann_backend *be,

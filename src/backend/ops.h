@@ -78,7 +78,8 @@ enum clann_status clann__op_dropout(struct clann_backend *be, struct clann_view 
 enum clann_status clann__op_sum_abs(struct clann_backend *be, struct clann_view x, size_t n,
                                     struct clann_view out, float beta);
 enum clann_status clann__op_soft_threshold(struct clann_backend *be, struct clann_view x, size_t n,
-                                           float threshold, struct clann_view guard);
+                                           float threshold, struct clann_view v, float delta,
+                                           float eps, struct clann_view guard);
 enum clann_status clann__op_constrain(struct clann_backend *be, const struct clann_constraint_op *c,
                                       struct clann_view x, size_t rows, size_t cols,
                                       struct clann_view guard);
@@ -101,6 +102,9 @@ enum clann_status clann__op_guard_check(struct clann_backend *be, struct clann_v
                                         struct clann_view flag, float value);
 enum clann_status clann__op_accumulate_unless(struct clann_backend *be, struct clann_view x,
                                               struct clann_view out, struct clann_view flag);
+enum clann_status clann__op_guard_skip(struct clann_backend *be, struct clann_view flag,
+                                       struct clann_view run, struct clann_view stop,
+                                       float limit, float value);
 enum clann_status clann__op_count_zero(struct clann_backend *be, struct clann_view x, size_t n,
                                        struct clann_view out, float beta);
 enum clann_status clann__op_im2col(struct clann_backend *be, const struct clann_conv_geom *g,

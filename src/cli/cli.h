@@ -160,6 +160,7 @@ struct cli_train_args {
     const char *lr_schedule, *min_lr, *clip_global_norm, *checkpoint_best, *checkpoint_monitor;
     const char *gradient_noise, *weight_noise, *label_noise;
     bool json, quiet, batchnorm;
+    bool no_batchnorm_refresh;
 };
 
 #define CLI_TRAIN_MAX_OPTIONS 80

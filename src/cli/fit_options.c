@@ -163,6 +163,8 @@ int cli_train_fit_params(const struct cli_train_args *a, const struct clann_fit_
 {
     *fp = base ? *base : cli_defaults();
     fp->on_epoch = NULL, fp->on_progress = NULL, fp->on_monitor = NULL, fp->user = NULL;
+    if (a->no_batchnorm_refresh)
+        fp->no_batchnorm_refresh = true;
     if (a->epochs && !cli_positive_size("epochs", a->epochs, &fp->epochs))
         return CLI_USAGE;
     if (a->batch && !cli_positive_size("batch", a->batch, &fp->batch_size))

@@ -450,6 +450,8 @@ static bool on_epoch(const struct clann_epoch_log *log, void *user)
         double val_loss = reg ? cli_loss_in_units(p->model, log->val_loss) : log->val_loss;
         fprintf(stderr, reg ? "epoch %3zu/%zu  loss %.4g" : "epoch %3zu/%zu  loss %.4f", epoch,
                 p->epochs, loss);
+        if (log->penalty > 0.0) /* apart: the losses are data losses, as eval's */
+            fprintf(stderr, "  penalty %.4g", log->penalty);
         if (!isnan(log->accuracy))
             fprintf(stderr, "  accuracy %.4f", log->accuracy);
         if (!isnan(val_loss))
@@ -862,6 +864,8 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
         {"dropout", true, &a->dropout, NULL, "drop rate after each hidden layer (default 0)"},
         {"batchnorm", false, NULL, &a->batchnorm, "batch normalization before each hidden "
                                                   "activation"},
+        {"no-batchnorm-refresh", false, NULL, &a->no_batchnorm_refresh, "keep batch norm's "
+         "lagging momentum statistics (default: re-estimated after each epoch)"},
         {"l1", true, &a->l1, NULL, "L1 penalty on every kernel (l1 * sum |w|)"},
         {"l2", true, &a->l2, NULL, "L2 penalty on every kernel (l2 / 2 * sum w^2)"},
         {"max-norm", true, &a->max_norm, NULL, "max-norm constraint per unit on every kernel"},

@@ -195,9 +195,10 @@ static enum clann_status read_section(const struct clann__json_reader *r, struct
         "epochs", "max_steps", "batch_size", "shuffle", "clip_value", "clip_norm",
         "clip_global_norm", "gradient_noise", "weight_noise", "label_noise", "early_stopping",
         "schedule", "checkpoint", "nan_policy", "max_skips", "monitor_every", "logdir",
-        "distributed"};
+        "validation_name", "distributed", "batchnorm_refresh"};
     const char *p = "training";
     int nan_policy = (int)fp->nan_policy;
+    bool refresh = !fp->no_batchnorm_refresh;
     enum clann_status st = known_keys(r, obj, p, keys, sizeof keys / sizeof *keys);
     if (st || (st = read_count(r, obj, p, "epochs", &fp->epochs)) ||
         (st = read_count(r, obj, p, "max_steps", &fp->max_steps)) ||
@@ -213,9 +214,12 @@ static enum clann_status read_section(const struct clann__json_reader *r, struct
         (st = read_count(r, obj, p, "max_skips", &fp->max_skips)) ||
         (st = read_count(r, obj, p, "monitor_every", &fp->monitor_every)) ||
         (st = read_text(r, obj, p, "logdir", false, &fp->logdir)) ||
-        (st = read_flag(r, obj, p, "distributed", &fp->distributed)))
+        (st = read_text(r, obj, p, "validation_name", false, &fp->validation_name)) ||
+        (st = read_flag(r, obj, p, "distributed", &fp->distributed)) ||
+        (st = read_flag(r, obj, p, "batchnorm_refresh", &refresh)))
         return st;
     fp->nan_policy = (enum clann_nan_policy)nan_policy;
+    fp->no_batchnorm_refresh = !refresh;
     READ_PART("early_stopping", read_early_stopping(r, part, &fp->early_stopping));
     READ_PART("schedule", read_schedule(r, part, &fp->schedule));
     READ_PART("checkpoint", read_checkpoint(r, part, fp));
@@ -347,7 +351,9 @@ struct json_object *clann__training_to_json(const struct clann__training *t, boo
     put_count(&o, obj, "max_skips", fp->max_skips);
     put_count(&o, obj, "monitor_every", fp->monitor_every);
     put_text(&o, obj, "logdir", fp->logdir);
+    put_text(&o, obj, "validation_name", fp->validation_name);
     put(&o, obj, "distributed", json_object_new_boolean(fp->distributed));
+    put(&o, obj, "batchnorm_refresh", json_object_new_boolean(!fp->no_batchnorm_refresh));
     *ok = o.ok && obj;
     if (o.nonfinite && !*nonfinite)
         *nonfinite = o.nonfinite;

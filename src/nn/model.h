@@ -66,10 +66,11 @@ struct clann_scaler {
 
 /* Training options as a model or a parsed spec keeps them (nn/training.c): a fit's parameters
  * without callbacks, their strings copies owned here. present false: none known. */
+#define CLANN__TRAINING_STRINGS 6 /* the string members of struct clann_fit_params */
 struct clann__training {
     bool present;
     struct clann_fit_params p;
-    char *strings[5]; /* the owned copies p's string members point to */
+    char *strings[CLANN__TRAINING_STRINGS]; /* the owned copies p's string members point to */
 };
 
 /* Replaces *dst by a copy of src (callbacks dropped, strings copied), after checking src's
@@ -170,8 +171,10 @@ enum {
     CLANN__SCALAR_CORRECT = 1,
     CLANN__SCALAR_SCRATCH = 2,
     CLANN__SCALAR_GUARD = 3,  /* NaN guard flag: the first bad step, or 1 for this step */
-    CLANN__SCALAR_SKIPS = 4,  /* steps skipped by the NaN guard in this epoch */
+    CLANN__SCALAR_SKIPS = 4,  /* steps skipped by the NaN guard in a row, in this epoch */
     CLANN__SCALAR_BATCH = 5,  /* this batch's loss sum, for the guard */
+    CLANN__SCALAR_SKIP_STOP = 6, /* the step whose skip passed max_skips in a row, or 0 */
+    CLANN__SCALAR_REFRESH = 7,   /* batch-norm refresh: this batch's statistics are not finite */
     CLANN__SCALAR_COUNT = 8   /* then 4 per layer: kernel and bias sums of squares and of |w| */
 };
 

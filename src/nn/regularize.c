@@ -4,7 +4,10 @@
  * round trip inside a step). The trainer (src/train) decides when each runs.
  */
 #include "nn/regularize.h"
+#include "nn/batch.h"
 #include "nn/embedding.h"
+
+#include <math.h>
 
 static struct clann_view at(struct clann_buf *b, size_t off)
 {
@@ -140,10 +143,38 @@ static enum clann_status batchnorm_commit(struct clann_model *m, const struct cl
                                       at(&m->acts, l->bn_off), 2 * l->out, l->momentum, guard);
 }
 
-enum clann_status clann__model_after_update(struct clann_model *m, float lr,
-                                            struct clann_view guard)
+/* L1's proximal step on the n weights at off, in the optimizer's own metric. Adaptive
+ * optimizers scale each weight's step by 1 / (sqrt(v) + eps), v its second-moment estimate,
+ * so a step of lr * l1 would be tiny next to theirs (Adam's steps are about lr whatever the
+ * gradient's size). The step is instead lr * l1 / (sqrt(v + delta) + eps) per weight: the
+ * proximal step in the preconditioned metric, delta counting the penalty's own squared
+ * subgradient l1^2 in v as a Keras-style L1 gradient would be (so no weight moves further than
+ * the optimizer's step bound, about lr, and a weight with no gradient still goes to 0 at that
+ * rate). Adam: v bias-corrected as the update's (lr sqrt(1 - b2^t), eps_t; delta =
+ * (1 - b2^t) l1^2; the step is not divided by 1 - b1^t: it does not go through m);
+ * RMSprop: delta = l1^2; Adagrad's sum of squares: delta = t l1^2. SGD and momentum: lr * l1. */
+static enum clann_status l1_step(struct clann_model *m, const struct clann_opt *o, size_t off,
+                                 size_t n, float l1)
+{
+    struct clann_view w = at(&m->params, off), v = clann__view(NULL, 0);
+    float threshold = o->lr * l1, delta = 0.0f, eps = o->eps;
+    if (o->kind == CLANN__OPT_ADAM) {
+        double c2 = 1.0 - pow((double)o->beta2, (double)o->step);
+        v = at(&m->state2, off);
+        threshold = (float)((double)o->lr * sqrt(c2)) * l1;
+        delta = (float)(c2 * l1 * l1);
+        eps = (float)((double)o->eps * sqrt(c2)); /* eps_t, as the update's */
+    } else if (o->kind == CLANN__OPT_RMSPROP || o->kind == CLANN__OPT_ADAGRAD) {
+        v = at(&m->state1, off);
+        delta = (o->kind == CLANN__OPT_ADAGRAD ? (float)o->step : 1.0f) * l1 * l1;
+    }
+    return clann__op_soft_threshold(m->be, w, n, threshold, v, delta, eps, o->guard);
+}
+
+enum clann_status clann__model_after_update(struct clann_model *m, const struct clann_opt *opt)
 {
     struct clann_backend *be = m->be;
+    struct clann_view guard = opt->guard;
     enum clann_status st = CLANN_OK;
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
         if (m->layers[i].kind == CLANN__LAYER_BATCHNORM && !m->layers[i].frozen)
@@ -152,12 +183,65 @@ enum clann_status clann__model_after_update(struct clann_model *m, float lr,
         for (size_t k = 0, n = layer_tensors(&m->layers[i], t); k < n && st == CLANN_OK; k++) {
             struct clann_view w = at(&m->params, t[k].off);
             if (t[k].reg.l1 > 0.0f)
-                st = clann__op_soft_threshold(be, w, t[k].rows * t[k].cols,
-                                             lr * t[k].reg.l1, guard);
+                st = l1_step(m, opt, t[k].off, t[k].rows * t[k].cols, t[k].reg.l1);
             if (st == CLANN_OK && t[k].con.kind != CLANN_CONSTRAINT_NONE) {
                 struct clann_constraint_op op = constraint_op(&t[k].con);
                 st = clann__op_constrain(be, &op, w, t[k].rows, t[k].cols, guard);
             }
+        }
+    }
+    return st;
+}
+
+/* A batch norm that trains: a frozen one runs in inference mode and keeps its statistics. */
+static bool trained_batchnorm(const struct clann_layer *l)
+{
+    return l->kind == CLANN__LAYER_BATCHNORM && !l->frozen;
+}
+
+static bool has_batchnorm(const struct clann_model *m)
+{
+    for (size_t i = 0; i < m->n_layers; i++)
+        if (trained_batchnorm(&m->layers[i]))
+            return true;
+    return false;
+}
+
+enum clann_status clann__batchnorm_refresh(struct clann_model *m, const struct clann_matrix *x,
+                                           const size_t *order, size_t batch,
+                                           size_t max_batches, uint64_t step)
+{
+    if (!has_batchnorm(m))
+        return CLANN_OK;
+    /* full batches only (a short one would weigh as much), unless there is none */
+    size_t batches = x->rows >= batch ? x->rows / batch : 1;
+    batches = batches < max_batches ? batches : max_batches;
+    enum clann_status st = CLANN_OK;
+    for (size_t k = 0; k < batches && st == CLANN_OK; k++) {
+        size_t rows = x->rows < batch ? x->rows : batch;
+        struct clann_view pred;
+        st = clann__upload_batch(m, x, NULL, order, k * batch, rows);
+        if (st == CLANN_OK)
+            st = clann__model_forward(m, rows, true, step, &pred);
+        /* a batch with a non-finite mean or variance in any layer is left out */
+        struct clann_view bad = at(&m->scalars, CLANN__SCALAR_REFRESH);
+        struct clann_view sum = at(&m->scalars, CLANN__SCALAR_SCRATCH);
+        if (st == CLANN_OK)
+            st = clann__op_fill(m->be, bad, 1, 0.0f);
+        for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
+            const struct clann_layer *l = &m->layers[i];
+            if (trained_batchnorm(l) &&
+                (st = clann__op_sum_abs(m->be, at(&m->acts, l->bn_off), 2 * l->out, sum,
+                                        0.0f)) == CLANN_OK)
+                st = clann__op_guard_check(m->be, sum, bad, 1.0f);
+        }
+        /* running = k/(k+1) running + 1/(k+1) batch: the mean over the batches so far */
+        for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
+            const struct clann_layer *l = &m->layers[i];
+            if (trained_batchnorm(l))
+                st = clann__op_moving_average(m->be, at(&m->params, l->b_off + l->out),
+                                              at(&m->acts, l->bn_off), 2 * l->out,
+                                              (float)k / (float)(k + 1), bad);
         }
     }
     return st;

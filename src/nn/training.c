@@ -102,10 +102,11 @@ enum clann_status clann__training_set(struct clann_context *ctx, const char *wha
     t.p.on_progress = NULL;
     t.p.on_monitor = NULL;
     t.p.user = NULL;
-    const char **strings[5] = {&t.p.early_stopping.monitor, &t.p.schedule.monitor,
-                               &t.p.checkpoint_path, &t.p.checkpoint_monitor, &t.p.logdir};
+    const char **strings[CLANN__TRAINING_STRINGS] = {
+        &t.p.early_stopping.monitor, &t.p.schedule.monitor, &t.p.checkpoint_path,
+        &t.p.checkpoint_monitor,     &t.p.logdir,           &t.p.validation_name};
     bool ok = true;
-    for (size_t i = 0; i < 5; i++)
+    for (size_t i = 0; i < CLANN__TRAINING_STRINGS; i++)
         ok = ok && copy_string(strings[i], &t.strings[i]);
     if (!ok) {
         clann__training_free(&t);

@@ -181,12 +181,16 @@ static enum clann_status optimizer_steps(struct clann_model *m, const struct cla
     return st ? st : optimizer_range(m, opt, lo, hi - lo);
 }
 
+static size_t max_skips(const struct clann_fit_params *p)
+{
+    return p->max_skips ? p->max_skips : 3;
+}
+
 /* The second half of a step, on the (summed) gradients: penalties, noise and clipping, the
  * guard, monitors, the optimizer update and the constraints. */
 static enum clann_status apply_update(struct clann_model *m, size_t rows,
                                       struct clann_trainer *t)
 {
-    struct clann_backend *be = m->be;
     const struct clann_fit_params *p = &t->p;
     enum clann_status st = clann__step_prepare_grads(m, t);
     if (st == CLANN_OK)
@@ -204,10 +208,9 @@ static enum clann_status apply_update(struct clann_model *m, size_t rows,
     if (st == CLANN_OK)
         st = clann__embedding_update(m, &opt); /* the rows of this batch only */
     if (st == CLANN_OK)
-        st = clann__model_after_update(m, opt.lr, opt.guard);
+        st = clann__model_after_update(m, &opt);
     if (st == CLANN_OK && p->nan_policy == CLANN_NAN_SKIP)
-        st = clann__op_axpy(be, 1, 1.0f, clann__view(&m->scalars, CLANN__SCALAR_GUARD),
-                           clann__view(&m->scalars, CLANN__SCALAR_SKIPS));
+        st = clann__guard_skip_count(m, t, max_skips(p));
     return st == CLANN_OK && monitored ? clann__monitor_after_update(m, t) : st;
 }
 
@@ -265,45 +268,62 @@ static enum clann_status check_fit_args(struct clann_model *m, const struct clan
     return st;
 }
 
+/* The first non-finite value of step `bad` (in this epoch), replayed at the weights before it. */
+static void diagnose(struct clann_model *m, const struct clann_matrix *x,
+                     const struct clann_matrix *y, const size_t *order, struct clann_trainer *t,
+                     uint64_t epoch_first_step, uint64_t bad, char *where, size_t size)
+{
+    size_t first = (size_t)(bad - epoch_first_step - 1) * t->batch;
+    size_t rows = x->rows - first < t->batch ? x->rows - first : t->batch;
+    clann__guard_diagnose(m, x, y, order, first, rows, bad, where, size);
+}
+
 /* After an epoch: a step the NaN guard stopped ends training with a diagnosis; skipped steps
- * beyond the allowance do too. */
+ * beyond the allowance in a row do too, at the step that passed it. */
 static enum clann_status check_guard(struct clann_model *m, const struct clann_matrix *x,
                                      const struct clann_matrix *y, const size_t *order,
                                      struct clann_trainer *t, uint64_t epoch_first_step,
                                      size_t epoch)
 {
-    uint64_t bad;
-    size_t skips;
-    enum clann_status st = clann__guard_read(m, &bad, &skips);
+    uint64_t bad, skip_stop;
+    enum clann_status st = clann__guard_read(m, &bad, &skip_stop);
     if (st != CLANN_OK)
         return st;
     const char *remedies = "lower the learning rate, clip gradients (--clip-norm), scale the "
                            "features and targets, or add batch normalization";
+    char where[256];
     if (t->p.nan_policy == CLANN_NAN_SKIP) {
-        size_t allowed = t->p.max_skips ? t->p.max_skips : 3;
-        if (skips > allowed)
-            return clann__error(m->ctx, CLANN_ERR_NONFINITE, "%zu steps of epoch %zu had a "
-                                "non-finite loss or gradient and were skipped (allowed %zu): %s",
-                                skips, epoch, allowed, remedies);
-        return CLANN_OK;
+        size_t allowed = max_skips(&t->p);
+        if (skip_stop == 0)
+            return CLANN_OK;
+        /* steps skip_stop - allowed .. skip_stop were skipped, and every later one */
+        diagnose(m, x, y, order, t, epoch_first_step, skip_stop, where, sizeof where);
+        t->step = skip_stop - allowed - 1;
+        return clann__error(m->ctx, CLANN_ERR_NONFINITE, "%zu steps in a row (steps %llu to "
+                            "%llu, epoch %zu) had a non-finite loss or gradient and were "
+                            "skipped, more than the %zu allowed: training stopped at step %llu "
+                            "(first non-finite: %s); the weights are those after step %llu: %s",
+                            allowed + 1, (unsigned long long)(skip_stop - allowed),
+                            (unsigned long long)skip_stop, epoch, allowed,
+                            (unsigned long long)skip_stop, where, (unsigned long long)t->step,
+                            remedies);
     }
     if (bad == 0)
         return CLANN_OK;
-    size_t batch_index = (size_t)(bad - epoch_first_step - 1), first = batch_index * t->batch;
-    size_t rows = x->rows - first < t->batch ? x->rows - first : t->batch;
-    char where[160];
-    clann__guard_diagnose(m, x, y, order, first, rows, bad, where, sizeof where);
+    diagnose(m, x, y, order, t, epoch_first_step, bad, where, sizeof where);
     t->step = bad - 1; /* the weights are those after the previous step */
     return clann__error(m->ctx, CLANN_ERR_NONFINITE, "non-finite loss or gradient at step %llu "
                         "(epoch %zu, batch %zu); first non-finite: %s; the weights are those "
-                        "after step %llu: %s", (unsigned long long)bad, epoch, batch_index + 1,
-                        where, (unsigned long long)(bad - 1), remedies);
+                        "after step %llu: %s", (unsigned long long)bad, epoch,
+                        (size_t)(bad - epoch_first_step), where, (unsigned long long)(bad - 1),
+                        remedies);
 }
 
-/* The training loss reported for loss_sum over `rows` rows: the epoch's, and the running one. */
-static double training_loss(const struct clann_trainer *t, double loss_sum, size_t rows)
+/* The training loss reported for loss_sum over `rows` rows, the epoch's and the running one:
+ * the data loss, as val_loss and evaluate report it (the penalty is logged apart). */
+static double training_loss(double loss_sum, size_t rows)
 {
-    return rows ? loss_sum / (double)rows + t->penalty : NAN;
+    return rows ? loss_sum / (double)rows : NAN;
 }
 
 CLANN_API enum clann_status clann_model_running_loss(struct clann_model *m, double *loss)
@@ -319,7 +339,7 @@ CLANN_API enum clann_status clann_model_running_loss(struct clann_model *m, doub
     double sum;
     enum clann_status st = clann__peek_loss_sum(m, &sum);
     if (st == CLANN_OK)
-        *loss = training_loss(t, sum, t->epoch_rows);
+        *loss = training_loss(sum, t->epoch_rows);
     return st;
 }
 
@@ -364,7 +384,8 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
     if (st != CLANN_OK)
         return st;
     log->steps = t->step;
-    log->loss = training_loss(t, loss_sum, seen);
+    log->loss = training_loss(loss_sum, seen);
+    log->penalty = t->penalty;
     log->accuracy = clann__loss_is_classification(m->cp.loss) && seen ? correct / (double)seen
                                                                         : NAN;
     log->learning_rate = t->lr;
@@ -376,6 +397,11 @@ static enum clann_status run_epoch(struct clann_model *m, const struct clann_mat
                             (unsigned long long)t->step);
     return CLANN_OK;
 }
+
+/* Batches of the training data that re-estimate batch normalization's statistics after each
+ * epoch: 50 x 128 rows estimate a mean to about 1% of a standard deviation, for a forward pass
+ * per batch (a few percent of a Fashion-MNIST epoch). */
+#define BATCHNORM_REFRESH_BATCHES 50
 
 /* Above this many classes val_auc is computed only when early stopping or the plateau
  * schedule watches it: each class costs a sort of the validation scores every epoch. */
@@ -572,9 +598,8 @@ static enum clann_status fit_setup(struct clann_model *m, const struct clann_fit
     if (st == CLANN_OK && t->p.logdir && writes_files(t))
         st = clann__runlog_open(m->ctx, t->p.logdir, t->p.validation_name, m->n_layers,
                                 &t->log);
-    uint64_t bad;
-    size_t skips;
-    return st ? st : clann__guard_read(m, &bad, &skips); /* a fresh guard */
+    uint64_t bad, skip_stop;
+    return st ? st : clann__guard_read(m, &bad, &skip_stop); /* a fresh guard */
 }
 
 /* Between epochs: schedules, checkpoints and early stopping. Sets *stop to end training. */
@@ -651,16 +676,19 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         if (t->max_step && t->step >= t->max_step)
             break;
         double t0 = clann__now();
-        struct clann_epoch_log log = {epoch, 0, NAN, NAN, NAN, NAN, 0.0, 0.0, 0, NAN, NAN};
+        struct clann_epoch_log log = {epoch, 0, NAN, NAN, NAN, NAN, 0.0, 0.0, 0, NAN, NAN, 0.0};
         if (t->p.schedule.kind == CLANN_SCHEDULE_STEP)
             t->lr = scheduled_lr(m, t, &t->p.schedule, epoch);
         if (t->p.shuffle)
             shuffle_order(order, x->rows, m->cp.seed, t->step); /* step: resumable order */
         st = run_epoch(m, x, y, order, t, &log);
+        if (st == CLANN_OK && !t->p.no_batchnorm_refresh)
+            st = clann__batchnorm_refresh(m, x, order, t->batch, BATCHNORM_REFRESH_BATCHES,
+                                          t->step);
         if (st == CLANN_OK && val_x) {
             struct clann_metrics vm;
             st = clann_model_evaluate(m, val_x, val_y, &vm);
-            log.val_loss = vm.loss + t->penalty;
+            log.val_loss = vm.loss; /* equal to evaluate's loss on the same data */
             log.val_accuracy = vm.accuracy;
             if (st == CLANN_OK)
                 st = validation_auc(m, val_x, val_y, &t->p, &log.val_auc,

@@ -162,7 +162,11 @@ enum clann_status clann__guard_step(struct clann_model *m, struct clann_trainer 
     struct clann_view batch = at(&m->scalars, CLANN__SCALAR_BATCH);
     float mark = skip ? 1.0f : (float)(t->step + 1);
     (void)rows; /* the batch loss is already summed by clann__batch_loss */
-    enum clann_status st = skip ? clann__op_fill(be, flag, 1, 0.0f) : CLANN_OK;
+    /* Skip mode marks each step afresh, except that once the skips in a row passed the
+     * allowance (the stop mark) every later step is skipped too: training ends at that step. */
+    enum clann_status st = skip ? clann__op_copy(be, flag, at(&m->scalars, CLANN__SCALAR_SKIP_STOP),
+                                                 1)
+                                : CLANN_OK;
     if (st == CLANN_OK)
         st = clann__op_guard_check(be, batch, flag, mark);
     if (st == CLANN_OK)
@@ -183,15 +187,25 @@ enum clann_status clann__guard_step(struct clann_model *m, struct clann_trainer 
     return st;
 }
 
-enum clann_status clann__guard_read(struct clann_model *m, uint64_t *bad_step, size_t *skips)
+enum clann_status clann__guard_skip_count(struct clann_model *m, struct clann_trainer *t,
+                                          size_t allowed)
 {
-    float v[2];
+    return clann__op_guard_skip(m->be, at(&m->scalars, CLANN__SCALAR_GUARD),
+                                at(&m->scalars, CLANN__SCALAR_SKIPS),
+                                at(&m->scalars, CLANN__SCALAR_SKIP_STOP), (float)allowed,
+                                (float)t->step);
+}
+
+enum clann_status clann__guard_read(struct clann_model *m, uint64_t *bad_step,
+                                    uint64_t *skip_stop)
+{
+    float v[4]; /* guard, skips in a row, batch loss, skip stop */
     struct clann_view flags = at(&m->scalars, CLANN__SCALAR_GUARD);
-    enum clann_status st = clann__op_download(m->be, v, flags, 2);
+    enum clann_status st = clann__op_download(m->be, v, flags, 4);
     if (st == CLANN_OK)
-        st = clann__op_fill(m->be, flags, 2, 0.0f);
+        st = clann__op_fill(m->be, flags, 4, 0.0f);
     *bad_step = st == CLANN_OK ? (uint64_t)v[0] : 0;
-    *skips = st == CLANN_OK ? (size_t)v[1] : 0;
+    *skip_stop = st == CLANN_OK ? (uint64_t)v[3] : 0;
     return st;
 }
 
@@ -221,6 +235,55 @@ static const char *nonfinite_table(struct clann_model *m)
         clann__free(buf);
     }
     return bad;
+}
+
+/* The L2 norm of n floats at v (downloaded into buf), in double: it stays finite where the
+ * float sum of squares the guard computes overflows. */
+static double norm_of(struct clann_model *m, struct clann_view v, size_t n, float *buf)
+{
+    if (clann__op_download(m->be, buf, v, n) != CLANN_OK)
+        return NAN;
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++)
+        ss += (double)buf[i] * buf[i];
+    return sqrt(ss);
+}
+
+/* Every value finite, yet a sum the guard takes overflowed: the batch loss, or the squared
+ * norm of the gradients (past FLT_MAX, about 1.8e19 for a norm). Names the exploding part: the
+ * loss with the output layer, or the gradient of the first layer (from the output back) whose
+ * own squared norm overflows, else the layer with the largest gradient norm. */
+static bool name_explosion(struct clann_model *m, float *tmp, char *buf, size_t size)
+{
+    float batch;
+    size_t last = m->n_layers - 1;
+    if (clann__op_download(m->be, &batch, at(&m->scalars, CLANN__SCALAR_BATCH), 1) == CLANN_OK &&
+        !isfinite(batch)) {
+        snprintf(buf, size, "the loss summed over the batch overflows: the outputs of layer %zu "
+                 "(%s) are far too large for the labels", last,
+                 clann__kind_name(&clann__layer_kinds, m->layers[last].kind));
+        return true;
+    }
+    size_t largest = SIZE_MAX;
+    double largest_norm = 0.0;
+    for (size_t i = m->n_layers; i-- > 0;) {
+        const struct clann_layer *l = &m->layers[i];
+        double n = l->n_trainable ? norm_of(m, at(&m->grads, l->w_off), l->n_trainable, tmp) : 0;
+        if ((float)(n * n) == INFINITY) {
+            snprintf(buf, size, "the gradient of layer %zu (%s) explodes: norm %.3g, beyond "
+                     "float range when squared", i,
+                     clann__kind_name(&clann__layer_kinds, l->kind), n);
+            return true;
+        }
+        if (n > largest_norm)
+            largest = i, largest_norm = n;
+    }
+    if (largest == SIZE_MAX)
+        return false;
+    snprintf(buf, size, "the gradients' global norm overflows; the largest is layer %zu's (%s), "
+             "norm %.3g", largest, clann__kind_name(&clann__layer_kinds, m->layers[largest].kind),
+             largest_norm);
+    return true;
 }
 
 /* Replays the bad step's batch at the weights before it, layer by layer: first the outputs,
@@ -280,6 +343,7 @@ void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
             goto out;
         }
     }
+    name_explosion(m, tmp, buf, size);
 out:
     clann__free(tmp);
 }

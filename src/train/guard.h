@@ -30,9 +30,16 @@ enum clann_status clann__monitor_flush(struct clann_model *m, struct clann_train
  * counter grows. */
 enum clann_status clann__guard_step(struct clann_model *m, struct clann_trainer *t, size_t rows,
                                     bool skip);
-/* Reads the guard's flag (the first bad step, 0 if none) and the epoch's skipped steps, and
- * clears both. */
-enum clann_status clann__guard_read(struct clann_model *m, uint64_t *bad_step, size_t *skips);
+/* Skip mode, after the update of step t->step: counts the skipped steps in a row and, once
+ * they pass `allowed`, marks this step as the one where training stops (every later step is
+ * then skipped, so the weights stay those of the last step taken). */
+enum clann_status clann__guard_skip_count(struct clann_model *m, struct clann_trainer *t,
+                                          size_t allowed);
+/* Reads the guard's flag (stop mode: the first bad step, 0 if none) and the skip mode's stop
+ * mark (the step where the skips in a row passed the allowance, 0 if none), and clears them
+ * and the count of skips in a row. */
+enum clann_status clann__guard_read(struct clann_model *m, uint64_t *bad_step,
+                                    uint64_t *skip_stop);
 /* Names the first layer with a non-finite value for the batch of rows order[first..] at the
  * weights before step `bad_step` into buf. */
 void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
