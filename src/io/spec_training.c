@@ -1,7 +1,8 @@
 /*
  * spec_training.c - the "training" section of a model spec: every option of struct
- * clann_fit_params but the callbacks, so that a spec says how its model was trained and
- * `clann train --spec` can express whatever clann_model_fit() can.
+ * clann_fit_params but the callbacks and the log naming (validation_name, a run's own), so
+ * that a spec says how its model was trained and `clann train --spec` can express whatever
+ * clann_model_fit() can.
  *
  * Unlike the rest of the spec, whose unknown keys are ignored (a newer writer's additions),
  * an unknown key here is an error naming it: these options are written by hand, and a
@@ -195,7 +196,7 @@ static enum clann_status read_section(const struct clann__json_reader *r, struct
         "epochs", "max_steps", "batch_size", "shuffle", "clip_value", "clip_norm",
         "clip_global_norm", "gradient_noise", "weight_noise", "label_noise", "early_stopping",
         "schedule", "checkpoint", "nan_policy", "max_skips", "monitor_every", "logdir",
-        "validation_name", "distributed", "batchnorm_refresh"};
+        "distributed", "batchnorm_refresh"};
     const char *p = "training";
     int nan_policy = (int)fp->nan_policy;
     bool refresh = !fp->no_batchnorm_refresh;
@@ -214,7 +215,6 @@ static enum clann_status read_section(const struct clann__json_reader *r, struct
         (st = read_count(r, obj, p, "max_skips", &fp->max_skips)) ||
         (st = read_count(r, obj, p, "monitor_every", &fp->monitor_every)) ||
         (st = read_text(r, obj, p, "logdir", false, &fp->logdir)) ||
-        (st = read_text(r, obj, p, "validation_name", false, &fp->validation_name)) ||
         (st = read_flag(r, obj, p, "distributed", &fp->distributed)) ||
         (st = read_flag(r, obj, p, "batchnorm_refresh", &refresh)))
         return st;
@@ -351,7 +351,6 @@ struct json_object *clann__training_to_json(const struct clann__training *t, boo
     put_count(&o, obj, "max_skips", fp->max_skips);
     put_count(&o, obj, "monitor_every", fp->monitor_every);
     put_text(&o, obj, "logdir", fp->logdir);
-    put_text(&o, obj, "validation_name", fp->validation_name);
     put(&o, obj, "distributed", json_object_new_boolean(fp->distributed));
     put(&o, obj, "batchnorm_refresh", json_object_new_boolean(!fp->no_batchnorm_refresh));
     *ok = o.ok && obj;
