@@ -3,31 +3,7 @@
 # 2 usage error), one-line errors on stderr that name the problem, --help of every subcommand,
 # and the checkpoint round trip (train 4 epochs == train 2 + --resume to 4, byte for byte).
 set -u
-clann=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: the test changes folder
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-failures=0
-CLANN_DEVICE=cpu
-export CLANN_DEVICE
-
-# expect CODE PATTERN ARGS...: runs clann ARGS, checks the exit code and that stderr matches
-# PATTERN (grep -E; "" skips the check).
-expect() {
-    code=$1 pattern=$2
-    shift 2
-    "$clann" "$@" > out.txt 2> err.txt
-    got=$?
-    if [ "$got" != "$code" ]; then
-        echo "FAIL: clann $* exited $got, expected $code; stderr:"; cat err.txt
-        failures=$((failures + 1))
-    elif [ -n "$pattern" ] && ! grep -Eq -- "$pattern" err.txt; then
-        echo "FAIL: clann $*: stderr does not match '$pattern':"; cat err.txt
-        failures=$((failures + 1))
-    else
-        echo "ok: clann $* -> $code"
-    fi
-}
+. "$(dirname "$0")/clitest.sh"
 
 # expect_usage PATTERN ARGS...: exit 2 and exactly one line on stderr.
 expect_usage() {

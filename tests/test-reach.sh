@@ -7,16 +7,7 @@
 # and values are named, help texts list every accepted value, and `tune` prepares data as
 # `train` does (its best model carries the scaler; the same options give the same model).
 set -u
-clann=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-failures=0
-CLANN_DEVICE=cpu
-export CLANN_DEVICE
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
+. "$(dirname "$0")/clitest.sh"
 # run CODE ARGS...: clann ARGS must exit CODE (stdout in out.txt, stderr in err.txt).
 run() {
     code=$1

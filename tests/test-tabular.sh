@@ -7,36 +7,8 @@
 # feature columns from flags and specs (issue 17), and train --spec keeping one vocabulary.
 # Skipped (77) without /usr/bin/python3, numpy and scikit-learn.
 set -u
-clann=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: the test changes folder
-if ! /usr/bin/python3 -c 'import numpy, sklearn' 2>/dev/null; then
-    echo "SKIP: /usr/bin/python3 with numpy and scikit-learn is not available"
-    [ "${CLANN_TESTS_STRICT:-0}" = 1 ] && exit 1 # CI installs them: never skip there
-    exit 77
-fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-failures=0
-CLANN_DEVICE=${CLANN_DEVICE:-cpu}
-export CLANN_DEVICE
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# expect CODE PATTERN ARGS...: runs clann ARGS, checks the exit code and that stderr matches
-# PATTERN (grep -E; "" skips the check).
-expect() {
-    code=$1 pattern=$2
-    shift 2
-    "$clann" "$@" > out.txt 2> err.txt
-    got=$?
-    if [ "$got" != "$code" ]; then
-        fail "clann $* exited $got, expected $code; stderr:"; cat err.txt
-    elif [ -n "$pattern" ] && ! grep -Eq -- "$pattern" err.txt; then
-        fail "clann $*: stderr does not match '$pattern':"; cat err.txt
-    else
-        echo "ok: clann $* -> $code"
-    fi
-}
+. "$(dirname "$0")/clitest.sh"
+need_python numpy sklearn
 
 # json FILE EXPR: evaluates a Python expression over the JSON object d read from FILE; fails
 # the test when it is false.

@@ -3,30 +3,7 @@
 # layers from another model file, --freeze keeps layers bit for bit, `clann info` and the spec
 # show trainable vs total, fine-tuning later, checkpoints keep the flags, and clear errors.
 set -u
-clann=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-failures=0
-CLANN_DEVICE=cpu
-export CLANN_DEVICE
-
-# expect CODE PATTERN ARGS...: exit code and a stderr line matching PATTERN (grep -E).
-expect() {
-    code=$1 pattern=$2
-    shift 2
-    "$clann" "$@" > out.txt 2> err.txt
-    got=$?
-    if [ "$got" != "$code" ]; then
-        echo "FAIL: clann $* exited $got, expected $code; stderr:"; cat err.txt
-        failures=$((failures + 1))
-    elif [ -n "$pattern" ] && ! grep -Eq -- "$pattern" err.txt; then
-        echo "FAIL: clann $*: stderr does not match '$pattern':"; cat err.txt
-        failures=$((failures + 1))
-    else
-        echo "ok: clann $* -> $code"
-    fi
-}
+. "$(dirname "$0")/clitest.sh"
 
 # check WHAT CONDITION...: a named shell test.
 check() {
