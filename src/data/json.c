@@ -6,6 +6,7 @@
 #include "core/kinds.h"
 
 #include <json-c/json.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,58 @@ void clann__json_put(bool *ok, struct json_object *obj, const char *key,
         json_object_put(val);
         *ok = false;
     }
+}
+
+void clann__json_out_put(struct clann__json_out *o, struct json_object *obj, const char *key,
+                         struct json_object *val)
+{
+    clann__json_put(&o->ok, obj, key, val);
+}
+
+void clann__json_out_size(struct clann__json_out *o, struct json_object *obj, const char *key,
+                          size_t v)
+{
+    clann__json_out_put(o, obj, key, json_object_new_uint64((uint64_t)v));
+}
+
+/* Whether v can be written; else the first such key is remembered. */
+static bool out_finite(struct clann__json_out *o, const char *key, double v)
+{
+    if (!isfinite(v) && !o->nonfinite)
+        o->nonfinite = key;
+    return isfinite(v);
+}
+
+void clann__json_out_float(struct clann__json_out *o, struct json_object *obj, const char *key,
+                           float v)
+{
+    if (out_finite(o, key, v))
+        clann__json_out_put(o, obj, key, clann__json_float(v));
+}
+
+void clann__json_out_double(struct clann__json_out *o, struct json_object *obj,
+                            const char *key, double v)
+{
+    if (!out_finite(o, key, v))
+        return;
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.15g", v);
+    if (strtod(buf, NULL) != v)
+        snprintf(buf, sizeof buf, "%.17g", v);
+    clann__json_out_put(o, obj, key, json_object_new_double_s(v, buf));
+}
+
+void clann__json_out_bool(struct clann__json_out *o, struct json_object *obj, const char *key,
+                          bool v)
+{
+    clann__json_out_put(o, obj, key, json_object_new_boolean(v));
+}
+
+void clann__json_out_text(struct clann__json_out *o, struct json_object *obj, const char *key,
+                          const char *s)
+{
+    if (s)
+        clann__json_out_put(o, obj, key, json_object_new_string(s));
 }
 
 void clann__json_push(bool *ok, struct json_object *arr, struct json_object *val)

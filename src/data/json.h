@@ -31,6 +31,27 @@ void clann__json_put(bool *ok, struct json_object *obj, const char *key,
                      struct json_object *val);
 void clann__json_push(bool *ok, struct json_object *arr, struct json_object *val);
 
+/* An object being built member by member (the model spec's writers): the first allocation
+ * failure and the first non-finite number are remembered, so the builder checks once at the
+ * end. Non-finite numbers and NULL texts are left out. */
+struct clann__json_out {
+    bool ok;               /* false after an allocation failure */
+    const char *nonfinite; /* the key of the first non-finite number, or NULL */
+};
+void clann__json_out_put(struct clann__json_out *o, struct json_object *obj, const char *key,
+                         struct json_object *val);
+void clann__json_out_size(struct clann__json_out *o, struct json_object *obj, const char *key,
+                          size_t v);
+void clann__json_out_float(struct clann__json_out *o, struct json_object *obj, const char *key,
+                           float v);
+/* The shortest of %.15g and %.17g that reads back as the same double. */
+void clann__json_out_double(struct clann__json_out *o, struct json_object *obj,
+                            const char *key, double v);
+void clann__json_out_bool(struct clann__json_out *o, struct json_object *obj, const char *key,
+                          bool v);
+void clann__json_out_text(struct clann__json_out *o, struct json_object *obj, const char *key,
+                          const char *s);
+
 /* The shortest decimal that reads back as the same float ("0.001", not "0.0010000000474"),
  * with a decimal point whatever the locale. v must be finite. */
 void clann__json_format_float(float v, char *buf, size_t size);

@@ -860,66 +860,32 @@ enum clann_status clann__model_from_spec(struct clann_context *ctx, const char *
  * remembers the first failure instead of checking at every call.
  */
 struct writer {
-    bool no_memory;
+    struct clann__json_out out; /* allocation failures, the first non-finite option */
     bool unknown_layer;
-    const char *nonfinite; /* the first non-finite option's key */
 };
-
-static void add(struct writer *w, struct json_object *obj, const char *key,
-                struct json_object *val)
-{
-    bool ok = true;
-    clann__json_put(&ok, obj, key, val);
-    w->no_memory = w->no_memory || !ok;
-}
-
-static void add_string(struct writer *w, struct json_object *obj, const char *key,
-                       const char *s)
-{
-    add(w, obj, key, json_object_new_string(s));
-}
-
-static void add_size(struct writer *w, struct json_object *obj, const char *key, size_t v)
-{
-    add(w, obj, key, json_object_new_uint64((uint64_t)v));
-}
-
-static void add_float(struct writer *w, struct json_object *obj, const char *key, float v)
-{
-    if (!isfinite(v)) {
-        if (!w->nonfinite)
-            w->nonfinite = key;
-        return;
-    }
-    add(w, obj, key, clann__json_float(v));
-}
-
-static void add_bool(struct writer *w, struct json_object *obj, const char *key, bool v)
-{
-    add(w, obj, key, json_object_new_boolean(v));
-}
 
 static struct json_object *write_optimizer(struct writer *w, const struct clann_optimizer_params *o)
 {
     struct json_object *obj = json_object_new_object();
-    add_string(w, obj, "kind", clann__kind_name(&clann__optimizer_kinds, o->kind));
-    add_float(w, obj, "learning_rate", o->learning_rate);
-    add_float(w, obj, "momentum", o->momentum);
-    add_bool(w, obj, "nesterov", o->nesterov);
-    add_float(w, obj, "beta1", o->beta1);
-    add_float(w, obj, "beta2", o->beta2);
-    add_float(w, obj, "epsilon", o->epsilon);
-    add_float(w, obj, "rho", o->rho);
-    add_float(w, obj, "initial_accumulator", o->initial_accumulator);
+    clann__json_out_text(&w->out, obj, "kind", clann__kind_name(&clann__optimizer_kinds, o->kind));
+    clann__json_out_float(&w->out, obj, "learning_rate", o->learning_rate);
+    clann__json_out_float(&w->out, obj, "momentum", o->momentum);
+    clann__json_out_bool(&w->out, obj, "nesterov", o->nesterov);
+    clann__json_out_float(&w->out, obj, "beta1", o->beta1);
+    clann__json_out_float(&w->out, obj, "beta2", o->beta2);
+    clann__json_out_float(&w->out, obj, "epsilon", o->epsilon);
+    clann__json_out_float(&w->out, obj, "rho", o->rho);
+    clann__json_out_float(&w->out, obj, "initial_accumulator", o->initial_accumulator);
     return obj;
 }
 
 static struct json_object *write_init(struct writer *w, const struct clann_init *init)
 {
     struct json_object *obj = json_object_new_object();
-    add_string(w, obj, "kind", clann__kind_name(&clann__initializer_kinds, init->kind));
-    add_float(w, obj, "a", init->a);
-    add_float(w, obj, "b", init->b);
+    clann__json_out_text(&w->out, obj, "kind",
+                         clann__kind_name(&clann__initializer_kinds, init->kind));
+    clann__json_out_float(&w->out, obj, "a", init->a);
+    clann__json_out_float(&w->out, obj, "b", init->b);
     return obj;
 }
 
@@ -927,8 +893,8 @@ static struct json_object *write_regularizer(struct writer *w,
                                              const struct clann_regularizer *reg)
 {
     struct json_object *obj = json_object_new_object();
-    add_float(w, obj, "l1", reg->l1);
-    add_float(w, obj, "l2", reg->l2);
+    clann__json_out_float(&w->out, obj, "l1", reg->l1);
+    clann__json_out_float(&w->out, obj, "l2", reg->l2);
     return obj;
 }
 
@@ -936,69 +902,70 @@ static struct json_object *write_constraint(struct writer *w,
                                             const struct clann_constraint_params *c)
 {
     struct json_object *obj = json_object_new_object();
-    add_string(w, obj, "kind", clann__kind_name(&clann__constraint_kinds, c->kind));
-    add_float(w, obj, "min_value", c->min_value);
-    add_float(w, obj, "max_value", c->max_value);
-    add_float(w, obj, "rate", c->rate);
+    clann__json_out_text(&w->out, obj, "kind", clann__kind_name(&clann__constraint_kinds, c->kind));
+    clann__json_out_float(&w->out, obj, "min_value", c->min_value);
+    clann__json_out_float(&w->out, obj, "max_value", c->max_value);
+    clann__json_out_float(&w->out, obj, "rate", c->rate);
     return obj;
 }
 
 static void write_dense(struct writer *w, struct json_object *obj, const struct clann_layer *l)
 {
     const struct clann_dense_params *d = &l->dense;
-    add_size(w, obj, "units", l->out);
-    add_string(w, obj, "activation", clann_activation_name(d->activation));
+    struct clann__json_out *o = &w->out;
+    clann__json_out_size(o, obj, "units", l->out);
+    clann__json_out_text(o, obj, "activation", clann_activation_name(d->activation));
     /* The resolved constant: a spec says what the model computes, not what was left at 0. */
-    add_float(w, obj, "alpha", l->act.alpha);
-    add_float(w, obj, "rrelu_lower", d->rrelu_lower);
-    add_float(w, obj, "rrelu_upper", d->rrelu_upper);
-    add_bool(w, obj, "use_bias", d->use_bias);
-    add(w, obj, "kernel_init", write_init(w, &d->kernel_init));
-    add(w, obj, "bias_init", write_init(w, &d->bias_init));
-    add(w, obj, "kernel_regularizer", write_regularizer(w, &d->kernel_regularizer));
-    add(w, obj, "bias_regularizer", write_regularizer(w, &d->bias_regularizer));
-    add(w, obj, "kernel_constraint", write_constraint(w, &d->kernel_constraint));
-    add(w, obj, "bias_constraint", write_constraint(w, &d->bias_constraint));
+    clann__json_out_float(o, obj, "alpha", l->act.alpha);
+    clann__json_out_float(o, obj, "rrelu_lower", d->rrelu_lower);
+    clann__json_out_float(o, obj, "rrelu_upper", d->rrelu_upper);
+    clann__json_out_bool(o, obj, "use_bias", d->use_bias);
+    clann__json_out_put(o, obj, "kernel_init", write_init(w, &d->kernel_init));
+    clann__json_out_put(o, obj, "bias_init", write_init(w, &d->bias_init));
+    clann__json_out_put(o, obj, "kernel_regularizer", write_regularizer(w, &d->kernel_regularizer));
+    clann__json_out_put(o, obj, "bias_regularizer", write_regularizer(w, &d->bias_regularizer));
+    clann__json_out_put(o, obj, "kernel_constraint", write_constraint(w, &d->kernel_constraint));
+    clann__json_out_put(o, obj, "bias_constraint", write_constraint(w, &d->bias_constraint));
 }
 
 static void write_conv2d(struct writer *w, struct json_object *obj, const struct clann_layer *l)
 {
     const struct clann_dense_params *d = &l->dense;
-    add_size(w, obj, "filters", d->units);
-    add_size(w, obj, "kernel_h", l->geom.kernel_h);
-    add_size(w, obj, "kernel_w", l->geom.kernel_w);
-    add_size(w, obj, "stride", l->geom.stride);
-    add_size(w, obj, "dilation", l->geom.dilation);
-    add_string(w, obj, "padding", l->same ? "same" : "valid");
-    add_string(w, obj, "activation", clann_activation_name(d->activation));
-    add_float(w, obj, "alpha", l->act.alpha);
-    add_bool(w, obj, "use_bias", d->use_bias);
-    add(w, obj, "kernel_init", write_init(w, &d->kernel_init));
-    add(w, obj, "bias_init", write_init(w, &d->bias_init));
+    clann__json_out_size(&w->out, obj, "filters", d->units);
+    clann__json_out_size(&w->out, obj, "kernel_h", l->geom.kernel_h);
+    clann__json_out_size(&w->out, obj, "kernel_w", l->geom.kernel_w);
+    clann__json_out_size(&w->out, obj, "stride", l->geom.stride);
+    clann__json_out_size(&w->out, obj, "dilation", l->geom.dilation);
+    clann__json_out_text(&w->out, obj, "padding", l->same ? "same" : "valid");
+    clann__json_out_text(&w->out, obj, "activation", clann_activation_name(d->activation));
+    clann__json_out_float(&w->out, obj, "alpha", l->act.alpha);
+    clann__json_out_bool(&w->out, obj, "use_bias", d->use_bias);
+    clann__json_out_put(&w->out, obj, "kernel_init", write_init(w, &d->kernel_init));
+    clann__json_out_put(&w->out, obj, "bias_init", write_init(w, &d->bias_init));
 }
 
 static struct json_object *write_layer(struct writer *w, const struct clann_layer *l)
 {
     struct json_object *obj = json_object_new_object();
-    add_string(w, obj, "kind", clann__kind_name(&clann__layer_kinds, l->kind));
+    clann__json_out_text(&w->out, obj, "kind", clann__kind_name(&clann__layer_kinds, l->kind));
     if (l->kind == CLANN__LAYER_DENSE) {
         write_dense(w, obj, l);
     } else if (l->kind == CLANN__LAYER_ACTIVATION) {
-        add_string(w, obj, "activation",
+        clann__json_out_text(&w->out, obj, "activation",
                    clann_activation_name((enum clann_activation)l->act.kind));
-        add_float(w, obj, "alpha", l->act.alpha);
+        clann__json_out_float(&w->out, obj, "alpha", l->act.alpha);
     } else if (l->kind == CLANN__LAYER_DROPOUT) {
-        add_float(w, obj, "rate", l->rate);
+        clann__json_out_float(&w->out, obj, "rate", l->rate);
     } else if (l->kind == CLANN__LAYER_NOISE) {
-        add_float(w, obj, "stddev", l->rate);
+        clann__json_out_float(&w->out, obj, "stddev", l->rate);
     } else if (l->kind == CLANN__LAYER_BATCHNORM) {
-        add_float(w, obj, "momentum", l->momentum);
-        add_float(w, obj, "epsilon", l->eps);
+        clann__json_out_float(&w->out, obj, "momentum", l->momentum);
+        clann__json_out_float(&w->out, obj, "epsilon", l->eps);
     } else if (l->kind == CLANN__LAYER_CONV2D) {
         write_conv2d(w, obj, l);
     } else if (l->kind == CLANN__LAYER_MAX_POOL2D || l->kind == CLANN__LAYER_AVG_POOL2D) {
-        add_size(w, obj, "size", l->geom.kernel_h);
-        add_size(w, obj, "stride", l->geom.stride);
+        clann__json_out_size(&w->out, obj, "size", l->geom.kernel_h);
+        clann__json_out_size(&w->out, obj, "stride", l->geom.stride);
     } else if (l->kind == CLANN__LAYER_FLATTEN) {
         /* nothing to say */
     } else if (l->kind == CLANN__LAYER_FEATURES) {
@@ -1008,12 +975,12 @@ static struct json_object *write_layer(struct writer *w, const struct clann_laye
         w->unknown_layer = true;
     }
     if (l->frozen) /* written when false only, so that other specs read as before */
-        add_bool(w, obj, "trainable", false);
+        clann__json_out_bool(&w->out, obj, "trainable", false);
     if (l->source_file) {
         struct json_object *from = json_object_new_object();
-        add_string(w, from, "file", l->source_file);
-        add_size(w, from, "layer", l->source_layer);
-        add(w, obj, "init_from", from);
+        clann__json_out_text(&w->out, from, "file", l->source_file);
+        clann__json_out_size(&w->out, from, "layer", l->source_layer);
+        clann__json_out_put(&w->out, obj, "init_from", from);
     }
     return obj;
 }
@@ -1025,7 +992,7 @@ static struct json_object *write_layers(struct writer *w, const struct clann_mod
         struct json_object *l = write_layer(w, &m->layers[i]);
         if (!arr || !l || json_object_array_add(arr, l) != 0) {
             json_object_put(l);
-            w->no_memory = true;
+            w->out.ok = false;
         }
     }
     return arr;
@@ -1036,23 +1003,23 @@ static struct json_object *write_floats(struct writer *w, const float *v, size_t
     struct json_object *arr = json_object_new_array();
     bool ok = arr != NULL;
     for (size_t i = 0; arr && i < n; i++) {
-        if (!isfinite(v[i]) && !w->nonfinite)
-            w->nonfinite = "scaler statistics";
+        if (!isfinite(v[i]) && !w->out.nonfinite)
+            w->out.nonfinite = "scaler statistics";
         clann__json_push(&ok, arr, clann__json_float(v[i]));
     }
-    w->no_memory = w->no_memory || !ok;
+    w->out.ok = w->out.ok && ok;
     return arr;
 }
 
 static struct json_object *write_scaler(struct writer *w, const struct clann_scaler *s)
 {
     struct json_object *obj = json_object_new_object();
-    add_string(w, obj, "kind", clann__kind_name(&clann__scale_kinds, s->kind));
-    add_float(w, obj, "lo", s->lo);
-    add_float(w, obj, "hi", s->hi);
+    clann__json_out_text(&w->out, obj, "kind", clann__kind_name(&clann__scale_kinds, s->kind));
+    clann__json_out_float(&w->out, obj, "lo", s->lo);
+    clann__json_out_float(&w->out, obj, "hi", s->hi);
     if (s->kind == CLANN_SCALE_STANDARD || s->kind == CLANN_SCALE_MINMAX) {
-        add(w, obj, "a", write_floats(w, s->a, s->n));
-        add(w, obj, "b", write_floats(w, s->b, s->n));
+        clann__json_out_put(&w->out, obj, "a", write_floats(w, s->a, s->n));
+        clann__json_out_put(&w->out, obj, "b", write_floats(w, s->b, s->n));
     }
     return obj;
 }
@@ -1069,46 +1036,48 @@ static struct json_object *write_root(struct writer *w, const struct clann_model
     char version[32];
     snprintf(version, sizeof version, "%d.%d", CLANN__SPEC_VERSION_MAJOR, spec_minor(m));
     struct json_object *root = json_object_new_object();
-    add_string(w, root, "format", CLANN__SPEC_FORMAT);
-    add_string(w, root, "format_version", version);
-    add_string(w, root, "clann_version", clann_version());
-    add_size(w, root, "inputs", m->n_inputs);
+    clann__json_out_text(&w->out, root, "format", CLANN__SPEC_FORMAT);
+    clann__json_out_text(&w->out, root, "format_version", version);
+    clann__json_out_text(&w->out, root, "clann_version", clann_version());
+    clann__json_out_size(&w->out, root, "inputs", m->n_inputs);
     if (m->in_shape[0]) {
         struct json_object *shape = json_object_new_array();
         for (size_t d = 0; d < 3; d++)
             if (!shape || json_object_array_add(shape, json_object_new_uint64(m->in_shape[d])))
-                w->no_memory = true;
-        add(w, root, "input_shape", shape);
+                w->out.ok = false;
+        clann__json_out_put(&w->out, root, "input_shape", shape);
     }
-    add_string(w, root, "loss", clann__kind_name(&clann__loss_kinds, m->cp.loss));
-    add_float(w, root, "huber_delta", m->cp.huber_delta);
-    add(w, root, "optimizer", write_optimizer(w, &m->cp.optimizer));
-    add_size(w, root, "max_batch", m->cp.max_batch);
+    clann__json_out_text(&w->out, root, "loss", clann__kind_name(&clann__loss_kinds, m->cp.loss));
+    clann__json_out_float(&w->out, root, "huber_delta", m->cp.huber_delta);
+    clann__json_out_put(&w->out, root, "optimizer", write_optimizer(w, &m->cp.optimizer));
+    clann__json_out_size(&w->out, root, "max_batch", m->cp.max_batch);
     if (m->cp.loss == CLANN_LOSS_SAMPLED_SOFTMAX_CROSS_ENTROPY || m->cp.loss == CLANN_LOSS_NCE) {
-        add_size(w, root, "num_sampled", m->cp.num_sampled);
-        add_string(w, root, "sampler", clann__kind_name(&clann__sampler_kinds, m->cp.sampler));
+        clann__json_out_size(&w->out, root, "num_sampled", m->cp.num_sampled);
+        clann__json_out_text(&w->out, root, "sampler",
+                             clann__kind_name(&clann__sampler_kinds, m->cp.sampler));
     }
-    add(w, root, "seed", json_object_new_uint64(m->cp.seed));
-    add(w, root, "layers", write_layers(w, m));
+    clann__json_out_put(&w->out, root, "seed", json_object_new_uint64(m->cp.seed));
+    clann__json_out_put(&w->out, root, "layers", write_layers(w, m));
     if (m->in_scaler.kind != CLANN_SCALE_NONE)
-        add(w, root, "input_scaler", write_scaler(w, &m->in_scaler));
+        clann__json_out_put(&w->out, root, "input_scaler", write_scaler(w, &m->in_scaler));
     if (m->features) {
         struct json_object *f = NULL;
         if (clann__features_to_json(m->features, &f) != CLANN_OK)
-            w->no_memory = true;
-        add(w, root, "features", f);
+            w->out.ok = false;
+        clann__json_out_put(&w->out, root, "features", f);
     }
     if (m->out_scaler.kind != CLANN_SCALE_NONE)
-        add(w, root, "target_scaler", write_scaler(w, &m->out_scaler));
+        clann__json_out_put(&w->out, root, "target_scaler", write_scaler(w, &m->out_scaler));
     if (m->columns) {
         bool ok = true;
-        add(w, root, "columns", clann__columns_to_json(m->columns, &ok));
-        w->no_memory = w->no_memory || !ok;
+        clann__json_out_put(&w->out, root, "columns", clann__columns_to_json(m->columns, &ok));
+        w->out.ok = w->out.ok && ok;
     }
     if (m->training.present) {
         bool ok = true;
-        add(w, root, "training", clann__training_to_json(&m->training, &ok, &w->nonfinite));
-        w->no_memory = w->no_memory || !ok;
+        clann__json_out_put(&w->out, root, "training",
+                            clann__training_to_json(&m->training, &ok, &w->out.nonfinite));
+        w->out.ok = w->out.ok && ok;
     }
     return root;
 }
@@ -1118,9 +1087,9 @@ enum clann_status clann__spec_write(const struct clann_model *m, char **out)
     *out = NULL;
     if (!m->compiled)
         return clann__error(m->ctx, CLANN_ERR_STATE, "model spec: the model is not compiled");
-    struct writer w = {false, false, NULL};
+    struct writer w = {{true, NULL}, false};
     struct json_object *root = write_root(&w, m);
-    bool ok = !w.no_memory && !w.unknown_layer && !w.nonfinite;
+    bool ok = w.out.ok && !w.unknown_layer && !w.out.nonfinite;
     const char *text = ok ? json_object_to_json_string_ext(
                                 root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
                           : NULL;
@@ -1131,10 +1100,10 @@ enum clann_status clann__spec_write(const struct clann_model *m, char **out)
     if (w.unknown_layer)
         return clann__error(m->ctx, CLANN_ERR_UNSUPPORTED,
                             "model spec: the model has a layer kind the spec cannot describe");
-    if (w.nonfinite)
+    if (w.out.nonfinite)
         return clann__error(m->ctx, CLANN_ERR_NONFINITE,
                             "model spec: option '%s' is not finite and cannot be stored",
-                            w.nonfinite);
+                            w.out.nonfinite);
     if (!copy)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "model spec: out of memory");
     *out = copy;

@@ -247,84 +247,44 @@ enum clann_status clann__training_from_json(const struct clann__json_reader *r,
  * Writing: every option, so that the section reads back to the same parameters; absent
  * strings and a NaN baseline (none) are left out.
  */
-struct out {
-    bool ok;
-    const char *nonfinite;
-};
-
-static void put(struct out *o, struct json_object *obj, const char *key, struct json_object *v)
-{
-    clann__json_put(&o->ok, obj, key, v);
-}
-
-static void put_count(struct out *o, struct json_object *obj, const char *key, size_t v)
-{
-    put(o, obj, key, json_object_new_uint64((uint64_t)v));
-}
-
-static void put_float(struct out *o, struct json_object *obj, const char *key, float v)
-{
-    if (isfinite(v))
-        put(o, obj, key, clann__json_float(v));
-    else if (!o->nonfinite)
-        o->nonfinite = key;
-}
-
-/* A double in the shortest of %.15g and %.17g that reads back exactly. */
-static void put_double(struct out *o, struct json_object *obj, const char *key, double v)
-{
-    char buf[40];
-    snprintf(buf, sizeof buf, "%.15g", v);
-    if (strtod(buf, NULL) != v)
-        snprintf(buf, sizeof buf, "%.17g", v);
-    if (isfinite(v))
-        put(o, obj, key, json_object_new_double_s(v, buf));
-    else if (!o->nonfinite)
-        o->nonfinite = key;
-}
-
-static void put_text(struct out *o, struct json_object *obj, const char *key, const char *s)
-{
-    if (s)
-        put(o, obj, key, json_object_new_string(s));
-}
-
-static struct json_object *write_early_stopping(struct out *o,
+static struct json_object *write_early_stopping(struct clann__json_out *o,
                                                 const struct clann_early_stopping *es)
 {
     struct json_object *obj = json_object_new_object();
-    put(o, obj, "enabled", json_object_new_boolean(es->enabled));
-    put_text(o, obj, "monitor", es->monitor);
-    put_text(o, obj, "mode", clann__kind_name(&clann__mode_kinds, es->mode));
-    put_count(o, obj, "patience", es->patience);
-    put_double(o, obj, "min_delta", es->min_delta);
+    clann__json_out_bool(o, obj, "enabled", es->enabled);
+    clann__json_out_text(o, obj, "monitor", es->monitor);
+    clann__json_out_text(o, obj, "mode", clann__kind_name(&clann__mode_kinds, es->mode));
+    clann__json_out_size(o, obj, "patience", es->patience);
+    clann__json_out_double(o, obj, "min_delta", es->min_delta);
     if (!isnan(es->baseline))
-        put_double(o, obj, "baseline", es->baseline);
-    put(o, obj, "restore_best", json_object_new_boolean(es->restore_best));
+        clann__json_out_double(o, obj, "baseline", es->baseline);
+    clann__json_out_bool(o, obj, "restore_best", es->restore_best);
     return obj;
 }
 
-static struct json_object *write_schedule(struct out *o, const struct clann_lr_schedule *s)
+static struct json_object *write_schedule(struct clann__json_out *o,
+                                          const struct clann_lr_schedule *s)
 {
     struct json_object *obj = json_object_new_object();
-    put_text(o, obj, "kind", clann__kind_name(&clann__schedule_kinds, s->kind));
-    put_float(o, obj, "factor", s->factor);
-    put_count(o, obj, "step_epochs", s->step_epochs);
-    put_float(o, obj, "decay_rate", s->decay_rate);
-    put_count(o, obj, "decay_steps", s->decay_steps);
-    put_count(o, obj, "patience", s->patience);
-    put_text(o, obj, "monitor", s->monitor);
-    put_float(o, obj, "min_lr", s->min_lr);
+    clann__json_out_text(o, obj, "kind", clann__kind_name(&clann__schedule_kinds, s->kind));
+    clann__json_out_float(o, obj, "factor", s->factor);
+    clann__json_out_size(o, obj, "step_epochs", s->step_epochs);
+    clann__json_out_float(o, obj, "decay_rate", s->decay_rate);
+    clann__json_out_size(o, obj, "decay_steps", s->decay_steps);
+    clann__json_out_size(o, obj, "patience", s->patience);
+    clann__json_out_text(o, obj, "monitor", s->monitor);
+    clann__json_out_float(o, obj, "min_lr", s->min_lr);
     return obj;
 }
 
-static struct json_object *write_checkpoint(struct out *o, const struct clann_fit_params *fp)
+static struct json_object *write_checkpoint(struct clann__json_out *o,
+                                            const struct clann_fit_params *fp)
 {
     struct json_object *obj = json_object_new_object();
-    put_text(o, obj, "path", fp->checkpoint_path);
-    put(o, obj, "best_only", json_object_new_boolean(fp->save_best_only));
-    put_count(o, obj, "every", fp->checkpoint_every);
-    put_text(o, obj, "monitor", fp->checkpoint_monitor);
+    clann__json_out_text(o, obj, "path", fp->checkpoint_path);
+    clann__json_out_bool(o, obj, "best_only", fp->save_best_only);
+    clann__json_out_size(o, obj, "every", fp->checkpoint_every);
+    clann__json_out_text(o, obj, "monitor", fp->checkpoint_monitor);
     return obj;
 }
 
@@ -332,27 +292,29 @@ struct json_object *clann__training_to_json(const struct clann__training *t, boo
                                             const char **nonfinite)
 {
     const struct clann_fit_params *fp = &t->p;
-    struct out o = {true, NULL};
+    struct clann__json_out o = {true, NULL};
     struct json_object *obj = json_object_new_object();
-    put_count(&o, obj, "epochs", fp->epochs);
-    put_count(&o, obj, "max_steps", fp->max_steps);
-    put_count(&o, obj, "batch_size", fp->batch_size);
-    put(&o, obj, "shuffle", json_object_new_boolean(fp->shuffle));
-    put_float(&o, obj, "clip_value", fp->clip_value);
-    put_float(&o, obj, "clip_norm", fp->clip_norm);
-    put_float(&o, obj, "clip_global_norm", fp->clip_global_norm);
-    put_float(&o, obj, "gradient_noise", fp->gradient_noise);
-    put_float(&o, obj, "weight_noise", fp->weight_noise);
-    put_float(&o, obj, "label_noise", fp->label_noise);
-    put(&o, obj, "early_stopping", write_early_stopping(&o, &fp->early_stopping));
-    put(&o, obj, "schedule", write_schedule(&o, &fp->schedule));
-    put(&o, obj, "checkpoint", write_checkpoint(&o, fp));
-    put_text(&o, obj, "nan_policy", clann__kind_name(&clann__nan_policy_kinds, fp->nan_policy));
-    put_count(&o, obj, "max_skips", fp->max_skips);
-    put_count(&o, obj, "monitor_every", fp->monitor_every);
-    put_text(&o, obj, "logdir", fp->logdir);
-    put(&o, obj, "distributed", json_object_new_boolean(fp->distributed));
-    put(&o, obj, "batchnorm_refresh", json_object_new_boolean(!fp->no_batchnorm_refresh));
+    clann__json_out_size(&o, obj, "epochs", fp->epochs);
+    clann__json_out_size(&o, obj, "max_steps", fp->max_steps);
+    clann__json_out_size(&o, obj, "batch_size", fp->batch_size);
+    clann__json_out_bool(&o, obj, "shuffle", fp->shuffle);
+    clann__json_out_float(&o, obj, "clip_value", fp->clip_value);
+    clann__json_out_float(&o, obj, "clip_norm", fp->clip_norm);
+    clann__json_out_float(&o, obj, "clip_global_norm", fp->clip_global_norm);
+    clann__json_out_float(&o, obj, "gradient_noise", fp->gradient_noise);
+    clann__json_out_float(&o, obj, "weight_noise", fp->weight_noise);
+    clann__json_out_float(&o, obj, "label_noise", fp->label_noise);
+    clann__json_out_put(&o, obj, "early_stopping",
+                        write_early_stopping(&o, &fp->early_stopping));
+    clann__json_out_put(&o, obj, "schedule", write_schedule(&o, &fp->schedule));
+    clann__json_out_put(&o, obj, "checkpoint", write_checkpoint(&o, fp));
+    clann__json_out_text(&o, obj, "nan_policy",
+                         clann__kind_name(&clann__nan_policy_kinds, fp->nan_policy));
+    clann__json_out_size(&o, obj, "max_skips", fp->max_skips);
+    clann__json_out_size(&o, obj, "monitor_every", fp->monitor_every);
+    clann__json_out_text(&o, obj, "logdir", fp->logdir);
+    clann__json_out_bool(&o, obj, "distributed", fp->distributed);
+    clann__json_out_bool(&o, obj, "batchnorm_refresh", !fp->no_batchnorm_refresh);
     *ok = o.ok && obj;
     if (o.nonfinite && !*nonfinite)
         *nonfinite = o.nonfinite;
