@@ -441,9 +441,9 @@ struct clann_backend_ops {
 enum clann__op_class { CLANN__OP_GEMM = 0, CLANN__OP_KERNEL = 1, CLANN__OP_TRANSFER = 2 };
 
 /* Called after each op while profiling, with the op's name (the ops table's), its class, its
- * wall time and, for GEMM, its 2 m n k flops (0 otherwise). */
+ * wall time, for GEMM its 2 m n k flops (0 otherwise), and the device launches it made. */
 typedef void (*clann__profiler_fn)(void *user, const char *op, enum clann__op_class cls,
-                                   double seconds, double flops);
+                                   double seconds, double flops, unsigned long launches);
 
 struct clann_backend {
     /* The backend's own table. Everything outside src/backend calls it through the
@@ -453,6 +453,10 @@ struct clann_backend {
     struct clann_context *ctx; /* where errors are recorded */
     clann__profiler_fn profiler; /* NULL: not profiling (see ops.c) */
     void *profiler_user;
+    /* Device launches so far (OpenCL: each kernel enqueue and each CLBlast call, which may
+     * run more than one kernel inside; transfers are not launches). The profile's per-op
+     * count, so fusions show in `clann bench`; 0 on the CPU backend. */
+    unsigned long launches;
 };
 
 /* Sets up the base of a backend being created: its table and its context. Every backend

@@ -82,19 +82,20 @@ void clann__backend_set_profiler(struct clann_backend *be, clann__profiler_fn fn
 }
 
 /* Waits for earlier ops, so that the op about to run is charged its own time only. */
-static double prof_begin(struct clann_backend *be)
+static double prof_begin(struct clann_backend *be, unsigned long *launches)
 {
     be->ops->finish(be);
+    *launches = be->launches;
     return clann__now();
 }
 
 static enum clann_status prof_end(struct clann_backend *be, const char *op,
                                   enum clann__op_class cls, double flops, double t0,
-                                  enum clann_status st)
+                                  unsigned long launches, enum clann_status st)
 {
     if (st == CLANN_OK)
         st = be->ops->finish(be); /* charge an asynchronous op its execution time */
-    be->profiler(be->profiler_user, op, cls, clann__now() - t0, flops);
+    be->profiler(be->profiler_user, op, cls, clann__now() - t0, flops, be->launches - launches);
     return st;
 }
 
@@ -103,8 +104,9 @@ static enum clann_status prof_end(struct clann_backend *be, const char *op,
     do {                                                                                          \
         if (!be->profiler)                                                                        \
             return be->ops->call;                                                                 \
-        double t0_ = prof_begin(be);                                                              \
-        return prof_end(be, OP_NAME, (cls), (flops), t0_, be->ops->call);                         \
+        unsigned long l0_;                                                                        \
+        double t0_ = prof_begin(be, &l0_);                                                        \
+        return prof_end(be, OP_NAME, (cls), (flops), t0_, l0_, be->ops->call);                    \
     } while (0)
 
 #define RUN_KERNEL(call) RUN(CLANN__OP_KERNEL, 0.0, call)
