@@ -321,6 +321,19 @@ static enum clann_status check_elementwise(struct clann__check *ck)
                                                       constant(ck, 1, 0.0f)}};
         TRY(compare(ck, CLANN__MATCH_SPECIAL, bad ? "guard_skip flagged" : "guard_skip clean",
                     "n=1", &k, do_guard_skip, &sk));
+        /* the fused guard of a step: the squares' sum, both checks, the loss accumulation */
+        FOR_SIZES(ck, n) {
+            struct scalar_args fa = {n, 17.0f, 0, {0, 0, 0}};
+            float *x = rnd(ck, n, -1, 1);
+            if (x && bad)
+                x[n / 2] = NAN;
+            struct clann__parity_case f = {5, {n, 1, 1, 1, 1},
+                                           {x, constant(ck, 1, 0), constant(ck, 1, 2.5f),
+                                            constant(ck, 1, 0), constant(ck, 1, 4.0f)}};
+            snprintf(shape, sizeof shape, "n=%zu", n);
+            TRY(compare(ck, CLANN__MATCH_SPECIAL, bad ? "guard_grads nan" : "guard_grads", shape,
+                        &f, clann__case_guard_grads, &fa));
+        }
     }
     return CLANN_OK;
 }
@@ -483,13 +496,21 @@ static enum clann_status check_losses(struct clann__check *ck)
             bool sparse = kind == CLANN__LOSS_SPARSE_SOFTMAX_CE;
             size_t n_labels = sparse ? rows : kind == CLANN__LOSS_NCE ? rows + cols : n;
             struct loss_args a = {{(enum clann__loss_kind)kind, 0.5f}, rows, cols,
-                                  1.0f / (float)rows, sparse};
+                                  1.0f / (float)rows, clann__case_count_rule(kind), 0.0f};
             struct clann__parity_case c = {4, {n, n_labels, rows, n},
                                            {rnd(ck, n, -4, 4), labels_for(ck, kind, rows, cols),
                                             rnd(ck, rows, -1, 1), rnd(ck, n, -1, 1)}};
             snprintf(op, sizeof op, "loss %s", clann__kind_name(&clann__loss_kinds, (size_t)kind));
             snprintf(shape, sizeof shape, "%zux%zu", rows, cols);
             TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, clann__case_loss, &a));
+            /* the fused form a training step takes: sum over NaN (beta 0) and the count */
+            struct clann__parity_case b = {6, {n, n_labels, rows, n, 1, 1},
+                                           {rnd(ck, n, -4, 4), labels_for(ck, kind, rows, cols),
+                                            rnd(ck, rows, -1, 1), rnd(ck, n, -1, 1),
+                                            constant(ck, 1, NAN), constant(ck, 1, 3.0f)}};
+            snprintf(op, sizeof op, "loss_batch %s",
+                     clann__kind_name(&clann__loss_kinds, (size_t)kind));
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &b, clann__case_loss_batch, &a));
         }
     }
     static const char *const modes[] = {"sparse", "dense", "binary", "multilabel"};
@@ -499,7 +520,7 @@ static enum clann_status check_losses(struct clann__check *ck)
         for (int mode = 0; mode < 4; mode++) {
             size_t cols = mode == 2 ? 1 : cols0, n = rows * cols;
             bool dense = mode == 1 || mode == 3;
-            struct loss_args a = {{CLANN__LOSS_MSE, 0}, rows, cols, 1.0f, rules[mode]};
+            struct loss_args a = {{CLANN__LOSS_MSE, 0}, rows, cols, 1.0f, rules[mode], 0.0f};
             float *labels = mode == 0 ? labels_for(ck, CLANN__LOSS_SPARSE_SOFTMAX_CE, rows, cols)
                                       : rnd(ck, dense ? n : rows, -1, 1);
             for (size_t i = 0; mode >= 2 && labels && i < (dense ? n : rows); i++)

@@ -82,6 +82,25 @@ enum clann_status clann__case_loss(struct clann_backend *be, struct clann_view *
     const struct loss_args *a = p;
     return clann__op_loss(be, &a->loss, v[0], v[1], a->rows, a->cols, v[2], v[3], a->scale);
 }
+int clann__case_count_rule(int kind)
+{
+    if (kind == CLANN__LOSS_SPARSE_SOFTMAX_CE || kind == CLANN__LOSS_NCE)
+        return CLANN__COUNT_SPARSE;
+    return kind == CLANN__LOSS_SIGMOID_CE ? CLANN__COUNT_MULTILABEL : CLANN__COUNT_ARGMAX;
+}
+enum clann_status clann__case_loss_batch(struct clann_backend *be, struct clann_view *v,
+                                         const void *p)
+{
+    const struct loss_args *a = p;
+    return clann__op_loss_batch(be, &a->loss, v[0], v[1], a->rows, a->cols, v[2], v[3], a->scale,
+                                v[4], a->sum_beta, v[5], a->rule);
+}
+enum clann_status clann__case_guard_grads(struct clann_backend *be, struct clann_view *v,
+                                          const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_guard_grads(be, v[0], a->n, v[1], v[2], v[3], a->a, v[4]);
+}
 enum clann_status clann__case_count(struct clann_backend *be, struct clann_view *v, const void *p)
 {
     const struct loss_args *a = p;
