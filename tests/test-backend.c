@@ -416,12 +416,6 @@ END_TEST
 /* ---------------------------------------------------------------------------------------------
  * Convolution and pooling (#8, #12): odd sizes, stride 2, dilation, same and valid padding.
  */
-struct conv_args {
-    struct clann_conv_geom g;
-    bool max;
-    float beta;
-};
-
 /* {N, C, H, W, kh, kw, stride, dilation, same} */
 static const size_t conv_shapes[][9] = {
     {1, 1, 1, 1, 1, 1, 1, 1, 0},   {2, 3, 7, 5, 3, 3, 1, 1, 1},  {2, 3, 7, 5, 3, 3, 2, 1, 0},
@@ -457,51 +451,6 @@ static void conv_label(char *out, size_t cap, const char *op, const struct conv_
              a->max ? " max" : "");
 }
 
-/* v: x, col */
-static enum clann_status do_im2col(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    return clann__op_im2col(be, &((const struct conv_args *)p)->g, v[0], v[1]);
-}
-
-/* v: col, x */
-static enum clann_status do_col2im(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    return clann__op_col2im(be, &((const struct conv_args *)p)->g, v[0], v[1]);
-}
-
-/* v: x, bias (channels = C of the geometry, hw = H W) */
-static enum clann_status do_channel_bias(struct clann_backend *be, struct clann_view *v,
-                                         const void *p)
-{
-    const struct clann_conv_geom *g = &((const struct conv_args *)p)->g;
-    return clann__op_channel_bias(be, v[0], v[1], g->batch, g->channels, g->height * g->width);
-}
-
-/* v: x, out */
-static enum clann_status do_channel_sum(struct clann_backend *be, struct clann_view *v,
-                                        const void *p)
-{
-    const struct conv_args *a = p;
-    return clann__op_channel_sum(be, v[0], a->g.batch, a->g.channels, a->g.height * a->g.width,
-                                 v[1], a->beta);
-}
-
-/* v: x, y */
-static enum clann_status do_pool_forward(struct clann_backend *be, struct clann_view *v,
-                                         const void *p)
-{
-    const struct conv_args *a = p;
-    return clann__op_pool2d_forward(be, &a->g, a->max, v[0], v[1]);
-}
-
-/* v: x (NULL for avg), dy, dx */
-static enum clann_status do_pool_backward(struct clann_backend *be, struct clann_view *v,
-                                          const void *p)
-{
-    const struct conv_args *a = p;
-    return clann__op_pool2d_backward(be, &a->g, a->max, v[0], v[1], v[2]);
-}
-
 START_TEST(test_conv)
 {
     char label[200];
@@ -511,24 +460,24 @@ START_TEST(test_conv)
         size_t ncol = conv_out(&a.g, k);
         struct op_case im = {2, {nx, ncol}, {rand_array(nx, -1, 1), rand_array(ncol, -1, 1)}};
         conv_label(label, sizeof label, "im2col", &a);
-        compare("conv", label, &im, do_im2col, &a);
+        compare("conv", label, &im, clann__case_im2col, &a);
         free_case(&im);
         struct op_case ci = {2, {ncol, nx}, {rand_array(ncol, -1, 1), rand_array(nx, -1, 1)}};
         conv_label(label, sizeof label, "col2im", &a);
-        compare("conv", label, &ci, do_col2im, &a);
+        compare("conv", label, &ci, clann__case_col2im, &a);
         free_case(&ci);
         struct op_case cb = {2,
                              {nx, a.g.channels},
                              {rand_array(nx, -1, 1), rand_array(a.g.channels, -1, 1)}};
         conv_label(label, sizeof label, "channel_bias", &a);
-        compare("conv", label, &cb, do_channel_bias, &a);
+        compare("conv", label, &cb, clann__case_channel_bias, &a);
         free_case(&cb);
         for (a.beta = 0.0f; a.beta < 3.0f; a.beta += 2.5f) {
             struct op_case cs = {2,
                                  {nx, a.g.channels},
                                  {rand_array(nx, -1, 1), rand_array(a.g.channels, -1, 1)}};
             conv_label(label, sizeof label, "channel_sum", &a);
-            compare("conv", label, &cs, do_channel_sum, &a);
+            compare("conv", label, &cs, clann__case_channel_sum, &a);
             free_case(&cs);
         }
     }
@@ -545,14 +494,14 @@ START_TEST(test_pool)
             size_t nx = conv_in(&a.g), ny = conv_out(&a.g, a.g.channels);
             struct op_case f = {2, {nx, ny}, {rand_array(nx, -1, 1), rand_array(ny, -1, 1)}};
             conv_label(label, sizeof label, "pool2d_forward", &a);
-            compare("pool", label, &f, do_pool_forward, &a);
+            compare("pool", label, &f, clann__case_pool_forward, &a);
             free_case(&f);
             struct op_case b = {3,
                                 {nx, ny, nx},
                                 {max ? rand_array(nx, -1, 1) : NULL, rand_array(ny, -1, 1),
                                  rand_array(nx, -1, 1)}};
             conv_label(label, sizeof label, "pool2d_backward", &a);
-            compare("pool", label, &b, do_pool_backward, &a);
+            compare("pool", label, &b, clann__case_pool_backward, &a);
             free_case(&b);
         }
     }

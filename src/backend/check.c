@@ -682,6 +682,54 @@ static enum clann_status check_embedding(struct clann__check *ck)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Convolution and pooling: im2col, col2im, the channel bias and sum, pooling forward and
+ * backward (max and average) over odd images, strides, dilation and both paddings.
+ */
+static enum clann_status check_conv(struct clann__check *ck)
+{
+    /* {N, C, H, W, kh, kw, stride, dilation, same}: test-backend's shapes, the quick ones first */
+    static const size_t shapes[][9] = {{2, 3, 7, 5, 3, 3, 1, 1, 1}, {3, 2, 9, 8, 3, 2, 2, 1, 1},
+                                       {2, 4, 11, 13, 5, 5, 2, 2, 1}, {1, 1, 1, 1, 1, 1, 1, 1, 0},
+                                       {2, 2, 6, 6, 2, 2, 2, 1, 0}, {5, 2, 28, 28, 3, 3, 1, 1, 1}};
+    char op[64], shape[96];
+    for (size_t i = 0; i < (ck->quick ? 3 : sizeof shapes / sizeof *shapes); i++) {
+        const size_t *s = shapes[i];
+        struct conv_args a = {.beta = 0.0f};
+        clann__conv_geom_init(&a.g, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8] != 0);
+        const struct clann_conv_geom *g = &a.g;
+        size_t nx = g->batch * g->channels * g->height * g->width, c = g->channels;
+        size_t k = c * g->kernel_h * g->kernel_w, p = g->out_h * g->out_w;
+        size_t ncol = g->batch * k * p, ny = g->batch * c * p;
+        snprintf(shape, sizeof shape, "%zux%zux%zux%zu k%zux%zu s%zu d%zu %s", g->batch, c,
+                 g->height, g->width, g->kernel_h, g->kernel_w, g->stride, g->dilation,
+                 s[8] ? "same" : "valid");
+        struct clann__parity_case im = {2, {nx, ncol}, {rnd(ck, nx, -1, 1), rnd(ck, ncol, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "im2col", shape, &im, clann__case_im2col, &a));
+        struct clann__parity_case ci = {2, {ncol, nx}, {rnd(ck, ncol, -1, 1), rnd(ck, nx, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "col2im", shape, &ci, clann__case_col2im, &a));
+        struct clann__parity_case cb = {2, {nx, c}, {rnd(ck, nx, -1, 1), rnd(ck, c, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "channel_bias", shape, &cb, clann__case_channel_bias,
+                    &a));
+        a.beta = 2.5f;
+        struct clann__parity_case cs = {2, {nx, c}, {rnd(ck, nx, -1, 1), rnd(ck, c, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "channel_sum beta=2.5", shape, &cs,
+                    clann__case_channel_sum, &a));
+        for (int max = 0; max < 2; max++) {
+            a.max = max != 0;
+            struct clann__parity_case f = {2, {nx, ny}, {rnd(ck, nx, -1, 1), rnd(ck, ny, -1, 1)}};
+            snprintf(op, sizeof op, "pool2d_forward %s", max ? "max" : "avg");
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &f, clann__case_pool_forward, &a));
+            struct clann__parity_case b = {3, {nx, ny, nx}, {max ? rnd(ck, nx, -1, 1) : NULL,
+                                                             rnd(ck, ny, -1, 1),
+                                                             rnd(ck, nx, -1, 1)}};
+            snprintf(op, sizeof op, "pool2d_backward %s", max ? "max" : "avg");
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &b, clann__case_pool_backward, &a));
+        }
+    }
+    return CLANN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * GEMM.
  */
 struct gemm_args {
@@ -744,5 +792,6 @@ enum clann_status clann__check_ops(struct clann__check *ck)
     TRY(check_losses(ck));
     TRY(check_optimizers(ck));
     TRY(check_regularize(ck));
+    TRY(check_conv(ck));
     return check_embedding(ck);
 }

@@ -49,6 +49,25 @@ struct bn_args {
     bool training;
 };
 
+struct conv_args {
+    struct clann_conv_geom g;
+    bool max;   /* pooling: max (else average) */
+    float beta; /* channel_sum */
+};
+
+/* Convolution and pooling; v as each comment says. */
+enum clann_status clann__case_im2col(struct clann_backend *be, struct clann_view *v,
+                                     const void *p); /* x, col */
+enum clann_status clann__case_col2im(struct clann_backend *be, struct clann_view *v,
+                                     const void *p); /* col, x */
+enum clann_status clann__case_channel_bias(struct clann_backend *be, struct clann_view *v,
+                                           const void *p); /* x, bias */
+enum clann_status clann__case_channel_sum(struct clann_backend *be, struct clann_view *v,
+                                          const void *p); /* x, out */
+enum clann_status clann__case_pool_forward(struct clann_backend *be, struct clann_view *v,
+                                           const void *p); /* x, y */
+enum clann_status clann__case_pool_backward(struct clann_backend *be, struct clann_view *v,
+                                            const void *p); /* x (NULL for avg), dy, dx */
 
 enum clann_status clann__case_fill(struct clann_backend *be, struct clann_view *v,
                                    const void *p);
