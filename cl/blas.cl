@@ -168,6 +168,36 @@ __kernel void reduce_final(__global const float *partials, uint count, __global 
     }
 }
 
+/* The NaN guard of a step in one launch after reduce_partial or reduce_chunks (one work-group;
+ * the GPU forms' fusion of reduce_final, two guard_checks and accumulate_unless): sumsq[0] =
+ * the sum of partials[0..count) (count 0: sumsq already holds it, from reduce_chunks); flag[0] =
+ * value when batch[0] or sumsq[0] is not finite and flag[0] is 0; then, when use_loss,
+ * loss[0] += batch[0] unless flag[0] != 0. */
+__kernel void guard_final(__global const float *partials, uint count, __global float *sumsq,
+                          ulong soff, __global const float *batch, ulong boff,
+                          __global float *flag, ulong foff, float value, __global float *loss,
+                          ulong loff, int use_loss, __local float *scratch)
+{
+    size_t lid = get_local_id(0);
+    float acc = 0.0f;
+    for (size_t i = lid; i < count; i += get_local_size(0))
+        acc += partials[i];
+    scratch[lid] = acc;
+    local_tree_sum(scratch);
+    if (lid != 0)
+        return;
+    float s = sumsq[soff];
+    if (count > 0) {
+        s = 1.0f * scratch[0]; /* as reduce_final with scale 1, beta 0 */
+        sumsq[soff] = s;
+    }
+    float b = batch[boff];
+    if ((!isfinite(s) || !isfinite(b)) && flag[foff] == 0.0f)
+        flag[foff] = value;
+    if (use_loss && flag[foff] == 0.0f)
+        loss[loff] += b;
+}
+
 /* C = alpha * op(A) op(B) + beta * C, row-major; op(A) is m x k, op(B) k x n; lda/ldb/ldc are
  * the row strides of the stored matrices. 2-D launch, dimension 0 the column of C, 1 its row,
  * both rounded up to GEMM_TS; tiles past the edges are zero-padded, so every work-item reaches

@@ -336,6 +336,7 @@ struct clann_op_profile {
     unsigned long calls;
     double seconds;    /* wall time, waited for */
     double flops;      /* GEMM: 2 m n k summed over the calls; 0 for the others */
+    unsigned long launches; /* OpenCL kernel launches (a CLBlast call counts as one) */
 };
 
 /* Switches op profiling on (the totals restart from zero) or off (the totals stay readable). */

@@ -9,7 +9,7 @@ packages=(
     ocl-icd-opencl-dev opencl-headers opencl-c-headers pocl-opencl-icd clinfo
     libclblast-dev libopenblas-dev libjson-c-dev zlib1g-dev libxxhash-dev
     check libsubunit-dev python3-sklearn python3-numpy
-    libopenmpi-dev openmpi-bin
+    libopenmpi-dev openmpi-bin oclgrind
     chromium
     dataset-fashion-mnist
 )

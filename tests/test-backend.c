@@ -10,7 +10,8 @@
  *   value appears in every position) and M = 70000 (past NVIDIA's 65535 grid limit), alpha, beta over {0, 1, 2.5}, leading dimensions larger
  *   than needed with NaN padding, nonzero offsets: NMSE <= 1e-7 against a double reference;
  *   beta = 0 over a NaN-filled C must give no NaN. Run through every GEMM path: the device's
- *   default and, on the first device, CLANN_GEMM=clblast and CLANN_GEMM=tiled.
+ *   default and, on the first device, CLANN_GEMM=clblast and CLANN_GEMM=tiled (only the
+ *   forced path where CLANN_GEMM is set in the environment).
  * - RNG: uniform and normal streams bit-identical with the CPU for 10^6 values under several
  *   seeds, streams and offsets (some not multiples of 4); mean and variance within 6 sigma.
  * - Special values: activations forward and backward, clip_by_value, soft_threshold and the
@@ -21,6 +22,10 @@
  *   moving averages, and backward over rows/cols of 1, 7, 65, 257, 1031; soft_threshold,
  *   constrain and moving_average with no NaN-guard flag, a clear one and a set one; add_noise
  *   bit-identical with the CPU.
+ *
+ * CLANN_TEST_SMALL=1 keeps the small shapes only (sizes up to 65, GEMMs up to 30000
+ * multiply-adds, 1027 random values): tests/oclgrind.sh runs the suite so on Oclgrind, a
+ * simulator thousands of times slower than a device.
  *
  * OpenCL does not survive fork (docs/testing.md, "Conventions"), so the suite runs with
  * CK_NOFORK and creates every context in this one process. Exits 77 (skip) when there is no
@@ -54,6 +59,7 @@ static struct clann_context *g_cl[MAX_CL]; /* every OpenCL device, + the other G
 static char g_cl_name[MAX_CL][200];
 static size_t g_ncl;
 static uint64_t g_draw;
+static bool g_small; /* CLANN_TEST_SMALL: the first, small entries of each shape list */
 
 /* ---------------------------------------------------------------------------------------------
  * Inputs and the per-group NMSE report.
@@ -167,8 +173,8 @@ static void free_case(struct op_case *c)
 static const size_t sizes_1d[] = {1, 7, 64, 65, 257, 1024, 100003};
 static const size_t shapes[][2] = {{1, 1},  {1, 7},   {7, 65},  {64, 64}, {65, 7},
                                    {257, 10}, {3, 257}, {257, 65}};
-#define N_1D (sizeof sizes_1d / sizeof sizes_1d[0])
-#define N_SHAPES (sizeof shapes / sizeof shapes[0])
+#define N_1D (g_small ? 4 : sizeof sizes_1d / sizeof sizes_1d[0])
+#define N_SHAPES (g_small ? 3 : sizeof shapes / sizeof shapes[0])
 
 /* ---------------------------------------------------------------------------------------------
  * Small ops.
@@ -411,19 +417,13 @@ END_TEST
 /* ---------------------------------------------------------------------------------------------
  * Convolution and pooling (#8, #12): odd sizes, stride 2, dilation, same and valid padding.
  */
-struct conv_args {
-    struct clann_conv_geom g;
-    bool max;
-    float beta;
-};
-
 /* {N, C, H, W, kh, kw, stride, dilation, same} */
 static const size_t conv_shapes[][9] = {
     {1, 1, 1, 1, 1, 1, 1, 1, 0},   {2, 3, 7, 5, 3, 3, 1, 1, 1},  {2, 3, 7, 5, 3, 3, 2, 1, 0},
     {3, 2, 9, 8, 3, 2, 2, 1, 1},   {2, 4, 11, 13, 5, 5, 2, 2, 1}, {2, 2, 6, 6, 2, 2, 2, 1, 0},
     {1, 3, 5, 5, 4, 4, 1, 1, 0},   {3, 1, 9, 9, 3, 3, 2, 1, 1},  {5, 2, 28, 28, 3, 3, 1, 1, 1},
     {2, 5, 7, 7, 2, 2, 2, 1, 1}};
-#define N_CONV (sizeof conv_shapes / sizeof conv_shapes[0])
+#define N_CONV (g_small ? 3 : sizeof conv_shapes / sizeof conv_shapes[0])
 
 static struct conv_args conv_case(size_t i)
 {
@@ -452,51 +452,6 @@ static void conv_label(char *out, size_t cap, const char *op, const struct conv_
              a->max ? " max" : "");
 }
 
-/* v: x, col */
-static enum clann_status do_im2col(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    return clann__op_im2col(be, &((const struct conv_args *)p)->g, v[0], v[1]);
-}
-
-/* v: col, x */
-static enum clann_status do_col2im(struct clann_backend *be, struct clann_view *v, const void *p)
-{
-    return clann__op_col2im(be, &((const struct conv_args *)p)->g, v[0], v[1]);
-}
-
-/* v: x, bias (channels = C of the geometry, hw = H W) */
-static enum clann_status do_channel_bias(struct clann_backend *be, struct clann_view *v,
-                                         const void *p)
-{
-    const struct clann_conv_geom *g = &((const struct conv_args *)p)->g;
-    return clann__op_channel_bias(be, v[0], v[1], g->batch, g->channels, g->height * g->width);
-}
-
-/* v: x, out */
-static enum clann_status do_channel_sum(struct clann_backend *be, struct clann_view *v,
-                                        const void *p)
-{
-    const struct conv_args *a = p;
-    return clann__op_channel_sum(be, v[0], a->g.batch, a->g.channels, a->g.height * a->g.width,
-                                 v[1], a->beta);
-}
-
-/* v: x, y */
-static enum clann_status do_pool_forward(struct clann_backend *be, struct clann_view *v,
-                                         const void *p)
-{
-    const struct conv_args *a = p;
-    return clann__op_pool2d_forward(be, &a->g, a->max, v[0], v[1]);
-}
-
-/* v: x (NULL for avg), dy, dx */
-static enum clann_status do_pool_backward(struct clann_backend *be, struct clann_view *v,
-                                          const void *p)
-{
-    const struct conv_args *a = p;
-    return clann__op_pool2d_backward(be, &a->g, a->max, v[0], v[1], v[2]);
-}
-
 START_TEST(test_conv)
 {
     char label[200];
@@ -506,24 +461,24 @@ START_TEST(test_conv)
         size_t ncol = conv_out(&a.g, k);
         struct op_case im = {2, {nx, ncol}, {rand_array(nx, -1, 1), rand_array(ncol, -1, 1)}};
         conv_label(label, sizeof label, "im2col", &a);
-        compare("conv", label, &im, do_im2col, &a);
+        compare("conv", label, &im, clann__case_im2col, &a);
         free_case(&im);
         struct op_case ci = {2, {ncol, nx}, {rand_array(ncol, -1, 1), rand_array(nx, -1, 1)}};
         conv_label(label, sizeof label, "col2im", &a);
-        compare("conv", label, &ci, do_col2im, &a);
+        compare("conv", label, &ci, clann__case_col2im, &a);
         free_case(&ci);
         struct op_case cb = {2,
                              {nx, a.g.channels},
                              {rand_array(nx, -1, 1), rand_array(a.g.channels, -1, 1)}};
         conv_label(label, sizeof label, "channel_bias", &a);
-        compare("conv", label, &cb, do_channel_bias, &a);
+        compare("conv", label, &cb, clann__case_channel_bias, &a);
         free_case(&cb);
         for (a.beta = 0.0f; a.beta < 3.0f; a.beta += 2.5f) {
             struct op_case cs = {2,
                                  {nx, a.g.channels},
                                  {rand_array(nx, -1, 1), rand_array(a.g.channels, -1, 1)}};
             conv_label(label, sizeof label, "channel_sum", &a);
-            compare("conv", label, &cs, do_channel_sum, &a);
+            compare("conv", label, &cs, clann__case_channel_sum, &a);
             free_case(&cs);
         }
     }
@@ -540,14 +495,14 @@ START_TEST(test_pool)
             size_t nx = conv_in(&a.g), ny = conv_out(&a.g, a.g.channels);
             struct op_case f = {2, {nx, ny}, {rand_array(nx, -1, 1), rand_array(ny, -1, 1)}};
             conv_label(label, sizeof label, "pool2d_forward", &a);
-            compare("pool", label, &f, do_pool_forward, &a);
+            compare("pool", label, &f, clann__case_pool_forward, &a);
             free_case(&f);
             struct op_case b = {3,
                                 {nx, ny, nx},
                                 {max ? rand_array(nx, -1, 1) : NULL, rand_array(ny, -1, 1),
                                  rand_array(nx, -1, 1)}};
             conv_label(label, sizeof label, "pool2d_backward", &a);
-            compare("pool", label, &b, do_pool_backward, &a);
+            compare("pool", label, &b, clann__case_pool_backward, &a);
             free_case(&b);
         }
     }
@@ -561,7 +516,7 @@ START_TEST(test_index_cols)
 {
     char label[160];
     const size_t dims[][2] = {{1, 1}, {1, 7}, {7, 65}, {64, 257}, {257, 1031}};
-    for (size_t s = 0; s < sizeof dims / sizeof *dims; s++) {
+    for (size_t s = 0; s < (g_small ? 3 : sizeof dims / sizeof *dims); s++) {
         size_t rows = dims[s][0], width = dims[s][1], n = (width + 2) / 3;
         float *idx = malloc(n * sizeof *idx);
         ck_assert_ptr_nonnull(idx);
@@ -631,7 +586,7 @@ START_TEST(test_losses)
                 bool sparse = kind == CLANN__LOSS_SPARSE_SOFTMAX_CE;
                 size_t n_labels = sparse ? rows : kind == CLANN__LOSS_NCE ? rows + cols : n;
                 struct loss_args a = {{(enum clann__loss_kind)kind, 0.5f}, rows, cols,
-                                      1.0f / (float)rows, sparse};
+                                      1.0f / (float)rows, clann__case_count_rule(kind), 0.0f};
                 struct op_case c = {4,
                                     {n, n_labels, rows, n},
                                     {rand_array(n, -4, 4), make_labels(kind, rows, cols),
@@ -641,9 +596,67 @@ START_TEST(test_losses)
                          with_grad);
                 compare("loss", label, &c, clann__case_loss, &a);
                 free_case(&c);
+                /* the fused batch loss: row losses, gradient, their sum (over NaN with beta
+                 * 0, accumulated with 1) and the classification count, as the three ops */
+                a.sum_beta = with_grad ? 0.0f : 1.0f;
+                uint64_t draw = g_draw; /* drawn apart: later tests keep their inputs */
+                g_draw += UINT64_C(1) << 40;
+                bool counted = kind == CLANN__LOSS_SPARSE_SOFTMAX_CE || kind == CLANN__LOSS_NCE ||
+                               kind == CLANN__LOSS_SOFTMAX_CE || kind == CLANN__LOSS_SIGMOID_CE;
+                float *sum0 = rand_array(1, -1, 1), *cnt0 = rand_array(1, 0, 0);
+                if (with_grad)
+                    sum0[0] = NAN;
+                cnt0[0] = 3.0f;
+                struct op_case b = {6,
+                                    {n, n_labels, rows, n, 1, 1},
+                                    {rand_array(n, -4, 4), make_labels(kind, rows, cols),
+                                     rand_array(rows, -1, 1),
+                                     with_grad ? rand_array(n, -1, 1) : NULL, sum0,
+                                     counted ? cnt0 : NULL}};
+                if (!counted)
+                    free(cnt0);
+                snprintf(label, sizeof label, "loss_batch kind=%d %zux%zu grad=%d", kind, rows,
+                         cols, with_grad);
+                compare("loss_batch", label, &b, clann__case_loss_batch, &a);
+                free_case(&b);
+                g_draw = draw;
             }
         }
     }
+}
+END_TEST
+
+/* The fused NaN guard against its composition (guard_check, sum_squares, guard_check,
+ * accumulate_unless): finite and non-finite gradients and batch losses, a flag already set,
+ * with and without the loss accumulation. */
+START_TEST(test_guard_grads)
+{
+    char label[160];
+    uint64_t draw = g_draw; /* drawn apart: later tests keep their inputs */
+    g_draw += UINT64_C(1) << 41;
+    for (size_t s = 0; s < N_1D; s++) {
+        size_t n = sizes_1d[s];
+        for (int k = 0; k < 8; k++) {
+            bool bad_x = k & 1, bad_batch = k & 2, preset = k & 4;
+            float *x = rand_array(n, -1, 1), *batch = rand_array(1, 0, 2);
+            float *flag = rand_array(1, 0, 0), *loss = rand_array(1, 0, 5);
+            if (bad_x)
+                x[n / 2] = NAN;
+            if (bad_batch)
+                batch[0] = INFINITY;
+            flag[0] = preset ? 4.0f : 0.0f;
+            struct scalar_args a = {n, 17.0f, 0, {0, 0, 0}};
+            struct op_case c = {5, {n, 1, 1, 1, 1},
+                                {x, rand_array(1, -1, 1), batch, flag, s % 2 ? NULL : loss}};
+            if (s % 2)
+                free(loss);
+            snprintf(label, sizeof label, "guard_grads n=%zu bad_x=%d bad_batch=%d preset=%d", n,
+                     bad_x, bad_batch, preset);
+            compare_as(MATCH_SPECIAL, "guard_grads", label, &c, clann__case_guard_grads, &a);
+            free_case(&c);
+        }
+    }
+    g_draw = draw;
 }
 END_TEST
 
@@ -657,7 +670,7 @@ START_TEST(test_count_correct)
             int rule = mode == 0 ? CLANN__COUNT_SPARSE
                        : mode == 3 ? CLANN__COUNT_MULTILABEL : CLANN__COUNT_ARGMAX;
             struct loss_args a = {{CLANN__LOSS_MSE, 0}, rows, cols, betas[(s + mode) % 3],
-                                  rule};
+                                  rule, 0.0f};
             float *labels;
             if (mode == 1) {
                 labels = rand_array(n, -1, 1); /* argmax of a dense row */
@@ -735,7 +748,7 @@ END_TEST
 static const size_t reg_shapes[][2] = {{1, 1},   {1, 7},    {7, 1},    {7, 65},
                                        {65, 7},  {257, 1},  {1, 257},  {65, 257},
                                        {257, 65}, {1031, 7}};
-#define N_REG_SHAPES (sizeof reg_shapes / sizeof reg_shapes[0])
+#define N_REG_SHAPES (g_small ? 5 : sizeof reg_shapes / sizeof reg_shapes[0])
 
 /* The NaN guard's flag for the ops that honour it: none (a NULL view), clear, set. */
 #define N_GUARDS 3
@@ -939,6 +952,8 @@ static const float gemm_scalars[] = {0.0f, 1.0f, 2.5f};
 static void gemm_case(struct clann_context *ctx, const char *dev, bool ta, bool tb, size_t m,
                       size_t n, size_t k, float alpha, float beta, size_t off)
 {
+    if (g_small && m * n * k > 30000)
+        return;
     struct clann_backend *be = ctx->be;
     size_t a_rows = ta ? k : m, a_cols = ta ? m : k;
     size_t b_rows = tb ? n : k, b_cols = tb ? k : n;
@@ -1054,7 +1069,7 @@ END_TEST
  */
 START_TEST(test_rng)
 {
-    const size_t n = 1000000;
+    const size_t n = g_small ? 1027 : 1000000;
     const struct clann_rng_key keys[] = {
         {0, 0, 0}, {42, 1, 5}, {UINT64_C(0xdeadbeefcafef00d), 3, 1003}, {7, 15, UINT64_C(0x100000003)}};
     float *ref = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
@@ -1136,6 +1151,8 @@ int main(void)
     printf("built without OpenCL: skipped\n");
     return 77;
 #else
+    const char *small = getenv("CLANN_TEST_SMALL");
+    g_small = small && strcmp(small, "0") != 0;
     struct clann_device_info *list = NULL;
     size_t count = 0, pick = 0;
     const char *why = NULL;
@@ -1162,13 +1179,15 @@ int main(void)
         g_ncl++;
     }
     /* The first device once more with each other GEMM path (the device's default is the
-     * register-tiled kernel on CPU devices, CLBlast on GPUs): CLBlast and the tiled kernel. */
+     * register-tiled kernel on CPU devices, CLBlast on GPUs): CLBlast and the tiled kernel;
+     * CLANN_GEMM in the environment forces one path, and the suite runs that one alone. */
     static const char *const gemm_paths[] = {
 #if CLANN_HAVE_CLBLAST
         "clblast",
 #endif
         "tiled"};
-    for (size_t k = 0; k < sizeof gemm_paths / sizeof *gemm_paths && g_ncl < MAX_CL; k++) {
+    size_t n_paths = getenv("CLANN_GEMM") ? 0 : sizeof gemm_paths / sizeof *gemm_paths;
+    for (size_t k = 0; k < n_paths && g_ncl < MAX_CL; k++) {
         char sel[32];
         snprintf(sel, sizeof sel, "opencl:%d:%d", list[1].platform, list[1].device);
         setenv("CLANN_GEMM", gemm_paths[k], 1);
@@ -1190,7 +1209,7 @@ int main(void)
                  {"dropout", test_dropout},       {"activations", test_activations},
                  {"column_sums", test_column_sums}, {"index_cols", test_index_cols},
                  {"losses", test_losses},
-                 {"count_correct", test_count_correct}, {"optimizers", test_optimizers},
+                 {"count_correct", test_count_correct}, {"guard_grads", test_guard_grads}, {"optimizers", test_optimizers},
                  {"special_values", test_special_values}, {"penalties", test_penalties},
                  {"add_noise", test_add_noise},   {"constrain", test_constrain},
                  {"batchnorm", test_batchnorm},   {"rng", test_rng},

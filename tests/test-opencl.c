@@ -432,6 +432,89 @@ static int probe_devices(void)
 }
 #endif /* CLANN_HAVE_OPENCL */
 
+/* Lazy builds: a context whose GEMM path is not the CPU-device kernels (a GPU; here CLANN_GEMM
+ * forcing CLBlast or the tiled kernel) builds, and caches, one program fewer than one that uses
+ * them, and still computes. */
+START_TEST(test_lazy_gemm_cpu)
+{
+    char sel[32], cache[4096], names[64][256];
+    bool from_cache = true;
+    struct clann_context *ctx;
+    first_device(sel);
+    make_temp_dir(cache, sizeof cache, "lazy");
+    setenv("CLANN_GEMM", "cpu", 1);
+    timed_create(sel, cache, true, &from_cache, &ctx);
+    clann_context_destroy(ctx);
+    size_t with = list_dir(cache, names, 64);
+    remove_dir(cache);
+    make_temp_dir(cache, sizeof cache, "lazy");
+    setenv("CLANN_GEMM", "tiled", 1);
+    timed_create(sel, cache, true, &from_cache, &ctx);
+    unsetenv("CLANN_GEMM");
+    check_context_works(ctx);
+    clann_context_destroy(ctx);
+    size_t without = list_dir(cache, names, 64);
+    remove_dir(cache);
+    ck_assert_msg(with >= 5 && without + 1 == with,
+                  "programs built: %zu with the CPU-device GEMM, %zu without", with, without);
+}
+END_TEST
+
+/* Issue 14: the default MLP (784-256-128-10 ReLU, Adam, batch 128) takes at most 20 kernel
+ * launches a step in the GPU forms (loss, sum and count fused; the NaN guard in two), counted
+ * by the op profile over 10 steps on the first OpenCL device. */
+START_TEST(test_launches_per_step)
+{
+    struct clann_context_params p = clann_context_default_params();
+    p.device = "opencl";
+    p.forms = "gpu";
+    p.cache_dir = getenv("CLANN_CACHE_DIR_FOR_TESTS");
+    struct clann_context *ctx = NULL;
+    ck_assert_msg(clann_context_create(&p, &ctx) == CLANN_OK, "%s", clann_last_error());
+    struct clann_estimator_params ep = clann_estimator_default_params();
+    size_t hidden[] = {256, 128};
+    ep.hidden_units = hidden;
+    ep.n_hidden = 2;
+    ep.activation = CLANN_ACTIVATION_RELU;
+    ep.optimizer = clann_optimizer_default_params(CLANN_OPTIMIZER_ADAM);
+    ep.max_batch = 128;
+    struct clann_model *m = NULL;
+    ck_assert_int_eq(clann_dnn_classifier_create(ctx, 784, 10, &ep, &m), CLANN_OK);
+    struct clann_matrix x, y;
+    ck_assert_int_eq(clann_matrix_create(1280, 784, &x), CLANN_OK);
+    ck_assert_int_eq(clann_matrix_create(1280, 1, &y), CLANN_OK);
+    for (size_t i = 0; i < x.rows * x.cols; i++)
+        x.data[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    for (size_t r = 0; r < y.rows; r++)
+        y.data[r] = (float)(r % 10);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.batch_size = 128;
+    fp.epochs = 1; /* 10 steps */
+    ck_assert_int_eq(clann_context_profile(ctx, true), CLANN_OK);
+    ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL) == CLANN_OK, "%s",
+                  clann_last_error());
+    clann_context_profile(ctx, false);
+    const struct clann_op_profile *ops = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(clann_context_profile_ops(ctx, &ops, &n), CLANN_OK);
+    unsigned long launches = 0, opt_steps = 0;
+    for (size_t i = 0; i < n; i++) {
+        launches += ops[i].launches;
+        if (strcmp(ops[i].name, "optimizer_step") == 0)
+            opt_steps = ops[i].calls;
+    }
+    ck_assert_uint_eq(opt_steps, 10);
+    double per_step = (double)launches / 10.0;
+    printf("default MLP, GPU forms: %.1f launches/step\n", per_step);
+    /* 20 a step, plus the epoch's one read-back and reset of the metrics */
+    ck_assert_msg(per_step >= 15.0 && per_step <= 20.5, "%.1f launches per step", per_step);
+    clann_matrix_free(&x);
+    clann_matrix_free(&y);
+    clann_model_destroy(m);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 #if !CLANN_HAVE_OPENCL
@@ -458,6 +541,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_build_failure);
     tcase_add_test(tc, test_binary_cache);
     tcase_add_test(tc, test_binary_cache_wrong_entries);
+    tcase_add_test(tc, test_launches_per_step);
+    tcase_add_test(tc, test_lazy_gemm_cpu);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

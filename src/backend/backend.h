@@ -255,6 +255,16 @@ struct clann_backend_ops {
                               struct clann_view pred, struct clann_view labels, size_t rows,
                               size_t cols, struct clann_view row_loss, struct clann_view grad,
                               float grad_scale);
+    /* Optional (NULL: the ops wrapper composes it from loss, sum and count_correct): a batch's
+     * loss in one call, for devices where launches cost. loss as above; sum[0] = sum_beta *
+     * sum[0] + sum_r row_loss[r]; when correct is not a NULL view, correct[0] += the rows
+     * count_correct counts by rule (as there). */
+    enum clann_status (*loss_batch)(struct clann_backend *be, const struct clann__loss *loss,
+                                    struct clann_view pred, struct clann_view labels, size_t rows,
+                                    size_t cols, struct clann_view row_loss,
+                                    struct clann_view grad, float grad_scale,
+                                    struct clann_view sum, float sum_beta,
+                                    struct clann_view correct, int rule);
     /* out[0] = beta * out[0] + scale * sum_i x[i], i < n. The order of summation is fixed for a
      * given n on a given backend (run-to-run determinism). */
     enum clann_status (*sum)(struct clann_backend *be, struct clann_view x, size_t n, float scale,
@@ -352,6 +362,13 @@ struct clann_backend_ops {
     enum clann_status (*guard_skip)(struct clann_backend *be, struct clann_view flag,
                                     struct clann_view run, struct clann_view stop, float limit,
                                     float value);
+    /* Optional (NULL: the ops wrapper composes it from guard_check, sum_squares and
+     * accumulate_unless): a step's NaN guard in one call, for devices where launches cost.
+     * sumsq[0] = sum_i x[i]^2; flag[0] = value when batch[0] or sumsq[0] is not finite and
+     * flag[0] == 0; then, when loss is not a NULL view, loss[0] += batch[0] unless flag[0]. */
+    enum clann_status (*guard_grads)(struct clann_backend *be, struct clann_view x, size_t n,
+                                     struct clann_view sumsq, struct clann_view batch,
+                                     struct clann_view flag, float value, struct clann_view loss);
     /* out[0] = beta * out[0] + number of i < n with x[i] == 0 (dead-unit monitors). */
     enum clann_status (*count_zero)(struct clann_backend *be, struct clann_view x, size_t n,
                                     struct clann_view out, float beta);
@@ -441,9 +458,9 @@ struct clann_backend_ops {
 enum clann__op_class { CLANN__OP_GEMM = 0, CLANN__OP_KERNEL = 1, CLANN__OP_TRANSFER = 2 };
 
 /* Called after each op while profiling, with the op's name (the ops table's), its class, its
- * wall time and, for GEMM, its 2 m n k flops (0 otherwise). */
+ * wall time, for GEMM its 2 m n k flops (0 otherwise), and the device launches it made. */
 typedef void (*clann__profiler_fn)(void *user, const char *op, enum clann__op_class cls,
-                                   double seconds, double flops);
+                                   double seconds, double flops, unsigned long launches);
 
 struct clann_backend {
     /* The backend's own table. Everything outside src/backend calls it through the
@@ -453,6 +470,10 @@ struct clann_backend {
     struct clann_context *ctx; /* where errors are recorded */
     clann__profiler_fn profiler; /* NULL: not profiling (see ops.c) */
     void *profiler_user;
+    /* Device launches so far (OpenCL: each kernel enqueue and each CLBlast call, which may
+     * run more than one kernel inside; transfers are not launches). The profile's per-op
+     * count, so fusions show in `clann bench`; 0 on the CPU backend. */
+    unsigned long launches;
 };
 
 /* Sets up the base of a backend being created: its table and its context. Every backend

@@ -321,6 +321,19 @@ static enum clann_status check_elementwise(struct clann__check *ck)
                                                       constant(ck, 1, 0.0f)}};
         TRY(compare(ck, CLANN__MATCH_SPECIAL, bad ? "guard_skip flagged" : "guard_skip clean",
                     "n=1", &k, do_guard_skip, &sk));
+        /* the fused guard of a step: the squares' sum, both checks, the loss accumulation */
+        FOR_SIZES(ck, n) {
+            struct scalar_args fa = {n, 17.0f, 0, {0, 0, 0}};
+            float *x = rnd(ck, n, -1, 1);
+            if (x && bad)
+                x[n / 2] = NAN;
+            struct clann__parity_case f = {5, {n, 1, 1, 1, 1},
+                                           {x, constant(ck, 1, 0), constant(ck, 1, 2.5f),
+                                            constant(ck, 1, 0), constant(ck, 1, 4.0f)}};
+            snprintf(shape, sizeof shape, "n=%zu", n);
+            TRY(compare(ck, CLANN__MATCH_SPECIAL, bad ? "guard_grads nan" : "guard_grads", shape,
+                        &f, clann__case_guard_grads, &fa));
+        }
     }
     return CLANN_OK;
 }
@@ -483,13 +496,21 @@ static enum clann_status check_losses(struct clann__check *ck)
             bool sparse = kind == CLANN__LOSS_SPARSE_SOFTMAX_CE;
             size_t n_labels = sparse ? rows : kind == CLANN__LOSS_NCE ? rows + cols : n;
             struct loss_args a = {{(enum clann__loss_kind)kind, 0.5f}, rows, cols,
-                                  1.0f / (float)rows, sparse};
+                                  1.0f / (float)rows, clann__case_count_rule(kind), 0.0f};
             struct clann__parity_case c = {4, {n, n_labels, rows, n},
                                            {rnd(ck, n, -4, 4), labels_for(ck, kind, rows, cols),
                                             rnd(ck, rows, -1, 1), rnd(ck, n, -1, 1)}};
             snprintf(op, sizeof op, "loss %s", clann__kind_name(&clann__loss_kinds, (size_t)kind));
             snprintf(shape, sizeof shape, "%zux%zu", rows, cols);
             TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, clann__case_loss, &a));
+            /* the fused form a training step takes: sum over NaN (beta 0) and the count */
+            struct clann__parity_case b = {6, {n, n_labels, rows, n, 1, 1},
+                                           {rnd(ck, n, -4, 4), labels_for(ck, kind, rows, cols),
+                                            rnd(ck, rows, -1, 1), rnd(ck, n, -1, 1),
+                                            constant(ck, 1, NAN), constant(ck, 1, 3.0f)}};
+            snprintf(op, sizeof op, "loss_batch %s",
+                     clann__kind_name(&clann__loss_kinds, (size_t)kind));
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &b, clann__case_loss_batch, &a));
         }
     }
     static const char *const modes[] = {"sparse", "dense", "binary", "multilabel"};
@@ -499,7 +520,7 @@ static enum clann_status check_losses(struct clann__check *ck)
         for (int mode = 0; mode < 4; mode++) {
             size_t cols = mode == 2 ? 1 : cols0, n = rows * cols;
             bool dense = mode == 1 || mode == 3;
-            struct loss_args a = {{CLANN__LOSS_MSE, 0}, rows, cols, 1.0f, rules[mode]};
+            struct loss_args a = {{CLANN__LOSS_MSE, 0}, rows, cols, 1.0f, rules[mode], 0.0f};
             float *labels = mode == 0 ? labels_for(ck, CLANN__LOSS_SPARSE_SOFTMAX_CE, rows, cols)
                                       : rnd(ck, dense ? n : rows, -1, 1);
             for (size_t i = 0; mode >= 2 && labels && i < (dense ? n : rows); i++)
@@ -661,6 +682,54 @@ static enum clann_status check_embedding(struct clann__check *ck)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Convolution and pooling: im2col, col2im, the channel bias and sum, pooling forward and
+ * backward (max and average) over odd images, strides, dilation and both paddings.
+ */
+static enum clann_status check_conv(struct clann__check *ck)
+{
+    /* {N, C, H, W, kh, kw, stride, dilation, same}: test-backend's shapes, the quick ones first */
+    static const size_t shapes[][9] = {{2, 3, 7, 5, 3, 3, 1, 1, 1}, {3, 2, 9, 8, 3, 2, 2, 1, 1},
+                                       {2, 4, 11, 13, 5, 5, 2, 2, 1}, {1, 1, 1, 1, 1, 1, 1, 1, 0},
+                                       {2, 2, 6, 6, 2, 2, 2, 1, 0}, {5, 2, 28, 28, 3, 3, 1, 1, 1}};
+    char op[64], shape[96];
+    for (size_t i = 0; i < (ck->quick ? 3 : sizeof shapes / sizeof *shapes); i++) {
+        const size_t *s = shapes[i];
+        struct conv_args a = {.beta = 0.0f};
+        clann__conv_geom_init(&a.g, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8] != 0);
+        const struct clann_conv_geom *g = &a.g;
+        size_t nx = g->batch * g->channels * g->height * g->width, c = g->channels;
+        size_t k = c * g->kernel_h * g->kernel_w, p = g->out_h * g->out_w;
+        size_t ncol = g->batch * k * p, ny = g->batch * c * p;
+        snprintf(shape, sizeof shape, "%zux%zux%zux%zu k%zux%zu s%zu d%zu %s", g->batch, c,
+                 g->height, g->width, g->kernel_h, g->kernel_w, g->stride, g->dilation,
+                 s[8] ? "same" : "valid");
+        struct clann__parity_case im = {2, {nx, ncol}, {rnd(ck, nx, -1, 1), rnd(ck, ncol, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "im2col", shape, &im, clann__case_im2col, &a));
+        struct clann__parity_case ci = {2, {ncol, nx}, {rnd(ck, ncol, -1, 1), rnd(ck, nx, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "col2im", shape, &ci, clann__case_col2im, &a));
+        struct clann__parity_case cb = {2, {nx, c}, {rnd(ck, nx, -1, 1), rnd(ck, c, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "channel_bias", shape, &cb, clann__case_channel_bias,
+                    &a));
+        a.beta = 2.5f;
+        struct clann__parity_case cs = {2, {nx, c}, {rnd(ck, nx, -1, 1), rnd(ck, c, -1, 1)}};
+        TRY(compare(ck, CLANN__MATCH_NMSE, "channel_sum beta=2.5", shape, &cs,
+                    clann__case_channel_sum, &a));
+        for (int max = 0; max < 2; max++) {
+            a.max = max != 0;
+            struct clann__parity_case f = {2, {nx, ny}, {rnd(ck, nx, -1, 1), rnd(ck, ny, -1, 1)}};
+            snprintf(op, sizeof op, "pool2d_forward %s", max ? "max" : "avg");
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &f, clann__case_pool_forward, &a));
+            struct clann__parity_case b = {3, {nx, ny, nx}, {max ? rnd(ck, nx, -1, 1) : NULL,
+                                                             rnd(ck, ny, -1, 1),
+                                                             rnd(ck, nx, -1, 1)}};
+            snprintf(op, sizeof op, "pool2d_backward %s", max ? "max" : "avg");
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &b, clann__case_pool_backward, &a));
+        }
+    }
+    return CLANN_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * GEMM.
  */
 struct gemm_args {
@@ -723,5 +792,6 @@ enum clann_status clann__check_ops(struct clann__check *ck)
     TRY(check_losses(ck));
     TRY(check_optimizers(ck));
     TRY(check_regularize(ck));
+    TRY(check_conv(ck));
     return check_embedding(ck);
 }

@@ -157,7 +157,7 @@ CLANN_API double clann_context_build_seconds(const struct clann_context *ctx, bo
  */
 
 static void profile_add(void *user, const char *op, enum clann__op_class cls, double seconds,
-                        double flops)
+                        double flops, unsigned long launches)
 {
     struct clann_context *ctx = user;
     size_t i = 0;
@@ -173,6 +173,7 @@ static void profile_add(void *user, const char *op, enum clann__op_class cls, do
     ctx->profile[i].calls++;
     ctx->profile[i].seconds += seconds;
     ctx->profile[i].flops += flops;
+    ctx->profile[i].launches += launches;
 }
 
 CLANN_API enum clann_status clann_context_profile(struct clann_context *ctx, bool on)

@@ -82,6 +82,25 @@ enum clann_status clann__case_loss(struct clann_backend *be, struct clann_view *
     const struct loss_args *a = p;
     return clann__op_loss(be, &a->loss, v[0], v[1], a->rows, a->cols, v[2], v[3], a->scale);
 }
+int clann__case_count_rule(int kind)
+{
+    if (kind == CLANN__LOSS_SPARSE_SOFTMAX_CE || kind == CLANN__LOSS_NCE)
+        return CLANN__COUNT_SPARSE;
+    return kind == CLANN__LOSS_SIGMOID_CE ? CLANN__COUNT_MULTILABEL : CLANN__COUNT_ARGMAX;
+}
+enum clann_status clann__case_loss_batch(struct clann_backend *be, struct clann_view *v,
+                                         const void *p)
+{
+    const struct loss_args *a = p;
+    return clann__op_loss_batch(be, &a->loss, v[0], v[1], a->rows, a->cols, v[2], v[3], a->scale,
+                                v[4], a->sum_beta, v[5], a->rule);
+}
+enum clann_status clann__case_guard_grads(struct clann_backend *be, struct clann_view *v,
+                                          const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_guard_grads(be, v[0], a->n, v[1], v[2], v[3], a->a, v[4]);
+}
 enum clann_status clann__case_count(struct clann_backend *be, struct clann_view *v, const void *p)
 {
     const struct loss_args *a = p;
@@ -126,3 +145,49 @@ enum clann_status clann__case_bn_backward(struct clann_backend *be, struct clann
                                        v[6], v[7]);
 }
 
+/* v: x, col */
+enum clann_status clann__case_im2col(struct clann_backend *be, struct clann_view *v,
+                                     const void *p)
+{
+    return clann__op_im2col(be, &((const struct conv_args *)p)->g, v[0], v[1]);
+}
+
+/* v: col, x */
+enum clann_status clann__case_col2im(struct clann_backend *be, struct clann_view *v,
+                                     const void *p)
+{
+    return clann__op_col2im(be, &((const struct conv_args *)p)->g, v[0], v[1]);
+}
+
+/* v: x, bias (channels = C of the geometry, hw = H W) */
+enum clann_status clann__case_channel_bias(struct clann_backend *be, struct clann_view *v,
+                                         const void *p)
+{
+    const struct clann_conv_geom *g = &((const struct conv_args *)p)->g;
+    return clann__op_channel_bias(be, v[0], v[1], g->batch, g->channels, g->height * g->width);
+}
+
+/* v: x, out */
+enum clann_status clann__case_channel_sum(struct clann_backend *be, struct clann_view *v,
+                                        const void *p)
+{
+    const struct conv_args *a = p;
+    return clann__op_channel_sum(be, v[0], a->g.batch, a->g.channels, a->g.height * a->g.width,
+                                 v[1], a->beta);
+}
+
+/* v: x, y */
+enum clann_status clann__case_pool_forward(struct clann_backend *be, struct clann_view *v,
+                                         const void *p)
+{
+    const struct conv_args *a = p;
+    return clann__op_pool2d_forward(be, &a->g, a->max, v[0], v[1]);
+}
+
+/* v: x (NULL for avg), dy, dx */
+enum clann_status clann__case_pool_backward(struct clann_backend *be, struct clann_view *v,
+                                          const void *p)
+{
+    const struct conv_args *a = p;
+    return clann__op_pool2d_backward(be, &a->g, a->max, v[0], v[1], v[2]);
+}

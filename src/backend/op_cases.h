@@ -29,7 +29,8 @@ struct loss_args {
     struct clann__loss loss;
     size_t rows, cols;
     float scale;
-    int rule; /* count_correct's enum clann__count_rule */
+    int rule;       /* count_correct's enum clann__count_rule */
+    float sum_beta; /* loss_batch */
 };
 
 struct opt_args {
@@ -48,6 +49,25 @@ struct bn_args {
     bool training;
 };
 
+struct conv_args {
+    struct clann_conv_geom g;
+    bool max;   /* pooling: max (else average) */
+    float beta; /* channel_sum */
+};
+
+/* Convolution and pooling; v as each comment says. */
+enum clann_status clann__case_im2col(struct clann_backend *be, struct clann_view *v,
+                                     const void *p); /* x, col */
+enum clann_status clann__case_col2im(struct clann_backend *be, struct clann_view *v,
+                                     const void *p); /* col, x */
+enum clann_status clann__case_channel_bias(struct clann_backend *be, struct clann_view *v,
+                                           const void *p); /* x, bias */
+enum clann_status clann__case_channel_sum(struct clann_backend *be, struct clann_view *v,
+                                          const void *p); /* x, out */
+enum clann_status clann__case_pool_forward(struct clann_backend *be, struct clann_view *v,
+                                           const void *p); /* x, y */
+enum clann_status clann__case_pool_backward(struct clann_backend *be, struct clann_view *v,
+                                            const void *p); /* x (NULL for avg), dy, dx */
 
 enum clann_status clann__case_fill(struct clann_backend *be, struct clann_view *v,
                                    const void *p);
@@ -77,6 +97,15 @@ enum clann_status clann__case_index_cols(struct clann_backend *be, struct clann_
                                          const void *p);
 enum clann_status clann__case_loss(struct clann_backend *be, struct clann_view *v,
                                    const void *p);
+/* The count rule a training step pairs with a loss kind (nn/loss.c): a class index per row for
+ * sparse and NCE labels (NCE's first `rows` floats), exact match for sigmoid heads. */
+int clann__case_count_rule(int kind);
+/* v: pred, labels, row_loss, grad (NULL: none), sum, correct (NULL: none) */
+enum clann_status clann__case_loss_batch(struct clann_backend *be, struct clann_view *v,
+                                         const void *p);
+/* v: x, sumsq, batch, flag, loss (NULL: none); scalar_args: n, a = the flag's value */
+enum clann_status clann__case_guard_grads(struct clann_backend *be, struct clann_view *v,
+                                          const void *p);
 enum clann_status clann__case_count(struct clann_backend *be, struct clann_view *v,
                                     const void *p);
 enum clann_status clann__case_opt(struct clann_backend *be, struct clann_view *v,

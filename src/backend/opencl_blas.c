@@ -135,6 +135,35 @@ enum clann_status op_sum_squares(struct clann_backend *be, struct clann_view x, 
     return reduce(be, "sum_squares", x, n, REDUCE_SQUARES, 1.0f, out, beta);
 }
 
+/* The NaN guard in two launches instead of five: the first reduction stage of the squares, then
+ * guard_final (the second stage, both finiteness checks and the loss accumulation). */
+enum clann_status op_guard_grads(struct clann_backend *be_, struct clann_view x, size_t n,
+                                 struct clann_view sumsq, struct clann_view batch,
+                                 struct clann_view flag, float value, struct clann_view loss)
+{
+    struct cl_backend *be = cl_be(be_);
+    CHECK(check_count(be_, "guard_grads", n));
+    if (n == 0)
+        x = sumsq;
+    size_t groups = 0;
+    if (be->cpu_device)
+        CHECK(reduce_chunks(be, x, n, REDUCE_SQUARES, 1.0f, sumsq, 0.0f, &groups));
+    else
+        CHECK(reduce_partial(be, x, n, REDUCE_SQUARES, &groups));
+    size_t local = be->cpu_device ? 1 : be->wgs[K_GUARD_FINAL];
+    struct kargs a = ka_begin(be, K_GUARD_FINAL);
+    ka_mem(&a, be->partials);
+    ka_u32(&a, groups);
+    ka_view(&a, sumsq);
+    ka_view(&a, batch);
+    ka_view(&a, flag);
+    ka_f32(&a, value);
+    ka_view(&a, loss);
+    ka_i32(&a, loss.buf != NULL);
+    ka_local_floats(&a, local);
+    return LAUNCH(&a, 1, &local, &local);
+}
+
 enum clann_status op_count_zero(struct clann_backend *be, struct clann_view x, size_t n,
                                 struct clann_view out, float beta)
 {

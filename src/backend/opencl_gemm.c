@@ -81,6 +81,7 @@ static enum clann_status gemm_clblast(struct cl_backend *be, bool trans_a, bool 
         trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, k, alpha, (cl_mem)a.buf->ptr,
         a.off, lda, (cl_mem)b.buf->ptr, b.off, ldb, beta, (cl_mem)c.buf->ptr, c.off, ldc,
         &be->queue, NULL);
+    be->base.launches++;
     if (s == CLBlastSuccess)
         return CLANN_OK;
     return clann__error(be->base.ctx, s > -1000 ? cl_status_of((cl_int)s) : CLANN_ERR_OPENCL,

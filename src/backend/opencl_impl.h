@@ -57,6 +57,7 @@
     X(REDUCE_PARTIAL, reduce_partial, "blas.cl")                                                  \
     X(REDUCE_FINAL, reduce_final, "blas.cl")                                                      \
     X(REDUCE_CHUNKS, reduce_chunks, "blas.cl")                                                    \
+    X(GUARD_FINAL, guard_final, "blas.cl")                                                        \
     X(GEMM, gemm, "blas.cl")                                                                      \
     X(GEMM_NN, gemm_nn, "gemm_cpu.cl")                                                            \
     X(GEMM_TN, gemm_tn, "gemm_cpu.cl")                                                            \
@@ -72,6 +73,7 @@
     X(DROPOUT, dropout, "nn.cl")                                                                  \
     X(LOSS, loss, "loss.cl")                                                                      \
     X(COUNT_CORRECT, count_correct, "loss.cl")                                                    \
+    X(LOSS_BATCH, loss_batch, "loss.cl")                                                          \
     X(OPTIMIZER_STEP, optimizer_step, "optim.cl")                                                 \
     X(GUARD_CHECK, guard_check, "optim.cl")                                                       \
     X(ACCUMULATE_UNLESS, accumulate_unless, "optim.cl")                                           \
@@ -123,6 +125,10 @@ enum { REDUCE_GROUPS = 64, MAX_WGS = 256 };
 /* CPU devices: the first reduction stage's chunks (at most REDUCE_CPU_GROUPS <= REDUCE_GROUPS,
  * each at least REDUCE_CHUNK_MIN floats, a multiple of 8). */
 enum { REDUCE_CPU_GROUPS = 16, REDUCE_CHUNK_MIN = 8192 };
+
+/* loss_batch in one work-group up to this many rows a work-item (a training batch); larger
+ * batches (evaluation) take loss, sum and count_correct, which spread the rows wider. */
+enum { LOSS_BATCH_ROWS_PER_ITEM = 8 };
 
 struct cl_backend {
     struct clann_backend base; /* first: the ops table sees a struct clann_backend * */
@@ -294,6 +300,14 @@ enum clann_status op_guard_skip(struct clann_backend *be_, struct clann_view fla
                                 float value);
 enum clann_status op_accumulate_unless(struct clann_backend *be_, struct clann_view x,
                                        struct clann_view out, struct clann_view flag);
+enum clann_status op_guard_grads(struct clann_backend *be_, struct clann_view x, size_t n,
+                                 struct clann_view sumsq, struct clann_view batch,
+                                 struct clann_view flag, float value, struct clann_view loss);
+enum clann_status op_loss_batch(struct clann_backend *be_, const struct clann__loss *loss,
+                                struct clann_view pred, struct clann_view labels, size_t rows,
+                                size_t cols, struct clann_view row_loss, struct clann_view grad,
+                                float grad_scale, struct clann_view sum, float sum_beta,
+                                struct clann_view correct, int rule);
 
 /* opencl_regularize.c */
 enum clann_status op_soft_threshold(struct clann_backend *be_, struct clann_view x,

@@ -232,6 +232,10 @@ enum clann_status build_programs(struct cl_backend *be,
         const struct clann_cl_source *s = &clann__cl_sources[i];
         const char *src = (const char *)s->text;
         size_t len = s->len;
+        /* The CPU-device GEMM kernels only where they are the GEMM path: a GPU never builds
+         * them (their float16 register tiles cost a GPU compiler seconds for nothing). */
+        if (strcmp(s->name, "gemm_cpu.cl") == 0 && be->gemm_impl != GEMM_IMPL_CPU)
+            continue;
         if (kernel_dir) {
             char path[4096];
             int n = snprintf(path, sizeof path, "%s/%s", kernel_dir, s->name);
@@ -283,6 +287,10 @@ enum clann_status create_kernels(struct cl_backend *be)
             st = clann__error(ctx, CLANN_ERR_INTERNAL, "kernel %s: program %s is not embedded",
                               kernel_table[k].name, kernel_table[k].file);
             goto cleanup;
+        }
+        if (!be->programs[p]) { /* a program not built for this device (build_programs) */
+            be->wgs[k] = 1;
+            continue;
         }
         CL_TRY_RET(ctx, be->kernels[k],
                    clCreateKernel(be->programs[p], kernel_table[k].name, &err_));

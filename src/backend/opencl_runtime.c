@@ -274,6 +274,7 @@ enum clann_status ka_launch(struct kargs *a, cl_uint dims, const size_t *global,
                             (int)a->err, file, line);
     cl_int err = clEnqueueNDRangeKernel(a->be->queue, a->be->kernels[a->id], dims, NULL, global,
                                         local, 0, NULL, NULL);
+    a->be->base.launches++;
     if (err != CL_SUCCESS)
         st = clann__error(ctx, cl_status_of(err),
                           "clEnqueueNDRangeKernel(%s) failed: %s (%d) at %s:%d",

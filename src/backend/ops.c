@@ -82,19 +82,20 @@ void clann__backend_set_profiler(struct clann_backend *be, clann__profiler_fn fn
 }
 
 /* Waits for earlier ops, so that the op about to run is charged its own time only. */
-static double prof_begin(struct clann_backend *be)
+static double prof_begin(struct clann_backend *be, unsigned long *launches)
 {
     be->ops->finish(be);
+    *launches = be->launches;
     return clann__now();
 }
 
 static enum clann_status prof_end(struct clann_backend *be, const char *op,
                                   enum clann__op_class cls, double flops, double t0,
-                                  enum clann_status st)
+                                  unsigned long launches, enum clann_status st)
 {
     if (st == CLANN_OK)
         st = be->ops->finish(be); /* charge an asynchronous op its execution time */
-    be->profiler(be->profiler_user, op, cls, clann__now() - t0, flops);
+    be->profiler(be->profiler_user, op, cls, clann__now() - t0, flops, be->launches - launches);
     return st;
 }
 
@@ -103,8 +104,9 @@ static enum clann_status prof_end(struct clann_backend *be, const char *op,
     do {                                                                                          \
         if (!be->profiler)                                                                        \
             return be->ops->call;                                                                 \
-        double t0_ = prof_begin(be);                                                              \
-        return prof_end(be, OP_NAME, (cls), (flops), t0_, be->ops->call);                         \
+        unsigned long l0_;                                                                        \
+        double t0_ = prof_begin(be, &l0_);                                                        \
+        return prof_end(be, OP_NAME, (cls), (flops), t0_, l0_, be->ops->call);                    \
     } while (0)
 
 #define RUN_KERNEL(call) RUN(CLANN__OP_KERNEL, 0.0, call)
@@ -310,6 +312,24 @@ enum clann_status clann__op_dropout(struct clann_backend *be, struct clann_view 
  * Losses, reductions, metrics.
  */
 
+/* The labels a loss reads: a class index per row (sparse), the rows' true columns then a flag
+ * per column (NCE), else a row of cols. */
+static size_t loss_labels_extent(enum clann__loss_kind kind, size_t rows, size_t cols)
+{
+    if (kind == CLANN__LOSS_NCE)
+        return !rows ? 0 : rows > SIZE_MAX - cols ? SIZE_MAX : rows + cols;
+    size_t label_cols = kind == CLANN__LOSS_SPARSE_SOFTMAX_CE ? 1 : cols;
+    return extent(rows, label_cols, label_cols);
+}
+
+/* The labels count_correct reads under a rule: a class index per row (sparse, binary), else a
+ * row of cols. */
+static size_t count_labels_extent(int rule, size_t rows, size_t cols)
+{
+    size_t label_cols = rule == CLANN__COUNT_SPARSE || cols == 1 ? 1 : cols;
+    return extent(rows, label_cols, label_cols);
+}
+
 enum clann_status clann__op_loss(struct clann_backend *be, const struct clann__loss *loss,
                                  struct clann_view pred, struct clann_view labels, size_t rows,
                                  size_t cols, struct clann_view row_loss, struct clann_view grad,
@@ -317,13 +337,9 @@ enum clann_status clann__op_loss(struct clann_backend *be, const struct clann__l
 {
     if (!loss || !clann__loss_computed((int)loss->kind))
         return bad_kind(be, OP_NAME, loss ? (int)loss->kind : -1);
-    size_t label_cols = loss->kind == CLANN__LOSS_SPARSE_SOFTMAX_CE ? 1 : cols;
     size_t checked_rows = cols ? rows : 0; /* what a zero-width batch reads: nothing */
     CHECK_VIEW(pred, extent(checked_rows, cols, cols));
-    if (loss->kind == CLANN__LOSS_NCE) /* the true columns, then the columns' flags */
-        CHECK_VIEW(labels, !checked_rows ? 0 : rows > SIZE_MAX - cols ? SIZE_MAX : rows + cols);
-    else
-        CHECK_VIEW(labels, extent(checked_rows, label_cols, label_cols));
+    CHECK_VIEW(labels, loss_labels_extent(loss->kind, checked_rows, cols));
     CHECK_VIEW(row_loss, checked_rows);
     CHECK_OPTIONAL(grad, extent(checked_rows, cols, cols));
     RUN_KERNEL(loss(be, loss, pred, labels, rows, cols, row_loss, grad, grad_scale));
@@ -351,11 +367,45 @@ enum clann_status clann__op_count_correct(struct clann_backend *be, struct clann
 {
     if (rule < CLANN__COUNT_ARGMAX || rule > CLANN__COUNT_MULTILABEL)
         return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "count_correct: rule %d", rule);
-    size_t label_cols = rule == CLANN__COUNT_SPARSE || cols == 1 ? 1 : cols;
     CHECK_VIEW(pred, extent(rows, cols, cols));
-    CHECK_VIEW(labels, extent(rows, label_cols, label_cols));
+    CHECK_VIEW(labels, count_labels_extent(rule, rows, cols));
     CHECK_VIEW(correct, 1);
     RUN_KERNEL(count_correct(be, pred, labels, rule, rows, cols, correct, beta));
+}
+
+enum clann_status clann__op_loss_batch(struct clann_backend *be, const struct clann__loss *loss,
+                                       struct clann_view pred, struct clann_view labels,
+                                       size_t rows, size_t cols, struct clann_view row_loss,
+                                       struct clann_view grad, float grad_scale,
+                                       struct clann_view sum, float sum_beta,
+                                       struct clann_view correct, int rule)
+{
+    if (!be->ops->loss_batch || rows == 0 || cols == 0) {
+        enum clann_status st =
+            clann__op_loss(be, loss, pred, labels, rows, cols, row_loss, grad, grad_scale);
+        if (st == CLANN_OK)
+            st = clann__op_sum(be, row_loss, rows, 1.0f, sum, sum_beta);
+        if (st == CLANN_OK && correct.buf)
+            st = clann__op_count_correct(be, pred, labels, rule, rows, cols, correct,
+                                        1.0f);
+        return st;
+    }
+    if (!loss || !clann__loss_computed((int)loss->kind))
+        return bad_kind(be, OP_NAME, loss ? (int)loss->kind : -1);
+    if (correct.buf && (rule < CLANN__COUNT_ARGMAX || rule > CLANN__COUNT_MULTILABEL))
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "loss_batch: count rule %d", rule);
+    size_t label_extent = loss_labels_extent(loss->kind, rows, cols);
+    size_t count_extent = correct.buf ? count_labels_extent(rule, rows, cols) : 0;
+    if (count_extent > label_extent) /* count_correct's reads too */
+        label_extent = count_extent;
+    CHECK_VIEW(pred, extent(rows, cols, cols));
+    CHECK_VIEW(labels, label_extent);
+    CHECK_VIEW(row_loss, rows);
+    CHECK_OPTIONAL(grad, extent(rows, cols, cols));
+    CHECK_VIEW(sum, 1);
+    CHECK_OPTIONAL(correct, 1);
+    RUN_KERNEL(loss_batch(be, loss, pred, labels, rows, cols, row_loss, grad, grad_scale, sum,
+                          sum_beta, correct, rule));
 }
 
 enum clann_status clann__op_sum_abs(struct clann_backend *be, struct clann_view x, size_t n,
@@ -466,6 +516,29 @@ enum clann_status clann__op_guard_skip(struct clann_backend *be, struct clann_vi
     CHECK_VIEW(run, 1);
     CHECK_VIEW(stop, 1);
     RUN_KERNEL(guard_skip(be, flag, run, stop, limit, value));
+}
+
+enum clann_status clann__op_guard_grads(struct clann_backend *be, struct clann_view x, size_t n,
+                                        struct clann_view sumsq, struct clann_view batch,
+                                        struct clann_view flag, float value,
+                                        struct clann_view loss)
+{
+    if (!be->ops->guard_grads) {
+        enum clann_status st = clann__op_guard_check(be, batch, flag, value);
+        if (st == CLANN_OK)
+            st = clann__op_sum_squares(be, x, n, sumsq, 0.0f);
+        if (st == CLANN_OK)
+            st = clann__op_guard_check(be, sumsq, flag, value);
+        if (st == CLANN_OK && loss.buf)
+            st = clann__op_accumulate_unless(be, batch, loss, flag);
+        return st;
+    }
+    CHECK_VIEW(x, n);
+    CHECK_VIEW(sumsq, 1);
+    CHECK_VIEW(batch, 1);
+    CHECK_VIEW(flag, 1);
+    CHECK_OPTIONAL(loss, 1);
+    RUN_KERNEL(guard_grads(be, x, n, sumsq, batch, flag, value, loss));
 }
 
 /* ---------------------------------------------------------------------------------------------

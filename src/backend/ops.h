@@ -60,6 +60,13 @@ enum clann_status clann__op_sum(struct clann_backend *be, struct clann_view x, s
                                 float scale, struct clann_view out, float beta);
 enum clann_status clann__op_sum_squares(struct clann_backend *be, struct clann_view x, size_t n,
                                         struct clann_view out, float beta);
+/* The backend's loss_batch, or loss, sum and count_correct where the backend has none. */
+enum clann_status clann__op_loss_batch(struct clann_backend *be, const struct clann__loss *loss,
+                                       struct clann_view pred, struct clann_view labels,
+                                       size_t rows, size_t cols, struct clann_view row_loss,
+                                       struct clann_view grad, float grad_scale,
+                                       struct clann_view sum, float sum_beta,
+                                       struct clann_view correct, int rule);
 enum clann_status clann__op_count_correct(struct clann_backend *be, struct clann_view pred,
                                           struct clann_view labels, int rule, size_t rows,
                                           size_t cols, struct clann_view correct, float beta);
@@ -105,6 +112,11 @@ enum clann_status clann__op_accumulate_unless(struct clann_backend *be, struct c
 enum clann_status clann__op_guard_skip(struct clann_backend *be, struct clann_view flag,
                                        struct clann_view run, struct clann_view stop,
                                        float limit, float value);
+/* The backend's guard_grads, or its composition where the backend has none. */
+enum clann_status clann__op_guard_grads(struct clann_backend *be, struct clann_view x, size_t n,
+                                        struct clann_view sumsq, struct clann_view batch,
+                                        struct clann_view flag, float value,
+                                        struct clann_view loss);
 enum clann_status clann__op_count_zero(struct clann_backend *be, struct clann_view x, size_t n,
                                        struct clann_view out, float beta);
 enum clann_status clann__op_im2col(struct clann_backend *be, const struct clann_conv_geom *g,

@@ -56,6 +56,7 @@ struct bench_result {
     /* Profiled run, per step: GEMM, other kernels, transfers, host; and GEMM flops. */
     double prof_step, split[OP_KINDS + 1], gemm_flops;
     unsigned long calls[OP_KINDS];
+    unsigned long launches; /* device kernel launches, all ops */
     struct clann_op_profile ops[MAX_OPS]; /* per op, in the order of first call */
     size_t n_ops;
     double peak_rss_mib;
@@ -190,6 +191,7 @@ static int profiled_run(struct clann_context *ctx, struct clann_model *m,
         enum op_kind k = kind_of(ops[i].op_class);
         seconds[k] += ops[i].seconds;
         r->calls[k] += ops[i].calls;
+        r->launches += ops[i].launches;
         r->gemm_flops += ops[i].flops;
         if (i < r->n_ops)
             r->ops[i] = ops[i];
@@ -283,9 +285,12 @@ static void print_text(const struct bench_cfg *c, const struct bench_result *r)
            r->prof_step * 1e3, r->split[OP_GEMM] * 1e3, r->gemm_flops / r->split[OP_GEMM] * 1e-9,
            r->split[OP_OTHER] * 1e3, r->split[OP_TRANSFER] * 1e3, r->split[OP_KINDS] * 1e3);
     for (size_t i = 0; i < r->n_ops; i++)
-        printf("  %-18s %8.1f us/step %5.1f calls/step\n", r->ops[i].name,
+        printf("  %-18s %8.1f us/step %5.1f calls/step %5.1f launches/step\n", r->ops[i].name,
                r->ops[i].seconds / (double)c->steps * 1e6,
-               (double)r->ops[i].calls / (double)c->steps);
+               (double)r->ops[i].calls / (double)c->steps,
+               (double)r->ops[i].launches / (double)c->steps);
+    printf("launches    %.1f kernel launches/step (a CLBlast call counts as one)\n",
+           (double)r->launches / (double)c->steps);
     printf("gemm bound  %.0f samples/s if only GEMM took time: %.0f%% reached\n", gemm_limit,
            100.0 * r->samples_per_s / gemm_limit);
     printf("first step  cold cache %.3f s (context %.3f, build %.3f, model %.3f, step %.3f); "
@@ -319,11 +324,11 @@ static void print_json(const struct bench_cfg *c, const struct bench_result *r)
     printf("],\n  \"step_ms\": %.6f,\n", 1e3 * (double)c->batch / r->samples_per_s);
     printf("  \"profiled\": {\"step_ms\": %.6f, \"gemm_ms\": %.6f, \"other_ms\": %.6f, "
            "\"transfer_ms\": %.6f, \"host_ms\": %.6f, \"gemm_gflops\": %.3f, \"gemm_calls\": "
-           "%lu, \"other_calls\": %lu, \"transfer_calls\": %lu},\n",
+           "%lu, \"other_calls\": %lu, \"transfer_calls\": %lu, \"launches_per_step\": %.2f},\n",
            r->prof_step * 1e3, r->split[OP_GEMM] * 1e3, r->split[OP_OTHER] * 1e3,
            r->split[OP_TRANSFER] * 1e3, r->split[OP_KINDS] * 1e3,
            r->gemm_flops / r->split[OP_GEMM] * 1e-9, r->calls[OP_GEMM], r->calls[OP_OTHER],
-           r->calls[OP_TRANSFER]);
+           r->calls[OP_TRANSFER], (double)r->launches / (double)c->steps);
     printf("  \"ops_us_per_step\": {");
     for (size_t i = 0; i < r->n_ops; i++)
         printf("%s\"%s\": %.3f", i ? ", " : "", r->ops[i].name,

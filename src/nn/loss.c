@@ -29,19 +29,17 @@ enum clann_status clann__batch_loss(struct clann_model *m, struct clann_view pre
     }
     /* Across ranks, each scales by the global batch so that their gradients sum to its mean. */
     size_t scale_rows = training && m->batch_global_rows ? m->batch_global_rows : rows;
-    enum clann_status st = clann__op_loss(be, &loss, pred, labels, rows, cols,
-                                          clann__view(&m->row_loss, 0), grad,
-                                          1.0f / (float)scale_rows);
-    /* Training sums the batch apart, for the NaN guard to vet before it joins the epoch's. */
-    if (st == CLANN_OK)
-        st = clann__op_sum(be, clann__view(&m->row_loss, 0), rows, 1.0f,
-                          clann__view(&m->scalars, training ? CLANN__SCALAR_BATCH
-                                                            : CLANN__SCALAR_LOSS),
-                          training ? 0.0f : 1.0f);
-    if (st == CLANN_OK && clann__loss_is_classification(m->cp.loss))
-        st = clann__op_count_correct(be, pred, labels, count_rule(m->cp.loss), rows, cols,
-                                    clann__view(&m->scalars, CLANN__SCALAR_CORRECT), 1.0f);
-    return st;
+    /* Loss, its sum and the classification count, in one launch where the backend can.
+     * Training sums the batch apart, for the NaN guard to vet before it joins the epoch's. */
+    struct clann_view none = {NULL, 0};
+    return clann__op_loss_batch(
+        be, &loss, pred, labels, rows, cols, clann__view(&m->row_loss, 0), grad,
+        1.0f / (float)scale_rows,
+        clann__view(&m->scalars, training ? CLANN__SCALAR_BATCH : CLANN__SCALAR_LOSS),
+        training ? 0.0f : 1.0f,
+        clann__loss_is_classification(m->cp.loss)
+            ? clann__view(&m->scalars, CLANN__SCALAR_CORRECT) : none,
+        count_rule(m->cp.loss));
 }
 
 enum clann_status clann__read_scalars(struct clann_model *m, double *loss_sum, double *correct)

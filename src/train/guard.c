@@ -162,17 +162,20 @@ enum clann_status clann__guard_step(struct clann_model *m, struct clann_trainer 
     struct clann_view batch = at(&m->scalars, CLANN__SCALAR_BATCH);
     float mark = skip ? 1.0f : (float)(t->step + 1);
     (void)rows; /* the batch loss is already summed by clann__batch_loss */
+    /* With no embedding or batch-norm checks to follow, the batch loss joins the epoch's in the
+     * same call (two launches for the whole guard on OpenCL instead of five). */
+    bool more = m->n_emb > 0;
+    for (size_t i = 0; i < m->n_layers; i++)
+        more = more || m->layers[i].kind == CLANN__LAYER_BATCHNORM;
+    struct clann_view loss = at(&m->scalars, CLANN__SCALAR_LOSS), none = {NULL, 0};
     /* Skip mode marks each step afresh, except that once the skips in a row passed the
      * allowance (the stop mark) every later step is skipped too: training ends at that step. */
     enum clann_status st = skip ? clann__op_copy(be, flag, at(&m->scalars, CLANN__SCALAR_SKIP_STOP),
                                                  1)
                                 : CLANN_OK;
     if (st == CLANN_OK)
-        st = clann__op_guard_check(be, batch, flag, mark);
-    if (st == CLANN_OK)
-        st = clann__op_sum_squares(be, at(&m->grads, 0), m->n_params, scratch, 0.0f);
-    if (st == CLANN_OK)
-        st = clann__op_guard_check(be, scratch, flag, mark);
+        st = clann__op_guard_grads(be, at(&m->grads, 0), m->n_params, scratch, batch, flag, mark,
+                                   more ? none : loss);
     struct clann_view g;
     for (size_t k = 0, n; k < m->n_emb && st == CLANN_OK; k++)
         if ((n = clann__embedding_grad(m, k, &g)) > 0 &&
@@ -181,8 +184,8 @@ enum clann_status clann__guard_step(struct clann_model *m, struct clann_trainer 
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++)
         if (m->layers[i].kind == CLANN__LAYER_BATCHNORM)
             st = guard_batchnorm(m, &m->layers[i], flag, mark);
-    if (st == CLANN_OK)
-        st = clann__op_accumulate_unless(be, batch, at(&m->scalars, CLANN__SCALAR_LOSS), flag);
+    if (st == CLANN_OK && more)
+        st = clann__op_accumulate_unless(be, batch, loss, flag);
     t->guard = flag;
     return st;
 }
