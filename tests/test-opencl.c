@@ -430,7 +430,6 @@ static int probe_devices(void)
         return 1;
     return WEXITSTATUS(status);
 }
-#endif /* CLANN_HAVE_OPENCL */
 
 /* Lazy builds: a context whose GEMM path is not the CPU-device kernels (a GPU; here CLANN_GEMM
  * forcing CLBlast or the tiled kernel) builds, and caches, one program fewer than one that uses
@@ -514,6 +513,7 @@ START_TEST(test_launches_per_step)
     clann_context_destroy(ctx);
 }
 END_TEST
+#endif /* CLANN_HAVE_OPENCL */
 
 int main(int argc, char **argv)
 {
