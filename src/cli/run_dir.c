@@ -273,6 +273,7 @@ static int read_json(const char *dir, const char *name, json_object **out)
         msg[strcspn(msg, "\n")] = '\0'; /* json-c ends its messages with a newline */
         fprintf(stderr, "clann: %s: cannot parse: %s\n", path, msg);
         json_object_put(*out);
+        *out = NULL; /* run_dir_free() puts what is left */
         return CLI_FAILED;
     }
     return CLI_OK;
