@@ -764,22 +764,6 @@ static float *guard_array(size_t mode)
     return g;
 }
 
-static enum clann_status do_soft_threshold(struct clann_backend *be, struct clann_view *v,
-                                           const void *p)
-{
-    const struct scalar_args *a = p;
-    /* v[1]: guard, maybe NULL */
-    return clann__op_soft_threshold(be, v[0], a->n, a->a, clann__view(NULL, 0), 0.0f, 0.0f,
-                                    v[1]);
-}
-
-/* The per-weight form: v[1] the second moments, delta in a->b, v[2] the guard. */
-static enum clann_status do_soft_threshold_v(struct clann_backend *be, struct clann_view *v,
-                                             const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_soft_threshold(be, v[0], a->n, a->a, v[1], a->b, 1e-7f, v[2]);
-}
 START_TEST(test_penalties)
 {
     char label[128];
@@ -804,7 +788,7 @@ START_TEST(test_penalties)
             struct scalar_args a = {n, thresholds[t % 2], 0, {0, 0, 0}};
             snprintf(label, sizeof label, "soft_threshold n=%zu t=%g guard=%s", n,
                      (double)thresholds[t % 2], guard_names[t / 2]);
-            compare("soft_threshold", label, &c, do_soft_threshold, &a);
+            compare("soft_threshold", label, &c, clann__case_soft_threshold, &a);
             free_case(&c);
             /* per weight: thresholds from 2e-4 / (sqrt(v + delta) + eps) reach past 0.02 */
             struct op_case cv = {3, {n, n, 1}, {rand_array(n, -1, 1), rand_array(n, 0, 1e-4f),
@@ -812,15 +796,15 @@ START_TEST(test_penalties)
             struct scalar_args av = {n, 2e-4f * (float)(t % 2), 1e-6f, {0, 0, 0}};
             snprintf(label, sizeof label, "soft_threshold per weight n=%zu guard=%s", n,
                      guard_names[t / 2]);
-            compare("soft_threshold", label, &cv, do_soft_threshold_v, &av);
+            compare("soft_threshold", label, &cv, clann__case_soft_threshold_v, &av);
             free_case(&cv);
         }
     }
     struct scalar_args a = {N_SPECIAL, 0.25f, 0, {0, 0, 0}};
     struct op_case c = {2, {N_SPECIAL, 1}, {special_array(N_SPECIAL, 0), NULL}};
-    compare_as(MATCH_SPECIAL, "special values", "soft_threshold special", &c, do_soft_threshold,
-               &a);
-    check_nan_maps("soft_threshold special", &c, do_soft_threshold, &a, 0, 0);
+    compare_as(MATCH_SPECIAL, "special values", "soft_threshold special", &c,
+               clann__case_soft_threshold, &a);
+    check_nan_maps("soft_threshold special", &c, clann__case_soft_threshold, &a, 0, 0);
     free_case(&c);
 }
 END_TEST

@@ -197,20 +197,6 @@ static enum clann_status do_count_zero(struct clann_backend *be, struct clann_vi
     const struct scalar_args *a = p;
     return clann__op_count_zero(be, v[0], a->n, v[1], a->b);
 }
-static enum clann_status do_soft_threshold(struct clann_backend *be, struct clann_view *v,
-                                           const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_soft_threshold(be, v[0], a->n, a->a, clann__view(NULL, 0), 0.0f, 0.0f,
-                                    v[1]);
-}
-/* L1's step in an optimizer's metric: v[1] the second moments, delta in a->b. */
-static enum clann_status do_soft_threshold_v(struct clann_backend *be, struct clann_view *v,
-                                             const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_soft_threshold(be, v[0], a->n, a->a, v[1], a->b, 1e-7f, v[2]);
-}
 static enum clann_status do_uniform(struct clann_backend *be, struct clann_view *v, const void *p)
 {
     const struct scalar_args *a = p;
@@ -284,13 +270,13 @@ static enum clann_status check_elementwise(struct clann__check *ck)
                     clann__case_dropout, &da));
         struct scalar_args ta = {n, 0.25f, 0, {0, 0, 0}};
         struct clann__parity_case c7 = {2, {n, 1}, {rnd(ck, n, -1, 1), constant(ck, 1, 0)}};
-        TRY(compare(ck, CLANN__MATCH_NMSE, "soft_threshold", shape, &c7, do_soft_threshold,
-                    &ta));
+        TRY(compare(ck, CLANN__MATCH_NMSE, "soft_threshold", shape, &c7,
+                    clann__case_soft_threshold, &ta));
         struct scalar_args tv = {n, 2e-4f, 1e-6f, {0, 0, 0}};
         struct clann__parity_case c7v = {3, {n, n, 1}, {rnd(ck, n, -1, 1), rnd(ck, n, 0, 1e-4f),
                                                         constant(ck, 1, 0)}};
         TRY(compare(ck, CLANN__MATCH_NMSE, "soft_threshold per weight", shape, &c7v,
-                    do_soft_threshold_v, &tv));
+                    clann__case_soft_threshold_v, &tv));
         struct scalar_args na = {n, 0.1f, 0, {1234, CLANN__RNG_STREAM_NOISE, UINT64_C(0x100000003)}};
         struct clann__parity_case c8 = {1, {n}, {rnd(ck, n, -1, 1)}};
         TRY(compare(ck, CLANN__MATCH_BITS, "add_noise", shape, &c8, clann__case_add_noise, &na));
@@ -301,7 +287,7 @@ static enum clann_status check_elementwise(struct clann__check *ck)
                 clann__case_clip_value, &sa));
     struct clann__parity_case ct = {2, {N_SPECIAL, 1}, {special(ck, N_SPECIAL, 0), NULL}};
     TRY(compare(ck, CLANN__MATCH_SPECIAL, "soft_threshold special", "n=12", &ct,
-                do_soft_threshold, &sa));
+                clann__case_soft_threshold, &sa));
     /* the NaN guard: a non-finite sum flags the step once; a flagged step is not accumulated */
     for (int bad = 0; bad < 2; bad++) {
         struct scalar_args ga = {1, 17.0f, 0, {0, 0, 0}};

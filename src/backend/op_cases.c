@@ -118,6 +118,19 @@ enum clann_status clann__case_sum_abs(struct clann_backend *be, struct clann_vie
     const struct scalar_args *a = p;
     return clann__op_sum_abs(be, v[0], a->n, v[1], a->b);
 }
+enum clann_status clann__case_soft_threshold(struct clann_backend *be, struct clann_view *v,
+                                            const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_soft_threshold(be, v[0], a->n, a->a, clann__view(NULL, 0), 0.0f, 0.0f,
+                                    v[1]);
+}
+enum clann_status clann__case_soft_threshold_v(struct clann_backend *be, struct clann_view *v,
+                                              const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_soft_threshold(be, v[0], a->n, a->a, v[1], a->b, 1e-7f, v[2]);
+}
 enum clann_status clann__case_add_noise(struct clann_backend *be, struct clann_view *v,
                                       const void *p)
 {

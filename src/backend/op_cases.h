@@ -112,6 +112,12 @@ enum clann_status clann__case_opt(struct clann_backend *be, struct clann_view *v
                                   const void *p);
 enum clann_status clann__case_sum_abs(struct clann_backend *be, struct clann_view *v,
                                       const void *p);
+/* L1's proximal step; v: x, guard (NULL: none); scalar_args: n, a = the threshold */
+enum clann_status clann__case_soft_threshold(struct clann_backend *be, struct clann_view *v,
+                                            const void *p);
+/* Its per-weight form in an optimizer's metric; v: x, second moments, guard; b = delta */
+enum clann_status clann__case_soft_threshold_v(struct clann_backend *be, struct clann_view *v,
+                                              const void *p);
 enum clann_status clann__case_add_noise(struct clann_backend *be, struct clann_view *v,
                                         const void *p);
 enum clann_status clann__case_bn_forward(struct clann_backend *be, struct clann_view *v,
