@@ -257,22 +257,6 @@ END_TEST
 /* ---------------------------------------------------------------------------------------------
  * Layer ops.
  */
-/* v: z, bias, prelu, y */
-/* v: z, y, dy, prelu, dz */
-static struct clann_act make_act(int kind, bool training)
-{
-    struct clann_act act;
-    memset(&act, 0, sizeof act);
-    act.kind = (enum clann__act_kind)kind;
-    act.alpha = kind == CLANN__ACT_ELU ? 1.0f : 0.1f;
-    act.lower = 0.125f;
-    act.upper = 1.0f / 3.0f;
-    act.training = training;
-    act.rng.seed = 99;
-    act.rng.stream = CLANN__RNG_STREAM_RRELU;
-    act.rng.offset = 5;
-    return act;
-}
 
 START_TEST(test_activations)
 {
@@ -282,7 +266,7 @@ START_TEST(test_activations)
             size_t rows = shapes[s][0], cols = shapes[s][1], n = rows * cols;
             for (int variant = 0; variant < 2; variant++) {
                 /* variant 0: bias, RReLU training; variant 1: no bias, inference */
-                struct act_args a = {make_act(kind, variant == 0), rows, cols, 0};
+                struct act_args a = {clann__case_act(kind, variant == 0), rows, cols, 0};
                 float scale = kind == CLANN__ACT_RELU6 ? 8.0f : 3.0f;
                 struct op_case f = {4,
                                     {n, cols, cols, n},
@@ -353,7 +337,7 @@ START_TEST(test_special_values)
     for (int kind = 0; kind < CLANN__ACT_COUNT; kind++) {
         for (int variant = 0; variant < 2; variant++) {
             /* variant 0: no bias, RReLU training, finite dy; variant 1: bias, special dy */
-            struct act_args a = {make_act(kind, variant == 0), rows, cols, 0};
+            struct act_args a = {clann__case_act(kind, variant == 0), rows, cols, 0};
             struct op_case f = {4,
                                 {n, cols, cols, n},
                                 {special_array(n, 0), variant ? rand_array(cols, -1, 1) : NULL,
@@ -395,7 +379,7 @@ START_TEST(test_column_sums)
     for (size_t s = 0; s < N_SHAPES; s++) {
         for (size_t bi = 0; bi < 3; bi++) {
             size_t rows = shapes[s][0], cols = shapes[s][1], n = rows * cols;
-            struct act_args a = {make_act(0, false), rows, cols, betas[bi]};
+            struct act_args a = {clann__case_act(0, false), rows, cols, betas[bi]};
             struct op_case c = {2, {n, cols}, {rand_array(n, -1, 1), rand_array(cols, -1, 1)}};
             snprintf(label, sizeof label, "col_sum %zux%zu beta=%g", rows, cols,
                      (double)betas[bi]);

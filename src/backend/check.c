@@ -351,20 +351,6 @@ static enum clann_status check_rng(struct clann__check *ck)
 /* ---------------------------------------------------------------------------------------------
  * Layer ops: activations forward and backward, column sums, column gathers.
  */
-static struct clann_act make_act(int kind, bool training)
-{
-    struct clann_act act;
-    memset(&act, 0, sizeof act);
-    act.kind = (enum clann__act_kind)kind;
-    act.alpha = kind == CLANN__ACT_ELU ? 1.0f : 0.1f;
-    act.lower = 0.125f;
-    act.upper = 1.0f / 3.0f;
-    act.training = training;
-    act.rng.seed = 99;
-    act.rng.stream = CLANN__RNG_STREAM_RRELU;
-    act.rng.offset = 5;
-    return act;
-}
 
 /* Forward (with bias, training) and backward of one activation kind on a rows x cols batch;
  * special: z, y and dy cycle through NaN, infinities and the kinks. */
@@ -376,7 +362,7 @@ static enum clann_status check_act(struct clann__check *ck, int kind, size_t row
     size_t n = rows * cols;
     enum clann__parity_match how = special_values ? CLANN__MATCH_SPECIAL : CLANN__MATCH_NMSE;
     float scale = kind == CLANN__ACT_RELU6 ? 8.0f : 3.0f;
-    struct act_args a = {make_act(kind, true), rows, cols, 0};
+    struct act_args a = {clann__case_act(kind, true), rows, cols, 0};
     snprintf(shape, sizeof shape, "%zux%zu", rows, cols);
     struct clann__parity_case f = {
         4, {n, cols, cols, n},
@@ -404,7 +390,7 @@ static enum clann_status check_layers(struct clann__check *ck)
     }
     FOR_SHAPES(ck, rows, cols) {
         size_t n = rows * cols;
-        struct act_args a = {make_act(0, false), rows, cols, 2.5f};
+        struct act_args a = {clann__case_act(0, false), rows, cols, 2.5f};
         snprintf(shape, sizeof shape, "%zux%zu", rows, cols);
         struct clann__parity_case c = {2, {n, cols}, {rnd(ck, n, -1, 1), rnd(ck, cols, -1, 1)}};
         TRY(compare(ck, CLANN__MATCH_NMSE, "col_sum", shape, &c, clann__case_col_sum, &a));

@@ -3,6 +3,9 @@
  * (op_cases.h).
  */
 #include "backend/op_cases.h"
+#include "core/rng.h"
+
+#include <string.h>
 
 enum clann_status clann__case_fill(struct clann_backend *be, struct clann_view *v, const void *p)
 {
@@ -113,6 +116,20 @@ enum clann_status clann__case_opt(struct clann_backend *be, struct clann_view *v
     return clann__op_optimizer_step(be, &a->opt, v[0], v[1], v[2], v[3], a->n);
 }
 
+struct clann_act clann__case_act(int kind, bool training)
+{
+    struct clann_act act;
+    memset(&act, 0, sizeof act);
+    act.kind = (enum clann__act_kind)kind;
+    act.alpha = kind == CLANN__ACT_ELU ? 1.0f : 0.1f;
+    act.lower = 0.125f;
+    act.upper = 1.0f / 3.0f;
+    act.training = training;
+    act.rng.seed = 99;
+    act.rng.stream = CLANN__RNG_STREAM_RRELU;
+    act.rng.offset = 5;
+    return act;
+}
 enum clann_status clann__case_sum_abs(struct clann_backend *be, struct clann_view *v, const void *p)
 {
     const struct scalar_args *a = p;

@@ -110,6 +110,9 @@ enum clann_status clann__case_count(struct clann_backend *be, struct clann_view 
                                     const void *p);
 enum clann_status clann__case_opt(struct clann_backend *be, struct clann_view *v,
                                   const void *p);
+/* An activation of `kind` with the cases' constants (alpha, RReLU bounds and stream); training
+ * draws RReLU slopes. */
+struct clann_act clann__case_act(int kind, bool training);
 enum clann_status clann__case_sum_abs(struct clann_backend *be, struct clann_view *v,
                                       const void *p);
 /* L1's proximal step; v: x, guard (NULL: none); scalar_args: n, a = the threshold */

@@ -6,6 +6,9 @@
 #define CLANN_FUZZ_INPUT_H
 
 #define _GNU_SOURCE
+#include "clann.h"
+
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +33,26 @@ static inline int fuzz_input_file(const uint8_t *data, size_t size, char *path, 
     }
     snprintf(path, cap, "/proc/self/fd/%d", fd);
     return fd;
+}
+
+/* Loads the input as a matrix file with load: a failed load must leave the matrix empty, a
+ * loaded one must hold rows x cols finite floats; anything else aborts (a finding). */
+static inline int fuzz_matrix_loader(const uint8_t *data, size_t size,
+                                     enum clann_status (*load)(const char *, struct clann_matrix *))
+{
+    char path[64];
+    int fd = fuzz_input_file(data, size, path, sizeof path);
+    struct clann_matrix m;
+    if (load(path, &m) == CLANN_OK) {
+        for (size_t i = 0; i < m.rows * m.cols; i++)
+            if (!isfinite(m.data[i]))
+                abort();
+        clann_matrix_free(&m);
+    } else if (m.data) {
+        abort();
+    }
+    close(fd);
+    return 0;
 }
 
 #endif /* CLANN_FUZZ_INPUT_H */
