@@ -183,6 +183,48 @@ START_TEST(test_training_errors_name_the_key)
 }
 END_TEST
 
+/* A spec of a newer minor format version may carry training options this clann does not
+ * know (a newer writer's): they are skipped and the rest still applies; from this clann's own
+ * version the same key is an error (above). */
+START_TEST(test_training_newer_minor_skips_unknown_keys)
+{
+    struct clann_context *ctx = test_context("cpu", CLANN_CPU_MODE_FAST);
+    struct clann_model *m = small_model(ctx);
+    struct clann_fit_params fp = clann_fit_default_params();
+    ck_assert_int_eq(clann_model_set_fit_params(m, &fp), CLANN_OK);
+    char *spec = NULL;
+    ck_assert_int_eq(clann_model_spec_json(m, &spec), CLANN_OK);
+    const char *version = strstr(spec, "\"format_version\":\"");
+    const char *at = strstr(spec, ",\"training\":");
+    ck_assert_ptr_nonnull(version);
+    ck_assert_ptr_nonnull(at);
+    size_t vhead = (size_t)(version - spec) + strlen("\"format_version\":\"");
+    const char *vend = strchr(spec + vhead, '"');
+    char *text = malloc(strlen(spec) + 128);
+    sprintf(text, "%.*s1.99%.*s,\"training\":{\"epochs\":7,\"warmup_steps\":100,"
+            "\"schedule\":{\"kind\":\"constant\",\"cycle\":3}}}", (int)vhead, spec,
+            (int)(at - vend), vend);
+    struct clann_model *back = NULL;
+    ck_assert_msg(clann_model_from_spec_json(ctx, text, &back) == CLANN_OK, "%s",
+                  clann_last_error());
+    struct clann_fit_params got;
+    ck_assert(clann_model_fit_params(back, &got));
+    ck_assert_uint_eq(got.epochs, 7);
+    ck_assert_int_eq(got.schedule.kind, CLANN_SCHEDULE_CONSTANT);
+    /* a known key's bad value is still an error */
+    sprintf(text, "%.*s1.99%.*s,\"training\":{\"epochs\":\"ten\"}}", (int)vhead, spec,
+            (int)(at - vend), vend);
+    struct clann_model *bad = NULL;
+    ck_assert_int_eq(clann_model_from_spec_json(ctx, text, &bad), CLANN_ERR_FORMAT);
+    ck_assert_ptr_null(bad);
+    free(text);
+    clann_string_free(spec);
+    clann_model_destroy(back);
+    clann_model_destroy(m);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
 /* Two noisy clusters: val_accuracy rises and stalls while the training loss keeps falling. */
 static void make_data(size_t rows, uint32_t seed, struct clann_matrix *x, struct clann_matrix *y)
 {
@@ -321,6 +363,7 @@ int main(void)
     TCase *tc = tcase_create("training options");
     tcase_add_test(tc, test_training_round_trip);
     tcase_add_test(tc, test_training_errors_name_the_key);
+    tcase_add_test(tc, test_training_newer_minor_skips_unknown_keys);
     tcase_add_test(tc, test_best_checkpoint_own_monitor);
     tcase_add_test(tc, test_fit_records_options);
     tcase_add_test(tc, test_name_lists);

@@ -70,6 +70,9 @@ bool clann__json_number(struct json_object *v, double *out);
 struct clann__json_reader {
     struct clann_context *ctx;
     const char *what; /* the text read, first in every message */
+    /* The text declares a newer minor format version than this reader's: a strict reader
+     * warns about an unknown key and skips it (a newer writer's addition) instead of failing. */
+    bool newer_minor;
 };
 
 enum clann_status clann__json_bad(const struct clann__json_reader *r, enum clann_status st,

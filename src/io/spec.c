@@ -147,7 +147,8 @@ static bool parse_version(const char *s, unsigned long *major, unsigned long *mi
     return *end == '\0' && errno == 0;
 }
 
-static enum clann_status check_format(const struct clann__json_reader *r, struct json_object *root)
+/* Also records in r whether the spec is of a newer minor version than this clann writes. */
+static enum clann_status check_format(struct clann__json_reader *r, struct json_object *root)
 {
     const char *format, *version;
     enum clann_status st = clann__json_read_string(r, root, "", "format", false, &format);
@@ -171,6 +172,7 @@ static enum clann_status check_format(const struct clann__json_reader *r, struct
             "%d.%d (and newer minor versions of it)%s",
             version, clann_version(), CLANN__SPEC_VERSION_MAJOR, CLANN__SPEC_VERSION_MINOR,
             major > CLANN__SPEC_VERSION_MAJOR ? "; the file needs a newer clann" : "");
+    r->newer_minor = minor > CLANN__SPEC_VERSION_MINOR;
     return CLANN_OK;
 }
 
@@ -718,7 +720,7 @@ enum clann_status clann__spec_parse_fit(struct clann_context *ctx, const char *t
                                         struct clann__spec *out)
 {
     memset(out, 0, sizeof *out);
-    struct clann__json_reader r = {ctx, what};
+    struct clann__json_reader r = {ctx, what, false};
     struct json_object *root;
     enum clann_status st = clann__json_parse(ctx, text, len, what, &root);
     if (st != CLANN_OK)

@@ -6,7 +6,9 @@
  *
  * Unlike the rest of the spec, whose unknown keys are ignored (a newer writer's additions),
  * an unknown key here is an error naming it: these options are written by hand, and a
- * misspelt "gradient_nosie" silently training without noise is worse than a refusal.
+ * misspelt "gradient_nosie" silently training without noise is worse than a refusal. A spec
+ * of a newer minor format version is the exception: its unknown keys are a newer clann's
+ * options, so they are named in a warning and skipped, and the model still loads.
  */
 #include "io/spec.h"
 #include "core/kinds.h"
@@ -21,7 +23,7 @@
 #define MAX_COUNT ((uint64_t)1 << 40) /* epochs, steps: far beyond any run, far from overflow */
 #define PATH_LEN 64
 
-/* Every key of obj must be one of keys[]. */
+/* Every key of obj must be one of keys[] (or, from a newer minor version, is skipped). */
 static enum clann_status known_keys(const struct clann__json_reader *r, struct json_object *obj,
                                     const char *path, const char *const *keys, size_t n)
 {
@@ -32,6 +34,11 @@ static enum clann_status known_keys(const struct clann__json_reader *r, struct j
             i++;
         if (i < n)
             continue;
+        if (r->newer_minor) {
+            clann__log(CLANN_LOG_LEVEL_WARN, "%s: %s.%.64s: an option of a newer clann, ignored",
+                       r->what, path, key);
+            continue;
+        }
         char known[512];
         size_t used = 0;
         for (size_t k = 0; k < n && used < sizeof known; k++)
