@@ -162,6 +162,9 @@ py "
 rows = list(csv.DictReader(open('buy-pred.csv')))
 assert all((float(r['p_yes']) >= 0.5) == (r['class'] == 'yes') for r in rows)
 "
+echo "== binary eval names its confusion matrix's classes =="
+expect 0 "" eval --model buy.safetensors --data buy.csv --logdir buyrun
+py "d = json.load(open('buyrun/eval.json')); assert d['confusion']['labels'] == ['no', 'yes'], d['confusion']"
 
 echo "$failures failure(s)"
 [ "$failures" = 0 ]

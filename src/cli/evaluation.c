@@ -223,8 +223,8 @@ static void add_confusion(struct json_object *root, const size_t *cells, size_t 
 }
 
 static int binary_metrics(const struct cli_eval_options *o, const struct clann_matrix *p,
-                          const struct clann_matrix *y, struct json_object *metrics,
-                          struct json_object *root)
+                          const struct clann_matrix *y, const struct clann_columns *names,
+                          struct json_object *metrics, struct json_object *root)
 {
     size_t n = p->rows * p->cols;
     float threshold;
@@ -248,8 +248,8 @@ static int binary_metrics(const struct cli_eval_options *o, const struct clann_m
     put(metrics, "prediction_bias", b.prediction_bias);
     size_t cells[4] = {b.counts.tn, b.counts.fp, b.counts.fn, b.counts.tp};
     struct clann_columns none;
-    memset(&none, 0, sizeof none); /* the binary matrix keeps its 0/1 names */
-    add_confusion(root, cells, 2, &none);
+    memset(&none, 0, sizeof none); /* 0/1 unless the labels were two names ("no", "yes") */
+    add_confusion(root, cells, 2, names->n_classes == 2 ? names : &none);
     add_curves(root, p->data, y->data, n, 0);
     add_calibration(root, p->data, y->data, n);
     return CLI_OK;
@@ -576,7 +576,7 @@ int cli_evaluate_all(struct clann_model *m, const struct clann_matrix *x,
     json_object_object_add(root, "metrics", metrics);
     struct clann_columns names;
     clann_model_columns(m, &names);
-    int rc = task == EVAL_BINARY       ? binary_metrics(o, &p, y, metrics, root)
+    int rc = task == EVAL_BINARY       ? binary_metrics(o, &p, y, &names, metrics, root)
              : task == EVAL_MULTICLASS ? multiclass_metrics(&p, y, &names, metrics, root)
              : task == EVAL_MULTILABEL ? multilabel_metrics(o, &p, y, metrics, root)
                                        : regression_metrics(m, &p, y, metrics, root);
