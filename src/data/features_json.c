@@ -316,7 +316,7 @@ enum clann_status clann__features_from_json(struct clann_context *ctx, struct js
                                             const char *what, struct clann_features **out)
 {
     *out = NULL;
-    struct jreader r = {{ctx, what}, "features"};
+    struct jreader r = {{ctx, what, false}, "features"};
     struct json_object *hash = NULL, *arr;
     /* "hash" names the hash of hash-bucket and crossed ids: a spec written by hand may leave
      * it out (this clann's), a model file always has it. */
