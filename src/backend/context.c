@@ -152,6 +152,14 @@ CLANN_API double clann_context_build_seconds(const struct clann_context *ctx, bo
     return ctx ? ctx->build_seconds : 0.0;
 }
 
+CLANN_API const char *clann_context_gemm(const struct clann_context *ctx,
+                                         double *warmup_seconds)
+{
+    if (warmup_seconds)
+        *warmup_seconds = ctx ? ctx->gemm_warmup_seconds : 0.0;
+    return ctx ? ctx->gemm_note : "";
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Op profile: the backend's profiler hook adds each op to one entry per op name.
  */
