@@ -515,7 +515,7 @@ START_TEST(test_launches_per_step)
 END_TEST
 
 /* ---------------------------------------------------------------------------------------------
- * Issue 14: CLBlast's safety net. In the GPU forms (CLBlast the default GEMM) the context's
+ * #57, issue 14: CLBlast's safety net. In the GPU forms (CLBlast the default GEMM) the context's
  * warm-up checks CLBlast; with a planted fault (CLANN_TEST_BREAK_CLBLAST: 1 an error, 2 results
  * 0.1% off) it takes the tiled kernel, says why through the log, and training then equals a
  * run on the tiled kernel bit for bit.

@@ -16,7 +16,8 @@
  * Environment (for development and tests): CLANN_KERNEL_DIR loads the programs from a folder;
  * CLANN_CACHE_DIR overrides the cache folder; CLANN_GEMM=cpu|clblast|tiled forces a GEMM
  * implementation and CLANN_NO_CLBLAST=1 means tiled; CLANN_MAX_WGS caps every work-group size
- * (a power of two is taken).
+ * (a power of two is taken); CLANN_TEST_BREAK_CLBLAST=1|2 plants a fault in the CLBlast path (an
+ * error; results 0.1% off) for the warm-up's fallback tests (opencl_warmup.c).
  */
 #include "backend/opencl_impl.h"
 
