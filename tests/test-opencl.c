@@ -614,6 +614,49 @@ START_TEST(test_clblast_safety_net)
 #endif
 }
 END_TEST
+
+/* Issue 14: CLBlast takes int sizes. A leading dimension past INT32_MAX (with one row, the
+ * view's extent stays one float) is a clear ERR_TOO_LARGE on the CLBlast path, naming the way
+ * out, and the tiled kernel, whose index math is 32-bit unsigned, computes it. */
+static enum clann_status gemm_wide_lda(const char *gemm, float *c_out)
+{
+    struct clann_context_params p = clann_context_default_params();
+    p.device = "opencl";
+    p.forms = "gpu";
+    p.gemm = gemm;
+    p.cache_dir = getenv("CLANN_CACHE_DIR_FOR_TESTS");
+    struct clann_context *ctx = NULL;
+    ck_assert_msg(clann_context_create(&p, &ctx) == CLANN_OK, "%s", clann_last_error());
+    struct clann_backend *be = ctx->be;
+    struct clann_buf buf;
+    const float in[3] = {3.0f, 0.5f, 7.0f}; /* a, b, c */
+    ck_assert_int_eq(clann__buf_create(be, 3, &buf), CLANN_OK);
+    ck_assert_int_eq(clann__op_upload(be, clann__view(&buf, 0), in, 3, true), CLANN_OK);
+    size_t lda = (size_t)INT32_MAX + 2;
+    enum clann_status st = clann__op_gemm(be, false, false, 1, 1, 1, 2.0f, clann__view(&buf, 0),
+                                          lda, clann__view(&buf, 1), 1, 1.0f,
+                                          clann__view(&buf, 2), 1);
+    if (st != CLANN_OK)
+        ck_assert_msg(strstr(clann_last_error(), "INT32_MAX") &&
+                          strstr(clann_last_error(), "CLANN_GEMM=tiled"),
+                      "%s", clann_last_error());
+    ck_assert_int_eq(clann__op_download(be, c_out, clann__view(&buf, 2), 1), CLANN_OK);
+    clann__buf_destroy(&buf);
+    clann_context_destroy(ctx);
+    return st;
+}
+
+START_TEST(test_clblast_int32_sizes)
+{
+#if CLANN_HAVE_CLBLAST
+    float c = 0;
+    ck_assert_int_eq(gemm_wide_lda("clblast", &c), CLANN_ERR_TOO_LARGE);
+    ck_assert_float_eq(c, 7.0f); /* untouched */
+    ck_assert_int_eq(gemm_wide_lda("tiled", &c), CLANN_OK);
+    ck_assert_float_eq(c, 2.0f * 3.0f * 0.5f + 7.0f);
+#endif
+}
+END_TEST
 #endif /* CLANN_HAVE_OPENCL */
 
 int main(int argc, char **argv)
@@ -645,6 +688,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_launches_per_step);
     tcase_add_test(tc, test_lazy_gemm_cpu);
     tcase_add_test(tc, test_clblast_safety_net);
+    tcase_add_test(tc, test_clblast_int32_sizes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
