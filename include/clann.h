@@ -318,6 +318,12 @@ CLANN_API const char *clann_context_backend_name(const struct clann_context *ctx
 /* Seconds spent building (or loading from the cache) the kernel programs at creation, and
  * whether the binary cache served them. */
 CLANN_API double clann_context_build_seconds(const struct clann_context *ctx, bool *from_cache);
+/* The GEMM path the context's backend takes and why, e.g. "CLBlast, warm-up 0.19 s" or "clann
+ * tiled kernel (CLBlast failed its warm-up: ...)" ("" for the CPU backend), and the seconds of
+ * CLBlast's warm-up at creation (its kernel compile and a check of each shape class against a
+ * host product; 0 without CLBlast). Owned by ctx. */
+CLANN_API const char *clann_context_gemm(const struct clann_context *ctx,
+                                         double *warmup_seconds);
 
 /* Op profiling (what `clann bench` splits a step with). While on, every backend op on ctx
  * waits for the device before it starts and after it ends, so that each op is charged its own

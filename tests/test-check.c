@@ -4,6 +4,8 @@
  *   group, every GEMM path the device can take, the RNG streams and the training run present;
  * - a planted fault (a kernel folder in which exp is off by 0.1%) fails the check, in the ops
  *   that use exp and nowhere else (GEMM, the RNG streams);
+ * - under auto, the planted kernels fail the warm-up check and the context lands on the CPU
+ *   backend, naming the failed check;
  * - a selector that matches nothing and an unknown GEMM path are errors with an empty report.
  * OpenCL does not survive fork: every context is created in a test body (docs/testing.md).
  */
@@ -162,6 +164,50 @@ static void remove_planted(const char *dir)
     rmdir(dir);
 }
 
+static char g_warning[1024];
+
+static void keep_warning(enum clann_log_level level, const char *message, void *user)
+{
+    (void)user;
+    if (level >= CLANN_LOG_LEVEL_WARN && !g_warning[0])
+        snprintf(g_warning, sizeof g_warning, "%s", message);
+}
+
+/* #57, issue 14: under auto (OpenCL CPU devices admitted by CLANN_AUTO_OPENCL_CPU=1), the planted
+ * kernels build but fail the warm-up check: the context lands on the CPU backend, the log and
+ * the device's note name the failed check. The intact kernels pass it and stay on OpenCL. */
+static void check_auto_falls_back(const char *dir)
+{
+    struct clann_context_params p = clann_context_default_params();
+    p.device = "auto";
+    p.kernel_dir = dir;
+    p.cache_dir = getenv("CLANN_CACHE_DIR_FOR_TESTS");
+    setenv("CLANN_AUTO_OPENCL_CPU", "1", 1);
+    clann_log_set(keep_warning, CLANN_LOG_LEVEL_WARN, NULL);
+    g_warning[0] = '\0';
+    struct clann_context *ctx = NULL;
+    ck_assert_int_eq(clann_context_create(&p, &ctx), CLANN_OK);
+    const struct clann_device_info *d = clann_context_device(ctx);
+    printf("auto with the planted kernels: %s (%s)\nlog: %s\n", d->name, d->note, g_warning);
+    ck_assert_int_eq(d->type, CLANN_DEVICE_TYPE_CPU_BACKEND);
+    ck_assert_msg(strstr(d->note, "auto passed over") && strstr(d->note, "warm-up check"), "%s",
+                  d->note);
+    ck_assert_msg(strstr(g_warning, "warm-up check act_backward elu") ||
+                      strstr(g_warning, "warm-up check bias_act_forward sigmoid") ||
+                      strstr(g_warning, "warm-up check loss"),
+                  "log: %s", g_warning);
+    ck_assert_ptr_nonnull(strstr(g_warning, "NMSE"));
+    clann_context_destroy(ctx);
+    p.kernel_dir = NULL;
+    g_warning[0] = '\0';
+    ck_assert_int_eq(clann_context_create(&p, &ctx), CLANN_OK);
+    ck_assert_int_ne(clann_context_device(ctx)->type, CLANN_DEVICE_TYPE_CPU_BACKEND);
+    ck_assert_str_eq(g_warning, "");
+    clann_context_destroy(ctx);
+    clann_log_set(NULL, CLANN_LOG_LEVEL_INFO, NULL);
+    unsetenv("CLANN_AUTO_OPENCL_CPU");
+}
+
 START_TEST(test_planted_fault)
 {
     char devices[8][32], dir[4096];
@@ -180,6 +226,7 @@ START_TEST(test_planted_fault)
     ck_assert_uint_eq(count_ops(&r, "rng_", NULL, true), 0);
     ck_assert_uint_eq(count_ops(&r, "fill", NULL, true), 0);
     clann_check_report_free(&r);
+    check_auto_falls_back(dir);
     remove_planted(dir);
 }
 END_TEST

@@ -513,6 +513,150 @@ START_TEST(test_launches_per_step)
     clann_context_destroy(ctx);
 }
 END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * #57, issue 14: CLBlast's safety net. In the GPU forms (CLBlast the default GEMM) the context's
+ * warm-up checks CLBlast; with a planted fault (CLANN_TEST_BREAK_CLBLAST: 1 an error, 2 results
+ * 0.1% off) it takes the tiled kernel, says why through the log, and training then equals a
+ * run on the tiled kernel bit for bit.
+ */
+static char g_log[1024];
+
+static void keep_warning(enum clann_log_level level, const char *message, void *user)
+{
+    (void)user;
+    if (level >= CLANN_LOG_LEVEL_WARN && !g_log[0])
+        snprintf(g_log, sizeof g_log, "%s", message);
+}
+
+/* Trains a small classifier 3 epochs on a GPU-forms context with the given GEMM path; *note
+ * gets the context's GEMM note; returns the predictions (caller frees). */
+static struct clann_matrix train_small(const char *gemm, char *note, size_t cap)
+{
+    struct clann_context_params p = clann_context_default_params();
+    p.device = "opencl";
+    p.forms = "gpu";
+    p.gemm = gemm;
+    p.cache_dir = getenv("CLANN_CACHE_DIR_FOR_TESTS");
+    struct clann_context *ctx = NULL;
+    ck_assert_msg(clann_context_create(&p, &ctx) == CLANN_OK, "%s", clann_last_error());
+    double warm = -1;
+    snprintf(note, cap, "%s", clann_context_gemm(ctx, &warm));
+    ck_assert(warm >= 0);
+    struct clann_estimator_params ep = clann_estimator_default_params();
+    size_t hidden[] = {33};
+    ep.hidden_units = hidden;
+    ep.n_hidden = 1;
+    ep.max_batch = 16;
+    struct clann_model *m = NULL;
+    ck_assert_int_eq(clann_dnn_classifier_create(ctx, 19, 3, &ep, &m), CLANN_OK);
+    struct clann_matrix x, y, out;
+    ck_assert_int_eq(clann_matrix_create(200, 19, &x), CLANN_OK);
+    ck_assert_int_eq(clann_matrix_create(200, 1, &y), CLANN_OK);
+    for (size_t i = 0; i < x.rows * x.cols; i++)
+        x.data[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    for (size_t r = 0; r < y.rows; r++)
+        y.data[r] = (float)((x.data[r * 19] > 0) + (x.data[r * 19 + 1] > 0.2f));
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.batch_size = 16;
+    fp.epochs = 3;
+    ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL) == CLANN_OK, "%s",
+                  clann_last_error());
+    ck_assert_int_eq(clann_model_predict(m, &x, &out), CLANN_OK);
+    clann_matrix_free(&x);
+    clann_matrix_free(&y);
+    clann_model_destroy(m);
+    clann_context_destroy(ctx);
+    return out;
+}
+
+START_TEST(test_clblast_safety_net)
+{
+#if CLANN_HAVE_CLBLAST
+    char note[256];
+    struct clann_matrix tiled = train_small("tiled", note, sizeof note);
+    ck_assert_str_eq(note, "clann tiled kernel");
+    struct clann_matrix ok = train_small(NULL, note, sizeof note);
+    printf("GPU forms, default GEMM: %s\n", note);
+    ck_assert_msg(strncmp(note, "CLBlast, warm-up ", 17) == 0, "%s", note);
+    clann_matrix_free(&ok);
+    clann_log_set(keep_warning, CLANN_LOG_LEVEL_WARN, NULL);
+    for (int fault = 1; fault <= 2; fault++) {
+        setenv("CLANN_TEST_BREAK_CLBLAST", fault == 1 ? "1" : "2", 1);
+        g_log[0] = '\0';
+        struct clann_matrix fell = train_small(NULL, note, sizeof note);
+        printf("CLANN_TEST_BREAK_CLBLAST=%d: %s\nlog: %s\n", fault, note, g_log);
+        ck_assert_msg(strstr(note, "tiled kernel (CLBlast failed its warm-up: ") != NULL, "%s",
+                      note);
+        ck_assert_ptr_nonnull(strstr(note, fault == 1 ? "planted fault" : "NMSE"));
+        ck_assert_msg(strstr(g_log, "failed its warm-up") && strstr(g_log, "tiled kernel"),
+                      "log: %s", g_log);
+        /* the whole run took the tiled kernel: bit-identical to the tiled run */
+        ck_assert_uint_eq(fell.rows * fell.cols, tiled.rows * tiled.cols);
+        ck_assert_int_eq(memcmp(fell.data, tiled.data, tiled.rows * tiled.cols * sizeof(float)),
+                         0);
+        clann_matrix_free(&fell);
+        /* forced CLBlast stays CLBlast (`clann check` tests that path), saying it failed */
+        struct clann_context_params p = clann_context_default_params();
+        p.device = "opencl";
+        p.forms = "gpu";
+        p.gemm = "clblast";
+        struct clann_context *ctx = NULL;
+        ck_assert_int_eq(clann_context_create(&p, &ctx), CLANN_OK);
+        const char *forced = clann_context_gemm(ctx, NULL);
+        ck_assert_msg(strncmp(forced, "CLBlast (forced; failed its warm-up: ", 37) == 0, "%s",
+                      forced);
+        clann_context_destroy(ctx);
+    }
+    unsetenv("CLANN_TEST_BREAK_CLBLAST");
+    clann_log_set(NULL, CLANN_LOG_LEVEL_INFO, NULL);
+    clann_matrix_free(&tiled);
+#endif
+}
+END_TEST
+
+/* Issue 14: CLBlast takes int sizes. A leading dimension past INT32_MAX (with one row, the
+ * view's extent stays one float) is a clear ERR_TOO_LARGE on the CLBlast path, naming the way
+ * out, and the tiled kernel, whose index math is 32-bit unsigned, computes it. */
+static enum clann_status gemm_wide_lda(const char *gemm, float *c_out)
+{
+    struct clann_context_params p = clann_context_default_params();
+    p.device = "opencl";
+    p.forms = "gpu";
+    p.gemm = gemm;
+    p.cache_dir = getenv("CLANN_CACHE_DIR_FOR_TESTS");
+    struct clann_context *ctx = NULL;
+    ck_assert_msg(clann_context_create(&p, &ctx) == CLANN_OK, "%s", clann_last_error());
+    struct clann_backend *be = ctx->be;
+    struct clann_buf buf;
+    const float in[3] = {3.0f, 0.5f, 7.0f}; /* a, b, c */
+    ck_assert_int_eq(clann__buf_create(be, 3, &buf), CLANN_OK);
+    ck_assert_int_eq(clann__op_upload(be, clann__view(&buf, 0), in, 3, true), CLANN_OK);
+    size_t lda = (size_t)INT32_MAX + 2;
+    enum clann_status st = clann__op_gemm(be, false, false, 1, 1, 1, 2.0f, clann__view(&buf, 0),
+                                          lda, clann__view(&buf, 1), 1, 1.0f,
+                                          clann__view(&buf, 2), 1);
+    if (st != CLANN_OK)
+        ck_assert_msg(strstr(clann_last_error(), "INT32_MAX") &&
+                          strstr(clann_last_error(), "CLANN_GEMM=tiled"),
+                      "%s", clann_last_error());
+    ck_assert_int_eq(clann__op_download(be, c_out, clann__view(&buf, 2), 1), CLANN_OK);
+    clann__buf_destroy(&buf);
+    clann_context_destroy(ctx);
+    return st;
+}
+
+START_TEST(test_clblast_int32_sizes)
+{
+#if CLANN_HAVE_CLBLAST
+    float c = 0;
+    ck_assert_int_eq(gemm_wide_lda("clblast", &c), CLANN_ERR_TOO_LARGE);
+    ck_assert_float_eq(c, 7.0f); /* untouched */
+    ck_assert_int_eq(gemm_wide_lda("tiled", &c), CLANN_OK);
+    ck_assert_float_eq(c, 2.0f * 3.0f * 0.5f + 7.0f);
+#endif
+}
+END_TEST
 #endif /* CLANN_HAVE_OPENCL */
 
 int main(int argc, char **argv)
@@ -543,6 +687,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_binary_cache_wrong_entries);
     tcase_add_test(tc, test_launches_per_step);
     tcase_add_test(tc, test_lazy_gemm_cpu);
+    tcase_add_test(tc, test_clblast_safety_net);
+    tcase_add_test(tc, test_clblast_int32_sizes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

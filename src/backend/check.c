@@ -767,3 +767,33 @@ enum clann_status clann__check_ops(struct clann__check *ck)
     TRY(check_conv(ck));
     return check_embedding(ck);
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Auto's warm-up check (context.c): what a training step leans on, at small odd shapes, in
+ * milliseconds: sigmoid forward and backward, ELU's backward mostly left of 0 (where exp sets
+ * every value, so an exp 0.1% off shows with a margin), the sparse softmax cross-entropy (exp,
+ * log, row reductions) and a GEMM of each training class (NN forward, NT and TN backward).
+ */
+enum clann_status clann__check_warmup(struct clann__check *ck)
+{
+    TRY(check_act(ck, CLANN__ACT_SIGMOID, 7, 65, false));
+    size_t m = 65 * 7;
+    struct act_args e = {clann__case_act(CLANN__ACT_ELU, true), 65, 7, 0};
+    struct clann__parity_case b = {5, {m, m, m, 7, m},
+                                   {rnd(ck, m, -2, 0.5f), rnd(ck, m, 0.01f, 0.99f),
+                                    rnd(ck, m, -1, 1), NULL, rnd(ck, m, -1, 1)}};
+    TRY(compare(ck, CLANN__MATCH_NMSE, "act_backward elu", "65x7", &b, clann__case_backward,
+                &e));
+    int kind = CLANN__LOSS_SPARSE_SOFTMAX_CE;
+    size_t rows = 7, cols = 10, n = rows * cols;
+    struct loss_args a = {{(enum clann__loss_kind)kind, 0.5f}, rows, cols, 1.0f / (float)rows,
+                          clann__case_count_rule(kind), 0.0f};
+    struct clann__parity_case c = {4, {n, rows, rows, n},
+                                   {rnd(ck, n, -4, 4), labels_for(ck, kind, rows, cols),
+                                    rnd(ck, rows, -1, 1), rnd(ck, n, -1, 1)}};
+    TRY(compare(ck, CLANN__MATCH_NMSE, "loss sparse_softmax_cross_entropy", "7x10", &c,
+                clann__case_loss, &a));
+    TRY(gemm_case(ck, false, false, 7, 65, 33, 1.0f, 0.0f));
+    TRY(gemm_case(ck, false, true, 7, 33, 65, 1.0f, 0.0f));
+    return gemm_case(ck, true, false, 65, 33, 7, 1.0f, 1.0f);
+}

@@ -34,4 +34,8 @@ enum clann_status clann__check_ops(struct clann__check *ck);
  * beta = 0 over a NaN-filled C; ck->dev runs the path under test. */
 enum clann_status clann__check_gemm(struct clann__check *ck);
 
+/* Auto's warm-up check of a device: a few ops of a training step at small shapes
+ * (milliseconds); a failure is an entry of the report like any other. */
+enum clann_status clann__check_warmup(struct clann__check *ck);
+
 #endif /* CLANN_BACKEND_CHECK_H */

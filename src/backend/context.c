@@ -7,6 +7,7 @@
  * at its destruction). clann_context_destroy() on a context that models still use only marks
  * it; the last model's destruction then releases it. So destroying in either order is safe.
  */
+#include "backend/check.h"
 #include "backend/ops.h"
 #include "backend/registry.h"
 
@@ -24,9 +25,59 @@ CLANN_API struct clann_context_params clann_context_default_params(void)
     return p;
 }
 
-/* "auto": each candidate in rank order until one's backend is created (a device whose kernels
- * fail to build falls back to the next, finally the CPU backend), logging why; the device's
- * note then says what auto passed over. */
+/* Auto's warm-up check of ctx's OpenCL device (backend/check.c) against the CPU reference:
+ * *why gets the first failing check ("" when all pass). A status other than OK means the check
+ * could not run (no memory, a device error outside a case). */
+static enum clann_status warmup_check(struct clann_context *ctx, char *why, size_t cap)
+{
+    struct clann_context_params rp = clann_context_default_params();
+    rp.device = "cpu";
+    rp.cpu_mode = CLANN_CPU_MODE_REFERENCE;
+    struct clann_context *ref = NULL;
+    enum clann_status st = clann_context_create(&rp, &ref);
+    if (st != CLANN_OK)
+        return st;
+    struct clann_check_report report;
+    memset(&report, 0, sizeof report);
+    struct clann__check ck = {.ref = ref, .dev = ctx, .tag = "", .quick = true,
+                              .report = &report};
+    unsigned long launches = ctx->be->launches;
+    st = clann__check_warmup(&ck);
+    ctx->be->launches = launches; /* the op profile counts the caller's launches only */
+    why[0] = '\0';
+    for (size_t i = 0; i < report.count && !why[0]; i++)
+        if (!report.entries[i].pass)
+            snprintf(why, cap, "warm-up check %s %s: %s", report.entries[i].op,
+                     report.entries[i].shape, report.entries[i].detail);
+    clann__free(report.entries);
+    clann_context_destroy(ref);
+    return st;
+}
+
+/* Creates auto's candidate dev on ctx and, for an OpenCL device, runs the warm-up check; a
+ * device that fails it is destroyed and the status says so (the message names the check). */
+static enum clann_status create_checked(struct clann_context *ctx,
+                                        const struct clann_context_params *p)
+{
+    ctx->gemm_note[0] = '\0';
+    ctx->gemm_warmup_seconds = 0;
+    enum clann_status st = clann__registry_create(ctx, &ctx->device, p, &ctx->be);
+    if (st != CLANN_OK || ctx->device.type == CLANN_DEVICE_TYPE_CPU_BACKEND)
+        return st;
+    char why[sizeof ctx->error / 16];
+    st = warmup_check(ctx, why, sizeof why);
+    if (st == CLANN_OK && !why[0])
+        return CLANN_OK;
+    if (st == CLANN_OK)
+        st = clann__error(ctx, CLANN_ERR_NO_DEVICE, "%s", why);
+    clann__op_destroy(ctx->be);
+    ctx->be = NULL;
+    return st;
+}
+
+/* "auto": each candidate in rank order until one's backend is created and passes the warm-up
+ * check (a device whose kernels fail to build or that computes wrongly falls back to the next,
+ * finally the CPU backend), logging why; the device's note then says what auto passed over. */
 static enum clann_status create_auto(struct clann_context *ctx,
                                      const struct clann_context_params *p)
 {
@@ -39,13 +90,13 @@ static enum clann_status create_auto(struct clann_context *ctx,
     st = CLANN_ERR_NO_DEVICE;
     for (size_t i = 0; i < n && st != CLANN_OK; i++) {
         ctx->device = order[i];
-        st = clann__registry_create(ctx, &ctx->device, p, &ctx->be);
+        st = create_checked(ctx, p);
         if (st == CLANN_OK)
             break;
         clann__log(CLANN_LOG_LEVEL_WARN, "device auto: %s failed (%s: %s); trying the next",
                    order[i].name, clann_status_name(st), clann_context_last_error(ctx));
         if (!passed[0])
-            snprintf(passed, sizeof passed, "auto passed over %.40s: %.60s", order[i].name,
+            snprintf(passed, sizeof passed, "auto passed over %.40s: %.68s", order[i].name,
                      clann_context_last_error(ctx));
     }
     if (st == CLANN_OK && passed[0])
@@ -150,6 +201,14 @@ CLANN_API double clann_context_build_seconds(const struct clann_context *ctx, bo
     if (from_cache)
         *from_cache = ctx ? ctx->build_from_cache : false;
     return ctx ? ctx->build_seconds : 0.0;
+}
+
+CLANN_API const char *clann_context_gemm(const struct clann_context *ctx,
+                                         double *warmup_seconds)
+{
+    if (warmup_seconds)
+        *warmup_seconds = ctx ? ctx->gemm_warmup_seconds : 0.0;
+    return ctx ? ctx->gemm_note : "";
 }
 
 /* ---------------------------------------------------------------------------------------------

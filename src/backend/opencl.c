@@ -16,7 +16,8 @@
  * Environment (for development and tests): CLANN_KERNEL_DIR loads the programs from a folder;
  * CLANN_CACHE_DIR overrides the cache folder; CLANN_GEMM=cpu|clblast|tiled forces a GEMM
  * implementation and CLANN_NO_CLBLAST=1 means tiled; CLANN_MAX_WGS caps every work-group size
- * (a power of two is taken).
+ * (a power of two is taken); CLANN_TEST_BREAK_CLBLAST=1|2 plants a fault in the CLBlast path (an
+ * error; results 0.1% off) for the warm-up's fallback tests (opencl_warmup.c).
  */
 #include "backend/opencl_impl.h"
 
@@ -204,6 +205,15 @@ static enum gemm_impl pick_gemm_impl(bool cpu_device, const char *asked)
     return CLANN_HAVE_CLBLAST ? GEMM_IMPL_CLBLAST : GEMM_IMPL_TILED;
 }
 
+#if CLANN_HAVE_CLBLAST
+/* Whether CLBlast was asked for by name (parameter or CLANN_GEMM), not picked by default. */
+static bool gemm_forced(const char *asked)
+{
+    const char *env = asked && strcmp(asked, "auto") != 0 ? asked : clann__getenv("CLANN_GEMM");
+    return env && strcmp(env, "clblast") == 0;
+}
+#endif
+
 /* Whether the backend takes the CPU forms of its kernels: by device type, unless the context's
  * forms parameter (or CLANN_OPENCL_FORMS) asks for "gpu" or "cpu", so that the GPU forms run
  * in the tests on PoCL, a CPU device. */
@@ -322,10 +332,21 @@ enum clann_status clann__opencl_backend_create(struct clann_context *ctx, int p,
     st = create_kernels(be);
     if (st != CLANN_OK)
         goto cleanup;
-    ctx->build_seconds = clann__now() - t0;
+    ctx->build_seconds = clann__now() - t0; /* clann's programs; CLBlast's warm-up apart */
+#if CLANN_HAVE_CLBLAST
+    if (be->gemm_impl == GEMM_IMPL_CLBLAST) {
+        const char *brk = clann__getenv("CLANN_TEST_BREAK_CLBLAST");
+        be->break_clblast = brk && (brk[0] == '1' || brk[0] == '2') ? brk[0] - '0' : 0;
+        st = gemm_warmup(be, gemm_forced(params ? params->gemm : NULL));
+        if (st != CLANN_OK)
+            goto cleanup;
+    }
+#endif
+    if (!ctx->gemm_note[0])
+        snprintf(ctx->gemm_note, sizeof ctx->gemm_note, "%s", gemm_impl_names[be->gemm_impl]);
     clann__log(CLANN_LOG_LEVEL_INFO, "OpenCL programs for %s %s in %.3f s (GEMM: %s)",
                be->device_name, ctx->build_from_cache ? "loaded from the cache" : "built",
-               ctx->build_seconds, gemm_impl_names[be->gemm_impl]);
+               ctx->build_seconds, ctx->gemm_note);
     *out = &be->base;
     be = NULL;
 cleanup:

@@ -74,6 +74,11 @@ static enum clann_status gemm_clblast(struct cl_backend *be, bool trans_a, bool 
                             "gemm through CLBlast: m %zu, n %zu, k %zu or an operand's offset "
                             "plus extent beyond INT32_MAX floats (use CLANN_GEMM=tiled)",
                             m, n, k);
+    if (be->break_clblast == 1) /* a planted fault (CLANN_TEST_BREAK_CLBLAST=1) */
+        return clann__error(be->base.ctx, CLANN_ERR_OPENCL,
+                            "CLBlastSgemm: planted fault (CLANN_TEST_BREAK_CLBLAST=1)");
+    if (be->break_clblast == 2) /* CLANN_TEST_BREAK_CLBLAST=2: results 0.1% off */
+        alpha *= 1.001f;
     /* No clearing of C for beta = 0: CLBlast's kernels do not read C then, so NaN in it does
      * not leak through 0 * NaN (the parity tests and `clann check` fill C with NaN there). */
     CLBlastStatusCode s = CLBlastSgemm(

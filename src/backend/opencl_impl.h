@@ -144,6 +144,7 @@ struct cl_backend {
     cl_mem dummy;         /* bound to buffer arguments a kernel does not read */
     unsigned gemm_ts;
     enum gemm_impl gemm_impl;
+    int break_clblast; /* CLANN_TEST_BREAK_CLBLAST: 1 CLBlast errs, 2 it computes wrongly */
     bool cpu_device; /* reductions and small kernels take the CPU forms: a CPU-type device, unless
                       * the forms parameter or CLANN_OPENCL_FORMS says otherwise (cpu_forms()) */
     cl_ulong max_alloc;
@@ -237,6 +238,10 @@ enum clann_status op_gemm(struct clann_backend *be_, bool trans_a, bool trans_b,
                           size_t n, size_t k, float alpha, struct clann_view a, size_t lda,
                           struct clann_view b, size_t ldb, float beta, struct clann_view c,
                           size_t ldc);
+
+/* opencl_warmup.c: checks CLBlast (the current path) at creation; on a wrong result or an
+ * error takes the tiled kernel unless forced, setting ctx->gemm_note and the warm-up time. */
+enum clann_status gemm_warmup(struct cl_backend *be, bool forced);
 
 /* opencl_rng.c */
 enum clann_status op_rng_uniform(struct clann_backend *be, struct clann_view x, size_t n,

@@ -16,13 +16,30 @@ static const char *type_name(enum clann_device_type t)
     }
 }
 
+/* Where auto lands now: it starts the devices in rank order until one builds its kernels and
+ * passes the warm-up check, so this says which device was passed over and why. */
+static int show_auto_start(void)
+{
+    struct clann_context_params p = clann_context_default_params();
+    p.device = "auto";
+    struct clann_context *ctx = NULL;
+    enum clann_status st = clann_context_create(&p, &ctx);
+    if (st != CLANN_OK)
+        return cli_fail("devices: starting auto's device", st);
+    const struct clann_device_info *d = clann_context_device(ctx);
+    printf("auto starts now: %s (%s)\n", d->name, d->note);
+    clann_context_destroy(ctx);
+    return CLI_OK;
+}
+
 int cli_devices(int argc, char **argv)
 {
     if (argc > 0) {
         if (argv[0][0] == '-' && argv[0][1] == '-' && argv[0][2] == 'h') {
             printf("usage: clann devices\n\nLists the CPU backend and every OpenCL device with "
                    "its rank in auto's order and why; '*' marks the one --device auto (the "
-                   "default) tries first.\n");
+                   "default) tries first. When that is an OpenCL device, auto is started and "
+                   "the device it lands on is shown, with the one passed over and why.\n");
             return CLI_OK;
         }
         return cli_usage("devices: takes no arguments");
@@ -56,9 +73,10 @@ int cli_devices(int argc, char **argv)
     }
     printf("\n* auto picks %s: %s\n"
            "auto tries the devices in rank order (discrete GPU, integrated GPU, accelerator; then "
-           "memory, compute units) and falls back to the next when one fails to start, finally "
-           "the CPU backend; '-': never picked by auto (select it explicitly).\n",
+           "memory, compute units) and falls back to the next when one fails to start or its "
+           "warm-up check, finally the CPU backend; '-': never picked by auto (select it "
+           "explicitly).\n",
            list[pick].name, why);
     clann_devices_free(list);
-    return CLI_OK;
+    return pick != 0 ? show_auto_start() : CLI_OK;
 }

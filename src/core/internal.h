@@ -22,6 +22,8 @@ struct clann_context {
     struct clann_backend *be;
     double build_seconds;
     bool build_from_cache;
+    double gemm_warmup_seconds; /* CLBlast's warm-up (compile and check), 0 without one */
+    char gemm_note[192];        /* the GEMM path and why (clann_context_gemm) */
     size_t models;        /* live models on this context (clann__context_retain) */
     bool destroy_pending; /* clann_context_destroy() came while models lived */
     struct clann_op_profile profile[CLANN__PROFILE_MAX]; /* clann_context_profile() */
