@@ -7,6 +7,7 @@
  */
 #include "train/dist.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,83 @@ enum clann_status clann__dist_sum_doubles(struct clann_context *ctx, double *v, 
     return rc == MPI_SUCCESS ? CLANN_OK : mpi_failed(ctx, rc, "MPI_Allgather");
 #else
     (void)ctx, (void)v, (void)n;
+    return CLANN_OK;
+#endif
+}
+
+/* Room for n floats in *buf (*cap of them now). */
+static enum clann_status reserve(struct clann_context *ctx, float **buf, size_t *cap, size_t n)
+{
+    if (n <= *cap && *buf)
+        return CLANN_OK;
+    float *grown = clann__realloc(*buf, (n ? n : 1) * sizeof *grown);
+    if (!grown)
+        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory for %zu values of the "
+                            "ranks' exchange", n);
+    *buf = grown;
+    *cap = n;
+    return CLANN_OK;
+}
+
+#if CLANN_HAVE_MPI
+/* MPI's int counts and offsets of the parts, or false when they do not fit an int. */
+static bool part_layout(const size_t *counts, int *sizes, int *offsets)
+{
+    size_t at = 0;
+    for (int r = 0; r < world_size; r++) {
+        if (counts[r] > (size_t)INT_MAX || at > (size_t)INT_MAX - counts[r])
+            return false;
+        sizes[r] = (int)counts[r];
+        offsets[r] = (int)at;
+        at += counts[r];
+    }
+    return true;
+}
+
+static int all_gather_v(const float *send, int n, float *recv, const int *sizes,
+                        const int *offsets)
+{
+    MPI_Request req;
+    int rc = MPI_Iallgatherv(send, n, MPI_FLOAT, recv, sizes, offsets, MPI_FLOAT,
+                             MPI_COMM_WORLD, &req);
+    return rc == MPI_SUCCESS ? wait_for(&req) : rc;
+}
+#endif
+
+enum clann_status clann__dist_gather_parts(struct clann_context *ctx, const float *v, size_t n,
+                                           float **all, size_t *cap, size_t *counts)
+{
+    if (world_size == 1) {
+        counts[0] = n;
+        enum clann_status st = reserve(ctx, all, cap, n);
+        if (st == CLANN_OK && n)
+            memcpy(*all, v, n * sizeof *v);
+        return st;
+    }
+#if CLANN_HAVE_MPI
+    uint64_t mine = n, *sizes64 = clann__malloc((size_t)world_size * sizeof *sizes64);
+    int *sizes = clann__malloc(2 * (size_t)world_size * sizeof *sizes);
+    enum clann_status st = sizes64 && sizes ? CLANN_OK
+                           : clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
+    int rc = st == CLANN_OK ? all_gather(&mine, 1, MPI_UINT64_T, sizes64) : MPI_SUCCESS;
+    if (rc != MPI_SUCCESS)
+        st = mpi_failed(ctx, rc, "MPI_Allgather");
+    size_t total = 0;
+    for (int r = 0; r < world_size && st == CLANN_OK; r++)
+        total += counts[r] = (size_t)sizes64[r];
+    if (st == CLANN_OK && !part_layout(counts, sizes, sizes + world_size))
+        st = clann__error(ctx, CLANN_ERR_TOO_LARGE, "the ranks' exchange of %zu values "
+                          "exceeds MPI's int counts", total);
+    if (st == CLANN_OK)
+        st = reserve(ctx, all, cap, total);
+    if (st == CLANN_OK && (rc = all_gather_v(v, (int)n, *all, sizes, sizes + world_size)) !=
+                              MPI_SUCCESS)
+        st = mpi_failed(ctx, rc, "MPI_Allgatherv");
+    clann__free(sizes64);
+    clann__free(sizes);
+    return st;
+#else
+    (void)v, (void)n, (void)all, (void)cap, (void)counts;
     return CLANN_OK;
 #endif
 }

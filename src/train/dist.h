@@ -40,4 +40,9 @@ enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__re
 /* The same for a few doubles (epoch counts), summed in rank order. */
 enum clann_status clann__dist_sum_doubles(struct clann_context *ctx, double *v, size_t n);
 
+/* Gathers every rank's n floats (n may differ between ranks) into *all, rank after rank (grown
+ * as needed: *cap floats); counts[r] receives rank r's n. Data only: no sums. */
+enum clann_status clann__dist_gather_parts(struct clann_context *ctx, const float *v, size_t n,
+                                           float **all, size_t *cap, size_t *counts);
+
 #endif /* CLANN_DIST_H */
