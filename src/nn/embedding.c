@@ -331,8 +331,9 @@ enum clann_status clann__embedding_rows_get(struct clann_model *m, size_t k, flo
     *n = table_trains(m, e) ? e->n_unique : 0;
     if (*n == 0)
         return CLANN_OK;
-    memcpy(out, e->host, *n * sizeof *out); /* the ids: this batch's uniq on the host */
-    return clann__op_download(m->be, out + *n, at(&e->grad, 0), *n * e->f->dim);
+    /* The device's ids, not the host's: after a merge they are the merged ones. */
+    enum clann_status st = clann__op_download(m->be, out, at(&e->index, 0), *n);
+    return st ? st : clann__op_download(m->be, out + *n, at(&e->grad, 0), *n * e->f->dim);
 }
 
 /* Adds one part's rows to the merge in e->merged (n rows so far), through e->pos. */
