@@ -297,6 +297,15 @@ static bool part_layout(const size_t *counts, int *sizes, int *offsets)
     return true;
 }
 
+/* The first rank whose status in st_n (status, count pairs) is not CLANN_OK, or -1. */
+static int first_failed(const uint64_t *st_n)
+{
+    for (int r = 0; r < world_size; r++)
+        if (st_n[2 * (size_t)r] != CLANN_OK)
+            return r;
+    return -1;
+}
+
 static int all_gather_v(const float *send, int n, float *recv, const int *sizes,
                         const int *offsets)
 {
@@ -307,27 +316,38 @@ static int all_gather_v(const float *send, int n, float *recv, const int *sizes,
 }
 #endif
 
-enum clann_status clann__dist_gather_parts(struct clann_context *ctx, const float *v, size_t n,
+enum clann_status clann__dist_gather_parts(struct clann_context *ctx, enum clann_status local,
+                                           const char *what, const float *v, size_t n,
                                            float **all, size_t *cap, size_t *counts)
 {
     if (world_size == 1) {
         counts[0] = n;
-        enum clann_status st = reserve(ctx, all, cap, n);
+        enum clann_status st = local ? local : reserve(ctx, all, cap, n);
         if (st == CLANN_OK && n)
             memcpy(*all, v, n * sizeof *v);
         return st;
     }
 #if CLANN_HAVE_MPI
-    uint64_t mine = n, *sizes64 = clann__malloc((size_t)world_size * sizeof *sizes64);
+    /* Statuses and counts in one gather: a failed rank sends no part, and every rank knows. */
+    uint64_t mine[2] = {(uint64_t)local, local == CLANN_OK ? n : 0};
+    uint64_t *st_n = clann__malloc(2 * (size_t)world_size * sizeof *st_n);
     int *sizes = clann__malloc(2 * (size_t)world_size * sizeof *sizes);
-    enum clann_status st = sizes64 && sizes ? CLANN_OK
-                           : clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
-    int rc = st == CLANN_OK ? all_gather(&mine, 1, MPI_UINT64_T, sizes64) : MPI_SUCCESS;
-    if (rc != MPI_SUCCESS)
-        st = mpi_failed(ctx, rc, "MPI_Allgather");
+    if (!st_n || !sizes) {
+        clann__free(st_n);
+        clann__free(sizes);
+        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
+    }
+    int rc = all_gather(mine, 2, MPI_UINT64_T, st_n);
+    enum clann_status st = rc == MPI_SUCCESS ? CLANN_OK : mpi_failed(ctx, rc, "MPI_Allgather");
+    int failed = st == CLANN_OK ? first_failed(st_n) : -1;
+    if (failed >= 0)
+        st = local != CLANN_OK ? local /* the failed rank keeps its own message */
+             : clann__error(ctx, (enum clann_status)st_n[2 * (size_t)failed], "rank %d failed "
+                            "while %s (%s); see its message", failed, what,
+                            clann_status_str((enum clann_status)st_n[2 * (size_t)failed]));
     size_t total = 0;
     for (int r = 0; r < world_size && st == CLANN_OK; r++)
-        total += counts[r] = (size_t)sizes64[r];
+        total += counts[r] = (size_t)st_n[2 * (size_t)r + 1];
     if (st == CLANN_OK && !part_layout(counts, sizes, sizes + world_size))
         st = clann__error(ctx, CLANN_ERR_TOO_LARGE, "the ranks' exchange of %zu values "
                           "exceeds MPI's int counts", total);
@@ -336,11 +356,11 @@ enum clann_status clann__dist_gather_parts(struct clann_context *ctx, const floa
     if (st == CLANN_OK && (rc = all_gather_v(v, (int)n, *all, sizes, sizes + world_size)) !=
                               MPI_SUCCESS)
         st = mpi_failed(ctx, rc, "MPI_Allgatherv");
-    clann__free(sizes64);
+    clann__free(st_n);
     clann__free(sizes);
     return st;
 #else
-    (void)v, (void)n, (void)all, (void)cap, (void)counts;
-    return CLANN_OK;
+    (void)what, (void)v, (void)n, (void)all, (void)cap, (void)counts;
+    return local;
 #endif
 }

@@ -87,10 +87,9 @@ enum clann_status clann__dist_exchange_rows(struct clann_model *m, struct clann_
     if (m->n_emb == 0)
         return CLANN_OK;
     enum clann_status st = x->send ? pack(m, x, &n) : no_memory(m);
-    /* A rank that failed here stops them all before the gather, which would wait for it. */
-    st = clann__dist_agree(m->ctx, st, "exporting its embedding rows");
-    if (st == CLANN_OK)
-        st = clann__dist_gather_parts(m->ctx, x->send, n, &x->recv, &x->recv_cap, x->heads);
+    /* A rank that failed here is named by the gather, and no rank waits for its part. */
+    st = clann__dist_gather_parts(m->ctx, st, "exporting its embedding rows", x->send, n,
+                                  &x->recv, &x->recv_cap, x->heads);
     for (size_t r = 0, start = 0; r < ranks && st == CLANN_OK; r++) {
         size_t len = x->heads[r]; /* gathered as counts, made starts */
         x->heads[r] = start;
