@@ -34,8 +34,10 @@ enum clann_status clann__dist_rows_init(struct clann_model *m, struct clann__dis
     x->cursor = clann__malloc(ranks * sizeof *x->cursor);
     x->parts = clann__malloc(ranks * sizeof *x->parts);
     x->part_rows = clann__malloc(ranks * sizeof *x->part_rows);
-    if (!x->send || !x->recv || !x->heads || !x->cursor || !x->parts || !x->part_rows)
+    if (!x->send || !x->recv || !x->heads || !x->cursor || !x->parts || !x->part_rows) {
+        clann__dist_rows_free(x);
         return no_memory(m);
+    }
     x->send_cap = send;
     x->recv_cap = ranks * send;
     return CLANN_OK;
