@@ -601,6 +601,96 @@ START_TEST(test_gradcheck)
 }
 END_TEST
 
+/* ---- the ranks' rows (train/dist_rows.c) ---------------------------------------------------- */
+
+/* The passes of rows [first, first + n) of x as one share of a batch of `batch` rows; writes
+ * every table's rows (clann__embedding_rows_get) to out[k] and their counts to count[k]. */
+static void share_rows(struct clann_model *m, const struct clann_matrix *x,
+                       const struct clann_matrix *y, size_t first, size_t n, size_t batch,
+                       float **out, size_t *count)
+{
+    struct clann_view pred;
+    m->batch_row0 = first;
+    m->batch_global_rows = batch;
+    ck_assert_int_eq(clann__upload_batch(m, x, y, NULL, first, n), CLANN_OK);
+    ck_assert_int_eq(clann__embedding_prepare_batch(m, n), CLANN_OK);
+    ck_assert_int_eq(clann__model_forward(m, n, true, 0, &pred), CLANN_OK);
+    ck_assert_int_eq(clann__batch_loss(m, pred, n, clann__layer_dy(m, m->n_layers - 1)),
+                     CLANN_OK);
+    ck_assert_int_eq(clann__model_backward(m, n, 0), CLANN_OK);
+    for (size_t k = 0; k < m->n_emb; k++) {
+        out[k] = calloc(clann__embedding_rows_cap(m, k) + 1, sizeof **out);
+        ck_assert_int_eq(clann__embedding_rows_get(m, k, out[k], &count[k]), CLANN_OK);
+    }
+    m->batch_row0 = m->batch_global_rows = 0;
+}
+
+/* Three shares of a batch merged as the ranks do give the whole batch's rows: the same ids in
+ * the same order, gradients within float reassociation, and bitwise the same on a rerun; a
+ * part with an id outside the table is an error, not a crash. */
+START_TEST(test_rows_merge)
+{
+    struct clann_context *ctx = cpu_ref();
+    struct clann_matrix y, x;
+    struct clann_table *t = mixed_table(30, 9, &y);
+    struct clann_features *fs = mixed_features(t, CLANN_COMBINER_SQRTN);
+    ck_assert_int_eq(clann_features_transform(fs, t, &x), CLANN_OK);
+    struct clann_model *m = mixed_model(ctx, fs, CLANN_OPTIMIZER_ADAM, 32);
+    float *whole[3], *part[3][3], *merged[2][3];
+    size_t n_whole[3], n_part[3][3], n_merged[2][3], cut[4] = {0, 7, 19, 30};
+    share_rows(m, &x, &y, 0, 30, 30, whole, n_whole);
+    for (size_t r = 0; r < 3; r++)
+        share_rows(m, &x, &y, cut[r], cut[r + 1] - cut[r], 30, part[r], n_part[r]);
+    double diff2 = 0, norm2 = 0;
+    for (size_t rerun = 0; rerun < 2; rerun++) {
+        for (size_t k = 0; k < m->n_emb; k++) {
+            const float *parts[3] = {part[0][k], part[1][k], part[2][k]};
+            size_t counts[3] = {n_part[0][k], n_part[1][k], n_part[2][k]};
+            ck_assert_msg(clann__embedding_rows_merge(m, k, parts, counts, 3) == CLANN_OK, "%s",
+                          clann_last_error());
+            merged[rerun][k] = calloc(clann__embedding_rows_cap(m, k) + 1, sizeof(float));
+            ck_assert_int_eq(clann__embedding_rows_get(m, k, merged[rerun][k],
+                                                       &n_merged[rerun][k]), CLANN_OK);
+        }
+    }
+    for (size_t k = 0; k < m->n_emb; k++) {
+        size_t n = n_whole[k], dim = m->emb[k].f->dim;
+        ck_assert_uint_gt(n, 1);
+        ck_assert_uint_lt(n, n_part[0][k] + n_part[1][k] + n_part[2][k]); /* shared ids */
+        ck_assert_uint_eq(n_merged[0][k], n);
+        ck_assert_int_eq(memcmp(merged[0][k], merged[1][k], n * (1 + dim) * sizeof(float)), 0);
+        for (size_t u = 0; u < n; u++)
+            ck_assert_float_eq(merged[0][k][u], whole[k][u]);
+        for (size_t i = n; i < n * (1 + dim); i++) {
+            double d = (double)merged[0][k][i] - whole[k][i];
+            diff2 += d * d;
+            norm2 += (double)whole[k][i] * whole[k][i];
+        }
+    }
+    printf("merged rows of 3 shares vs the whole batch: relL2 %.3g (norm %.3g)\n",
+           sqrt(diff2 / norm2), sqrt(norm2));
+    ck_assert_msg(norm2 > 1e-6 && diff2 <= 1e-12 * norm2, "relL2 %g", sqrt(diff2 / norm2));
+    float bad[3] = {1e6f, 0.0f, 0.0f};
+    const float *bad_parts[1] = {bad};
+    size_t one = 1;
+    ck_assert_int_eq(clann__embedding_rows_merge(m, 0, bad_parts, &one, 1), CLANN_ERR_INTERNAL);
+    ck_assert_ptr_nonnull(strstr(clann_last_error(), "not a row of the table"));
+    for (size_t k = 0; k < m->n_emb; k++) {
+        free(whole[k]);
+        free(merged[0][k]);
+        free(merged[1][k]);
+        for (size_t r = 0; r < 3; r++)
+            free(part[r][k]);
+    }
+    clann_model_destroy(m);
+    clann_features_destroy(fs);
+    clann_table_destroy(t);
+    clann_matrix_free(&x);
+    clann_matrix_free(&y);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
 /* ---- OpenCL parity of the feature-layer ops ----------------------------------------------- */
 
 struct op_case {
@@ -1049,6 +1139,7 @@ static Suite *features_suite(void)
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_gradcheck);
     tcase_add_test(tc, test_clipping_covers_tables);
+    tcase_add_test(tc, test_rows_merge);
     tcase_add_test(tc, test_opencl_parity);
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_frozen);

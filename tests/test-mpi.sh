@@ -3,7 +3,8 @@
 # processes or machines"): N ranks match one process (final loss rel 1e-4), repeated runs with
 # the same N are bitwise identical, a rank with bad data or different data is named and ends
 # the job, a killed rank ends it, checkpoints resume across rank counts, and what is refused is
-# refused. Every mpirun runs under a timeout so that a hang fails instead of stalling.
+# refused; the same parity for feature columns (embeddings) and sampled softmax and NCE. Every
+# mpirun runs under a timeout so that a hang fails instead of stalling.
 set -u
 clann=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 if [ "$2" != "true" ] || ! command -v mpirun > /dev/null; then
@@ -41,6 +42,21 @@ def write(path, rows, cols=6, bad_row=None):
 write("train.csv", 1000)
 write("other.csv", 900)
 write("bad.csv", 1000, bad_row=17)
+# Feature columns: two numbers, a text column (an embedding) and a hashed one.
+with open("feat.csv", "w") as f:
+    f.write("x0,x1,city,shop,y\n")
+    for r in range(1200):
+        x0, x1 = random.gauss(0, 1), random.gauss(0, 1)
+        c, s = random.randrange(60), random.randrange(300)
+        y = 1 if x0 + 0.5 * x1 + (c % 7 - 3) * 0.4 + (s % 5 - 2) * 0.3 > 0 else 0
+        f.write("%.5f,%.5f,c%d,s%d,%d\n" % (x0, x1, c, s, y))
+# Many classes for sampled softmax and NCE: 200 clusters in 8 dimensions.
+with open("many.csv", "w") as f:
+    f.write(",".join("x%d" % i for i in range(8)) + ",label\n")
+    centres = [[random.gauss(0, 1) for _ in range(8)] for _ in range(200)]
+    for r in range(1500):
+        c = random.randrange(200)
+        f.write(",".join("%.4f" % (x + random.gauss(0, 0.3)) for x in centres[c]) + ",%d\n" % c)
 PY
 opts="--data train.csv --hidden 32,16 --dropout 0.1 --epochs 4 --batch 60 --lr 0.01 --quiet --json"
 loss_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["train_loss"])' "$1"; }
@@ -62,6 +78,58 @@ sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of one.json)" "$(loss
         || fail "-np $n loss $(loss_of n${n}a.json) vs one process $(loss_of one.json)"
 done
 grep -q '"ranks": 1' one.json && ok "one process: ranks 1" || fail "one process: no ranks 1"
+
+# parity NAME OPTS...: one process, then 2 and 3 ranks twice each: bitwise reruns and the
+# final loss within 1e-4 of one process's.
+parity() {
+    name=$1; shift
+    "$clann" train "$@" --out $name-1.st > $name-1.json 2> $name-1.err || {
+        fail "$name: one process"; cat $name-1.err; }
+    for n in 2 3; do
+        for k in a b; do
+            mpi $n "$clann" train "$@" --out $name-$n$k.st > $name-$n$k.json 2> $name.err || {
+                fail "$name: -np $n run $k"; cat $name.err; }
+        done
+        if cmp -s $name-${n}a.st $name-${n}b.st; then ok "$name: -np $n twice, bitwise identical"
+        else fail "$name: -np $n twice: the models differ"; fi
+        python3 -c '
+import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
+sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of $name-1.json)" \
+            "$(loss_of $name-${n}a.json)" \
+            && ok "$name: -np $n matches one process ($(loss_of $name-${n}a.json))" \
+            || fail "$name: -np $n loss $(loss_of $name-${n}a.json) vs $(loss_of $name-1.json)"
+    done
+}
+
+# Embedding tables across ranks: every rank's rows merged by id (with global-norm clipping,
+# which sees the merged rows), and a batch of 2 on 3 ranks (a rank with no rows).
+feat="--data feat.csv --hash shop=500 --hidden 16 --dropout 0.1 --batch 64 --lr 0.01 --quiet --json"
+parity features $feat --epochs 4 --clip-global-norm 0.5
+head -n 201 feat.csv > feat-200.csv
+mpi 3 "$clann" train $feat --data feat-200.csv --epochs 1 --batch 2 > fs3.json 2> fs.err \
+    || { fail "features, batch 2 on 3 ranks"; cat fs.err; }
+"$clann" train $feat --data feat-200.csv --epochs 1 --batch 2 > fs1.json 2> /dev/null \
+    || fail "features, batch 2 alone"
+python3 -c '
+import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
+sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of fs1.json)" "$(loss_of fs3.json)" \
+    && ok "features: batch 2 on 3 ranks matches one process" \
+    || fail "features: batch 2 on 3 ranks $(loss_of fs3.json) vs $(loss_of fs1.json)"
+
+# Sampled softmax and NCE: every rank draws the global batch's candidates. The specs come
+# from a full-softmax model's.
+"$clann" train --data many.csv --task multiclass --hidden 32 --epochs 1 --quiet \
+    --out many.st > /dev/null 2>&1 && "$clann" info many.st --spec > many.json 2> /dev/null \
+    || fail "the many-class base model"
+for loss in sampled_softmax_cross_entropy:uniform nce:log_uniform; do
+    python3 -c '
+import json, sys
+s = json.load(open("many.json"))
+s["loss"], s["sampler"] = sys.argv[1].split(":")
+s["num_sampled"] = 16
+json.dump(s, open(sys.argv[2], "w"))' $loss ${loss%%:*}.json
+    parity ${loss%%:*} --spec ${loss%%:*}.json --data many.csv --epochs 3 --batch 50 --quiet --json
+done
 
 # A batch smaller than the ranks leaves a rank without rows: still one process's result.
 "$clann" train --data train.csv --hidden 8 --epochs 1 --batch 2 --quiet --json --out s1.st \
@@ -130,5 +198,19 @@ import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
 sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of full.json)" "$(loss_of resumed.json)" \
     && ok "3-rank checkpoint resumed alone matches 4 epochs on 3 ranks" \
     || fail "resume across rank counts: $(loss_of resumed.json) vs $(loss_of full.json)"
+
+# A checkpoint written by 2 ranks with embedding tables resumes alone: 2 epochs on 2 ranks + 2
+# alone == 4 epochs on 2 ranks.
+mpi 2 "$clann" train $feat --epochs 2 --checkpoint emb.ckpt --out eh.st > /dev/null 2>&1 \
+    || fail "features: checkpoint on 2 ranks"
+"$clann" train --resume emb.ckpt --data feat.csv --batch 64 --quiet --json --epochs 4 \
+    --out er.st > er.json 2> er.err || { fail "features: resume alone"; cat er.err; }
+mpi 2 "$clann" train $feat --epochs 4 --out ef.st > ef.json 2> /dev/null \
+    || fail "features: 4 epochs on 2 ranks"
+python3 -c '
+import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
+sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of ef.json)" "$(loss_of er.json)" \
+    && ok "features: 2-rank checkpoint resumed alone matches 4 epochs on 2 ranks" \
+    || fail "features: resume across rank counts: $(loss_of er.json) vs $(loss_of ef.json)"
 
 [ $failures -eq 0 ] || { echo "$failures failure(s)"; exit 1; }

@@ -462,9 +462,9 @@ int cli_table_features(struct cli_data *d)
     if (rc == CLI_OK && d->test_table)
         rc = transform(d->features, d->test_table, &d->test_x);
     if (rc == CLI_OK) {
-        fprintf(stderr, "features: %zu text and numeric columns -> %zu model inputs "
-                        "(vocabularies fitted on the %zu training rows)\n",
-                d->n_inputs, clann_features_input_count(d->features), clann_table_rows(d->table));
+        cli_note("features: %zu text and numeric columns -> %zu model inputs (vocabularies "
+                 "fitted on the %zu training rows)\n", d->n_inputs,
+                 clann_features_input_count(d->features), clann_table_rows(d->table));
     }
     return rc;
 }

@@ -158,6 +158,7 @@ void clann__embedding_free(struct clann_model *m)
         clann__free(e->pos);
         clann__free(e->host_ring);
         clann__free(e->count);
+        clann__free(e->merged);
     }
     clann__free(m->emb);
     clann_features_destroy(m->features);
@@ -313,6 +314,78 @@ enum clann_status clann__embedding_prepare_batch(struct clann_model *m, size_t r
                                         e->f->n_ids, e->f->dim, at(&e->index, 0), e->n_unique);
     }
     return st;
+}
+
+/* ---- across ranks ------------------------------------------------------------------------- */
+
+size_t clann__embedding_rows_cap(const struct clann_model *m, size_t k)
+{
+    const struct clann__emb *e = &m->emb[k];
+    return table_trains(m, e) ? e->max_unique * (1 + e->f->dim) : 0;
+}
+
+enum clann_status clann__embedding_rows_get(struct clann_model *m, size_t k, float *out,
+                                            size_t *n)
+{
+    struct clann__emb *e = &m->emb[k];
+    *n = table_trains(m, e) ? e->n_unique : 0;
+    if (*n == 0)
+        return CLANN_OK;
+    /* The device's ids, not the host's: after a merge they are the merged ones. */
+    enum clann_status st = clann__op_download(m->be, out, at(&e->index, 0), *n);
+    return st ? st : clann__op_download(m->be, out + *n, at(&e->grad, 0), *n * e->f->dim);
+}
+
+/* Adds one part's rows to the merge in e->merged (n rows so far), through e->pos. */
+static enum clann_status merge_part(struct clann_model *m, struct clann__emb *e,
+                                    const float *part, size_t count, size_t *n)
+{
+    size_t dim = e->f->dim;
+    float *ids = e->merged, *grad = e->merged + e->max_unique;
+    const float *rows = part + count;
+    for (size_t u = 0; u < count; u++) {
+        long v = slot_id(part[u], e->f->n_ids);
+        if (v < 0 || (e->pos[v] < 0 && *n == e->max_unique))
+            return clann__error(m->ctx, CLANN_ERR_INTERNAL, "feature '%s': merging the ranks' "
+                                "rows: id %g is not a row of the table or exceeds the %zu rows "
+                                "of a batch", e->f->name, (double)part[u], e->max_unique);
+        if (e->pos[v] < 0) {
+            e->pos[v] = (int32_t)*n;
+            ids[*n] = (float)v;
+            memcpy(grad + *n * dim, rows + u * dim, dim * sizeof *grad);
+            ++*n;
+        } else {
+            float *g = grad + (size_t)e->pos[v] * dim;
+            for (size_t d = 0; d < dim; d++)
+                g[d] += rows[u * dim + d];
+        }
+    }
+    return CLANN_OK;
+}
+
+enum clann_status clann__embedding_rows_merge(struct clann_model *m, size_t k,
+                                              const float *const *parts, const size_t *counts,
+                                              size_t n_parts)
+{
+    struct clann__emb *e = &m->emb[k];
+    if (!table_trains(m, e))
+        return CLANN_OK;
+    if (!e->merged && !(e->merged = clann__malloc(clann__embedding_rows_cap(m, k) *
+                                                  sizeof *e->merged)))
+        return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "feature '%s': out of memory for "
+                            "the ranks' rows", e->f->name);
+    size_t n = 0;
+    enum clann_status st = CLANN_OK;
+    for (size_t p = 0; p < n_parts && st == CLANN_OK; p++)
+        st = merge_part(m, e, parts[p], counts[p], &n);
+    for (size_t u = 0; u < n; u++) /* pos is all -1 between batches */
+        e->pos[(size_t)e->merged[u]] = -1;
+    e->n_unique = st == CLANN_OK ? n : 0;
+    if (st != CLANN_OK || n == 0)
+        return st;
+    st = clann__op_upload(m->be, at(&e->index, 0), e->merged, n, true);
+    return st ? st : clann__op_upload(m->be, at(&e->grad, 0), e->merged + e->max_unique,
+                                      n * e->f->dim, true);
 }
 
 enum clann_status clann__features_check_ids(struct clann_model *m, const struct clann_matrix *x,

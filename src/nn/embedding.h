@@ -24,6 +24,7 @@ struct clann__emb {
     float *host_ring;               /* CLANN__STAGING_SLOTS copies (uploads need not wait) */
     size_t *count;                  /* host, max_unique: occurrences per distinct id */
     size_t n_unique, n_occ;         /* this batch */
+    float *merged;                  /* host, across ranks: the merged ids and rows (on demand) */
 };
 
 /* Allocates and initializes the tables at compile (ERR_UNSUPPORTED without the ops). */
@@ -41,6 +42,20 @@ enum clann_status clann__embedding_prepare_batch(struct clann_model *m, size_t r
 /* The sparse optimizer step of every trainable table, after the dense one, with the dense
  * step's optimizer (its learning rate, step and guard flag). */
 enum clann_status clann__embedding_update(struct clann_model *m, const struct clann_opt *opt);
+/* Across ranks (the trainer moves the data): the floats that clann__embedding_rows_get may
+ * write for table k, 0 when it does not train. */
+size_t clann__embedding_rows_cap(const struct clann_model *m, size_t k);
+/* After backward: the batch's n distinct ids of table k (order of first appearance) and then
+ * their n x dim gradient rows, into out; n = 0 for a frozen table or a batch without its ids. */
+enum clann_status clann__embedding_rows_get(struct clann_model *m, size_t k, float *out,
+                                            size_t *n);
+/* Replaces the batch's rows of table k by the union of n_parts parts (each as rows_get writes
+ * it, counts[p] rows): ids in order of first appearance, each row's gradient summed in part
+ * order, so every rank that merges the same parts gets the same bits. The guard, clipping and
+ * the sparse update then see the merged rows. */
+enum clann_status clann__embedding_rows_merge(struct clann_model *m, size_t k,
+                                              const float *const *parts, const size_t *counts,
+                                              size_t n_parts);
 /* Checks the id slots of x (what names the data in messages). */
 enum clann_status clann__features_check_ids(struct clann_model *m,
                                             const struct clann_matrix *x, const char *what);

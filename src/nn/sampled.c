@@ -183,7 +183,9 @@ static size_t draw_negatives(struct clann_model *m, size_t classes, size_t want,
     return j;
 }
 
-enum clann_status clann__sampled_prepare(struct clann_model *m, size_t rows, uint64_t step)
+enum clann_status clann__sampled_prepare(struct clann_model *m, size_t rows,
+                                         const float *batch_labels, size_t batch_rows,
+                                         uint64_t step)
 {
     size_t classes = output_layer(m)->out;
     size_t want = m->cp.num_sampled < classes ? m->cp.num_sampled : classes;
@@ -191,8 +193,10 @@ enum clann_status clann__sampled_prepare(struct clann_model *m, size_t rows, uin
     float *labels = ids + m->max_cand, *flags = labels + rows;
     float *corr = labels + m->cp.max_batch + m->max_cand;
     m->n_cand = 0;
-    for (size_t r = 0; r < rows; r++)
+    for (size_t r = 0; r < rows && !batch_labels; r++)
         mark(m, (size_t)m->staging_y[r], FLAG_LABEL); /* checked: valid class indices */
+    for (size_t r = 0; r < batch_rows && batch_labels; r++) /* across ranks: the whole batch's */
+        mark(m, (size_t)batch_labels[r], FLAG_LABEL);
     size_t tries = draw_negatives(m, classes, want, step);
     qsort(m->cand_list, m->n_cand, sizeof *m->cand_list, by_class);
     for (size_t k = 0; k < m->n_cand; k++) {

@@ -15,8 +15,13 @@ void clann__sampled_free(struct clann_model *m);
  * batch's labels and num_sampled classes without replacement, seeded by the step), uploads
  * them in ascending class order and replaces the uploaded labels by their places among the
  * candidates (NCE: uploads those places and the candidates' drawn flags to
- * clann__nce_labels instead), with the candidates' logit corrections where they apply. */
-enum clann_status clann__sampled_prepare(struct clann_model *m, size_t rows, uint64_t step);
+ * clann__nce_labels instead), with the candidates' logit corrections where they apply.
+ * Across ranks, batch_labels holds the labels of the whole batch (batch_rows, every rank's
+ * share), so that every rank has the candidates one process would; NULL: the uploaded rows
+ * are the batch. Either way the per-row labels and terms stay the uploaded rows'. */
+enum clann_status clann__sampled_prepare(struct clann_model *m, size_t rows,
+                                         const float *batch_labels, size_t batch_rows,
+                                         uint64_t step);
 
 /* Whether the training passes of m run the sampled output layer (sampled softmax or NCE). */
 bool clann__sampled_active(const struct clann_model *m, bool training);

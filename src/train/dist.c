@@ -7,6 +7,7 @@
  */
 #include "train/dist.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,5 +265,102 @@ enum clann_status clann__dist_sum_doubles(struct clann_context *ctx, double *v, 
 #else
     (void)ctx, (void)v, (void)n;
     return CLANN_OK;
+#endif
+}
+
+/* Room for n floats in *buf (*cap of them now). */
+static enum clann_status reserve(struct clann_context *ctx, float **buf, size_t *cap, size_t n)
+{
+    if (n <= *cap && *buf)
+        return CLANN_OK;
+    float *grown = clann__realloc(*buf, (n ? n : 1) * sizeof *grown);
+    if (!grown)
+        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory for %zu values of the "
+                            "ranks' exchange", n);
+    *buf = grown;
+    *cap = n;
+    return CLANN_OK;
+}
+
+#if CLANN_HAVE_MPI
+/* MPI's int counts and offsets of the parts, or false when they do not fit an int. */
+static bool part_layout(const size_t *counts, int *sizes, int *offsets)
+{
+    size_t at = 0;
+    for (int r = 0; r < world_size; r++) {
+        if (counts[r] > (size_t)INT_MAX || at > (size_t)INT_MAX - counts[r])
+            return false;
+        sizes[r] = (int)counts[r];
+        offsets[r] = (int)at;
+        at += counts[r];
+    }
+    return true;
+}
+
+/* The first rank whose status in st_n (status, count pairs) is not CLANN_OK, or -1. */
+static int first_failed(const uint64_t *st_n)
+{
+    for (int r = 0; r < world_size; r++)
+        if (st_n[2 * (size_t)r] != CLANN_OK)
+            return r;
+    return -1;
+}
+
+static int all_gather_v(const float *send, int n, float *recv, const int *sizes,
+                        const int *offsets)
+{
+    MPI_Request req;
+    int rc = MPI_Iallgatherv(send, n, MPI_FLOAT, recv, sizes, offsets, MPI_FLOAT,
+                             MPI_COMM_WORLD, &req);
+    return rc == MPI_SUCCESS ? wait_for(&req) : rc;
+}
+#endif
+
+enum clann_status clann__dist_gather_parts(struct clann_context *ctx, enum clann_status local,
+                                           const char *what, const float *v, size_t n,
+                                           float **all, size_t *cap, size_t *counts)
+{
+    if (world_size == 1) {
+        counts[0] = n;
+        enum clann_status st = local ? local : reserve(ctx, all, cap, n);
+        if (st == CLANN_OK && n)
+            memcpy(*all, v, n * sizeof *v);
+        return st;
+    }
+#if CLANN_HAVE_MPI
+    /* Statuses and counts in one gather: a failed rank sends no part, and every rank knows. */
+    uint64_t mine[2] = {(uint64_t)local, local == CLANN_OK ? n : 0};
+    uint64_t *st_n = clann__malloc(2 * (size_t)world_size * sizeof *st_n);
+    int *sizes = clann__malloc(2 * (size_t)world_size * sizeof *sizes);
+    if (!st_n || !sizes) {
+        clann__free(st_n);
+        clann__free(sizes);
+        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
+    }
+    int rc = all_gather(mine, 2, MPI_UINT64_T, st_n);
+    enum clann_status st = rc == MPI_SUCCESS ? CLANN_OK : mpi_failed(ctx, rc, "MPI_Allgather");
+    int failed = st == CLANN_OK ? first_failed(st_n) : -1;
+    if (failed >= 0)
+        st = local != CLANN_OK ? local /* the failed rank keeps its own message */
+             : clann__error(ctx, (enum clann_status)st_n[2 * (size_t)failed], "rank %d failed "
+                            "while %s (%s); see its message", failed, what,
+                            clann_status_str((enum clann_status)st_n[2 * (size_t)failed]));
+    size_t total = 0;
+    for (int r = 0; r < world_size && st == CLANN_OK; r++)
+        total += counts[r] = (size_t)st_n[2 * (size_t)r + 1];
+    if (st == CLANN_OK && !part_layout(counts, sizes, sizes + world_size))
+        st = clann__error(ctx, CLANN_ERR_TOO_LARGE, "the ranks' exchange of %zu values "
+                          "exceeds MPI's int counts", total);
+    if (st == CLANN_OK)
+        st = reserve(ctx, all, cap, total);
+    if (st == CLANN_OK && (rc = all_gather_v(v, (int)n, *all, sizes, sizes + world_size)) !=
+                              MPI_SUCCESS)
+        st = mpi_failed(ctx, rc, "MPI_Allgatherv");
+    clann__free(st_n);
+    clann__free(sizes);
+    return st;
+#else
+    (void)what, (void)v, (void)n, (void)all, (void)cap, (void)counts;
+    return local;
 #endif
 }

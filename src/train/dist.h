@@ -40,4 +40,13 @@ enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__re
 /* The same for a few doubles (epoch counts), summed in rank order. */
 enum clann_status clann__dist_sum_doubles(struct clann_context *ctx, double *v, size_t n);
 
+/* Gathers every rank's n floats (n may differ between ranks) into *all, rank after rank (grown
+ * as needed: *cap floats; give it room for the most to keep allocation out of a step);
+ * counts[r] receives rank r's n. Data only: no sums. As clann__dist_agree, every rank first
+ * contributes its status `local` (in the same message as the counts): when one failed, none
+ * sends its part and every rank returns an error naming the lowest failed rank and `what`. */
+enum clann_status clann__dist_gather_parts(struct clann_context *ctx, enum clann_status local,
+                                           const char *what, const float *v, size_t n,
+                                           float **all, size_t *cap, size_t *counts);
+
 #endif /* CLANN_DIST_H */

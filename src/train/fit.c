@@ -6,6 +6,7 @@
  * schedules, early stopping and checkpoints.
  */
 #include "train/dist.h"
+#include "train/dist_rows.h"
 #include "train/guard.h"
 #include "train/monitor.h"
 #include "train/runlog.h"
@@ -226,14 +227,18 @@ static enum clann_status train_step(struct clann_model *m, const struct clann_ma
     m->batch_row0 = lo;
     m->batch_global_rows = t->dist ? rows : 0;
     enum clann_status st = mine ? clann__upload_batch(m, x, y, order, first + lo, mine) : CLANN_OK;
-    if (st == CLANN_OK && mine)
+    if (st == CLANN_OK) /* no rows: none of a table's either */
         st = clann__embedding_prepare_batch(m, mine);
     if (st == CLANN_OK && mine && clann__sampled_active(m, true))
-        st = clann__sampled_prepare(m, mine, t->step);
+        st = t->dist ? clann__dist_sampled_prepare(m, &t->rows, y, order, first, rows, mine,
+                                                   t->step)
+                     : clann__sampled_prepare(m, mine, NULL, 0, t->step);
     if (st == CLANN_OK)
         st = local_gradients(m, mine, t);
     if (t->dist)
         st = exchange_gradients(m, t, st);
+    if (st == CLANN_OK && t->dist)
+        st = clann__dist_exchange_rows(m, &t->rows);
     if (st == CLANN_OK)
         st = apply_update(m, mine, t);
     m->batch_row0 = m->batch_global_rows = 0;
@@ -513,28 +518,34 @@ static enum clann_status dist_refusals(struct clann_model *m)
     for (size_t i = 0; i < m->n_layers && !what; i++)
         if (m->layers[i].kind == CLANN__LAYER_BATCHNORM)
             what = "batch normalization (its statistics would be each rank's, not the batch's)";
-    if (!what && (m->features || m->n_emb))
-        what = "feature columns (their embedding gradients are not exchanged yet)";
-    if (!what && clann__sampled_active(m, true))
-        what = "sampled softmax and NCE (each rank would draw its own candidates)";
     return what ? clann__error(m->ctx, CLANN_ERR_UNSUPPORTED, "training on %d ranks does not "
                                "support %s; train it in one process", clann__dist_size(), what)
                 : CLANN_OK;
 }
 
-/* FNV-1a over the bits of the parameters: equal on every rank when they start alike. */
-static enum clann_status params_hash(struct clann_model *m, uint64_t *hash)
+/* FNV-1a over the bits of n floats of v, carried on from *hash. */
+static enum clann_status hash_view(struct clann_model *m, struct clann_view v, size_t n,
+                                   uint64_t *hash)
 {
-    float *host = clann__malloc(m->n_params * sizeof *host);
+    float *host = clann__malloc((n ? n : 1) * sizeof *host);
     if (!host)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory");
-    enum clann_status st = clann__op_download(m->be, host, clann__view(&m->params, 0),
-                                              m->n_params);
+    enum clann_status st = clann__op_download(m->be, host, v, n);
     const unsigned char *b = (const unsigned char *)host;
-    *hash = 1469598103934665603ull;
-    for (size_t i = 0; i < m->n_params * sizeof *host && st == CLANN_OK; i++)
+    for (size_t i = 0; i < n * sizeof *host && st == CLANN_OK; i++)
         *hash = (*hash ^ b[i]) * 1099511628211ull;
     clann__free(host);
+    return st;
+}
+
+/* The hash of the parameters and the embedding tables: equal on every rank when they start
+ * alike. */
+static enum clann_status params_hash(struct clann_model *m, uint64_t *hash)
+{
+    *hash = 1469598103934665603ull;
+    enum clann_status st = hash_view(m, clann__view(&m->params, 0), m->n_params, hash);
+    for (size_t k = 0; k < m->n_emb && st == CLANN_OK; k++)
+        st = hash_view(m, clann__view(&m->emb[k].table, 0), m->emb[k].table.n, hash);
     return st;
 }
 
@@ -558,7 +569,9 @@ static enum clann_status dist_start(struct clann_model *m, const struct clann_ma
     st = clann__dist_agree(m->ctx, st, "reading its weights");
     if (st == CLANN_OK)
         st = clann__dist_check_same(m->ctx, v, 14, names);
-    return st ? st : clann__reducer_init(m->ctx, &t->reduce, m->n_params + 1);
+    if (st == CLANN_OK)
+        st = clann__reducer_init(m->ctx, &t->reduce, m->n_params + 1);
+    return st ? st : clann__dist_rows_init(m, &t->rows);
 }
 
 static enum clann_status fit_setup(struct clann_model *m, const struct clann_fit_params *params,

@@ -303,7 +303,8 @@ void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
     uint64_t step = bad_step - 1; /* the same dropout masks and noise as the bad step */
     struct clann_view pred;
     if (!tmp || clann__upload_batch(m, x, y, order, first, rows) != CLANN_OK ||
-        (clann__sampled_active(m, true) && clann__sampled_prepare(m, rows, step) != CLANN_OK) ||
+        (clann__sampled_active(m, true) &&
+         clann__sampled_prepare(m, rows, NULL, 0, step) != CLANN_OK) ||
         clann__model_forward(m, rows, true, step, &pred) != CLANN_OK)
         goto out;
     if (has_nonfinite(m, at(&m->input, 0), rows * m->n_inputs, tmp)) {

@@ -16,6 +16,7 @@ static void trainer_free(struct clann_trainer *t)
     clann__free(t->monitor_steps);
     clann__free(t->monitor_rows);
     clann__reducer_free(&t->reduce);
+    clann__dist_rows_free(&t->rows);
     clann__free(t);
 }
 

@@ -20,6 +20,7 @@
 
 #include "nn/model.h"
 #include "train/dist.h"
+#include "train/dist_rows.h"
 #include "train/monitor.h"
 
 struct clann_runlog;
@@ -51,6 +52,7 @@ struct clann_trainer {
     struct clann_runlog *log;
     bool dist;                      /* data parallel across the ranks (train/dist.h) */
     struct clann__reducer reduce;   /* its gradient exchange buffer (kept between fit calls) */
+    struct clann__dist_rows rows;   /* its embedding rows and sampled labels (dist_rows.h) */
 };
 
 /* The model's trainer, created on first use (step 0, the compile-time learning rate). */
