@@ -766,6 +766,39 @@ START_TEST(test_guard_grads)
 }
 END_TEST
 
+/* The guard's unfused parts: a non-finite sum flags the step (a flag already set stays), a
+ * flagged step is not accumulated, a third skip in a row passes the limit 2 and marks the stop,
+ * a clean step resets the run. */
+START_TEST(test_guard_parts)
+{
+    char label[96];
+    for (int k = 0; k < 4; k++) {
+        bool bad = k & 1, preset = k & 2;
+        struct scalar_args ga = {1, 17.0f, 0, {0, 0, 0}};
+        struct op_case g = {2, {1, 1}, {rand_array(1, 0, 2), rand_array(1, 0, 0)}};
+        g.init[0][0] = bad ? INFINITY : g.init[0][0];
+        g.init[1][0] = preset ? 4.0f : 0.0f;
+        snprintf(label, sizeof label, "guard_check bad=%d preset=%d", bad, preset);
+        compare_as(MATCH_SPECIAL, "guard parts", label, &g, clann__case_guard_check, &ga);
+        free_case(&g);
+        struct op_case u = {3, {1, 1, 1}, {rand_array(1, 0, 2), rand_array(1, 0, 5),
+                                           rand_array(1, 0, 0)}};
+        u.init[2][0] = bad ? 1.0f : 0.0f;
+        snprintf(label, sizeof label, "accumulate_unless flagged=%d", bad);
+        compare_as(MATCH_SPECIAL, "guard parts", label, &u, clann__case_accumulate_unless, &ga);
+        free_case(&u);
+        struct scalar_args sk = {1, 2.0f, 17.0f, {0, 0, 0}};
+        struct op_case r = {3, {1, 1, 1}, {rand_array(1, 0, 0), rand_array(1, 0, 0),
+                                           rand_array(1, 0, 0)}};
+        r.init[0][0] = bad ? 1.0f : 0.0f;
+        r.init[1][0] = preset ? 2.0f : 0.0f;
+        snprintf(label, sizeof label, "guard_skip flagged=%d run=%d", bad, preset ? 2 : 0);
+        compare_as(MATCH_SPECIAL, "guard parts", label, &r, clann__case_guard_skip, &sk);
+        free_case(&r);
+    }
+}
+END_TEST
+
 START_TEST(test_count_correct)
 {
     char label[160];
@@ -1338,7 +1371,7 @@ int main(void)
                  {"dropout", test_dropout},       {"activations", test_activations},
                  {"column_sums", test_column_sums}, {"index_cols", test_index_cols},
                  {"losses", test_losses},
-                 {"count_correct", test_count_correct}, {"guard_grads", test_guard_grads}, {"optimizers", test_optimizers},
+                 {"count_correct", test_count_correct}, {"guard_grads", test_guard_grads}, {"guard_parts", test_guard_parts}, {"optimizers", test_optimizers},
                  {"special_values", test_special_values}, {"penalties", test_penalties},
                  {"add_noise", test_add_noise},   {"constrain", test_constrain},
                  {"batchnorm", test_batchnorm},   {"rng", test_rng},

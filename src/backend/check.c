@@ -207,25 +207,6 @@ static enum clann_status do_normal(struct clann_backend *be, struct clann_view *
     const struct scalar_args *a = p;
     return clann__op_rng_normal(be, v[0], a->n, a->key, a->a, a->b);
 }
-static enum clann_status do_guard_check(struct clann_backend *be, struct clann_view *v,
-                                        const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_guard_check(be, v[0], v[1], a->a);
-}
-static enum clann_status do_accumulate_unless(struct clann_backend *be, struct clann_view *v,
-                                              const void *p)
-{
-    (void)p;
-    return clann__op_accumulate_unless(be, v[0], v[1], v[2]);
-}
-static enum clann_status do_guard_skip(struct clann_backend *be, struct clann_view *v,
-                                       const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_guard_skip(be, v[0], v[1], v[2], a->a, a->b);
-}
-
 static enum clann_status check_elementwise(struct clann__check *ck)
 {
     char shape[48];
@@ -294,19 +275,19 @@ static enum clann_status check_elementwise(struct clann__check *ck)
         struct clann__parity_case g = {2, {1, 1}, {constant(ck, 1, bad ? INFINITY : 3.0f),
                                                    constant(ck, 1, 0)}};
         TRY(compare(ck, CLANN__MATCH_SPECIAL, bad ? "guard_check inf" : "guard_check finite",
-                    "n=1", &g, do_guard_check, &ga));
+                    "n=1", &g, clann__case_guard_check, &ga));
         struct clann__parity_case u = {3, {1, 1, 1}, {constant(ck, 1, 2.5f),
                                                       constant(ck, 1, 4.0f),
                                                       constant(ck, 1, bad ? 1.0f : 0.0f)}};
         TRY(compare(ck, CLANN__MATCH_NMSE, bad ? "accumulate_unless flagged" : "accumulate_unless",
-                    "n=1", &u, do_accumulate_unless, &ga));
+                    "n=1", &u, clann__case_accumulate_unless, &ga));
         /* a third skip in a row passes the limit 2 and marks the stop; a clean step resets */
         struct scalar_args sk = {1, 2.0f, 17.0f, {0, 0, 0}};
         struct clann__parity_case k = {3, {1, 1, 1}, {constant(ck, 1, bad ? 1.0f : 0.0f),
                                                       constant(ck, 1, 2.0f),
                                                       constant(ck, 1, 0.0f)}};
         TRY(compare(ck, CLANN__MATCH_SPECIAL, bad ? "guard_skip flagged" : "guard_skip clean",
-                    "n=1", &k, do_guard_skip, &sk));
+                    "n=1", &k, clann__case_guard_skip, &sk));
         /* the fused guard of a step: the squares' sum, both checks, the loss accumulation */
         FOR_SIZES(ck, n) {
             struct scalar_args fa = {n, 17.0f, 0, {0, 0, 0}};

@@ -105,6 +105,24 @@ enum clann_status clann__case_guard_grads(struct clann_backend *be, struct clann
     const struct scalar_args *a = p;
     return clann__op_guard_grads(be, v[0], a->n, v[1], v[2], v[3], a->a, v[4]);
 }
+enum clann_status clann__case_guard_check(struct clann_backend *be, struct clann_view *v,
+                                          const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_guard_check(be, v[0], v[1], a->a);
+}
+enum clann_status clann__case_accumulate_unless(struct clann_backend *be, struct clann_view *v,
+                                                const void *p)
+{
+    (void)p;
+    return clann__op_accumulate_unless(be, v[0], v[1], v[2]);
+}
+enum clann_status clann__case_guard_skip(struct clann_backend *be, struct clann_view *v,
+                                         const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_guard_skip(be, v[0], v[1], v[2], a->a, a->b);
+}
 enum clann_status clann__case_count(struct clann_backend *be, struct clann_view *v, const void *p)
 {
     const struct loss_args *a = p;

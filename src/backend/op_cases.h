@@ -135,6 +135,15 @@ enum clann_status clann__case_loss_batch(struct clann_backend *be, struct clann_
 /* v: x, sumsq, batch, flag, loss (NULL: none); scalar_args: n, a = the flag's value */
 enum clann_status clann__case_guard_grads(struct clann_backend *be, struct clann_view *v,
                                           const void *p);
+/* The NaN guard's parts. v: sumsq, flag; scalar_args: a = the flag's value */
+enum clann_status clann__case_guard_check(struct clann_backend *be, struct clann_view *v,
+                                          const void *p);
+/* v: x, out, flag */
+enum clann_status clann__case_accumulate_unless(struct clann_backend *be, struct clann_view *v,
+                                                const void *p);
+/* v: flag, run, stop; scalar_args: a = the limit, b = the stop's value */
+enum clann_status clann__case_guard_skip(struct clann_backend *be, struct clann_view *v,
+                                         const void *p);
 enum clann_status clann__case_count(struct clann_backend *be, struct clann_view *v,
                                     const void *p);
 enum clann_status clann__case_opt(struct clann_backend *be, struct clann_view *v,
