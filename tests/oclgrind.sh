@@ -117,5 +117,22 @@ if [ -n "$missing" ]; then
 else
     echo "ok   all $(wc -l < "$tmp/all") kernels of cl/*.cl launched"
 fi
+# The checker itself: a kernel folder whose copy also reads 4096 floats past its source, a read
+# that lands in no view (the parity test passes) and outside the buffer, must be reported.
+cp -r "$src" "$tmp/planted"
+sed -i 's/dst\[doff + i\] = src\[soff + i\];/dst[doff + i] = src[soff + i] + 0.0f * src[soff + i + 4096];/' \
+    "$tmp/planted/blas.cl"
+grep -q "soff + i + 4096" "$tmp/planted/blas.cl" || { echo "FAIL: could not plant the fault"; exit 1; }
+if CLANN_KERNEL_DIR="$tmp/planted" CK_RUN_CASE=blas1 CLANN_TEST_SMALL=2 CLANN_GEMM=tiled \
+    grind planted "$build/tests/test-backend" > /dev/null; then
+    echo "FAIL: Oclgrind did not report a planted out-of-bounds read"
+    status=1
+elif ! grep -q "Invalid read.*" "$tmp/planted.log"; then
+    cat "$tmp/planted.out" "$tmp/planted.log"
+    echo "FAIL: the planted out-of-bounds read failed otherwise than by Oclgrind's report"
+    status=1
+else
+    echo "ok   a planted out-of-bounds read in copy is reported"
+fi
 [ $status = 0 ] && echo "PASS: no errors reported by Oclgrind in either kernel form"
 exit $status

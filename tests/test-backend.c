@@ -23,9 +23,14 @@
  *   constrain and moving_average with no NaN-guard flag, a clear one and a set one; add_noise
  *   bit-identical with the CPU.
  *
+ * - The feature layer: embedding gathers (each combiner, the indicator form), their gradient's
+ *   scatter-add (each combiner), the sparse update (each optimizer, a set guard), copy_cols.
+ *
  * CLANN_TEST_SMALL=1 keeps the small shapes only (sizes up to 65, GEMMs up to 30000
- * multiply-adds, 1027 random values): tests/oclgrind.sh runs the suite so on Oclgrind, a
- * simulator thousands of times slower than a device.
+ * multiply-adds, 1027 random values); CLANN_TEST_SMALL=2 (tiny) one odd shape per op, GEMMs of a
+ * few hundred multiply-adds and the device's default GEMM path on one shape per transpose beside
+ * the forced one: tests/oclgrind.sh runs the suite so on Oclgrind, a simulator thousands of
+ * times slower than a device, and checks that every kernel ran.
  *
  * OpenCL does not survive fork (docs/testing.md, "Conventions"), so the suite runs with
  * CK_NOFORK and creates every context in this one process. Exits 77 (skip) when there is no
@@ -608,7 +613,7 @@ START_TEST(test_embedding)
             for (int comb = 0; comb < 3; comb++) {
                 size_t n_ids = table ? 1031 : few, d = table ? dim : n_ids;
                 struct embed_args a = {.rows = rows, .width = width, .n_ids = n_ids,
-                                           .dim = d, .combiner = (enum clann_combiner)comb};
+                                       .dim = d, .combiner = (enum clann_combiner)comb};
                 struct op_case c = {3, {slots, n_ids * d, rows * d},
                                     {embed_ids(slots, n_ids),
                                      table ? rand_array(n_ids * d, -1, 1) : NULL,
@@ -621,7 +626,7 @@ START_TEST(test_embedding)
         }
         for (int comb = 0; comb < 3; comb++) {
             struct embed_args a = {.rows = rows, .width = width, .n_ids = few,
-                                       .dim = dim, .combiner = (enum clann_combiner)comb};
+                                   .dim = dim, .combiner = (enum clann_combiner)comb};
             float *ids, *uniq, *offsets, *occ;
             embed_batch(&a, &ids, &uniq, &offsets, &occ);
             struct op_case c = {5,
@@ -636,7 +641,8 @@ START_TEST(test_embedding)
         embedding_updates(rows, width, few, dim);
         struct embed_args a = {.rows = rows, .width = 2 * dim + 1, .n_ids = 0, .dim = dim};
         struct op_case c = {2, {rows * (2 * dim + 1), rows * dim},
-                            {rand_array(rows * (2 * dim + 1), -1, 1), rand_array(rows * dim, -1, 1)}};
+                            {rand_array(rows * (2 * dim + 1), -1, 1),
+                             rand_array(rows * dim, -1, 1)}};
         snprintf(label, sizeof label, "copy_cols rows=%zu", rows);
         compare("copy_cols", label, &c, clann__case_copy_cols, &a);
         free_case(&c);
@@ -1371,7 +1377,8 @@ int main(void)
                  {"dropout", test_dropout},       {"activations", test_activations},
                  {"column_sums", test_column_sums}, {"index_cols", test_index_cols},
                  {"losses", test_losses},
-                 {"count_correct", test_count_correct}, {"guard_grads", test_guard_grads}, {"guard_parts", test_guard_parts}, {"optimizers", test_optimizers},
+                 {"count_correct", test_count_correct}, {"guard_grads", test_guard_grads},
+                 {"guard_parts", test_guard_parts}, {"optimizers", test_optimizers},
                  {"special_values", test_special_values}, {"penalties", test_penalties},
                  {"add_noise", test_add_noise},   {"constrain", test_constrain},
                  {"batchnorm", test_batchnorm},   {"rng", test_rng},

@@ -671,7 +671,7 @@ static enum clann_status check_embedding(struct clann__check *ck)
         for (int comb = 0; comb < 3; comb++) {
             size_t d = table ? dim : n_ids;
             struct embed_args a = {.rows = rows, .width = width, .n_ids = n_ids,
-                                       .dim = d, .combiner = (enum clann_combiner)comb};
+                                   .dim = d, .combiner = (enum clann_combiner)comb};
             struct clann__parity_case c = {3, {rows * width, n_ids * dim, rows * d},
                                            {embed_ids(ck, rows * width, n_ids),
                                             table ? rnd(ck, n_ids * dim, -1, 1) : NULL,
@@ -687,7 +687,7 @@ static enum clann_status check_embedding(struct clann__check *ck)
     snprintf(shape, sizeof shape, "%zux%zu ids=%zu dim=%zu", rows, width, few, dim);
     for (int comb = 0; comb < 3; comb++) {
         struct embed_args a = {.rows = rows, .width = width, .n_ids = few,
-                                   .dim = dim, .combiner = (enum clann_combiner)comb};
+                               .dim = dim, .combiner = (enum clann_combiner)comb};
         TRY(embed_backward(ck, &a, shape));
     }
     struct embed_args u = {.rows = rows, .width = width, .n_ids = few, .dim = dim};
