@@ -109,6 +109,9 @@ done
 # Every kernel entry point of every program ran in one form or the other.
 src=$(cd "$(dirname "$0")/.." && pwd)/cl
 sed -n 's/^__kernel void \([a-z_0-9]*\)(.*/\1/p' "$src"/*.cl | sort -u > "$tmp/all"
+# a kernel declared otherwise (attributes, another line break) would escape the list
+[ "$(wc -l < "$tmp/all")" = "$(cat "$src"/*.cl | grep -c '^__kernel')" ] ||
+    { echo "FAIL: some __kernel in cl/*.cl is not declared as '__kernel void name('"; exit 1; }
 sort -u "$tmp/ran" -o "$tmp/ran"
 missing=$(comm -23 "$tmp/all" "$tmp/ran" | tr '\n' ' ')
 if [ -n "$missing" ]; then
