@@ -23,9 +23,14 @@
  *   constrain and moving_average with no NaN-guard flag, a clear one and a set one; add_noise
  *   bit-identical with the CPU.
  *
+ * - The feature layer: embedding gathers (each combiner, the indicator form), their gradient's
+ *   scatter-add (each combiner), the sparse update (each optimizer, a set guard), copy_cols.
+ *
  * CLANN_TEST_SMALL=1 keeps the small shapes only (sizes up to 65, GEMMs up to 30000
- * multiply-adds, 1027 random values): tests/oclgrind.sh runs the suite so on Oclgrind, a
- * simulator thousands of times slower than a device.
+ * multiply-adds, 1027 random values); CLANN_TEST_SMALL=2 (tiny) one odd shape per op, GEMMs of a
+ * few hundred multiply-adds and the device's default GEMM path on one shape per transpose beside
+ * the forced one: tests/oclgrind.sh runs the suite so on Oclgrind, a simulator thousands of
+ * times slower than a device, and checks that every kernel ran.
  *
  * OpenCL does not survive fork (docs/testing.md, "Conventions"), so the suite runs with
  * CK_NOFORK and creates every context in this one process. Exits 77 (skip) when there is no
@@ -59,7 +64,10 @@ static struct clann_context *g_cl[MAX_CL]; /* every OpenCL device, + the other G
 static char g_cl_name[MAX_CL][200];
 static size_t g_ncl;
 static uint64_t g_draw;
-static bool g_small; /* CLANN_TEST_SMALL: the first, small entries of each shape list */
+/* CLANN_TEST_SMALL: 1, the first, small entries of each shape list; 2 (tiny), one odd shape per
+ * op (tests/oclgrind.sh) */
+static int g_small;
+#define TINY (g_small >= 2)
 
 /* ---------------------------------------------------------------------------------------------
  * Inputs and the per-group NMSE report.
@@ -173,7 +181,13 @@ static void free_case(struct op_case *c)
 static const size_t sizes_1d[] = {1, 7, 64, 65, 257, 1024, 100003};
 static const size_t shapes[][2] = {{1, 1},  {1, 7},   {7, 65},  {64, 64}, {65, 7},
                                    {257, 10}, {3, 257}, {257, 65}};
-#define N_1D (g_small ? 4 : sizeof sizes_1d / sizeof sizes_1d[0])
+/* Tiny: 65 (a tail past every work-group and vector width), and for the reductions also 16411,
+ * past two of the CPU forms' 8192-float chunks, so that their final stages run. */
+static const size_t sizes_tiny[] = {65, 16411};
+#define N_1D (TINY ? 1 : g_small ? 4 : sizeof sizes_1d / sizeof sizes_1d[0])
+#define N_1D_REDUCE (TINY ? 2 : N_1D)
+#define SIZE_1D(s) (TINY ? sizes_tiny[s] : sizes_1d[s])
+#define SHAPE0 (TINY ? 2 : 0) /* tiny: 7 x 65 alone */
 #define N_SHAPES (g_small ? 3 : sizeof shapes / sizeof shapes[0])
 
 /* ---------------------------------------------------------------------------------------------
@@ -183,7 +197,7 @@ START_TEST(test_blas1)
 {
     char label[128];
     for (size_t s = 0; s < N_1D; s++) {
-        size_t n = sizes_1d[s];
+        size_t n = SIZE_1D(s);
         struct scalar_args a = {n, 0.75f, 0.0f, {0, 0, 0}};
         struct op_case c = {1, {n}, {rand_array(n, -1, 1)}};
         snprintf(label, sizeof label, "fill n=%zu", n);
@@ -220,9 +234,9 @@ START_TEST(test_reductions)
 {
     char label[128];
     const float betas[] = {0.0f, 1.0f, 2.5f};
-    for (size_t s = 0; s < N_1D; s++) {
+    for (size_t s = 0; s < N_1D_REDUCE; s++) {
         for (size_t b = 0; b < 3; b++) {
-            size_t n = sizes_1d[s];
+            size_t n = SIZE_1D(s);
             struct op_case c = {2, {n, 1}, {rand_array(n, -1, 1), rand_array(1, -1, 1)}};
             if (betas[b] == 0.0f)
                 c.init[1][0] = NAN; /* beta = 0 must overwrite */
@@ -243,7 +257,7 @@ START_TEST(test_dropout)
     const float rates[] = {0.0f, 0.3f, 0.9f, 1.0f};
     for (size_t s = 0; s < N_1D; s++) {
         for (size_t r = 0; r < 4; r++) {
-            size_t n = sizes_1d[s];
+            size_t n = SIZE_1D(s);
             struct op_case c = {2, {n, n}, {rand_array(n, -1, 1), rand_array(n, -1, 1)}};
             struct scalar_args a = {n, rates[r], 0, {7, CLANN__RNG_STREAM_DROPOUT, 13 + s}};
             snprintf(label, sizeof label, "dropout n=%zu rate=%g", n, (double)rates[r]);
@@ -262,7 +276,7 @@ START_TEST(test_activations)
 {
     char label[160];
     for (int kind = 0; kind < CLANN__ACT_COUNT; kind++) {
-        for (size_t s = 0; s < N_SHAPES; s++) {
+        for (size_t s = SHAPE0; s < N_SHAPES; s++) {
             size_t rows = shapes[s][0], cols = shapes[s][1], n = rows * cols;
             for (int variant = 0; variant < 2; variant++) {
                 /* variant 0: bias, RReLU training; variant 1: no bias, inference */
@@ -376,7 +390,7 @@ START_TEST(test_column_sums)
 {
     char label[160];
     const float betas[] = {0.0f, 1.0f, 2.5f};
-    for (size_t s = 0; s < N_SHAPES; s++) {
+    for (size_t s = SHAPE0; s < N_SHAPES; s++) {
         for (size_t bi = 0; bi < 3; bi++) {
             size_t rows = shapes[s][0], cols = shapes[s][1], n = rows * cols;
             struct act_args a = {clann__case_act(0, false), rows, cols, betas[bi]};
@@ -407,6 +421,7 @@ static const size_t conv_shapes[][9] = {
     {3, 2, 9, 8, 3, 2, 2, 1, 1},   {2, 4, 11, 13, 5, 5, 2, 2, 1}, {2, 2, 6, 6, 2, 2, 2, 1, 0},
     {1, 3, 5, 5, 4, 4, 1, 1, 0},   {3, 1, 9, 9, 3, 3, 2, 1, 1},  {5, 2, 28, 28, 3, 3, 1, 1, 1},
     {2, 5, 7, 7, 2, 2, 2, 1, 1}};
+#define CONV0 (TINY ? 1 : 0) /* tiny: an odd image, both paddings, stride 1 and 2 */
 #define N_CONV (g_small ? 3 : sizeof conv_shapes / sizeof conv_shapes[0])
 
 static struct conv_args conv_case(size_t i)
@@ -439,7 +454,7 @@ static void conv_label(char *out, size_t cap, const char *op, const struct conv_
 START_TEST(test_conv)
 {
     char label[200];
-    for (size_t i = 0; i < N_CONV; i++) {
+    for (size_t i = CONV0; i < N_CONV; i++) {
         struct conv_args a = conv_case(i);
         size_t nx = conv_in(&a.g), k = a.g.channels * a.g.kernel_h * a.g.kernel_w;
         size_t ncol = conv_out(&a.g, k);
@@ -472,7 +487,7 @@ END_TEST
 START_TEST(test_pool)
 {
     char label[200];
-    for (size_t i = 0; i < N_CONV; i++) {
+    for (size_t i = CONV0; i < N_CONV; i++) {
         for (int max = 0; max < 2; max++) {
             struct conv_args a = conv_case(i);
             a.max = max;
@@ -500,7 +515,7 @@ START_TEST(test_index_cols)
 {
     char label[160];
     const size_t dims[][2] = {{1, 1}, {1, 7}, {7, 65}, {64, 257}, {257, 1031}};
-    for (size_t s = 0; s < (g_small ? 3 : sizeof dims / sizeof *dims); s++) {
+    for (size_t s = TINY ? 2 : 0; s < (g_small ? 3 : sizeof dims / sizeof *dims); s++) {
         size_t rows = dims[s][0], width = dims[s][1], n = (width + 2) / 3;
         float *idx = malloc(n * sizeof *idx);
         ck_assert_ptr_nonnull(idx);
@@ -518,6 +533,119 @@ START_TEST(test_index_cols)
             free_case(&c);
         }
         free(idx);
+    }
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * The feature layer: embedding gathers (every combiner, and the indicator form), the gradient's
+ * scatter-add (every combiner), the sparse update (every optimizer; a set NaN guard changes
+ * nothing), the numeric columns' copy. Ids: every 4th slot a pad (-1), others from
+ * U(-1.5, n_ids + 2) floored, so that some are past the table (skipped).
+ */
+static float *embed_ids(size_t n, size_t n_ids)
+{
+    float *ids = rand_array(n, -1.5f, (float)n_ids + 2);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = i % 4 == 3 ? -1.0f : floorf(ids[i]);
+    return ids;
+}
+
+/* A batch's index for a (clann__case_embedding_index); the caller frees the four arrays. */
+static void embed_batch(struct embed_args *a, float **ids, float **uniq, float **offsets,
+                        float **occ)
+{
+    size_t slots = a->rows * a->width;
+    *ids = embed_ids(slots, a->n_ids);
+    *uniq = malloc(slots * sizeof(float));
+    *offsets = malloc((slots + 1) * sizeof(float));
+    *occ = malloc(slots * sizeof(float));
+    ck_assert(*uniq && *offsets && *occ);
+    a->n_unique = clann__case_embedding_index(*ids, a->rows, a->width, a->n_ids, *uniq, *offsets,
+                                              *occ, &a->n_occ);
+    ck_assert_uint_gt(a->n_unique, 0);
+}
+
+static void embedding_updates(size_t rows, size_t width, size_t n_ids, size_t dim)
+{
+    char label[160];
+    for (int kind = 0; kind < CLANN__OPT_COUNT; kind++) {
+        for (int variant = 0; variant < 3; variant++) { /* plain, nesterov, guard set */
+            if ((variant == 1 && kind != CLANN__OPT_MOMENTUM) ||
+                (variant == 2 && kind != CLANN__OPT_ADAM))
+                continue;
+            struct embed_args a = {.rows = rows, .width = width, .n_ids = n_ids, .dim = dim};
+            a.opt = (struct clann_opt){.kind = (enum clann__opt_kind)kind, .lr = 0.05f,
+                                       .momentum = 0.9f, .nesterov = variant == 1,
+                                       .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-7f,
+                                       .rho = 0.9f, .initial_accumulator = 0.1f, .step = 3};
+            float *ids, *uniq, *offsets, *occ;
+            embed_batch(&a, &ids, &uniq, &offsets, &occ);
+            size_t nt = n_ids * dim;
+            float *guard = malloc(sizeof *guard);
+            ck_assert_ptr_nonnull(guard);
+            guard[0] = variant == 2 ? 1.0f : 0.0f;
+            struct op_case c = {6,
+                                {nt, nt, nt, a.n_unique, a.n_unique * dim, 1},
+                                {rand_array(nt, -1, 1),
+                                 kind == CLANN__OPT_SGD ? NULL : rand_array(nt, 0, 1),
+                                 kind == CLANN__OPT_ADAM ? rand_array(nt, 0, 1) : NULL, uniq,
+                                 rand_array(a.n_unique * dim, -1, 1), guard}};
+            snprintf(label, sizeof label, "embedding_update kind=%d variant=%d rows=%zu", kind,
+                     variant, rows);
+            compare("embedding_update", label, &c, clann__case_embedding_update, &a);
+            free_case(&c);
+            free(ids);
+            free(offsets);
+            free(occ);
+        }
+    }
+}
+
+START_TEST(test_embedding)
+{
+    static const size_t rows_list[] = {1, 7, 65, 257};
+    const size_t width = 5, dim = 7, few = 37; /* few ids: they repeat within and across rows */
+    char label[160];
+    for (size_t s = TINY ? 2 : 0; s < (g_small ? 3 : 4); s++) {
+        size_t rows = rows_list[s], slots = rows * width;
+        for (int table = 0; table < 2; table++) {
+            for (int comb = 0; comb < 3; comb++) {
+                size_t n_ids = table ? 1031 : few, d = table ? dim : n_ids;
+                struct embed_args a = {.rows = rows, .width = width, .n_ids = n_ids,
+                                       .dim = d, .combiner = (enum clann_combiner)comb};
+                struct op_case c = {3, {slots, n_ids * d, rows * d},
+                                    {embed_ids(slots, n_ids),
+                                     table ? rand_array(n_ids * d, -1, 1) : NULL,
+                                     rand_array(rows * d, -1, 1)}};
+                snprintf(label, sizeof label, "embedding_forward comb=%d table=%d rows=%zu",
+                         comb, table, rows);
+                compare("embedding_forward", label, &c, clann__case_embedding_forward, &a);
+                free_case(&c);
+            }
+        }
+        for (int comb = 0; comb < 3; comb++) {
+            struct embed_args a = {.rows = rows, .width = width, .n_ids = few,
+                                   .dim = dim, .combiner = (enum clann_combiner)comb};
+            float *ids, *uniq, *offsets, *occ;
+            embed_batch(&a, &ids, &uniq, &offsets, &occ);
+            struct op_case c = {5,
+                                {rows * dim, slots, a.n_unique + 1, a.n_occ, a.n_unique * dim},
+                                {rand_array(rows * dim, -1, 1), ids, offsets, occ,
+                                 rand_array(a.n_unique * dim, -1, 1)}};
+            snprintf(label, sizeof label, "embedding_backward comb=%d rows=%zu", comb, rows);
+            compare("embedding_backward", label, &c, clann__case_embedding_backward, &a);
+            free_case(&c);
+            free(uniq);
+        }
+        embedding_updates(rows, width, few, dim);
+        struct embed_args a = {.rows = rows, .width = 2 * dim + 1, .n_ids = 0, .dim = dim};
+        struct op_case c = {2, {rows * (2 * dim + 1), rows * dim},
+                            {rand_array(rows * (2 * dim + 1), -1, 1),
+                             rand_array(rows * dim, -1, 1)}};
+        snprintf(label, sizeof label, "copy_cols rows=%zu", rows);
+        compare("copy_cols", label, &c, clann__case_copy_cols, &a);
+        free_case(&c);
     }
 }
 END_TEST
@@ -564,7 +692,7 @@ START_TEST(test_losses)
     for (int kind = 0; kind < CLANN__LOSS_COUNT; kind++) {
         if (!clann__loss_computed(kind))
             continue;
-        for (size_t s = 0; s < N_SHAPES; s++) {
+        for (size_t s = SHAPE0; s < N_SHAPES; s++) {
             for (int with_grad = 0; with_grad < 2; with_grad++) {
                 size_t rows = shapes[s][0], cols = shapes[s][1], n = rows * cols;
                 bool sparse = kind == CLANN__LOSS_SPARSE_SOFTMAX_CE;
@@ -618,8 +746,8 @@ START_TEST(test_guard_grads)
     char label[160];
     uint64_t draw = g_draw; /* drawn apart: later tests keep their inputs */
     g_draw += UINT64_C(1) << 41;
-    for (size_t s = 0; s < N_1D; s++) {
-        size_t n = sizes_1d[s];
+    for (size_t s = 0; s < N_1D_REDUCE; s++) {
+        size_t n = SIZE_1D(s);
         for (int k = 0; k < 8; k++) {
             bool bad_x = k & 1, bad_batch = k & 2, preset = k & 4;
             float *x = rand_array(n, -1, 1), *batch = rand_array(1, 0, 2);
@@ -644,11 +772,44 @@ START_TEST(test_guard_grads)
 }
 END_TEST
 
+/* The guard's unfused parts: a non-finite sum flags the step (a flag already set stays), a
+ * flagged step is not accumulated, a third skip in a row passes the limit 2 and marks the stop,
+ * a clean step resets the run. */
+START_TEST(test_guard_parts)
+{
+    char label[96];
+    for (int k = 0; k < 4; k++) {
+        bool bad = k & 1, preset = k & 2;
+        struct scalar_args ga = {1, 17.0f, 0, {0, 0, 0}};
+        struct op_case g = {2, {1, 1}, {rand_array(1, 0, 2), rand_array(1, 0, 0)}};
+        g.init[0][0] = bad ? INFINITY : g.init[0][0];
+        g.init[1][0] = preset ? 4.0f : 0.0f;
+        snprintf(label, sizeof label, "guard_check bad=%d preset=%d", bad, preset);
+        compare_as(MATCH_SPECIAL, "guard parts", label, &g, clann__case_guard_check, &ga);
+        free_case(&g);
+        struct op_case u = {3, {1, 1, 1}, {rand_array(1, 0, 2), rand_array(1, 0, 5),
+                                           rand_array(1, 0, 0)}};
+        u.init[2][0] = bad ? 1.0f : 0.0f;
+        snprintf(label, sizeof label, "accumulate_unless flagged=%d", bad);
+        compare_as(MATCH_SPECIAL, "guard parts", label, &u, clann__case_accumulate_unless, &ga);
+        free_case(&u);
+        struct scalar_args sk = {1, 2.0f, 17.0f, {0, 0, 0}};
+        struct op_case r = {3, {1, 1, 1}, {rand_array(1, 0, 0), rand_array(1, 0, 0),
+                                           rand_array(1, 0, 0)}};
+        r.init[0][0] = bad ? 1.0f : 0.0f;
+        r.init[1][0] = preset ? 2.0f : 0.0f;
+        snprintf(label, sizeof label, "guard_skip flagged=%d run=%d", bad, preset ? 2 : 0);
+        compare_as(MATCH_SPECIAL, "guard parts", label, &r, clann__case_guard_skip, &sk);
+        free_case(&r);
+    }
+}
+END_TEST
+
 START_TEST(test_count_correct)
 {
     char label[160];
     const float betas[] = {0.0f, 1.0f, 2.5f};
-    for (size_t s = 0; s < N_SHAPES; s++) {
+    for (size_t s = SHAPE0; s < N_SHAPES; s++) {
         for (int mode = 0; mode < 4; mode++) {
             size_t rows = shapes[s][0], cols = mode == 2 ? 1 : shapes[s][1], n = rows * cols;
             int rule = mode == 0 ? CLANN__COUNT_SPARSE
@@ -697,7 +858,7 @@ START_TEST(test_optimizers)
             if (nesterov && kind != CLANN__OPT_MOMENTUM)
                 continue;
             for (size_t s = 0; s < N_1D; s++) {
-                size_t n = sizes_1d[s];
+                size_t n = SIZE_1D(s);
                 struct opt_args a;
                 memset(&a, 0, sizeof a);
                 a.opt.kind = (enum clann__opt_kind)kind;
@@ -732,6 +893,7 @@ END_TEST
 static const size_t reg_shapes[][2] = {{1, 1},   {1, 7},    {7, 1},    {7, 65},
                                        {65, 7},  {257, 1},  {1, 257},  {65, 257},
                                        {257, 65}, {1031, 7}};
+#define REG0 (TINY ? 3 : 0) /* tiny: 7 x 65 and 65 x 7 */
 #define N_REG_SHAPES (g_small ? 5 : sizeof reg_shapes / sizeof reg_shapes[0])
 
 /* The NaN guard's flag for the ops that honour it: none (a NULL view), clear, set. */
@@ -753,7 +915,7 @@ START_TEST(test_penalties)
     char label[128];
     const float betas[] = {0.0f, 1.0f}, thresholds[] = {0.0f, 0.25f};
     for (size_t s = 0; s < N_1D; s++) {
-        size_t n = sizes_1d[s];
+        size_t n = SIZE_1D(s);
         for (size_t b = 0; b < 2; b++) {
             struct op_case c = {2, {n, 1}, {rand_array(n, -1, 1), rand_array(1, -1, 1)}};
             if (betas[b] == 0.0f)
@@ -799,7 +961,7 @@ START_TEST(test_add_noise)
     const float stddevs[] = {0.0f, 0.1f, 2.5f};
     for (size_t s = 0; s < N_1D; s++) {
         for (size_t k = 0; k < 3; k++) {
-            size_t n = sizes_1d[s];
+            size_t n = SIZE_1D(s);
             /* offsets that are not multiples of the Philox block, and one past 2^32 */
             uint64_t offset = k == 2 ? UINT64_C(0x100000003) : 13 + s;
             struct scalar_args a = {n, stddevs[k], 0,
@@ -843,7 +1005,7 @@ START_TEST(test_constrain)
         {CLANN__CONSTRAINT_MIN_MAX_NORM, 0.3f, 0.9f, 0.5f},
         {CLANN__CONSTRAINT_UNIT_NORM, 0, 0, 0},
         {CLANN__CONSTRAINT_NON_NEG, 0, 0, 0}};
-    for (size_t s = 0; s < N_REG_SHAPES; s++) {
+    for (size_t s = REG0; s < N_REG_SHAPES; s++) {
         for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
             size_t rows = reg_shapes[s][0], cols = reg_shapes[s][1];
             struct constrain_args a = {ops[k], rows, cols};
@@ -871,7 +1033,7 @@ END_TEST
 START_TEST(test_batchnorm)
 {
     char label[160];
-    for (size_t s = 0; s < N_REG_SHAPES; s++) {
+    for (size_t s = REG0; s < N_REG_SHAPES; s++) {
         size_t rows = reg_shapes[s][0], cols = reg_shapes[s][1], n = rows * cols;
         /* mode 0: training (running given, must stay as it is); 1: inference, stats given
          * (must stay as they are); 2: inference with a NULL stats view */
@@ -1000,8 +1162,33 @@ static void gemm_case(struct clann_context *ctx, const char *dev, bool ta, bool 
     free(ref);
 }
 
+/* Tiny (CLANN_TEST_SMALL=2, tests/oclgrind.sh): every transpose over the tiled kernel's tile
+ * edges and tails (16: 17 and 33 cross them), alpha = 0 and k = 0 (scale_matrix alone), on
+ * every context; then the device's default GEMM (CLBlast beside the GPU forms, cl/gemm_cpu.cl
+ * beside the CPU forms) on one shape a transpose, whose 8 x 16 blocks it leaves with edges:
+ * interpreted, CLBlast's kernels are slow. */
+static struct clann_context *g_gemm_default;
+
+static void gemm_tiny(void)
+{
+    static const size_t dims[][3] = {{17, 7, 33}, {7, 17, 5}, {1, 1, 1}, {7, 9, 0}, {9, 7, 5}};
+    for (size_t d = 0; d < g_ncl; d++)
+        for (int t = 0; t < 4; t++)
+            for (size_t i = 0; i < sizeof dims / sizeof *dims; i++)
+                gemm_case(g_cl[d], g_cl_name[d], t & 1, t & 2, dims[i][0], dims[i][1],
+                          dims[i][2], i == 4 ? 0.0f : gemm_scalars[(i + 1) % 3],
+                          gemm_scalars[(i + (size_t)t) % 3], i % 2 ? 10 : 3);
+    for (int t = 0; g_gemm_default && t < 4; t++)
+        gemm_case(g_gemm_default, "the default GEMM", t & 1, t & 2, 9, 17, 5, 1.0f,
+                  t % 2 ? 2.5f : 0.0f, 3);
+}
+
 START_TEST(test_gemm)
 {
+    if (TINY) {
+        gemm_tiny();
+        return;
+    }
     for (size_t d = 0; d < g_ncl; d++) {
         for (int t = 0; t < 4; t++) {
             bool ta = t & 1, tb = (t >> 1) & 1;
@@ -1120,7 +1307,7 @@ int main(void)
     return 77;
 #else
     const char *small = getenv("CLANN_TEST_SMALL");
-    g_small = small && strcmp(small, "0") != 0;
+    g_small = !small || strcmp(small, "0") == 0 ? 0 : strcmp(small, "2") == 0 ? 2 : 1;
     struct clann_device_info *list = NULL;
     size_t count = 0, pick = 0;
     const char *why = NULL;
@@ -1167,6 +1354,19 @@ int main(void)
                  list[1].name, gemm_paths[k]);
         g_ncl++;
     }
+    /* Tiny, with CLANN_GEMM forcing a path for everything: the device's default path beside
+     * it, for gemm_tiny's few cases. */
+    const char *forced = getenv("CLANN_GEMM");
+    if (TINY && forced) {
+        char sel[32], keep[32];
+        snprintf(sel, sizeof sel, "opencl:%d:%d", list[1].platform, list[1].device);
+        snprintf(keep, sizeof keep, "%s", forced);
+        unsetenv("CLANN_GEMM");
+        g_gemm_default = make_context(sel, CLANN_CPU_MODE_FAST);
+        setenv("CLANN_GEMM", keep, 1);
+        if (!g_gemm_default)
+            return EXIT_FAILURE;
+    }
     clann_devices_free(list);
 
     Suite *s = suite_create("backend");
@@ -1177,12 +1377,13 @@ int main(void)
                  {"dropout", test_dropout},       {"activations", test_activations},
                  {"column_sums", test_column_sums}, {"index_cols", test_index_cols},
                  {"losses", test_losses},
-                 {"count_correct", test_count_correct}, {"guard_grads", test_guard_grads}, {"optimizers", test_optimizers},
+                 {"count_correct", test_count_correct}, {"guard_grads", test_guard_grads},
+                 {"guard_parts", test_guard_parts}, {"optimizers", test_optimizers},
                  {"special_values", test_special_values}, {"penalties", test_penalties},
                  {"add_noise", test_add_noise},   {"constrain", test_constrain},
                  {"batchnorm", test_batchnorm},   {"rng", test_rng},
                  {"gemm", test_gemm},             {"conv", test_conv},
-                 {"pool", test_pool}};
+                 {"pool", test_pool},             {"embedding", test_embedding}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
         tcase_set_timeout(tc, 600);
@@ -1201,6 +1402,7 @@ int main(void)
                g_report[i].max_nmse);
     for (size_t d = 0; d < g_ncl; d++)
         clann_context_destroy(g_cl[d]);
+    clann_context_destroy(g_gemm_default);
     clann_context_destroy(g_cpu);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 #endif

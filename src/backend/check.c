@@ -207,25 +207,6 @@ static enum clann_status do_normal(struct clann_backend *be, struct clann_view *
     const struct scalar_args *a = p;
     return clann__op_rng_normal(be, v[0], a->n, a->key, a->a, a->b);
 }
-static enum clann_status do_guard_check(struct clann_backend *be, struct clann_view *v,
-                                        const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_guard_check(be, v[0], v[1], a->a);
-}
-static enum clann_status do_accumulate_unless(struct clann_backend *be, struct clann_view *v,
-                                              const void *p)
-{
-    (void)p;
-    return clann__op_accumulate_unless(be, v[0], v[1], v[2]);
-}
-static enum clann_status do_guard_skip(struct clann_backend *be, struct clann_view *v,
-                                       const void *p)
-{
-    const struct scalar_args *a = p;
-    return clann__op_guard_skip(be, v[0], v[1], v[2], a->a, a->b);
-}
-
 static enum clann_status check_elementwise(struct clann__check *ck)
 {
     char shape[48];
@@ -294,19 +275,19 @@ static enum clann_status check_elementwise(struct clann__check *ck)
         struct clann__parity_case g = {2, {1, 1}, {constant(ck, 1, bad ? INFINITY : 3.0f),
                                                    constant(ck, 1, 0)}};
         TRY(compare(ck, CLANN__MATCH_SPECIAL, bad ? "guard_check inf" : "guard_check finite",
-                    "n=1", &g, do_guard_check, &ga));
+                    "n=1", &g, clann__case_guard_check, &ga));
         struct clann__parity_case u = {3, {1, 1, 1}, {constant(ck, 1, 2.5f),
                                                       constant(ck, 1, 4.0f),
                                                       constant(ck, 1, bad ? 1.0f : 0.0f)}};
         TRY(compare(ck, CLANN__MATCH_NMSE, bad ? "accumulate_unless flagged" : "accumulate_unless",
-                    "n=1", &u, do_accumulate_unless, &ga));
+                    "n=1", &u, clann__case_accumulate_unless, &ga));
         /* a third skip in a row passes the limit 2 and marks the stop; a clean step resets */
         struct scalar_args sk = {1, 2.0f, 17.0f, {0, 0, 0}};
         struct clann__parity_case k = {3, {1, 1, 1}, {constant(ck, 1, bad ? 1.0f : 0.0f),
                                                       constant(ck, 1, 2.0f),
                                                       constant(ck, 1, 0.0f)}};
         TRY(compare(ck, CLANN__MATCH_SPECIAL, bad ? "guard_skip flagged" : "guard_skip clean",
-                    "n=1", &k, do_guard_skip, &sk));
+                    "n=1", &k, clann__case_guard_skip, &sk));
         /* the fused guard of a step: the squares' sum, both checks, the loss accumulation */
         FOR_SIZES(ck, n) {
             struct scalar_args fa = {n, 17.0f, 0, {0, 0, 0}};
@@ -601,29 +582,85 @@ static enum clann_status check_regularize(struct clann__check *ck)
                    do_constrain, &na);
 }
 
-struct embed_args {
-    size_t rows, width, n_ids, dim;
-    enum clann_combiner combiner;
-};
-
-/* v: ids, table (NULL: indicator), y */
-static enum clann_status do_embedding(struct clann_backend *be, struct clann_view *v,
-                                      const void *p)
+/* Ids for rows x width slots from U(-1.5, n_ids + 2) floored: every 4th slot a pad (-1), some
+ * past the table's end; both are skipped. */
+static float *embed_ids(struct clann__check *ck, size_t n, size_t n_ids)
 {
-    const struct embed_args *a = p;
-    return clann__op_embedding_forward(be, v[0], a->width, a->width, a->rows, v[1], a->n_ids,
-                                       a->dim, a->combiner, v[2], a->dim);
-}
-/* v: x (rows x width), y (rows x dim): the first dim columns */
-static enum clann_status do_copy_cols(struct clann_backend *be, struct clann_view *v,
-                                      const void *p)
-{
-    const struct embed_args *a = p;
-    return clann__op_copy_cols(be, v[0], a->width, v[1], a->dim, a->rows, a->dim);
+    float *ids = rnd(ck, n, -1.5f, (float)n_ids + 2);
+    for (size_t i = 0; ids && i < n; i++)
+        ids[i] = i % 4 == 3 ? -1.0f : floorf(ids[i]);
+    return ids;
 }
 
-/* Embedding gathers with every combiner (ids with pads and out-of-range values, which are
- * skipped), the indicator form, and the column copy of numeric features. */
+/* A batch of ids and its index (clann__case_embedding_index) into a's sizes; out of memory,
+ * an empty index (compare reports the failure). */
+static void embed_batch(struct clann__check *ck, struct embed_args *a, float **ids, float **uniq,
+                        float **offsets, float **occ)
+{
+    size_t slots = a->rows * a->width;
+    *ids = embed_ids(ck, slots, a->n_ids);
+    *uniq = pooled(ck, slots);
+    *offsets = pooled(ck, slots + 1);
+    *occ = pooled(ck, slots);
+    a->n_unique = a->n_occ = 0;
+    if (*ids && *uniq && *offsets && *occ)
+        a->n_unique = clann__case_embedding_index(*ids, a->rows, a->width, a->n_ids, *uniq,
+                                                  *offsets, *occ, &a->n_occ);
+}
+
+/* The gradient's scatter-add with a's combiner. */
+static enum clann_status embed_backward(struct clann__check *ck, struct embed_args *a,
+                                        const char *shape)
+{
+    static const char *const combiners[] = {"mean", "sum", "sqrtn"};
+    size_t slots = a->rows * a->width;
+    float *ids, *uniq, *offsets, *occ;
+    embed_batch(ck, a, &ids, &uniq, &offsets, &occ);
+    struct clann__parity_case c = {5, {a->rows * a->dim, slots, a->n_unique + 1, a->n_occ,
+                                       a->n_unique * a->dim},
+                                   {rnd(ck, a->rows * a->dim, -1, 1), ids, offsets, occ,
+                                    rnd(ck, a->n_unique * a->dim, -1, 1)}};
+    char op[64];
+    snprintf(op, sizeof op, "embedding_backward %s", combiners[a->combiner]);
+    return compare(ck, CLANN__MATCH_NMSE, op, shape, &c, clann__case_embedding_backward, a);
+}
+
+/* The sparse update of the rows a batch used, with every optimizer (the others untouched); a
+ * set NaN guard must leave table and state as they were. */
+static enum clann_status embed_update(struct clann__check *ck, struct embed_args *a,
+                                      const char *shape)
+{
+    for (int kind = 0; kind < CLANN__OPT_COUNT; kind++) {
+        for (int variant = 0; variant < 3; variant++) { /* nesterov (momentum), guard set */
+            if (variant == 1 && kind != CLANN__OPT_MOMENTUM)
+                continue;
+            if (variant == 2 && kind != CLANN__OPT_ADAM)
+                continue;
+            a->opt = (struct clann_opt){.kind = (enum clann__opt_kind)kind, .lr = 0.05f,
+                                        .momentum = 0.9f, .nesterov = variant == 1,
+                                        .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-7f,
+                                        .rho = 0.9f, .initial_accumulator = 0.1f, .step = 3};
+            size_t nt = a->n_ids * a->dim;
+            float *ids, *uniq, *offsets, *occ;
+            embed_batch(ck, a, &ids, &uniq, &offsets, &occ);
+            struct clann__parity_case c = {
+                6, {nt, nt, nt, a->n_unique, a->n_unique * a->dim, 1},
+                {rnd(ck, nt, -1, 1), kind == CLANN__OPT_SGD ? NULL : rnd(ck, nt, 0, 1),
+                 kind == CLANN__OPT_ADAM ? rnd(ck, nt, 0, 1) : NULL, uniq,
+                 rnd(ck, a->n_unique * a->dim, -1, 1), constant(ck, 1, variant == 2 ? 1.0f : 0)}};
+            char op[64];
+            snprintf(op, sizeof op, "embedding_update %s%s",
+                     clann__kind_name(&clann__optimizer_kinds, (size_t)kind),
+                     variant == 1 ? " nesterov" : variant == 2 ? " guard set" : "");
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, clann__case_embedding_update, a));
+        }
+    }
+    return CLANN_OK;
+}
+
+/* The feature layer: embedding gathers with every combiner (ids with pads and out-of-range
+ * values, which are skipped) and the indicator form, the gradient's scatter-add with every
+ * combiner, the sparse update with every optimizer, and the column copy of numeric features. */
 static enum clann_status check_embedding(struct clann__check *ck)
 {
     static const char *const combiners[] = {"mean", "sum", "sqrtn"};
@@ -633,24 +670,34 @@ static enum clann_status check_embedding(struct clann__check *ck)
     for (int table = 0; table < 2; table++) {
         for (int comb = 0; comb < 3; comb++) {
             size_t d = table ? dim : n_ids;
-            struct embed_args a = {rows, width, n_ids, d, (enum clann_combiner)comb};
-            float *ids = rnd(ck, rows * width, -1.5f, (float)n_ids + 2);
-            for (size_t i = 0; ids && i < rows * width; i++)
-                ids[i] = i % 4 == 3 ? -1.0f : floorf(ids[i]); /* pads, and ids past the end */
+            struct embed_args a = {.rows = rows, .width = width, .n_ids = n_ids,
+                                   .dim = d, .combiner = (enum clann_combiner)comb};
             struct clann__parity_case c = {3, {rows * width, n_ids * dim, rows * d},
-                                           {ids, table ? rnd(ck, n_ids * dim, -1, 1) : NULL,
+                                           {embed_ids(ck, rows * width, n_ids),
+                                            table ? rnd(ck, n_ids * dim, -1, 1) : NULL,
                                             rnd(ck, rows * d, -1, 1)}};
             snprintf(op, sizeof op, "embedding_forward %s%s", combiners[comb],
                      table ? "" : " indicator");
-            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, do_embedding, &a));
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, clann__case_embedding_forward,
+                        &a));
         }
     }
-    struct embed_args a = {rows, 2 * dim + 1, 0, dim, CLANN_COMBINER_SUM};
+    /* a small table, so that ids repeat within and across rows */
+    const size_t few = 37;
+    snprintf(shape, sizeof shape, "%zux%zu ids=%zu dim=%zu", rows, width, few, dim);
+    for (int comb = 0; comb < 3; comb++) {
+        struct embed_args a = {.rows = rows, .width = width, .n_ids = few,
+                               .dim = dim, .combiner = (enum clann_combiner)comb};
+        TRY(embed_backward(ck, &a, shape));
+    }
+    struct embed_args u = {.rows = rows, .width = width, .n_ids = few, .dim = dim};
+    TRY(embed_update(ck, &u, shape));
+    struct embed_args a = {.rows = rows, .width = 2 * dim + 1, .n_ids = 0, .dim = dim};
     struct clann__parity_case c = {2, {rows * (2 * dim + 1), rows * dim},
                                    {rnd(ck, rows * (2 * dim + 1), -1, 1),
                                     rnd(ck, rows * dim, -1, 1)}};
     snprintf(shape, sizeof shape, "%zux%zu of %zu", rows, dim, 2 * dim + 1);
-    return compare(ck, CLANN__MATCH_NMSE, "copy_cols", shape, &c, do_copy_cols, &a);
+    return compare(ck, CLANN__MATCH_NMSE, "copy_cols", shape, &c, clann__case_copy_cols, &a);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include "backend/op_cases.h"
 #include "core/rng.h"
 
+#include <math.h>
 #include <string.h>
 
 enum clann_status clann__case_fill(struct clann_backend *be, struct clann_view *v, const void *p)
@@ -103,6 +104,24 @@ enum clann_status clann__case_guard_grads(struct clann_backend *be, struct clann
 {
     const struct scalar_args *a = p;
     return clann__op_guard_grads(be, v[0], a->n, v[1], v[2], v[3], a->a, v[4]);
+}
+enum clann_status clann__case_guard_check(struct clann_backend *be, struct clann_view *v,
+                                          const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_guard_check(be, v[0], v[1], a->a);
+}
+enum clann_status clann__case_accumulate_unless(struct clann_backend *be, struct clann_view *v,
+                                                const void *p)
+{
+    (void)p;
+    return clann__op_accumulate_unless(be, v[0], v[1], v[2]);
+}
+enum clann_status clann__case_guard_skip(struct clann_backend *be, struct clann_view *v,
+                                         const void *p)
+{
+    const struct scalar_args *a = p;
+    return clann__op_guard_skip(be, v[0], v[1], v[2], a->a, a->b);
 }
 enum clann_status clann__case_count(struct clann_backend *be, struct clann_view *v, const void *p)
 {
@@ -220,4 +239,66 @@ enum clann_status clann__case_pool_backward(struct clann_backend *be, struct cla
 {
     const struct conv_args *a = p;
     return clann__op_pool2d_backward(be, &a->g, a->max, v[0], v[1], v[2]);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The feature layer.
+ */
+enum clann_status clann__case_embedding_forward(struct clann_backend *be, struct clann_view *v,
+                                                const void *p)
+{
+    const struct embed_args *a = p;
+    return clann__op_embedding_forward(be, v[0], a->width, a->width, a->rows, v[1], a->n_ids,
+                                       a->dim, a->combiner, v[2], a->dim);
+}
+
+enum clann_status clann__case_copy_cols(struct clann_backend *be, struct clann_view *v,
+                                        const void *p)
+{
+    const struct embed_args *a = p;
+    return clann__op_copy_cols(be, v[0], a->width, v[1], a->dim, a->rows, a->dim);
+}
+
+enum clann_status clann__case_embedding_backward(struct clann_backend *be, struct clann_view *v,
+                                                 const void *p)
+{
+    const struct embed_args *a = p;
+    return clann__op_embedding_backward(be, v[0], a->dim, v[1], a->width, a->width, a->rows,
+                                        a->n_ids, a->combiner, v[2], v[3], a->n_occ,
+                                        a->n_unique, a->dim, v[4]);
+}
+
+enum clann_status clann__case_embedding_update(struct clann_backend *be, struct clann_view *v,
+                                               const void *p)
+{
+    const struct embed_args *a = p;
+    struct clann_opt opt = a->opt;
+    opt.guard = v[5];
+    return clann__op_embedding_update(be, &opt, v[0], v[1], v[2], a->n_ids, a->dim, v[3], v[4],
+                                      a->n_unique);
+}
+
+/* A slot's id, or -1 for a pad or a value outside the table (backend.h). */
+static long slot_id(float v, size_t n_ids)
+{
+    return v >= 0.0f && v < (float)n_ids && v == floorf(v) ? (long)v : -1;
+}
+
+size_t clann__case_embedding_index(const float *ids, size_t rows, size_t width, size_t n_ids,
+                                   float *uniq, float *offsets, float *occ, size_t *n_occ)
+{
+    size_t n_unique = 0, o = 0;
+    for (size_t id = 0; id < n_ids; id++) {
+        size_t start = o;
+        for (size_t i = 0; i < rows * width; i++)
+            if (slot_id(ids[i], n_ids) == (long)id)
+                occ[o++] = (float)(i / width);
+        if (o == start)
+            continue;
+        uniq[n_unique] = (float)id;
+        offsets[n_unique++] = (float)start;
+    }
+    offsets[n_unique] = (float)o;
+    *n_occ = o;
+    return n_unique;
 }

@@ -49,6 +49,14 @@ struct bn_args {
     bool training;
 };
 
+/* The feature layer's ops (backend.h); ids are rows x width (ldi = width), y and dy rows x dim. */
+struct embed_args {
+    size_t rows, width, n_ids, dim;
+    enum clann_combiner combiner;
+    size_t n_occ, n_unique; /* the batch index (clann__case_embedding_index) */
+    struct clann_opt opt;   /* embedding_update; its guard is the case's view */
+};
+
 struct conv_args {
     struct clann_conv_geom g;
     bool max;   /* pooling: max (else average) */
@@ -68,6 +76,27 @@ enum clann_status clann__case_pool_forward(struct clann_backend *be, struct clan
                                            const void *p); /* x, y */
 enum clann_status clann__case_pool_backward(struct clann_backend *be, struct clann_view *v,
                                             const void *p); /* x (NULL for avg), dy, dx */
+
+/* v: ids, table (NULL: indicator, dim = n_ids), y */
+enum clann_status clann__case_embedding_forward(struct clann_backend *be, struct clann_view *v,
+                                                const void *p);
+/* v: x (rows x width), y (rows x dim): the first dim columns */
+enum clann_status clann__case_copy_cols(struct clann_backend *be, struct clann_view *v,
+                                        const void *p);
+/* v: dy, ids, offsets (n_unique + 1), occ (n_occ), grad (n_unique x dim) */
+enum clann_status clann__case_embedding_backward(struct clann_backend *be, struct clann_view *v,
+                                                 const void *p);
+/* v: table (n_ids x dim), s1, s2 (NULL: none), uniq (n_unique), grad (n_unique x dim), guard
+ * (NULL: none) */
+enum clann_status clann__case_embedding_update(struct clann_backend *be, struct clann_view *v,
+                                               const void *p);
+/* The index a batch's backward pass and sparse update take (nn/embedding.c builds it the same
+ * way): the distinct ids of rows x width slots in increasing order into uniq, and for each the
+ * rows holding it into occ (a row twice when it holds the id twice), delimited by offsets
+ * (n_unique + 1 floats). uniq and occ hold rows * width floats, offsets one more. Returns
+ * n_unique; *n_occ gets the occurrences. Quadratic: for the cases' small tables only. */
+size_t clann__case_embedding_index(const float *ids, size_t rows, size_t width, size_t n_ids,
+                                   float *uniq, float *offsets, float *occ, size_t *n_occ);
 
 enum clann_status clann__case_fill(struct clann_backend *be, struct clann_view *v,
                                    const void *p);
@@ -106,6 +135,15 @@ enum clann_status clann__case_loss_batch(struct clann_backend *be, struct clann_
 /* v: x, sumsq, batch, flag, loss (NULL: none); scalar_args: n, a = the flag's value */
 enum clann_status clann__case_guard_grads(struct clann_backend *be, struct clann_view *v,
                                           const void *p);
+/* The NaN guard's parts. v: sumsq, flag; scalar_args: a = the flag's value */
+enum clann_status clann__case_guard_check(struct clann_backend *be, struct clann_view *v,
+                                          const void *p);
+/* v: x, out, flag */
+enum clann_status clann__case_accumulate_unless(struct clann_backend *be, struct clann_view *v,
+                                                const void *p);
+/* v: flag, run, stop; scalar_args: a = the limit, b = the stop's value */
+enum clann_status clann__case_guard_skip(struct clann_backend *be, struct clann_view *v,
+                                         const void *p);
 enum clann_status clann__case_count(struct clann_backend *be, struct clann_view *v,
                                     const void *p);
 enum clann_status clann__case_opt(struct clann_backend *be, struct clann_view *v,

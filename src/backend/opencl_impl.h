@@ -151,6 +151,7 @@ struct cl_backend {
     cl_ulong global_mem; /* CL_DEVICE_GLOBAL_MEM_SIZE */
     cl_ulong allocated;  /* bytes of the buffers this backend holds (op_buf_alloc) */
     char device_name[256];
+    bool launched[K__COUNT]; /* CLANN_KERNEL_LOG: kernels already written to the log */
 };
 
 static inline struct cl_backend *cl_be(struct clann_backend *be)

@@ -262,6 +262,22 @@ void ka_local_floats(struct kargs *a, size_t n)
     ka_set(a, n * sizeof(cl_float), NULL);
 }
 
+/* A debugging aid for coverage checks (tests/oclgrind.sh): CLANN_KERNEL_LOG names a file to which
+ * each kernel's name is appended at its first launch on this backend. A file that cannot be
+ * opened is ignored: the log is no part of the results. */
+static void log_first_launch(struct cl_backend *be, enum kernel_id id)
+{
+    if (be->launched[id])
+        return;
+    be->launched[id] = true;
+    const char *path = clann__getenv("CLANN_KERNEL_LOG");
+    FILE *f = path ? fopen(path, "a") : NULL;
+    if (f) {
+        fprintf(f, "%s\n", kernel_table[id].name);
+        fclose(f);
+    }
+}
+
 enum clann_status ka_launch(struct kargs *a, cl_uint dims, const size_t *global,
                             const size_t *local, const char *file, int line)
 {
@@ -275,6 +291,7 @@ enum clann_status ka_launch(struct kargs *a, cl_uint dims, const size_t *global,
     cl_int err = clEnqueueNDRangeKernel(a->be->queue, a->be->kernels[a->id], dims, NULL, global,
                                         local, 0, NULL, NULL);
     a->be->base.launches++;
+    log_first_launch(a->be, a->id);
     if (err != CL_SUCCESS)
         st = clann__error(ctx, cl_status_of(err),
                           "clEnqueueNDRangeKernel(%s) failed: %s (%d) at %s:%d",
