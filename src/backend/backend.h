@@ -198,6 +198,15 @@ struct clann_backend_ops {
     /* dst[0..n) = src[0..n); blocks until the data is on the host. */
     enum clann_status (*download)(struct clann_backend *be, float *dst, struct clann_view src,
                                   size_t n);
+    /* Optional (clann__op_download_start: a blocking download without it). dst[0..n) =
+     * src[0..n) without waiting: *pending receives a handle for download_test, or NULL when
+     * the data is already on the host. dst must stay untouched until the download is done. */
+    enum clann_status (*download_start)(struct clann_backend *be, float *dst,
+                                        struct clann_view src, size_t n, void **pending);
+    /* Whether a download_start has landed (*done); wait: blocks until it has. Once done the
+     * handle is released. */
+    enum clann_status (*download_test)(struct clann_backend *be, void *pending, bool wait,
+                                       bool *done);
     /* Waits for every enqueued op. */
     enum clann_status (*finish)(struct clann_backend *be);
     /* x[0..n) = value */

@@ -152,6 +152,25 @@ enum clann_status clann__op_download(struct clann_backend *be, float *dst, struc
     RUN(CLANN__OP_TRANSFER, 0.0, download(be, dst, src, n));
 }
 
+enum clann_status clann__op_download_start(struct clann_backend *be, float *dst,
+                                           struct clann_view src, size_t n, void **pending)
+{
+    *pending = NULL;
+    if (!be->ops->download_start)
+        return clann__op_download(be, dst, src, n);
+    CHECK_VIEW(src, n);
+    if (n && !dst)
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "download: NULL destination");
+    RUN(CLANN__OP_TRANSFER, 0.0, download_start(be, dst, src, n, pending));
+}
+
+enum clann_status clann__op_download_test(struct clann_backend *be, void *pending, bool wait,
+                                          bool *done)
+{
+    *done = true;
+    return pending ? be->ops->download_test(be, pending, wait, done) : CLANN_OK;
+}
+
 enum clann_status clann__op_finish(struct clann_backend *be)
 {
     return be->ops->finish(be);

@@ -23,6 +23,13 @@ enum clann_status clann__op_upload(struct clann_backend *be, struct clann_view d
                                    const float *src, size_t n, bool blocking);
 enum clann_status clann__op_download(struct clann_backend *be, float *dst, struct clann_view src,
                                      size_t n);
+/* A download that does not wait (OpenCL: a non-blocking read), then its test (wait: until it
+ * has landed); backends without it download at once and hand back *pending = NULL, which
+ * clann__op_download_test reports done. */
+enum clann_status clann__op_download_start(struct clann_backend *be, float *dst,
+                                           struct clann_view src, size_t n, void **pending);
+enum clann_status clann__op_download_test(struct clann_backend *be, void *pending, bool wait,
+                                          bool *done);
 enum clann_status clann__op_finish(struct clann_backend *be);
 enum clann_status clann__op_fill(struct clann_backend *be, struct clann_view x, size_t n,
                                  float value);

@@ -238,6 +238,8 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows, uint
         } else {
             st = clann__op_copy(be, dx, dy, rows * l->out); /* noise: identity gradient */
         }
+        if (st == CLANN_OK && m->grads_ready)
+            st = m->grads_ready(m, i, m->grads_ready_user);
     }
     return st;
 }

@@ -146,6 +146,12 @@ struct clann_model {
      * the loss gradient is scaled by 1 / global_rows, so the ranks' gradients sum to the one
      * process gradient. 0, 0 outside such a step. */
     size_t batch_row0, batch_global_rows;
+    /* Set by train for the overlapped gradient exchange (train/exchange.c): called by
+     * clann__model_backward once layer i's backward is done, when the parameter gradients of
+     * layers i and up are final, so that their exchange starts while the layers below compute.
+     * nn never looks at user. NULL: no hook. */
+    enum clann_status (*grads_ready)(struct clann_model *m, size_t layer, void *user);
+    void *grads_ready_user;
 };
 
 /* A deep copy of c (one clann__malloc'ed block per string and array), and its release. */

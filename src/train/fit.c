@@ -6,6 +6,7 @@
  * schedules, early stopping and checkpoints.
  */
 #include "train/dist.h"
+#include "train/exchange.h"
 #include "train/guard.h"
 #include "train/monitor.h"
 #include "train/runlog.h"
@@ -230,10 +231,12 @@ static enum clann_status train_step(struct clann_model *m, const struct clann_ma
         st = clann__embedding_prepare_batch(m, mine);
     if (st == CLANN_OK && mine && clann__sampled_active(m, true))
         st = clann__sampled_prepare(m, mine, t->step);
+    if (st == CLANN_OK && t->dist && t->exchange)
+        clann__exchange_begin(m, t); /* each bucket's sum starts as the backward pass goes */
     if (st == CLANN_OK)
         st = local_gradients(m, mine, t);
     if (t->dist)
-        st = exchange_gradients(m, t, st);
+        st = t->exchange ? clann__exchange_end(m, t, st) : exchange_gradients(m, t, st);
     if (st == CLANN_OK)
         st = apply_update(m, mine, t);
     m->batch_row0 = m->batch_global_rows = 0;
@@ -558,6 +561,8 @@ static enum clann_status dist_start(struct clann_model *m, const struct clann_ma
     st = clann__dist_agree(m->ctx, st, "reading its weights");
     if (st == CLANN_OK)
         st = clann__dist_check_same(m->ctx, v, 14, names);
+    if (st == CLANN_OK)
+        st = clann__exchange_setup(m, t);
     return st ? st : clann__reducer_init(m->ctx, &t->reduce, m->n_params + 1);
 }
 
