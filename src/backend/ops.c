@@ -640,6 +640,54 @@ enum clann_status clann__op_batchnorm_backward(struct clann_backend *be, struct 
                                   dbeta));
 }
 
+/* rows x (channels * spatial) values, SIZE_MAX on overflow. */
+static size_t bn_extent(size_t rows, size_t channels, size_t spatial)
+{
+    size_t cols, total;
+    if (!clann__mul_size(channels, spatial, &cols) || !clann__mul_size(rows, cols, &total))
+        return SIZE_MAX;
+    return total;
+}
+
+enum clann_status clann__op_batchnorm_sums(struct clann_backend *be, struct clann_view x,
+                                           size_t rows, size_t channels, size_t spatial,
+                                           struct clann_view center, struct clann_view out)
+{
+    if (!be->ops->batchnorm_sums)
+        return clann__error(be->ctx, CLANN_ERR_UNSUPPORTED, "batchnorm_sums: the %s backend "
+                            "cannot normalize a batch spread across ranks", be->ops->name);
+    CHECK_VIEW(x, bn_extent(rows, channels, spatial));
+    CHECK_OPTIONAL(center, channels);
+    CHECK_VIEW(out, channels);
+    RUN_KERNEL(batchnorm_sums(be, x, rows, channels, spatial, center, out));
+}
+
+enum clann_status clann__op_batchnorm_dx(struct clann_backend *be, struct clann_view x,
+                                         struct clann_view dy, size_t rows, size_t channels,
+                                         size_t spatial, struct clann_view gamma,
+                                         struct clann_view mean, struct clann_view invstd,
+                                         struct clann_view dgamma, struct clann_view dbeta,
+                                         float count, struct clann_view dx)
+{
+    if (!be->ops->batchnorm_dx)
+        return clann__error(be->ctx, CLANN_ERR_UNSUPPORTED, "batchnorm_dx: the %s backend "
+                            "cannot normalize a batch spread across ranks", be->ops->name);
+    size_t total = bn_extent(rows, channels, spatial);
+    CHECK_VIEW(x, total);
+    CHECK_VIEW(dy, total);
+    CHECK_VIEW(dx, total);
+    CHECK_VIEW(gamma, channels);
+    CHECK_VIEW(mean, channels);
+    CHECK_VIEW(invstd, channels);
+    CHECK_VIEW(dgamma, channels);
+    CHECK_VIEW(dbeta, channels);
+    if (!(count > 0.0f))
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "batchnorm_dx: count %g is not "
+                            "positive", (double)count);
+    RUN_KERNEL(batchnorm_dx(be, x, dy, rows, channels, spatial, gamma, mean, invstd, dgamma,
+                            dbeta, count, dx));
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Convolution and pooling: the geometry is checked here once (sizes that multiply without
  * overflow, out_h and out_w that the window can reach), so that backends index freely.

@@ -107,6 +107,15 @@ enum clann_status clann__op_batchnorm_forward(struct clann_backend *be, struct c
 enum clann_status clann__op_moving_average(struct clann_backend *be, struct clann_view avg,
                                            struct clann_view x, size_t n, float momentum,
                                            struct clann_view guard);
+enum clann_status clann__op_batchnorm_sums(struct clann_backend *be, struct clann_view x,
+                                           size_t rows, size_t channels, size_t spatial,
+                                           struct clann_view center, struct clann_view out);
+enum clann_status clann__op_batchnorm_dx(struct clann_backend *be, struct clann_view x,
+                                         struct clann_view dy, size_t rows, size_t channels,
+                                         size_t spatial, struct clann_view gamma,
+                                         struct clann_view mean, struct clann_view invstd,
+                                         struct clann_view dgamma, struct clann_view dbeta,
+                                         float count, struct clann_view dx);
 enum clann_status clann__op_batchnorm_backward(struct clann_backend *be, struct clann_view x,
                                                struct clann_view dy, size_t rows, size_t cols,
                                                struct clann_view gamma, struct clann_view mean,

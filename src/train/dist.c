@@ -23,6 +23,10 @@ static bool world_mpi; /* MPI_Init was called by clann_world_init */
  * (on the world) and all-gathers then each start in bucket order on every rank, which is all
  * that MPI asks, however the two kinds interleave on each rank. */
 static MPI_Comm gather_comm = MPI_COMM_NULL;
+/* And batch normalization's sums over the ranks, blocking, taken while buckets of the same
+ * backward pass may be in flight (their collectives start when their reads land: at different
+ * moments on different ranks). */
+static MPI_Comm stats_comm = MPI_COMM_NULL;
 #endif
 
 /* The number of processes a launcher says it started, 0 when none did. */
@@ -50,7 +54,8 @@ CLANN_API enum clann_status clann_world_init(int *argc, char ***argv)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
-    if (MPI_Comm_dup(MPI_COMM_WORLD, &gather_comm) != MPI_SUCCESS)
+    if (MPI_Comm_dup(MPI_COMM_WORLD, &gather_comm) != MPI_SUCCESS ||
+        MPI_Comm_dup(MPI_COMM_WORLD, &stats_comm) != MPI_SUCCESS)
         return clann__error(NULL, CLANN_ERR_INTERNAL, "MPI_Comm_dup failed");
     world_mpi = true;
     return CLANN_OK;
@@ -88,6 +93,8 @@ CLANN_API void clann_world_finalize(void)
 #if CLANN_HAVE_MPI
     if (gather_comm != MPI_COMM_NULL)
         MPI_Comm_free(&gather_comm);
+    if (stats_comm != MPI_COMM_NULL)
+        MPI_Comm_free(&stats_comm);
     if (world_mpi)
         MPI_Finalize();
 #endif
@@ -360,6 +367,31 @@ enum clann_status clann__dist_sum_doubles(struct clann_context *ctx, double *v, 
     if (!all)
         return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
     int rc = all_gather(v, (int)n, MPI_DOUBLE, all);
+    for (size_t i = 0; i < n && rc == MPI_SUCCESS; i++) {
+        v[i] = all[i];
+        for (int k = 1; k < world_size; k++)
+            v[i] += all[(size_t)k * n + i];
+    }
+    clann__free(all);
+    return rc == MPI_SUCCESS ? CLANN_OK : mpi_failed(ctx, rc, "MPI_Allgather");
+#else
+    (void)ctx, (void)v, (void)n;
+    return CLANN_OK;
+#endif
+}
+
+enum clann_status clann__dist_sum_floats(struct clann_context *ctx, float *v, size_t n)
+{
+    if (world_size == 1)
+        return CLANN_OK;
+#if CLANN_HAVE_MPI
+    float *all = clann__malloc((size_t)world_size * n * sizeof *all);
+    if (!all)
+        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
+    MPI_Request req;
+    int rc = MPI_Iallgather(v, (int)n, MPI_FLOAT, all, (int)n, MPI_FLOAT, stats_comm, &req);
+    if (rc == MPI_SUCCESS)
+        rc = wait_for(&req);
     for (size_t i = 0; i < n && rc == MPI_SUCCESS; i++) {
         v[i] = all[i];
         for (int k = 1; k < world_size; k++)

@@ -64,4 +64,8 @@ enum clann_status clann__bucket_test(struct clann_context *ctx, struct clann__bu
 /* The same for a few doubles (epoch counts), summed in rank order. */
 enum clann_status clann__dist_sum_doubles(struct clann_context *ctx, double *v, size_t n);
 
+/* The same for a few floats (batch normalization's statistics), on a communicator of their own
+ * (dist.c): callable while an overlapped exchange is in flight. */
+enum clann_status clann__dist_sum_floats(struct clann_context *ctx, float *v, size_t n);
+
 #endif /* CLANN_DIST_H */

@@ -215,6 +215,12 @@ static enum clann_status apply_update(struct clann_model *m, size_t rows,
     return st == CLANN_OK && monitored ? clann__monitor_after_update(m, t) : st;
 }
 
+static enum clann_status sum_ranks(struct clann_model *m, float *v, size_t n, void *user)
+{
+    (void)user;
+    return clann__dist_sum_floats(m->ctx, v, n);
+}
+
 /* One step on rows [first, first + rows) of the order: across ranks, this rank takes its
  * contiguous share of them (the one-process batch cut in rank order). */
 static enum clann_status train_step(struct clann_model *m, const struct clann_matrix *x,
@@ -233,8 +239,15 @@ static enum clann_status train_step(struct clann_model *m, const struct clann_ma
         st = clann__sampled_prepare(m, mine, t->step);
     if (st == CLANN_OK && t->dist && t->exchange)
         clann__exchange_begin(m, t); /* each bucket's sum starts as the backward pass goes */
+    if (t->dist) { /* batch normalization's statistics over the global batch */
+        m->sum_ranks = sum_ranks;
+        m->sum_ranks_user = t;
+    }
+    if (st == CLANN_OK && t->dist && mine == 0) /* no rows: zeros to every rank's sums */
+        st = clann__batchnorm_dist_idle(m);
     if (st == CLANN_OK)
         st = local_gradients(m, mine, t);
+    m->sum_ranks = NULL;
     if (t->dist)
         st = t->exchange ? clann__exchange_end(m, t, st) : exchange_gradients(m, t, st);
     if (st == CLANN_OK)
@@ -513,10 +526,7 @@ static bool writes_files(const struct clann_trainer *t)
 static enum clann_status dist_refusals(struct clann_model *m)
 {
     const char *what = NULL;
-    for (size_t i = 0; i < m->n_layers && !what; i++)
-        if (m->layers[i].kind == CLANN__LAYER_BATCHNORM)
-            what = "batch normalization (its statistics would be each rank's, not the batch's)";
-    if (!what && (m->features || m->n_emb))
+    if (m->features || m->n_emb)
         what = "feature columns (their embedding gradients are not exchanged yet)";
     if (!what && clann__sampled_active(m, true))
         what = "sampled softmax and NCE (each rank would draw its own candidates)";
