@@ -2,9 +2,12 @@
  * exchange.c - the overlapped gradient exchange (exchange.h). A bucket goes through: waiting
  * for the backward pass of its lowest layer, being read back from the device (a non-blocking
  * read on OpenCL), summed over the ranks (non-blocking collectives, progressed at every layer
- * of the backward pass: MPI moves data only when called), done. Buckets start in the same
- * order on every rank, which the collectives require. The last bucket also carries the
- * batch's loss sum.
+ * of the backward pass: MPI moves data only when called), done. Each kind of collective
+ * (all-to-all, all-gather: a communicator each, dist.c) starts in bucket order on every rank,
+ * which MPI requires of collectives on one communicator. On a GPU the host enqueues the whole
+ * backward pass ahead of the device: the reads then land while the host waits at the end,
+ * where every bucket is progressed at once, so the sums of the upper layers run while the
+ * device computes the lower ones. The last bucket also carries the batch's loss sum.
  */
 #include "train/exchange.h"
 
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum bucket_state { WAITING, READING, SUMMING, DONE };
 
@@ -132,15 +136,15 @@ static void read_bucket(struct clann_model *m, struct clann__exchange *x, size_t
     x->state[k] = READING;
 }
 
-/* Moves every bucket read so far along: a landed read starts its sum (in bucket order), a sum
- * in flight is progressed. wait: until every one is done. Fails only when MPI does. */
-static enum clann_status progress(struct clann_model *m, struct clann__exchange *x, bool wait)
+/* Moves every bucket read so far along without waiting: a landed read starts its sum (in
+ * bucket order), a sum in flight is progressed. Fails only when MPI does. */
+static enum clann_status progress(struct clann_model *m, struct clann__exchange *x)
 {
     bool gather = true; /* every earlier bucket has started its all-gather */
     for (size_t k = 0; k < x->next && x->mpi == CLANN_OK; k++) {
         bool done = true;
         if (x->state[k] == READING) {
-            enum clann_status st = clann__op_download_test(m->be, x->pending[k], wait, &done);
+            enum clann_status st = clann__op_download_test(m->be, x->pending[k], false, &done);
             if (st != CLANN_OK)
                 x->local = x->local ? x->local : st;
             if (!done)
@@ -150,7 +154,7 @@ static enum clann_status progress(struct clann_model *m, struct clann__exchange 
             x->state[k] = SUMMING;
         }
         if (x->state[k] == SUMMING && x->mpi == CLANN_OK) {
-            x->mpi = clann__bucket_test(m->ctx, &x->b[k], gather, wait, &done);
+            x->mpi = clann__bucket_test(m->ctx, &x->b[k], gather, false, &done);
             if (done)
                 x->state[k] = DONE;
         }
@@ -159,12 +163,30 @@ static enum clann_status progress(struct clann_model *m, struct clann__exchange 
     return x->mpi;
 }
 
+/* Progresses every bucket until all are summed: on a GPU the reads of the lower buckets land
+ * while the upper ones' sums are in flight, so no bucket waits for another. A short spin, then
+ * naps that leave the cores to the ranks still computing (as dist.c's waits). */
+static enum clann_status finish_all(struct clann_model *m, struct clann__exchange *x)
+{
+    struct timespec nap = {0, 20000}; /* 20 us */
+    for (int tests = 0;; tests++) {
+        enum clann_status st = progress(m, x);
+        bool all = true;
+        for (size_t k = 0; k < x->n_buckets && all; k++)
+            all = x->state[k] == DONE;
+        if (st != CLANN_OK || all)
+            return st;
+        if (tests >= 200)
+            nanosleep(&nap, NULL);
+    }
+}
+
 static enum clann_status grads_ready(struct clann_model *m, size_t layer, void *user)
 {
     struct clann__exchange *x = ((struct clann_trainer *)user)->exchange;
     while (x->next < x->n_buckets && x->ready_layer[x->next] >= layer)
         read_bucket(m, x, x->next++);
-    return progress(m, x, false);
+    return progress(m, x);
 }
 
 void clann__exchange_begin(struct clann_model *m, struct clann_trainer *t)
@@ -188,7 +210,7 @@ enum clann_status clann__exchange_end(struct clann_model *m, struct clann_traine
         return x->mpi; /* the world is broken: no collective would complete */
     while (x->next < x->n_buckets)
         read_bucket(m, x, x->next++);
-    enum clann_status st = progress(m, x, true);
+    enum clann_status st = finish_all(m, x);
     if (st != CLANN_OK)
         return st;
     char what[64];
