@@ -195,3 +195,50 @@ __kernel void batchnorm_backward(__global const float *x, ulong xoff, __global c
         dx[dxoff + i] = k * ((float)rows * dy[dyoff + i] - sdy - xhat * sdyx);
     }
 }
+
+/* Batch normalization across ranks (backend.h): x is rows x (channels * spatial); group c
+ * works on channel c, whose value j of rows * spatial sits at (r * channels + c) * spatial + s
+ * for r = j / spatial, s = j % spatial. */
+static size_t bn_index(size_t j, uint channels, uint spatial, size_t c)
+{
+    return ((j / spatial) * channels + c) * spatial + j % spatial;
+}
+
+/* Global size channels * L: out[c] = sum x, or with use_center sum (x - center[c])^2. */
+__kernel void batchnorm_sums(__global const float *x, ulong xoff, uint rows, uint channels,
+                             uint spatial, __global const float *center, ulong coff,
+                             uint use_center, __global float *out, ulong ooff,
+                             __local float *scratch)
+{
+    size_t c = get_group_id(0), lid = get_local_id(0), step = get_local_size(0);
+    size_t values = (size_t)rows * spatial;
+    float m = use_center ? center[coff + c] : 0.0f, s = 0.0f;
+    for (size_t j = lid; j < values; j += step) {
+        float v = x[xoff + bn_index(j, channels, spatial, c)];
+        s += use_center ? (v - m) * (v - m) : v;
+    }
+    s = column_total(s, scratch);
+    if (lid == 0)
+        out[ooff + c] = s;
+}
+
+/* Global size channels * L: dx = gamma invstd / count (count dy - dbeta - xhat dgamma). */
+__kernel void batchnorm_dx(__global const float *x, ulong xoff, __global const float *dy,
+                           ulong dyoff, uint rows, uint channels, uint spatial,
+                           __global const float *gamma, ulong goff, __global const float *mean,
+                           ulong moff, __global const float *invstd, ulong isoff,
+                           __global const float *dgamma, ulong dgoff,
+                           __global const float *dbeta, ulong dboff, float count,
+                           __global float *dx, ulong dxoff, __local float *scratch)
+{
+    size_t c = get_group_id(0), lid = get_local_id(0), step = get_local_size(0);
+    size_t values = (size_t)rows * spatial;
+    float m = mean[moff + c], is = invstd[isoff + c];
+    float sdy = dbeta[dboff + c], sdyx = dgamma[dgoff + c], k = gamma[goff + c] * is / count;
+    (void)scratch;
+    for (size_t j = lid; j < values; j += step) {
+        size_t i = bn_index(j, channels, spatial, c);
+        float xhat = (x[xoff + i] - m) * is;
+        dx[dxoff + i] = k * (count * dy[dyoff + i] - sdy - xhat * sdyx);
+    }
+}

@@ -1030,6 +1030,40 @@ END_TEST
 /* v: x, y, gamma, beta, stats (mean | var | invstd), running (mean | var) */
 /* v: avg, x, guard */
 /* v: x, dy, gamma, mean, invstd, dx, dgamma, dbeta */
+/* Batch normalization across ranks: the per-channel sums and dx from given sums, per column
+ * (spatial 1) and per channel over several values (spatial 4), CPU against OpenCL. */
+START_TEST(test_batchnorm_dist)
+{
+    char label[160];
+    static const size_t spatials[] = {1, 4};
+    for (size_t s = 0; s < N_REG_SHAPES; s++)
+        for (size_t k = 0; k < 2; k++) {
+            size_t rows = reg_shapes[s][0], ch = reg_shapes[s][1], sp = spatials[k];
+            size_t n = rows * ch * sp;
+            for (int centered = 0; centered < 2; centered++) {
+                struct bn_dist_args a = {rows, ch, sp, 0.0f, centered};
+                struct op_case c = {3, {n, ch, ch},
+                                    {rand_array(n, 1, 3), rand_array(ch, 1.5f, 2.5f),
+                                     rand_array(ch, -1, 1)}};
+                snprintf(label, sizeof label, "batchnorm_sums centered=%d %zux%zux%zu", centered,
+                         rows, ch, sp);
+                compare("batchnorm_sums", label, &c, clann__case_bn_sums, &a);
+                free_case(&c);
+            }
+            struct bn_dist_args a = {rows, ch, sp, (float)(3 * rows * sp), false};
+            struct op_case b = {8,
+                                {n, n, ch, ch, ch, ch, ch, n},
+                                {rand_array(n, 1, 3), rand_array(n, -1, 1),
+                                 rand_array(ch, 0.5f, 1.5f), rand_array(ch, 1.8f, 2.2f),
+                                 rand_array(ch, 1, 2), rand_array(ch, -3, 3),
+                                 rand_array(ch, -3, 3), rand_array(n, -1, 1)}};
+            snprintf(label, sizeof label, "batchnorm_dx %zux%zux%zu", rows, ch, sp);
+            compare("batchnorm_dx", label, &b, clann__case_bn_dx, &a);
+            free_case(&b);
+        }
+}
+END_TEST
+
 START_TEST(test_batchnorm)
 {
     char label[160];
@@ -1382,6 +1416,7 @@ int main(void)
                  {"special_values", test_special_values}, {"penalties", test_penalties},
                  {"add_noise", test_add_noise},   {"constrain", test_constrain},
                  {"batchnorm", test_batchnorm},   {"rng", test_rng},
+                 {"batchnorm_dist", test_batchnorm_dist},
                  {"gemm", test_gemm},             {"conv", test_conv},
                  {"pool", test_pool},             {"embedding", test_embedding}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

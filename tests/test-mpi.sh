@@ -2,9 +2,10 @@
 # test-mpi.sh CLANN MPI_BUILT - data-parallel training under mpirun (README "Training on several
 # processes or machines"): N ranks match one process (final loss rel 1e-4), repeated runs with
 # the same N are bitwise identical, a rank with bad data or different data is named and ends
-# the job, a killed rank ends it, checkpoints resume across rank counts, and what is refused is
-# refused; the same parity for feature columns (embeddings) and sampled softmax and NCE. Every
-# mpirun runs under a timeout so that a hang fails instead of stalling.
+# the job, a killed rank ends it, checkpoints resume across rank counts, the overlapped exchange
+# gives the bits of the flat one, batch normalization uses the global batch's statistics, and
+# feature columns (embeddings), sampled softmax and NCE match one process. Every mpirun runs
+# under a timeout so that a hang fails instead of stalling.
 set -u
 clann=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 if [ "$2" != "true" ] || ! command -v mpirun > /dev/null; then
@@ -78,6 +79,18 @@ sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of one.json)" "$(loss
         || fail "-np $n loss $(loss_of n${n}a.json) vs one process $(loss_of one.json)"
 done
 grep -q '"ranks": 1' one.json && ok "one process: ranks 1" || fail "one process: no ranks 1"
+
+# The overlapped exchange (buckets summed while the backward pass goes on, here 1 KiB ones:
+# several per step) gives bitwise the model of the whole-buffer exchange it replaces.
+for n in 2 3; do
+    CLANN_DIST_OVERLAP=0 mpi $n "$clann" train $opts --out flat$n.st > /dev/null 2>&1 \
+        || fail "-np $n without overlap"
+    CLANN_DIST_BUCKET_KB=1 mpi $n "$clann" train $opts --out small$n.st > /dev/null 2>&1 \
+        || fail "-np $n with 1 KiB buckets"
+    cmp -s flat$n.st n${n}a.st && cmp -s flat$n.st small$n.st \
+        && ok "-np $n: overlapped exchange (default and 1 KiB buckets) == CLANN_DIST_OVERLAP=0" \
+        || fail "-np $n: the overlapped exchange changes the model"
+done
 
 # parity NAME OPTS...: one process, then 2 and 3 ranks twice each: bitwise reruns and the
 # final loss within 1e-4 of one process's.
@@ -178,12 +191,32 @@ if [ $code -ne 0 ] && [ $code -ne 124 ] && [ ! -e k.st ]
 then ok "killed rank 1: exit $code in $(( $(date +%s) - t0 ))s"
 else fail "killed rank 1: exit $code"; cat kill.err; fi
 
-# Refused across ranks, with a reason.
-mpi 2 "$clann" train --data train.csv --hidden 8 --batchnorm --epochs 1 --quiet > /dev/null \
-    2> bn.err
-code=$?
-if [ $code -ne 0 ] && grep -q "does not support batch normalization" bn.err
-then ok "batch norm refused on 2 ranks"; else fail "batch norm on 2 ranks: exit $code"; cat bn.err; fi
+# Batch normalization: statistics over the global batch, so N ranks match one process and
+# repeat bitwise; a rank without rows (batch 2 on 3 ranks) adds zeros to the sums.
+bn="--data train.csv --hidden 32,16 --batchnorm --dropout 0.1 --epochs 3 --batch 60 --lr 0.01 --quiet --json"
+"$clann" train $bn --out bn1.st > bn1.json 2> /dev/null || fail "batch norm alone"
+for n in 2 3; do
+    for k in a b; do
+        mpi $n "$clann" train $bn --out bn$n$k.st > bn$n$k.json 2> bn.err || {
+            fail "batch norm -np $n run $k"; cat bn.err; }
+    done
+    cmp -s bn${n}a.st bn${n}b.st && ok "batch norm -np $n twice: bitwise identical" \
+        || fail "batch norm -np $n twice: the models differ"
+    python3 -c '
+import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
+sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of bn1.json)" "$(loss_of bn${n}a.json)" \
+        && ok "batch norm -np $n matches one process (final loss rel 1e-4)" \
+        || fail "batch norm -np $n loss $(loss_of bn${n}a.json) vs one process $(loss_of bn1.json)"
+done
+"$clann" train --data train.csv --hidden 8 --batchnorm --epochs 1 --batch 2 --quiet --json \
+    --out bs1.st > bs1.json 2> /dev/null || fail "batch norm, batch 2 alone"
+mpi 3 "$clann" train --data train.csv --hidden 8 --batchnorm --epochs 1 --batch 2 --quiet \
+    --json --out bs3.st > bs3.json 2> /dev/null || fail "batch norm, batch 2 on 3 ranks"
+python3 -c '
+import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
+sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of bs1.json)" "$(loss_of bs3.json)" \
+    && ok "batch norm, batch 2 on 3 ranks matches one process" \
+    || fail "batch norm, batch 2 on 3 ranks: $(loss_of bs3.json) vs $(loss_of bs1.json)"
 
 # Checkpoints resume across rank counts: 2 epochs on 3 ranks + 2 alone == 4 epochs on 3 ranks.
 ck="--data train.csv --hidden 16 --batch 60 --quiet --json"

@@ -322,6 +322,94 @@ START_TEST(test_val_loss_is_eval_loss)
 }
 END_TEST
 
+/* Batch normalization across ranks (nn/batchnorm_dist.c), simulated: a batch of 9 rows cut in
+ * two "ranks" of 4 and 5 rows. Their summed batchnorm_sums give the one-process mean and
+ * variance, and batchnorm_dx from the summed dgamma and dbeta gives the one-process dx. */
+START_TEST(test_batchnorm_split)
+{
+    struct clann_context *ctx = test_context("cpu", CLANN_CPU_MODE_REFERENCE);
+    struct clann_backend *be = ctx->be;
+    enum { ROWS = 9, COLS = 3, N = ROWS * COLS, CUT = 4 };
+    float x[N], dy[N], gamma[COLS] = {0.7f, 1.3f, 1.1f}, beta[COLS] = {0.1f, -0.2f, 0.3f};
+    for (size_t i = 0; i < N; i++) {
+        x[i] = 3.0f * clann__rng_uniform(9, 1, i) - 1.0f;
+        dy[i] = 2.0f * clann__rng_uniform(9, 2, i) - 1.0f;
+    }
+    struct clann_buf b;
+    ck_assert_int_eq(clann__buf_create(be, 4 * N + 12 * COLS, &b), CLANN_OK);
+    struct clann_view vx = clann__view(&b, 0), vy = clann__view(&b, N), vdy = clann__view(&b, 2 * N);
+    struct clann_view vdx = clann__view(&b, 3 * N);
+    size_t p = 4 * N;
+    struct clann_view vg = clann__view(&b, p), vb = clann__view(&b, p + COLS);
+    struct clann_view stats = clann__view(&b, p + 2 * COLS), vrun = clann__view(&b, p + 5 * COLS);
+    struct clann_view vdg = clann__view(&b, p + 7 * COLS), vdb = clann__view(&b, p + 8 * COLS);
+    struct clann_view part = clann__view(&b, p + 9 * COLS), center = clann__view(&b, p + 10 * COLS);
+    struct clann_view invstd = clann__view(&b, p + 4 * COLS);
+    clann__op_upload(be, vx, x, N, true);
+    clann__op_upload(be, vdy, dy, N, true);
+    clann__op_upload(be, vg, gamma, COLS, true);
+    clann__op_upload(be, vb, beta, COLS, true);
+    ck_assert_int_eq(clann__op_batchnorm_forward(be, vx, vy, ROWS, COLS, vg, vb, stats, vrun,
+                                                 1e-3f, true), CLANN_OK);
+    ck_assert_int_eq(clann__op_batchnorm_backward(be, vx, vdy, ROWS, COLS, vg, stats, invstd,
+                                                  vdx, vdg, vdb), CLANN_OK);
+    float one[3 * COLS], dx_one[N];
+    clann__op_download(be, one, stats, 3 * COLS);
+    clann__op_download(be, dx_one, vdx, N);
+    /* the two ranks' sums: x, then (x - mean)^2 about the one-process mean */
+    size_t lo[2] = {0, CUT}, rows[2] = {CUT, ROWS - CUT};
+    double s1[COLS] = {0}, s2[COLS] = {0};
+    clann__op_upload(be, center, one, COLS, true);
+    for (int r = 0; r < 2; r++) {
+        float got[COLS];
+        struct clann_view xr = clann__view(&b, lo[r] * COLS);
+        ck_assert_int_eq(clann__op_batchnorm_sums(be, xr, rows[r], COLS, 1, clann__view(NULL, 0),
+                                                  part), CLANN_OK);
+        clann__op_download(be, got, part, COLS);
+        for (size_t c = 0; c < COLS; c++)
+            s1[c] += got[c];
+        ck_assert_int_eq(clann__op_batchnorm_sums(be, xr, rows[r], COLS, 1, center, part),
+                         CLANN_OK);
+        clann__op_download(be, got, part, COLS);
+        for (size_t c = 0; c < COLS; c++)
+            s2[c] += got[c];
+    }
+    for (size_t c = 0; c < COLS; c++) {
+        ck_assert_double_eq_tol(s1[c] / ROWS, one[c], 1e-6);
+        ck_assert_double_eq_tol(s2[c] / ROWS, one[COLS + c], 1e-6);
+    }
+    /* dx of each rank's rows from the whole batch's dgamma and dbeta */
+    for (int r = 0; r < 2; r++) {
+        float dx[N];
+        struct clann_view off = clann__view(&b, lo[r] * COLS);
+        struct clann_view dyr = clann__view(&b, 2 * N + lo[r] * COLS);
+        struct clann_view dxr = clann__view(&b, 3 * N + lo[r] * COLS);
+        ck_assert_int_eq(clann__op_batchnorm_dx(be, off, dyr, rows[r], COLS, 1, vg, stats, invstd,
+                                                vdg, vdb, (float)ROWS, dxr), CLANN_OK);
+        clann__op_download(be, dx, dxr, rows[r] * COLS);
+        for (size_t i = 0; i < rows[r] * COLS; i++)
+            ck_assert_double_eq_tol(dx[i], dx_one[lo[r] * COLS + i], 1e-5);
+    }
+    /* channel-wise: 2 channels of 3 values each (spatial 3) are the sums over 3 columns */
+    float ch[2];
+    ck_assert_int_eq(clann__op_batchnorm_sums(be, vx, 3, 2, 3, clann__view(NULL, 0), part),
+                     CLANN_OK);
+    clann__op_download(be, ch, part, 2);
+    for (size_t c = 0; c < 2; c++) {
+        double want = 0;
+        for (size_t r = 0; r < 3; r++)
+            for (size_t k = 0; k < 3; k++)
+                want += x[r * 6 + c * 3 + k];
+        ck_assert_double_eq_tol(ch[c], want, 1e-5);
+    }
+    /* a zero count is refused */
+    ck_assert_int_eq(clann__op_batchnorm_dx(be, vx, vdy, ROWS, COLS, 1, vg, stats, invstd, vdg,
+                                            vdb, 0.0f, vdx), CLANN_ERR_INVALID_ARG);
+    clann__buf_destroy(&b);
+    clann_context_destroy(ctx);
+}
+END_TEST
+
 /* Batch normalization: finite-difference check of the backward pass through the op pair. */
 START_TEST(test_batchnorm_gradcheck)
 {
@@ -923,6 +1011,7 @@ int main(void)
     tcase_add_test(tc, test_penalty_apart_from_loss);
     tcase_add_test(tc, test_val_loss_is_eval_loss);
     tcase_add_test(tc, test_batchnorm_gradcheck);
+    tcase_add_test(tc, test_batchnorm_split);
     tcase_add_test(tc, test_batchnorm_model);
     tcase_add_test(tc, test_batchnorm_refresh);
     tcase_add_test(tc, test_random_layers_inference);

@@ -198,6 +198,15 @@ struct clann_backend_ops {
     /* dst[0..n) = src[0..n); blocks until the data is on the host. */
     enum clann_status (*download)(struct clann_backend *be, float *dst, struct clann_view src,
                                   size_t n);
+    /* Optional (clann__op_download_start: a blocking download without it). dst[0..n) =
+     * src[0..n) without waiting: *pending receives a handle for download_test, or NULL when
+     * the data is already on the host. dst must stay untouched until the download is done. */
+    enum clann_status (*download_start)(struct clann_backend *be, float *dst,
+                                        struct clann_view src, size_t n, void **pending);
+    /* Whether a download_start has landed (*done); wait: blocks until it has. Once done the
+     * handle is released. */
+    enum clann_status (*download_test)(struct clann_backend *be, void *pending, bool wait,
+                                       bool *done);
     /* Waits for every enqueued op. */
     enum clann_status (*finish)(struct clann_backend *be);
     /* x[0..n) = value */
@@ -348,6 +357,23 @@ struct clann_backend_ops {
                                             struct clann_view gamma, struct clann_view mean,
                                             struct clann_view invstd, struct clann_view dx,
                                             struct clann_view dgamma, struct clann_view dbeta);
+    /* Batch normalization over a batch spread across ranks (nn/batchnorm_dist.c), optional (NULL:
+     * CLANN_ERR_UNSUPPORTED). x is rows x (channels * spatial), the statistics per channel
+     * over rows * spatial values (spatial 1: per column).
+     * batchnorm_sums: out[c] = sum x, or with center (not a null view) sum (x - center[c])^2:
+     * this rank's share of the sums the mean and the variance are made of. */
+    enum clann_status (*batchnorm_sums)(struct clann_backend *be, struct clann_view x,
+                                        size_t rows, size_t channels, size_t spatial,
+                                        struct clann_view center, struct clann_view out);
+    /* batchnorm_backward's dx from sums over the whole batch of count values per channel:
+     * dx = gamma invstd / count (count dy - dbeta - xhat dgamma), xhat = (x - mean) invstd. dx
+     * may not alias dy. */
+    enum clann_status (*batchnorm_dx)(struct clann_backend *be, struct clann_view x,
+                                      struct clann_view dy, size_t rows, size_t channels,
+                                      size_t spatial, struct clann_view gamma,
+                                      struct clann_view mean, struct clann_view invstd,
+                                      struct clann_view dgamma, struct clann_view dbeta,
+                                      float count, struct clann_view dx);
 
     /* NaN guard: if sumsq[0] is not finite and flag[0] == 0, flag[0] = value (the first bad
      * step's number, or 1 to mark this step). Reads and writes one float each. */

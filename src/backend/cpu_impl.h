@@ -149,6 +149,14 @@ enum clann_status cpu_batchnorm_backward(struct clann_backend *be, struct clann_
                                          struct clann_view gamma, struct clann_view mean,
                                          struct clann_view invstd, struct clann_view dx,
                                          struct clann_view dgamma, struct clann_view dbeta);
+enum clann_status cpu_batchnorm_sums(struct clann_backend *be, struct clann_view x, size_t rows,
+                                     size_t channels, size_t spatial, struct clann_view center,
+                                     struct clann_view out);
+enum clann_status cpu_batchnorm_dx(struct clann_backend *be, struct clann_view x,
+                                   struct clann_view dy, size_t rows, size_t channels,
+                                   size_t spatial, struct clann_view gamma, struct clann_view mean,
+                                   struct clann_view invstd, struct clann_view dgamma,
+                                   struct clann_view dbeta, float count, struct clann_view dx);
 enum clann_status cpu_guard_check(struct clann_backend *be, struct clann_view sumsq,
                                   struct clann_view flag, float value);
 enum clann_status cpu_guard_skip(struct clann_backend *be, struct clann_view flag,

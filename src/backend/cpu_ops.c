@@ -762,6 +762,48 @@ enum clann_status cpu_batchnorm_backward(struct clann_backend *be, struct clann_
     return CLANN_OK;
 }
 
+/* Element s of channel c in row r of a rows x (channels * spatial) matrix. */
+static size_t bn_at(size_t r, size_t c, size_t s, size_t channels, size_t spatial)
+{
+    return (r * channels + c) * spatial + s;
+}
+
+enum clann_status cpu_batchnorm_sums(struct clann_backend *be, struct clann_view x, size_t rows,
+                                     size_t channels, size_t spatial, struct clann_view center,
+                                     struct clann_view out)
+{
+    const float *xp = at(x);
+    for (size_t c = 0; c < channels; c++) {
+        double sum = 0.0, m = center.buf ? at(center)[c] : 0.0;
+        for (size_t r = 0; r < rows; r++)
+            for (size_t s = 0; s < spatial; s++) {
+                double v = xp[bn_at(r, c, s, channels, spatial)];
+                sum += center.buf ? (v - m) * (v - m) : v;
+            }
+        at(out)[c] = (float)sum;
+    }
+    return CLANN_OK;
+}
+
+enum clann_status cpu_batchnorm_dx(struct clann_backend *be, struct clann_view x,
+                                   struct clann_view dy, size_t rows, size_t channels,
+                                   size_t spatial, struct clann_view gamma, struct clann_view mean,
+                                   struct clann_view invstd, struct clann_view dgamma,
+                                   struct clann_view dbeta, float count, struct clann_view dx)
+{
+    for (size_t c = 0; c < channels; c++) {
+        double m = at(mean)[c], is = at(invstd)[c], sdy = at(dbeta)[c], sdyx = at(dgamma)[c];
+        double k = at(gamma)[c] * is / (double)count;
+        for (size_t r = 0; r < rows; r++)
+            for (size_t s = 0; s < spatial; s++) {
+                size_t i = bn_at(r, c, s, channels, spatial);
+                double xhat = (at(x)[i] - m) * is;
+                at(dx)[i] = (float)(k * ((double)count * at(dy)[i] - sdy - xhat * sdyx));
+            }
+    }
+    return CLANN_OK;
+}
+
 enum clann_status cpu_guard_check(struct clann_backend *be, struct clann_view sumsq,
                                   struct clann_view flag, float value)
 {

@@ -193,6 +193,20 @@ enum clann_status clann__case_bn_backward(struct clann_backend *be, struct clann
     return clann__op_batchnorm_backward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
                                        v[6], v[7]);
 }
+enum clann_status clann__case_bn_sums(struct clann_backend *be, struct clann_view *v,
+                                      const void *p)
+{
+    const struct bn_dist_args *a = p;
+    return clann__op_batchnorm_sums(be, v[0], a->rows, a->channels, a->spatial,
+                                    a->centered ? v[1] : clann__view(NULL, 0), v[2]);
+}
+enum clann_status clann__case_bn_dx(struct clann_backend *be, struct clann_view *v,
+                                    const void *p)
+{
+    const struct bn_dist_args *a = p;
+    return clann__op_batchnorm_dx(be, v[0], v[1], a->rows, a->channels, a->spatial, v[2], v[3],
+                                  v[4], v[5], v[6], a->count, v[7]);
+}
 
 /* v: x, col */
 enum clann_status clann__case_im2col(struct clann_backend *be, struct clann_view *v,

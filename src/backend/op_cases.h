@@ -57,6 +57,14 @@ struct embed_args {
     struct clann_opt opt;   /* embedding_update; its guard is the case's view */
 };
 
+/* Batch normalization across ranks: x is rows x (channels * spatial); count for batchnorm_dx;
+ * centered: batchnorm_sums of (x - center)^2. */
+struct bn_dist_args {
+    size_t rows, channels, spatial;
+    float count;
+    bool centered;
+};
+
 struct conv_args {
     struct clann_conv_geom g;
     bool max;   /* pooling: max (else average) */
@@ -165,6 +173,12 @@ enum clann_status clann__case_bn_forward(struct clann_backend *be, struct clann_
                                          const void *p);
 enum clann_status clann__case_moving_average(struct clann_backend *be, struct clann_view *v,
                                              const void *p);
+/* v: x, center, out */
+enum clann_status clann__case_bn_sums(struct clann_backend *be, struct clann_view *v,
+                                      const void *p);
+/* v: x, dy, gamma, mean, invstd, dgamma, dbeta, dx */
+enum clann_status clann__case_bn_dx(struct clann_backend *be, struct clann_view *v,
+                                    const void *p);
 enum clann_status clann__case_bn_backward(struct clann_backend *be, struct clann_view *v,
                                           const void *p);
 

@@ -93,6 +93,42 @@ cleanup:
     return st;
 }
 
+static enum clann_status op_download_start(struct clann_backend *be_, float *dst,
+                                           struct clann_view src, size_t n, void **pending)
+{
+    struct cl_backend *be = cl_be(be_);
+    enum clann_status st = CLANN_OK;
+    cl_event ev = NULL;
+    if (n == 0)
+        return CLANN_OK;
+    CL_TRY(be_->ctx, clEnqueueReadBuffer(be->queue, (cl_mem)src.buf->ptr, CL_FALSE,
+                                         src.off * sizeof(float), n * sizeof(float), dst, 0, NULL,
+                                         &ev));
+    clFlush(be->queue); /* so that the read starts while the host goes on */
+    *pending = ev;
+cleanup:
+    return st;
+}
+
+static enum clann_status op_download_test(struct clann_backend *be_, void *pending, bool wait,
+                                          bool *done)
+{
+    cl_event ev = pending;
+    cl_int state = CL_QUEUED;
+    enum clann_status st = CLANN_OK;
+    if (wait)
+        CL_TRY(be_->ctx, clWaitForEvents(1, &ev));
+    CL_TRY(be_->ctx, clGetEventInfo(ev, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof state, &state,
+                                    NULL));
+    if (state < 0)
+        st = cl_fail(be_->ctx, state, "clEnqueueReadBuffer (non-blocking)", __FILE__, __LINE__);
+cleanup:
+    *done = st != CLANN_OK || state == CL_COMPLETE;
+    if (*done)
+        clReleaseEvent(ev);
+    return st;
+}
+
 static enum clann_status op_finish(struct clann_backend *be_)
 {
     enum clann_status st = CLANN_OK;
@@ -135,6 +171,8 @@ static const struct clann_backend_ops cl_ops = {
     .buf_free = op_buf_free,
     .upload = op_upload,
     .download = op_download,
+    .download_start = op_download_start,
+    .download_test = op_download_test,
     .finish = op_finish,
     .fill = op_fill,
     .copy = op_copy,
@@ -161,6 +199,8 @@ static const struct clann_backend_ops cl_ops = {
     .batchnorm_forward = op_batchnorm_forward,
     .moving_average = op_moving_average,
     .batchnorm_backward = op_batchnorm_backward,
+    .batchnorm_sums = op_batchnorm_sums,
+    .batchnorm_dx = op_batchnorm_dx,
     .guard_check = op_guard_check,
     .accumulate_unless = op_accumulate_unless,
     .guard_skip = op_guard_skip,

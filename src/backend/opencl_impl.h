@@ -86,6 +86,8 @@
     X(BATCHNORM_INFER, batchnorm_infer, "regularize.cl")                                          \
     X(MOVING_AVERAGE, moving_average, "regularize.cl")                                            \
     X(BATCHNORM_BACKWARD, batchnorm_backward, "regularize.cl")                                    \
+    X(BATCHNORM_SUMS, batchnorm_sums, "regularize.cl")                                            \
+    X(BATCHNORM_DX, batchnorm_dx, "regularize.cl")                                                \
     X(IM2COL, im2col, "conv.cl")                                                                  \
     X(COL2IM, col2im, "conv.cl")                                                                  \
     X(CHANNEL_BIAS, channel_bias, "conv.cl")                                                      \
@@ -337,6 +339,14 @@ enum clann_status op_batchnorm_backward(struct clann_backend *be_, struct clann_
                                         struct clann_view gamma, struct clann_view mean,
                                         struct clann_view invstd, struct clann_view dx,
                                         struct clann_view dgamma, struct clann_view dbeta);
+enum clann_status op_batchnorm_sums(struct clann_backend *be_, struct clann_view x, size_t rows,
+                                    size_t channels, size_t spatial, struct clann_view center,
+                                    struct clann_view out);
+enum clann_status op_batchnorm_dx(struct clann_backend *be_, struct clann_view x,
+                                  struct clann_view dy, size_t rows, size_t channels,
+                                  size_t spatial, struct clann_view gamma, struct clann_view mean,
+                                  struct clann_view invstd, struct clann_view dgamma,
+                                  struct clann_view dbeta, float count, struct clann_view dx);
 
 /* opencl_embedding.c */
 enum clann_status op_copy_cols(struct clann_backend *be_, struct clann_view x, size_t ldx,

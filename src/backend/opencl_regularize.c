@@ -180,3 +180,62 @@ enum clann_status op_batchnorm_backward(struct clann_backend *be_, struct clann_
     return LAUNCH_COLUMNS(&a, rows, cols);
 }
 
+
+/* rows * channels * spatial within the kernels' 32-bit counts; *values: rows * spatial. */
+static enum clann_status check_bn(struct clann_backend *be_, const char *op, size_t rows,
+                                  size_t channels, size_t spatial, size_t *values)
+{
+    size_t n;
+    enum clann_status st = check_matrix(be_, op, rows, channels, &n);
+    if (st == CLANN_OK)
+        st = check_matrix(be_, op, n, spatial, &n);
+    *values = rows * spatial;
+    return st;
+}
+
+enum clann_status op_batchnorm_sums(struct clann_backend *be_, struct clann_view x, size_t rows,
+                                    size_t channels, size_t spatial, struct clann_view center,
+                                    struct clann_view out)
+{
+    size_t values;
+    CHECK(check_bn(be_, "batchnorm_sums", rows, channels, spatial, &values));
+    if (channels == 0)
+        return CLANN_OK;
+    if (values == 0)
+        x = out; /* no rows: zero sums, nothing read */
+    struct kargs a = ka_begin(cl_be(be_), K_BATCHNORM_SUMS);
+    ka_view(&a, x);
+    ka_u32(&a, rows);
+    ka_u32(&a, channels);
+    ka_u32(&a, spatial);
+    ka_view(&a, center.buf ? center : out);
+    ka_u32(&a, center.buf != NULL);
+    ka_view(&a, out);
+    return LAUNCH_COLUMNS(&a, values, channels);
+}
+
+enum clann_status op_batchnorm_dx(struct clann_backend *be_, struct clann_view x,
+                                  struct clann_view dy, size_t rows, size_t channels,
+                                  size_t spatial, struct clann_view gamma, struct clann_view mean,
+                                  struct clann_view invstd, struct clann_view dgamma,
+                                  struct clann_view dbeta, float count, struct clann_view dx)
+{
+    size_t values;
+    CHECK(check_bn(be_, "batchnorm_dx", rows, channels, spatial, &values));
+    if (channels == 0 || values == 0)
+        return CLANN_OK;
+    struct kargs a = ka_begin(cl_be(be_), K_BATCHNORM_DX);
+    ka_view(&a, x);
+    ka_view(&a, dy);
+    ka_u32(&a, rows);
+    ka_u32(&a, channels);
+    ka_u32(&a, spatial);
+    ka_view(&a, gamma);
+    ka_view(&a, mean);
+    ka_view(&a, invstd);
+    ka_view(&a, dgamma);
+    ka_view(&a, dbeta);
+    ka_f32(&a, count);
+    ka_view(&a, dx);
+    return LAUNCH_COLUMNS(&a, values, channels);
+}

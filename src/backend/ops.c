@@ -152,6 +152,25 @@ enum clann_status clann__op_download(struct clann_backend *be, float *dst, struc
     RUN(CLANN__OP_TRANSFER, 0.0, download(be, dst, src, n));
 }
 
+enum clann_status clann__op_download_start(struct clann_backend *be, float *dst,
+                                           struct clann_view src, size_t n, void **pending)
+{
+    *pending = NULL;
+    if (!be->ops->download_start)
+        return clann__op_download(be, dst, src, n);
+    CHECK_VIEW(src, n);
+    if (n && !dst)
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "download: NULL destination");
+    RUN(CLANN__OP_TRANSFER, 0.0, download_start(be, dst, src, n, pending));
+}
+
+enum clann_status clann__op_download_test(struct clann_backend *be, void *pending, bool wait,
+                                          bool *done)
+{
+    *done = true;
+    return pending ? be->ops->download_test(be, pending, wait, done) : CLANN_OK;
+}
+
 enum clann_status clann__op_finish(struct clann_backend *be)
 {
     return be->ops->finish(be);
@@ -619,6 +638,54 @@ enum clann_status clann__op_batchnorm_backward(struct clann_backend *be, struct 
     CHECK_VIEW(dbeta, cols);
     RUN_KERNEL(batchnorm_backward(be, x, dy, rows, cols, gamma, mean, invstd, dx, dgamma,
                                   dbeta));
+}
+
+/* rows x (channels * spatial) values, SIZE_MAX on overflow. */
+static size_t bn_extent(size_t rows, size_t channels, size_t spatial)
+{
+    size_t cols, total;
+    if (!clann__mul_size(channels, spatial, &cols) || !clann__mul_size(rows, cols, &total))
+        return SIZE_MAX;
+    return total;
+}
+
+enum clann_status clann__op_batchnorm_sums(struct clann_backend *be, struct clann_view x,
+                                           size_t rows, size_t channels, size_t spatial,
+                                           struct clann_view center, struct clann_view out)
+{
+    if (!be->ops->batchnorm_sums)
+        return clann__error(be->ctx, CLANN_ERR_UNSUPPORTED, "batchnorm_sums: the %s backend "
+                            "cannot normalize a batch spread across ranks", be->ops->name);
+    CHECK_VIEW(x, bn_extent(rows, channels, spatial));
+    CHECK_OPTIONAL(center, channels);
+    CHECK_VIEW(out, channels);
+    RUN_KERNEL(batchnorm_sums(be, x, rows, channels, spatial, center, out));
+}
+
+enum clann_status clann__op_batchnorm_dx(struct clann_backend *be, struct clann_view x,
+                                         struct clann_view dy, size_t rows, size_t channels,
+                                         size_t spatial, struct clann_view gamma,
+                                         struct clann_view mean, struct clann_view invstd,
+                                         struct clann_view dgamma, struct clann_view dbeta,
+                                         float count, struct clann_view dx)
+{
+    if (!be->ops->batchnorm_dx)
+        return clann__error(be->ctx, CLANN_ERR_UNSUPPORTED, "batchnorm_dx: the %s backend "
+                            "cannot normalize a batch spread across ranks", be->ops->name);
+    size_t total = bn_extent(rows, channels, spatial);
+    CHECK_VIEW(x, total);
+    CHECK_VIEW(dy, total);
+    CHECK_VIEW(dx, total);
+    CHECK_VIEW(gamma, channels);
+    CHECK_VIEW(mean, channels);
+    CHECK_VIEW(invstd, channels);
+    CHECK_VIEW(dgamma, channels);
+    CHECK_VIEW(dbeta, channels);
+    if (!(count > 0.0f))
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "batchnorm_dx: count %g is not "
+                            "positive", (double)count);
+    RUN_KERNEL(batchnorm_dx(be, x, dy, rows, channels, spatial, gamma, mean, invstd, dgamma,
+                            dbeta, count, dx));
 }
 
 /* ---------------------------------------------------------------------------------------------

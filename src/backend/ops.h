@@ -23,6 +23,13 @@ enum clann_status clann__op_upload(struct clann_backend *be, struct clann_view d
                                    const float *src, size_t n, bool blocking);
 enum clann_status clann__op_download(struct clann_backend *be, float *dst, struct clann_view src,
                                      size_t n);
+/* A download that does not wait (OpenCL: a non-blocking read), then its test (wait: until it
+ * has landed); backends without it download at once and hand back *pending = NULL, which
+ * clann__op_download_test reports done. */
+enum clann_status clann__op_download_start(struct clann_backend *be, float *dst,
+                                           struct clann_view src, size_t n, void **pending);
+enum clann_status clann__op_download_test(struct clann_backend *be, void *pending, bool wait,
+                                          bool *done);
 enum clann_status clann__op_finish(struct clann_backend *be);
 enum clann_status clann__op_fill(struct clann_backend *be, struct clann_view x, size_t n,
                                  float value);
@@ -100,6 +107,15 @@ enum clann_status clann__op_batchnorm_forward(struct clann_backend *be, struct c
 enum clann_status clann__op_moving_average(struct clann_backend *be, struct clann_view avg,
                                            struct clann_view x, size_t n, float momentum,
                                            struct clann_view guard);
+enum clann_status clann__op_batchnorm_sums(struct clann_backend *be, struct clann_view x,
+                                           size_t rows, size_t channels, size_t spatial,
+                                           struct clann_view center, struct clann_view out);
+enum clann_status clann__op_batchnorm_dx(struct clann_backend *be, struct clann_view x,
+                                         struct clann_view dy, size_t rows, size_t channels,
+                                         size_t spatial, struct clann_view gamma,
+                                         struct clann_view mean, struct clann_view invstd,
+                                         struct clann_view dgamma, struct clann_view dbeta,
+                                         float count, struct clann_view dx);
 enum clann_status clann__op_batchnorm_backward(struct clann_backend *be, struct clann_view x,
                                                struct clann_view dy, size_t rows, size_t cols,
                                                struct clann_view gamma, struct clann_view mean,

@@ -76,6 +76,8 @@ static enum clann_status batchnorm_forward(struct clann_model *m, size_t i, stru
 {
     const struct clann_layer *l = &m->layers[i];
     size_t c = l->out;
+    if (training && clann__batchnorm_dist(m)) /* the global batch's statistics */
+        return clann__batchnorm_dist_forward(m, i, x, rows);
     return clann__op_batchnorm_forward(m->be, x, at(&m->acts, l->y_off), rows, c,
                                          at(&m->params, l->w_off), at(&m->params, l->b_off),
                                          at(&m->acts, l->bn_off), at(&m->params, l->b_off + c),
@@ -221,6 +223,8 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows, uint
             st = clann__conv_backward(m, i, x, dx, rows, step);
         } else if (l->kind == CLANN__LAYER_BATCHNORM && l->frozen) {
             st = frozen_batchnorm_backward(m, l, dx, rows);
+        } else if (l->kind == CLANN__LAYER_BATCHNORM && clann__batchnorm_dist(m)) {
+            st = clann__batchnorm_dist_backward(m, i, x, dx, rows);
         } else if (l->kind == CLANN__LAYER_BATCHNORM) {
             size_t c = l->out;
             st = clann__op_batchnorm_backward(
@@ -238,6 +242,8 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows, uint
         } else {
             st = clann__op_copy(be, dx, dy, rows * l->out); /* noise: identity gradient */
         }
+        if (st == CLANN_OK && m->grads_ready)
+            st = m->grads_ready(m, i, m->grads_ready_user);
     }
     return st;
 }

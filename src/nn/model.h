@@ -146,7 +146,31 @@ struct clann_model {
      * the loss gradient is scaled by 1 / global_rows, so the ranks' gradients sum to the one
      * process gradient. 0, 0 outside such a step. */
     size_t batch_row0, batch_global_rows;
+    /* Set by train for the overlapped gradient exchange (train/exchange.c): called by
+     * clann__model_backward once layer i's backward is done, when the parameter gradients of
+     * layers i and up are final, so that their exchange starts while the layers below compute.
+     * nn never looks at user. NULL: no hook. */
+    enum clann_status (*grads_ready)(struct clann_model *m, size_t layer, void *user);
+    void *grads_ready_user;
+    /* Set by train under data parallelism: replaces v[0..n) by its sum over the ranks, the
+     * same on every rank (nn/batchnorm_dist.c: statistics over the global batch). In a step
+     * (batch_global_rows > 0), every rank must make the same calls in the same order. */
+    enum clann_status (*sum_ranks)(struct clann_model *m, float *v, size_t n, void *user);
+    void *sum_ranks_user;
 };
+
+/* Batch normalization over a global batch spread across ranks (batchnorm_dist.c), in a
+ * training step with m->sum_ranks set: layer i's forward pass in training mode and its
+ * backward pass (dx may be the only gradient wanted: the layer's dgamma and dbeta stay this
+ * rank's share, which the gradient exchange sums). A rank without rows in the step calls
+ * batchnorm_dist_idle instead of both passes: its share of every sum is zero. */
+bool clann__batchnorm_dist(const struct clann_model *m);
+enum clann_status clann__batchnorm_dist_forward(struct clann_model *m, size_t i,
+                                                struct clann_view x, size_t rows);
+enum clann_status clann__batchnorm_dist_backward(struct clann_model *m, size_t i,
+                                                 struct clann_view x, struct clann_view dx,
+                                                 size_t rows);
+enum clann_status clann__batchnorm_dist_idle(struct clann_model *m);
 
 /* A deep copy of c (one clann__malloc'ed block per string and array), and its release. */
 enum clann_status clann__columns_copy(struct clann_context *ctx, const struct clann_columns *c,

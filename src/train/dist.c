@@ -19,6 +19,16 @@
 
 static int world_rank = 0, world_size = 1;
 static bool world_mpi; /* MPI_Init was called by clann_world_init */
+#if CLANN_HAVE_MPI
+/* The overlapped exchange's all-gathers run on a communicator of their own: its all-to-alls
+ * (on the world) and all-gathers then each start in bucket order on every rank, which is all
+ * that MPI asks, however the two kinds interleave on each rank. */
+static MPI_Comm gather_comm = MPI_COMM_NULL;
+/* And batch normalization's sums over the ranks, blocking, taken while buckets of the same
+ * backward pass may be in flight (their collectives start when their reads land: at different
+ * moments on different ranks). */
+static MPI_Comm stats_comm = MPI_COMM_NULL;
+#endif
 
 /* The number of processes a launcher says it started, 0 when none did. */
 static int launcher_size(void)
@@ -45,6 +55,9 @@ CLANN_API enum clann_status clann_world_init(int *argc, char ***argv)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    if (MPI_Comm_dup(MPI_COMM_WORLD, &gather_comm) != MPI_SUCCESS ||
+        MPI_Comm_dup(MPI_COMM_WORLD, &stats_comm) != MPI_SUCCESS)
+        return clann__error(NULL, CLANN_ERR_INTERNAL, "MPI_Comm_dup failed");
     world_mpi = true;
     return CLANN_OK;
 #else
@@ -79,6 +92,10 @@ CLANN_API void clann_world_abort(int code)
 CLANN_API void clann_world_finalize(void)
 {
 #if CLANN_HAVE_MPI
+    if (gather_comm != MPI_COMM_NULL)
+        MPI_Comm_free(&gather_comm);
+    if (stats_comm != MPI_COMM_NULL)
+        MPI_Comm_free(&stats_comm);
     if (world_mpi)
         MPI_Finalize();
 #endif
@@ -246,6 +263,102 @@ enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__re
 #endif
 }
 
+enum clann_status clann__bucket_init(struct clann_context *ctx, struct clann__bucket *b,
+                                     size_t n)
+{
+    size_t ranks = (size_t)world_size, chunk = (n + ranks - 1) / ranks;
+    memset(b, 0, sizeof *b);
+    b->data = clann__calloc(ranks * chunk + 1, sizeof *b->data);
+    b->scratch = clann__calloc(ranks * chunk + 1, sizeof *b->scratch);
+#if CLANN_HAVE_MPI
+    b->req = clann__calloc(1, sizeof(MPI_Request));
+#else
+    b->req = b->data; /* unused */
+#endif
+    if (!b->data || !b->scratch || !b->req) {
+        clann__bucket_free(b);
+        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory for the gradient "
+                            "exchange (%zu values)", n);
+    }
+    b->n = n;
+    b->chunk = chunk;
+    return CLANN_OK;
+}
+
+void clann__bucket_free(struct clann__bucket *b)
+{
+    if (b->req != b->data)
+        clann__free(b->req);
+    clann__free(b->data);
+    clann__free(b->scratch);
+    memset(b, 0, sizeof *b);
+}
+
+enum clann_status clann__bucket_start(struct clann_context *ctx, struct clann__bucket *b)
+{
+    b->phase = 3;
+    if (world_size == 1)
+        return CLANN_OK;
+#if CLANN_HAVE_MPI
+    int c = (int)b->chunk;
+    int rc = MPI_Ialltoall(b->data, c, MPI_FLOAT, b->scratch, c, MPI_FLOAT, MPI_COMM_WORLD,
+                           b->req);
+    if (rc != MPI_SUCCESS)
+        return mpi_failed(ctx, rc, "MPI_Ialltoall");
+    b->phase = 1;
+    return CLANN_OK;
+#else
+    (void)ctx;
+    return CLANN_OK;
+#endif
+}
+
+#if CLANN_HAVE_MPI
+/* After the all-to-all: this rank's chunk summed in rank order (clann__reducer_sum's order),
+ * then the all-gather of every summed chunk. */
+static int bucket_gather(struct clann__bucket *b)
+{
+    size_t chunk = b->chunk;
+    float *mine = b->data + (size_t)world_rank * chunk;
+    memcpy(mine, b->scratch, chunk * sizeof *mine);
+    for (int k = 1; k < world_size; k++) {
+        const float *part = b->scratch + (size_t)k * chunk;
+        for (size_t i = 0; i < chunk; i++)
+            mine[i] += part[i];
+    }
+    b->phase = 2;
+    return MPI_Iallgather(MPI_IN_PLACE, (int)chunk, MPI_FLOAT, b->data, (int)chunk, MPI_FLOAT,
+                          gather_comm, b->req);
+}
+#endif
+
+enum clann_status clann__bucket_test(struct clann_context *ctx, struct clann__bucket *b,
+                                     bool gather, bool wait, bool *done)
+{
+#if CLANN_HAVE_MPI
+    struct timespec nap = {0, 20000}; /* 20 us, as wait_for */
+    for (int tests = 0; b->phase == 1 || b->phase == 2; tests++) {
+        int finished = 0, rc = MPI_Test(b->req, &finished, MPI_STATUS_IGNORE);
+        if (rc == MPI_SUCCESS && finished && b->phase == 1 && !gather)
+            break; /* an earlier bucket's all-gather must start first */
+        if (rc == MPI_SUCCESS && finished && b->phase == 1)
+            rc = bucket_gather(b);
+        else if (rc == MPI_SUCCESS && finished)
+            b->phase = 3;
+        if (rc != MPI_SUCCESS)
+            return mpi_failed(ctx, rc, b->phase == 1 ? "MPI_Ialltoall" : "MPI_Iallgather");
+        if (!wait && !finished)
+            break;
+        if (!finished && tests >= 200)
+            nanosleep(&nap, NULL);
+    }
+#else
+    (void)ctx, (void)gather, (void)wait;
+#endif
+    *done = b->phase == 3;
+    return CLANN_OK;
+}
+
 enum clann_status clann__dist_sum_doubles(struct clann_context *ctx, double *v, size_t n)
 {
     if (world_size == 1)
@@ -362,5 +475,30 @@ enum clann_status clann__dist_gather_parts(struct clann_context *ctx, enum clann
 #else
     (void)what, (void)v, (void)n, (void)all, (void)cap, (void)counts;
     return local;
+#endif
+}
+
+enum clann_status clann__dist_sum_floats(struct clann_context *ctx, float *v, size_t n)
+{
+    if (world_size == 1)
+        return CLANN_OK;
+#if CLANN_HAVE_MPI
+    float *all = clann__malloc((size_t)world_size * n * sizeof *all);
+    if (!all)
+        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
+    MPI_Request req;
+    int rc = MPI_Iallgather(v, (int)n, MPI_FLOAT, all, (int)n, MPI_FLOAT, stats_comm, &req);
+    if (rc == MPI_SUCCESS)
+        rc = wait_for(&req);
+    for (size_t i = 0; i < n && rc == MPI_SUCCESS; i++) {
+        v[i] = all[i];
+        for (int k = 1; k < world_size; k++)
+            v[i] += all[(size_t)k * n + i];
+    }
+    clann__free(all);
+    return rc == MPI_SUCCESS ? CLANN_OK : mpi_failed(ctx, rc, "MPI_Allgather");
+#else
+    (void)ctx, (void)v, (void)n;
+    return CLANN_OK;
 #endif
 }

@@ -37,6 +37,30 @@ void clann__reducer_free(struct clann__reducer *r);
  * the rank that owns each chunk and then shared, so every rank gets bitwise the same sums and
  * repeated runs the same bits: MPI's own reductions do not fix their order. */
 enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__reducer *r);
+/* One bucket of the overlapped gradient exchange (train/exchange.c): clann__reducer_sum's
+ * reduce-scatter and all-gather on data[0..n), as non-blocking collectives driven by
+ * clann__bucket_test, so that several buckets are in flight while the backward pass goes on.
+ * The sums are clann__reducer_sum's, added in the same rank order: bitwise the same values. */
+struct clann__bucket {
+    float *data, *scratch; /* size * chunk each, zero padded */
+    size_t n, chunk;
+    int phase;             /* 0 idle, 1 all-to-all in flight, 2 all-gather in flight, 3 summed */
+    void *req;             /* its MPI_Request */
+};
+
+enum clann_status clann__bucket_init(struct clann_context *ctx, struct clann__bucket *b,
+                                     size_t n);
+void clann__bucket_free(struct clann__bucket *b);
+/* Starts summing data[0..n) (this rank's values) over the ranks. Every rank must start the
+ * same buckets in the same order. */
+enum clann_status clann__bucket_start(struct clann_context *ctx, struct clann__bucket *b);
+/* Progresses the bucket's collectives; *done once data holds the sums. gather: it may start
+ * its all-gather (false while an earlier bucket has not started its own: they must start in
+ * bucket order). wait: until done (a short spin, then naps that leave the cores to the ranks
+ * still computing); needs gather. */
+enum clann_status clann__bucket_test(struct clann_context *ctx, struct clann__bucket *b,
+                                     bool gather, bool wait, bool *done);
+
 /* The same for a few doubles (epoch counts), summed in rank order. */
 enum clann_status clann__dist_sum_doubles(struct clann_context *ctx, double *v, size_t n);
 
@@ -48,5 +72,8 @@ enum clann_status clann__dist_sum_doubles(struct clann_context *ctx, double *v, 
 enum clann_status clann__dist_gather_parts(struct clann_context *ctx, enum clann_status local,
                                            const char *what, const float *v, size_t n,
                                            float **all, size_t *cap, size_t *counts);
+/* The same for a few floats (batch normalization's statistics), on a communicator of their own
+ * (dist.c): callable while an overlapped exchange is in flight. */
+enum clann_status clann__dist_sum_floats(struct clann_context *ctx, float *v, size_t n);
 
 #endif /* CLANN_DIST_H */

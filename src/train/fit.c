@@ -7,6 +7,7 @@
  */
 #include "train/dist.h"
 #include "train/dist_rows.h"
+#include "train/exchange.h"
 #include "train/guard.h"
 #include "train/monitor.h"
 #include "train/runlog.h"
@@ -215,6 +216,12 @@ static enum clann_status apply_update(struct clann_model *m, size_t rows,
     return st == CLANN_OK && monitored ? clann__monitor_after_update(m, t) : st;
 }
 
+static enum clann_status sum_ranks(struct clann_model *m, float *v, size_t n, void *user)
+{
+    (void)user;
+    return clann__dist_sum_floats(m->ctx, v, n);
+}
+
 /* One step on rows [first, first + rows) of the order: across ranks, this rank takes its
  * contiguous share of them (the one-process batch cut in rank order). */
 static enum clann_status train_step(struct clann_model *m, const struct clann_matrix *x,
@@ -233,10 +240,19 @@ static enum clann_status train_step(struct clann_model *m, const struct clann_ma
         st = t->dist ? clann__dist_sampled_prepare(m, &t->rows, y, order, first, rows, mine,
                                                    t->step)
                      : clann__sampled_prepare(m, mine, NULL, 0, t->step);
+    if (st == CLANN_OK && t->dist && t->exchange)
+        clann__exchange_begin(m, t); /* each bucket's sum starts as the backward pass goes */
+    if (t->dist) { /* batch normalization's statistics over the global batch */
+        m->sum_ranks = sum_ranks;
+        m->sum_ranks_user = t;
+    }
+    if (st == CLANN_OK && t->dist && mine == 0) /* no rows: zeros to every rank's sums */
+        st = clann__batchnorm_dist_idle(m);
     if (st == CLANN_OK)
         st = local_gradients(m, mine, t);
+    m->sum_ranks = NULL;
     if (t->dist)
-        st = exchange_gradients(m, t, st);
+        st = t->exchange ? clann__exchange_end(m, t, st) : exchange_gradients(m, t, st);
     if (st == CLANN_OK && t->dist)
         st = clann__dist_exchange_rows(m, &t->rows);
     if (st == CLANN_OK)
@@ -511,18 +527,6 @@ static bool writes_files(const struct clann_trainer *t)
     return !t->dist || clann__dist_rank() == 0;
 }
 
-/* What data parallelism cannot do yet; checked on every rank before the first exchange. */
-static enum clann_status dist_refusals(struct clann_model *m)
-{
-    const char *what = NULL;
-    for (size_t i = 0; i < m->n_layers && !what; i++)
-        if (m->layers[i].kind == CLANN__LAYER_BATCHNORM)
-            what = "batch normalization (its statistics would be each rank's, not the batch's)";
-    return what ? clann__error(m->ctx, CLANN_ERR_UNSUPPORTED, "training on %d ranks does not "
-                               "support %s; train it in one process", clann__dist_size(), what)
-                : CLANN_OK;
-}
-
 /* FNV-1a over the bits of n floats of v, carried on from *hash. */
 static enum clann_status hash_view(struct clann_model *m, struct clann_view v, size_t n,
                                    uint64_t *hash)
@@ -569,6 +573,8 @@ static enum clann_status dist_start(struct clann_model *m, const struct clann_ma
     st = clann__dist_agree(m->ctx, st, "reading its weights");
     if (st == CLANN_OK)
         st = clann__dist_check_same(m->ctx, v, 14, names);
+    if (st == CLANN_OK)
+        st = clann__exchange_setup(m, t);
     if (st == CLANN_OK)
         st = clann__reducer_init(m->ctx, &t->reduce, m->n_params + 1);
     return st ? st : clann__dist_rows_init(m, &t->rows);
@@ -658,8 +664,7 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         st = clann__training_set(m->ctx, "fit", &m->training, params ? params : &defaults);
     bool dist = params && params->distributed && clann__dist_size() > 1;
     if (dist) /* a rank with bad data or options stops them all here, named */
-        st = clann__dist_agree(m ? m->ctx : NULL, st ? st : dist_refusals(m),
-                               "checking its data and options");
+        st = clann__dist_agree(m ? m->ctx : NULL, st, "checking its data and options");
     if (st != CLANN_OK)
         return st;
     struct clann_trainer *t;

@@ -2,6 +2,7 @@
  * trainer.c - creating, freeing and reading the trainer (trainer.h).
  */
 #include "train/trainer.h"
+#include "train/exchange.h"
 
 static void trainer_free(struct clann_trainer *t)
 {
@@ -17,6 +18,7 @@ static void trainer_free(struct clann_trainer *t)
     clann__free(t->monitor_rows);
     clann__reducer_free(&t->reduce);
     clann__dist_rows_free(&t->rows);
+    clann__exchange_free(t->exchange);
     clann__free(t);
 }
 

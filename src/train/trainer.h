@@ -24,6 +24,7 @@
 #include "train/monitor.h"
 
 struct clann_runlog;
+struct clann__exchange;
 
 struct clann_trainer {
     /* Carried between fit calls and into checkpoints. */
@@ -53,6 +54,7 @@ struct clann_trainer {
     bool dist;                      /* data parallel across the ranks (train/dist.h) */
     struct clann__reducer reduce;   /* its gradient exchange buffer (kept between fit calls) */
     struct clann__dist_rows rows;   /* its embedding rows and sampled labels (dist_rows.h) */
+    struct clann__exchange *exchange; /* or its overlapped exchange (train/exchange.h) */
 };
 
 /* The model's trainer, created on first use (step 0, the compile-time learning rate). */
