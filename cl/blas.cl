@@ -199,13 +199,17 @@ __kernel void guard_final(__global const float *partials, uint count, __global f
 }
 
 /* C = alpha * op(A) op(B) + beta * C, row-major; op(A) is m x k, op(B) k x n; lda/ldb/ldc are
- * the row strides of the stored matrices. 2-D launch, dimension 0 the column of C, 1 its row,
- * both rounded up to GEMM_TS; tiles past the edges are zero-padded, so every work-item reaches
- * every barrier. The k sum runs in index order. beta = 0 does not read C. */
+ * the row strides of the stored matrices. 3-D launch, dimension 0 the column of C, 1 its row,
+ * both rounded up to GEMM_TS, 2 the product group of a strided batch (gemm_batched): group z
+ * writes C_z at c + z sc and sums the nsum products q = z nsum .. z nsum + nsum - 1 with A_q at
+ * a + q sa and B_q at b + q sb (a plain GEMM: one group of one product). Tiles past the edges
+ * are zero-padded, so every work-item reaches every barrier. The sum runs over the products,
+ * then k, in index order. beta = 0 does not read C. */
 __kernel void gemm(int trans_a, int trans_b, uint m, uint n, uint k, float alpha,
                    __global const float *a, ulong aoff, uint lda,
                    __global const float *b, ulong boff, uint ldb, float beta,
-                   __global float *c, ulong coff, uint ldc)
+                   __global float *c, ulong coff, uint ldc, ulong sa, ulong sb, ulong sc,
+                   uint nsum)
 {
     __local float as[GEMM_TS][GEMM_TS];
     __local float bs[GEMM_TS][GEMM_TS + 1];
@@ -213,25 +217,29 @@ __kernel void gemm(int trans_a, int trans_b, uint m, uint n, uint k, float alpha
     size_t ty = get_local_id(1);
     size_t col = get_global_id(0);
     size_t row = get_global_id(1);
+    size_t z = get_global_id(2);
     float acc = 0.0f;
-    for (size_t t = 0; t < k; t += GEMM_TS) {
-        /* as[ty][tx] = op(A)[row, t + tx]; bs[ty][tx] = op(B)[t + ty, col] */
-        size_t ak = t + tx;
-        size_t bk = t + ty;
-        float av = 0.0f, bv = 0.0f;
-        if (row < m && ak < k)
-            av = trans_a ? a[aoff + ak * lda + row] : a[aoff + row * lda + ak];
-        if (col < n && bk < k)
-            bv = trans_b ? b[boff + col * ldb + bk] : b[boff + bk * ldb + col];
-        as[ty][tx] = av;
-        bs[ty][tx] = bv;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (size_t p = 0; p < GEMM_TS; p++)
-            acc += as[ty][p] * bs[p][tx];
-        barrier(CLK_LOCAL_MEM_FENCE);
+    for (size_t q = z * nsum; q < (z + 1) * nsum; q++) {
+        __global const float *aq = a + aoff + q * sa, *bq = b + boff + q * sb;
+        for (size_t t = 0; t < k; t += GEMM_TS) {
+            /* as[ty][tx] = op(A)[row, t + tx]; bs[ty][tx] = op(B)[t + ty, col] */
+            size_t ak = t + tx;
+            size_t bk = t + ty;
+            float av = 0.0f, bv = 0.0f;
+            if (row < m && ak < k)
+                av = trans_a ? aq[ak * lda + row] : aq[row * lda + ak];
+            if (col < n && bk < k)
+                bv = trans_b ? bq[col * ldb + bk] : bq[bk * ldb + col];
+            as[ty][tx] = av;
+            bs[ty][tx] = bv;
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (size_t p = 0; p < GEMM_TS; p++)
+                acc += as[ty][p] * bs[p][tx];
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
     }
     if (row < m && col < n) {
-        size_t i = coff + row * ldc + col;
+        size_t i = coff + z * sc + row * ldc + col;
         float r = alpha * acc;
         c[i] = beta == 0.0f ? r : r + beta * c[i];
     }

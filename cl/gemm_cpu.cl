@@ -8,9 +8,9 @@
  * and sums k in index order, so a result does not depend on the work-group size. CPU
  * compilers turn the explicit vectors into SIMD registers; the caches do the blocking.
  *
- * Kernels gemm_nn, gemm_tn, gemm_nt (the transposes; TT goes to blas.cl's gemm): 2-D launch,
- * dimension 0 over blocks of GEMM_NV columns, 1 over blocks of GEMM_MR rows, global sizes
- * exact. A work-item keeps its GEMM_MR x GEMM_NV block in GEMM_MR vectors and, for each k in
+ * Kernels gemm_nn, gemm_tn, gemm_nt (the transposes; TT goes to blas.cl's gemm): 3-D launch,
+ * dimension 0 over blocks of GEMM_NV columns, 1 over blocks of GEMM_MR rows, 2 over the
+ * matrices of a strided batch (gemm_batched; 1 for a plain GEMM), global sizes exact. A work-item keeps its GEMM_MR x GEMM_NV block in GEMM_MR vectors and, for each k in
  * index order, adds op(A)'s value (broadcast) times the row of op(B) (one vector load, or for
  * gemm_nt a gather of one value from each of GEMM_NV rows of B). Blocks that cross the edge
  * of C take a scalar path (block_edge), k in index order too. beta = 0 does not read C.
@@ -64,12 +64,14 @@ static void store_one(__global float *c, float alpha, float acc, float beta)
  * so that the per-element sums are independent chains rather than one serial chain. */
 static void block_edge(int ta, int tb, uint k, float alpha, __global const float *a, uint lda,
                        __global const float *b, uint ldb, float beta, __global float *c,
-                       uint ldc, size_t i0, size_t nr, size_t j0, size_t nc)
+                       uint ldc, size_t i0, size_t nr, size_t j0, size_t nc, uint nsum,
+                       ulong sa, ulong sb)
 {
     float acc[GEMM_MR][GEMM_NV];
     for (int r = 0; r < GEMM_MR; r++)
         for (int s = 0; s < GEMM_NV; s++)
             acc[r][s] = 0.0f;
+    for (uint q = 0; q < nsum; q++, a += sa, b += sb)
     for (size_t p = 0; p < k; p++) {
         float av[GEMM_MR], bv[GEMM_NV];
         for (int r = 0; r < GEMM_MR; r++)
@@ -88,11 +90,12 @@ static void block_edge(int ta, int tb, uint k, float alpha, __global const float
 /* One full GEMM_MR x GEMM_NV block at (i0, j0); not both ta and tb. */
 static void block_rows(int ta, int tb, uint k, float alpha, __global const float *a, uint lda,
                        __global const float *b, uint ldb, float beta, __global float *c,
-                       uint ldc, size_t i0, size_t j0)
+                       uint ldc, size_t i0, size_t j0, uint nsum, ulong sa, ulong sb)
 {
     floatv acc[GEMM_MR];
     for (int r = 0; r < GEMM_MR; r++)
         acc[r] = (floatv)(0.0f);
+    for (uint q = 0; q < nsum; q++, a += sa, b += sb) {
     __global const float *bp = b + j0;
     if (tb) {
         /* op(B)[p, j0 + s] = B[(j0 + s) * ldb + p]: gather the GEMM_NV values (each from its
@@ -122,6 +125,7 @@ static void block_rows(int ta, int tb, uint k, float alpha, __global const float
                 acc[r] = MAC(acc[r], (floatv)(ap[r * lda + p]), bv);
         }
     }
+    }
     for (int r = 0; r < GEMM_MR; r++) {
         __global float *cp = c + (i0 + r) * ldc + j0;
         floatv v = (floatv)(alpha) * acc[r];
@@ -131,38 +135,48 @@ static void block_rows(int ta, int tb, uint k, float alpha, __global const float
     }
 }
 
+/* Product group z = get_global_id(2): C_z (c + z sc) = alpha sum over the nsum products
+ * q = z nsum .. z nsum + nsum - 1 (A_q = a + q sa, B_q = b + q sb) + beta C_z, the products
+ * and then k in index order. A plain GEMM: nsum 1, one group; a strided batch: nsum 1, a group
+ * per product; a summed batch: nsum products, one group. */
 static void gemm_rows(int ta, int tb, uint m, uint n, uint k, float alpha, __global const float *a,
                       uint lda, __global const float *b, uint ldb, float beta, __global float *c,
-                      uint ldc)
+                      uint ldc, ulong sa, ulong sb, ulong sc, uint nsum)
 {
     size_t j0 = get_global_id(0) * GEMM_NV;
     size_t i0 = get_global_id(1) * GEMM_MR;
+    size_t z = get_global_id(2);
     if (i0 >= m || j0 >= n)
         return;
+    a += z * nsum * sa;
+    b += z * nsum * sb;
+    c += z * sc;
     if (i0 + GEMM_MR <= m && j0 + GEMM_NV <= n)
-        block_rows(ta, tb, k, alpha, a, lda, b, ldb, beta, c, ldc, i0, j0);
+        block_rows(ta, tb, k, alpha, a, lda, b, ldb, beta, c, ldc, i0, j0, nsum, sa, sb);
     else
         block_edge(ta, tb, k, alpha, a, lda, b, ldb, beta, c, ldc, i0, min((size_t)GEMM_MR, m - i0),
-                   j0, min((size_t)GEMM_NV, n - j0));
+                   j0, min((size_t)GEMM_NV, n - j0), nsum, sa, sb);
 }
 
-__kernel void gemm_nn(uint m, uint n, uint k, float alpha, __global const float *a, ulong aoff,
-                      uint lda, __global const float *b, ulong boff, uint ldb, float beta,
-                      __global float *c, ulong coff, uint ldc)
+#define GEMM_CPU_ARGS                                                                              \
+    uint m, uint n, uint k, float alpha, __global const float *a, ulong aoff, uint lda,            \
+        __global const float *b, ulong boff, uint ldb, float beta, __global float *c, ulong coff,  \
+        uint ldc, ulong sa, ulong sb, ulong sc, uint nsum
+
+__kernel void gemm_nn(GEMM_CPU_ARGS)
 {
-    gemm_rows(0, 0, m, n, k, alpha, a + aoff, lda, b + boff, ldb, beta, c + coff, ldc);
+    gemm_rows(0, 0, m, n, k, alpha, a + aoff, lda, b + boff, ldb, beta, c + coff, ldc, sa, sb,
+              sc, nsum);
 }
 
-__kernel void gemm_tn(uint m, uint n, uint k, float alpha, __global const float *a, ulong aoff,
-                      uint lda, __global const float *b, ulong boff, uint ldb, float beta,
-                      __global float *c, ulong coff, uint ldc)
+__kernel void gemm_tn(GEMM_CPU_ARGS)
 {
-    gemm_rows(1, 0, m, n, k, alpha, a + aoff, lda, b + boff, ldb, beta, c + coff, ldc);
+    gemm_rows(1, 0, m, n, k, alpha, a + aoff, lda, b + boff, ldb, beta, c + coff, ldc, sa, sb,
+              sc, nsum);
 }
 
-__kernel void gemm_nt(uint m, uint n, uint k, float alpha, __global const float *a, ulong aoff,
-                      uint lda, __global const float *b, ulong boff, uint ldb, float beta,
-                      __global float *c, ulong coff, uint ldc)
+__kernel void gemm_nt(GEMM_CPU_ARGS)
 {
-    gemm_rows(0, 1, m, n, k, alpha, a + aoff, lda, b + boff, ldb, beta, c + coff, ldc);
+    gemm_rows(0, 1, m, n, k, alpha, a + aoff, lda, b + boff, ldb, beta, c + coff, ldc, sa, sb,
+              sc, nsum);
 }

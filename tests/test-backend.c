@@ -1217,6 +1217,39 @@ static void gemm_tiny(void)
                   t % 2 ? 2.5f : 0.0f, 3);
 }
 
+/* Strided-batched GEMM (conv2d's forward, data and weight gradients): each transpose, a shared
+ * A (stride 0) and gapped strides, per-product C and the summed form (stride_c 0), against
+ * the CPU reference's loop over its GEMM. */
+START_TEST(test_gemm_batched)
+{
+    static const size_t dims[][4] = {{16, 49, 9, 5}, {7, 65, 3, 3}, {9, 16, 49, 4}, {3, 5, 2, 1}};
+    char label[160];
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int t = 0; t < 8; t++) {
+            bool ta = t & 1, tb = (t >> 1) & 1, sum = (t >> 2) & 1;
+            size_t m = dims[d][0], n = dims[d][1], k = dims[d][2], count = dims[d][3];
+            struct gemm_batch_args a = {ta, tb, m, n, k, (ta ? m : k) + 1, (tb ? k : n) + 2,
+                                        n + 1, 1.5f, sum ? 2.5f : (float)(d % 2),
+                                        {count, 0, 0, 0}};
+            size_t one_a = (ta ? k : m) * a.lda, one_b = (tb ? n : k) * a.ldb, one_c = m * a.ldc;
+            a.batch.stride_a = d % 2 ? one_a + 3 : 0; /* shared A, as a convolution's W */
+            a.batch.stride_b = one_b + 1;
+            a.batch.stride_c = sum ? 0 : one_c + 2;
+            size_t na = one_a + (count - 1) * a.batch.stride_a,
+                   nb = one_b + (count - 1) * a.batch.stride_b,
+                   nc = one_c + (count - 1) * a.batch.stride_c;
+            struct op_case c = {3,
+                                {na, nb, nc},
+                                {rand_array(na, -1, 1), rand_array(nb, -1, 1),
+                                 rand_array(nc, -1, 1)}};
+            snprintf(label, sizeof label, "gemm_batched ta=%d tb=%d m=%zu n=%zu k=%zu x%zu%s", ta,
+                     tb, m, n, k, count, sum ? " summed" : "");
+            compare("gemm_batched", label, &c, clann__case_gemm_batched, &a);
+            free_case(&c);
+        }
+}
+END_TEST
+
 START_TEST(test_gemm)
 {
     if (TINY) {
@@ -1417,8 +1450,9 @@ int main(void)
                  {"add_noise", test_add_noise},   {"constrain", test_constrain},
                  {"batchnorm", test_batchnorm},   {"rng", test_rng},
                  {"batchnorm_dist", test_batchnorm_dist},
-                 {"gemm", test_gemm},             {"conv", test_conv},
-                 {"pool", test_pool},             {"embedding", test_embedding}};
+                 {"gemm", test_gemm},             {"gemm_batched", test_gemm_batched},
+                 {"conv", test_conv},             {"pool", test_pool},
+                 {"embedding", test_embedding}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
         tcase_set_timeout(tc, 600);

@@ -160,6 +160,12 @@ struct clann_constraint_op {
     float min_value, max_value, rate;
 };
 
+/* The batch of a strided-batched GEMM (gemm_batched): count products, the matrices of product
+ * i at i * stride floats past each operand's view. */
+struct clann_gemm_batch {
+    size_t count, stride_a, stride_b, stride_c;
+};
+
 /* Geometry of a 2-D convolution or pooling window sliding over a batch of NCHW images (row r of
  * an activation matrix is image r, its C x H x W values in that order). Output position
  * (oy, ox) and window element (i, j) read input row oy * stride + i * dilation - pad_top and
@@ -221,6 +227,17 @@ struct clann_backend_ops {
                               size_t n, size_t k, float alpha, struct clann_view a, size_t lda,
                               struct clann_view b, size_t ldb, float beta, struct clann_view c,
                               size_t ldc);
+    /* Strided-batched GEMM over b->count products, X_i at X's offset + i * b->stride_x floats
+     * (stride 0 shares one matrix, as a convolution's weights): C_i = alpha op(A_i) op(B_i) +
+     * beta C_i, the C_i not overlapping. b->stride_c = 0 sums into one C instead, i = 0, 1, ...
+     * in order: C = alpha sum_i op(A_i) op(B_i) + beta C (a convolution's weight gradient over
+     * a batch's images). One launch where the device can, so that a convolution costs O(1)
+     * launches a step, not O(batch). */
+    enum clann_status (*gemm_batched)(struct clann_backend *be, bool trans_a, bool trans_b,
+                                      size_t m, size_t n, size_t k, float alpha,
+                                      struct clann_view a, size_t lda, struct clann_view b,
+                                      size_t ldb, float beta, struct clann_view c, size_t ldc,
+                                      const struct clann_gemm_batch *batch);
 
     /* x[i] = lo + (hi - lo) * u_i with u_i uniform in (0, 1), i < n. */
     enum clann_status (*rng_uniform)(struct clann_backend *be, struct clann_view x, size_t n,

@@ -108,6 +108,7 @@ static const struct clann_backend_ops cpu_ops = {
     .fill = cpu_fill,
     .copy = cpu_copy,
     .gemm = cpu_gemm,
+    .gemm_batched = cpu_gemm_batched,
     .rng_uniform = cpu_rng_uniform,
     .rng_normal = cpu_rng_normal,
     .bias_act_forward = cpu_bias_act_forward,

@@ -180,3 +180,22 @@ enum clann_status cpu_gemm(struct clann_backend *be, bool trans_a, bool trans_b,
     return CLANN_OK;
 }
 
+
+/* A loop over cpu_gemm, each product through the path above (the images of a convolution are
+ * large enough GEMMs on their own); the summed form adds product i into C with beta 1 after
+ * the first. */
+enum clann_status cpu_gemm_batched(struct clann_backend *be, bool trans_a, bool trans_b,
+                                   size_t m, size_t n, size_t k, float alpha, struct clann_view a,
+                                   size_t lda, struct clann_view b, size_t ldb, float beta,
+                                   struct clann_view c, size_t ldc,
+                                   const struct clann_gemm_batch *batch)
+{
+    enum clann_status st = CLANN_OK;
+    for (size_t i = 0; i < batch->count && st == CLANN_OK; i++)
+        st = cpu_gemm(be, trans_a, trans_b, m, n, k, alpha,
+                      clann__view(a.buf, a.off + i * batch->stride_a), lda,
+                      clann__view(b.buf, b.off + i * batch->stride_b), ldb,
+                      batch->stride_c == 0 && i ? 1.0f : beta,
+                      clann__view(c.buf, c.off + i * batch->stride_c), ldc);
+    return st;
+}

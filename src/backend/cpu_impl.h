@@ -84,6 +84,11 @@ enum clann_status cpu_gemm(struct clann_backend *be, bool trans_a, bool trans_b,
                            size_t n, size_t k, float alpha, struct clann_view a,
                            size_t lda, struct clann_view b, size_t ldb, float beta,
                            struct clann_view c, size_t ldc);
+enum clann_status cpu_gemm_batched(struct clann_backend *be, bool trans_a, bool trans_b,
+                                   size_t m, size_t n, size_t k, float alpha, struct clann_view a,
+                                   size_t lda, struct clann_view b, size_t ldb, float beta,
+                                   struct clann_view c, size_t ldc,
+                                   const struct clann_gemm_batch *batch);
 
 /* cpu_ops.c */
 enum clann_status cpu_rng_uniform(struct clann_backend *be, struct clann_view x, size_t n,

@@ -208,6 +208,15 @@ enum clann_status clann__case_bn_dx(struct clann_backend *be, struct clann_view 
                                   v[4], v[5], v[6], a->count, v[7]);
 }
 
+/* v: a, b, c */
+enum clann_status clann__case_gemm_batched(struct clann_backend *be, struct clann_view *v,
+                                           const void *p)
+{
+    const struct gemm_batch_args *a = p;
+    return clann__op_gemm_batched(be, a->ta, a->tb, a->m, a->n, a->k, a->alpha, v[0], a->lda,
+                                  v[1], a->ldb, a->beta, v[2], a->ldc, &a->batch);
+}
+
 /* v: x, col */
 enum clann_status clann__case_im2col(struct clann_backend *be, struct clann_view *v,
                                      const void *p)

@@ -72,6 +72,15 @@ struct conv_args {
 };
 
 /* Convolution and pooling; v as each comment says. */
+/* gemm_batched: the transposes, sizes, scalars and row strides of one product, and the batch */
+struct gemm_batch_args {
+    bool ta, tb;
+    size_t m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    struct clann_gemm_batch batch;
+};
+enum clann_status clann__case_gemm_batched(struct clann_backend *be, struct clann_view *v,
+                                           const void *p); /* a, b, c */
 enum clann_status clann__case_im2col(struct clann_backend *be, struct clann_view *v,
                                      const void *p); /* x, col */
 enum clann_status clann__case_col2im(struct clann_backend *be, struct clann_view *v,

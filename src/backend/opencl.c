@@ -177,6 +177,7 @@ static const struct clann_backend_ops cl_ops = {
     .fill = op_fill,
     .copy = op_copy,
     .gemm = op_gemm,
+    .gemm_batched = op_gemm_batched,
     .rng_uniform = op_rng_uniform,
     .rng_normal = op_rng_normal,
     .bias_act_forward = op_bias_act_forward,

@@ -241,6 +241,11 @@ enum clann_status op_gemm(struct clann_backend *be_, bool trans_a, bool trans_b,
                           size_t n, size_t k, float alpha, struct clann_view a, size_t lda,
                           struct clann_view b, size_t ldb, float beta, struct clann_view c,
                           size_t ldc);
+enum clann_status op_gemm_batched(struct clann_backend *be_, bool trans_a, bool trans_b,
+                                  size_t m, size_t n, size_t k, float alpha, struct clann_view a,
+                                  size_t lda, struct clann_view b, size_t ldb, float beta,
+                                  struct clann_view c, size_t ldc,
+                                  const struct clann_gemm_batch *bt);
 
 /* opencl_warmup.c: checks CLBlast (the current path) at creation; on a wrong result or an
  * error takes the tiled kernel unless forced, setting ctx->gemm_note and the warm-up time. */

@@ -219,6 +219,48 @@ enum clann_status clann__op_gemm(struct clann_backend *be, bool trans_a, bool tr
         gemm(be, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
 }
 
+/* floats from a batched operand's offset to the end of its last matrix: (count - 1) stride
+ * plus one matrix's extent, SIZE_MAX on overflow */
+static size_t batch_extent(size_t count, size_t stride, size_t one)
+{
+    size_t e;
+    if (count == 0 || one == 0)
+        return 0;
+    if (!clann__mul_size(count - 1, stride, &e) || e > SIZE_MAX - one)
+        return SIZE_MAX;
+    return e + one;
+}
+
+enum clann_status clann__op_gemm_batched(struct clann_backend *be, bool trans_a, bool trans_b,
+                                         size_t m, size_t n, size_t k, float alpha,
+                                         struct clann_view a, size_t lda, struct clann_view b,
+                                         size_t ldb, float beta, struct clann_view c, size_t ldc,
+                                         const struct clann_gemm_batch *batch)
+{
+    if (!batch)
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "gemm_batched: NULL batch");
+    size_t count = batch->count, a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
+    size_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n, one_c = extent(m, n, ldc);
+    if (count == 0 || m == 0 || n == 0)
+        return CLANN_OK;
+    if (ldc < n || (k > 0 && (lda < a_cols || ldb < b_cols)) ||
+        (batch->stride_c && count > 1 && batch->stride_c < one_c))
+        return clann__error(be->ctx, CLANN_ERR_INVALID_ARG,
+                            "gemm_batched: leading dimension too small (lda %zu, ldb %zu, ldc "
+                            "%zu) or overlapping C matrices (stride_c %zu) for m %zu, n %zu, "
+                            "k %zu, trans_a %d, trans_b %d",
+                            lda, ldb, ldc, batch->stride_c, m, n, k, (int)trans_a,
+                            (int)trans_b);
+    CHECK_VIEW(c, batch_extent(count, batch->stride_c, one_c));
+    if (k > 0 && alpha != 0.0f) { /* as in BLAS: otherwise A and B are not read */
+        CHECK_VIEW(a, batch_extent(count, batch->stride_a, extent(a_rows, a_cols, lda)));
+        CHECK_VIEW(b, batch_extent(count, batch->stride_b, extent(b_rows, b_cols, ldb)));
+    }
+    RUN(CLANN__OP_GEMM, 2.0 * (double)m * (double)n * (double)k * (double)count,
+        gemm_batched(be, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                     batch));
+}
+
 enum clann_status clann__op_rng_uniform(struct clann_backend *be, struct clann_view x, size_t n,
                                         struct clann_rng_key key, float lo, float hi)
 {

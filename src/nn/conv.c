@@ -1,11 +1,13 @@
 /*
  * conv.c - image layers: conv2d, max and average pooling, flatten.
  *
- * conv2d is im2col + one GEMM per image: with K = C kh kw and P = out_h out_w, image n's
- * window matrix col_n (K x P, acts at col_off) gives z_n = W col_n (F x P, already NCHW), then
- * the per-channel bias and the fused activation over the whole row. Backward: dz = dy act'(z),
- * db = channel sums of dz, dW = sum_n dz_n col_n^T (images in order, so the sum is
- * deterministic), dcol_n = W^T dz_n (dacts at col_off) and dx = col2im(dcol). Pooling is one op
+ * conv2d is im2col + a GEMM per image, all in one strided-batched GEMM: with K = C kh kw and
+ * P = out_h out_w, image n's window matrix col_n (K x P, acts at col_off) gives z_n = W col_n
+ * (F x P, already NCHW), then the per-channel bias and the fused activation over the whole row.
+ * Backward: dz = dy act'(z), db = channel sums of dz, dW = sum_n dz_n col_n^T (the summed
+ * batch, images in order, so the sum is deterministic), dcol_n = W^T dz_n (dacts at col_off)
+ * and dx = col2im(dcol). A layer costs a fixed number of launches a step, whatever the batch
+ * (a GEMM per image was 3 x batch launches, which dominated on OpenCL). Pooling is one op
  * each way; flatten copies. Each layer's geometry is fixed when it is added, from the shape of
  * the layer before (docs/architecture.md, "Adding things").
  */
@@ -250,11 +252,11 @@ static enum clann_status conv2d_forward(struct clann_model *m, size_t i, struct 
     g.batch = rows;
     size_t f = l->dense.units, k = g.channels * g.kernel_h * g.kernel_w, p = g.out_h * g.out_w;
     struct clann_view z = at(&m->acts, l->z_off), w = at(&m->params, l->w_off);
+    struct clann_gemm_batch per_image = {rows, 0, k * p, f * p}; /* W shared */
     enum clann_status st = clann__op_im2col(be, &g, x, at(&m->acts, l->col_off));
-    for (size_t n = 0; n < rows && st == CLANN_OK; n++)
-        st = clann__op_gemm(be, false, false, f, p, k, 1.0f, w, k,
-                            at(&m->acts, l->col_off + n * k * p), p, 0.0f,
-                            at(&m->acts, l->z_off + n * f * p), p);
+    if (st == CLANN_OK)
+        st = clann__op_gemm_batched(be, false, false, f, p, k, 1.0f, w, k,
+                                    at(&m->acts, l->col_off), p, 0.0f, z, p, &per_image);
     if (st == CLANN_OK && l->dense.use_bias)
         st = clann__op_channel_bias(be, z, at(&m->params, l->b_off), rows, f, p);
     struct clann_act act = conv_act(m, i, training, step);
@@ -283,16 +285,16 @@ static enum clann_status conv2d_backward(struct clann_model *m, size_t i, struct
     bool grads = !l->frozen; /* a frozen layer passes the gradient on, computing none */
     if (st == CLANN_OK && grads && l->dense.use_bias)
         st = clann__op_channel_sum(be, dz, rows, f, p, at(&m->grads, l->b_off), 0.0f);
-    for (size_t n = 0; n < rows && st == CLANN_OK && grads; n++)
-        st = clann__op_gemm(be, false, true, f, k, p, 1.0f, clann__view(dz.buf, dz.off + n * f * p),
-                            p, at(&m->acts, l->col_off + n * k * p), p, n ? 1.0f : 0.0f,
-                            at(&m->grads, l->w_off), k);
+    struct clann_gemm_batch summed = {rows, f * p, k * p, 0}, per_image = {rows, 0, f * p, k * p};
+    if (st == CLANN_OK && grads)
+        st = clann__op_gemm_batched(be, false, true, f, k, p, 1.0f, dz, p,
+                                    at(&m->acts, l->col_off), p, 0.0f, at(&m->grads, l->w_off),
+                                    k, &summed);
     if (!dx.buf)
         return st;
-    for (size_t n = 0; n < rows && st == CLANN_OK; n++)
-        st = clann__op_gemm(be, true, false, k, p, f, 1.0f, at(&m->params, l->w_off), k,
-                            clann__view(dz.buf, dz.off + n * f * p), p, 0.0f,
-                            at(&m->dacts, l->col_off + n * k * p), p);
+    if (st == CLANN_OK)
+        st = clann__op_gemm_batched(be, true, false, k, p, f, 1.0f, at(&m->params, l->w_off), k,
+                                    dz, p, 0.0f, at(&m->dacts, l->col_off), p, &per_image);
     return st == CLANN_OK ? clann__op_col2im(be, &g, at(&m->dacts, l->col_off), dx) : st;
 }
 
