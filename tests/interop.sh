@@ -1,6 +1,7 @@
 #!/bin/sh
 # interop.sh CLANN - trains tiny models with `clann train --spec` on a CSV written here (every
-# activation, batch normalization, dropout and noise; regression, multiclass and binary heads),
+# activation, batch normalization, dropout and noise; regression, multiclass and binary heads;
+# an image model with convolutions and pooling),
 # writes `clann predict` outputs and checks them with tests/interop_numpy.py, an independent
 # safetensors reader and numpy forward pass. Skipped (77) without /usr/bin/python3 and numpy.
 set -eu
@@ -40,8 +41,24 @@ cat > bin.json <<JSON
 {"inputs": 4, "loss": "sigmoid_cross_entropy", "max_batch": 32, "seed": 7, "layers": [
  $(dense 6 tanh), {"kind": "activation", "activation": "relu6"}, $(dense 1 linear)]}
 JSON
+# An image model: 2 x 9 x 9 images (162 columns), a class from the top-left corner of channel 0;
+# conv2d with same padding and stride 2, then valid padding with a 3x2 kernel, max and average
+# pooling, flatten and a dense head.
+awk 'BEGIN { srand(11); h = ""; for (j = 0; j < 162; j++) h = h sprintf("p%d,", j); print h "c";
+    for (i = 0; i < 120; i++) { s = 0; line = "";
+        for (j = 0; j < 162; j++) { v = rand() * 2 - 1; if (j < 81 && j % 9 < 4) s += v; line = line sprintf("%.5f,", v) }
+        printf "%s%d\n", line, (s > 1.5) + (s > -1.5) } }' > img.csv
+conv() { printf '{"kind": "conv2d", "filters": %s, "kernel_h": %s, "kernel_w": %s, %s}' "$@"; }
+cat > img.json <<JSON
+{"inputs": 162, "input_shape": [2, 9, 9], "loss": "sparse_softmax_cross_entropy", "max_batch": 32,
+ "seed": 8, "layers": [
+ $(conv 4 3 3 '"stride": 2, "padding": "same", "activation": "relu"'),
+ $(conv 6 3 2 '"padding": "valid", "activation": "elu", "alpha": 0.7'),
+ {"kind": "max_pool2d", "size": 2, "stride": 1}, {"kind": "avg_pool2d", "size": 2, "stride": 1},
+ {"kind": "flatten"}, $(dense 3 linear)]}
+JSON
 status=0
-for m in reg:r cls:c bin:b; do
+for m in reg:r cls:c bin:b img:c; do
     name=${m%%:*}
     label=${m##*:}
     "$clann" train --spec "$name.json" --data "$name.csv" --label "$label" --epochs 5 --batch 32 \

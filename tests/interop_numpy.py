@@ -3,8 +3,10 @@
 safetensors file with its own code (8-byte length, JSON header, raw little-endian F32 data),
 rebuilds the forward pass in numpy from the spec in __metadata__ (dense with every activation,
 activation layers, batch normalization at inference, dropout and noise as the identity, then
-softmax or sigmoid for the cross-entropy losses, as clann predict does) and compares it with
-the predictions `clann predict` wrote.
+softmax or sigmoid for the cross-entropy losses, as clann predict does; image models: conv2d
+with same or valid padding, strides and dilation, max and average pooling and flatten over
+NCHW images, with window loops of its own) and compares it with the predictions `clann predict`
+wrote.
 
 usage: interop_numpy.py MODEL DATA.csv PREDICTIONS.csv LABEL_COLUMN
 """
@@ -65,12 +67,66 @@ def activation(kind, z, alpha, prelu=None, lower=0.125, upper=1 / 3):
     raise ValueError("unknown activation " + kind)
 
 
+def conv_axis(size, kernel, stride, dilation, same):
+    """Output size and the padding before the first input along one axis (TensorFlow's rule:
+    same padding puts the odd element after)."""
+    span = (kernel - 1) * dilation + 1
+    if not same:
+        return ((size - span) // stride + 1 if size >= span else 0), 0
+    out = -(-size // stride)
+    need = (out - 1) * stride + span if out else 0
+    return out, max(need - size, 0) // 2
+
+
+def windows(x, kh, kw, stride, dilation, same, fill):
+    """x (N, C, H, W) -> (N, C, out_h, out_w, kh, kw): every window's elements, `fill` in the
+    padding; written with loops over the window, independent of clann's im2col."""
+    n, c, h, w = x.shape
+    oh, top = conv_axis(h, kh, stride, dilation, same)
+    ow, left = conv_axis(w, kw, stride, dilation, same)
+    out = np.full((n, c, oh, ow, kh, kw), fill)
+    for oy in range(oh):
+        for ox in range(ow):
+            for i in range(kh):
+                y = oy * stride + i * dilation - top
+                for j in range(kw):
+                    xx = ox * stride + j * dilation - left
+                    if 0 <= y < h and 0 <= xx < w:
+                        out[:, :, oy, ox, i, j] = x[:, :, y, xx]
+    return out
+
+
+def conv2d(layer, t, p, x):
+    kh, kw = layer["kernel_h"], layer["kernel_w"]
+    win = windows(x, kh, kw, layer.get("stride", 1), layer.get("dilation", 1),
+                  layer.get("padding", "same") == "same", 0.0)
+    k = t[p + "kernel"].reshape(-1, x.shape[1], kh, kw)  # filters x (C, kh, kw)
+    z = np.einsum("ncyxij,fcij->nfyx", win, k)
+    if layer.get("use_bias", True):
+        z = z + t[p + "bias"][None, :, None, None]
+    return activation(layer["activation"], z, layer.get("alpha", 0))
+
+
+def pool2d(layer, x, kind):
+    size = layer["size"]
+    win = windows(x, size, size, layer.get("stride") or size, 1, False, np.nan)
+    return np.nanmax(win, axis=(4, 5)) if kind == "max_pool2d" else np.nanmean(win, axis=(4, 5))
+
+
 def forward(spec, t, x):
     seen = set()
+    if spec.get("input_shape"):
+        x = x.reshape((x.shape[0],) + tuple(spec["input_shape"]))  # NCHW
     for i, layer in enumerate(spec["layers"]):
         kind = layer["kind"]
         p = "layers.%d.%s." % (i, kind)
-        if kind == "dense":
+        if kind == "conv2d":
+            x = conv2d(layer, t, p, x)
+        elif kind in ("max_pool2d", "avg_pool2d"):
+            x = pool2d(layer, x, kind)
+        elif kind == "flatten":
+            x = x.reshape(x.shape[0], -1)
+        elif kind == "dense":
             z = x @ t[p + "kernel"]
             if layer.get("use_bias", True):
                 z = z + t[p + "bias"]
@@ -85,7 +141,9 @@ def forward(spec, t, x):
             x = x * t[p + "gamma"] + t[p + "beta"]
         elif kind not in ("dropout", "noise"):
             raise ValueError("unknown layer " + kind)
-        seen.add(layer["activation"] if kind in ("dense", "activation") else kind)
+        seen.add(layer["activation"] if kind in ("dense", "activation", "conv2d") else kind)
+        if kind == "conv2d":
+            seen.add("conv2d %s stride %d" % (layer.get("padding", "same"), layer.get("stride", 1)))
     loss = spec["loss"]
     if loss in ("softmax_cross_entropy", "sparse_softmax_cross_entropy"):
         x = activation("softmax", x, 0)
