@@ -89,11 +89,18 @@
     X(BATCHNORM_SUMS, batchnorm_sums, "regularize.cl")                                            \
     X(BATCHNORM_DX, batchnorm_dx, "regularize.cl")                                                \
     X(IM2COL, im2col, "conv.cl")                                                                  \
+    X(IM2COL_CPU, im2col_cpu, "conv.cl")                                                          \
     X(COL2IM, col2im, "conv.cl")                                                                  \
+    X(COL2IM_CPU, col2im_cpu, "conv.cl")                                                          \
     X(CHANNEL_BIAS, channel_bias, "conv.cl")                                                      \
+    X(CHANNEL_BIAS_CPU, channel_bias_cpu, "conv.cl")                                              \
     X(CHANNEL_SUM, channel_sum, "conv.cl")                                                        \
+    X(CHANNEL_SUM_WG, channel_sum_wg, "conv.cl")                                                  \
     X(POOL2D_FORWARD, pool2d_forward, "conv.cl")                                                  \
+    X(POOL2D_FORWARD_CPU, pool2d_forward_cpu, "conv.cl")                                          \
     X(POOL2D_BACKWARD, pool2d_backward, "conv.cl")                                                \
+    X(POOL2D_BACKWARD_CPU, pool2d_backward_cpu, "conv.cl")                                        \
+    X(POOL2D_BACKWARD_DISJOINT, pool2d_backward_disjoint, "conv.cl")                              \
     X(COPY_COLS, copy_cols, "embedding.cl")                                                       \
     X(INDEX_COLS, index_cols, "embedding.cl")                                                     \
     X(EMBEDDING_FORWARD, embedding_forward, "embedding.cl")                                       \
