@@ -5,8 +5,9 @@
  * gemm in src/backend/backend.h).
  *
  * No local memory and no barriers: each work-item computes one register block of C on its own
- * and sums k in index order, so a result does not depend on the work-group size. CPU
- * compilers turn the explicit vectors into SIMD registers; the caches do the blocking.
+ * and sums k in index order (the products of a summed batch in order, each over k), so a
+ * result does not depend on the work-group size. CPU compilers turn the explicit vectors into
+ * SIMD registers; the caches do the blocking.
  *
  * Kernels gemm_nn, gemm_tn, gemm_nt (the transposes; TT goes to blas.cl's gemm): 3-D launch,
  * dimension 0 over blocks of GEMM_NV columns, 1 over blocks of GEMM_MR rows, 2 over the
@@ -71,31 +72,28 @@ static void block_edge(int ta, int tb, uint k, float alpha, __global const float
     for (int r = 0; r < GEMM_MR; r++)
         for (int s = 0; s < GEMM_NV; s++)
             acc[r][s] = 0.0f;
-    for (uint q = 0; q < nsum; q++, a += sa, b += sb)
-    for (size_t p = 0; p < k; p++) {
-        float av[GEMM_MR], bv[GEMM_NV];
-        for (int r = 0; r < GEMM_MR; r++)
-            av[r] = r < nr ? op_elem(a, lda, ta, i0 + r, p) : 0.0f;
-        for (int s = 0; s < GEMM_NV; s++)
-            bv[s] = s < nc ? op_elem(b, ldb, tb, p, j0 + s) : 0.0f;
-        for (int r = 0; r < GEMM_MR; r++)
+    for (uint q = 0; q < nsum; q++, a += sa, b += sb) {
+        for (size_t p = 0; p < k; p++) {
+            float av[GEMM_MR], bv[GEMM_NV];
+            for (int r = 0; r < GEMM_MR; r++)
+                av[r] = r < nr ? op_elem(a, lda, ta, i0 + r, p) : 0.0f;
             for (int s = 0; s < GEMM_NV; s++)
-                acc[r][s] = MAC(acc[r][s], av[r], bv[s]);
+                bv[s] = s < nc ? op_elem(b, ldb, tb, p, j0 + s) : 0.0f;
+            for (int r = 0; r < GEMM_MR; r++)
+                for (int s = 0; s < GEMM_NV; s++)
+                    acc[r][s] = MAC(acc[r][s], av[r], bv[s]);
+        }
     }
     for (size_t r = 0; r < nr; r++)
         for (size_t s = 0; s < nc; s++)
             store_one(c + (i0 + r) * ldc + j0 + s, alpha, acc[r][s], beta);
 }
 
-/* One full GEMM_MR x GEMM_NV block at (i0, j0); not both ta and tb. */
-static void block_rows(int ta, int tb, uint k, float alpha, __global const float *a, uint lda,
-                       __global const float *b, uint ldb, float beta, __global float *c,
-                       uint ldc, size_t i0, size_t j0, uint nsum, ulong sa, ulong sb)
+/* acc += op(A) op(B) over the full GEMM_MR x GEMM_NV block at (i0, j0), k in index order; not
+ * both ta and tb. */
+static void add_block(floatv *acc, int ta, int tb, uint k, __global const float *a, uint lda,
+                      __global const float *b, uint ldb, size_t i0, size_t j0)
 {
-    floatv acc[GEMM_MR];
-    for (int r = 0; r < GEMM_MR; r++)
-        acc[r] = (floatv)(0.0f);
-    for (uint q = 0; q < nsum; q++, a += sa, b += sb) {
     __global const float *bp = b + j0;
     if (tb) {
         /* op(B)[p, j0 + s] = B[(j0 + s) * ldb + p]: gather the GEMM_NV values (each from its
@@ -125,7 +123,18 @@ static void block_rows(int ta, int tb, uint k, float alpha, __global const float
                 acc[r] = MAC(acc[r], (floatv)(ap[r * lda + p]), bv);
         }
     }
-    }
+}
+
+/* One full GEMM_MR x GEMM_NV block at (i0, j0) over nsum products, in product order. */
+static void block_rows(int ta, int tb, uint k, float alpha, __global const float *a, uint lda,
+                       __global const float *b, uint ldb, float beta, __global float *c,
+                       uint ldc, size_t i0, size_t j0, uint nsum, ulong sa, ulong sb)
+{
+    floatv acc[GEMM_MR];
+    for (int r = 0; r < GEMM_MR; r++)
+        acc[r] = (floatv)(0.0f);
+    for (uint q = 0; q < nsum; q++)
+        add_block(acc, ta, tb, k, a + q * sa, lda, b + q * sb, ldb, i0, j0);
     for (int r = 0; r < GEMM_MR; r++) {
         __global float *cp = c + (i0 + r) * ldc + j0;
         floatv v = (floatv)(alpha) * acc[r];

@@ -799,6 +799,27 @@ enum clann_status clann__check_gemm(struct clann__check *ck)
     }
     if (!ck->quick) /* more rows than NVIDIA's 65535 work-groups in a grid dimension */
         TRY(gemm_case(ck, false, false, 70000, 3, 5, 1.0f, 0.0f));
+    /* a convolution's three batched GEMMs (F 6, K 27, P 50, 5 images): forward (W shared),
+     * weight gradient (summed, onto beta 2.5 C) and data gradient */
+    static const struct gemm_batch_args conv[] = {
+        {false, false, 6, 50, 27, 27, 50, 50, 1.0f, 0.0f, {5, 0, 27 * 50, 6 * 50}},
+        {false, true, 6, 27, 50, 50, 50, 27, 1.0f, 2.5f, {5, 6 * 50, 27 * 50, 0}},
+        {true, false, 27, 50, 6, 27, 50, 50, 1.0f, 0.0f, {5, 0, 6 * 50, 27 * 50}}};
+    static const char *const names[] = {"gemm_batched NN shared A", "gemm_batched NT summed",
+                                         "gemm_batched TN shared A"};
+    for (size_t i = 0; i < sizeof conv / sizeof *conv; i++) {
+        const struct gemm_batch_args *g = &conv[i];
+        size_t na = (g->ta ? g->k : g->m) * g->lda + (g->batch.count - 1) * g->batch.stride_a,
+               nb = (g->tb ? g->n : g->k) * g->ldb + (g->batch.count - 1) * g->batch.stride_b,
+               nc = g->m * g->ldc + (g->batch.count - 1) * g->batch.stride_c;
+        struct clann__parity_case c = {3, {na, nb, nc},
+                                       {rnd(ck, na, -1, 1), rnd(ck, nb, -1, 1),
+                                        g->beta == 0.0f ? constant(ck, nc, NAN)
+                                                        : rnd(ck, nc, -1, 1)}};
+        char shape[48];
+        snprintf(shape, sizeof shape, "m=%zu n=%zu k=%zu x%zu", g->m, g->n, g->k, g->batch.count);
+        TRY(compare(ck, CLANN__MATCH_NMSE, names[i], shape, &c, clann__case_gemm_batched, g));
+    }
     return CLANN_OK;
 }
 
