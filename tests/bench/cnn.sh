@@ -8,7 +8,9 @@
 #
 #     tests/bench/cnn.sh [BUILD_DIR] [EPOCHS]        (defaults: build, 1; ROUNDS=3, OPENCL=0)
 #
-# OpenCL is opt-in: on PoCL (2 cores, loaded) one epoch of this model took over 10 minutes.
+# OpenCL is opt-in: on PoCL (2 cores, heavily loaded) one epoch of this model takes about 3.3x
+# the CPU backend's time (over 10 minutes before conv2d's batched GEMMs); for steps/s and a
+# per-op profile on one device see build/tests/bench-cnn-steps (tests/bench/cnn_steps.c).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
