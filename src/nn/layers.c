@@ -192,8 +192,7 @@ static enum clann_status frozen_batchnorm_backward(struct clann_model *m,
     if (st == CLANN_OK)
         st = clann__op_batchnorm_forward(m->be, at(&m->dacts, l->y_off), dx, rows, c,
                                          clann__layer_spatial(l), at(&m->params, l->w_off),
-                                         zeros, zeros_var, zeros_var,
-                                         l->eps, false);
+                                         zeros, zeros_var, zeros_var, l->eps, false);
     return st;
 }
 
@@ -238,9 +237,8 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows, uint
             size_t c = clann__layer_channels(l);
             st = clann__op_batchnorm_backward(
                 be, x, dy, rows, c, clann__layer_spatial(l), at(&m->params, l->w_off),
-                at(&m->acts, l->bn_off),
-                at(&m->acts, l->bn_off + 2 * c), dx, at(&m->grads, l->w_off),
-                at(&m->grads, l->b_off));
+                at(&m->acts, l->bn_off), at(&m->acts, l->bn_off + 2 * c), dx,
+                at(&m->grads, l->w_off), at(&m->grads, l->b_off));
         } else if (!dx.buf) {
             continue; /* nothing upstream needs this gradient */
         } else if (l->kind == CLANN__LAYER_ACTIVATION) {

@@ -27,7 +27,7 @@ struct clann_layer {
     struct clann_act act;     /* dense (fused) and activation layers */
     struct clann_dense_params dense;
     float rate;               /* dropout rate, noise standard deviation */
-    bool spatial;             /* dropout: whole channels of an image (clann_layer_channels) */
+    bool spatial;             /* dropout: whole channels of an image (clann__layer_channels) */
     float momentum, eps;      /* batch normalization */
     /* Parameter offsets in floats. Dense: kernel (in x out), bias (out), PReLU slopes (out).
      * Batch normalization: gamma at w_off, beta at b_off, then its running mean and variance,
