@@ -11,6 +11,7 @@
  *   prelu_grad         one work-item per column: dp[c] = beta dp[c] + sum_r dy * min(z, 0)
  *   col_sum            one work-item per column: out[c] = beta out[c] + sum_r x[r,c]
  *   dropout            y = u >= rate ? x / (1 - rate) : 0, u from the shared Philox stream
+ *                      (one u per spatial values: spatial dropout)
  * Column and row sums run in index order, so results are deterministic. RReLU draws its
  * training slope for element (r, c) from stream value offset + r * cols + c.
  *
@@ -139,14 +140,15 @@ __kernel void col_sum(__global const float *x, ulong xoff, uint rows, uint cols,
     out[ooff + c] = beta == 0.0f ? s : beta * out[ooff + c] + s;
 }
 
+/* spatial values in a row share a draw (spatial dropout drops channels). */
 __kernel void dropout(__global const float *x, ulong xoff, __global float *y, ulong yoff,
-                      uint n, float rate, ulong seed, uint stream, ulong offset)
+                      uint n, uint spatial, float rate, ulong seed, uint stream, ulong offset)
 {
     size_t i = get_global_id(0);
     if (i >= n)
         return;
     float v = 0.0f;
-    if (rate < 1.0f && philox_uniform(seed, stream, offset + i) >= rate)
+    if (rate < 1.0f && philox_uniform(seed, stream, offset + i / spatial) >= rate)
         v = x[xoff + i] / (1.0f - rate);
     y[yoff + i] = v;
 }

@@ -9,15 +9,17 @@
  *   constrain_non_neg   x = max(x, 0), element-wise (NaN stays NaN)
  *   constrain_columns   one work-group per column: n = ||x[:, c]||, x[:, c] *= factor(n)
  *   add_noise           x += stddev * n(offset + i), n the shared Philox normal stream
- *   batchnorm_train     one work-group per column: mean, biased variance and invstd, then y
+ *   batchnorm_train     one work-group per feature: mean, biased variance and invstd, then y
  *   moving_average      the running statistics, element-wise, unless the NaN guard is set
  *   batchnorm_infer     y from the running statistics, element-wise
- *   batchnorm_backward  one work-group per column: dbeta, dgamma, then dx
+ *   batchnorm_backward  one work-group per feature: dbeta, dgamma, then dx
  *
  * Column reductions are deterministic: work-item l of a group adds rows l, l + L, l + 2L, ...
  * in that order and the group adds the L partial sums with the fixed tree of common.clh. The
  * host picks the local size L (a power of two) from rows and the device alone. No atomics.
- * The column kernels take the local scratch (L floats) as their last argument.
+ * The column kernels take the local scratch (L floats) as their last argument. Batch
+ * normalization's feature c of a rows x (cols spatial) matrix (spatial = 1: column c; H W: a
+ * channel of NCHW images) is a column of rows spatial values, its j-th at feature_at(j).
  *
  * Defines: none.
  */
@@ -109,27 +111,37 @@ __kernel void add_noise(__global float *x, ulong xoff, uint n, ulong seed, uint 
         x[xoff + i] = x[xoff + i] + stddev * philox_normal(seed, stream, offset + i);
 }
 
-/* Global size cols * L: group c normalizes column c. y may alias x: every read of the column
- * happens before the barriers of the second column sum, and each work-item then reads and
- * writes only its own rows. */
+/* The j-th value of feature c: row j / spatial, place j % spatial within the feature's
+ * spatial block of that row (with spatial = 1, row j of column c). */
+static size_t feature_at(size_t j, size_t c, uint cols, uint spatial)
+{
+    size_t r = j / spatial;
+    return (r * cols + c) * spatial + (j - r * spatial);
+}
+
+/* Global size cols * L: group c normalizes feature c. y may alias x: every read of the
+ * feature happens before the barriers of the second sum, and each work-item then reads and
+ * writes only its own values. */
 __kernel void batchnorm_train(__global const float *x, ulong xoff, __global float *y, ulong yoff,
-                              uint rows, uint cols, __global const float *gamma, ulong goff,
-                              __global const float *beta, ulong boff, __global float *stats,
-                              ulong soff, float eps, __local float *scratch)
+                              uint rows, uint cols, uint spatial, __global const float *gamma,
+                              ulong goff, __global const float *beta, ulong boff,
+                              __global float *stats, ulong soff, float eps,
+                              __local float *scratch)
 {
     size_t c = get_group_id(0), lid = get_local_id(0), step = get_local_size(0);
-    __global const float *xc = x + xoff + c;
+    size_t count = (size_t)rows * spatial;
+    __global const float *xp = x + xoff;
     float s = 0.0f;
-    for (size_t r = lid; r < rows; r += step)
-        s += xc[r * cols];
-    float mu = column_total(s, scratch) / (float)rows;
+    for (size_t j = lid; j < count; j += step)
+        s += xp[feature_at(j, c, cols, spatial)];
+    float mu = column_total(s, scratch) / (float)count;
     /* two passes, as the CPU: no cancellation of E[x^2] - E[x]^2 */
     float ss = 0.0f;
-    for (size_t r = lid; r < rows; r += step) {
-        float d = xc[r * cols] - mu;
+    for (size_t j = lid; j < count; j += step) {
+        float d = xp[feature_at(j, c, cols, spatial)] - mu;
         ss += d * d;
     }
-    float var = column_total(ss, scratch) / (float)rows;
+    float var = column_total(ss, scratch) / (float)count;
     float is = 1.0f / sqrt(var + eps);
     if (lid == 0) { /* stats = [mean | var | invstd] */
         stats[soff + c] = mu;
@@ -137,8 +149,10 @@ __kernel void batchnorm_train(__global const float *x, ulong xoff, __global floa
         stats[soff + 2 * (size_t)cols + c] = is;
     }
     float g = gamma[goff + c], b = beta[boff + c];
-    for (size_t r = lid; r < rows; r += step)
-        y[yoff + r * cols + c] = g * (xc[r * cols] - mu) * is + b;
+    for (size_t j = lid; j < count; j += step) {
+        size_t i = feature_at(j, c, cols, spatial);
+        y[yoff + i] = g * (xp[i] - mu) * is + b;
+    }
 }
 
 /* avg = momentum avg + (1 - momentum) x: the running statistics, after the NaN guard. */
@@ -152,32 +166,34 @@ __kernel void moving_average(__global float *avg, ulong aoff, __global const flo
 }
 
 __kernel void batchnorm_infer(__global const float *x, ulong xoff, __global float *y, ulong yoff,
-                              uint rows, uint cols, __global const float *gamma, ulong goff,
-                              __global const float *beta, ulong boff,
+                              uint rows, uint cols, uint spatial, __global const float *gamma,
+                              ulong goff, __global const float *beta, ulong boff,
                               __global const float *rmean, ulong rmoff,
                               __global const float *rvar, ulong rvoff, float eps)
 {
     size_t i = get_global_id(0);
-    if (i >= (size_t)rows * cols)
+    if (i >= (size_t)rows * cols * spatial)
         return;
-    size_t c = i % cols;
+    size_t c = i / spatial % cols;
     float is = 1.0f / sqrt(rvar[rvoff + c] + eps);
     y[yoff + i] = gamma[goff + c] * (x[xoff + i] - rmean[rmoff + c]) * is + beta[boff + c];
 }
 
-/* Global size cols * L: group c differentiates column c. */
+/* Global size cols * L: group c differentiates feature c. */
 __kernel void batchnorm_backward(__global const float *x, ulong xoff, __global const float *dy,
-                                 ulong dyoff, uint rows, uint cols, __global const float *gamma,
-                                 ulong goff, __global const float *mean, ulong moff,
+                                 ulong dyoff, uint rows, uint cols, uint spatial,
+                                 __global const float *gamma, ulong goff,
+                                 __global const float *mean, ulong moff,
                                  __global const float *invstd, ulong isoff, __global float *dx,
                                  ulong dxoff, __global float *dgamma, ulong dgoff,
                                  __global float *dbeta, ulong dboff, __local float *scratch)
 {
     size_t c = get_group_id(0), lid = get_local_id(0), step = get_local_size(0);
+    size_t count = (size_t)rows * spatial;
     float m = mean[moff + c], is = invstd[isoff + c];
     float sdy = 0.0f, sdyx = 0.0f;
-    for (size_t r = lid; r < rows; r += step) {
-        size_t i = r * cols + c;
+    for (size_t j = lid; j < count; j += step) {
+        size_t i = feature_at(j, c, cols, spatial);
         float g = dy[dyoff + i];
         sdy += g;
         sdyx += g * ((x[xoff + i] - m) * is);
@@ -188,11 +204,11 @@ __kernel void batchnorm_backward(__global const float *x, ulong xoff, __global c
         dbeta[dboff + c] = sdy;
         dgamma[dgoff + c] = sdyx;
     }
-    float k = gamma[goff + c] * is / (float)rows;
-    for (size_t r = lid; r < rows; r += step) {
-        size_t i = r * cols + c;
+    float k = gamma[goff + c] * is / (float)count;
+    for (size_t j = lid; j < count; j += step) {
+        size_t i = feature_at(j, c, cols, spatial);
         float xhat = (x[xoff + i] - m) * is;
-        dx[dxoff + i] = k * ((float)rows * dy[dyoff + i] - sdy - xhat * sdyx);
+        dx[dxoff + i] = k * ((float)count * dy[dyoff + i] - sdy - xhat * sdyx);
     }
 }
 

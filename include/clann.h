@@ -714,6 +714,11 @@ CLANN_API enum clann_status clann_model_add_activation(struct clann_model *model
  * and kept values are scaled by 1 / (1 - rate); at inference the layer is the identity. rate is
  * the DROP probability, in [0, 1]. */
 CLANN_API enum clann_status clann_model_add_dropout(struct clann_model *model, float rate);
+/* Adds spatial dropout (Keras' SpatialDropout2D, PyTorch's Dropout2d) after an image layer: in
+ * training each channel of each image is dropped whole with probability `rate`, the kept ones
+ * scaled by 1 / (1 - rate); at inference the identity. ERR_SHAPE when the input is no image. */
+CLANN_API enum clann_status clann_model_add_spatial_dropout(struct clann_model *model,
+                                                            float rate);
 
 /* Adds a Gaussian noise layer: in training y = x + N(0, stddev^2) per value; at inference the
  * identity. Put it first for input noise, or after any layer (before or after an activation). */
@@ -722,6 +727,8 @@ CLANN_API enum clann_status clann_model_add_noise(struct clann_model *model, flo
 /* Adds batch normalization: in training each unit is normalized by the batch's mean and
  * (biased) variance, then scaled by a learned gamma and shifted by a learned beta; running
  * averages (running = momentum * running + (1 - momentum) * batch) are used at inference.
+ * After an image layer each channel is a unit (PyTorch's BatchNorm2d): its statistics run over
+ * the batch's images and positions, and it keeps one gamma, beta, mean and variance.
  * momentum 0 and epsilon 0 pick Keras' defaults, 0.99 and 0.001. */
 CLANN_API enum clann_status clann_model_add_batchnorm(struct clann_model *model, float momentum,
                                                       float epsilon);
@@ -730,7 +737,7 @@ CLANN_API enum clann_status clann_model_add_batchnorm(struct clann_model *model,
  * channels x height x width values in that order (NCHW, as PyTorch), declared with
  * clann_model_set_input_shape() before the first image layer. conv2d and the pooling layers
  * output images; activation, dropout, noise and batch normalization keep their input's shape
- * (batch normalization then normalizes each value, not each channel); flatten and dense output
+ * (batch normalization then normalizes each channel); flatten and dense output
  * flat vectors. Padding follows TensorFlow: valid windows lie inside the image (output
  * floor((size - span) / stride) + 1, span = (kernel - 1) dilation + 1); same pads with zeros
  * so that the output is ceil(size / stride), the odd padding value after. */
@@ -1197,11 +1204,15 @@ struct clann_estimator_params {
      * filters of conv_kernels[i] x conv_kernels[i], stride 1, same padding and the hidden
      * activation, and is followed by pool x pool max pooling (default 2; 0 or 1: none); a
      * flatten then leads to the hidden layers. The input is then an image of input_shape
-     * (channels, height, width), whose product must be n_inputs. */
+     * (channels, height, width), whose product must be n_inputs. With batchnorm each
+     * convolution is linear without bias, then a channel batch norm and the activation (as the
+     * hidden layers); spatial_dropout > 0 adds spatial dropout of that rate after each pooling
+     * (after each convolution without one). dropout applies to the hidden layers alone. */
     const size_t *conv_filters, *conv_kernels;
     size_t n_conv;
     size_t pool;
     size_t input_shape[3];
+    float spatial_dropout;
 };
 
 CLANN_API struct clann_estimator_params clann_estimator_default_params(void);

@@ -265,6 +265,18 @@ START_TEST(test_dropout)
             free_case(&c);
         }
     }
+    /* spatial dropout: rows x channels x positions, one draw per row and channel */
+    static const size_t spatial_shapes[][3] = {{3, 5, 7}, {1, 1, 1}, {9, 16, 49}, {2, 3, 257}};
+    for (size_t s = 0; s < 4; s++) {
+        size_t spatial = spatial_shapes[s][2];
+        size_t n = spatial_shapes[s][0] * spatial_shapes[s][1] * spatial;
+        struct op_case c = {2, {n, n}, {rand_array(n, -1, 1), rand_array(n, -1, 1)}};
+        struct spatial_dropout_args a = {{n, 0.4f, 0, {7, CLANN__RNG_STREAM_DROPOUT, 29 + s}},
+                                         spatial};
+        snprintf(label, sizeof label, "spatial dropout n=%zu spatial=%zu", n, spatial);
+        compare("dropout", label, &c, clann__case_spatial_dropout, &a);
+        free_case(&c);
+    }
 }
 END_TEST
 
@@ -1108,6 +1120,43 @@ START_TEST(test_batchnorm)
 }
 END_TEST
 
+/* Channel batch norm: rows x channels x positions (odd sizes, one image, a single position). */
+START_TEST(test_channel_batchnorm)
+{
+    static const size_t bn_shapes[][3] = {{3, 5, 7}, {1, 3, 9}, {4, 1, 1}, {16, 8, 49},
+                                          {2, 3, 300}};
+    char label[160];
+    for (size_t s = 0; s < 5; s++) {
+        size_t rows = bn_shapes[s][0], cols = bn_shapes[s][1], spatial = bn_shapes[s][2];
+        size_t n = rows * cols * spatial;
+        for (int training = 0; training < 2; training++) {
+            struct spatial_bn_args a = {{rows, cols, 0.9f, 1e-3f, training != 0}, spatial};
+            float *running = rand_array(2 * cols, 0.2f, 1.2f);
+            struct op_case c = {6,
+                                {n, n, cols, cols, 3 * cols, 2 * cols},
+                                {rand_array(n, 1, 3), rand_array(n, -1, 1),
+                                 rand_array(cols, 0.5f, 1.5f), rand_array(cols, -1, 1),
+                                 rand_array(3 * cols, 0.5f, 2), running}};
+            snprintf(label, sizeof label, "channel batchnorm_forward training=%d %zux%zux%zu",
+                     training, rows, cols, spatial);
+            compare("batchnorm_forward", label, &c, clann__case_spatial_bn_forward, &a);
+            free_case(&c);
+        }
+        struct spatial_bn_args a = {{rows, cols, 0.9f, 1e-3f, true}, spatial};
+        struct op_case b = {8,
+                            {n, n, cols, cols, cols, n, cols, cols},
+                            {rand_array(n, 1, 3), rand_array(n, -1, 1),
+                             rand_array(cols, 0.5f, 1.5f), rand_array(cols, 1.8f, 2.2f),
+                             rand_array(cols, 1, 2), rand_array(n, -1, 1),
+                             rand_array(cols, -1, 1), rand_array(cols, -1, 1)}};
+        snprintf(label, sizeof label, "channel batchnorm_backward %zux%zux%zu", rows, cols,
+                 spatial);
+        compare("batchnorm_backward", label, &b, clann__case_spatial_bn_backward, &a);
+        free_case(&b);
+    }
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------------------------
  * GEMM against a double reference.
  */
@@ -1451,7 +1500,8 @@ int main(void)
                  {"guard_parts", test_guard_parts}, {"optimizers", test_optimizers},
                  {"special_values", test_special_values}, {"penalties", test_penalties},
                  {"add_noise", test_add_noise},   {"constrain", test_constrain},
-                 {"batchnorm", test_batchnorm},   {"rng", test_rng},
+                 {"batchnorm", test_batchnorm},   {"channel_batchnorm", test_channel_batchnorm},
+                 {"rng", test_rng},
                  {"batchnorm_dist", test_batchnorm_dist},
                  {"gemm", test_gemm},             {"gemm_batched", test_gemm_batched},
                  {"conv", test_conv},             {"pool", test_pool},

@@ -122,6 +122,18 @@ grep -Eq "^ +0 +conv2d +12 +relu +15 +15 +- +3x2x2" out.txt || { echo "FAIL: inf
 grep -Eq "^ +1 +flatten +12 " out.txt || { echo "FAIL: info flatten layer:"; cat out.txt; failures=$((failures + 1)); }
 expect 0 "" eval --model conv.safetensors --data d.csv
 expect 1 "does not fit the 1x1 input" train $common --conv 2x2 --input-shape 4,1,1 --pool 2
+# --batchnorm: a conv without bias, a batch norm of 3 channels (12 parameters, 6 trained)
+expect 0 "" train $common --epochs 2 --conv 3x2 --pool 0 --input-shape 1,2,2 --batchnorm \
+    --spatial-dropout 0.2 --out convbn.safetensors
+expect 0 "" info convbn.safetensors
+grep -Eq "^ +0 +conv2d +12 +linear +12 +12 " out.txt || { echo "FAIL: info conv without bias:"; cat out.txt; failures=$((failures + 1)); }
+grep -Eq "^ +1 +batchnorm +12 +- +12 +6 " out.txt || { echo "FAIL: info channel batchnorm:"; cat out.txt; failures=$((failures + 1)); }
+expect 0 "" info convbn.safetensors --spec
+grep -q '"kind":"dropout","rate":0.2[0-9]*,"spatial":true' out.txt || { echo "FAIL: spatial dropout in the spec:"; cat out.txt; failures=$((failures + 1)); }
+expect 0 "" eval --model convbn.safetensors --data d.csv
+expect_usage "--spatial-dropout drops channels of the --conv layers" train $common --spatial-dropout 0.2
+expect_usage "--spatial-dropout: '1' must be a number in" train $common --conv 2x2 \
+    --input-shape 1,2,2 --spatial-dropout 1
 
 echo "== train, width mismatch, checkpoints, info =="
 expect 0 "" train $common --epochs 4 --out straight.safetensors

@@ -4,8 +4,9 @@
  * col2im as im2col's exact adjoint, pooling on hand-computed values, pooling's backward pass
  * against central differences (#1, #2, #7: inputs kept apart so no argmax flips), and the
  * same/valid geometry rules; and the conv2d, pooling and flatten layers' parameter and input
- * gradients in a whole model against central differences of its loss (#2). OpenCL parity is
- * in test-backend.c (#8).
+ * gradients in a whole model against central differences of its loss (#2). Channel batch norm
+ * and spatial dropout: their statistics, masks, gradients, files and a learning run. OpenCL
+ * parity is in test-backend.c (#8).
  */
 #include "backend/ops.h"
 #include "nn/model.h"
@@ -279,12 +280,13 @@ END_TEST
 enum { GC_ROWS = 3 };
 
 /* L = sum over rows of the MSE loss for the model's current parameters; with grads, also
- * the backward pass into m->grads. */
-static double model_loss(struct clann_model *m, bool grads)
+ * the backward pass into m->grads. training: the training pass (batch statistics, dropout
+ * masks of step 0, the same in every call). */
+static double model_loss(struct clann_model *m, bool grads, bool training)
 {
     struct clann_view out;
     size_t cols = m->layers[m->n_layers - 1].out;
-    ck_assert_int_eq(clann__model_forward(m, GC_ROWS, false, 0, &out), CLANN_OK);
+    ck_assert_int_eq(clann__model_forward(m, GC_ROWS, training, 0, &out), CLANN_OK);
     ck_assert_int_eq(clann__op_loss(m->be, &m->loss, out, clann__view(&m->labels, 0), GC_ROWS,
                                     cols, clann__view(&m->row_loss, 0),
                                     clann__layer_dy(m, m->n_layers - 1), 1.0f),
@@ -300,7 +302,7 @@ static double model_loss(struct clann_model *m, bool grads)
 /* Every parameter's gradient against central differences of the loss. The layers' input
  * gradients (col2im, pooling's backward pass, flatten) are checked through the parameters of
  * the layers before them. */
-static void gradcheck_model(struct clann_model *m, const char *what)
+static void gradcheck_model(struct clann_model *m, const char *what, bool training)
 {
     size_t np = m->n_params, nin = GC_ROWS * m->n_inputs;
     size_t cols = m->layers[m->n_layers - 1].out;
@@ -308,7 +310,7 @@ static void gradcheck_model(struct clann_model *m, const char *what)
     ck_assert_int_eq(clann__op_upload(m->be, clann__view(&m->input, 0), x, nin, true), CLANN_OK);
     ck_assert_int_eq(clann__op_upload(m->be, clann__view(&m->labels, 0), y, GC_ROWS * cols, true),
                      CLANN_OK);
-    model_loss(m, true);
+    model_loss(m, true, training);
     float *w = download(&m->params, np), *g = download(&m->grads, np);
     const float eps = 1e-2f;
     double num2 = 0.0, err2 = 0.0;
@@ -318,7 +320,7 @@ static void gradcheck_model(struct clann_model *m, const char *what)
             float v = w[i] + (side ? eps : -eps);
             ck_assert_int_eq(clann__op_upload(m->be, clann__view(&m->params, i), &v, 1, true),
                              CLANN_OK);
-            l[side] = model_loss(m, false);
+            l[side] = model_loss(m, false, training);
         }
         ck_assert_int_eq(clann__op_upload(m->be, clann__view(&m->params, i), &w[i], 1, true),
                          CLANN_OK);
@@ -373,7 +375,7 @@ START_TEST(test_layer_gradients)
     ck_assert_uint_eq(m->layers[2].out, 4 * 2 * 3);
     ck_assert_uint_eq(m->layers[3].out, 4 * 1 * 2);
     compile_mse(m);
-    gradcheck_model(m, "conv/pool model");
+    gradcheck_model(m, "conv/pool model", false);
     clann_model_destroy(m);
 
     /* a linear conv without bias behind a valid conv: the input gradient of the second
@@ -387,7 +389,7 @@ START_TEST(test_layer_gradients)
     p.stride = 2;
     ck_assert_int_eq(clann_model_add_conv2d(m, &p), CLANN_OK);
     compile_mse(m); /* the output is the image itself, flattened in NCHW order */
-    gradcheck_model(m, "conv/conv model");
+    gradcheck_model(m, "conv/conv model", false);
     clann_model_destroy(m);
 }
 END_TEST
@@ -409,6 +411,147 @@ START_TEST(test_layer_errors)
     ck_assert_uint_eq(m->layers[0].out, 2);
     ck_assert_int_eq(clann_model_add_flatten(m), CLANN_OK);
     ck_assert_int_eq(clann_model_add_avg_pool2d(m, 1, 1), CLANN_ERR_SHAPE); /* flat input */
+    clann_model_destroy(m);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Channel batch norm and spatial dropout (#16).
+ */
+
+/* A batch norm on a 3x5x7 input image normalizes each channel over rows x 35 values: mean 0
+ * and variance v / (v + eps) per channel with gamma 1, beta 0, its statistics and tensors
+ * per channel. */
+START_TEST(test_channel_batchnorm_values)
+{
+    enum { C = 3, HW = 35 };
+    struct clann_model *m = image_model(C, 5, 7);
+    ck_assert_int_eq(clann_model_add_batchnorm(m, 0.0f, 0.0f), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_flatten(m), CLANN_OK);
+    struct clann_dense_params d = clann_dense_default_params(2, CLANN_ACTIVATION_LINEAR);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    size_t width, shape[3], params, trainable;
+    ck_assert_int_eq(clann_model_layer_shape(m, 0, &width, shape, &params, &trainable), CLANN_OK);
+    ck_assert_uint_eq(width, C * HW);
+    ck_assert_uint_eq(shape[0], C);
+    ck_assert_uint_eq(params, 4 * C); /* gamma, beta, running mean and variance per channel */
+    ck_assert_uint_eq(trainable, 2 * C);
+    compile_mse(m);
+    ck_assert_uint_eq(m->layers[0].n_params, 4 * C);
+    size_t n = GC_ROWS * C * HW;
+    float *x = rand_host(n);
+    for (size_t i = 0; i < n; i++)
+        x[i] = x[i] * (float)(1 + i / HW % C) + (float)(i / HW % C); /* channels differ */
+    ck_assert_int_eq(clann__op_upload(m->be, clann__view(&m->input, 0), x, n, true), CLANN_OK);
+    struct clann_view out;
+    ck_assert_int_eq(clann__model_forward(m, GC_ROWS, true, 0, &out), CLANN_OK);
+    float y[GC_ROWS * C * HW], stats[3 * C];
+    ck_assert_int_eq(clann__op_download(m->be, y, clann__layer_y(m, 0), n), CLANN_OK);
+    ck_assert_int_eq(clann__op_download(m->be, stats, clann__view(&m->acts, m->layers[0].bn_off),
+                                        3 * C), CLANN_OK);
+    for (size_t c = 0; c < C; c++) {
+        double sx = 0, sxx = 0, sy = 0, syy = 0;
+        for (size_t r = 0; r < GC_ROWS; r++)
+            for (size_t k = 0; k < HW; k++) {
+                size_t i = (r * C + c) * HW + k;
+                sx += x[i], sy += y[i];
+            }
+        double mx = sx / (GC_ROWS * HW), my = sy / (GC_ROWS * HW);
+        for (size_t r = 0; r < GC_ROWS; r++)
+            for (size_t k = 0; k < HW; k++) {
+                size_t i = (r * C + c) * HW + k;
+                sxx += (x[i] - mx) * (x[i] - mx), syy += (y[i] - my) * (y[i] - my);
+            }
+        double vx = sxx / (GC_ROWS * HW), vy = syy / (GC_ROWS * HW);
+        ck_assert_double_eq_tol(stats[c], mx, 1e-5 * (1 + fabs(mx)));
+        ck_assert_double_eq_tol(stats[C + c], vx, 1e-5 * vx);
+        ck_assert_double_eq_tol(my, 0.0, 1e-5);
+        ck_assert_double_eq_tol(vy, vx / (vx + 1e-3), 1e-5);
+    }
+    free(x);
+    clann_model_destroy(m);
+}
+END_TEST
+
+/* conv (odd sizes, linear, no bias) -> channel batch norm -> tanh -> spatial dropout ->
+ * flatten -> dense, in training mode: the batch norm's gamma and beta, and through its input
+ * gradient and the dropout mask's the convolution's kernel, against central differences. */
+START_TEST(test_channel_batchnorm_gradients)
+{
+    struct clann_model *m = image_model(2, 5, 7);
+    struct clann_conv2d_params p = clann_conv2d_default_params(3, 3, CLANN_ACTIVATION_LINEAR);
+    p.use_bias = false;
+    ck_assert_int_eq(clann_model_add_conv2d(m, &p), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_batchnorm(m, 0.0f, 0.0f), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_activation(m, CLANN_ACTIVATION_TANH, 0.0f), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_spatial_dropout(m, 0.4f), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_flatten(m), CLANN_OK);
+    struct clann_dense_params d = clann_dense_default_params(2, CLANN_ACTIVATION_LINEAR);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    compile_mse(m);
+    ck_assert_uint_eq(m->layers[1].n_params, 4 * 3);
+    /* gamma and beta move off 1 and 0, so that their gradients are not a special case */
+    float gb[6] = {1.3f, 0.7f, 1.1f, 0.2f, -0.3f, 0.1f};
+    ck_assert_int_eq(clann__op_upload(m->be, clann__view(&m->params, m->layers[1].w_off), gb, 6,
+                                      true), CLANN_OK);
+    gradcheck_model(m, "conv/channel batchnorm/spatial dropout model", true);
+    clann_model_destroy(m);
+}
+END_TEST
+
+/* Spatial dropout drops whole channels (about rate of them), scales the kept ones by
+ * 1 / (1 - rate), is the identity at inference, draws by the global row (a rank that starts
+ * at row 4 draws rows 4.. as one that computes them all), and wants an image. */
+START_TEST(test_spatial_dropout_layer)
+{
+    enum { ROWS = 64, C = 4, HW = 30 };
+    const float rate = 0.5f;
+    struct clann_model *m = image_model(C, 6, 5);
+    ck_assert_int_eq(clann_model_add_spatial_dropout(m, rate), CLANN_OK);
+    struct clann_compile_params cp = clann_compile_default_params(CLANN_LOSS_MSE);
+    cp.max_batch = ROWS;
+    ck_assert_msg(clann_model_compile(m, &cp) == CLANN_OK, "%s", clann_last_error());
+    size_t n = ROWS * C * HW;
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *y2 = malloc(n * sizeof *y2);
+    for (size_t i = 0; i < n; i++)
+        x[i] = urand(0.5f, 1.5f);
+    ck_assert_int_eq(clann__op_upload(m->be, clann__view(&m->input, 0), x, n, true), CLANN_OK);
+    struct clann_view out;
+    ck_assert_int_eq(clann__model_forward(m, ROWS, true, 3, &out), CLANN_OK);
+    ck_assert_int_eq(clann__op_download(m->be, y, out, n), CLANN_OK);
+    size_t dropped = 0;
+    for (size_t g = 0; g < ROWS * C; g++) {
+        bool drop = y[g * HW] == 0.0f;
+        dropped += drop;
+        for (size_t k = 0; k < HW; k++) {
+            float want = drop ? 0.0f : x[g * HW + k] / (1.0f - rate);
+            ck_assert_msg(y[g * HW + k] == want, "channel %zu value %zu: %g, want %g", g, k,
+                          (double)y[g * HW + k], (double)want);
+        }
+    }
+    double frac = (double)dropped / (ROWS * C);
+    printf("spatial dropout: %zu of %d channels dropped (rate %g)\n", dropped, ROWS * C,
+           (double)rate);
+    ck_assert_msg(fabs(frac - rate) <= 4 * sqrt(rate * (1 - rate) / (ROWS * C)),
+                  "dropped fraction %g", frac);
+    /* the same rows from a batch that starts at global row 4 draw the same channels */
+    ck_assert_int_eq(clann__op_upload(m->be, clann__view(&m->input, 0), x + 4 * C * HW,
+                                      n - 4 * C * HW, true), CLANN_OK);
+    m->batch_row0 = 4;
+    ck_assert_int_eq(clann__model_forward(m, ROWS - 4, true, 3, &out), CLANN_OK);
+    ck_assert_int_eq(clann__op_download(m->be, y2, out, n - 4 * C * HW), CLANN_OK);
+    ck_assert_int_eq(memcmp(y2, y + 4 * C * HW, (n - 4 * C * HW) * sizeof *y), 0);
+    m->batch_row0 = 0;
+    ck_assert_int_eq(clann__model_forward(m, ROWS - 4, false, 3, &out), CLANN_OK);
+    ck_assert_int_eq(clann__op_download(m->be, y2, out, n - 4 * C * HW), CLANN_OK);
+    ck_assert_int_eq(memcmp(y2, x + 4 * C * HW, (n - 4 * C * HW) * sizeof *y), 0);
+    clann_model_destroy(m);
+    free(x), free(y), free(y2);
+
+    ck_assert_int_eq(clann_model_create(g_ctx, 12, &m), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_spatial_dropout(m, 0.2f), CLANN_ERR_SHAPE);
+    ck_assert_int_eq(clann_model_set_input_shape(m, 3, 2, 2), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_spatial_dropout(m, 1.5f), CLANN_ERR_INVALID_ARG);
     clann_model_destroy(m);
 }
 END_TEST
@@ -489,9 +632,102 @@ START_TEST(test_cnn_learns_and_round_trips)
 }
 END_TEST
 
+/* small_cnn's first block as --batchnorm --spatial-dropout builds it: conv 4 3x3 linear without
+ * bias, channel batch norm (momentum 0.9), relu, max pool 2, spatial dropout 0.1; then flatten,
+ * dense 3. */
+static struct clann_model *small_cnn_bn(struct clann_context *ctx, uint64_t seed)
+{
+    struct clann_model *m;
+    ck_assert_int_eq(clann_model_create(ctx, 1 * 12 * 10, &m), CLANN_OK);
+    ck_assert_int_eq(clann_model_set_input_shape(m, 1, 12, 10), CLANN_OK);
+    struct clann_conv2d_params p = clann_conv2d_default_params(4, 3, CLANN_ACTIVATION_LINEAR);
+    p.use_bias = false;
+    ck_assert_int_eq(clann_model_add_conv2d(m, &p), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_batchnorm(m, 0.9f, 0.0f), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_activation(m, CLANN_ACTIVATION_RELU, 0.0f), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_max_pool2d(m, 2, 0), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_spatial_dropout(m, 0.1f), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_flatten(m), CLANN_OK);
+    struct clann_dense_params d = clann_dense_default_params(3, CLANN_ACTIVATION_LINEAR);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    struct clann_compile_params cp =
+        clann_compile_default_params(CLANN_LOSS_SPARSE_SOFTMAX_CROSS_ENTROPY);
+    cp.max_batch = 16;
+    cp.seed = seed;
+    ck_assert_msg(clann_model_compile(m, &cp) == CLANN_OK, "%s", clann_last_error());
+    return m;
+}
+
+/* small_cnn_bn
+ * dropout after its pooling: it learns the bars, and its file keeps per-channel tensors, the
+ * dropout's "spatial" and the predictions bit for bit; a frozen batch norm keeps its running
+ * statistics through fit. */
+START_TEST(test_cnn_batchnorm_learns_and_round_trips)
+{
+    struct clann_model *m = small_cnn_bn(g_ctx, 5);
+    struct clann_matrix x, y, tx, ty;
+    bar_images(300, &x, &y);
+    bar_images(90, &tx, &ty);
+    struct clann_fit_params fp = clann_fit_default_params();
+    fp.epochs = 10;
+    ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL) == CLANN_OK, "%s",
+                  clann_last_error());
+    struct clann_metrics met;
+    ck_assert_int_eq(clann_model_evaluate(m, &tx, &ty, &met), CLANN_OK);
+    printf("bars with channel batch norm and spatial dropout: test accuracy %.4f\n",
+           met.accuracy);
+    ck_assert_msg(met.accuracy >= 0.95, "test accuracy %g", met.accuracy);
+
+    char path[] = "/tmp/clann-test-conv-bn-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_msg(clann_model_save(m, path) == CLANN_OK, "%s", clann_last_error());
+    struct clann_model_file_info *info;
+    ck_assert_int_eq(clann_model_file_info(path, &info), CLANN_OK);
+    size_t bn_tensors = 0;
+    for (size_t t = 0; t < info->n_tensors; t++) {
+        if (strncmp(info->tensors[t].name, "layers.1.", 9) != 0)
+            continue;
+        ck_assert_uint_eq(info->tensors[t].rank, 1);
+        ck_assert_uint_eq(info->tensors[t].shape[0], 4); /* one per channel */
+        bn_tensors++;
+    }
+    ck_assert_uint_eq(bn_tensors, 4);
+    ck_assert_ptr_nonnull(strstr(info->spec_json, "\"spatial\":true"));
+    clann_model_file_info_free(info);
+    struct clann_model *back;
+    ck_assert_msg(clann_model_load(g_ctx, path, &back) == CLANN_OK, "%s", clann_last_error());
+    unlink(path);
+    ck_assert(back->layers[4].spatial);
+    struct clann_matrix p1, p2;
+    ck_assert_int_eq(clann_model_predict(m, &tx, &p1), CLANN_OK);
+    ck_assert_int_eq(clann_model_predict(back, &tx, &p2), CLANN_OK);
+    ck_assert_int_eq(memcmp(p1.data, p2.data, p1.rows * p1.cols * sizeof(float)), 0);
+    clann_matrix_free(&p1), clann_matrix_free(&p2);
+
+    /* frozen: the running mean and variance stay as they are through another fit */
+    ck_assert_int_eq(clann_model_set_trainable(back, 1, false), CLANN_OK);
+    size_t run_off = back->layers[1].b_off + 4;
+    float *before = download(&back->params, back->n_params);
+    fp.epochs = 1;
+    ck_assert_msg(clann_model_fit(back, &x, &y, NULL, NULL, &fp, NULL) == CLANN_OK, "%s",
+                  clann_last_error());
+    float *after = download(&back->params, back->n_params);
+    ck_assert_int_eq(memcmp(before + back->layers[1].w_off, after + back->layers[1].w_off,
+                            4 * 4 * sizeof(float)), 0);
+    ck_assert(before[run_off + 4] != 1.0f); /* the variances were learned, not the initial 1 */
+    free(before), free(after);
+    clann_model_destroy(back);
+    clann_model_destroy(m);
+    clann_matrix_free(&x), clann_matrix_free(&y), clann_matrix_free(&tx), clann_matrix_free(&ty);
+}
+END_TEST
+
 /* #14 for image layers: 100 steps from one seed on the CPU reference and every OpenCL device,
  * the whole-run tolerances of testing.md. */
-START_TEST(test_cnn_training_parity)
+static void cnn_training_parity(struct clann_model *(*build)(struct clann_context *, uint64_t),
+                                const char *what)
 {
     char sel[8][32];
     size_t n_dev = test_opencl_devices(sel);
@@ -499,13 +735,13 @@ START_TEST(test_cnn_training_parity)
     bar_images(160, &x, &y); /* 10 steps of 16 per epoch */
     struct clann_fit_params fp = clann_fit_default_params();
     fp.epochs = 10;
-    struct clann_model *ref = small_cnn(g_ctx, 3);
+    struct clann_model *ref = build(g_ctx, 3);
     struct clann_epoch_log lref, ld;
     ck_assert_int_eq(clann_model_fit(ref, &x, &y, NULL, NULL, &fp, &lref), CLANN_OK);
     float *wref = download(&ref->params, ref->n_params);
     for (size_t d = 0; d < n_dev; d++) {
         struct clann_context *ctx = test_context(sel[d], CLANN_CPU_MODE_FAST);
-        struct clann_model *m = small_cnn(ctx, 3);
+        struct clann_model *m = build(ctx, 3);
         ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, &ld) == CLANN_OK, "%s: %s",
                       sel[d], clann_last_error());
         float *w = malloc(m->n_params * sizeof *w);
@@ -513,7 +749,7 @@ START_TEST(test_cnn_training_parity)
                          CLANN_OK);
         double rel = fabs(ld.loss - lref.loss) / fabs(lref.loss);
         double nmse = test_nmse(wref, w, m->n_params);
-        printf("cnn parity %s: loss %.6g vs %.6g (rel %.2g), params NMSE %.2g\n", sel[d],
+        printf("%s parity %s: loss %.6g vs %.6g (rel %.2g), params NMSE %.2g\n", what, sel[d],
                ld.loss, lref.loss, rel, nmse);
         ck_assert_msg(rel <= 1e-3, "%s: final loss %g vs %g", sel[d], ld.loss, lref.loss);
         ck_assert_msg(nmse <= 1e-5, "%s: parameter NMSE %g", sel[d], nmse);
@@ -524,6 +760,12 @@ START_TEST(test_cnn_training_parity)
     free(wref);
     clann_model_destroy(ref);
     clann_matrix_free(&x), clann_matrix_free(&y);
+}
+
+START_TEST(test_cnn_training_parity)
+{
+    cnn_training_parity(small_cnn, "cnn");
+    cnn_training_parity(small_cnn_bn, "cnn with channel batch norm and spatial dropout");
 }
 END_TEST
 
@@ -581,6 +823,13 @@ START_TEST(test_fashion_cnn_beats_dense)
     printf("Fashion-MNIST 4000/2000 rows, 3 epochs: dense 256,128 %.4f, cnn 16x3,32x3 + 128 %.4f\n",
            dense, cnn);
     ck_assert_msg(cnn > dense, "cnn %.4f does not beat dense %.4f", cnn, dense);
+    /* the CLI's --batchnorm --spatial-dropout: channel batch norms learn as well */
+    ep.batchnorm = true;
+    ep.spatial_dropout = 0.1f;
+    double cnn_bn = fashion_accuracy(ctx, &ep, &x, &y, &tx, &ty);
+    printf("  cnn with channel batch norm and spatial dropout 0.1: %.4f\n", cnn_bn);
+    ck_assert_msg(cnn_bn > dense, "cnn with batch norm %.4f does not beat dense %.4f", cnn_bn,
+                  dense);
     clann_context_destroy(ctx);
     clann_matrix_free(&x), clann_matrix_free(&y), clann_matrix_free(&tx), clann_matrix_free(&ty);
 }
@@ -660,6 +909,10 @@ int main(void)
     tcase_add_test(tc, test_layer_gradients);
     tcase_add_test(tc, test_layer_errors);
     tcase_add_test(tc, test_cnn_learns_and_round_trips);
+    tcase_add_test(tc, test_channel_batchnorm_values);
+    tcase_add_test(tc, test_channel_batchnorm_gradients);
+    tcase_add_test(tc, test_spatial_dropout_layer);
+    tcase_add_test(tc, test_cnn_batchnorm_learns_and_round_trips);
     tcase_add_test(tc, test_cnn_training_parity);
     tcase_add_test(tc, test_fashion_cnn_beats_dense);
     suite_add_tcase(s, tc);

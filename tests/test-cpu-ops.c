@@ -804,7 +804,7 @@ START_TEST(test_dropout)
     float *x = hrand(n, 0.0f, 2.0f), *y = hnew(n), *y2 = hnew(n);
     struct clann_buf bx = dfrom(x, n), by = dnew(n);
     struct clann_rng_key key = {SEED, CLANN__RNG_STREAM_DROPOUT, 77};
-    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, rate, key));
+    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, 1, rate, key));
     down(y, &by, n);
     size_t zeros = 0;
     double sx = 0.0, sy = 0.0;
@@ -823,22 +823,23 @@ START_TEST(test_dropout)
            (double)rate, sigma, sy / sx);
 
     /* Same key: same mask (backward regenerates it); another offset: another mask. */
-    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, rate, key));
+    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, 1, rate, key));
     down(y2, &by, n);
     ck_assert(memcmp(y, y2, n * sizeof *y) == 0);
     key.offset += n;
-    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, rate, key));
+    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, 1, rate, key));
     down(y2, &by, n);
     ck_assert(memcmp(y, y2, n * sizeof *y) != 0);
 
-    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, 0.0f, key));
+    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, 1, 0.0f, key));
     down(y2, &by, n);
     ck_assert_msg(memcmp(x, y2, n * sizeof *x) == 0, "rate 0 is not the identity");
-    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, 1.0f, key));
+    OK(clann__op_dropout(g_be, V(&bx), V(&by), n, 1, 1.0f, key));
     down(y2, &by, n);
     for (size_t i = 0; i < n; i++)
         EXPECT(bits(y2[i]) == 0, "rate 1: y[%zu] = %g", i, (double)y2[i]);
-    ck_assert_int_eq(clann__op_dropout(g_be, V(&bx), V(&by), n, NAN, key), CLANN_ERR_INVALID_ARG);
+    ck_assert_int_eq(clann__op_dropout(g_be, V(&bx), V(&by), n, 1, NAN, key),
+                     CLANN_ERR_INVALID_ARG);
     clann__buf_destroy(&bx), clann__buf_destroy(&by);
     free(x), free(y), free(y2);
 }

@@ -349,9 +349,9 @@ START_TEST(test_batchnorm_split)
     clann__op_upload(be, vdy, dy, N, true);
     clann__op_upload(be, vg, gamma, COLS, true);
     clann__op_upload(be, vb, beta, COLS, true);
-    ck_assert_int_eq(clann__op_batchnorm_forward(be, vx, vy, ROWS, COLS, vg, vb, stats, vrun,
+    ck_assert_int_eq(clann__op_batchnorm_forward(be, vx, vy, ROWS, COLS, 1, vg, vb, stats, vrun,
                                                  1e-3f, true), CLANN_OK);
-    ck_assert_int_eq(clann__op_batchnorm_backward(be, vx, vdy, ROWS, COLS, vg, stats, invstd,
+    ck_assert_int_eq(clann__op_batchnorm_backward(be, vx, vdy, ROWS, COLS, 1, vg, stats, invstd,
                                                   vdx, vdg, vdb), CLANN_OK);
     float one[3 * COLS], dx_one[N];
     clann__op_download(be, one, stats, 3 * COLS);
@@ -445,10 +445,10 @@ START_TEST(test_batchnorm_gradcheck)
     clann__op_upload(be, vx, x, n, true);
     clann__op_upload(be, vrm, zeros, cols, true);
     clann__op_upload(be, vrv, ones, cols, true);
-    ck_assert_int_eq(clann__op_batchnorm_forward(be, vx, vy, rows, cols, vg, vb, vm, vrm, 1e-3f,
-                                                true), CLANN_OK);
-    ck_assert_int_eq(clann__op_batchnorm_backward(be, vx, vdy, rows, cols, vg, vm, vi, vdx, vdg,
-                                                 vdb), CLANN_OK);
+    ck_assert_int_eq(clann__op_batchnorm_forward(be, vx, vy, rows, cols, 1, vg, vb, vm, vrm,
+                                                1e-3f, true), CLANN_OK);
+    ck_assert_int_eq(clann__op_batchnorm_backward(be, vx, vdy, rows, cols, 1, vg, vm, vi, vdx,
+                                                 vdg, vdb), CLANN_OK);
     clann__op_download(be, out, vdx, n);
     for (size_t i = 0; i < n; i++)
         analytic[i] = out[i];
@@ -475,7 +475,7 @@ START_TEST(test_batchnorm_gradcheck)
             memcpy(xp, x, sizeof xp);
             xp[i] += s ? -eps : eps;
             clann__op_upload(be, vx, xp, n, true);
-            clann__op_batchnorm_forward(be, vx, vy, rows, cols, vg, vb, vm, vrm, 1e-3f, true);
+            clann__op_batchnorm_forward(be, vx, vy, rows, cols, 1, vg, vb, vm, vrm, 1e-3f, true);
             clann__op_download(be, out, vy, n);
             f[s] = 0;
             for (size_t k = 0; k < n; k++)

@@ -322,11 +322,13 @@ struct clann_backend_ops {
     /* y = a * x + y */
     enum clann_status (*axpy)(struct clann_backend *be, size_t n, float a, struct clann_view x,
                               struct clann_view y);
-    /* Inverted dropout: keep element i with probability 1 - rate (u_i >= rate, u_i from the rng
-     * uniform stream), y = keep ? x / (1 - rate) : 0; rate >= 1 gives y = 0. backward applies
-     * the same mask to dy (regenerated from the same key). */
+    /* Inverted dropout: keep element i with probability 1 - rate (u_i >= rate, u_i the rng
+     * uniform stream's number offset + i / spatial), y = keep ? x / (1 - rate) : 0; rate >= 1
+     * gives y = 0. spatial >= 1 elements in a row share a draw: spatial = 1 drops elements,
+     * spatial = H W drops whole channels of NCHW images (spatial dropout); n is a multiple of
+     * spatial. backward applies the same mask to dy (regenerated from the same key). */
     enum clann_status (*dropout)(struct clann_backend *be, struct clann_view x,
-                                 struct clann_view y, size_t n, float rate,
+                                 struct clann_view y, size_t n, size_t spatial, float rate,
                                  struct clann_rng_key key);
 
     /* out[0] = beta * out[0] + sum_i |x[i]| (L1 penalty reporting). */
@@ -349,16 +351,20 @@ struct clann_backend_ops {
      * activations, weights, gradients and labels). */
     enum clann_status (*add_noise)(struct clann_backend *be, struct clann_view x, size_t n,
                                    struct clann_rng_key key, float stddev);
-    /* Batch normalization over the rows of x (rows x cols), per column c:
-     * training: stats = [mean | var | invstd] (3 cols floats) with mean[c] = avg_r x,
-     *   var = avg_r (x - mean)^2 (biased), invstd = 1 / sqrt(var + eps);
+    /* Batch normalization over the rows of x (rows x (cols spatial)), per feature c < cols,
+     * whose values are x[r][c spatial + s] for every row r and s < spatial: spatial = 1 is a
+     * dense layer's (one feature a column), spatial = H W a channel of NCHW images (PyTorch's
+     * BatchNorm2d). The averages below run over those rows * spatial values:
+     * training: stats = [mean | var | invstd] (3 cols floats) with mean[c] = avg x,
+     *   var = avg (x - mean)^2 (biased), invstd = 1 / sqrt(var + eps);
      *   y = gamma[c] (x - mean) invstd + beta[c]; running is not touched (the step folds the
      *   batch's mean and var into it with moving_average once the NaN guard has passed it);
      * inference (training false): running = [mean | var] (2 cols floats),
      *   y = gamma (x - running mean) / sqrt(running var + eps) + beta; stats is not touched. */
     enum clann_status (*batchnorm_forward)(struct clann_backend *be, struct clann_view x,
                                            struct clann_view y, size_t rows, size_t cols,
-                                           struct clann_view gamma, struct clann_view beta,
+                                           size_t spatial, struct clann_view gamma,
+                                           struct clann_view beta,
                                            struct clann_view stats, struct clann_view running,
                                            float eps, bool training);
     /* avg[i] = momentum avg[i] + (1 - momentum) x[i] for i < n, unless guard[0] != 0 (guard may
@@ -367,13 +373,15 @@ struct clann_backend_ops {
                                         struct clann_view x, size_t n, float momentum,
                                         struct clann_view guard);
     /* The exact backward pass of training-mode batch normalization, with xhat = (x - mean)
-     * invstd: dbeta[c] = sum_r dy, dgamma[c] = sum_r dy xhat, dx = gamma invstd / rows *
-     * (rows dy - dbeta - xhat dgamma). dx may not alias dy. */
+     * invstd and m = rows spatial values per feature (layout as the forward's): dbeta[c] =
+     * sum dy, dgamma[c] = sum dy xhat, dx = gamma invstd / m (m dy - dbeta - xhat dgamma).
+     * dx may not alias dy. */
     enum clann_status (*batchnorm_backward)(struct clann_backend *be, struct clann_view x,
                                             struct clann_view dy, size_t rows, size_t cols,
-                                            struct clann_view gamma, struct clann_view mean,
-                                            struct clann_view invstd, struct clann_view dx,
-                                            struct clann_view dgamma, struct clann_view dbeta);
+                                            size_t spatial, struct clann_view gamma,
+                                            struct clann_view mean, struct clann_view invstd,
+                                            struct clann_view dx, struct clann_view dgamma,
+                                            struct clann_view dbeta);
     /* Batch normalization over a batch spread across ranks (nn/batchnorm_dist.c), optional (NULL:
      * CLANN_ERR_UNSUPPORTED). x is rows x (channels * spatial), the statistics per channel
      * over rows * spatial values (spatial 1: per column).

@@ -535,6 +535,33 @@ static enum clann_status do_constrain(struct clann_backend *be, struct clann_vie
     return clann__op_constrain(be, &a->op, v[0], a->rows, a->cols, v[1]);
 }
 
+/* Channel batch norm and spatial dropout: rows images of cols channels of 5 positions. */
+static enum clann_status check_channel_ops(struct clann__check *ck, size_t rows, size_t cols)
+{
+    enum { SPATIAL = 5 };
+    size_t n = rows * cols * SPATIAL;
+    char shape[48];
+    snprintf(shape, sizeof shape, "%zux%zux%d", rows, cols, (int)SPATIAL);
+    struct spatial_bn_args a = {{rows, cols, 0.9f, 1e-3f, true}, SPATIAL};
+    struct clann__parity_case c = {6, {n, n, cols, cols, 3 * cols, 2 * cols},
+                                   {rnd(ck, n, 1, 3), rnd(ck, n, -1, 1),
+                                    rnd(ck, cols, 0.5f, 1.5f), rnd(ck, cols, -1, 1),
+                                    rnd(ck, 3 * cols, 0.5f, 2), rnd(ck, 2 * cols, 0.2f, 1.2f)}};
+    TRY(compare(ck, CLANN__MATCH_NMSE, "batchnorm_forward channels", shape, &c,
+                clann__case_spatial_bn_forward, &a));
+    struct clann__parity_case b = {8, {n, n, cols, cols, cols, n, cols, cols},
+                                   {rnd(ck, n, 1, 3), rnd(ck, n, -1, 1),
+                                    rnd(ck, cols, 0.5f, 1.5f), rnd(ck, cols, 1.8f, 2.2f),
+                                    rnd(ck, cols, 1, 2), rnd(ck, n, -1, 1),
+                                    rnd(ck, cols, -1, 1), rnd(ck, cols, -1, 1)}};
+    TRY(compare(ck, CLANN__MATCH_NMSE, "batchnorm_backward channels", shape, &b,
+                clann__case_spatial_bn_backward, &a));
+    struct spatial_dropout_args da = {{n, 0.3f, 0, {7, CLANN__RNG_STREAM_DROPOUT, 13}}, SPATIAL};
+    struct clann__parity_case d = {2, {n, n}, {rnd(ck, n, -1, 1), rnd(ck, n, -1, 1)}};
+    return compare(ck, CLANN__MATCH_NMSE, "dropout spatial", shape, &d,
+                   clann__case_spatial_dropout, &da);
+}
+
 static enum clann_status check_regularize(struct clann__check *ck)
 {
     static const struct clann_constraint_op kinds[] = {
@@ -575,6 +602,7 @@ static enum clann_status check_regularize(struct clann__check *ck)
                                         rnd(ck, cols, -1, 1), rnd(ck, cols, -1, 1)}};
         TRY(compare(ck, CLANN__MATCH_NMSE, "batchnorm_backward", shape, &b,
                     clann__case_bn_backward, &a));
+        TRY(check_channel_ops(ck, rows, cols));
     }
     struct constrain_args na = {kinds[3], 3, 4};
     struct clann__parity_case s = {2, {12, 1}, {special(ck, 12, 0), NULL}};

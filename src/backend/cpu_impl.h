@@ -129,7 +129,7 @@ enum clann_status cpu_clip_by_value(struct clann_backend *be, struct clann_view 
 enum clann_status cpu_axpy(struct clann_backend *be, size_t n, float a,
                            struct clann_view x, struct clann_view y);
 enum clann_status cpu_dropout(struct clann_backend *be, struct clann_view x,
-                              struct clann_view y, size_t n, float rate,
+                              struct clann_view y, size_t n, size_t spatial, float rate,
                               struct clann_rng_key key);
 enum clann_status cpu_sum_abs(struct clann_backend *be, struct clann_view x, size_t n,
                               struct clann_view out, float beta);
@@ -143,17 +143,18 @@ enum clann_status cpu_add_noise(struct clann_backend *be, struct clann_view x, s
                                 struct clann_rng_key key, float stddev);
 enum clann_status cpu_batchnorm_forward(struct clann_backend *be, struct clann_view x,
                                         struct clann_view y, size_t rows, size_t cols,
-                                        struct clann_view gamma, struct clann_view beta,
-                                        struct clann_view stats, struct clann_view running,
-                                        float eps, bool training);
+                                        size_t spatial, struct clann_view gamma,
+                                        struct clann_view beta, struct clann_view stats,
+                                        struct clann_view running, float eps, bool training);
 enum clann_status cpu_moving_average(struct clann_backend *be, struct clann_view avg,
                                      struct clann_view x, size_t n, float momentum,
                                      struct clann_view guard);
 enum clann_status cpu_batchnorm_backward(struct clann_backend *be, struct clann_view x,
                                          struct clann_view dy, size_t rows, size_t cols,
-                                         struct clann_view gamma, struct clann_view mean,
-                                         struct clann_view invstd, struct clann_view dx,
-                                         struct clann_view dgamma, struct clann_view dbeta);
+                                         size_t spatial, struct clann_view gamma,
+                                         struct clann_view mean, struct clann_view invstd,
+                                         struct clann_view dx, struct clann_view dgamma,
+                                         struct clann_view dbeta);
 enum clann_status cpu_batchnorm_sums(struct clann_backend *be, struct clann_view x, size_t rows,
                                      size_t channels, size_t spatial, struct clann_view center,
                                      struct clann_view out);

@@ -602,12 +602,12 @@ enum clann_status cpu_axpy(struct clann_backend *be, size_t n, float a,
 }
 
 enum clann_status cpu_dropout(struct clann_backend *be, struct clann_view x,
-                              struct clann_view y, size_t n, float rate,
+                              struct clann_view y, size_t n, size_t spatial, float rate,
                               struct clann_rng_key key)
 {
     for (size_t i = 0; i < n; i++) {
         bool keep = rate < 1.0f &&
-                    clann__rng_uniform(key.seed, key.stream, key.offset + i) >= rate;
+                    clann__rng_uniform(key.seed, key.stream, key.offset + i / spatial) >= rate;
         at(y)[i] = keep ? at(x)[i] / (1.0f - rate) : 0.0f;
     }
     return CLANN_OK;
@@ -687,32 +687,39 @@ enum clann_status cpu_add_noise(struct clann_backend *be, struct clann_view x, s
     return CLANN_OK;
 }
 
-/* Mean and biased variance of column c of a rows x cols matrix, in double. */
-static void column_moments(const float *x, size_t rows, size_t cols, size_t c, double *mean,
-                           double *var)
+/* Mean and biased variance of feature c of a rows x (cols spatial) matrix (its values
+ * x[r][c spatial + s]), in double, summed row by row and within a row in order: with
+ * spatial = 1, column c. */
+static void feature_moments(const float *x, size_t rows, size_t cols, size_t spatial, size_t c,
+                            double *mean, double *var)
 {
+    size_t width = cols * spatial;
+    const float *xc = x + c * spatial;
     double s = 0.0, ss = 0.0;
     for (size_t r = 0; r < rows; r++)
-        s += x[r * cols + c];
-    *mean = s / (double)rows;
-    for (size_t r = 0; r < rows; r++) {
-        double d = x[r * cols + c] - *mean;
-        ss += d * d;
-    }
-    *var = ss / (double)rows;
+        for (size_t k = 0; k < spatial; k++)
+            s += xc[r * width + k];
+    *mean = s / ((double)rows * (double)spatial);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t k = 0; k < spatial; k++) {
+            double d = xc[r * width + k] - *mean;
+            ss += d * d;
+        }
+    *var = ss / ((double)rows * (double)spatial);
 }
 
 enum clann_status cpu_batchnorm_forward(struct clann_backend *be, struct clann_view x,
                                         struct clann_view y, size_t rows, size_t cols,
-                                        struct clann_view gamma, struct clann_view beta,
-                                        struct clann_view stats, struct clann_view running,
-                                        float eps, bool training)
+                                        size_t spatial, struct clann_view gamma,
+                                        struct clann_view beta, struct clann_view stats,
+                                        struct clann_view running, float eps, bool training)
 {
+    size_t width = cols * spatial;
     for (size_t c = 0; c < cols; c++) {
         float m, is;
         if (training) {
             double mu, var;
-            column_moments(at(x), rows, cols, c, &mu, &var);
+            feature_moments(at(x), rows, cols, spatial, c, &mu, &var);
             at(stats)[c] = m = (float)mu;
             at(stats)[cols + c] = (float)var;
             at(stats)[2 * cols + c] = is = (float)(1.0 / sqrt(var + eps));
@@ -721,7 +728,8 @@ enum clann_status cpu_batchnorm_forward(struct clann_backend *be, struct clann_v
             is = (float)(1.0 / sqrt(at(running)[cols + c] + eps));
         }
         for (size_t r = 0; r < rows; r++)
-            at(y)[r * cols + c] = at(gamma)[c] * (at(x)[r * cols + c] - m) * is + at(beta)[c];
+            for (size_t k = 0, i = r * width + c * spatial; k < spatial; k++, i++)
+                at(y)[i] = at(gamma)[c] * (at(x)[i] - m) * is + at(beta)[c];
     }
     return CLANN_OK;
 }
@@ -738,26 +746,30 @@ enum clann_status cpu_moving_average(struct clann_backend *be, struct clann_view
 
 enum clann_status cpu_batchnorm_backward(struct clann_backend *be, struct clann_view x,
                                          struct clann_view dy, size_t rows, size_t cols,
-                                         struct clann_view gamma, struct clann_view mean,
-                                         struct clann_view invstd, struct clann_view dx,
-                                         struct clann_view dgamma, struct clann_view dbeta)
+                                         size_t spatial, struct clann_view gamma,
+                                         struct clann_view mean, struct clann_view invstd,
+                                         struct clann_view dx, struct clann_view dgamma,
+                                         struct clann_view dbeta)
 {
     const float *xp = at(x), *dyp = at(dy);
+    size_t width = cols * spatial;
+    double count = (double)rows * (double)spatial;
     for (size_t c = 0; c < cols; c++) {
         double m = at(mean)[c], is = at(invstd)[c], sdy = 0.0, sdyx = 0.0;
-        for (size_t r = 0; r < rows; r++) {
-            double xhat = (xp[r * cols + c] - m) * is;
-            sdy += dyp[r * cols + c];
-            sdyx += dyp[r * cols + c] * xhat;
-        }
+        for (size_t r = 0; r < rows; r++)
+            for (size_t k = 0, i = r * width + c * spatial; k < spatial; k++, i++) {
+                double xhat = (xp[i] - m) * is;
+                sdy += dyp[i];
+                sdyx += dyp[i] * xhat;
+            }
         at(dbeta)[c] = (float)sdy;
         at(dgamma)[c] = (float)sdyx;
-        double k = at(gamma)[c] * is / (double)rows;
-        for (size_t r = 0; r < rows; r++) {
-            double xhat = (xp[r * cols + c] - m) * is;
-            at(dx)[r * cols + c] = (float)(k * ((double)rows * dyp[r * cols + c] - sdy -
-                                                xhat * sdyx));
-        }
+        double k = at(gamma)[c] * is / count;
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0, i = r * width + c * spatial; j < spatial; j++, i++) {
+                double xhat = (xp[i] - m) * is;
+                at(dx)[i] = (float)(k * (count * dyp[i] - sdy - xhat * sdyx));
+            }
     }
     return CLANN_OK;
 }

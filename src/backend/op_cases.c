@@ -49,7 +49,13 @@ enum clann_status clann__case_sum_squares(struct clann_backend *be, struct clann
 enum clann_status clann__case_dropout(struct clann_backend *be, struct clann_view *v, const void *p)
 {
     const struct scalar_args *a = p;
-    return clann__op_dropout(be, v[0], v[1], a->n, a->a, a->key);
+    return clann__op_dropout(be, v[0], v[1], a->n, 1, a->a, a->key);
+}
+enum clann_status clann__case_spatial_dropout(struct clann_backend *be, struct clann_view *v,
+                                              const void *p)
+{
+    const struct spatial_dropout_args *a = p;
+    return clann__op_dropout(be, v[0], v[1], a->s.n, a->spatial, a->s.a, a->s.key);
 }
 enum clann_status clann__case_forward(struct clann_backend *be, struct clann_view *v, const void *p)
 {
@@ -177,8 +183,15 @@ enum clann_status clann__case_bn_forward(struct clann_backend *be, struct clann_
                                        const void *p)
 {
     const struct bn_args *a = p;
-    return clann__op_batchnorm_forward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
-                                      a->eps, a->training);
+    return clann__op_batchnorm_forward(be, v[0], v[1], a->rows, a->cols, 1, v[2], v[3], v[4],
+                                       v[5], a->eps, a->training);
+}
+enum clann_status clann__case_spatial_bn_forward(struct clann_backend *be, struct clann_view *v,
+                                                 const void *p)
+{
+    const struct spatial_bn_args *a = p;
+    return clann__op_batchnorm_forward(be, v[0], v[1], a->bn.rows, a->bn.cols, a->spatial, v[2],
+                                       v[3], v[4], v[5], a->bn.eps, a->bn.training);
 }
 enum clann_status clann__case_moving_average(struct clann_backend *be, struct clann_view *v,
                                            const void *p)
@@ -190,8 +203,15 @@ enum clann_status clann__case_bn_backward(struct clann_backend *be, struct clann
                                         const void *p)
 {
     const struct bn_args *a = p;
-    return clann__op_batchnorm_backward(be, v[0], v[1], a->rows, a->cols, v[2], v[3], v[4], v[5],
-                                       v[6], v[7]);
+    return clann__op_batchnorm_backward(be, v[0], v[1], a->rows, a->cols, 1, v[2], v[3], v[4],
+                                        v[5], v[6], v[7]);
+}
+enum clann_status clann__case_spatial_bn_backward(struct clann_backend *be, struct clann_view *v,
+                                                  const void *p)
+{
+    const struct spatial_bn_args *a = p;
+    return clann__op_batchnorm_backward(be, v[0], v[1], a->bn.rows, a->bn.cols, a->spatial,
+                                        v[2], v[3], v[4], v[5], v[6], v[7]);
 }
 enum clann_status clann__case_bn_sums(struct clann_backend *be, struct clann_view *v,
                                       const void *p)

@@ -65,6 +65,18 @@ struct bn_dist_args {
     bool centered;
 };
 
+/* Channel batch norm (spatial values per row and feature) and spatial dropout (spatial values
+ * per draw). */
+struct spatial_bn_args {
+    struct bn_args bn;
+    size_t spatial;
+};
+
+struct spatial_dropout_args {
+    struct scalar_args s;
+    size_t spatial;
+};
+
 struct conv_args {
     struct clann_conv_geom g;
     bool max;   /* pooling: max (else average) */
@@ -131,6 +143,8 @@ enum clann_status clann__case_sum_squares(struct clann_backend *be, struct clann
                                           const void *p);
 enum clann_status clann__case_dropout(struct clann_backend *be, struct clann_view *v,
                                       const void *p);
+enum clann_status clann__case_spatial_dropout(struct clann_backend *be, struct clann_view *v,
+                                              const void *p); /* spatial_dropout_args */
 enum clann_status clann__case_forward(struct clann_backend *be, struct clann_view *v,
                                       const void *p);
 enum clann_status clann__case_backward(struct clann_backend *be, struct clann_view *v,
@@ -190,5 +204,10 @@ enum clann_status clann__case_bn_dx(struct clann_backend *be, struct clann_view 
                                     const void *p);
 enum clann_status clann__case_bn_backward(struct clann_backend *be, struct clann_view *v,
                                           const void *p);
+/* The same views, spatial_bn_args: channel batch norm. */
+enum clann_status clann__case_spatial_bn_forward(struct clann_backend *be, struct clann_view *v,
+                                                 const void *p);
+enum clann_status clann__case_spatial_bn_backward(struct clann_backend *be, struct clann_view *v,
+                                                  const void *p);
 
 #endif

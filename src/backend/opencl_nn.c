@@ -134,7 +134,7 @@ enum clann_status op_col_sum(struct clann_backend *be_, struct clann_view x, siz
 }
 
 enum clann_status op_dropout(struct clann_backend *be_, struct clann_view x,
-                             struct clann_view y, size_t n, float rate,
+                             struct clann_view y, size_t n, size_t spatial, float rate,
                              struct clann_rng_key key)
 {
     if (n == 0)
@@ -144,6 +144,7 @@ enum clann_status op_dropout(struct clann_backend *be_, struct clann_view x,
     ka_view(&a, x);
     ka_view(&a, y);
     ka_u32(&a, n);
+    ka_u32(&a, spatial); /* <= n: the ops wrapper checked that n is a multiple of it */
     ka_f32(&a, rate);
     ka_u64(&a, key.seed);
     ka_u32(&a, key.stream);

@@ -89,8 +89,8 @@ enum clann_status op_add_noise(struct clann_backend *be_, struct clann_view x, s
 /* Inference: y from the running statistics, one work-item per element. */
 static enum clann_status batchnorm_infer(struct cl_backend *be, struct clann_view x,
                                          struct clann_view y, size_t rows, size_t cols,
-                                         struct clann_view gamma, struct clann_view beta,
-                                         struct clann_view running_mean,
+                                         size_t spatial, struct clann_view gamma,
+                                         struct clann_view beta, struct clann_view running_mean,
                                          struct clann_view running_var, float eps)
 {
     struct kargs a = ka_begin(be, K_BATCHNORM_INFER);
@@ -98,30 +98,33 @@ static enum clann_status batchnorm_infer(struct cl_backend *be, struct clann_vie
     ka_view(&a, y);
     ka_u32(&a, rows);
     ka_u32(&a, cols);
+    ka_u32(&a, spatial);
     ka_view(&a, gamma);
     ka_view(&a, beta);
     ka_view(&a, running_mean);
     ka_view(&a, running_var);
     ka_f32(&a, eps);
-    return LAUNCH_1D(&a, rows * cols);
+    return LAUNCH_1D(&a, rows * cols * spatial);
 }
 
+/* The group size of the feature kernels follows the rows spatial values of a feature (the
+ * ops wrapper checked that cols spatial does not overflow). */
 enum clann_status op_batchnorm_forward(struct clann_backend *be_, struct clann_view x,
                                        struct clann_view y, size_t rows, size_t cols,
-                                       struct clann_view gamma, struct clann_view beta,
-                                       struct clann_view stats, struct clann_view running,
-                                       float eps, bool training)
+                                       size_t spatial, struct clann_view gamma,
+                                       struct clann_view beta, struct clann_view stats,
+                                       struct clann_view running, float eps, bool training)
 {
     const char *op = "batchnorm_forward";
     size_t n;
-    CHECK(check_matrix(be_, op, rows, cols, &n));
+    CHECK(check_matrix(be_, op, rows, cols * spatial, &n));
     if (cols == 0 || (n == 0 && !training))
         return CLANN_OK;
     if (n == 0)
         x = y = gamma; /* rows = 0 (training): the statistics alone are written, as the CPU */
     if (!training) {
         struct clann_view running_var = {running.buf, running.off + cols};
-        return batchnorm_infer(cl_be(be_), x, y, rows, cols, gamma, beta, running,
+        return batchnorm_infer(cl_be(be_), x, y, rows, cols, spatial, gamma, beta, running,
                                running_var, eps);
     }
     struct kargs a = ka_begin(cl_be(be_), K_BATCHNORM_TRAIN);
@@ -129,11 +132,12 @@ enum clann_status op_batchnorm_forward(struct clann_backend *be_, struct clann_v
     ka_view(&a, y);
     ka_u32(&a, rows);
     ka_u32(&a, cols);
+    ka_u32(&a, spatial);
     ka_view(&a, gamma);
     ka_view(&a, beta);
     ka_view(&a, stats);
     ka_f32(&a, eps);
-    return LAUNCH_COLUMNS(&a, rows, cols);
+    return LAUNCH_COLUMNS(&a, rows * spatial, cols);
 }
 
 enum clann_status op_moving_average(struct clann_backend *be_, struct clann_view avg,
@@ -155,13 +159,14 @@ enum clann_status op_moving_average(struct clann_backend *be_, struct clann_view
 
 enum clann_status op_batchnorm_backward(struct clann_backend *be_, struct clann_view x,
                                         struct clann_view dy, size_t rows, size_t cols,
-                                        struct clann_view gamma, struct clann_view mean,
-                                        struct clann_view invstd, struct clann_view dx,
-                                        struct clann_view dgamma, struct clann_view dbeta)
+                                        size_t spatial, struct clann_view gamma,
+                                        struct clann_view mean, struct clann_view invstd,
+                                        struct clann_view dx, struct clann_view dgamma,
+                                        struct clann_view dbeta)
 {
     const char *op = "batchnorm_backward";
     size_t n;
-    CHECK(check_matrix(be_, op, rows, cols, &n));
+    CHECK(check_matrix(be_, op, rows, cols * spatial, &n));
     if (cols == 0)
         return CLANN_OK;
     if (n == 0)
@@ -171,13 +176,14 @@ enum clann_status op_batchnorm_backward(struct clann_backend *be_, struct clann_
     ka_view(&a, dy);
     ka_u32(&a, rows);
     ka_u32(&a, cols);
+    ka_u32(&a, spatial);
     ka_view(&a, gamma);
     ka_view(&a, mean);
     ka_view(&a, invstd);
     ka_view(&a, dx);
     ka_view(&a, dgamma);
     ka_view(&a, dbeta);
-    return LAUNCH_COLUMNS(&a, rows, cols);
+    return LAUNCH_COLUMNS(&a, rows * spatial, cols);
 }
 
 

@@ -358,15 +358,19 @@ enum clann_status clann__op_col_sum(struct clann_backend *be, struct clann_view 
 }
 
 enum clann_status clann__op_dropout(struct clann_backend *be, struct clann_view x,
-                                    struct clann_view y, size_t n, float rate,
+                                    struct clann_view y, size_t n, size_t spatial, float rate,
                                     struct clann_rng_key key)
 {
     if (!(rate >= 0.0f))
         return clann__error(be->ctx, CLANN_ERR_INVALID_ARG, "dropout: rate %g is not >= 0",
                             (double)rate);
+    if (spatial == 0 || n % spatial != 0)
+        return clann__error(be->ctx, CLANN_ERR_SHAPE,
+                            "dropout: %zu values are not a whole number of groups of %zu", n,
+                            spatial);
     CHECK_VIEW(x, n);
     CHECK_VIEW(y, n);
-    RUN_KERNEL(dropout(be, x, y, n, rate, key));
+    RUN_KERNEL(dropout(be, x, y, n, spatial, rate, key));
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -634,13 +638,32 @@ enum clann_status clann__op_add_noise(struct clann_backend *be, struct clann_vie
     RUN_KERNEL(add_noise(be, x, n, key, stddev));
 }
 
+/* The floats of a batch norm's rows x (cols spatial) input, SIZE_MAX on overflow (which makes
+ * the view checks fail). */
+static size_t bn_total(size_t rows, size_t cols, size_t spatial)
+{
+    size_t width;
+    if (!clann__mul_size(cols, spatial, &width))
+        return SIZE_MAX;
+    return extent(rows, width, width);
+}
+
+#define CHECK_SPATIAL(spatial)                                                                    \
+    do {                                                                                          \
+        if ((spatial) == 0)                                                                       \
+            return clann__error(be->ctx, CLANN_ERR_SHAPE, "%s: spatial size 0 (1 for a dense "  \
+                                "layer, H W for images)", OP_NAME);                               \
+    } while (0)
+
 enum clann_status clann__op_batchnorm_forward(struct clann_backend *be, struct clann_view x,
                                               struct clann_view y, size_t rows, size_t cols,
-                                              struct clann_view gamma, struct clann_view beta,
-                                              struct clann_view stats, struct clann_view running,
-                                              float eps, bool training)
+                                              size_t spatial, struct clann_view gamma,
+                                              struct clann_view beta, struct clann_view stats,
+                                              struct clann_view running, float eps,
+                                              bool training)
 {
-    size_t total = extent(rows, cols, cols);
+    CHECK_SPATIAL(spatial);
+    size_t total = bn_total(rows, cols, spatial);
     CHECK_VIEW(x, total);
     CHECK_VIEW(y, total);
     CHECK_VIEW(gamma, cols);
@@ -649,8 +672,8 @@ enum clann_status clann__op_batchnorm_forward(struct clann_backend *be, struct c
         CHECK_VIEW(stats, 3 * cols);
     else
         CHECK_VIEW(running, 2 * cols);
-    RUN_KERNEL(batchnorm_forward(be, x, y, rows, cols, gamma, beta, stats, running, eps,
-                                 training));
+    RUN_KERNEL(batchnorm_forward(be, x, y, rows, cols, spatial, gamma, beta, stats, running,
+                                 eps, training));
 }
 
 enum clann_status clann__op_moving_average(struct clann_backend *be, struct clann_view avg,
@@ -665,11 +688,13 @@ enum clann_status clann__op_moving_average(struct clann_backend *be, struct clan
 
 enum clann_status clann__op_batchnorm_backward(struct clann_backend *be, struct clann_view x,
                                                struct clann_view dy, size_t rows, size_t cols,
-                                               struct clann_view gamma, struct clann_view mean,
-                                               struct clann_view invstd, struct clann_view dx,
-                                               struct clann_view dgamma, struct clann_view dbeta)
+                                               size_t spatial, struct clann_view gamma,
+                                               struct clann_view mean, struct clann_view invstd,
+                                               struct clann_view dx, struct clann_view dgamma,
+                                               struct clann_view dbeta)
 {
-    size_t total = extent(rows, cols, cols);
+    CHECK_SPATIAL(spatial);
+    size_t total = bn_total(rows, cols, spatial);
     CHECK_VIEW(x, total);
     CHECK_VIEW(dy, total);
     CHECK_VIEW(dx, total);
@@ -678,8 +703,8 @@ enum clann_status clann__op_batchnorm_backward(struct clann_backend *be, struct 
     CHECK_VIEW(invstd, cols);
     CHECK_VIEW(dgamma, cols);
     CHECK_VIEW(dbeta, cols);
-    RUN_KERNEL(batchnorm_backward(be, x, dy, rows, cols, gamma, mean, invstd, dx, dgamma,
-                                  dbeta));
+    RUN_KERNEL(batchnorm_backward(be, x, dy, rows, cols, spatial, gamma, mean, invstd, dx,
+                                  dgamma, dbeta));
 }
 
 /* rows x (channels * spatial) values, SIZE_MAX on overflow. */

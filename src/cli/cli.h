@@ -154,7 +154,7 @@ struct cli_train_args {
     const char *logdir, *monitor_every, *spec, *resume, *checkpoint;
     const char *split, *scale, *scale_target, *lr_decay;
     const char *fill, *ignore, *features;
-    const char *conv, *pool, *input_shape;
+    const char *conv, *pool, *input_shape, *spatial_dropout;
     const char *init_from, *freeze;
     struct cli_column_flags columns;
     const char *lr_schedule, *min_lr, *clip_global_norm, *checkpoint_best, *checkpoint_monitor;

@@ -85,11 +85,8 @@ static void layer_figures(struct clann_model *m, struct json_object *spec,
         bool prelu = li->activation && strcmp(li->activation, "prelu") == 0;
         li->params = li->trainable = *width * li->units + (bias + prelu) * li->units;
         clann_model_layer_sparsity(m, i, &li->zeros, &li->weights);
-    } else if (strcmp(li->kind, "batchnorm") == 0) {
-        li->params = 4 * li->units; /* gamma, beta and the running mean and variance */
-        li->trainable = 2 * li->units;
     } else {
-        /* image layers: the model knows their geometry */
+        /* image layers and batch norms (per channel of an image): the model knows them */
         clann_model_layer_shape(m, i, &li->units, li->shape, &li->params, &li->trainable);
     }
     if (strcmp(li->kind, "features") != 0)

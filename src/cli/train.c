@@ -226,6 +226,11 @@ static int estimator_params(const struct cli_train_args *a, struct clann_estimat
     }
     if (a->pool && !cli_size("pool", a->pool, &p->pool))
         return CLI_USAGE;
+    if (a->spatial_dropout && !a->conv)
+        return cli_usage("--spatial-dropout drops channels of the --conv layers: give --conv");
+    if (a->spatial_dropout && !cli_float_in("spatial-dropout", a->spatial_dropout,
+                                            CLI_RANGE_UNIT_OPEN, &p->spatial_dropout))
+        return CLI_USAGE;
     if (a->conv) {
         int rc = conv_list(a->conv, conv, &p->n_conv);
         if (rc != CLI_OK)
@@ -800,10 +805,11 @@ static int check_conflicts(const struct cli_train_args *a)
                            a->l1, a->l2, a->max_norm, a->seed, a->batchnorm ? "" : NULL,
                            a->conv, a->pool, a->input_shape, a->columns.bucketize,
                            a->columns.hash, a->columns.identity, a->columns.cross,
-                           a->columns.embed};
+                           a->columns.embed, a->spatial_dropout};
     const char *names[] = {"task", "hidden", "activation", "dropout", "optimizer", "lr",
                            "l1", "l2", "max-norm", "seed", "batchnorm", "conv", "pool",
-                           "input-shape", "bucketize", "hash", "identity", "cross", "embed"};
+                           "input-shape", "bucketize", "hash", "identity", "cross", "embed",
+                           "spatial-dropout"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         if (given[i])
             return cli_usage("train: --%s cannot be combined with %s (the model comes from the "
@@ -862,8 +868,10 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
         {"activation", true, &a->activation, NULL,
          cli_fmt("hidden activation: %s (default relu)", cli_names(CLANN_NAMES_ACTIVATION))},
         {"dropout", true, &a->dropout, NULL, "drop rate after each hidden layer (default 0)"},
+        {"spatial-dropout", true, &a->spatial_dropout, NULL, "channel drop rate after each "
+                                                             "--conv block (default 0)"},
         {"batchnorm", false, NULL, &a->batchnorm, "batch normalization before each hidden "
-                                                  "activation"},
+                                                  "and --conv activation (per channel)"},
         {"no-batchnorm-refresh", false, NULL, &a->no_batchnorm_refresh, "keep batch norm's "
          "lagging momentum statistics (default: re-estimated after each epoch)"},
         {"l1", true, &a->l1, NULL, "L1 penalty on every kernel (l1 * sum |w|)"},

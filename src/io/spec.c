@@ -459,7 +459,8 @@ static enum clann_status read_layer_options(const struct clann__json_reader *r,
     default:
         if (!json_object_object_get_ex(obj, "rate", NULL))
             return clann__json_bad(r, CLANN_ERR_FORMAT, p, "rate", "missing");
-        return read_float(r, obj, p, "rate", RANGE_UNIT, &l->rate);
+        st = read_float(r, obj, p, "rate", RANGE_UNIT, &l->rate);
+        return st ? st : read_bool(r, obj, p, "spatial", &l->spatial);
     }
 }
 
@@ -660,6 +661,12 @@ static enum clann_status read_shapes(const struct clann__json_reader *r, struct 
                     : l->kind == CLANN__LAYER_FEATURES ? s->features->out_width
                                                        : width;
             memset(shape, 0, sizeof shape);
+        } else if (l->kind == CLANN__LAYER_BATCHNORM || l->kind == CLANN__LAYER_DROPOUT) {
+            if (l->spatial && shape[0] == 0)
+                return clann__json_bad(r, CLANN_ERR_FORMAT, p, "spatial",
+                                       "its input is not an image (spatial dropout drops "
+                                       "channels)");
+            l->in_channels = shape[0];
         }
         l->width = width;
     }
@@ -784,7 +791,9 @@ static enum clann_status add_layer(struct clann_model *m, const struct clann__sp
     case CLANN__LAYER_MAX_POOL2D: return clann_model_add_max_pool2d(m, l->pool_size, l->pool_stride);
     case CLANN__LAYER_AVG_POOL2D: return clann_model_add_avg_pool2d(m, l->pool_size, l->pool_stride);
     case CLANN__LAYER_FLATTEN: return clann_model_add_flatten(m);
-    default: return clann_model_add_dropout(m, l->rate);
+    default:
+        return l->spatial ? clann_model_add_spatial_dropout(m, l->rate)
+                          : clann_model_add_dropout(m, l->rate);
     }
 }
 
@@ -958,6 +967,8 @@ static struct json_object *write_layer(struct writer *w, const struct clann_laye
         clann__json_out_float(&w->out, obj, "alpha", l->act.alpha);
     } else if (l->kind == CLANN__LAYER_DROPOUT) {
         clann__json_out_float(&w->out, obj, "rate", l->rate);
+        if (l->spatial) /* written only when true: other dropouts' specs stay as they were */
+            clann__json_out_bool(&w->out, obj, "spatial", true);
     } else if (l->kind == CLANN__LAYER_NOISE) {
         clann__json_out_float(&w->out, obj, "stddev", l->rate);
     } else if (l->kind == CLANN__LAYER_BATCHNORM) {

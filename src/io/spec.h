@@ -29,6 +29,7 @@ struct clann__spec_layer {
     enum clann_activation activation; /* activation layers */
     float alpha;                      /* activation layers */
     float rate;                       /* dropout rate, noise standard deviation */
+    bool spatial;                     /* dropout: "spatial": true drops whole channels */
     float momentum, epsilon;          /* batch normalization */
     struct clann_conv2d_params conv;  /* conv2d layers */
     size_t pool_size, pool_stride;    /* pooling layers */
@@ -36,7 +37,8 @@ struct clann__spec_layer {
     char *source_file;                /* "init_from": {"file", "layer"}; owned, or NULL */
     size_t source_layer;
     /* Filled by clann__spec_parse from the layers before: the output width, and for conv2d
-     * the input channels (its kernel is filters x channels kh kw). */
+     * the input channels (its kernel is filters x channels kh kw), for batchnorm and dropout
+     * those of an image input (0: a flat one; a batch norm keeps tensors of that size). */
     size_t width, in_channels;
 };
 

@@ -144,8 +144,8 @@ enum clann_status clann__tensors_from_spec(struct clann_context *ctx,
         const struct clann__spec_layer *sl = &s->layers[i];
         if (sl->kind == CLANN__LAYER_FEATURES)
             width = s->features->out_width;
-        if (sl->kind == CLANN__LAYER_BATCHNORM)
-            push_batchnorm(l, i, width, &off);
+        if (sl->kind == CLANN__LAYER_BATCHNORM) /* per channel of an image input */
+            push_batchnorm(l, i, sl->in_channels ? sl->in_channels : width, &off);
         if (sl->kind == CLANN__LAYER_CONV2D)
             push_conv2d(l, i, sl->conv.filters,
                         sl->in_channels * sl->conv.kernel_h * sl->conv.kernel_w,
@@ -184,7 +184,7 @@ enum clann_status clann__tensors_from_model(const struct clann_model *m, bool wi
             push_dense(l, i, ml->in, ml->out, ml->dense.use_bias,
                        ml->act.kind == CLANN__ACT_PRELU, &off);
         else if (ml->kind == CLANN__LAYER_BATCHNORM)
-            push_batchnorm(l, i, ml->out, &off);
+            push_batchnorm(l, i, clann__layer_channels(ml), &off);
         else if (ml->kind == CLANN__LAYER_CONV2D)
             push_conv2d(l, i, ml->dense.units,
                         ml->geom.channels * ml->geom.kernel_h * ml->geom.kernel_w,

@@ -23,7 +23,7 @@ static void describe(const struct clann_layer *l, char *buf, size_t size)
         snprintf(buf, size, "%s %zux%zux%zux%zu%s", kind, l->dense.units, l->geom.channels,
                  l->geom.kernel_h, l->geom.kernel_w, bias);
     else if (l->kind == CLANN__LAYER_BATCHNORM)
-        snprintf(buf, size, "%s %zu", kind, l->out);
+        snprintf(buf, size, "%s %zu", kind, clann__layer_channels(l));
     else
         snprintf(buf, size, "%s", kind);
 }

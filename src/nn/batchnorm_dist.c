@@ -44,23 +44,24 @@ static enum clann_status sum_device(struct clann_model *m, struct clann_view v, 
     return st;
 }
 
-static double values_of(const struct clann_model *m)
+/* N: the global batch's values per feature (rows, times H W for a channel of images). */
+static double values_of(const struct clann_model *m, const struct clann_layer *l)
 {
-    return (double)m->batch_global_rows; /* x spatial for channel-wise batch norm */
+    return (double)m->batch_global_rows * (double)clann__layer_spatial(l);
 }
 
 enum clann_status clann__batchnorm_dist_forward(struct clann_model *m, size_t i,
                                                 struct clann_view x, size_t rows)
 {
     const struct clann_layer *l = &m->layers[i];
-    size_t c = l->out;
+    size_t c = clann__layer_channels(l), spatial = clann__layer_spatial(l);
     struct clann_view mean = at(&m->acts, l->bn_off), var = at(&m->acts, l->bn_off + c);
-    double n = values_of(m);
+    double n = values_of(m, l);
     float *host = clann__malloc(3 * c * sizeof *host);
     if (!host)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "batch normalization: out of memory");
-    enum clann_status st = clann__op_batchnorm_sums(m->be, x, rows, c, 1, clann__view(NULL, 0),
-                                                    mean);
+    enum clann_status st = clann__op_batchnorm_sums(m->be, x, rows, c, spatial,
+                                                    clann__view(NULL, 0), mean);
     if (st == CLANN_OK)
         st = sum_device(m, mean, c, host);
     for (size_t k = 0; k < c && st == CLANN_OK; k++)
@@ -68,7 +69,7 @@ enum clann_status clann__batchnorm_dist_forward(struct clann_model *m, size_t i,
     if (st == CLANN_OK)
         st = clann__op_upload(m->be, mean, host, c, true);
     if (st == CLANN_OK)
-        st = clann__op_batchnorm_sums(m->be, x, rows, c, 1, mean, var);
+        st = clann__op_batchnorm_sums(m->be, x, rows, c, spatial, mean, var);
     if (st == CLANN_OK)
         st = sum_device(m, var, c, host + c);
     for (size_t k = 0; k < c && st == CLANN_OK; k++) {
@@ -79,7 +80,7 @@ enum clann_status clann__batchnorm_dist_forward(struct clann_model *m, size_t i,
     if (st == CLANN_OK)
         st = clann__op_upload(m->be, var, host + c, 2 * c, true);
     if (st == CLANN_OK && rows)
-        st = clann__op_batchnorm_forward(m->be, x, at(&m->acts, l->y_off), rows, c,
+        st = clann__op_batchnorm_forward(m->be, x, at(&m->acts, l->y_off), rows, c, spatial,
                                          at(&m->params, l->w_off), at(&m->params, l->b_off),
                                          mean, mean, l->eps, false);
     clann__free(host);
@@ -91,7 +92,7 @@ enum clann_status clann__batchnorm_dist_backward(struct clann_model *m, size_t i
                                                  size_t rows)
 {
     const struct clann_layer *l = &m->layers[i];
-    size_t c = l->out;
+    size_t c = clann__layer_channels(l), spatial = clann__layer_spatial(l);
     struct clann_view gamma = at(&m->params, l->w_off), mean = at(&m->acts, l->bn_off);
     struct clann_view invstd = at(&m->acts, l->bn_off + 2 * c), dy = at(&m->dacts, l->y_off);
     struct clann_view dgamma = at(&m->dacts, l->bn_off), dbeta = at(&m->dacts, l->bn_off + c);
@@ -99,8 +100,9 @@ enum clann_status clann__batchnorm_dist_backward(struct clann_model *m, size_t i
     if (!host)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "batch normalization: out of memory");
     /* this rank's dgamma and dbeta, in the gradients; its dx is replaced below */
-    enum clann_status st = clann__op_batchnorm_backward(m->be, x, dy, rows, c, gamma, mean,
-                                                        invstd, dx, at(&m->grads, l->w_off),
+    enum clann_status st = clann__op_batchnorm_backward(m->be, x, dy, rows, c, spatial, gamma,
+                                                        mean, invstd, dx,
+                                                        at(&m->grads, l->w_off),
                                                         at(&m->grads, l->b_off));
     if (st == CLANN_OK)
         st = clann__op_download(m->be, host, at(&m->grads, l->w_off), c);
@@ -111,8 +113,8 @@ enum clann_status clann__batchnorm_dist_backward(struct clann_model *m, size_t i
     if (st == CLANN_OK)
         st = clann__op_upload(m->be, dgamma, host, 2 * c, true);
     if (st == CLANN_OK && rows)
-        st = clann__op_batchnorm_dx(m->be, x, dy, rows, c, 1, gamma, mean, invstd, dgamma, dbeta,
-                                    (float)values_of(m), dx);
+        st = clann__op_batchnorm_dx(m->be, x, dy, rows, c, spatial, gamma, mean, invstd, dgamma,
+                                    dbeta, (float)values_of(m, l), dx);
     clann__free(host);
     return st;
 }
@@ -127,8 +129,8 @@ enum clann_status clann__batchnorm_dist_idle(struct clann_model *m)
 {
     size_t most = 0;
     for (size_t i = 0; i < m->n_layers; i++)
-        most = batch_statistics(&m->layers[i]) && m->layers[i].out > most ? m->layers[i].out
-                                                                          : most;
+        if (batch_statistics(&m->layers[i]) && clann__layer_channels(&m->layers[i]) > most)
+            most = clann__layer_channels(&m->layers[i]);
     if (most == 0)
         return CLANN_OK;
     float *zeros = clann__calloc(2 * most, sizeof *zeros);
@@ -138,14 +140,14 @@ enum clann_status clann__batchnorm_dist_idle(struct clann_model *m)
     /* the calls of the forward pass (sum x, sum (x - mean)^2), then of the backward pass */
     for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++)
         for (int pass = 0; pass < 2 && st == CLANN_OK && batch_statistics(&m->layers[i]); pass++) {
-            st = sum_ranks(m, zeros, m->layers[i].out);
-            memset(zeros, 0, m->layers[i].out * sizeof *zeros);
+            st = sum_ranks(m, zeros, clann__layer_channels(&m->layers[i]));
+            memset(zeros, 0, clann__layer_channels(&m->layers[i]) * sizeof *zeros);
         }
     size_t first = clann__model_first_trained(m);
     for (size_t i = m->n_layers; i-- > first && st == CLANN_OK;)
         if (batch_statistics(&m->layers[i])) {
-            st = sum_ranks(m, zeros, 2 * m->layers[i].out);
-            memset(zeros, 0, 2 * m->layers[i].out * sizeof *zeros);
+            st = sum_ranks(m, zeros, 2 * clann__layer_channels(&m->layers[i]));
+            memset(zeros, 0, 2 * clann__layer_channels(&m->layers[i]) * sizeof *zeros);
         }
     clann__free(zeros);
     return st;

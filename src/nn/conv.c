@@ -209,9 +209,9 @@ CLANN_API enum clann_status clann_model_layer_shape(const struct clann_model *m,
         size_t units = l->dense.units;
         n = t = (l->kind == CLANN__LAYER_DENSE ? l->in : k) * units +
                 (l->dense.use_bias ? units : 0) + (l->act.kind == CLANN__ACT_PRELU ? units : 0);
-    } else if (l->kind == CLANN__LAYER_BATCHNORM) {
-        n = 4 * l->out;
-        t = 2 * l->out;
+    } else if (l->kind == CLANN__LAYER_BATCHNORM) { /* per channel of an image */
+        n = 4 * clann__layer_channels(l);
+        t = 2 * clann__layer_channels(l);
     } else if (l->kind == CLANN__LAYER_FEATURES && m->features) {
         for (size_t j = 0; j < clann__features_n_tables(m->features); j++) {
             const struct clann__feature *c = clann__features_table(m->features, j);

@@ -40,11 +40,20 @@ static enum clann_status add_conv_front(struct clann_model *m,
     enum clann_status st = clann_model_set_input_shape(m, p->input_shape[0], p->input_shape[1],
                                                        p->input_shape[2]);
     for (size_t i = 0; i < p->n_conv && st == CLANN_OK; i++) {
-        struct clann_conv2d_params cp =
-            clann_conv2d_default_params(p->conv_filters[i], p->conv_kernels[i], p->activation);
+        /* with batch normalization, as the hidden layers: conv (no bias) -> norm -> activation */
+        struct clann_conv2d_params cp = clann_conv2d_default_params(
+            p->conv_filters[i], p->conv_kernels[i],
+            p->batchnorm ? CLANN_ACTIVATION_LINEAR : p->activation);
+        cp.use_bias = !p->batchnorm;
         st = clann_model_add_conv2d(m, &cp);
+        if (st == CLANN_OK && p->batchnorm)
+            st = clann_model_add_batchnorm(m, 0.0f, 0.0f);
+        if (st == CLANN_OK && p->batchnorm)
+            st = clann_model_add_activation(m, p->activation, 0.0f);
         if (st == CLANN_OK && p->pool > 1)
             st = clann_model_add_max_pool2d(m, p->pool, p->pool);
+        if (st == CLANN_OK && p->spatial_dropout > 0.0f)
+            st = clann_model_add_spatial_dropout(m, p->spatial_dropout);
     }
     return st == CLANN_OK ? clann_model_add_flatten(m) : st;
 }

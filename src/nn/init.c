@@ -51,10 +51,10 @@ static enum clann_status init_fill(struct clann_model *m, struct clann_view v, s
 static enum clann_status init_batchnorm(struct clann_model *m, const struct clann_layer *l)
 {
     const float values[4] = {1.0f, 0.0f, 0.0f, 1.0f};
+    size_t c = clann__layer_channels(l);
     enum clann_status st = CLANN_OK;
     for (size_t k = 0; k < 4 && st == CLANN_OK; k++)
-        st = clann__op_fill(m->be, clann__view(&m->params, l->w_off + k * l->out), l->out,
-                              values[k]);
+        st = clann__op_fill(m->be, clann__view(&m->params, l->w_off + k * c), c, values[k]);
     return st;
 }
 

@@ -42,7 +42,9 @@ static struct clann_rng_key layer_key(const struct clann_model *m, size_t i,
     struct clann_rng_key key;
     key.seed = m->cp.seed;
     key.stream = clann__rng_stream(purpose, (uint32_t)i);
-    key.offset = (step * (uint64_t)m->cp.max_batch + m->batch_row0) * m->layers[i].out;
+    const struct clann_layer *l = &m->layers[i];
+    size_t draws = l->spatial ? clann__layer_channels(l) : l->out; /* per row */
+    key.offset = (step * (uint64_t)m->cp.max_batch + m->batch_row0) * draws;
     return key;
 }
 
@@ -75,13 +77,19 @@ static enum clann_status batchnorm_forward(struct clann_model *m, size_t i, stru
                                            size_t rows, bool training)
 {
     const struct clann_layer *l = &m->layers[i];
-    size_t c = l->out;
+    size_t c = clann__layer_channels(l);
     if (training && clann__batchnorm_dist(m)) /* the global batch's statistics */
         return clann__batchnorm_dist_forward(m, i, x, rows);
     return clann__op_batchnorm_forward(m->be, x, at(&m->acts, l->y_off), rows, c,
-                                         at(&m->params, l->w_off), at(&m->params, l->b_off),
-                                         at(&m->acts, l->bn_off), at(&m->params, l->b_off + c),
-                                         l->eps, training);
+                                       clann__layer_spatial(l), at(&m->params, l->w_off),
+                                       at(&m->params, l->b_off), at(&m->acts, l->bn_off),
+                                       at(&m->params, l->b_off + c), l->eps, training);
+}
+
+/* The values a dropout draw keeps or drops together: a channel's H W (spatial dropout) or one. */
+static size_t dropout_spatial(const struct clann_layer *l)
+{
+    return l->spatial ? clann__layer_spatial(l) : 1;
 }
 
 /* Dropout and noise layers: random in training, the identity at inference. */
@@ -95,7 +103,7 @@ static enum clann_status random_forward(struct clann_model *m, size_t i, struct 
     if (!training || l->rate == 0.0f)
         return clann__op_copy(be, y, x, n);
     if (l->kind == CLANN__LAYER_DROPOUT)
-        return clann__op_dropout(be, x, y, n, l->rate,
+        return clann__op_dropout(be, x, y, n, dropout_spatial(l), l->rate,
                                 layer_key(m, i, CLANN__RNG_STREAM_DROPOUT, step));
     enum clann_status st = clann__op_copy(be, y, x, n);
     struct clann_rng_key key = layer_key(m, i, CLANN__RNG_STREAM_NOISE, step);
@@ -176,15 +184,15 @@ static enum clann_status frozen_batchnorm_backward(struct clann_model *m,
                                                    const struct clann_layer *l,
                                                    struct clann_view dx, size_t rows)
 {
-    size_t c = l->out;
+    size_t c = clann__layer_channels(l);
     struct clann_view zeros_var = at(&m->acts, l->bn_off), zeros = at(&m->acts, l->bn_off + 2 * c);
     enum clann_status st = clann__op_fill(m->be, zeros_var, 3 * c, 0.0f);
     if (st == CLANN_OK)
         st = clann__op_copy(m->be, at(&m->acts, l->bn_off + c), at(&m->params, l->b_off + 2 * c), c);
     if (st == CLANN_OK)
         st = clann__op_batchnorm_forward(m->be, at(&m->dacts, l->y_off), dx, rows, c,
-                                         at(&m->params, l->w_off), zeros, zeros_var, zeros_var,
-                                         l->eps, false);
+                                         clann__layer_spatial(l), at(&m->params, l->w_off),
+                                         zeros, zeros_var, zeros_var, l->eps, false);
     return st;
 }
 
@@ -226,18 +234,18 @@ enum clann_status clann__model_backward(struct clann_model *m, size_t rows, uint
         } else if (l->kind == CLANN__LAYER_BATCHNORM && clann__batchnorm_dist(m)) {
             st = clann__batchnorm_dist_backward(m, i, x, dx, rows);
         } else if (l->kind == CLANN__LAYER_BATCHNORM) {
-            size_t c = l->out;
+            size_t c = clann__layer_channels(l);
             st = clann__op_batchnorm_backward(
-                be, x, dy, rows, c, at(&m->params, l->w_off), at(&m->acts, l->bn_off),
-                at(&m->acts, l->bn_off + 2 * c), dx, at(&m->grads, l->w_off),
-                at(&m->grads, l->b_off));
+                be, x, dy, rows, c, clann__layer_spatial(l), at(&m->params, l->w_off),
+                at(&m->acts, l->bn_off), at(&m->acts, l->bn_off + 2 * c), dx,
+                at(&m->grads, l->w_off), at(&m->grads, l->b_off));
         } else if (!dx.buf) {
             continue; /* nothing upstream needs this gradient */
         } else if (l->kind == CLANN__LAYER_ACTIVATION) {
             struct clann_act act = layer_act(m, i, true, step);
             st = clann__op_act_backward(be, &act, x, y, dy, none(), dx, rows, l->out);
         } else if (l->kind == CLANN__LAYER_DROPOUT && l->rate > 0.0f) {
-            st = clann__op_dropout(be, dy, dx, rows * l->out, l->rate,
+            st = clann__op_dropout(be, dy, dx, rows * l->out, dropout_spatial(l), l->rate,
                                   layer_key(m, i, CLANN__RNG_STREAM_DROPOUT, step));
         } else {
             st = clann__op_copy(be, dx, dy, rows * l->out); /* noise: identity gradient */

@@ -164,6 +164,16 @@ const size_t *clann__model_shape(const struct clann_model *m)
     return m->n_layers ? m->layers[m->n_layers - 1].shape : m->in_shape;
 }
 
+size_t clann__layer_channels(const struct clann_layer *l)
+{
+    return l->shape[0] ? l->shape[0] : l->out;
+}
+
+size_t clann__layer_spatial(const struct clann_layer *l)
+{
+    return l->out / clann__layer_channels(l);
+}
+
 /* Element-wise layers keep the shape of their input (an image stays an image). */
 static bool keeps_shape(enum clann__layer_kind k)
 {
@@ -265,6 +275,18 @@ CLANN_API enum clann_status clann_model_add_dropout(struct clann_model *m, float
     return push_layer(m, &l);
 }
 
+CLANN_API enum clann_status clann_model_add_spatial_dropout(struct clann_model *m, float rate)
+{
+    if (m && clann__model_shape(m)[0] == 0)
+        return clann__error(m->ctx, CLANN_ERR_SHAPE,
+                            "add_spatial_dropout: its input is not an image (it drops channels; "
+                            "put it after a conv2d or pooling layer)");
+    enum clann_status st = clann_model_add_dropout(m, rate);
+    if (st == CLANN_OK)
+        m->layers[m->n_layers - 1].spatial = true;
+    return st;
+}
+
 CLANN_API enum clann_status clann_model_add_noise(struct clann_model *m, float stddev)
 {
     if (!m || !(stddev >= 0.0f) || !isfinite(stddev))
@@ -357,11 +379,12 @@ static void layout(struct clann_model *m)
             l->z_off = a;
             a += act_needs_z(l->act.kind) ? rows * l->out : 0;
         } else if (l->kind == CLANN__LAYER_BATCHNORM) {
-            l->b_off = p + l->out;
-            p += 4 * l->out; /* gamma, beta, running mean, running variance */
-            l->n_trainable = 2 * l->out;
+            size_t c = clann__layer_channels(l);
+            l->b_off = p + c;
+            p += 4 * c; /* gamma, beta, running mean, running variance */
+            l->n_trainable = 2 * c;
             l->bn_off = a;
-            a += 3 * l->out; /* the batch's mean, variance and 1 / stddev */
+            a += 3 * c; /* the batch's mean, variance and 1 / stddev */
         }
         l->n_params = p - l->w_off;
         if (l->kind != CLANN__LAYER_DENSE && l->kind != CLANN__LAYER_CONV2D)

@@ -27,6 +27,7 @@ struct clann_layer {
     struct clann_act act;     /* dense (fused) and activation layers */
     struct clann_dense_params dense;
     float rate;               /* dropout rate, noise standard deviation */
+    bool spatial;             /* dropout: whole channels of an image (clann__layer_channels) */
     float momentum, eps;      /* batch normalization */
     /* Parameter offsets in floats. Dense: kernel (in x out), bias (out), PReLU slopes (out).
      * Batch normalization: gamma at w_off, beta at b_off, then its running mean and variance,
@@ -36,7 +37,8 @@ struct clann_layer {
     /* Activation offsets: z (pre-activation) and y (output), max_batch * out each. y_off ==
      * z_off when the backward pass needs only y. */
     size_t z_off, y_off;
-    size_t bn_off; /* batch normalization: the batch's mean, variance, 1/stddev (3 x out) in acts */
+    size_t bn_off; /* batch normalization: the batch's mean, variance, 1/stddev (3 x
+                    * clann__layer_channels) in acts */
     /* Images (nn/conv.c): the output as channels x height x width (shape[0] == 0: a flat
      * vector); for conv2d and pooling the window geometry (batch set per pass) and whether
      * padding is same; for conv2d im2col's matrix of max_batch images at col_off in acts and
@@ -55,6 +57,13 @@ struct clann_layer {
     char *source_file;
     size_t source_layer;
 };
+
+/* Batch normalization's features: the channels of an image input (statistics per channel over
+ * its rows H W values, PyTorch's BatchNorm2d), else its width (per column, over the rows); it
+ * keeps gamma, beta and the statistics per feature. clann__layer_spatial is the values per row
+ * of a feature (H W, or 1). Spatial dropout draws once per row and channel alike. */
+size_t clann__layer_channels(const struct clann_layer *l);
+size_t clann__layer_spatial(const struct clann_layer *l);
 
 /* A fitted feature scaler (see enum clann_scale): a and b per feature, owned. */
 struct clann_scaler {

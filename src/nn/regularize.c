@@ -139,8 +139,9 @@ static struct clann_constraint_op constraint_op(const struct clann_constraint_pa
 static enum clann_status batchnorm_commit(struct clann_model *m, const struct clann_layer *l,
                                           struct clann_view guard)
 {
-    return clann__op_moving_average(m->be, at(&m->params, l->b_off + l->out),
-                                      at(&m->acts, l->bn_off), 2 * l->out, l->momentum, guard);
+    size_t c = clann__layer_channels(l);
+    return clann__op_moving_average(m->be, at(&m->params, l->b_off + c), at(&m->acts, l->bn_off),
+                                    2 * c, l->momentum, guard);
 }
 
 /* L1's proximal step on the n weights at off, in the optimizer's own metric. Adaptive
@@ -231,16 +232,17 @@ enum clann_status clann__batchnorm_refresh(struct clann_model *m, const struct c
         for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
             const struct clann_layer *l = &m->layers[i];
             if (trained_batchnorm(l) &&
-                (st = clann__op_sum_abs(m->be, at(&m->acts, l->bn_off), 2 * l->out, sum,
-                                        0.0f)) == CLANN_OK)
+                (st = clann__op_sum_abs(m->be, at(&m->acts, l->bn_off),
+                                        2 * clann__layer_channels(l), sum, 0.0f)) == CLANN_OK)
                 st = clann__op_guard_check(m->be, sum, bad, 1.0f);
         }
         /* running = k/(k+1) running + 1/(k+1) batch: the mean over the batches so far */
         for (size_t i = 0; i < m->n_layers && st == CLANN_OK; i++) {
             const struct clann_layer *l = &m->layers[i];
+            size_t c = clann__layer_channels(l);
             if (trained_batchnorm(l))
-                st = clann__op_moving_average(m->be, at(&m->params, l->b_off + l->out),
-                                              at(&m->acts, l->bn_off), 2 * l->out,
+                st = clann__op_moving_average(m->be, at(&m->params, l->b_off + c),
+                                              at(&m->acts, l->bn_off), 2 * c,
                                               (float)k / (float)(k + 1), bad);
         }
     }

@@ -148,8 +148,9 @@ static enum clann_status guard_batchnorm(struct clann_model *m, const struct cla
                                          struct clann_view flag, float mark)
 {
     struct clann_view scratch = at(&m->scalars, CLANN__SCALAR_SCRATCH);
-    enum clann_status st = clann__op_sum_abs(m->be, at(&m->acts, l->bn_off + l->out), l->out,
-                                               scratch, 0.0f);
+    size_t c = clann__layer_channels(l);
+    enum clann_status st = clann__op_sum_abs(m->be, at(&m->acts, l->bn_off + c), c, scratch,
+                                             0.0f);
     return st == CLANN_OK ? clann__op_guard_check(m->be, scratch, flag, mark) : st;
 }
 
@@ -314,7 +315,7 @@ void clann__guard_diagnose(struct clann_model *m, const struct clann_matrix *x,
     for (size_t i = 0; i < m->n_layers; i++) {
         const struct clann_layer *l = &m->layers[i];
         if (l->kind == CLANN__LAYER_BATCHNORM &&
-            has_nonfinite(m, at(&m->acts, l->bn_off), 2 * l->out, tmp)) {
+            has_nonfinite(m, at(&m->acts, l->bn_off), 2 * clann__layer_channels(l), tmp)) {
             snprintf(buf, size, "the batch mean or variance of layer %zu (batchnorm): its "
                      "input is too large", i);
             goto out;
