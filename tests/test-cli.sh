@@ -116,14 +116,16 @@ expect 1 "layers\[0\]\.units" train $plain --spec bad.json
 expect 1 "missing.ckpt" train $plain --resume missing.ckpt
 
 echo "== convolutions =="
-expect 0 "" train $common --epochs 2 --conv 3x2 --pool 0 --input-shape 1,2,2 --out conv.safetensors
+expect 0 "" train $common --epochs 2 --conv 3x2 --pool 0 --input-shape 1,2,2 --no-batchnorm \
+    --out conv.safetensors
 expect 0 "" info conv.safetensors
 grep -Eq "^ +0 +conv2d +12 +relu +15 +15 +- +3x2x2" out.txt || { echo "FAIL: info conv layer:"; cat out.txt; failures=$((failures + 1)); }
 grep -Eq "^ +1 +flatten +12 " out.txt || { echo "FAIL: info flatten layer:"; cat out.txt; failures=$((failures + 1)); }
 expect 0 "" eval --model conv.safetensors --data d.csv
 expect 1 "does not fit the 1x1 input" train $common --conv 2x2 --input-shape 4,1,1 --pool 2
-# --batchnorm: a conv without bias, a batch norm of 3 channels (12 parameters, 6 trained)
-expect 0 "" train $common --epochs 2 --conv 3x2 --pool 0 --input-shape 1,2,2 --batchnorm \
+# batch norm, the default with --conv: a conv without bias, a batch norm of 3 channels (12
+# parameters, 6 trained)
+expect 0 "" train $common --epochs 2 --conv 3x2 --pool 0 --input-shape 1,2,2 \
     --spatial-dropout 0.2 --out convbn.safetensors
 expect 0 "" info convbn.safetensors
 grep -Eq "^ +0 +conv2d +12 +linear +12 +12 " out.txt || { echo "FAIL: info conv without bias:"; cat out.txt; failures=$((failures + 1)); }
@@ -132,6 +134,8 @@ expect 0 "" info convbn.safetensors --spec
 grep -q '"kind":"dropout","rate":0.2[0-9]*,"spatial":true' out.txt || { echo "FAIL: spatial dropout in the spec:"; cat out.txt; failures=$((failures + 1)); }
 expect 0 "" eval --model convbn.safetensors --data d.csv
 expect_usage "--spatial-dropout drops channels of the --conv layers" train $common --spatial-dropout 0.2
+expect_usage "--batchnorm and --no-batchnorm contradict" train $common --conv 2x2 \
+    --input-shape 1,2,2 --batchnorm --no-batchnorm
 expect_usage "--spatial-dropout: '1' must be a number in" train $common --conv 2x2 \
     --input-shape 1,2,2 --spatial-dropout 1
 

@@ -159,7 +159,7 @@ struct cli_train_args {
     struct cli_column_flags columns;
     const char *lr_schedule, *min_lr, *clip_global_norm, *checkpoint_best, *checkpoint_monitor;
     const char *gradient_noise, *weight_noise, *label_noise;
-    bool json, quiet, batchnorm;
+    bool json, quiet, batchnorm, no_batchnorm;
     bool no_batchnorm_refresh;
 };
 

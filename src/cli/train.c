@@ -211,7 +211,11 @@ static int estimator_params(const struct cli_train_args *a, struct clann_estimat
         return CLI_USAGE;
     if (a->batch && !cli_positive_size("batch", a->batch, &p->max_batch))
         return CLI_USAGE;
-    p->batchnorm = a->batchnorm;
+    if (a->batchnorm && a->no_batchnorm)
+        return cli_usage("--batchnorm and --no-batchnorm contradict each other");
+    /* a CNN normalizes its channels unless told not to: chosen on a dev split (README
+     * "Convolutional networks"); a dense network keeps batch norm opt-in */
+    p->batchnorm = a->batchnorm || (a->conv && !a->no_batchnorm);
     unsigned long long seed;
     if (a->seed) {
         if (!cli_u64("seed", a->seed, &seed))
@@ -803,13 +807,14 @@ static int check_conflicts(const struct cli_train_args *a)
         return CLI_OK;
     const char *given[] = {a->task, a->hidden, a->activation, a->dropout, a->optimizer, a->lr,
                            a->l1, a->l2, a->max_norm, a->seed, a->batchnorm ? "" : NULL,
+                           a->no_batchnorm ? "" : NULL,
                            a->conv, a->pool, a->input_shape, a->columns.bucketize,
                            a->columns.hash, a->columns.identity, a->columns.cross,
                            a->columns.embed, a->spatial_dropout};
     const char *names[] = {"task", "hidden", "activation", "dropout", "optimizer", "lr",
-                           "l1", "l2", "max-norm", "seed", "batchnorm", "conv", "pool",
-                           "input-shape", "bucketize", "hash", "identity", "cross", "embed",
-                           "spatial-dropout"};
+                           "l1", "l2", "max-norm", "seed", "batchnorm", "no-batchnorm",
+                           "conv", "pool", "input-shape", "bucketize", "hash", "identity",
+                           "cross", "embed", "spatial-dropout"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         if (given[i])
             return cli_usage("train: --%s cannot be combined with %s (the model comes from the "
@@ -871,7 +876,9 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
         {"spatial-dropout", true, &a->spatial_dropout, NULL, "channel drop rate after each "
                                                              "--conv block (default 0)"},
         {"batchnorm", false, NULL, &a->batchnorm, "batch normalization before each hidden "
-                                                  "and --conv activation (per channel)"},
+                                                  "and --conv activation (per channel; the "
+                                                  "default with --conv)"},
+        {"no-batchnorm", false, NULL, &a->no_batchnorm, "no batch normalization (with --conv)"},
         {"no-batchnorm-refresh", false, NULL, &a->no_batchnorm_refresh, "keep batch norm's "
          "lagging momentum statistics (default: re-estimated after each epoch)"},
         {"l1", true, &a->l1, NULL, "L1 penalty on every kernel (l1 * sum |w|)"},

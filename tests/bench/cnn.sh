@@ -30,7 +30,9 @@ has_opencl=no
 # Wall seconds of one clann job on device $1, appended to $out/clann-$1; its test accuracy too.
 clann_job() {
     t0=$(date +%s.%N)
-    "$clann" train --data fashion-mnist --conv 16x3,32x3 --hidden 128 --lr 0.001 --lr-decay 1 \
+    # --no-batchnorm: the same network as torch_cnn.py's (clann's CNN default adds batch norm)
+    "$clann" train --data fashion-mnist --conv 16x3,32x3 --hidden 128 --no-batchnorm \
+        --lr 0.001 --lr-decay 1 \
         --epochs "$epochs" --device "$1" --out "$out/model.safetensors" --quiet --json \
         > "$out/run.json"
     t1=$(date +%s.%N)
