@@ -596,36 +596,54 @@ static void bar_images(size_t rows, struct clann_matrix *x, struct clann_matrix 
     }
 }
 
-START_TEST(test_cnn_learns_and_round_trips)
+/* Trains m on 300 bar images for `epochs` and checks >= 0.95 accuracy on 90 others. */
+static void fit_bars(struct clann_model *m, size_t epochs, struct clann_matrix *x,
+                     struct clann_matrix *y, struct clann_matrix *tx, struct clann_matrix *ty)
 {
-    struct clann_model *m = small_cnn(g_ctx, 7);
-    struct clann_matrix x, y, tx, ty;
-    bar_images(300, &x, &y);
-    bar_images(90, &tx, &ty);
+    bar_images(300, x, y);
+    bar_images(90, tx, ty);
     struct clann_fit_params fp = clann_fit_default_params();
-    fp.epochs = 20;
-    ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL) == CLANN_OK, "%s",
+    fp.epochs = epochs;
+    ck_assert_msg(clann_model_fit(m, x, y, NULL, NULL, &fp, NULL) == CLANN_OK, "%s",
                   clann_last_error());
     struct clann_metrics met;
-    ck_assert_int_eq(clann_model_evaluate(m, &tx, &ty, &met), CLANN_OK);
+    ck_assert_int_eq(clann_model_evaluate(m, tx, ty, &met), CLANN_OK);
+    printf("bars (%zu layers): test accuracy %.4f\n", clann_model_layer_count(m), met.accuracy);
     ck_assert_msg(met.accuracy >= 0.95, "test accuracy %g", met.accuracy);
+}
 
-    /* the model file keeps the image layers and their weights: predictions bit for bit */
+/* Saves m to a temporary file (passed to check, when given, before it is read back), loads it
+ * and checks that the loaded model predicts tx bit for bit as m does; returns it. */
+static struct clann_model *round_trip(struct clann_model *m, const struct clann_matrix *tx,
+                                      void (*check)(const char *path))
+{
     char path[] = "/tmp/clann-test-conv-XXXXXX";
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
     close(fd);
     ck_assert_msg(clann_model_save(m, path) == CLANN_OK, "%s", clann_last_error());
+    if (check)
+        check(path);
     struct clann_model *back;
     ck_assert_msg(clann_model_load(g_ctx, path, &back) == CLANN_OK, "%s", clann_last_error());
     unlink(path);
     struct clann_matrix p1, p2;
-    ck_assert_int_eq(clann_model_predict(m, &tx, &p1), CLANN_OK);
-    ck_assert_int_eq(clann_model_predict(back, &tx, &p2), CLANN_OK);
+    ck_assert_int_eq(clann_model_predict(m, tx, &p1), CLANN_OK);
+    ck_assert_int_eq(clann_model_predict(back, tx, &p2), CLANN_OK);
     ck_assert_int_eq(memcmp(p1.data, p2.data, p1.rows * p1.cols * sizeof(float)), 0);
+    clann_matrix_free(&p1), clann_matrix_free(&p2);
+    return back;
+}
+
+START_TEST(test_cnn_learns_and_round_trips)
+{
+    struct clann_model *m = small_cnn(g_ctx, 7);
+    struct clann_matrix x, y, tx, ty;
+    fit_bars(m, 20, &x, &y, &tx, &ty);
+    /* the model file keeps the image layers and their weights: predictions bit for bit */
+    struct clann_model *back = round_trip(m, &tx, NULL);
     ck_assert_uint_eq(back->layers[0].geom.out_h, 12);
     ck_assert_uint_eq(back->layers[2].out, 6 * 2 * 2);
-    clann_matrix_free(&p1), clann_matrix_free(&p2);
     clann_model_destroy(back);
     clann_model_destroy(m);
     clann_matrix_free(&x), clann_matrix_free(&y), clann_matrix_free(&tx), clann_matrix_free(&ty);
@@ -658,31 +676,11 @@ static struct clann_model *small_cnn_bn(struct clann_context *ctx, uint64_t seed
     return m;
 }
 
-/* small_cnn_bn
- * dropout after its pooling: it learns the bars, and its file keeps per-channel tensors, the
- * dropout's "spatial" and the predictions bit for bit; a frozen batch norm keeps its running
- * statistics through fit. */
-START_TEST(test_cnn_batchnorm_learns_and_round_trips)
+/* small_cnn_bn (a channel batch norm, and spatial dropout after its pooling) learns the bars;
+ * its file keeps per-channel tensors, the dropout's "spatial" and the predictions bit for bit;
+ * a frozen batch norm keeps its running statistics through fit. */
+static void check_bn_file(const char *path)
 {
-    struct clann_model *m = small_cnn_bn(g_ctx, 5);
-    struct clann_matrix x, y, tx, ty;
-    bar_images(300, &x, &y);
-    bar_images(90, &tx, &ty);
-    struct clann_fit_params fp = clann_fit_default_params();
-    fp.epochs = 10;
-    ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL) == CLANN_OK, "%s",
-                  clann_last_error());
-    struct clann_metrics met;
-    ck_assert_int_eq(clann_model_evaluate(m, &tx, &ty, &met), CLANN_OK);
-    printf("bars with channel batch norm and spatial dropout: test accuracy %.4f\n",
-           met.accuracy);
-    ck_assert_msg(met.accuracy >= 0.95, "test accuracy %g", met.accuracy);
-
-    char path[] = "/tmp/clann-test-conv-bn-XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-    ck_assert_msg(clann_model_save(m, path) == CLANN_OK, "%s", clann_last_error());
     struct clann_model_file_info *info;
     ck_assert_int_eq(clann_model_file_info(path, &info), CLANN_OK);
     size_t bn_tensors = 0;
@@ -696,20 +694,21 @@ START_TEST(test_cnn_batchnorm_learns_and_round_trips)
     ck_assert_uint_eq(bn_tensors, 4);
     ck_assert_ptr_nonnull(strstr(info->spec_json, "\"spatial\":true"));
     clann_model_file_info_free(info);
-    struct clann_model *back;
-    ck_assert_msg(clann_model_load(g_ctx, path, &back) == CLANN_OK, "%s", clann_last_error());
-    unlink(path);
+}
+
+START_TEST(test_cnn_batchnorm_learns_and_round_trips)
+{
+    struct clann_model *m = small_cnn_bn(g_ctx, 5);
+    struct clann_matrix x, y, tx, ty;
+    fit_bars(m, 10, &x, &y, &tx, &ty);
+    struct clann_model *back = round_trip(m, &tx, check_bn_file);
     ck_assert(back->layers[4].spatial);
-    struct clann_matrix p1, p2;
-    ck_assert_int_eq(clann_model_predict(m, &tx, &p1), CLANN_OK);
-    ck_assert_int_eq(clann_model_predict(back, &tx, &p2), CLANN_OK);
-    ck_assert_int_eq(memcmp(p1.data, p2.data, p1.rows * p1.cols * sizeof(float)), 0);
-    clann_matrix_free(&p1), clann_matrix_free(&p2);
 
     /* frozen: the running mean and variance stay as they are through another fit */
     ck_assert_int_eq(clann_model_set_trainable(back, 1, false), CLANN_OK);
     size_t run_off = back->layers[1].b_off + 4;
     float *before = download(&back->params, back->n_params);
+    struct clann_fit_params fp = clann_fit_default_params();
     fp.epochs = 1;
     ck_assert_msg(clann_model_fit(back, &x, &y, NULL, NULL, &fp, NULL) == CLANN_OK, "%s",
                   clann_last_error());

@@ -359,26 +359,47 @@ enum clann_status clann__bucket_test(struct clann_context *ctx, struct clann__bu
     return CLANN_OK;
 }
 
-enum clann_status clann__dist_sum_doubles(struct clann_context *ctx, double *v, size_t n)
-{
-    if (world_size == 1)
-        return CLANN_OK;
 #if CLANN_HAVE_MPI
-    double *all = clann__malloc((size_t)world_size * n * sizeof *all);
+/* v[0..n) (doubles, else floats) replaced by its sum over the ranks, added in rank order in
+ * v's own type after an all-gather on comm. */
+static enum clann_status sum_in_rank_order(struct clann_context *ctx, void *v, size_t n,
+                                           bool doubles, MPI_Comm comm)
+{
+    size_t size = doubles ? sizeof(double) : sizeof(float);
+    MPI_Datatype type = doubles ? MPI_DOUBLE : MPI_FLOAT;
+    char *all = clann__malloc((size_t)world_size * n * size);
     if (!all)
         return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
-    int rc = all_gather(v, (int)n, MPI_DOUBLE, all);
+    MPI_Request req;
+    int rc = MPI_Iallgather(v, (int)n, type, all, (int)n, type, comm, &req);
+    if (rc == MPI_SUCCESS)
+        rc = wait_for(&req);
     for (size_t i = 0; i < n && rc == MPI_SUCCESS; i++) {
-        v[i] = all[i];
-        for (int k = 1; k < world_size; k++)
-            v[i] += all[(size_t)k * n + i];
+        if (doubles) {
+            double *d = v, *part = (double *)(void *)all;
+            d[i] = part[i];
+            for (int k = 1; k < world_size; k++)
+                d[i] += part[(size_t)k * n + i];
+        } else {
+            float *f = v, *part = (float *)(void *)all;
+            f[i] = part[i];
+            for (int k = 1; k < world_size; k++)
+                f[i] += part[(size_t)k * n + i];
+        }
     }
     clann__free(all);
     return rc == MPI_SUCCESS ? CLANN_OK : mpi_failed(ctx, rc, "MPI_Allgather");
-#else
+}
+#endif
+
+enum clann_status clann__dist_sum_doubles(struct clann_context *ctx, double *v, size_t n)
+{
+#if CLANN_HAVE_MPI
+    if (world_size > 1)
+        return sum_in_rank_order(ctx, v, n, true, MPI_COMM_WORLD);
+#endif
     (void)ctx, (void)v, (void)n;
     return CLANN_OK;
-#endif
 }
 
 /* Room for n floats in *buf (*cap of them now). */
@@ -480,25 +501,10 @@ enum clann_status clann__dist_gather_parts(struct clann_context *ctx, enum clann
 
 enum clann_status clann__dist_sum_floats(struct clann_context *ctx, float *v, size_t n)
 {
-    if (world_size == 1)
-        return CLANN_OK;
 #if CLANN_HAVE_MPI
-    float *all = clann__malloc((size_t)world_size * n * sizeof *all);
-    if (!all)
-        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
-    MPI_Request req;
-    int rc = MPI_Iallgather(v, (int)n, MPI_FLOAT, all, (int)n, MPI_FLOAT, stats_comm, &req);
-    if (rc == MPI_SUCCESS)
-        rc = wait_for(&req);
-    for (size_t i = 0; i < n && rc == MPI_SUCCESS; i++) {
-        v[i] = all[i];
-        for (int k = 1; k < world_size; k++)
-            v[i] += all[(size_t)k * n + i];
-    }
-    clann__free(all);
-    return rc == MPI_SUCCESS ? CLANN_OK : mpi_failed(ctx, rc, "MPI_Allgather");
-#else
+    if (world_size > 1)
+        return sum_in_rank_order(ctx, v, n, false, stats_comm);
+#endif
     (void)ctx, (void)v, (void)n;
     return CLANN_OK;
-#endif
 }
