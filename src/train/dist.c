@@ -236,6 +236,22 @@ void clann__reducer_free(struct clann__reducer *r)
     memset(r, 0, sizeof *r);
 }
 
+#if CLANN_HAVE_MPI
+/* After the all-to-all of a reduce-scatter: this rank's chunk of r->data becomes the sum of
+ * every rank's chunk (in r->scratch), added in rank order. */
+static void sum_my_chunk(struct clann__reducer *r)
+{
+    size_t chunk = r->chunk;
+    float *mine = r->data + (size_t)world_rank * chunk;
+    memcpy(mine, r->scratch, chunk * sizeof *mine);
+    for (int k = 1; k < world_size; k++) {
+        const float *part = r->scratch + (size_t)k * chunk;
+        for (size_t i = 0; i < chunk; i++)
+            mine[i] += part[i];
+    }
+}
+#endif
+
 enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__reducer *r)
 {
     if (world_size == 1)
@@ -244,17 +260,10 @@ enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__re
     /* Reduce-scatter by hand: rank k receives every rank's chunk k and adds them in rank
      * order; then every rank gathers every summed chunk. Same traffic as a ring allreduce. */
     int c = (int)r->chunk;
-    size_t chunk = r->chunk;
     int rc = all_to_all(r->data, c, MPI_FLOAT, r->scratch);
     if (rc != MPI_SUCCESS)
         return mpi_failed(ctx, rc, "MPI_Alltoall");
-    float *mine = r->data + (size_t)world_rank * chunk;
-    memcpy(mine, r->scratch, chunk * sizeof *mine);
-    for (int k = 1; k < world_size; k++) {
-        const float *part = r->scratch + (size_t)k * chunk;
-        for (size_t i = 0; i < chunk; i++)
-            mine[i] += part[i];
-    }
+    sum_my_chunk(r);
     rc = all_gather(MPI_IN_PLACE, c, MPI_FLOAT, r->data);
     return rc == MPI_SUCCESS ? CLANN_OK : mpi_failed(ctx, rc, "MPI_Allgather");
 #else
@@ -266,31 +275,22 @@ enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__re
 enum clann_status clann__bucket_init(struct clann_context *ctx, struct clann__bucket *b,
                                      size_t n)
 {
-    size_t ranks = (size_t)world_size, chunk = (n + ranks - 1) / ranks;
     memset(b, 0, sizeof *b);
-    b->data = clann__calloc(ranks * chunk + 1, sizeof *b->data);
-    b->scratch = clann__calloc(ranks * chunk + 1, sizeof *b->scratch);
+    enum clann_status st = clann__reducer_init(ctx, &b->sums, n);
 #if CLANN_HAVE_MPI
-    b->req = clann__calloc(1, sizeof(MPI_Request));
-#else
-    b->req = b->data; /* unused */
+    if (st == CLANN_OK && !(b->req = clann__calloc(1, sizeof(MPI_Request))))
+        st = clann__error(ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory for the gradient "
+                          "exchange");
 #endif
-    if (!b->data || !b->scratch || !b->req) {
+    if (st != CLANN_OK)
         clann__bucket_free(b);
-        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory for the gradient "
-                            "exchange (%zu values)", n);
-    }
-    b->n = n;
-    b->chunk = chunk;
-    return CLANN_OK;
+    return st;
 }
 
 void clann__bucket_free(struct clann__bucket *b)
 {
-    if (b->req != b->data)
-        clann__free(b->req);
-    clann__free(b->data);
-    clann__free(b->scratch);
+    clann__free(b->req);
+    clann__reducer_free(&b->sums);
     memset(b, 0, sizeof *b);
 }
 
@@ -300,9 +300,9 @@ enum clann_status clann__bucket_start(struct clann_context *ctx, struct clann__b
     if (world_size == 1)
         return CLANN_OK;
 #if CLANN_HAVE_MPI
-    int c = (int)b->chunk;
-    int rc = MPI_Ialltoall(b->data, c, MPI_FLOAT, b->scratch, c, MPI_FLOAT, MPI_COMM_WORLD,
-                           b->req);
+    int c = (int)b->sums.chunk;
+    int rc = MPI_Ialltoall(b->sums.data, c, MPI_FLOAT, b->sums.scratch, c, MPI_FLOAT,
+                           MPI_COMM_WORLD, b->req);
     if (rc != MPI_SUCCESS)
         return mpi_failed(ctx, rc, "MPI_Ialltoall");
     b->phase = 1;
@@ -318,17 +318,11 @@ enum clann_status clann__bucket_start(struct clann_context *ctx, struct clann__b
  * then the all-gather of every summed chunk. */
 static int bucket_gather(struct clann__bucket *b)
 {
-    size_t chunk = b->chunk;
-    float *mine = b->data + (size_t)world_rank * chunk;
-    memcpy(mine, b->scratch, chunk * sizeof *mine);
-    for (int k = 1; k < world_size; k++) {
-        const float *part = b->scratch + (size_t)k * chunk;
-        for (size_t i = 0; i < chunk; i++)
-            mine[i] += part[i];
-    }
+    sum_my_chunk(&b->sums);
     b->phase = 2;
-    return MPI_Iallgather(MPI_IN_PLACE, (int)chunk, MPI_FLOAT, b->data, (int)chunk, MPI_FLOAT,
-                          gather_comm, b->req);
+    int c = (int)b->sums.chunk;
+    return MPI_Iallgather(MPI_IN_PLACE, c, MPI_FLOAT, b->sums.data, c, MPI_FLOAT, gather_comm,
+                          b->req);
 }
 #endif
 

@@ -42,10 +42,9 @@ enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__re
  * clann__bucket_test, so that several buckets are in flight while the backward pass goes on.
  * The sums are clann__reducer_sum's, added in the same rank order: bitwise the same values. */
 struct clann__bucket {
-    float *data, *scratch; /* size * chunk each, zero padded */
-    size_t n, chunk;
-    int phase;             /* 0 idle, 1 all-to-all in flight, 2 all-gather in flight, 3 summed */
-    void *req;             /* its MPI_Request */
+    struct clann__reducer sums; /* its values (sums.data), summed as clann__reducer_sum does */
+    int phase; /* 0 idle, 1 all-to-all in flight, 2 all-gather in flight, 3 summed */
+    void *req; /* its MPI_Request (NULL without MPI) */
 };
 
 enum clann_status clann__bucket_init(struct clann_context *ctx, struct clann__bucket *b,

@@ -124,10 +124,10 @@ static void read_bucket(struct clann_model *m, struct clann__exchange *x, size_t
 {
     struct clann__bucket *b = &x->b[k];
     size_t n = x->hi[k] - x->lo[k];
-    enum clann_status st = clann__op_download_start(m->be, b->data, clann__view(&m->grads, x->lo[k]),
-                                                    n, &x->pending[k]);
+    enum clann_status st = clann__op_download_start(
+        m->be, b->sums.data, clann__view(&m->grads, x->lo[k]), n, &x->pending[k]);
     if (st == CLANN_OK && k + 1 == x->n_buckets) /* small: a blocking read */
-        st = clann__op_download(m->be, b->data + n,
+        st = clann__op_download(m->be, b->sums.data + n,
                                 clann__view(&m->scalars, CLANN__SCALAR_BATCH), 1);
     if (st != CLANN_OK) {
         x->pending[k] = NULL; /* a failed start leaves nothing in flight */
@@ -218,10 +218,10 @@ enum clann_status clann__exchange_end(struct clann_model *m, struct clann_traine
     st = clann__dist_agree(m->ctx, local ? local : x->local, what);
     for (size_t k = 0; k < x->n_buckets && st == CLANN_OK; k++) {
         size_t n = x->hi[k] - x->lo[k];
-        st = clann__op_upload(m->be, clann__view(&m->grads, x->lo[k]), x->b[k].data, n, false);
+        st = clann__op_upload(m->be, clann__view(&m->grads, x->lo[k]), x->b[k].sums.data, n, false);
         if (st == CLANN_OK && k + 1 == x->n_buckets)
             st = clann__op_upload(m->be, clann__view(&m->scalars, CLANN__SCALAR_BATCH),
-                                  x->b[k].data + n, 1, false);
+                                  x->b[k].sums.data + n, 1, false);
     }
     return st;
 }
