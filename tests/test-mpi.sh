@@ -3,7 +3,7 @@
 # processes or machines"): N ranks match one process (final loss rel 1e-4), repeated runs with
 # the same N are bitwise identical, a rank with bad data or different data is named and ends
 # the job, a killed rank ends it, checkpoints resume across rank counts, the overlapped exchange
-# gives the bits of the flat one, batch normalization uses the global batch's statistics, and
+# and the shared-memory sums give the bits of the flat exchange through MPI, batch normalization uses the global batch's statistics, and
 # feature columns (embeddings), sampled softmax and NCE match one process. Every mpirun runs
 # under a timeout so that a hang fails instead of stalling.
 set -u
@@ -81,7 +81,9 @@ done
 grep -q '"ranks": 1' one.json && ok "one process: ranks 1" || fail "one process: no ranks 1"
 
 # The overlapped exchange (buckets summed while the backward pass goes on, here 1 KiB ones:
-# several per step) gives bitwise the model of the whole-buffer exchange it replaces.
+# several per step) gives bitwise the model of the whole-buffer exchange it replaces, and the
+# sums through MPI's data moves (CLANN_DIST_SHM=0, as across machines) those through the
+# shared-memory windows of one machine, with and without the overlap.
 for n in 2 3; do
     CLANN_DIST_OVERLAP=0 mpi $n "$clann" train $opts --out flat$n.st > /dev/null 2>&1 \
         || fail "-np $n without overlap"
@@ -90,7 +92,35 @@ for n in 2 3; do
     cmp -s flat$n.st n${n}a.st && cmp -s flat$n.st small$n.st \
         && ok "-np $n: overlapped exchange (default and 1 KiB buckets) == CLANN_DIST_OVERLAP=0" \
         || fail "-np $n: the overlapped exchange changes the model"
+    CLANN_DIST_SHM=0 CLANN_DIST_BUCKET_KB=1 mpi $n "$clann" train $opts --out moved$n.st \
+        > /dev/null 2>&1 || fail "-np $n with CLANN_DIST_SHM=0"
+    CLANN_DIST_SHM=0 CLANN_DIST_OVERLAP=0 mpi $n "$clann" train $opts --out movedflat$n.st \
+        > /dev/null 2>&1 || fail "-np $n with CLANN_DIST_SHM=0 CLANN_DIST_OVERLAP=0"
+    cmp -s flat$n.st moved$n.st && cmp -s flat$n.st movedflat$n.st \
+        && ok "-np $n: shared-memory sums == MPI's data moves (CLANN_DIST_SHM=0)" \
+        || fail "-np $n: the shared-memory sums change the model"
 done
+
+# An OpenCL device (PoCL here) on every rank: each bucket is read back without blocking into
+# the shared segments; the same bits through MPI's data moves, one process's loss within 1e-4.
+ocl=$("$clann" devices 2> /dev/null | awk '$1 ~ /^opencl:/ {print $1; exit}')
+if [ -n "$ocl" ]; then
+    cl_opts="$opts --device $ocl"
+    "$clann" train $cl_opts --out cl1.st > cl1.json 2> /dev/null || fail "OpenCL: one process"
+    CLANN_DIST_BUCKET_KB=1 mpi 2 "$clann" train $cl_opts --out cl2.st > cl2.json 2> cl2.err \
+        || { fail "OpenCL: -np 2"; cat cl2.err; }
+    CLANN_DIST_SHM=0 CLANN_DIST_BUCKET_KB=1 mpi 2 "$clann" train $cl_opts --out cl2m.st \
+        > /dev/null 2>&1 || fail "OpenCL: -np 2 with CLANN_DIST_SHM=0"
+    cmp -s cl2.st cl2m.st && ok "OpenCL $ocl: -np 2 shared-memory sums == MPI's data moves" \
+        || fail "OpenCL: the shared-memory sums change the model"
+    python3 -c '
+import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
+sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of cl1.json)" "$(loss_of cl2.json)" \
+        && ok "OpenCL $ocl: -np 2 matches one process (final loss rel 1e-4)" \
+        || fail "OpenCL: -np 2 loss $(loss_of cl2.json) vs one process $(loss_of cl1.json)"
+else
+    echo "note: no OpenCL device: the OpenCL runs under mpirun are skipped"
+fi
 
 # parity NAME OPTS...: one process, then 2 and 3 ranks twice each: bitwise reruns and the
 # final loss within 1e-4 of one process's.

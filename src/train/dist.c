@@ -28,6 +28,9 @@ static MPI_Comm gather_comm = MPI_COMM_NULL;
  * backward pass may be in flight (their collectives start when their reads land: at different
  * moments on different ranks). */
 static MPI_Comm stats_comm = MPI_COMM_NULL;
+/* The ranks of this machine, when they are the whole world: the gradient sums then go through
+ * shared-memory windows (dist.h, struct clann__reducer) unless CLANN_DIST_SHM=0. */
+static MPI_Comm node_comm = MPI_COMM_NULL;
 #endif
 
 /* The number of processes a launcher says it started, 0 when none did. */
@@ -41,6 +44,30 @@ static int launcher_size(void)
     }
     return 0;
 }
+
+#if CLANN_HAVE_MPI
+/* node_comm when every rank runs on this machine (its ranks in world order: key 0 keeps it). */
+static enum clann_status shared_node_init(void)
+{
+    const char *v = getenv("CLANN_DIST_SHM");
+    if (v && strcmp(v, "0") == 0)
+        return CLANN_OK; /* every rank reads the same environment from the launcher */
+    MPI_Comm node;
+    int size = 0;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) !=
+        MPI_SUCCESS)
+        return clann__error(NULL, CLANN_ERR_INTERNAL, "MPI_Comm_split_type failed");
+    MPI_Comm_size(node, &size);
+    int all_here = size == world_size, everywhere = 0;
+    /* every rank must take the same path: each machine decides for its own ranks */
+    MPI_Allreduce(&all_here, &everywhere, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
+    if (everywhere)
+        node_comm = node;
+    else
+        MPI_Comm_free(&node);
+    return CLANN_OK;
+}
+#endif
 
 CLANN_API enum clann_status clann_world_init(int *argc, char ***argv)
 {
@@ -59,6 +86,7 @@ CLANN_API enum clann_status clann_world_init(int *argc, char ***argv)
         MPI_Comm_dup(MPI_COMM_WORLD, &stats_comm) != MPI_SUCCESS)
         return clann__error(NULL, CLANN_ERR_INTERNAL, "MPI_Comm_dup failed");
     world_mpi = true;
+    return shared_node_init();
     return CLANN_OK;
 #else
     (void)argc, (void)argv;
@@ -96,6 +124,8 @@ CLANN_API void clann_world_finalize(void)
         MPI_Comm_free(&gather_comm);
     if (stats_comm != MPI_COMM_NULL)
         MPI_Comm_free(&stats_comm);
+    if (node_comm != MPI_COMM_NULL)
+        MPI_Comm_free(&node_comm);
     if (world_mpi)
         MPI_Finalize();
 #endif
@@ -210,6 +240,50 @@ enum clann_status clann__dist_check_same(struct clann_context *ctx, const uint64
 #endif
 }
 
+#if CLANN_HAVE_MPI
+/* The shared form of a reducer (dist.h): a window of two segments of size * chunk floats per
+ * rank, each on its own pages (alloc_shared_noncontig), zeroed so that the padding sums to 0,
+ * and locked for the window's life: the ranks order their reads and writes with
+ * MPI_Win_sync and barriers (MPI's "unified" model of shared memory). */
+static enum clann_status shared_init(struct clann_context *ctx, struct clann__reducer *r)
+{
+    size_t ranks = (size_t)world_size, floats = ranks * r->chunk;
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "alloc_shared_noncontig", "true");
+    float *mine = NULL;
+    MPI_Win win;
+    int rc = MPI_Win_allocate_shared((MPI_Aint)(2 * floats * sizeof(float)), sizeof(float),
+                                     info, node_comm, &mine, &win);
+    MPI_Info_free(&info);
+    if (rc != MPI_SUCCESS)
+        return mpi_failed(ctx, rc, "MPI_Win_allocate_shared");
+    r->win = clann__malloc(sizeof win);
+    r->seg = clann__calloc(2 * ranks, sizeof *r->seg);
+    if (r->win)
+        memcpy(r->win, &win, sizeof win);
+    for (int k = 0; k < world_size && rc == MPI_SUCCESS && r->seg; k++) {
+        MPI_Aint size;
+        int unit;
+        float *base = NULL;
+        rc = MPI_Win_shared_query(win, k, &size, &unit, &base);
+        r->seg[k] = base;
+        r->seg[ranks + (size_t)k] = base + floats;
+    }
+    memset(mine, 0, 2 * floats * sizeof *mine);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, win);
+    r->data = r->seg ? r->seg[world_rank] : NULL;
+    if (!r->win)
+        MPI_Win_free(&win);
+    if (!r->win || !r->seg || rc != MPI_SUCCESS) {
+        clann__reducer_free(r);
+        return rc != MPI_SUCCESS ? mpi_failed(ctx, rc, "MPI_Win_shared_query")
+                                 : clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
+    }
+    return CLANN_OK;
+}
+#endif
+
 enum clann_status clann__reducer_init(struct clann_context *ctx, struct clann__reducer *r,
                                       size_t n)
 {
@@ -217,6 +291,15 @@ enum clann_status clann__reducer_init(struct clann_context *ctx, struct clann__r
     if (r->data && r->n == n)
         return CLANN_OK;
     clann__reducer_free(r);
+    r->n = n;
+    r->chunk = chunk;
+    r->parts = clann__calloc(ranks, sizeof *r->parts);
+    if (!r->parts)
+        return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
+#if CLANN_HAVE_MPI
+    if (node_comm != MPI_COMM_NULL)
+        return shared_init(ctx, r);
+#endif
     r->data = clann__calloc(ranks * chunk + 1, sizeof *r->data);
     r->scratch = clann__calloc(ranks * chunk + 1, sizeof *r->scratch);
     if (!r->data || !r->scratch) {
@@ -224,31 +307,104 @@ enum clann_status clann__reducer_init(struct clann_context *ctx, struct clann__r
         return clann__error(ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory for the gradient "
                             "exchange (%zu values)", n);
     }
-    r->n = n;
-    r->chunk = chunk;
     return CLANN_OK;
 }
 
 void clann__reducer_free(struct clann__reducer *r)
 {
-    clann__free(r->data);
+#if CLANN_HAVE_MPI
+    if (r->win && world_mpi) { /* after MPI_Finalize, the memory went with MPI */
+        MPI_Win_unlock_all(*(MPI_Win *)r->win);
+        MPI_Win_free(r->win);
+    }
+#endif
+    if (!r->win)
+        clann__free(r->data);
     clann__free(r->scratch);
+    clann__free(r->win);
+    clann__free(r->seg);
+    clann__free(r->parts);
     memset(r, 0, sizeof *r);
 }
 
+const float *clann__reducer_sums(const struct clann__reducer *r, size_t i, size_t *run)
+{
+    size_t k = r->chunk ? i / r->chunk : 0;
+    if (!r->win) {
+        *run = r->n + 1 - i; /* data[0..n]: the padding's first value too */
+        return r->data + i;
+    }
+    *run = (k + 1) * r->chunk - i;
+    return r->seg[(size_t)((r->round + 1) % 2) * (size_t)world_size + k] + i;
+}
+
 #if CLANN_HAVE_MPI
-/* After the all-to-all of a reduce-scatter: this rank's chunk of r->data becomes the sum of
- * every rank's chunk (in r->scratch), added in rank order. */
+/* out[0..n) = parts[0] + parts[1] + ... + parts[count - 1], added in that (rank) order, a block
+ * at a time: out may be one of the parts (a rank's own chunk in its shared segment). */
+static void sum_parts(float *out, const float *const *parts, int count, size_t n)
+{
+    enum { BLOCK = 1024 };
+    float acc[BLOCK];
+    for (size_t at = 0; at < n; at += BLOCK) {
+        size_t len = n - at < BLOCK ? n - at : BLOCK;
+        memcpy(acc, parts[0] + at, len * sizeof *acc);
+        for (int k = 1; k < count; k++)
+            for (size_t i = 0; i < len; i++)
+                acc[i] += parts[k][at + i];
+        memcpy(out + at, acc, len * sizeof *acc);
+    }
+}
+
+/* After the reduce-scatter's data moves (the all-to-all into scratch, or the barrier after
+ * every rank wrote its shared segment): this rank's chunk becomes the sum of every rank's
+ * chunk, added in rank order. */
 static void sum_my_chunk(struct clann__reducer *r)
 {
-    size_t chunk = r->chunk;
-    float *mine = r->data + (size_t)world_rank * chunk;
-    memcpy(mine, r->scratch, chunk * sizeof *mine);
-    for (int k = 1; k < world_size; k++) {
-        const float *part = r->scratch + (size_t)k * chunk;
-        for (size_t i = 0; i < chunk; i++)
-            mine[i] += part[i];
-    }
+    size_t chunk = r->chunk, mine = (size_t)world_rank * chunk;
+    for (int k = 0; k < world_size; k++)
+        r->parts[k] = r->win ? r->seg[(size_t)(r->round % 2) * (size_t)world_size + (size_t)k] +
+                                   mine
+                             : r->scratch + (size_t)k * chunk;
+    sum_parts(r->data + mine, r->parts, world_size, chunk);
+}
+
+/* Orders the ranks' writes and reads of a shared reducer's segments around a barrier. */
+static void shared_sync(const struct clann__reducer *r)
+{
+    MPI_Win_sync(*(MPI_Win *)r->win);
+}
+
+/* After the shared sum's second barrier: the next values go to the other segment, while the
+ * ranks may still read this one's sums. */
+static void next_round(struct clann__reducer *r)
+{
+    shared_sync(r);
+    r->round++;
+    r->data = r->seg[(size_t)(r->round % 2) * (size_t)world_size + (size_t)world_rank];
+}
+
+static int barrier(MPI_Comm comm)
+{
+    MPI_Request req;
+    int rc = MPI_Ibarrier(comm, &req);
+    return rc == MPI_SUCCESS ? wait_for(&req) : rc;
+}
+
+/* The shared form of clann__reducer_sum: a barrier once every rank has written its segment,
+ * its chunk summed, a barrier once every chunk is. */
+static int shared_sum(struct clann__reducer *r)
+{
+    shared_sync(r);
+    int rc = barrier(MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS)
+        return rc;
+    shared_sync(r);
+    sum_my_chunk(r);
+    shared_sync(r);
+    rc = barrier(MPI_COMM_WORLD);
+    if (rc == MPI_SUCCESS)
+        next_round(r);
+    return rc;
 }
 #endif
 
@@ -257,6 +413,10 @@ enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__re
     if (world_size == 1)
         return CLANN_OK;
 #if CLANN_HAVE_MPI
+    if (r->win) {
+        int rc = shared_sum(r);
+        return rc == MPI_SUCCESS ? CLANN_OK : mpi_failed(ctx, rc, "MPI_Barrier");
+    }
     /* Reduce-scatter by hand: rank k receives every rank's chunk k and adds them in rank
      * order; then every rank gathers every summed chunk. Same traffic as a ring allreduce. */
     int c = (int)r->chunk;
@@ -300,11 +460,16 @@ enum clann_status clann__bucket_start(struct clann_context *ctx, struct clann__b
     if (world_size == 1)
         return CLANN_OK;
 #if CLANN_HAVE_MPI
-    int c = (int)b->sums.chunk;
-    int rc = MPI_Ialltoall(b->sums.data, c, MPI_FLOAT, b->sums.scratch, c, MPI_FLOAT,
+    int c = (int)b->sums.chunk, rc;
+    if (b->sums.win) { /* shared: once every rank has written its segment */
+        shared_sync(&b->sums);
+        rc = MPI_Ibarrier(MPI_COMM_WORLD, b->req);
+    } else {
+        rc = MPI_Ialltoall(b->sums.data, c, MPI_FLOAT, b->sums.scratch, c, MPI_FLOAT,
                            MPI_COMM_WORLD, b->req);
+    }
     if (rc != MPI_SUCCESS)
-        return mpi_failed(ctx, rc, "MPI_Ialltoall");
+        return mpi_failed(ctx, rc, b->sums.win ? "MPI_Ibarrier" : "MPI_Ialltoall");
     b->phase = 1;
     return CLANN_OK;
 #else
@@ -314,15 +479,31 @@ enum clann_status clann__bucket_start(struct clann_context *ctx, struct clann__b
 }
 
 #if CLANN_HAVE_MPI
-/* After the all-to-all: this rank's chunk summed in rank order (clann__reducer_sum's order),
- * then the all-gather of every summed chunk. */
+/* After the all-to-all (or the first barrier): this rank's chunk summed in rank order
+ * (clann__reducer_sum's order), then the all-gather of every summed chunk (or the barrier
+ * after which every rank reads them from the others' segments). */
 static int bucket_gather(struct clann__bucket *b)
 {
+    bool shared = b->sums.win != NULL;
+    if (shared)
+        shared_sync(&b->sums);
     sum_my_chunk(&b->sums);
     b->phase = 2;
     int c = (int)b->sums.chunk;
-    return MPI_Iallgather(MPI_IN_PLACE, c, MPI_FLOAT, b->sums.data, c, MPI_FLOAT, gather_comm,
-                          b->req);
+    if (!shared)
+        return MPI_Iallgather(MPI_IN_PLACE, c, MPI_FLOAT, b->sums.data, c, MPI_FLOAT,
+                              gather_comm, b->req);
+    shared_sync(&b->sums);
+    return MPI_Ibarrier(gather_comm, b->req);
+}
+#endif
+
+#if CLANN_HAVE_MPI
+static void bucket_summed(struct clann__bucket *b)
+{
+    b->phase = 3;
+    if (b->sums.win)
+        next_round(&b->sums);
 }
 #endif
 
@@ -338,9 +519,10 @@ enum clann_status clann__bucket_test(struct clann_context *ctx, struct clann__bu
         if (rc == MPI_SUCCESS && finished && b->phase == 1)
             rc = bucket_gather(b);
         else if (rc == MPI_SUCCESS && finished)
-            b->phase = 3;
+            bucket_summed(b);
         if (rc != MPI_SUCCESS)
-            return mpi_failed(ctx, rc, b->phase == 1 ? "MPI_Ialltoall" : "MPI_Iallgather");
+            return mpi_failed(ctx, rc, b->sums.win ? "MPI_Ibarrier"
+                                       : b->phase == 1 ? "MPI_Ialltoall" : "MPI_Iallgather");
         if (!wait && !finished)
             break;
         if (!finished && tests >= 200)

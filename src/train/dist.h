@@ -9,13 +9,23 @@
 
 #include "core/internal.h"
 
-/* A host buffer summed over the ranks (clann__reducer_sum): data holds n values, padded with
- * zeros to size * chunk; scratch receives every rank's chunk of this rank's share. */
+/* A host buffer summed over the ranks (clann__reducer_sum): the caller writes n values at data
+ * (padded with zeros to size * chunk), the sum leaves each chunk's sums where
+ * clann__reducer_sums finds them. Two forms, the same sums bit for bit (dist.c):
+ * - MPI's data moves: scratch receives every rank's chunk of this rank's share (all-to-all),
+ *   and the summed chunks are all-gathered back into data;
+ * - one machine: data lies in a segment shared by the ranks (an MPI-3 shared-memory window,
+ *   two segments a rank used in turn, `round`'s parity), each rank sums its chunk straight from
+ *   the others' segments and the ranks read the sums from where they were written: no copy
+ *   through MPI, two barriers. */
 struct clann__reducer {
     float *data, *scratch;
+    const float **parts; /* where each rank's share of this rank's chunk is, for its sum */
     size_t n, chunk;
+    void *win;      /* the shared window (an MPI_Win), or NULL for MPI's data moves */
+    float **seg;    /* shared: rank r's segment of parity p at seg[p * size + r] */
+    unsigned round; /* sums done: data is segment round % 2 of this rank */
 };
-
 /* Ranks in the world: 1 without MPI or without a launcher. */
 int clann__dist_size(void);
 int clann__dist_rank(void);
@@ -32,11 +42,16 @@ enum clann_status clann__dist_check_same(struct clann_context *ctx, const uint64
 
 enum clann_status clann__reducer_init(struct clann_context *ctx, struct clann__reducer *r,
                                       size_t n);
+/* A shared reducer's window is freed collectively: every rank frees its reducers at the same
+ * point (the end of a fit, train/fit.c). */
 void clann__reducer_free(struct clann__reducer *r);
-/* Replaces data[0..n) by its sum over the ranks, added in rank order ((r0 + r1) + r2 ...) on
- * the rank that owns each chunk and then shared, so every rank gets bitwise the same sums and
- * repeated runs the same bits: MPI's own reductions do not fix their order. */
+/* Sums data[0..n) over the ranks (read them with clann__reducer_sums), added in rank order
+ * ((r0 + r1) + r2 ...) on the rank that owns each chunk and then shared, so every rank gets
+ * bitwise the same sums and repeated runs the same bits: MPI's own reductions do not fix
+ * their order. */
 enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__reducer *r);
+/* Where the last sum left value i: *run values from there on are contiguous (its chunk's). */
+const float *clann__reducer_sums(const struct clann__reducer *r, size_t i, size_t *run);
 /* One bucket of the overlapped gradient exchange (train/exchange.c): clann__reducer_sum's
  * reduce-scatter and all-gather on data[0..n), as non-blocking collectives driven by
  * clann__bucket_test, so that several buckets are in flight while the backward pass goes on.

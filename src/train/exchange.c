@@ -216,12 +216,24 @@ enum clann_status clann__exchange_end(struct clann_model *m, struct clann_traine
     char what[64];
     snprintf(what, sizeof what, "computing step %llu", (unsigned long long)t->step + 1);
     st = clann__dist_agree(m->ctx, local ? local : x->local, what);
-    for (size_t k = 0; k < x->n_buckets && st == CLANN_OK; k++) {
-        size_t n = x->hi[k] - x->lo[k];
-        st = clann__op_upload(m->be, clann__view(&m->grads, x->lo[k]), x->b[k].sums.data, n, false);
-        if (st == CLANN_OK && k + 1 == x->n_buckets)
-            st = clann__op_upload(m->be, clann__view(&m->scalars, CLANN__SCALAR_BATCH),
-                                  x->b[k].sums.data + n, 1, false);
+    for (size_t k = 0; k < x->n_buckets && st == CLANN_OK; k++)
+        st = clann__exchange_upload(m, &x->b[k].sums, x->lo[k], x->hi[k] - x->lo[k],
+                                    k + 1 == x->n_buckets, false);
+    return st;
+}
+
+enum clann_status clann__exchange_upload(struct clann_model *m, const struct clann__reducer *r,
+                                         size_t lo, size_t n, bool loss, bool blocking)
+{
+    enum clann_status st = CLANN_OK;
+    size_t run;
+    for (size_t i = 0; i < n && st == CLANN_OK; i += run) {
+        const float *sums = clann__reducer_sums(r, i, &run);
+        run = run < n - i ? run : n - i;
+        st = clann__op_upload(m->be, clann__view(&m->grads, lo + i), sums, run, blocking);
     }
+    if (st == CLANN_OK && loss)
+        st = clann__op_upload(m->be, clann__view(&m->scalars, CLANN__SCALAR_BATCH),
+                              clann__reducer_sums(r, n, &run), 1, blocking);
     return st;
 }

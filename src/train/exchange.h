@@ -23,4 +23,8 @@ void clann__exchange_begin(struct clann_model *m, struct clann_trainer *t);
 enum clann_status clann__exchange_end(struct clann_model *m, struct clann_trainer *t,
                                       enum clann_status local);
 
+/* Uploads the sums of a reducer (dist.h) of the gradients [lo, lo + n) back into them, each
+ * chunk from where its rank summed it; with `loss`, value n is the batch loss. */
+enum clann_status clann__exchange_upload(struct clann_model *m, const struct clann__reducer *r,
+                                         size_t lo, size_t n, bool loss, bool blocking);
 #endif /* CLANN_EXCHANGE_H */

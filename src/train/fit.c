@@ -24,6 +24,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <xxhash.h>
 
 /* Fisher-Yates shuffle driven by the shuffle stream: the same seed and step give the same
  * order on every device. j = floor(u32 * (i + 1) / 2^32) (Lemire's multiply-shift; its bias is
@@ -147,9 +148,7 @@ static enum clann_status exchange_gradients(struct clann_model *m, struct clann_
         st = clann__op_download(be, r->data + m->n_params, batch, 1);
     if (st == CLANN_OK)
         st = clann__reducer_sum(m->ctx, r);
-    if (st == CLANN_OK)
-        st = clann__op_upload(be, clann__view(&m->grads, 0), r->data, m->n_params, true);
-    return st ? st : clann__op_upload(be, batch, r->data + m->n_params, 1, true);
+    return st ? st : clann__exchange_upload(m, r, 0, m->n_params, true, true);
 }
 
 /* The optimizer update of parameters [off, off + n). */
@@ -535,9 +534,8 @@ static enum clann_status hash_view(struct clann_model *m, struct clann_view v, s
     if (!host)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory");
     enum clann_status st = clann__op_download(m->be, host, v, n);
-    const unsigned char *b = (const unsigned char *)host;
-    for (size_t i = 0; i < n * sizeof *host && st == CLANN_OK; i++)
-        *hash = (*hash ^ b[i]) * 1099511628211ull;
+    if (st == CLANN_OK) /* chained: the last hash seeds the next */
+        *hash = (uint64_t)XXH64(host, n * sizeof *host, *hash);
     clann__free(host);
     return st;
 }
@@ -546,7 +544,7 @@ static enum clann_status hash_view(struct clann_model *m, struct clann_view v, s
  * alike. */
 static enum clann_status params_hash(struct clann_model *m, uint64_t *hash)
 {
-    *hash = 1469598103934665603ull;
+    *hash = 0;
     enum clann_status st = hash_view(m, clann__view(&m->params, 0), m->n_params, hash);
     for (size_t k = 0; k < m->n_emb && st == CLANN_OK; k++)
         st = hash_view(m, clann__view(&m->emb[k].table, 0), m->emb[k].table.n, hash);
@@ -575,9 +573,18 @@ static enum clann_status dist_start(struct clann_model *m, const struct clann_ma
         st = clann__dist_check_same(m->ctx, v, 14, names);
     if (st == CLANN_OK)
         st = clann__exchange_setup(m, t);
-    if (st == CLANN_OK)
+    if (st == CLANN_OK && !t->exchange) /* the whole buffer at once */
         st = clann__reducer_init(m->ctx, &t->reduce, m->n_params + 1);
     return st ? st : clann__dist_rows_init(m, &t->rows);
+}
+
+/* The exchange's buffers go with the fit: shared ones are freed collectively (dist.h), which
+ * every rank can do here, and not reliably when each rank frees its model. */
+static void dist_end(struct clann_trainer *t)
+{
+    clann__exchange_free(t->exchange);
+    t->exchange = NULL;
+    clann__reducer_free(&t->reduce);
 }
 
 static enum clann_status fit_setup(struct clann_model *m, const struct clann_fit_params *params,
@@ -727,6 +734,8 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         if (st == CLANN_OK && t->p.on_epoch && !t->p.on_epoch(&log, t->p.user))
             break;
     }
+    if (dist) /* every rank leaves the epochs together (their statuses are agreed) */
+        dist_end(t);
     /* Restore the best weights whether training stopped early or ran out of epochs. */
     if (st == CLANN_OK && t->p.early_stopping.enabled && t->p.early_stopping.restore_best &&
         t->stop.best_epoch)

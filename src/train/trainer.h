@@ -52,7 +52,7 @@ struct clann_trainer {
     size_t epoch_rows;              /* rows trained on so far this epoch */
     struct clann_runlog *log;
     bool dist;                      /* data parallel across the ranks (train/dist.h) */
-    struct clann__reducer reduce;   /* its gradient exchange buffer (kept between fit calls) */
+    struct clann__reducer reduce;   /* its gradient exchange buffer (for one fit call) */
     struct clann__dist_rows rows;   /* its embedding rows and sampled labels (dist_rows.h) */
     struct clann__exchange *exchange; /* or its overlapped exchange (train/exchange.h) */
 };
