@@ -986,12 +986,19 @@ struct clann_fit_params {
      * batch_size is the global batch: each rank takes a contiguous share of every batch in the
      * one-process order, gradients are summed over the ranks in rank order and every rank takes
      * the same optimizer step, so all ranks hold the same weights and repeated runs are bitwise
-     * identical. Rank 0 alone writes checkpoints and logdir. Refused (ERR_UNSUPPORTED): batch
-     * normalization, feature columns and sampled softmax. on_epoch must answer alike on every
-     * rank (its figures are the same everywhere). A failed rank makes the others' fit
-     * return an error naming it at the next step; a library user then calls
-     * clann_world_abort() so that no rank waits for it. */
+     * identical. Batch normalization uses the global batch's statistics; feature columns and
+     * sampled losses exchange their rows. on_epoch must answer alike on every rank (its
+     * figures are the same everywhere). A failed rank makes the others' fit return an error
+     * naming it at the next step; a library user then calls clann_world_abort() so that no
+     * rank waits for it. */
     bool distributed;
+    /* Virtual shards (0 or 1: none): each batch is cut into this many contiguous shards whose
+     * gradients are computed one by one and added in shard order, so that any number of ranks
+     * that divides it (each computing its shards) gives bitwise the model of one process with
+     * the same shards. Costs one process about a pass per shard (small batches run less
+     * efficiently); refused (ERR_UNSUPPORTED) with batch normalization in training mode,
+     * feature columns and sampled losses. */
+    size_t shards;
 };
 
 CLANN_API struct clann_fit_params clann_fit_default_params(void);

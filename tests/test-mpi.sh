@@ -2,10 +2,11 @@
 # test-mpi.sh CLANN MPI_BUILT - data-parallel training under mpirun (README "Training on several
 # processes or machines"): N ranks match one process (final loss rel 1e-4), repeated runs with
 # the same N are bitwise identical, a rank with bad data or different data is named and ends
-# the job, a killed rank ends it, checkpoints resume across rank counts, the overlapped exchange
-# and the shared-memory sums give the bits of the flat exchange through MPI, batch normalization uses the global batch's statistics, and
-# feature columns (embeddings), sampled softmax and NCE match one process. Every mpirun runs
-# under a timeout so that a hang fails instead of stalling.
+# the job, a killed rank ends it, checkpoints resume across rank counts, virtual shards give one
+# process's bits on any rank count dividing them, the overlapped exchange and the shared-memory
+# sums give the bits of the flat exchange through MPI, batch normalization uses the global
+# batch's statistics, and feature columns (embeddings), sampled softmax and NCE match one
+# process. Every mpirun runs under a timeout so that a hang fails instead of stalling.
 set -u
 clann=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 if [ "$2" != "true" ] || ! command -v mpirun > /dev/null; then
@@ -220,6 +221,23 @@ code=$?
 if [ $code -ne 0 ] && [ $code -ne 124 ] && [ ! -e k.st ]
 then ok "killed rank 1: exit $code in $(( $(date +%s) - t0 ))s"
 else fail "killed rank 1: exit $code"; cat kill.err; fi
+
+# Virtual shards: any rank count that divides them gives the bits of one process (here with
+# dropout, the sums through shared memory and through MPI's data moves); others are refused.
+shard_opts="$opts --shards 4"
+"$clann" train $shard_opts --out sh1.st > /dev/null 2>&1 || fail "--shards 4: one process"
+for n in 2 4; do
+    mpi $n "$clann" train $shard_opts --out sh$n.st > /dev/null 2>&1 || fail "--shards 4 -np $n"
+    CLANN_DIST_SHM=0 mpi $n "$clann" train $shard_opts --out sh${n}m.st > /dev/null 2>&1 \
+        || fail "--shards 4 -np $n with CLANN_DIST_SHM=0"
+    cmp -s sh1.st sh$n.st && cmp -s sh1.st sh${n}m.st \
+        && ok "--shards 4: -np $n gives bitwise one process's model" \
+        || fail "--shards 4: -np $n differs from one process"
+done
+mpi 3 "$clann" train $shard_opts --out sh3.st > sh3.out 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q "4 virtual shards cannot be shared by 3 ranks" sh3.out && [ ! -e sh3.st ] \
+    && ok "--shards 4 on 3 ranks: refused, named" || fail "--shards 4 on 3 ranks: rc $rc"
 
 # Batch normalization: statistics over the global batch, so N ranks match one process and
 # repeat bitwise; a rank without rows (batch 2 on 3 ranks) adds zeros to the sums.

@@ -12,13 +12,22 @@ struct run {
     float *initial, *final;
     size_t n;
     double loss;
+    char *spec; /* the trained model's spec (clann_string_free) */
 };
+
+static void run_free(struct run *r)
+{
+    free(r->initial);
+    free(r->final);
+    clann_string_free(r->spec);
+}
 
 /* A small MLP with dropout and an RReLU layer (random draws on the device) on a fixed random
  * classification problem, trained for `steps` steps of `kind` with an L1 penalty l1 on every
- * kernel; `distributed` asks for data parallelism over the MPI world. */
-static struct run train_small_with(const char *device, size_t steps, bool distributed,
-                                   enum clann_optimizer kind, float l1)
+ * kernel in `shards` virtual shards; `distributed` asks for data parallelism over the MPI
+ * world. */
+static struct run train_small_shards(const char *device, size_t steps, bool distributed,
+                                     enum clann_optimizer kind, float l1, size_t shards)
 {
     struct clann_context *ctx = test_context(device, CLANN_CPU_MODE_REFERENCE);
     const size_t n = 256, in = 20, classes = 5;
@@ -57,6 +66,7 @@ static struct run train_small_with(const char *device, size_t steps, bool distri
     fp.epochs = 1000;
     fp.max_steps = steps;
     fp.distributed = distributed;
+    fp.shards = shards;
     struct clann_epoch_log log;
     ck_assert_msg(clann_model_fit(m, &x, &y, NULL, NULL, &fp, &log) == CLANN_OK, "%s",
                   clann_last_error());
@@ -65,11 +75,18 @@ static struct run train_small_with(const char *device, size_t steps, bool distri
     struct clann_metrics mt;
     ck_assert_int_eq(clann_model_evaluate(m, &x, &y, &mt), CLANN_OK);
     r.loss = mt.loss;
+    ck_assert_int_eq(clann_model_spec_json(m, &r.spec), CLANN_OK);
     clann_model_destroy(m);
     clann_matrix_free(&x);
     clann_matrix_free(&y);
     clann_context_destroy(ctx);
     return r;
+}
+
+static struct run train_small_with(const char *device, size_t steps, bool distributed,
+                                   enum clann_optimizer kind, float l1)
+{
+    return train_small_shards(device, steps, distributed, kind, l1, 0);
 }
 
 static struct run train_small_in(const char *device, size_t steps, bool distributed)
@@ -107,11 +124,9 @@ START_TEST(test_l1_adaptive_parity)
             printf("  %s: loss rel %.2e, parameter NMSE %.2e\n", devices[i], rel, nmse);
             ck_assert_msg(rel <= 1e-3, "%s: loss %g vs %g", devices[i], r.loss, ref.loss);
             ck_assert_msg(nmse <= 1e-5, "%s: parameter NMSE %g", devices[i], nmse);
-            free(r.initial);
-            free(r.final);
+            run_free(&r);
         }
-        free(ref.initial);
-        free(ref.final);
+        run_free(&ref);
     }
 }
 END_TEST
@@ -132,11 +147,9 @@ START_TEST(test_train_parity)
                ref.loss, rel, nmse);
         ck_assert_msg(rel <= 1e-3, "%s: loss %g vs %g", devices[i], r.loss, ref.loss);
         ck_assert_msg(nmse <= 1e-5, "%s: parameter NMSE %g", devices[i], nmse);
-        free(r.initial);
-        free(r.final);
+        run_free(&r);
     }
-    free(ref.initial);
-    free(ref.final);
+    run_free(&ref);
 }
 END_TEST
 
@@ -203,7 +216,51 @@ START_TEST(test_world_of_one)
     ck_assert(memcmp(a.final, b.final, a.n * sizeof(float)) == 0);
     ck_assert(a.loss == b.loss);
     clann_world_finalize();
-    free(a.initial), free(a.final), free(b.initial), free(b.final);
+    run_free(&a), run_free(&b);
+}
+END_TEST
+
+/* Virtual shards: the batch's 4 shards added in order, repeatable to the bit, within float
+ * reassociation of the unsharded run, recorded in the spec (format 1.3) and refused where a
+ * step crosses the shards (batch statistics). tests/test-mpi.sh checks that 2 and 4 ranks
+ * give these bits. */
+START_TEST(test_virtual_shards)
+{
+    struct run a = train_small_shards("cpu", 60, false, CLANN_OPTIMIZER_ADAM, 0.0f, 0);
+    struct run b = train_small_shards("cpu", 60, false, CLANN_OPTIMIZER_ADAM, 0.0f, 4);
+    struct run c = train_small_shards("cpu", 60, false, CLANN_OPTIMIZER_ADAM, 0.0f, 4);
+    ck_assert(memcmp(b.final, c.final, b.n * sizeof(float)) == 0);
+    ck_assert_msg(fabs(a.loss - b.loss) <= 1e-4 * fabs(a.loss), "loss %.7g sharded, %.7g not",
+                  b.loss, a.loss);
+    ck_assert_ptr_nonnull(strstr(b.spec, "1.3"));
+    ck_assert_ptr_null(strstr(a.spec, "\"shards\""));
+    struct clann_context *ctx = test_context("cpu", CLANN_CPU_MODE_REFERENCE);
+    struct clann_model *m;
+    struct clann_fit_params fp = clann_fit_default_params();
+    ck_assert_int_eq(clann_model_from_spec_json(ctx, b.spec, &m), CLANN_OK);
+    ck_assert(clann_model_fit_params(m, &fp));
+    ck_assert_uint_eq(fp.shards, 4);
+    clann_model_destroy(m);
+    ck_assert_int_eq(clann_model_create(ctx, 3, &m), CLANN_OK);
+    struct clann_dense_params d = clann_dense_default_params(4, CLANN_ACTIVATION_RELU);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    ck_assert_int_eq(clann_model_add_batchnorm(m, 0.0f, 0.0f), CLANN_OK);
+    d = clann_dense_default_params(1, CLANN_ACTIVATION_LINEAR);
+    ck_assert_int_eq(clann_model_add_dense(m, &d), CLANN_OK);
+    struct clann_compile_params cp = clann_compile_default_params(CLANN_LOSS_MSE);
+    ck_assert_int_eq(clann_model_compile(m, &cp), CLANN_OK);
+    struct clann_matrix x, y;
+    ck_assert_int_eq(clann_matrix_create(8, 3, &x), CLANN_OK);
+    ck_assert_int_eq(clann_matrix_create(8, 1, &y), CLANN_OK);
+    fp = clann_fit_default_params();
+    fp.shards = 2;
+    ck_assert_int_eq(clann_model_fit(m, &x, &y, NULL, NULL, &fp, NULL), CLANN_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(clann_last_error(), "batch normalization"));
+    clann_matrix_free(&x);
+    clann_matrix_free(&y);
+    clann_model_destroy(m);
+    clann_context_destroy(ctx);
+    run_free(&a), run_free(&b), run_free(&c);
 }
 END_TEST
 
@@ -216,9 +273,9 @@ START_TEST(test_rerun_is_bitwise)
         struct run c = train_small(devices[0], 40), d = train_small(devices[0], 40);
         ck_assert_msg(memcmp(c.final, d.final, c.n * sizeof(float)) == 0,
                       "%s: two runs from one seed differ", devices[0]);
-        free(c.initial), free(c.final), free(d.initial), free(d.final);
+        run_free(&c), run_free(&d);
     }
-    free(a.initial), free(a.final), free(b.initial), free(b.final);
+    run_free(&a), run_free(&b);
 }
 END_TEST
 
@@ -261,6 +318,7 @@ int main(void)
     tcase_add_test(tc, test_metrics_parity);
     tcase_add_test(tc, test_rerun_is_bitwise);
     tcase_add_test(tc, test_world_of_one);
+    tcase_add_test(tc, test_virtual_shards);
     tcase_add_test(tc, test_fashion_mnist_cpu);
     suite_add_tcase(s, tc);
     return test_run_suite(s);

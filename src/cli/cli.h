@@ -149,7 +149,7 @@ void cli_data_free(struct cli_data *d);
 /* `clann train`'s options, shared with `clann tune` (which varies some of them per run). */
 struct cli_train_args {
     const char *data, *label, *test, *task, *hidden, *activation, *dropout, *optimizer, *lr;
-    const char *batch, *epochs, *seed, *device, *out;
+    const char *batch, *epochs, *seed, *device, *out, *shards;
     const char *l1, *l2, *max_norm, *clip_norm, *clip_value, *early_stop, *monitor;
     const char *logdir, *monitor_every, *spec, *resume, *checkpoint;
     const char *split, *scale, *scale_target, *lr_decay;

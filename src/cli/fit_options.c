@@ -167,6 +167,8 @@ int cli_train_fit_params(const struct cli_train_args *a, const struct clann_fit_
         fp->no_batchnorm_refresh = true;
     if (a->epochs && !cli_positive_size("epochs", a->epochs, &fp->epochs))
         return CLI_USAGE;
+    if (a->shards && !cli_positive_size("shards", a->shards, &fp->shards))
+        return CLI_USAGE;
     if (a->batch && !cli_positive_size("batch", a->batch, &fp->batch_size))
         return CLI_USAGE;
     int rc = parse_limits(a, fp);

@@ -916,6 +916,8 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
                  "plateau:PATIENCE:FACTOR[:MONITOR]", cli_names(CLANN_NAMES_SCHEDULE))},
         {"min-lr", true, &a->min_lr, NULL, "the schedules never go below this rate"},
         {"batch", true, &a->batch, NULL, "batch size (default 128)"},
+        {"shards", true, &a->shards, NULL, "cut each batch into N shards added in order: the "
+                                           "same bits on any rank count dividing N"},
         {"epochs", true, &a->epochs, NULL, "epochs in total (default 15)"},
         {"seed", true, &a->seed, NULL, "random seed (default 42)"},
         {"device", true, &a->device, NULL, "auto|cpu|opencl|opencl:P:D|name (default auto)"},

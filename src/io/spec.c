@@ -1037,11 +1037,12 @@ static struct json_object *write_scaler(struct writer *w, const struct clann_sca
     return obj;
 }
 
-/* The lowest minor version that describes m: 1.1 unless it has an image input (1.2), so that
- * models without image layers stay readable, byte for byte, where they were before. */
+/* The lowest minor version that describes m: 1.1 unless it has an image input (1.2) or was
+ * trained with virtual shards (1.3), so that other models stay readable, byte for byte, where
+ * they were before. */
 static int spec_minor(const struct clann_model *m)
 {
-    return m->in_shape[0] ? CLANN__SPEC_VERSION_MINOR : 1;
+    return m->training.p.shards > 1 ? 3 : m->in_shape[0] ? 2 : 1;
 }
 
 static struct json_object *write_root(struct writer *w, const struct clann_model *m)

@@ -16,8 +16,8 @@ struct json_object; /* json-c's */
 
 #define CLANN__SPEC_FORMAT "clann-model"
 #define CLANN__SPEC_VERSION_MAJOR 1
-#define CLANN__SPEC_VERSION_MINOR 2 /* 1.1: feature columns, embeddings, scalers; 1.2: image
-                                       layers and input_shape */
+#define CLANN__SPEC_VERSION_MINOR 3 /* 1.1: feature columns, embeddings, scalers; 1.2: image
+                                       layers and input_shape; 1.3: training.shards */
 
 /* Sanity limits for sizes read from a spec: they keep size arithmetic far from overflow. */
 #define CLANN__SPEC_MAX_WIDTH ((size_t)1 << 24)

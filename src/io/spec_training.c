@@ -203,7 +203,7 @@ static enum clann_status read_section(const struct clann__json_reader *r, struct
         "epochs", "max_steps", "batch_size", "shuffle", "clip_value", "clip_norm",
         "clip_global_norm", "gradient_noise", "weight_noise", "label_noise", "early_stopping",
         "schedule", "checkpoint", "nan_policy", "max_skips", "monitor_every", "logdir",
-        "distributed", "batchnorm_refresh"};
+        "distributed", "batchnorm_refresh", "shards"};
     const char *p = "training";
     int nan_policy = (int)fp->nan_policy;
     bool refresh = !fp->no_batchnorm_refresh;
@@ -223,7 +223,8 @@ static enum clann_status read_section(const struct clann__json_reader *r, struct
         (st = read_count(r, obj, p, "monitor_every", &fp->monitor_every)) ||
         (st = read_text(r, obj, p, "logdir", false, &fp->logdir)) ||
         (st = read_flag(r, obj, p, "distributed", &fp->distributed)) ||
-        (st = read_flag(r, obj, p, "batchnorm_refresh", &refresh)))
+        (st = read_flag(r, obj, p, "batchnorm_refresh", &refresh)) ||
+        (st = read_count(r, obj, p, "shards", &fp->shards)))
         return st;
     fp->nan_policy = (enum clann_nan_policy)nan_policy;
     fp->no_batchnorm_refresh = !refresh;
@@ -322,6 +323,8 @@ struct json_object *clann__training_to_json(const struct clann__training *t, boo
     clann__json_out_text(&o, obj, "logdir", fp->logdir);
     clann__json_out_bool(&o, obj, "distributed", fp->distributed);
     clann__json_out_bool(&o, obj, "batchnorm_refresh", !fp->no_batchnorm_refresh);
+    if (fp->shards > 1) /* format 1.3 (spec.h); absent, files stay as they were */
+        clann__json_out_size(&o, obj, "shards", fp->shards);
     *ok = o.ok && obj;
     if (o.nonfinite && !*nonfinite)
         *nonfinite = o.nonfinite;

@@ -247,7 +247,7 @@ enum clann_status clann__dist_check_same(struct clann_context *ctx, const uint64
  * MPI_Win_sync and barriers (MPI's "unified" model of shared memory). */
 static enum clann_status shared_init(struct clann_context *ctx, struct clann__reducer *r)
 {
-    size_t ranks = (size_t)world_size, floats = ranks * r->chunk;
+    size_t floats = r->shards * r->stride, ranks = (size_t)world_size;
     MPI_Info info;
     MPI_Info_create(&info);
     MPI_Info_set(info, "alloc_shared_noncontig", "true");
@@ -285,23 +285,26 @@ static enum clann_status shared_init(struct clann_context *ctx, struct clann__re
 #endif
 
 enum clann_status clann__reducer_init(struct clann_context *ctx, struct clann__reducer *r,
-                                      size_t n)
+                                      size_t n, size_t shards, bool across)
 {
-    size_t ranks = (size_t)world_size, chunk = (n + ranks - 1) / ranks;
-    if (r->data && r->n == n)
+    size_t ranks = across ? (size_t)world_size : 1, chunk = (n + ranks - 1) / ranks;
+    if (r->data && r->n == n && r->shards == shards && r->ranks == ranks)
         return CLANN_OK;
     clann__reducer_free(r);
+    r->ranks = ranks;
     r->n = n;
     r->chunk = chunk;
-    r->parts = clann__calloc(ranks, sizeof *r->parts);
-    if (!r->parts)
+    r->stride = ranks * chunk;
+    r->shards = shards;
+    r->addends = clann__calloc(ranks * shards, sizeof *r->addends);
+    if (!r->addends)
         return clann__error(ctx, CLANN_ERR_NO_MEMORY, "out of memory");
 #if CLANN_HAVE_MPI
-    if (node_comm != MPI_COMM_NULL)
+    if (node_comm != MPI_COMM_NULL && ranks > 1)
         return shared_init(ctx, r);
 #endif
-    r->data = clann__calloc(ranks * chunk + 1, sizeof *r->data);
-    r->scratch = clann__calloc(ranks * chunk + 1, sizeof *r->scratch);
+    r->data = clann__calloc(shards * r->stride + 1, sizeof *r->data);
+    r->scratch = clann__calloc(shards * r->stride + 1, sizeof *r->scratch);
     if (!r->data || !r->scratch) {
         clann__reducer_free(r);
         return clann__error(ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory for the gradient "
@@ -323,7 +326,7 @@ void clann__reducer_free(struct clann__reducer *r)
     clann__free(r->scratch);
     clann__free(r->win);
     clann__free(r->seg);
-    clann__free(r->parts);
+    clann__free(r->addends);
     memset(r, 0, sizeof *r);
 }
 
@@ -338,34 +341,35 @@ const float *clann__reducer_sums(const struct clann__reducer *r, size_t i, size_
     return r->seg[(size_t)((r->round + 1) % 2) * (size_t)world_size + k] + i;
 }
 
-#if CLANN_HAVE_MPI
-/* out[0..n) = parts[0] + parts[1] + ... + parts[count - 1], added in that (rank) order, a block
- * at a time: out may be one of the parts (a rank's own chunk in its shared segment). */
-static void sum_parts(float *out, const float *const *parts, int count, size_t n)
+/* out[0..n) = parts[0] + parts[1] + ... + parts[count - 1], added in that (shard) order, a
+ * block at a time: out may be one of the parts (a rank's own chunk in its shared segment). */
+static void sum_parts(float *out, const float *const *parts, size_t count, size_t n)
 {
     enum { BLOCK = 1024 };
     float acc[BLOCK];
     for (size_t at = 0; at < n; at += BLOCK) {
         size_t len = n - at < BLOCK ? n - at : BLOCK;
         memcpy(acc, parts[0] + at, len * sizeof *acc);
-        for (int k = 1; k < count; k++)
+        for (size_t k = 1; k < count; k++)
             for (size_t i = 0; i < len; i++)
                 acc[i] += parts[k][at + i];
         memcpy(out + at, acc, len * sizeof *acc);
     }
 }
 
-/* After the reduce-scatter's data moves (the all-to-all into scratch, or the barrier after
- * every rank wrote its shared segment): this rank's chunk becomes the sum of every rank's
- * chunk, added in rank order. */
+#if CLANN_HAVE_MPI
+/* After the reduce-scatter's data moves (the all-to-alls into scratch, or the barrier after
+ * every rank wrote its shared segment): this rank's chunk of shard 0 becomes the sum of every
+ * shard's chunk (rank r's shard j is shard r * shards + j of the batch), added in that order. */
 static void sum_my_chunk(struct clann__reducer *r)
 {
-    size_t chunk = r->chunk, mine = (size_t)world_rank * chunk;
-    for (int k = 0; k < world_size; k++)
-        r->parts[k] = r->win ? r->seg[(size_t)(r->round % 2) * (size_t)world_size + (size_t)k] +
-                                   mine
-                             : r->scratch + (size_t)k * chunk;
-    sum_parts(r->data + mine, r->parts, world_size, chunk);
+    size_t chunk = r->chunk, mine = (size_t)world_rank * chunk, n = 0;
+    for (size_t k = 0; k < (size_t)world_size; k++)
+        for (size_t j = 0; j < r->shards; j++)
+            r->addends[n++] = (r->win ? r->seg[(size_t)(r->round % 2) * (size_t)world_size + k] +
+                                            j * r->stride + mine
+                                      : r->scratch + j * r->stride + k * chunk);
+    sum_parts(r->data + mine, r->addends, n, chunk);
 }
 
 /* Orders the ranks' writes and reads of a shared reducer's segments around a barrier. */
@@ -410,8 +414,13 @@ static int shared_sum(struct clann__reducer *r)
 
 enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__reducer *r)
 {
-    if (world_size == 1)
+    if (r->ranks == 1) { /* this process's shards, in order */
+        for (size_t j = 0; j < r->shards; j++)
+            r->addends[j] = r->data + j * r->stride;
+        if (r->shards > 1)
+            sum_parts(r->data, r->addends, r->shards, r->n);
         return CLANN_OK;
+    }
 #if CLANN_HAVE_MPI
     if (r->win) {
         int rc = shared_sum(r);
@@ -419,8 +428,9 @@ enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__re
     }
     /* Reduce-scatter by hand: rank k receives every rank's chunk k and adds them in rank
      * order; then every rank gathers every summed chunk. Same traffic as a ring allreduce. */
-    int c = (int)r->chunk;
-    int rc = all_to_all(r->data, c, MPI_FLOAT, r->scratch);
+    int c = (int)r->chunk, rc = MPI_SUCCESS;
+    for (size_t j = 0; j < r->shards && rc == MPI_SUCCESS; j++)
+        rc = all_to_all(r->data + j * r->stride, c, MPI_FLOAT, r->scratch + j * r->stride);
     if (rc != MPI_SUCCESS)
         return mpi_failed(ctx, rc, "MPI_Alltoall");
     sum_my_chunk(r);
@@ -436,7 +446,7 @@ enum clann_status clann__bucket_init(struct clann_context *ctx, struct clann__bu
                                      size_t n)
 {
     memset(b, 0, sizeof *b);
-    enum clann_status st = clann__reducer_init(ctx, &b->sums, n);
+    enum clann_status st = clann__reducer_init(ctx, &b->sums, n, 1, true);
 #if CLANN_HAVE_MPI
     if (st == CLANN_OK && !(b->req = clann__calloc(1, sizeof(MPI_Request))))
         st = clann__error(ctx, CLANN_ERR_NO_MEMORY, "fit: out of memory for the gradient "

@@ -9,9 +9,10 @@
 
 #include "core/internal.h"
 
-/* A host buffer summed over the ranks (clann__reducer_sum): the caller writes n values at data
- * (padded with zeros to size * chunk), the sum leaves each chunk's sums where
- * clann__reducer_sums finds them. Two forms, the same sums bit for bit (dist.c):
+/* A host buffer summed over the ranks (clann__reducer_sum): the caller writes n values (and
+ * with `shards` > 1, one block of n per shard of the batch this rank computed: block j at
+ * data + j * stride), padded with zeros to stride = size * chunk; the sum leaves each chunk's
+ * sums where clann__reducer_sums finds them. Two forms, the same sums bit for bit (dist.c):
  * - MPI's data moves: scratch receives every rank's chunk of this rank's share (all-to-all),
  *   and the summed chunks are all-gathered back into data;
  * - one machine: data lies in a segment shared by the ranks (an MPI-3 shared-memory window,
@@ -20,8 +21,9 @@
  *   through MPI, two barriers. */
 struct clann__reducer {
     float *data, *scratch;
-    const float **parts; /* where each rank's share of this rank's chunk is, for its sum */
-    size_t n, chunk;
+    const float **addends; /* where each shard's share of this rank's chunk is, for its sum */
+    size_t n, chunk, stride, shards;
+    size_t ranks;   /* 1: this process's shards alone (a fit that is not distributed) */
     void *win;      /* the shared window (an MPI_Win), or NULL for MPI's data moves */
     float **seg;    /* shared: rank r's segment of parity p at seg[p * size + r] */
     unsigned round; /* sums done: data is segment round % 2 of this rank */
@@ -40,15 +42,17 @@ enum clann_status clann__dist_agree(struct clann_context *ctx, enum clann_status
 enum clann_status clann__dist_check_same(struct clann_context *ctx, const uint64_t *v, size_t n,
                                          const char *const *names);
 
+/* across: summed over the world's ranks, else over this process's shards alone. */
 enum clann_status clann__reducer_init(struct clann_context *ctx, struct clann__reducer *r,
-                                      size_t n);
+                                      size_t n, size_t shards, bool across);
 /* A shared reducer's window is freed collectively: every rank frees its reducers at the same
  * point (the end of a fit, train/fit.c). */
 void clann__reducer_free(struct clann__reducer *r);
-/* Sums data[0..n) over the ranks (read them with clann__reducer_sums), added in rank order
- * ((r0 + r1) + r2 ...) on the rank that owns each chunk and then shared, so every rank gets
- * bitwise the same sums and repeated runs the same bits: MPI's own reductions do not fix
- * their order. */
+/* Sums data[0..n) over the ranks and shards (read them with clann__reducer_sums), added in
+ * the batch's shard order ((s0 + s1) + s2 ..., rank after rank) on the rank that owns each
+ * chunk and then shared, so every rank gets bitwise the same sums and repeated runs the same
+ * bits (MPI's own reductions do not fix their order), and with shards, any number of ranks
+ * that divides them the same bits as one process. */
 enum clann_status clann__reducer_sum(struct clann_context *ctx, struct clann__reducer *r);
 /* Where the last sum left value i: *run values from there on are contiguous (its chunk's). */
 const float *clann__reducer_sums(const struct clann__reducer *r, size_t i, size_t *run);

@@ -129,26 +129,57 @@ static enum clann_status local_gradients(struct clann_model *m, size_t rows,
     return st;
 }
 
+/* The gradients and the batch loss into host values (n_params + 1). */
+static enum clann_status read_gradients(struct clann_model *m, float *host)
+{
+    enum clann_status st = clann__op_download(m->be, host, clann__view(&m->grads, 0),
+                                              m->n_params);
+    return st ? st : clann__op_download(m->be, host + m->n_params,
+                                        clann__view(&m->scalars, CLANN__SCALAR_BATCH), 1);
+}
+
 /* Data parallelism: every rank reports how its half step went (a failed rank is named on all),
  * then the gradients and the batch loss are summed over the ranks in rank order (dist.h), so
  * that every rank goes on with the same global values: the guard, clipping and the update
  * then decide the same on every rank. */
 static enum clann_status exchange_gradients(struct clann_model *m, struct clann_trainer *t,
-                                            enum clann_status local)
+                                            enum clann_status local, bool read)
 {
     char what[64];
     snprintf(what, sizeof what, "computing step %llu", (unsigned long long)t->step + 1);
-    enum clann_status st = clann__dist_agree(m->ctx, local, what);
+    enum clann_status st = t->dist ? clann__dist_agree(m->ctx, local, what) : local;
     struct clann__reducer *r = &t->reduce;
-    struct clann_backend *be = m->be;
-    struct clann_view batch = clann__view(&m->scalars, CLANN__SCALAR_BATCH);
-    if (st == CLANN_OK)
-        st = clann__op_download(be, r->data, clann__view(&m->grads, 0), m->n_params);
-    if (st == CLANN_OK)
-        st = clann__op_download(be, r->data + m->n_params, batch, 1);
+    if (st == CLANN_OK && read) /* with shards, each shard's are in already */
+        st = read_gradients(m, r->data);
     if (st == CLANN_OK)
         st = clann__reducer_sum(m->ctx, r);
     return st ? st : clann__exchange_upload(m, r, 0, m->n_params, true, true);
+}
+
+/* Virtual shards (clann_fit_params.shards): this rank's shards of the batch (all of them
+ * alone), one after the other, each one's gradients and loss into its block of the reducer,
+ * which then adds every shard in the batch's order: the same bits on any number of ranks
+ * that divides the shards. */
+static enum clann_status shard_gradients(struct clann_model *m, const struct clann_matrix *x,
+                                         const struct clann_matrix *y, const size_t *order,
+                                         size_t first, size_t rows, struct clann_trainer *t,
+                                         size_t *last_rows)
+{
+    size_t shards = t->p.shards, per = t->reduce.shards;
+    size_t rank = t->dist ? (size_t)clann__dist_rank() : 0;
+    enum clann_status st = CLANN_OK;
+    m->batch_global_rows = rows; /* the loss of each shard is scaled by the whole batch */
+    for (size_t j = 0; j < per && st == CLANN_OK; j++) {
+        size_t s = rank * per + j, lo = rows * s / shards, n = rows * (s + 1) / shards - lo;
+        m->batch_row0 = lo;
+        st = n ? clann__upload_batch(m, x, y, order, first + lo, n) : CLANN_OK;
+        if (st == CLANN_OK)
+            st = local_gradients(m, n, t);
+        if (st == CLANN_OK)
+            st = read_gradients(m, t->reduce.data + j * t->reduce.stride);
+        *last_rows = n; /* what the activations now hold, for the monitors */
+    }
+    return exchange_gradients(m, t, st, false);
 }
 
 /* The optimizer update of parameters [off, off + n). */
@@ -227,6 +258,12 @@ static enum clann_status train_step(struct clann_model *m, const struct clann_ma
                                     const struct clann_matrix *y, const size_t *order,
                                     size_t first, size_t rows, struct clann_trainer *t)
 {
+    if (t->p.shards > 1) {
+        size_t last = 0;
+        enum clann_status st = shard_gradients(m, x, y, order, first, rows, t, &last);
+        m->batch_row0 = m->batch_global_rows = 0;
+        return st ? st : apply_update(m, last, t);
+    }
     size_t ranks = t->dist ? (size_t)clann__dist_size() : 1, rank = (size_t)clann__dist_rank();
     size_t lo = t->dist ? rows * rank / ranks : 0;
     size_t mine = t->dist ? rows * (rank + 1) / ranks - lo : rows;
@@ -251,13 +288,36 @@ static enum clann_status train_step(struct clann_model *m, const struct clann_ma
         st = local_gradients(m, mine, t);
     m->sum_ranks = NULL;
     if (t->dist)
-        st = t->exchange ? clann__exchange_end(m, t, st) : exchange_gradients(m, t, st);
+        st = t->exchange ? clann__exchange_end(m, t, st) : exchange_gradients(m, t, st, true);
     if (st == CLANN_OK && t->dist)
         st = clann__dist_exchange_rows(m, &t->rows);
     if (st == CLANN_OK)
         st = apply_update(m, mine, t);
     m->batch_row0 = m->batch_global_rows = 0;
     return st;
+}
+
+/* Virtual shards add whole gradients in shard order; what crosses the shards inside a step
+ * (batch statistics, a table's rows, the sampled candidates) is not cut into shards. */
+static enum clann_status check_shards(struct clann_model *m, const struct clann_fit_params *p)
+{
+    const char *why = NULL;
+    for (size_t i = 0; i < m->n_layers && p->shards > 1 && !why; i++)
+        if (m->layers[i].kind == CLANN__LAYER_BATCHNORM && !m->layers[i].frozen)
+            why = "batch normalization with batch statistics";
+    if (p->shards > 1 && !why && m->n_emb)
+        why = "feature columns (embedding tables)";
+    if (p->shards > 1 && !why && clann__sampled_active(m, true))
+        why = "sampled softmax and NCE";
+    if (why)
+        return clann__error(m->ctx, CLANN_ERR_UNSUPPORTED, "fit: virtual shards (%zu) do not "
+                            "cover %s", p->shards, why);
+    size_t ranks = p->distributed ? (size_t)clann__dist_size() : 1;
+    if (p->shards > 1 && p->shards % ranks)
+        return clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "fit: %zu virtual shards cannot be "
+                            "shared by %zu ranks (the ranks must divide them)", p->shards,
+                            ranks);
+    return CLANN_OK;
 }
 
 static enum clann_status check_fit_args(struct clann_model *m, const struct clann_matrix *x,
@@ -285,7 +345,7 @@ static enum clann_status check_fit_args(struct clann_model *m, const struct clan
     if (st == CLANN_OK && p->label_noise > 0.0f && clann__loss_is_classification(m->cp.loss))
         st = clann__error(m->ctx, CLANN_ERR_INVALID_ARG, "fit: label noise applies to "
                           "regression targets only");
-    return st;
+    return st ? st : check_shards(m, p);
 }
 
 /* The first non-finite value of step `bad` (in this epoch), replayed at the weights before it. */
@@ -551,6 +611,23 @@ static enum clann_status params_hash(struct clann_model *m, uint64_t *hash)
     return st;
 }
 
+/* Where the gradients are summed: over the ranks in buckets as the backward pass goes
+ * (exchange.h), or the whole buffer at once (CLANN_DIST_OVERLAP=0), or with virtual shards,
+ * every shard's block over the ranks or within this process. */
+static enum clann_status sums_setup(struct clann_model *m, struct clann_trainer *t)
+{
+    size_t ranks = t->dist ? (size_t)clann__dist_size() : 1;
+    if (t->p.shards > 1) /* this rank's shards, checked to divide (check_shards) */
+        return clann__reducer_init(m->ctx, &t->reduce, m->n_params + 1, t->p.shards / ranks,
+                                   t->dist);
+    if (!t->dist)
+        return CLANN_OK;
+    enum clann_status st = clann__exchange_setup(m, t);
+    if (st == CLANN_OK && !t->exchange) /* CLANN_DIST_OVERLAP=0: the whole buffer at once */
+        st = clann__reducer_init(m->ctx, &t->reduce, m->n_params + 1, 1, true);
+    return st;
+}
+
 /* Before the first step across ranks: every rank must train the same model from the same
  * weights on the same data with the same options; any difference is named at the start
  * instead of showing as a wrong model or a hang later. */
@@ -572,15 +649,13 @@ static enum clann_status dist_start(struct clann_model *m, const struct clann_ma
     if (st == CLANN_OK)
         st = clann__dist_check_same(m->ctx, v, 14, names);
     if (st == CLANN_OK)
-        st = clann__exchange_setup(m, t);
-    if (st == CLANN_OK && !t->exchange) /* the whole buffer at once */
-        st = clann__reducer_init(m->ctx, &t->reduce, m->n_params + 1);
+        st = sums_setup(m, t);
     return st ? st : clann__dist_rows_init(m, &t->rows);
 }
 
 /* The exchange's buffers go with the fit: shared ones are freed collectively (dist.h), which
  * every rank can do here, and not reliably when each rank frees its model. */
-static void dist_end(struct clann_trainer *t)
+static void sums_end(struct clann_trainer *t)
 {
     clann__exchange_free(t->exchange);
     t->exchange = NULL;
@@ -696,6 +771,8 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         st = clann__dist_agree(m->ctx, st, "setting up the fit");
     if (st == CLANN_OK && dist)
         st = dist_start(m, x, val_x, t);
+    else if (st == CLANN_OK)
+        st = sums_setup(m, t);
     bool stop = false;
     for (size_t epoch = 1; epoch <= t->p.epochs && st == CLANN_OK && !stop; epoch++) {
         if (t->max_step && t->step >= t->max_step)
@@ -734,8 +811,7 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         if (st == CLANN_OK && t->p.on_epoch && !t->p.on_epoch(&log, t->p.user))
             break;
     }
-    if (dist) /* every rank leaves the epochs together (their statuses are agreed) */
-        dist_end(t);
+    sums_end(t); /* every rank leaves the epochs together (their statuses are agreed) */
     /* Restore the best weights whether training stopped early or ran out of epochs. */
     if (st == CLANN_OK && t->p.early_stopping.enabled && t->p.early_stopping.restore_best &&
         t->stop.best_epoch)
