@@ -277,7 +277,10 @@ enum clann_cpu_mode {
 
 struct clann_context_params {
     /* "auto" (default; or the CLANN_DEVICE environment variable when set), "cpu", "opencl"
-     * (first OpenCL device), "opencl:P:D", or a substring of a device name. */
+     * (first OpenCL device), "opencl:P:D", or a substring of a device name. A comma-separated
+     * list gives one per process of a parallel job on a machine: local rank L (Open MPI's
+     * OMPI_COMM_WORLD_LOCAL_RANK, MPICH's MPI_LOCALRANKID, Slurm's SLURM_LOCALID) takes entry
+     * L mod k, a process alone the first. */
     const char *device;
     enum clann_cpu_mode cpu_mode;
     /* Load kernel sources from this folder instead of the embedded copies (also

@@ -119,6 +119,15 @@ import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
 sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of cl1.json)" "$(loss_of cl2.json)" \
         && ok "OpenCL $ocl: -np 2 matches one process (final loss rel 1e-4)" \
         || fail "OpenCL: -np 2 loss $(loss_of cl2.json) vs one process $(loss_of cl1.json)"
+    # One device per local rank: rank 0 on the CPU backend, rank 1 on the OpenCL device.
+    mpi 2 "$clann" train $opts --device "cpu,$ocl" --out het.st > het.json 2> het.err \
+        || { fail "--device cpu,$ocl -np 2"; cat het.err; }
+    grep -q "local rank 1 takes '$ocl'" het.err && grep -q "local rank 0 takes 'cpu'" het.err \
+        && python3 -c '
+import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
+sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of one.json)" "$(loss_of het.json)" \
+        && ok "--device cpu,$ocl: a device per local rank, one process's loss within 1e-4" \
+        || fail "--device cpu,$ocl: $(loss_of het.json) vs $(loss_of one.json)"
 else
     echo "note: no OpenCL device: the OpenCL runs under mpirun are skipped"
 fi

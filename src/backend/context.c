@@ -129,9 +129,13 @@ CLANN_API enum clann_status clann_context_create(const struct clann_context_para
         return clann__error(NULL, CLANN_ERR_INVALID_ARG,
                             "unknown kernel forms '%s' (auto, gpu or cpu)", p.forms);
 
+    char one[256];
+    enum clann_status st = clann__registry_local_entry(&sel, one, sizeof one);
+    if (st != CLANN_OK)
+        return st;
     struct clann_device_info dev;
     bool is_auto = strcmp(sel, "auto") == 0;
-    enum clann_status st = is_auto ? CLANN_OK : clann__registry_select(sel, &dev);
+    st = is_auto ? CLANN_OK : clann__registry_select(sel, &dev);
     if (st != CLANN_OK)
         return st;
     struct clann_context *ctx = clann__calloc(1, sizeof *ctx);

@@ -91,6 +91,33 @@ static unsigned local_rank(void)
     return 0;
 }
 
+enum clann_status clann__registry_local_entry(const char **sel, char *one, size_t size)
+{
+    const char *list = *sel;
+    if (!strchr(list, ','))
+        return CLANN_OK;
+    unsigned k = 1;
+    for (const char *c = list; *c; c++)
+        k += *c == ',';
+    if (list[0] == ',' || list[strlen(list) - 1] == ',' || strstr(list, ",,"))
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "device list '%s': an entry is empty",
+                            list);
+    unsigned want = local_rank() % k;
+    const char *start = list;
+    for (unsigned i = 0; i < want; i++)
+        start = strchr(start, ',') + 1;
+    size_t len = strcspn(start, ",");
+    if (len >= size)
+        return clann__error(NULL, CLANN_ERR_INVALID_ARG, "device list '%s': entry %u is too "
+                            "long", list, want + 1);
+    memcpy(one, start, len);
+    one[len] = '\0';
+    *sel = one;
+    clann__log(CLANN_LOG_LEVEL_INFO, "device list: local rank %u takes '%s' (entry %u of %u)",
+               local_rank(), one, want + 1, k);
+    return CLANN_OK;
+}
+
 /* One device per process: with k devices of the best class (e.g. 4 discrete GPUs), local rank L
  * of a parallel job moves the best class's device L mod k to rank 1, keeping the order of the
  * others, so the processes on a machine spread over its GPUs instead of sharing the first. */

@@ -12,6 +12,11 @@
  * malformed selector), ERR_NO_MEMORY; the message is the thread's (no context yet). */
 enum clann_status clann__registry_select(const char *sel, struct clann_device_info *out);
 
+/* A selector list, "opencl:0:0,opencl:0:1": the entry of this process's local rank in a
+ * parallel job (rank L takes entry L mod k; 0 alone) into one[size], *sel pointed at it; a
+ * single selector is left as it is. ERR_INVALID_ARG for an empty or overlong entry. */
+enum clann_status clann__registry_local_entry(const char **sel, char *one, size_t size);
+
 /* Sets rank and note on every entry of a device list whose first entry is the CPU backend
  * (clann_device_info's rank: discrete GPU, integrated GPU, accelerator, then memory and compute
  * units; simulators, emulators, duplicates and OpenCL CPU devices get 0); returns the entry

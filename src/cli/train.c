@@ -920,7 +920,8 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
                                            "same bits on any rank count dividing N"},
         {"epochs", true, &a->epochs, NULL, "epochs in total (default 15)"},
         {"seed", true, &a->seed, NULL, "random seed (default 42)"},
-        {"device", true, &a->device, NULL, "auto|cpu|opencl|opencl:P:D|name (default auto)"},
+        {"device", true, &a->device, NULL, "auto|cpu|opencl|opencl:P:D|name (default auto); "
+                                             "A,B,...: local rank L of mpirun takes entry L mod k"},
         {"out", true, &a->out, NULL, "model file (default clann-model.safetensors)"},
         {"split", true, &a->split, NULL, "train,dev[,test] fractions of --data, e.g. "
                                           "0.8,0.1,0.1 (stratified for class labels)"},
