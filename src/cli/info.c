@@ -33,6 +33,7 @@ static uint64_t u64_member(struct json_object *o, const char *key)
 /* One layer's figures: parameters (all, and trained) and a dense kernel's zero weights. */
 struct layer_info {
     const char *kind, *activation;
+    bool spatial; /* spatial dropout or a batch norm's per-channel statistics (spec "spatial") */
     size_t units, params, trainable, zeros, weights;
     size_t shape[3]; /* an image layer's output channels, height, width; 0s: flat */
 };
@@ -74,6 +75,9 @@ static void layer_figures(struct clann_model *m, struct json_object *spec,
     memset(li, 0, sizeof *li);
     li->kind = str_member(layer, "kind");
     li->activation = str_member(layer, "activation");
+    struct json_object *flag;
+    li->spatial = json_object_object_get_ex(layer, "spatial", &flag) &&
+                  json_object_get_boolean(flag);
     li->units = *width;
     if (strcmp(li->kind, "features") == 0) {
         feature_figures(m, spec, li);
@@ -159,7 +163,8 @@ static void print_text(const struct info_args *a, struct clann_model *m, struct 
                      100.0 * (double)li.zeros / (double)li.weights);
         if (li.shape[0])
             snprintf(shape, sizeof shape, "%zux%zux%zu", li.shape[0], li.shape[1], li.shape[2]);
-        printf("%5zu  %-10s %7zu  %-11s %10zu %10zu  %-20s  %s\n", i, li.kind, li.units,
+        const char *kind = li.spatial && strcmp(li.kind, "dropout") == 0 ? "dropout2d" : li.kind;
+        printf("%5zu  %-10s %7zu  %-11s %10zu %10zu  %-20s  %s\n", i, kind, li.units,
                li.activation ? li.activation : "-", li.params, li.trainable, zeros, shape);
     }
     printf("\nparameters: %zu (%zu trained)\n", total, trainable);
@@ -183,6 +188,8 @@ static void print_json(const struct info_args *a, struct clann_model *m, struct 
         struct json_object *l = json_object_new_object();
         add_u64(l, "index", i);
         json_object_object_add(l, "kind", json_object_new_string(li.kind));
+        if (li.spatial)
+            json_object_object_add(l, "spatial", json_object_new_boolean(1));
         add_u64(l, "units", li.units);
         if (li.shape[0]) {
             struct json_object *shape = json_object_new_array();
