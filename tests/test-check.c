@@ -60,6 +60,8 @@ static void assert_complete(const struct clann_check_report *r)
         "act_backward", "col_sum", "prelu_grad", "index_cols", "loss", "count_correct",
         "optimizer_step",
         "constrain", "batchnorm_forward", "batchnorm_backward", "moving_average",
+        "batchnorm_sums", "batchnorm_sums centered", "batchnorm_sums channels", "batchnorm_dx",
+        "batchnorm_dx channels",
         "embedding_forward", "copy_cols", "gemm", "training loss", "training parameters",
         "training initial weights"};
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
@@ -96,6 +98,7 @@ START_TEST(test_every_opencl_device)
             ck_assert_uint_gt(count_ops(&r, "gemm", "[cpu kernels]", false), 0);
             ck_assert_uint_gt(count_ops(&r, "sum ", "[gpu forms]", false), 0);
             ck_assert_uint_gt(count_ops(&r, "count_correct", "[gpu forms]", false), 0);
+            ck_assert_uint_gt(count_ops(&r, "batchnorm_dx", "[gpu forms]", false), 0);
             ck_assert_uint_gt(count_ops(&r, "training parameters", "[gpu forms]", false), 0);
         }
         for (size_t i = 0; i < r.count; i++) /* an error, never above its tolerance */
@@ -225,6 +228,8 @@ START_TEST(test_planted_fault)
     ck_assert_uint_eq(count_ops(&r, "gemm", NULL, true), 0);
     ck_assert_uint_eq(count_ops(&r, "rng_", NULL, true), 0);
     ck_assert_uint_eq(count_ops(&r, "fill", NULL, true), 0);
+    ck_assert_uint_eq(count_ops(&r, "batchnorm_sums", NULL, true), 0);
+    ck_assert_uint_eq(count_ops(&r, "batchnorm_dx", NULL, true), 0);
     clann_check_report_free(&r);
     check_auto_falls_back(dir);
     remove_planted(dir);

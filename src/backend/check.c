@@ -562,6 +562,43 @@ static enum clann_status check_channel_ops(struct clann__check *ck, size_t rows,
                    clann__case_spatial_dropout, &da);
 }
 
+/* Batch norm across ranks (nn/batchnorm_dist.c), dense (spatial 1) and per channel (spatial 5):
+ * this rank's sums, plain (no center) and centered, and dx from sums over a batch three times
+ * this rank's rows (count), as when two other ranks hold the rest. */
+static enum clann_status check_bn_dist(struct clann__check *ck, size_t rows, size_t ch)
+{
+    static const size_t spatials[] = {1, 5};
+    char op[64], shape[48];
+    for (size_t k = 0; k < sizeof spatials / sizeof *spatials; k++) {
+        size_t sp = spatials[k], n = rows * ch * sp;
+        const char *form = sp > 1 ? " channels" : "";
+        int len = snprintf(shape, sizeof shape, "%zux%zu", rows, ch);
+        if (sp > 1)
+            snprintf(shape + len, sizeof shape - (size_t)len, "x%zu", sp);
+        for (int centered = 0; centered < 2; centered++) {
+            struct bn_dist_args a = {rows, ch, sp, 0.0f, centered != 0};
+            struct clann__parity_case c = {3, {n, ch, ch},
+                                           {rnd(ck, n, 1, 3),
+                                            centered ? rnd(ck, ch, 1.5f, 2.5f) : NULL,
+                                            rnd(ck, ch, -1, 1)}};
+            snprintf(op, sizeof op, "batchnorm_sums%s%s", centered ? " centered" : "", form);
+            TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &c, clann__case_bn_sums, &a));
+        }
+        /* dgamma and dbeta of the size of count * dy, so that an error in any of the three
+         * terms of dx shows */
+        float count = (float)(3 * rows * sp);
+        struct bn_dist_args a = {rows, ch, sp, count, false};
+        struct clann__parity_case b = {8, {n, n, ch, ch, ch, ch, ch, n},
+                                       {rnd(ck, n, 1, 3), rnd(ck, n, -1, 1),
+                                        rnd(ck, ch, 0.5f, 1.5f), rnd(ck, ch, 1.8f, 2.2f),
+                                        rnd(ck, ch, 1, 2), rnd(ck, ch, -count, count),
+                                        rnd(ck, ch, -count, count), rnd(ck, n, -1, 1)}};
+        snprintf(op, sizeof op, "batchnorm_dx%s", form);
+        TRY(compare(ck, CLANN__MATCH_NMSE, op, shape, &b, clann__case_bn_dx, &a));
+    }
+    return CLANN_OK;
+}
+
 static enum clann_status check_regularize(struct clann__check *ck)
 {
     static const struct clann_constraint_op kinds[] = {
@@ -603,7 +640,9 @@ static enum clann_status check_regularize(struct clann__check *ck)
         TRY(compare(ck, CLANN__MATCH_NMSE, "batchnorm_backward", shape, &b,
                     clann__case_bn_backward, &a));
         TRY(check_channel_ops(ck, rows, cols));
+        TRY(check_bn_dist(ck, rows, cols));
     }
+    TRY(check_bn_dist(ck, 65, 1)); /* one channel (the shapes have it only in full, of 1 row) */
     struct constrain_args na = {kinds[3], 3, 4};
     struct clann__parity_case s = {2, {12, 1}, {special(ck, 12, 0), NULL}};
     return compare(ck, CLANN__MATCH_SPECIAL, "constrain non_neg special", "3x4", &s,
