@@ -184,6 +184,8 @@ static json_object *options_json(const struct cli_train_args *a, const struct cl
         put(o, "early stopping", "off");
     }
     put_fmt(o, "monitor every (steps)", "%g", (double)fp->monitor_every);
+    if (fp->shards > 1)
+        put_fmt(o, "virtual shards", "%g", (double)fp->shards);
     put(o, "checkpoint", a->checkpoint);
     put(o, "model file", a->out ? a->out : "clann-model.safetensors");
     return o;

@@ -87,7 +87,6 @@ CLANN_API enum clann_status clann_world_init(int *argc, char ***argv)
         return clann__error(NULL, CLANN_ERR_INTERNAL, "MPI_Comm_dup failed");
     world_mpi = true;
     return shared_node_init();
-    return CLANN_OK;
 #else
     (void)argc, (void)argv;
     if (launcher_size() == 1)
@@ -334,7 +333,7 @@ const float *clann__reducer_sums(const struct clann__reducer *r, size_t i, size_
 {
     size_t k = r->chunk ? i / r->chunk : 0;
     if (!r->win) {
-        *run = r->n + 1 - i; /* data[0..n]: the padding's first value too */
+        *run = r->n - i;
         return r->data + i;
     }
     *run = (k + 1) * r->chunk - i;
@@ -506,9 +505,7 @@ static int bucket_gather(struct clann__bucket *b)
     shared_sync(&b->sums);
     return MPI_Ibarrier(gather_comm, b->req);
 }
-#endif
 
-#if CLANN_HAVE_MPI
 static void bucket_summed(struct clann__bucket *b)
 {
     b->phase = 3;
