@@ -255,8 +255,9 @@ static enum clann_status shared_init(struct clann_context *ctx, struct clann__re
     int rc = MPI_Win_allocate_shared((MPI_Aint)(2 * floats * sizeof(float)), sizeof(float),
                                      info, node_comm, &mine, &win);
     MPI_Info_free(&info);
-    if (rc != MPI_SUCCESS)
-        return mpi_failed(ctx, rc, "MPI_Win_allocate_shared");
+    if (rc != MPI_SUCCESS) /* e.g. no room in the shared-memory file system */
+        return mpi_failed(ctx, rc, "MPI_Win_allocate_shared (CLANN_DIST_SHM=0 sums through "
+                                   "MPI's messages instead)");
     r->win = clann__malloc(sizeof win);
     r->seg = clann__calloc(2 * ranks, sizeof *r->seg);
     if (r->win)
