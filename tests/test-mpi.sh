@@ -1,14 +1,17 @@
 #!/bin/sh
-# test-mpi.sh CLANN MPI_BUILT - data-parallel training under mpirun (README "Training on several
-# processes or machines"): N ranks match one process (final loss rel 1e-4), repeated runs with
-# the same N are bitwise identical, a rank with bad data or different data is named and ends
-# the job, a killed rank ends it, checkpoints resume across rank counts, virtual shards give one
-# process's bits on any rank count dividing them, the overlapped exchange and the shared-memory
-# sums give the bits of the flat exchange through MPI, batch normalization uses the global
-# batch's statistics, and feature columns (embeddings), sampled softmax and NCE match one
-# process. Every mpirun runs under a timeout so that a hang fails instead of stalling.
+# test-mpi.sh CLANN MPI_BUILT [MPI_FAULT] - data-parallel training under mpirun (README
+# "Training on several processes or machines"): N ranks match one process (final loss rel
+# 1e-4), repeated runs with the same N are bitwise identical, a rank with bad data or different
+# data is named and ends the job, a killed rank ends it, checkpoints resume across rank counts,
+# virtual shards give one process's bits on any rank count dividing them, the overlapped
+# exchange and the shared-memory sums give the bits of the flat exchange through MPI, batch
+# normalization uses the global batch's statistics, feature columns (embeddings), sampled
+# softmax and NCE match one process, and a rank failing inside a step with batch normalization
+# across ranks ends every rank's fit (MPI_FAULT: tests/mpi-fault.c, the library API). Every
+# mpirun runs under a timeout so that a hang fails instead of stalling.
 set -u
 clann=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+fault=${3:+$(cd "$(dirname "$3")" && pwd)/$(basename "$3")}
 if [ "$2" != "true" ] || ! command -v mpirun > /dev/null; then
     if [ "${CLANN_TESTS_STRICT:-}" = 1 ]; then
         echo "MPI is not built or mpirun is missing: failing (CLANN_TESTS_STRICT=1)"; exit 1
@@ -274,6 +277,44 @@ import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
 sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of bs1.json)" "$(loss_of bs3.json)" \
     && ok "batch norm, batch 2 on 3 ranks matches one process" \
     || fail "batch norm, batch 2 on 3 ranks: $(loss_of bs3.json) vs $(loss_of bs1.json)"
+
+# A rank that fails inside a step with batch normalization across ranks (a planted OpenCL
+# error in one of rank 1's ops in step 3, through clann_model_fit: tests/mpi-fault.c): every
+# rank's fit returns within seconds, rank 1 with its reason, the others naming rank 1 (never
+# themselves), wherever the failure falls among the step's sums over the ranks.
+# fault_case NAME N OP CALL [BATCH]
+fault_case() {
+    name=$1 n=$2; shift 2
+    rm -f mpi-fault.*
+    t0=$(date +%s)
+    timeout 60 mpirun --oversubscribe -np "$n" "$fault" "$@" > /dev/null 2> fault.err
+    code=$? secs=$(( $(date +%s) - t0 )) named=0
+    for r in $(seq 0 $((n - 1))); do
+        [ $r = 1 ] && want="rank 1: status ERR_OPENCL: $1: planted OpenCL error" \
+            || want="rank $r: status ERR_OPENCL: rank 1 failed while computing step 3"
+        grep -q "^$want" mpi-fault.$r 2> /dev/null && named=$((named + 1))
+    done
+    if [ $code -ne 0 ] && [ $code -ne 124 ] && [ $named -eq $n ]
+    then ok "bn fault $name: -np $n exit $code in ${secs}s, every rank names rank 1"
+    else fail "bn fault $name: -np $n exit $code, $named of $n ranks right"
+         cat fault.err mpi-fault.* 2> /dev/null; fi
+}
+if [ -n "$fault" ]; then
+    rm -f mpi-fault.*
+    mpi 2 "$fault" none 0 > /dev/null 2>&1 && grep -q "rank 0: ok" mpi-fault.0 \
+        && grep -q "rank 1: ok" mpi-fault.1 && ok "bn fault: none planted, both ranks train" \
+        || fail "bn fault: a run without a fault failed"
+    fault_case "before any sum (the batch's upload)" 2 upload 1
+    fault_case "between the forward sums" 2 batchnorm_sums 2
+    fault_case "in the backward pass, after 5 sums" 2 batchnorm_backward 2
+    CLANN_DIST_BUCKET_KB=1 fault_case "backward, a bucket in flight" 2 batchnorm_backward 2
+    fault_case "after the last sum" 2 batchnorm_dx 2
+    CLANN_DIST_OVERLAP=0 fault_case "first forward op, whole-buffer exchange" 2 batchnorm_sums 1
+    fault_case "before the 3rd sum, rank 0 without rows" 3 batchnorm_sums 3 2
+    fault_case "backward, 3 ranks" 3 batchnorm_backward 1
+else
+    fail "tests/mpi-fault was not built"
+fi
 
 # Checkpoints resume across rank counts: 2 epochs on 3 ranks + 2 alone == 4 epochs on 3 ranks.
 ck="--data train.csv --hidden 16 --batch 60 --quiet --json"

@@ -166,13 +166,23 @@ struct clann_model {
      * (batch_global_rows > 0), every rank must make the same calls in the same order. */
     enum clann_status (*sum_ranks)(struct clann_model *m, float *v, size_t n, void *user);
     void *sum_ranks_user;
+    /* This step's sums over the ranks (batchnorm_dist.c; train zeroes them each step): the
+     * calls made, whether one carried a failed rank's flag (every rank then makes no more),
+     * and whether that flag was another rank's while this one had not failed. */
+    size_t sum_ranks_calls;
+    bool sum_ranks_stopped, sum_ranks_peer_failed;
 };
 
 /* Batch normalization over a global batch spread across ranks (batchnorm_dist.c), in a
  * training step with m->sum_ranks set: layer i's forward pass in training mode and its
  * backward pass (dx may be the only gradient wanted: the layer's dgamma and dbeta stay this
  * rank's share, which the gradient exchange sums). A rank without rows in the step calls
- * batchnorm_dist_idle instead of both passes: its share of every sum is zero. */
+ * batchnorm_dist_idle instead of both passes: its share of every sum is zero.
+ * Every sum carries a flag, 1 from a rank that failed in the step: a rank whose step fails
+ * calls batchnorm_dist_fail, which makes the next sum of the step (if any remain) with zeros
+ * and the flag; every rank sees it in that same sum and makes no more, and the others' passes
+ * return an error with m->sum_ranks_peer_failed set, so that all meet in the step's status
+ * agreement, which names the failed rank. */
 bool clann__batchnorm_dist(const struct clann_model *m);
 enum clann_status clann__batchnorm_dist_forward(struct clann_model *m, size_t i,
                                                 struct clann_view x, size_t rows);
@@ -180,6 +190,7 @@ enum clann_status clann__batchnorm_dist_backward(struct clann_model *m, size_t i
                                                  struct clann_view x, struct clann_view dx,
                                                  size_t rows);
 enum clann_status clann__batchnorm_dist_idle(struct clann_model *m);
+enum clann_status clann__batchnorm_dist_fail(struct clann_model *m);
 
 /* A deep copy of c (one clann__malloc'ed block per string and array), and its release. */
 enum clann_status clann__columns_copy(struct clann_context *ctx, const struct clann_columns *c,

@@ -276,8 +276,10 @@ static enum clann_status train_step(struct clann_model *m, const struct clann_ma
         st = t->dist ? clann__dist_sampled_prepare(m, &t->rows, y, order, first, rows, mine,
                                                    t->step)
                      : clann__sampled_prepare(m, mine, NULL, 0, t->step);
-    if (st == CLANN_OK && t->dist && t->exchange)
+    if (t->dist && t->exchange) /* on a failed rank too: its exchange_end sums every bucket */
         clann__exchange_begin(m, t); /* each bucket's sum starts as the backward pass goes */
+    m->sum_ranks_calls = 0; /* none of this step's sums over the ranks made yet */
+    m->sum_ranks_stopped = m->sum_ranks_peer_failed = false;
     if (t->dist) { /* batch normalization's statistics over the global batch */
         m->sum_ranks = sum_ranks;
         m->sum_ranks_user = t;
@@ -286,6 +288,10 @@ static enum clann_status train_step(struct clann_model *m, const struct clann_ma
         st = clann__batchnorm_dist_idle(m);
     if (st == CLANN_OK)
         st = local_gradients(m, mine, t);
+    if (st != CLANN_OK && t->dist && !m->sum_ranks_peer_failed) /* tell the ranks in a sum */
+        (void)clann__batchnorm_dist_fail(m); /* st stays this rank's first failure */
+    if (m->sum_ranks_peer_failed) /* another rank failed: the agreement below names it */
+        st = CLANN_OK;
     m->sum_ranks = NULL;
     if (t->dist)
         st = t->exchange ? clann__exchange_end(m, t, st) : exchange_gradients(m, t, st, true);
