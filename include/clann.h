@@ -991,9 +991,9 @@ struct clann_fit_params {
      * the same optimizer step, so all ranks hold the same weights and repeated runs are bitwise
      * identical. Batch normalization uses the global batch's statistics; feature columns and
      * sampled losses exchange their rows. on_epoch must answer alike on every rank (its
-     * figures are the same everywhere). A failed rank makes the others' fit return an error
-     * naming it at the next step; a library user then calls clann_world_abort() so that no
-     * rank waits for it. */
+     * figures are the same everywhere). A rank whose step fails makes every rank's fit return
+     * an error naming it, in that step (batch normalization included); clann_world_abort()
+     * after a failed fit ends every rank at once. */
     bool distributed;
     /* Virtual shards (0 or 1: none): each batch is cut into this many contiguous shards whose
      * gradients are computed one by one and added in shard order, so that any number of ranks

@@ -17,7 +17,8 @@
  *
  * Each rank writes "rank R: status S: MESSAGE" (or "rank R: ok") to stderr and to the file
  * mpi-fault.R (which mpirun cannot cut short when it ends the job), and exits 1 on a failed
- * fit, 0 otherwise; it must return, not hang: the test's timeout catches a hang.
+ * fit, 0 otherwise; it must return, not hang: the test's timeout catches a hang. The device
+ * is CLANN_DEVICE's (test-mpi.sh: cpu).
  */
 #include "clann.h"
 #include "core/internal.h"
@@ -146,7 +147,6 @@ int main(int argc, char **argv)
     fault_call = atoi(argv[2]);
     size_t batch = argc > 3 ? (size_t)atoi(argv[3]) : 40;
     struct clann_context_params cp = clann_context_default_params();
-    cp.device = "cpu";
     struct clann_context *ctx = NULL;
     struct clann_model *m = NULL;
     struct clann_matrix x = {0}, y = {0};
