@@ -11,7 +11,8 @@
  * forward and one backward, each over the ranks in rank order (train/dist.c), so every rank
  * gets the same statistics. The stats slots keep [mean | var | invstd] as in one process (the
  * step folds mean and var into the running statistics); dacts' unused slots at bn_off hold
- * the summed dgamma and dbeta for the dx op.
+ * the summed dgamma and dbeta for the dx op. Every sum carries one more value, the rank's
+ * failure flag, so that a rank whose step fails stops the others' sums (model.h).
  */
 #include "nn/model.h"
 
@@ -71,7 +72,7 @@ enum clann_status clann__batchnorm_dist_forward(struct clann_model *m, size_t i,
     size_t c = clann__layer_channels(l), spatial = clann__layer_spatial(l);
     struct clann_view mean = at(&m->acts, l->bn_off), var = at(&m->acts, l->bn_off + c);
     double n = values_of(m, l);
-    float *host = clann__malloc(3 * c * sizeof *host); /* a sum's flag lands in the next c */
+    float *host = clann__malloc(3 * c * sizeof *host); /* each sum's flag: in the next slot */
     if (!host)
         return clann__error(m->ctx, CLANN_ERR_NO_MEMORY, "batch normalization: out of memory");
     enum clann_status st = clann__op_batchnorm_sums(m->be, x, rows, c, spatial,
