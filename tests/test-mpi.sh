@@ -308,6 +308,8 @@ if [ -n "$fault" ]; then
     fault_case "between the forward sums" 2 batchnorm_sums 2
     fault_case "in the backward pass, after 5 sums" 2 batchnorm_backward 2
     CLANN_DIST_BUCKET_KB=1 fault_case "backward, a bucket in flight" 2 batchnorm_backward 2
+    CLANN_DIST_SHM=0 CLANN_DIST_BUCKET_KB=1 fault_case "backward, a bucket in flight, MPI's moves" \
+        2 batchnorm_backward 2
     fault_case "after the last sum" 2 batchnorm_dx 2
     CLANN_DIST_OVERLAP=0 fault_case "first forward op, whole-buffer exchange" 2 batchnorm_sums 1
     fault_case "before the 3rd sum, rank 0 without rows" 3 batchnorm_sums 3 2
