@@ -73,6 +73,8 @@ struct cli_table_opts {
          * --cross COLA,COLB[,...]=BUCKETS, --embed FEATURE=DIM|onehot */
         const char *bucketize, *hash, *identity, *cross, *embed;
     } columns;
+    /* --resume: the checkpoint, whose classes text labels map through (none fitted here) */
+    const struct clann_model *resumed;
 };
 
 /* A data set loaded from a SRC argument: a CSV file, an NPY or IDX file pair "X,y", or the
@@ -114,8 +116,8 @@ int cli_table_load(const char *src, const char *label, struct cli_data *d);
  * dropped with --fill drop), the labels into d->y (a vocabulary for text labels). */
 int cli_table_prepare(struct cli_data *d, const struct cli_table_opts *o);
 /* Labels of another table of the same columns (--test, tune's --dev) through d's vocabulary:
- * an unseen label is an error naming its row and value. */
-int cli_table_labels(const struct cli_data *d, const struct clann_table *t,
+ * an unseen label is an error naming source (t's file), its row and value. */
+int cli_table_labels(const struct cli_data *d, const struct clann_table *t, const char *source,
                      struct clann_matrix *y);
 /* Fits the fill values on d->table (the training part) and fills every part's missing cells. */
 int cli_table_fill(struct cli_data *d);
@@ -211,6 +213,10 @@ int cli_check_labels(const char *what, enum cli_task task, size_t outputs,
  * out 10% of the training rows as dev data when early stopping needs it; records the split
  * in logdir/split.json. */
 int cli_train_split(const struct cli_train_args *a, struct cli_data *d);
+/* cli_train_split with the split's seed and the early-stopping holdout given (--resume: the
+ * checkpoint's seed and training options). */
+int cli_split_data(const struct cli_train_args *a, struct cli_data *d, unsigned long long seed,
+                   bool early);
 /* --test (dev false) or tune's --dev (dev true): another part of d from src, read as d's own
  * parts are (a CSV next to a CSV: its labels through d's vocabulary, its missing cells filled
  * with the training values later; other sources loaded alone, of d's width). */

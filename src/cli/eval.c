@@ -59,7 +59,7 @@ static int load_model_and_data(const struct model_args *a, bool need_labels,
     if (cli_is_csv(a->data))
         return load_table(a, *m, need_labels, d);
     struct cli_table_opts o = {a->label ? a->label : need_labels ? NULL : "", NULL, NULL, NULL,
-                              {NULL, NULL, NULL, NULL, NULL}};
+                              {NULL, NULL, NULL, NULL, NULL}, NULL};
     if ((rc = cli_data_load(a->data, &o, d)) != CLI_OK)
         return rc;
     if (d->has_test) {

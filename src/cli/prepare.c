@@ -111,10 +111,18 @@ static int split_table(const struct cli_train_args *a, struct cli_data *d,
 
 int cli_train_split(const struct cli_train_args *a, struct cli_data *d)
 {
+    unsigned long long seed = clann_split_default_params().seed;
+    if (a->seed && !cli_u64("seed", a->seed, &seed))
+        return CLI_USAGE;
+    return cli_split_data(a, d, seed, a->early_stop && strcmp(a->early_stop, "0") != 0);
+}
+
+int cli_split_data(const struct cli_train_args *a, struct cli_data *d, unsigned long long seed,
+                   bool early)
+{
     struct clann_split_params p = clann_split_default_params();
     size_t n = 0;
     double f[3] = {0.9, 0.1, 0.0};
-    bool early = a->early_stop && strcmp(a->early_stop, "0") != 0;
     if (a->split) {
         int rc = cli_split_fractions(a->split, f, &n);
         if (rc != CLI_OK)
@@ -126,9 +134,7 @@ int cli_train_split(const struct cli_train_args *a, struct cli_data *d)
                         "(--split sets this)\n");
     }
     p.train = f[0], p.dev = f[1], p.test = n == 3 ? f[2] : 0.0;
-    unsigned long long seed;
-    if (a->seed && cli_u64("seed", a->seed, &seed))
-        p.seed = seed;
+    p.seed = seed;
     p.stratify = cli_class_labels(&d->y);
     if (d->table)
         return split_table(a, d, &p, n);
@@ -162,7 +168,7 @@ int cli_load_part(const char *src, const struct cli_table_opts *o, struct cli_da
     if (d->table && cli_is_csv(src)) {
         rc = cli_table_load(src, d->label, &t);
         if (rc == CLI_OK)
-            rc = cli_table_labels(d, t.table, y);
+            rc = cli_table_labels(d, t.table, src, y);
     } else {
         rc = cli_data_load(src, o, &t);
         if (rc == CLI_OK && t.table)

@@ -91,11 +91,31 @@ int cli_table_load(const char *src, const char *label, struct cli_data *d)
     return CLI_OK;
 }
 
+/* --resume: the checkpoint's named inputs must all be columns of the file: name the missing. */
+static int resumed_inputs(const struct cli_data *d, const struct clann_model *m)
+{
+    struct clann_columns c;
+    clann_model_columns(m, &c);
+    char missing[512] = "";
+    for (size_t i = 0; i < c.n_inputs; i++) {
+        if (column_index(d->table, c.inputs[i]) == SIZE_MAX && strlen(missing) < 400)
+            snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s'%s'",
+                     *missing ? ", " : "", c.inputs[i]);
+    }
+    if (!*missing)
+        return CLI_OK;
+    return cli_usage("the checkpoint takes %zu inputs but the data has %zu feature columns: %s "
+                     "has no column %s", c.n_inputs, clann_table_cols(d->table) - (*d->label != 0),
+                     d->name, missing);
+}
+
 /* The inputs: --features, or every column but the label and --ignore's. */
 static int choose_inputs(struct cli_data *d, const struct cli_table_opts *o)
 {
     const struct clann_table *t = d->table;
-    int rc = check_list(t, "ignore", o->ignore);
+    int rc = o->resumed ? resumed_inputs(d, o->resumed) : CLI_OK;
+    if (rc == CLI_OK)
+        rc = check_list(t, "ignore", o->ignore);
     if (rc == CLI_OK)
         rc = check_list(t, "features", o->features);
     if (rc != CLI_OK)
@@ -246,7 +266,28 @@ static int fit_vocabulary(struct cli_data *d, size_t lc)
     return CLI_OK;
 }
 
-int cli_table_labels(const struct cli_data *d, const struct clann_table *t,
+/* --resume: text labels map through the checkpoint's classes, whatever order or subset of
+ * them this file holds; refitted here, a file without one class would shift every later class
+ * id, and the run would continue training the wrong classes without a word. */
+static int resumed_classes(struct cli_data *d, const struct clann_model *m, size_t lc)
+{
+    struct clann_columns c;
+    clann_model_columns(m, &c);
+    if (c.n_classes == 0) {
+        if (clann_table_column_is_numeric(d->table, lc))
+            return CLI_OK;
+        return cli_usage("%s: the label column '%s' holds text, but the checkpoint was trained "
+                         "on numeric labels", d->name, d->label);
+    }
+    d->classes = calloc(c.n_classes + 1, sizeof *d->classes);
+    for (size_t k = 0; d->classes && k < c.n_classes; k++) {
+        if (!(d->classes[d->n_classes++] = dup_text(c.classes[k])))
+            return cli_usage("out of memory");
+    }
+    return d->classes ? CLI_OK : cli_usage("out of memory");
+}
+
+int cli_table_labels(const struct cli_data *d, const struct clann_table *t, const char *source,
                      struct clann_matrix *y)
 {
     size_t lc = column_index(t, d->label);
@@ -268,8 +309,8 @@ int cli_table_labels(const struct cli_data *d, const struct clann_table *t,
         const char *text = clann_table_cell(t, lc, r, buf, sizeof buf);
         long k = class_of(d->classes, d->n_classes, text);
         if (k < 0)
-            return cli_usage("row %zu: label '%s' is not one of the model's %zu classes (seen "
-                             "in training)", r + 2, text, d->n_classes);
+            return cli_usage("%s: row %zu: label '%s' is not one of the model's %zu classes "
+                             "(seen in training)", source, r + 2, text, d->n_classes);
         y->data[r] = (float)k;
     }
     return CLI_OK;
@@ -277,7 +318,7 @@ int cli_table_labels(const struct cli_data *d, const struct clann_table *t,
 
 struct cli_table_opts cli_table_opts_of(const struct cli_train_args *a)
 {
-    struct cli_table_opts o = {a->label, a->ignore, a->features, a->fill, a->columns};
+    struct cli_table_opts o = {a->label, a->ignore, a->features, a->fill, a->columns, NULL};
     return o;
 }
 
@@ -296,16 +337,22 @@ int cli_table_prepare(struct cli_data *d, const struct cli_table_opts *o)
     if (rc != CLI_OK || !*d->label)
         return rc;
     size_t lc = column_index(d->table, d->label);
-    if (!clann_table_column_is_numeric(d->table, lc) && (rc = fit_vocabulary(d, lc)) != CLI_OK)
+    if (o->resumed)
+        rc = resumed_classes(d, o->resumed, lc);
+    else if (!clann_table_column_is_numeric(d->table, lc))
+        rc = fit_vocabulary(d, lc);
+    if (rc != CLI_OK)
         return rc;
-    if (d->classes) {
+    if (d->classes && o->resumed) {
+        fprintf(stderr, "labels: the checkpoint's %zu text classes\n", d->n_classes);
+    } else if (d->classes) {
         fprintf(stderr, "labels: %zu text classes", d->n_classes);
         if (d->n_classes == 2)
             fprintf(stderr, ", positive class '%s' (the later of the two in sorted order)",
                     d->classes[1]);
         fputc('\n', stderr);
     }
-    return cli_table_labels(d, d->table, &d->y);
+    return cli_table_labels(d, d->table, d->name, &d->y);
 }
 
 int cli_table_fill(struct cli_data *d)
@@ -443,7 +490,7 @@ int cli_table_model_data(const struct clann_model *m, struct cli_data *d, bool n
         return rc;
     d->classes = (char **)c.classes, d->n_classes = c.n_classes; /* borrowed: see below */
     if (need_labels)
-        rc = cli_table_labels(d, d->table, &d->y);
+        rc = cli_table_labels(d, d->table, d->name, &d->y);
     d->classes = NULL, d->n_classes = 0;
     if (rc != CLI_OK)
         return rc;

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -475,9 +476,12 @@ static bool on_epoch(const struct clann_epoch_log *log, void *user)
     }
     if (p->checkpoint) {
         p->save_status = clann_model_save_checkpoint(p->model, p->checkpoint, epoch);
-        return p->save_status == CLANN_OK; /* a failed save stops training */
+        if (p->save_status != CLANN_OK)
+            return false; /* a failed save stops training */
     }
-    return true;
+    /* A resumed run's fit is told the run's total (so its record, in every checkpoint it
+     * writes, says the total) and ends here when the total is reached. */
+    return epoch < p->epochs;
 }
 
 static void print_json_number(const char *key, double v, bool comma)
@@ -652,7 +656,10 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
         cli_note("nothing to train: the checkpoint is at epoch %zu of --epochs %zu\n",
                 first_epoch, fp.epochs);
     } else {
-        fp.epochs -= first_epoch; /* --epochs counts the resumed run's epochs too */
+        if (first_epoch && fp.schedule.kind == CLANN_SCHEDULE_STEP)
+            fprintf(stderr, "warning: a step schedule counts epochs from the start of this "
+                    "run: the rate restarts from --lr instead of continuing the checkpoint's "
+                    "(exponential and plateau schedules continue)\n");
         double t0 = cli_now();
         /* Validation (early stopping, plateau schedules) uses dev data, never the test set;
          * without dev data the test set is only reported alongside. */
@@ -660,13 +667,6 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
         const struct clann_matrix *vy = d->has_dev ? &d->dev_y : d->has_test ? &d->test_y : NULL;
         fp.validation_name = prog.val; /* log.csv and TensorBoard say test_* as the console */
         st = clann_model_fit(m, &d->x, &d->y, vx, vy, &fp, &r.last);
-        /* The model's training options say --epochs as given, a resumed run's too (fp's
-         * strings may have been the replaced record's: the record's own are used). */
-        struct clann_fit_params record;
-        clann_model_fit_params(m, &record);
-        record.epochs += first_epoch;
-        if (st == CLANN_OK)
-            st = clann_model_set_fit_params(m, &record);
         r.seconds = cli_now() - t0;
         r.epochs = first_epoch + r.last.epoch;
         r.samples = r.last.epoch * d->x.rows;
@@ -698,17 +698,84 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
     return CLI_OK;
 }
 
+/* --resume: the options of the run the checkpoint was saved in (every checkpoint records
+ * them, --epochs as the run's total), less where files went: this command line says that
+ * (--logdir, --checkpoint-best), and a resumed run writing into the old run's folder would
+ * replace its log. False for a checkpoint without a record (the CLI's defaults then). */
+static bool resumed_options(const struct clann_model *m, struct clann_fit_params *base)
+{
+    if (!clann_model_fit_params(m, base))
+        return false;
+    base->logdir = NULL;
+    base->monitor_every = 0;
+    base->checkpoint_path = NULL;
+    base->checkpoint_monitor = NULL;
+    base->save_best_only = false;
+    base->validation_name = NULL;
+    return true;
+}
+
+static bool same_text(const char *x, const char *y)
+{
+    return x == y || (x && y && strcmp(x, y) == 0);
+}
+
+static bool same_schedule(const struct clann_lr_schedule *x, const struct clann_lr_schedule *y)
+{
+    return x->kind == y->kind && x->factor == y->factor && x->step_epochs == y->step_epochs &&
+           x->decay_rate == y->decay_rate && x->decay_steps == y->decay_steps &&
+           x->patience == y->patience && x->min_lr == y->min_lr &&
+           same_text(x->monitor, y->monitor);
+}
+
+/* An option given on the resume command line that differs from the checkpoint's record makes
+ * another run than the one it continues: allowed (a smaller batch to fit memory, a lower
+ * rate floor), but said, with what the checkpoint had where it is one number. */
+static void warn_overrides(const struct cli_train_args *a, const struct clann_fit_params *base,
+                           const struct clann_fit_params *fp, size_t rows)
+{
+    struct clann_fit_params b = *base;
+    cli_train_decay_steps(&b, rows);
+    const struct clann_early_stopping *e = &b.early_stopping, *f = &fp->early_stopping;
+    const struct { const char *name; bool changed; } options[] = {
+        {"batch", b.batch_size != fp->batch_size},
+        {"shards", b.shards != fp->shards},
+        {"clip-value", b.clip_value != fp->clip_value},
+        {"clip-norm", b.clip_norm != fp->clip_norm},
+        {"clip-global-norm", b.clip_global_norm != fp->clip_global_norm},
+        {"gradient-noise", b.gradient_noise != fp->gradient_noise},
+        {"weight-noise", b.weight_noise != fp->weight_noise},
+        {"label-noise", b.label_noise != fp->label_noise},
+        {"early-stop/--monitor", e->enabled != f->enabled || e->patience != f->patience ||
+                                     !same_text(e->monitor, f->monitor)},
+        {"lr-schedule/--lr-decay/--min-lr", !same_schedule(&b.schedule, &fp->schedule)},
+        {"no-batchnorm-refresh", b.no_batchnorm_refresh != fp->no_batchnorm_refresh},
+    };
+    for (size_t i = 0; i < sizeof options / sizeof *options; i++) {
+        if (!options[i].changed || clann_world_rank() != 0)
+            continue;
+        fprintf(stderr, "warning: --%s differs from %s's training options", options[i].name,
+                a->resume);
+        if (i == 0)
+            fprintf(stderr, " (batch %zu)", b.batch_size);
+        fprintf(stderr, ": the resumed run is not the one the checkpoint was part of\n");
+    }
+}
+
 int cli_train_run_params(const struct cli_train_args *a, const struct clann_model *m,
                          size_t rows, struct clann_fit_params *fp)
 {
-    /* A --spec's "training" section is the base its flags override; otherwise the defaults
-     * (a --resume'd run takes its options from the command line, as it always has). */
+    /* A --spec's "training" section, or a --resume'd checkpoint's record of the run it was
+     * saved in, is the base the flags override; otherwise the defaults. */
     struct clann_fit_params base;
     bool from_spec = a->spec && clann_model_fit_params(m, &base);
-    int rc = cli_train_fit_params(a, from_spec ? &base : NULL, fp);
+    bool resumed = a->resume && resumed_options(m, &base);
+    int rc = cli_train_fit_params(a, from_spec || resumed ? &base : NULL, fp);
     if (rc != CLI_OK)
         return rc;
     cli_train_decay_steps(fp, rows);
+    if (resumed)
+        warn_overrides(a, &base, fp, rows);
     fp->distributed = true; /* under mpirun: one model, each rank a share of every batch */
     return CLI_OK;
 }
@@ -738,21 +805,112 @@ int cli_train_build(const struct cli_train_args *a, struct clann_context *ctx,
     return rc;
 }
 
-/* --resume: the checkpoint's model, which must take the data's width. */
-static int resume_model(const struct cli_train_args *a, struct clann_context *ctx,
-                        struct cli_data *d, struct clann_model **m, size_t *epoch)
+/* --resume: the checkpoint's model (its weights, optimizer state, scalers, classes and
+ * training options), loaded before the data, which is read the way it says. */
+static int resume_load(const struct cli_train_args *a, struct clann_context *ctx,
+                       struct clann_model **m, size_t *epoch)
 {
     enum clann_status st = clann_model_load_checkpoint(ctx, a->resume, m, epoch);
+    return st == CLANN_OK ? CLI_OK : cli_fail(a->resume, st);
+}
+
+/* The seed the checkpoint's model was built with (its spec's): the seed of the split it was
+ * trained on, as --seed is both for a new run. */
+static int resume_seed(const struct cli_train_args *a, const struct clann_model *m,
+                       unsigned long long *seed)
+{
+    char *text = NULL;
+    enum clann_status st = clann_model_spec_json(m, &text);
     if (st != CLANN_OK)
         return cli_fail(a->resume, st);
-    int rc = d->table ? cli_table_model_parts(*m, d, a->resume) : CLI_OK;
+    struct json_object *root = json_tokener_parse(text), *v = NULL;
+    bool ok = root && json_object_object_get_ex(root, "seed", &v) && v;
+    if (ok)
+        *seed = (unsigned long long)json_object_get_uint64(v);
+    json_object_put(root);
+    clann_string_free(text);
+    return ok ? CLI_OK : cli_fail_text(a->resume, "its spec holds no seed");
+}
+
+/* --resume's split: the checkpoint's seed, and the early-stopping holdout when its training
+ * options (or --early-stop here) stop early, so that it trains on the rows it trained on. The
+ * fractions are not recorded (nor whether the run had dev data): --split is given again. */
+static int resume_split(const struct cli_train_args *a, const struct clann_model *m,
+                        struct cli_data *d)
+{
+    unsigned long long seed = 0;
+    int rc = resume_seed(a, m, &seed);
+    if (rc != CLI_OK)
+        return rc;
+    struct clann_fit_params record;
+    bool recorded = clann_model_fit_params(m, &record);
+    bool early = a->early_stop ? strcmp(a->early_stop, "0") != 0
+                               : recorded && record.early_stopping.enabled;
+    return cli_split_data(a, d, seed, early);
+}
+
+/* --resume reads a CSV as the checkpoint's run read it unless told otherwise: its label
+ * column, its --fill policy and its input columns by name (*features, malloc'ed: --features
+ * for the reader; resume_input_order() puts them in the checkpoint's order). */
+static int resume_table_opts(const struct cli_train_args *a, const struct clann_model *m,
+                             struct cli_table_opts *o, char **features)
+{
+    struct clann_columns c;
+    o->resumed = m;
+    if (!clann_model_columns(m, &c))
+        return CLI_OK;
+    if (!a->label && c.label)
+        o->label = c.label; /* eval's default too */
+    if (!a->fill && c.fill != CLANN_FILL_NONE)
+        o->fill = clann_fill_name(c.fill);
+    size_t n = 1;
+    for (size_t i = 0; i < c.n_inputs; i++) {
+        if (strchr(c.inputs[i], ','))
+            return CLI_OK; /* not a --features list: the columns by position then */
+        n += strlen(c.inputs[i]) + 1;
+    }
+    if (a->features || a->ignore || c.n_inputs == 0)
+        return CLI_OK;
+    if (!(*features = malloc(n)))
+        return cli_usage("out of memory");
+    **features = '\0';
+    for (size_t i = 0; i < c.n_inputs; i++)
+        strcat(strcat(*features, i ? "," : ""), c.inputs[i]);
+    o->features = *features;
+    return CLI_OK;
+}
+
+/* The input columns in the checkpoint's order (the reader lists them in the file's): a file
+ * whose columns come in another order feeds the model the same inputs. */
+static void resume_input_order(struct cli_data *d, const struct clann_model *m)
+{
+    struct clann_columns c;
+    if (!d->table || !clann_model_columns(m, &c) || c.n_inputs != d->n_inputs)
+        return;
+    for (size_t i = 0; i < c.n_inputs; i++) {
+        for (size_t j = i; j < d->n_inputs; j++) {
+            if (strcmp(d->inputs[j], c.inputs[i]) != 0)
+                continue;
+            char *t = d->inputs[i];
+            d->inputs[i] = d->inputs[j];
+            d->inputs[j] = t;
+            break;
+        }
+    }
+}
+
+/* --resume: the checkpoint's model must take the data's width (its feature columns make x). */
+static int resume_model(const struct cli_train_args *a, struct cli_data *d,
+                        struct clann_model *m, size_t epoch)
+{
+    int rc = d->table ? cli_table_model_parts(m, d, a->resume) : CLI_OK;
     if (rc != CLI_OK)
         return rc;
     size_t inputs = d->x.cols;
-    if (clann_model_input_count(*m) != inputs)
+    if (clann_model_input_count(m) != inputs)
         return cli_usage("%s takes %zu inputs but the data has %zu feature columns (is --label "
-                         "right?)", a->resume, clann_model_input_count(*m), inputs);
-    cli_note("resuming %s after epoch %zu\n", a->resume, *epoch);
+                         "right?)", a->resume, clann_model_input_count(m), inputs);
+    cli_note("resuming %s after epoch %zu\n", a->resume, epoch);
     return CLI_OK;
 }
 
@@ -770,15 +928,16 @@ static int check_labels(const struct clann_model *m, const struct cli_data *d)
     return rc;
 }
 
+/* Builds the model (or takes the resumed checkpoint's, m, after epoch), trains and reports;
+ * m goes with it. */
 static int build_and_train(const struct cli_train_args *a, struct cli_data *d,
-                           struct clann_context *ctx)
+                           struct clann_context *ctx, struct clann_model *m, size_t epoch)
 {
     enum cli_task task = CLI_TASK_AUTO;
-    size_t n_classes = 0, epoch = 0;
-    struct clann_model *m = NULL;
+    size_t n_classes = 0;
     int rc;
-    if (a->resume) {
-        rc = resume_model(a, ctx, d, &m, &epoch);
+    if (m) {
+        rc = resume_model(a, d, m, epoch);
     } else {
         rc = a->spec ? CLI_OK /* the spec says the task */
                      : cli_train_task(a, &d->y, d->has_test ? &d->test_y : NULL, d->n_classes,
@@ -803,6 +962,10 @@ static int check_conflicts(const struct cli_train_args *a)
     if (a->resume && (a->init_from || a->freeze))
         return cli_usage("train: --%s cannot be combined with --resume (a checkpoint holds its "
                          "weights and frozen layers)", a->init_from ? "init-from" : "freeze");
+    if (a->resume && (a->scale || a->scale_target))
+        return cli_usage("train: --%s cannot be combined with --resume (a checkpoint holds the "
+                         "scalers fitted on its training rows)",
+                         a->scale ? "scale" : "scale-target");
     if (!a->spec && !a->resume)
         return CLI_OK;
     const char *given[] = {a->task, a->hidden, a->activation, a->dropout, a->optimizer, a->lr,
@@ -1006,29 +1169,42 @@ static int reset_run_dir(const char *logdir)
  * files are shared) and trains its share; rank 0 alone prints and writes files. */
 static int train_on_rank(struct cli_train_args *a)
 {
-    int rc;
+    int rc = CLI_OK;
     if (clann_world_rank() != 0) {
         a->logdir = NULL;
         a->checkpoint = NULL;
         a->quiet = true;
     }
-    struct cli_data d;
-    struct cli_table_opts o = cli_table_opts_of(a);
-    if ((rc = cli_data_load(a->data ? a->data : "fashion-mnist", &o, &d)) != CLI_OK)
-        return rc;
-    d.model_columns = a->spec || a->resume; /* the model's feature columns, not new ones */
-    if (a->test && !d.has_test && (rc = cli_load_part(a->test, &o, &d, false)) != CLI_OK) {
-        cli_data_free(&d);
-        return rc;
-    }
     struct clann_context *ctx = NULL;
-    rc = reset_run_dir(a->logdir);
+    struct clann_model *resumed = NULL;
+    size_t epoch = 0;
+    struct cli_table_opts o = cli_table_opts_of(a);
+    char *features = NULL;
+    if (a->resume) { /* first: the checkpoint says how its data is read */
+        if ((rc = cli_context(a->device, &ctx)) == CLI_OK &&
+            (rc = resume_load(a, ctx, &resumed, &epoch)) == CLI_OK)
+            rc = resume_table_opts(a, resumed, &o, &features);
+    }
+    struct cli_data d;
+    memset(&d, 0, sizeof d);
     if (rc == CLI_OK)
-        rc = cli_train_split(a, &d);
+        rc = cli_data_load(a->data ? a->data : "fashion-mnist", &o, &d);
+    if (rc == CLI_OK && resumed)
+        resume_input_order(&d, resumed);
+    d.model_columns = a->spec || a->resume; /* the model's feature columns, not new ones */
+    if (rc == CLI_OK && a->test && !d.has_test)
+        rc = cli_load_part(a->test, &o, &d, false);
     if (rc == CLI_OK)
+        rc = reset_run_dir(a->logdir);
+    if (rc == CLI_OK)
+        rc = resumed ? resume_split(a, resumed, &d) : cli_train_split(a, &d);
+    if (rc == CLI_OK && !ctx)
         rc = cli_context(a->device, &ctx);
     if (rc == CLI_OK)
-        rc = build_and_train(a, &d, ctx);
+        rc = build_and_train(a, &d, ctx, resumed, epoch);
+    else
+        clann_model_destroy(resumed);
+    free(features);
     clann_context_destroy(ctx);
     cli_data_free(&d);
     return rc;
