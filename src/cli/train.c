@@ -1019,8 +1019,8 @@ size_t cli_train_options(struct cli_train_args *a, struct cli_option *out)
         {"task", true, &a->task, NULL, cli_fmt("%s (default: from the labels)", task_list())},
         {"spec", true, &a->spec, NULL, "build the model from this JSON spec (as 'clann info "
                                        "FILE --spec' prints) instead of the model options"},
-        {"resume", true, &a->resume, NULL, "continue training from this checkpoint up to "
-                                           "--epochs in total"},
+        {"resume", true, &a->resume, NULL, "continue this checkpoint's run (its training "
+                                           "options, scalers and classes) up to --epochs in total"},
         {"checkpoint", true, &a->checkpoint, NULL, "write a checkpoint here after every epoch"},
         {"init-from", true, &a->init_from, NULL, "MODEL[:LAYERS]: copy these layers' weights "
                                                  "(default all) from a model file, e.g. base.safetensors:0,1"},
