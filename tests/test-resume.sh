@@ -9,6 +9,12 @@ set -u
 . "$(dirname "$0")/clitest.sh"
 need_python json
 
+# accuracy: the accuracy in the eval --json of out.txt
+accuracy() {
+    /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["metrics"]["accuracy"])' \
+        < out.txt
+}
+
 # same A B WHAT: the two model files are byte for byte the same.
 same() {
     if cmp -s "$1" "$2"; then ok "$3: byte for byte"; else fail "$3: $1 and $2 differ"; fi
@@ -40,7 +46,8 @@ expect 0 "" train --data cls.csv $run $opts --epochs 4 --checkpoint run.ckpt --o
 # nothing but the data, --split (its fractions are not recorded) and the total
 expect 0 "resuming run.ckpt after epoch 4" train --data cls.csv --split 0.8,0.2 --quiet \
     --resume run.ckpt --epochs 8 --checkpoint again.ckpt --out resumed.safetensors
-grep -q "labels: the checkpoint's 3 text classes" err.txt || fail "no note of the checkpoint's classes"
+grep -q "labels: the checkpoint's 3 text classes" err.txt ||
+    fail "no note of the checkpoint's classes"
 grep -q warning err.txt && fail "a warning for a faithful resume: $(cat err.txt)"
 same straight.safetensors resumed.safetensors "4 epochs + --resume to 8 == 8 epochs straight"
 # the checkpoints of a resumed run record the run's total: a resume of one trains to it
@@ -56,12 +63,14 @@ same straight.safetensors reordered.safetensors "a resume on the columns reorder
 echo "== regression: the target scaler comes from the checkpoint =="
 reg="--scale-target minmax --batch 16 --lr-schedule exponential:0.8"
 expect 0 "" train --data reg.csv $run $reg --epochs 6 --out reg-straight.safetensors
-expect 0 "" train --data reg.csv $run $reg --epochs 3 --checkpoint reg.ckpt --out reg-half.safetensors
+expect 0 "" train --data reg.csv $run $reg --epochs 3 --checkpoint reg.ckpt \
+    --out reg-half.safetensors
 # a file without its largest targets: refitted, the target scaler would change
 awk -F, 'NR == 1 || $4 < 1400' reg.csv > reg-small.csv
 expect 0 "" train --data reg.csv --quiet --resume reg.ckpt --epochs 6 --out reg-resumed.safetensors
 same reg-straight.safetensors reg-resumed.safetensors "a regressor's 3 + 3 epochs == 6"
-expect 0 "" train --data reg-small.csv --quiet --resume reg.ckpt --epochs 6 --out reg-small.safetensors
+expect 0 "" train --data reg-small.csv --quiet --resume reg.ckpt --epochs 6 \
+    --out reg-small.safetensors
 expect 0 "" info reg-small.safetensors --spec
 cp out.txt small.json
 expect 0 "" info reg.ckpt --spec
@@ -71,7 +80,8 @@ print(a["target_scaler"] == b["target_scaler"] and a["input_scaler"] == b["input
     small.json out.txt 2>&1)
 [ "$scalers" = True ] && ok "the scalers of a resume on other rows are the checkpoint's" ||
     fail "a resume refitted the scalers: $scalers"
-expect 2 "--scale cannot be combined with --resume" train --data reg.csv --resume reg.ckpt --scale none
+expect 2 "--scale cannot be combined with --resume" train --data reg.csv --resume reg.ckpt \
+    --scale none
 expect 2 "--scale-target cannot be combined with --resume" train --data reg.csv --resume reg.ckpt \
     --scale-target none
 
@@ -90,17 +100,18 @@ echo "== labels through the checkpoint's classes =="
 expect 0 "" train --data sorted.csv --split 0.8,0.2 --quiet --resume run.ckpt --epochs 8 \
     --out sorted.safetensors
 expect 0 "" eval --model sorted.safetensors --data cls.csv --json
-acc_sorted=$(/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["metrics"]["accuracy"])' < out.txt)
+acc_sorted=$(accuracy)
 # a file without the "high" class trains low and mid as the checkpoint's classes 1 and 2
 expect 0 "" train --data no-high.csv --quiet --resume run.ckpt --epochs 30 --out no-high.safetensors
 expect 0 "" eval --model run.ckpt --data no-high.csv --json
-before=$(/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["metrics"]["accuracy"])' < out.txt)
+before=$(accuracy)
 expect 0 "" eval --model no-high.safetensors --data no-high.csv --json
-after=$(/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["metrics"]["accuracy"])' < out.txt)
+after=$(accuracy)
 echo "accuracy on the rows without 'high': checkpoint $before, after 26 more epochs on them $after;"\
      "sorted rows' model on all rows $acc_sorted"
 # labels shifted by one class would leave next to no row right (low trained as high, mid as low)
-/usr/bin/python3 -c "import sys; sys.exit(not ($after >= 0.95 and $after > $before and $acc_sorted >= 0.85))" &&
+/usr/bin/python3 -c "import sys
+sys.exit(not ($after >= 0.95 and $after > $before and $acc_sorted >= 0.85))" &&
     ok "labels map through the checkpoint's classes" || fail "a resume mapped the labels wrongly"
 expect 2 "giant.csv: row 7: label 'giant' is not one of the model's 3 classes" train \
     --data giant.csv --quiet --resume run.ckpt --epochs 8 --out giant.safetensors
