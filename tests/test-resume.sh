@@ -85,6 +85,21 @@ expect 2 "--scale cannot be combined with --resume" train --data reg.csv --resum
 expect 2 "--scale-target cannot be combined with --resume" train --data reg.csv --resume reg.ckpt \
     --scale-target none
 
+echo "== missing cells: the checkpoint's --fill policy and values =="
+awk -F, -v OFS=, 'NR > 1 && NR % 10 == 0 { $1 = "" } { print }' cls.csv > fill.csv
+expect 0 "" train --data fill.csv $run --fill mean --epochs 2 --checkpoint fill.ckpt \
+    --out fill.safetensors
+# the later rows alone (another mean of x1), and the same rows with the gaps filled by hand
+# with the checkpoint's value: a resume fills them the checkpoint's way, so the two agree
+awk 'NR == 1 || NR > 200' fill.csv > fill-late.csv
+expect 0 "" info fill.ckpt --spec
+x1=$(/usr/bin/python3 -c 'import json, sys
+print(json.load(sys.stdin)["columns"]["fill_values"][0])' < out.txt)
+awk -F, -v OFS=, -v v="$x1" 'NR > 1 && $1 == "" { $1 = v } { print }' fill-late.csv > filled.csv
+expect 0 "" train --data fill-late.csv --quiet --resume fill.ckpt --epochs 4 --out late.safetensors
+expect 0 "" train --data filled.csv --quiet --resume fill.ckpt --epochs 4 --out filled.safetensors
+same late.safetensors filled.safetensors "a resume fills missing cells with the checkpoint's values"
+
 echo "== overrides: allowed, with a warning =="
 expect 0 "warning: --batch differs from run.ckpt's training options \(batch 32\)" train \
     --data cls.csv --split 0.8,0.2 --quiet --resume run.ckpt --epochs 5 --batch 16 \

@@ -287,6 +287,27 @@ static int resumed_classes(struct cli_data *d, const struct clann_model *m, size
     return d->classes ? CLI_OK : cli_usage("out of memory");
 }
 
+/* --resume: the checkpoint's fill values, which cli_table_fill() puts into every part as they
+ * are (refitted on the rows given now, they would fill the data otherwise than the model it
+ * writes says). */
+static int resumed_fill(struct cli_data *d, const struct clann_model *m)
+{
+    struct clann_columns c;
+    clann_model_columns(m, &c);
+    if (c.n_fill == 0 || d->fill == CLANN_FILL_NONE || d->fill == CLANN_FILL_DROP)
+        return CLI_OK;
+    d->fill_columns = calloc(c.n_fill + 1, sizeof *d->fill_columns);
+    d->fill_values = calloc(c.n_fill + 1, sizeof *d->fill_values);
+    for (size_t i = 0; d->fill_columns && d->fill_values && i < c.n_fill; i++) {
+        d->fill_columns[i] = dup_text(c.fill_columns[i]);
+        d->fill_values[i] = dup_text(c.fill_values[i]);
+        d->n_fill = i + 1;
+        if (!d->fill_columns[i] || !d->fill_values[i])
+            return cli_usage("out of memory");
+    }
+    return d->fill_columns && d->fill_values ? CLI_OK : cli_usage("out of memory");
+}
+
 int cli_table_labels(const struct cli_data *d, const struct clann_table *t, const char *source,
                      struct clann_matrix *y)
 {
@@ -334,6 +355,8 @@ int cli_table_prepare(struct cli_data *d, const struct cli_table_opts *o)
         rc = cli_column_flags_check(&d->columns, d);
     if (rc == CLI_OK)
         rc = check_missing(d, o);
+    if (rc == CLI_OK && o->resumed)
+        rc = resumed_fill(d, o->resumed);
     if (rc != CLI_OK || !*d->label)
         return rc;
     size_t lc = column_index(d->table, d->label);
@@ -355,10 +378,28 @@ int cli_table_prepare(struct cli_data *d, const struct cli_table_opts *o)
     return cli_table_labels(d, d->table, d->name, &d->y);
 }
 
+/* --resume: the checkpoint's fill values (resumed_fill) into every part's missing cells. */
+static int fill_known(struct cli_data *d)
+{
+    struct clann_table *parts[3] = {d->table, d->dev_table, d->test_table};
+    for (size_t i = 0; i < d->n_fill; i++) {
+        for (int k = 0; k < 3; k++) {
+            size_t c = parts[k] ? column_index(parts[k], d->fill_columns[i]) : SIZE_MAX;
+            enum clann_status st = c == SIZE_MAX ? CLANN_OK
+                                   : clann_table_fill_missing(parts[k], c, d->fill_values[i]);
+            if (st != CLANN_OK)
+                return cli_fail("--fill", st);
+        }
+    }
+    return CLI_OK;
+}
+
 int cli_table_fill(struct cli_data *d)
 {
     if (d->fill == CLANN_FILL_NONE || d->fill == CLANN_FILL_DROP)
         return CLI_OK;
+    if (d->n_fill)
+        return fill_known(d);
     d->fill_columns = calloc(d->n_inputs + 1, sizeof *d->fill_columns);
     d->fill_values = calloc(d->n_inputs + 1, sizeof *d->fill_values);
     if (!d->fill_columns || !d->fill_values)
