@@ -911,7 +911,9 @@ struct clann_early_stopping {
 
 enum clann_schedule {
     CLANN_SCHEDULE_CONSTANT = 0,
-    CLANN_SCHEDULE_STEP = 1,        /* lr * factor every step_epochs epochs */
+    CLANN_SCHEDULE_STEP = 1,        /* lr * factor every step_epochs epochs the model trained
+                                       (counted from its step: earlier fit calls and a
+                                       resumed checkpoint's epochs count) */
     CLANN_SCHEDULE_EXPONENTIAL = 2, /* lr * decay_rate ^ (step / decay_steps), every step */
     CLANN_SCHEDULE_PLATEAU = 3      /* lr * factor when `monitor` stalls for patience epochs */
 };

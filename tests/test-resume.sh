@@ -60,6 +60,15 @@ expect 0 "" train --data cls-reordered.csv --split 0.8,0.2 --quiet --resume run.
     --epochs 8 --out reordered.safetensors
 same straight.safetensors reordered.safetensors "a resume on the columns reordered"
 
+echo "== a step schedule goes on counting the checkpoint's epochs: 3 + 3 == 6 straight =="
+step="--batch 32 --lr-schedule step:2:0.5"
+expect 0 "" train --data cls.csv $run $step --epochs 6 --out step-straight.safetensors
+expect 0 "" train --data cls.csv $run $step --epochs 3 --checkpoint step.ckpt \
+    --out step-half.safetensors
+expect 0 "" train --data cls.csv --quiet --resume step.ckpt --epochs 6 \
+    --out step-resumed.safetensors
+same step-straight.safetensors step-resumed.safetensors "a step schedule across a resume"
+
 echo "== regression: the target scaler comes from the checkpoint =="
 reg="--scale-target minmax --batch 16 --lr-schedule exponential:0.8"
 expect 0 "" train --data reg.csv $run $reg --epochs 6 --out reg-straight.safetensors

@@ -656,10 +656,6 @@ static int train_and_report(const struct cli_train_args *a, struct cli_data *d,
         cli_note("nothing to train: the checkpoint is at epoch %zu of --epochs %zu\n",
                 first_epoch, fp.epochs);
     } else {
-        if (first_epoch && fp.schedule.kind == CLANN_SCHEDULE_STEP && clann_world_rank() == 0)
-            fprintf(stderr, "warning: a step schedule counts epochs from the start of this "
-                    "run: the rate restarts from --lr instead of continuing the checkpoint's "
-                    "(exponential and plateau schedules continue)\n");
         double t0 = cli_now();
         /* Validation (early stopping, plateau schedules) uses dev data, never the test set;
          * without dev data the test set is only reported alongside. */

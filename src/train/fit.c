@@ -779,6 +779,10 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         st = dist_start(m, x, val_x, t);
     else if (st == CLANN_OK)
         st = sums_setup(m, t);
+    /* A step schedule counts the epochs the model has trained, as the exponential one counts
+     * its steps: a resumed run (or a model fitted an epoch per call) goes on where it was. */
+    size_t steps_per_epoch = (x->rows + t->batch - 1) / t->batch;
+    size_t epochs_before = steps_per_epoch ? (size_t)(t->first_step / steps_per_epoch) : 0;
     bool stop = false;
     for (size_t epoch = 1; epoch <= t->p.epochs && st == CLANN_OK && !stop; epoch++) {
         if (t->max_step && t->step >= t->max_step)
@@ -786,7 +790,7 @@ CLANN_API enum clann_status clann_model_fit(struct clann_model *m, const struct 
         double t0 = clann__now();
         struct clann_epoch_log log = {epoch, 0, NAN, NAN, NAN, NAN, 0.0, 0.0, 0, NAN, NAN, 0.0};
         if (t->p.schedule.kind == CLANN_SCHEDULE_STEP)
-            t->lr = scheduled_lr(m, t, &t->p.schedule, epoch);
+            t->lr = scheduled_lr(m, t, &t->p.schedule, epochs_before + epoch);
         if (t->p.shuffle)
             shuffle_order(order, x->rows, m->cp.seed, t->step); /* step: resumable order */
         st = run_epoch(m, x, y, order, t, &log);
