@@ -791,6 +791,9 @@ CLANN_API enum clann_status clann_model_compile(struct clann_model *model,
 CLANN_API size_t clann_model_input_count(const struct clann_model *model);
 CLANN_API size_t clann_model_output_count(const struct clann_model *model);
 CLANN_API size_t clann_model_layer_count(const struct clann_model *model);
+/* The seed the model was compiled with (clann_compile_params.seed; a loaded model's recorded
+ * one): the seed of its shuffles and random layers, which a resumed run keeps. 0 for NULL. */
+CLANN_API uint64_t clann_model_seed(const struct clann_model *model);
 /* A layer's output: its width, and (shape may be NULL) its channels, height and width when it
  * is an image (0s when flat); and its parameters (params may be NULL): all of them, and
  * *trainable those trained (batch normalization's running statistics are not; a feature

@@ -5,7 +5,6 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -810,39 +809,18 @@ static int resume_load(const struct cli_train_args *a, struct clann_context *ctx
     return st == CLANN_OK ? CLI_OK : cli_fail(a->resume, st);
 }
 
-/* The seed the checkpoint's model was built with (its spec's): the seed of the split it was
- * trained on, as --seed is both for a new run. */
-static int resume_seed(const struct cli_train_args *a, const struct clann_model *m,
-                       unsigned long long *seed)
-{
-    char *text = NULL;
-    enum clann_status st = clann_model_spec_json(m, &text);
-    if (st != CLANN_OK)
-        return cli_fail(a->resume, st);
-    struct json_object *root = json_tokener_parse(text), *v = NULL;
-    bool ok = root && json_object_object_get_ex(root, "seed", &v) && v;
-    if (ok)
-        *seed = (unsigned long long)json_object_get_uint64(v);
-    json_object_put(root);
-    clann_string_free(text);
-    return ok ? CLI_OK : cli_fail_text(a->resume, "its spec holds no seed");
-}
-
-/* --resume's split: the checkpoint's seed, and the early-stopping holdout when its training
+/* --resume's split: the checkpoint's seed (the seed of the split it was trained on, as --seed
+ * is both for a new run), and the early-stopping holdout when its training
  * options (or --early-stop here) stop early, so that it trains on the rows it trained on. The
  * fractions are not recorded (nor whether the run had dev data): --split is given again. */
 static int resume_split(const struct cli_train_args *a, const struct clann_model *m,
                         struct cli_data *d)
 {
-    unsigned long long seed = 0;
-    int rc = resume_seed(a, m, &seed);
-    if (rc != CLI_OK)
-        return rc;
     struct clann_fit_params record;
     bool recorded = clann_model_fit_params(m, &record);
     bool early = a->early_stop ? strcmp(a->early_stop, "0") != 0
                                : recorded && record.early_stopping.enabled;
-    return cli_split_data(a, d, seed, early);
+    return cli_split_data(a, d, (unsigned long long)clann_model_seed(m), early);
 }
 
 /* --resume reads a CSV as the checkpoint's run read it unless told otherwise: its label

@@ -530,6 +530,11 @@ CLANN_API size_t clann_model_output_count(const struct clann_model *m)
     return m ? model_width(m) : 0;
 }
 
+CLANN_API uint64_t clann_model_seed(const struct clann_model *m)
+{
+    return m ? m->cp.seed : 0;
+}
+
 CLANN_API size_t clann_model_layer_count(const struct clann_model *m)
 {
     return m ? m->n_layers : 0;
