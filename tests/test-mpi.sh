@@ -65,6 +65,12 @@ with open("many.csv", "w") as f:
 PY
 opts="--data train.csv --hidden 32,16 --dropout 0.1 --epochs 4 --batch 60 --lr 0.01 --quiet --json"
 loss_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["train_loss"])' "$1"; }
+# close_losses A B: the final losses A and B agree within 1e-4 relative (float reassociation;
+# a NaN never does).
+close_losses() {
+    python3 -c 'import sys; a, b = map(float, sys.argv[1:3])
+sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$1" "$2"
+}
 
 # Parity and determinism.
 "$clann" train $opts --out one.st > one.json 2> /dev/null || fail "one process"
@@ -76,9 +82,7 @@ for n in 2 3 4; do
     if cmp -s n${n}a.st n${n}b.st; then ok "-np $n twice: bitwise identical models"
     else fail "-np $n twice: the models differ"; fi
     grep -q '"ranks": '$n n${n}a.json && ok "--json says ranks $n" || fail "no \"ranks\": $n"
-    python3 -c '
-import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
-sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of one.json)" "$(loss_of n${n}a.json)" \
+    close_losses "$(loss_of one.json)" "$(loss_of n${n}a.json)" \
         && ok "-np $n matches one process (final loss rel 1e-4)" \
         || fail "-np $n loss $(loss_of n${n}a.json) vs one process $(loss_of one.json)"
 done
@@ -117,18 +121,14 @@ if [ -n "$ocl" ]; then
         > /dev/null 2>&1 || fail "OpenCL: -np 2 with CLANN_DIST_SHM=0"
     cmp -s cl2.st cl2m.st && ok "OpenCL $ocl: -np 2 shared-memory sums == MPI's data moves" \
         || fail "OpenCL: the shared-memory sums change the model"
-    python3 -c '
-import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
-sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of cl1.json)" "$(loss_of cl2.json)" \
+    close_losses "$(loss_of cl1.json)" "$(loss_of cl2.json)" \
         && ok "OpenCL $ocl: -np 2 matches one process (final loss rel 1e-4)" \
         || fail "OpenCL: -np 2 loss $(loss_of cl2.json) vs one process $(loss_of cl1.json)"
     # One device per local rank: rank 0 on the CPU backend, rank 1 on the OpenCL device.
     mpi 2 "$clann" train $opts --device "cpu,$ocl" --out het.st > het.json 2> het.err \
         || { fail "--device cpu,$ocl -np 2"; cat het.err; }
     grep -q "local rank 1 takes '$ocl'" het.err && grep -q "local rank 0 takes 'cpu'" het.err \
-        && python3 -c '
-import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
-sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of one.json)" "$(loss_of het.json)" \
+        && close_losses "$(loss_of one.json)" "$(loss_of het.json)" \
         && ok "--device cpu,$ocl: a device per local rank, one process's loss within 1e-4" \
         || fail "--device cpu,$ocl: $(loss_of het.json) vs $(loss_of one.json)"
 else
@@ -148,9 +148,7 @@ parity() {
         done
         if cmp -s $name-${n}a.st $name-${n}b.st; then ok "$name: -np $n twice, bitwise identical"
         else fail "$name: -np $n twice: the models differ"; fi
-        python3 -c '
-import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
-sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of $name-1.json)" \
+        close_losses "$(loss_of $name-1.json)" \
             "$(loss_of $name-${n}a.json)" \
             && ok "$name: -np $n matches one process ($(loss_of $name-${n}a.json))" \
             || fail "$name: -np $n loss $(loss_of $name-${n}a.json) vs $(loss_of $name-1.json)"
@@ -166,9 +164,7 @@ mpi 3 "$clann" train $feat --data feat-200.csv --epochs 1 --batch 2 > fs3.json 2
     || { fail "features, batch 2 on 3 ranks"; cat fs.err; }
 "$clann" train $feat --data feat-200.csv --epochs 1 --batch 2 > fs1.json 2> /dev/null \
     || fail "features, batch 2 alone"
-python3 -c '
-import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
-sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of fs1.json)" "$(loss_of fs3.json)" \
+close_losses "$(loss_of fs1.json)" "$(loss_of fs3.json)" \
     && ok "features: batch 2 on 3 ranks matches one process" \
     || fail "features: batch 2 on 3 ranks $(loss_of fs3.json) vs $(loss_of fs1.json)"
 
@@ -192,9 +188,7 @@ done
     > s1.json 2> /dev/null || fail "batch 2 alone"
 mpi 3 "$clann" train --data train.csv --hidden 8 --epochs 1 --batch 2 --quiet --json \
     --out s3.st > s3.json 2> /dev/null || fail "batch 2 on 3 ranks"
-python3 -c '
-import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
-sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of s1.json)" "$(loss_of s3.json)" \
+close_losses "$(loss_of s1.json)" "$(loss_of s3.json)" \
     && ok "batch 2 on 3 ranks matches one process" || fail "batch 2 on 3 ranks differs"
 
 # Rank 1 with bad data: named, non-zero, no model file.
@@ -262,9 +256,7 @@ for n in 2 3; do
     done
     cmp -s bn${n}a.st bn${n}b.st && ok "batch norm -np $n twice: bitwise identical" \
         || fail "batch norm -np $n twice: the models differ"
-    python3 -c '
-import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
-sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of bn1.json)" "$(loss_of bn${n}a.json)" \
+    close_losses "$(loss_of bn1.json)" "$(loss_of bn${n}a.json)" \
         && ok "batch norm -np $n matches one process (final loss rel 1e-4)" \
         || fail "batch norm -np $n loss $(loss_of bn${n}a.json) vs one process $(loss_of bn1.json)"
 done
@@ -272,9 +264,7 @@ done
     --out bs1.st > bs1.json 2> /dev/null || fail "batch norm, batch 2 alone"
 mpi 3 "$clann" train --data train.csv --hidden 8 --batchnorm --epochs 1 --batch 2 --quiet \
     --json --out bs3.st > bs3.json 2> /dev/null || fail "batch norm, batch 2 on 3 ranks"
-python3 -c '
-import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
-sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of bs1.json)" "$(loss_of bs3.json)" \
+close_losses "$(loss_of bs1.json)" "$(loss_of bs3.json)" \
     && ok "batch norm, batch 2 on 3 ranks matches one process" \
     || fail "batch norm, batch 2 on 3 ranks: $(loss_of bs3.json) vs $(loss_of bs1.json)"
 
@@ -326,9 +316,7 @@ mpi 3 "$clann" train $ck --epochs 2 --checkpoint run.ckpt --out half.st > /dev/n
     --out resumed.st > resumed.json 2> /dev/null || fail "resume alone"
 mpi 3 "$clann" train $ck --epochs 4 --out full.st > full.json 2> /dev/null \
     || fail "4 epochs on 3 ranks"
-python3 -c '
-import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
-sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of full.json)" "$(loss_of resumed.json)" \
+close_losses "$(loss_of full.json)" "$(loss_of resumed.json)" \
     && ok "3-rank checkpoint resumed alone matches 4 epochs on 3 ranks" \
     || fail "resume across rank counts: $(loss_of resumed.json) vs $(loss_of full.json)"
 
@@ -340,9 +328,7 @@ mpi 2 "$clann" train $feat --epochs 2 --checkpoint emb.ckpt --out eh.st > /dev/n
     --out er.st > er.json 2> er.err || { fail "features: resume alone"; cat er.err; }
 mpi 2 "$clann" train $feat --epochs 4 --out ef.st > ef.json 2> /dev/null \
     || fail "features: 4 epochs on 2 ranks"
-python3 -c '
-import sys; a, b = float(sys.argv[1]), float(sys.argv[2])
-sys.exit(0 if abs(a - b) <= 1e-4 * abs(a) else 1)' "$(loss_of ef.json)" "$(loss_of er.json)" \
+close_losses "$(loss_of ef.json)" "$(loss_of er.json)" \
     && ok "features: 2-rank checkpoint resumed alone matches 4 epochs on 2 ranks" \
     || fail "features: resume across rank counts: $(loss_of er.json) vs $(loss_of ef.json)"
 
